@@ -1,0 +1,19 @@
+#!/usr/bin/env node
+// The `sixgate` command. Each subcommand lives in its own module and adds
+// itself to the program through a `register*` function.
+import { Command } from 'commander';
+import { readFileSync } from 'node:fs';
+import { registerDecode } from './decode.js';
+
+const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+
+export function buildProgram(): Command {
+  const program = new Command('sixgate')
+    .description('Userspace IPv6 data plane for Docker hosts: NDP proxy and stateful NAT66')
+    .version(pkg.version, '-V, --version', 'print the version and exit')
+    .showHelpAfterError();
+  registerDecode(program);
+  return program;
+}
+
+await buildProgram().parseAsync(process.argv);

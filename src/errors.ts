@@ -1,0 +1,55 @@
+// Every error that is not a dropped packet lives here, with a stable `code`
+// that scripts and tests can match on. Dropped packets are never exceptions:
+// they are reason codes counted by the engines (see src/wire/error.ts).
+
+export class SixgateError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+/** An invalid configuration file, flag or value. Nothing on the host has been touched. */
+export class ConfigError extends SixgateError {
+  readonly file: string | undefined;
+  readonly line: number | undefined;
+  readonly column: number | undefined;
+  constructor(message: string, where: { file?: string; line?: number; column?: number } = {}) {
+    const at = where.file === undefined ? '' :
+      `${where.file}${where.line === undefined ? '' : `:${where.line}`}${where.column === undefined ? '' : `:${where.column}`}: `;
+    super('SIXGATE_ERR_CONFIG', at + message);
+    this.file = where.file;
+    this.line = where.line;
+    this.column = where.column;
+  }
+}
+
+/** A capture file that cannot be read at all (a bad record inside one is reported per packet instead). */
+export class PcapError extends SixgateError {
+  constructor(message: string) {
+    super('SIXGATE_ERR_PCAP', message);
+  }
+}
+
+/**
+ * A failed system call in the native addon: carries the errno name (`EPERM`),
+ * the call that failed and a sentence telling the operator what to do.
+ */
+export class NativeIoError extends SixgateError {
+  readonly errno: string;
+  readonly syscall: string;
+  constructor(errno: string, syscall: string, message: string) {
+    super(`SIXGATE_ERR_IO_${errno}`, message);
+    this.errno = errno;
+    this.syscall = syscall;
+  }
+}
+
+/** The native addon is missing or was built for another Node ABI. */
+export class AddonLoadError extends SixgateError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('SIXGATE_ERR_ADDON', message, options);
+  }
+}
