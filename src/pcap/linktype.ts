@@ -2,32 +2,24 @@
 // A capture says once (per file or per pcapng interface) what framing its
 // records use; https://www.tcpdump.org/linktypes.html lists the numbers.
 //
-// Ethernet (1)                       Linux cooked v1 (113)
-// +---------+---------+-------+       +------+--------+--------+---------+----------+
-// | dst (6) | src (6) | type  |       | pkt  | hatype | halen  | addr(8) | protocol |
-// +---------+---------+-------+       | type |        |        |         |          |
-//   with 802.1Q / 802.1ad tags       +------+--------+--------+---------+----------+
-//   (4 bytes each) before the type      0      2        4        6         14   (16 bytes)
-//
-// RAW (101) and IPV6 (229) records are a bare IP packet: what a TUN device
-// opened with IFF_NO_PI hands over.
+//  EN10MB (1): Ethernet II, see src/wire/ethernet.ts (one 802.1Q tag allowed)
+//  RAW (101), IPV6 (229): a bare IP packet, what a TUN opened with IFF_NO_PI hands over
+//  LINUX_SLL (113), "Linux cooked" v1, what `tcpdump -i any` writes:
+//  +----------+--------+--------+------------------+----------+
+//  | pkt type | hatype | halen  | link address (8) | protocol |
+//  +----------+--------+--------+------------------+----------+
+//   0          2        4        6                  14         16
+import * as ethernet from '../wire/ethernet.js';
+import { EtherType } from '../wire/ethernet.js';
+import { WireError } from '../wire/error.js';
 
 export const LINKTYPE_ETHERNET = 1;
 export const LINKTYPE_RAW = 101;
 export const LINKTYPE_LINUX_SLL = 113;
 export const LINKTYPE_IPV6 = 229;
 
-export const ETHERTYPE_IPV4 = 0x0800;
-export const ETHERTYPE_ARP = 0x0806;
-export const ETHERTYPE_VLAN = 0x8100;
-export const ETHERTYPE_QINQ = 0x88a8;
-export const ETHERTYPE_IPV6 = 0x86dd;
-
-/** Byte offsets in the link headers this module understands. */
+/** Byte offsets in the Linux cooked header. */
 export const F = {
-  ETH_TYPE: 12,
-  ETH_HEADER_LEN: 14,
-  VLAN_TAG_LEN: 4,
   SLL_PROTOCOL: 14,
   SLL_HEADER_LEN: 16,
 } as const;
@@ -60,66 +52,45 @@ export function linkErrorName(code: number): string {
     case LinkError.NOT_IP: return 'not-ip';
     case LinkError.TRUNCATED: return 'link-truncated';
     case LinkError.UNSUPPORTED_LINKTYPE: return 'unsupported-linktype';
-    default: return `link-error ${code}`;
+    default: return `link-error-${code}`;
   }
 }
 
 /**
- * The EtherType of the network-layer payload: read from the frame for
- * Ethernet (after any VLAN tags) and Linux cooked captures, and inferred from
- * the version nibble for bare-IP link types. Negative `LinkError` otherwise.
+ * The EtherType of the network-layer payload (0x86dd, 0x0800, 0x0806, ...),
+ * or a negative `LinkError`. For the bare-IP link types nothing but the
+ * version nibble tells the IPs apart: RAW may carry either, while IPV6 (229)
+ * promises IPv6, so a 4 there is left for the IPv6 gate to refuse.
  */
 export function linkEtherType(linktype: number, data: Uint8Array): number {
-  const at = etherTypeAt(linktype, data);
-  if (at < 0) return at;
-  if (linktype === LINKTYPE_RAW || linktype === LINKTYPE_IPV6) {
-    // RAW may hold either IP; IPV6 (229) promises IPv6, so a version nibble of
-    // 4 there is the IPv6 parser's bad-version verdict, not an IPv4 packet.
-    return linktype === LINKTYPE_RAW && data[0] >> 4 === 4 ? ETHERTYPE_IPV4 : ETHERTYPE_IPV6;
+  switch (linktype) {
+    case LINKTYPE_RAW:
+      if (data.length === 0) return LinkError.TRUNCATED;
+      return data[0] >> 4 === 4 ? EtherType.Ipv4 : EtherType.Ipv6;
+    case LINKTYPE_IPV6:
+      return data.length === 0 ? LinkError.TRUNCATED : EtherType.Ipv6;
+    case LINKTYPE_LINUX_SLL:
+      if (data.length < F.SLL_HEADER_LEN) return LinkError.TRUNCATED;
+      return (data[F.SLL_PROTOCOL] << 8) | data[F.SLL_PROTOCOL + 1];
+    case LINKTYPE_ETHERNET:
+      if (ethernet.check(data, 0, data.length) !== WireError.Ok) return LinkError.TRUNCATED;
+      return ethernet.etherType(data, 0);
+    default:
+      return LinkError.UNSUPPORTED_LINKTYPE;
   }
-  return (data[at] << 8) | data[at + 1];
 }
 
 /**
  * Offset of the IP (v4 or v6) header in a captured frame, or a negative
- * `LinkError`. The caller still checks the version nibble: for the bare-IP
- * link types nothing else says which IP it is.
+ * `LinkError`; `linkEtherType` says which IP it is.
  */
 export function ipOffset(linktype: number, data: Uint8Array): number {
   const type = linkEtherType(linktype, data);
   if (type < 0) return type;
-  if (type !== ETHERTYPE_IPV6 && type !== ETHERTYPE_IPV4) return LinkError.NOT_IP;
+  if (type !== EtherType.Ipv6 && type !== EtherType.Ipv4) return LinkError.NOT_IP;
   switch (linktype) {
-    case LINKTYPE_RAW:
-    case LINKTYPE_IPV6:
-      return 0;
-    case LINKTYPE_LINUX_SLL:
-      return F.SLL_HEADER_LEN;
-    default:
-      return etherTypeAt(linktype, data) + 2;
-  }
-}
-
-/** Where the 2-byte EtherType sits (0 for bare IP, whose version nibble stands in for it). */
-function etherTypeAt(linktype: number, data: Uint8Array): number {
-  switch (linktype) {
-    case LINKTYPE_RAW:
-    case LINKTYPE_IPV6:
-      return data.length === 0 ? LinkError.TRUNCATED : 0;
-    case LINKTYPE_LINUX_SLL:
-      return data.length < F.SLL_HEADER_LEN ? LinkError.TRUNCATED : F.SLL_PROTOCOL;
-    case LINKTYPE_ETHERNET: {
-      let at = F.ETH_TYPE;
-      // Up to two tags (802.1ad outer + 802.1Q inner); a deeper stack is not IP we handle.
-      for (let tags = 0; tags <= 2; tags++) {
-        if (data.length < at + 2) return LinkError.TRUNCATED;
-        const type = (data[at] << 8) | data[at + 1];
-        if (type !== ETHERTYPE_VLAN && type !== ETHERTYPE_QINQ) return at;
-        at += F.VLAN_TAG_LEN;
-      }
-      return LinkError.NOT_IP;
-    }
-    default:
-      return LinkError.UNSUPPORTED_LINKTYPE;
+    case LINKTYPE_ETHERNET: return ethernet.headerLength(data, 0);
+    case LINKTYPE_LINUX_SLL: return F.SLL_HEADER_LEN;
+    default: return 0;
   }
 }
