@@ -1,0 +1,176 @@
+// Internet checksum (RFC 1071) over IPv6 upper layers, and its incremental
+// updates (RFC 1624) for address and port rewrites.
+//
+// IPv6 pseudo-header (RFC 8200 §8.1), summed before the upper-layer bytes:
+//  +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//  |                  Source Address (16 bytes)                    |
+//  +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//  |                Destination Address (16 bytes)                 |
+//  +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//  |                   Upper-Layer Packet Length                   |
+//  +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//  |                      zero                     |  Next Header  |
+//  +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//
+// Sums are kept as plain (unfolded) JS numbers: 16-bit words added with no
+// carry handling, folded once at the end. Up to 2^37 bytes fit before the
+// double loses precision, so no packet comes close.
+//
+// Two checksum states exist on the data plane:
+//  - complete: the field holds ~fold(pseudo + L4). Rewrites use RFC 1624
+//    eqn 3, HC' = ~(~HC + ~m + m')  (updateChecksum / updateChecksumWord);
+//  - partial (virtio NEEDS_CSUM, from a TUN with IFF_VNET_HDR, see
+//    reference/packet-io.md §2.4): the field holds the UNcomplemented folded
+//    pseudo-header sum over the full L4 length and the kernel finishes it
+//    later. Rewrites add the difference without complementing:
+//    HC' = fold(HC + ~m + m')  (updatePartialChecksum / updatePartialChecksumWord),
+//    the `pseudohdr` branch of Linux inet_proto_csum_replace16. Only the
+//    addresses are in the pseudo-header: a port rewrite must NOT touch a
+//    partial checksum.
+// Nothing here allocates; old and new values are read from (buffer, offset).
+// Update BEFORE overwriting the old bytes in the packet, or pass a copy.
+
+import { F as IP, Protocol } from './ipv6.js';
+
+/** Unfolded sum of the big-endian 16-bit words of buf[off, off+len); an odd last byte is padded with zero. */
+export function sumWords(buf: Uint8Array, off: number, len: number, initial = 0): number {
+  let sum = initial;
+  let i = off;
+  const end = off + len;
+  // Eight bytes per step: fewer loop tests; V8 keeps the byte loads as Smis.
+  const end8 = end - 7;
+  while (i < end8) {
+    sum += ((buf[i] << 8) | buf[i + 1]) + ((buf[i + 2] << 8) | buf[i + 3]) +
+      ((buf[i + 4] << 8) | buf[i + 5]) + ((buf[i + 6] << 8) | buf[i + 7]);
+    i += 8;
+  }
+  while (i + 1 < end) {
+    sum += (buf[i] << 8) | buf[i + 1];
+    i += 2;
+  }
+  if (i < end) sum += buf[i] << 8;
+  return sum;
+}
+
+/** Ones-complement fold of an unfolded sum to 16 bits (not complemented). */
+export function fold(sum: number): number {
+  // The first step may see more than 32 bits, so it avoids bitwise operators.
+  if (sum > 0xffffffff) sum = (sum % 0x10000) + Math.floor(sum / 0x10000);
+  sum = (sum & 0xffff) + (sum >>> 16);
+  sum = (sum & 0xffff) + (sum >>> 16);
+  return sum;
+}
+
+/** Unfolded pseudo-header sum for addresses at srcOff/dstOff (normally ipOff+8 / ipOff+24). */
+export function pseudoHeaderSum(buf: Uint8Array, srcOff: number, dstOff: number, l4Length: number, protocol: number): number {
+  return sumWords(buf, srcOff, 16, sumWords(buf, dstOff, 16, 0)) +
+    (l4Length >>> 16) + (l4Length & 0xffff) + protocol;
+}
+
+/** Offset of the checksum field within an upper-layer header, or -1 when it has none we know. */
+export function checksumFieldOffset(protocol: number): number {
+  if (protocol === Protocol.Tcp) return 16;
+  if (protocol === Protocol.Udp) return 6;
+  if (protocol === Protocol.Icmpv6) return 2;
+  return -1;
+}
+
+/**
+ * The checksum the L4 header at l4Off should carry, computed as if its
+ * checksum field were zero (the field is read, not written). UDP's 0 result
+ * is returned as 0xffff, since 0 on the wire means "no checksum".
+ * Caller guarantees l4Off + checksumFieldOffset(protocol) + 2 <= l4Off + l4Len.
+ */
+export function computeL4Checksum(buf: Uint8Array, ipOff: number, l4Off: number, l4Len: number, protocol: number): number {
+  const at = l4Off + checksumFieldOffset(protocol);
+  const sum = pseudoHeaderSum(buf, ipOff + IP.SRC, ipOff + IP.DST, l4Len, protocol) +
+    sumWords(buf, l4Off, l4Len, 0) - ((buf[at] << 8) | buf[at + 1]);
+  const result = ~fold(sum) & 0xffff;
+  return result === 0 && protocol === Protocol.Udp ? 0xffff : result;
+}
+
+/** Whether the L4 checksum verifies. UDP checksum 0 is invalid in IPv6 (RFC 8200 §8.1) and fails. */
+export function verifyL4Checksum(buf: Uint8Array, ipOff: number, l4Off: number, l4Len: number, protocol: number): boolean {
+  if (protocol === Protocol.Udp) {
+    const at = l4Off + 6;
+    if (buf[at] === 0 && buf[at + 1] === 0) return false;
+  }
+  const sum = pseudoHeaderSum(buf, ipOff + IP.SRC, ipOff + IP.DST, l4Len, protocol) + sumWords(buf, l4Off, l4Len, 0);
+  return fold(sum) === 0xffff;
+}
+
+/** Compute and store the L4 checksum (see computeL4Checksum); returns it. */
+export function fillL4Checksum(buf: Uint8Array, ipOff: number, l4Off: number, l4Len: number, protocol: number): number {
+  const value = computeL4Checksum(buf, ipOff, l4Off, l4Len, protocol);
+  const at = l4Off + checksumFieldOffset(protocol);
+  buf[at] = value >> 8;
+  buf[at + 1] = value;
+  return value;
+}
+
+/** The value a NEEDS_CSUM packet carries in its checksum field: fold(pseudo-header sum), uncomplemented. */
+export function partialChecksum(buf: Uint8Array, ipOff: number, l4Len: number, protocol: number): number {
+  return fold(pseudoHeaderSum(buf, ipOff + IP.SRC, ipOff + IP.DST, l4Len, protocol));
+}
+
+// Sum of ~m + m' over `len` bytes (even), the difference RFC 1624 adds.
+function delta(oldBuf: Uint8Array, oldOff: number, newBuf: Uint8Array, newOff: number, len: number): number {
+  let sum = 0;
+  for (let i = 0; i < len; i += 2) {
+    sum += (~((oldBuf[oldOff + i] << 8) | oldBuf[oldOff + i + 1]) & 0xffff) +
+      ((newBuf[newOff + i] << 8) | newBuf[newOff + i + 1]);
+  }
+  return sum;
+}
+
+function readField(buf: Uint8Array, at: number): number {
+  return (buf[at] << 8) | buf[at + 1];
+}
+
+function writeField(buf: Uint8Array, at: number, value: number): void {
+  buf[at] = value >> 8;
+  buf[at + 1] = value;
+}
+
+/**
+ * RFC 1624 eqn 3 for a complete checksum at csumAt: the covered bytes
+ * change from old[oldOff, +len) to new[newOff, +len), len even (16 for an
+ * address, 2 for a port). For UDP pass udp=true so a 0 result becomes 0xffff,
+ * and a UDP checksum of 0 (none; invalid in IPv6 but seen) is left alone.
+ */
+export function updateChecksum(
+  buf: Uint8Array, csumAt: number,
+  oldBuf: Uint8Array, oldOff: number,
+  newBuf: Uint8Array, newOff: number,
+  len: number, udp = false,
+): void {
+  const hc = readField(buf, csumAt);
+  if (udp && hc === 0) return;
+  let value = ~fold((~hc & 0xffff) + delta(oldBuf, oldOff, newBuf, newOff, len)) & 0xffff;
+  if (udp && value === 0) value = 0xffff;
+  writeField(buf, csumAt, value);
+}
+
+/** updateChecksum for one 16-bit word given as numbers (a port held in a table). */
+export function updateChecksumWord(buf: Uint8Array, csumAt: number, oldWord: number, newWord: number, udp = false): void {
+  const hc = readField(buf, csumAt);
+  if (udp && hc === 0) return;
+  let value = ~fold((~hc & 0xffff) + (~oldWord & 0xffff) + (newWord & 0xffff)) & 0xffff;
+  if (udp && value === 0) value = 0xffff;
+  writeField(buf, csumAt, value);
+}
+
+/** NEEDS_CSUM variant: HC' = fold(HC + ~m + m'), no complement. Only for pseudo-header fields (addresses). */
+export function updatePartialChecksum(
+  buf: Uint8Array, csumAt: number,
+  oldBuf: Uint8Array, oldOff: number,
+  newBuf: Uint8Array, newOff: number,
+  len: number,
+): void {
+  writeField(buf, csumAt, fold(readField(buf, csumAt) + delta(oldBuf, oldOff, newBuf, newOff, len)));
+}
+
+/** NEEDS_CSUM variant for one word (e.g. a changed upper-layer length in the pseudo-header). */
+export function updatePartialChecksumWord(buf: Uint8Array, csumAt: number, oldWord: number, newWord: number): void {
+  writeField(buf, csumAt, fold(readField(buf, csumAt) + (~oldWord & 0xffff) + (newWord & 0xffff)));
+}
