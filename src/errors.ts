@@ -53,3 +53,13 @@ export class AddonLoadError extends SixgateError {
     super('SIXGATE_ERR_ADDON', message, options);
   }
 }
+
+/**
+ * A connection-table snapshot that cannot be restored: wrong magic or version,
+ * another geometry or configuration, truncated or corrupted. The live table is untouched.
+ */
+export class SnapshotError extends SixgateError {
+  constructor(message: string) {
+    super('SIXGATE_ERR_SNAPSHOT', message);
+  }
+}
