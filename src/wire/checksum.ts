@@ -80,28 +80,39 @@ export function checksumFieldOffset(protocol: number): number {
  * checksum field were zero (the field is read, not written). UDP's 0 result
  * is returned as 0xffff, since 0 on the wire means "no checksum".
  * Caller guarantees l4Off + checksumFieldOffset(protocol) + 2 <= l4Off + l4Len.
+ * pseudoDstOff: see verifyL4Checksum.
  */
-export function computeL4Checksum(buf: Uint8Array, ipOff: number, l4Off: number, l4Len: number, protocol: number): number {
+export function computeL4Checksum(
+  buf: Uint8Array, ipOff: number, l4Off: number, l4Len: number, protocol: number, pseudoDstOff = ipOff + IP.DST,
+): number {
   const at = l4Off + checksumFieldOffset(protocol);
-  const sum = pseudoHeaderSum(buf, ipOff + IP.SRC, ipOff + IP.DST, l4Len, protocol) +
+  const sum = pseudoHeaderSum(buf, ipOff + IP.SRC, pseudoDstOff, l4Len, protocol) +
     sumWords(buf, l4Off, l4Len, 0) - ((buf[at] << 8) | buf[at + 1]);
   const result = ~fold(sum) & 0xffff;
   return result === 0 && protocol === Protocol.Udp ? 0xffff : result;
 }
 
-/** Whether the L4 checksum verifies. UDP checksum 0 is invalid in IPv6 (RFC 8200 §8.1) and fails. */
-export function verifyL4Checksum(buf: Uint8Array, ipOff: number, l4Off: number, l4Len: number, protocol: number): boolean {
+/**
+ * Whether the L4 checksum verifies. UDP checksum 0 is invalid in IPv6
+ * (RFC 8200 §8.1) and fails. Pass chain.pseudoDstOffset as pseudoDstOff
+ * when a Routing header may be present.
+ */
+export function verifyL4Checksum(
+  buf: Uint8Array, ipOff: number, l4Off: number, l4Len: number, protocol: number, pseudoDstOff = ipOff + IP.DST,
+): boolean {
   if (protocol === Protocol.Udp) {
     const at = l4Off + 6;
     if (buf[at] === 0 && buf[at + 1] === 0) return false;
   }
-  const sum = pseudoHeaderSum(buf, ipOff + IP.SRC, ipOff + IP.DST, l4Len, protocol) + sumWords(buf, l4Off, l4Len, 0);
+  const sum = pseudoHeaderSum(buf, ipOff + IP.SRC, pseudoDstOff, l4Len, protocol) + sumWords(buf, l4Off, l4Len, 0);
   return fold(sum) === 0xffff;
 }
 
 /** Compute and store the L4 checksum (see computeL4Checksum); returns it. */
-export function fillL4Checksum(buf: Uint8Array, ipOff: number, l4Off: number, l4Len: number, protocol: number): number {
-  const value = computeL4Checksum(buf, ipOff, l4Off, l4Len, protocol);
+export function fillL4Checksum(
+  buf: Uint8Array, ipOff: number, l4Off: number, l4Len: number, protocol: number, pseudoDstOff = ipOff + IP.DST,
+): number {
+  const value = computeL4Checksum(buf, ipOff, l4Off, l4Len, protocol, pseudoDstOff);
   const at = l4Off + checksumFieldOffset(protocol);
   buf[at] = value >> 8;
   buf[at + 1] = value;

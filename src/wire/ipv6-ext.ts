@@ -82,6 +82,14 @@ export class Ipv6Chain {
   routingType = -1;
   segmentsLeft = 0;
   routingHeaderOffset = -1;
+  /**
+   * Absolute offset of the destination address the upper-layer checksum
+   * covers (RFC 8200 §8.1): the IPv6 destination, except while a Routing
+   * header still has segments left, when it is the final one listed there.
+   * When this is not ipOff + 24, rewriting the IPv6 destination leaves the
+   * L4 checksum alone.
+   */
+  pseudoDstOffset = 0;
 
   reset(): void {
     this.protocol = 0;
@@ -100,6 +108,7 @@ export class Ipv6Chain {
     this.routingType = -1;
     this.segmentsLeft = 0;
     this.routingHeaderOffset = -1;
+    this.pseudoDstOffset = 0;
   }
 }
 
@@ -130,6 +139,7 @@ export function walkChain(buf: Uint8Array, off: number, len: number, out: Ipv6Ch
     out.truncated = true;
   }
   out.payloadEnd = payloadEnd;
+  out.pseudoDstOffset = off + IP.DST;
 
   let next = buf[off + IP.NEXT_HEADER];
   let fieldAt = off + IP.NEXT_HEADER;
@@ -148,6 +158,7 @@ export function walkChain(buf: Uint8Array, off: number, len: number, out: Ipv6Ch
         out.routingHeaderOffset = pos;
         out.routingType = buf[pos + F.ROUTING_TYPE];
         out.segmentsLeft = buf[pos + F.SEGMENTS_LEFT];
+        if (out.segmentsLeft > 0) out.pseudoDstOffset = finalDestination(buf, pos, out.pseudoDstOffset);
       }
     } else if (next === Protocol.Ah) {
       if (pos + HEADER_LEN > end) return cutShort(pos + HEADER_LEN, payloadEnd);
@@ -187,6 +198,19 @@ export function walkChain(buf: Uint8Array, off: number, len: number, out: Ipv6Ch
     next = buf[fieldAt];
     pos += hdrLen;
   }
+}
+
+// Where a Routing header with segments left keeps the final destination:
+// the last address for types 0 and 2, Segment List[0] for SRH (RFC 8754,
+// the list is stored in reverse). Other types are opaque; keep `fallback`.
+// The caller's length check rejects the packet if this lies past the header.
+function finalDestination(buf: Uint8Array, pos: number, fallback: number): number {
+  const addresses = buf[pos + F.HDR_EXT_LEN] >> 1;
+  if (addresses === 0) return fallback;
+  const type = buf[pos + F.ROUTING_TYPE];
+  if (type === RoutingType.Type0 || type === RoutingType.Type2) return pos + HEADER_LEN + 16 * (addresses - 1);
+  if (type === RoutingType.SegmentRouting) return pos + HEADER_LEN;
+  return fallback;
 }
 
 // A header that does not fit is malformed if it overruns the packet's own
