@@ -1,0 +1,91 @@
+// Snapshot and restore of the connection table, so sessions survive a restart.
+//
+// A snapshot is the table's whole flat buffer, copied once, with a checksum
+// over everything but the checksum word. Restore trusts only the records and
+// host addresses: after the header, geometry, fingerprint and checksum checks
+// it copies the buffer in and rebuilds every index, ring, wheel and free list
+// from the records (ConnTable.rebuild), dropping records that do not add up.
+// A bad snapshot is a SnapshotError and leaves the live table as it was.
+//
+// Expiry ticks are rebased: the time between snapshot and restore does not
+// count against a session, so a quick restart keeps every live connection.
+
+import { SnapshotError } from '../errors.js';
+import { ConnTable, REC_WORDS, R, Flag, SNAPSHOT_MAGIC, SNAPSHOT_VERSION } from './table.js';
+
+const META = ConnTable.META;
+
+function checksumWords(words: Uint32Array, skip: number): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < words.length; i++) {
+    if (i !== skip) h = Math.imul(h ^ words[i], 0x01000193);
+  }
+  return h >>> 0;
+}
+
+/** Copy of the table as it is at `tick`, checksummed. Control-plane call: allocates the copy. */
+export function snapshotTable(table: ConnTable, tick: number): Uint8Array {
+  const out = new Uint8Array(table.byteLength);
+  out.set(new Uint8Array(table.buffer, 0, table.byteLength));
+  const words = new Uint32Array(out.buffer, 0, out.byteLength >>> 2);
+  words[META.SNAPSHOT_TICK] = tick >>> 0;
+  words[META.CHECKSUM] = checksumWords(words, META.CHECKSUM);
+  return out;
+}
+
+/**
+ * Replace the table's contents with a snapshot taken by snapshotTable.
+ * `markPublished` re-marks the current published ports (see ConnTable.rebuild).
+ * Returns how many records were dropped as inconsistent with the current
+ * configuration. Throws SnapshotError without touching the table when the
+ * snapshot is from another version, geometry or configuration, or damaged.
+ */
+export function restoreTable(table: ConnTable, snapshot: Uint8Array, tick: number, markPublished: () => void): number {
+  if (!(snapshot instanceof Uint8Array)) throw new SnapshotError('snapshot must be a Uint8Array');
+  if (snapshot.byteLength < 256) throw new SnapshotError(`snapshot is ${snapshot.byteLength} bytes, shorter than its header`);
+  // Work on an aligned private copy: the input may sit at any byte offset.
+  const copy = new Uint8Array(snapshot.byteLength);
+  copy.set(snapshot);
+  const words = new Uint32Array(copy.buffer, 0, copy.byteLength >>> 2);
+  if (words[META.MAGIC] !== SNAPSHOT_MAGIC) {
+    throw new SnapshotError(`not a sixgate NAT snapshot (magic 0x${words[META.MAGIC].toString(16)})`);
+  }
+  if (words[META.VERSION] !== SNAPSHOT_VERSION) {
+    throw new SnapshotError(`snapshot version ${words[META.VERSION]} is not supported (expected ${SNAPSHOT_VERSION})`);
+  }
+  const expect: Array<[number, number, string]> = [
+    [META.CAPACITY, table.capacity, 'capacity'],
+    [META.INDEX_SIZE, table.indexSize, 'index size'],
+    [META.WHEEL_SIZE, table.wheelSize, 'wheel size'],
+    [META.EXT_COUNT, table.externalCount, 'external address count'],
+    [META.HOST_CAPACITY, table.hostCapacity, 'host capacity'],
+    [META.HOST_INDEX_SIZE, table.hostIndexSize, 'host index size'],
+    [META.BYTE_LENGTH, table.byteLength, 'byte length'],
+  ];
+  for (const [at, want, what] of expect) {
+    if (words[at] !== want) throw new SnapshotError(`snapshot ${what} is ${words[at]}, this table has ${want}`);
+  }
+  if (snapshot.byteLength !== table.byteLength) {
+    throw new SnapshotError(`snapshot is ${snapshot.byteLength} bytes, expected ${table.byteLength}`);
+  }
+  if (words[META.FINGERPRINT] !== table.fingerprint) {
+    throw new SnapshotError('snapshot was taken with other external addresses or networks; refusing to map its sessions');
+  }
+  const sum = checksumWords(words, META.CHECKSUM);
+  if (sum !== words[META.CHECKSUM]) throw new SnapshotError('snapshot checksum mismatch: the file is damaged');
+
+  new Uint8Array(table.buffer, 0, table.byteLength).set(copy);
+  const delta = tick - words[META.SNAPSHOT_TICK];
+  const rec = table.rec;
+  for (let id = 1; id <= table.capacity; id++) {
+    const o = id * REC_WORDS;
+    if ((rec[o + R.META] & Flag.LIVE) === 0) continue;
+    rec[o + R.EXPIRY] = Math.max(0, rec[o + R.EXPIRY] + delta);
+  }
+  const m = table.meta;
+  m[META.LAST_TICK] = tick >>> 0;
+  m[META.TICK_STARTED] = 1;
+  m[META.CHECKSUM] = 0;
+  m[META.SNAPSHOT_TICK] = 0;
+  return table.rebuild(markPublished);
+}

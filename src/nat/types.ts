@@ -1,0 +1,49 @@
+// Small numeric vocabularies shared by the NAT66 table and translator.
+
+/** Protocol classes: each has its own external port space (ICMPv6 echo identifiers count as ports). */
+export const ProtoClass = {
+  Tcp: 0,
+  Udp: 1,
+  Icmp: 2,
+  Sctp: 3,
+} as const;
+export type ProtoClass = (typeof ProtoClass)[keyof typeof ProtoClass];
+
+/**
+ * TCP session states after RFC 6146 §3.5.2 (inside = "V6", outside = "V4").
+ * SYN seen in both directions makes a session established, which is what
+ * lets a simultaneous open (RFC 5382 REQ-2) through.
+ */
+export const TcpState = {
+  None: 0,
+  /** Inside sent a SYN, no SYN back yet. */
+  SynOut: 1,
+  /** Outside sent a SYN (published port or full-cone mapping), no SYN back yet. */
+  SynIn: 2,
+  Established: 3,
+  /** Inside sent a FIN. */
+  FinOut: 4,
+  /** Outside sent a FIN. */
+  FinIn: 5,
+  /** FIN in both directions: transitory timer. */
+  FinBoth: 6,
+  /** After a RST, or picked up mid-stream: transitory until a non-RST packet re-establishes it. */
+  Trans: 7,
+} as const;
+export type TcpState = (typeof TcpState)[keyof typeof TcpState];
+
+export const TCP_STATE_NAMES: readonly string[] = [
+  'none', 'syn-out', 'syn-in', 'established', 'fin-out', 'fin-in', 'fin-both', 'transitory',
+];
+
+export const PROTO_CLASS_NAMES: readonly string[] = ['tcp', 'udp', 'icmpv6', 'sctp'];
+
+/** What a translate call did with the packet: >= 0 is kept, < 0 is -(drop reason). */
+export const Verdict = {
+  /** Rewritten in place; send it on. */
+  Forward: 0,
+  /** A non-first fragment that arrived before its first fragment: copied into the hold buffer. */
+  Held: 1,
+  /** Rewritten in place and addressed back into an inside network (hairpinning, RFC 4787 REQ-9). */
+  Hairpin: 2,
+} as const;
