@@ -15,7 +15,7 @@ import * as tcp from '../wire/tcp.js';
 import * as udp from '../wire/udp.js';
 import * as icmpv6 from '../wire/icmpv6.js';
 import { IcmpType } from '../wire/icmpv6.js';
-import { checksumFieldOffset, fold, pseudoHeaderSum, sumWords } from '../wire/checksum.js';
+import { checksumFieldOffset, computeL4Checksum, fold, pseudoHeaderSum, verifyL4Checksum } from '../wire/checksum.js';
 import { formatIpv6, formatMac } from '../wire/address.js';
 import * as ndp from '../wire/ndp.js';
 import { NaFlag, RaFlag } from '../wire/ndp.js';
@@ -114,31 +114,17 @@ function formatIpv6Packet(buf: Uint8Array, off: number, len: number, snapped: bo
 
 function checksumVerdict(buf: Uint8Array, ipOff: number, l4: number, l4Len: number, protocol: number, verifiable: boolean): string {
   if (!verifiable) return ', sum unverified';
+  // With a Routing header still to be processed, the pseudo-header holds the final destination.
+  const dstOff = chain.pseudoDstOffset;
+  if (verifyL4Checksum(buf, ipOff, l4, l4Len, protocol, dstOff)) return ', sum ok';
   const at = l4 + checksumFieldOffset(protocol);
   const field = (buf[at] << 8) | buf[at + 1];
-  const pseudo = pseudoHeaderSum(buf, ipv6.srcOffset(ipOff), finalDestinationOffset(buf, ipOff), l4Len, protocol);
-  const sum = pseudo + sumWords(buf, l4, l4Len);
-  // UDP checksum 0 means "none", which IPv6 forbids (RFC 8200 §8.1).
-  if (fold(sum) === 0xffff && !(protocol === Protocol.Udp && field === 0)) return ', sum ok';
   // Checksum offload (TSO/GSO, a TUN with IFF_VNET_HDR): the field holds only
   // the pseudo-header sum and the NIC or kernel finishes it on the way out.
-  if (field === fold(pseudo)) return `, partial sum 0x${hex4(field)} (offload, not yet complete)`;
-  const good = ~fold(sum - field) & 0xffff;
-  return `, bad sum 0x${hex4(field)} (should be 0x${hex4(good === 0 && protocol === Protocol.Udp ? 0xffff : good)})`;
-}
-
-/**
- * Where the pseudo-header's destination lives: with a Routing header still
- * to be processed it is the final destination, the last address listed
- * (RFC 8200 §8.1), not the next hop in the IPv6 header.
- */
-function finalDestinationOffset(buf: Uint8Array, ipOff: number): number {
-  const rh = chain.routingHeaderOffset;
-  if (rh < 0 || chain.segmentsLeft === 0) return ipv6.dstOffset(ipOff);
-  // Types 0 and 2 list bare addresses after 8 bytes; Hdr Ext Len counts 8-byte units, two per address.
-  const addresses = buf[rh + EXT.HDR_EXT_LEN] >> 1;
-  if ((chain.routingType !== 0 && chain.routingType !== 2) || addresses === 0) return ipv6.dstOffset(ipOff);
-  return rh + 8 + (addresses - 1) * 16;
+  if (field === fold(pseudoHeaderSum(buf, ipv6.srcOffset(ipOff), dstOff, l4Len, protocol))) {
+    return `, partial sum 0x${hex4(field)} (offload, not yet complete)`;
+  }
+  return `, bad sum 0x${hex4(field)} (should be 0x${hex4(computeL4Checksum(buf, ipOff, l4, l4Len, protocol, dstOff))})`;
 }
 
 /** RFC 4861 receive validation for ND messages (other than the checksum, printed already), as ` [reason]`. */
