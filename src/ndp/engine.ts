@@ -1,0 +1,663 @@
+// The NDP proxy engine: Neighbor Solicitations in, answers and probes out,
+// with no I/O and no clock of its own (every entry point takes `now`, in ms).
+//
+// Per NS received on an uplink, in this order (cheapest and most important
+// first, so a flood of random targets costs little and never delays the rest):
+//   1. RFC 4861 §7.1.1 validation (wire/ndp.validate), drops counted by reason;
+//   2. exact addresses (static /128 rules, the static list, addresses pushed
+//      with add()): answered at once, DAD defended;
+//   3. live sessions: VALID/RENEWING answer at once, WAITING queues the
+//      solicitor, INVALID drops;
+//   4. rules in file order: a static prefix answers at once (never DAD); an
+//      iface/auto rule opens a session, after the rule's and the uplink's
+//      token buckets and the session cap agree, and probes the inner side.
+// An NA received on an inner interface validates the sessions probing there
+// and answers their queued solicitors.
+//
+// Answers follow RFC 4861 §7.2.4 and §7.2.8: hop limit 255, target copied,
+// R from the config, O=0 (a proxy must not override the real owner), S=1
+// unicast to the solicitor -- as a whole frame to its SLLA, or the frame's
+// Ethernet source, so the kernel need not resolve it first -- and for DAD
+// S=0 to ff02::1. The TLLA is always the uplink's MAC; the IPv6 source is the
+// uplink's link-local address (the target when it has none).
+import { Ipv6Chain, walkChain } from '../wire/ipv6-ext.js';
+import { validate, NaFlag, F as ND, NS_LEN } from '../wire/ndp.js';
+import { buildNa, buildNs } from '../wire/ndp-build.js';
+import { IcmpType } from '../wire/icmpv6.js';
+import { F as IP } from '../wire/ipv6.js';
+import { writeHeader as writeEthernet, EtherType } from '../wire/ethernet.js';
+import { OptionType, findOption, linkAddrOffset } from '../wire/ndp-option.js';
+import {
+  formatIpv6, isMulticast, isSolicitedNodeMulticast, isUnspecified, matchesPrefix, writeMulticastMac, writeSolicitedNode,
+} from '../wire/address.js';
+import { WireError } from '../wire/error.js';
+import { NdpActions, ActionKind, SendPurpose, IP_OFFSET } from './actions.js';
+import { AddressSource, ExactAddresses, type MembershipChange } from './addresses.js';
+import { NdpCounters, NdpDrop, NdpEvent, MAX_INTERFACES } from './counters.js';
+import { TokenBuckets, type BucketSpec } from './rate-limit.js';
+import { RouteTable, type RouteSpec } from './routes.js';
+import { PendingFlag, PENDING_PER_SESSION, SESSION_STATE_NAMES, SessionState, SessionTable } from './session.js';
+import type { RuleMethod } from './config.js';
+
+export interface InterfaceInfo {
+  readonly name: string;
+  /** 6 bytes: the TLLA of answers and the Ethernet source of frames. */
+  readonly mac: Uint8Array;
+  /** 16 bytes, or null when the interface has none (answers then come from the target). */
+  readonly linkLocal: Uint8Array | null;
+}
+
+export interface RuleSpec {
+  readonly prefix: Uint8Array;
+  readonly prefixLength: number;
+  readonly method: RuleMethod;
+  /** Engine id of the inner interface of an `iface` rule; ignored otherwise. */
+  readonly iface: number;
+  readonly autovia: boolean;
+  /** For logs and stats; defaults to the prefix in text form. */
+  readonly text?: string;
+}
+
+export interface UplinkSpec {
+  readonly iface: number;
+  readonly router: boolean;
+  readonly timeout: number;
+  readonly ttl: number;
+  readonly deadtime: number;
+  readonly retries: number;
+  readonly keepalive: boolean;
+  readonly autowire: boolean;
+  readonly rules: readonly RuleSpec[];
+  /** Exact addresses answered at once besides the rules (the static list). */
+  readonly addresses?: readonly Uint8Array[];
+}
+
+export interface NdpEngineOptions {
+  /** Sessions across all uplinks (default 4096): the memory an NS flood can claim. */
+  readonly maxSessions?: number;
+  /** Exact addresses across all uplinks (default 65536). */
+  readonly maxAddresses?: number;
+  /** Output queue slots (default 512); drain after every batch. */
+  readonly queueCapacity?: number;
+  /** New sessions per uplink (default 500/s, burst 200). */
+  readonly uplinkSessionRate?: BucketSpec;
+  /** New sessions per rule (default 200/s, burst 100). */
+  readonly ruleSessionRate?: BucketSpec;
+  /** Answers per static prefix rule (default 5000/s, burst 1000). */
+  readonly staticPrefixRate?: BucketSpec;
+  /** Hash seed (tests); random by default. */
+  readonly seed?: number;
+}
+
+const METHOD_STATIC = 0;
+const METHOD_IFACE = 1;
+const METHOD_AUTO = 2;
+
+interface Rule {
+  readonly prefix: Uint8Array;
+  readonly length: number;
+  readonly method: number;
+  readonly iface: number;
+  readonly autovia: boolean;
+  readonly text: string;
+  /** Index into the rule buckets. */
+  readonly bucket: number;
+  answered: number;
+  sessions: number;
+  limited: number;
+}
+
+interface Uplink {
+  readonly spec: UplinkSpec;
+  readonly iface: number;
+  readonly flags: number;
+  readonly rules: readonly Rule[];
+  readonly allmulti: boolean;
+}
+
+const ALL_NODES = Uint8Array.of(0xff, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1);
+const ALL_NODES_MAC = Uint8Array.of(0x33, 0x33, 0, 0, 0, 1);
+const NO_MAC = new Uint8Array(6);
+
+export class NdpEngine {
+  readonly actions: NdpActions;
+  readonly counters = new NdpCounters();
+  readonly sessions: SessionTable;
+  readonly addresses: ExactAddresses;
+  private readonly routes = new RouteTable();
+  private readonly ifaces: (InterfaceInfo | undefined)[] = new Array(MAX_INTERFACES);
+  private uplinks: (Uplink | undefined)[] = new Array(MAX_INTERFACES);
+  private readonly uplinkBuckets = new TokenBuckets(MAX_INTERFACES);
+  private ruleSessionBuckets = new TokenBuckets(0);
+  private staticBuckets = new TokenBuckets(0);
+  private readonly chain = new Ipv6Chain();
+  // Scratch for addresses copied out of tables before a frame is built.
+  private readonly target = new Uint8Array(16);
+  private readonly peer = new Uint8Array(16);
+  private readonly group = new Uint8Array(16);
+  private readonly groupMac = new Uint8Array(6);
+  private readonly options: Required<Omit<NdpEngineOptions, 'seed'>>;
+  /** Earliest session timer; tick() is a no-op before it. */
+  nextDeadline = Number.POSITIVE_INFINITY;
+
+  constructor(options: NdpEngineOptions = {}) {
+    this.options = {
+      maxSessions: options.maxSessions ?? 4096,
+      maxAddresses: options.maxAddresses ?? 65536,
+      queueCapacity: options.queueCapacity ?? 512,
+      uplinkSessionRate: options.uplinkSessionRate ?? { rate: 500, burst: 200 },
+      ruleSessionRate: options.ruleSessionRate ?? { rate: 200, burst: 100 },
+      staticPrefixRate: options.staticPrefixRate ?? { rate: 5000, burst: 1000 },
+    };
+    this.actions = new NdpActions(this.options.queueCapacity);
+    this.sessions = new SessionTable(this.options.maxSessions, options.seed);
+    this.addresses = new ExactAddresses(this.options.maxAddresses, options.seed);
+  }
+
+  // ------------------------------------------------------------ control path
+
+  /** Registers interface `id` (0..31): its name, MAC and link-local address. */
+  setInterface(id: number, info: InterfaceInfo): void {
+    if (!Number.isInteger(id) || id < 0 || id >= MAX_INTERFACES) throw new RangeError(`interface id ${id} is not in 0..${MAX_INTERFACES - 1}`);
+    this.ifaces[id] = info;
+  }
+
+  interfaceInfo(id: number): InterfaceInfo | undefined {
+    return this.ifaces[id];
+  }
+
+  /** Replaces the routing-table snapshot `auto` rules consult. */
+  setRoutes(routes: readonly RouteSpec[]): void {
+    this.routes.replace(routes);
+  }
+
+  /**
+   * (Re)configures the uplinks. On a reload, sessions whose target still
+   * falls under an iface/auto rule of the same uplink are kept with their
+   * state (ndppd has no reload at all); the rest end, removing their routes.
+   * Exact addresses pushed with add() survive; newly claimed ones are
+   * announced. Membership changes go to takeMembershipChanges().
+   */
+  configure(specs: readonly UplinkSpec[]): void {
+    const next: (Uplink | undefined)[] = new Array(MAX_INTERFACES);
+    let ruleCount = 0;
+    for (const spec of specs) {
+      if (this.ifaces[spec.iface] === undefined) throw new RangeError(`uplink interface ${spec.iface} is not registered`);
+      if (next[spec.iface] !== undefined) throw new RangeError(`two uplinks on interface ${spec.iface}`);
+      const rules = spec.rules.map((r): Rule => ({
+        prefix: Uint8Array.from(r.prefix.subarray(0, 16)),
+        length: r.prefixLength,
+        method: r.method === 'static' ? METHOD_STATIC : r.method === 'iface' ? METHOD_IFACE : METHOD_AUTO,
+        iface: r.method === 'iface' ? r.iface : -1,
+        autovia: r.autovia,
+        text: r.text ?? `${formatIpv6(r.prefix, 0)}/${r.prefixLength}`,
+        bucket: ruleCount++,
+        answered: 0, sessions: 0, limited: 0,
+      }));
+      for (const r of rules) {
+        if (r.method === METHOD_IFACE && this.ifaces[r.iface] === undefined) throw new RangeError(`rule ${r.text}: inner interface ${r.iface} is not registered`);
+      }
+      next[spec.iface] = {
+        spec, iface: spec.iface, rules,
+        flags: spec.router ? NaFlag.Router : 0,
+        // Exact targets get their own groups; anything wider needs all multicast.
+        allmulti: rules.some((r) => r.length < 128),
+      };
+    }
+    this.ruleSessionBuckets = new TokenBuckets(ruleCount);
+    this.staticBuckets = new TokenBuckets(ruleCount);
+    for (let b = 0; b < ruleCount; b++) {
+      this.ruleSessionBuckets.set(b, this.options.ruleSessionRate);
+      this.staticBuckets.set(b, this.options.staticPrefixRate);
+    }
+
+    for (let id = 0; id < MAX_INTERFACES; id++) {
+      const before = this.uplinks[id];
+      const after = next[id];
+      if (after !== undefined && before === undefined) this.uplinkBuckets.set(id, this.options.uplinkSessionRate);
+      // Join new groups before leaving old ones: shared groups never blink.
+      if (after !== undefined) {
+        for (const r of after.rules) if (r.length === 128 && r.method !== METHOD_STATIC) this.addresses.joinGroup(id, r.prefix, 0);
+        this.claimExact(id, after);
+      } else if (before !== undefined) {
+        for (const e of this.addresses.entriesOf(id)) this.addresses.forget(e);
+      }
+      if (before !== undefined) {
+        for (const r of before.rules) if (r.length === 128 && r.method !== METHOD_STATIC) this.addresses.leaveGroup(id, r.prefix, 0);
+      }
+      if ((before?.allmulti ?? false) !== (after?.allmulti ?? false)) this.addresses.setAllmulti(id, after?.allmulti ?? false);
+    }
+    this.uplinks = next;
+
+    for (let i = this.sessions.count - 1; i >= 0; i--) {
+      const s = this.sessions.active[i]!;
+      const up = next[this.sessions.uplink[s]!];
+      const rule = up === undefined ? -1 : this.sessionRuleFor(up, s);
+      if (rule < 0) this.endSession(s);
+      else this.sessions.rule[s] = rule;
+    }
+  }
+
+  /** Starts answering `addr` on uplink `iface` at once (and announces it). False if the uplink is unknown or the set is full. */
+  add(iface: number, addr: Uint8Array, off = 0): boolean {
+    const up = this.uplinks[iface];
+    if (up === undefined) return false;
+    const e = this.addresses.add(iface, addr, off, AddressSource.Api);
+    if (e === -2) return false;
+    if (e >= 0) this.announce(up, addr, off);
+    return true;
+  }
+
+  /** Stops answering `addr` on uplink `iface` unless a rule or the static list also claims it. */
+  remove(iface: number, addr: Uint8Array, off = 0): boolean {
+    return this.addresses.remove(iface, addr, off, AddressSource.Api);
+  }
+
+  /** Multicast membership changes (join/leave a solicited-node group, ALLMULTI) to apply, oldest first. */
+  takeMembershipChanges(): MembershipChange[] {
+    return this.addresses.takeChanges();
+  }
+
+  // --------------------------------------------------------------- data path
+
+  /**
+   * One received IPv6 packet (header at ipOff, ipLen bytes) on interface
+   * `iface`: an NS on an uplink or an NA on an inner interface. `macOff` is
+   * where the frame's Ethernet source MAC sits in `buf`, or -1 when the packet
+   * came without one. Returns 0 when the packet was used, else the drop reason
+   * it was counted under.
+   */
+  receive(now: number, iface: number, buf: Uint8Array, ipOff: number, ipLen: number, macOff: number): number {
+    let err: number = walkChain(buf, ipOff, ipLen, this.chain);
+    if (err === WireError.Ok) err = validate(buf, ipOff, this.chain);
+    if (err === WireError.Ok && isMulticast(buf, ipOff + IP.SRC)) err = NdpDrop.MulticastSource;
+    if (err !== WireError.Ok) {
+      if (err === WireError.BadAddress || err === WireError.BadOption) err = this.refine(buf, ipOff);
+      this.counters.drop(iface, err);
+      return err;
+    }
+    const icmp = this.chain.l4Offset;
+    const type = buf[icmp]!;
+    if (type === IcmpType.NeighborSolicitation) return this.solicit(now, iface, buf, ipOff, icmp, this.chain.l4Length, macOff);
+    if (type === IcmpType.NeighborAdvertisement) return this.advert(now, iface, buf, ipOff, icmp);
+    this.counters.drop(iface, WireError.BadType);
+    return WireError.BadType;
+  }
+
+  /** Runs the session timers due at `now`. Cheap to call often: it returns at once before nextDeadline. */
+  tick(now: number): void {
+    if (now < this.nextDeadline) return;
+    const t = this.sessions;
+    let next = Number.POSITIVE_INFINITY;
+    let i = 0;
+    while (i < t.count) {
+      const s = t.active[i]!;
+      if (t.expires[s]! <= now) {
+        this.expire(s, now);
+        // expire() may have removed s, moving another session into slot i.
+        if (i >= t.count || t.active[i] !== s) continue;
+      }
+      if (t.expires[s]! < next) next = t.expires[s]!;
+      i++;
+    }
+    this.nextDeadline = next;
+  }
+
+  private solicit(now: number, iface: number, buf: Uint8Array, ipOff: number, icmp: number, icmpLen: number, macOff: number): number {
+    const up = this.uplinks[iface];
+    if (up === undefined) return this.dropped(iface, NdpDrop.NotUplink);
+    this.counters.event(iface, NdpEvent.SolicitReceived);
+    const tOff = icmp + ND.TARGET;
+    const srcOff = ipOff + IP.SRC;
+    const dad = isUnspecified(buf, srcOff);
+    // The solicitor's MAC: its SLLA, else the frame's source, else unknown.
+    const slla = dad ? -1 : findOption(buf, icmp + NS_LEN, icmp + icmpLen, OptionType.SourceLinkAddr);
+    const mOff = slla >= 0 ? linkAddrOffset(slla) : dad ? -1 : macOff;
+
+    const e = this.addresses.find(iface, buf, tOff);
+    if (e >= 0) {
+      if (!this.answer(up, buf, tOff, buf, srcOff, buf, mOff, dad, false)) return NdpDrop.QueueFull;
+      if (dad) this.addresses.defended[e]++;
+      else this.addresses.answered[e]++;
+      return 0;
+    }
+
+    const t = this.sessions;
+    const s = t.find(iface, buf, tOff);
+    if (s >= 0) {
+      const state = t.state[s];
+      if (state === SessionState.Valid || state === SessionState.Renewing) {
+        t.touched[s] = 1;
+        if (!this.answer(up, buf, tOff, buf, srcOff, buf, mOff, dad, false)) return NdpDrop.QueueFull;
+        up.rules[t.rule[s]!]!.answered++;
+        return 0;
+      }
+      if (state === SessionState.Invalid) return this.dropped(iface, NdpDrop.TargetUnreachable);
+      t.touched[s] = 1;
+      return t.addPending(s, buf, srcOff, buf, mOff, dad) ? 0 : this.dropped(iface, NdpDrop.PendingFull);
+    }
+
+    let first = -1;
+    let inner = 0;
+    for (let r = 0; r < up.rules.length; r++) {
+      const rule = up.rules[r]!;
+      if (!matchesPrefix(buf, tOff, rule.prefix, 0, rule.length)) continue;
+      if (rule.method === METHOD_STATIC) return this.answerStatic(now, up, rule, buf, tOff, srcOff, mOff, dad);
+      if (first < 0) first = r;
+      const id = rule.method === METHOD_IFACE ? rule.iface : this.routes.lookup(buf, tOff, iface);
+      if (id >= 0) inner |= 1 << id;
+    }
+    if (first < 0) return this.dropped(iface, NdpDrop.NotOurs);
+    if (inner === 0) return this.dropped(iface, NdpDrop.NoRoute);
+    const rule = up.rules[first]!;
+    if (!this.ruleSessionBuckets.take(rule.bucket, now)) {
+      rule.limited++;
+      return this.dropped(iface, NdpDrop.PrefixRateLimited);
+    }
+    if (!this.uplinkBuckets.take(iface, now)) {
+      rule.limited++;
+      return this.dropped(iface, NdpDrop.UplinkRateLimited);
+    }
+    const created = t.create(iface, buf, tOff, first, inner, now + up.spec.timeout);
+    if (created < 0) return this.dropped(iface, NdpDrop.SessionCap);
+    rule.sessions++;
+    this.counters.event(iface, NdpEvent.SessionCreated);
+    t.touched[created] = 1;
+    t.addPending(created, buf, srcOff, buf, mOff, dad);
+    if (now + up.spec.timeout < this.nextDeadline) this.nextDeadline = now + up.spec.timeout;
+    this.probe(created);
+    return 0;
+  }
+
+  // A static prefix answers without checking, so it must never answer DAD:
+  // that would make every autoconfiguring host on the link give up its address.
+  private answerStatic(now: number, up: Uplink, rule: Rule, buf: Uint8Array, tOff: number, srcOff: number, mOff: number, dad: boolean): number {
+    if (dad) return this.dropped(up.iface, NdpDrop.DadNotInUse);
+    if (!this.staticBuckets.take(rule.bucket, now)) {
+      rule.limited++;
+      return this.dropped(up.iface, NdpDrop.PrefixRateLimited);
+    }
+    if (!this.answer(up, buf, tOff, buf, srcOff, buf, mOff, false, true)) return NdpDrop.QueueFull;
+    rule.answered++;
+    return 0;
+  }
+
+  private advert(now: number, iface: number, buf: Uint8Array, ipOff: number, icmp: number): number {
+    this.counters.event(iface, NdpEvent.AdvertReceived);
+    const tOff = icmp + ND.TARGET;
+    const bit = 1 << iface;
+    let used = false;
+    for (let id = 0; id < MAX_INTERFACES; id++) {
+      if (this.uplinks[id] === undefined) continue;
+      const s = this.sessions.find(id, buf, tOff);
+      if (s < 0 || (this.sessions.ifaces[s]! & bit) === 0) continue;
+      this.validated(s, iface, buf, ipOff + IP.SRC, now);
+      used = true;
+    }
+    return used ? 0 : this.dropped(iface, NdpDrop.UnexpectedAdvert);
+  }
+
+  // The inner side answered: the target exists. Install the route first (so
+  // traffic the answer attracts can flow), then answer everyone waiting.
+  private validated(s: number, inner: number, buf: Uint8Array, naSrcOff: number, now: number): void {
+    const t = this.sessions;
+    const id = t.uplink[s]!;
+    const up = this.uplinks[id]!;
+    const rule = up.rules[t.rule[s]!]!;
+    t.index.copyAddress(s, this.target, 0);
+    // As in ndppd, only iface rules are wired: an auto rule found its interface in the routing table already.
+    if (up.spec.autowire && rule.method === METHOD_IFACE && t.wired[s] < 0) {
+      const via = rule.autovia;
+      if (via) for (let i = 0; i < 16; i++) t.via[s * 16 + i] = buf[naSrcOff + i]!;
+      t.hasVia[s] = via ? 1 : 0;
+      if (this.route(ActionKind.RouteReplace, inner, this.target, via ? t.via : null, s * 16)) {
+        t.wired[s] = inner;
+        this.counters.event(id, NdpEvent.RouteAdded);
+      }
+    }
+    if (t.state[s] !== SessionState.Valid) this.counters.event(id, NdpEvent.SessionValid);
+    t.state[s] = SessionState.Valid;
+    t.fails[s] = 0;
+    t.expires[s] = now + up.spec.ttl;
+    if (t.expires[s]! < this.nextDeadline) this.nextDeadline = t.expires[s]!;
+    const n = t.pendingCount[s]!;
+    for (let p = s * PENDING_PER_SESSION, end = p + n; p < end; p++) {
+      const flags = t.pendingFlags[p]!;
+      const dad = (flags & PendingFlag.Dad) !== 0;
+      if (this.answer(up, this.target, 0, t.pendingAddr, p * 16, t.pendingMac, (flags & PendingFlag.MacKnown) !== 0 ? p * 6 : -1, dad, false)) {
+        rule.answered++;
+      }
+    }
+    t.pendingCount[s] = 0;
+  }
+
+  private expire(s: number, now: number): void {
+    const t = this.sessions;
+    const id = t.uplink[s]!;
+    const spec = this.uplinks[id]!.spec;
+    switch (t.state[s]) {
+      case SessionState.Waiting:
+        if (t.fails[s]! < spec.retries) {
+          t.fails[s]++;
+          t.expires[s] = now + spec.timeout;
+          this.probe(s);
+          return;
+        }
+        t.state[s] = SessionState.Invalid;
+        t.expires[s] = now + spec.deadtime;
+        for (let p = 0; p < t.pendingCount[s]!; p++) this.counters.drop(id, NdpDrop.TargetUnreachable);
+        t.pendingCount[s] = 0;
+        this.counters.event(id, NdpEvent.SessionInvalid);
+        return;
+      case SessionState.Valid:
+        if (t.touched[s] === 1 || spec.keepalive) {
+          t.state[s] = SessionState.Renewing;
+          t.fails[s] = 0;
+          t.touched[s] = 0;
+          t.expires[s] = now + spec.timeout;
+          this.probe(s);
+          return;
+        }
+        this.endSession(s);
+        return;
+      case SessionState.Renewing:
+        if (t.fails[s]! < spec.retries) {
+          t.fails[s]++;
+          t.expires[s] = now + spec.timeout;
+          this.probe(s);
+          return;
+        }
+        this.endSession(s);
+        return;
+      default:
+        this.endSession(s);
+    }
+  }
+
+  private endSession(s: number): void {
+    const t = this.sessions;
+    const id = t.uplink[s]!;
+    if (t.wired[s]! >= 0) {
+      t.index.copyAddress(s, this.target, 0);
+      if (this.route(ActionKind.RouteRemove, t.wired[s]!, this.target, t.hasVia[s] === 1 ? t.via : null, s * 16)) {
+        this.counters.event(id, NdpEvent.RouteRemoved);
+      }
+    }
+    this.counters.event(id, NdpEvent.SessionRemoved);
+    t.remove(s);
+  }
+
+  /** Sends an NS for session s's target out of every inner interface it probes. */
+  private probe(s: number): void {
+    const t = this.sessions;
+    t.index.copyAddress(s, this.target, 0);
+    writeSolicitedNode(this.target, 0, this.group, 0);
+    writeMulticastMac(this.group, 0, this.groupMac, 0);
+    const mask = t.ifaces[s]!;
+    for (let id = 0; id < MAX_INTERFACES; id++) {
+      if ((mask & (1 << id)) === 0) continue;
+      const info = this.ifaces[id];
+      if (info === undefined || info.linkLocal === null) {
+        this.counters.drop(id, NdpDrop.NoProbeSource);
+        continue;
+      }
+      const i = this.actions.claim(ActionKind.Send, id, true);
+      if (i < 0) {
+        this.counters.drop(id, NdpDrop.QueueFull);
+        continue;
+      }
+      const o = this.actions.offset(i);
+      const b = this.actions.bytes;
+      writeEthernet(b, o, this.groupMac, 0, info.mac, 0, EtherType.Ipv6);
+      const len = buildNs(b, o + IP_OFFSET, info.linkLocal, 0, this.group, 0, this.target, 0, info.mac, 0);
+      this.actions.frameLength[i] = IP_OFFSET + len;
+      this.actions.l2Known[i] = 1;
+      this.actions.purpose[i] = SendPurpose.Probe;
+      this.counters.event(id, NdpEvent.ProbeSent);
+    }
+  }
+
+  /**
+   * Queues an NA for the target at tb[tOff] answering the solicitor at
+   * sb[sOff] (MAC at mb[mOff], or mOff = -1 when unknown). DAD answers go to
+   * all-nodes with S=0. False when the queue had no room (counted).
+   */
+  private answer(
+    up: Uplink, tb: Uint8Array, tOff: number, sb: Uint8Array, sOff: number, mb: Uint8Array, mOff: number,
+    dad: boolean, bulk: boolean,
+  ): boolean {
+    const i = this.actions.claim(ActionKind.Send, up.iface, bulk);
+    if (i < 0) {
+      this.counters.drop(up.iface, NdpDrop.QueueFull);
+      return false;
+    }
+    const info = this.ifaces[up.iface]!;
+    const o = this.actions.offset(i);
+    const b = this.actions.bytes;
+    let dst = sb;
+    let dOff = sOff;
+    let flags = up.flags | NaFlag.Solicited;
+    if (dad) {
+      dst = ALL_NODES;
+      dOff = 0;
+      mb = ALL_NODES_MAC;
+      mOff = 0;
+      flags = up.flags;
+    }
+    const known = mOff >= 0;
+    writeEthernet(b, o, known ? mb : NO_MAC, known ? mOff : 0, info.mac, 0, EtherType.Ipv6);
+    const src = info.linkLocal ?? tb;
+    const len = buildNa(b, o + IP_OFFSET, src, info.linkLocal === null ? tOff : 0, dst, dOff, tb, tOff, flags, info.mac, 0);
+    this.actions.frameLength[i] = IP_OFFSET + len;
+    this.actions.l2Known[i] = known ? 1 : 0;
+    this.actions.purpose[i] = dad ? SendPurpose.Defend : SendPurpose.Answer;
+    this.counters.event(up.iface, dad ? NdpEvent.DadDefended : NdpEvent.AdvertSent);
+    if (!known) this.counters.event(up.iface, NdpEvent.AdvertViaKernel);
+    return true;
+  }
+
+  /**
+   * One unsolicited NA to ff02::1 for a newly answered address. O=1 here
+   * (RFC 4861 §7.2.8 allows it for unsolicited proxy NAs): the point is to
+   * replace a stale cache entry on the router, e.g. a container moved hosts.
+   */
+  private announce(up: Uplink, addr: Uint8Array, off: number): void {
+    const i = this.actions.claim(ActionKind.Send, up.iface, false);
+    if (i < 0) {
+      this.counters.drop(up.iface, NdpDrop.QueueFull);
+      return;
+    }
+    const info = this.ifaces[up.iface]!;
+    const o = this.actions.offset(i);
+    const b = this.actions.bytes;
+    writeEthernet(b, o, ALL_NODES_MAC, 0, info.mac, 0, EtherType.Ipv6);
+    const src = info.linkLocal ?? addr;
+    const len = buildNa(b, o + IP_OFFSET, src, info.linkLocal === null ? off : 0, ALL_NODES, 0, addr, off,
+      up.flags | NaFlag.Override, info.mac, 0);
+    this.actions.frameLength[i] = IP_OFFSET + len;
+    this.actions.l2Known[i] = 1;
+    this.actions.purpose[i] = SendPurpose.Announce;
+    this.counters.event(up.iface, NdpEvent.Announced);
+  }
+
+  private route(kind: number, iface: number, target: Uint8Array, via: Uint8Array | null, viaOff: number): boolean {
+    const i = this.actions.claim(kind, iface, false);
+    if (i < 0) {
+      this.counters.drop(iface, NdpDrop.QueueFull);
+      return false;
+    }
+    const o = this.actions.offset(i);
+    const b = this.actions.bytes;
+    for (let k = 0; k < 16; k++) b[o + k] = target[k]!;
+    if (via !== null) {
+      for (let k = 0; k < 16; k++) b[o + 16 + k] = via[viaOff + k]!;
+      this.actions.hasVia[i] = 1;
+    }
+    return true;
+  }
+
+  private dropped(iface: number, reason: number): number {
+    this.counters.drop(iface, reason);
+    return reason;
+  }
+
+  /** Splits the wire layer's BadAddress/BadOption into the RFC rule that failed (cold path). */
+  private refine(buf: Uint8Array, ipOff: number): number {
+    const icmp = this.chain.l4Offset;
+    if (isMulticast(buf, icmp + ND.TARGET)) return NdpDrop.MulticastTarget;
+    if (buf[icmp] === IcmpType.NeighborAdvertisement) return NdpDrop.SolicitedToMulticast;
+    if (buf[icmp] === IcmpType.NeighborSolicitation && isUnspecified(buf, ipOff + IP.SRC)) {
+      return isSolicitedNodeMulticast(buf, ipOff + IP.DST) ? NdpDrop.DadWithSlla : NdpDrop.DadDestination;
+    }
+    return WireError.BadAddress;
+  }
+
+  // Adds this configuration's exact addresses (static /128 rules, static
+  // list) to uplink id, drops the ones it no longer claims, announces new ones.
+  private claimExact(id: number, up: Uplink): void {
+    const claimed = AddressSource.Rule | AddressSource.Static;
+    const previous = this.addresses.entriesOf(id);
+    for (const e of previous) this.addresses.sources[e] &= ~claimed;
+    const claim = (addr: Uint8Array, source: number): void => {
+      const e = this.addresses.add(id, addr, 0, source);
+      if (e >= 0) this.announce(up, addr, 0);
+    };
+    for (const r of up.rules) if (r.method === METHOD_STATIC && r.length === 128) claim(r.prefix, AddressSource.Rule);
+    for (const a of up.spec.addresses ?? []) claim(a, AddressSource.Static);
+    for (const e of previous) if (this.addresses.sources[e] === 0) this.addresses.forget(e);
+  }
+
+  /** Index of the first iface/auto rule of `up` covering session s's target, or -1. */
+  private sessionRuleFor(up: Uplink, s: number): number {
+    this.sessions.index.copyAddress(s, this.target, 0);
+    for (let r = 0; r < up.rules.length; r++) {
+      const rule = up.rules[r]!;
+      if (rule.method !== METHOD_STATIC && matchesPrefix(this.target, 0, rule.prefix, 0, rule.length)) return r;
+    }
+    return -1;
+  }
+
+  // ------------------------------------------------------------------ stats
+
+  /** Per-rule counters of uplink `iface` (control path). */
+  ruleStats(iface: number): { rule: string; method: string; answered: number; sessions: number; limited: number }[] {
+    return (this.uplinks[iface]?.rules ?? []).map((r) => ({
+      rule: r.text, method: ['static', 'iface', 'auto'][r.method]!, answered: r.answered, sessions: r.sessions, limited: r.limited,
+    }));
+  }
+
+  /** Live sessions (control path, for state dumps and tests). */
+  sessionList(): { uplink: number; target: string; state: string; expires: number; fails: number; pending: number; wired: number }[] {
+    const t = this.sessions;
+    const out = [];
+    for (let i = 0; i < t.count; i++) {
+      const s = t.active[i]!;
+      t.index.copyAddress(s, this.peer, 0);
+      out.push({
+        uplink: t.uplink[s]!, target: formatIpv6(this.peer, 0), state: SESSION_STATE_NAMES[t.state[s]!]!,
+        expires: t.expires[s]!, fails: t.fails[s]!, pending: t.pendingCount[s]!, wired: t.wired[s]!,
+      });
+    }
+    return out;
+  }
+}

@@ -1,0 +1,469 @@
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseNd } from '../../src/wire/ndp.js';
+import { WireError } from '../../src/wire/error.js';
+import { formatIpv6, formatMac } from '../../src/wire/address.js';
+import { readCapture } from '../../src/pcap/reader.js';
+import { ipOffset } from '../../src/pcap/linktype.js';
+import { ActionKind, SendPurpose } from '../../src/ndp/actions.js';
+import { NdpDrop, NdpEvent, DROP_NAMES } from '../../src/ndp/counters.js';
+import { NdpEngine } from '../../src/ndp/engine.js';
+import { pcapsDir } from '../support/paths.js';
+import {
+  BASE_SPEC, BRIDGE, INNER, ROUTER, ROUTER_MAC, UPLINK, UPLINK_MAC, feed, ip, mac, makeEngine, naFrame, nsFrame, sent, sentMac, solicited,
+} from './fixtures.js';
+
+function na(engine: NdpEngine, i: number) {
+  const repr = parseNd(sent(engine, i), 0, engine.actions.frameLength[i]! - 14);
+  assert.equal(typeof repr, 'object', `action ${i} is a valid ND packet (got ${String(repr)})`);
+  return repr as Exclude<ReturnType<typeof parseNd>, number>;
+}
+
+describe('NDP engine: answering', () => {
+  test('exact address (static /128 rule): one solicited NA, as a frame to the SLLA', () => {
+    const e = makeEngine();
+    assert.equal(feed(e, 0, UPLINK, nsFrame(ip('2001:db8:1::5'))), 0);
+    assert.equal(e.actions.count, 1);
+    assert.equal(e.actions.kind[0], ActionKind.Send);
+    assert.equal(e.actions.iface[0], UPLINK);
+    assert.equal(e.actions.purpose[0], SendPurpose.Answer);
+    assert.equal(e.actions.l2Known[0], 1);
+    assert.equal(formatMac(sentMac(e, 0), 0), formatMac(ROUTER_MAC, 0));
+    const r = na(e, 0);
+    assert.equal(r.kind, 'na');
+    if (r.kind !== 'na') return;
+    assert.equal(r.hopLimit, 255);
+    assert.equal(formatIpv6(r.src, 0), 'fe80::1', 'from the uplink link-local address');
+    assert.equal(formatIpv6(r.dst, 0), formatIpv6(ROUTER, 0), 'unicast to the solicitor');
+    assert.equal(formatIpv6(r.target, 0), '2001:db8:1::5');
+    assert.deepEqual([r.router, r.solicited, r.override], [true, true, false], 'R from config, S=1, O=0 (proxy)');
+    assert.equal(formatMac(r.options.targetLinkAddr!, 0), formatMac(UPLINK_MAC, 0));
+    assert.equal(e.counters.eventCount(UPLINK, NdpEvent.AdvertSent), 1);
+    assert.deepEqual(e.addresses.stats(UPLINK).find((s) => s.address === '2001:db8:1::5')?.answered, 1);
+  });
+
+  test('router no clears R; the static list and a static prefix answer too', () => {
+    const e = makeEngine({ router: false });
+    assert.equal(feed(e, 0, UPLINK, nsFrame(ip('2001:db8:9::9'))), 0);
+    assert.equal(feed(e, 0, UPLINK, nsFrame(ip('2001:db8:2::1234'))), 0);
+    for (const i of [0, 1]) {
+      const r = na(e, i);
+      assert.ok(r.kind === 'na' && !r.router && r.solicited && !r.override);
+    }
+    assert.equal(e.ruleStats(UPLINK)[1]!.answered, 1);
+  });
+
+  test('no SLLA: the frame source MAC is used; without a frame, the kernel must resolve', () => {
+    const e = makeEngine();
+    const frame = nsFrame(ip('2001:db8:1::5'), { dst: ip('2001:db8:1::5'), slla: null, frameSrc: mac('0a:00:00:00:00:07') });
+    assert.equal(feed(e, 0, UPLINK, frame), 0);
+    assert.equal(formatMac(sentMac(e, 0), 0), '0a:00:00:00:00:07');
+    assert.equal(feed(e, 0, UPLINK, frame, false), 0);
+    assert.equal(e.actions.l2Known[1], 0);
+    assert.equal(e.counters.eventCount(UPLINK, NdpEvent.AdvertViaKernel), 1);
+  });
+
+  test('an uplink without a link-local address answers from the target', () => {
+    const e = makeEngine();
+    e.setInterface(UPLINK, { name: 'eth0', mac: UPLINK_MAC, linkLocal: null });
+    feed(e, 0, UPLINK, nsFrame(ip('2001:db8:1::5')));
+    assert.equal(formatIpv6(na(e, 0).src, 0), '2001:db8:1::5');
+  });
+
+  test('unknown options (nonce) are skipped', () => {
+    const e = makeEngine();
+    assert.equal(feed(e, 0, UPLINK, nsFrame(ip('2001:db8:1::5'), { extraOptions: [14, 1, 1, 2, 3, 4, 5, 6, 200, 1, 0, 0, 0, 0, 0, 0] })), 0);
+  });
+});
+
+describe('NDP engine: every drop reason', () => {
+  const target = ip('2001:db8:1::5');
+  const cases: [string, () => Uint8Array, number, number?][] = [
+    ['hop limit 64', () => nsFrame(target, { hopLimit: 64 }), WireError.BadHopLimit],
+    ['bad checksum', () => nsFrame(target, { badChecksum: true }), WireError.BadChecksum],
+    ['code 1', () => nsFrame(target, { code: 1 }), WireError.BadCode],
+    ['multicast target', () => nsFrame(ip('ff02::1'), { dst: ip('ff02::1:ff00:1') }), NdpDrop.MulticastTarget],
+    ['zero-length option', () => nsFrame(target, { extraOptions: [14, 0, 0, 0, 0, 0, 0, 0] }), WireError.BadOptionLength],
+    ['option overrunning the message', () => nsFrame(target, { extraOptions: [14, 2, 0, 0, 0, 0, 0, 0] }), WireError.BadOptionLength],
+    ['DAD not to a solicited-node group', () => nsFrame(target, { src: ip('::'), dst: ip('ff02::1'), slla: null }), NdpDrop.DadDestination],
+    ['DAD with an SLLA', () => nsFrame(target, { src: ip('::') }), NdpDrop.DadWithSlla],
+    ['multicast source', () => nsFrame(target, { src: ip('ff02::5') }), NdpDrop.MulticastSource],
+    ['not ours', () => nsFrame(ip('2001:db8:77::1')), NdpDrop.NotOurs],
+    ['DAD for a static prefix (never in use as far as we know)', () => nsFrame(ip('2001:db8:2::8'), { src: ip('::'), slla: null }), NdpDrop.DadNotInUse],
+    ['auto rule, best route back out of the uplink', () => nsFrame(ip('2001:db8:4::101')), NdpDrop.NoRoute],
+    ['NS on an inner interface', () => nsFrame(target), NdpDrop.NotUplink, INNER],
+    ['NA nobody waits for', () => naFrame(ip('2001:db8:3::1')), NdpDrop.UnexpectedAdvert, INNER],
+    ['NA with S=1 to a multicast group', () => naFrame(ip('2001:db8:3::1'), { dst: ip('ff02::1'), flags: 0x60 }), NdpDrop.SolicitedToMulticast, INNER],
+    ['NA with hop limit 254', () => naFrame(ip('2001:db8:3::1'), { hopLimit: 254 }), WireError.BadHopLimit, INNER],
+  ];
+  for (const [name, build, reason, iface = UPLINK] of cases) {
+    test(`${name} -> ${DROP_NAMES[reason]}`, () => {
+      const e = makeEngine();
+      assert.equal(feed(e, 0, iface, build()), reason);
+      assert.equal(e.counters.dropCount(iface, reason), 1);
+      assert.equal(e.actions.count, 0, 'nothing sent');
+      assert.deepEqual(e.counters.snapshot(iface).drops, { [DROP_NAMES[reason]!]: 1 });
+    });
+  }
+
+  test('truncated and fragmented packets', () => {
+    const e = makeEngine();
+    const frame = nsFrame(target);
+    // IPv6 payload length says 16: an NS body cut short.
+    const short = frame.slice(0, 14 + 40 + 16);
+    short[14 + 5] = 16;
+    assert.equal(feed(e, 0, UPLINK, short), WireError.Truncated);
+    // Captured bytes shorter than the payload length claims.
+    assert.equal(e.receive(0, UPLINK, frame, 14, 50, 6), WireError.BadLength);
+    // An atomic fragment header in front of the NS (RFC 6980 forbids any).
+    const frag = new Uint8Array(frame.length + 8);
+    frag.set(frame.subarray(0, 54));
+    frag.set(frame.subarray(54), 62);
+    frag[14 + 6] = 44;
+    frag[14 + 5] += 8;
+    frag[54] = 58;
+    assert.equal(feed(e, 0, UPLINK, frag), WireError.Fragmented);
+  });
+});
+
+describe('NDP engine: DAD', () => {
+  test('DAD for an exact address in use is defended: NA to ff02::1, S=0, O=0', () => {
+    const e = makeEngine();
+    assert.equal(feed(e, 0, UPLINK, nsFrame(ip('2001:db8:1::5'), { src: ip('::'), slla: null })), 0);
+    assert.equal(e.actions.purpose[0], SendPurpose.Defend);
+    assert.equal(formatMac(sentMac(e, 0), 0), '33:33:00:00:00:01');
+    const r = na(e, 0);
+    assert.ok(r.kind === 'na');
+    assert.equal(formatIpv6(r.dst, 0), 'ff02::1');
+    assert.deepEqual([r.router, r.solicited, r.override], [true, false, false]);
+    assert.equal(e.counters.eventCount(UPLINK, NdpEvent.DadDefended), 1);
+    assert.equal(e.addresses.stats(UPLINK).find((s) => s.address === '2001:db8:1::5')?.defended, 1);
+  });
+
+  test('DAD for an iface-rule target is answered only once the inner side confirms it', () => {
+    const e = makeEngine();
+    const t = ip('2001:db8:3::7');
+    assert.equal(feed(e, 0, UPLINK, nsFrame(t, { src: ip('::'), slla: null })), 0);
+    assert.equal(e.actions.count, 1, 'only the probe');
+    assert.equal(e.actions.purpose[0], SendPurpose.Probe);
+    e.actions.clear();
+    assert.equal(feed(e, 10, INNER, naFrame(t)), 0);
+    assert.equal(e.actions.count, 1);
+    assert.equal(e.actions.purpose[0], SendPurpose.Defend);
+    assert.equal(formatIpv6(na(e, 0).dst, 0), 'ff02::1');
+  });
+});
+
+describe('NDP engine: sessions', () => {
+  test('WAITING -> VALID: probe the inner side, queue solicitors, answer them on the NA', () => {
+    const e = makeEngine();
+    const t = ip('2001:db8:3::7');
+    assert.equal(feed(e, 0, UPLINK, nsFrame(t)), 0);
+    assert.equal(e.actions.count, 1);
+    assert.equal(e.actions.iface[0], INNER);
+    assert.equal(formatMac(sentMac(e, 0), 0), '33:33:ff:00:00:07');
+    const probe = parseNd(sent(e, 0), 0, e.actions.frameLength[0]! - 14);
+    assert.ok(typeof probe === 'object' && probe.kind === 'ns');
+    assert.equal(formatIpv6(probe.src, 0), 'fe80::2');
+    assert.equal(formatIpv6(probe.dst, 0), formatIpv6(solicited(t), 0));
+    assert.equal(formatMac(probe.options.sourceLinkAddr!, 0), '02:00:00:00:00:02');
+    e.actions.clear();
+    // A second solicitor, and the first one again (not queued twice).
+    assert.equal(feed(e, 100, UPLINK, nsFrame(t, { src: ip('2001:db8:ff::2'), slla: mac('0a:00:00:00:00:02') })), 0);
+    assert.equal(feed(e, 150, UPLINK, nsFrame(t)), 0);
+    assert.equal(e.actions.count, 0);
+    assert.deepEqual(e.sessionList().map((s) => [s.target, s.state, s.pending]), [['2001:db8:3::7', 'waiting', 2]]);
+    assert.equal(feed(e, 200, INNER, naFrame(t)), 0);
+    assert.equal(e.actions.count, 2);
+    assert.deepEqual([0, 1].map((i) => formatIpv6(na(e, i).dst, 0)), ['2001:db8:ff::1', '2001:db8:ff::2']);
+    assert.deepEqual([0, 1].map((i) => formatMac(sentMac(e, i), 0)), ['0a:00:00:00:00:01', '0a:00:00:00:00:02']);
+    assert.equal(e.sessionList()[0]!.state, 'valid');
+    e.actions.clear();
+    assert.equal(feed(e, 300, UPLINK, nsFrame(t)), 0, 'VALID answers at once');
+    assert.equal(e.actions.count, 1);
+    assert.equal(e.actions.purpose[0], SendPurpose.Answer);
+  });
+
+  test('no answer: 1 + retries probes at timeout intervals, then INVALID (negative cache) until deadtime', () => {
+    const e = makeEngine();
+    const t = ip('2001:db8:3::8');
+    feed(e, 0, UPLINK, nsFrame(t));
+    let probes = e.actions.count;
+    e.actions.clear();
+    for (let now = 0; now <= 2000; now += 100) {
+      e.tick(now);
+      probes += e.actions.count;
+      e.actions.clear();
+    }
+    assert.equal(probes, 4, 'the NS and 3 retries');
+    assert.equal(e.sessionList()[0]!.state, 'invalid');
+    assert.equal(e.counters.dropCount(UPLINK, NdpDrop.TargetUnreachable), 1, 'the queued solicitor is dropped');
+    assert.equal(feed(e, 2100, UPLINK, nsFrame(t)), NdpDrop.TargetUnreachable);
+    e.tick(2000 + 10000);
+    assert.equal(e.sessionList().length, 0, 'deadtime removes it');
+    assert.equal(e.counters.eventCount(UPLINK, NdpEvent.SessionRemoved), 1);
+    assert.equal(e.nextDeadline, Number.POSITIVE_INFINITY);
+  });
+
+  test('an INVALID session turns VALID when the target shows up', () => {
+    const e = makeEngine({ retries: 0 });
+    const t = ip('2001:db8:3::9');
+    feed(e, 0, UPLINK, nsFrame(t));
+    e.tick(500);
+    assert.equal(e.sessionList()[0]!.state, 'invalid');
+    assert.equal(feed(e, 600, INNER, naFrame(t)), 0);
+    assert.equal(e.sessionList()[0]!.state, 'valid');
+  });
+
+  test('VALID -> RENEWING at ttl (keepalive), kept by an NA, removed without one', () => {
+    const e = makeEngine();
+    const t = ip('2001:db8:3::a');
+    feed(e, 0, UPLINK, nsFrame(t));
+    feed(e, 10, INNER, naFrame(t));
+    e.actions.clear();
+    e.tick(10 + 30000);
+    assert.equal(e.sessionList()[0]!.state, 'renewing');
+    assert.equal(e.actions.purpose[0], SendPurpose.Probe);
+    e.actions.clear();
+    assert.equal(feed(e, 30100, UPLINK, nsFrame(t)), 0, 'RENEWING still answers');
+    assert.equal(e.actions.purpose[0], SendPurpose.Answer);
+    feed(e, 30200, INNER, naFrame(t));
+    assert.equal(e.sessionList()[0]!.state, 'valid');
+    e.tick(30200 + 30000);
+    for (let now = 60200; now <= 63000; now += 250) e.tick(now);
+    assert.equal(e.sessionList().length, 0);
+  });
+
+  test('keepalive no: an untouched VALID session ends at ttl', () => {
+    const e = makeEngine({ keepalive: false });
+    const t = ip('2001:db8:3::b');
+    feed(e, 0, UPLINK, nsFrame(t));
+    feed(e, 10, INNER, naFrame(t));
+    e.tick(10 + 30000);
+    assert.equal(e.sessionList()[0]!.state, 'renewing', 'touched by the first NS');
+    feed(e, 30020, INNER, naFrame(t));
+    e.tick(30020 + 30000);
+    assert.equal(e.sessionList().length, 0, 'no NS since: gone');
+  });
+
+  test('auto: the inner interface comes from the longest-prefix route', () => {
+    const e = makeEngine();
+    assert.equal(feed(e, 0, UPLINK, nsFrame(ip('2001:db8:4::1'))), 0);
+    assert.equal(e.actions.iface[0], BRIDGE);
+    e.setRoutes([]);
+    assert.equal(feed(e, 0, UPLINK, nsFrame(ip('2001:db8:4::2'))), NdpDrop.NoRoute);
+  });
+
+  test('an NA on another interface than the one probed is not believed', () => {
+    const e = makeEngine();
+    const t = ip('2001:db8:4::1');
+    feed(e, 0, UPLINK, nsFrame(t));
+    assert.equal(feed(e, 5, INNER, naFrame(t)), NdpDrop.UnexpectedAdvert);
+    assert.equal(feed(e, 5, BRIDGE, naFrame(t)), 0);
+  });
+
+  test('autowire and autovia: a route on VALID, removed when the session ends', () => {
+    const spec = {
+      autowire: true, keepalive: false,
+      rules: [{ prefix: ip('2001:db8:3::'), prefixLength: 64, method: 'iface' as const, iface: INNER, autovia: true }],
+    };
+    const e = makeEngine(spec);
+    const t = ip('2001:db8:3::c');
+    feed(e, 0, UPLINK, nsFrame(t));
+    e.actions.clear();
+    feed(e, 10, INNER, naFrame(t, { src: ip('fe80::99') }));
+    assert.equal(e.actions.kind[0], ActionKind.RouteReplace);
+    assert.equal(e.actions.iface[0], INNER);
+    const o = e.actions.offset(0);
+    assert.equal(formatIpv6(e.actions.bytes, o), '2001:db8:3::c');
+    assert.equal(e.actions.hasVia[0], 1);
+    assert.equal(formatIpv6(e.actions.bytes, o + 16), 'fe80::99');
+    e.actions.clear();
+    for (let now = 30010; now <= 33000; now += 100) e.tick(now);
+    const kinds = Array.from(e.actions.kind.subarray(0, e.actions.count));
+    assert.ok(kinds.includes(ActionKind.RouteRemove));
+    assert.equal(e.counters.eventCount(UPLINK, NdpEvent.RouteRemoved), 1);
+  });
+
+  test('a full pending list drops further solicitors', () => {
+    const e = makeEngine();
+    const t = ip('2001:db8:3::d');
+    for (let i = 1; i <= 5; i++) feed(e, 0, UPLINK, nsFrame(t, { src: ip(`2001:db8:ff::${i}`) }));
+    assert.equal(e.counters.dropCount(UPLINK, NdpDrop.PendingFull), 1);
+  });
+});
+
+describe('NDP engine: addresses and membership', () => {
+  test('configure joins solicited-node groups for exact targets and ALLMULTI for prefixes', () => {
+    const e = new NdpEngine({ seed: 1 });
+    e.setInterface(UPLINK, { name: 'eth0', mac: UPLINK_MAC, linkLocal: ip('fe80::1') });
+    e.setInterface(INNER, { name: 'veth1', mac: UPLINK_MAC, linkLocal: ip('fe80::2') });
+    e.configure([BASE_SPEC]);
+    const changes = e.takeMembershipChanges().map((c) => c.kind === 'allmulti' ? `allmulti ${c.on}` : `${c.kind} ${formatIpv6(c.group, 0)}`);
+    assert.deepEqual(changes.sort(), ['allmulti true', 'join ff02::1:ff00:5', 'join ff02::1:ff00:9']);
+    assert.equal(e.actions.count, 2, 'both exact addresses announced');
+    // Reload without prefix rules: ALLMULTI off, the static list address left.
+    e.configure([{ ...BASE_SPEC, rules: [BASE_SPEC.rules[0]!], addresses: [] }]);
+    const after = e.takeMembershipChanges().map((c) => c.kind === 'allmulti' ? `allmulti ${c.on}` : `${c.kind} ${formatIpv6(c.group, 0)}`);
+    assert.deepEqual(after.sort(), ['allmulti false', 'leave ff02::1:ff00:9']);
+    assert.equal(e.actions.count, 2, 'nothing announced again');
+  });
+
+  test('add() answers at once, announces once (O=1, S=0) and joins; remove() stops it', () => {
+    const e = makeEngine();
+    const a = ip('2001:db8:5::2');
+    assert.equal(feed(e, 0, UPLINK, nsFrame(a)), NdpDrop.NotOurs);
+    assert.equal(e.add(UPLINK, a), true);
+    assert.equal(e.add(UPLINK, a), true);
+    assert.equal(e.actions.count, 1);
+    assert.equal(e.actions.purpose[0], SendPurpose.Announce);
+    const r = na(e, 0);
+    assert.ok(r.kind === 'na');
+    assert.equal(formatIpv6(r.dst, 0), 'ff02::1');
+    assert.deepEqual([r.router, r.solicited, r.override], [true, false, true]);
+    assert.deepEqual(e.takeMembershipChanges().map((c) => c.kind), ['join']);
+    assert.equal(feed(e, 0, UPLINK, nsFrame(a)), 0);
+    assert.equal(feed(e, 0, UPLINK, nsFrame(a, { src: ip('::'), slla: null })), 0, 'in use: DAD defended');
+    assert.equal(e.remove(UPLINK, a), true);
+    assert.deepEqual(e.takeMembershipChanges().map((c) => c.kind), ['leave']);
+    assert.equal(feed(e, 0, UPLINK, nsFrame(a)), NdpDrop.NotOurs);
+    assert.equal(e.add(BRIDGE, a), false, 'not an uplink');
+  });
+
+  test('an address claimed by a rule and by add() stays until both let go', () => {
+    const e = makeEngine();
+    const a = ip('2001:db8:1::5');
+    e.add(UPLINK, a);
+    assert.equal(e.actions.count, 0, 'already answered: no announcement');
+    e.remove(UPLINK, a);
+    assert.equal(feed(e, 0, UPLINK, nsFrame(a)), 0);
+  });
+
+  test('reload keeps VALID sessions under a surviving rule and ends the rest', () => {
+    const e = makeEngine();
+    feed(e, 0, UPLINK, nsFrame(ip('2001:db8:3::1')));
+    feed(e, 1, INNER, naFrame(ip('2001:db8:3::1')));
+    feed(e, 0, UPLINK, nsFrame(ip('2001:db8:4::1')));
+    e.configure([{ ...BASE_SPEC, rules: [BASE_SPEC.rules[2]!] }]);
+    assert.deepEqual(e.sessionList().map((s) => [s.target, s.state]), [['2001:db8:3::1', 'valid']]);
+    e.actions.clear();
+    assert.equal(feed(e, 5, UPLINK, nsFrame(ip('2001:db8:3::1'))), 0);
+    assert.equal(e.actions.purpose[0], SendPurpose.Answer);
+  });
+});
+
+describe('NDP engine: flood protection', () => {
+  test('an NS flood for random targets in a /64 stays within the buckets and the cap; exact addresses are all answered', () => {
+    const e = makeEngine({}, { maxSessions: 256, queueCapacity: 64 });
+    const t = ip('2001:db8:3::');
+    const frame = nsFrame(t);
+    const legit = nsFrame(ip('2001:db8:1::5'));
+    const tOff = 14 + 40 + 8;
+    let legitAnswered = 0;
+    let legitSent = 0;
+    const n = 200_000;
+    const seconds = 2;
+    for (let i = 0; i < n; i++) {
+      const now = (i / n) * seconds * 1000;
+      // A new random target each time: the checksum changes with it, so rebuild it cheaply.
+      const x = (Math.imul(i, 2654435761) >>> 0) | 1;
+      frame[tOff + 12] = x >>> 24; frame[tOff + 13] = x >>> 16; frame[tOff + 14] = x >>> 8; frame[tOff + 15] = x;
+      fixChecksum(frame);
+      feed(e, now, UPLINK, frame);
+      if (i % 100 === 0) {
+        legitSent++;
+        const before = e.counters.eventCount(UPLINK, NdpEvent.AdvertSent);
+        feed(e, now, UPLINK, legit);
+        if (e.counters.eventCount(UPLINK, NdpEvent.AdvertSent) === before + 1) legitAnswered++;
+      }
+      if (e.actions.count > 32) e.actions.clear();
+      e.tick(now);
+    }
+    assert.equal(legitAnswered, legitSent, 'every NS for the exact address answered');
+    const created = e.counters.eventCount(UPLINK, NdpEvent.SessionCreated);
+    // rule bucket: burst 100 + 200/s over 2 s
+    assert.ok(created <= 100 + 200 * seconds + 1, `sessions created ${created}`);
+    assert.ok(e.sessions.count <= 256);
+    const limited = e.counters.dropCount(UPLINK, NdpDrop.PrefixRateLimited);
+    assert.ok(limited > n * 0.99, `rate-limited ${limited}`);
+    assert.equal(e.counters.dropCount(UPLINK, NdpDrop.QueueFull), 0);
+  });
+
+  test('the session cap holds when the buckets are generous', () => {
+    const e = makeEngine({}, { maxSessions: 64, ruleSessionRate: { rate: 0, burst: 0 }, uplinkSessionRate: { rate: 0, burst: 0 } });
+    const frame = nsFrame(ip('2001:db8:3::'));
+    for (let i = 1; i <= 100; i++) {
+      frame[14 + 40 + 8 + 15] = i;
+      fixChecksum(frame);
+      feed(e, 0, UPLINK, frame);
+      e.actions.clear();
+    }
+    assert.equal(e.sessions.count, 64);
+    assert.equal(e.counters.dropCount(UPLINK, NdpDrop.SessionCap), 36);
+  });
+});
+
+describe('NDP engine: third-party captures', () => {
+  function frames(name: string): Uint8Array[] {
+    const cap = readCapture(new Uint8Array(readFileSync(join(pcapsDir, name))));
+    return [...cap].map((p) => p.data.slice());
+  }
+
+  function feedCapture(e: NdpEngine, name: string): number[] {
+    return frames(name).map((f) => {
+      const off = ipOffset(1, f);
+      return off < 0 ? -1 : e.receive(0, UPLINK, f, off, f.length - off, 6);
+    });
+  }
+
+  test('zeek icmp6-nd-options: the DAD NS is defended only for an address in use', () => {
+    const e = makeEngine();
+    const reasons = feedCapture(e, 'zeek__icmp6-nd-options.pcap');
+    assert.equal(e.counters.dropCount(UPLINK, NdpDrop.NotOurs), 5, 'the 5 NS (all DAD) are for addresses we do not proxy');
+    assert.equal(e.actions.count, 0);
+    const inUse = ip('2001:db8:0:1:c000:54ff:fef5:0');
+    const e2 = makeEngine({ addresses: [inUse] });
+    e2.actions.clear();
+    feedCapture(e2, 'zeek__icmp6-nd-options.pcap');
+    assert.equal(e2.counters.eventCount(UPLINK, NdpEvent.DadDefended), 1);
+    assert.equal(formatIpv6(na(e2, 0).dst, 0), 'ff02::1');
+    // RAs, MLD reports and the router's NAs are not NS: counted, not answered.
+    assert.ok(reasons.includes(WireError.BadType) || reasons.includes(NdpDrop.UnexpectedAdvert));
+  });
+
+  test('tcpdump icmpv6-ns-nonce: DAD with a Nonce option validates and is defended', () => {
+    const e = makeEngine({ addresses: [ip('fe80::546f:f7ff:fee1:f')] });
+    e.actions.clear();
+    assert.deepEqual(feedCapture(e, 'tcpdump__icmpv6-ns-nonce.pcap'), [0]);
+    assert.equal(e.actions.purpose[0], SendPurpose.Defend);
+  });
+
+  test('zeek icmp6-nd-short-options: every malformed NS is dropped with a reason', () => {
+    const e = makeEngine({ addresses: [ip('fe80::3')] });
+    e.actions.clear();
+    const all = frames('zeek__icmp6-nd-short-options.pcap');
+    const ns = all.filter((f) => f[14 + 40] === 135);
+    assert.equal(ns.length, 4);
+    const reasons = ns.map((f) => e.receive(0, UPLINK, f, 14, f.length - 14, 6));
+    // Lengths 16 and 8 are cut bodies; 32 has a good SLLA; 24 has none.
+    assert.deepEqual(reasons.map((r) => DROP_NAMES[r]), ['truncated', 'ok', 'ok', 'truncated']);
+    assert.equal(e.actions.count, 2);
+  });
+});
+
+// Recomputes an NS frame's ICMPv6 checksum after a test edits its target.
+function fixChecksum(frame: Uint8Array): void {
+  frame[14 + 42] = 0;
+  frame[14 + 43] = 0;
+  let sum = 0;
+  for (let i = 14 + 8; i < 14 + 40; i += 2) sum += (frame[i]! << 8) | frame[i + 1]!;
+  const len = frame.length - 54;
+  sum += len + 58;
+  for (let i = 54; i < frame.length; i += 2) sum += (frame[i]! << 8) | (frame[i + 1] ?? 0);
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  const c = ~sum & 0xffff;
+  frame[14 + 42] = c >> 8;
+  frame[14 + 43] = c & 0xff;
+}
