@@ -1,0 +1,234 @@
+// A TUN device (IFF_TUN|IFF_NO_PI): layer-3 packets in and out of the kernel,
+// batched over a PacketRing.
+//
+// With `vnetHeader: true` every packet carries a struct virtio_net_hdr in the
+// 10 bytes just before its data (the end of the slot's headroom), in host
+// byte order (little-endian here), and the kernel hands us GSO super-packets
+// of up to 64 KiB with partial checksums (see the Vnet* helpers below):
+//
+//    0      1         2         4         6            8            10
+//   +------+---------+---------+---------+------------+-------------+-----------
+//   |flags |gso_type | hdr_len |gso_size | csum_start | csum_offset | IP packet...
+//   +------+---------+---------+---------+------------+-------------+-----------
+//                                                                   ^ ring.offset(i)
+//
+// Forwarding a super-packet whole (header included) to another vnet TUN is
+// the throughput lever (packet-io.md §2.2); a header of zeros means "a
+// normal, fully checksummed packet".
+import { addon } from './addon.js';
+import { check, closedError, errnoName, ioError } from './errno.js';
+import { checkIfname, setMtu, setTxqueuelen, setUp } from './netif.js';
+import { Readiness, READABLE } from './poll.js';
+import { Counter, newCounters, type PacketRing } from './ring.js';
+
+export const VNET_HDR_LEN = 10;
+
+/** Offsets inside the virtio-net header, relative to its start (packet offset - VNET_HDR_LEN). */
+export const VnetF = {
+  FLAGS: 0,
+  GSO_TYPE: 1,
+  HDR_LEN: 2,
+  GSO_SIZE: 4,
+  CSUM_START: 6,
+  CSUM_OFFSET: 8,
+} as const;
+
+export const VnetFlag = {
+  /** Checksum is partial: the pseudo-header sum sits at csum_start + csum_offset; finish it or pass it on. */
+  NEEDS_CSUM: 1,
+  DATA_VALID: 2,
+} as const;
+
+export const GsoType = {
+  NONE: 0,
+  TCPV4: 1,
+  UDP: 3,
+  TCPV6: 4,
+  UDP_L4: 5,
+  ECN: 0x80,
+} as const;
+
+/** TUNSETOFFLOAD bits reported in `Tun.offloads`. */
+export const Offload = { CSUM: 0x01, TSO4: 0x02, TSO6: 0x04, USO4: 0x20, USO6: 0x40 } as const;
+
+const OPEN_MULTI_QUEUE = 1;
+const OPEN_VNET_HDR = 2;
+const OPEN_PERSIST = 4;
+
+// Accessors over (buf, pktOff): pktOff is where the IP packet starts
+// (ring.offset(i)); the header is the VNET_HDR_LEN bytes before it.
+export function vnetFlags(buf: Uint8Array, pktOff: number): number {
+  return buf[pktOff - VNET_HDR_LEN + VnetF.FLAGS];
+}
+export function vnetGsoType(buf: Uint8Array, pktOff: number): number {
+  return buf[pktOff - VNET_HDR_LEN + VnetF.GSO_TYPE];
+}
+function u16le(buf: Uint8Array, at: number): number {
+  return buf[at] | (buf[at + 1] << 8);
+}
+function setU16le(buf: Uint8Array, at: number, v: number): void {
+  buf[at] = v & 0xff;
+  buf[at + 1] = (v >>> 8) & 0xff;
+}
+export function vnetHdrLen(buf: Uint8Array, pktOff: number): number {
+  return u16le(buf, pktOff - VNET_HDR_LEN + VnetF.HDR_LEN);
+}
+export function vnetGsoSize(buf: Uint8Array, pktOff: number): number {
+  return u16le(buf, pktOff - VNET_HDR_LEN + VnetF.GSO_SIZE);
+}
+export function vnetCsumStart(buf: Uint8Array, pktOff: number): number {
+  return u16le(buf, pktOff - VNET_HDR_LEN + VnetF.CSUM_START);
+}
+export function vnetCsumOffset(buf: Uint8Array, pktOff: number): number {
+  return u16le(buf, pktOff - VNET_HDR_LEN + VnetF.CSUM_OFFSET);
+}
+/** Writes a complete header (every byte), e.g. before writing a packet built in place. */
+export function vnetWrite(buf: Uint8Array, pktOff: number, flags: number, gsoType: number, hdrLen: number,
+  gsoSize: number, csumStart: number, csumOffset: number): void {
+  const h = pktOff - VNET_HDR_LEN;
+  buf[h + VnetF.FLAGS] = flags;
+  buf[h + VnetF.GSO_TYPE] = gsoType;
+  setU16le(buf, h + VnetF.HDR_LEN, hdrLen);
+  setU16le(buf, h + VnetF.GSO_SIZE, gsoSize);
+  setU16le(buf, h + VnetF.CSUM_START, csumStart);
+  setU16le(buf, h + VnetF.CSUM_OFFSET, csumOffset);
+}
+/** "A plain, fully checksummed packet". */
+export function vnetClear(buf: Uint8Array, pktOff: number): void {
+  buf.fill(0, pktOff - VNET_HDR_LEN, pktOff);
+}
+
+export interface TunOptions {
+  /** Interface name; empty or absent lets the kernel pick tunN. An existing TUN of that name is attached. */
+  name?: string;
+  /** IFF_MULTI_QUEUE: open the same name again (another Tun, e.g. in another worker) for each queue. */
+  multiQueue?: boolean;
+  /** IFF_VNET_HDR + TUNSETOFFLOAD (CSUM, TSO4/6, and USO4/6 when the kernel has them). */
+  vnetHeader?: boolean;
+  /** TUNSETPERSIST: the device outlives this process. */
+  persist?: boolean;
+  mtu?: number;
+  txqueuelen?: number;
+  /** Bring the link up (default true). */
+  up?: boolean;
+}
+
+export class Tun {
+  readonly name: string;
+  readonly vnetHeader: boolean;
+  readonly multiQueue: boolean;
+  /** Offload bits the kernel accepted (Offload.*); 0 without vnet headers. */
+  readonly offloads: number;
+  /** Indexed by Counter.*. */
+  readonly counters = newCounters();
+  #fd: number;
+  #vnetLen: number;
+  #poll: Readiness | undefined;
+
+  private constructor(fd: number, name: string, vnetHeader: boolean, multiQueue: boolean, offloads: number) {
+    this.#fd = fd;
+    this.name = name;
+    this.vnetHeader = vnetHeader;
+    this.multiQueue = multiQueue;
+    this.offloads = offloads;
+    this.#vnetLen = vnetHeader ? VNET_HDR_LEN : 0;
+  }
+
+  /** Creates (or attaches to) a TUN in the calling thread's network namespace and configures it. */
+  static open(options: TunOptions = {}): Tun {
+    const name = options.name ?? '';
+    if (name !== '') checkIfname(name);
+    const flags = (options.multiQueue ? OPEN_MULTI_QUEUE : 0) | (options.vnetHeader ? OPEN_VNET_HDR : 0) |
+      (options.persist ? OPEN_PERSIST : 0);
+    const got = addon().tunOpen(name, flags);
+    if (typeof got === 'number') throw ioError(got, 'open /dev/net/tun + TUNSETIFF', name || 'tun');
+    const tun = new Tun(got.fd, got.name, options.vnetHeader === true, options.multiQueue === true, got.offloads);
+    try {
+      if (options.mtu !== undefined) setMtu(tun.name, options.mtu);
+      if (options.txqueuelen !== undefined) setTxqueuelen(tun.name, options.txqueuelen);
+      if (options.up ?? true) setUp(tun.name, true);
+    } catch (err) {
+      tun.close();
+      throw err;
+    }
+    return tun;
+  }
+
+  get fd(): number {
+    return this.#fd;
+  }
+
+  get closed(): boolean {
+    return this.#fd < 0;
+  }
+
+  #assertRing(ring: PacketRing): void {
+    if (ring.headroom < this.#vnetLen) {
+      throw new RangeError(`${this.name}: a vnet-header TUN needs ring headroom >= ${VNET_HDR_LEN}`);
+    }
+  }
+
+  /**
+   * Reads up to `max` packets into slots 0..n-1 of `ring` and returns n
+   * (0 when nothing is waiting). Oversize packets are counted
+   * (Counter.RxOversize) and skipped.
+   */
+  read(ring: PacketRing, max = ring.slots): number {
+    if (this.#fd < 0) throw closedError('read', this.name);
+    this.#assertRing(ring);
+    const n = addon().tunRead(this.#fd, ring.buf, ring.lens, ring.slotSize, ring.headroom, this.#vnetLen, max, this.counters);
+    if (n < 0) throw ioError(n, 'read', this.name);
+    return n;
+  }
+
+  /**
+   * Writes slots start..start+count-1 and returns how many were consumed
+   * (written, or refused and counted). Fewer than `count` means the kernel
+   * queue is full (EAGAIN): retry later or drop. A link that is down drops
+   * the batch into Counter.TxDown instead of throwing.
+   */
+  write(ring: PacketRing, start: number, count: number): number {
+    if (this.#fd < 0) throw closedError('write', this.name);
+    this.#assertRing(ring);
+    const n = addon().tunWrite(this.#fd, ring.buf, ring.lens, ring.slotSize, ring.headroom, this.#vnetLen, start, count, this.counters);
+    if (n >= 0) return n;
+    const name = errnoName(n);
+    if (name === 'EIO' || name === 'ENETDOWN') {
+      this.counters[Counter.TxDown] += count;
+      return count;
+    }
+    throw ioError(n, 'write', this.name);
+  }
+
+  /** Calls `callback` once per wake-up while packets are waiting; drain with read(). Replaces an earlier callback. */
+  onReadable(callback: (events: number) => void): void {
+    if (this.#fd < 0) throw closedError('poll', this.name);
+    this.#poll?.stop();
+    const counters = this.counters;
+    this.#poll = new Readiness(this.#fd, READABLE, (events) => {
+      counters[Counter.Wakeups] += 1;
+      callback(events);
+    }, this.name);
+  }
+
+  /** Stops readiness callbacks (reading by hand still works). */
+  pause(): void {
+    this.#poll?.stop();
+    this.#poll = undefined;
+  }
+
+  /** TUNSETPERSIST on the open device. */
+  setPersist(on: boolean): void {
+    if (this.#fd < 0) throw closedError('TUNSETPERSIST', this.name);
+    check(addon().tunSetPersist(this.#fd, on ? 1 : 0), 'ioctl TUNSETPERSIST', this.name);
+  }
+
+  /** Idempotent. A non-persistent TUN disappears when its last queue closes. */
+  close(): void {
+    if (this.#fd < 0) return;
+    this.pause();
+    const fd = this.#fd;
+    this.#fd = -1;
+    addon().close(fd);
+  }
+}

@@ -1,0 +1,238 @@
+// TUN through the addon, in throwaway namespaces: packets cross both ways,
+// oversize packets are counted not cut, vnet super-packets pass through a
+// forwarder unchanged, and two worker_threads each own a queue.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Worker } from 'node:worker_threads';
+import { Counter, GsoType, Offload, PacketRing, Tun, VNET_HDR_LEN, vnetGsoSize, vnetGsoType } from '../../src/io/index.js';
+import { Lab, type Netns } from '../support/netns.js';
+import { ip6, udp6Packet } from '../support/packets.js';
+import { requires } from '../support/prereq.js';
+import { waitFor } from '../support/wait.js';
+
+const prereq = requires({ root: true, tools: ['ip', 'nsenter', 'iperf3'], files: ['/dev/net/tun'] });
+
+/** Node source that sends `count` UDP datagrams of `size` bytes to [dst]:port from `flows` source sockets. */
+function udpSender(dst: string, port: number, count: number, size: number, flows = 1): string {
+  return `
+    import dgram from 'node:dgram';
+    const socks = Array.from({ length: ${flows} }, () => dgram.createSocket('udp6'));
+    const payload = Buffer.alloc(${size}, 0x5a);
+    let left = ${count};
+    for (let i = 0; i < ${count}; i++) {
+      socks[i % ${flows}].send(payload, ${port}, '${dst}', () => { if (--left === 0) socks.forEach((s) => s.close()); });
+    }`;
+}
+
+describe('TUN', prereq, () => {
+  let lab: Lab;
+  let ns: Netns;
+  let tun: Tun;
+
+  before(() => {
+    lab = new Lab();
+    ns = lab.ns('tun');
+    tun = ns.enter(() => Tun.open({ name: 'sgtun0', mtu: 1400, txqueuelen: 2000 }));
+    lab.addr(ns, 'sgtun0', '2001:db8:7::1/64');
+  });
+  after(() => {
+    tun?.close();
+    lab?.destroy();
+  });
+
+  test('opens with the requested settings and link up', () => {
+    const [link] = ns.ipJson<Array<{ mtu: number; txqlen: number; flags: string[] }>>('link', 'show', 'dev', 'sgtun0');
+    assert.equal(link.mtu, 1400);
+    assert.equal(link.txqlen, 2000);
+    assert.ok(link.flags.includes('UP'));
+    assert.equal(tun.offloads, 0);
+  });
+
+  test('kernel -> TUN: datagrams sent in the namespace are read in one batch', async () => {
+    const ring = new PacketRing({ slots: 64, slotSize: 2048 });
+    let got = 0;
+    const seen: number[] = [];
+    tun.onReadable(() => {
+      const n = tun.read(ring);
+      for (let i = 0; i < n; i++) {
+        const off = ring.offset(i);
+        // IPv6, UDP, to 2001:db8:7::2 port 9999
+        if (ring.buf[off] >> 4 === 6 && ring.buf[off + 6] === 17 && ring.buf[off + 39] === 2 &&
+          ((ring.buf[off + 42] << 8) | ring.buf[off + 43]) === 9999) {
+          got++;
+          seen.push(ring.lens[i]);
+        }
+      }
+    });
+    const run = await ns.node(udpSender('2001:db8:7::2', 9999, 20, 100));
+    assert.equal(run.code, 0, run.stderr);
+    await waitFor(() => got === 20, 5000, '20 datagrams on the TUN');
+    tun.pause();
+    assert.ok(seen.every((len) => len === 40 + 8 + 100));
+    assert.ok(tun.counters[Counter.Wakeups] >= 1 && tun.counters[Counter.Wakeups] <= 20);
+  });
+
+  test('TUN -> kernel: packets written are delivered to a socket in the namespace', async () => {
+    const listener = ns.spawn(process.execPath, ['--input-type=module', '-e', `
+      import dgram from 'node:dgram';
+      const s = dgram.createSocket('udp6');
+      s.on('message', (m) => { process.stdout.write(m.toString() + '\\n'); s.close(); });
+      s.bind(7777, '2001:db8:7::1', () => process.stdout.write('ready\\n'));`]);
+    let out = '';
+    listener.stdout?.setEncoding('utf8').on('data', (d: string) => { out += d; });
+    await waitFor(() => out.includes('ready'), 5000, 'the listener');
+    const ring = new PacketRing({ slots: 4, slotSize: 2048 });
+    ring.lens[0] = udp6Packet(ring.buf, ring.offset(0), ip6('2001:db8:7::2'), ip6('2001:db8:7::1'), 1234, 7777,
+      new TextEncoder().encode('hello-from-tun'));
+    assert.equal(tun.write(ring, 0, 1), 1);
+    await waitFor(() => out.includes('hello-from-tun'), 5000, 'the datagram at the listener');
+    assert.equal(tun.counters[Counter.TxPackets], 1);
+  });
+
+  test('a packet longer than its slot is counted and dropped, the rest still arrive', async () => {
+    const ring = new PacketRing({ slots: 8, slotSize: 256 });
+    const before = tun.counters[Counter.RxOversize];
+    let small = 0;
+    tun.onReadable(() => {
+      const n = tun.read(ring);
+      for (let i = 0; i < n; i++) if (ring.lens[i] === 40 + 8 + 10) small++;
+    });
+    assert.equal((await ns.node(udpSender('2001:db8:7::2', 9999, 3, 1000))).code, 0);
+    assert.equal((await ns.node(udpSender('2001:db8:7::2', 9999, 3, 10))).code, 0);
+    await waitFor(() => small === 3, 5000, 'the small datagrams');
+    tun.pause();
+    assert.equal(tun.counters[Counter.RxOversize] - before, 3);
+  });
+
+  test('a write of a length beyond the slot is rejected and counted; the batch goes on', () => {
+    const ring = new PacketRing({ slots: 2, slotSize: 256 });
+    ring.lens[0] = 1000;
+    ring.lens[1] = udp6Packet(ring.buf, ring.offset(1), ip6('2001:db8:7::2'), ip6('2001:db8:7::1'), 1, 9, new Uint8Array(4));
+    const rejected = tun.counters[Counter.TxRejected];
+    assert.equal(tun.write(ring, 0, 2), 2);
+    assert.equal(tun.counters[Counter.TxRejected] - rejected, 1);
+  });
+});
+
+describe('TUN with vnet headers', prereq, () => {
+  let lab: Lab;
+  let a: Netns;
+  let b: Netns;
+  let ta: Tun;
+  let tb: Tun;
+
+  before(() => {
+    lab = new Lab();
+    a = lab.ns('va');
+    b = lab.ns('vb');
+    ta = a.enter(() => Tun.open({ name: 'vt0', vnetHeader: true }));
+    tb = b.enter(() => Tun.open({ name: 'vt0', vnetHeader: true }));
+    lab.addr(a, 'vt0', '2001:db8:8::1/64');
+    lab.addr(b, 'vt0', '2001:db8:8::2/64');
+  });
+  after(() => {
+    ta?.close();
+    tb?.close();
+    lab?.destroy();
+  });
+
+  test('TSO is accepted (USO where the kernel has it)', () => {
+    const tso = Offload.CSUM | Offload.TSO4 | Offload.TSO6;
+    assert.equal(ta.offloads & tso, tso);
+  });
+
+  test('a TCP transfer crosses a forwarder as TCPv6 super-packets, passed through unchanged', async () => {
+    const ra = new PacketRing({ slots: 32, slotSize: 65536 + VNET_HDR_LEN, headroom: VNET_HDR_LEN });
+    const rb = new PacketRing({ slots: 32, slotSize: 65536 + VNET_HDR_LEN, headroom: VNET_HDR_LEN });
+    let supers = 0;
+    let maxLen = 0;
+    let gsoSize = 0;
+    ta.onReadable(() => {
+      for (;;) {
+        const n = ta.read(ra);
+        for (let i = 0; i < n; i++) {
+          if (vnetGsoType(ra.buf, ra.offset(i)) === GsoType.TCPV6) {
+            supers++;
+            gsoSize = vnetGsoSize(ra.buf, ra.offset(i));
+          }
+          if (ra.lens[i] > maxLen) maxLen = ra.lens[i];
+        }
+        tb.write(ra, 0, n);
+        if (n < ra.slots) break;
+      }
+    });
+    tb.onReadable(() => {
+      for (;;) {
+        const n = tb.read(rb);
+        ta.write(rb, 0, n);
+        if (n < rb.slots) break;
+      }
+    });
+    const server = b.spawn('iperf3', ['-s', '-1', '-B', '2001:db8:8::2', '-p', '5301']);
+    await new Promise((r) => setTimeout(r, 200));
+    const client = await a.run('iperf3', ['-c', '2001:db8:8::2', '-p', '5301', '-n', '32M', '-J'], 30_000);
+    server.kill();
+    ta.pause();
+    tb.pause();
+    assert.equal(client.code, 0, client.stderr + client.stdout.slice(0, 500));
+    const report = JSON.parse(client.stdout) as { end: { sum_sent: { bytes: number }; sum_received: { bytes: number } } };
+    // iperf3 stops the receiver's clock slightly before the last bytes land.
+    assert.ok(report.end.sum_sent.bytes >= 32 * 1024 * 1024);
+    assert.ok(report.end.sum_received.bytes >= 0.9 * report.end.sum_sent.bytes, `received ${report.end.sum_received.bytes}`);
+    assert.ok(supers > 0, 'no TCPv6 GSO packet seen');
+    assert.ok(maxLen > 1500, `largest packet only ${maxLen} bytes`);
+    assert.ok(gsoSize > 0 && gsoSize <= 1500);
+    assert.equal(ta.counters[Counter.TxRejected] + tb.counters[Counter.TxRejected], 0);
+  });
+});
+
+describe('multi-queue TUN', prereq, () => {
+  let lab: Lab;
+  let ns: Netns;
+  const workers: Worker[] = [];
+
+  before(() => {
+    lab = new Lab();
+    ns = lab.ns('mq');
+  });
+  after(async () => {
+    await Promise.all(workers.map((w) => w.terminate()));
+    lab?.destroy();
+  });
+
+  test('two worker_threads each own a queue and both receive traffic', async () => {
+    const io = new URL('../../src/io/index.js', import.meta.url).href;
+    const counts = [0, 0];
+    const ready: boolean[] = [false, false];
+    for (let q = 0; q < 2; q++) {
+      const w = new Worker(`
+        const { parentPort, workerData } = require('node:worker_threads');
+        import(workerData.io).then(({ Tun, PacketRing, enterNetns }) => {
+          const restore = enterNetns(workerData.path);
+          const tun = Tun.open({ name: 'mq0', multiQueue: true });
+          restore();
+          const ring = new PacketRing({ slots: 64, slotSize: 2048 });
+          let count = 0;
+          tun.onReadable(() => {
+            const n = tun.read(ring);
+            for (let i = 0; i < n; i++) if (ring.buf[ring.offset(i) + 6] === 17) count++;
+            parentPort.postMessage(count);
+          });
+          parentPort.on('message', () => { tun.close(); parentPort.close(); });
+          parentPort.postMessage('ready');
+        });`, { eval: true, workerData: { io, path: ns.path } });
+      w.on('message', (m: unknown) => {
+        if (m === 'ready') ready[q] = true;
+        else counts[q] = m as number;
+      });
+      workers.push(w);
+    }
+    await waitFor(() => ready[0] && ready[1], 5000, 'both queues open');
+    lab.addr(ns, 'mq0', '2001:db8:9::1/64');
+    const run = await ns.node(udpSender('2001:db8:9::2', 4000, 640, 32, 64));
+    assert.equal(run.code, 0, run.stderr);
+    await waitFor(() => counts[0] + counts[1] >= 640, 5000, 'all datagrams across both queues');
+    assert.ok(counts[0] > 0 && counts[1] > 0, `queue counts ${counts}`);
+    for (const w of workers) w.postMessage('stop');
+  });
+});
