@@ -17,8 +17,9 @@ import { PcapError } from '../errors.js';
 /** No record may claim more than this, whatever the file's snaplen says (libpcap's own cap). */
 export const MAX_CAPLEN = 256 * 1024;
 
-const MAGIC_US = 0xa1b2c3d4;
-const MAGIC_NS = 0xa1b23c4d;
+/** Classic pcap magic numbers: microsecond and nanosecond timestamps. */
+export const PCAP_MAGIC_US = 0xa1b2c3d4;
+export const PCAP_MAGIC_NS = 0xa1b23c4d;
 const PCAPNG_SHB = 0x0a0d0d0a;
 const PCAPNG_BYTE_ORDER_MAGIC = 0x1a2b3c4d;
 
@@ -27,9 +28,11 @@ const Block = { IDB: 1, PB: 2, SPB: 3, EPB: 6 } as const;
 /** pcapng interface options read here. */
 const IfOption = { END: 0, TSRESOL: 9, TSOFFSET: 14 } as const;
 
-/** Byte offsets: classic headers, then pcapng block bodies (from the block start). */
-const F = {
+/** Byte offsets: classic headers (shared with the writer), then pcapng block bodies (from the block start). */
+export const F = {
+  GLOBAL_MAGIC: 0,
   GLOBAL_VERSION_MAJOR: 4,
+  GLOBAL_VERSION_MINOR: 6,
   GLOBAL_SNAPLEN: 16,
   GLOBAL_LINKTYPE: 20,
   GLOBAL_HEADER_LEN: 24,
@@ -114,7 +117,7 @@ export class Capture implements Iterable<CapturePacket> {
   private *classic(): Generator<CapturePacket> {
     const { view, bytes } = this;
     const le = this.littleEndian;
-    const ns = view.getUint32(0, le) === MAGIC_NS;
+    const ns = view.getUint32(F.GLOBAL_MAGIC, le) === PCAP_MAGIC_NS;
     const snaplen = view.getUint32(F.GLOBAL_SNAPLEN, le);
     const linktype = view.getUint32(F.GLOBAL_LINKTYPE, le);
     const limit = caplenLimit(snaplen);
@@ -223,13 +226,13 @@ export function readCapture(bytes: Uint8Array): Capture {
   }
   const magicLe = view.getUint32(0, true);
   const magicBe = view.getUint32(0, false);
-  const le = magicLe === MAGIC_US || magicLe === MAGIC_NS;
-  if (!le && magicBe !== MAGIC_US && magicBe !== MAGIC_NS) {
+  const le = magicLe === PCAP_MAGIC_US || magicLe === PCAP_MAGIC_NS;
+  if (!le && magicBe !== PCAP_MAGIC_US && magicBe !== PCAP_MAGIC_NS) {
     throw new PcapError(`not a pcap or pcapng file (magic ${hex8(magicBe)})`);
   }
   if (bytes.length < F.GLOBAL_HEADER_LEN) throw new PcapError(`pcap file shorter than its ${F.GLOBAL_HEADER_LEN}-byte header`);
   const major = view.getUint16(F.GLOBAL_VERSION_MAJOR, le);
-  if (major !== 2) throw new PcapError(`unsupported pcap version ${major}.${view.getUint16(F.GLOBAL_VERSION_MAJOR + 2, le)} (only 2.x)`);
+  if (major !== 2) throw new PcapError(`unsupported pcap version ${major}.${view.getUint16(F.GLOBAL_VERSION_MINOR, le)} (only 2.x)`);
   return new Capture(bytes, 'pcap', le);
 }
 

@@ -11,25 +11,7 @@
 //
 // ts_frac is microseconds under magic a1b2c3d4 and nanoseconds under a1b23c4d.
 
-export const PCAP_MAGIC_US = 0xa1b2c3d4;
-export const PCAP_MAGIC_NS = 0xa1b23c4d;
-
-/** Byte offsets in the 24-byte global header and the 16-byte record header. */
-export const F = {
-  MAGIC: 0,
-  VERSION_MAJOR: 4,
-  VERSION_MINOR: 6,
-  THISZONE: 8,
-  SIGFIGS: 12,
-  SNAPLEN: 16,
-  LINKTYPE: 20,
-  GLOBAL_HEADER_LEN: 24,
-  TS_SEC: 0,
-  TS_FRAC: 4,
-  CAPLEN: 8,
-  ORIGLEN: 12,
-  RECORD_HEADER_LEN: 16,
-} as const;
+import { F, PCAP_MAGIC_NS, PCAP_MAGIC_US } from './reader.js';
 
 const DEFAULT_SNAPLEN = 262144;
 
@@ -55,11 +37,11 @@ export class PcapWriter {
     this.snaplen = opts.snaplen ?? DEFAULT_SNAPLEN;
     const header = new Uint8Array(F.GLOBAL_HEADER_LEN);
     const view = new DataView(header.buffer);
-    view.setUint32(F.MAGIC, this.nanosecond ? PCAP_MAGIC_NS : PCAP_MAGIC_US, true);
-    view.setUint16(F.VERSION_MAJOR, 2, true);
-    view.setUint16(F.VERSION_MINOR, 4, true);
-    view.setUint32(F.SNAPLEN, this.snaplen, true);
-    view.setUint32(F.LINKTYPE, linktype, true);
+    view.setUint32(F.GLOBAL_MAGIC, this.nanosecond ? PCAP_MAGIC_NS : PCAP_MAGIC_US, true);
+    view.setUint16(F.GLOBAL_VERSION_MAJOR, 2, true);
+    view.setUint16(F.GLOBAL_VERSION_MINOR, 4, true);
+    view.setUint32(F.GLOBAL_SNAPLEN, this.snaplen, true);
+    view.setUint32(F.GLOBAL_LINKTYPE, linktype, true);
     this.push(header);
   }
 
@@ -68,15 +50,15 @@ export class PcapWriter {
     const ts = tsNs ?? this.nextTsNs;
     this.nextTsNs = ts + 1000n;
     const caplen = Math.min(data.length, this.snaplen);
-    const record = new Uint8Array(F.RECORD_HEADER_LEN + caplen);
+    const record = new Uint8Array(F.REC_HEADER_LEN + caplen);
     const view = new DataView(record.buffer);
     const sec = ts / 1_000_000_000n;
     const fracNs = ts % 1_000_000_000n;
-    view.setUint32(F.TS_SEC, Number(sec & 0xffffffffn), true);
-    view.setUint32(F.TS_FRAC, Number(this.nanosecond ? fracNs : fracNs / 1000n), true);
-    view.setUint32(F.CAPLEN, caplen, true);
-    view.setUint32(F.ORIGLEN, data.length, true);
-    record.set(data.subarray(0, caplen), F.RECORD_HEADER_LEN);
+    view.setUint32(F.REC_TS_SEC, Number(sec & 0xffffffffn), true);
+    view.setUint32(F.REC_TS_FRAC, Number(this.nanosecond ? fracNs : fracNs / 1000n), true);
+    view.setUint32(F.REC_CAPLEN, caplen, true);
+    view.setUint32(F.REC_ORIGLEN, data.length, true);
+    record.set(data.subarray(0, caplen), F.REC_HEADER_LEN);
     this.push(record);
   }
 
