@@ -239,6 +239,8 @@ export type NdRepr =
     other: boolean;
     /** Raw flags byte (M, O, H, preference bits). */
     flags: number;
+    /** Default router preference (RFC 4191 §2.2); 'reserved' (binary 10) is to be read as medium. */
+    preference: 'high' | 'medium' | 'low' | 'reserved';
     routerLifetime: number;
     reachableTime: number;
     retransTimer: number;
@@ -246,6 +248,8 @@ export type NdRepr =
   | (NdCommon & { kind: 'ns'; target: Uint8Array })
   | (NdCommon & { kind: 'na'; target: Uint8Array; router: boolean; solicited: boolean; override: boolean })
   | (NdCommon & { kind: 'redirect'; target: Uint8Array; destination: Uint8Array });
+
+const PREFERENCES = ['medium', 'high', 'reserved', 'low'] as const;
 
 function copyOut(buf: Uint8Array, at: number, len: number): Uint8Array {
   return buf.slice(at, at + len);
@@ -321,6 +325,7 @@ export function parseNd(buf: Uint8Array, off: number, len: number): NdRepr | Wir
         managed: (flags & RaFlag.Managed) !== 0,
         other: (flags & RaFlag.Other) !== 0,
         flags,
+        preference: PREFERENCES[(flags >> 3) & 3],
         routerLifetime: raRouterLifetime(buf, icmpOff),
         reachableTime: raReachableTime(buf, icmpOff),
         retransTimer: raRetransTimer(buf, icmpOff),
