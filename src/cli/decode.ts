@@ -315,16 +315,24 @@ export function registerDecode(program: Command): void {
         if (err.code === 'EPIPE') process.exit(0);
         throw err;
       });
-      let result: DecodeResult;
-      try {
-        result = decodeCapture(readFileSync(file), (line) => process.stdout.write(line + '\n'), { time: options.time });
-      } catch (err) {
-        // Only an unreadable file ends here; a bug in the decoder should still crash loudly.
-        const fsError = (err as NodeJS.ErrnoException).syscall !== undefined;
-        if (!(err instanceof PcapError) && !fsError) throw err;
+      const unreadable = (err: unknown): void => {
         process.stderr.write(`sixgate decode: ${file}: ${(err as Error).message}\n`);
         process.exitCode = 2;
-        return;
+      };
+      let bytes: Uint8Array;
+      try {
+        // The whole file at once: readFileSync stops at 2 GiB (ERR_FS_FILE_TOO_LARGE), reported like any unreadable file.
+        bytes = readFileSync(file);
+      } catch (err) {
+        return unreadable(err);
+      }
+      let result: DecodeResult;
+      try {
+        result = decodeCapture(bytes, (line) => process.stdout.write(line + '\n'), { time: options.time });
+      } catch (err) {
+        // Only a file that is not a capture ends here; a bug in the decoder should still crash loudly.
+        if (!(err instanceof PcapError)) throw err;
+        return unreadable(err);
       }
       // A bad record after readable ones: the packets before it were printed, so this is a warning.
       if (result.error !== undefined) process.stderr.write(`sixgate decode: ${file}: ${result.error.message}\n`);
