@@ -63,7 +63,10 @@ export function formatPacket(packet: CapturePacket, opts: DecodeOptions = {}): s
 
 const chain = new Ipv6Chain();
 
-function formatIpv6Packet(buf: Uint8Array, off: number, len: number, snapped: boolean): string {
+/** Tunnels inside tunnels are followed this deep; a crafted 256 KiB packet could otherwise nest thousands. */
+const MAX_TUNNEL_DEPTH = 4;
+
+function formatIpv6Packet(buf: Uint8Array, off: number, len: number, snapped: boolean, depth = 0): string {
   const err = walkChain(buf, off, len, chain, snapped);
   if (len < ipv6.HEADER_LEN || ipv6.version(buf, off) !== 6) {
     return `IP6 [${wireErrorName(err === WireError.Ok ? WireError.Truncated : err)}], length ${len}`;
@@ -103,8 +106,9 @@ function formatIpv6Packet(buf: Uint8Array, off: number, len: number, snapped: bo
         ndVerdict(buf, off);
     }
     case Protocol.Ipv6:
+      if (depth === MAX_TUNNEL_DEPTH) return `${head('', '')}IP6-in-IP6 (nested too deep to decode), length ${l4Len}`;
       // The inner walk reuses `chain`: everything needed from the outer one is already in `head`.
-      return `${head('', '')}IP6-in-IP6: ${formatIpv6Packet(buf, l4, l4Len, snapped)}`;
+      return `${head('', '')}IP6-in-IP6: ${formatIpv6Packet(buf, l4, l4Len, snapped, depth + 1)}`;
     case Protocol.NoNextHeader:
       return `${head('', '')}no next header, length ${l4Len}`;
     default:

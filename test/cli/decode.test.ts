@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { decodeCapture, formatPacket } from '../../src/cli/decode.js';
 import { PcapWriter } from '../../src/pcap/writer.js';
+import { readCapture } from '../../src/pcap/reader.js';
 import { pcapsDir, repoRoot } from '../support/paths.js';
 
 const run = promisify(execFile);
@@ -206,6 +207,47 @@ describe('verdicts', () => {
     assert.equal(formatPacket({ index: 0, linktype: 1, tsNs: 0n, caplen: 42, origlen: 60, data: arp }, { time: false }), 'ARP (not decoded), length 60');
     assert.equal(formatPacket({ index: 0, linktype: 1, tsNs: 0n, caplen: 10, origlen: 10, data: arp.subarray(0, 10) }, { time: false }), '[link-truncated], length 10');
     assert.equal(formatPacket({ index: 0, linktype: 147, tsNs: 0n, caplen: 42, origlen: 42, data: arp }, { time: false }), '[unsupported-linktype], length 42');
+  });
+});
+
+describe('robustness', () => {
+  test('random bytes and bit-flipped real packets: one line each, never a throw', () => {
+    // A small deterministic generator, so a failure reproduces.
+    let seed = 0x5eed;
+    const rand = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) >>> 8) / 0x1000000;
+    const real = ['zeek__icmp6-nd-options.pcap', 'tcpdump__ipv6-routing-header.pcap', 'zeek__ipv6-fragmented-dns.pcap',
+      'zeek__ipv6-http-atomic-frag.pcap', 'zeek__icmp6-destunreach-ip6ext-udp.pcap']
+      .flatMap(f => [...readCapture(readFileSync(join(pcapsDir, f))).packets].map(p => p.data));
+    for (let i = 0; i < 20000; i++) {
+      let data: Uint8Array;
+      if (i % 2 === 0) {
+        data = Uint8Array.from(real[i % real.length]);
+        for (let flips = 1 + Math.floor(rand() * 4); flips > 0; flips--) data[Math.floor(rand() * data.length)] ^= 1 << Math.floor(rand() * 8);
+        data = data.subarray(0, Math.floor(rand() * (data.length + 1)));
+      } else {
+        data = Uint8Array.from({ length: Math.floor(rand() * 200) }, () => Math.floor(rand() * 256));
+        if (data.length > 0 && i % 4 === 1) data[0] = 0x60 | (data[0] & 0x0f);
+      }
+      const linktype = [1, 101, 229, 113][i % 4];
+      const line = formatPacket({ index: i, linktype, tsNs: 0n, caplen: data.length, origlen: data.length + (i % 3), data });
+      assert.doesNotMatch(line, /\n|undefined|NaN/);
+    }
+  });
+
+  test('IPv6-in-IPv6 nesting is followed a few levels only', () => {
+    const depth = 50;
+    const packet = new Uint8Array(40 * depth + 8);
+    for (let level = 0; level < depth; level++) {
+      const at = level * 40;
+      packet[at] = 0x60;
+      const payload = packet.length - at - 40;
+      packet[at + 4] = payload >> 8;
+      packet[at + 5] = payload & 0xff;
+      packet[at + 6] = level === depth - 1 ? 59 : 41;
+    }
+    const line = formatPacket({ index: 0, linktype: 101, tsNs: 0n, caplen: packet.length, origlen: packet.length, data: packet }, { time: false });
+    assert.equal(line.split('IP6-in-IP6').length - 1, 5);
+    assert.match(line, /IP6-in-IP6 \(nested too deep to decode\), length \d+$/);
   });
 });
 
