@@ -4,6 +4,7 @@
 import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { registerDecode } from './decode.js';
+import { registerNdp } from './ndp.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -13,6 +14,7 @@ export function buildProgram(): Command {
     .version(pkg.version, '-V, --version', 'print the version and exit')
     .showHelpAfterError();
   registerDecode(program);
+  registerNdp(program);
   return program;
 }
 

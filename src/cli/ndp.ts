@@ -1,0 +1,142 @@
+// `sixgate ndp`: the NDP proxy as a drop-in for ndppd. Same flags
+// (-c, -d, -p, -v...), same configuration file; what ndppd lacks on top:
+// SIGHUP reloads the file (keeping verified sessions), SIGUSR1 logs the
+// counters, --check validates a file and exits, and a bad file is an error
+// naming file:line:column instead of being half-ignored.
+import { spawn } from 'node:child_process';
+import { rmSync, writeFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import type { Command } from 'commander';
+import { createLogger, type Logger } from '../log.js';
+import { SixgateError } from '../errors.js';
+import { loadNdppdConfig, type NdppdConfig } from '../ndp/config.js';
+import { NdpService, parseAddressOptions } from '../ndp/service.js';
+
+export interface NdpCliOptions {
+  config: string;
+  daemon?: boolean;
+  pidfile?: string;
+  verbose: number;
+  check?: boolean;
+  address: string[];
+}
+
+const DAEMON_CHILD = 'SIXGATE_NDP_DAEMON_CHILD';
+
+export function registerNdp(program: Command): void {
+  program
+    .command('ndp')
+    .description('NDP proxy: answers neighbour solicitations per an ndppd.conf (drop-in for ndppd)')
+    .option('-c, --config <file>', 'ndppd configuration file', '/etc/ndppd.conf')
+    .option('-d, --daemon', 'detach and run in the background')
+    .option('-p, --pidfile <file>', 'write the process id to this file')
+    .option('-v, --verbose', 'log more (-v debug, -vv trace)', (_: string, n: number) => n + 1, 0)
+    .option('-t, --check', 'check the configuration file, print its warnings and exit')
+    .option('--address <iface=addr>', 'also answer for this exact address on this proxy interface (repeatable)',
+      (v: string, list: string[]) => [...list, v], [] as string[])
+    .action(async (opts: NdpCliOptions) => {
+      process.exitCode = await runNdp(opts);
+    });
+}
+
+function levelFor(verbose: number): 'info' | 'debug' | 'trace' {
+  return verbose <= 0 ? 'info' : verbose === 1 ? 'debug' : 'trace';
+}
+
+function logWarnings(log: Logger, config: NdppdConfig): void {
+  for (const w of config.warnings) log.warn({ file: config.file, line: w.line, column: w.column }, w.message);
+}
+
+/** Runs the proxy until SIGINT/SIGTERM; resolves to the exit code. */
+export async function runNdp(opts: NdpCliOptions): Promise<number> {
+  const log = createLogger({ level: levelFor(opts.verbose) });
+  let config: NdppdConfig;
+  let addresses: Map<string, Uint8Array[]>;
+  try {
+    config = await loadNdppdConfig(opts.config);
+    addresses = parseAddressOptions(opts.address);
+  } catch (err) {
+    return fail(log, err);
+  }
+  logWarnings(log, config);
+  if (opts.check) {
+    log.info({ file: config.file, proxies: config.proxies.length, warnings: config.warnings.length }, 'configuration is valid');
+    return 0;
+  }
+  if (opts.daemon && process.env[DAEMON_CHILD] !== '1') return daemonize(log);
+
+  let service: NdpService;
+  try {
+    service = await NdpService.start({ config, logger: log, now: () => performance.now(), addresses });
+  } catch (err) {
+    return fail(log, err);
+  }
+  if (opts.pidfile !== undefined) writeFileSync(opts.pidfile, `${process.pid}\n`, { mode: 0o644 });
+  process.send?.({ ready: true });
+  process.disconnect?.();
+  log.info({ pid: process.pid, config: config.file }, 'sixgate ndp running');
+
+  return new Promise<number>((resolve) => {
+    let reloading: Promise<void> = Promise.resolve();
+    const onHup = (): void => {
+      reloading = reloading.then(async () => {
+        try {
+          const next = await loadNdppdConfig(opts.config);
+          logWarnings(log, next);
+          await service.reload(next);
+          log.info({ config: next.file }, 'configuration reloaded');
+        } catch (err) {
+          log.error({ err: err instanceof SixgateError ? err.message : err }, 'reload failed; the previous configuration stays in force');
+        }
+      });
+    };
+    const onUsr1 = (): void => log.info(service.stats(), 'counters');
+    const onStop = (signal: NodeJS.Signals): void => {
+      process.off('SIGHUP', onHup);
+      process.off('SIGUSR1', onUsr1);
+      log.info({ signal }, 'shutting down');
+      void reloading.then(() => service.stop()).then(() => {
+        if (opts.pidfile !== undefined) rmSync(opts.pidfile, { force: true });
+        resolve(0);
+      });
+    };
+    process.on('SIGHUP', onHup);
+    process.on('SIGUSR1', onUsr1);
+    process.once('SIGINT', onStop);
+    process.once('SIGTERM', onStop);
+  });
+}
+
+function fail(log: Logger, err: unknown): number {
+  if (err instanceof SixgateError) {
+    log.error({ code: err.code }, err.message);
+    return 1;
+  }
+  log.error({ err }, 'failed');
+  return 1;
+}
+
+// ndppd forks; Node cannot, so the same command runs again detached, and this
+// process waits until it reports ready (or fails) before exiting, so init
+// scripts still see a start-up error in the exit status.
+function daemonize(log: Logger): Promise<number> {
+  const args = process.argv.slice(1).filter((a) => a !== '-d' && a !== '--daemon');
+  const child = spawn(process.execPath, [...process.execArgv, ...args], {
+    detached: true,
+    stdio: ['ignore', 'ignore', 'ignore', 'ipc'],
+    env: { ...process.env, [DAEMON_CHILD]: '1' },
+    cwd: '/',
+  });
+  return new Promise((resolve) => {
+    child.once('message', () => {
+      child.unref();
+      child.disconnect();
+      log.info({ pid: child.pid }, 'sixgate ndp detached');
+      resolve(0);
+    });
+    child.once('exit', (code) => {
+      log.error({ code }, 'sixgate ndp failed to start in the background (run without -d to see why)');
+      resolve(code === 0 || code === null ? 1 : code);
+    });
+  });
+}

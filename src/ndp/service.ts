@@ -1,0 +1,456 @@
+// The NDP proxy wired to the host: the engine (engine.ts) fed from AF_PACKET
+// sockets, its actions sent back as whole frames, its membership changes and
+// routes applied. One packet socket per interface the engine uses (uplinks
+// receive NS, inner interfaces NA; a BPF filter in the kernel passes nothing
+// else), plus one ICMPv6 socket per uplink that holds the solicited-node
+// group memberships (so MLD reports go out, RFC 4861 §7.2.8) and sends the
+// rare answer whose solicitor MAC is unknown through the kernel.
+//
+// Interface flags are never set with SIOCSIFFLAGS as ndppd does: ALLMULTI
+// and PROMISC are PACKET_ADD_MEMBERSHIP references the kernel drops when the
+// socket closes, so even a crash leaves the interface as it was.
+//
+// Per wake-up: read one batch, run it through the engine with one `now`,
+// run due timers, send every queued frame with one call per interface.
+import type { Logger } from 'pino';
+import { PacketSocket, PacketMeta, PktType } from '../io/packet.js';
+import { Icmp6Socket, Icmp6Meta, Icmp6Addr } from '../io/icmp6.js';
+import { PacketRing, META_STRIDE, ADDR_STRIDE } from '../io/ring.js';
+import { icmp6Filter, Icmp6Type } from '../io/bpf.js';
+import { hwaddr, ifIndex } from '../io/netif.js';
+import { formatIpv6, matchesPrefix, parseIpv6 } from '../wire/address.js';
+import { HEADER_LEN as ETH_LEN } from '../wire/ethernet.js';
+import { ConfigError } from '../errors.js';
+import { ActionKind, IP_OFFSET } from './actions.js';
+import { MAX_INTERFACES } from './counters.js';
+import { NdpEngine, type NdpEngineOptions, type UplinkSpec } from './engine.js';
+import type { NdppdConfig } from './config.js';
+import {
+  ipBatch, linkLocalAddresses, readRoutes, routeRemoveLine, routeReplaceLines, watchRoutes, type HostRoute,
+} from './host.js';
+
+export interface NdpServiceOptions {
+  readonly config: NdppdConfig;
+  readonly logger: Logger;
+  /** Monotonic milliseconds; the CLI passes performance.now. */
+  readonly now: () => number;
+  readonly engine?: NdpEngineOptions;
+  /** Extra exact addresses per uplink name, answered like static /128 rules. */
+  readonly addresses?: ReadonlyMap<string, readonly Uint8Array[]>;
+}
+
+interface Link {
+  readonly id: number;
+  readonly name: string;
+  readonly ifindex: number;
+  readonly packet: PacketSocket;
+  /** Uplinks only. */
+  readonly icmp: Icmp6Socket | null;
+  readonly uplink: boolean;
+  readonly inner: boolean;
+  readonly promisc: boolean;
+}
+
+const RX_SLOTS = 64;
+const RX_SLOT_SIZE = 2048;
+
+export class NdpService {
+  readonly engine: NdpEngine;
+  private config: NdppdConfig;
+  private readonly log: Logger;
+  private readonly now: () => number;
+  private readonly extra: ReadonlyMap<string, readonly Uint8Array[]>;
+  private readonly ids = new Map<string, number>();
+  private readonly links: (Link | undefined)[] = new Array(MAX_INTERFACES);
+  private readonly rx = new PacketRing({ slots: RX_SLOTS, slotSize: RX_SLOT_SIZE });
+  private readonly tx: PacketRing;
+  private readonly icmpTx: PacketRing;
+  private timer: NodeJS.Timeout | undefined;
+  private timerAt = Number.POSITIVE_INFINITY;
+  private routeRefresh: NodeJS.Timeout | undefined;
+  private stopWatching: (() => void) | undefined;
+  /** Routes installed by autowire, "target dev" -> removal line, undone on stop. */
+  private readonly wired = new Map<string, string>();
+  private ipQueue: Promise<void> = Promise.resolve();
+  private stopped = false;
+
+  private constructor(options: NdpServiceOptions) {
+    this.config = options.config;
+    this.log = options.logger;
+    this.now = options.now;
+    this.extra = options.addresses ?? new Map();
+    this.engine = new NdpEngine(options.engine);
+    this.tx = new PacketRing({ slots: this.engine.actions.capacity, slotSize: 256 });
+    this.icmpTx = new PacketRing({ slots: this.engine.actions.capacity, slotSize: 256 });
+  }
+
+  /** Opens the sockets, configures the engine and starts answering. Throws ConfigError or NativeIoError. */
+  static async start(options: NdpServiceOptions): Promise<NdpService> {
+    const service = new NdpService(options);
+    try {
+      await service.apply(options.config);
+    } catch (err) {
+      await service.stop();
+      throw err;
+    }
+    return service;
+  }
+
+  /**
+   * SIGHUP: applies a new configuration. Sessions still covered by a rule
+   * keep their state; interfaces no longer used are closed. On failure the
+   * previous configuration stays in force.
+   */
+  async reload(config: NdppdConfig): Promise<void> {
+    const previous = this.config;
+    try {
+      await this.apply(config);
+    } catch (err) {
+      await this.apply(previous);
+      throw err;
+    }
+  }
+
+  /** Starts answering `addr` at once on uplink `uplink` (for other parts of sixgate, e.g. container addresses). */
+  add(uplink: string, addr: Uint8Array): boolean {
+    const id = this.ids.get(uplink);
+    const ok = id !== undefined && this.engine.add(id, addr);
+    this.flush();
+    return ok;
+  }
+
+  remove(uplink: string, addr: Uint8Array): boolean {
+    const id = this.ids.get(uplink);
+    const ok = id !== undefined && this.engine.remove(id, addr);
+    this.flush();
+    return ok;
+  }
+
+  /** Counters per interface name, rules and exact addresses (control path). */
+  stats(): Record<string, unknown> {
+    const out: Record<string, unknown> = {};
+    for (const [name, id] of this.ids) {
+      out[name] = {
+        ...this.engine.counters.snapshot(id),
+        rules: this.engine.ruleStats(id),
+        addresses: this.engine.addresses.stats(id),
+      };
+    }
+    return { interfaces: out, sessions: this.engine.sessionList().length };
+  }
+
+  /** Closes every socket (dropping ALLMULTI/PROMISC and group memberships) and removes the routes autowire added. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    if (this.routeRefresh !== undefined) clearInterval(this.routeRefresh);
+    this.stopWatching?.();
+    for (let id = 0; id < MAX_INTERFACES; id++) this.closeLink(id);
+    const lines = [...this.wired.values()];
+    this.wired.clear();
+    await this.ipQueue;
+    if (lines.length > 0) {
+      try {
+        await ipBatch(lines);
+      } catch (err) {
+        this.log.warn({ err }, 'could not remove every route autowire added');
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- set-up
+
+  private async apply(config: NdppdConfig): Promise<void> {
+    const linkLocals = await linkLocalAddresses();
+    const wanted = new Set<string>();
+    const usesAuto = config.proxies.some((p) => p.rules.some((r) => r.method === 'auto'));
+    const routes = usesAuto ? await readRoutes() : [];
+    for (const p of config.proxies) {
+      wanted.add(p.iface);
+      for (const r of p.rules) if (r.iface !== null) wanted.add(r.iface);
+    }
+    for (const dev of this.routeDevices(config, routes)) wanted.add(dev);
+    if (wanted.size > MAX_INTERFACES) throw new ConfigError(`${wanted.size} interfaces involved; at most ${MAX_INTERFACES} are supported`, { file: config.file });
+
+    for (const [name, id] of this.ids) {
+      if (!wanted.has(name)) {
+        this.closeLink(id);
+        this.ids.delete(name);
+      }
+    }
+    const uplinks = new Set(config.proxies.map((p) => p.iface));
+    const inner = new Set([...wanted].filter((name) => !uplinks.has(name)));
+    for (const p of config.proxies) for (const r of p.rules) if (r.iface !== null) inner.add(r.iface);
+    for (const name of wanted) {
+      let id = this.ids.get(name);
+      if (id === undefined) {
+        id = this.freeId();
+        this.ids.set(name, id);
+      }
+      let mac: Uint8Array;
+      try {
+        mac = hwaddr(name);
+      } catch (err) {
+        this.ids.delete(name);
+        throw new ConfigError(`interface ${name}: ${(err as Error).message}`, { file: config.file });
+      }
+      this.engine.setInterface(id, { name, mac, linkLocal: linkLocals.get(name) ?? null });
+      if (linkLocals.get(name) === undefined) this.log.warn({ iface: name }, 'no link-local address: answers come from the target, probes cannot be sent');
+      const link = this.links[id];
+      const isUplink = uplinks.has(name);
+      const isInner = inner.has(name);
+      const promisc = config.proxies.find((p) => p.iface === name)?.promiscuous ?? false;
+      if (link === undefined || link.uplink !== isUplink || link.inner !== isInner || link.promisc !== promisc) {
+        this.closeLink(id);
+        this.openLink(id, name, isUplink, isInner, promisc);
+      }
+    }
+
+    const specs: UplinkSpec[] = config.proxies.map((p) => ({
+      iface: this.ids.get(p.iface)!,
+      router: p.router, timeout: p.timeout, ttl: p.ttl, deadtime: p.deadtime, retries: p.retries,
+      keepalive: p.keepalive, autowire: p.autowire,
+      rules: p.rules.map((r) => ({
+        prefix: r.prefix, prefixLength: r.prefixLength, method: r.method, autovia: r.autovia, text: r.text,
+        iface: r.iface === null ? -1 : this.ids.get(r.iface)!,
+      })),
+      addresses: this.extra.get(p.iface) ?? [],
+    }));
+    this.engine.setRoutes(this.routeSpecs(routes));
+    this.engine.configure(specs);
+    this.config = config;
+    this.flush();
+
+    this.stopWatching?.();
+    this.stopWatching = undefined;
+    if (this.routeRefresh !== undefined) clearInterval(this.routeRefresh);
+    this.routeRefresh = undefined;
+    if (usesAuto) {
+      // Event-driven (ip monitor), with route-ttl as a safety net in case an event is missed.
+      this.stopWatching = watchRoutes(() => void this.refreshRoutes());
+      this.routeRefresh = setInterval(() => void this.refreshRoutes(), config.routeTtl);
+      this.routeRefresh.unref();
+    }
+    this.log.info({
+      proxies: config.proxies.map((p) => ({ iface: p.iface, rules: p.rules.map((r) => `${r.text} ${r.method}${r.iface ? ` ${r.iface}` : ''}`) })),
+      interfaces: [...this.ids.keys()],
+    }, 'ndp proxy configured');
+  }
+
+  // Devices of the routes that can decide an `auto` rule's target.
+  private routeDevices(config: NdppdConfig, routes: readonly HostRoute[]): Set<string> {
+    const devs = new Set<string>();
+    for (const p of config.proxies) {
+      for (const r of p.rules) {
+        if (r.method !== 'auto') continue;
+        for (const route of routes) {
+          const len = Math.min(route.prefixLength, r.prefixLength);
+          if (route.dev !== p.iface && matchesPrefix(route.prefix, 0, r.prefix, 0, len)) devs.add(route.dev);
+        }
+      }
+    }
+    return devs;
+  }
+
+  private routeSpecs(routes: readonly HostRoute[]) {
+    return routes.filter((r) => this.ids.has(r.dev)).map((r) => ({ prefix: r.prefix, prefixLength: r.prefixLength, iface: this.ids.get(r.dev)! }));
+  }
+
+  private async refreshRoutes(): Promise<void> {
+    if (this.stopped) return;
+    try {
+      const routes = await readRoutes();
+      const devs = this.routeDevices(this.config, routes);
+      if ([...devs].some((d) => !this.ids.has(d))) {
+        await this.apply(this.config);
+        return;
+      }
+      this.engine.setRoutes(this.routeSpecs(routes));
+    } catch (err) {
+      this.log.warn({ err }, 'could not refresh the routing table');
+    }
+  }
+
+  private freeId(): number {
+    const used = new Set(this.ids.values());
+    for (let id = 0; id < MAX_INTERFACES; id++) if (!used.has(id)) return id;
+    throw new ConfigError(`more than ${MAX_INTERFACES} interfaces`);
+  }
+
+  private openLink(id: number, name: string, uplink: boolean, inner: boolean, promisc: boolean): void {
+    const ifindex = ifIndex(name);
+    // Uplinks hear NS, inner interfaces NA; the kernel filters out the rest.
+    const types = [...(uplink ? [Icmp6Type.NS] : []), ...(inner ? [Icmp6Type.NA] : [])];
+    const packet = PacketSocket.open({ ifname: name, filter: icmp6Filter({ types }), promisc });
+    let icmp: Icmp6Socket | null = null;
+    try {
+      if (uplink) {
+        // Only for group memberships and kernel-resolved sends: it reads nothing.
+        icmp = Icmp6Socket.open({ ifname: name, types: [] });
+      }
+    } catch (err) {
+      packet.close();
+      throw err;
+    }
+    const link: Link = { id, name, ifindex, packet, icmp, uplink, inner, promisc };
+    this.links[id] = link;
+    packet.onReadable((events) => this.readable(link, events));
+    this.log.debug({ iface: name, ifindex, uplink, inner, promisc }, 'listening');
+  }
+
+  private closeLink(id: number): void {
+    const link = this.links[id];
+    if (link === undefined) return;
+    link.packet.close();
+    link.icmp?.close();
+    this.links[id] = undefined;
+  }
+
+  // ------------------------------------------------------------- data path
+
+  private readable(link: Link, events: number): void {
+    if (events < 0) {
+      this.log.error({ iface: link.name, errno: events }, 'socket failed');
+      return;
+    }
+    const rx = this.rx;
+    let n: number;
+    try {
+      n = link.packet.recv(rx);
+    } catch (err) {
+      this.log.error({ err, iface: link.name }, 'receive failed');
+      return;
+    }
+    const now = this.now();
+    for (let i = 0; i < n; i++) {
+      if (rx.meta[i * META_STRIDE + PacketMeta.PKTTYPE] === PktType.OUTGOING) continue;
+      const off = rx.offset(i);
+      this.engine.receive(now, link.id, rx.buf, off + ETH_LEN, rx.lens[i]! - ETH_LEN, off + 6);
+    }
+    this.engine.tick(now);
+    this.flush();
+  }
+
+  private onTimer(): void {
+    this.timer = undefined;
+    this.timerAt = Number.POSITIVE_INFINITY;
+    this.engine.tick(this.now());
+    this.flush();
+  }
+
+  private arm(): void {
+    const at = this.engine.nextDeadline;
+    if (this.stopped || at === Number.POSITIVE_INFINITY || at >= this.timerAt) return;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timerAt = at;
+    this.timer = setTimeout(() => this.onTimer(), Math.max(0, Math.ceil(at - this.now())));
+  }
+
+  /** Sends what the engine queued (one batch call per interface), then applies memberships and routes. */
+  private flush(): void {
+    const a = this.engine.actions;
+    if (a.count > 0) {
+      for (let id = 0; id < MAX_INTERFACES; id++) {
+        const link = this.links[id];
+        if (link !== undefined) this.sendFrames(link);
+      }
+      let routeLines: string[] | undefined;
+      for (let i = 0; i < a.count; i++) {
+        const kind = a.kind[i];
+        if (kind === ActionKind.Send) continue;
+        const link = this.links[a.iface[i]!];
+        if (link === undefined) continue;
+        const o = a.offset(i);
+        const target = a.bytes.slice(o, o + 16);
+        const key = `${formatIpv6(target, 0)} ${link.name}`;
+        routeLines ??= [];
+        if (kind === ActionKind.RouteReplace) {
+          routeLines.push(...routeReplaceLines(target, link.name, a.hasVia[i] === 1 ? a.bytes.slice(o + 16, o + 32) : null));
+          this.wired.set(key, routeRemoveLine(target, link.name));
+        } else {
+          routeLines.push(routeRemoveLine(target, link.name));
+          this.wired.delete(key);
+        }
+      }
+      a.clear();
+      if (routeLines !== undefined) this.runIp(routeLines);
+    }
+    for (const change of this.engine.takeMembershipChanges()) this.applyMembership(change);
+    this.arm();
+  }
+
+  private sendFrames(link: Link): void {
+    const a = this.engine.actions;
+    const tx = this.tx;
+    const itx = this.icmpTx;
+    let frames = 0;
+    let viaKernel = 0;
+    for (let i = 0; i < a.count; i++) {
+      if (a.kind[i] !== ActionKind.Send || a.iface[i] !== link.id) continue;
+      const o = a.offset(i);
+      const len = a.frameLength[i]!;
+      if (a.l2Known[i] === 1) {
+        tx.buf.set(a.bytes.subarray(o, o + len), tx.offset(frames));
+        tx.lens[frames++] = len;
+      } else if (link.icmp !== null) {
+        // The kernel builds the IPv6 header (and resolves the MAC): hand it the ICMPv6 part.
+        const ip = o + IP_OFFSET;
+        itx.buf.set(a.bytes.subarray(ip + 40, o + len), itx.offset(viaKernel));
+        itx.lens[viaKernel] = len - IP_OFFSET - 40;
+        itx.meta[viaKernel * META_STRIDE + Icmp6Meta.HOP_LIMIT] = 255;
+        itx.meta[viaKernel * META_STRIDE + Icmp6Meta.IFINDEX] = link.ifindex;
+        itx.addr.set(a.bytes.subarray(ip + 8, ip + 24), viaKernel * ADDR_STRIDE + Icmp6Addr.SRC);
+        itx.addr.set(a.bytes.subarray(ip + 24, ip + 40), viaKernel * ADDR_STRIDE + Icmp6Addr.DST);
+        viaKernel++;
+      }
+    }
+    try {
+      if (frames > 0) link.packet.send(tx, 0, frames);
+      if (viaKernel > 0) link.icmp!.send(itx, 0, viaKernel);
+    } catch (err) {
+      this.log.warn({ err, iface: link.name }, 'send failed');
+    }
+  }
+
+  private applyMembership(change: ReturnType<NdpEngine['takeMembershipChanges']>[number]): void {
+    const link = this.links[change.iface];
+    if (link === undefined) return;
+    try {
+      if (change.kind === 'allmulti') {
+        link.packet.setAllmulti(change.on);
+      } else if (link.icmp !== null) {
+        if (change.kind === 'join') link.icmp.join(change.group, link.ifindex);
+        else link.icmp.leave(change.group, link.ifindex);
+      }
+      this.log.debug({ iface: link.name, change: change.kind, group: 'group' in change ? formatIpv6(change.group, 0) : undefined }, 'membership');
+    } catch (err) {
+      this.log.warn({ err, iface: link.name, change: change.kind }, 'membership change failed');
+    }
+  }
+
+  // Route changes run one batch at a time, in order, off the packet path.
+  private runIp(lines: string[]): void {
+    this.ipQueue = this.ipQueue.then(async () => {
+      try {
+        await ipBatch(lines);
+        this.log.info({ commands: lines }, 'routes updated');
+      } catch (err) {
+        this.log.warn({ err, commands: lines }, 'route update failed');
+      }
+    });
+  }
+}
+
+/** Parses `--address IF=ADDR` values into the map NdpServiceOptions.addresses takes. Throws ConfigError. */
+export function parseAddressOptions(values: readonly string[]): Map<string, Uint8Array[]> {
+  const out = new Map<string, Uint8Array[]>();
+  for (const v of values) {
+    const eq = v.indexOf('=');
+    if (eq <= 0) throw new ConfigError(`--address wants IFACE=ADDRESS, not ${JSON.stringify(v)}`);
+    const list = out.get(v.slice(0, eq)) ?? [];
+    list.push(parseIpv6(v.slice(eq + 1)));
+    out.set(v.slice(0, eq), list);
+  }
+  return out;
+}
