@@ -355,3 +355,35 @@ describe('agrees with pcap-parser on classic µs captures', () => {
     assert.equal((await parseWithPcapParser(bytes)).error, undefined);
   });
 });
+
+describe('robustness', () => {
+  test('bit-flipped and cut files: PcapError or records, never another exception', () => {
+    let seed = 0xcafe;
+    const rand = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) >>> 8) / 0x1000000;
+    const originals = [
+      readFileSync(join(pcapsDir, 'tcpdump__icmpv6-length-zero.pcapng')),
+      readFileSync(join(pcapsDir, 'zeek__icmp6-nd-options.pcap')),
+      readFileSync(join(pcapsDir, 'tcpdump__tcp-handshake-nano.pcap')),
+      new PcapngBuilder(false).section(false).interface(1, 0, 0x80 | 20).enhanced(0, 5n, new Uint8Array(30)).simple(new Uint8Array(9)).bytes(),
+    ];
+    for (let i = 0; i < 5000; i++) {
+      const bytes = Uint8Array.from(originals[i % originals.length]);
+      // Flip bits in the headers, where the lengths are.
+      for (let flips = 1 + Math.floor(rand() * 3); flips > 0; flips--) {
+        bytes[Math.floor(rand() * Math.min(bytes.length, 120))] ^= 1 << Math.floor(rand() * 8);
+      }
+      const input = bytes.subarray(0, bytes.length - Math.floor(rand() * 8));
+      let capture;
+      try {
+        capture = readCapture(input);
+      } catch (err) {
+        assert.ok(err instanceof PcapError, String(err));
+        continue;
+      }
+      for (const p of capture.packets) {
+        assert.ok(p.caplen <= MAX_CAPLEN && p.data.length === p.caplen);
+        assert.ok(p.data.byteOffset + p.data.length <= input.byteOffset + input.length);
+      }
+    }
+  });
+});
