@@ -15,7 +15,7 @@
 //  Redirect (137): Reserved(4), Target Address(16), Destination Address(16), Options.
 //
 // API:
-//  - hot path: `checkMessage(buf, icmpOff, icmpLen)` (type, code, length,
+//  - hot path: `check(buf, icmpOff, icmpLen)` (type, code, length,
 //    options), then `validate(buf, ipOff, chain)` adds the IPv6-level rules
 //    of RFC 4861 (hop limit 255, checksum, no fragments, address rules).
 //    Both return a WireError and allocate nothing; after Ok the accessors
@@ -93,7 +93,7 @@ export function optionsOffset(buf: Uint8Array, icmpOff: number): number {
 }
 
 /** Gate for an ND message on its own (e.g. from a raw ICMPv6 socket): type, code 0, length, options. */
-export function checkMessage(buf: Uint8Array, icmpOff: number, icmpLen: number): WireError {
+export function check(buf: Uint8Array, icmpOff: number, icmpLen: number): WireError {
   if (icmpLen < 4) return WireError.Truncated;
   const body = bodyLength(buf[icmpOff + ICMP.TYPE]);
   if (body < 0) return WireError.BadType;
@@ -155,7 +155,7 @@ export function validate(buf: Uint8Array, ipOff: number, chain: Ipv6Chain): Wire
   if (chain.protocol !== Protocol.Icmpv6) return WireError.BadType;
   const icmpOff = chain.l4Offset;
   const icmpLen = chain.l4Length;
-  let err = checkMessage(buf, icmpOff, icmpLen);
+  let err = check(buf, icmpOff, icmpLen);
   if (err !== WireError.Ok) return err;
   if (hopLimit(buf, ipOff) !== ND_HOP_LIMIT) return WireError.BadHopLimit;
   err = checkAddresses(buf, icmpOff, icmpLen, buf, ipOff + IP.SRC, ipOff + IP.DST);

@@ -92,7 +92,7 @@ test('100,000 mutated packets through check, walkChain and parseNd never throw o
           const v = ndp.validate(buf, 0, chain);
           assert.ok(isCode(v));
           ndStats[v]++;
-          if (ndp.checkMessage(buf, l4, l4Len) === WireError.Ok) assert.ok(ndp.optionsOffset(buf, l4) <= l4 + l4Len);
+          if (ndp.check(buf, l4, l4Len) === WireError.Ok) assert.ok(ndp.optionsOffset(buf, l4) <= l4 + l4Len);
         }
       }
     }

@@ -45,7 +45,7 @@ test('NS: deconstruction through the hot-path API and parseNd', () => {
   const chain = new Ipv6Chain();
   assert.equal(walkChain(buf, 0, buf.length, chain), WireError.Ok);
   assert.equal(ndp.validate(buf, 0, chain), WireError.Ok);
-  assert.equal(ndp.checkMessage(buf, chain.l4Offset, chain.l4Length), WireError.Ok);
+  assert.equal(ndp.check(buf, chain.l4Offset, chain.l4Length), WireError.Ok);
   assert.equal(ndp.optionsOffset(buf, chain.l4Offset), chain.l4Offset + 24);
   assert.equal(formatIpv6(buf, ndp.targetOffset(chain.l4Offset)), '2001:db8::42');
   const r = parsed(buf);
@@ -141,11 +141,11 @@ test('RFC 4861 receive validation: one reason per rule', () => {
   ok(packet(NS, 'fe80::1', 'ff02::1:ff00:42', { ext: '3a00 0104 00000000', extNext: 60 }));
 });
 
-test('checkMessage for messages without their IPv6 header (raw ICMPv6 sockets)', () => {
+test('check for messages without their IPv6 header (raw ICMPv6 sockets)', () => {
   const ns = hex(NS + SLLA);
-  assert.equal(ndp.checkMessage(ns, 0, ns.length), WireError.Ok);
-  assert.equal(ndp.checkMessage(ns, 0, 3), WireError.Truncated);
-  assert.equal(ndp.checkMessage(hex('80000000'), 0, 4), WireError.BadType);
+  assert.equal(ndp.check(ns, 0, ns.length), WireError.Ok);
+  assert.equal(ndp.check(ns, 0, 3), WireError.Truncated);
+  assert.equal(ndp.check(hex('80000000'), 0, 4), WireError.BadType);
   assert.equal(ndp.checkAddresses(ns, 0, ns.length, parseIpv6('::'), 0, 0), WireError.BadAddress);
   assert.equal(ndp.isNdType(135), true);
   assert.equal(ndp.isNdType(138), false);
