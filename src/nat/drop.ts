@@ -46,6 +46,10 @@ export const NatDrop = {
   Conflict: WIRE_ERROR_COUNT + 18,
   /** Fragmented ICMPv6 error, or an error about a fragment we cannot follow. */
   IcmpErrorFragmented: WIRE_ERROR_COUNT + 19,
+  /** A Routing header other than type 0 with segments left: the final destination is not the one we would rewrite. */
+  RoutingHeaderActive: WIRE_ERROR_COUNT + 20,
+  /** SCTP whose port must change but whose CRC32c cannot be recomputed (a fragment). */
+  SctpFragment: WIRE_ERROR_COUNT + 21,
 } as const;
 export type NatDrop = (typeof NatDrop)[keyof typeof NatDrop];
 
@@ -53,7 +57,7 @@ const NAT_NAMES: readonly string[] = [
   'no-network', 'spoofed', 'not-external', 'unsupported-protocol', 'icmp-not-translatable', 'no-mapping',
   'filtered', 'no-session', 'table-full', 'ports-exhausted', 'host-table-full', 'routing-header-0',
   'tiny-fragment', 'fragment-hold-full', 'fragment-timeout', 'icmp-error-no-mapping', 'icmp-error-malformed',
-  'npt-untranslatable', 'conflict', 'icmp-error-fragmented',
+  'npt-untranslatable', 'conflict', 'icmp-error-fragmented', 'routing-header-active', 'sctp-fragment',
 ];
 
 /** Size of a drop counter array covering wire and NAT reasons. */

@@ -47,3 +47,27 @@ export const Verdict = {
   /** Rewritten in place and addressed back into an inside network (hairpinning, RFC 4787 REQ-9). */
   Hairpin: 2,
 } as const;
+
+/** Engine counters (besides drops), indexed by these codes. */
+export const NatCounter = {
+  OutPackets: 0,
+  OutBytes: 1,
+  InPackets: 2,
+  InBytes: 3,
+  Hairpin: 4,
+  SessionsCreated: 5,
+  SessionsExpired: 6,
+  SessionsReclaimed: 7,
+  IcmpErrorsOut: 8,
+  IcmpErrorsIn: 9,
+  NptOut: 10,
+  NptIn: 11,
+  FragmentsFollowed: 12,
+  FragmentsHeld: 13,
+  FragmentsReleased: 14,
+} as const;
+export const NAT_COUNTER_NAMES: readonly string[] = [
+  'out-packets', 'out-bytes', 'in-packets', 'in-bytes', 'hairpin', 'sessions-created', 'sessions-expired',
+  'sessions-reclaimed', 'icmp-errors-out', 'icmp-errors-in', 'npt-out', 'npt-in', 'fragments-followed',
+  'fragments-held', 'fragments-released',
+];

@@ -1,0 +1,202 @@
+// Fragments through a NAPT (RFC 4787 REQ-13/14, RFC 6146 §3.4 "FRAGMENT_MIN").
+//
+// Only the first fragment carries the ports, so only it can find a session;
+// the L4 checksum it carries covers the whole datagram, so updating it there
+// covers the address and port rewrite for all fragments. Later fragments just
+// need the same IPv6 addresses: the translator remembers, per direction,
+// (source, destination, identification) as received → the addresses the first
+// fragment left with, for `fragment` ms. A non-first fragment that arrives
+// before its first fragment is copied into a small preallocated hold buffer;
+// when the first fragment comes it is rewritten there and listed as
+// released, for the caller to send after the translate call returns.
+//
+// Everything is preallocated; a full table replaces the entry closest to
+// expiry, a full hold buffer drops (counted by the translator).
+
+const FLOW_WORDS = 20;
+/** Flow entry words: 0..7 source and destination as received, 8 id, 9 direction | flags, 10..17 addresses after translation. */
+const W_ID = 8;
+const W_DIR = 9;
+const W_NEW = 10;
+const PROBES = 8;
+
+/** Set in a flow's direction word when the first fragment was hairpinned. */
+export const FRAG_HAIRPIN = 0x10;
+
+export class FragmentTracker {
+  readonly flows: number;
+  private readonly flow: Uint32Array;
+  private readonly flowExpiry: Float64Array;
+
+  /** Held fragments live in `hold`, slot i at i * holdBytes. */
+  readonly holdSlots: number;
+  readonly holdBytes: number;
+  readonly hold: Uint8Array;
+  readonly holdLength: Int32Array;
+  private readonly holdDir: Uint8Array;
+  private readonly holdId: Uint32Array;
+  private readonly holdExpiry: Float64Array;
+  /** 0 free, 1 waiting for its first fragment, 2 released (translated, for the caller). */
+  private readonly holdState: Uint8Array;
+  /** Slots released by the last translate call, in arrival order. */
+  readonly released: Int32Array;
+  releasedCount = 0;
+  heldCount = 0;
+
+  constructor(flows: number, holdSlots: number, holdBytes: number) {
+    let size = 8;
+    while (size < flows) size *= 2;
+    this.flows = size;
+    this.flow = new Uint32Array(size * FLOW_WORDS);
+    this.flowExpiry = new Float64Array(size);
+    this.holdSlots = holdSlots;
+    this.holdBytes = holdBytes;
+    this.hold = new Uint8Array(holdSlots * holdBytes);
+    this.holdLength = new Int32Array(holdSlots);
+    this.holdDir = new Uint8Array(holdSlots);
+    this.holdId = new Uint32Array(holdSlots);
+    this.holdExpiry = new Float64Array(holdSlots);
+    this.holdState = new Uint8Array(holdSlots);
+    this.released = new Int32Array(holdSlots);
+  }
+
+  private home(dir: number, orig: Uint32Array, id: number): number {
+    let h = (0x811c9dc5 ^ dir) | 0;
+    for (let i = 0; i < 8; i++) h = Math.imul(h ^ orig[i], 0x01000193);
+    h = Math.imul(h ^ id, 0x01000193);
+    return (h ^ (h >>> 15)) & (this.flows - 1);
+  }
+
+  private matches(slot: number, dir: number, orig: Uint32Array, id: number): boolean {
+    const f = this.flow;
+    const b = slot * FLOW_WORDS;
+    if (f[b + W_ID] !== id || (f[b + W_DIR] & 0xf) !== dir) return false;
+    for (let i = 0; i < 8; i++) if (f[b + i] !== orig[i]) return false;
+    return true;
+  }
+
+  /**
+   * Remember a translated first fragment: `orig` holds its source and
+   * destination words as received; the translated addresses are read from
+   * the packet at ipOff. `flags` may carry FRAG_HAIRPIN.
+   */
+  remember(dir: number, orig: Uint32Array, id: number, buf: Uint8Array, ipOff: number, flags: number, expiresMs: number, nowMs: number): void {
+    const f = this.flow;
+    const start = this.home(dir, orig, id);
+    let slot = -1;
+    let oldest = -1;
+    for (let p = 0; p < PROBES; p++) {
+      const s = (start + p) & (this.flows - 1);
+      if (this.flowExpiry[s] <= nowMs || this.matches(s, dir, orig, id)) { slot = s; break; }
+      if (oldest < 0 || this.flowExpiry[s] < this.flowExpiry[oldest]) oldest = s;
+    }
+    if (slot < 0) slot = oldest;
+    const b = slot * FLOW_WORDS;
+    for (let i = 0; i < 8; i++) f[b + i] = orig[i];
+    f[b + W_ID] = id;
+    f[b + W_DIR] = dir | flags;
+    for (let i = 0; i < 8; i++) {
+      const p = ipOff + 8 + 4 * i;
+      f[b + W_NEW + i] = ((buf[p] << 24) | (buf[p + 1] << 16) | (buf[p + 2] << 8) | buf[p + 3]) >>> 0;
+    }
+    this.flowExpiry[slot] = expiresMs;
+  }
+
+  /**
+   * Rewrite a later fragment's addresses from its remembered first fragment.
+   * Returns -1 when unknown, else the flow's flags (FRAG_HAIRPIN or 0).
+   */
+  follow(buf: Uint8Array, ipOff: number, dir: number, orig: Uint32Array, id: number, nowMs: number): number {
+    const start = this.home(dir, orig, id);
+    for (let p = 0; p < PROBES; p++) {
+      const s = (start + p) & (this.flows - 1);
+      if (this.flowExpiry[s] > nowMs && this.matches(s, dir, orig, id)) {
+        this.writeAddresses(buf, ipOff, s);
+        return this.flow[s * FLOW_WORDS + W_DIR] & FRAG_HAIRPIN;
+      }
+    }
+    return -1;
+  }
+
+  private writeAddresses(buf: Uint8Array, ipOff: number, slot: number): void {
+    const f = this.flow;
+    const b = slot * FLOW_WORDS + W_NEW;
+    for (let i = 0; i < 8; i++) {
+      const v = f[b + i];
+      const p = ipOff + 8 + 4 * i;
+      buf[p] = v >>> 24;
+      buf[p + 1] = v >>> 16;
+      buf[p + 2] = v >>> 8;
+      buf[p + 3] = v;
+    }
+  }
+
+  /** Copy a fragment that came before its first fragment; false when it does not fit or no slot is free. */
+  holdFragment(buf: Uint8Array, ipOff: number, len: number, dir: number, id: number, expiresMs: number): boolean {
+    if (len > this.holdBytes) return false;
+    for (let s = 0; s < this.holdSlots; s++) {
+      if (this.holdState[s] !== 0) continue;
+      const hold = this.hold;
+      const base = s * this.holdBytes;
+      for (let i = 0; i < len; i++) hold[base + i] = buf[ipOff + i];
+      this.holdLength[s] = len;
+      this.holdDir[s] = dir;
+      this.holdId[s] = id;
+      this.holdExpiry[s] = expiresMs;
+      this.holdState[s] = 1;
+      this.heldCount++;
+      return true;
+    }
+    return false;
+  }
+
+  /**
+   * After a first fragment was remembered: translate and release every held
+   * fragment of the same datagram. Returns how many were released.
+   */
+  releaseMatching(dir: number, orig: Uint32Array, id: number, nowMs: number): number {
+    if (this.heldCount === 0) return 0;
+    let n = 0;
+    const hold = this.hold;
+    for (let s = 0; s < this.holdSlots; s++) {
+      if (this.holdState[s] !== 1 || this.holdDir[s] !== dir || this.holdId[s] !== id) continue;
+      const at = s * this.holdBytes + 8;
+      let same = true;
+      for (let i = 0; i < 8 && same; i++) {
+        const p = at + 4 * i;
+        same = (((hold[p] << 24) | (hold[p + 1] << 16) | (hold[p + 2] << 8) | hold[p + 3]) >>> 0) === orig[i];
+      }
+      if (!same) continue;
+      if (this.follow(hold, s * this.holdBytes, dir, orig, id, nowMs) < 0) continue;
+      this.holdState[s] = 2;
+      this.heldCount--;
+      this.released[this.releasedCount++] = s;
+      n++;
+    }
+    return n;
+  }
+
+  /** Free the slots released by the previous call (the caller has sent them by now). */
+  recycleReleased(): void {
+    for (let i = 0; i < this.releasedCount; i++) this.holdState[this.released[i]] = 0;
+    this.releasedCount = 0;
+  }
+
+  /** Drop held fragments whose first fragment never came; returns how many. */
+  expire(nowMs: number): number {
+    let n = 0;
+    for (let s = 0; s < this.holdSlots; s++) {
+      if (this.holdState[s] === 1 && this.holdExpiry[s] <= nowMs) {
+        this.holdState[s] = 0;
+        this.heldCount--;
+        n++;
+      }
+    }
+    return n;
+  }
+
+  /** Direction (0 outbound, 1 inbound) a released slot was translated in. */
+  slotDirection(slot: number): number {
+    return this.holdDir[slot];
+  }
+}

@@ -1,0 +1,722 @@
+// The NAT66 translator: stateful NAPT66 (masquerade) and stateless NPTv6 per
+// network, over packets rewritten in place.
+//
+// The caller decides the direction by ingress: translateOutbound for packets
+// from an inside (container) network, translateInbound for packets from the
+// world. Each returns a Verdict (Forward, Held, Hairpin) or -reason for a
+// drop, after counting it in `drops` (indexed by WireError / NatDrop codes).
+// Nothing on these paths allocates, throws or reads a clock: `now` is ms.
+//
+// Behaviour (RFC 4787, 5382, 5508, 6146, 7857 for NAT; RFC 6296 for NPTv6):
+//  - endpoint-independent mapping with port preservation when the inside port
+//    is free and in the network's range; paired external address per inside
+//    address when a network has several;
+//  - address-and-port-dependent filtering, or endpoint-independent per network;
+//  - TCP state after RFC 6146 (simultaneous open works), timers per state;
+//  - ICMPv6 errors translated (outer and quoted headers, all checksums), never
+//    creating or refreshing a session; Packet Too Big falls back to the
+//    mapping, so path MTU discovery works even when filtering would refuse;
+//  - hairpinning: a packet to one of our external addresses is translated
+//    outbound then inbound, so the target sees the external source (REQ-9a);
+//  - fragments: see fragments.ts; published ports: see published.ts.
+
+import { walkChain, Ipv6Chain, RoutingType } from '../wire/ipv6-ext.js';
+import { Protocol } from '../wire/ipv6.js';
+import { WireError } from '../wire/error.js';
+import { ConnTable, R, REC_WORDS, Flag, OWNER_PUBLISHED } from './table.js';
+import { FragmentTracker, FRAG_HAIRPIN } from './fragments.js';
+import { NatDrop, DROP_REASON_COUNT } from './drop.js';
+import { ProtoClass, TcpState, Verdict, NatCounter, NAT_COUNTER_NAMES, PROTO_CLASS_NAMES, TCP_STATE_NAMES } from './types.js';
+import { snapshotTable, restoreTable } from './snapshot.js';
+import { formatIpv6 } from '../wire/address.js';
+import {
+  compileConfig, networkOf, inNetwork, externalIndexOf, nptNetworkOfExternal,
+  MODE_NPTV6, TICK_MS, type CompiledConfig, type NatConfig,
+} from './config.js';
+import { ADDRESS_ONES, readAddress, writeAddress, addressSum, applyComplete, applyPartial, fillSctpChecksum, SCTP_HEADER_LEN } from './csum.js';
+import { nptRewrite } from './nptv6.js';
+import { PublishedPorts } from './published.js';
+import { translateErrorOutbound, translateErrorInbound, translateNptError } from './icmp-error.js';
+
+export const DIR_OUT = 0;
+export const DIR_IN = 1;
+const SCTP = 132;
+const ICMP_ECHO_REQUEST = 128;
+const ICMP_ECHO_REPLY = 129;
+const TCP_FIN = 0x01;
+const TCP_SYN = 0x02;
+const TCP_RST = 0x04;
+const TCP_ACK = 0x10;
+/** Sessions the reclaimer looks at before giving up on a full table. */
+const RECLAIM_BUDGET = 256;
+
+/** RFC 6146 §3.5.2 transitions; RST anywhere makes the session transitory. */
+export function tcpNext(state: number, flags: number, dir: number): number {
+  if (flags & TCP_RST) return TcpState.Trans;
+  const syn = (flags & TCP_SYN) !== 0;
+  const fin = (flags & TCP_FIN) !== 0;
+  switch (state) {
+    case TcpState.SynOut: return dir === DIR_IN && syn ? TcpState.Established : state;
+    case TcpState.SynIn: return dir === DIR_OUT && syn ? TcpState.Established : state;
+    case TcpState.Established: return fin ? (dir === DIR_OUT ? TcpState.FinOut : TcpState.FinIn) : state;
+    case TcpState.FinOut: return dir === DIR_IN && fin ? TcpState.FinBoth : state;
+    case TcpState.FinIn: return dir === DIR_OUT && fin ? TcpState.FinBoth : state;
+    case TcpState.FinBoth:
+      // A fresh SYN reuses the tuple for a new connection.
+      return syn && (flags & TCP_ACK) === 0 ? (dir === DIR_OUT ? TcpState.SynOut : TcpState.SynIn) : state;
+    default: return TcpState.Established; // Trans (or None): any non-RST packet re-establishes
+  }
+}
+
+export class Nat66 {
+  readonly table: ConnTable;
+  readonly fragments: FragmentTracker;
+  /** Dropped packets per reason (WireError and NatDrop codes; names in DROP_REASON_NAMES). */
+  readonly drops = new Float64Array(DROP_REASON_COUNT);
+  /** NatCounter values. */
+  readonly counters = new Float64Array(NAT_COUNTER_NAMES.length);
+  readonly published: PublishedPorts;
+  /** Compiled configuration (read-only for helpers). */
+  readonly cfg: CompiledConfig;
+
+  readonly chain = new Ipv6Chain();
+  readonly inner = new Ipv6Chain();
+  /** Source and destination words of the packet being translated (0..3 source, 4..7 destination). */
+  readonly pkt = new Uint32Array(8);
+  /** The same as received, kept for fragment bookkeeping. */
+  private readonly orig = new Uint32Array(8);
+  /** Quoted packet's addresses in an ICMPv6 error. */
+  readonly innerPkt = new Uint32Array(8);
+  tick = 0;
+  nowMs = 0;
+  private readonly hasNpt: boolean;
+
+  constructor(config: NatConfig) {
+    this.cfg = compileConfig(config);
+    this.table = new ConnTable({
+      capacity: config.capacity ?? 262_144,
+      externalCount: this.cfg.extCount,
+      hostCapacity: config.hostCapacity,
+      shared: config.shared,
+    }, config.seed ?? ((Math.random() * 0x100000000) >>> 0));
+    this.table.fingerprint = this.cfg.fingerprint;
+    this.fragments = new FragmentTracker(config.fragmentFlows ?? 1024, config.fragmentHoldSlots ?? 32, config.fragmentHoldBytes ?? 2048);
+    this.hasNpt = this.cfg.netMode.some((m) => m === MODE_NPTV6);
+    this.published = new PublishedPorts(this.cfg, this.table);
+    for (const p of config.published ?? []) this.published.add(p);
+  }
+
+  drop(code: number): number {
+    this.drops[code]++;
+    return -code;
+  }
+
+  private setClock(now: number): void {
+    this.nowMs = now;
+    this.tick = Math.floor(now / TICK_MS);
+  }
+
+  // ---- entry points -----------------------------------------------------------
+
+  /**
+   * Translate a packet from an inside network. `partialCsum`: the L4
+   * checksum holds a NEEDS_CSUM pseudo-header sum (offload super-packet).
+   * `ingressNet`: the network it arrived from (index in config.networks), or
+   * -1 to find it from the source address.
+   */
+  translateOutbound(buf: Uint8Array, off: number, len: number, now: number, partialCsum = false, ingressNet = -1): number {
+    if (this.fragments.releasedCount !== 0) this.fragments.recycleReleased();
+    this.setClock(now);
+    const ch = this.chain;
+    const err = walkChain(buf, off, len, ch, false);
+    if (err !== 0) return this.drop(err);
+    if (ch.segmentsLeft > 0) return this.drop(ch.routingType === RoutingType.Type0 ? NatDrop.RoutingHeader0 : NatDrop.RoutingHeaderActive);
+    const pkt = this.pkt;
+    readAddress(buf, off + 8, pkt, 0);
+    readAddress(buf, off + 24, pkt, 4);
+    const cfg = this.cfg;
+    let net = ingressNet;
+    if (net >= 0) {
+      if (net >= cfg.netCount || !inNetwork(cfg, net, pkt, 0)) return this.drop(NatDrop.Spoofed);
+    } else {
+      net = networkOf(cfg, pkt, 0);
+      if (net < 0) return this.drop(NatDrop.NoNetwork);
+    }
+    if (cfg.netMode[net] === MODE_NPTV6) return this.nptOutbound(buf, off, ch, net, partialCsum);
+    if (ch.isFragment) {
+      this.orig.set(pkt);
+      if (ch.fragmentOffset !== 0) return this.laterFragment(buf, off, ch, DIR_OUT);
+    }
+    const v = this.outboundL4(buf, off, ch, net, partialCsum);
+    if (v >= 0 && ch.isFragment) this.rememberFirst(buf, off, ch, DIR_OUT, v === Verdict.Hairpin);
+    return v;
+  }
+
+  /** Translate a packet from the world (see translateOutbound). */
+  translateInbound(buf: Uint8Array, off: number, len: number, now: number, partialCsum = false): number {
+    if (this.fragments.releasedCount !== 0) this.fragments.recycleReleased();
+    this.setClock(now);
+    const ch = this.chain;
+    const err = walkChain(buf, off, len, ch, false);
+    if (err !== 0) return this.drop(err);
+    if (ch.segmentsLeft > 0) return this.drop(ch.routingType === RoutingType.Type0 ? NatDrop.RoutingHeader0 : NatDrop.RoutingHeaderActive);
+    const pkt = this.pkt;
+    readAddress(buf, off + 8, pkt, 0);
+    readAddress(buf, off + 24, pkt, 4);
+    const extIdx = externalIndexOf(this.cfg, pkt, 4);
+    if (extIdx < 0) {
+      const net = this.hasNpt ? nptNetworkOfExternal(this.cfg, pkt, 4) : -1;
+      if (net >= 0) return this.nptInbound(buf, off, ch, net, false);
+      return this.drop(NatDrop.NotExternal);
+    }
+    if (ch.isFragment) {
+      this.orig.set(pkt);
+      if (ch.fragmentOffset !== 0) return this.laterFragment(buf, off, ch, DIR_IN);
+    }
+    const v = this.inboundL4(buf, off, ch, extIdx, partialCsum, false);
+    if (v >= 0 && ch.isFragment) this.rememberFirst(buf, off, ch, DIR_IN, v === Verdict.Hairpin);
+    return v;
+  }
+
+  /** Expire sessions and held fragments up to `now`; returns the sessions removed. */
+  expire(now: number): number {
+    this.setClock(now);
+    const removed = this.table.expire(this.tick);
+    this.counters[NatCounter.SessionsExpired] += removed;
+    this.drops[NatDrop.FragmentTimeout] += this.fragments.expire(now);
+    return removed;
+  }
+
+  // ---- masquerade, outbound ------------------------------------------------------
+
+  private outboundL4(buf: Uint8Array, off: number, ch: Ipv6Chain, net: number, partial: boolean): number {
+    const l4 = ch.l4Offset;
+    const l4len = ch.l4Length;
+    let pc: number;
+    let inPort: number;
+    let remPort = 0;
+    let csumAt = -1;
+    let portAt: number;
+    let flags = 0;
+    let mayCreate = true;
+    switch (ch.protocol) {
+      case Protocol.Tcp: {
+        if (l4len < 20) return this.drop(ch.isFragment ? NatDrop.TinyFragment : WireError.Truncated);
+        const doff = (buf[l4 + 12] >> 4) * 4;
+        if (doff < 20 || doff > l4len) return this.drop(WireError.BadHeaderLength);
+        pc = ProtoClass.Tcp;
+        flags = buf[l4 + 13];
+        mayCreate = (flags & TCP_RST) === 0;
+        csumAt = l4 + 16;
+        portAt = l4;
+        break;
+      }
+      case Protocol.Udp:
+        if (l4len < 8) return this.drop(ch.isFragment ? NatDrop.TinyFragment : WireError.Truncated);
+        pc = ProtoClass.Udp;
+        csumAt = l4 + 6;
+        portAt = l4;
+        break;
+      case SCTP:
+        if (l4len < SCTP_HEADER_LEN) return this.drop(ch.isFragment ? NatDrop.TinyFragment : WireError.Truncated);
+        pc = ProtoClass.Sctp;
+        portAt = l4;
+        break;
+      case Protocol.Icmpv6: {
+        if (l4len < 8) return this.drop(WireError.Truncated);
+        const type = buf[l4];
+        if (type < 128) return translateErrorOutbound(this, buf, off, ch, net);
+        if (type !== ICMP_ECHO_REQUEST && type !== ICMP_ECHO_REPLY) return this.drop(NatDrop.IcmpNotTranslatable);
+        pc = ProtoClass.Icmp;
+        mayCreate = type === ICMP_ECHO_REQUEST;
+        csumAt = l4 + 2;
+        portAt = l4 + 4; // the identifier; the remote "port" is 0
+        inPort = (buf[l4 + 4] << 8) | buf[l4 + 5];
+        break;
+      }
+      default:
+        return this.drop(NatDrop.UnsupportedProtocol);
+    }
+    if (pc !== ProtoClass.Icmp) {
+      inPort = (buf[l4] << 8) | buf[l4 + 1];
+      remPort = (buf[l4 + 2] << 8) | buf[l4 + 3];
+    }
+    const t = this.table;
+    const k = t.key;
+    const pkt = this.pkt;
+    for (let i = 0; i < 8; i++) k[i] = pkt[i];
+    let id = t.findInside(pc, inPort!, remPort);
+    const rec = t.rec;
+    if (id !== 0 && rec[id * REC_WORDS + R.EXPIRY] <= this.tick) {
+      t.remove(id);
+      id = 0;
+    }
+    if (id === 0) {
+      if (!mayCreate) return this.drop(NatDrop.NoSession);
+      id = this.createOutbound(net, pc, inPort!, remPort, flags);
+      if (id < 0) return id;
+    } else {
+      this.touch(id, pc, flags, DIR_OUT);
+    }
+    const o = id * REC_WORDS;
+    const plen = ch.payloadEnd - off;
+    rec[o + R.PKTS_OUT]++;
+    t.bytes[id * 2] += plen;
+    const hc = (rec[o + R.META] >>> 16) * 4;
+    t.hostCnt[hc]++;
+    t.hostCnt[hc + 2] += plen;
+    this.counters[NatCounter.OutPackets]++;
+    this.counters[NatCounter.OutBytes] += plen;
+
+    const ext = rec[o + R.EXT];
+    const extIdx = ext & 0xffff;
+    const extPort = ext >>> 16;
+    const diff = ADDRESS_ONES - addressSum(pkt, 0) + writeAddress(buf, off + 8, this.cfg.extWords, extIdx * 4);
+    let portDiff = 0;
+    if (extPort !== inPort!) {
+      buf[portAt] = extPort >> 8;
+      buf[portAt + 1] = extPort;
+      portDiff = 0xffff - inPort! + extPort;
+    }
+    if (pc === ProtoClass.Sctp) {
+      // CRC32c has no pseudo-header: only a port change needs it recomputed.
+      if (portDiff !== 0 && !partial) {
+        if (ch.isFragment) return this.drop(NatDrop.SctpFragment);
+        fillSctpChecksum(buf, l4, l4len);
+      }
+    } else if (partial) {
+      applyPartial(buf, csumAt, diff);
+    } else {
+      applyComplete(buf, csumAt, diff + portDiff, pc === ProtoClass.Udp);
+    }
+    return this.hairpinIfExternal(buf, off, ch, partial);
+  }
+
+  // After an outbound rewrite: a destination that is one of ours goes back in.
+  private hairpinIfExternal(buf: Uint8Array, off: number, ch: Ipv6Chain, partial: boolean): number {
+    const pkt = this.pkt;
+    const cfg = this.cfg;
+    const extIdx = externalIndexOf(cfg, pkt, 4);
+    if (extIdx >= 0) {
+      this.counters[NatCounter.Hairpin]++;
+      readAddress(buf, off + 8, pkt, 0);
+      return this.inboundL4(buf, off, ch, extIdx, partial, true);
+    }
+    if (this.hasNpt) {
+      const net = nptNetworkOfExternal(cfg, pkt, 4);
+      if (net >= 0) {
+        this.counters[NatCounter.Hairpin]++;
+        return this.nptInbound(buf, off, ch, net, true);
+      }
+    }
+    return Verdict.Forward;
+  }
+
+  private createOutbound(net: number, pc: number, inPort: number, remPort: number, flags: number): number {
+    const t = this.table;
+    if (t.count >= t.capacity && !this.reclaim()) return this.drop(NatDrop.TableFull);
+    const rec = t.rec;
+    let anchor = t.findMapping(pc, inPort);
+    while (anchor !== 0 && rec[anchor * REC_WORDS + R.EXPIRY] <= this.tick) {
+      t.remove(anchor);
+      anchor = t.findMapping(pc, inPort);
+    }
+    let extIdx: number;
+    let extPort: number;
+    if (anchor !== 0) {
+      extIdx = rec[anchor * REC_WORDS + R.EXT] & 0xffff;
+      extPort = rec[anchor * REC_WORDS + R.EXT] >>> 16;
+    } else {
+      const k = t.key;
+      const count = this.cfg.netExtCount[net];
+      extIdx = this.cfg.netExtFirst[net] + (count === 1 ? 0 : (Math.imul(k[0] ^ k[1] ^ k[2] ^ k[3], 0x9e3779b1) >>> 0) % count);
+      extPort = this.allocatePort(extIdx, pc, inPort, net);
+      if (extPort < 0) return this.drop(NatDrop.PortsExhausted);
+    }
+    if (t.findOutside(pc, extIdx, extPort, remPort) !== 0) return this.drop(NatDrop.Conflict);
+    const host = t.acquireHost();
+    if (host === 0) return this.drop(NatDrop.HostTableFull);
+    let state: number = TcpState.None;
+    if (pc === ProtoClass.Tcp) state = (flags & (TCP_SYN | TCP_ACK)) === TCP_SYN ? TcpState.SynOut : TcpState.Trans;
+    const id = t.insert(pc, inPort, remPort, extIdx, extPort, host, 0, state, this.tick + this.timeout(pc, state), anchor);
+    if (id === 0) return this.drop(NatDrop.TableFull);
+    this.counters[NatCounter.SessionsCreated]++;
+    return id;
+  }
+
+  // Port preservation when the inside port is in range and free; otherwise a
+  // hashed start (RFC 6056 style, per inside address and port) and a scan.
+  private allocatePort(extIdx: number, pc: number, preferred: number, net: number): number {
+    const t = this.table;
+    const lo = pc === ProtoClass.Icmp ? 1 : this.cfg.netPortLo[net];
+    const hi = pc === ProtoClass.Icmp ? 65535 : this.cfg.netPortHi[net];
+    if (preferred >= lo && preferred <= hi && t.portOwner(extIdx, pc, preferred) === 0) return preferred;
+    const range = hi - lo + 1;
+    const k = t.key;
+    let p = lo + (Math.imul(k[3] ^ Math.imul(k[2], 0x85ebca6b) ^ (preferred << 7), 0x9e3779b1) >>> 0) % range;
+    for (let i = 0; i < range; i++) {
+      if (t.portOwner(extIdx, pc, p) === 0) return p;
+      p = p === hi ? lo : p + 1;
+    }
+    return -1;
+  }
+
+  /** Idle timeout in ticks for a protocol class and TCP state. */
+  timeout(pc: number, state: number): number {
+    const c = this.cfg;
+    if (pc === ProtoClass.Tcp) {
+      if (state === TcpState.Established || state === TcpState.FinOut || state === TcpState.FinIn) return c.ticksTcpEstablished;
+      if (state === TcpState.SynIn) return c.ticksTcpIncomingSyn;
+      return c.ticksTcpTransitory;
+    }
+    if (pc === ProtoClass.Udp) return c.ticksUdp;
+    if (pc === ProtoClass.Icmp) return c.ticksIcmp;
+    return c.ticksSctp;
+  }
+
+  // State and lifetime of an existing session for a packet in direction dir.
+  private touch(id: number, pc: number, flags: number, dir: number): void {
+    const rec = this.table.rec;
+    const o = id * REC_WORDS;
+    if (pc === ProtoClass.Tcp) {
+      const meta = rec[o + R.META];
+      const state = (meta >>> 8) & 0xf;
+      const next = tcpNext(state, flags, dir);
+      if (next !== state) {
+        rec[o + R.META] = ((meta & ~0xf00) | (next << 8)) >>> 0;
+        this.table.setExpiry(id, this.tick + this.timeout(pc, next));
+        return;
+      }
+      // RFC 6146: closing and reset sessions keep their short timer.
+      if (state === TcpState.FinBoth || state === TcpState.Trans) return;
+      const expiry = this.tick + this.timeout(pc, state);
+      if (expiry > rec[o + R.EXPIRY]) rec[o + R.EXPIRY] = expiry;
+      return;
+    }
+    const expiry = this.tick + this.timeout(pc, 0);
+    if (expiry > rec[o + R.EXPIRY]) rec[o + R.EXPIRY] = expiry;
+  }
+
+  // Under pressure, make room: a session past its expiry, an idle UDP/ICMP
+  // one, or a closed TCP one, among the sessions due soonest.
+  private readonly acceptVictim = (id: number): boolean => {
+    const rec = this.table.rec;
+    const o = id * REC_WORDS;
+    const expiry = rec[o + R.EXPIRY];
+    if (expiry <= this.tick) return true;
+    const meta = rec[o + R.META];
+    const pc = (meta >>> 12) & 0xf;
+    const state = (meta >>> 8) & 0xf;
+    if (pc === ProtoClass.Udp || pc === ProtoClass.Icmp) {
+      return this.timeout(pc, 0) - (expiry - this.tick) >= this.cfg.ticksReclaimIdle;
+    }
+    return pc === ProtoClass.Tcp && (state === TcpState.FinBoth || state === TcpState.Trans);
+  };
+
+  private reclaim(): boolean {
+    const victim = this.table.findVictim(this.tick, RECLAIM_BUDGET, this.acceptVictim);
+    if (victim === 0) return false;
+    this.table.remove(victim);
+    this.counters[NatCounter.SessionsReclaimed]++;
+    return true;
+  }
+
+  // ---- masquerade, inbound -------------------------------------------------------
+
+  private inboundL4(buf: Uint8Array, off: number, ch: Ipv6Chain, extIdx: number, partial: boolean, hairpin: boolean): number {
+    const l4 = ch.l4Offset;
+    const l4len = ch.l4Length;
+    let pc: number;
+    let extPort: number;
+    let remPort = 0;
+    let csumAt = -1;
+    let portAt: number;
+    let flags = 0;
+    let mayCreate = true;
+    switch (ch.protocol) {
+      case Protocol.Tcp: {
+        if (l4len < 20) return this.drop(ch.isFragment ? NatDrop.TinyFragment : WireError.Truncated);
+        const doff = (buf[l4 + 12] >> 4) * 4;
+        if (doff < 20 || doff > l4len) return this.drop(WireError.BadHeaderLength);
+        pc = ProtoClass.Tcp;
+        flags = buf[l4 + 13];
+        mayCreate = (flags & TCP_RST) === 0;
+        csumAt = l4 + 16;
+        portAt = l4 + 2;
+        break;
+      }
+      case Protocol.Udp:
+        if (l4len < 8) return this.drop(ch.isFragment ? NatDrop.TinyFragment : WireError.Truncated);
+        pc = ProtoClass.Udp;
+        csumAt = l4 + 6;
+        portAt = l4 + 2;
+        break;
+      case SCTP:
+        if (l4len < SCTP_HEADER_LEN) return this.drop(ch.isFragment ? NatDrop.TinyFragment : WireError.Truncated);
+        pc = ProtoClass.Sctp;
+        portAt = l4 + 2;
+        break;
+      case Protocol.Icmpv6: {
+        if (l4len < 8) return this.drop(WireError.Truncated);
+        const type = buf[l4];
+        if (type < 128) {
+          if (hairpin) return this.drop(NatDrop.IcmpNotTranslatable);
+          return translateErrorInbound(this, buf, off, ch);
+        }
+        if (type !== ICMP_ECHO_REQUEST && type !== ICMP_ECHO_REPLY) return this.drop(NatDrop.IcmpNotTranslatable);
+        pc = ProtoClass.Icmp;
+        // Echo identifiers are mapped like source ports: only replies come back in.
+        mayCreate = false;
+        csumAt = l4 + 2;
+        portAt = l4 + 4;
+        extPort = (buf[l4 + 4] << 8) | buf[l4 + 5];
+        break;
+      }
+      default:
+        return this.drop(NatDrop.UnsupportedProtocol);
+    }
+    if (pc !== ProtoClass.Icmp) {
+      remPort = (buf[l4] << 8) | buf[l4 + 1];
+      extPort = (buf[l4 + 2] << 8) | buf[l4 + 3];
+    }
+    const t = this.table;
+    const k = t.key;
+    const pkt = this.pkt;
+    k[4] = pkt[0]; k[5] = pkt[1]; k[6] = pkt[2]; k[7] = pkt[3];
+    let id = t.findOutside(pc, extIdx, extPort!, remPort);
+    const rec = t.rec;
+    if (id !== 0 && rec[id * REC_WORDS + R.EXPIRY] <= this.tick) {
+      t.remove(id);
+      id = 0;
+    }
+    if (id === 0) {
+      id = this.createInbound(pc, extIdx, extPort!, remPort, flags, mayCreate);
+      if (id < 0) return id;
+    } else {
+      this.touch(id, pc, flags, DIR_IN);
+    }
+    const o = id * REC_WORDS;
+    const plen = ch.payloadEnd - off;
+    rec[o + R.PKTS_IN]++;
+    t.bytes[id * 2 + 1] += plen;
+    const hc = (rec[o + R.META] >>> 16) * 4;
+    t.hostCnt[hc + 1]++;
+    t.hostCnt[hc + 3] += plen;
+    this.counters[NatCounter.InPackets]++;
+    this.counters[NatCounter.InBytes] += plen;
+
+    const inPort = rec[o + R.PORTS] >>> 16;
+    const diff = ADDRESS_ONES - addressSum(pkt, 4) + writeAddress(buf, off + 24, rec, o + R.IN_ADDR);
+    let portDiff = 0;
+    if (extPort! !== inPort) {
+      buf[portAt] = inPort >> 8;
+      buf[portAt + 1] = inPort;
+      portDiff = 0xffff - extPort! + inPort;
+    }
+    if (pc === ProtoClass.Sctp) {
+      if (portDiff !== 0 && !partial) {
+        if (ch.isFragment) return this.drop(NatDrop.SctpFragment);
+        fillSctpChecksum(buf, l4, l4len);
+      }
+    } else if (partial) {
+      applyPartial(buf, csumAt, diff);
+    } else {
+      applyComplete(buf, csumAt, diff + portDiff, pc === ProtoClass.Udp);
+    }
+    return hairpin ? Verdict.Hairpin : Verdict.Forward;
+  }
+
+  // A packet from outside with no session: a published port, or (with
+  // endpoint-independent filtering) a dynamic mapping, opens one.
+  private createInbound(pc: number, extIdx: number, extPort: number, remPort: number, flags: number, mayCreate: boolean): number {
+    const t = this.table;
+    let owner = t.portOwner(extIdx, pc, extPort);
+    if (owner === 0) return this.drop(NatDrop.NoMapping);
+    if ((owner & OWNER_PUBLISHED) === 0 && this.cfg.netEif[this.cfg.extNet[extIdx]] === 0) return this.drop(NatDrop.Filtered);
+    if (!mayCreate) return this.drop(NatDrop.NoSession);
+    if (t.count >= t.capacity) {
+      if (!this.reclaim()) return this.drop(NatDrop.TableFull);
+      owner = t.portOwner(extIdx, pc, extPort);
+      if (owner === 0) return this.drop(NatDrop.NoMapping);
+    }
+    const k = t.key;
+    const rec = t.rec;
+    let inPort: number;
+    let sessionFlags: number = Flag.INBOUND;
+    let anchor = 0;
+    if (owner & OWNER_PUBLISHED) {
+      const p = owner & ~OWNER_PUBLISHED;
+      this.published.insideWords(p, k);
+      inPort = this.published.insidePort(p);
+      sessionFlags |= Flag.PUBLISHED;
+    } else {
+      anchor = owner;
+      const ao = anchor * REC_WORDS;
+      if (rec[ao + R.EXPIRY] <= this.tick) return this.drop(NatDrop.NoMapping);
+      k[0] = rec[ao]; k[1] = rec[ao + 1]; k[2] = rec[ao + 2]; k[3] = rec[ao + 3];
+      inPort = rec[ao + R.PORTS] >>> 16;
+    }
+    if (t.findInside(pc, inPort, remPort) !== 0) return this.drop(NatDrop.Conflict);
+    const host = t.acquireHost();
+    if (host === 0) return this.drop(NatDrop.HostTableFull);
+    let state: number = TcpState.None;
+    if (pc === ProtoClass.Tcp) state = (flags & (TCP_SYN | TCP_ACK)) === TCP_SYN ? TcpState.SynIn : TcpState.Trans;
+    const id = t.insert(pc, inPort, remPort, extIdx, extPort, host, sessionFlags, state, this.tick + this.timeout(pc, state), anchor);
+    if (id === 0) return this.drop(NatDrop.TableFull);
+    this.counters[NatCounter.SessionsCreated]++;
+    return id;
+  }
+
+  // ---- NPTv6 ------------------------------------------------------------------------
+
+  private nptOutbound(buf: Uint8Array, off: number, ch: Ipv6Chain, net: number, partial: boolean): number {
+    const c = this.cfg;
+    if (ch.protocol === Protocol.Icmpv6 && ch.fragmentOffset === 0 && ch.l4Length >= 8 && buf[ch.l4Offset] < 128) {
+      translateNptError(this, buf, ch, net, DIR_OUT);
+    }
+    if (!nptRewrite(buf, off + 8, c.nptExternal, c.nptMask, net * 4, c.nptLength[net], c.nptAdjust[net])) {
+      return this.drop(NatDrop.NptUntranslatable);
+    }
+    this.counters[NatCounter.NptOut]++;
+    return this.hairpinIfExternal(buf, off, ch, partial);
+  }
+
+  private nptInbound(buf: Uint8Array, off: number, ch: Ipv6Chain, net: number, hairpin: boolean): number {
+    const c = this.cfg;
+    if (!hairpin && ch.protocol === Protocol.Icmpv6 && ch.fragmentOffset === 0 && ch.l4Length >= 8 && buf[ch.l4Offset] < 128) {
+      translateNptError(this, buf, ch, net, DIR_IN);
+    }
+    if (!nptRewrite(buf, off + 24, c.nptInside, c.nptMask, net * 4, c.nptLength[net], ~c.nptAdjust[net] & 0xffff)) {
+      return this.drop(NatDrop.NptUntranslatable);
+    }
+    this.counters[NatCounter.NptIn]++;
+    return hairpin ? Verdict.Hairpin : Verdict.Forward;
+  }
+
+  // ---- fragments ------------------------------------------------------------------
+
+  private laterFragment(buf: Uint8Array, off: number, ch: Ipv6Chain, dir: number): number {
+    const fr = this.fragments;
+    const flags = fr.follow(buf, off, dir, this.orig, ch.fragmentId, this.nowMs);
+    if (flags >= 0) {
+      this.counters[NatCounter.FragmentsFollowed]++;
+      return flags & FRAG_HAIRPIN ? Verdict.Hairpin : Verdict.Forward;
+    }
+    if (!fr.holdFragment(buf, off, ch.payloadEnd - off, dir, ch.fragmentId, this.nowMs + this.cfg.fragmentMs)) {
+      return this.drop(NatDrop.FragmentHoldFull);
+    }
+    this.counters[NatCounter.FragmentsHeld]++;
+    return Verdict.Held;
+  }
+
+  private rememberFirst(buf: Uint8Array, off: number, ch: Ipv6Chain, dir: number, hairpin: boolean): void {
+    const fr = this.fragments;
+    fr.remember(dir, this.orig, ch.fragmentId, buf, off, hairpin ? FRAG_HAIRPIN : 0, this.nowMs + this.cfg.fragmentMs, this.nowMs);
+    this.counters[NatCounter.FragmentsReleased] += fr.releaseMatching(dir, this.orig, ch.fragmentId, this.nowMs);
+  }
+
+  // ---- control plane ------------------------------------------------------------------
+
+  /** Copy of the connection table for a restart (allocates; control plane). */
+  snapshot(now: number): Uint8Array {
+    return snapshotTable(this.table, Math.floor(now / TICK_MS));
+  }
+
+  /**
+   * Load a snapshot taken by a Nat66 with the same capacity and external
+   * addresses. Throws SnapshotError otherwise (the table is untouched).
+   * Returns how many sessions were dropped as inconsistent with the current
+   * published ports.
+   */
+  restore(snapshot: Uint8Array, now: number): number {
+    this.setClock(now);
+    return restoreTable(this.table, snapshot, this.tick, () => this.published.markAll());
+  }
+
+  /** Live sessions as plain objects, for status output (allocates; control plane). */
+  listSessions(limit = Infinity): SessionInfo[] {
+    const out: SessionInfo[] = [];
+    const t = this.table;
+    const rec = t.rec;
+    const word = new Uint8Array(16);
+    const text = (w: Uint32Array, o: number): string => {
+      writeAddress(word, 0, w, o);
+      return formatIpv6(word, 0);
+    };
+    for (let id = 1; id <= t.capacity && out.length < limit; id++) {
+      const o = id * REC_WORDS;
+      const meta = rec[o + R.META];
+      if ((meta & Flag.LIVE) === 0) continue;
+      const ext = rec[o + R.EXT];
+      out.push({
+        id,
+        protocol: PROTO_CLASS_NAMES[(meta >>> 12) & 0xf],
+        state: TCP_STATE_NAMES[(meta >>> 8) & 0xf],
+        inside: text(rec, o + R.IN_ADDR),
+        insidePort: rec[o + R.PORTS] >>> 16,
+        external: text(this.cfg.extWords, (ext & 0xffff) * 4),
+        externalPort: ext >>> 16,
+        remote: text(rec, o + R.REM_ADDR),
+        remotePort: rec[o + R.PORTS] & 0xffff,
+        published: (meta & Flag.PUBLISHED) !== 0,
+        expiresInMs: (rec[o + R.EXPIRY] - this.tick) * TICK_MS,
+        packetsOut: rec[o + R.PKTS_OUT],
+        packetsIn: rec[o + R.PKTS_IN],
+        bytesOut: t.bytes[id * 2],
+        bytesIn: t.bytes[id * 2 + 1],
+      });
+    }
+    return out;
+  }
+
+  /** Per inside address counters, for status output and metrics (allocates; control plane). */
+  listHosts(): HostInfo[] {
+    const out: HostInfo[] = [];
+    const t = this.table;
+    const word = new Uint8Array(16);
+    for (let h = 1; h <= t.hostCapacity; h++) {
+      if (!t.hostLive(h)) continue;
+      writeAddress(word, 0, t.hostRec, t.hostAddrOffset(h));
+      const c = t.hostCnt;
+      out.push({
+        address: formatIpv6(word, 0), sessions: t.hostSessions(h),
+        packetsOut: c[h * 4], packetsIn: c[h * 4 + 1], bytesOut: c[h * 4 + 2], bytesIn: c[h * 4 + 3],
+      });
+    }
+    return out;
+  }
+
+  // ---- helpers for icmp-error.ts ------------------------------------------------------
+
+  /** Whether the session id has passed its expiry (it may not be reaped yet). */
+  expired(id: number): boolean {
+    return this.table.rec[id * REC_WORDS + R.EXPIRY] <= this.tick;
+  }
+}
+
+export interface SessionInfo {
+  id: number;
+  protocol: string;
+  state: string;
+  inside: string;
+  insidePort: number;
+  external: string;
+  externalPort: number;
+  remote: string;
+  remotePort: number;
+  published: boolean;
+  expiresInMs: number;
+  packetsOut: number;
+  packetsIn: number;
+  bytesOut: number;
+  bytesIn: number;
+}
+
+export interface HostInfo {
+  address: string;
+  sessions: number;
+  packetsOut: number;
+  packetsIn: number;
+  bytesOut: number;
+  bytesIn: number;
+}
