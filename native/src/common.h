@@ -57,6 +57,12 @@ bool get_args(napi_env env, napi_callback_info info, size_t want, napi_value *ar
 static inline uint8_t *slot_data(const ring_t *r, size_t i) { return r->buf + i * r->slot_size + r->headroom; }
 static inline size_t slot_room(const ring_t *r) { return r->slot_size - r->headroom; }
 
+// Descriptors opened by this environment (thread). When a worker_thread
+// ends without closing its handles, the environment's teardown closes them,
+// so an attached TUN queue or a socket never outlives its thread.
+void track_fd(napi_env env, int fd);
+void untrack_fd(napi_env env, int fd);
+
 // Module parts register their functions through these.
 typedef struct { const char *name; napi_callback fn; } export_t;
 void export_all(napi_env env, napi_value exports, const export_t *list, size_t n);

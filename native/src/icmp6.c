@@ -43,6 +43,7 @@ static napi_value icmp6_open(napi_env env, napi_callback_info info) {
     close(fd);
     return make_i32(env, rc);
   }
+  track_fd(env, fd);
   return make_i32(env, fd);
 }
 

@@ -50,6 +50,7 @@ static napi_value packet_open(napi_env env, napi_callback_info info) {
   sll.sll_protocol = htons((uint16_t)ethertype);
   sll.sll_ifindex = ifindex;
   if (bind(fd, (struct sockaddr *)&sll, sizeof sll) < 0) goto fail;
+  track_fd(env, fd);
   return make_i32(env, fd);
 fail:;
   int e = errno;

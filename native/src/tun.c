@@ -68,6 +68,7 @@ static napi_value tun_open(napi_env env, napi_callback_info info) {
     offloads = set_offloads(fd);
   }
   if ((flags & OPEN_PERSIST) && ioctl(fd, TUNSETPERSIST, 1) < 0) goto fail;
+  track_fd(env, fd);
   napi_value out, v;
   napi_create_object(env, &out);
   napi_set_named_property(env, out, "fd", make_i32(env, fd));
