@@ -90,6 +90,7 @@ export class Nat66 {
   tick = 0;
   nowMs = 0;
   private readonly hasNpt: boolean;
+  private clockStarted = false;
 
   constructor(config: NatConfig) {
     this.cfg = compileConfig(config);
@@ -114,6 +115,10 @@ export class Nat66 {
   private setClock(now: number): void {
     this.nowMs = now;
     this.tick = Math.floor(now / TICK_MS);
+    if (!this.clockStarted) {
+      this.table.startClock(this.tick);
+      this.clockStarted = true;
+    }
   }
 
   // ---- entry points -----------------------------------------------------------

@@ -80,7 +80,10 @@ export function restoreTable(table: ConnTable, snapshot: Uint8Array, tick: numbe
   for (let id = 1; id <= table.capacity; id++) {
     const o = id * REC_WORDS;
     if ((rec[o + R.META] & Flag.LIVE) === 0) continue;
-    rec[o + R.EXPIRY] = Math.max(0, rec[o + R.EXPIRY] + delta);
+    const expiry = rec[o + R.EXPIRY] + delta;
+    // Already dead at restore time: leave it out rather than link it behind the wheel.
+    if (expiry <= tick) rec[o + R.META] = 0;
+    else rec[o + R.EXPIRY] = expiry;
   }
   const m = table.meta;
   m[META.LAST_TICK] = tick >>> 0;

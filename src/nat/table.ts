@@ -538,12 +538,24 @@ export class ConnTable {
     this.wheelLink(id, expiry);
   }
 
+  /**
+   * Start the wheel at `tick` if it has not started: sessions must not be
+   * linked before the wheel knows where it stands, or a lazily refreshed one
+   * could sit in a slot the first expire() call skips. The engine calls this
+   * before its first insert.
+   */
+  startClock(tick: number): void {
+    const m = this.meta;
+    if (m[M.TICK_STARTED] !== 0) return;
+    m[M.TICK_STARTED] = 1;
+    m[M.LAST_TICK] = tick;
+  }
+
   /** Remove every session whose expiry is at or before `tick`; returns how many went. */
   expire(tick: number): number {
     const m = this.meta;
     if (m[M.TICK_STARTED] === 0) {
-      m[M.TICK_STARTED] = 1;
-      m[M.LAST_TICK] = tick;
+      this.startClock(tick);
       return 0;
     }
     const last = m[M.LAST_TICK];

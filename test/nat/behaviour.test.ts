@@ -1,0 +1,280 @@
+// NAT behaviour (RFC 4787/5382/5508/6146): timers on an injected clock,
+// mapping and filtering, hairpinning, published ports, pressure.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Nat66, tcpNext, DIR_IN, DIR_OUT } from '../../src/nat/nat66.js';
+import { NatDrop } from '../../src/nat/drop.js';
+import { Verdict, TcpState, NatCounter } from '../../src/nat/types.js';
+import { ConfigError } from '../../src/errors.js';
+import type { NatConfig } from '../../src/nat/config.js';
+import {
+  udpPacket, tcpPacket, echoPacket, srcText, dstText, portsOf, checksumOk, addr, TCP_SYN, TCP_ACK, TCP_FIN, TCP_RST,
+} from './support.js';
+
+const EXT = '2001:db8:ffff::1';
+const A = 'fd00::a';
+const B = 'fd00::b';
+const R1 = '2001:db8:1::1';
+const R2 = '2001:db8:2::2';
+
+function nat(extra: Partial<NatConfig> = {}, filtering?: 'endpoint-independent'): Nat66 {
+  return new Nat66({
+    networks: [{ name: 'docker0', insideSubnets: ['fd00::/64'], externalAddresses: [EXT], filtering }],
+    capacity: 64, seed: 1, ...extra,
+  });
+}
+
+function out(n: Nat66, p: Uint8Array, now: number): number {
+  return n.translateOutbound(p, 0, p.length, now);
+}
+
+function inn(n: Nat66, p: Uint8Array, now: number): number {
+  return n.translateInbound(p, 0, p.length, now);
+}
+
+test('UDP: 5 minutes idle by default, refreshed both ways', () => {
+  const n = nat();
+  assert.equal(out(n, udpPacket(A, 5000, R1, 53), 0), Verdict.Forward);
+  assert.equal(inn(n, udpPacket(R1, 53, EXT, 5000), 299_000), Verdict.Forward, 'inbound refreshes (RFC 4787 REQ-6 allows it)');
+  n.expire(598_000);
+  assert.equal(inn(n, udpPacket(R1, 53, EXT, 5000), 598_000), Verdict.Forward);
+  n.expire(898_000 + 1000);
+  assert.equal(n.table.count, 0);
+  assert.equal(inn(n, udpPacket(R1, 53, EXT, 5000), 899_000), -NatDrop.NoMapping);
+  assert.equal(n.counters[NatCounter.SessionsExpired], 1);
+});
+
+test('timers are configurable; an expired session is not used even before expire() runs', () => {
+  assert.throws(() => nat({ timers: { udp: -1 } }), ConfigError);
+  const n = nat({ timers: { udp: 120_000 } });
+  out(n, udpPacket(A, 5000, R1, 53), 0);
+  assert.equal(inn(n, udpPacket(R1, 53, EXT, 5000), 119_000), Verdict.Forward);
+  assert.equal(inn(n, udpPacket(R1, 53, EXT, 5000), 240_000), -NatDrop.NoMapping);
+});
+
+test('ICMPv6 echo: identifier mapped like a port, 60 s, replies only', () => {
+  const n = nat();
+  const req = echoPacket(A, R1, 128, 0x1234);
+  assert.equal(out(n, req, 0), Verdict.Forward);
+  assert.ok(checksumOk(req));
+  const id = portsOf(req)!.src;
+  assert.equal(inn(n, echoPacket(R1, EXT, 129, id), 59_000), Verdict.Forward);
+  assert.equal(inn(n, echoPacket(R2, EXT, 128, id), 60_000), -NatDrop.Filtered, 'an echo request from elsewhere opens nothing');
+  const eif = nat({}, 'endpoint-independent');
+  out(eif, echoPacket(A, R1, 128, 0x1234), 0);
+  assert.equal(inn(eif, echoPacket(R2, EXT, 128, id), 1), -NatDrop.NoSession, 'not even with full-cone filtering');
+  assert.equal(inn(n, echoPacket(R1, EXT, 129, id), 120_000), -NatDrop.NoMapping);
+  assert.equal(out(n, echoPacket(A, R1, 129, 77), 0), -NatDrop.NoSession, 'an echo reply from inside opens nothing');
+});
+
+test('TCP: RFC 6146 states, established 2 h 4 min, transitory 4 min', () => {
+  const n = nat();
+  const state = () => n.listSessions()[0]?.state;
+  assert.equal(out(n, tcpPacket(A, 40000, R1, 443, TCP_SYN), 0), Verdict.Forward);
+  assert.equal(state(), 'syn-out');
+  assert.equal(n.listSessions()[0].expiresInMs, 240_000);
+  assert.equal(inn(n, tcpPacket(R1, 443, EXT, 40000, TCP_SYN | TCP_ACK), 1000), Verdict.Forward);
+  assert.equal(state(), 'established');
+  assert.equal(n.listSessions()[0].expiresInMs, 7_440_000);
+  // Idle for 2 h: still there.
+  assert.equal(out(n, tcpPacket(A, 40000, R1, 443, TCP_ACK), 7_000_000), Verdict.Forward);
+  assert.equal(out(n, tcpPacket(A, 40000, R1, 443, TCP_FIN | TCP_ACK), 7_000_001), Verdict.Forward);
+  assert.equal(state(), 'fin-out');
+  assert.equal(inn(n, tcpPacket(R1, 443, EXT, 40000, TCP_FIN | TCP_ACK), 7_000_002), Verdict.Forward);
+  assert.equal(state(), 'fin-both');
+  n.expire(7_000_002 + 239_000);
+  assert.equal(n.table.count, 1);
+  n.expire(7_000_002 + 241_000);
+  assert.equal(n.table.count, 0);
+});
+
+test('TCP: simultaneous open, RST handling, no session from a RST', () => {
+  const n = nat({}, 'endpoint-independent');
+  out(n, tcpPacket(A, 40001, R1, 5000, TCP_SYN), 0);
+  assert.equal(inn(n, tcpPacket(R1, 5000, EXT, 40001, TCP_SYN), 10), Verdict.Forward, 'crossing SYNs');
+  assert.equal(n.listSessions()[0].state, 'established');
+  assert.equal(out(n, tcpPacket(A, 40001, R1, 5000, TCP_RST), 20), Verdict.Forward);
+  assert.equal(n.listSessions()[0].state, 'transitory');
+  assert.equal(out(n, tcpPacket(A, 40002, R1, 5000, TCP_RST), 20), -NatDrop.NoSession);
+  // The state machine itself.
+  assert.equal(tcpNext(TcpState.SynIn, TCP_SYN | TCP_ACK, DIR_OUT), TcpState.Established);
+  assert.equal(tcpNext(TcpState.Trans, TCP_ACK, DIR_IN), TcpState.Established);
+  assert.equal(tcpNext(TcpState.FinBoth, TCP_SYN, DIR_OUT), TcpState.SynOut);
+  assert.equal(tcpNext(TcpState.Established, TCP_RST | TCP_ACK, DIR_IN), TcpState.Trans);
+});
+
+test('endpoint-independent mapping; address-and-port-dependent filtering by default', () => {
+  const n = nat({ networks: [{ name: 'd', insideSubnets: ['fd00::/64'], externalAddresses: [EXT], portRange: [30000, 30009] }] });
+  const p1 = udpPacket(A, 5000, R1, 53);
+  const p2 = udpPacket(A, 5000, R2, 123);
+  out(n, p1, 0);
+  out(n, p2, 0);
+  const port = portsOf(p1)!.src;
+  assert.ok(port >= 30000 && port <= 30009);
+  assert.equal(portsOf(p2)!.src, port, 'same mapping for every destination (REQ-1)');
+  const other = udpPacket(B, 5000, R1, 53);
+  out(n, other, 0);
+  assert.notEqual(portsOf(other)!.src, port, 'another inside host gets another port');
+  assert.equal(inn(n, udpPacket(R1, 53, EXT, port), 1), Verdict.Forward);
+  assert.equal(inn(n, udpPacket(R1, 54, EXT, port), 1), -NatDrop.Filtered, 'other remote port');
+  assert.equal(inn(n, udpPacket('2001:db8:3::3', 53, EXT, port), 1), -NatDrop.Filtered, 'other remote');
+});
+
+test('endpoint-independent filtering (full cone) admits any remote to a live mapping', () => {
+  const n = nat({}, 'endpoint-independent');
+  const p = udpPacket(A, 5000, R1, 3478);
+  out(n, p, 0);
+  const port = portsOf(p)!.src;
+  const from2 = udpPacket(R2, 9999, EXT, port);
+  assert.equal(inn(n, from2, 1), Verdict.Forward);
+  assert.equal(dstText(from2), A);
+  assert.equal(portsOf(from2)!.dst, 5000);
+  assert.ok(checksumOk(from2));
+  assert.equal(n.table.count, 2, 'a session for the new remote joins the mapping');
+  assert.equal(inn(n, udpPacket(R2, 9999, EXT, port + 1), 1), -NatDrop.NoMapping);
+});
+
+test('port preservation when free, port range respected, exhaustion refused and counted', () => {
+  const n = nat({ networks: [{ name: 'd', insideSubnets: ['fd00::/64'], externalAddresses: [EXT], portRange: [2000, 2001] }] });
+  const a = udpPacket(A, 2001, R1, 53);
+  out(n, a, 0);
+  assert.equal(portsOf(a)!.src, 2001, 'preserved');
+  const b = udpPacket(B, 2001, R1, 53);
+  out(n, b, 0);
+  assert.equal(portsOf(b)!.src, 2000);
+  assert.equal(out(n, udpPacket('fd00::c', 2001, R1, 53), 0), -NatDrop.PortsExhausted);
+  assert.equal(n.drops[NatDrop.PortsExhausted], 1);
+  assert.equal(out(n, udpPacket(A, 2001, R2, 53), 0), Verdict.Forward, 'an existing mapping still opens sessions');
+});
+
+test('table full: new flows refused, established ones unaffected, idle UDP reclaimed first', () => {
+  const n = nat({ capacity: 3, timers: { reclaimIdle: 30_000 } });
+  out(n, tcpPacket(A, 2001, R1, 80, TCP_SYN), 0);
+  inn(n, tcpPacket(R1, 80, EXT, 2001, TCP_SYN | TCP_ACK), 0);
+  out(n, udpPacket(A, 2002, R1, 53), 0);
+  out(n, udpPacket(A, 2003, R1, 53), 10_000);
+  assert.equal(out(n, udpPacket(A, 2004, R1, 53), 20_000), -NatDrop.TableFull, 'nothing idle long enough yet');
+  assert.equal(out(n, udpPacket(A, 2004, R1, 53), 31_000), Verdict.Forward, 'the UDP session idle 31 s made room');
+  assert.equal(n.counters[NatCounter.SessionsReclaimed], 1);
+  assert.equal(out(n, tcpPacket(A, 2001, R1, 80, TCP_ACK), 31_000), Verdict.Forward, 'established TCP kept');
+  assert.equal(inn(n, udpPacket(R1, 53, EXT, 2002), 31_000), -NatDrop.NoMapping, 'the reclaimed one is gone');
+  assert.equal(inn(n, udpPacket(R1, 53, EXT, 2003), 31_000), Verdict.Forward);
+});
+
+test('anti-spoofing: a source outside the network is dropped', () => {
+  const n = nat();
+  assert.equal(n.translateOutbound(udpPacket('fd01::1', 1, R1, 2), 0, 56, 0, false, 0), -NatDrop.Spoofed);
+  assert.equal(n.translateOutbound(udpPacket('fd01::1', 1, R1, 2), 0, 56, 0), -NatDrop.NoNetwork);
+  assert.equal(n.translateOutbound(udpPacket(A, 1, R1, 2), 0, 56, 0, false, 0), Verdict.Forward);
+  assert.equal(inn(n, udpPacket(R1, 1, '2001:db8:ffff::2', 2), 0), -NatDrop.NotExternal);
+});
+
+test('published ports: inbound opens a session to the container; replies leave from the published port', () => {
+  const n = nat({ published: [{ protocol: 'tcp', externalPort: 8080, insideAddress: B, insidePort: 80 }] });
+  const syn = tcpPacket(R1, 55555, EXT, 8080, TCP_SYN);
+  assert.equal(inn(n, syn, 0), Verdict.Forward);
+  assert.equal(dstText(syn), B);
+  assert.equal(portsOf(syn)!.dst, 80);
+  assert.ok(checksumOk(syn));
+  const synAck = tcpPacket(B, 80, R1, 55555, TCP_SYN | TCP_ACK);
+  assert.equal(out(n, synAck, 1), Verdict.Forward);
+  assert.equal(srcText(synAck), EXT);
+  assert.equal(portsOf(synAck)!.src, 8080);
+  assert.equal(n.listSessions()[0].state, 'established');
+  assert.equal(inn(n, tcpPacket(R1, 55555, EXT, 8081, TCP_SYN), 2), -NatDrop.NoMapping);
+  assert.throws(() => n.published.add({ protocol: 'tcp', externalPort: 8080, insideAddress: A, insidePort: 80 }), ConfigError);
+  assert.throws(() => n.published.add({ protocol: 'tcp', externalPort: 1, insideAddress: 'fd09::1', insidePort: 80 }), /no NAT network/);
+  // Withdrawing the port ends its sessions.
+  assert.equal(n.published.remove({ protocol: 'tcp', externalPort: 8080, insideAddress: B, insidePort: 80 }), 1);
+  assert.equal(n.table.count, 0);
+  assert.equal(inn(n, tcpPacket(R1, 55555, EXT, 8080, TCP_SYN), 3), -NatDrop.NoMapping);
+});
+
+test('publishing over a live dynamic mapping ends that mapping', () => {
+  const n = nat();
+  const p = udpPacket(A, 7000, R1, 53);
+  out(n, p, 0);
+  assert.equal(n.table.count, 1);
+  n.published.add({ protocol: 'udp', externalPort: 7000, insideAddress: B, insidePort: 53 });
+  assert.equal(n.table.count, 0);
+  const q = udpPacket(A, 7000, R1, 53);
+  out(n, q, 1);
+  assert.notEqual(portsOf(q)!.src, 7000, 'the published port is no longer handed out');
+});
+
+test('hairpinning: container to the external address reaches the other container from the external address', () => {
+  const n = nat({ published: [{ protocol: 'tcp', externalPort: 8080, insideAddress: B, insidePort: 80 }] });
+  const syn = tcpPacket(A, 33333, EXT, 8080, TCP_SYN);
+  assert.equal(out(n, syn, 0), Verdict.Hairpin);
+  assert.equal(srcText(syn), EXT, 'source is the external address (REQ-9a)');
+  const aPort = portsOf(syn)!.src;
+  assert.equal(dstText(syn), B);
+  assert.equal(portsOf(syn)!.dst, 80);
+  assert.ok(checksumOk(syn));
+  const synAck = tcpPacket(B, 80, EXT, aPort, TCP_SYN | TCP_ACK);
+  assert.equal(out(n, synAck, 1), Verdict.Hairpin);
+  assert.equal(srcText(synAck), EXT);
+  assert.equal(portsOf(synAck)!.src, 8080);
+  assert.equal(dstText(synAck), A);
+  assert.equal(portsOf(synAck)!.dst, 33333);
+  assert.ok(checksumOk(synAck));
+  // The same container through its own published port.
+  const self = tcpPacket(B, 44444, EXT, 8080, TCP_SYN);
+  assert.equal(out(n, self, 2), Verdict.Hairpin);
+  assert.equal(dstText(self), B);
+  assert.equal(srcText(self), EXT);
+  assert.ok(checksumOk(self));
+  assert.equal(n.counters[NatCounter.Hairpin], 3);
+});
+
+test('hairpinning to a dynamic mapping obeys filtering', () => {
+  const n = nat();
+  const toR = udpPacket(B, 6000, R1, 53);
+  out(n, toR, 0);
+  const bPort = portsOf(toR)!.src;
+  assert.equal(out(n, udpPacket(A, 6001, EXT, bPort), 1), -NatDrop.Filtered);
+  const eif = nat({}, 'endpoint-independent');
+  out(eif, udpPacket(B, 6000, R1, 53), 0);
+  const p = udpPacket(A, 6001, EXT, bPort);
+  assert.equal(out(eif, p, 1), Verdict.Hairpin);
+  assert.equal(dstText(p), B);
+});
+
+test('paired pooling: an inside address always gets the same external address', () => {
+  const exts = ['2001:db8:ffff::1', '2001:db8:ffff::2', '2001:db8:ffff::3'];
+  const n = nat({ networks: [{ name: 'd', insideSubnets: ['fd00::/64'], externalAddresses: exts }], capacity: 1024 });
+  const seen = new Set<string>();
+  for (let h = 1; h <= 12; h++) {
+    const got = new Set<string>();
+    for (let port = 1000; port < 1010; port++) {
+      const p = udpPacket(`fd00::${h.toString(16)}`, port + 1024, R1, port);
+      assert.equal(out(n, p, 0), Verdict.Forward);
+      got.add(srcText(p));
+    }
+    assert.equal(got.size, 1);
+    seen.add([...got][0]);
+  }
+  assert.ok(seen.size > 1, 'addresses spread over the pool');
+});
+
+test('routing header type 0 with segments left is dropped; SCTP ports mapped with CRC32c', () => {
+  const n = nat();
+  const rh0 = udpPacket(A, 1, R1, 2);
+  const p = new Uint8Array(rh0.length + 24);
+  p.set(rh0.subarray(0, 40));
+  p[6] = 43;
+  p[5] = p[5] + 24;
+  p[40] = 17; p[41] = 2; p[42] = 0; p[43] = 1;
+  p.set(addr(R2), 48);
+  p.set(rh0.subarray(40), 64);
+  assert.equal(out(n, p, 0), -NatDrop.RoutingHeader0);
+  // SCTP INIT-like packet: 12-byte common header + 4 bytes of chunk.
+  const s = new Uint8Array(40 + 16);
+  s[0] = 0x60; s[5] = 16; s[6] = 132; s[7] = 64;
+  s.set(addr(A), 8); s.set(addr(R1), 24);
+  s[40] = 0x0b; s[41] = 0x59; s[42] = 0x0b; s[43] = 0x59; // 2905 → 2905
+  const m = nat({ networks: [{ name: 'd', insideSubnets: ['fd00::/64'], externalAddresses: [EXT], portRange: [40000, 40001] }] });
+  assert.equal(out(m, s, 0), Verdict.Forward);
+  const crc = s[48] | (s[49] << 8) | (s[50] << 16) | (s[51] << 24);
+  assert.notEqual(crc, 0, 'CRC32c filled after the port change');
+});
