@@ -8,7 +8,7 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import type { Command } from 'commander';
 import { createLogger, type Logger } from '../log.js';
-import { SixgateError } from '../errors.js';
+import { ConfigError, SixgateError } from '../errors.js';
 import { loadNdppdConfig, type NdppdConfig } from '../ndp/config.js';
 import { NdpService, parseAddressOptions } from '../ndp/service.js';
 
@@ -19,6 +19,7 @@ export interface NdpCliOptions {
   verbose: number;
   check?: boolean;
   address: string[];
+  naSource: string;
 }
 
 const DAEMON_CHILD = 'SIXGATE_NDP_DAEMON_CHILD';
@@ -34,6 +35,7 @@ export function registerNdp(program: Command): void {
     .option('-t, --check', 'check the configuration file, print its warnings and exit')
     .option('--address <iface=addr>', 'also answer for this exact address on this proxy interface (repeatable)',
       (v: string, list: string[]) => [...list, v], [] as string[])
+    .option('--na-source <target|link-local>', 'source address of the advertisements sent', 'target')
     .action(async (opts: NdpCliOptions) => {
       process.exitCode = await runNdp(opts);
     });
@@ -55,6 +57,9 @@ export async function runNdp(opts: NdpCliOptions): Promise<number> {
   try {
     config = await loadNdppdConfig(opts.config);
     addresses = parseAddressOptions(opts.address);
+    if (opts.naSource !== 'target' && opts.naSource !== 'link-local') {
+      throw new ConfigError(`--na-source must be target or link-local, not ${JSON.stringify(opts.naSource)}`);
+    }
   } catch (err) {
     return fail(log, err);
   }
@@ -67,7 +72,9 @@ export async function runNdp(opts: NdpCliOptions): Promise<number> {
 
   let service: NdpService;
   try {
-    service = await NdpService.start({ config, logger: log, now: () => performance.now(), addresses });
+    service = await NdpService.start({
+      config, logger: log, now: () => performance.now(), addresses, naSource: opts.naSource as 'target' | 'link-local',
+    });
   } catch (err) {
     return fail(log, err);
   }

@@ -18,8 +18,12 @@
 // R from the config, O=0 (a proxy must not override the real owner), S=1
 // unicast to the solicitor -- as a whole frame to its SLLA, or the frame's
 // Ethernet source, so the kernel need not resolve it first -- and for DAD
-// S=0 to ff02::1. The TLLA is always the uplink's MAC; the IPv6 source is the
-// uplink's link-local address (the target when it has none).
+// S=0 to ff02::1. The TLLA is always the uplink's MAC. The IPv6 source is the
+// target itself by default, as Linux does for its own addresses: ndisc6 and
+// other strict clients ignore an NA for a global target from a link-local
+// source (the kernel's own proxy_ndp answers fail ndisc6 for that reason),
+// and some providers filter link-local sources. `naSource: 'link-local'`
+// gives the kernel proxy's behaviour instead.
 import { Ipv6Chain, walkChain } from '../wire/ipv6-ext.js';
 import { validate, NaFlag, F as ND, NS_LEN } from '../wire/ndp.js';
 import { buildNa, buildNs } from '../wire/ndp-build.js';
@@ -70,6 +74,8 @@ export interface UplinkSpec {
   readonly rules: readonly RuleSpec[];
   /** Exact addresses answered at once besides the rules (the static list). */
   readonly addresses?: readonly Uint8Array[];
+  /** Source address of NAs: the target (default) or the uplink's link-local address. */
+  readonly naSource?: 'target' | 'link-local';
 }
 
 export interface NdpEngineOptions {
@@ -111,6 +117,8 @@ interface Uplink {
   readonly spec: UplinkSpec;
   readonly iface: number;
   readonly flags: number;
+  /** Answer from the uplink's link-local address instead of the target. */
+  readonly fromLinkLocal: boolean;
   readonly rules: readonly Rule[];
   readonly allmulti: boolean;
 }
@@ -200,6 +208,7 @@ export class NdpEngine {
       next[spec.iface] = {
         spec, iface: spec.iface, rules,
         flags: spec.router ? NaFlag.Router : 0,
+        fromLinkLocal: spec.naSource === 'link-local',
         // Exact targets get their own groups; anything wider needs all multicast.
         allmulti: rules.some((r) => r.length < 128),
       };
@@ -546,8 +555,8 @@ export class NdpEngine {
     }
     const known = mOff >= 0;
     writeEthernet(b, o, known ? mb : NO_MAC, known ? mOff : 0, info.mac, 0, EtherType.Ipv6);
-    const src = info.linkLocal ?? tb;
-    const len = buildNa(b, o + IP_OFFSET, src, info.linkLocal === null ? tOff : 0, dst, dOff, tb, tOff, flags, info.mac, 0);
+    const ll = up.fromLinkLocal ? info.linkLocal : null;
+    const len = buildNa(b, o + IP_OFFSET, ll ?? tb, ll === null ? tOff : 0, dst, dOff, tb, tOff, flags, info.mac, 0);
     this.actions.frameLength[i] = IP_OFFSET + len;
     this.actions.l2Known[i] = known ? 1 : 0;
     this.actions.purpose[i] = dad ? SendPurpose.Defend : SendPurpose.Answer;
@@ -571,8 +580,8 @@ export class NdpEngine {
     const o = this.actions.offset(i);
     const b = this.actions.bytes;
     writeEthernet(b, o, ALL_NODES_MAC, 0, info.mac, 0, EtherType.Ipv6);
-    const src = info.linkLocal ?? addr;
-    const len = buildNa(b, o + IP_OFFSET, src, info.linkLocal === null ? off : 0, ALL_NODES, 0, addr, off,
+    const ll = up.fromLinkLocal ? info.linkLocal : null;
+    const len = buildNa(b, o + IP_OFFSET, ll ?? addr, ll === null ? off : 0, ALL_NODES, 0, addr, off,
       up.flags | NaFlag.Override, info.mac, 0);
     this.actions.frameLength[i] = IP_OFFSET + len;
     this.actions.l2Known[i] = 1;

@@ -37,6 +37,8 @@ export interface NdpServiceOptions {
   readonly engine?: NdpEngineOptions;
   /** Extra exact addresses per uplink name, answered like static /128 rules. */
   readonly addresses?: ReadonlyMap<string, readonly Uint8Array[]>;
+  /** Source of the NAs sent: the target (default) or the uplink's link-local address. */
+  readonly naSource?: 'target' | 'link-local';
 }
 
 interface Link {
@@ -60,6 +62,7 @@ export class NdpService {
   private readonly log: Logger;
   private readonly now: () => number;
   private readonly extra: ReadonlyMap<string, readonly Uint8Array[]>;
+  private readonly naSource: 'target' | 'link-local';
   private readonly ids = new Map<string, number>();
   private readonly links: (Link | undefined)[] = new Array(MAX_INTERFACES);
   private readonly rx = new PacketRing({ slots: RX_SLOTS, slotSize: RX_SLOT_SIZE });
@@ -79,6 +82,7 @@ export class NdpService {
     this.log = options.logger;
     this.now = options.now;
     this.extra = options.addresses ?? new Map();
+    this.naSource = options.naSource ?? 'target';
     this.engine = new NdpEngine(options.engine);
     this.tx = new PacketRing({ slots: this.engine.actions.capacity, slotSize: 256 });
     this.icmpTx = new PacketRing({ slots: this.engine.actions.capacity, slotSize: 256 });
@@ -196,7 +200,7 @@ export class NdpService {
         throw new ConfigError(`interface ${name}: ${(err as Error).message}`, { file: config.file });
       }
       this.engine.setInterface(id, { name, mac, linkLocal: linkLocals.get(name) ?? null });
-      if (linkLocals.get(name) === undefined) this.log.warn({ iface: name }, 'no link-local address: answers come from the target, probes cannot be sent');
+      if (linkLocals.get(name) === undefined) this.log.warn({ iface: name }, 'no link-local address: probes cannot be sent from it');
       const link = this.links[id];
       const isUplink = uplinks.has(name);
       const isInner = inner.has(name);
@@ -216,6 +220,7 @@ export class NdpService {
         iface: r.iface === null ? -1 : this.ids.get(r.iface)!,
       })),
       addresses: this.extra.get(p.iface) ?? [],
+      naSource: this.naSource,
     }));
     this.engine.setRoutes(this.routeSpecs(routes));
     this.engine.configure(specs);

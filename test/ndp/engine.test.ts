@@ -35,7 +35,7 @@ describe('NDP engine: answering', () => {
     assert.equal(r.kind, 'na');
     if (r.kind !== 'na') return;
     assert.equal(r.hopLimit, 255);
-    assert.equal(formatIpv6(r.src, 0), 'fe80::1', 'from the uplink link-local address');
+    assert.equal(formatIpv6(r.src, 0), '2001:db8:1::5', 'from the target (as Linux answers for its own addresses)');
     assert.equal(formatIpv6(r.dst, 0), formatIpv6(ROUTER, 0), 'unicast to the solicitor');
     assert.equal(formatIpv6(r.target, 0), '2001:db8:1::5');
     assert.deepEqual([r.router, r.solicited, r.override], [true, true, false], 'R from config, S=1, O=0 (proxy)');
@@ -65,11 +65,13 @@ describe('NDP engine: answering', () => {
     assert.equal(e.counters.eventCount(UPLINK, NdpEvent.AdvertViaKernel), 1);
   });
 
-  test('an uplink without a link-local address answers from the target', () => {
-    const e = makeEngine();
+  test("naSource 'link-local' answers from the uplink's link-local address, or the target when it has none", () => {
+    const e = makeEngine({ naSource: 'link-local' });
+    feed(e, 0, UPLINK, nsFrame(ip('2001:db8:1::5')));
+    assert.equal(formatIpv6(na(e, 0).src, 0), 'fe80::1');
     e.setInterface(UPLINK, { name: 'eth0', mac: UPLINK_MAC, linkLocal: null });
     feed(e, 0, UPLINK, nsFrame(ip('2001:db8:1::5')));
-    assert.equal(formatIpv6(na(e, 0).src, 0), '2001:db8:1::5');
+    assert.equal(formatIpv6(na(e, 1).src, 0), '2001:db8:1::5');
   });
 
   test('unknown options (nonce) are skipped', () => {

@@ -1,0 +1,293 @@
+// sixgate ndp end to end, in namespaces:
+//
+//   router (r0 2001:db8:1::1/64) ---- (h0 2001:db8:1::2/64) host (hb0 2001:db8:1::1:1/112) ---- (c0 2001:db8:1::1:5/112) ctr
+//
+// The router treats the whole /64 as on-link, so it resolves the container's
+// address with an NS on r0; only an NDP proxy on h0 can answer it. A UDP
+// exchange router -> ctr -> router therefore works exactly when the proxy did.
+import { test, describe, before, after, afterEach } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execFileSync, type ChildProcess } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { requires } from '../support/prereq.js';
+import { Lab, type Netns } from '../support/netns.js';
+import { waitFor } from '../support/wait.js';
+import { repoRoot } from '../support/paths.js';
+import { PacketSocket } from '../../src/io/packet.js';
+import { PacketRing } from '../../src/io/ring.js';
+import { icmp6Filter, Icmp6Type } from '../../src/io/bpf.js';
+import { parseNd } from '../../src/wire/ndp.js';
+import { formatIpv6, formatMac } from '../../src/wire/address.js';
+import { ip, nsFrame } from './fixtures.js';
+
+const CLI = join(repoRoot, 'dist', 'src', 'cli', 'main.js');
+const CTR = '2001:db8:1::1:5';
+const ROUTER = '2001:db8:1::1';
+
+interface Daemon {
+  child: ChildProcess;
+  lines: string[];
+  stop(): Promise<void>;
+}
+
+describe('sixgate ndp in network namespaces', requires({ root: true, tools: ['ip', 'nsenter', 'ndisc6', 'ndppd'] }), () => {
+  let lab: Lab;
+  let router: Netns;
+  let host: Netns;
+  let ctr: Netns;
+  let dir: string;
+  let hostMac: string;
+  let echo: ChildProcess;
+  let running: Daemon | undefined;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'sixgate-ndp-'));
+    lab = new Lab();
+    router = lab.ns('router');
+    host = lab.ns('host');
+    ctr = lab.ns('ctr');
+    lab.veth(router, 'r0', host, 'h0');
+    lab.veth(host, 'hb0', ctr, 'c0');
+    lab.addr(router, 'r0', '2001:db8:1::1/64');
+    lab.addr(host, 'h0', '2001:db8:1::2/64');
+    lab.addr(host, 'hb0', '2001:db8:1::1:1/112');
+    lab.addr(ctr, 'c0', `${CTR}/112`);
+    ctr.ip('-6', 'route', 'add', 'default', 'via', '2001:db8:1::1:1');
+    host.sysctl('net.ipv6.conf.all.forwarding', '1');
+    hostMac = formatMac(host.mac('h0'), 0);
+    // Link-local addresses appear once the links are up; the proxy needs them as sources.
+    await waitFor(() => /fe80/.test(host.ip('-6', 'addr', 'show', 'dev', 'hb0')) && /fe80/.test(host.ip('-6', 'addr', 'show', 'dev', 'h0')), 5000, 'link-local addresses');
+    echo = ctr.spawn(process.execPath, ['-e', `
+      const s = require('node:dgram').createSocket('udp6');
+      s.on('message', (m, r) => s.send(m, r.port, r.address));
+      s.bind(7777, '::', () => console.log('ready'));`]);
+    await new Promise<void>((resolve) => echo.stdout!.once('data', () => resolve()));
+  });
+
+  afterEach(async () => {
+    await running?.stop();
+    running = undefined;
+  });
+
+  after(() => {
+    echo?.kill();
+    lab?.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function start(conf: string, args: string[] = [], cmd: 'sixgate' | 'ndppd' = 'sixgate'): Promise<Daemon> {
+    const path = join(dir, `${cmd}-${Date.now()}.conf`);
+    writeFileSync(path, conf);
+    router.ip('neigh', 'flush', 'dev', 'r0');
+    const child = cmd === 'sixgate'
+      ? host.spawn(process.execPath, [CLI, 'ndp', '-c', path, '-v', ...args])
+      : host.spawn('ndppd', ['-c', path, ...args]);
+    const lines: string[] = [];
+    const collect = (d: Buffer): void => { lines.push(...d.toString('utf8').split('\n').filter((l) => l !== '')); };
+    child.stdout!.on('data', collect);
+    child.stderr!.on('data', collect);
+    let exited = false;
+    child.once('exit', () => { exited = true; });
+    const ready = cmd === 'sixgate' ? /sixgate ndp running/ : /Using configuration file/;
+    await waitFor(() => exited || lines.some((l) => ready.test(l)), 10_000, `${cmd} to start`);
+    if (exited) throw new Error(`${cmd} exited at start:\n${lines.join('\n')}`);
+    if (cmd === 'ndppd') await sleep(300);
+    const daemon: Daemon = {
+      child, lines,
+      stop: async () => {
+        if (exited) return;
+        const gone = new Promise((resolve) => child.once('exit', resolve));
+        child.kill('SIGTERM');
+        await Promise.race([gone, sleep(5000)]);
+        if (!exited) child.kill('SIGKILL');
+      },
+    };
+    running = daemon;
+    return daemon;
+  }
+
+  async function counters(d: Daemon): Promise<{ drops: Record<string, number>; events: Record<string, number> }> {
+    const before = d.lines.length;
+    d.child.kill('SIGUSR1');
+    await waitFor(() => d.lines.slice(before).some((l) => l.includes('"msg":"counters"')), 5000, 'counters');
+    const line = d.lines.slice(before).find((l) => l.includes('"msg":"counters"'))!;
+    return (JSON.parse(line) as { interfaces: Record<string, { drops: Record<string, number>; events: Record<string, number> }> }).interfaces.h0!;
+  }
+
+  async function udpExchange(timeoutMs = 4000): Promise<boolean> {
+    const r = await router.node(`
+      import { createSocket } from 'node:dgram';
+      const s = createSocket('udp6');
+      const t = setTimeout(() => { console.log('timeout'); process.exit(1); }, ${timeoutMs});
+      s.on('message', (m) => { console.log('reply ' + m); clearTimeout(t); s.close(); });
+      s.send('hello', 7777, '${CTR}');`, timeoutMs + 5000);
+    return r.code === 0 && r.stdout.includes('reply hello');
+  }
+
+  /** An AF_PACKET socket in the router namespace seeing NAs on r0. */
+  function routerTap(): { send(frame: Uint8Array): void; adverts(): { dst: string; target: string; s: boolean; o: boolean; r: boolean }[]; close(): void } {
+    const sock = router.enter(() => PacketSocket.open({ ifname: 'r0', filter: icmp6Filter({ types: [Icmp6Type.NA] }) }));
+    const ring = new PacketRing({ slots: 64, slotSize: 2048 });
+    const tx = new PacketRing({ slots: 1, slotSize: 2048 });
+    const seen: { dst: string; target: string; s: boolean; o: boolean; r: boolean }[] = [];
+    return {
+      send(frame) {
+        tx.buf.set(frame, tx.offset(0));
+        tx.lens[0] = frame.length;
+        sock.send(tx, 0, 1);
+      },
+      adverts() {
+        const n = sock.recv(ring);
+        for (let i = 0; i < n; i++) {
+          const off = ring.offset(i);
+          const repr = parseNd(ring.buf, off + 14, ring.lens[i]! - 14);
+          if (typeof repr === 'object' && repr.kind === 'na') {
+            seen.push({ dst: formatIpv6(repr.dst, 0), target: formatIpv6(repr.target, 0), s: repr.solicited, o: repr.override, r: repr.router });
+          }
+        }
+        return seen;
+      },
+      close: () => sock.close(),
+    };
+  }
+
+  // PACKET_MR_ALLMULTI shows in dev->flags (sysfs), not in the user flags `ip link` prints.
+  function allmulti(): boolean {
+    const flags = execFileSync('ip', ['netns', 'exec', host.name, 'cat', '/sys/class/net/h0/flags'], { encoding: 'utf8' });
+    return (parseInt(flags, 16) & 0x200) !== 0;
+  }
+
+  function frameFromRouter(target: string, o: Parameters<typeof nsFrame>[1] = {}): Uint8Array {
+    const mac = router.mac('r0');
+    return nsFrame(ip(target), { src: ip(ROUTER), slla: mac, frameSrc: mac, ...o });
+  }
+
+  test('control: without a proxy the router cannot reach the container', async () => {
+    router.ip('neigh', 'flush', 'dev', 'r0');
+    assert.equal(await udpExchange(3500), false);
+  });
+
+  test('static /128 rule: UDP works, ndisc6 gets our MAC, the solicited-node group is joined', async () => {
+    await start(`proxy h0 {\n  rule ${CTR} {\n    static\n  }\n}\n`);
+    assert.equal(await udpExchange(), true);
+    const out = router.exec('ndisc6', ['-1', '-r', '2', '-w', '1000', CTR, 'r0']);
+    assert.match(out, new RegExp(`Target link-layer address: ${hostMac.toUpperCase()}`, 'i'));
+    assert.match(host.ip('-6', 'maddr', 'show', 'dev', 'h0'), /ff02::1:ff01:5/);
+    const c = await counters(running!);
+    assert.ok((c.events['advert-sent'] ?? 0) >= 2, JSON.stringify(c));
+  });
+
+  test('iface rule: answered only after the container answers on hb0; autowire adds and removes the route', async () => {
+    const d = await start(`proxy h0 {\n  autowire yes\n  rule 2001:db8:1::1:0/112 {\n    iface hb0\n  }\n}\n`);
+    assert.ok(allmulti(), 'a prefix rule needs all multicast');
+    assert.equal(await udpExchange(), true);
+    const c = await counters(d);
+    assert.equal(c.events['session-created'], 1);
+    assert.equal(c.events['session-valid'], 1);
+    await waitFor(() => host.ip('-6', 'route', 'show', CTR).includes('dev hb0'), 3000, 'the autowired route');
+    await d.stop();
+    running = undefined;
+    assert.equal(host.ip('-6', 'route', 'show', CTR).trim(), '', 'route removed at exit');
+    assert.ok(!allmulti(), 'ALLMULTI dropped with the socket');
+  });
+
+  test('auto rule: the inner interface comes from the routing table', async () => {
+    await start(`proxy h0 {\n  rule 2001:db8:1::/64 {\n    auto\n  }\n}\n`);
+    assert.equal(await udpExchange(), true);
+    // The router's own address routes back out of h0: never answered.
+    const tap = routerTap();
+    try {
+      tap.send(frameFromRouter('2001:db8:1::77', { src: ip('2001:db8:1::3') }));
+      await sleep(300);
+      assert.deepEqual(tap.adverts().filter((a) => a.target === '2001:db8:1::77'), []);
+    } finally {
+      tap.close();
+    }
+    const c = await counters(running!);
+    assert.equal(c.drops['no-route'], 1);
+  });
+
+  test('malformed NS are dropped and counted: hop limit 64, bad checksum, multicast target, zero-length option', async () => {
+    const d = await start(`proxy h0 {\n  rule ${CTR} {\n    static\n  }\n}\n`);
+    const tap = routerTap();
+    try {
+      tap.send(frameFromRouter(CTR, { hopLimit: 64 }));
+      tap.send(frameFromRouter(CTR, { badChecksum: true }));
+      tap.send(frameFromRouter('ff02::1', { dst: ip('ff02::1:ff00:1') }));
+      tap.send(frameFromRouter(CTR, { extraOptions: [14, 0, 0, 0, 0, 0, 0, 0] }));
+      await sleep(300);
+      assert.deepEqual(tap.adverts(), [], 'nothing answered');
+      const c = await counters(d);
+      assert.deepEqual(
+        [c.drops['bad-hop-limit'], c.drops['bad-checksum'], c.drops['multicast-target'], c.drops['bad-option-length']],
+        [1, 1, 1, 1], JSON.stringify(c));
+      tap.send(frameFromRouter(CTR));
+      await waitFor(() => tap.adverts().length === 1, 2000, 'the NA for a good NS');
+      assert.deepEqual(tap.adverts()[0], { dst: ROUTER, target: CTR, s: true, o: false, r: true });
+    } finally {
+      tap.close();
+    }
+  });
+
+  test('DAD: defended for an address in use (NA to ff02::1, S=0), never for a bare static prefix', async () => {
+    await start(`proxy h0 {\n  rule ${CTR} {\n    static\n  }\n  rule 2001:db8:1::2:0/112 {\n    static\n  }\n}\n`);
+    const tap = routerTap();
+    try {
+      tap.send(frameFromRouter(CTR, { src: ip('::'), slla: null }));
+      tap.send(frameFromRouter('2001:db8:1::2:9', { src: ip('::'), slla: null }));
+      await waitFor(() => tap.adverts().length >= 1, 2000, 'the DAD defence');
+      await sleep(200);
+      assert.deepEqual(tap.adverts(), [{ dst: 'ff02::1', target: CTR, s: false, o: false, r: true }]);
+    } finally {
+      tap.close();
+    }
+  });
+
+  test('SIGHUP reloads the file: a new rule answers, the old static address stops', async () => {
+    const d = await start(`proxy h0 {\n  rule 2001:db8:1::3:1 {\n    static\n  }\n}\n`);
+    const confPath = d.child.spawnargs[d.child.spawnargs.indexOf('-c') + 1]!;
+    assert.equal(await udpExchange(2500), false);
+    writeFileSync(confPath, `proxy h0 {\n  rule ${CTR} {\n    static\n  }\n}\n`);
+    d.child.kill('SIGHUP');
+    await waitFor(() => d.lines.some((l) => l.includes('configuration reloaded')), 5000, 'reload');
+    router.ip('neigh', 'flush', 'dev', 'r0');
+    assert.equal(await udpExchange(), true);
+    writeFileSync(confPath, 'proxy h0 {\n  rule 2001:db8:1::/64 { statik }\n}\n');
+    d.child.kill('SIGHUP');
+    await waitFor(() => d.lines.some((l) => l.includes('reload failed')), 5000, 'the reload error');
+    assert.ok(d.lines.some((l) => /:2:26: unknown rule option 'statik'/.test(l)));
+    router.ip('neigh', 'flush', 'dev', 'r0');
+    assert.equal(await udpExchange(), true, 'the previous configuration stays');
+  });
+
+  test('side by side with ndppd 0.2.5 on the same topology', async () => {
+    const conf = `proxy h0 {\n  rule ${CTR} {\n    static\n  }\n}\n`;
+    const results: Record<string, { udp: boolean; dad: boolean; hop64: boolean }> = {};
+    for (const cmd of ['ndppd', 'sixgate'] as const) {
+      const d = await start(conf, [], cmd);
+      const udp = await udpExchange();
+      const tap = routerTap();
+      try {
+        tap.send(frameFromRouter(CTR, { src: ip('::'), slla: null }));
+        await sleep(500);
+        const dad = tap.adverts().some((a) => a.dst === 'ff02::1' && a.target === CTR);
+        tap.send(frameFromRouter(CTR, { hopLimit: 64 }));
+        await sleep(500);
+        const hop64 = tap.adverts().some((a) => a.dst === ROUTER && a.target === CTR);
+        results[cmd] = { udp, dad, hop64 };
+      } finally {
+        tap.close();
+      }
+      await d.stop();
+      running = undefined;
+    }
+    // ndppd 0.2.5 answers the hop-limit-64 NS (no §7.1.1 check) and cannot answer DAD (it sends to ::).
+    assert.deepEqual(results, {
+      ndppd: { udp: true, dad: false, hop64: true },
+      sixgate: { udp: true, dad: true, hop64: false },
+    });
+  });
+});
