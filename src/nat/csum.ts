@@ -82,7 +82,7 @@ export function crc32c(buf: Uint8Array, off: number, len: number, skipAt = -1): 
   let c = 0xffffffff;
   const end = off + len;
   for (let i = off; i < end; i++) {
-    const b = i >= skipAt && i < skipAt + 4 ? 0 : buf[i];
+    const b = skipAt >= 0 && i >= skipAt && i < skipAt + 4 ? 0 : buf[i];
     c = CRC32C[(c ^ b) & 0xff] ^ (c >>> 8);
   }
   return ~c >>> 0;
