@@ -63,3 +63,25 @@ export class SnapshotError extends SixgateError {
     super('SIXGATE_ERR_SNAPSHOT', message);
   }
 }
+
+/**
+ * The Docker Engine API could not be reached or answered with an error.
+ * `reason` says what the operator can do: the socket is missing, permission
+ * is denied, the engine refuses connections or answered with an HTTP status.
+ */
+export class DockerApiError extends SixgateError {
+  readonly reason: 'socket-missing' | 'permission-denied' | 'engine-down' | 'http' | 'protocol';
+  readonly status: number | undefined;
+  constructor(reason: DockerApiError['reason'], message: string, options?: { status?: number; cause?: unknown }) {
+    super(`SIXGATE_ERR_DOCKER_${reason.toUpperCase().replace('-', '_')}`, message, options);
+    this.reason = reason;
+    this.status = options?.status;
+  }
+}
+
+/** Another sixgate instance holds the single-instance lock. */
+export class InstanceLockedError extends SixgateError {
+  constructor(message: string) {
+    super('SIXGATE_ERR_LOCKED', message);
+  }
+}
