@@ -13,8 +13,12 @@ const EMPTY = -1;
 
 export class AddressTable {
   readonly capacity: number;
-  /** Per entry: tag, then the address as four big-endian 32-bit words. */
-  private readonly keys: Uint32Array;
+  /**
+   * Per entry: tag, then the address as four big-endian 32-bit words, all
+   * kept signed: int32 values stay small integers in V8, where uint32 values
+   * above 2^31 would be boxed as heap numbers on every call that returns one.
+   */
+  private readonly keys: Int32Array;
   /** Per slot: an entry number or EMPTY. */
   private readonly slots: Int32Array;
   private readonly mask: number;
@@ -28,8 +32,8 @@ export class AddressTable {
 
   constructor(capacity: number, seed: number = (Math.random() * 0x100000000) >>> 0) {
     this.capacity = capacity;
-    this.seed = seed >>> 0;
-    this.keys = new Uint32Array(capacity * 5);
+    this.seed = seed | 0;
+    this.keys = new Int32Array(capacity * 5);
     let slotCount = 16;
     while (slotCount < capacity * 2) slotCount *= 2;
     this.slots = new Int32Array(slotCount).fill(EMPTY);
@@ -64,7 +68,7 @@ export class AddressTable {
     if (this.freeTop === 0) return -1;
     const e = this.free[--this.freeTop]!;
     const k = e * 5;
-    this.keys[k] = tag >>> 0;
+    this.keys[k] = tag | 0;
     this.keys[k + 1] = word(buf, off);
     this.keys[k + 2] = word(buf, off + 4);
     this.keys[k + 3] = word(buf, off + 8);
@@ -133,7 +137,7 @@ export class AddressTable {
 }
 
 function word(buf: Uint8Array, off: number): number {
-  return ((buf[off]! << 24) | (buf[off + 1]! << 16) | (buf[off + 2]! << 8) | buf[off + 3]!) >>> 0;
+  return (buf[off]! << 24) | (buf[off + 1]! << 16) | (buf[off + 2]! << 8) | buf[off + 3]!;
 }
 
 // Murmur3-style mixing: targets in one /64 differ only in the low words, and
@@ -149,5 +153,5 @@ function hash(seed: number, tag: number, w0: number, w1: number, w2: number, w3:
   h ^= h >>> 13;
   h = Math.imul(h, 0xc2b2ae35);
   h ^= h >>> 16;
-  return h >>> 0;
+  return h | 0;
 }
