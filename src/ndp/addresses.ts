@@ -29,6 +29,9 @@ export type MembershipChange =
   | { readonly kind: 'join' | 'leave'; readonly iface: number; readonly group: Uint8Array }
   | { readonly kind: 'allmulti'; readonly iface: number; readonly on: boolean };
 
+// Returned when nothing changed, so the per-batch drain allocates nothing.
+const NO_CHANGES: readonly MembershipChange[] = Object.freeze([]);
+
 export class ExactAddresses {
   /** Keyed by (uplink interface id, address). */
   readonly table: AddressTable;
@@ -121,8 +124,9 @@ export class ExactAddresses {
     this.changes.push({ kind: 'allmulti', iface, on });
   }
 
-  /** Membership changes since the last call, oldest first. */
-  takeChanges(): MembershipChange[] {
+  /** Membership changes since the last call, oldest first (the same empty array when there are none). */
+  takeChanges(): readonly MembershipChange[] {
+    if (this.changes.length === 0) return NO_CHANGES;
     const out = this.changes;
     this.changes = [];
     return out;

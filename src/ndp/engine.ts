@@ -263,7 +263,7 @@ export class NdpEngine {
   }
 
   /** Multicast membership changes (join/leave a solicited-node group, ALLMULTI) to apply, oldest first. */
-  takeMembershipChanges(): MembershipChange[] {
+  takeMembershipChanges(): readonly MembershipChange[] {
     return this.addresses.takeChanges();
   }
 

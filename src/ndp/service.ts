@@ -381,7 +381,8 @@ export class NdpService {
       a.clear();
       if (routeLines !== undefined) this.runIp(routeLines);
     }
-    for (const change of this.engine.takeMembershipChanges()) this.applyMembership(change);
+    const changes = this.engine.takeMembershipChanges();
+    for (let i = 0; i < changes.length; i++) this.applyMembership(changes[i]!);
     this.arm();
   }
 
@@ -396,17 +397,17 @@ export class NdpService {
       const o = a.offset(i);
       const len = a.frameLength[i]!;
       if (a.l2Known[i] === 1) {
-        tx.buf.set(a.bytes.subarray(o, o + len), tx.offset(frames));
+        copy(a.bytes, o, tx.buf, tx.offset(frames), len);
         tx.lens[frames++] = len;
       } else if (link.icmp !== null) {
         // The kernel builds the IPv6 header (and resolves the MAC): hand it the ICMPv6 part.
         const ip = o + IP_OFFSET;
-        itx.buf.set(a.bytes.subarray(ip + 40, o + len), itx.offset(viaKernel));
+        copy(a.bytes, ip + 40, itx.buf, itx.offset(viaKernel), len - IP_OFFSET - 40);
         itx.lens[viaKernel] = len - IP_OFFSET - 40;
         itx.meta[viaKernel * META_STRIDE + Icmp6Meta.HOP_LIMIT] = 255;
         itx.meta[viaKernel * META_STRIDE + Icmp6Meta.IFINDEX] = link.ifindex;
-        itx.addr.set(a.bytes.subarray(ip + 8, ip + 24), viaKernel * ADDR_STRIDE + Icmp6Addr.SRC);
-        itx.addr.set(a.bytes.subarray(ip + 24, ip + 40), viaKernel * ADDR_STRIDE + Icmp6Addr.DST);
+        copy(a.bytes, ip + 8, itx.addr, viaKernel * ADDR_STRIDE + Icmp6Addr.SRC, 16);
+        copy(a.bytes, ip + 24, itx.addr, viaKernel * ADDR_STRIDE + Icmp6Addr.DST, 16);
         viaKernel++;
       }
     }
@@ -445,6 +446,11 @@ export class NdpService {
       }
     });
   }
+}
+
+// A byte loop: `set(subarray(...))` would create a view object per frame.
+function copy(from: Uint8Array, fromOff: number, to: Uint8Array, toOff: number, len: number): void {
+  for (let i = 0; i < len; i++) to[toOff + i] = from[fromOff + i]!;
 }
 
 /** Parses `--address IF=ADDR` values into the map NdpServiceOptions.addresses takes. Throws ConfigError. */
