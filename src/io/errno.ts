@@ -4,10 +4,18 @@ import { getSystemErrorMap } from 'node:util';
 import { NativeIoError } from '../errors.js';
 
 const systemErrors = getSystemErrorMap();
+// Linux errnos the addon can return that libuv's table lacks.
+const LINUX_ONLY = new Map<number, [string, string]>([
+  [-77, ['EBADFD', 'file descriptor in bad state']],
+]);
 
-/** `EPERM` for -1, `E123` for an errno this Node does not know. */
+function describe(negErrno: number): [string, string] | undefined {
+  return systemErrors.get(negErrno) ?? LINUX_ONLY.get(negErrno);
+}
+
+/** `EPERM` for -1, `E123` for an errno neither Node nor this file knows. */
 export function errnoName(negErrno: number): string {
-  return systemErrors.get(negErrno)?.[0] ?? `E${-negErrno}`;
+  return describe(negErrno)?.[0] ?? `E${-negErrno}`;
 }
 
 const CAPS = 'sixgate needs CAP_NET_ADMIN and CAP_NET_RAW: run it as root, or grant them ' +
@@ -40,8 +48,9 @@ function hint(name: string, syscall: string, subject: string): string | undefine
       }
       return undefined;
     case 'EBADF':
+      return `${subject} is closed; open it again`;
     case 'EBADFD':
-      return `${subject} is closed (or its interface was deleted); open it again`;
+      return `the interface ${subject} was deleted while open; open it again`;
     case 'EADDRNOTAVAIL':
       return `the address is not configured on ${subject}`;
     case 'EMFILE':
@@ -58,7 +67,7 @@ function hint(name: string, syscall: string, subject: string): string | undefine
 /** A NativeIoError for a negative errno `rc` returned by `syscall` on `subject` (an interface or socket name). */
 export function ioError(rc: number, syscall: string, subject: string): NativeIoError {
   const name = errnoName(rc);
-  const text = systemErrors.get(rc)?.[1] ?? 'unknown error';
+  const text = describe(rc)?.[1] ?? 'unknown error';
   const todo = hint(name, syscall, subject);
   return new NativeIoError(name, syscall, `${syscall} (${subject}) failed: ${name} (${text})` + (todo ? `: ${todo}` : ''));
 }

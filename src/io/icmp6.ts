@@ -26,6 +26,10 @@ export interface Icmp6Options {
   joinedGroupsOnly?: boolean;
 }
 
+const SOL_SOCKET = 1;
+const SO_RCVBUF = 8;
+const SO_RCVBUFFORCE = 33;
+
 export class Icmp6Socket {
   readonly ifname: string;
   readonly counters = newCounters();
@@ -97,6 +101,18 @@ export class Icmp6Socket {
   /** Whether our own multicast sends come back to this host's sockets (off by default). */
   setMulticastLoop(on: boolean): void {
     this.#setInt(IPPROTO_IPV6, IPV6_MULTICAST_LOOP, on ? 1 : 0, 'IPV6_MULTICAST_LOOP');
+  }
+
+  /**
+   * Socket receive buffer in bytes (SO_RCVBUFFORCE, so root may exceed
+   * net.core.rmem_max; SO_RCVBUF otherwise). A bigger buffer rides out
+   * bursts (e.g. an NS flood) between wake-ups.
+   */
+  setReceiveBuffer(bytes: number): void {
+    const fd = this.#live('setsockopt');
+    if (addon().setsockoptInt(fd, SOL_SOCKET, SO_RCVBUFFORCE, bytes) < 0) {
+      check(addon().setsockoptInt(fd, SOL_SOCKET, SO_RCVBUF, bytes), 'setsockopt SO_RCVBUF', this.#subject);
+    }
   }
 
   /**

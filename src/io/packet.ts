@@ -32,6 +32,10 @@ export interface PacketOptions {
   promisc?: boolean;
 }
 
+const SOL_SOCKET = 1;
+const SO_RCVBUF = 8;
+const SO_RCVBUFFORCE = 33;
+
 export class PacketSocket {
   readonly ifname: string;
   readonly ifindex: number;
@@ -84,6 +88,18 @@ export class PacketSocket {
   setPromisc(on: boolean): void {
     check(addon().packetMembership(this.#live('setsockopt'), this.ifindex, PACKET_MR_PROMISC, on ? 1 : 0),
       `setsockopt PACKET_${on ? 'ADD' : 'DROP'}_MEMBERSHIP PROMISC`, this.ifname);
+  }
+
+  /**
+   * Socket receive buffer in bytes (SO_RCVBUFFORCE, so root may exceed
+   * net.core.rmem_max; SO_RCVBUF otherwise). A bigger buffer rides out
+   * bursts (e.g. an NS flood) between wake-ups.
+   */
+  setReceiveBuffer(bytes: number): void {
+    const fd = this.#live('setsockopt');
+    if (addon().setsockoptInt(fd, SOL_SOCKET, SO_RCVBUFFORCE, bytes) < 0) {
+      check(addon().setsockoptInt(fd, SOL_SOCKET, SO_RCVBUF, bytes), 'setsockopt SO_RCVBUF', this.#subject);
+    }
   }
 
   /** Receives up to `max` frames (Ethernet header first) into slots 0..n-1, with ifindex/pkttype/ethertype in ring.meta. */

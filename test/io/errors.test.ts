@@ -104,6 +104,22 @@ describe('I/O errors', requires({ root: true, tools: ['ip', 'nsenter', 'setpriv'
       (err: unknown) => err instanceof NativeIoError && err.errno === 'ENODEV');
   });
 
+  test('a TUN deleted while open: the wake-up carries an errno, I/O throws EBADFD', async () => {
+    const tun = ns.enter(() => Tun.open({ name: 'e4' }));
+    const ring = new PacketRing({ slots: 2, slotSize: 2048 });
+    try {
+      const events = await new Promise<number>((resolve) => {
+        tun.onReadable(resolve);
+        ns.ip('link', 'del', 'e4');
+      });
+      assert.ok(events < 0, `events ${events}`);
+      assert.throws(() => tun.read(ring),
+        (err: unknown) => err instanceof NativeIoError && err.errno === 'EBADFD' && /e4 was deleted/.test(err.message));
+    } finally {
+      tun.close();
+    }
+  });
+
   test('attaching with other flags is EBUSY/EINVAL with a hint', () => {
     const tun = ns.enter(() => Tun.open({ name: 'e3' }));
     try {

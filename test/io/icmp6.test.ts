@@ -48,6 +48,7 @@ describe('ICMPv6 socket', prereq, () => {
     bIndex = b.ifindex('b0');
     rx = a.enter(() => Icmp6Socket.open({ ifname: 'a0', types: [135] }));
     tx = b.enter(() => Icmp6Socket.open({ ifname: 'b0' }));
+    rx.setReceiveBuffer(1 << 20);
     rx.onReadable(() => {
       const n = rx.recv(rxRing);
       for (let i = 0; i < n; i++) {
