@@ -48,28 +48,27 @@ describe('TUN', prereq, () => {
     assert.equal(tun.offloads, 0);
   });
 
-  test('kernel -> TUN: datagrams sent in the namespace are read in one batch', async () => {
+  test('kernel -> TUN: a burst queued before the wake-up is read in one batch', async () => {
     const ring = new PacketRing({ slots: 64, slotSize: 2048 });
-    let got = 0;
-    const seen: number[] = [];
+    // Nothing polls while the burst is queued, so the first wake-up finds all of it.
+    const run = await ns.node(udpSender('2001:db8:7::2', 9999, 20, 100));
+    assert.equal(run.code, 0, run.stderr);
+    const firstBatch: number[] = [];
+    let wakeups = 0;
     tun.onReadable(() => {
+      wakeups++;
       const n = tun.read(ring);
       for (let i = 0; i < n; i++) {
         const off = ring.offset(i);
         // IPv6, UDP, to 2001:db8:7::2 port 9999
-        if (ring.buf[off] >> 4 === 6 && ring.buf[off + 6] === 17 && ring.buf[off + 39] === 2 &&
-          ((ring.buf[off + 42] << 8) | ring.buf[off + 43]) === 9999) {
-          got++;
-          seen.push(ring.lens[i]);
-        }
+        if (wakeups === 1 && ring.buf[off] >> 4 === 6 && ring.buf[off + 6] === 17 && ring.buf[off + 39] === 2 &&
+          ((ring.buf[off + 42] << 8) | ring.buf[off + 43]) === 9999) firstBatch.push(ring.lens[i]);
       }
     });
-    const run = await ns.node(udpSender('2001:db8:7::2', 9999, 20, 100));
-    assert.equal(run.code, 0, run.stderr);
-    await waitFor(() => got === 20, 5000, '20 datagrams on the TUN');
+    await waitFor(() => wakeups >= 1, 5000, 'a wake-up');
     tun.pause();
-    assert.ok(seen.every((len) => len === 40 + 8 + 100));
-    assert.ok(tun.counters[Counter.Wakeups] >= 1 && tun.counters[Counter.Wakeups] <= 20);
+    assert.equal(firstBatch.length, 20);
+    assert.ok(firstBatch.every((len) => len === 40 + 8 + 100));
   });
 
   test('TUN -> kernel: packets written are delivered to a socket in the namespace', async () => {
