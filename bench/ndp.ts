@@ -1,4 +1,4 @@
-// `npm run bench -- ndp [--packets N] [--live]`
+// `npm run bench -- ndp [--packets N] [--live [--rate NS_PER_S]]`
 //
 // 1. The engine alone (no I/O): NS per second for an exact address, for a
 //    static prefix, and for a flood of random targets under an iface rule
@@ -133,5 +133,10 @@ export async function run(args: string[]): Promise<void> {
   if (counts.minor !== 0 || counts.major !== 0) {
     console.log('FAIL: the per-packet path allocated');
     process.exitCode = 1;
+  }
+
+  if (args.includes('--live')) {
+    const { runLive } = await import('./support/ndp-live.js');
+    await runLive(args);
   }
 }

@@ -53,8 +53,13 @@ interface Link {
   readonly promisc: boolean;
 }
 
-const RX_SLOTS = 64;
+// One wake-up reads up to RX_SLOTS * RX_BATCHES frames: big batches amortise
+// the poll and native call; the bound keeps timers and other sockets fed.
+const RX_SLOTS = 256;
+const RX_BATCHES = 4;
 const RX_SLOT_SIZE = 2048;
+/** Uplink receive buffer: rides out a few ms of an NS flood between wake-ups. */
+const UPLINK_RCVBUF = 4 << 20;
 
 export class NdpService {
   readonly engine: NdpEngine;
@@ -291,6 +296,7 @@ export class NdpService {
     let icmp: Icmp6Socket | null = null;
     try {
       if (uplink) {
+        packet.setReceiveBuffer(UPLINK_RCVBUF);
         // Only for group memberships and kernel-resolved sends: it reads nothing.
         icmp = Icmp6Socket.open({ ifname: name, types: [] });
       }
@@ -320,18 +326,23 @@ export class NdpService {
       return;
     }
     const rx = this.rx;
-    let n: number;
-    try {
-      n = link.packet.recv(rx);
-    } catch (err) {
-      this.log.error({ err, iface: link.name }, 'receive failed');
-      return;
-    }
     const now = this.now();
-    for (let i = 0; i < n; i++) {
-      if (rx.meta[i * META_STRIDE + PacketMeta.PKTTYPE] === PktType.OUTGOING) continue;
-      const off = rx.offset(i);
-      this.engine.receive(now, link.id, rx.buf, off + ETH_LEN, rx.lens[i]! - ETH_LEN, off + 6);
+    for (let batch = 0; batch < RX_BATCHES; batch++) {
+      let n: number;
+      try {
+        n = link.packet.recv(rx);
+      } catch (err) {
+        this.log.error({ err, iface: link.name }, 'receive failed');
+        return;
+      }
+      for (let i = 0; i < n; i++) {
+        if (rx.meta[i * META_STRIDE + PacketMeta.PKTTYPE] === PktType.OUTGOING) continue;
+        const off = rx.offset(i);
+        this.engine.receive(now, link.id, rx.buf, off + ETH_LEN, rx.lens[i]! - ETH_LEN, off + 6);
+      }
+      // Answers leave after every batch, so the first solicitors wait for no one.
+      if (this.engine.actions.count > 0) this.flush();
+      if (n < rx.slots) break;
     }
     this.engine.tick(now);
     this.flush();
