@@ -26,16 +26,15 @@
 // gives the kernel proxy's behaviour instead.
 import { Ipv6Chain, walkChain } from '../wire/ipv6-ext.js';
 import { validate, NaFlag, F as ND, NS_LEN } from '../wire/ndp.js';
-import { buildNa, buildNs } from '../wire/ndp-build.js';
 import { IcmpType } from '../wire/icmpv6.js';
 import { F as IP } from '../wire/ipv6.js';
-import { writeHeader as writeEthernet, EtherType } from '../wire/ethernet.js';
 import { OptionType, findOption, linkAddrOffset } from '../wire/ndp-option.js';
 import {
-  formatIpv6, isMulticast, isSolicitedNodeMulticast, isUnspecified, matchesPrefix, writeMulticastMac, writeSolicitedNode,
+  formatIpv6, isMulticast, isSolicitedNodeMulticast, isUnspecified, matchesPrefix,
 } from '../wire/address.js';
 import { WireError } from '../wire/error.js';
-import { NdpActions, ActionKind, SendPurpose, IP_OFFSET } from './actions.js';
+import { NdpActions, ActionKind } from './actions.js';
+import { Emitter } from './emit.js';
 import { AddressSource, ExactAddresses, type MembershipChange } from './addresses.js';
 import { NdpCounters, NdpDrop, NdpEvent, MAX_INTERFACES } from './counters.js';
 import { TokenBuckets, type BucketSpec } from './rate-limit.js';
@@ -123,9 +122,6 @@ interface Uplink {
   readonly allmulti: boolean;
 }
 
-const ALL_NODES = Uint8Array.of(0xff, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1);
-const ALL_NODES_MAC = Uint8Array.of(0x33, 0x33, 0, 0, 0, 1);
-const NO_MAC = new Uint8Array(6);
 
 export class NdpEngine {
   readonly actions: NdpActions;
@@ -139,11 +135,10 @@ export class NdpEngine {
   private ruleSessionBuckets = new TokenBuckets(0);
   private staticBuckets = new TokenBuckets(0);
   private readonly chain = new Ipv6Chain();
+  private readonly emit: Emitter;
   // Scratch for addresses copied out of tables before a frame is built.
   private readonly target = new Uint8Array(16);
   private readonly peer = new Uint8Array(16);
-  private readonly group = new Uint8Array(16);
-  private readonly groupMac = new Uint8Array(6);
   private readonly options: Required<Omit<NdpEngineOptions, 'seed'>>;
   /** Earliest session timer; tick() is a no-op before it. */
   nextDeadline = Number.POSITIVE_INFINITY;
@@ -158,6 +153,7 @@ export class NdpEngine {
       staticPrefixRate: options.staticPrefixRate ?? { rate: 5000, burst: 1000 },
     };
     this.actions = new NdpActions(this.options.queueCapacity);
+    this.emit = new Emitter(this.actions, this.counters, this.ifaces);
     this.sessions = new SessionTable(this.options.maxSessions, options.seed);
     this.addresses = new ExactAddresses(this.options.maxAddresses, options.seed);
   }
@@ -253,7 +249,7 @@ export class NdpEngine {
     if (up === undefined) return false;
     const e = this.addresses.add(iface, addr, off, AddressSource.Api);
     if (e === -2) return false;
-    if (e >= 0) this.announce(up, addr, off);
+    if (e >= 0) this.emit.announce(up, addr, off);
     return true;
   }
 
@@ -325,7 +321,7 @@ export class NdpEngine {
 
     const e = this.addresses.find(iface, buf, tOff);
     if (e >= 0) {
-      if (!this.answer(up, buf, tOff, buf, srcOff, buf, mOff, dad, false)) return NdpDrop.QueueFull;
+      if (!this.emit.answer(up, buf, tOff, buf, srcOff, buf, mOff, dad, false)) return NdpDrop.QueueFull;
       if (dad) this.addresses.defended[e]++;
       else this.addresses.answered[e]++;
       return 0;
@@ -337,7 +333,7 @@ export class NdpEngine {
       const state = t.state[s];
       if (state === SessionState.Valid || state === SessionState.Renewing) {
         t.touched[s] = 1;
-        if (!this.answer(up, buf, tOff, buf, srcOff, buf, mOff, dad, false)) return NdpDrop.QueueFull;
+        if (!this.emit.answer(up, buf, tOff, buf, srcOff, buf, mOff, dad, false)) return NdpDrop.QueueFull;
         up.rules[t.rule[s]!]!.answered++;
         return 0;
       }
@@ -386,7 +382,7 @@ export class NdpEngine {
       rule.limited++;
       return this.dropped(up.iface, NdpDrop.PrefixRateLimited);
     }
-    if (!this.answer(up, buf, tOff, buf, srcOff, buf, mOff, false, true)) return NdpDrop.QueueFull;
+    if (!this.emit.answer(up, buf, tOff, buf, srcOff, buf, mOff, false, true)) return NdpDrop.QueueFull;
     rule.answered++;
     return 0;
   }
@@ -419,7 +415,7 @@ export class NdpEngine {
       const via = rule.autovia;
       if (via) for (let i = 0; i < 16; i++) t.via[s * 16 + i] = buf[naSrcOff + i]!;
       t.hasVia[s] = via ? 1 : 0;
-      if (this.route(ActionKind.RouteReplace, inner, this.target, via ? t.via : null, s * 16)) {
+      if (this.emit.route(ActionKind.RouteReplace, inner, this.target, via ? t.via : null, s * 16)) {
         t.wired[s] = inner;
         this.counters.event(id, NdpEvent.RouteAdded);
       }
@@ -433,7 +429,7 @@ export class NdpEngine {
     for (let p = s * PENDING_PER_SESSION, end = p + n; p < end; p++) {
       const flags = t.pendingFlags[p]!;
       const dad = (flags & PendingFlag.Dad) !== 0;
-      if (this.answer(up, this.target, 0, t.pendingAddr, p * 16, t.pendingMac, (flags & PendingFlag.MacKnown) !== 0 ? p * 6 : -1, dad, false)) {
+      if (this.emit.answer(up, this.target, 0, t.pendingAddr, p * 16, t.pendingMac, (flags & PendingFlag.MacKnown) !== 0 ? p * 6 : -1, dad, false)) {
         rule.answered++;
       }
     }
@@ -488,7 +484,7 @@ export class NdpEngine {
     const id = t.uplink[s]!;
     if (t.wired[s]! >= 0) {
       t.index.copyAddress(s, this.target, 0);
-      if (this.route(ActionKind.RouteRemove, t.wired[s]!, this.target, t.hasVia[s] === 1 ? t.via : null, s * 16)) {
+      if (this.emit.route(ActionKind.RouteRemove, t.wired[s]!, this.target, t.hasVia[s] === 1 ? t.via : null, s * 16)) {
         this.counters.event(id, NdpEvent.RouteRemoved);
       }
     }
@@ -498,111 +494,8 @@ export class NdpEngine {
 
   /** Sends an NS for session s's target out of every inner interface it probes. */
   private probe(s: number): void {
-    const t = this.sessions;
-    t.index.copyAddress(s, this.target, 0);
-    writeSolicitedNode(this.target, 0, this.group, 0);
-    writeMulticastMac(this.group, 0, this.groupMac, 0);
-    const mask = t.ifaces[s]!;
-    for (let id = 0; id < MAX_INTERFACES; id++) {
-      if ((mask & (1 << id)) === 0) continue;
-      const info = this.ifaces[id];
-      if (info === undefined || info.linkLocal === null) {
-        this.counters.drop(id, NdpDrop.NoProbeSource);
-        continue;
-      }
-      const i = this.actions.claim(ActionKind.Send, id, true);
-      if (i < 0) {
-        this.counters.drop(id, NdpDrop.QueueFull);
-        continue;
-      }
-      const o = this.actions.offset(i);
-      const b = this.actions.bytes;
-      writeEthernet(b, o, this.groupMac, 0, info.mac, 0, EtherType.Ipv6);
-      const len = buildNs(b, o + IP_OFFSET, info.linkLocal, 0, this.group, 0, this.target, 0, info.mac, 0);
-      this.actions.frameLength[i] = IP_OFFSET + len;
-      this.actions.l2Known[i] = 1;
-      this.actions.purpose[i] = SendPurpose.Probe;
-      this.counters.event(id, NdpEvent.ProbeSent);
-    }
-  }
-
-  /**
-   * Queues an NA for the target at tb[tOff] answering the solicitor at
-   * sb[sOff] (MAC at mb[mOff], or mOff = -1 when unknown). DAD answers go to
-   * all-nodes with S=0. False when the queue had no room (counted).
-   */
-  private answer(
-    up: Uplink, tb: Uint8Array, tOff: number, sb: Uint8Array, sOff: number, mb: Uint8Array, mOff: number,
-    dad: boolean, bulk: boolean,
-  ): boolean {
-    const i = this.actions.claim(ActionKind.Send, up.iface, bulk);
-    if (i < 0) {
-      this.counters.drop(up.iface, NdpDrop.QueueFull);
-      return false;
-    }
-    const info = this.ifaces[up.iface]!;
-    const o = this.actions.offset(i);
-    const b = this.actions.bytes;
-    let dst = sb;
-    let dOff = sOff;
-    let flags = up.flags | NaFlag.Solicited;
-    if (dad) {
-      dst = ALL_NODES;
-      dOff = 0;
-      mb = ALL_NODES_MAC;
-      mOff = 0;
-      flags = up.flags;
-    }
-    const known = mOff >= 0;
-    writeEthernet(b, o, known ? mb : NO_MAC, known ? mOff : 0, info.mac, 0, EtherType.Ipv6);
-    const ll = up.fromLinkLocal ? info.linkLocal : null;
-    const len = buildNa(b, o + IP_OFFSET, ll ?? tb, ll === null ? tOff : 0, dst, dOff, tb, tOff, flags, info.mac, 0);
-    this.actions.frameLength[i] = IP_OFFSET + len;
-    this.actions.l2Known[i] = known ? 1 : 0;
-    this.actions.purpose[i] = dad ? SendPurpose.Defend : SendPurpose.Answer;
-    this.counters.event(up.iface, dad ? NdpEvent.DadDefended : NdpEvent.AdvertSent);
-    if (!known) this.counters.event(up.iface, NdpEvent.AdvertViaKernel);
-    return true;
-  }
-
-  /**
-   * One unsolicited NA to ff02::1 for a newly answered address. O=1 here
-   * (RFC 4861 §7.2.8 allows it for unsolicited proxy NAs): the point is to
-   * replace a stale cache entry on the router, e.g. a container moved hosts.
-   */
-  private announce(up: Uplink, addr: Uint8Array, off: number): void {
-    const i = this.actions.claim(ActionKind.Send, up.iface, false);
-    if (i < 0) {
-      this.counters.drop(up.iface, NdpDrop.QueueFull);
-      return;
-    }
-    const info = this.ifaces[up.iface]!;
-    const o = this.actions.offset(i);
-    const b = this.actions.bytes;
-    writeEthernet(b, o, ALL_NODES_MAC, 0, info.mac, 0, EtherType.Ipv6);
-    const ll = up.fromLinkLocal ? info.linkLocal : null;
-    const len = buildNa(b, o + IP_OFFSET, ll ?? addr, ll === null ? off : 0, ALL_NODES, 0, addr, off,
-      up.flags | NaFlag.Override, info.mac, 0);
-    this.actions.frameLength[i] = IP_OFFSET + len;
-    this.actions.l2Known[i] = 1;
-    this.actions.purpose[i] = SendPurpose.Announce;
-    this.counters.event(up.iface, NdpEvent.Announced);
-  }
-
-  private route(kind: number, iface: number, target: Uint8Array, via: Uint8Array | null, viaOff: number): boolean {
-    const i = this.actions.claim(kind, iface, false);
-    if (i < 0) {
-      this.counters.drop(iface, NdpDrop.QueueFull);
-      return false;
-    }
-    const o = this.actions.offset(i);
-    const b = this.actions.bytes;
-    for (let k = 0; k < 16; k++) b[o + k] = target[k]!;
-    if (via !== null) {
-      for (let k = 0; k < 16; k++) b[o + 16 + k] = via[viaOff + k]!;
-      this.actions.hasVia[i] = 1;
-    }
-    return true;
+    this.sessions.index.copyAddress(s, this.target, 0);
+    this.emit.probe(this.sessions.ifaces[s]!, this.target);
   }
 
   private dropped(iface: number, reason: number): number {
@@ -629,7 +522,7 @@ export class NdpEngine {
     for (const e of previous) this.addresses.sources[e] &= ~claimed;
     const claim = (addr: Uint8Array, source: number): void => {
       const e = this.addresses.add(id, addr, 0, source);
-      if (e >= 0) this.announce(up, addr, 0);
+      if (e >= 0) this.emit.announce(up, addr, 0);
     };
     for (const r of up.rules) if (r.method === METHOD_STATIC && r.length === 128) claim(r.prefix, AddressSource.Rule);
     for (const a of up.spec.addresses ?? []) claim(a, AddressSource.Static);
