@@ -7,7 +7,7 @@
 // exchange router -> ctr -> router therefore works exactly when the proxy did.
 import { test, describe, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync, type ChildProcess } from 'node:child_process';
@@ -261,6 +261,25 @@ describe('sixgate ndp in network namespaces', requires({ root: true, tools: ['ip
     assert.ok(d.lines.some((l) => /:2:26: unknown rule option 'statik'/.test(l)));
     router.ip('neigh', 'flush', 'dev', 'r0');
     assert.equal(await udpExchange(), true, 'the previous configuration stays');
+  });
+
+  test('-d detaches once running, -p writes the pid file; SIGTERM stops it and removes the file', async () => {
+    const conf = join(dir, 'daemon.conf');
+    const pidfile = join(dir, 'sixgate-ndp.pid');
+    writeFileSync(conf, `proxy h0 {\n  rule ${CTR} {\n    static\n  }\n}\n`);
+    router.ip('neigh', 'flush', 'dev', 'r0');
+    const r = await host.run(process.execPath, [CLI, 'ndp', '-d', '-p', pidfile, '-c', conf], 15_000);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const pid = Number(readFileSync(pidfile, 'utf8').trim());
+    try {
+      assert.ok(pid > 0);
+      process.kill(pid, 0);
+      assert.equal(await udpExchange(), true);
+      process.kill(pid, 'SIGTERM');
+      await waitFor(() => !existsSync(pidfile), 5000, 'the pid file to go');
+    } finally {
+      try { process.kill(pid, 'SIGKILL'); } catch { /* already gone */ }
+    }
   });
 
   test('side by side with ndppd 0.2.5 on the same topology', async () => {
