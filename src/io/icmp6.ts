@@ -141,6 +141,7 @@ export class Icmp6Socket {
     return n;
   }
 
+  /** One call per wake-up (drain with recv()); `events` < 0 is an errno from the poll. Replaces an earlier callback. */
   onReadable(callback: (events: number) => void): void {
     const fd = this.#live('poll');
     this.#poll?.stop();

@@ -122,6 +122,7 @@ export class PacketSocket {
     throw ioError(n, 'sendmmsg', this.#subject);
   }
 
+  /** One call per wake-up (drain with recv()); `events` < 0 is an errno from the poll. Replaces an earlier callback. */
   onReadable(callback: (events: number) => void): void {
     const fd = this.#live('poll');
     this.#poll?.stop();

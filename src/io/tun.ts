@@ -200,7 +200,11 @@ export class Tun {
     throw ioError(n, 'write', this.name);
   }
 
-  /** Calls `callback` once per wake-up while packets are waiting; drain with read(). Replaces an earlier callback. */
+  /**
+   * Calls `callback` once per wake-up while packets are waiting; drain with
+   * read(). `events` < 0 is an errno: the device failed (e.g. was deleted)
+   * and read() will throw. Replaces an earlier callback.
+   */
   onReadable(callback: (events: number) => void): void {
     if (this.#fd < 0) throw closedError('poll', this.name);
     this.#poll?.stop();
