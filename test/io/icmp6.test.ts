@@ -10,7 +10,7 @@ import { ip6, nsMessage, solicitedNode } from '../support/packets.js';
 import { requires } from '../support/prereq.js';
 import { waitFor } from '../support/wait.js';
 
-const prereq = requires({ root: true, tools: ['ip', 'nsenter'] });
+const prereq = requires({ root: true, tools: ['ip', 'nsenter', 'ndisc6'] });
 
 const A = ip6('2001:db8:10::1');
 const B = ip6('2001:db8:10::2');
@@ -148,6 +148,32 @@ describe('ICMPv6 socket', prereq, () => {
     await waitFor(() => got.length >= 1, 5000, 'the marker');
     await new Promise((r) => setTimeout(r, 50));
     assert.deepEqual([...allTypes], [135]);
+  });
+
+  test('an NS from an independent sender (ndisc6) arrives with hop limit 255 from its link-local source', async () => {
+    const probe = a.enter(() => Icmp6Socket.open({ ifname: 'a0', types: [135] }));
+    const ring = new PacketRing({ slots: 8, slotSize: 1500 });
+    const seen: Array<{ hopLimit: number; src: Uint8Array; scope: number }> = [];
+    probe.onReadable(() => {
+      const n = probe.recv(ring);
+      for (let i = 0; i < n; i++) {
+        seen.push({
+          hopLimit: ring.meta[i * META_STRIDE + Icmp6Meta.HOP_LIMIT],
+          src: ring.addr.slice(i * ADDR_STRIDE, i * ADDR_STRIDE + 16),
+          scope: ring.meta[i * META_STRIDE + Icmp6Meta.SCOPE_ID],
+        });
+      }
+    });
+    try {
+      const run = await b.run('ndisc6', ['-1', '-r', '1', '-w', '1000', '2001:db8:10::1', 'b0'], 10_000);
+      assert.equal(run.code, 0, run.stdout + run.stderr);
+      await waitFor(() => seen.length >= 1, 5000, 'the ndisc6 NS');
+      assert.equal(seen[0].hopLimit, 255);
+      assert.deepEqual([...seen[0].src.subarray(0, 2)], [0xfe, 0x80]);
+      assert.equal(seen[0].scope, aIndex);
+    } finally {
+      probe.close();
+    }
   });
 
   test('a message longer than the slot is counted and dropped', async () => {
