@@ -110,6 +110,46 @@ describe('NDP engine: every drop reason', () => {
     });
   }
 
+  test('not an NS or NA (a router solicitation) -> bad-type', () => {
+    const e = makeEngine();
+    const f = nsFrame(ip('2001:db8:1::5'), { dst: ip('ff02::2') }).slice(0, 14 + 40 + 8);
+    f[14 + 5] = 8;
+    f[14 + 40] = 133;
+    f.fill(0, 14 + 44);
+    fixChecksum(f);
+    assert.equal(feed(e, 0, UPLINK, f), WireError.BadType);
+  });
+
+  test('the uplink session bucket limits new sessions across rules', () => {
+    const e = makeEngine({}, { uplinkSessionRate: { rate: 1, burst: 2 }, ruleSessionRate: { rate: 0, burst: 0 } });
+    const reasons = [1, 2, 3].map((i) => feed(e, 0, UPLINK, nsFrame(ip(`2001:db8:3::${i}`))));
+    assert.deepEqual(reasons, [0, 0, NdpDrop.UplinkRateLimited]);
+    assert.equal(e.ruleStats(UPLINK)[2]!.limited, 1);
+  });
+
+  test('a full output queue drops and counts, keeping a quarter for exact addresses', () => {
+    const e = makeEngine({}, { queueCapacity: 8, staticPrefixRate: { rate: 0, burst: 0 } });
+    const reasons = [1, 2, 3, 4, 5, 6, 7].map((i) => feed(e, 0, UPLINK, nsFrame(ip(`2001:db8:2::${i}`))));
+    assert.deepEqual(reasons, [0, 0, 0, 0, 0, 0, NdpDrop.QueueFull], 'static-prefix answers stop at 3/4 of 8');
+    assert.equal(feed(e, 0, UPLINK, nsFrame(ip('2001:db8:1::5'))), 0, 'an exact address still gets through');
+    assert.equal(feed(e, 0, UPLINK, nsFrame(ip('2001:db8:1::5'))), 0);
+    assert.equal(feed(e, 0, UPLINK, nsFrame(ip('2001:db8:1::5'))), NdpDrop.QueueFull);
+    assert.equal(e.counters.dropCount(UPLINK, NdpDrop.QueueFull), 2);
+  });
+
+  test('an inner interface without a link-local address cannot be probed', () => {
+    const e = makeEngine();
+    e.setInterface(INNER, { name: 'veth1', mac: mac('02:00:00:00:00:02'), linkLocal: null });
+    assert.equal(feed(e, 0, UPLINK, nsFrame(ip('2001:db8:3::1'))), 0, 'the session opens');
+    assert.equal(e.actions.count, 0);
+    assert.equal(e.counters.dropCount(INNER, NdpDrop.NoProbeSource), 1);
+  });
+
+  test('every drop reason has a name', () => {
+    assert.equal(new Set(DROP_NAMES).size, DROP_NAMES.length);
+    assert.ok(DROP_NAMES.every((n) => /^[a-z0-9-]+$/.test(n)));
+  });
+
   test('truncated and fragmented packets', () => {
     const e = makeEngine();
     const frame = nsFrame(target);
