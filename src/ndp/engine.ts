@@ -30,7 +30,7 @@ import { IcmpType } from '../wire/icmpv6.js';
 import { F as IP } from '../wire/ipv6.js';
 import { OptionType, findOption, linkAddrOffset } from '../wire/ndp-option.js';
 import {
-  formatIpv6, isMulticast, isSolicitedNodeMulticast, isUnspecified, matchesPrefix,
+  equalAddress, formatIpv6, isMulticast, isSolicitedNodeMulticast, isUnspecified, matchesPrefix,
 } from '../wire/address.js';
 import { WireError } from '../wire/error.js';
 import { NdpActions, ActionKind } from './actions.js';
@@ -412,7 +412,8 @@ export class NdpEngine {
     t.index.copyAddress(s, this.target, 0);
     // As in ndppd, only iface rules are wired: an auto rule found its interface in the routing table already.
     if (up.spec.autowire && rule.method === METHOD_IFACE && t.wired[s] < 0) {
-      const via = rule.autovia;
+      // An NA sent from the target itself (Linux does that) gives no next hop worth naming.
+      const via = rule.autovia && !equalAddress(buf, naSrcOff, this.target, 0);
       if (via) for (let i = 0; i < 16; i++) t.via[s * 16 + i] = buf[naSrcOff + i]!;
       t.hasVia[s] = via ? 1 : 0;
       if (this.emit.route(ActionKind.RouteReplace, inner, this.target, via ? t.via : null, s * 16)) {

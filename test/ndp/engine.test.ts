@@ -329,6 +329,19 @@ describe('NDP engine: sessions', () => {
     assert.equal(e.counters.eventCount(UPLINK, NdpEvent.RouteRemoved), 1);
   });
 
+  test('autovia names no next hop when the NA came from the target itself', () => {
+    const e = makeEngine({
+      autowire: true,
+      rules: [{ prefix: ip('2001:db8:3::'), prefixLength: 64, method: 'iface', iface: INNER, autovia: true }],
+    });
+    const t = ip('2001:db8:3::e');
+    feed(e, 0, UPLINK, nsFrame(t));
+    e.actions.clear();
+    feed(e, 10, INNER, naFrame(t));
+    assert.equal(e.actions.kind[0], ActionKind.RouteReplace);
+    assert.equal(e.actions.hasVia[0], 0);
+  });
+
   test('a full pending list drops further solicitors', () => {
     const e = makeEngine();
     const t = ip('2001:db8:3::d');
