@@ -143,7 +143,7 @@ export class PublishedPorts {
     let id = anchor;
     do {
       ids.push(id);
-      id = t.rec[id * REC_WORDS + R.MAP_NEXT];
+      id = t.mappingNext(id);
     } while (id !== anchor && id !== 0 && ids.length <= t.capacity);
     for (const x of ids) t.remove(x);
   }

@@ -11,7 +11,8 @@
 // count against a session, so a quick restart keeps every live connection.
 
 import { SnapshotError } from '../errors.js';
-import { ConnTable, REC_WORDS, R, Flag, SNAPSHOT_MAGIC, SNAPSHOT_VERSION } from './table.js';
+import { ConnTable, REC_WORDS, R, Flag, OWNER_PUBLISHED, SNAPSHOT_MAGIC, SNAPSHOT_VERSION } from './table.js';
+import { ProtoClass } from './types.js';
 
 const META = ConnTable.META;
 
@@ -90,5 +91,77 @@ export function restoreTable(table: ConnTable, snapshot: Uint8Array, tick: numbe
   m[META.TICK_STARTED] = 1;
   m[META.CHECKSUM] = 0;
   m[META.SNAPSHOT_TICK] = 0;
-  return table.rebuild(markPublished);
+  return rebuildTable(table, markPublished);
+}
+
+/**
+ * Rebuild every derived structure (indexes, mapping rings, port owners,
+ * wheel, host index and reference counts, free lists) from the records and
+ * host addresses alone, dropping any record that is inconsistent, so a
+ * damaged snapshot can never corrupt an index or make a list loop.
+ * `markPublished` runs once the port owners are cleared and must mark the
+ * current published ports; sessions that disagree with them are dropped.
+ * Returns the number of records dropped.
+ */
+export function rebuildTable(table: ConnTable, markPublished: () => void): number {
+  const rec = table.rec;
+  const hosts = table.hosts;
+  table.clearDerived();
+  markPublished();
+  hosts.rebuild();
+  const k = table.key;
+  let dropped = 0;
+  for (let id = 1; id <= table.capacity; id++) {
+    const o = id * REC_WORDS;
+    const meta = rec[o + R.META];
+    if ((meta & Flag.LIVE) === 0) { rec.fill(0, o, o + REC_WORDS); continue; }
+    rec[o + R.META] = 0;
+    const pc = (meta >>> 12) & 0xf;
+    const state = (meta >>> 8) & 0xf;
+    const host = meta >>> 16;
+    const flags = meta & 0xff & ~Flag.LIVE;
+    const extIdx = rec[o + R.EXT] & 0xffff;
+    const extPort = rec[o + R.EXT] >>> 16;
+    const inPort = rec[o + R.PORTS] >>> 16;
+    const remPort = rec[o + R.PORTS] & 0xffff;
+    let ok = pc <= ProtoClass.Sctp && extIdx < table.externalCount && host >= 1 && host <= table.hostCapacity &&
+      hosts.live(host) && hosts.hasAddress(host, rec, o) && (flags & ~(Flag.PUBLISHED | Flag.INBOUND)) === 0;
+    let anchor = 0;
+    if (ok) {
+      for (let w = 0; w < 8; w++) k[w] = rec[o + w];
+      ok = table.findInside(pc, inPort, remPort) === 0 && table.findOutside(pc, extIdx, extPort, remPort) === 0;
+    }
+    if (ok) {
+      const owner = table.portOwner(extIdx, pc, extPort);
+      const published = (owner & OWNER_PUBLISHED) !== 0;
+      if (flags & Flag.PUBLISHED) {
+        ok = published;
+      } else if (published) {
+        ok = false;
+      } else {
+        anchor = table.findMapping(pc, inPort);
+        ok = anchor !== 0 ? rec[anchor * REC_WORDS + R.EXT] === rec[o + R.EXT] : owner === 0;
+      }
+    }
+    if (!ok) {
+      rec.fill(0, o, o + REC_WORDS);
+      dropped++;
+      continue;
+    }
+    const pktsOut = rec[o + R.PKTS_OUT];
+    const pktsIn = rec[o + R.PKTS_IN];
+    const bytesOut = rec[o + R.BYTES_OUT];
+    const bytesIn = rec[o + R.BYTES_IN];
+    const hiOut = table.bytesHi[id * 2];
+    const hiIn = table.bytesHi[id * 2 + 1];
+    table.insertAt(id, pc, inPort, remPort, extIdx, extPort, host, flags, state, rec[o + R.EXPIRY], anchor);
+    rec[o + R.PKTS_OUT] = pktsOut;
+    rec[o + R.PKTS_IN] = pktsIn;
+    rec[o + R.BYTES_OUT] = bytesOut;
+    rec[o + R.BYTES_IN] = bytesIn;
+    table.bytesHi[id * 2] = hiOut;
+    table.bytesHi[id * 2 + 1] = hiIn;
+  }
+  table.rebuildFreeList();
+  return dropped;
 }

@@ -12,7 +12,8 @@
 //
 //   meta      64 × u32            magic, version, geometry, free lists, clock
 //   rec       (N+1) × 16 × u32    one 64-byte record per session (id 0 = none)
-//   bytes     (N+1) × 2 × f64     bytes out, bytes in
+//   bytesHi   (N+1) × 2 × u32     high words of the byte counters (out, in)
+//   mapLink   (N+1) × 2 × u32     mapping ring links (next, prev)
 //   wNext     (N+1+W) × u32       timing-wheel ring links; ids N+1.. are the
 //   wPrev     (N+1+W) × u32       wheel's sentinels, so unlinking needs no slot
 //   idxIn     M × u32             inside 5-tuple  → id   (linear probing,
@@ -20,16 +21,20 @@
 //   idxMap    M × u32             inside addr:port → mapping anchor)  0 = empty
 //   owner     E × 4 × 65536 × u32 (external address, protocol class, port) →
 //                                 mapping anchor id, or PUBLISHED | port index
-//   hostRec   (H+1) × 8 × u32     inside address, session count
+//   hostRec   (H+1) × 8 × u32     inside address, session count (hosts.ts)
 //   hostCnt   (H+1) × 4 × f64     packets out/in, bytes out/in per inside address
 //   hostIdx   2H' × u32           inside address → host id
+// Indexes are sized to the next power of two above N / 0.6 (load at most 0.6).
 //
 // Why one 64-byte record instead of one typed array per field: a packet
-// touches the key, ports, external side, state, expiry and packet counters of
-// its session together; packed in one cache line that is one miss per packet
-// at a million sessions instead of about eight. The columns are still typed
-// arrays over the one buffer (records are a Uint32Array with stride 16), so
-// the whole table snapshots with one copy and can live in a SharedArrayBuffer.
+// touches the key, ports, external side, state, expiry and counters of its
+// session together; packed in one cache line that is one miss per packet at a
+// million sessions instead of about eight. What a packet does not touch lives
+// in separate columns: the mapping ring links (insert/remove only) and the
+// high words of the byte counters (bumped when the low word wraps, every
+// 4 GiB). The columns are all typed arrays over the one buffer (records are a
+// Uint32Array with stride 16), so the whole table snapshots with one copy and
+// can live in a SharedArrayBuffer.
 //
 // Expiry: a timing wheel of 1-second ticks. Refreshing a session only raises
 // its EXPIRY word (no relinking per packet); when the wheel reaches the slot
@@ -40,6 +45,7 @@
 // however long the table runs.
 
 import { ProtoClass } from './types.js';
+import { HostTable } from './hosts.js';
 
 export const SNAPSHOT_MAGIC = 0x53364e54; // "S6NT"
 export const SNAPSHOT_VERSION = 1;
@@ -59,10 +65,12 @@ export const R = {
   META: 10,
   /** Tick (second) at which the session dies. */
   EXPIRY: 11,
+  /** Packets out and in (wrap at 2^32). */
   PKTS_OUT: 12,
   PKTS_IN: 13,
-  MAP_NEXT: 14,
-  MAP_PREV: 15,
+  /** Bytes out and in, low 32 bits; the high words are in bytesHi. */
+  BYTES_OUT: 14,
+  BYTES_IN: 15,
 } as const;
 
 /** Session flags (low byte of META). */
@@ -91,9 +99,6 @@ const ID_MASK = (1 << ID_BITS) - 1;
 export const MAX_CAPACITY = ID_MASK;
 const WHEEL_SIZE = 4096;
 const PORTS_PER_CLASS = 65536;
-const HOST_WORDS = 8;
-/** Host record: inside address words 0..3, session count at word 4. */
-const H_REFS = 4;
 
 export interface TableGeometry {
   /** Sessions the table holds (default 262,144; at most 16,777,215). */
@@ -143,16 +148,17 @@ export class ConnTable {
 
   readonly meta: Uint32Array;
   readonly rec: Uint32Array;
-  readonly bytes: Float64Array;
+  readonly bytesHi: Uint32Array;
+  readonly mapLink: Uint32Array;
   readonly wNext: Uint32Array;
   readonly wPrev: Uint32Array;
   readonly idxIn: Uint32Array;
   readonly idxOut: Uint32Array;
   readonly idxMap: Uint32Array;
   readonly owner: Uint32Array;
-  readonly hostRec: Uint32Array;
+  /** Per inside address counters (same buffer); hostCnt is its Float64 counter column, for the hot path. */
+  readonly hosts: HostTable;
   readonly hostCnt: Float64Array;
-  readonly hostIdx: Uint32Array;
 
   /**
    * Scratch key the find/insert calls read: words 0..3 the inside address,
@@ -161,8 +167,7 @@ export class ConnTable {
   readonly key = new Uint32Array(8);
 
   private readonly mask: number;
-  private readonly hostMask: number;
-  private seed: number;
+  private readonly seed: number;
 
   constructor(geometry: TableGeometry, seed = 0x2545f491) {
     const capacity = geometry.capacity;
@@ -176,10 +181,11 @@ export class ConnTable {
     this.capacity = capacity;
     this.externalCount = ext;
     this.hostCapacity = hosts;
-    this.indexSize = nextPow2(capacity * 2);
-    this.hostIndexSize = nextPow2(hosts * 2);
+    // Linear probing stays short up to a load of about 0.6.
+    this.indexSize = nextPow2(Math.ceil(capacity / 0.6));
+    const hostGeometry = HostTable.geometry(hosts);
+    this.hostIndexSize = hostGeometry.indexSize;
     this.mask = this.indexSize - 1;
-    this.hostMask = this.hostIndexSize - 1;
     this.seed = seed | 0;
 
     const n1 = capacity + 1;
@@ -187,31 +193,36 @@ export class ConnTable {
     const take = (bytes: number): number => { const o = at; at = align64(at + bytes); return o; };
     const oMeta = take(META_WORDS * 4);
     const oRec = take(n1 * REC_WORDS * 4);
-    const oBytes = take(n1 * 2 * 8);
+    const oBytesHi = take(n1 * 2 * 4);
+    const oMapLink = take(n1 * 2 * 4);
     const oWNext = take((n1 + WHEEL_SIZE) * 4);
     const oWPrev = take((n1 + WHEEL_SIZE) * 4);
     const oIdxIn = take(this.indexSize * 4);
     const oIdxOut = take(this.indexSize * 4);
     const oIdxMap = take(this.indexSize * 4);
     const oOwner = take(ext * 4 * PORTS_PER_CLASS * 4);
-    const oHostRec = take((hosts + 1) * HOST_WORDS * 4);
-    const oHostCnt = take((hosts + 1) * 4 * 8);
-    const oHostIdx = take(this.hostIndexSize * 4);
+    const oHostRec = take(hostGeometry.recBytes);
+    const oHostCnt = take(hostGeometry.cntBytes);
+    const oHostIdx = take(hostGeometry.idxBytes);
     this.byteLength = at;
     this.buffer = geometry.shared ? new SharedArrayBuffer(at) : new ArrayBuffer(at);
     const b = this.buffer;
     this.meta = new Uint32Array(b, oMeta, META_WORDS);
     this.rec = new Uint32Array(b, oRec, n1 * REC_WORDS);
-    this.bytes = new Float64Array(b, oBytes, n1 * 2);
+    this.bytesHi = new Uint32Array(b, oBytesHi, n1 * 2);
+    this.mapLink = new Uint32Array(b, oMapLink, n1 * 2);
     this.wNext = new Uint32Array(b, oWNext, n1 + WHEEL_SIZE);
     this.wPrev = new Uint32Array(b, oWPrev, n1 + WHEEL_SIZE);
     this.idxIn = new Uint32Array(b, oIdxIn, this.indexSize);
     this.idxOut = new Uint32Array(b, oIdxOut, this.indexSize);
     this.idxMap = new Uint32Array(b, oIdxMap, this.indexSize);
     this.owner = new Uint32Array(b, oOwner, ext * 4 * PORTS_PER_CLASS);
-    this.hostRec = new Uint32Array(b, oHostRec, (hosts + 1) * HOST_WORDS);
-    this.hostCnt = new Float64Array(b, oHostCnt, (hosts + 1) * 4);
-    this.hostIdx = new Uint32Array(b, oHostIdx, this.hostIndexSize);
+    this.hosts = new HostTable(hosts,
+      new Uint32Array(b, oHostRec, hostGeometry.recBytes >>> 2),
+      new Float64Array(b, oHostCnt, hostGeometry.cntBytes >>> 3),
+      new Uint32Array(b, oHostIdx, this.hostIndexSize),
+      this.meta, { count: M.HOST_COUNT, freeHead: M.HOST_FREE_HEAD, hand: M.HOST_HAND }, this.seed);
+    this.hostCnt = this.hosts.cnt;
     this.clear();
   }
 
@@ -225,7 +236,7 @@ export class ConnTable {
   }
 
   get hostCount(): number {
-    return this.meta[M.HOST_COUNT];
+    return this.hosts.count;
   }
 
   /** Forget every session and host; keeps the geometry. */
@@ -242,16 +253,15 @@ export class ConnTable {
     m[M.HOST_INDEX_SIZE] = this.hostIndexSize;
     m[M.BYTE_LENGTH] = this.byteLength;
     this.rec.fill(0);
-    this.bytes.fill(0);
+    this.bytesHi.fill(0);
+    this.mapLink.fill(0);
     this.idxIn.fill(0);
     this.idxOut.fill(0);
     this.idxMap.fill(0);
     this.owner.fill(0);
-    this.hostRec.fill(0);
-    this.hostCnt.fill(0);
-    this.hostIdx.fill(0);
+    this.hosts.clear();
     this.resetWheel();
-    this.rebuildFreeLists();
+    this.rebuildFreeList();
   }
 
   // ---- hashing ---------------------------------------------------------------
@@ -276,13 +286,28 @@ export class ConnTable {
     return fin(mix(h, inPort));
   }
 
-  private hashHost(k: Uint32Array, ko: number): number {
-    let h = this.seed ^ 0x300;
-    h = mix(h, k[ko]); h = mix(h, k[ko + 1]); h = mix(h, k[ko + 2]); h = mix(h, k[ko + 3]);
-    return fin(h);
+  // ---- lookups (read this.key) ------------------------------------------------
+
+  /**
+   * Touch the index slot and record a findInside with the same arguments
+   * would read, without comparing anything. The batch path calls this for
+   * every packet of a batch before translating any of them, so the cache
+   * misses of a large table overlap instead of queueing one after another.
+   * Returns a value only so the loads cannot be optimised away.
+   */
+  warmInside(pc: number, inPort: number, remPort: number): number {
+    const k = this.key;
+    const h = this.hashInside(pc, (inPort << 16 | remPort) >>> 0, k, 0, k, 4);
+    const s = this.idxIn[h & this.mask];
+    return s === 0 ? 0 : this.rec[(s & ID_MASK) * REC_WORDS + R.EXPIRY];
   }
 
-  // ---- lookups (read this.key) ------------------------------------------------
+  /** warmInside for the outside index (key words 4..7 = remote). */
+  warmOutside(pc: number, extIdx: number, extPort: number, remPort: number): number {
+    const h = this.hashOutside(pc, (extPort << 16 | extIdx) >>> 0, remPort, this.key, 4);
+    const s = this.idxOut[h & this.mask];
+    return s === 0 ? 0 : this.rec[(s & ID_MASK) * REC_WORDS + R.EXPIRY];
+  }
 
   /** Session for (pc, key inside address, inPort, key remote address, remPort), or 0. */
   findInside(pc: number, inPort: number, remPort: number): number {
@@ -421,7 +446,17 @@ export class ConnTable {
     const id = m[M.FREE_HEAD];
     if (id === 0) return 0;
     m[M.FREE_HEAD] = this.wNext[id];
-    m[M.COUNT]++;
+    this.insertAt(id, pc, inPort, remPort, extIdx, extPort, host, flags, state, expiry, anchor);
+    return id;
+  }
+
+  /**
+   * insert() at a given id that is not on the free list (restore re-places
+   * records where they were, then rebuilds the free list).
+   */
+  insertAt(id: number, pc: number, inPort: number, remPort: number, extIdx: number, extPort: number,
+    host: number, flags: number, state: number, expiry: number, anchor: number): void {
+    this.meta[M.COUNT]++;
     const k = this.key;
     const rec = this.rec;
     const o = id * REC_WORDS;
@@ -433,29 +468,30 @@ export class ConnTable {
     rec[o + R.EXPIRY] = expiry;
     rec[o + R.PKTS_OUT] = 0;
     rec[o + R.PKTS_IN] = 0;
-    this.bytes[id * 2] = 0;
-    this.bytes[id * 2 + 1] = 0;
-    this.hostRec[host * HOST_WORDS + H_REFS]++;
+    rec[o + R.BYTES_OUT] = 0;
+    rec[o + R.BYTES_IN] = 0;
+    this.bytesHi[id * 2] = 0;
+    this.bytesHi[id * 2 + 1] = 0;
+    this.hosts.ref(host);
     this.indexInsert(this.idxIn, this.homeOf(0, id), id);
     this.indexInsert(this.idxOut, this.homeOf(1, id), id);
+    const link = this.mapLink;
     if (flags & Flag.PUBLISHED) {
-      rec[o + R.MAP_NEXT] = 0;
-      rec[o + R.MAP_PREV] = 0;
+      link[id * 2] = 0;
+      link[id * 2 + 1] = 0;
     } else if (anchor !== 0) {
-      const ao = anchor * REC_WORDS;
-      const next = rec[ao + R.MAP_NEXT];
-      rec[o + R.MAP_NEXT] = next;
-      rec[o + R.MAP_PREV] = anchor;
-      rec[next * REC_WORDS + R.MAP_PREV] = id;
-      rec[ao + R.MAP_NEXT] = id;
+      const next = link[anchor * 2];
+      link[id * 2] = next;
+      link[id * 2 + 1] = anchor;
+      link[next * 2 + 1] = id;
+      link[anchor * 2] = id;
     } else {
-      rec[o + R.MAP_NEXT] = id;
-      rec[o + R.MAP_PREV] = id;
+      link[id * 2] = id;
+      link[id * 2 + 1] = id;
       this.owner[((extIdx << 2) | pc) * PORTS_PER_CLASS + extPort] = id;
       this.indexInsert(this.idxMap, this.homeOf(2, id), id);
     }
     this.wheelLink(id, expiry);
-    return id;
   }
 
   /** Delete a live session: indexes, mapping ring, wheel, host reference. */
@@ -466,8 +502,9 @@ export class ConnTable {
     if ((meta & Flag.LIVE) === 0) return;
     this.indexRemove(this.idxIn, 0, this.homeOf(0, id), id);
     this.indexRemove(this.idxOut, 1, this.homeOf(1, id), id);
+    const link = this.mapLink;
     if ((meta & Flag.PUBLISHED) === 0) {
-      const next = rec[o + R.MAP_NEXT];
+      const next = link[id * 2];
       const ext = rec[o + R.EXT];
       const pc = (meta >>> 12) & 0xf;
       const ownerAt = (((ext & 0xffff) << 2) | pc) * PORTS_PER_CLASS + (ext >>> 16);
@@ -476,9 +513,9 @@ export class ConnTable {
         this.indexRemove(this.idxMap, 2, this.homeOf(2, id), id);
         if (this.owner[ownerAt] === id) this.owner[ownerAt] = 0;
       } else {
-        const prev = rec[o + R.MAP_PREV];
-        rec[prev * REC_WORDS + R.MAP_NEXT] = next;
-        rec[next * REC_WORDS + R.MAP_PREV] = prev;
+        const prev = link[id * 2 + 1];
+        link[prev * 2] = next;
+        link[next * 2 + 1] = prev;
         if (this.owner[ownerAt] === id) {
           this.owner[ownerAt] = next;
           this.indexReplace(this.idxMap, this.homeOf(2, id), id, next);
@@ -486,11 +523,10 @@ export class ConnTable {
       }
     }
     this.wheelUnlink(id);
-    const host = meta >>> 16;
-    this.hostRec[host * HOST_WORDS + H_REFS]--;
+    this.hosts.unref(meta >>> 16);
     rec[o + R.META] = 0;
-    rec[o + R.MAP_NEXT] = 0;
-    rec[o + R.MAP_PREV] = 0;
+    link[id * 2] = 0;
+    link[id * 2 + 1] = 0;
     const m = this.meta;
     this.wNext[id] = m[M.FREE_HEAD];
     m[M.FREE_HEAD] = id;
@@ -600,105 +636,25 @@ export class ConnTable {
     return 0;
   }
 
-  // ---- hosts (per inside address counters) ---------------------------------------
+  /** Bytes a session carried out (dir 0) or in (dir 1). */
+  sessionBytes(id: number, dir: number): number {
+    return this.bytesHi[id * 2 + dir] * 0x100000000 + this.rec[id * REC_WORDS + R.BYTES_OUT + dir];
+  }
+
+  /** Next session of the same dynamic mapping (itself when alone; 0 for published sessions). */
+  mappingNext(id: number): number {
+    return this.mapLink[id * 2];
+  }
 
   /** Host id for the inside address in key[0..3], adding it if needed; 0 when the host table is full. */
   acquireHost(): number {
-    const k = this.key;
-    const hr = this.hostRec;
-    const h = this.hashHost(k, 0);
-    const tag = h >>> 24;
-    const idx = this.hostIdx;
-    const mask = this.hostMask;
-    let i = h & mask;
-    for (; idx[i] !== 0; i = (i + 1) & mask) {
-      const s = idx[i];
-      if (s >>> ID_BITS !== tag) continue;
-      const o = (s & ID_MASK) * HOST_WORDS;
-      if (hr[o] === k[0] && hr[o + 1] === k[1] && hr[o + 2] === k[2] && hr[o + 3] === k[3]) return s & ID_MASK;
-    }
-    const m = this.meta;
-    let id = m[M.HOST_FREE_HEAD];
-    if (id === 0) {
-      id = this.reclaimHost();
-      if (id === 0) return 0;
-      // The reclaim reshaped the index; find the insertion slot again.
-      i = h & mask;
-      while (idx[i] !== 0) i = (i + 1) & mask;
-    }
-    m[M.HOST_FREE_HEAD] = hr[id * HOST_WORDS + 5];
-    m[M.HOST_COUNT]++;
-    const o = id * HOST_WORDS;
-    hr[o] = k[0]; hr[o + 1] = k[1]; hr[o + 2] = k[2]; hr[o + 3] = k[3];
-    hr[o + H_REFS] = 0;
-    hr[o + 5] = 0;
-    hr[o + 6] = 1;
-    this.hostCnt.fill(0, id * 4, id * 4 + 4);
-    idx[i] = (tag << ID_BITS | id) >>> 0;
-    return id;
-  }
-
-  // Hosts with no sessions keep their counters until the space is needed;
-  // a clock hand then takes the next idle one.
-  private reclaimHost(): number {
-    const m = this.meta;
-    const hr = this.hostRec;
-    const n = this.hostCapacity;
-    for (let step = 0; step < n; step++) {
-      const id = (m[M.HOST_HAND] % n) + 1;
-      m[M.HOST_HAND] = id;
-      const o = id * HOST_WORDS;
-      if (hr[o + 6] === 1 && hr[o + H_REFS] === 0) {
-        this.hostIndexRemove(id);
-        hr[o + 6] = 0;
-        m[M.HOST_COUNT]--;
-        hr[o + 5] = m[M.HOST_FREE_HEAD];
-        m[M.HOST_FREE_HEAD] = id;
-        return id;
-      }
-    }
-    return 0;
-  }
-
-  private hostIndexRemove(id: number): void {
-    const idx = this.hostIdx;
-    const mask = this.hostMask;
-    const hr = this.hostRec;
-    let i = this.hashHost(hr, id * HOST_WORDS) & mask;
-    while ((idx[i] & ID_MASK) !== id) {
-      if (idx[i] === 0) return;
-      i = (i + 1) & mask;
-    }
-    let hole = i;
-    for (let j = (hole + 1) & mask; idx[j] !== 0; j = (j + 1) & mask) {
-      const home = this.hashHost(hr, (idx[j] & ID_MASK) * HOST_WORDS) & mask;
-      if (((j - home) & mask) >= ((j - hole) & mask)) {
-        idx[hole] = idx[j];
-        hole = j;
-      }
-    }
-    idx[hole] = 0;
-  }
-
-  /** Sessions currently referencing a host. */
-  hostSessions(host: number): number {
-    return this.hostRec[host * HOST_WORDS + H_REFS];
-  }
-
-  /** True when host id is in use (has an address and counters). */
-  hostLive(host: number): boolean {
-    return this.hostRec[host * HOST_WORDS + 6] === 1;
-  }
-
-  /** Offset of a host's address words in hostRec. */
-  hostAddrOffset(host: number): number {
-    return host * HOST_WORDS;
+    return this.hosts.acquire(this.key);
   }
 
   // ---- free lists, rebuild, snapshot ------------------------------------------------
 
-  private rebuildFreeLists(): void {
-    const m = this.meta;
+  /** Chain every record that is not live into the free list. */
+  rebuildFreeList(): void {
     const rec = this.rec;
     let head = 0;
     for (let id = this.capacity; id >= 1; id--) {
@@ -707,16 +663,18 @@ export class ConnTable {
         head = id;
       }
     }
-    m[M.FREE_HEAD] = head;
-    const hr = this.hostRec;
-    let hostHead = 0;
-    for (let id = this.hostCapacity; id >= 1; id--) {
-      if (hr[id * HOST_WORDS + 6] !== 1) {
-        hr[id * HOST_WORDS + 5] = hostHead;
-        hostHead = id;
-      }
-    }
-    m[M.HOST_FREE_HEAD] = hostHead;
+    this.meta[M.FREE_HEAD] = head;
+  }
+
+  /** Empty every index, the port owners and the wheel (records, hosts and counters stay); restore rebuilds from there. */
+  clearDerived(): void {
+    this.idxIn.fill(0);
+    this.idxOut.fill(0);
+    this.idxMap.fill(0);
+    this.owner.fill(0);
+    this.mapLink.fill(0);
+    this.resetWheel();
+    this.meta[M.COUNT] = 0;
   }
 
   /** Engine-supplied fingerprint of the configuration the external indexes refer to. */
@@ -735,109 +693,5 @@ export class ConnTable {
 
   /** For the snapshot module: meta word offsets. */
   static readonly META = M;
-  static readonly HOST_WORDS = HOST_WORDS;
   static readonly PORTS_PER_CLASS = PORTS_PER_CLASS;
-
-  /**
-   * Rebuild every derived structure (indexes, mapping rings, port owners,
-   * wheel, host index and reference counts, free lists) from the records and
-   * host addresses alone, dropping any record that is inconsistent. Used
-   * after restoring a snapshot, so a damaged snapshot can never corrupt the
-   * indexes or make a list loop. `markPublished` runs after the port owners
-   * are cleared and must set OWNER_PUBLISHED entries for the current
-   * published ports; sessions that disagree with them are dropped.
-   * Returns the number of records dropped.
-   */
-  rebuild(markPublished: () => void): number {
-    const rec = this.rec;
-    const hr = this.hostRec;
-    this.idxIn.fill(0);
-    this.idxOut.fill(0);
-    this.idxMap.fill(0);
-    this.owner.fill(0);
-    markPublished();
-    this.hostIdx.fill(0);
-    this.resetWheel();
-    const k = this.key;
-    let hostCount = 0;
-    for (let id = 1; id <= this.hostCapacity; id++) {
-      const o = id * HOST_WORDS;
-      hr[o + H_REFS] = 0;
-      if (hr[o + 6] !== 1) { hr[o + 6] = 0; continue; }
-      k[0] = hr[o]; k[1] = hr[o + 1]; k[2] = hr[o + 2]; k[3] = hr[o + 3];
-      const h = this.hashHost(k, 0);
-      const mask = this.hostMask;
-      let i = h & mask;
-      let dup = false;
-      for (; this.hostIdx[i] !== 0; i = (i + 1) & mask) {
-        const q = (this.hostIdx[i] & ID_MASK) * HOST_WORDS;
-        if (hr[q] === k[0] && hr[q + 1] === k[1] && hr[q + 2] === k[2] && hr[q + 3] === k[3]) dup = true;
-      }
-      if (dup) { hr[o + 6] = 0; continue; }
-      this.hostIdx[i] = ((h >>> 24) << ID_BITS | id) >>> 0;
-      hostCount++;
-    }
-    this.meta[M.HOST_COUNT] = hostCount;
-    let count = 0;
-    let dropped = 0;
-    for (let id = 1; id <= this.capacity; id++) {
-      const o = id * REC_WORDS;
-      const meta = rec[o + R.META];
-      if ((meta & Flag.LIVE) === 0) { rec.fill(0, o, o + REC_WORDS); continue; }
-      rec[o + R.META] = 0;
-      const pc = (meta >>> 12) & 0xf;
-      const host = meta >>> 16;
-      const extIdx = rec[o + R.EXT] & 0xffff;
-      const extPort = rec[o + R.EXT] >>> 16;
-      const inPort = rec[o + R.PORTS] >>> 16;
-      const remPort = rec[o + R.PORTS] & 0xffff;
-      const flags = meta & 0xff & ~Flag.LIVE;
-      let ok = pc <= ProtoClass.Sctp && extIdx < this.externalCount && host >= 1 && host <= this.hostCapacity &&
-        hr[host * HOST_WORDS + 6] === 1 && (flags & ~(Flag.PUBLISHED | Flag.INBOUND)) === 0;
-      for (let w = 0; ok && w < 4; w++) if (hr[host * HOST_WORDS + w] !== rec[o + w]) ok = false;
-      let anchor = 0;
-      if (ok) {
-        for (let w = 0; w < 8; w++) k[w] = rec[o + w];
-        if (this.findInside(pc, inPort, remPort) !== 0 || this.findOutside(pc, extIdx, extPort, remPort) !== 0) ok = false;
-      }
-      if (ok) {
-        const owner = this.portOwner(extIdx, pc, extPort);
-        const published = (owner & OWNER_PUBLISHED) !== 0;
-        if (flags & Flag.PUBLISHED) {
-          ok = published;
-        } else if (published) {
-          ok = false;
-        } else {
-          anchor = this.findMapping(pc, inPort);
-          if (anchor !== 0) ok = (rec[anchor * REC_WORDS + R.EXT] === rec[o + R.EXT]);
-          else ok = owner === 0;
-        }
-      }
-      if (!ok) {
-        rec.fill(0, o, o + REC_WORDS);
-        dropped++;
-        continue;
-      }
-      // Re-insert in place: the free list is rebuilt afterwards, so point it at this id.
-      const m = this.meta;
-      m[M.FREE_HEAD] = id;
-      this.wNext[id] = 0;
-      const state = (meta >>> 8) & 0xf;
-      const expiry = rec[o + R.EXPIRY];
-      const pktsOut = rec[o + R.PKTS_OUT];
-      const pktsIn = rec[o + R.PKTS_IN];
-      const bo = this.bytes[id * 2];
-      const bi = this.bytes[id * 2 + 1];
-      m[M.COUNT] = count;
-      this.insert(pc, inPort, remPort, extIdx, extPort, host, flags, state, expiry, anchor);
-      rec[o + R.PKTS_OUT] = pktsOut;
-      rec[o + R.PKTS_IN] = pktsIn;
-      this.bytes[id * 2] = bo;
-      this.bytes[id * 2 + 1] = bi;
-      count++;
-    }
-    this.meta[M.COUNT] = count;
-    this.rebuildFreeLists();
-    return dropped;
-  }
 }

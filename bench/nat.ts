@@ -1,0 +1,305 @@
+// `npm run bench -- nat [--visits N] [--burst K] [--steady N]`: NAT66 translation
+// rate at 1k and 1M concurrent flows, bytes per connection, GCs.
+//
+// Three real flows are the templates: a TCP download (http-body-hook-01), a
+// QUIC/UDP flow (quic-chromium) and ICMPv6 echo (communityid-icmp6), each
+// packet tagged outbound (from the client) or inbound. They are multiplied
+// into F distinct flows by rewriting addresses: flow f is one template, an
+// inside host fd00::h (4,096 hosts, 16 source ports each, 8 external
+// addresses so the port space holds the mappings) and a remote whose last
+// word is f. Every visit copies one template packet's headers into a work
+// slot, patches in the flow's addresses (and, inbound, its external port),
+// and translates it: outbound for client packets, inbound for server ones.
+// Flows are visited in a shuffled order, `burst` packets per visit (default
+// 1: every packet hits another flow, the cache-hostile worst case).
+//
+// Before measuring, every flow's first packet opens its session, so the
+// figures are steady-state translation (lookups, state, counters, rewrite,
+// checksum) with no session creation.
+import { Bench } from 'tinybench';
+import { Nat66, DIR_IN, DIR_OUT } from '../src/nat/nat66.js';
+import { DROP_REASON_NAMES } from '../src/nat/drop.js';
+import { walkChain, Ipv6Chain } from '../src/wire/ipv6-ext.js';
+import { formatIpv6 } from '../src/wire/address.js';
+import { fileURLToPath } from 'node:url';
+import { GcCounter, collectGarbage } from './support/gc.js';
+import { loadRing } from './support/ring.js';
+
+const HOSTS = 4096;
+const PORTS_PER_HOST = 16;
+const EXTERNALS = 8;
+/** Headers copied per packet: IPv6 + TCP with options fit in 96 bytes. */
+const HEADER_WORDS = 24;
+
+interface Template {
+  /** Packets back to back, each at a 2,048-byte slot. */
+  buf: Uint8Array;
+  words: Uint32Array;
+  lens: Int32Array;
+  /** 0 outbound (from the client), 1 inbound. */
+  dir: Uint8Array;
+  /** Offset of the L4 header in each packet. */
+  l4: Int32Array;
+  count: number;
+  /** 6 TCP, 17 UDP, 58 ICMPv6 echo. */
+  protocol: number;
+}
+
+const SLOT = 2048;
+/** Packets per translateBatch call (a TUN read batch). */
+const BATCH = 64;
+
+/** The packets of one flow of `protocol` in `file`; the client is the first packet's source. `remote` narrows to one peer. */
+function template(file: string, protocol: number, remote?: string): Template {
+  const ring = loadRing([file]);
+  const chain = new Ipv6Chain();
+  const keep: number[] = [];
+  const dirs: number[] = [];
+  const l4s: number[] = [];
+  let client = '';
+  for (let i = 0; i < ring.count; i++) {
+    const off = i * ring.slotSize;
+    if (walkChain(ring.buf, off, ring.lens[i], chain) !== 0 || chain.isFragment || chain.protocol !== protocol) continue;
+    if (protocol === 58 && ring.buf[chain.l4Offset] !== 128 && ring.buf[chain.l4Offset] !== 129) continue;
+    if (ring.lens[i] > SLOT) continue;
+    const src = formatIpv6(ring.buf, off + 8);
+    const dst = formatIpv6(ring.buf, off + 24);
+    if (remote !== undefined && src !== remote && dst !== remote) continue;
+    if (client === '') client = src;
+    if (src !== client && dst !== client) continue;
+    keep.push(i);
+    dirs.push(src === client ? 0 : 1);
+    l4s.push(chain.l4Offset - off);
+  }
+  const t: Template = {
+    buf: new Uint8Array(keep.length * SLOT), words: new Uint32Array(0), lens: new Int32Array(keep.length), dir: Uint8Array.from(dirs),
+    l4: Int32Array.from(l4s), count: keep.length, protocol,
+  };
+  keep.forEach((i, k) => {
+    t.buf.set(ring.buf.subarray(i * ring.slotSize, i * ring.slotSize + ring.lens[i]), k * SLOT);
+    t.lens[k] = ring.lens[i];
+  });
+  t.words = new Uint32Array(t.buf.buffer);
+  if (t.dir[0] !== 0) throw new Error(`${file}: the first packet is not from the client`);
+  return t;
+}
+
+export function loadTemplates(): Template[] {
+  return [
+    template('suricata-verify__http-body-hook-01.pcap', 6),
+    template('zeek__quic-chromium-google-de-fragmented.pcap', 17),
+    template('zeek__communityid-icmp6.pcap', 58, '3ffe:501:0:1001::2'),
+  ];
+}
+
+export class Scenario {
+  readonly nat: Nat66;
+  readonly flows: number;
+  private readonly templates: Template[];
+  /** Per flow, one 16-byte record so the harness costs one cache line: cursor, f as stored bytes, external port. */
+  private readonly flow: Uint32Array;
+  private readonly order: Int32Array;
+  /** BATCH packet slots, like a TUN read ring, and the batch's offsets, lengths and verdicts per direction. */
+  private readonly ring = new Uint8Array(BATCH * SLOT);
+  private readonly ringWords = new Uint32Array(this.ring.buffer);
+  private stagedLength = 0;
+  private readonly offOut = new Int32Array(BATCH);
+  private readonly lenOut = new Int32Array(BATCH);
+  private readonly offIn = new Int32Array(BATCH);
+  private readonly lenIn = new Int32Array(BATCH);
+  private readonly verdictOut = new Int32Array(BATCH);
+  private readonly verdictIn = new Int32Array(BATCH);
+  /** Per host (1-based), its address fd00::host as four words in memory order; per flow, f byte-swapped for XOR. */
+  private readonly hostWords = new Uint32Array((HOSTS + 1) * 4);
+  private readonly extOfHost = new Int32Array(HOSTS + 1);
+  private readonly extWordsLe: Uint32Array;
+  private readonly burst: number;
+  private next = 0;
+  verdicts = new Float64Array(4);
+  readonly now = 1_000_000_000;
+
+  constructor(templates: Template[], flows: number, burst: number) {
+    this.templates = templates;
+    this.flows = flows;
+    this.burst = burst;
+    const externals = Array.from({ length: EXTERNALS }, (_, i) => `2001:db8:ffff::${i + 1}`);
+    this.nat = new Nat66({
+      networks: [{ name: 'bench', insideSubnets: ['fd00::/64'], externalAddresses: externals }],
+      capacity: Math.max(262_144, Math.ceil(flows * 1.05)),
+      seed: 1,
+    });
+    this.flow = new Uint32Array(flows * 4);
+    const bytes = new Uint8Array(16);
+    const asWords = new Uint32Array(bytes.buffer);
+    for (let h = 1; h <= HOSTS; h++) {
+      bytes.fill(0);
+      bytes[0] = 0xfd; bytes[14] = h >> 8; bytes[15] = h;
+      this.hostWords.set(asWords, h * 4);
+    }
+    for (let f = 0; f < flows; f++) {
+      bytes[0] = f >>> 24; bytes[1] = f >>> 16; bytes[2] = f >>> 8; bytes[3] = f;
+      this.flow[f * 4 + 1] = asWords[0];
+    }
+    const ext = this.nat.cfg.extWords;
+    this.extWordsLe = new Uint32Array(ext.length);
+    for (let k = 0; k < ext.length; k++) {
+      const v = ext[k];
+      bytes[0] = v >>> 24; bytes[1] = v >>> 16; bytes[2] = v >>> 8; bytes[3] = v;
+      this.extWordsLe[k] = asWords[0];
+    }
+    // A fixed shuffle of the flows (xorshift), so visits jump around the table.
+    this.order = new Int32Array(flows);
+    for (let i = 0; i < flows; i++) this.order[i] = i;
+    let s = 0x9e3779b9;
+    for (let i = flows - 1; i > 0; i--) {
+      s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
+      const j = s % (i + 1);
+      const x = this.order[i]; this.order[i] = this.order[j]; this.order[j] = x;
+    }
+    // Open every flow with its first (outbound) packet.
+    for (let f = 0; f < flows; f++) {
+      const v = this.packet(f);
+      if (v < 0) throw new Error(`flow ${f}: opening packet dropped: ${DROP_REASON_NAMES[-v]}`);
+      const t = this.templates[f % 3];
+      const l4 = t.l4[0];
+      this.flow[f * 4 + 2] = t.protocol === 58 ? (this.ring[l4 + 4] << 8) | this.ring[l4 + 5] : (this.ring[l4] << 8) | this.ring[l4 + 1];
+      // Paired pooling fixed the host's external address: note it for the inbound packets.
+      this.extOfHost[(f % HOSTS) + 1] = this.ring[23] - 1;
+    }
+  }
+
+  /**
+   * Stage flow f's next packet in ring slot `slot` (headers copied as words,
+   * flow addresses patched in, as a TUN read would leave it); returns its
+   * direction (0 outbound, 1 inbound) and its length in `stagedLength`.
+   */
+  private stage(f: number, slot: number): number {
+    const t = this.templates[f % 3];
+    const fo = f * 4;
+    const i = this.flow[fo];
+    this.flow[fo] = i + 1 === t.count ? 0 : i + 1;
+    const off = slot * SLOT;
+    const w = this.ring;
+    const ww = this.ringWords;
+    const wo = off >> 2;
+    const tw = t.words;
+    const base = i * (SLOT >> 2);
+    for (let k = 0; k < HEADER_WORDS; k++) ww[wo + k] = tw[base + k];
+    const l4 = off + t.l4[i];
+    const swapped = this.flow[fo + 1];
+    this.stagedLength = t.lens[i];
+    if (t.dir[i] === 0) {
+      // Inside host fd00::host, a source port per flow; the remote's last word XOR f.
+      const h = ((f % HOSTS) + 1) * 4;
+      const hw = this.hostWords;
+      ww[wo + 2] = hw[h]; ww[wo + 3] = hw[h + 1]; ww[wo + 4] = hw[h + 2]; ww[wo + 5] = hw[h + 3];
+      ww[wo + 9] ^= swapped;
+      if (t.protocol !== 58) { const p = 40000 + ((f >>> 12) % PORTS_PER_HOST); w[l4] = p >> 8; w[l4 + 1] = p; }
+      return 0;
+    }
+    ww[wo + 5] ^= swapped;
+    // Destination: the flow's external address (paired by host) and port.
+    const e = this.extOfHost[(f % HOSTS) + 1] * 4;
+    const xw = this.extWordsLe;
+    ww[wo + 6] = xw[e]; ww[wo + 7] = xw[e + 1]; ww[wo + 8] = xw[e + 2]; ww[wo + 9] = xw[e + 3];
+    const port = this.flow[fo + 2];
+    if (t.protocol === 58) { w[l4 + 4] = port >> 8; w[l4 + 5] = port; } else { w[l4 + 2] = port >> 8; w[l4 + 3] = port; }
+    return 1;
+  }
+
+  /** Translate flow f's next packet on its own; returns the verdict. */
+  packet(f: number): number {
+    const dir = this.stage(f, 0);
+    const len = this.stagedLength;
+    return dir === 0 ? this.nat.translateOutbound(this.ring, 0, len, this.now) : this.nat.translateInbound(this.ring, 0, len, this.now);
+  }
+
+  /**
+   * One pass: `visits` packets over the shuffled flows, `burst` per flow,
+   * staged BATCH at a time and translated with one translateBatch call per
+   * direction, as the data path does per TUN read.
+   */
+  run(visits: number): void {
+    const order = this.order;
+    const v = this.verdicts;
+    for (let n = 0; n < visits;) {
+      let nOut = 0;
+      let nIn = 0;
+      for (let slot = 0; slot < BATCH && n < visits;) {
+        const f = order[this.next];
+        this.next = this.next + 1 === this.flows ? 0 : this.next + 1;
+        for (let b = 0; b < this.burst && n < visits && slot < BATCH; b++, n++, slot++) {
+          if (this.stage(f, slot) === 0) {
+            this.offOut[nOut] = slot * SLOT;
+            this.lenOut[nOut++] = this.stagedLength;
+          } else {
+            this.offIn[nIn] = slot * SLOT;
+            this.lenIn[nIn++] = this.stagedLength;
+          }
+        }
+      }
+      const nat = this.nat;
+      nat.translateBatch(this.ring, this.offOut, this.lenOut, nOut, this.now, DIR_OUT, this.verdictOut);
+      nat.translateBatch(this.ring, this.offIn, this.lenIn, nIn, this.now, DIR_IN, this.verdictIn);
+      for (let i = 0; i < nOut; i++) { const r = this.verdictOut[i]; v[r < 0 ? 3 : r]++; }
+      for (let i = 0; i < nIn; i++) { const r = this.verdictIn[i]; v[r < 0 ? 3 : r]++; }
+    }
+  }
+}
+
+function option(args: string[], name: string, fallback: number): number {
+  const at = args.indexOf(name);
+  if (at < 0) return fallback;
+  const v = Number(args[at + 1]);
+  if (!Number.isInteger(v) || v <= 0) throw new Error(`${name} needs a positive integer, got ${args[at + 1]}`);
+  return v;
+}
+
+export async function run(args: string[]): Promise<void> {
+  const visits = option(args, '--visits', 1_000_000);
+  const burst = option(args, '--burst', 1);
+  const steady = option(args, '--steady', 10_000_000);
+  const templates = loadTemplates();
+  process.stdout.write(`templates: ${templates.map((t) => `${t.protocol === 6 ? 'tcp' : t.protocol === 17 ? 'udp' : 'icmp'} ${t.count}`).join(', ')}; burst ${burst}\n`);
+
+  const small = new Scenario(templates, 1000, burst);
+  const large = new Scenario(templates, 1_000_000, burst);
+  for (const s of [small, large]) {
+    s.run(visits);
+    if (s.verdicts[3] > 0) throw new Error(`${s.flows} flows: ${s.verdicts[3]} packets dropped while warming up`);
+  }
+
+  const bench = new Bench({ name: 'nat', time: 2000 });
+  bench.add('1k', () => small.run(visits));
+  bench.add('1M', () => large.run(visits));
+  await bench.run();
+  const mpps: Record<string, number> = {};
+  for (const task of bench.tasks) {
+    if (task.result.state !== 'completed') throw new Error(`bench task ${task.name}: ${task.result.state}`);
+    mpps[task.name] = visits / (task.result.period * 1000);
+    process.stdout.write(`  ${task.name.padEnd(3)} flows: ${mpps[task.name].toFixed(2)} Mpps, ${(1000 / mpps[task.name]).toFixed(0)} ns/packet, ±${task.result.latency.rme.toFixed(1)}%\n`);
+  }
+
+  // Steady state under a GC observer: the translate path must allocate nothing.
+  const gc = new GcCounter();
+  collectGarbage();
+  gc.start();
+  const t0 = process.hrtime.bigint();
+  for (let done = 0; done < steady; done += visits) large.run(Math.min(visits, steady - done));
+  const ns = Number(process.hrtime.bigint() - t0);
+  const counts = await gc.stop();
+  const gcs = counts.minor + counts.major;
+  const table = large.nat.table;
+  const perConn = table.byteLength / table.capacity;
+  process.stdout.write(`steady state: ${steady} packets at 1M flows in ${(ns / 1e6).toFixed(0)} ms (${(steady / ns * 1000).toFixed(2)} Mpps); ` +
+    `GC ${counts.minor} scavenges, ${counts.major} mark-sweeps; table ${(table.byteLength / 1048576).toFixed(1)} MiB for ${table.capacity} sessions (${table.count} live)\n`);
+  const dropped = large.verdicts[3] + small.verdicts[3];
+  if (dropped > 0) process.stdout.write(`WARNING: ${dropped} packets dropped during the runs\n`);
+  process.stdout.write(`nat: ${mpps['1k'].toFixed(2)} Mpps at 1k flows, ${mpps['1M'].toFixed(2)} Mpps at 1M flows, ${perConn.toFixed(0)} B/conn, gc ${gcs}\n`);
+  if (gcs > 0) process.exitCode = 1;
+}
+
+// Runnable on its own too: node dist/bench/nat.js [args]
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  await run(process.argv.slice(2));
+}
