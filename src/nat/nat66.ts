@@ -99,6 +99,8 @@ export class Nat66 {
   private clockStarted = false;
   /** Where translateBatch parks the warm-up loads' sum, so they stay observable. */
   warmSink = 0;
+  /** Index slots of the batch being warmed (batches longer than this are warmed in part). */
+  private readonly warmSlots = new Uint32Array(256);
 
   constructor(config: NatConfig) {
     this.cfg = compileConfig(config);
@@ -202,8 +204,13 @@ export class Nat66 {
   translateBatch(buf: Uint8Array, offsets: Int32Array, lengths: Int32Array, count: number, now: number, dir: number,
     verdicts: Int32Array, partialCsum = false, ingressNet = -1): void {
     if (this.table.count >= WARM_MIN_SESSIONS) {
+      // Two short loops of independent loads: index slots, then the records they name.
+      const slots = this.warmSlots;
+      const n = Math.min(count, slots.length);
+      for (let i = 0; i < n; i++) slots[i] = this.warm(buf, offsets[i], lengths[i], dir);
+      const t = this.table;
       let sink = 0;
-      for (let i = 0; i < count; i++) sink += this.warm(buf, offsets[i], lengths[i], dir);
+      for (let i = 0; i < n; i++) sink += t.recordWord(slots[i]);
       this.warmSink = sink;
     }
     for (let i = 0; i < count; i++) {
@@ -213,8 +220,8 @@ export class Nat66 {
     }
   }
 
-  // The lookup a packet will do, done early for its memory traffic only.
-  // Packets with extension headers or anything unusual are skipped.
+  // The index slot a packet's lookup will read first (0 to skip: extension
+  // headers or anything unusual).
   private warm(buf: Uint8Array, off: number, len: number, dir: number): number {
     if (len < 48) return 0;
     const next = buf[off + 6];
@@ -238,14 +245,14 @@ export class Nat66 {
     if (dir === DIR_OUT) {
       readAddress(buf, off + 8, k, 0);
       readAddress(buf, off + 24, k, 4);
-      return t.warmInside(pc, a, pc === ProtoClass.Icmp ? 0 : b);
+      return t.slotInside(pc, a, pc === ProtoClass.Icmp ? 0 : b);
     }
     const pkt = this.pkt;
     readAddress(buf, off + 24, pkt, 4);
     const extIdx = externalIndexOf(this.cfg, pkt, 4);
     if (extIdx < 0) return 0;
     readAddress(buf, off + 8, k, 4);
-    return pc === ProtoClass.Icmp ? t.warmOutside(pc, extIdx, a, 0) : t.warmOutside(pc, extIdx, b, a);
+    return pc === ProtoClass.Icmp ? t.slotOutside(pc, extIdx, a, 0) : t.slotOutside(pc, extIdx, b, a);
   }
 
   /** Expire sessions and held fragments up to `now`; returns the sessions removed. */

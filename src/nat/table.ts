@@ -289,24 +289,25 @@ export class ConnTable {
   // ---- lookups (read this.key) ------------------------------------------------
 
   /**
-   * Touch the index slot and record a findInside with the same arguments
-   * would read, without comparing anything. The batch path calls this for
-   * every packet of a batch before translating any of them, so the cache
-   * misses of a large table overlap instead of queueing one after another.
-   * Returns a value only so the loads cannot be optimised away.
+   * Warm-up for batches: the index slot a findInside with these arguments
+   * would read first (loading it is the point). The batch path reads these
+   * slots for a whole batch, then the records they name (recordWord), then
+   * translates: the cache misses of a large table overlap instead of
+   * queueing one packet after another.
    */
-  warmInside(pc: number, inPort: number, remPort: number): number {
+  slotInside(pc: number, inPort: number, remPort: number): number {
     const k = this.key;
-    const h = this.hashInside(pc, (inPort << 16 | remPort) >>> 0, k, 0, k, 4);
-    const s = this.idxIn[h & this.mask];
-    return s === 0 ? 0 : this.rec[(s & ID_MASK) * REC_WORDS + R.EXPIRY];
+    return this.idxIn[this.hashInside(pc, (inPort << 16 | remPort) >>> 0, k, 0, k, 4) & this.mask];
   }
 
-  /** warmInside for the outside index (key words 4..7 = remote). */
-  warmOutside(pc: number, extIdx: number, extPort: number, remPort: number): number {
-    const h = this.hashOutside(pc, (extPort << 16 | extIdx) >>> 0, remPort, this.key, 4);
-    const s = this.idxOut[h & this.mask];
-    return s === 0 ? 0 : this.rec[(s & ID_MASK) * REC_WORDS + R.EXPIRY];
+  /** slotInside for the outside index (key words 4..7 = remote). */
+  slotOutside(pc: number, extIdx: number, extPort: number, remPort: number): number {
+    return this.idxOut[this.hashOutside(pc, (extPort << 16 | extIdx) >>> 0, remPort, this.key, 4) & this.mask];
+  }
+
+  /** A word of the record an index slot names (0 for an empty slot): loads its cache line. */
+  recordWord(slot: number): number {
+    return slot === 0 ? 0 : this.rec[(slot & ID_MASK) * REC_WORDS + R.EXPIRY];
   }
 
   /** Session for (pc, key inside address, inPort, key remote address, remPort), or 0. */

@@ -278,3 +278,42 @@ test('routing header type 0 with segments left is dropped; SCTP ports mapped wit
   const crc = s[48] | (s[49] << 8) | (s[50] << 16) | (s[51] << 24);
   assert.notEqual(crc, 0, 'CRC32c filled after the port change');
 });
+
+test('translateBatch: same results as one call per packet, with the large-table warm-up', () => {
+  const n = nat({ capacity: 100_000 });
+  const count = 70_000; // above the warm-up threshold (65,536 sessions)
+  const SLOT = 64;
+  const batch = 64;
+  const ring = new Uint8Array(batch * SLOT);
+  const offs = Int32Array.from({ length: batch }, (_, i) => i * SLOT);
+  const lens = new Int32Array(batch).fill(56);
+  const verdicts = new Int32Array(batch);
+  const extPorts = new Uint16Array(count);
+  const host = (i: number) => `fd00::${((i >>> 8) + 1).toString(16)}`;
+  for (const dir of [DIR_OUT, DIR_IN]) {
+    for (let start = 0; start < count; start += batch) {
+      const m = Math.min(batch, count - start);
+      for (let j = 0; j < m; j++) {
+        const i = start + j;
+        const p = dir === DIR_OUT
+          ? udpPacket(host(i), 10_000 + (i & 0x3f), `2001:db8:${(i >>> 16) + 1}::${(i & 0xffff).toString(16)}`, 53)
+          : udpPacket(`2001:db8:${(i >>> 16) + 1}::${(i & 0xffff).toString(16)}`, 53, EXT, extPorts[i]);
+        ring.set(p, offs[j]);
+      }
+      n.translateBatch(ring, offs, lens, m, 1000, dir, verdicts);
+      for (let j = 0; j < m; j++) {
+        const i = start + j;
+        assert.equal(verdicts[j], Verdict.Forward, `packet ${i} dir ${dir}`);
+        const out = ring.subarray(offs[j], offs[j] + 56);
+        if (dir === DIR_OUT) {
+          extPorts[i] = portsOf(out)!.src;
+        } else {
+          assert.equal(dstText(out), host(i));
+          assert.equal(portsOf(out)!.dst, 10_000 + (i & 0x3f));
+          assert.ok(checksumOk(out));
+        }
+      }
+    }
+  }
+  assert.equal(n.table.count, count);
+});
