@@ -1,0 +1,213 @@
+// The Engine API client and the feed's reconnect logic against a fake engine
+// (node:http on a unix socket or TLS on loopback): negotiation, event-stream
+// parsing, since-resume, error classes, DOCKER_HOST/TLS settings.
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import { EngineClient, parseEventLine, sinceFromTimeNano, compareApiVersions, CLIENT_API_VERSION } from '../../src/docker/client.js';
+import { parseDockerHost, endpointFromEnv, describeEndpoint } from '../../src/docker/endpoint.js';
+import { DockerFeed } from '../../src/docker/feed.js';
+import { DockerApiError, ConfigError } from '../../src/errors.js';
+import { requires } from '../support/prereq.js';
+import { waitFor } from '../support/wait.js';
+import { captureLog } from './support.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'sgt-client-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+let n = 0;
+
+type Handler = (req: IncomingMessage, res: ServerResponse, path: string, query: URLSearchParams) => void;
+
+/** A fake engine on a fresh unix socket; `requests` records every path asked for. */
+async function fakeEngine(apiVersion: string, handler: Handler): Promise<{ server: Server; socket: string; requests: string[] }> {
+  const socket = join(dir, `e${n++}.sock`);
+  const requests: string[] = [];
+  const server = createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://x');
+    requests.push(req.url ?? '');
+    res.setHeader('Api-Version', apiVersion);
+    const path = url.pathname.replace(/^\/v[\d.]+/, '');
+    if (path === '/_ping') { res.end('OK'); return; }
+    if (path === '/version') { res.end(JSON.stringify({ Version: '20.10.24', ApiVersion: apiVersion })); return; }
+    if (path === '/info') { res.end(JSON.stringify({ ID: 'FAKE', ServerVersion: '20.10.24' })); return; }
+    handler(req, res, path, url.searchParams);
+  });
+  server.listen(socket);
+  await once(server, 'listening');
+  return { server, socket, requests };
+}
+
+const json = (res: ServerResponse, body: unknown, status = 200) => { res.statusCode = status; res.end(JSON.stringify(body)); };
+
+test('version negotiation: min(engine, ours) in every path', async () => {
+  for (const [engine, used] of [['1.41', '1.41'], ['1.52', CLIENT_API_VERSION]]) {
+    const fake = await fakeEngine(engine, (_q, res) => json(res, []));
+    const client = new EngineClient({ kind: 'unix', socketPath: fake.socket });
+    assert.equal(await client.negotiate(), used);
+    assert.equal(client.engineApiVersion, engine);
+    await client.listNetworks();
+    await client.listContainers();
+    assert.deepEqual(fake.requests, ['/_ping', `/v${used}/networks`, `/v${used}/containers/json`]);
+    await client.close();
+    fake.server.close();
+  }
+  assert.ok(compareApiVersions('1.9', '1.41') < 0 && compareApiVersions('1.48', '1.48') === 0 && compareApiVersions('2.0', '1.99') > 0);
+});
+
+test('HTTP errors are DockerApiError; 404 on inspect is undefined; non-JSON is a protocol error', async () => {
+  const fake = await fakeEngine('1.41', (_q, res, path) => {
+    if (path.startsWith('/containers/gone')) json(res, { message: 'No such container' }, 404);
+    else if (path === '/networks') json(res, { message: 'boom' }, 500);
+    else res.end('not json');
+  });
+  const client = new EngineClient({ kind: 'unix', socketPath: fake.socket });
+  assert.equal(await client.inspectContainer('gone'), undefined);
+  await assert.rejects(client.listNetworks(), (e: unknown) => e instanceof DockerApiError && e.reason === 'http' && e.status === 500 && /boom/.test(e.message));
+  await assert.rejects(client.listContainers(), (e: unknown) => e instanceof DockerApiError && e.reason === 'protocol');
+  await client.close();
+  fake.server.close();
+});
+
+test('connection errors say what to do: socket missing, engine down', async () => {
+  const missing = new EngineClient({ kind: 'unix', socketPath: join(dir, 'nothing.sock') });
+  await assert.rejects(missing.ping(), (e: unknown) => e instanceof DockerApiError && e.reason === 'socket-missing'
+    && e.code === 'SIXGATE_ERR_DOCKER_SOCKET_MISSING' && /does not exist: is dockerd running/.test(e.message));
+  await missing.close();
+  const file = join(dir, 'plain-file.sock');
+  writeFileSync(file, '');
+  const down = new EngineClient({ kind: 'unix', socketPath: file });
+  await assert.rejects(down.ping(), (e: unknown) => e instanceof DockerApiError && e.reason === 'engine-down' && /not answering/.test(e.message));
+  await down.close();
+});
+
+test('permission denied on the socket (a non-root user against a root-only socket)', requires({ root: true }), async () => {
+  const fake = await fakeEngine('1.41', (_q, res) => json(res, []));
+  chmodSync(fake.socket, 0o600);
+  chmodSync(dir, 0o755);
+  const clientJs = new URL('../../src/docker/client.js', import.meta.url).href;
+  const code = `import { EngineClient } from ${JSON.stringify(clientJs)};
+    const c = new EngineClient({ kind: 'unix', socketPath: ${JSON.stringify(fake.socket)} });
+    try { await c.ping(); console.log('ok'); } catch (e) { console.log(e.reason, e.message); } await c.close();`;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], { uid: 65534, gid: 65534, encoding: 'utf8', cwd: '/', timeout: 10_000 });
+  assert.match(r.stdout, /^permission-denied permission denied on unix:\/\/.*run as root or as a member of the socket's group/);
+  fake.server.close();
+});
+
+test('event lines: exact nanosecond times, unknown types and junk ignored', () => {
+  const ev = parseEventLine('{"Type":"container","Action":"start","Actor":{"ID":"abc","Attributes":{"name":"x"}},"time":1795340404,"timeNano":1795340404185709531}');
+  assert.deepEqual(ev, { type: 'container', action: 'start', id: 'abc', attributes: { name: 'x' }, timeNano: '1795340404185709531' });
+  assert.equal(sinceFromTimeNano(ev!.timeNano), '1795340404.185709531');
+  assert.equal(sinceFromTimeNano('5'), '0.000000005');
+  assert.equal(parseEventLine('{"Type":"image","Action":"pull","Actor":{"ID":"x"}}'), undefined);
+  assert.equal(parseEventLine('{not json'), undefined);
+  assert.equal(parseEventLine('   '), undefined);
+  assert.equal(parseEventLine('{"Type":"network","Action":"create","Actor":{"ID":"n"},"time":7}')?.timeNano, '7000000000');
+});
+
+test('the event stream: filtered, lines split across chunks, since passed on', async () => {
+  let since: string | null = null;
+  let filters: string | null = null;
+  const fake = await fakeEngine('1.41', (_q, res, path, query) => {
+    if (path !== '/events') return json(res, []);
+    since = query.get('since');
+    filters = query.get('filters');
+    res.write('{"Type":"network","Action":"create","Actor":{"ID":"n1"},"timeNano":1000000000000000001}\n{"Type":"cont');
+    setTimeout(() => res.end('ainer","Action":"die","Actor":{"ID":"c1"},"timeNano":1000000000000000002}\n'), 20);
+  });
+  const client = new EngineClient({ kind: 'unix', socketPath: fake.socket });
+  const stream = await client.subscribe({ since: '12.5', signal: new AbortController().signal });
+  const got = [];
+  for await (const ev of stream) got.push(`${ev.type} ${ev.action} ${ev.id} ${ev.timeNano}`);
+  assert.deepEqual(got, ['network create n1 1000000000000000001', 'container die c1 1000000000000000002']);
+  assert.equal(since, '12.5');
+  assert.deepEqual(JSON.parse(filters!).type, ['container', 'network']);
+  await client.close();
+  fake.server.close();
+});
+
+test('the feed: the stream breaks, it retries with a line, resumes with since= and resyncs fully', async () => {
+  const subs: Array<string | null> = [];
+  let lists = 0;
+  const fake = await fakeEngine('1.41', (_q, res, path, query) => {
+    if (path === '/events') {
+      subs.push(query.get('since'));
+      if (subs.length === 1) {
+        res.write('{"Type":"container","Action":"die","Actor":{"ID":"c9"},"timeNano":1795340404185709531}\n');
+        setTimeout(() => res.destroy(), 30);
+      } else {
+        res.write('');
+      }
+      return;
+    }
+    if (path === '/networks') lists++;
+    json(res, []);
+  });
+  const logs = captureLog();
+  const feed = new DockerFeed({ log: logs.log, endpoint: { kind: 'unix', socketPath: fake.socket }, backoff: { initialMs: 10, maxMs: 20 } });
+  feed.start();
+  await feed.ready();
+  await waitFor(() => subs.length >= 2 && feed.state === 'live' && feed.counters.sessions >= 2, 5_000, 'the second session');
+  assert.deepEqual(subs.slice(0, 2), [null, '1795340404.185709531']);
+  assert.ok(lists >= 2, 'a full resync per session');
+  assert.ok(logs.has(/lost the Docker engine: .*retry 1 in 10 ms/));
+  await feed.stop();
+  assert.equal(feed.state, 'stopped');
+  fake.server.close();
+});
+
+test('DOCKER_HOST and TLS settings', () => {
+  assert.deepEqual(endpointFromEnv({}), { kind: 'unix', socketPath: '/var/run/docker.sock' });
+  assert.deepEqual(parseDockerHost('unix:///run/d.sock'), { kind: 'unix', socketPath: '/run/d.sock' });
+  assert.deepEqual(parseDockerHost('tcp://10.0.0.1'), { kind: 'tcp', origin: 'http://10.0.0.1:2375' });
+  assert.deepEqual(parseDockerHost('tcp://[2001:db8::1]:2376', { DOCKER_TLS_VERIFY: '1', DOCKER_CERT_PATH: '/c' }),
+    { kind: 'tcp', origin: 'https://[2001:db8::1]:2376', tls: { certPath: '/c', verify: true } });
+  assert.deepEqual(parseDockerHost('tcp://h', { DOCKER_TLS: '1', DOCKER_CERT_PATH: '/c' }),
+    { kind: 'tcp', origin: 'https://h:2376', tls: { certPath: '/c', verify: false } });
+  assert.equal(describeEndpoint(parseDockerHost('unix:///x.sock')), 'unix:///x.sock');
+  for (const bad of ['ssh://user@h', 'unix://relative', 'tcp://h:99999', 'npipe:////./pipe/docker_engine']) {
+    assert.throws(() => parseDockerHost(bad), ConfigError, bad);
+  }
+});
+
+test('TLS with client certificates (DOCKER_TLS_VERIFY, DOCKER_CERT_PATH)', requires({ tools: ['openssl'] }), async () => {
+  const certs = join(dir, 'certs');
+  const sh = (args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
+  execFileSync('mkdir', ['-p', certs]);
+  sh(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj', '/CN=test-ca', '-keyout', join(certs, 'ca-key.pem'), '-out', join(certs, 'ca.pem')]);
+  const leaf = (name: string, ext: string) => {
+    sh(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', `/CN=${name}`, '-keyout', join(certs, `${name}-key.pem`), '-out', join(certs, `${name}.csr`)]);
+    writeFileSync(join(certs, `${name}.ext`), ext);
+    sh(['x509', '-req', '-in', join(certs, `${name}.csr`), '-CA', join(certs, 'ca.pem'), '-CAkey', join(certs, 'ca-key.pem'), '-CAcreateserial', '-days', '1',
+      '-extfile', join(certs, `${name}.ext`), '-out', join(certs, `${name}.pem`)]);
+  };
+  leaf('server', 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
+  leaf('cert', 'extendedKeyUsage=clientAuth\n');
+  execFileSync('mv', [join(certs, 'cert-key.pem'), join(certs, 'key.pem')]);
+  const read = (f: string) => readFileSync(join(certs, f));
+  const server = createHttpsServer({ key: read('server-key.pem'), cert: read('server.pem'), ca: read('ca.pem'), requestCert: true, rejectUnauthorized: true },
+    (req, res) => {
+      res.setHeader('Api-Version', '1.45');
+      res.end(req.url === '/_ping' ? 'OK' : JSON.stringify([{ Id: 'n', Name: (req.socket as import('node:tls').TLSSocket).getPeerCertificate().subject.CN }]));
+    });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  const ep = parseDockerHost(`tcp://127.0.0.1:${port}`, { DOCKER_TLS_VERIFY: '1', DOCKER_CERT_PATH: certs });
+  const client = new EngineClient(ep);
+  assert.equal(await client.negotiate(), '1.45');
+  assert.deepEqual(await client.listNetworks(), [{ Id: 'n', Name: 'cert' }]);
+  await client.close();
+  // Without the CA the server certificate is refused.
+  const otherDir = join(dir, 'nocerts');
+  execFileSync('mkdir', ['-p', otherDir]);
+  assert.throws(() => new EngineClient(parseDockerHost(`tcp://127.0.0.1:${port}`, { DOCKER_TLS_VERIFY: '1', DOCKER_CERT_PATH: otherDir })), ConfigError);
+  server.close();
+});
+
