@@ -40,7 +40,8 @@ export class ExactAddresses {
   readonly answered: Float64Array;
   /** Per entry: DAD probes defended. */
   readonly defended: Float64Array;
-  private readonly groups = new Map<string, number>();
+  /** "iface/low 24 bits" -> how many addresses need the group, and the group itself. */
+  private readonly groups = new Map<string, { count: number; iface: number; group: Uint8Array }>();
   private changes: MembershipChange[] = [];
 
   constructor(capacity: number, seed?: number) {
@@ -104,20 +105,29 @@ export class ExactAddresses {
 
   joinGroup(iface: number, addr: Uint8Array, off: number): void {
     const key = groupKey(iface, addr, off);
-    const n = this.groups.get(key) ?? 0;
-    this.groups.set(key, n + 1);
-    if (n === 0) this.changes.push({ kind: 'join', iface, group: group(addr, off) });
+    const held = this.groups.get(key);
+    if (held !== undefined) {
+      held.count++;
+      return;
+    }
+    const g = group(addr, off);
+    this.groups.set(key, { count: 1, iface, group: g });
+    this.changes.push({ kind: 'join', iface, group: g });
   }
 
   leaveGroup(iface: number, addr: Uint8Array, off: number): void {
     const key = groupKey(iface, addr, off);
-    const n = this.groups.get(key) ?? 0;
-    if (n <= 1) {
+    const held = this.groups.get(key);
+    if (held === undefined) return;
+    if (--held.count === 0) {
       this.groups.delete(key);
-      if (n === 1) this.changes.push({ kind: 'leave', iface, group: group(addr, off) });
-    } else {
-      this.groups.set(key, n - 1);
+      this.changes.push({ kind: 'leave', iface, group: held.group });
     }
+  }
+
+  /** Joins for every group interface `iface` holds now: to replay on a socket opened again. */
+  joinsOf(iface: number): MembershipChange[] {
+    return [...this.groups.values()].filter((g) => g.iface === iface).map((g) => ({ kind: 'join' as const, iface, group: g.group }));
   }
 
   setAllmulti(iface: number, on: boolean): void {

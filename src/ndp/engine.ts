@@ -258,6 +258,16 @@ export class NdpEngine {
     return this.addresses.remove(iface, addr, off, AddressSource.Api);
   }
 
+  /**
+   * Every membership interface `iface` needs right now (its groups, and
+   * ALLMULTI when on): for the wiring to replay after reopening its sockets.
+   */
+  membershipsOf(iface: number): MembershipChange[] {
+    const out = this.addresses.joinsOf(iface);
+    if (this.uplinks[iface]?.allmulti === true) out.push({ kind: 'allmulti', iface, on: true });
+    return out;
+  }
+
   /** Multicast membership changes (join/leave a solicited-node group, ALLMULTI) to apply, oldest first. */
   takeMembershipChanges(): readonly MembershipChange[] {
     return this.addresses.takeChanges();

@@ -76,6 +76,7 @@ export class NdpService {
   private timer: NodeJS.Timeout | undefined;
   private timerAt = Number.POSITIVE_INFINITY;
   private routeRefresh: NodeJS.Timeout | undefined;
+  private recovery: NodeJS.Timeout | undefined;
   private stopWatching: (() => void) | undefined;
   /** Routes installed by autowire, "target dev" -> removal line, undone on stop. */
   private readonly wired = new Map<string, string>();
@@ -154,6 +155,7 @@ export class NdpService {
     this.stopped = true;
     if (this.timer !== undefined) clearTimeout(this.timer);
     if (this.routeRefresh !== undefined) clearInterval(this.routeRefresh);
+    if (this.recovery !== undefined) clearTimeout(this.recovery);
     this.stopWatching?.();
     for (let id = 0; id < MAX_INTERFACES; id++) this.closeLink(id);
     const lines = [...this.wired.values()];
@@ -201,7 +203,7 @@ export class NdpService {
       try {
         mac = hwaddr(name);
       } catch (err) {
-        this.ids.delete(name);
+        // The id stays reserved for the name: if the interface comes back, its sessions and addresses still apply.
         throw new ConfigError(`interface ${name}: ${(err as Error).message}`, { file: config.file });
       }
       this.engine.setInterface(id, { name, mac, linkLocal: linkLocals.get(name) ?? null });
@@ -307,6 +309,8 @@ export class NdpService {
     const link: Link = { id, name, ifindex, packet, icmp, uplink, inner, promisc };
     this.links[id] = link;
     packet.onReadable((events) => this.readable(link, events));
+    // Reopened after a failure or a role change: the old sockets took the memberships with them.
+    for (const change of this.engine.membershipsOf(id)) this.applyMembership(change);
     this.log.debug({ iface: name, ifindex, uplink, inner, promisc }, 'listening');
   }
 
@@ -322,7 +326,10 @@ export class NdpService {
 
   private readable(link: Link, events: number): void {
     if (events < 0) {
-      this.log.error({ iface: link.name, errno: events }, 'socket failed');
+      // Typically the interface went away (ndppd 0.2 spins on POLLERR here).
+      this.log.error({ iface: link.name, errno: events }, 'socket failed; closing it and retrying until the interface is back');
+      this.closeLink(link.id);
+      this.scheduleRecovery();
       return;
     }
     const rx = this.rx;
@@ -346,6 +353,21 @@ export class NdpService {
     }
     this.engine.tick(now);
     this.flush();
+  }
+
+  private scheduleRecovery(delayMs = 1000): void {
+    if (this.stopped || this.recovery !== undefined) return;
+    // Not unref'd: while an interface is missing, this timer is what keeps the daemon alive.
+    this.recovery = setTimeout(() => {
+      this.recovery = undefined;
+      this.apply(this.config).then(
+        () => this.log.info('all interfaces open again'),
+        (err: unknown) => {
+          this.log.debug({ err: (err as Error).message }, 'interfaces still missing');
+          this.scheduleRecovery(5000);
+        },
+      );
+    }, delayMs);
   }
 
   private onTimer(): void {

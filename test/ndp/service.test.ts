@@ -309,4 +309,19 @@ describe('sixgate ndp in network namespaces', requires({ root: true, tools: ['ip
       sixgate: { udp: true, dad: true, hop64: false },
     });
   });
+  test('the uplink vanishing and coming back: sixgate keeps running and answers again with the new MAC', async () => {
+    const d = await start(`proxy h0 {\n  rule ${CTR} {\n    static\n  }\n}\n`);
+    host.ip('link', 'del', 'h0');
+    await waitFor(() => d.lines.some((l) => l.includes('socket failed')), 5000, 'the failure to be noticed');
+    lab.veth(router, 'r0', host, 'h0');
+    lab.addr(router, 'r0', '2001:db8:1::1/64');
+    lab.addr(host, 'h0', '2001:db8:1::2/64');
+    hostMac = formatMac(host.mac('h0'), 0);
+    await waitFor(() => d.lines.some((l) => l.includes('all interfaces open again')), 10_000, 'recovery');
+    assert.equal(d.child.exitCode, null);
+    await waitFor(() => /fe80/.test(router.ip('-6', 'addr', 'show', 'dev', 'r0')), 5000, 'the router link-local address');
+    const out = router.exec('ndisc6', ['-1', '-r', '3', '-w', '1000', CTR, 'r0']);
+    assert.match(out, new RegExp(`Target link-layer address: ${hostMac}`, 'i'));
+    assert.match(host.ip('-6', 'maddr', 'show', 'dev', 'h0'), /ff02::1:ff01:5/, 'the group is joined again');
+  });
 });
