@@ -16,7 +16,7 @@
 //      NAs per second that came back.
 // All NS come from r0's own address and MAC, so proxies that answer through
 // the kernel (ndppd, proxy_ndp) can resolve the destination.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -196,7 +196,17 @@ function config(): string {
   return `proxy h0 {\n  router yes\n${rules.join('\n')}\n  rule 2001:db8:1:1::/64 {\n    iface hb0\n  }\n}\n`;
 }
 
-async function startProxy(which: Proxy, host: Netns, dir: string): Promise<() => Promise<void>> {
+interface Running {
+  stop(): Promise<void>;
+  /** CPU seconds (user + system) the proxy process has used so far; NaN for the kernel. */
+  cpuSeconds(): number;
+}
+
+function cpu(seconds: number): string {
+  return Number.isNaN(seconds) ? 'softirq' : `${Math.round((seconds / (FLOOD_MS / 1000)) * 100)}`;
+}
+
+async function startProxy(which: Proxy, host: Netns, dir: string): Promise<Running> {
   if (which === 'kernel') {
     host.sysctl('net.ipv6.conf.h0.proxy_ndp', '1');
     host.sysctl('net.ipv6.neigh.h0.proxy_delay', '0');
@@ -204,9 +214,12 @@ async function startProxy(which: Proxy, host: Netns, dir: string): Promise<() =>
       const t = legit(i);
       host.ip('-6', 'neigh', 'add', 'proxy', `2001:db8:1::1:${((t[14]! << 8) | t[15]!).toString(16)}`, 'dev', 'h0');
     }
-    return async () => {
-      host.ip('-6', 'neigh', 'flush', 'proxy');
-      host.sysctl('net.ipv6.conf.h0.proxy_ndp', '0');
+    return {
+      stop: async () => {
+        host.ip('-6', 'neigh', 'flush', 'proxy');
+        host.sysctl('net.ipv6.conf.h0.proxy_ndp', '0');
+      },
+      cpuSeconds: () => NaN,
     };
   }
   const path = join(dir, `${which}.conf`);
@@ -224,11 +237,18 @@ async function startProxy(which: Proxy, host: Netns, dir: string): Promise<() =>
     await sleep(20);
   }
   await sleep(500);
-  return async () => {
-    const gone = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGTERM');
-    await Promise.race([gone, sleep(3000)]);
-    if (child.exitCode === null) child.kill('SIGKILL');
+  return {
+    stop: async () => {
+      const gone = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await Promise.race([gone, sleep(3000)]);
+      if (child.exitCode === null) child.kill('SIGKILL');
+    },
+    // nsenter execs the command, so the child's pid is the proxy's.
+    cpuSeconds: () => {
+      const fields = readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      return (Number(fields[11]) + Number(fields[12])) / 100;
+    },
   };
 }
 
@@ -251,21 +271,23 @@ export async function runLive(args: string[]): Promise<void> {
     const rows: Record<string, unknown>[] = [];
     try {
       for (const which of ['sixgate', 'ndppd', 'kernel'] as const) {
-        const stop = await startProxy(which, host, dir);
+        const proxy = await startProxy(which, host, dir);
         try {
           gen.ip('neigh', 'flush', 'dev', 'r0');
           const seq = await sequential(g);
-          const mixed = await flood(g, rate, false);
+          const cpuBefore = proxy.cpuSeconds();
+          const mixed = { ...(await flood(g, rate, false)), cpuSeconds: proxy.cpuSeconds() - cpuBefore };
           const load = await flood(g, rate, true);
           rows.push({
             proxy: which,
             'p50 µs': Math.round(seq.p50), 'p99 µs': Math.round(seq.p99), 'answered/300': seq.answered,
-            'flood NS/s': mixed.rate, 'legit answered': `${mixed.answered}/${mixed.legitSent}`,
+            'flood NS/s': mixed.rate, 'legit answered': `${Math.min(mixed.naTotal, mixed.legitSent)}/${mixed.legitSent}`,
+            'CPU % in flood': cpu(mixed.cpuSeconds),
             'legit p50 µs': Math.round(mixed.p50), 'legit p99 µs': Math.round(mixed.p99),
             'exact NS/s sent': load.rate, 'NA/s back': Math.round(load.naTotal / (FLOOD_MS / 1000)),
           });
         } finally {
-          await stop();
+          await proxy.stop();
         }
       }
     } finally {
