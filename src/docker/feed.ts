@@ -17,7 +17,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../log.js';
 import { DockerApiError } from '../errors.js';
-import { EngineClient, sinceFromTimeNano, type EngineEvent } from './client.js';
+import { EngineClient, OLDEST_API_VERSION, compareApiVersions, sinceFromTimeNano, type EngineEvent } from './client.js';
 import { describeEndpoint, endpointFromEnv, type DockerEndpoint } from './endpoint.js';
 import { resolveDockerIp6tables, type ClassifyContext, type DockerNetwork, type Ip6tablesSetting, type Uplink } from './classify.js';
 import { containerFromInspect, containerFromSummary, type ContainerInfo } from './containers.js';
@@ -253,6 +253,9 @@ export class DockerFeed {
     this.#ip6tablesMsg = verdict.issue?.msg;
     if (verdict.on !== this.#model.context.dockerIp6tables) {
       this.#emit({ deltas: this.#model.setContext({ uplinks: this.#uplinks, dockerIp6tables: verdict.on }), cause: 'resync' });
+    }
+    if (compareApiVersions(api, OLDEST_API_VERSION) < 0) {
+      this.#log.warn(`Docker API ${api} is older than ${OLDEST_API_VERSION} (Docker 20.10), the oldest sixgate is tested with`);
     }
     if (info.ID !== this.#engineId || attempt > 0) {
       this.#log.info({ engine: info.ID, version: version.Version, api, engineApi: this.client.engineApiVersion },

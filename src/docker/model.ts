@@ -110,7 +110,12 @@ export class DockerModel {
       owners.add(`c:${c.id}`);
     }
     this.#classifyAll();
-    return this.#recompute(owners);
+    const deltas = this.#recompute(owners);
+    for (const owner of this.#issueKeys.keys()) {
+      const id = owner.slice(2);
+      if (!(owner.startsWith('n:') ? this.#rawNetworks.has(id) : this.#containers.has(id))) this.#issueKeys.delete(owner);
+    }
+    return deltas;
   }
 
   /** A network was created or changed (inspect answer). */
