@@ -8,25 +8,50 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { formatIpv6, isLinkLocal, tryParseIpv6 } from '../wire/address.js';
 
-/** The link-local address of every interface that has one (first one listed wins), from /proc/net/if_inet6. */
-export async function linkLocalAddresses(): Promise<Map<string, Uint8Array>> {
-  const out = new Map<string, Uint8Array>();
+interface IfAddress {
+  readonly addr: Uint8Array;
+  readonly dev: string;
+  readonly scope: number;
+}
+
+// "fe800000000000000000000000000001 02 40 20 80 eth0": address, ifindex, prefix length, scope, flags, name.
+async function readIfInet6(): Promise<IfAddress[]> {
   let text: string;
   try {
     text = await readFile('/proc/net/if_inet6', 'utf8');
   } catch {
-    return out;
+    return [];
   }
-  // "fe800000000000000000000000000001 02 40 20 80 eth0": address, ifindex, prefix length, scope, flags, name.
+  const out: IfAddress[] = [];
   for (const line of text.split('\n')) {
     const f = line.trim().split(/\s+/);
     if (f.length < 6 || f[0]!.length !== 32) continue;
+    // IFA_F_TENTATIVE (0x40) and IFA_F_DADFAILED (0x08): not usable yet, or never.
+    if ((parseInt(f[4]!, 16) & 0x48) !== 0) continue;
     const addr = new Uint8Array(16);
     for (let i = 0; i < 16; i++) addr[i] = parseInt(f[0]!.slice(2 * i, 2 * i + 2), 16);
-    const flags = parseInt(f[4]!, 16);
-    // IFA_F_TENTATIVE (0x40) and IFA_F_DADFAILED (0x08): not usable as a source yet.
-    if (!isLinkLocal(addr, 0) || (flags & 0x48) !== 0) continue;
-    if (!out.has(f[5]!)) out.set(f[5]!, addr);
+    out.push({ addr, dev: f[5]!, scope: parseInt(f[3]!, 16) });
+  }
+  return out;
+}
+
+/** The link-local address of every interface that has one (first one listed wins), from /proc/net/if_inet6. */
+export async function linkLocalAddresses(): Promise<Map<string, Uint8Array>> {
+  const out = new Map<string, Uint8Array>();
+  for (const a of await readIfInet6()) {
+    if (isLinkLocal(a.addr, 0) && !out.has(a.dev)) out.set(a.dev, a.addr);
+  }
+  return out;
+}
+
+/** Global-scope addresses per interface: the host's own addresses behind iface/auto rules (ndppd's "local" list). */
+export async function globalAddresses(): Promise<Map<string, Uint8Array[]>> {
+  const out = new Map<string, Uint8Array[]>();
+  for (const a of await readIfInet6()) {
+    if (a.scope !== 0) continue;
+    const list = out.get(a.dev) ?? [];
+    list.push(a.addr);
+    out.set(a.dev, list);
   }
   return out;
 }

@@ -24,9 +24,9 @@ import { ConfigError } from '../errors.js';
 import { ActionKind, IP_OFFSET } from './actions.js';
 import { MAX_INTERFACES } from './counters.js';
 import { NdpEngine, type NdpEngineOptions, type UplinkSpec } from './engine.js';
-import type { NdppdConfig } from './config.js';
+import type { NdppdConfig, ProxyConfig, RuleConfig } from './config.js';
 import {
-  ipBatch, linkLocalAddresses, readRoutes, routeRemoveLine, routeReplaceLines, watchRoutes, type HostRoute,
+  globalAddresses, ipBatch, linkLocalAddresses, readRoutes, routeRemoveLine, routeReplaceLines, watchRoutes, type HostRoute,
 } from './host.js';
 
 export interface NdpServiceOptions {
@@ -77,6 +77,10 @@ export class NdpService {
   private timerAt = Number.POSITIVE_INFINITY;
   private routeRefresh: NodeJS.Timeout | undefined;
   private recovery: NodeJS.Timeout | undefined;
+  private localRefresh: NodeJS.Timeout | undefined;
+  /** The local addresses last configured (see localAddresses), to spot changes. */
+  private localKey = '';
+  private routes: readonly HostRoute[] = [];
   private stopWatching: (() => void) | undefined;
   /** Routes installed by autowire, "target dev" -> removal line, undone on stop. */
   private readonly wired = new Map<string, string>();
@@ -156,6 +160,7 @@ export class NdpService {
     if (this.timer !== undefined) clearTimeout(this.timer);
     if (this.routeRefresh !== undefined) clearInterval(this.routeRefresh);
     if (this.recovery !== undefined) clearTimeout(this.recovery);
+    if (this.localRefresh !== undefined) clearInterval(this.localRefresh);
     this.stopWatching?.();
     for (let id = 0; id < MAX_INTERFACES; id++) this.closeLink(id);
     const lines = [...this.wired.values()];
@@ -174,6 +179,7 @@ export class NdpService {
 
   private async apply(config: NdppdConfig): Promise<void> {
     const linkLocals = await linkLocalAddresses();
+    const globals = await globalAddresses();
     const wanted = new Set<string>();
     const usesAuto = config.proxies.some((p) => p.rules.some((r) => r.method === 'auto'));
     const routes = usesAuto ? await readRoutes() : [];
@@ -226,9 +232,11 @@ export class NdpService {
         prefix: r.prefix, prefixLength: r.prefixLength, method: r.method, autovia: r.autovia, text: r.text,
         iface: r.iface === null ? -1 : this.ids.get(r.iface)!,
       })),
-      addresses: this.extra.get(p.iface) ?? [],
+      addresses: [...(this.extra.get(p.iface) ?? []), ...this.localAddresses(p, routes, globals)],
       naSource: this.naSource,
     }));
+    this.localKey = this.localsKey(config, routes, globals);
+    this.routes = routes;
     this.engine.setRoutes(this.routeSpecs(routes));
     this.engine.configure(specs);
     this.config = config;
@@ -244,6 +252,12 @@ export class NdpService {
       this.routeRefresh = setInterval(() => void this.refreshRoutes(), config.routeTtl);
       this.routeRefresh.unref();
     }
+    if (this.localRefresh !== undefined) clearInterval(this.localRefresh);
+    this.localRefresh = undefined;
+    if (config.proxies.some((p) => p.rules.some((r) => r.method !== 'static'))) {
+      this.localRefresh = setInterval(() => void this.refreshLocals(), config.addressTtl);
+      this.localRefresh.unref();
+    }
     this.log.info({
       proxies: config.proxies.map((p) => ({ iface: p.iface, rules: p.rules.map((r) => `${r.text} ${r.method}${r.iface ? ` ${r.iface}` : ''}`) })),
       interfaces: [...this.ids.keys()],
@@ -254,15 +268,38 @@ export class NdpService {
   private routeDevices(config: NdppdConfig, routes: readonly HostRoute[]): Set<string> {
     const devs = new Set<string>();
     for (const p of config.proxies) {
-      for (const r of p.rules) {
-        if (r.method !== 'auto') continue;
-        for (const route of routes) {
-          const len = Math.min(route.prefixLength, r.prefixLength);
-          if (route.dev !== p.iface && matchesPrefix(route.prefix, 0, r.prefix, 0, len)) devs.add(route.dev);
-        }
-      }
+      for (const r of p.rules) if (r.method === 'auto') for (const d of innerDevices(p, r, routes)) devs.add(d);
     }
     return devs;
+  }
+
+  // The host's own addresses on the inner side of iface/auto rules: nobody
+  // there answers a probe for them (the host does not hear its own NS), so,
+  // like ndppd's handle_local, they are answered at once.
+  private localAddresses(p: ProxyConfig, routes: readonly HostRoute[], globals: ReadonlyMap<string, Uint8Array[]>): Uint8Array[] {
+    const out: Uint8Array[] = [];
+    for (const r of p.rules) {
+      if (r.method === 'static') continue;
+      for (const dev of innerDevices(p, r, routes)) {
+        for (const a of globals.get(dev) ?? []) if (matchesPrefix(a, 0, r.prefix, 0, r.prefixLength)) out.push(a);
+      }
+    }
+    return out;
+  }
+
+  private localsKey(config: NdppdConfig, routes: readonly HostRoute[], globals: ReadonlyMap<string, Uint8Array[]>): string {
+    return config.proxies.map((p) => `${p.iface}:${this.localAddresses(p, routes, globals).map((a) => formatIpv6(a, 0)).join(',')}`).join(' ');
+  }
+
+  // address-ttl: the host's addresses are re-read; the engine is reconfigured only when they changed.
+  private async refreshLocals(): Promise<void> {
+    if (this.stopped) return;
+    try {
+      const key = this.localsKey(this.config, this.routes, await globalAddresses());
+      if (key !== this.localKey) await this.apply(this.config);
+    } catch (err) {
+      this.log.warn({ err }, 'could not refresh the local addresses');
+    }
   }
 
   private routeSpecs(routes: readonly HostRoute[]) {
@@ -278,6 +315,7 @@ export class NdpService {
         await this.apply(this.config);
         return;
       }
+      this.routes = routes;
       this.engine.setRoutes(this.routeSpecs(routes));
     } catch (err) {
       this.log.warn({ err }, 'could not refresh the routing table');
@@ -479,6 +517,18 @@ export class NdpService {
       }
     });
   }
+}
+
+/** The inner interfaces a rule probes: its `iface`, or for `auto` the devices of routes overlapping its prefix. */
+function innerDevices(p: ProxyConfig, r: RuleConfig, routes: readonly HostRoute[]): string[] {
+  if (r.method === 'iface') return [r.iface!];
+  if (r.method !== 'auto') return [];
+  const devs: string[] = [];
+  for (const route of routes) {
+    const len = Math.min(route.prefixLength, r.prefixLength);
+    if (route.dev !== p.iface && !devs.includes(route.dev) && matchesPrefix(route.prefix, 0, r.prefix, 0, len)) devs.push(route.dev);
+  }
+  return devs;
 }
 
 // A byte loop: `set(subarray(...))` would create a view object per frame.

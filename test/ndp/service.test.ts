@@ -184,6 +184,9 @@ describe('sixgate ndp in network namespaces', requires({ root: true, tools: ['ip
     const d = await start(`proxy h0 {\n  autowire yes\n  rule 2001:db8:1::1:0/112 {\n    iface hb0\n  }\n}\n`);
     assert.ok(allmulti(), 'a prefix rule needs all multicast');
     assert.equal(await udpExchange(), true);
+    // The host's own address behind hb0 is answered at once (nobody there would answer the probe).
+    const own = router.exec('ndisc6', ['-1', '-r', '2', '-w', '1000', '2001:db8:1::1:1', 'r0']);
+    assert.match(own, new RegExp(`Target link-layer address: ${hostMac}`, 'i'));
     const c = await counters(d);
     assert.equal(c.events['session-created'], 1);
     assert.equal(c.events['session-valid'], 1);
