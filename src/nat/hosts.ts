@@ -31,7 +31,7 @@ function hashAddress(seed: number, k: Uint32Array, ko: number): number {
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
   h ^= h >>> 13;
-  return (h ^ (h >>> 16)) >>> 0;
+  return h ^ (h >>> 16);
 }
 
 export class HostTable {

@@ -99,7 +99,8 @@ export class Nat66 {
   private clockStarted = false;
   /** Where translateBatch parks the warm-up loads' sum, so they stay observable. */
   warmSink = 0;
-  /** Index slots of the batch being warmed (batches longer than this are warmed in part). */
+  /** Hashes and index slots of the batch being warmed (batches longer than this are warmed in part). */
+  private readonly warmHashes = new Uint32Array(256);
   private readonly warmSlots = new Uint32Array(256);
 
   constructor(config: NatConfig) {
@@ -204,14 +205,15 @@ export class Nat66 {
   translateBatch(buf: Uint8Array, offsets: Int32Array, lengths: Int32Array, count: number, now: number, dir: number,
     verdicts: Int32Array, partialCsum = false, ingressNet = -1): void {
     if (this.table.count >= WARM_MIN_SESSIONS) {
-      // Two short loops of independent loads: index slots, then the records they name.
+      // Hash everything first, then two tiny loops of independent loads (index
+      // slots, then the records they name) that the CPU can keep in flight together.
+      const hashes = this.warmHashes;
       const slots = this.warmSlots;
       const n = Math.min(count, slots.length);
-      for (let i = 0; i < n; i++) slots[i] = this.warm(buf, offsets[i], lengths[i], dir);
+      for (let i = 0; i < n; i++) hashes[i] = this.warmHash(buf, offsets[i], lengths[i], dir);
       const t = this.table;
-      let sink = 0;
-      for (let i = 0; i < n; i++) sink += t.recordWord(slots[i]);
-      this.warmSink = sink;
+      t.indexSlots(hashes, slots, n, dir === DIR_OUT);
+      this.warmSink = t.touchRecords(slots, n);
     }
     for (let i = 0; i < count; i++) {
       verdicts[i] = dir === DIR_OUT
@@ -220,9 +222,9 @@ export class Nat66 {
     }
   }
 
-  // The index slot a packet's lookup will read first (0 to skip: extension
-  // headers or anything unusual).
-  private warm(buf: Uint8Array, off: number, len: number, dir: number): number {
+  // The hash of the lookup a packet will do (0 for packets with extension
+  // headers or anything unusual: it then just warms slot 0, harmlessly).
+  private warmHash(buf: Uint8Array, off: number, len: number, dir: number): number {
     if (len < 48) return 0;
     const next = buf[off + 6];
     const l4 = off + 40;
@@ -245,14 +247,14 @@ export class Nat66 {
     if (dir === DIR_OUT) {
       readAddress(buf, off + 8, k, 0);
       readAddress(buf, off + 24, k, 4);
-      return t.slotInside(pc, a, pc === ProtoClass.Icmp ? 0 : b);
+      return t.hashInsideKey(pc, a, pc === ProtoClass.Icmp ? 0 : b);
     }
     const pkt = this.pkt;
     readAddress(buf, off + 24, pkt, 4);
     const extIdx = externalIndexOf(this.cfg, pkt, 4);
     if (extIdx < 0) return 0;
     readAddress(buf, off + 8, k, 4);
-    return pc === ProtoClass.Icmp ? t.slotOutside(pc, extIdx, a, 0) : t.slotOutside(pc, extIdx, b, a);
+    return pc === ProtoClass.Icmp ? t.hashOutsideKey(pc, extIdx, a, 0) : t.hashOutsideKey(pc, extIdx, b, a);
   }
 
   /** Expire sessions and held fragments up to `now`; returns the sessions removed. */

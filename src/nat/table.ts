@@ -133,7 +133,8 @@ function fin(h: number): number {
   h = Math.imul(h, 0x85ebca6b);
   h ^= h >>> 13;
   h = Math.imul(h, 0xc2b2ae35);
-  return (h ^ (h >>> 16)) >>> 0;
+  // int32, not uint32: a double would be boxed when a hash crosses a call.
+  return h ^ (h >>> 16);
 }
 
 export class ConnTable {
@@ -289,32 +290,56 @@ export class ConnTable {
   // ---- lookups (read this.key) ------------------------------------------------
 
   /**
-   * Warm-up for batches: the index slot a findInside with these arguments
-   * would read first (loading it is the point). The batch path reads these
-   * slots for a whole batch, then the records they name (recordWord), then
-   * translates: the cache misses of a large table overlap instead of
-   * queueing one packet after another.
+   * Warm-up for batches: the hash findInside would use for these arguments.
+   * The batch path hashes a whole batch first, then loads the index slots
+   * (indexSlots), then the records they name (touchRecords), each in a tiny
+   * loop of independent loads, so the cache misses of a large table overlap
+   * instead of queueing one packet after another.
    */
-  slotInside(pc: number, inPort: number, remPort: number): number {
+  hashInsideKey(pc: number, inPort: number, remPort: number): number {
     const k = this.key;
-    return this.idxIn[this.hashInside(pc, (inPort << 16 | remPort) >>> 0, k, 0, k, 4) & this.mask];
+    return this.hashInside(pc, inPort << 16 | remPort, k, 0, k, 4);
   }
 
-  /** slotInside for the outside index (key words 4..7 = remote). */
-  slotOutside(pc: number, extIdx: number, extPort: number, remPort: number): number {
-    return this.idxOut[this.hashOutside(pc, (extPort << 16 | extIdx) >>> 0, remPort, this.key, 4) & this.mask];
+  /** hashInsideKey for the outside index (key words 4..7 = remote). */
+  hashOutsideKey(pc: number, extIdx: number, extPort: number, remPort: number): number {
+    return this.hashOutside(pc, extPort << 16 | extIdx, remPort, this.key, 4);
   }
 
-  /** A word of the record an index slot names (0 for an empty slot): loads its cache line. */
-  recordWord(slot: number): number {
-    return slot === 0 ? 0 : this.rec[(slot & ID_MASK) * REC_WORDS + R.EXPIRY];
+  /**
+   * Load index slots for n hashes (inside index when `inside`) into slots[]:
+   * the first slot of each probe sequence whose tag matches (the session a
+   * lookup would compare first), or the empty slot ending the probe.
+   */
+  indexSlots(hashes: Uint32Array, slots: Uint32Array, n: number, inside: boolean): void {
+    const idx = inside ? this.idxIn : this.idxOut;
+    const mask = this.mask;
+    for (let i = 0; i < n; i++) {
+      const h = hashes[i];
+      const tag = h >>> 24;
+      let j = h & mask;
+      let s = idx[j];
+      while (s !== 0 && s >>> ID_BITS !== tag) {
+        j = (j + 1) & mask;
+        s = idx[j];
+      }
+      slots[i] = s;
+    }
+  }
+
+  /** Load the record of each slot (a harmless record 0 for empty ones); the sum only keeps the loads alive. */
+  touchRecords(slots: Uint32Array, n: number): number {
+    const rec = this.rec;
+    let sum = 0;
+    for (let i = 0; i < n; i++) sum += rec[(slots[i] & ID_MASK) * REC_WORDS + R.EXPIRY];
+    return sum;
   }
 
   /** Session for (pc, key inside address, inPort, key remote address, remPort), or 0. */
   findInside(pc: number, inPort: number, remPort: number): number {
     const k = this.key;
     const rec = this.rec;
-    const ports = (inPort << 16 | remPort) >>> 0;
+    const ports = inPort << 16 | remPort;
     const h = this.hashInside(pc, ports, k, 0, k, 4);
     const tag = h >>> 24;
     const idx = this.idxIn;
@@ -325,7 +350,7 @@ export class ConnTable {
       if (s >>> ID_BITS !== tag) continue;
       const id = s & ID_MASK;
       const o = id * REC_WORDS;
-      if (rec[o + R.PORTS] === ports && rec[o + R.REM_ADDR + 3] === k[7] && rec[o + R.REM_ADDR + 2] === k[6] &&
+      if ((rec[o + R.PORTS] | 0) === ports && rec[o + R.REM_ADDR + 3] === k[7] && rec[o + R.REM_ADDR + 2] === k[6] &&
           rec[o + R.REM_ADDR + 1] === k[5] && rec[o + R.REM_ADDR] === k[4] && rec[o + R.IN_ADDR + 3] === k[3] &&
           rec[o + R.IN_ADDR + 2] === k[2] && rec[o + R.IN_ADDR + 1] === k[1] && rec[o + R.IN_ADDR] === k[0] &&
           ((rec[o + R.META] >>> 12) & 0xf) === pc) {
@@ -338,7 +363,7 @@ export class ConnTable {
   findOutside(pc: number, extIdx: number, extPort: number, remPort: number): number {
     const k = this.key;
     const rec = this.rec;
-    const ext = (extPort << 16 | extIdx) >>> 0;
+    const ext = extPort << 16 | extIdx;
     const h = this.hashOutside(pc, ext, remPort, k, 4);
     const tag = h >>> 24;
     const idx = this.idxOut;
@@ -349,7 +374,7 @@ export class ConnTable {
       if (s >>> ID_BITS !== tag) continue;
       const id = s & ID_MASK;
       const o = id * REC_WORDS;
-      if (rec[o + R.EXT] === ext && (rec[o + R.PORTS] & 0xffff) === remPort && rec[o + R.REM_ADDR + 3] === k[7] &&
+      if ((rec[o + R.EXT] | 0) === ext && (rec[o + R.PORTS] & 0xffff) === remPort && rec[o + R.REM_ADDR + 3] === k[7] &&
           rec[o + R.REM_ADDR + 2] === k[6] && rec[o + R.REM_ADDR + 1] === k[5] && rec[o + R.REM_ADDR] === k[4] &&
           ((rec[o + R.META] >>> 12) & 0xf) === pc) {
         return id;
@@ -378,9 +403,13 @@ export class ConnTable {
     }
   }
 
-  /** What owns an external port: 0 (free), a mapping anchor id, or OWNER_PUBLISHED | index. */
+  /**
+   * What owns an external port: 0 (free), a mapping anchor id, or
+   * OWNER_PUBLISHED | index -- as an int32 (published ones are negative), so
+   * the value is never a boxed double when it is returned.
+   */
   portOwner(extIdx: number, pc: number, port: number): number {
-    return this.owner[((extIdx << 2) | pc) * PORTS_PER_CLASS + port];
+    return this.owner[((extIdx << 2) | pc) * PORTS_PER_CLASS + port] | 0;
   }
 
   // ---- index maintenance ------------------------------------------------------
@@ -426,8 +455,8 @@ export class ConnTable {
     const rec = this.rec;
     const o = id * REC_WORDS;
     const pc = (rec[o + R.META] >>> 12) & 0xf;
-    if (which === 0) return this.hashInside(pc, rec[o + R.PORTS], rec, o + R.IN_ADDR, rec, o + R.REM_ADDR);
-    if (which === 1) return this.hashOutside(pc, rec[o + R.EXT], rec[o + R.PORTS] & 0xffff, rec, o + R.REM_ADDR);
+    if (which === 0) return this.hashInside(pc, rec[o + R.PORTS] | 0, rec, o + R.IN_ADDR, rec, o + R.REM_ADDR);
+    if (which === 1) return this.hashOutside(pc, rec[o + R.EXT] | 0, rec[o + R.PORTS] & 0xffff, rec, o + R.REM_ADDR);
     return this.hashMapping(pc, rec[o + R.PORTS] >>> 16, rec, o + R.IN_ADDR);
   }
 
