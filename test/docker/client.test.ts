@@ -162,6 +162,31 @@ test('the feed: the stream breaks, it retries with a line, resumes with since= a
   fake.server.close();
 });
 
+test('the feed as an async iterator: the resync batch, then done after stop()', async () => {
+  const fake = await fakeEngine('1.41', (_q, res, path) => {
+    if (path === '/events') { res.write(''); return; }
+    if (path === '/networks') return json(res, [{ Id: 'n'.repeat(64), Name: 'u', Driver: 'bridge', IPAM: { Config: [{ Subnet: 'fd00:5::/64' }] } }]);
+    if (path === '/containers/json') {
+      return json(res, [{ Id: 'c'.repeat(64), Names: ['/web'], State: 'running', Ports: [{ IP: '::', PrivatePort: 80, PublicPort: 8080, Type: 'tcp' }],
+        NetworkSettings: { Networks: { u: { NetworkID: 'n'.repeat(64), GlobalIPv6Address: 'fd00:5::2', GlobalIPv6PrefixLen: 64 } } } }]);
+    }
+    json(res, {}, 404);
+  });
+  const feed = new DockerFeed({ log: captureLog().log, endpoint: { kind: 'unix', socketPath: fake.socket } });
+  const it = feed.changes();
+  feed.start();
+  const first = await it.next();
+  assert.equal(first.done, false);
+  assert.equal(first.value!.cause, 'resync');
+  assert.deepEqual(first.value!.deltas.map((d) => d.kind), ['network-added', 'address-added', 'port-added']);
+  const done = it.next();
+  await feed.stop();
+  assert.deepEqual(await done, { value: undefined, done: true });
+  assert.deepEqual(await feed.changes().next(), { value: undefined, done: true });
+  await feed.ready(); // resolved before stop(), and stays so
+  fake.server.close();
+});
+
 test('DOCKER_HOST and TLS settings', () => {
   assert.deepEqual(endpointFromEnv({}), { kind: 'unix', socketPath: '/var/run/docker.sock' });
   assert.deepEqual(parseDockerHost('unix:///run/d.sock'), { kind: 'unix', socketPath: '/run/d.sock' });
