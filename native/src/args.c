@@ -57,15 +57,16 @@ bool arg_f64array(napi_env env, napi_value v, double **data, size_t *len) {
 }
 
 bool arg_string(napi_env env, napi_value v, char *out, size_t cap) {
-  size_t got = 0;
-  if (napi_get_value_string_utf8(env, v, out, cap, &got) != napi_ok) {
+  size_t len = 0;
+  if (napi_get_value_string_utf8(env, v, NULL, 0, &len) != napi_ok) {
     napi_throw_type_error(env, NULL, "sixgate addon: expected a string");
     return false;
   }
-  if (got + 1 >= cap) {
+  if (len + 1 > cap) {
     napi_throw_range_error(env, NULL, "sixgate addon: string too long");
     return false;
   }
+  napi_get_value_string_utf8(env, v, out, cap, &len);
   return true;
 }
 

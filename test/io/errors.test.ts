@@ -96,6 +96,9 @@ describe('I/O errors', requires({ root: true, tools: ['ip', 'nsenter', 'setpriv'
   });
 
   test('bad names and missing interfaces', () => {
+    const longest = ns.enter(() => Tun.open({ name: 'abcdefghijklmno' }));
+    assert.equal(longest.name, 'abcdefghijklmno');
+    longest.close();
     assert.throws(() => ns.enter(() => Tun.open({ name: 'a-name-far-too-long' })), RangeError);
     assert.throws(() => ns.enter(() => Tun.open({ name: 'bad/name' })), RangeError);
     assert.throws(() => ns.enter(() => PacketSocket.open({ ifname: 'nosuch0' })),
