@@ -352,19 +352,18 @@ export class NdpEngine {
       return t.addPending(s, buf, srcOff, buf, mOff, dad) ? 0 : this.dropped(iface, NdpDrop.PendingFull);
     }
 
+    // Any matching static rule answers (as in ndppd, where it makes the session
+    // valid at once); otherwise the first matching iface/auto rule opens one.
     let first = -1;
-    let inner = 0;
     for (let r = 0; r < up.rules.length; r++) {
       const rule = up.rules[r]!;
       if (!matchesPrefix(buf, tOff, rule.prefix, 0, rule.length)) continue;
       if (rule.method === METHOD_STATIC) return this.answerStatic(now, up, rule, buf, tOff, srcOff, mOff, dad);
       if (first < 0) first = r;
-      const id = rule.method === METHOD_IFACE ? rule.iface : this.routes.lookup(buf, tOff, iface);
-      if (id >= 0) inner |= 1 << id;
     }
     if (first < 0) return this.dropped(iface, NdpDrop.NotOurs);
-    if (inner === 0) return this.dropped(iface, NdpDrop.NoRoute);
     const rule = up.rules[first]!;
+    // Buckets before the route lookups: a flood must not buy a routing-table scan per packet.
     if (!this.ruleSessionBuckets.take(rule.bucket, now)) {
       rule.limited++;
       return this.dropped(iface, NdpDrop.PrefixRateLimited);
@@ -373,6 +372,15 @@ export class NdpEngine {
       rule.limited++;
       return this.dropped(iface, NdpDrop.UplinkRateLimited);
     }
+    // Every later iface/auto rule that also matches adds its interface (ndppd probes them all).
+    let inner = 0;
+    for (let r = first; r < up.rules.length; r++) {
+      const later = up.rules[r]!;
+      if (later.method === METHOD_STATIC || !matchesPrefix(buf, tOff, later.prefix, 0, later.length)) continue;
+      const id = later.method === METHOD_IFACE ? later.iface : this.routes.lookup(buf, tOff, iface);
+      if (id >= 0) inner |= 1 << id;
+    }
+    if (inner === 0) return this.dropped(iface, NdpDrop.NoRoute);
     const created = t.create(iface, buf, tOff, first, inner, now + up.spec.timeout);
     if (created < 0) return this.dropped(iface, NdpDrop.SessionCap);
     rule.sessions++;

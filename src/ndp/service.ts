@@ -237,7 +237,7 @@ export class NdpService {
     }));
     this.localKey = this.localsKey(config, routes, globals);
     this.routes = routes;
-    this.engine.setRoutes(this.routeSpecs(routes));
+    this.engine.setRoutes(this.routeSpecs(config, routes));
     this.engine.configure(specs);
     this.config = config;
     this.flush();
@@ -302,8 +302,13 @@ export class NdpService {
     }
   }
 
-  private routeSpecs(routes: readonly HostRoute[]) {
-    return routes.filter((r) => this.ids.has(r.dev)).map((r) => ({ prefix: r.prefix, prefixLength: r.prefixLength, iface: this.ids.get(r.dev)! }));
+  // Only routes that overlap an auto rule can decide one (a full table can hold 100k+ routes).
+  private routeSpecs(config: NdppdConfig, routes: readonly HostRoute[]) {
+    const autos = config.proxies.flatMap((p) => p.rules.filter((r) => r.method === 'auto'));
+    return routes
+      .filter((route) => this.ids.has(route.dev) && autos.some((r) =>
+        matchesPrefix(route.prefix, 0, r.prefix, 0, Math.min(route.prefixLength, r.prefixLength))))
+      .map((route) => ({ prefix: route.prefix, prefixLength: route.prefixLength, iface: this.ids.get(route.dev)! }));
   }
 
   private async refreshRoutes(): Promise<void> {
@@ -316,7 +321,7 @@ export class NdpService {
         return;
       }
       this.routes = routes;
-      this.engine.setRoutes(this.routeSpecs(routes));
+      this.engine.setRoutes(this.routeSpecs(this.config, routes));
     } catch (err) {
       this.log.warn({ err }, 'could not refresh the routing table');
     }

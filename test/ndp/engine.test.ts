@@ -298,6 +298,21 @@ describe('NDP engine: sessions', () => {
     assert.equal(feed(e, 0, UPLINK, nsFrame(ip('2001:db8:4::2'))), NdpDrop.NoRoute);
   });
 
+  test('overlapping rules: a matching static rule wins wherever it is; several iface rules probe every interface', () => {
+    const e = makeEngine({
+      rules: [
+        { prefix: ip('2001:db8:3::'), prefixLength: 64, method: 'iface', iface: INNER, autovia: false },
+        { prefix: ip('2001:db8:3::'), prefixLength: 64, method: 'iface', iface: BRIDGE, autovia: false },
+        { prefix: ip('2001:db8:3::100'), prefixLength: 120, method: 'static', iface: -1, autovia: false },
+      ],
+    });
+    assert.equal(feed(e, 0, UPLINK, nsFrame(ip('2001:db8:3::101'))), 0);
+    assert.equal(e.actions.purpose[0], SendPurpose.Answer);
+    e.actions.clear();
+    assert.equal(feed(e, 0, UPLINK, nsFrame(ip('2001:db8:3::1'))), 0);
+    assert.deepEqual(Array.from(e.actions.iface.subarray(0, e.actions.count)), [INNER, BRIDGE]);
+  });
+
   test('an NA on another interface than the one probed is not believed', () => {
     const e = makeEngine();
     const t = ip('2001:db8:4::1');
