@@ -19,7 +19,7 @@ import type { Logger } from '../log.js';
 import { DockerApiError } from '../errors.js';
 import { EngineClient, OLDEST_API_VERSION, compareApiVersions, sinceFromTimeNano, type EngineEvent } from './client.js';
 import { describeEndpoint, endpointFromEnv, type DockerEndpoint } from './endpoint.js';
-import { resolveDockerIp6tables, type ClassifyContext, type DockerNetwork, type Ip6tablesSetting, type Uplink } from './classify.js';
+import { resolveDockerIp6tables, type DockerNetwork, type Ip6tablesSetting, type Uplink } from './classify.js';
 import { containerFromInspect, containerFromSummary, type ContainerInfo } from './containers.js';
 import { DockerModel, type ContainerAddress, type FeedDelta, type PublishedPort } from './model.js';
 

@@ -1,20 +1,17 @@
 // The Engine API client and the feed's reconnect logic against a fake engine
-// (node:http on a unix socket or TLS on loopback): negotiation, event-stream
-// parsing, since-resume, error classes, DOCKER_HOST/TLS settings.
+// (node:http on a unix socket): negotiation, event-stream parsing,
+// since-resume, error classes, the feed's iterator.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
-import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
-import type { AddressInfo } from 'node:net';
 import { EngineClient, parseEventLine, sinceFromTimeNano, compareApiVersions, CLIENT_API_VERSION } from '../../src/docker/client.js';
-import { parseDockerHost, endpointFromEnv, describeEndpoint } from '../../src/docker/endpoint.js';
 import { DockerFeed } from '../../src/docker/feed.js';
-import { DockerApiError, ConfigError } from '../../src/errors.js';
+import { DockerApiError } from '../../src/errors.js';
 import { requires } from '../support/prereq.js';
 import { waitFor } from '../support/wait.js';
 import { captureLog } from './support.js';
@@ -185,54 +182,5 @@ test('the feed as an async iterator: the resync batch, then done after stop()', 
   assert.deepEqual(await feed.changes().next(), { value: undefined, done: true });
   await feed.ready(); // resolved before stop(), and stays so
   fake.server.close();
-});
-
-test('DOCKER_HOST and TLS settings', () => {
-  assert.deepEqual(endpointFromEnv({}), { kind: 'unix', socketPath: '/var/run/docker.sock' });
-  assert.deepEqual(parseDockerHost('unix:///run/d.sock'), { kind: 'unix', socketPath: '/run/d.sock' });
-  assert.deepEqual(parseDockerHost('tcp://10.0.0.1'), { kind: 'tcp', origin: 'http://10.0.0.1:2375' });
-  assert.deepEqual(parseDockerHost('tcp://[2001:db8::1]:2376', { DOCKER_TLS_VERIFY: '1', DOCKER_CERT_PATH: '/c' }),
-    { kind: 'tcp', origin: 'https://[2001:db8::1]:2376', tls: { certPath: '/c', verify: true } });
-  assert.deepEqual(parseDockerHost('tcp://h', { DOCKER_TLS: '1', DOCKER_CERT_PATH: '/c' }),
-    { kind: 'tcp', origin: 'https://h:2376', tls: { certPath: '/c', verify: false } });
-  assert.equal(describeEndpoint(parseDockerHost('unix:///x.sock')), 'unix:///x.sock');
-  for (const bad of ['ssh://user@h', 'unix://relative', 'tcp://h:99999', 'npipe:////./pipe/docker_engine']) {
-    assert.throws(() => parseDockerHost(bad), ConfigError, bad);
-  }
-});
-
-test('TLS with client certificates (DOCKER_TLS_VERIFY, DOCKER_CERT_PATH)', requires({ tools: ['openssl'] }), async () => {
-  const certs = join(dir, 'certs');
-  const sh = (args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
-  execFileSync('mkdir', ['-p', certs]);
-  sh(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj', '/CN=test-ca', '-keyout', join(certs, 'ca-key.pem'), '-out', join(certs, 'ca.pem')]);
-  const leaf = (name: string, ext: string) => {
-    sh(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', `/CN=${name}`, '-keyout', join(certs, `${name}-key.pem`), '-out', join(certs, `${name}.csr`)]);
-    writeFileSync(join(certs, `${name}.ext`), ext);
-    sh(['x509', '-req', '-in', join(certs, `${name}.csr`), '-CA', join(certs, 'ca.pem'), '-CAkey', join(certs, 'ca-key.pem'), '-CAcreateserial', '-days', '1',
-      '-extfile', join(certs, `${name}.ext`), '-out', join(certs, `${name}.pem`)]);
-  };
-  leaf('server', 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
-  leaf('cert', 'extendedKeyUsage=clientAuth\n');
-  execFileSync('mv', [join(certs, 'cert-key.pem'), join(certs, 'key.pem')]);
-  const read = (f: string) => readFileSync(join(certs, f));
-  const server = createHttpsServer({ key: read('server-key.pem'), cert: read('server.pem'), ca: read('ca.pem'), requestCert: true, rejectUnauthorized: true },
-    (req, res) => {
-      res.setHeader('Api-Version', '1.45');
-      res.end(req.url === '/_ping' ? 'OK' : JSON.stringify([{ Id: 'n', Name: (req.socket as import('node:tls').TLSSocket).getPeerCertificate().subject.CN }]));
-    });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  const ep = parseDockerHost(`tcp://127.0.0.1:${port}`, { DOCKER_TLS_VERIFY: '1', DOCKER_CERT_PATH: certs });
-  const client = new EngineClient(ep);
-  assert.equal(await client.negotiate(), '1.45');
-  assert.deepEqual(await client.listNetworks(), [{ Id: 'n', Name: 'cert' }]);
-  await client.close();
-  // Without the CA the server certificate is refused.
-  const otherDir = join(dir, 'nocerts');
-  execFileSync('mkdir', ['-p', otherDir]);
-  assert.throws(() => new EngineClient(parseDockerHost(`tcp://127.0.0.1:${port}`, { DOCKER_TLS_VERIFY: '1', DOCKER_CERT_PATH: otherDir })), ConfigError);
-  server.close();
 });
 

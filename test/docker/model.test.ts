@@ -1,44 +1,8 @@
 // The model and its deltas, from API JSON shaped like Docker 20.10's (no engine needed).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DockerModel, type FeedDelta, type ModelIssue } from '../../src/docker/model.js';
-import { containerFromInspect, containerFromSummary, type ContainerInfo } from '../../src/docker/containers.js';
-import { applyNdpDeltas, natView, touchesNat } from '../../src/docker/consumers.js';
-import type { ApiContainerInspect, ApiContainerSummary, ApiNetwork } from '../../src/docker/api-types.js';
-
-const ctx = { uplinks: [{ name: 'eth0', prefixes: ['2001:db8:5::/64'] }], dockerIp6tables: false };
-const NA = 'a'.repeat(64);
-const NB = 'b'.repeat(64);
-const NG = 'c'.repeat(64);
-const C1 = '1'.repeat(64);
-const C2 = '2'.repeat(64);
-
-const networks: ApiNetwork[] = [
-  { Id: NA, Name: 'alpha', Driver: 'bridge', IPAM: { Config: [{ Subnet: '172.18.0.0/16' }, { Subnet: 'fd00:a::/64' }] }, Options: {} },
-  { Id: NB, Name: 'beta', Driver: 'bridge', IPAM: { Config: [{ Subnet: 'fd00:b::/64' }] }, Options: {} },
-  { Id: NG, Name: 'glob', Driver: 'bridge', IPAM: { Config: [{ Subnet: '2001:db8:5:0:1::/80' }] }, Options: {} },
-  { Id: 'd'.repeat(64), Name: 'host', Driver: 'host', IPAM: { Config: [] } },
-];
-
-function summary(id: string, nets: Record<string, [string, string]>, ports: ApiContainerSummary['Ports'] = []): ApiContainerSummary {
-  return {
-    Id: id, Names: [`/c${id[0]}`], State: 'running', Ports: ports,
-    NetworkSettings: { Networks: Object.fromEntries(Object.entries(nets).map(([name, [nid, addr]]) => [name, { NetworkID: nid, GlobalIPv6Address: addr, GlobalIPv6PrefixLen: 64 }])) },
-  };
-}
-
-const kinds = (deltas: FeedDelta[]) => deltas.map((d) => {
-  switch (d.kind) {
-    case 'address-added': case 'address-removed': return `${d.kind} ${d.address.networkName} ${d.address.address}`;
-    case 'port-added': case 'port-removed': return `${d.kind} ${d.port.protocol} ${d.port.hostAddress ?? '*'} ${d.port.hostPort}->${d.port.containerAddress} ${d.port.containerPort}`;
-    default: return `${d.kind} ${d.network.name}`;
-  }
-});
-
-function model(): { m: DockerModel; issues: ModelIssue[] } {
-  const issues: ModelIssue[] = [];
-  return { m: new DockerModel(ctx, (i) => issues.push(i)), issues };
-}
+import { containerFromSummary } from '../../src/docker/containers.js';
+import { C1, C2, NA, NB, NG, kinds, model, networks, summary } from './fixtures.js';
 
 test('resync: networks first, then addresses, then ports; a second identical resync emits nothing', () => {
   const { m } = model();
@@ -97,42 +61,6 @@ test('host addresses: ""/0.0.0.0/:: are every address (deduplicated), IPv6 kept,
   assert.equal(issues.length, 2);
 });
 
-test('inspect: allocated ports (ephemeral, ranges, -P) win; requested fixed bindings fill in; list and inspect agree', () => {
-  const inspect: ApiContainerInspect = {
-    Id: C1, Name: '/c1', State: { Running: true },
-    HostConfig: { PortBindings: {
-      '80/tcp': [{ HostIp: '', HostPort: '' }],
-      '7000/udp': [{ HostIp: '', HostPort: '9000-9002' }],
-      '443/tcp': [{ HostIp: '', HostPort: '8443' }],
-    } },
-    NetworkSettings: {
-      Ports: {
-        '80/tcp': [{ HostIp: '0.0.0.0', HostPort: '49153' }, { HostIp: '::', HostPort: '49153' }],
-        '7000/udp': [{ HostIp: '0.0.0.0', HostPort: '9000' }, { HostIp: '::', HostPort: '9000' }],
-        '5000/tcp': null,
-      },
-      Networks: { alpha: { NetworkID: NA, GlobalIPv6Address: 'fd00:a::2', GlobalIPv6PrefixLen: 64 } },
-    },
-  };
-  const info = containerFromInspect(inspect)!;
-  assert.deepEqual(info.bindings.map((b) => `${b.protocol} ${b.hostIp} ${b.hostPort}->${b.containerPort}`), [
-    'tcp 0.0.0.0 49153->80', 'tcp :: 49153->80', 'udp 0.0.0.0 9000->7000', 'udp :: 9000->7000', 'tcp  8443->443',
-  ]);
-  const list = containerFromSummary(summary(C1, { alpha: [NA, 'fd00:a::2'] }, [
-    { IP: '0.0.0.0', PrivatePort: 80, PublicPort: 49153, Type: 'tcp' }, { IP: '::', PrivatePort: 80, PublicPort: 49153, Type: 'tcp' },
-    { IP: '0.0.0.0', PrivatePort: 7000, PublicPort: 9000, Type: 'udp' }, { IP: '::', PrivatePort: 7000, PublicPort: 9000, Type: 'udp' },
-    { IP: '', PrivatePort: 443, PublicPort: 8443, Type: 'tcp' },
-  ]))!;
-  const a = model().m;
-  const b = model().m;
-  a.replaceAll(networks, [list]);
-  b.replaceAll(networks, []);
-  b.upsertContainer(info);
-  assert.deepEqual(a.ports(), b.ports());
-  assert.deepEqual(a.addresses(), b.addresses());
-  assert.equal(containerFromInspect({ ...inspect, State: { Running: false } })!.running, false);
-});
-
 test('stop, disconnect and removal leave nothing behind; network removal goes last', () => {
   const { m } = model();
   const c1 = containerFromSummary(summary(C1, { alpha: [NA, 'fd00:a::2'] }, [{ IP: '::', PrivatePort: 80, PublicPort: 80, Type: 'tcp' }]))!;
@@ -165,26 +93,3 @@ test('a changed context (uplink prefixes) changes networks and the services of t
   assert.ok(added?.kind === 'address-added' && added.address.service === 'none');
 });
 
-test('consumers: NDP follows ndp address deltas; the NAT view has nat66/nptv6 networks and nat66 ports', () => {
-  const { m } = model();
-  const nets: ApiNetwork[] = [...networks, { Id: 'e'.repeat(64), Name: 'npt', Driver: 'bridge', IPAM: { Config: [{ Subnet: 'fd00:e::/64' }] },
-    Labels: { 'sixgate.nptv6': '2001:db8:7::/64' }, Options: { 'com.docker.network.host_ipv6': '2001:db8:5::99' } }];
-  const c: ContainerInfo = containerFromSummary(summary(C1, { alpha: [NA, 'fd00:a::2'], glob: [NG, '2001:db8:5:0:1::2'] },
-    [{ IP: '::', PrivatePort: 80, PublicPort: 8080, Type: 'tcp' }, { IP: '2001:db8:5::7', PrivatePort: 53, PublicPort: 53, Type: 'udp' }]))!;
-  const deltas = m.replaceAll(nets, [c]);
-  const calls: string[] = [];
-  assert.equal(applyNdpDeltas(deltas, { add: (u, a) => calls.push(`+${u} ${a}`), remove: (u, a) => calls.push(`-${u} ${a}`) }), 1);
-  assert.deepEqual(calls, ['+eth0 2001:db8:5:0:1::2']);
-  assert.ok(touchesNat(deltas));
-  assert.ok(!touchesNat(deltas.filter((d) => d.kind === 'address-added')));
-  const view = natView({ networks: m.networks(), addresses: m.addresses(), ports: m.ports() }, () => ['2001:db8:5::10']);
-  assert.deepEqual(view.networks, [
-    { name: 'alpha', insideSubnets: ['fd00:a::/64'], mode: 'masquerade', externalAddresses: ['2001:db8:5::10'] },
-    { name: 'beta', insideSubnets: ['fd00:b::/64'], mode: 'masquerade', externalAddresses: ['2001:db8:5::10'] },
-    { name: 'npt/nptv6', insideSubnets: ['fd00:e::/64'], mode: 'nptv6', externalPrefix: '2001:db8:7::/64' },
-  ]);
-  assert.deepEqual(view.published, [
-    { protocol: 'tcp', externalPort: 8080, insideAddress: 'fd00:a::2', insidePort: 80 },
-    { protocol: 'udp', externalAddress: '2001:db8:5::7', externalPort: 53, insideAddress: 'fd00:a::2', insidePort: 53 },
-  ]);
-});
