@@ -26,9 +26,11 @@ import { WireError } from '../wire/error.js';
 import { ConnTable, R, REC_WORDS, Flag, OWNER_PUBLISHED } from './table.js';
 import { FragmentTracker, FRAG_HAIRPIN } from './fragments.js';
 import { NatDrop, DROP_REASON_COUNT } from './drop.js';
-import { ProtoClass, TcpState, Verdict, NatCounter, NAT_COUNTER_NAMES, PROTO_CLASS_NAMES, TCP_STATE_NAMES } from './types.js';
+import { ProtoClass, TcpState, Verdict, NatCounter, NAT_COUNTER_NAMES, Direction } from './types.js';
+import { tcpNext, tcpOpening, TCP_RST } from './tcp-state.js';
+import { BatchWarmer, WARM_MIN_SESSIONS } from './batch.js';
 import { snapshotTable, restoreTable } from './snapshot.js';
-import { formatIpv6 } from '../wire/address.js';
+import { listSessions, listHosts, type SessionInfo, type HostInfo } from './status.js';
 import {
   compileConfig, networkOf, inNetwork, externalIndexOf, nptNetworkOfExternal,
   MODE_NPTV6, TICK_MS, type CompiledConfig, type NatConfig,
@@ -38,41 +40,13 @@ import { nptRewrite } from './nptv6.js';
 import { PublishedPorts } from './published.js';
 import { translateErrorOutbound, translateErrorInbound, translateNptError } from './icmp-error.js';
 
-export const DIR_OUT = 0;
-export const DIR_IN = 1;
+export const DIR_OUT = Direction.Out;
+export const DIR_IN = Direction.In;
 const SCTP = 132;
 const ICMP_ECHO_REQUEST = 128;
 const ICMP_ECHO_REPLY = 129;
-const TCP_FIN = 0x01;
-const TCP_SYN = 0x02;
-const TCP_RST = 0x04;
-const TCP_ACK = 0x10;
-/**
- * From this many sessions on, the table no longer fits in the CPU caches and
- * translateBatch warms every packet's lookup before translating (measured:
- * see bench/nat.ts; below it the extra hashing costs more than it saves).
- */
-const WARM_MIN_SESSIONS = 65_536;
 /** Sessions the reclaimer looks at before giving up on a full table. */
 const RECLAIM_BUDGET = 256;
-
-/** RFC 6146 §3.5.2 transitions; RST anywhere makes the session transitory. */
-export function tcpNext(state: number, flags: number, dir: number): number {
-  if (flags & TCP_RST) return TcpState.Trans;
-  const syn = (flags & TCP_SYN) !== 0;
-  const fin = (flags & TCP_FIN) !== 0;
-  switch (state) {
-    case TcpState.SynOut: return dir === DIR_IN && syn ? TcpState.Established : state;
-    case TcpState.SynIn: return dir === DIR_OUT && syn ? TcpState.Established : state;
-    case TcpState.Established: return fin ? (dir === DIR_OUT ? TcpState.FinOut : TcpState.FinIn) : state;
-    case TcpState.FinOut: return dir === DIR_IN && fin ? TcpState.FinBoth : state;
-    case TcpState.FinIn: return dir === DIR_OUT && fin ? TcpState.FinBoth : state;
-    case TcpState.FinBoth:
-      // A fresh SYN reuses the tuple for a new connection.
-      return syn && (flags & TCP_ACK) === 0 ? (dir === DIR_OUT ? TcpState.SynOut : TcpState.SynIn) : state;
-    default: return TcpState.Established; // Trans (or None): any non-RST packet re-establishes
-  }
-}
 
 export class Nat66 {
   readonly table: ConnTable;
@@ -97,11 +71,7 @@ export class Nat66 {
   nowMs = 0;
   private readonly hasNpt: boolean;
   private clockStarted = false;
-  /** Where translateBatch parks the warm-up loads' sum, so they stay observable. */
-  warmSink = 0;
-  /** Hashes and index slots of the batch being warmed (batches longer than this are warmed in part). */
-  private readonly warmHashes = new Uint32Array(256);
-  private readonly warmSlots = new Uint32Array(256);
+  private readonly warmer = new BatchWarmer();
 
   constructor(config: NatConfig) {
     this.cfg = compileConfig(config);
@@ -204,57 +174,12 @@ export class Nat66 {
    */
   translateBatch(buf: Uint8Array, offsets: Int32Array, lengths: Int32Array, count: number, now: number, dir: number,
     verdicts: Int32Array, partialCsum = false, ingressNet = -1): void {
-    if (this.table.count >= WARM_MIN_SESSIONS) {
-      // Hash everything first, then two tiny loops of independent loads (index
-      // slots, then the records they name) that the CPU can keep in flight together.
-      const hashes = this.warmHashes;
-      const slots = this.warmSlots;
-      const n = Math.min(count, slots.length);
-      for (let i = 0; i < n; i++) hashes[i] = this.warmHash(buf, offsets[i], lengths[i], dir);
-      const t = this.table;
-      t.indexSlots(hashes, slots, n, dir === DIR_OUT);
-      this.warmSink = t.touchRecords(slots, n);
-    }
+    if (this.table.count >= WARM_MIN_SESSIONS) this.warmer.warm(this.table, this.cfg, buf, offsets, lengths, count, dir);
     for (let i = 0; i < count; i++) {
       verdicts[i] = dir === DIR_OUT
         ? this.translateOutbound(buf, offsets[i], lengths[i], now, partialCsum, ingressNet)
         : this.translateInbound(buf, offsets[i], lengths[i], now, partialCsum);
     }
-  }
-
-  // The hash of the lookup a packet will do (0 for packets with extension
-  // headers or anything unusual: it then just warms slot 0, harmlessly).
-  private warmHash(buf: Uint8Array, off: number, len: number, dir: number): number {
-    if (len < 48) return 0;
-    const next = buf[off + 6];
-    const l4 = off + 40;
-    let pc: number;
-    let a: number;
-    let b: number;
-    if (next === Protocol.Tcp) pc = ProtoClass.Tcp;
-    else if (next === Protocol.Udp) pc = ProtoClass.Udp;
-    else if (next === Protocol.Icmpv6 && (buf[l4] === ICMP_ECHO_REQUEST || buf[l4] === ICMP_ECHO_REPLY)) pc = ProtoClass.Icmp;
-    else return 0;
-    if (pc === ProtoClass.Icmp) {
-      a = (buf[l4 + 4] << 8) | buf[l4 + 5];
-      b = 0;
-    } else {
-      a = (buf[l4] << 8) | buf[l4 + 1];
-      b = (buf[l4 + 2] << 8) | buf[l4 + 3];
-    }
-    const t = this.table;
-    const k = t.key;
-    if (dir === DIR_OUT) {
-      readAddress(buf, off + 8, k, 0);
-      readAddress(buf, off + 24, k, 4);
-      return t.hashInsideKey(pc, a, pc === ProtoClass.Icmp ? 0 : b);
-    }
-    const pkt = this.pkt;
-    readAddress(buf, off + 24, pkt, 4);
-    const extIdx = externalIndexOf(this.cfg, pkt, 4);
-    if (extIdx < 0) return 0;
-    readAddress(buf, off + 8, k, 4);
-    return pc === ProtoClass.Icmp ? t.hashOutsideKey(pc, extIdx, a, 0) : t.hashOutsideKey(pc, extIdx, b, a);
   }
 
   /** Expire sessions and held fragments up to `now`; returns the sessions removed. */
@@ -418,7 +343,7 @@ export class Nat66 {
     const host = t.acquireHost();
     if (host === 0) return this.drop(NatDrop.HostTableFull);
     let state: number = TcpState.None;
-    if (pc === ProtoClass.Tcp) state = (flags & (TCP_SYN | TCP_ACK)) === TCP_SYN ? TcpState.SynOut : TcpState.Trans;
+    if (pc === ProtoClass.Tcp) state = tcpOpening(flags, DIR_OUT);
     const id = t.insert(pc, inPort, remPort, extIdx, extPort, host, 0, state, this.tick + this.timeout(pc, state), anchor);
     if (id === 0) return this.drop(NatDrop.TableFull);
     this.counters[NatCounter.SessionsCreated]++;
@@ -643,7 +568,7 @@ export class Nat66 {
     const host = t.acquireHost();
     if (host === 0) return this.drop(NatDrop.HostTableFull);
     let state: number = TcpState.None;
-    if (pc === ProtoClass.Tcp) state = (flags & (TCP_SYN | TCP_ACK)) === TCP_SYN ? TcpState.SynIn : TcpState.Trans;
+    if (pc === ProtoClass.Tcp) state = tcpOpening(flags, DIR_IN);
     const id = t.insert(pc, inPort, remPort, extIdx, extPort, host, sessionFlags, state, this.tick + this.timeout(pc, state), anchor);
     if (id === 0) return this.drop(NatDrop.TableFull);
     this.counters[NatCounter.SessionsCreated]++;
@@ -718,56 +643,12 @@ export class Nat66 {
 
   /** Live sessions as plain objects, for status output (allocates; control plane). */
   listSessions(limit = Infinity): SessionInfo[] {
-    const out: SessionInfo[] = [];
-    const t = this.table;
-    const rec = t.rec;
-    const word = new Uint8Array(16);
-    const text = (w: Uint32Array, o: number): string => {
-      writeAddress(word, 0, w, o);
-      return formatIpv6(word, 0);
-    };
-    for (let id = 1; id <= t.capacity && out.length < limit; id++) {
-      const o = id * REC_WORDS;
-      const meta = rec[o + R.META];
-      if ((meta & Flag.LIVE) === 0) continue;
-      const ext = rec[o + R.EXT];
-      out.push({
-        id,
-        protocol: PROTO_CLASS_NAMES[(meta >>> 12) & 0xf],
-        state: TCP_STATE_NAMES[(meta >>> 8) & 0xf],
-        inside: text(rec, o + R.IN_ADDR),
-        insidePort: rec[o + R.PORTS] >>> 16,
-        external: text(this.cfg.extWords, (ext & 0xffff) * 4),
-        externalPort: ext >>> 16,
-        remote: text(rec, o + R.REM_ADDR),
-        remotePort: rec[o + R.PORTS] & 0xffff,
-        published: (meta & Flag.PUBLISHED) !== 0,
-        expiresInMs: (rec[o + R.EXPIRY] - this.tick) * TICK_MS,
-        packetsOut: rec[o + R.PKTS_OUT],
-        packetsIn: rec[o + R.PKTS_IN],
-        bytesOut: t.sessionBytes(id, 0),
-        bytesIn: t.sessionBytes(id, 1),
-      });
-    }
-    return out;
+    return listSessions(this.table, this.cfg.extWords, this.tick, limit);
   }
 
   /** Per inside address counters, for status output and metrics (allocates; control plane). */
   listHosts(): HostInfo[] {
-    const out: HostInfo[] = [];
-    const t = this.table;
-    const word = new Uint8Array(16);
-    const hosts = t.hosts;
-    for (let h = 1; h <= hosts.capacity; h++) {
-      if (!hosts.live(h)) continue;
-      writeAddress(word, 0, hosts.rec, hosts.addressOffset(h));
-      const c = hosts.cnt;
-      out.push({
-        address: formatIpv6(word, 0), sessions: hosts.sessions(h),
-        packetsOut: c[h * 4], packetsIn: c[h * 4 + 1], bytesOut: c[h * 4 + 2], bytesIn: c[h * 4 + 3],
-      });
-    }
-    return out;
+    return listHosts(this.table);
   }
 
   // ---- helpers for icmp-error.ts ------------------------------------------------------
@@ -778,29 +659,4 @@ export class Nat66 {
   }
 }
 
-export interface SessionInfo {
-  id: number;
-  protocol: string;
-  state: string;
-  inside: string;
-  insidePort: number;
-  external: string;
-  externalPort: number;
-  remote: string;
-  remotePort: number;
-  published: boolean;
-  expiresInMs: number;
-  packetsOut: number;
-  packetsIn: number;
-  bytesOut: number;
-  bytesIn: number;
-}
-
-export interface HostInfo {
-  address: string;
-  sessions: number;
-  packetsOut: number;
-  packetsIn: number;
-  bytesOut: number;
-  bytesIn: number;
-}
+export type { SessionInfo, HostInfo };

@@ -36,16 +36,15 @@
 // Uint32Array with stride 16), so the whole table snapshots with one copy and
 // can live in a SharedArrayBuffer.
 //
-// Expiry: a timing wheel of 1-second ticks. Refreshing a session only raises
-// its EXPIRY word (no relinking per packet); when the wheel reaches the slot
-// the session sits in, a session whose expiry moved on is relinked to the
-// right slot. Lowering an expiry (TCP RST, FIN) relinks at once.
+// Expiry: a timing wheel of 1-second ticks (wheel.ts); refreshing a session
+// per packet only raises its EXPIRY word.
 //
 // Index deletion is backward-shift (no tombstones), so lookups stay short
 // however long the table runs.
 
 import { ProtoClass } from './types.js';
 import { HostTable } from './hosts.js';
+import { TimingWheel, WHEEL_SIZE } from './wheel.js';
 
 export const SNAPSHOT_MAGIC = 0x53364e54; // "S6NT"
 export const SNAPSHOT_VERSION = 1;
@@ -97,7 +96,6 @@ const M = {
 const ID_BITS = 24;
 const ID_MASK = (1 << ID_BITS) - 1;
 export const MAX_CAPACITY = ID_MASK;
-const WHEEL_SIZE = 4096;
 const PORTS_PER_CLASS = 65536;
 
 export interface TableGeometry {
@@ -109,6 +107,13 @@ export interface TableGeometry {
   hostCapacity?: number;
   /** Back the table with a SharedArrayBuffer so worker threads can map it. */
   shared?: boolean;
+  /**
+   * Use this buffer (at least ConnTable.byteLengthFor(geometry) bytes)
+   * instead of allocating one: lets the data path hand in memory it
+   * allocated itself, e.g. huge pages from the native addon, which matter at
+   * a million sessions (every lookup is a TLB miss on 4 KiB pages).
+   */
+  buffer?: ArrayBuffer | SharedArrayBuffer;
 }
 
 function nextPow2(n: number): number {
@@ -137,6 +142,40 @@ function fin(h: number): number {
   return h ^ (h >>> 16);
 }
 
+/** Where each section of the flat buffer starts, for a validated geometry. */
+function layoutOf(geometry: TableGeometry) {
+  const capacity = geometry.capacity;
+  if (!Number.isInteger(capacity) || capacity < 1 || capacity > MAX_CAPACITY) {
+    throw new RangeError(`table capacity must be an integer in 1..${MAX_CAPACITY}, got ${capacity}`);
+  }
+  const ext = geometry.externalCount;
+  if (!Number.isInteger(ext) || ext < 0 || ext > 65535) throw new RangeError(`externalCount out of range: ${ext}`);
+  const hosts = geometry.hostCapacity ?? Math.min(65535, Math.max(1024, capacity >>> 6));
+  if (!Number.isInteger(hosts) || hosts < 1 || hosts > 65535) throw new RangeError(`hostCapacity must be in 1..65535, got ${hosts}`);
+  // Linear probing stays short up to a load of about 0.6.
+  const indexSize = nextPow2(Math.ceil(capacity / 0.6));
+  const hostGeometry = HostTable.geometry(hosts);
+  const n1 = capacity + 1;
+  let at = 0;
+  const take = (bytes: number): number => { const o = at; at = align64(at + bytes); return o; };
+  const offsets = {
+    meta: take(META_WORDS * 4),
+    rec: take(n1 * REC_WORDS * 4),
+    bytesHi: take(n1 * 2 * 4),
+    mapLink: take(n1 * 2 * 4),
+    wNext: take((n1 + WHEEL_SIZE) * 4),
+    wPrev: take((n1 + WHEEL_SIZE) * 4),
+    idxIn: take(indexSize * 4),
+    idxOut: take(indexSize * 4),
+    idxMap: take(indexSize * 4),
+    owner: take(ext * 4 * PORTS_PER_CLASS * 4),
+    hostRec: take(hostGeometry.recBytes),
+    hostCnt: take(hostGeometry.cntBytes),
+    hostIdx: take(hostGeometry.idxBytes),
+  };
+  return { capacity, ext, hosts, indexSize, hostGeometry, offsets, byteLength: at };
+}
+
 export class ConnTable {
   readonly capacity: number;
   readonly indexSize: number;
@@ -160,6 +199,7 @@ export class ConnTable {
   /** Per inside address counters (same buffer); hostCnt is its Float64 counter column, for the hot path. */
   readonly hosts: HostTable;
   readonly hostCnt: Float64Array;
+  private readonly wheel: TimingWheel;
 
   /**
    * Scratch key the find/insert calls read: words 0..3 the inside address,
@@ -171,60 +211,50 @@ export class ConnTable {
   private readonly seed: number;
 
   constructor(geometry: TableGeometry, seed = 0x2545f491) {
-    const capacity = geometry.capacity;
-    if (!Number.isInteger(capacity) || capacity < 1 || capacity > MAX_CAPACITY) {
-      throw new RangeError(`table capacity must be an integer in 1..${MAX_CAPACITY}, got ${capacity}`);
-    }
-    const ext = geometry.externalCount;
-    if (!Number.isInteger(ext) || ext < 0 || ext > 65535) throw new RangeError(`externalCount out of range: ${ext}`);
-    const hosts = geometry.hostCapacity ?? Math.min(65535, Math.max(1024, capacity >>> 6));
-    if (!Number.isInteger(hosts) || hosts < 1 || hosts > 65535) throw new RangeError(`hostCapacity must be in 1..65535, got ${hosts}`);
-    this.capacity = capacity;
-    this.externalCount = ext;
-    this.hostCapacity = hosts;
-    // Linear probing stays short up to a load of about 0.6.
-    this.indexSize = nextPow2(Math.ceil(capacity / 0.6));
-    const hostGeometry = HostTable.geometry(hosts);
-    this.hostIndexSize = hostGeometry.indexSize;
+    const l = layoutOf(geometry);
+    this.capacity = l.capacity;
+    this.externalCount = l.ext;
+    this.hostCapacity = l.hosts;
+    this.indexSize = l.indexSize;
+    this.hostIndexSize = l.hostGeometry.indexSize;
     this.mask = this.indexSize - 1;
     this.seed = seed | 0;
-
-    const n1 = capacity + 1;
-    let at = 0;
-    const take = (bytes: number): number => { const o = at; at = align64(at + bytes); return o; };
-    const oMeta = take(META_WORDS * 4);
-    const oRec = take(n1 * REC_WORDS * 4);
-    const oBytesHi = take(n1 * 2 * 4);
-    const oMapLink = take(n1 * 2 * 4);
-    const oWNext = take((n1 + WHEEL_SIZE) * 4);
-    const oWPrev = take((n1 + WHEEL_SIZE) * 4);
-    const oIdxIn = take(this.indexSize * 4);
-    const oIdxOut = take(this.indexSize * 4);
-    const oIdxMap = take(this.indexSize * 4);
-    const oOwner = take(ext * 4 * PORTS_PER_CLASS * 4);
-    const oHostRec = take(hostGeometry.recBytes);
-    const oHostCnt = take(hostGeometry.cntBytes);
-    const oHostIdx = take(hostGeometry.idxBytes);
-    this.byteLength = at;
-    this.buffer = geometry.shared ? new SharedArrayBuffer(at) : new ArrayBuffer(at);
+    this.byteLength = l.byteLength;
+    if (geometry.buffer !== undefined) {
+      if (geometry.buffer.byteLength < l.byteLength) {
+        throw new RangeError(`table buffer is ${geometry.buffer.byteLength} bytes, needs ${l.byteLength}`);
+      }
+      this.buffer = geometry.buffer;
+    } else {
+      this.buffer = geometry.shared ? new SharedArrayBuffer(l.byteLength) : new ArrayBuffer(l.byteLength);
+    }
     const b = this.buffer;
-    this.meta = new Uint32Array(b, oMeta, META_WORDS);
-    this.rec = new Uint32Array(b, oRec, n1 * REC_WORDS);
-    this.bytesHi = new Uint32Array(b, oBytesHi, n1 * 2);
-    this.mapLink = new Uint32Array(b, oMapLink, n1 * 2);
-    this.wNext = new Uint32Array(b, oWNext, n1 + WHEEL_SIZE);
-    this.wPrev = new Uint32Array(b, oWPrev, n1 + WHEEL_SIZE);
-    this.idxIn = new Uint32Array(b, oIdxIn, this.indexSize);
-    this.idxOut = new Uint32Array(b, oIdxOut, this.indexSize);
-    this.idxMap = new Uint32Array(b, oIdxMap, this.indexSize);
-    this.owner = new Uint32Array(b, oOwner, ext * 4 * PORTS_PER_CLASS);
-    this.hosts = new HostTable(hosts,
-      new Uint32Array(b, oHostRec, hostGeometry.recBytes >>> 2),
-      new Float64Array(b, oHostCnt, hostGeometry.cntBytes >>> 3),
-      new Uint32Array(b, oHostIdx, this.hostIndexSize),
+    const n1 = l.capacity + 1;
+    const o = l.offsets;
+    this.meta = new Uint32Array(b, o.meta, META_WORDS);
+    this.rec = new Uint32Array(b, o.rec, n1 * REC_WORDS);
+    this.bytesHi = new Uint32Array(b, o.bytesHi, n1 * 2);
+    this.mapLink = new Uint32Array(b, o.mapLink, n1 * 2);
+    this.wNext = new Uint32Array(b, o.wNext, n1 + WHEEL_SIZE);
+    this.wPrev = new Uint32Array(b, o.wPrev, n1 + WHEEL_SIZE);
+    this.idxIn = new Uint32Array(b, o.idxIn, this.indexSize);
+    this.idxOut = new Uint32Array(b, o.idxOut, this.indexSize);
+    this.idxMap = new Uint32Array(b, o.idxMap, this.indexSize);
+    this.owner = new Uint32Array(b, o.owner, l.ext * 4 * PORTS_PER_CLASS);
+    const hg = l.hostGeometry;
+    this.hosts = new HostTable(l.hosts,
+      new Uint32Array(b, o.hostRec, hg.recBytes >>> 2),
+      new Float64Array(b, o.hostCnt, hg.cntBytes >>> 3),
+      new Uint32Array(b, o.hostIdx, hg.indexSize),
       this.meta, { count: M.HOST_COUNT, freeHead: M.HOST_FREE_HEAD, hand: M.HOST_HAND }, this.seed);
     this.hostCnt = this.hosts.cnt;
+    this.wheel = new TimingWheel(this.wNext, this.wPrev, l.capacity, this);
     this.clear();
+  }
+
+  /** Bytes a table of this geometry needs (for handing in a buffer). */
+  static byteLengthFor(geometry: TableGeometry): number {
+    return layoutOf(geometry).byteLength;
   }
 
   /** Bytes of the whole table per session of capacity (indexes, wheel, owner and host tables included). */
@@ -261,7 +291,7 @@ export class ConnTable {
     this.idxMap.fill(0);
     this.owner.fill(0);
     this.hosts.clear();
-    this.resetWheel();
+    this.wheel.reset();
     this.rebuildFreeList();
   }
 
@@ -521,7 +551,7 @@ export class ConnTable {
       this.owner[((extIdx << 2) | pc) * PORTS_PER_CLASS + extPort] = id;
       this.indexInsert(this.idxMap, this.homeOf(2, id), id);
     }
-    this.wheelLink(id, expiry);
+    this.wheel.link(id, expiry);
   }
 
   /** Delete a live session: indexes, mapping ring, wheel, host reference. */
@@ -552,7 +582,7 @@ export class ConnTable {
         }
       }
     }
-    this.wheelUnlink(id);
+    this.wheel.unlink(id);
     this.hosts.unref(meta >>> 16);
     rec[o + R.META] = 0;
     link[id * 2] = 0;
@@ -563,45 +593,11 @@ export class ConnTable {
     m[M.COUNT]--;
   }
 
-  // ---- timing wheel --------------------------------------------------------------
+  // ---- timing wheel ---------------------------------------------------------------
 
-  private resetWheel(): void {
-    const n1 = this.capacity + 1;
-    for (let s = 0; s < WHEEL_SIZE; s++) {
-      this.wNext[n1 + s] = n1 + s;
-      this.wPrev[n1 + s] = n1 + s;
-    }
-  }
-
-  private wheelLink(id: number, expiry: number): void {
-    const head = this.capacity + 1 + (expiry & (WHEEL_SIZE - 1));
-    const next = this.wNext[head];
-    this.wNext[id] = next;
-    this.wPrev[id] = head;
-    this.wPrev[next] = id;
-    this.wNext[head] = id;
-  }
-
-  private wheelUnlink(id: number): void {
-    const next = this.wNext[id];
-    const prev = this.wPrev[id];
-    this.wNext[prev] = next;
-    this.wPrev[next] = prev;
-  }
-
-  /**
-   * Set a session's expiry tick. Later expiries are lazy (only the word
-   * changes); an earlier one relinks the session so the wheel reaches it in time.
-   */
+  /** Set a session's expiry tick (see wheel.ts: later is lazy, earlier relinks). */
   setExpiry(id: number, expiry: number): void {
-    const at = id * REC_WORDS + R.EXPIRY;
-    if (expiry >= this.rec[at]) {
-      this.rec[at] = expiry;
-      return;
-    }
-    this.rec[at] = expiry;
-    this.wheelUnlink(id);
-    this.wheelLink(id, expiry);
+    this.wheel.setExpiry(id, expiry);
   }
 
   /**
@@ -626,44 +622,18 @@ export class ConnTable {
     }
     const last = m[M.LAST_TICK];
     if (tick <= last) return 0;
-    const steps = Math.min(tick - last, WHEEL_SIZE);
-    let removed = 0;
-    const n1 = this.capacity + 1;
-    const rec = this.rec;
-    for (let t = last + 1; t < last + 1 + steps; t++) {
-      const head = n1 + (t & (WHEEL_SIZE - 1));
-      let id = this.wNext[head];
-      while (id !== head) {
-        const next = this.wNext[id];
-        const expiry = rec[id * REC_WORDS + R.EXPIRY];
-        if (expiry <= tick) {
-          this.remove(id);
-          removed++;
-        } else if (((expiry ^ t) & (WHEEL_SIZE - 1)) !== 0) {
-          this.wheelUnlink(id);
-          this.wheelLink(id, expiry);
-        }
-        id = next;
-      }
-    }
+    const removed = this.wheel.advance(last, tick);
     m[M.LAST_TICK] = tick;
     return removed;
   }
 
   /**
-   * Under pressure: find a session worth evicting among the ones due soonest,
-   * looking at up to `budget` sessions. `accept(id)` decides (idle UDP/ICMP
-   * first, the engine's policy). Returns the id or 0.
+   * Under pressure: a session worth evicting among the ones due soonest,
+   * looking at up to `budget` sessions; `accept(id)` is the engine's policy
+   * (idle UDP/ICMP first). Returns the id or 0.
    */
   findVictim(tick: number, budget: number, accept: (id: number) => boolean): number {
-    const n1 = this.capacity + 1;
-    for (let s = 0; s < WHEEL_SIZE && budget > 0; s++) {
-      const head = n1 + ((tick + s) & (WHEEL_SIZE - 1));
-      for (let id = this.wNext[head]; id !== head && budget > 0; id = this.wNext[id], budget--) {
-        if (accept(id)) return id;
-      }
-    }
-    return 0;
+    return this.wheel.findVictim(tick, budget, accept);
   }
 
   /** Bytes a session carried out (dir 0) or in (dir 1). */
@@ -703,7 +673,7 @@ export class ConnTable {
     this.idxMap.fill(0);
     this.owner.fill(0);
     this.mapLink.fill(0);
-    this.resetWheel();
+    this.wheel.reset();
     this.meta[M.COUNT] = 0;
   }
 

@@ -71,3 +71,6 @@ export const NAT_COUNTER_NAMES: readonly string[] = [
   'sessions-reclaimed', 'icmp-errors-out', 'icmp-errors-in', 'npt-out', 'npt-in', 'fragments-followed',
   'fragments-held', 'fragments-released',
 ];
+
+/** Which way a packet crosses the NAT: out of an inside network, or in from the world. */
+export const Direction = { Out: 0, In: 1 } as const;

@@ -2,7 +2,8 @@
 // mapping and filtering, hairpinning, published ports, pressure.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Nat66, tcpNext, DIR_IN, DIR_OUT } from '../../src/nat/nat66.js';
+import { Nat66, DIR_IN, DIR_OUT } from '../../src/nat/nat66.js';
+import { tcpNext } from '../../src/nat/tcp-state.js';
 import { NatDrop } from '../../src/nat/drop.js';
 import { Verdict, TcpState, NatCounter } from '../../src/nat/types.js';
 import { ConfigError } from '../../src/errors.js';

@@ -264,3 +264,14 @@ test('works at 1,000,000 sessions in a SharedArrayBuffer, under 128 bytes per se
   assert.equal(made, 1_000_000);
   assert.equal(t.count, 1_000_000);
 });
+
+test('a caller-supplied buffer (e.g. huge pages from the addon) is used in place', () => {
+  const geometry = { capacity: 1000, externalCount: 1 };
+  const bytes = ConnTable.byteLengthFor(geometry);
+  const buffer = new SharedArrayBuffer(bytes);
+  const t = new ConnTable({ ...geometry, buffer });
+  assert.equal(t.buffer, buffer);
+  assert.equal(t.byteLength, bytes);
+  assert.ok(add(t, 1, 4000, 2, 53, 4000, 10) > 0);
+  assert.throws(() => new ConnTable({ ...geometry, buffer: new ArrayBuffer(bytes - 1) }), RangeError);
+});

@@ -1,0 +1,88 @@
+// Status views of the NAT66 table for the CLI and metrics: plain objects,
+// built on demand by control-plane calls (these allocate; the packet path
+// never calls them).
+
+import { formatIpv6 } from '../wire/address.js';
+import { ConnTable, R, REC_WORDS, Flag } from './table.js';
+import { PROTO_CLASS_NAMES, TCP_STATE_NAMES } from './types.js';
+import { TICK_MS } from './config.js';
+import { writeAddress } from './csum.js';
+
+export interface SessionInfo {
+  id: number;
+  protocol: string;
+  state: string;
+  inside: string;
+  insidePort: number;
+  external: string;
+  externalPort: number;
+  remote: string;
+  remotePort: number;
+  published: boolean;
+  expiresInMs: number;
+  packetsOut: number;
+  packetsIn: number;
+  bytesOut: number;
+  bytesIn: number;
+}
+
+export interface HostInfo {
+  address: string;
+  sessions: number;
+  packetsOut: number;
+  packetsIn: number;
+  bytesOut: number;
+  bytesIn: number;
+}
+
+/** Live sessions (at most `limit`), with their counters and remaining lifetime at `tick`. */
+export function listSessions(t: ConnTable, extWords: Uint32Array, tick: number, limit = Infinity): SessionInfo[] {
+  const out: SessionInfo[] = [];
+  const rec = t.rec;
+  const word = new Uint8Array(16);
+  const text = (w: Uint32Array, o: number): string => {
+    writeAddress(word, 0, w, o);
+    return formatIpv6(word, 0);
+  };
+  for (let id = 1; id <= t.capacity && out.length < limit; id++) {
+    const o = id * REC_WORDS;
+    const meta = rec[o + R.META];
+    if ((meta & Flag.LIVE) === 0) continue;
+    const ext = rec[o + R.EXT];
+    out.push({
+      id,
+      protocol: PROTO_CLASS_NAMES[(meta >>> 12) & 0xf],
+      state: TCP_STATE_NAMES[(meta >>> 8) & 0xf],
+      inside: text(rec, o + R.IN_ADDR),
+      insidePort: rec[o + R.PORTS] >>> 16,
+      external: text(extWords, (ext & 0xffff) * 4),
+      externalPort: ext >>> 16,
+      remote: text(rec, o + R.REM_ADDR),
+      remotePort: rec[o + R.PORTS] & 0xffff,
+      published: (meta & Flag.PUBLISHED) !== 0,
+      expiresInMs: (rec[o + R.EXPIRY] - tick) * TICK_MS,
+      packetsOut: rec[o + R.PKTS_OUT],
+      packetsIn: rec[o + R.PKTS_IN],
+      bytesOut: t.sessionBytes(id, 0),
+      bytesIn: t.sessionBytes(id, 1),
+    });
+  }
+  return out;
+}
+
+/** Every inside address the table holds, with its session count and counters. */
+export function listHosts(t: ConnTable): HostInfo[] {
+  const out: HostInfo[] = [];
+  const word = new Uint8Array(16);
+  const hosts = t.hosts;
+  for (let h = 1; h <= hosts.capacity; h++) {
+    if (!hosts.live(h)) continue;
+    writeAddress(word, 0, hosts.rec, hosts.addressOffset(h));
+    const c = hosts.cnt;
+    out.push({
+      address: formatIpv6(word, 0), sessions: hosts.sessions(h),
+      packetsOut: c[h * 4], packetsIn: c[h * 4 + 1], bytesOut: c[h * 4 + 2], bytesIn: c[h * 4 + 3],
+    });
+  }
+  return out;
+}

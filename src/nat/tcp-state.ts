@@ -1,0 +1,36 @@
+// TCP session tracking after RFC 6146 §3.5.2 ("V6" = inside, "V4" = outside).
+// SYN seen in both directions makes a session established, which is what
+// lets a simultaneous open through (RFC 5382 REQ-2); RST anywhere makes it
+// transitory, and a later non-RST packet re-establishes it (RFC 7857 §2.2:
+// keep the session through a RST for the transitory time).
+
+import { TcpState, Direction } from './types.js';
+
+export const TCP_FIN = 0x01;
+export const TCP_SYN = 0x02;
+export const TCP_RST = 0x04;
+export const TCP_ACK = 0x10;
+
+/** State after a packet with `flags` in direction `dir` (Direction.Out / In). */
+export function tcpNext(state: number, flags: number, dir: number): number {
+  if (flags & TCP_RST) return TcpState.Trans;
+  const syn = (flags & TCP_SYN) !== 0;
+  const fin = (flags & TCP_FIN) !== 0;
+  switch (state) {
+    case TcpState.SynOut: return dir === Direction.In && syn ? TcpState.Established : state;
+    case TcpState.SynIn: return dir === Direction.Out && syn ? TcpState.Established : state;
+    case TcpState.Established: return fin ? (dir === Direction.Out ? TcpState.FinOut : TcpState.FinIn) : state;
+    case TcpState.FinOut: return dir === Direction.In && fin ? TcpState.FinBoth : state;
+    case TcpState.FinIn: return dir === Direction.Out && fin ? TcpState.FinBoth : state;
+    case TcpState.FinBoth:
+      // A fresh SYN reuses the tuple for a new connection.
+      return syn && (flags & TCP_ACK) === 0 ? (dir === Direction.Out ? TcpState.SynOut : TcpState.SynIn) : state;
+    default: return TcpState.Established; // Trans (or None): any non-RST packet re-establishes
+  }
+}
+
+/** The state a session opened by this packet starts in: a lone SYN waits for the answer, anything else is picked up mid-stream. */
+export function tcpOpening(flags: number, dir: number): number {
+  if ((flags & (TCP_SYN | TCP_ACK)) !== TCP_SYN) return TcpState.Trans;
+  return dir === Direction.Out ? TcpState.SynOut : TcpState.SynIn;
+}
