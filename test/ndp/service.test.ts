@@ -190,6 +190,13 @@ describe('sixgate ndp in network namespaces', requires({ root: true, tools: ['ip
     const c = await counters(d);
     assert.equal(c.events['session-created'], 1);
     assert.equal(c.events['session-valid'], 1);
+    // SIGHUP with the same rules keeps the verified session: the next NS is answered from it.
+    d.child.kill('SIGHUP');
+    await waitFor(() => d.lines.some((l) => l.includes('configuration reloaded')), 5000, 'reload');
+    router.ip('neigh', 'flush', 'dev', 'r0');
+    assert.equal(await udpExchange(), true);
+    const after = await counters(d);
+    assert.equal(after.events['session-created'], 1, 'no new session after the reload');
     await waitFor(() => host.ip('-6', 'route', 'show', CTR).includes('dev hb0'), 3000, 'the autowired route');
     await d.stop();
     running = undefined;
