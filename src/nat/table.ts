@@ -357,11 +357,19 @@ export class ConnTable {
     }
   }
 
-  /** Load the record of each slot (a harmless record 0 for empty ones); the sum only keeps the loads alive. */
+  /**
+   * Load the record of each slot (a harmless record 0 for empty ones); the
+   * sum only keeps the loads alive. Both ends of the record: JS cannot align
+   * the buffer to a cache line (large ArrayBuffers come from malloc, 16-byte
+   * aligned), so a 64-byte record usually spans two lines.
+   */
   touchRecords(slots: Uint32Array, n: number): number {
     const rec = this.rec;
     let sum = 0;
-    for (let i = 0; i < n; i++) sum += rec[(slots[i] & ID_MASK) * REC_WORDS + R.EXPIRY];
+    for (let i = 0; i < n; i++) {
+      const o = (slots[i] & ID_MASK) * REC_WORDS;
+      sum += rec[o] + rec[o + REC_WORDS - 1];
+    }
     return sum;
   }
 
