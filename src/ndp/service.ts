@@ -150,7 +150,9 @@ export class NdpService {
         addresses: this.engine.addresses.stats(id),
       };
     }
-    return { interfaces: out, sessions: this.engine.sessionList().length };
+    const sessions = this.engine.sessionList();
+    // A state dump, bounded: a flood can hold thousands of (mostly invalid) sessions.
+    return { interfaces: out, sessionCount: sessions.length, sessions: sessions.slice(0, 1000) };
   }
 
   /** Closes every socket (dropping ALLMULTI/PROMISC and group memberships) and removes the routes autowire added. */

@@ -154,10 +154,13 @@ describe('sixgate ndp in network namespaces', requires({ root: true, tools: ['ip
     };
   }
 
-  // PACKET_MR_ALLMULTI shows in dev->flags (sysfs), not in the user flags `ip link` prints.
+  // PACKET_MR_ALLMULTI/PROMISC show in dev->flags (sysfs), not in the user flags `ip link` prints.
+  function devFlags(): number {
+    return parseInt(execFileSync('ip', ['netns', 'exec', host.name, 'cat', '/sys/class/net/h0/flags'], { encoding: 'utf8' }), 16);
+  }
+
   function allmulti(): boolean {
-    const flags = execFileSync('ip', ['netns', 'exec', host.name, 'cat', '/sys/class/net/h0/flags'], { encoding: 'utf8' });
-    return (parseInt(flags, 16) & 0x200) !== 0;
+    return (devFlags() & 0x200) !== 0;
   }
 
   function frameFromRouter(target: string, o: Parameters<typeof nsFrame>[1] = {}): Uint8Array {
@@ -202,6 +205,20 @@ describe('sixgate ndp in network namespaces', requires({ root: true, tools: ['ip
     running = undefined;
     assert.equal(host.ip('-6', 'route', 'show', CTR).trim(), '', 'route removed at exit');
     assert.ok(!allmulti(), 'ALLMULTI dropped with the socket');
+  });
+
+  test('promiscuous yes: IFF_PROMISC while running, gone after SIGTERM; SIGUSR1 dumps the sessions', async () => {
+    const d = await start(`proxy h0 {\n  promiscuous yes\n  rule 2001:db8:1::1:0/112 {\n    iface hb0\n  }\n}\n`);
+    assert.ok((devFlags() & 0x100) !== 0);
+    assert.equal(await udpExchange(), true);
+    const before = d.lines.length;
+    d.child.kill('SIGUSR1');
+    await waitFor(() => d.lines.slice(before).some((l) => l.includes('"msg":"counters"')), 5000, 'the dump');
+    const dump = JSON.parse(d.lines.slice(before).find((l) => l.includes('"msg":"counters"'))!) as { sessions: { target: string; state: string }[] };
+    assert.deepEqual(dump.sessions.map((x) => [x.target, x.state]), [[CTR, 'valid']]);
+    await d.stop();
+    running = undefined;
+    assert.equal(devFlags() & 0x100, 0);
   });
 
   test('auto rule: the inner interface comes from the routing table', async () => {
