@@ -475,6 +475,33 @@ describe('NDP engine: flood protection', () => {
   });
 });
 
+describe('NDP engine: fuzz', () => {
+  test('bit flips, truncations and random bytes never throw and always give a known reason', () => {
+    const e = makeEngine();
+    const seeds = [
+      nsFrame(ip('2001:db8:1::5')), nsFrame(ip('2001:db8:3::7')), nsFrame(ip('2001:db8:1::5'), { src: ip('::'), slla: null }),
+      naFrame(ip('2001:db8:3::7')),
+    ];
+    let x = 0x12345678;
+    const rand = (n: number): number => {
+      x ^= x << 13; x ^= x >>> 17; x ^= x << 5;
+      return (x >>> 0) % n;
+    };
+    for (let round = 0; round < 30_000; round++) {
+      const seed = seeds[rand(seeds.length)]!;
+      const f = seed.slice();
+      const flips = 1 + rand(4);
+      for (let k = 0; k < flips; k++) f[14 + rand(f.length - 14)] ^= 1 << rand(8);
+      if (rand(8) === 0) f.fill(rand(256), 14 + rand(f.length - 14));
+      const len = rand(4) === 0 ? rand(f.length - 14 + 1) : f.length - 14;
+      const reason = e.receive(round, rand(3), f, 14, len, rand(2) === 0 ? 6 : -1);
+      assert.ok(Number.isInteger(reason) && reason >= 0 && reason < DROP_NAMES.length, `round ${round}: ${reason}`);
+      if (e.actions.count > 256) e.actions.clear();
+      e.tick(round);
+    }
+  });
+});
+
 describe('NDP engine: third-party captures', () => {
   function frames(name: string): Uint8Array[] {
     const cap = readCapture(new Uint8Array(readFileSync(join(pcapsDir, name))));
