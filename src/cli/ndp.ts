@@ -117,7 +117,8 @@ export async function runNdp(opts: NdpCliOptions): Promise<number> {
 function fail(log: Logger, err: unknown): number {
   if (err instanceof SixgateError) {
     log.error({ code: err.code }, err.message);
-    return 1;
+    // 2 = the operator's input is wrong (as ndppd's callers expect of a bad file); 1 = it failed at run time.
+    return err instanceof ConfigError ? 2 : 1;
   }
   log.error({ err }, 'failed');
   return 1;

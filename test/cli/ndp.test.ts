@@ -32,20 +32,20 @@ describe('sixgate ndp (no network needed)', () => {
     assert.ok(r.lines.some((l) => l.level === 40 && l.line === 4 && /static rule/.test(String(l.msg))));
   });
 
-  test('a bad file exits 1 with file:line:column and touches nothing', () => {
+  test('a bad file exits 2 with file:line:column and touches nothing', () => {
     const path = file('bad.conf', 'proxy eth0 {\n  ttl 30s\n}\n');
     const r = sixgate('ndp', '-c', path);
-    assert.equal(r.code, 1);
+    assert.equal(r.code, 2);
     assert.ok(r.lines.some((l) => l.code === 'SIXGATE_ERR_CONFIG' && String(l.msg).startsWith(`${path}:2:7: `)), JSON.stringify(r.lines));
   });
 
   test('a missing file and a bad --na-source or --address are configuration errors', () => {
-    assert.equal(sixgate('ndp', '-t', '-c', join(dir, 'nope.conf')).code, 1);
+    assert.equal(sixgate('ndp', '-t', '-c', join(dir, 'nope.conf')).code, 2);
     const path = file('ok2.conf', 'proxy eth0 {\n  rule ::1 { static }\n}\n');
     const badSource = sixgate('ndp', '-t', '-c', path, '--na-source', 'router');
-    assert.equal(badSource.code, 1);
+    assert.equal(badSource.code, 2);
     assert.ok(badSource.lines.some((l) => /--na-source/.test(String(l.msg))));
-    assert.equal(sixgate('ndp', '-t', '-c', path, '--address', 'eth0=zz::1').code, 1);
+    assert.equal(sixgate('ndp', '-t', '-c', path, '--address', 'eth0=zz::1').code, 2);
     assert.equal(sixgate('ndp', '-t', '-c', path, '--address', 'eth0=2001:db8::1').code, 0);
   });
 
