@@ -196,7 +196,7 @@ export async function run(args: string[]): Promise<void> {
       `veth: ${gbit(veth.bitsPerSecond)} Gbit/s tcp; ratio ${(tcp.bitsPerSecond / veth.bitsPerSecond).toFixed(2)}\n`);
     const detail = (label: string, s: ForwarderStats, secs: number): string =>
       `  ${label}: ${(s.packets / secs / 1000).toFixed(0)} kpps through the forwarder, ` +
-      `${(s.packets / Math.max(1, s.wakeups)).toFixed(1)} packets and ${(s.bytes / Math.max(1, s.packets)).toFixed(0)} bytes per read on average, ` +
+      `${(s.packets / Math.max(1, s.wakeups)).toFixed(1)} packets per wake-up and ${(s.bytes / Math.max(1, s.packets)).toFixed(0)} bytes per read on average, ` +
       `${s.dropped} dropped; GC during the run: ${s.gc.minor} minor, ${s.gc.major} major\n`;
     process.stdout.write(`  offloads ${vnet ? 'on (IFF_VNET_HDR + TSO/USO)' : 'off'}, ${SLOTS}-slot rings, forwarder in a worker_thread, ${seconds} s per run\n`);
     process.stdout.write(detail('tcp', tcpStats, tcp.seconds));
