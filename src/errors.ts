@@ -85,3 +85,15 @@ export class InstanceLockedError extends SixgateError {
     super('SIXGATE_ERR_LOCKED', message);
   }
 }
+
+/**
+ * The host cannot run the data path as configured: a missing capability,
+ * device, sysctl or kernel feature. The message names exactly what to change.
+ */
+export class HostSetupError extends SixgateError {
+  readonly problems: readonly string[];
+  constructor(problems: readonly string[]) {
+    super('SIXGATE_ERR_HOST_SETUP', problems.length === 1 ? problems[0]! : `host not ready:\n  - ${problems.join('\n  - ')}`);
+    this.problems = problems;
+  }
+}

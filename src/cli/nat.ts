@@ -1,0 +1,97 @@
+// `sixgate nat`: the NAT66 data path driven by a static config file (until
+// the Docker feed drives the same model). SIGHUP re-reads the file and
+// applies only what changed; SIGUSR1 logs counters; SIGTERM saves the
+// connection table and leaves routes and the TUN for the next start;
+// --cleanup removes everything sixgate installed (at exit, or at once with
+// --cleanup-only).
+import { performance } from 'node:perf_hooks';
+import type { Command } from 'commander';
+import { createLogger, type Logger } from '../log.js';
+import { ConfigError, SixgateError } from '../errors.js';
+import { readDatapathConfig } from '../datapath/config.js';
+import { DatapathService, cleanupHost } from '../datapath/service.js';
+import { DEFAULT_HOST_PORT_RANGE } from '../datapath/model.js';
+
+export interface NatCliOptions {
+  config: string;
+  cleanup?: boolean;
+  cleanupOnly?: boolean;
+  stateFile?: string;
+  verbose: number;
+  check?: boolean;
+}
+
+export function registerNat(program: Command): void {
+  program
+    .command('nat')
+    .description('NAT66 data path (TUN + policy routing + NDP) from a static YAML/JSON config')
+    .option('-c, --config <file>', 'data path configuration (YAML or JSON)', '/etc/sixgate/nat.yaml')
+    .option('--state-file <file>', 'connection table snapshot across restarts (overrides stateFile)')
+    .option('--cleanup', 'on exit, remove every rule, route, filter and the TUN instead of keeping them for a restart')
+    .option('--cleanup-only', 'remove everything sixgate installed and exit')
+    .option('-t, --check', 'validate the configuration and exit')
+    .option('-v, --verbose', 'log more (-v debug, -vv trace)', (_: string, n: number) => n + 1, 0)
+    .action(async (opts: NatCliOptions) => {
+      process.exitCode = await runNat(opts);
+    });
+}
+
+/** Runs until SIGINT/SIGTERM; resolves to the exit code. */
+export async function runNat(opts: NatCliOptions): Promise<number> {
+  const log = createLogger({ level: opts.verbose <= 0 ? 'info' : opts.verbose === 1 ? 'debug' : 'trace' });
+  let file;
+  try {
+    file = readDatapathConfig(opts.config);
+  } catch (err) {
+    return fail(log, err);
+  }
+  if (opts.check) {
+    log.info({ file: opts.config, networks: file.model.networks.length, published: file.model.published.length }, 'configuration is valid');
+    return 0;
+  }
+  if (opts.cleanupOnly) {
+    await cleanupHost({ uplink: file.model.uplink, tun: file.model.tun, reservedPorts: file.model.hostPortRange ?? DEFAULT_HOST_PORT_RANGE });
+    log.info('cleaned up');
+    return 0;
+  }
+  let service: DatapathService;
+  try {
+    service = await DatapathService.start({
+      model: file.model, logger: log, now: () => performance.now(), stateFile: opts.stateFile ?? file.stateFile,
+    });
+  } catch (err) {
+    return fail(log, err);
+  }
+  process.send?.({ ready: true });
+  return new Promise<number>((resolve) => {
+    const onHup = (): void => {
+      try {
+        void service.apply(readDatapathConfig(opts.config).model).catch((err: unknown) => {
+          log.error({ err: err instanceof SixgateError ? err.message : err }, 'apply failed');
+        });
+      } catch (err) {
+        log.error({ err: err instanceof SixgateError ? err.message : err }, 'reload failed; the previous model stays in force');
+      }
+    };
+    const onUsr1 = (): void => log.info(service.stats(), 'counters');
+    const onStop = (signal: NodeJS.Signals): void => {
+      process.off('SIGHUP', onHup);
+      process.off('SIGUSR1', onUsr1);
+      log.info({ signal, ...service.stats() }, 'shutting down');
+      void service.stop({ cleanup: opts.cleanup === true }).then(() => resolve(0), (err: unknown) => resolve(fail(log, err)));
+    };
+    process.on('SIGHUP', onHup);
+    process.on('SIGUSR1', onUsr1);
+    process.once('SIGINT', onStop);
+    process.once('SIGTERM', onStop);
+  });
+}
+
+function fail(log: Logger, err: unknown): number {
+  if (err instanceof SixgateError) {
+    log.error({ code: err.code }, err.message);
+    return err instanceof ConfigError ? 2 : 1;
+  }
+  log.error({ err }, 'failed');
+  return 1;
+}

@@ -1,0 +1,191 @@
+// The packet loop: one TUN queue, one ring, one NAT66 engine.
+//
+// Every packet in the TUN was put there by sixgate's routing (plan.ts):
+// container traffic by the policy rule, replies by the external-address
+// routes or host-mode steering. Its source address says which way it goes:
+// from an inside subnet → outbound (hairpin included: the engine translates
+// twice), anything else → inbound. Translated packets are written back into
+// the same TUN and the kernel forwards them on; GSO super-packets (vnet
+// header, partial checksum) pass whole, the engine keeps the partial sum
+// right and the kernel segments only where an egress cannot take GSO.
+//
+// Per wake-up: read a batch, take `now` once, translate in place, write the
+// kept packets back in runs of consecutive slots; repeat up to a budget so
+// timers and other handles get a turn. Nothing here allocates per packet.
+import type { Tun } from '../io/tun.js';
+import { VNET_HDR_LEN, VnetFlag } from '../io/tun.js';
+import { PacketRing } from '../io/ring.js';
+import type { Nat66 } from '../nat/nat66.js';
+import { networkOf } from '../nat/config.js';
+import { readAddress } from '../nat/csum.js';
+import { Verdict } from '../nat/types.js';
+
+/** Indexes of TunDatapath.counters. */
+export const LoopCounter = {
+  Wakeups: 0,
+  Batches: 0 + 1,
+  Packets: 2,
+  Outbound: 3,
+  Inbound: 4,
+  Dropped: 5,
+  /** Host-mode packets to the host's own address that were not sixgate's: written back untouched for local delivery. */
+  PassedToHost: 6,
+  Held: 7,
+  /** Packets not written because the TUN queue was full. */
+  TxShort: 8,
+  /** Reads that failed (device gone): the loop stops. */
+  ReadErrors: 9,
+} as const;
+export const LOOP_COUNTER_NAMES = ['wakeups', 'batches', 'packets', 'outbound', 'inbound', 'dropped', 'passed-to-host', 'held', 'tx-short', 'read-errors'];
+
+const IPV6_HEADER = 40;
+const NEXT_ICMPV6 = 58;
+/** Batches per wake-up before yielding to the event loop. */
+const BATCH_BUDGET = 8;
+/** Room for a 64 KiB GSO super-packet plus the vnet header, rounded for alignment. */
+export const SLOT_SIZE = 65536 + 64;
+export const HEADROOM = 16;
+
+export interface LoopOptions {
+  readonly tun: Tun;
+  readonly nat: Nat66;
+  /** Monotonic milliseconds (the CLI passes performance.now). */
+  readonly now: () => number;
+  /** Ring slots: packets per read (default 64). */
+  readonly slots?: number;
+  readonly onError?: (err: unknown) => void;
+}
+
+export class TunDatapath {
+  readonly counters = new Float64Array(LOOP_COUNTER_NAMES.length);
+  readonly ring: PacketRing;
+  nat: Nat66;
+  private readonly tun: Tun;
+  private readonly now: () => number;
+  private readonly onError: (err: unknown) => void;
+  private readonly keep: Uint8Array;
+  private readonly words = new Uint32Array(8);
+  /** Host-mode external addresses, 4 words each: their unclaimed ICMPv6 goes to the host. */
+  private hostWords = new Uint32Array(0);
+  private hostCount = 0;
+  private running = false;
+
+  constructor(options: LoopOptions) {
+    this.tun = options.tun;
+    this.nat = options.nat;
+    this.now = options.now;
+    this.onError = options.onError ?? (() => {});
+    const slots = options.slots ?? 64;
+    this.ring = new PacketRing({ slots, slotSize: SLOT_SIZE, headroom: HEADROOM });
+    this.keep = new Uint8Array(slots);
+  }
+
+  /** Host addresses used in host-address mode (16 bytes each). Control plane. */
+  setHostAddresses(addresses: readonly Uint8Array[]): void {
+    const w = new Uint32Array(addresses.length * 4);
+    addresses.forEach((a, i) => readAddress(a, 0, w, i * 4));
+    this.hostWords = w;
+    this.hostCount = addresses.length;
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.tun.onReadable((events) => {
+      if (events < 0) {
+        this.counters[LoopCounter.ReadErrors]++;
+        this.stop();
+        this.onError(new Error(`${this.tun.name}: device failed (errno ${-events})`));
+        return;
+      }
+      this.counters[LoopCounter.Wakeups]++;
+      try {
+        for (let b = 0; b < BATCH_BUDGET; b++) if (this.pass() === 0) break;
+      } catch (err) {
+        this.counters[LoopCounter.ReadErrors]++;
+        this.stop();
+        this.onError(err);
+      }
+    });
+  }
+
+  stop(): void {
+    if (!this.running) return;
+    this.running = false;
+    if (!this.tun.closed) this.tun.pause();
+  }
+
+  /** One read-translate-write round; returns packets read. Public for tests and benches. */
+  pass(): number {
+    const ring = this.ring;
+    const n = this.tun.read(ring);
+    if (n === 0) return 0;
+    const c = this.counters;
+    c[LoopCounter.Batches]++;
+    c[LoopCounter.Packets] += n;
+    const now = this.now();
+    const nat = this.nat;
+    const cfg = nat.cfg;
+    const buf = ring.buf;
+    const lens = ring.lens;
+    const keep = this.keep;
+    const words = this.words;
+    const vnet = this.tun.vnetHeader;
+    for (let i = 0; i < n; i++) {
+      const off = ring.offset(i);
+      const len = lens[i];
+      keep[i] = 0;
+      if (len < IPV6_HEADER || (buf[off] >> 4) !== 6) {
+        c[LoopCounter.Dropped]++;
+        continue;
+      }
+      const partial = vnet && (buf[off - VNET_HDR_LEN] & VnetFlag.NEEDS_CSUM) !== 0;
+      readAddress(buf, off + 8, words, 0);
+      const net = networkOf(cfg, words, 0);
+      let v: number;
+      if (net >= 0) {
+        c[LoopCounter.Outbound]++;
+        v = nat.translateOutbound(buf, off, len, now, partial, net);
+      } else {
+        c[LoopCounter.Inbound]++;
+        // Before translation: the destination as received, for the host-mode check.
+        if (this.hostCount !== 0) readAddress(buf, off + 24, words, 4);
+        v = nat.translateInbound(buf, off, len, now, partial);
+        if (v < 0 && this.hostCount !== 0 && buf[off + 6] === NEXT_ICMPV6 && this.isHost(words)) {
+          c[LoopCounter.PassedToHost]++;
+          v = Verdict.Forward;
+        }
+      }
+      if (v === Verdict.Held) c[LoopCounter.Held]++;
+      else if (v < 0) c[LoopCounter.Dropped]++;
+      else keep[i] = 1;
+    }
+    this.writeKept(n);
+    return n;
+  }
+
+  private isHost(w: Uint32Array): boolean {
+    const h = this.hostWords;
+    for (let k = 0; k < this.hostCount; k++) {
+      const b = k * 4;
+      if (h[b] === w[4] && h[b + 1] === w[5] && h[b + 2] === w[6] && h[b + 3] === w[7]) return true;
+    }
+    return false;
+  }
+
+  // Consecutive kept slots go out in one native call each.
+  private writeKept(n: number): void {
+    const keep = this.keep;
+    let i = 0;
+    while (i < n) {
+      while (i < n && keep[i] === 0) i++;
+      let j = i;
+      while (j < n && keep[j] === 1) j++;
+      if (j > i) {
+        const put = this.tun.write(this.ring, i, j - i);
+        if (put < j - i) this.counters[LoopCounter.TxShort] += j - i - put;
+      }
+      i = j;
+    }
+  }
+}

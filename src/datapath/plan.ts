@@ -1,0 +1,108 @@
+// Resolved model → the host state and NAT configuration it implies. Pure.
+//
+//  - policy routing (src/host/policy.ts): per network subnet a rule
+//    `from SUBNET iif BRIDGE lookup sixgate`; sixgate's table holds the
+//    default route into the TUN plus throw routes for every inside subnet,
+//    link-local and the configured extra prefixes (traffic to the host
+//    itself never gets that far: the local table is consulted first);
+//    main-table routes send dedicated external addresses and NPTv6 external
+//    prefixes into the TUN;
+//  - NDP: dedicated external addresses are answered as exact /128s, NPTv6
+//    external prefixes as static rules, on the uplink;
+//  - host-address mode: ingress steering of the reserved range and the
+//    published ports, and the reserved range kept out of the host's
+//    ephemeral ports;
+//  - the NAT66 engine's NatConfig and published ports.
+import type { NatConfig, NatNetwork, PublishedPort } from '../nat/config.js';
+import type { PolicyRoute, PolicyRule, PolicyState } from '../host/policy.js';
+import type { SteerSpec } from '../host/steering.js';
+import { parseIpv6 } from '../wire/address.js';
+import type { ResolvedModel } from './model.js';
+
+const PROTO_NUMBER = { tcp: 6, udp: 17, sctp: 132 } as const;
+
+export interface HostPlan {
+  readonly policy: PolicyState;
+  /** Exact addresses the NDP proxy answers on the uplink. */
+  readonly ndpAddresses: readonly string[];
+  /** Prefixes the NDP proxy answers for (static rules) on the uplink. */
+  readonly ndpPrefixes: readonly string[];
+  readonly steering: readonly SteerSpec[];
+  /** Host ports to keep out of the host's ephemeral range, or undefined when no network uses host mode. */
+  readonly reservedPorts?: readonly [number, number];
+}
+
+export function hostPlan(m: ResolvedModel): HostPlan {
+  const rules: PolicyRule[] = [];
+  const routes: PolicyRoute[] = [{ dst: 'default', type: 'unicast', dev: m.tun, table: 'sixgate' }];
+  const throws = new Set<string>(['fe80::/10', ...m.throwPrefixes]);
+  const ndpAddresses: string[] = [];
+  const ndpPrefixes: string[] = [];
+  const steering: SteerSpec[] = [];
+  let reserved: [number, number] | undefined;
+  for (const n of m.networks) {
+    for (const s of n.subnets) {
+      rules.push({ from: s, iif: n.bridge });
+      throws.add(s);
+    }
+    if (n.mode === 'nptv6') {
+      routes.push({ dst: n.externalPrefix!, type: 'unicast', dev: m.tun, table: 'main' });
+      ndpPrefixes.push(n.externalPrefix!);
+    } else if (n.addressMode === 'dedicated') {
+      for (const e of n.externalAddresses) {
+        routes.push({ dst: `${e}/128`, type: 'unicast', dev: m.tun, table: 'main' });
+        ndpAddresses.push(e);
+      }
+    } else if (n.addressMode === 'host') {
+      const [lo, hi] = n.portRange ?? m.hostPortRange;
+      reserved = [lo, hi];
+      const ports: Array<{ protocol: number; lo: number; hi: number }> = [];
+      for (const proto of [6, 17, 132]) ports.push({ protocol: proto, lo, hi });
+      for (const p of m.published) {
+        if (p.externalAddress !== undefined && p.externalAddress !== n.externalAddresses[0]) continue;
+        if (!n.subnets.some((s) => sameNetwork(s, p.insideAddress))) continue;
+        ports.push({ protocol: PROTO_NUMBER[p.protocol], lo: p.externalPort, hi: p.externalPort });
+      }
+      steering.push({ address: parseIpv6(n.externalAddresses[0]!), ports });
+    }
+  }
+  for (const t of throws) routes.push({ dst: t, type: 'throw', table: 'sixgate' });
+  return { policy: { rules, routes }, ndpAddresses, ndpPrefixes, steering, reservedPorts: reserved };
+}
+
+function sameNetwork(subnet: string, address: string): boolean {
+  const [p, lenText] = subnet.split('/');
+  const a = parseIpv6(p!);
+  const b = parseIpv6(address);
+  const len = Number(lenText);
+  for (let bit = 0; bit < len; bit++) {
+    const mask = 0x80 >> (bit & 7);
+    if ((a[bit >> 3]! & mask) !== (b[bit >> 3]! & mask)) return false;
+  }
+  return true;
+}
+
+/** The engine's configuration (networks only; published ports are applied one by one, see natPublished). */
+export function natConfig(m: ResolvedModel, extra: Partial<NatConfig> = {}): NatConfig {
+  const networks: NatNetwork[] = m.networks.map((n) => (n.mode === 'nptv6'
+    ? { name: n.name, insideSubnets: [...n.subnets], mode: 'nptv6', externalPrefix: n.externalPrefix }
+    : {
+      name: n.name, insideSubnets: [...n.subnets], mode: 'masquerade', externalAddresses: [...n.externalAddresses],
+      ...(n.portRange ? { portRange: [n.portRange[0], n.portRange[1]] as [number, number] } : {}),
+      ...(n.filtering ? { filtering: n.filtering } : {}),
+    }));
+  return { ...extra, networks, published: [] };
+}
+
+export function natPublished(m: ResolvedModel): PublishedPort[] {
+  return m.published.map((p) => ({ ...p }));
+}
+
+/** A stable key of what the engine's compiled configuration depends on (a change means a new engine). */
+export function natKey(m: ResolvedModel): string {
+  return JSON.stringify(natConfig(m).networks);
+}
+
+export function publishedKey(p: PublishedPort): string {
+  return `${p.protocol} [${p.externalAddress ?? '*'}]:${p.externalPort} -> [${p.insideAddress}]:${p.insidePort}`;
+}

@@ -1,0 +1,156 @@
+// Declared model + what the host looks like → resolved model. Pure: the host
+// facts come in as values (the service reads them), so every choice here is
+// testable without a kernel.
+//
+// Address-mode choice for a masquerading network ('auto'):
+//  - the uplink has a global address with an on-link prefix of /126 or
+//    shorter → dedicated: an address of that prefix derived from the network
+//    name (stable across restarts, so a snapshot stays valid), never one the
+//    host holds;
+//  - the uplink has only /128s (e.g. a cloud VM with one address) → host:
+//    the host's own address within the reserved port range.
+import { ConfigError } from '../errors.js';
+import { formatIpv6, matchesPrefix, parseIpv6, parseIpv6Prefix, tryParseIpv6 } from '../wire/address.js';
+import {
+  DEFAULT_HOST_PORT_RANGE, DEFAULT_TUN,
+  type DatapathModel, type NetworkModel, type ResolvedModel, type ResolvedNetwork, type ResolvedPublished,
+} from './model.js';
+
+export interface UplinkAddress {
+  readonly address: string;
+  readonly prefixLength: number;
+}
+
+export interface HostFacts {
+  /** Global addresses on the uplink. */
+  readonly uplinkAddresses: readonly UplinkAddress[];
+}
+
+export interface Resolution {
+  readonly model: ResolvedModel;
+  /** Things skipped or chosen, for log lines (never fatal). */
+  readonly notes: readonly string[];
+}
+
+function fnv16(text: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+  return ((h >>> 16) ^ h) & 0xffff;
+}
+
+/** The dedicated address sixgate picks for `name` inside prefix/length (avoiding `taken`). */
+export function pickDedicated(prefix: Uint8Array, length: number, name: string, taken: readonly Uint8Array[]): Uint8Array {
+  const hostBits = 128 - length;
+  for (let attempt = 0; attempt < 64; attempt++) {
+    const h = (fnv16(name) + attempt * 0x9e37) & 0xffff;
+    // ::5167:HHHH where there is room ("S6" + a hash); just the hash in small prefixes.
+    let iid = hostBits >= 32 ? (0x51670000 | h) >>> 0 : h;
+    if (hostBits < 32) iid &= (2 ** hostBits) - 1;
+    if (iid === 0) continue;
+    const addr = prefix.slice();
+    for (let byte = 0; byte < 16; byte++) {
+      const keep = Math.max(0, Math.min(8, length - byte * 8));
+      const mask = (0xff << (8 - keep)) & 0xff;
+      const iidByte = byte >= 12 ? (iid >>> (8 * (15 - byte))) & 0xff : 0;
+      addr[byte] = (addr[byte]! & mask) | (iidByte & ~mask);
+    }
+    if (!taken.some((t) => formatIpv6(t, 0) === formatIpv6(addr, 0))) return addr;
+  }
+  throw new ConfigError(`no free address for network ${name} in ${formatIpv6(prefix, 0)}/${length}`);
+}
+
+function netWhere(n: NetworkModel): string {
+  return `network ${JSON.stringify(n.name)}`;
+}
+
+function resolveNetwork(n: NetworkModel, facts: HostFacts, hostRange: readonly [number, number], notes: string[],
+  hostModeTaken: Set<string>): ResolvedNetwork {
+  const mode = n.mode ?? 'masquerade';
+  if (mode === 'nptv6') {
+    if (n.externalPrefix === undefined) throw new ConfigError(`${netWhere(n)}: nptv6 needs externalPrefix`);
+    return { name: n.name, bridge: n.bridge, subnets: n.subnets, mode, addressMode: 'none', externalAddresses: [], externalPrefix: n.externalPrefix, filtering: n.filtering };
+  }
+  const hostAddrs = facts.uplinkAddresses.map((a) => parseIpv6(a.address));
+  const onLink = facts.uplinkAddresses.find((a) => a.prefixLength <= 126);
+  let addressMode = n.addressMode ?? 'auto';
+  const explicit = n.externalAddresses ?? [];
+  if (addressMode === 'auto') {
+    if (explicit.length > 0) {
+      addressMode = explicit.every((e) => hostAddrs.some((h) => formatIpv6(h, 0) === formatIpv6(parseIpv6(e), 0))) ? 'host' : 'dedicated';
+    } else {
+      addressMode = onLink !== undefined ? 'dedicated' : 'host';
+    }
+    notes.push(`${netWhere(n)}: ${addressMode} external address mode (auto)`);
+  }
+  if (addressMode === 'dedicated') {
+    let externals = explicit.map((e) => formatIpv6(parseIpv6(e), 0));
+    for (const e of externals) {
+      if (hostAddrs.some((h) => formatIpv6(h, 0) === e)) {
+        throw new ConfigError(`${netWhere(n)}: dedicated external address ${e} is assigned to the host; use addressMode host or another address`);
+      }
+    }
+    if (externals.length === 0) {
+      if (onLink === undefined) {
+        throw new ConfigError(`${netWhere(n)}: dedicated mode needs externalAddresses or an on-link prefix on the uplink (it has only /128s)`);
+      }
+      const p = parseIpv6Prefix(`${onLink.address}/${onLink.prefixLength}`);
+      externals = [formatIpv6(pickDedicated(p.address, p.length, n.name, hostAddrs), 0)];
+    }
+    return { name: n.name, bridge: n.bridge, subnets: n.subnets, mode, addressMode, externalAddresses: externals, filtering: n.filtering, portRange: n.portRange };
+  }
+  const host = explicit.length > 0 ? formatIpv6(parseIpv6(explicit[0]!), 0) : (hostAddrs[0] !== undefined ? formatIpv6(hostAddrs[0], 0) : undefined);
+  if (host === undefined) throw new ConfigError(`${netWhere(n)}: host-address mode needs a global address on the uplink`);
+  if (hostModeTaken.has(host)) {
+    throw new ConfigError(`${netWhere(n)}: host address ${host} already serves another network; give this one dedicated addresses`);
+  }
+  hostModeTaken.add(host);
+  return { name: n.name, bridge: n.bridge, subnets: n.subnets, mode, addressMode: 'host', externalAddresses: [host], filtering: n.filtering, portRange: hostRange };
+}
+
+function networkOfAddress(nets: readonly ResolvedNetwork[], addr: Uint8Array): ResolvedNetwork | undefined {
+  return nets.find((n) => n.subnets.some((s) => {
+    const p = parseIpv6Prefix(s);
+    return matchesPrefix(addr, 0, p.address, 0, p.length);
+  }));
+}
+
+/** Resolves a declared model against host facts. Throws ConfigError for contradictions; skips (with a note) what cannot apply. */
+export function resolveModel(model: DatapathModel, facts: HostFacts): Resolution {
+  const notes: string[] = [];
+  const hostRange = model.hostPortRange ?? DEFAULT_HOST_PORT_RANGE;
+  const taken = new Set<string>();
+  const networks = model.networks.map((n) => resolveNetwork(n, facts, hostRange, notes, taken));
+  const published: ResolvedPublished[] = [];
+  const seen = new Set<string>();
+  for (const p of model.published) {
+    const what = `published ${p.protocol} ${p.hostIp === '' ? '*' : p.hostIp}:${p.hostPort} -> [${p.containerAddress}]:${p.containerPort}`;
+    const inside = tryParseIpv6(p.containerAddress);
+    const net = inside === undefined ? undefined : networkOfAddress(networks, inside);
+    if (net === undefined) { notes.push(`${what}: skipped, the container address is in no NAT network`); continue; }
+    if (net.mode === 'nptv6') { notes.push(`${what}: skipped, ${net.name} is nptv6 (every port is reachable)`); continue; }
+    let externalAddress: string | undefined;
+    if (p.hostIp === '' || p.hostIp === '0.0.0.0' || p.hostIp === '::') {
+      externalAddress = undefined;
+    } else if (p.hostIp.includes(':')) {
+      const a = tryParseIpv6(p.hostIp);
+      const text = a === undefined ? '' : formatIpv6(a, 0);
+      if (!net.externalAddresses.includes(text)) { notes.push(`${what}: skipped, ${p.hostIp} is not an external address of ${net.name}`); continue; }
+      externalAddress = text;
+    } else {
+      const mapped = model.ipv4Map?.[p.hostIp];
+      if (mapped === undefined) { notes.push(`${what}: skipped, IPv4 HostIp (map it with ipv4Map to publish on IPv6)`); continue; }
+      const text = formatIpv6(parseIpv6(mapped), 0);
+      if (!net.externalAddresses.includes(text)) { notes.push(`${what}: skipped, mapped ${text} is not an external address of ${net.name}`); continue; }
+      externalAddress = text;
+    }
+    // Docker lists a port once for 0.0.0.0 and once for ::; both mean the same here.
+    const key = `${p.protocol} ${externalAddress ?? '*'} ${p.hostPort}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    published.push({ protocol: p.protocol, externalAddress, externalPort: p.hostPort, insideAddress: formatIpv6(inside!, 0), insidePort: p.containerPort });
+  }
+  return {
+    model: { uplink: model.uplink, tun: model.tun ?? DEFAULT_TUN, networks, published, hostPortRange: hostRange, throwPrefixes: model.throwPrefixes ?? [] },
+    notes,
+  };
+}

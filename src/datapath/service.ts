@@ -1,0 +1,383 @@
+// The NAT66 data path as a service: TUN + policy routing + NDP proxy for the
+// external addresses + host-mode steering + the NAT66 engine, driven by a
+// DatapathModel. `apply(model)` diffs the new model against the one in force
+// and touches only what changed (routes and rules, NDP addresses, steering,
+// NAT networks, published ports); the Docker feed will call it on events.
+//
+// Restarts: the TUN is persistent and the routes stay when sixgate stops, so
+// packets wait in the kernel's queue (or are dropped) for a moment instead
+// of leaking untranslated; the connection table is snapshotted to
+// `stateFile` on stop and restored on start, so established connections
+// survive. `cleanup()` removes every rule, route, filter and the TUN.
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { Logger } from 'pino';
+import { HostSetupError, SnapshotError } from '../errors.js';
+import { Tun } from '../io/tun.js';
+import { Counter } from '../io/ring.js';
+import { Nat66 } from '../nat/nat66.js';
+import { DROP_REASON_NAMES } from '../nat/drop.js';
+import { NAT_COUNTER_NAMES } from '../nat/types.js';
+import type { NatConfig, PublishedPort } from '../nat/config.js';
+import { NdpService } from '../ndp/service.js';
+import { applyPolicy, cleanupPolicy } from '../host/policy.js';
+import { applySteering, removeSteering } from '../host/steering.js';
+import { checkHost, kernelNatSubnets } from '../host/checks.js';
+import { interfaceGlobals } from '../host/interfaces.js';
+import { formatIpv6, parseIpv6, parseIpv6Prefix } from '../wire/address.js';
+import { DEFAULT_TUN, type DatapathModel, type ResolvedModel } from './model.js';
+import { resolveModel, type HostFacts } from './resolve.js';
+import { hostPlan, natConfig, natKey, natPublished, publishedKey, type HostPlan } from './plan.js';
+import { TunDatapath, LOOP_COUNTER_NAMES } from './loop.js';
+import { ndpConfigFor } from './ndp.js';
+import { reservePorts, releasePorts } from './ports.js';
+
+export interface DatapathServiceOptions {
+  readonly model: DatapathModel;
+  readonly logger: Logger;
+  /** Monotonic milliseconds (the CLI passes performance.now). */
+  readonly now: () => number;
+  /** Where the connection table is saved on stop and read back on start. */
+  readonly stateFile?: string;
+  /** Engine options (capacity, timers, seed...). */
+  readonly nat?: Partial<NatConfig>;
+  /** Run the startup checks (default true). */
+  readonly checks?: boolean;
+  /** Answer NDP for external addresses (default true). */
+  readonly ndp?: boolean;
+}
+
+export interface ApplyReport {
+  readonly rulesAndRoutesAdded: number;
+  readonly rulesAndRoutesRemoved: number;
+  readonly ndpAdded: number;
+  readonly ndpRemoved: number;
+  readonly steeringChanged: boolean;
+  readonly natRebuilt: boolean;
+  readonly sessionsKept: boolean;
+  readonly publishedAdded: number;
+  readonly publishedRemoved: number;
+  readonly notes: readonly string[];
+}
+
+async function hostFacts(uplink: string): Promise<HostFacts> {
+  const addrs = await interfaceGlobals(uplink);
+  return { uplinkAddresses: addrs.map((a) => ({ address: formatIpv6(a.addr, 0), prefixLength: a.prefixLength })) };
+}
+
+function overlaps(a: string, b: string): boolean {
+  const x = parseIpv6Prefix(a);
+  const y = parseIpv6Prefix(b);
+  const len = Math.min(x.length, y.length);
+  for (let bit = 0; bit < len; bit++) {
+    const m = 0x80 >> (bit & 7);
+    if ((x.address[bit >> 3]! & m) !== (y.address[bit >> 3]! & m)) return false;
+  }
+  return true;
+}
+
+export class DatapathService {
+  readonly tun: Tun;
+  readonly loop: TunDatapath;
+  private nat: Nat66;
+  private resolved: ResolvedModel;
+  private plan: HostPlan;
+  private ndp: NdpService | undefined;
+  private readonly log: Logger;
+  private readonly now: () => number;
+  private readonly options: DatapathServiceOptions;
+  private published = new Map<string, PublishedPort>();
+  private expiry: NodeJS.Timeout | undefined;
+  private queue: Promise<unknown> = Promise.resolve();
+  private stopped = false;
+
+  private constructor(options: DatapathServiceOptions, tun: Tun, nat: Nat66, resolved: ResolvedModel, plan: HostPlan) {
+    this.options = options;
+    this.log = options.logger;
+    this.now = options.now;
+    this.tun = tun;
+    this.nat = nat;
+    this.resolved = resolved;
+    this.plan = plan;
+    this.loop = new TunDatapath({
+      tun, nat, now: options.now,
+      onError: (err) => this.log.error({ err }, 'data path stopped: the TUN failed'),
+    });
+  }
+
+  /**
+   * Checks the host, opens (or re-attaches to) the persistent TUN, builds the
+   * engine (restoring a snapshot when there is one), installs routing, NDP
+   * and steering, and starts forwarding. Throws HostSetupError or ConfigError.
+   */
+  static async start(options: DatapathServiceOptions): Promise<DatapathService> {
+    const log = options.logger;
+    const model = await DatapathService.withoutKernelNat(options.model, log);
+    const { model: resolved, notes } = resolveModel(model, await hostFacts(model.uplink));
+    for (const note of notes) log.info(note);
+    const plan = hostPlan(resolved);
+    if (options.checks ?? true) {
+      const { errors, warnings } = checkHost({ uplink: resolved.uplink, needTc: plan.steering.length > 0 });
+      for (const w of warnings) log.warn(w);
+      if (errors.length > 0) throw new HostSetupError(errors);
+    }
+    const nat = DatapathService.buildNat(resolved, options);
+    const restored = DatapathService.restore(nat, options, log);
+    const tun = Tun.open({ name: resolved.tun, vnetHeader: true, persist: true, txqueuelen: 1000 });
+    const service = new DatapathService(options, tun, nat, resolved, plan);
+    try {
+      await service.installHost(undefined, plan);
+      service.loop.setHostAddresses(service.hostAddresses());
+      service.loop.start();
+      service.expiry = setInterval(() => service.nat.expire(service.now()), 1000);
+      service.expiry.unref();
+    } catch (err) {
+      tun.close();
+      await service.ndp?.stop();
+      throw err;
+    }
+    log.info({
+      tun: tun.name, offloads: tun.offloads, restoredSessions: restored,
+      networks: resolved.networks.map((n) => ({ name: n.name, mode: n.mode, addressMode: n.addressMode, external: n.externalPrefix ?? n.externalAddresses })),
+      published: [...service.published.keys()],
+    }, 'nat66 data path running');
+    return service;
+  }
+
+  // Networks the kernel already masquerades (Docker's ip6tables NAT): never NAT twice.
+  private static async withoutKernelNat(model: DatapathModel, log: Logger): Promise<DatapathModel> {
+    const kernel = await kernelNatSubnets();
+    if (kernel.length === 0) return model;
+    const networks = model.networks.filter((n) => {
+      const hit = n.subnets.find((s) => kernel.some((k) => k.includes(':') && overlaps(s, k)));
+      if (hit !== undefined) {
+        log.warn({ network: n.name, subnet: hit }, 'ip6tables already masquerades this network (Docker ip6tables NAT?): left to the kernel, to avoid double NAT');
+      }
+      return hit === undefined;
+    });
+    return { ...model, networks };
+  }
+
+  private static buildNat(resolved: ResolvedModel, options: DatapathServiceOptions): Nat66 {
+    const nat = new Nat66(natConfig(resolved, options.nat));
+    for (const p of natPublished(resolved)) nat.published.add(p);
+    return nat;
+  }
+
+  private static restore(nat: Nat66, options: DatapathServiceOptions, log: Logger): number {
+    if (options.stateFile === undefined) return 0;
+    let snap: Uint8Array;
+    try {
+      snap = readFileSync(options.stateFile);
+    } catch {
+      return 0;
+    }
+    try {
+      const dropped = nat.restore(snap, options.now());
+      log.info({ file: options.stateFile, sessions: nat.table.count, dropped }, 'connection table restored');
+      return nat.table.count;
+    } catch (err) {
+      if (!(err instanceof SnapshotError)) throw err;
+      log.warn({ err: err.message, file: options.stateFile }, 'snapshot not restored; starting with an empty table');
+      return 0;
+    } finally {
+      rmSync(options.stateFile, { force: true });
+    }
+  }
+
+  private hostAddresses(): Uint8Array[] {
+    return this.plan.steering.map((s) => s.address);
+  }
+
+  private publishedOf(resolved: ResolvedModel): Map<string, PublishedPort> {
+    return new Map(natPublished(resolved).map((p) => [publishedKey(p), p]));
+  }
+
+  // Routes, NDP, steering and reserved ports: from `before` (undefined = whatever the kernel holds) to `after`.
+  private async installHost(before: HostPlan | undefined, after: HostPlan): Promise<{ policy: { added: number; removed: number }; ndpAdded: number; ndpRemoved: number; steeringChanged: boolean }> {
+    const policy = await applyPolicy(after.policy);
+    let ndpAdded = 0;
+    let ndpRemoved = 0;
+    if (this.options.ndp ?? true) {
+      const r = await this.syncNdp(before, after);
+      ndpAdded = r.added;
+      ndpRemoved = r.removed;
+    }
+    const steeringChanged = before === undefined || JSON.stringify(before.steering.map(steerKey)) !== JSON.stringify(after.steering.map(steerKey));
+    if (steeringChanged) {
+      if (after.steering.length > 0) await applySteering(this.resolved.uplink, this.resolved.tun, after.steering);
+      else if (before !== undefined && before.steering.length > 0) await removeSteering(this.resolved.uplink);
+    }
+    if (after.reservedPorts !== undefined) reservePorts(after.reservedPorts, this.log);
+    if (before?.reservedPorts !== undefined && (after.reservedPorts === undefined || before.reservedPorts.join() !== after.reservedPorts.join())) {
+      releasePorts(before.reservedPorts);
+    }
+    this.published = this.publishedOf(this.resolved);
+    return { policy, ndpAdded, ndpRemoved, steeringChanged };
+  }
+
+  private async syncNdp(before: HostPlan | undefined, after: HostPlan): Promise<{ added: number; removed: number }> {
+    const uplink = this.resolved.uplink;
+    const want = after.ndpAddresses;
+    const wanted = want.length > 0 || after.ndpPrefixes.length > 0;
+    if (!wanted) {
+      if (this.ndp !== undefined) {
+        await this.ndp.stop();
+        this.ndp = undefined;
+      }
+      return { added: 0, removed: before?.ndpAddresses.length ?? 0 };
+    }
+    if (this.ndp === undefined) {
+      this.ndp = await NdpService.start({
+        config: ndpConfigFor(uplink, after.ndpPrefixes), logger: this.log.child({ part: 'ndp' }), now: this.now,
+        addresses: new Map([[uplink, want.map((a) => parseIpv6(a))]]),
+      });
+      return { added: want.length, removed: 0 };
+    }
+    const had = new Set(before?.ndpAddresses ?? []);
+    const has = new Set(want);
+    if ((before?.ndpPrefixes ?? []).join() !== after.ndpPrefixes.join()) {
+      await this.ndp.reload(ndpConfigFor(uplink, after.ndpPrefixes));
+      had.clear(); // reload keeps only the start-time exact addresses: add the current ones again
+    }
+    let added = 0;
+    let removed = 0;
+    for (const a of had) if (!has.has(a) && this.ndp.remove(uplink, parseIpv6(a))) removed++;
+    for (const a of has) if (!had.has(a)) { this.ndp.add(uplink, parseIpv6(a)); added++; }
+    return { added, removed };
+  }
+
+  /**
+   * Moves to a new model, touching only what changed. The NAT engine is
+   * rebuilt only when networks or external addresses changed; its sessions
+   * carry over when the external addresses are the same. Calls are queued.
+   */
+  apply(model: DatapathModel): Promise<ApplyReport> {
+    const next = this.queue.then(() => this.applyNow(model));
+    this.queue = next.catch(() => {});
+    return next;
+  }
+
+  private async applyNow(model: DatapathModel): Promise<ApplyReport> {
+    if (this.stopped) throw new Error('data path stopped');
+    const filtered = await DatapathService.withoutKernelNat(model, this.log);
+    const { model: resolved, notes } = resolveModel(filtered, await hostFacts(filtered.uplink));
+    if (resolved.tun !== this.resolved.tun || resolved.uplink !== this.resolved.uplink) {
+      throw new HostSetupError(['changing the TUN or uplink needs a restart']);
+    }
+    for (const note of notes) this.log.info(note);
+    const plan = hostPlan(resolved);
+    let natRebuilt = false;
+    let sessionsKept = true;
+    let publishedAdded = 0;
+    let publishedRemoved = 0;
+    const oldPublished = this.published;
+    if (natKey(resolved) !== natKey(this.resolved)) {
+      const fresh = DatapathService.buildNat(resolved, this.options);
+      try {
+        fresh.restore(this.nat.snapshot(this.now()), this.now());
+      } catch (err) {
+        if (!(err instanceof SnapshotError)) throw err;
+        sessionsKept = false;
+        this.log.warn({ err: err.message }, 'NAT networks changed: existing sessions dropped');
+      }
+      this.nat = fresh;
+      this.loop.nat = fresh;
+      natRebuilt = true;
+      publishedAdded = fresh.published.size;
+    } else {
+      const next = this.publishedOf(resolved);
+      for (const [k, p] of oldPublished) if (!next.has(k)) publishedRemoved += this.nat.published.remove(p) > 0 ? 1 : 0;
+      for (const [k, p] of next) if (!oldPublished.has(k)) { this.nat.published.add(p); publishedAdded++; }
+    }
+    const before = this.plan;
+    this.resolved = resolved;
+    this.plan = plan;
+    const host = await this.installHost(before, plan);
+    this.loop.setHostAddresses(this.hostAddresses());
+    const report: ApplyReport = {
+      rulesAndRoutesAdded: host.policy.added, rulesAndRoutesRemoved: host.policy.removed,
+      ndpAdded: host.ndpAdded, ndpRemoved: host.ndpRemoved, steeringChanged: host.steeringChanged,
+      natRebuilt, sessionsKept, publishedAdded, publishedRemoved, notes,
+    };
+    this.log.info(report, 'model applied');
+    return report;
+  }
+
+  /** The engine in force (replaced by apply when networks change). */
+  get engine(): Nat66 {
+    return this.nat;
+  }
+
+  get model(): ResolvedModel {
+    return this.resolved;
+  }
+
+  /** Counters for status output (control path; allocates). */
+  stats(): Record<string, unknown> {
+    const named = (names: readonly string[], values: Float64Array): Record<string, number> => {
+      const out: Record<string, number> = {};
+      names.forEach((n, i) => { if (values[i]) out[n] = values[i]!; });
+      return out;
+    };
+    const t = this.tun.counters;
+    return {
+      loop: named(LOOP_COUNTER_NAMES, this.loop.counters),
+      nat: named(NAT_COUNTER_NAMES, this.nat.counters),
+      drops: named(DROP_REASON_NAMES, this.nat.drops),
+      tun: { rx: t[Counter.RxPackets], tx: t[Counter.TxPackets], txRejected: t[Counter.TxRejected], txDown: t[Counter.TxDown] },
+      sessions: this.nat.table.count,
+    };
+  }
+
+  /**
+   * Stops forwarding. By default the host state stays (a restart adopts it)
+   * and the table is saved to `stateFile`; `cleanup: true` removes every
+   * rule, route, filter, reserved range and the TUN instead.
+   */
+  async stop(options: { cleanup?: boolean } = {}): Promise<void> {
+    await this.queue;
+    if (this.stopped) return;
+    this.stopped = true;
+    if (this.expiry !== undefined) clearInterval(this.expiry);
+    this.loop.stop();
+    await this.ndp?.stop();
+    if (options.cleanup) {
+      this.tun.setPersist(false);
+      this.tun.close();
+      await cleanupHost({ uplink: this.resolved.uplink, tun: this.resolved.tun, reservedPorts: this.plan.reservedPorts });
+      return;
+    }
+    if (this.options.stateFile !== undefined) {
+      const file = this.options.stateFile;
+      mkdirSync(dirname(file), { recursive: true });
+      writeFileSync(`${file}.tmp`, this.nat.snapshot(this.now()));
+      renameSync(`${file}.tmp`, file);
+      this.log.info({ file, sessions: this.nat.table.count }, 'connection table saved');
+    }
+    this.tun.close();
+  }
+}
+
+function steerKey(s: HostPlan['steering'][number]): string {
+  return `${formatIpv6(s.address, 0)} ${s.ports.map((p) => `${p.protocol}:${p.lo}-${p.hi}`).join(',')}`;
+}
+
+/**
+ * Removes everything sixgate installs, whatever model put it there: rules and
+ * routes (by tag), ingress steering on the uplink, the reserved port range,
+ * and the persistent TUN. Safe to run when nothing is installed.
+ */
+export async function cleanupHost(options: { uplink?: string; tun?: string; reservedPorts?: readonly [number, number] }): Promise<void> {
+  await cleanupPolicy();
+  if (options.uplink !== undefined) await removeSteering(options.uplink);
+  if (options.reservedPorts !== undefined) releasePorts(options.reservedPorts);
+  const name = options.tun ?? DEFAULT_TUN;
+  try {
+    const tun = Tun.open({ name, vnetHeader: true, up: false });
+    tun.setPersist(false);
+    tun.close();
+  } catch {
+    // No such TUN (or one with other flags, which is not ours).
+  }
+}
