@@ -5,6 +5,7 @@ import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { registerDecode } from './decode.js';
 import { registerNdp } from './ndp.js';
+import { registerNat } from './nat.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -15,6 +16,7 @@ export function buildProgram(): Command {
     .showHelpAfterError();
   registerDecode(program);
   registerNdp(program);
+  registerNat(program);
   return program;
 }
 
