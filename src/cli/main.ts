@@ -4,6 +4,7 @@
 import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { registerDecode } from './decode.js';
+import { registerHealth } from './health.js';
 import { registerNdp } from './ndp.js';
 import { registerNat } from './nat.js';
 
@@ -15,6 +16,7 @@ export function buildProgram(): Command {
     .version(pkg.version, '-V, --version', 'print the version and exit')
     .showHelpAfterError();
   registerDecode(program);
+  registerHealth(program);
   registerNdp(program);
   registerNat(program);
   return program;
