@@ -58,6 +58,7 @@ export async function runNat(opts: NatCliOptions): Promise<number> {
   try {
     service = await DatapathService.start({
       model: file.model, logger: log, now: () => performance.now(), stateFile: opts.stateFile ?? file.stateFile,
+      ...(file.capacity !== undefined ? { nat: { capacity: file.capacity } } : {}),
     });
   } catch (err) {
     return fail(log, err);

@@ -5,6 +5,7 @@
 //   tun: sixgate0                      # optional
 //   hostPortRange: [61000, 61999]      # optional, host-address mode
 //   stateFile: /var/lib/sixgate/nat.snapshot
+//   capacity: 262144                   # optional, sessions
 //   networks:
 //     - name: web
 //       bridge: br-web
@@ -36,6 +37,8 @@ const Ajv = (require('ajv') as { default: new (o: object) => { compile(s: object
 export interface DatapathFileConfig {
   readonly model: DatapathModel;
   readonly stateFile?: string;
+  /** Sessions the connection table holds (engine default when absent). */
+  readonly capacity?: number;
 }
 
 const prefix = { type: 'string', pattern: '^[0-9A-Fa-f:.]+/[0-9]{1,3}$' };
@@ -51,6 +54,7 @@ const SCHEMA = {
     uplink: ifname,
     tun: ifname,
     stateFile: { type: 'string', minLength: 1 },
+    capacity: { type: 'integer', minimum: 1024, maximum: 16777215 },
     hostPortRange: { type: 'array', items: port, minItems: 2, maxItems: 2 },
     throwPrefixes: { type: 'array', items: prefix },
     ipv4Map: { type: 'object', additionalProperties: address },
@@ -135,7 +139,7 @@ export function parseDatapathConfig(text: string, file = '<config>'): DatapathFi
     throw new ConfigError(describe(e), where(path));
   }
   const v = value as {
-    uplink: string; tun?: string; stateFile?: string; hostPortRange?: [number, number]; throwPrefixes?: string[];
+    uplink: string; tun?: string; stateFile?: string; capacity?: number; hostPortRange?: [number, number]; throwPrefixes?: string[];
     ipv4Map?: Record<string, string>; networks: DatapathModel['networks']; published?: Array<DatapathModel['published'][number] & { hostIp?: string }>;
   };
   // Addresses the pattern lets through but that are not IPv6.
@@ -163,7 +167,7 @@ export function parseDatapathConfig(text: string, file = '<config>'): DatapathFi
     ...(v.ipv4Map !== undefined ? { ipv4Map: v.ipv4Map } : {}),
     ...(v.throwPrefixes !== undefined ? { throwPrefixes: v.throwPrefixes } : {}),
   };
-  return { model, ...(v.stateFile !== undefined ? { stateFile: v.stateFile } : {}) };
+  return { model, ...(v.stateFile !== undefined ? { stateFile: v.stateFile } : {}), ...(v.capacity !== undefined ? { capacity: v.capacity } : {}) };
 }
 
 export function readDatapathConfig(file: string): DatapathFileConfig {

@@ -1,0 +1,207 @@
+// End to end through real kernels: containers behind a bridge, sixgate
+// (`sixgate nat`, a child process in the host namespace) translating through
+// its TUN, a router and internet hosts (topology.ts). One topology for the
+// whole file; the tests run in order (restart, host mode and cleanup last).
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { requires } from '../support/prereq.js';
+import {
+  NatLab, A, tcpServerCode, tcpClientCode, tcpSinkCode, udpEchoCode, udpClientCode,
+} from './topology.js';
+
+const req = requires({ root: true, tools: ['ip', 'tc', 'busybox', 'nsenter'], files: ['/dev/net/tun'] });
+
+const MB = 1 << 20;
+
+function config(gw: string, web: string): string {
+  return `uplink: up0
+stateFile: /tmp/${gw}-state.snap
+capacity: 16384
+networks:
+  - { name: web, bridge: br0, subnets: [fd66:1::/64], ${web} }
+  - { name: lab, bridge: br1, subnets: [fd66:2::/64], mode: nptv6, externalPrefix: ${A.nptPrefix} }
+published:
+  - { protocol: tcp, hostIp: "::", hostPort: 8080, containerAddress: "${A.c1}", containerPort: 80 }
+  - { protocol: tcp, hostIp: "0.0.0.0", hostPort: 8080, containerAddress: "${A.c1}", containerPort: 80 }
+  - { protocol: udp, hostIp: "", hostPort: 5353, containerAddress: "${A.c1}", containerPort: 53 }
+  - { protocol: tcp, hostIp: "192.0.2.1", hostPort: 9090, containerAddress: "${A.c1}", containerPort: 90 }
+`;
+}
+const DEDICATED = `externalAddresses: [${A.dedicated}]`;
+const HOST = 'addressMode: host';
+
+interface HostState { rules: string; routes: string; tun: boolean; tc: string }
+
+function hostState(lab: NatLab): HostState {
+  const links = lab.gw.ipJson<Array<{ ifname: string }>>('link', 'show');
+  return {
+    rules: lab.gw.ip('-6', 'rule', 'show', 'pref', '6646'),
+    routes: lab.gw.ip('-6', 'route', 'show', 'table', 'all', 'proto', '166'),
+    tun: links.some((l) => l.ifname === 'sixgate0'),
+    tc: lab.gw.exec('tc', ['filter', 'show', 'dev', 'up0', 'ingress']),
+  };
+}
+
+async function json(lab: NatLab, where: NatLab['c1'], code: string, timeoutMs = 20_000): Promise<{ peer?: string; bytes: number; error?: string }> {
+  const r = await where.node(code, timeoutMs);
+  const line = r.stdout.trim().split('\n').pop() ?? '';
+  try {
+    return JSON.parse(line) as { peer?: string; bytes: number; error?: string };
+  } catch {
+    throw new Error(`no result (exit ${r.code}): ${r.stdout} ${r.stderr}\nsixgate log:\n${lab.log.slice(-3000)}`);
+  }
+}
+
+describe('nat66 data path end to end', { ...req, timeout: 120_000 }, () => {
+  let lab: NatLab;
+  const servers: ChildProcess[] = [];
+
+  before(async () => {
+    lab = new NatLab();
+    servers.push(await lab.server(lab.inet, tcpServerCode(5001, 32 * MB)));
+    servers.push(await lab.server(lab.inet, udpEchoCode(5002)));
+    servers.push(await lab.server(lab.inet2, tcpSinkCode(5003)));
+    servers.push(await lab.server(lab.c1, tcpServerCode(80, 1 * MB)));
+    servers.push(await lab.server(lab.c1, udpEchoCode(53)));
+    await lab.startSixgate(config(lab.gw.name, DEDICATED));
+  });
+
+  after(async () => {
+    await lab?.stopSixgate('SIGKILL');
+    lab?.destroy();
+    if (lab) rmSync(`/tmp/${lab.gw.name}-state.snap`, { force: true });
+  });
+
+  test('outbound TCP: the internet sees the external address; 32 MB arrive', async () => {
+    const r = await json(lab, lab.c1, tcpClientCode(A.inet, 5001));
+    assert.equal(r.peer, A.dedicated);
+    assert.equal(r.bytes, 32 * MB);
+  });
+
+  test('outbound UDP and ping: answers come back translated', async () => {
+    const udp = await lab.c1.node(udpClientCode(A.inet, 5002), 5000);
+    assert.equal(udp.stdout.trim(), `peer ${A.dedicated}`);
+    const ping = await lab.c1.run('busybox', ['ping6', '-c', '2', '-W', '2', A.inet], 8000);
+    assert.match(ping.stdout, /2 packets received/);
+  });
+
+  test('unsolicited inbound is dropped', async () => {
+    const tcp = await json(lab, lab.inet, tcpClientCode(A.dedicated, 8081).replace('setTimeout(8000', 'setTimeout(1500'));
+    assert.equal(tcp.error, 'timeout');
+    const udp = await lab.inet.node(udpClientCode(A.dedicated, 5999), 4000);
+    assert.equal(udp.stdout.trim(), 'timeout');
+  });
+
+  test('published ports: the container sees the client; hairpin from another container; IPv4 HostIp skipped', async () => {
+    const r = await json(lab, lab.inet, tcpClientCode(A.dedicated, 8080));
+    assert.equal(r.peer, A.inet);
+    assert.equal(r.bytes, MB);
+    const udp = await lab.inet.node(udpClientCode(A.dedicated, 5353), 5000);
+    assert.equal(udp.stdout.trim(), `peer ${A.inet}`);
+    const hairpin = await json(lab, lab.c2, tcpClientCode(A.dedicated, 8080));
+    assert.equal(hairpin.bytes, MB);
+    assert.equal(hairpin.peer, A.dedicated, 'hairpinned traffic arrives from the external address (RFC 4787 REQ-9a)');
+    assert.match(lab.log, /192\.0\.2\.1:9090.*IPv4 HostIp/);
+  });
+
+  test('PMTUD: Packet Too Big from an MTU-1280 hop reaches the container; a 4 MB upload completes', async () => {
+    const upload = `import net from 'node:net';
+const s = net.connect({ host: '${A.inet2}', port: 5003 }, () => { s.end(Buffer.alloc(${4 * MB}, 1)); });
+let out = ''; s.on('data', (d) => out += d); s.setTimeout(15000, () => { console.log(JSON.stringify({ error: 'timeout', bytes: 0 })); process.exit(1); });
+s.on('end', () => { const m = /peer (\\S+) bytes (\\d+)/.exec(out); console.log(JSON.stringify({ peer: m?.[1], bytes: Number(m?.[2]) })); });`;
+    const r = await json(lab, lab.c1, upload);
+    assert.equal(r.peer, A.dedicated);
+    assert.equal(r.bytes, 4 * MB);
+    const route = lab.c1.ip('-6', 'route', 'get', A.inet2);
+    assert.match(route, /mtu 1280/, `the container learnt the path MTU: ${route}`);
+  });
+
+  test('hop limit exceeded comes back translated (traceroute shows the router)', async () => {
+    const tr = await lab.c1.run('busybox', ['traceroute6', '-n', '-q', '1', '-m', '4', '-w', '1', A.inet], 15_000);
+    assert.match(tr.stdout, new RegExp(`\\s${A.rt.replace(/:/g, ':')}\\s`), tr.stdout);
+    assert.match(tr.stdout, new RegExp(A.inet), tr.stdout);
+  });
+
+  test('NPTv6 network carries a TCP transfer from its external prefix', async () => {
+    const r = await json(lab, lab.c3, tcpClientCode(A.inet, 5001));
+    assert.equal(r.bytes, 32 * MB);
+    assert.ok(r.peer?.startsWith('2001:db8:66:'), `peer ${r.peer}`);
+  });
+
+  test('restart: a long-lived TCP connection keeps working across a sixgate restart', async () => {
+    const echo = await lab.server(lab.inet, `import net from 'node:net';
+net.createServer((s) => { s.on('error', () => {}); s.pipe(s); }).listen(5004, '::', () => console.log('ready'));`);
+    servers.push(echo);
+    const client = lab.c1.spawn(process.execPath, ['--input-type=module', '-e', `import net from 'node:net';
+const s = net.connect({ host: '${A.inet}', port: 5004 }, () => console.log('connected'));
+s.on('data', (d) => console.log('got ' + d.toString().trim()));
+s.on('error', (e) => console.log('error ' + e.code));
+process.stdin.on('data', (d) => s.write(d));`]);
+    let out = '';
+    client.stdout!.setEncoding('utf8').on('data', (d: string) => { out += d; });
+    const waitFor = async (text: string, ms = 8000): Promise<void> => {
+      const end = Date.now() + ms;
+      while (!out.includes(text)) {
+        if (Date.now() > end) throw new Error(`waited for ${text}; client said: ${out}\nsixgate:\n${lab.log.slice(-2000)}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    };
+    await waitFor('connected');
+    client.stdin!.write('before\n');
+    await waitFor('got before');
+    assert.equal(await lab.stopSixgate('SIGTERM'), 0);
+    await lab.startSixgate(config(lab.gw.name, DEDICATED));
+    assert.match(lab.log, /connection table restored/);
+    client.stdin!.write('after\n');
+    await waitFor('got after');
+    assert.doesNotMatch(out, /error/);
+    client.kill();
+  });
+
+  test('a crash leaves state the next start adopts unchanged (idempotent start)', async () => {
+    const first = hostState(lab);
+    assert.match(first.rules, /from fd66:1::\/64 iif br0 lookup 6646/);
+    assert.match(first.routes, new RegExp(`${A.dedicated} dev sixgate0`));
+    await lab.stopSixgate('SIGKILL');
+    await lab.startSixgate(config(lab.gw.name, DEDICATED));
+    assert.deepEqual(hostState(lab), first);
+    const r = await json(lab, lab.c1, tcpClientCode(A.inet, 5001));
+    assert.equal(r.bytes, 32 * MB);
+  });
+
+  test('host-address mode (applied by SIGHUP): TCP goes out from the host address; the host still pings', async () => {
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(`/tmp/${lab.gw.name}-nat.yaml`, config(lab.gw.name, HOST));
+    const mark = lab.log.length;
+    lab.sixgate!.kill('SIGHUP');
+    const end = Date.now() + 8000;
+    while (!lab.log.slice(mark).includes('model applied')) {
+      if (Date.now() > end || /apply failed/.test(lab.log.slice(mark))) throw new Error(`apply: ${lab.log.slice(mark)}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.match(hostState(lab).tc, /mirred|redirect/);
+    assert.doesNotMatch(hostState(lab).routes, new RegExp(A.dedicated));
+    const r = await json(lab, lab.c1, tcpClientCode(A.inet, 5001));
+    assert.equal(r.peer, A.gwUp);
+    assert.equal(r.bytes, 32 * MB);
+    const pub = await json(lab, lab.inet, tcpClientCode(A.gwUp, 8080));
+    assert.equal(pub.peer, A.inet);
+    const ping = await lab.gw.run('busybox', ['ping6', '-c', '1', '-W', '2', A.inet], 5000);
+    assert.match(ping.stdout, /1 packets received/, 'echo replies steered into the TUN are passed on to the host');
+    assert.match(lab.gw.exec('sysctl', ['-n', 'net.ipv4.ip_local_reserved_ports']), /61000-61999/);
+  });
+
+  test('--cleanup removes every rule, route, filter and the TUN', async () => {
+    assert.equal(await lab.stopSixgate('SIGTERM'), 0);
+    const r = await lab.gw.run(process.execPath, [(await import('./topology.js')).CLI, 'nat', '-c', `/tmp/${lab.gw.name}-nat.yaml`, '--cleanup-only'], 15_000);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const s = hostState(lab);
+    assert.equal(s.rules.trim(), '');
+    assert.equal(s.routes.trim(), '');
+    assert.equal(s.tun, false);
+    assert.equal(s.tc.trim(), '');
+    assert.equal(lab.gw.exec('sysctl', ['-n', 'net.ipv4.ip_local_reserved_ports']).trim(), '');
+  });
+});

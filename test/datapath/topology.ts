@@ -1,0 +1,187 @@
+// The NAT66 end-to-end topology, shared by the tests and bench/nat-e2e.ts:
+//
+//   c1, c2 ─┐                                         ┌─ inet  2001:db8:2::2  (MTU 1500)
+//           br0 fd66:1::1/64 ─ gw ─ up0 ══ down0 ─ rt ┤
+//   c3 ─────br1 fd66:2::1/64   2001:db8:1::2/64       └─ inet2 2001:db8:3::2  (MTU 1280 link)
+//
+// gw is the Docker host: sixgate runs there as a child process (`sixgate nat`)
+// or, for the kernel anchor, ip6tables MASQUERADE does the same job. rt is the
+// upstream router: it knows nothing of fd66::/16 and reaches dedicated
+// external addresses through NDP on the 2001:db8:1::/64 link; the NPTv6
+// prefix 2001:db8:66::/64 is routed to gw.
+import { once } from 'node:events';
+import { writeFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { Lab, type Netns } from '../support/netns.js';
+
+export const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+
+export const A = {
+  c1: 'fd66:1::2', c2: 'fd66:1::3', c3: 'fd66:2::2',
+  gwUp: '2001:db8:1::2', rt: '2001:db8:1::1',
+  inet: '2001:db8:2::2', inet2: '2001:db8:3::2',
+  dedicated: '2001:db8:1::66', nptPrefix: '2001:db8:66::/64',
+} as const;
+
+export class NatLab {
+  readonly lab = new Lab();
+  readonly gw: Netns;
+  readonly rt: Netns;
+  readonly inet: Netns;
+  readonly inet2: Netns;
+  readonly c1: Netns;
+  readonly c2: Netns;
+  readonly c3: Netns;
+  /** The running sixgate child, if any. */
+  sixgate: ChildProcess | undefined;
+  log = '';
+
+  constructor(options: { withNpt?: boolean; withInet2?: boolean } = {}) {
+    const { lab } = this;
+    this.gw = lab.ns('gw');
+    this.rt = lab.ns('rt');
+    this.inet = lab.ns('inet');
+    this.c1 = lab.ns('c1');
+    this.c2 = lab.ns('c2');
+    this.c3 = options.withNpt === false ? this.c1 : lab.ns('c3');
+    this.inet2 = options.withInet2 === false ? this.inet : lab.ns('inet2');
+    const { gw, rt, inet, inet2, c1, c2, c3 } = this;
+    lab.veth(c1, 'eth0', gw, 'vc1');
+    lab.veth(c2, 'eth0', gw, 'vc2');
+    lab.bridge(gw, 'br0', ['vc1', 'vc2']);
+    lab.addr(gw, 'br0', 'fd66:1::1/64');
+    for (const [ns, a] of [[c1, A.c1], [c2, A.c2]] as const) {
+      lab.addr(ns, 'eth0', `${a}/64`);
+      ns.ip('-6', 'route', 'add', 'default', 'via', 'fd66:1::1');
+    }
+    if (c3 !== c1) {
+      lab.veth(c3, 'eth0', gw, 'vc3');
+      lab.bridge(gw, 'br1', ['vc3']);
+      lab.addr(gw, 'br1', 'fd66:2::1/64');
+      lab.addr(c3, 'eth0', `${A.c3}/64`);
+      c3.ip('-6', 'route', 'add', 'default', 'via', 'fd66:2::1');
+    }
+    lab.veth(gw, 'up0', rt, 'down0');
+    lab.addr(gw, 'up0', `${A.gwUp}/64`);
+    lab.addr(rt, 'down0', `${A.rt}/64`);
+    gw.ip('-6', 'route', 'add', 'default', 'via', A.rt);
+    rt.ip('-6', 'route', 'add', A.nptPrefix, 'via', A.gwUp);
+    lab.veth(rt, 'out0', inet, 'eth0');
+    lab.addr(rt, 'out0', '2001:db8:2::1/64');
+    lab.addr(inet, 'eth0', `${A.inet}/64`);
+    inet.ip('-6', 'route', 'add', 'default', 'via', '2001:db8:2::1');
+    if (inet2 !== inet) {
+      // Only the router's side is 1280: inet2 advertises an MSS for 1500, so
+      // full-size segments reach the narrow hop and the router answers with
+      // Packet Too Big (ACKs back are small enough for the narrow side).
+      lab.veth(rt, 'out1', inet2, 'eth0', 1280);
+      inet2.ip('link', 'set', 'eth0', 'mtu', '1500');
+      lab.addr(rt, 'out1', '2001:db8:3::1/64');
+      lab.addr(inet2, 'eth0', `${A.inet2}/64`);
+      inet2.ip('-6', 'route', 'add', 'default', 'via', '2001:db8:3::1');
+    }
+    gw.sysctl('net.ipv6.conf.all.forwarding', '1');
+    rt.sysctl('net.ipv6.conf.all.forwarding', '1');
+  }
+
+  /** Writes `yaml` to a file and starts `sixgate nat` in gw; resolves once it logs that it runs. */
+  async startSixgate(yaml: string, extraArgs: readonly string[] = []): Promise<ChildProcess> {
+    const file = `/tmp/${this.gw.name}-nat.yaml`;
+    writeFileSync(file, yaml);
+    const child = this.gw.spawn(process.execPath, [CLI, 'nat', '-c', file, ...extraArgs]);
+    this.sixgate = child;
+    let out = '';
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => { out += d; this.log += d; });
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => { this.log += d; });
+    const deadline = Date.now() + 10_000;
+    while (!out.includes('nat66 data path running')) {
+      if (child.exitCode !== null || Date.now() > deadline) throw new Error(`sixgate did not start:\n${this.log}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    return child;
+  }
+
+  /** Sends `signal` to sixgate and waits for it to exit. */
+  async stopSixgate(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+    const child = this.sixgate;
+    if (child === undefined) return null;
+    this.sixgate = undefined;
+    if (child.exitCode !== null) return child.exitCode;
+    const exited = once(child, 'exit');
+    child.kill(signal);
+    const [code] = (await exited) as [number | null];
+    return code;
+  }
+
+  /** Starts a node program (module source) in `ns`; resolves when it prints `ready`. */
+  async server(ns: Netns, code: string): Promise<ChildProcess> {
+    const child = ns.spawn(process.execPath, ['--input-type=module', '-e', code]);
+    let out = '';
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => { out += d; });
+    const deadline = Date.now() + 5000;
+    while (!out.includes('ready')) {
+      if (child.exitCode !== null || Date.now() > deadline) throw new Error(`server did not start: ${out}`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    return child;
+  }
+
+  destroy(): void {
+    this.sixgate?.kill('SIGKILL');
+    this.lab.destroy();
+  }
+}
+
+/** A TCP server: sends `bytes` bytes to each client after a line "peer ADDR\n", then closes. */
+export function tcpServerCode(port: number, bytes = 0): string {
+  return `import net from 'node:net';
+const chunk = Buffer.alloc(65536, 7);
+net.createServer((s) => {
+  s.on('error', () => {});
+  s.write('peer ' + s.remoteAddress + '\\n');
+  let left = ${bytes};
+  const pump = () => { while (left > 0) { const n = Math.min(left, chunk.length); left -= n; if (!s.write(chunk.subarray(0, n))) { s.once('drain', pump); return; } } s.end(); };
+  pump();
+}).listen(${port}, '::', () => console.log('ready'));`;
+}
+
+/** A TCP client: connects, reads everything, prints {peer, bytes} as JSON. */
+export function tcpClientCode(host: string, port: number, upload = 0): string {
+  return `import net from 'node:net';
+const s = net.connect({ host: '${host}', port: ${port} });
+let first = ''; let bytes = 0; let peer;
+s.setTimeout(8000, () => { console.log(JSON.stringify({ error: 'timeout', bytes })); process.exit(1); });
+s.on('error', (e) => { console.log(JSON.stringify({ error: e.code, bytes })); process.exit(1); });
+if (${upload} > 0) { const b = Buffer.alloc(${upload}, 9); s.write(b); }
+s.on('data', (d) => { if (peer === undefined) { first += d.toString('latin1'); const i = first.indexOf('\\n'); if (i >= 0) { peer = first.slice(5, i); bytes += first.length - i - 1; } } else bytes += d.length; });
+s.on('end', () => { console.log(JSON.stringify({ peer, bytes })); process.exit(0); });`;
+}
+
+/** A TCP sink: counts bytes from each client and answers "peer ADDR bytes N" when the client half-closes. */
+export function tcpSinkCode(port: number): string {
+  return `import net from 'node:net';
+net.createServer({ allowHalfOpen: true }, (s) => {
+  let n = 0; s.on('error', () => {});
+  s.on('data', (d) => { n += d.length; });
+  s.on('end', () => s.end('peer ' + s.remoteAddress + ' bytes ' + n + '\\n'));
+}).listen(${port}, '::', () => console.log('ready'));`;
+}
+
+/** UDP echo: answers each datagram with "peer ADDR". */
+export function udpEchoCode(port: number): string {
+  return `import dgram from 'node:dgram';
+const s = dgram.createSocket('udp6');
+s.on('message', (m, r) => s.send('peer ' + r.address, r.port, r.address));
+s.bind(${port}, '::', () => console.log('ready'));`;
+}
+
+/** UDP client: sends one datagram (retrying), prints the answer or "timeout". */
+export function udpClientCode(host: string, port: number): string {
+  return `import dgram from 'node:dgram';
+const s = dgram.createSocket('udp6');
+let tries = 0;
+const send = () => { if (tries++ === 5) { console.log('timeout'); process.exit(1); } s.send('hi', ${port}, '${host}'); };
+s.on('message', (m) => { console.log(m.toString()); process.exit(0); });
+setInterval(send, 300); send();`;
+}
