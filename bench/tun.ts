@@ -10,6 +10,7 @@
 // the forwarder counts its GCs (the per-packet path must allocate nothing).
 // Prints: tun: <Gbit/s> Gbit/s tcp, <kpps> kpps udp64; veth: <Gbit/s> Gbit/s tcp; ratio <tun/veth>
 // Standalone: node dist/bench/tun.js [args]
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { Counter, enterNetns, PacketRing, Tun, VNET_HDR_LEN } from '../src/io/index.js';
@@ -18,6 +19,8 @@ import { GcCounter, type GcCounts } from './support/gc.js';
 
 interface ForwarderData { role: 'tun-forwarder'; pathA: string; pathB: string; vnet: boolean }
 interface ForwarderStats {
+  /** CPU time of the forwarder thread (user + system), seconds. */
+  cpu: number;
   packets: number;
   bytes: number;
   wakeups: number;
@@ -26,6 +29,14 @@ interface ForwarderStats {
 }
 
 const SLOTS = 64;
+
+/** CPU seconds (utime + stime) of the calling thread, from /proc (10 ms ticks). */
+function threadCpu(): number {
+  const stat = readFileSync('/proc/thread-self/stat', 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // Fields 14 and 15 of stat(5); the slice starts at field 3.
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
 
 /** Worker side: owns both TUNs and moves every packet across, in batches. */
 function forwarder(data: ForwarderData): void {
@@ -60,16 +71,17 @@ function forwarder(data: ForwarderData): void {
   tb.onReadable(() => pump(tb, ta, rb));
   const gc = new GcCounter();
   const c = (i: number): number => ta.counters[i] + tb.counters[i];
-  let base = [0, 0, 0, 0];
+  let base = [0, 0, 0, 0, 0];
   port.on('message', (msg: string) => {
     if (msg === 'start') {
-      base = [c(Counter.RxPackets), c(Counter.RxBytes), c(Counter.Wakeups), dropped];
+      base = [c(Counter.RxPackets), c(Counter.RxBytes), c(Counter.Wakeups), dropped, threadCpu()];
       gc.start();
       return;
     }
     if (msg === 'stats') {
       void gc.stop().then((counts) => {
         const stats: ForwarderStats = {
+          cpu: threadCpu() - base[4],
           packets: c(Counter.RxPackets) - base[0], bytes: c(Counter.RxBytes) - base[1],
           wakeups: c(Counter.Wakeups) - base[2], dropped: dropped - base[3], gc: counts,
         };
@@ -197,7 +209,8 @@ export async function run(args: string[]): Promise<void> {
     const detail = (label: string, s: ForwarderStats, secs: number): string =>
       `  ${label}: ${(s.packets / secs / 1000).toFixed(0)} kpps through the forwarder, ` +
       `${(s.packets / Math.max(1, s.wakeups)).toFixed(1)} packets per wake-up and ${(s.bytes / Math.max(1, s.packets)).toFixed(0)} bytes per read on average, ` +
-      `${s.dropped} dropped; GC during the run: ${s.gc.minor} minor, ${s.gc.major} major\n`;
+      `${s.dropped} dropped; forwarder thread ${(s.cpu / secs * 100).toFixed(0)}% of a CPU, ` +
+      `${(s.cpu * 1e6 / Math.max(1, s.packets)).toFixed(2)} µs CPU per packet; GC during the run: ${s.gc.minor} minor, ${s.gc.major} major\n`;
     process.stdout.write(`  offloads ${vnet ? 'on (IFF_VNET_HDR + TSO/USO)' : 'off'}, ${SLOTS}-slot rings, forwarder in a worker_thread, ${seconds} s per run\n`);
     process.stdout.write(detail('tcp', tcpStats, tcp.seconds));
     process.stdout.write(detail('udp64', udpStats, udp.seconds));
