@@ -1,0 +1,135 @@
+// `npm run bench -- nat-e2e [--seconds N] [--repeat N]`: the NAT66 data path
+// end to end, against kernel NAT66 (ip6tables MASQUERADE) on the identical
+// topology in the same run (test/datapath/topology.ts):
+//
+//   c1 ─ br0 ─ gw (sixgate | ip6tables MASQUERADE) ─ up0 ══ rt ─ inet
+//
+// iperf3 from the container to the internet host: TCP 1 stream, and UDP
+// with 64-byte payloads (-b 0); rounds alternate sixgate and kernel so load
+// from elsewhere hits both alike, medians printed. sixgate runs as the real
+// `sixgate nat` child with --trace-gc: the scavenges it logs during the
+// measured runs are counted (the per-packet path must allocate nothing).
+// Prints: nat-e2e: sixgate <Gbit/s> tcp <kpps> udp64; kernel <Gbit/s> tcp <kpps> udp64; ratio tcp <r> udp <r>
+import { fileURLToPath } from 'node:url';
+import { writeFileSync } from 'node:fs';
+import { once } from 'node:events';
+import type { ChildProcess } from 'node:child_process';
+import type { Netns } from '../test/support/netns.js';
+import { NatLab, A, CLI } from '../test/datapath/topology.js';
+
+interface IperfResult { bitsPerSecond: number; pps: number; sentPps: number; seconds: number }
+
+let nextPort = 5600;
+
+async function iperf(a: Netns, b: Netns, dst: string, seconds: number, udp64: boolean): Promise<IperfResult> {
+  const port = String(nextPort++);
+  const server = b.spawn('iperf3', ['-s', '-1', '-p', port]);
+  try {
+    await new Promise((r) => setTimeout(r, 300));
+    const args = ['-c', dst, '-p', port, '-t', String(seconds), '-J', ...(udp64 ? ['-u', '-b', '0', '-l', '64'] : [])];
+    const run = await a.run('iperf3', args, (seconds + 15) * 1000);
+    if (run.code !== 0) throw new Error(`iperf3 ${args.join(' ')} failed: ${run.stderr || run.stdout.slice(0, 400)}`);
+    const end = (JSON.parse(run.stdout) as { end: Record<string, { seconds: number; bits_per_second: number; packets?: number; lost_packets?: number }> }).end;
+    if (udp64) {
+      const sum = end.sum;
+      const delivered = (sum.packets ?? 0) - (sum.lost_packets ?? 0);
+      return { bitsPerSecond: sum.bits_per_second, pps: delivered / sum.seconds, sentPps: (sum.packets ?? 0) / sum.seconds, seconds: sum.seconds };
+    }
+    return { bitsPerSecond: end.sum_received.bits_per_second, pps: 0, sentPps: 0, seconds: end.sum_received.seconds };
+  } finally {
+    server.kill('SIGKILL');
+  }
+}
+
+const CONFIG = `uplink: up0
+networks:
+  - { name: web, bridge: br0, subnets: [fd66:1::/64], externalAddresses: [${A.dedicated}] }
+published: []
+`;
+
+/** sixgate as `node --trace-gc CLI nat`, with its scavenges counted between mark() calls. */
+class Sixgate {
+  scavenges = 0;
+  marks = 0;
+  private constructor(readonly child: ChildProcess) {}
+  static async start(lab: NatLab): Promise<Sixgate> {
+    const file = `/tmp/${lab.gw.name}-bench.yaml`;
+    writeFileSync(file, CONFIG);
+    const child = lab.gw.spawn(process.execPath, ['--trace-gc', CLI, 'nat', '-c', file, '--cleanup']);
+    const s = new Sixgate(child);
+    let out = '';
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => {
+      out += d;
+      for (const line of d.split('\n')) if (/Scavenge/.test(line)) s.scavenges++;
+    });
+    const deadline = Date.now() + 10_000;
+    while (!out.includes('nat66 data path running')) {
+      if (child.exitCode !== null || Date.now() > deadline) throw new Error(`sixgate did not start: ${out}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    return s;
+  }
+  async stop(): Promise<void> {
+    const exited = once(this.child, 'exit');
+    this.child.kill('SIGTERM');
+    await exited;
+  }
+}
+
+function gbit(bps: number): string {
+  return (bps / 1e9).toFixed(2);
+}
+
+export async function run(args: string[]): Promise<void> {
+  const opt = (name: string, dflt: number): number => {
+    const i = args.indexOf(name);
+    return i >= 0 ? Number(args[i + 1]) || dflt : dflt;
+  };
+  const seconds = opt('--seconds', 5);
+  const repeat = Math.min(9, opt('--repeat', 1));
+  if (process.getuid?.() !== 0) throw new Error('bench nat-e2e needs root (network namespaces and a TUN)');
+  const lab = new NatLab({ withNpt: false, withInet2: false });
+  try {
+    const rounds: Array<{ s: IperfResult; su: IperfResult; k: IperfResult; ku: IperfResult; gc: number }> = [];
+    for (let r = 0; r < repeat; r++) {
+      const sg = await Sixgate.start(lab);
+      const gc0 = sg.scavenges;
+      const s = await iperf(lab.c1, lab.inet, A.inet, seconds, false);
+      const su = await iperf(lab.c1, lab.inet, A.inet, seconds, true);
+      const gc = sg.scavenges - gc0;
+      await sg.stop();
+      lab.gw.exec('ip6tables', ['-t', 'nat', '-A', 'POSTROUTING', '-s', 'fd66:1::/64', '-o', 'up0', '-j', 'MASQUERADE']);
+      const k = await iperf(lab.c1, lab.inet, A.inet, seconds, false);
+      const ku = await iperf(lab.c1, lab.inet, A.inet, seconds, true);
+      lab.gw.exec('ip6tables', ['-t', 'nat', '-F', 'POSTROUTING']);
+      rounds.push({ s, su, k, ku, gc });
+      if (repeat > 1) {
+        process.stdout.write(`  round ${r + 1}: sixgate ${gbit(s.bitsPerSecond)} / kernel ${gbit(k.bitsPerSecond)} Gbit/s tcp, ` +
+          `${(su.pps / 1000).toFixed(0)} / ${(ku.pps / 1000).toFixed(0)} kpps udp64\n`);
+      }
+    }
+    const median = (pick: (x: (typeof rounds)[number]) => number): number => {
+      const v = rounds.map(pick).sort((x, y) => x - y);
+      return v[(v.length - 1) >> 1]!;
+    };
+    const sT = median((x) => x.s.bitsPerSecond);
+    const kT = median((x) => x.k.bitsPerSecond);
+    const sU = median((x) => x.su.pps);
+    const kU = median((x) => x.ku.pps);
+    process.stdout.write(`nat-e2e: sixgate ${gbit(sT)} Gbit/s tcp ${(sU / 1000).toFixed(0)} kpps udp64; ` +
+      `kernel ${gbit(kT)} Gbit/s tcp ${(kU / 1000).toFixed(0)} kpps udp64; ratio tcp ${(sT / kT).toFixed(2)} udp ${(sU / kU).toFixed(2)}\n`);
+    process.stdout.write(`  udp64 sent by iperf3 (sender-bound): sixgate ${(median((x) => x.su.sentPps) / 1000).toFixed(0)} kpps, ` +
+      `kernel ${(median((x) => x.ku.sentPps) / 1000).toFixed(0)} kpps; delivered figures above are what the receiver got\n`);
+    process.stdout.write(`  sixgate GC during the measured runs (--trace-gc scavenges): ${rounds.map((x) => x.gc).join(', ')}; ` +
+      `${seconds} s per run, ${repeat} round(s), 1 worker (main thread)\n`);
+  } finally {
+    lab.destroy();
+  }
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  run(process.argv.slice(2)).catch((err: unknown) => {
+    process.stderr.write(`${(err as Error).stack ?? String(err)}\n`);
+    process.exitCode = 1;
+  });
+}
