@@ -4,7 +4,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Worker } from 'node:worker_threads';
-import { Counter, GsoType, Offload, PacketRing, Tun, VNET_HDR_LEN, vnetGsoSize, vnetGsoType } from '../../src/io/index.js';
+import { Counter, GsoType, Offload, PacketRing, Tun, VNET_HDR_LEN, setUp, vnetGsoSize, vnetGsoType } from '../../src/io/index.js';
 import { Lab, type Netns } from '../support/netns.js';
 import { ip6, udp6Packet } from '../support/packets.js';
 import { requires } from '../support/prereq.js';
@@ -101,6 +101,19 @@ describe('TUN', prereq, () => {
     await waitFor(() => small === 3, 5000, 'the small datagrams');
     tun.pause();
     assert.equal(tun.counters[Counter.RxOversize] - before, 3);
+  });
+
+  test('writes to a TUN whose link is down are counted as TxDown, not thrown', () => {
+    const ring = new PacketRing({ slots: 2, slotSize: 256 });
+    ring.lens[0] = ring.lens[1] = udp6Packet(ring.buf, ring.offset(0), ip6('2001:db8:7::2'), ip6('2001:db8:7::1'), 1, 9, new Uint8Array(4));
+    const down = tun.counters[Counter.TxDown];
+    ns.enter(() => setUp('sgtun0', false));
+    try {
+      assert.equal(tun.write(ring, 0, 2), 2);
+      assert.equal(tun.counters[Counter.TxDown] - down, 2);
+    } finally {
+      ns.enter(() => setUp('sgtun0', true));
+    }
   });
 
   test('a write of a length beyond the slot is rejected and counted; the batch goes on', () => {
