@@ -193,14 +193,17 @@ function classifySubnet(p: { bytes: Uint8Array; length: number; text: string }, 
 export function classifyNetwork(raw: ApiNetwork, ctx: ClassifyContext, issues: Issue[]): DockerNetwork | undefined {
   const id = raw.Id ?? '';
   const name = raw.Name ?? id.slice(0, 12);
-  if (raw.Driver !== 'bridge') return undefined;
-  const options = raw.Options ?? {};
-  const labels = raw.Labels ?? {};
   const v6: Array<{ bytes: Uint8Array; length: number; text: string }> = [];
   for (const cfg of raw.IPAM?.Config ?? []) {
     const p = cfg.Subnet === undefined ? undefined : parsePrefix(cfg.Subnet);
     if (p !== undefined) v6.push(p);
   }
+  if (raw.Driver !== 'bridge') {
+    if (v6.length > 0) issues.push({ level: 'info', msg: `network ${name} (driver ${raw.Driver ?? '?'}) has IPv6 but sixgate serves bridge networks only: ignored` });
+    return undefined;
+  }
+  const options = raw.Options ?? {};
+  const labels = raw.Labels ?? {};
   if (v6.length === 0) {
     issues.push({ level: 'info', msg: `network ${name} has no IPv6 subnet: ignored (create it with --ipv6 --subnet <prefix>)` });
     return undefined;

@@ -53,9 +53,12 @@ test('no IPv6 subnet or not a bridge: left out (the former with a log line)', ()
   const v4 = classify(net({ subnets: ['10.0.0.0/24'] }));
   assert.equal(v4.net, undefined);
   assert.match(v4.issues[0].msg, /network n1 has no IPv6 subnet/);
-  const host = classify(net({ Driver: 'host', Name: 'host' }));
+  const host = classify(net({ Driver: 'host', Name: 'host', subnets: [] }));
   assert.equal(host.net, undefined);
   assert.deepEqual(host.issues, []);
+  const mac = classify(net({ Driver: 'macvlan', Name: 'mv' }));
+  assert.equal(mac.net, undefined);
+  assert.match(mac.issues[0].msg, /network mv \(driver macvlan\) has IPv6 but sixgate serves bridge networks only/);
 });
 
 test('bridge names: option, default bridge, br-<id12>', () => {

@@ -13,7 +13,7 @@
 // DockerHost first sweeps dead runs' directories (their dockerd, containerd
 // and shims killed, mounts detached, files removed).
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync, copyFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync, symlinkSync, copyFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { request, Agent } from 'undici';
@@ -88,6 +88,32 @@ function teardownSync(dir: string): void {
   removeDirSync(dir);
 }
 
+/**
+ * Refuses to go on when a dockerd runs in this (the root) network namespace
+ * in CI: there it means a package install started one, which rewrites the
+ * machine's iptables and forwarding (keep /usr/sbin/policy-rc.d exiting 101).
+ */
+function checkNoRootDockerd(): void {
+  const here = readlinkSafe('/proc/self/ns/net');
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let comm = '';
+    try { comm = readFileSync(`/proc/${entry}/comm`, 'utf8').trim(); } catch { continue; }
+    if (comm !== 'dockerd' || readlinkSafe(`/proc/${entry}/ns/net`) !== here) continue;
+    const msg = `a dockerd (pid ${entry}) runs in the root network namespace: a package install started it?`;
+    if (process.env.CI === 'true' || process.env.CI === '1') throw new Error(`${msg} refusing to test next to it`);
+    process.stderr.write(`warning: ${msg}\n`);
+  }
+}
+
+function readlinkSafe(path: string): string {
+  try {
+    return readlinkSync(path);
+  } catch {
+    return '';
+  }
+}
+
 /** Removes what dead test runs left behind. Returns how many directories. */
 export function sweepStaleDockerHosts(): number {
   let n = 0;
@@ -133,6 +159,7 @@ export class DockerHost {
 
   /** A namespace from `lab`, dockerd running in it, and the busybox image imported. */
   static async start(lab: Lab, options: DockerHostOptions = {}): Promise<DockerHost> {
+    checkNoRootDockerd();
     sweepStaleDockerHosts();
     const dir = join(ROOT, `sgt-docker-${process.pid}-${seq++}`);
     mkdirSync(dir, { recursive: true });
@@ -294,4 +321,5 @@ function teardownAll(): void {
   }
 }
 process.once('exit', teardownAll);
-for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, teardownAll);
+// Prepended: it must run before test/support/netns.ts re-raises the signal.
+for (const sig of ['SIGINT', 'SIGTERM'] as const) process.prependOnceListener(sig, teardownAll);
