@@ -3,6 +3,7 @@
 // the `nodedir` user config, so the header directory is passed explicitly.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -17,9 +18,19 @@ const prefix = resolve(process.execPath, '..', '..');
 if (existsSync(resolve(prefix, 'include', 'node', 'node_api.h'))) args.push(`--nodedir=${prefix}`);
 else if (process.env.npm_config_nodedir) args.push(`--nodedir=${process.env.npm_config_nodedir}`);
 
-const gyp = resolve(root, 'node_modules', 'node-gyp', 'bin', 'node-gyp.js');
-if (!existsSync(gyp)) {
-  process.stderr.write(`sixgate: node-gyp is missing at ${gyp}; run \`npm ci\` (it is a devDependency)\n`);
+// Our devDependency (wherever npm hoisted it), else the node-gyp that npm
+// itself ships and names in npm_config_node_gyp for lifecycle scripts.
+function findGyp() {
+  try {
+    return createRequire(resolve(root, 'package.json')).resolve('node-gyp/bin/node-gyp.js');
+  } catch {
+    const bundled = process.env.npm_config_node_gyp;
+    return bundled && existsSync(bundled) ? bundled : undefined;
+  }
+}
+const gyp = findGyp();
+if (gyp === undefined) {
+  process.stderr.write('sixgate: node-gyp not found; run `npm ci` (it is a devDependency) or install node-gyp\n');
   process.exit(1);
 }
 const run = spawnSync(process.execPath, [gyp, ...args], { stdio: 'inherit', cwd: here });
