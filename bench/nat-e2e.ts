@@ -90,19 +90,22 @@ export async function run(args: string[]): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('bench nat-e2e needs root (network namespaces and a TUN)');
   const lab = new NatLab({ withNpt: false, withInet2: false });
   try {
-    const rounds: Array<{ s: IperfResult; su: IperfResult; k: IperfResult; ku: IperfResult; gc: number }> = [];
+    const rounds: Array<{ s: IperfResult; su: IperfResult; k: IperfResult; ku: IperfResult; gc: number; gcTotal: number; tunDrops: number }> = [];
     for (let r = 0; r < repeat; r++) {
       const sg = await Sixgate.start(lab);
       const gc0 = sg.scavenges;
       const s = await iperf(lab.c1, lab.inet, A.inet, seconds, false);
       const su = await iperf(lab.c1, lab.inet, A.inet, seconds, true);
+      const [link] = lab.gw.ipJson<Array<{ stats64: { tx: { dropped: number }; rx: { dropped: number } } }>>('-s', 'link', 'show', 'sixgate0');
+      const tunDrops = link!.stats64.tx.dropped;
       const gc = sg.scavenges - gc0;
+      const gcTotal = sg.scavenges;
       await sg.stop();
       lab.gw.exec('ip6tables', ['-t', 'nat', '-A', 'POSTROUTING', '-s', 'fd66:1::/64', '-o', 'up0', '-j', 'MASQUERADE']);
       const k = await iperf(lab.c1, lab.inet, A.inet, seconds, false);
       const ku = await iperf(lab.c1, lab.inet, A.inet, seconds, true);
       lab.gw.exec('ip6tables', ['-t', 'nat', '-F', 'POSTROUTING']);
-      rounds.push({ s, su, k, ku, gc });
+      rounds.push({ s, su, k, ku, gc, gcTotal, tunDrops });
       if (repeat > 1) {
         process.stdout.write(`  round ${r + 1}: sixgate ${gbit(s.bitsPerSecond)} / kernel ${gbit(k.bitsPerSecond)} Gbit/s tcp, ` +
           `${(su.pps / 1000).toFixed(0)} / ${(ku.pps / 1000).toFixed(0)} kpps udp64\n`);
@@ -120,8 +123,9 @@ export async function run(args: string[]): Promise<void> {
       `kernel ${gbit(kT)} Gbit/s tcp ${(kU / 1000).toFixed(0)} kpps udp64; ratio tcp ${(sT / kT).toFixed(2)} udp ${(sU / kU).toFixed(2)}\n`);
     process.stdout.write(`  udp64 sent by iperf3 (sender-bound): sixgate ${(median((x) => x.su.sentPps) / 1000).toFixed(0)} kpps, ` +
       `kernel ${(median((x) => x.ku.sentPps) / 1000).toFixed(0)} kpps; delivered figures above are what the receiver got\n`);
+    process.stdout.write(`  packets the kernel dropped at the TUN queue (sixgate not reading fast enough): ${rounds.map((x) => x.tunDrops).join(', ')}\n`);
     process.stdout.write(`  sixgate GC during the measured runs (--trace-gc scavenges): ${rounds.map((x) => x.gc).join(', ')}; ` +
-      `${seconds} s per run, ${repeat} round(s), 1 worker (main thread)\n`);
+      `${seconds} s per run, ${repeat} round(s), 1 worker (main thread); scavenges logged since each start (incl. start-up): ${rounds.map((x) => x.gcTotal).join(', ')}\n`);
   } finally {
     lab.destroy();
   }

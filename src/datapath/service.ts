@@ -60,6 +60,10 @@ export interface ApplyReport {
   readonly notes: readonly string[];
 }
 
+// Packets the TUN queues for us while the loop is not scheduled (a busy
+// 2-CPU host): the default 1000 overflowed with 64-byte UDP floods.
+const TUN_QUEUE_LEN = 8192;
+
 async function hostFacts(uplink: string): Promise<HostFacts> {
   const addrs = await interfaceGlobals(uplink);
   return { uplinkAddresses: addrs.map((a) => ({ address: formatIpv6(a.addr, 0), prefixLength: a.prefixLength })) };
@@ -123,7 +127,7 @@ export class DatapathService {
     }
     const nat = DatapathService.buildNat(resolved, options);
     const restored = DatapathService.restore(nat, options, log);
-    const tun = Tun.open({ name: resolved.tun, vnetHeader: true, persist: true, txqueuelen: 1000 });
+    const tun = Tun.open({ name: resolved.tun, vnetHeader: true, persist: true, txqueuelen: TUN_QUEUE_LEN });
     const service = new DatapathService(options, tun, nat, resolved, plan);
     try {
       await service.installHost(undefined, plan);
