@@ -214,6 +214,10 @@ export async function run(args: string[]): Promise<void> {
     process.stdout.write(`  offloads ${vnet ? 'on (IFF_VNET_HDR + TSO/USO)' : 'off'}, ${SLOTS}-slot rings, forwarder in a worker_thread, ${seconds} s per run\n`);
     process.stdout.write(detail('tcp', tcpStats, tcp.seconds));
     process.stdout.write(detail('udp64', udpStats, udp.seconds));
+    // Packets the kernel could not queue to the TUN because the forwarder fell behind.
+    const txDropped = (ns: Netns): number =>
+      ns.ipJson<Array<{ stats64: { tx: { dropped: number } } }>>('-s', 'link', 'show', 'dev', 'bt0')[0].stats64.tx.dropped;
+    process.stdout.write(`  kernel drops queueing to the TUNs over all runs: ${txDropped(a) + txDropped(b)}\n`);
     process.stdout.write(`  udp64 delivered to the iperf3 receiver: tun ${(udp.pps / 1000).toFixed(0)} kpps, ` +
       `veth ${(vethUdp.pps / 1000).toFixed(0)} kpps\n`);
   } finally {
