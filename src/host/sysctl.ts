@@ -10,8 +10,9 @@ function pathOf(key: string): string {
 
 /** The value with surrounding whitespace trimmed, or undefined when the key does not exist. */
 export function readSysctl(key: string): string | undefined {
+  const path = pathOf(key);
   try {
-    return readFileSync(pathOf(key), 'utf8').trim();
+    return readFileSync(path, 'utf8').trim();
   } catch {
     return undefined;
   }

@@ -1,0 +1,44 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseDatapathConfig } from '../../src/datapath/config.js';
+import { ConfigError } from '../../src/errors.js';
+
+const GOOD = `uplink: eth0
+stateFile: /var/lib/sixgate/nat.snap
+networks:
+  - name: web
+    bridge: br-web
+    subnets: [fd66:1::/64]
+  - { name: lab, bridge: br-lab, subnets: [fd66:2::/64], mode: nptv6, externalPrefix: 2001:db8:66::/64 }
+published:
+  - { protocol: tcp, hostPort: 8080, containerAddress: fd66:1::2, containerPort: 80 }
+`;
+
+function fails(text: string, re: RegExp, line: number): void {
+  assert.throws(() => parseDatapathConfig(text, 'nat.yaml'), (err: unknown) => {
+    assert.ok(err instanceof ConfigError, String(err));
+    assert.match(err.message, re);
+    assert.equal(err.file, 'nat.yaml');
+    assert.equal(err.line, line, err.message);
+    return true;
+  });
+}
+
+test('a valid file becomes a model (HostIp defaults to every address)', () => {
+  const { model, stateFile } = parseDatapathConfig(GOOD);
+  assert.equal(model.uplink, 'eth0');
+  assert.equal(stateFile, '/var/lib/sixgate/nat.snap');
+  assert.equal(model.networks.length, 2);
+  assert.equal(model.published[0]!.hostIp, '');
+  assert.equal(parseDatapathConfig(JSON.stringify({ uplink: 'eth0', networks: [] })).model.networks.length, 0);
+});
+
+test('errors name the key and file:line:column', () => {
+  fails(GOOD.replace('bridge: br-web', 'bridge: br-web\n    colour: blue'), /networks\.0: unknown key "colour"/, 4);
+  fails(GOOD.replace('containerPort: 80', 'containerPort: 99999'), /published\.0\.containerPort/, 9);
+  fails(GOOD.replace('mode: nptv6, ', 'mode: nat, '), /networks\.1\.mode: must be one of masquerade, nptv6/, 7);
+  fails(GOOD.replace('subnets: [fd66:1::/64]', 'subnets: [fd66:zz::/64]'), /not an IPv6 address|pattern/, 6);
+  fails(GOOD.replace('uplink: eth0\n', ''), /missing key "uplink"/, 1);
+  fails(GOOD.replace(', externalPrefix: 2001:db8:66::/64', ''), /nptv6 needs externalPrefix/, 7);
+  fails('uplink: [unclosed', /.+/, 1);
+});

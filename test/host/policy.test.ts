@@ -1,0 +1,61 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { canonicalPrefix, diffPolicy, routeKey, ruleKey, EMPTY_POLICY, type PolicyState } from '../../src/host/policy.js';
+import { SIXGATE_PROTO, SIXGATE_RULE_PRIORITY, SIXGATE_TABLE } from '../../src/host/tags.js';
+
+const desired: PolicyState = {
+  rules: [{ from: 'fd66:1::/64', iif: 'br0' }],
+  routes: [
+    { dst: 'default', type: 'unicast', dev: 'sixgate0', table: 'sixgate' },
+    { dst: 'fd66:1::/64', type: 'throw', table: 'sixgate' },
+    { dst: '2001:db8:1::66/128', type: 'unicast', dev: 'sixgate0', table: 'main' },
+  ],
+};
+
+test('canonical prefixes: zero compression, /128 default, ::/0 is default', () => {
+  assert.equal(canonicalPrefix('2001:0db8:0001:0000::0066'), '2001:db8:1::66/128');
+  assert.equal(canonicalPrefix('::/0'), 'default');
+  assert.equal(canonicalPrefix('default'), 'default');
+  assert.equal(ruleKey({ from: 'FD66:1:0::/64', iif: 'br0' }), 'from fd66:1::/64 iif br0');
+  assert.equal(routeKey({ dst: 'fd66:1::/64', type: 'throw', table: 'sixgate' }), `throw fd66:1::/64 table ${SIXGATE_TABLE}`);
+});
+
+test('from nothing: routes first, then rules, every line tagged', () => {
+  const d = diffPolicy(EMPTY_POLICY, desired);
+  assert.equal(d.added, 4);
+  assert.equal(d.removed, 0);
+  assert.equal(d.lines.at(-1), `rule add from fd66:1::/64 iif br0 lookup ${SIXGATE_TABLE} pref ${SIXGATE_RULE_PRIORITY} protocol ${SIXGATE_PROTO}`);
+  assert.ok(d.lines.slice(0, 3).every((l) => l.startsWith('route replace') && l.endsWith(`proto ${SIXGATE_PROTO}`)));
+  assert.ok(d.lines.includes(`route replace 2001:db8:1::66/128 dev sixgate0 table main proto ${SIXGATE_PROTO}`));
+  assert.ok(d.lines.includes(`route replace throw fd66:1::/64 table ${SIXGATE_TABLE} proto ${SIXGATE_PROTO}`));
+});
+
+test('the same state (as the kernel prints it) needs no line: starting twice is idempotent', () => {
+  const asRead: PolicyState = {
+    rules: [{ from: 'fd66:1::/64', iif: 'br0' }],
+    routes: [
+      { dst: 'default', type: 'unicast', dev: 'sixgate0', table: 'sixgate' },
+      { dst: 'fd66:1::/64', type: 'throw', table: 'sixgate' },
+      { dst: '2001:db8:1::66/128', type: 'unicast', dev: 'sixgate0', table: 'main' },
+    ],
+  };
+  assert.deepEqual(diffPolicy(asRead, desired), { lines: [], added: 0, removed: 0 });
+});
+
+test('a change touches only what changed, removals first', () => {
+  const next: PolicyState = {
+    rules: desired.rules,
+    routes: [desired.routes[0]!, desired.routes[1]!, { dst: '2001:db8:1::67/128', type: 'unicast', dev: 'sixgate0', table: 'main' }],
+  };
+  const d = diffPolicy(desired, next);
+  assert.deepEqual(d.lines, [
+    `route del 2001:db8:1::66/128 dev sixgate0 table main proto ${SIXGATE_PROTO}`,
+    `route replace 2001:db8:1::67/128 dev sixgate0 table main proto ${SIXGATE_PROTO}`,
+  ]);
+});
+
+test('cleanup (empty desired state) removes rules and routes', () => {
+  const d = diffPolicy(desired, EMPTY_POLICY);
+  assert.equal(d.removed, 4);
+  assert.ok(d.lines[0]!.startsWith('rule del from fd66:1::/64 iif br0'));
+});
