@@ -1,0 +1,112 @@
+// DatapathService.apply in a namespace: a new model touches only what
+// changed. The service runs in a child process inside the namespace (its
+// `ip` and `tc` children must never run in the root namespace).
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { fileURLToPath } from 'node:url';
+import { requires } from '../support/prereq.js';
+import { Lab, type Netns } from '../support/netns.js';
+
+const req = requires({ root: true, tools: ['ip', 'tc', 'ip6tables-save', 'ip6tables'], files: ['/dev/net/tun'] });
+const SERVICE = fileURLToPath(new URL('../../src/datapath/service.js', import.meta.url));
+const LOG = fileURLToPath(new URL('../../src/log.js', import.meta.url));
+
+// Runs `body` (statements using `svc`, `base`, `out`) against a started service; prints `out` as JSON.
+function script(body: string): string {
+  return `import { DatapathService } from '${SERVICE}';
+import { createLogger } from '${LOG}';
+import { performance } from 'node:perf_hooks';
+const lines = [];
+const logger = createLogger({ level: 'info', destination: { write: (l) => { lines.push(JSON.parse(l)); return true; } } });
+const base = { uplink: 'up0', published: [], networks: [{ name: 'web', bridge: 'br0', subnets: ['fd66:1::/64'], externalAddresses: ['2001:db8:1::66'] }] };
+const out = {};
+const svc = await DatapathService.start({ model: base, logger, now: () => performance.now(), nat: { capacity: 4096 } });
+try {
+${body}
+} finally {
+  out.logs = lines.map((l) => l.msg);
+  await svc.stop({ cleanup: true });
+}
+console.log(JSON.stringify(out));`;
+}
+
+describe('DatapathService.apply', { ...req, timeout: 60_000 }, () => {
+  let lab: Lab;
+  let gw: Netns;
+
+  before(() => {
+    lab = new Lab();
+    gw = lab.ns('gw');
+    const rt = lab.ns('rt');
+    lab.veth(gw, 'up0', rt, 'down0');
+    lab.veth(gw, 'vc1', rt, 'x1');
+    lab.bridge(gw, 'br0', ['vc1']);
+    lab.bridge(gw, 'br1');
+    lab.addr(gw, 'up0', '2001:db8:1::2/64');
+    gw.sysctl('net.ipv6.conf.all.forwarding', '1');
+  });
+  after(() => lab?.destroy());
+
+  async function run(body: string): Promise<Record<string, unknown>> {
+    const r = await gw.node(script(body), 30_000);
+    const last = r.stdout.trim().split('\n').pop() ?? '';
+    try {
+      return JSON.parse(last) as Record<string, unknown>;
+    } catch {
+      throw new Error(`script failed (${r.code}): ${r.stdout}\n${r.stderr}`);
+    }
+  }
+
+  test('each change touches only what changed; the same model twice touches nothing', async () => {
+    const out = await run(`
+const pub = { protocol: 'tcp', hostIp: '', hostPort: 8080, containerAddress: 'fd66:1::2', containerPort: 80 };
+out.samePort = await svc.apply({ ...base, published: [pub] });
+out.again = await svc.apply({ ...base, published: [pub] });
+const two = { ...base, published: [pub], networks: [...base.networks, { name: 'lab', bridge: 'br1', subnets: ['fd66:2::/64'], externalAddresses: ['2001:db8:1::67'] }] };
+out.addNet = await svc.apply(two);
+out.dropPort = await svc.apply({ ...two, published: [] });
+out.back = await svc.apply(base);
+`);
+    const r = out as Record<string, Record<string, number | boolean>>;
+    assert.equal(r.samePort!.natRebuilt, false);
+    assert.equal(r.samePort!.publishedAdded, 1);
+    assert.equal(r.samePort!.rulesAndRoutesAdded, 0);
+    assert.equal(r.samePort!.ndpAdded, 0);
+    assert.deepEqual([r.again!.rulesAndRoutesAdded, r.again!.rulesAndRoutesRemoved, r.again!.publishedAdded, r.again!.publishedRemoved, r.again!.ndpAdded],
+      [0, 0, 0, 0, 0]);
+    assert.equal(r.again!.natRebuilt, false);
+    // A rule, a throw route and the /128 route; one more NDP address; a new engine (a new external address: sessions start over).
+    assert.equal(r.addNet!.rulesAndRoutesAdded, 3);
+    assert.equal(r.addNet!.rulesAndRoutesRemoved, 0);
+    assert.equal(r.addNet!.ndpAdded, 1);
+    assert.equal(r.addNet!.natRebuilt, true);
+    assert.equal(r.dropPort!.publishedRemoved, 1);
+    assert.equal(Number(r.dropPort!.rulesAndRoutesAdded) + Number(r.dropPort!.rulesAndRoutesRemoved), 0);
+    assert.equal(r.back!.rulesAndRoutesRemoved, 3);
+    assert.equal(r.back!.ndpRemoved, 1);
+    assert.equal(gw.ip('-6', 'rule', 'show', 'pref', '6646').trim(), '', 'stop({cleanup}) removed the rules');
+    assert.equal(gw.ip('-6', 'route', 'show', 'table', 'all', 'proto', '166').trim(), '');
+  });
+
+  test('a network the kernel already masquerades (ip6tables) is left alone with a warning', async () => {
+    gw.exec('ip6tables', ['-t', 'nat', '-A', 'POSTROUTING', '-s', 'fd66:1::/64', '!', '-o', 'br0', '-j', 'MASQUERADE']);
+    try {
+      const out = await run(`out.rules = (await import('node:child_process')).execFileSync('ip', ['-6', 'rule', 'show', 'pref', '6646'], { encoding: 'utf8' });`);
+      assert.equal(String(out.rules).trim(), '');
+      assert.ok((out.logs as string[]).some((m) => /double NAT/.test(m)));
+    } finally {
+      gw.exec('ip6tables', ['-t', 'nat', '-F', 'POSTROUTING']);
+    }
+  });
+
+  test('a host that is not ready is refused with what to change', async () => {
+    gw.sysctl('net.ipv6.conf.all.forwarding', '0');
+    try {
+      const r = await gw.node(script(''), 30_000);
+      assert.match(r.stdout + r.stderr, /IPv6 forwarding is off: sysctl -w net\.ipv6\.conf\.all\.forwarding=1/);
+      assert.match(r.stdout + r.stderr, /SIXGATE_ERR_HOST_SETUP|HostSetupError/);
+    } finally {
+      gw.sysctl('net.ipv6.conf.all.forwarding', '1');
+    }
+  });
+});
