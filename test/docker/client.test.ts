@@ -159,6 +159,33 @@ test('the feed: the stream breaks, it retries with a line, resumes with since= a
   fake.server.close();
 });
 
+test('the feed: a wedged engine (stream open, /_ping failing) is noticed by the liveness ping', async () => {
+  let wedged = false;
+  let subs = 0;
+  const socket = join(dir, `e${n++}.sock`);
+  const server = createServer((req, res) => {
+    const path = new URL(req.url ?? '/', 'http://x').pathname.replace(/^\/v[\d.]+/, '');
+    res.setHeader('Api-Version', '1.41');
+    if (path === '/_ping') { res.statusCode = wedged ? 500 : 200; res.end(wedged ? 'wedged' : 'OK'); return; }
+    if (path === '/events') { subs++; res.write(''); return; }
+    json(res, path === '/version' || path === '/info' ? {} : []);
+  });
+  server.listen(socket);
+  await once(server, 'listening');
+  const logs = captureLog();
+  const feed = new DockerFeed({ log: logs.log, endpoint: { kind: 'unix', socketPath: socket }, pingIntervalMs: 30, backoff: { initialMs: 10, maxMs: 40 } });
+  feed.start();
+  await feed.ready();
+  wedged = true;
+  await waitFor(() => logs.has(/lost the Docker engine: GET \/_ping .*HTTP 500 wedged; retry 1/), 5_000, 'the liveness failure');
+  await waitFor(() => logs.lines.filter((l) => /retry \d+ in/.test(l.msg)).length >= 3, 5_000, 'more attempts while wedged');
+  wedged = false;
+  await waitFor(() => feed.state === 'live' && subs >= 2, 5_000, 'live again');
+  await feed.stop();
+  server.closeAllConnections();
+  server.close();
+});
+
 test('the feed as an async iterator: the resync batch, then done after stop()', async () => {
   const fake = await fakeEngine('1.41', (_q, res, path) => {
     if (path === '/events') { res.write(''); return; }
