@@ -7,6 +7,9 @@ import { registerDecode } from './decode.js';
 import { registerHealth } from './health.js';
 import { registerNdp } from './ndp.js';
 import { registerNat } from './nat.js';
+import { registerRun } from './run.js';
+import { registerIpv6nat } from './ipv6nat.js';
+import { registerConfig } from './config.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -19,6 +22,9 @@ export function buildProgram(): Command {
   registerHealth(program);
   registerNdp(program);
   registerNat(program);
+  registerRun(program);
+  registerIpv6nat(program);
+  registerConfig(program);
   return program;
 }
 

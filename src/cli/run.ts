@@ -1,0 +1,152 @@
+// `sixgate run` (the default command): the Docker feed, the NDP proxy and
+// the NAT66 data path in one daemon. Every option is a flag, a SIXGATE_*
+// variable and a key of the YAML file (src/config/options.ts), with
+// flag > env > file > default. Signals: SIGHUP resyncs with the engine and
+// the host; SIGUSR1 logs the counters; SIGINT, SIGTERM and SIGQUIT stop
+// (removing routes, rules and the TUN only with --cleanup).
+// Exit codes: 0 stopped by a signal, 1 run-time failure, 2 usage or configuration error.
+import { performance } from 'node:perf_hooks';
+import { Command, Option } from 'commander';
+import { createLogger, type Logger } from '../log.js';
+import { ConfigError, SixgateError } from '../errors.js';
+import { OPTIONS, attributeOf, type ServiceConfig } from '../config/options.js';
+import { loadServiceConfig, parseOptionText, type ConfigLayer, type LoadedConfig } from '../config/load.js';
+import { SixgateDaemon } from '../service/daemon.js';
+import { startMetrics, type MetricsEndpoint } from '../service/metrics.js';
+import { startHealthFile, type HealthFile } from '../service/health.js';
+import { SystemdNotifier } from '../service/notify.js';
+
+/** Commander exits 1 on a usage error; sixgate's usage errors are 2 (help and --version stay 0). */
+export function usageExit(cmd: Command): Command {
+  return cmd.exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
+}
+
+/** Adds every service option as a flag (booleans with a --no- twin). */
+export function addServiceOptions(cmd: Command): Command {
+  for (const o of OPTIONS) {
+    const help = `${o.description} [env ${o.env}; default ${o.defaultText}]`;
+    if (o.kind === 'boolean') {
+      cmd.addOption(new Option(o.flag, help));
+      cmd.addOption(new Option(o.flag.replace('--', '--no-'), `turn off: ${o.description}`));
+    } else {
+      const option = new Option(o.flag, help);
+      cmd.addOption(o.values === undefined ? option : option.choices(o.values));
+    }
+  }
+  return cmd;
+}
+
+/** The flags actually given on the command line, parsed. */
+export function flagLayer(cmd: Command): ConfigLayer {
+  const out: Record<string, unknown> = {};
+  const values = cmd.opts<Record<string, unknown>>();
+  for (const o of OPTIONS) {
+    const attr = attributeOf(o);
+    if (cmd.getOptionValueSource(attr) !== 'cli') continue;
+    const v = values[attr];
+    out[o.key] = o.kind === 'boolean' ? v === true : parseOptionText(o, String(v), o.flag.split(' ')[0]!);
+  }
+  return out as ConfigLayer;
+}
+
+export function registerRun(program: Command): void {
+  const cmd = program
+    .command('run', { isDefault: true })
+    .description('the daemon: Docker feed + NDP proxy + NAT66 (the default command)')
+    .option('-c, --config <file>', 'YAML configuration file [env SIXGATE_CONFIG; default /etc/sixgate/sixgate.yaml if present]')
+    .option('-v, --verbose', 'log more (-v debug, -vv trace); overrides --log-level', (_: string, n: number) => n + 1, 0)
+    .option('--print-config', 'print the merged configuration (with where each value came from) and exit');
+  addServiceOptions(cmd);
+  usageExit(cmd);
+  cmd.action(async (opts: { config?: string; verbose: number; printConfig?: boolean }) => {
+    let loaded: LoadedConfig;
+    try {
+      loaded = loadServiceConfig({ flags: flagLayer(cmd), ...(opts.config === undefined ? {} : { configFile: opts.config }) });
+    } catch (err) {
+      process.exitCode = fail(createLogger(), err);
+      return;
+    }
+    if (opts.printConfig) {
+      process.stdout.write(`${JSON.stringify({ config: loaded.config, sources: loaded.sources, file: loaded.file ?? null }, null, 2)}\n`);
+      return;
+    }
+    const config = opts.verbose > 0 ? { ...loaded.config, logLevel: opts.verbose === 1 ? 'debug' as const : 'trace' as const } : loaded.config;
+    process.exitCode = await runService(config, loaded.file);
+  });
+}
+
+/** Runs the daemon until a stop signal; resolves to the exit code. */
+export async function runService(config: ServiceConfig, file?: string): Promise<number> {
+  const log = createLogger({ level: config.logLevel });
+  if (file !== undefined) log.info({ file }, 'configuration read');
+  const notifier = new SystemdNotifier({ onError: (err) => log.warn(err.message) });
+  let daemon: SixgateDaemon;
+  try {
+    daemon = await SixgateDaemon.start({ config, log, now: () => performance.now() });
+  } catch (err) {
+    return fail(log, err);
+  }
+  let metrics: MetricsEndpoint | undefined;
+  let health: HealthFile | undefined;
+  try {
+    if (config.metricsListen !== undefined) metrics = await startMetrics(config.metricsListen, daemon, log);
+  } catch (err) {
+    await daemon.stop();
+    return fail(log, err);
+  }
+  try {
+    health = startHealthFile(config.statusFile, () => daemon.status(), { onError: (err) => log.warn(`status file ${config.statusFile}: ${err.message}`) });
+  } catch (err) {
+    log.warn(`status file ${config.statusFile}: ${(err as Error).message}; sixgate health will report it as not running`);
+  }
+  const stopWatchdog = notifier.startWatchdog();
+  // Ready for systemd once the first resync is done, or at once if the engine is not up yet:
+  // sixgate serves what it can meanwhile (health says degraded until Docker answers).
+  void Promise.race([daemon.feed.ready(), new Promise((r) => setTimeout(r, 2_000).unref())]).then(() => {
+    health?.refresh();
+    void notifier.ready(`uplink ${daemon.uplink}`);
+    process.send?.({ ready: true });
+  }, () => {});
+  return new Promise<number>((resolve) => {
+    const onHup = (): void => {
+      void daemon.resync().catch((err: unknown) => log.error({ err }, 'resync failed'));
+    };
+    const onUsr1 = (): void => log.info({
+      feed: daemon.feed.counters, service: daemon.counters, ndpAddresses: daemon.ndpAddressCount,
+      latencyMs: { ndpP50: daemon.ndpLatency.quantile(0.5), ndpP99: daemon.ndpLatency.quantile(0.99), natP50: daemon.natLatency.quantile(0.5), natP99: daemon.natLatency.quantile(0.99) },
+      nat: daemon.datapath?.stats(),
+    }, 'counters');
+    const onStop = (signal: NodeJS.Signals): void => {
+      for (const s of ['SIGINT', 'SIGTERM', 'SIGQUIT'] as const) process.off(s, onStop);
+      process.off('SIGHUP', onHup);
+      process.off('SIGUSR1', onUsr1);
+      log.info({ signal, cleanup: config.cleanup }, 'shutting down');
+      void notifier.stopping();
+      stopWatchdog();
+      void (async () => {
+        let code = 0;
+        try {
+          await daemon.stop();
+        } catch (err) {
+          code = fail(log, err);
+        }
+        await metrics?.close();
+        health?.stop();
+        log.info('stopped');
+        resolve(code);
+      })();
+    };
+    process.on('SIGHUP', onHup);
+    process.on('SIGUSR1', onUsr1);
+    for (const s of ['SIGINT', 'SIGTERM', 'SIGQUIT'] as const) process.on(s, onStop);
+  });
+}
+
+export function fail(log: Logger, err: unknown): number {
+  if (err instanceof SixgateError) {
+    log.error({ code: err.code }, err.message);
+    return err instanceof ConfigError ? 2 : 1;
+  }
+  log.error({ err }, 'failed');
+  return 1;
+}

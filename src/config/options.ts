@@ -1,0 +1,126 @@
+// The service's options, declared once: each has a YAML key, a flag, an
+// environment variable and a JSON schema. The flag table of `sixgate run`,
+// the env lookup, the file schema and the README table are all made from
+// this list, so the four can never drift apart.
+//
+// Precedence, per option: flag > SIXGATE_* environment > file > default.
+
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
+
+export interface ServiceConfig {
+  /** The interface facing the world; undefined = the device of the IPv6 default route. */
+  uplink?: string;
+  /** unix:///path or tcp://host:port; undefined = DOCKER_HOST & co. (default unix:///var/run/docker.sock). */
+  dockerHost?: string;
+  /** Whether dockerd does IPv6 NAT itself (then sixgate leaves those networks alone). */
+  dockerIp6tables: 'auto' | 'on' | 'off';
+  /** NDP proxy for containers of global networks inside the uplink's on-link prefix. */
+  ndp: boolean;
+  /** NAT66 for ULA networks. */
+  nat66: boolean;
+  /** External address choice for masquerading networks. */
+  addressMode: 'auto' | 'dedicated' | 'host';
+  tun: string;
+  /** Host-address mode: the host's ports sixgate owns. */
+  hostPortRange: [number, number];
+  /** NAT connection table capacity (sessions); undefined = engine default. */
+  capacity?: number;
+  /** Connection table snapshot kept across restarts. */
+  stateFile?: string;
+  /** Status file read by `sixgate health`. */
+  statusFile: string;
+  /** Prometheus endpoint "[addr]:port"; undefined = off. */
+  metricsListen?: string;
+  /** On exit, remove routes, rules, steering and the TUN. */
+  cleanup: boolean;
+  logLevel: LogLevel;
+  /** Cap of the reconnect backoff to the Docker engine. */
+  retryMaxMs: number;
+}
+
+export type OptionKind = 'string' | 'boolean' | 'integer' | 'enum' | 'range';
+
+export interface OptionSpec {
+  readonly key: keyof ServiceConfig;
+  readonly kind: OptionKind;
+  /** Commander flag text, e.g. "--uplink <ifname>". Booleans get a --no-x twin. */
+  readonly flag: string;
+  readonly env: string;
+  readonly schema: Record<string, unknown>;
+  readonly description: string;
+  readonly values?: readonly string[];
+  /** Shown in help and the README; `default` below is what applies. */
+  readonly defaultText: string;
+}
+
+const ifname = { type: 'string', pattern: '^[^\\s/]{1,15}$' };
+const port = { type: 'integer', minimum: 1, maximum: 65535 };
+
+function envName(key: string): string {
+  return `SIXGATE_${key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
+}
+
+function spec(key: keyof ServiceConfig, kind: OptionKind, flag: string, schema: Record<string, unknown>, description: string,
+  defaultText: string, values?: readonly string[]): OptionSpec {
+  return { key, kind, flag, env: envName(key), schema, description, defaultText, ...(values ? { values } : {}) };
+}
+
+export const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'];
+
+export const OPTIONS: readonly OptionSpec[] = [
+  spec('uplink', 'string', '--uplink <ifname>', ifname, 'interface facing the world', 'device of the IPv6 default route'),
+  spec('dockerHost', 'string', '--docker-host <url>', { type: 'string', pattern: '^(unix://|tcp://|https?://|/)' },
+    'Docker Engine API endpoint', '$DOCKER_HOST, else unix:///var/run/docker.sock'),
+  spec('dockerIp6tables', 'enum', '--docker-ip6tables <mode>', { enum: ['auto', 'on', 'off'] },
+    'whether dockerd does IPv6 NAT itself (its networks are then left alone)', 'auto', ['auto', 'on', 'off']),
+  spec('ndp', 'boolean', '--ndp', { type: 'boolean' }, 'NDP proxy for containers of global networks on the uplink prefix', 'true'),
+  spec('nat66', 'boolean', '--nat66', { type: 'boolean' }, 'NAT66 for ULA networks', 'true'),
+  spec('addressMode', 'enum', '--address-mode <mode>', { enum: ['auto', 'dedicated', 'host'] },
+    'external addresses of NAT66 networks: dedicated (from the uplink prefix) or the host address', 'auto',
+    ['auto', 'dedicated', 'host']),
+  spec('tun', 'string', '--tun <name>', ifname, 'TUN interface of the NAT66 data path', 'sixgate0'),
+  spec('hostPortRange', 'range', '--host-port-range <lo-hi>',
+    { oneOf: [{ type: 'string', pattern: '^[0-9]{1,5}-[0-9]{1,5}$' }, { type: 'array', items: port, minItems: 2, maxItems: 2 }] },
+    'host ports sixgate owns in host-address mode', '61000-61999'),
+  spec('capacity', 'integer', '--capacity <sessions>', { type: 'integer', minimum: 1024, maximum: 16777215 },
+    'NAT66 connection table size', 'engine default'),
+  spec('stateFile', 'string', '--state-file <file>', { type: 'string', minLength: 1 },
+    'connection table snapshot kept across restarts', 'none'),
+  spec('statusFile', 'string', '--status-file <file>', { type: 'string', minLength: 1 },
+    'status file read by `sixgate health`', '/run/sixgate/status.json'),
+  spec('metricsListen', 'string', '--metrics-listen <[addr]:port>', { type: 'string', pattern: '^(\\[[0-9A-Fa-f:.]+\\]|[0-9.]+|[A-Za-z0-9.-]+)?:[0-9]{1,5}$' },
+    'serve Prometheus metrics on this address', 'off'),
+  spec('cleanup', 'boolean', '--cleanup', { type: 'boolean' }, 'on exit remove routes, rules, steering and the TUN', 'false'),
+  spec('logLevel', 'enum', '--log-level <level>', { enum: LOG_LEVELS }, 'log level', 'info', LOG_LEVELS),
+  spec('retryMaxMs', 'integer', '--retry-max-ms <ms>', { type: 'integer', minimum: 100, maximum: 600000 },
+    'longest wait between attempts to reach the Docker engine', '10000'),
+];
+
+export const DEFAULTS: ServiceConfig = {
+  dockerIp6tables: 'auto',
+  ndp: true,
+  nat66: true,
+  addressMode: 'auto',
+  tun: 'sixgate0',
+  hostPortRange: [61000, 61999],
+  statusFile: '/run/sixgate/status.json',
+  cleanup: false,
+  logLevel: 'info',
+  retryMaxMs: 10_000,
+};
+
+/** The schema of the YAML file: every option, nothing else. */
+export const FILE_SCHEMA = {
+  type: 'object',
+  additionalProperties: false,
+  properties: Object.fromEntries(OPTIONS.map((o) => [o.key, o.schema])),
+} as const;
+
+/** Camel-case key → the option. */
+export const OPTION_BY_KEY: ReadonlyMap<string, OptionSpec> = new Map(OPTIONS.map((o) => [o.key, o]));
+
+/** Commander's attribute name for a flag ("--docker-host <url>" → "dockerHost"). */
+export function attributeOf(o: OptionSpec): string {
+  const long = /--([a-z0-9-]+)/.exec(o.flag)![1]!;
+  return long.replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+}

@@ -1,0 +1,330 @@
+// `sixgate run`: the Docker feed driving the NDP proxy and the NAT66 data
+// path. The feed's deltas go two ways:
+//   - addresses of global subnets inside the uplink's on-link prefix → the
+//     NDP proxy answers for each exact /128 (added and removed one by one,
+//     synchronously, so an answer exists as soon as the batch arrives);
+//   - anything NAT-relevant (networks, published ports, a resync) → the
+//     snapshot is compiled into a DatapathModel and applied; applies are
+//     coalesced (one in flight, at most one queued, always from the latest
+//     snapshot), so a burst of events costs one apply, not one each.
+// The data path starts lazily, with the first network it has to serve: a
+// host whose networks Docker NATs itself never gets a TUN.
+//
+// Failures are per part: a Docker engine that is down, an NDP proxy that
+// cannot open its sockets, a data path the host cannot support: each is one
+// log line (repeated only when it changes) and a health component that is
+// down, while the other parts go on serving.
+import type { Logger } from 'pino';
+import { SixgateError } from '../errors.js';
+import {
+  DockerFeed, acquireInstanceLock, applyNdpDeltas, parseDockerHost, endpointFromEnv, touchesNat,
+  type DeltaBatch, type DockerEndpoint, type InstanceLock, type NdpSink,
+} from '../docker/index.js';
+import { NdpService } from '../ndp/service.js';
+import { ndpConfigFor } from '../datapath/ndp.js';
+import { DatapathService, cleanupHost } from '../datapath/service.js';
+import type { DatapathModel } from '../datapath/model.js';
+import { interfaceGlobals } from '../host/interfaces.js';
+import { watchRoutes } from '../host/interfaces.js';
+import { formatIpv6, parseIpv6 } from '../wire/address.js';
+import type { ServiceConfig } from '../config/options.js';
+import type { HealthStatus, ComponentHealth } from './health.js';
+import { datapathModel, filterResolvable, modelKey } from './model.js';
+import { detectUplink, readUplink } from './uplink.js';
+import { LatencyRing } from './latency.js';
+
+export interface DaemonOptions {
+  readonly config: ServiceConfig;
+  readonly log: Logger;
+  /** Monotonic milliseconds (performance.now). */
+  readonly now: () => number;
+  /** Environment for DOCKER_HOST & co. when config.dockerHost is unset. */
+  readonly env?: NodeJS.ProcessEnv;
+  /** Instance lock name (tests running two daemons in one namespace). */
+  readonly lockName?: string;
+}
+
+/** A batch whose NAT side waits for an apply. */
+interface Pending {
+  readonly cause: DeltaBatch['cause'];
+  readonly deltas: number;
+  readonly action?: string;
+  readonly id?: string;
+  /** Engine timestamp of the event, wall-clock ms. */
+  readonly eventMs: number | undefined;
+  readonly ndpMs: number | undefined;
+}
+
+/** Wall-clock ms with sub-ms precision, comparable with the engine's event timeNano. */
+function wallMs(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+export class SixgateDaemon {
+  readonly feed: DockerFeed;
+  readonly uplink: string;
+  /** Event (engine timestamp) → engines ready, in ms; NDP and NAT apart. */
+  readonly ndpLatency = new LatencyRing(4096);
+  readonly natLatency = new LatencyRing(4096);
+  readonly counters = { batches: 0, applies: 0, applyFailures: 0, ndpAdded: 0, ndpRemoved: 0, lastResyncMs: 0 };
+  readonly #config: ServiceConfig;
+  readonly #log: Logger;
+  readonly #now: () => number;
+  readonly #lock: InstanceLock;
+  #ndp: NdpService | undefined;
+  #ndpError: string | undefined;
+  /** Addresses the NDP proxy answers for ("uplink address"), to restore them if it restarts. */
+  readonly #ndpAddresses = new Set<string>();
+  #datapath: DatapathService | undefined;
+  #natError: string | undefined;
+  #appliedKey = '';
+  #applying: Promise<void> | undefined;
+  #applyAgain = false;
+  /** Events whose NAT side waits for the apply in flight or queued. */
+  #waiting: Pending[] = [];
+  readonly #skipped = new Map<string, string>();
+  #stopRoutes: (() => void) | undefined;
+  #uplinkKey = '';
+  #stopped = false;
+  #resyncStarted = 0;
+
+  private constructor(options: DaemonOptions, uplink: string, lock: InstanceLock, endpoint: DockerEndpoint, prefixes: readonly string[]) {
+    this.#config = options.config;
+    this.#log = options.log;
+    this.#now = options.now;
+    this.#lock = lock;
+    this.uplink = uplink;
+    this.#uplinkKey = prefixes.join(',');
+    this.feed = new DockerFeed({
+      log: options.log.child({ part: 'docker' }), endpoint, uplinks: [{ name: uplink, prefixes }],
+      dockerIp6tables: options.config.dockerIp6tables, backoff: { maxMs: options.config.retryMaxMs },
+    });
+  }
+
+  /**
+   * Takes the instance lock, finds the uplink, starts the NDP proxy and the
+   * feed (which waits for the engine by itself). Throws ConfigError,
+   * InstanceLockedError or HostSetupError (no uplink) only.
+   */
+  static async start(options: DaemonOptions): Promise<SixgateDaemon> {
+    const { config, log } = options;
+    const endpoint = config.dockerHost !== undefined ? parseDockerHost(config.dockerHost, options.env ?? process.env) : endpointFromEnv(options.env);
+    const lock = await acquireInstanceLock(options.lockName);
+    try {
+      const uplink = config.uplink ?? await detectUplink();
+      const { prefixes } = await readUplink(uplink);
+      if (prefixes.length === 0) {
+        log.warn({ uplink }, `uplink ${uplink} has no IPv6 on-link prefix: global networks are not NDP-proxied and NAT66 uses the host address`);
+      }
+      const daemon = new SixgateDaemon(options, uplink, lock, endpoint, prefixes);
+      log.info({ uplink, prefixes, ndp: config.ndp, nat66: config.nat66 }, 'sixgate starting');
+      if (config.ndp) await daemon.#startNdp();
+      daemon.feed.onChange((batch) => daemon.#onBatch(batch));
+      daemon.#stopRoutes = watchRoutes(() => void daemon.#refreshUplink());
+      daemon.#resyncStarted = options.now();
+      daemon.feed.start();
+      return daemon;
+    } catch (err) {
+      await lock.release();
+      throw err;
+    }
+  }
+
+  get datapath(): DatapathService | undefined {
+    return this.#datapath;
+  }
+
+  get ndp(): NdpService | undefined {
+    return this.#ndp;
+  }
+
+  /** Number of exact addresses the proxy answers for containers. */
+  get ndpAddressCount(): number {
+    return this.#ndpAddresses.size;
+  }
+
+  async #startNdp(): Promise<void> {
+    try {
+      this.#ndp = await NdpService.start({
+        config: ndpConfigFor(this.uplink, []), logger: this.#log.child({ part: 'ndp' }), now: this.#now,
+        addresses: new Map([[this.uplink, [...this.#ndpAddresses].map((k) => parseIpv6(k.slice(k.indexOf(' ') + 1)))]]),
+      });
+      this.#ndpError = undefined;
+    } catch (err) {
+      const msg = (err as Error).message;
+      if (msg !== this.#ndpError) this.#log.error({ uplink: this.uplink }, `NDP proxy not running: ${msg}`);
+      this.#ndpError = msg;
+    }
+  }
+
+  readonly #sink: NdpSink = {
+    add: (uplink, address) => {
+      this.#ndpAddresses.add(`${uplink} ${address}`);
+      this.#ndp?.add(uplink, parseIpv6(address));
+      this.counters.ndpAdded++;
+    },
+    remove: (uplink, address) => {
+      this.#ndpAddresses.delete(`${uplink} ${address}`);
+      this.#ndp?.remove(uplink, parseIpv6(address));
+      this.counters.ndpRemoved++;
+    },
+  };
+
+  #onBatch(batch: DeltaBatch): void {
+    if (this.#stopped) return;
+    this.counters.batches++;
+    const ev = batch.event;
+    const eventMs = ev === undefined ? undefined : Number(BigInt(ev.timeNano) / 1000n) / 1000;
+    const ndpCalls = this.#config.ndp ? applyNdpDeltas(batch.deltas, this.#sink) : 0;
+    const ndpMs = ndpCalls > 0 && eventMs !== undefined ? wallMs() - eventMs : undefined;
+    if (ndpMs !== undefined) this.ndpLatency.add(ndpMs);
+    const pending: Pending = { cause: batch.cause, deltas: batch.deltas.length, ...(ev === undefined ? {} : { action: ev.action, id: ev.id.slice(0, 12) }), eventMs, ndpMs };
+    if (!this.#config.nat66 || (batch.cause === 'event' && !touchesNat(batch.deltas))) {
+      this.#done(pending, eventMs === undefined ? undefined : wallMs() - eventMs, false);
+      return;
+    }
+    this.#waiting.push(pending);
+    void this.#scheduleApply();
+  }
+
+  /** One debug line per batch once both engines reflect it; resyncs at info. */
+  #done(p: Pending, natMs: number | undefined, applied: boolean): void {
+    if (natMs !== undefined && this.#config.nat66) this.natLatency.add(natMs);
+    if (p.cause === 'resync') {
+      if (this.#resyncStarted > 0) this.counters.lastResyncMs = this.#now() - this.#resyncStarted;
+      this.#resyncStarted = 0;
+      this.#log.info({ deltas: p.deltas, ndpAddresses: this.#ndpAddresses.size, natApplied: applied, resyncMs: this.counters.lastResyncMs }, 'docker state applied');
+      return;
+    }
+    this.#log.debug({ cause: p.cause, action: p.action, docker: p.id, deltas: p.deltas, ndpMs: p.ndpMs, natMs }, 'change applied');
+  }
+
+  /** One apply in flight; any number of requests meanwhile fold into one more. */
+  #scheduleApply(): Promise<void> {
+    if (this.#applying !== undefined) {
+      this.#applyAgain = true;
+      return this.#applying;
+    }
+    this.#applying = (async () => {
+      do {
+        this.#applyAgain = false;
+        const waiting = this.#waiting;
+        this.#waiting = [];
+        await this.#applyNat();
+        const done = wallMs();
+        for (const p of waiting) this.#done(p, p.eventMs === undefined ? undefined : done - p.eventMs, true);
+      } while (this.#applyAgain && !this.#stopped);
+    })().finally(() => { this.#applying = undefined; });
+    return this.#applying;
+  }
+
+  async #applyNat(force = false): Promise<void> {
+    if (this.#stopped) return;
+    const declared = datapathModel(this.feed.snapshot(), this.uplink, this.#config);
+    let model: DatapathModel;
+    try {
+      const addrs = await interfaceGlobals(this.uplink);
+      const facts = { uplinkAddresses: addrs.map((a) => ({ address: formatIpv6(a.addr, 0), prefixLength: a.prefixLength })) };
+      const r = filterResolvable(declared, facts);
+      model = r.model;
+      const now = new Map(r.skipped.map((s) => [s.network, s.reason]));
+      for (const [network, reason] of now) {
+        if (this.#skipped.get(network) !== reason) this.#log.warn({ network }, `network ${network} not NAT'd: ${reason}`);
+      }
+      this.#skipped.clear();
+      for (const [k, v] of now) this.#skipped.set(k, v);
+    } catch (err) {
+      this.#natFailed(err);
+      return;
+    }
+    const key = modelKey(model);
+    if (!force && key === this.#appliedKey && this.#datapath !== undefined) return;
+    this.counters.applies++;
+    try {
+      if (this.#datapath === undefined) {
+        if (model.networks.length === 0) return;
+        this.#datapath = await DatapathService.start({
+          model, logger: this.#log.child({ part: 'nat66' }), now: this.#now,
+          ...(this.#config.stateFile === undefined ? {} : { stateFile: this.#config.stateFile }),
+          ...(this.#config.capacity === undefined ? {} : { nat: { capacity: this.#config.capacity } }),
+        });
+      } else {
+        await this.#datapath.apply(model);
+      }
+      this.#appliedKey = key;
+      if (this.#natError !== undefined) this.#log.info('NAT66 data path recovered');
+      this.#natError = undefined;
+    } catch (err) {
+      this.#natFailed(err);
+    }
+  }
+
+  #natFailed(err: unknown): void {
+    this.counters.applyFailures++;
+    const msg = err instanceof SixgateError ? err.message : String((err as Error)?.message ?? err);
+    if (msg !== this.#natError) this.#log.error({ err: err instanceof SixgateError ? err.code : err }, `NAT66 data path: ${msg}`);
+    this.#natError = msg;
+  }
+
+  async #refreshUplink(): Promise<void> {
+    if (this.#stopped) return;
+    const up = await readUplink(this.uplink);
+    const key = up.prefixes.join(',');
+    if (key === this.#uplinkKey) return;
+    this.#uplinkKey = key;
+    this.#log.info({ uplink: this.uplink, prefixes: up.prefixes }, 'uplink prefixes changed');
+    this.feed.setUplinks([up]);
+    if (this.#config.nat66) void this.#scheduleApply();
+  }
+
+  /** SIGHUP: re-reads the uplink, resyncs with the engine, re-applies the data path, restarts a failed NDP proxy. */
+  async resync(): Promise<void> {
+    this.#log.info('resync requested');
+    await this.#refreshUplink();
+    if (this.#config.ndp && this.#ndp === undefined) await this.#startNdp();
+    this.#resyncStarted = this.#now();
+    await this.feed.resync();
+    if (this.#config.nat66) {
+      await this.#applying;
+      await this.#applyNat(true);
+    }
+  }
+
+  /** Waits for applies queued so far (tests). */
+  async settled(): Promise<void> {
+    while (this.#applying !== undefined) await this.#applying;
+  }
+
+  status(): HealthStatus {
+    const components: Record<string, ComponentHealth> = {
+      docker: this.feed.state === 'live' ? { ok: true } : { ok: false, detail: this.feed.state },
+    };
+    if (this.#config.ndp) components.ndp = this.#ndpError === undefined ? { ok: true } : { ok: false, detail: this.#ndpError };
+    if (this.#config.nat66) components.nat66 = this.#natError === undefined ? { ok: true } : { ok: false, detail: this.#natError };
+    if (this.#stopped) return { state: 'stopping', components };
+    if (this.feed.counters.resyncs === 0 && this.feed.state !== 'live') {
+      return { state: this.feed.counters.failedAttempts > 0 ? 'degraded' : 'starting', components };
+    }
+    return { state: Object.values(components).every((c) => c.ok) ? 'ready' : 'degraded', components };
+  }
+
+  /**
+   * Stops every part. Routes, rules and the TUN stay for the next start
+   * (packets wait instead of leaking untranslated) unless config.cleanup.
+   */
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    this.#stopRoutes?.();
+    await this.feed.stop();
+    await this.#applying?.catch(() => {});
+    const cleanup = this.#config.cleanup;
+    try {
+      if (this.#datapath !== undefined) await this.#datapath.stop({ cleanup });
+      else if (cleanup) await cleanupHost({ uplink: this.uplink, tun: this.#config.tun, reservedPorts: this.#config.hostPortRange });
+    } finally {
+      await this.#ndp?.stop();
+      await this.#lock.release();
+    }
+  }
+}
