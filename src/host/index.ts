@@ -1,7 +1,7 @@
 // Host state for the control layer: tools run without a shell, policy
 // routing, sysctls, interface and prefix discovery, startup checks, and
 // ingress steering for host-address mode.
-export { run, hasTool, ipBatch, ipJson, HostCommandError, type BatchResult } from './run.js';
+export { run, hasTool, assertIfname, ipBatch, ipJson, HostCommandError, type BatchResult } from './run.js';
 export { SIXGATE_TABLE, SIXGATE_RULE_PRIORITY, SIXGATE_PROTO, SIXGATE_TC_PRIORITY } from './tags.js';
 export { readSysctl, writeSysctl, parsePortList, formatPortList, coversRange } from './sysctl.js';
 export {

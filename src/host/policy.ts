@@ -10,7 +10,7 @@
 // read, changed or removed (tags.ts), so a crash leaves state the next start
 // adopts as is, and `cleanup` removes exactly what sixgate added.
 import { formatIpv6, parseIpv6Prefix } from '../wire/address.js';
-import { ipBatch, ipJson } from './run.js';
+import { assertIfname, ipBatch, ipJson } from './run.js';
 import { SIXGATE_PROTO, SIXGATE_RULE_PRIORITY, SIXGATE_TABLE } from './tags.js';
 
 export interface PolicyRule {
@@ -57,12 +57,12 @@ export function routeKey(r: PolicyRoute): string {
 }
 
 function ruleLine(verb: 'add' | 'del', r: PolicyRule): string {
-  return `rule ${verb} from ${canonicalPrefix(r.from)} iif ${r.iif} lookup ${SIXGATE_TABLE} pref ${SIXGATE_RULE_PRIORITY} protocol ${SIXGATE_PROTO}`;
+  return `rule ${verb} from ${canonicalPrefix(r.from)} iif ${assertIfname(r.iif)} lookup ${SIXGATE_TABLE} pref ${SIXGATE_RULE_PRIORITY} protocol ${SIXGATE_PROTO}`;
 }
 
 function routeLine(verb: 'replace' | 'del', r: PolicyRoute): string {
   const table = r.table === 'main' ? 'main' : String(SIXGATE_TABLE);
-  const head = r.type === 'throw' ? `throw ${canonicalPrefix(r.dst)}` : `${canonicalPrefix(r.dst)} dev ${r.dev ?? ''}`;
+  const head = r.type === 'throw' ? `throw ${canonicalPrefix(r.dst)}` : `${canonicalPrefix(r.dst)} dev ${assertIfname(r.dev ?? '')}`;
   return `route ${verb} ${head} table ${table} proto ${SIXGATE_PROTO}`;
 }
 

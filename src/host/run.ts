@@ -34,6 +34,18 @@ export function hasTool(tool: string): boolean {
   }
 }
 
+/**
+ * Interface names end up as words of `ip`/`tc` batch lines: anything but a
+ * plain kernel name (1-15 bytes, no whitespace or '/') could split or add a
+ * command, so it is refused before a line is built.
+ */
+export function assertIfname(name: string): string {
+  if (typeof name !== 'string' || !/^[^\s/:]{1,15}$/.test(name) || name === '.' || name === '..') {
+    throw new RangeError(`not a valid interface name: ${JSON.stringify(name)}`);
+  }
+  return name;
+}
+
 export interface BatchResult {
   /** Lines the kernel refused, with ip's message (only with `force`). */
   failed: string[];

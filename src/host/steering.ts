@@ -15,7 +15,7 @@
 // and errors to H are steered too: sixgate writes those that are not its own
 // back into the TUN unchanged, and the kernel then delivers them locally.
 import { formatIpv6 } from '../wire/address.js';
-import { hasTool, run, HostCommandError } from './run.js';
+import { assertIfname, hasTool, run, HostCommandError } from './run.js';
 import { SIXGATE_TC_PRIORITY } from './tags.js';
 
 export interface SteerSpec {
@@ -43,11 +43,14 @@ const ICMP_STEERED = [1, 2, 3, 4, 129];
 /** The `tc -batch` lines that add every steering filter for `specs` (after a clsact qdisc). */
 export function steeringLines(uplink: string, tun: string, specs: readonly SteerSpec[]): string[] {
   const lines: string[] = [];
+  assertIfname(uplink);
+  assertIfname(tun);
   const head = `filter add dev ${uplink} ingress pref ${SIXGATE_TC_PRIORITY} protocol ipv6 u32`;
   const action = `action mirred egress redirect dev ${tun}`;
   for (const s of specs) {
     const dst = `match ip6 dst ${formatIpv6(s.address, 0)}/128`;
     for (const { protocol, lo, hi } of s.ports) {
+      if (![6, 17, 132].includes(protocol) || !(lo >= 0 && hi <= 65535 && lo <= hi)) throw new RangeError(`bad steering ports ${protocol} ${lo}-${hi}`);
       for (const [value, mask] of portBlocks(lo, hi)) {
         lines.push(`${head} ${dst} match ip6 protocol ${protocol} 0xff match ip6 dport 0x${value.toString(16)} 0x${mask.toString(16)} ${action}`);
       }

@@ -59,3 +59,9 @@ test('cleanup (empty desired state) removes rules and routes', () => {
   assert.equal(d.removed, 4);
   assert.ok(d.lines[0]!.startsWith('rule del from fd66:1::/64 iif br0'));
 });
+
+test('interface names that could split a batch line are refused', () => {
+  for (const bad of ['br0\nrule flush', 'br 0', '', 'a'.repeat(16), 'x/y']) {
+    assert.throws(() => diffPolicy(EMPTY_POLICY, { rules: [{ from: 'fd66::/64', iif: bad }], routes: [] }), RangeError, JSON.stringify(bad));
+  }
+});
