@@ -35,8 +35,10 @@ export const LoopCounter = {
   TxShort: 8,
   /** Reads that failed (device gone): the loop stops. */
   ReadErrors: 9,
+  /** Held out-of-order fragments sent once their first fragment came. */
+  Released: 10,
 } as const;
-export const LOOP_COUNTER_NAMES = ['wakeups', 'batches', 'packets', 'outbound', 'inbound', 'dropped', 'passed-to-host', 'held', 'tx-short', 'read-errors'];
+export const LOOP_COUNTER_NAMES = ['wakeups', 'batches', 'packets', 'outbound', 'inbound', 'dropped', 'passed-to-host', 'held', 'tx-short', 'read-errors', 'released'];
 
 const IPV6_HEADER = 40;
 const NEXT_ICMPV6 = 58;
@@ -45,6 +47,9 @@ const BATCH_BUDGET = 8;
 /** Room for a 64 KiB GSO super-packet plus the vnet header, rounded for alignment. */
 export const SLOT_SIZE = 65536 + 64;
 export const HEADROOM = 16;
+/** Released fragments collected per batch; beyond that they are dropped (counted as dropped). */
+const FRAG_SLOTS = 64;
+const FRAG_SLOT_SIZE = 2048 + HEADROOM;
 
 export interface LoopOptions {
   readonly tun: Tun;
@@ -64,6 +69,9 @@ export class TunDatapath {
   private readonly now: () => number;
   private readonly onError: (err: unknown) => void;
   private readonly keep: Uint8Array;
+  /** Fragments the engine released during this batch, copied out of its hold buffer before the next call recycles them. */
+  private readonly frags = new PacketRing({ slots: FRAG_SLOTS, slotSize: FRAG_SLOT_SIZE, headroom: HEADROOM });
+  private fragCount = 0;
   private readonly words = new Uint32Array(8);
   /** Host-mode external addresses, 4 words each: their unclaimed ICMPv6 goes to the host. */
   private hostWords = new Uint32Array(0);
@@ -156,12 +164,43 @@ export class TunDatapath {
           v = Verdict.Forward;
         }
       }
+      if (nat.fragments.releasedCount !== 0) this.collectReleased();
       if (v === Verdict.Held) c[LoopCounter.Held]++;
       else if (v < 0) c[LoopCounter.Dropped]++;
       else keep[i] = 1;
     }
     this.writeKept(n);
+    if (this.fragCount !== 0) {
+      const put = this.tun.write(this.frags, 0, this.fragCount);
+      if (put < this.fragCount) c[LoopCounter.TxShort] += this.fragCount - put;
+      c[LoopCounter.Released] += put;
+      this.fragCount = 0;
+    }
     return n;
+  }
+
+  // The engine rewrote held fragments in its hold buffer; they must leave
+  // before its next translate call frees their slots.
+  private collectReleased(): void {
+    const fr = this.nat.fragments;
+    const ring = this.frags;
+    for (let k = 0; k < fr.releasedCount; k++) {
+      const slot = fr.released[k];
+      const len = fr.holdLength[slot];
+      if (this.fragCount === FRAG_SLOTS || len > ring.room) {
+        this.counters[LoopCounter.Dropped]++;
+        continue;
+      }
+      const at = ring.offset(this.fragCount);
+      const from = slot * fr.holdBytes;
+      const dst = ring.buf;
+      const hold = fr.hold;
+      // A byte loop, not set(subarray()): no view object per fragment.
+      for (let b = 0; b < len; b++) dst[at + b] = hold[from + b];
+      // A plain, fully checksummed packet as far as the vnet header goes.
+      dst.fill(0, at - VNET_HDR_LEN, at);
+      ring.lens[this.fragCount++] = len;
+    }
   }
 
   private isHost(w: Uint32Array): boolean {

@@ -87,6 +87,21 @@ describe('nat66 data path end to end', { ...req, timeout: 120_000 }, () => {
     assert.match(ping.stdout, /2 packets received/);
   });
 
+  test('fragmented UDP (4000-byte datagrams) crosses both ways', async () => {
+    servers.push(await lab.server(lab.inet, `import dgram from 'node:dgram';
+const s = dgram.createSocket('udp6');
+s.on('message', (m, r) => s.send(m, r.port, r.address));
+s.bind(5005, '::', () => console.log('ready'));`));
+    const r = await lab.c1.node(`import dgram from 'node:dgram';
+const s = dgram.createSocket('udp6');
+const msg = Buffer.alloc(4000); for (let i = 0; i < msg.length; i++) msg[i] = i & 0xff;
+let tries = 0;
+const send = () => { if (tries++ === 5) { console.log('timeout'); process.exit(1); } s.send(msg, 5005, '${A.inet}'); };
+s.on('message', (m) => { console.log(m.equals(msg) ? 'same' : 'differs ' + m.length); process.exit(0); });
+setInterval(send, 300); send();`, 5000);
+    assert.equal(r.stdout.trim(), 'same');
+  });
+
   test('unsolicited inbound is dropped', async () => {
     const tcp = await json(lab, lab.inet, tcpClientCode(A.dedicated, 8081).replace('setTimeout(8000', 'setTimeout(1500'));
     assert.equal(tcp.error, 'timeout');
