@@ -11,7 +11,7 @@
 // measured runs are counted (the per-packet path must allocate nothing).
 // Prints: nat-e2e: sixgate <Gbit/s> tcp <kpps> udp64; kernel <Gbit/s> tcp <kpps> udp64; ratio tcp <r> udp <r>
 import { fileURLToPath } from 'node:url';
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
 import type { ChildProcess } from 'node:child_process';
 import type { Netns } from '../test/support/netns.js';
@@ -127,6 +127,7 @@ export async function run(args: string[]): Promise<void> {
     process.stdout.write(`  sixgate GC during the measured runs (--trace-gc scavenges): ${rounds.map((x) => x.gc).join(', ')}; ` +
       `${seconds} s per run, ${repeat} round(s), 1 worker (main thread); scavenges logged since each start (incl. start-up): ${rounds.map((x) => x.gcTotal).join(', ')}\n`);
   } finally {
+    rmSync(`/tmp/${lab.gw.name}-bench.yaml`, { force: true });
     lab.destroy();
   }
 }

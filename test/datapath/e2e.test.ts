@@ -71,7 +71,7 @@ describe('nat66 data path end to end', { ...req, timeout: 120_000 }, () => {
   after(async () => {
     await lab?.stopSixgate('SIGKILL');
     lab?.destroy();
-    if (lab) rmSync(`/tmp/${lab.gw.name}-state.snap`, { force: true });
+    if (lab) for (const f of ['state.snap', 'nat.yaml']) rmSync(`/tmp/${lab.gw.name}-${f}`, { force: true });
   });
 
   test('outbound TCP: the internet sees the external address; 32 MB arrive', async () => {
