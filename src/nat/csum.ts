@@ -77,7 +77,7 @@ for (let n = 0; n < 256; n++) {
   CRC32C[n] = c >>> 0;
 }
 
-/** CRC32c of buf[off..off+len), with the 4 bytes at skipAt (if >= 0) read as zero. */
+/** CRC32c of buf[off..off+len) as an int32 (`>>> 0` for the unsigned value), with the 4 bytes at skipAt (if >= 0) read as zero. */
 export function crc32c(buf: Uint8Array, off: number, len: number, skipAt = -1): number {
   let c = 0xffffffff;
   const end = off + len;
@@ -85,7 +85,8 @@ export function crc32c(buf: Uint8Array, off: number, len: number, skipAt = -1): 
     const b = skipAt >= 0 && i >= skipAt && i < skipAt + 4 ? 0 : buf[i];
     c = CRC32C[(c ^ b) & 0xff] ^ (c >>> 8);
   }
-  return ~c >>> 0;
+  // int32: a uint32 above 2^31 returned from a call would be a boxed double.
+  return ~c;
 }
 
 /** Offset of the SCTP common header's checksum, and the minimum header (RFC 9260 §3.1). */

@@ -12,6 +12,9 @@
 //
 // Everything is preallocated; a full table replaces the entry closest to
 // expiry, a full hold buffer drops (counted by the translator).
+//
+// Fragment identifications are passed as int32 (`id | 0`): half of them are
+// above 2^31, and such a uint32 crossing a call would be a boxed double.
 
 const FLOW_WORDS = 20;
 /** Flow entry words: 0..7 source and destination as received, 8 id, 9 direction | flags, 10..17 addresses after translation. */
@@ -34,7 +37,7 @@ export class FragmentTracker {
   readonly hold: Uint8Array;
   readonly holdLength: Int32Array;
   private readonly holdDir: Uint8Array;
-  private readonly holdId: Uint32Array;
+  private readonly holdId: Int32Array;
   private readonly holdExpiry: Float64Array;
   /** 0 free, 1 waiting for its first fragment, 2 released (translated, for the caller). */
   private readonly holdState: Uint8Array;
@@ -54,7 +57,7 @@ export class FragmentTracker {
     this.hold = new Uint8Array(holdSlots * holdBytes);
     this.holdLength = new Int32Array(holdSlots);
     this.holdDir = new Uint8Array(holdSlots);
-    this.holdId = new Uint32Array(holdSlots);
+    this.holdId = new Int32Array(holdSlots);
     this.holdExpiry = new Float64Array(holdSlots);
     this.holdState = new Uint8Array(holdSlots);
     this.released = new Int32Array(holdSlots);
@@ -70,7 +73,7 @@ export class FragmentTracker {
   private matches(slot: number, dir: number, orig: Uint32Array, id: number): boolean {
     const f = this.flow;
     const b = slot * FLOW_WORDS;
-    if (f[b + W_ID] !== id || (f[b + W_DIR] & 0xf) !== dir) return false;
+    if ((f[b + W_ID] | 0) !== id || (f[b + W_DIR] & 0xf) !== dir) return false;
     for (let i = 0; i < 8; i++) if (f[b + i] !== orig[i]) return false;
     return true;
   }

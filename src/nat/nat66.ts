@@ -605,12 +605,12 @@ export class Nat66 {
 
   private laterFragment(buf: Uint8Array, off: number, ch: Ipv6Chain, dir: number): number {
     const fr = this.fragments;
-    const flags = fr.follow(buf, off, dir, this.orig, ch.fragmentId, this.nowMs);
+    const flags = fr.follow(buf, off, dir, this.orig, ch.fragmentId | 0, this.nowMs);
     if (flags >= 0) {
       this.counters[NatCounter.FragmentsFollowed]++;
       return flags & FRAG_HAIRPIN ? Verdict.Hairpin : Verdict.Forward;
     }
-    if (!fr.holdFragment(buf, off, ch.payloadEnd - off, dir, ch.fragmentId, this.nowMs + this.cfg.fragmentMs)) {
+    if (!fr.holdFragment(buf, off, ch.payloadEnd - off, dir, ch.fragmentId | 0, this.nowMs + this.cfg.fragmentMs)) {
       return this.drop(NatDrop.FragmentHoldFull);
     }
     this.counters[NatCounter.FragmentsHeld]++;
@@ -619,8 +619,8 @@ export class Nat66 {
 
   private rememberFirst(buf: Uint8Array, off: number, ch: Ipv6Chain, dir: number, hairpin: boolean): void {
     const fr = this.fragments;
-    fr.remember(dir, this.orig, ch.fragmentId, buf, off, hairpin ? FRAG_HAIRPIN : 0, this.nowMs + this.cfg.fragmentMs, this.nowMs);
-    this.counters[NatCounter.FragmentsReleased] += fr.releaseMatching(dir, this.orig, ch.fragmentId, this.nowMs);
+    fr.remember(dir, this.orig, ch.fragmentId | 0, buf, off, hairpin ? FRAG_HAIRPIN : 0, this.nowMs + this.cfg.fragmentMs, this.nowMs);
+    this.counters[NatCounter.FragmentsReleased] += fr.releaseMatching(dir, this.orig, ch.fragmentId | 0, this.nowMs);
   }
 
   // ---- control plane ------------------------------------------------------------------
