@@ -80,6 +80,7 @@ export class Nat66 {
       externalCount: this.cfg.extCount,
       hostCapacity: config.hostCapacity,
       shared: config.shared,
+      buffer: config.tableBuffer,
     }, config.seed ?? ((Math.random() * 0x100000000) >>> 0));
     this.table.fingerprint = this.cfg.fingerprint;
     this.fragments = new FragmentTracker(config.fragmentFlows ?? 1024, config.fragmentHoldSlots ?? 32, config.fragmentHoldBytes ?? 2048);

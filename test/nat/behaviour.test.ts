@@ -7,6 +7,7 @@ import { tcpNext } from '../../src/nat/tcp-state.js';
 import { NatDrop } from '../../src/nat/drop.js';
 import { Verdict, TcpState, NatCounter } from '../../src/nat/types.js';
 import { ConfigError } from '../../src/errors.js';
+import { crc32c } from '../../src/nat/csum.js';
 import type { NatConfig } from '../../src/nat/config.js';
 import {
   udpPacket, tcpPacket, echoPacket, srcText, dstText, portsOf, checksumOk, addr, TCP_SYN, TCP_ACK, TCP_FIN, TCP_RST,
@@ -317,4 +318,58 @@ test('translateBatch: same results as one call per packet, with the large-table 
     }
   }
   assert.equal(n.table.count, count);
+});
+
+test('counters per session and per inside address, both directions', () => {
+  const n = nat();
+  const a = udpPacket(A, 5000, R1, 53, 100);
+  out(n, a, 0);
+  out(n, udpPacket(A, 5001, R2, 53, 10), 0);
+  inn(n, udpPacket(R1, 53, EXT, 5000, 300), 1);
+  const s = n.listSessions().find((x) => x.insidePort === 5000)!;
+  assert.deepEqual([s.packetsOut, s.packetsIn, s.bytesOut, s.bytesIn], [1, 1, 40 + 8 + 100, 40 + 8 + 300]);
+  const h = n.listHosts().find((x) => x.address === A)!;
+  assert.deepEqual([h.sessions, h.packetsOut, h.packetsIn, h.bytesOut, h.bytesIn], [2, 2, 1, 148 + 58, 348]);
+  assert.equal(n.counters[NatCounter.OutPackets], 2);
+  assert.equal(n.counters[NatCounter.InBytes], 348);
+});
+
+test('SCTP: CRC32c recomputed when the port changes, untouched when it does not', () => {
+  const sctp = (src: string, sport: number, dst: string, dport: number): Uint8Array => {
+    const s = new Uint8Array(40 + 16);
+    s[0] = 0x60; s[5] = 16; s[6] = 132; s[7] = 64;
+    s.set(addr(src), 8); s.set(addr(dst), 24);
+    s[40] = sport >> 8; s[41] = sport; s[42] = dport >> 8; s[43] = dport;
+    s[44] = 0xde; s[45] = 0xad; s[46] = 0xbe; s[47] = 0xef; // verification tag
+    s[52] = 1; s[55] = 4; // a 4-byte chunk
+    const crc = crc32c(s, 40, 16, 48);
+    s[48] = crc; s[49] = crc >>> 8; s[50] = crc >>> 16; s[51] = crc >>> 24;
+    return s;
+  };
+  const crcOk = (s: Uint8Array) => (crc32c(s, 40, 16, 48) >>> 0) === ((s[48] | (s[49] << 8) | (s[50] << 16) | (s[51] << 24)) >>> 0);
+  const keep = nat();
+  const p = sctp(A, 2905, R1, 2905);
+  const before = p.slice(48, 52);
+  assert.equal(out(keep, p, 0), Verdict.Forward);
+  assert.equal(srcText(p), EXT);
+  assert.deepEqual(p.slice(48, 52), before, 'no pseudo-header in CRC32c: an address change leaves it alone');
+  assert.ok(crcOk(p));
+  const moved = nat({ networks: [{ name: 'd', insideSubnets: ['fd00::/64'], externalAddresses: [EXT], portRange: [40000, 40001] }] });
+  const q = sctp(A, 2905, R1, 2905);
+  assert.equal(out(moved, q, 0), Verdict.Forward);
+  assert.notEqual(portsOf(q)!.src, 2905);
+  assert.ok(crcOk(q), 'recomputed after the port change');
+  const back = sctp(R1, 2905, EXT, portsOf(q)!.src);
+  assert.equal(inn(moved, back, 1), Verdict.Forward);
+  assert.equal(portsOf(back)!.dst, 2905);
+  assert.ok(crcOk(back));
+});
+
+test('configuration errors name the network and field', () => {
+  const base = { name: 'a', insideSubnets: ['fd00::/64'], externalAddresses: [EXT] };
+  assert.throws(() => nat({ networks: [base, { ...base }] }), /defined twice/);
+  assert.throws(() => nat({ networks: [{ ...base, externalAddresses: ['fd00::1'] }] }), /inside an inside subnet/);
+  assert.throws(() => nat({ networks: [{ ...base, portRange: [2000, 1000] }] }), /portRange/);
+  assert.throws(() => nat({ networks: [{ ...base, filtering: 'cone' as never }] }), /filtering/);
+  assert.throws(() => nat({ networks: [{ ...base, mode: 'nat64' as never }] }), /mode/);
 });
