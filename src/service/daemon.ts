@@ -178,7 +178,7 @@ export class SixgateDaemon {
     const ndpCalls = this.#config.ndp ? applyNdpDeltas(batch.deltas, this.#sink) : 0;
     const ndpMs = ndpCalls > 0 && eventMs !== undefined ? wallMs() - eventMs : undefined;
     if (ndpMs !== undefined) this.ndpLatency.add(ndpMs);
-    const pending: Pending = { cause: batch.cause, deltas: batch.deltas.length, ...(ev === undefined ? {} : { action: ev.action, id: ev.id.slice(0, 12) }), eventMs, ndpMs };
+    const pending: Pending = { cause: batch.cause, deltas: batch.deltas.length, ...(ev === undefined ? {} : { action: ev.action, id: (ev.attributes.container ?? ev.id).slice(0, 12) }), eventMs, ndpMs };
     if (!this.#config.nat66 || (batch.cause === 'event' && !touchesNat(batch.deltas))) {
       this.#done(pending, eventMs === undefined ? undefined : wallMs() - eventMs, false);
       return;
@@ -196,7 +196,7 @@ export class SixgateDaemon {
       this.#log.info({ deltas: p.deltas, ndpAddresses: this.#ndpAddresses.size, natApplied: applied, resyncMs: this.counters.lastResyncMs }, 'docker state applied');
       return;
     }
-    this.#log.debug({ cause: p.cause, action: p.action, docker: p.id, deltas: p.deltas, ndpMs: p.ndpMs, natMs }, 'change applied');
+    this.#log.debug({ cause: p.cause, action: p.action, docker: p.id, deltas: p.deltas, ndpMs: p.ndpMs, natMs, readyAtMs: wallMs() }, 'change applied');
   }
 
   /** One apply in flight; any number of requests meanwhile fold into one more. */

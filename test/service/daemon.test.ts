@@ -9,13 +9,18 @@ import { requires } from '../support/prereq.js';
 import { waitFor } from '../support/wait.js';
 import { IMAGE } from '../support/docker.js';
 import { tcpServerCode, udpEchoCode, udpClientCode } from '../datapath/topology.js';
-import { ServiceLab, A, HTTPD_CMD, httpGetCode } from './topology.js';
+import { ServiceLab, A, HTTPD_CMD, httpGetCode, CLI } from './topology.js';
+import { percentile } from '../docker/support.js';
+import { EngineClient } from '../../src/docker/index.js';
 
 const req = requires({
   root: true,
   tools: ['dockerd', 'docker', 'containerd', 'runc', 'nsenter', 'busybox', 'tar', 'ip', 'ndisc6'],
   files: ['/dev/net/tun'],
 });
+
+const METRICS_PORT = 9464;
+const LATENCY_CONTAINERS = Number(process.env.SIXGATE_SERVICE_LATENCY_N ?? 20);
 
 interface Inspect {
   Id: string;
@@ -34,7 +39,7 @@ describe('sixgate run against a real Docker engine', { ...req, timeout: 240_000 
   let lab: ServiceLab;
   let ext: string;
   const args = (): string[] => ['run', '--uplink', 'up0', '--docker-host', `unix://${lab.docker.socket}`, '--status-file', lab.statusFile,
-    '--log-level', 'debug', '--retry-max-ms', '500', '--cleanup'];
+    '--log-level', 'debug', '--retry-max-ms', '500', '--cleanup', '--metrics-listen', `[::1]:${METRICS_PORT}`];
 
   const inspect = async (id: string): Promise<Inspect> => await lab.docker.call('GET', `/containers/${id}/json`) as Inspect;
   const addressOn = async (id: string, network: string): Promise<string> => (await inspect(id)).NetworkSettings.Networks[network]!.GlobalIPv6Address;
@@ -52,6 +57,7 @@ describe('sixgate run against a real Docker engine', { ...req, timeout: 240_000 
     const d = lab.docker;
     await d.docker('network', 'create', '--ipv6', '--subnet', A.ula, 'ula');
     await d.docker('network', 'create', '--ipv6', '--subnet', A.global, 'glob');
+    await d.docker('network', 'create', '--ipv6', '--subnet', A.global2, 'zglob');
     await d.docker('network', 'create', '--ipv6', '--internal', '--subnet', A.internal, 'internal');
     await d.docker('network', 'create', '--ipv6', '--subnet', A.noMasq, '-o', 'com.docker.network.bridge.enable_ip_masquerade=false', 'nomasq');
     ext = lab.external('ula');
@@ -89,5 +95,179 @@ describe('sixgate run against a real Docker engine', { ...req, timeout: 240_000 
     assert.match(ping.stdout, /1 packets received/);
     await lab.docker.docker('kill', c);
     await until(`no NDP answer for ${addr}`, async () => !(await lab.ndpAnswers(addr)));
+  });
+
+  const http = async (url: string): Promise<string> => (await lab.inet.node(httpGetCode(url), 10_000)).stdout.trim();
+  const hostPort = async (id: string, port: string): Promise<string> => {
+    const list = (await inspect(id)).NetworkSettings.Ports[port] ?? [];
+    const v6 = list.find((b) => b.HostIp.includes(':')) ?? list[0];
+    assert.ok(v6 !== undefined, `no binding for ${port}`);
+    return v6.HostPort;
+  };
+  const rules = (): string => lab.dhost.ip('-6', 'rule', 'show', 'pref', '6646');
+
+  test('published ports: -p 8080:80 keeps the client address; ephemeral -p 80, a range and -P work; hairpin works', async () => {
+    const web = await run('--network', 'ula', '--name', 'web', '-p', '8080:80', IMAGE, ...HTTPD_CMD);
+    const eph = await run('--network', 'ula', '--name', 'eph', '-p', '80', IMAGE, ...HTTPD_CMD);
+    const rng = await run('--network', 'ula', '--name', 'rng', '-p', '9000-9001:80-81', IMAGE, ...HTTPD_CMD);
+    const all = await run('--network', 'ula', '--name', 'all', '--expose', '80', '-P', IMAGE, ...HTTPD_CMD);
+    await until('8080 answers with the client address', async () => (await http(`http://[${ext}]:8080/cgi-bin/ip`)) === `peer ${A.inet}`
+      || (await http(`http://[${ext}]:8080/cgi-bin/ip`)) === `peer [${A.inet}]`);
+    for (const [id, port] of [[eph, '80/tcp'], [rng, '80/tcp'], [all, '80/tcp']] as const) {
+      const p = await hostPort(id, port);
+      await until(`${id.slice(0, 12)} on ${p}`, async () => (await http(`http://[${ext}]:${p}/cgi-bin/ip`)).includes(A.inet));
+    }
+    assert.equal(await hostPort(rng, '80/tcp'), '9000');
+    // Hairpin: a container of the same network reaches web through the external address.
+    const client = await run('--network', 'ula', '--name', 'hp', IMAGE, 'sleep', '3600');
+    const got = await exec(client, 'wget', '-q', '-O', '-', `http://[${ext}]:8080/cgi-bin/ip`);
+    assert.match(got, /^peer /);
+    void web;
+  });
+
+  test('internal and enable_ip_masquerade=false networks are not NAT\'d', async () => {
+    const r = rules();
+    assert.match(r, /fd66:1::\/64/);
+    assert.doesNotMatch(r, /fd66:3::/);
+    assert.doesNotMatch(r, /fd66:4::/);
+    const c = await run('--network', 'nomasq', '--name', 'nm', IMAGE, 'sleep', '3600');
+    // Leaves with its own ULA source (the router drops the answer), never with the external address.
+    const out = await exec(c, 'sh', '-c', `nc -w 2 ${A.inet} 5001 || true`);
+    assert.doesNotMatch(out, new RegExp(ext));
+  });
+
+  test('a container on two IPv6 networks gets both handled (NDP for the global address, NAT for the ULA one)', async () => {
+    const c = await run('--network', 'ula', '--name', 'two', '-p', '8090:80', IMAGE, ...HTTPD_CMD);
+    // Docker routes by default through the network whose name sorts first (ula), as a user would set it up.
+    await lab.docker.docker('network', 'connect', 'zglob', c);
+    const g = await addressOn(c, 'zglob');
+    await until(`NDP answer for ${g}`, () => lab.ndpAnswers(g));
+    await until('8090 through the ULA address', async () => (await http(`http://[${ext}]:8090/cgi-bin/ip`)).includes(A.inet));
+    await lab.docker.docker('network', 'disconnect', 'zglob', c);
+    await until(`no NDP answer for ${g} after disconnect`, async () => !(await lab.ndpAnswers(g)));
+  });
+
+  test(`event to ready: ${LATENCY_CONTAINERS} container starts, NDP and NAT sides`, async () => {
+    // The test's own event stream: the engine's time of each container's start event.
+    const startAt = new Map<string, number>();
+    const watcher = new AbortController();
+    const client = new EngineClient({ kind: 'unix', socketPath: lab.docker.socket });
+    const stream = await client.subscribe({ signal: watcher.signal });
+    const pump = (async () => {
+      try {
+        for await (const ev of stream) {
+          if (ev.type === 'container' && ev.action === 'start') startAt.set(ev.id.slice(0, 12), Number(BigInt(ev.timeNano) / 1000n) / 1000);
+        }
+      } catch {
+        // Aborted at the end.
+      }
+    })();
+    const from = lab.lines.length;
+    const ids: string[] = [];
+    try {
+      for (let i = 0; i < LATENCY_CONTAINERS; i++) {
+        const global = i % 2 === 0;
+        const created = await lab.docker.call('POST', `/containers/create?name=lat${i}`, {
+          Image: IMAGE, Cmd: ['sleep', '3600'], StopTimeout: 1, ExposedPorts: global ? {} : { '80/tcp': {} },
+          HostConfig: { NetworkMode: global ? 'glob' : 'ula', PortBindings: global ? {} : { '80/tcp': [{ HostPort: String(10_000 + i) }] } },
+        }) as { Id: string };
+        await lab.docker.call('POST', `/containers/${created.Id}/start`);
+        ids.push(created.Id);
+      }
+      // Per container: when the batch that made it running was applied to both engines.
+      const ready = (): Map<string, { at: number; ndp: boolean }> => {
+        const out = new Map<string, { at: number; ndp: boolean }>();
+        for (const l of lab.lines.slice(from)) {
+          const id = l.docker as string | undefined;
+          if (l.msg !== 'change applied' || id === undefined || out.has(id) || !ids.some((x) => x.startsWith(id))) continue;
+          out.set(id, { at: l.readyAtMs as number, ndp: l.ndpMs !== undefined });
+        }
+        return out;
+      };
+      await waitFor(() => ready().size >= LATENCY_CONTAINERS && startAt.size >= LATENCY_CONTAINERS, 30_000, 'every start applied and seen');
+      const ndp: number[] = [];
+      const nat: number[] = [];
+      for (const [id, r] of ready()) (r.ndp ? ndp : nat).push(Math.max(0, r.at - startAt.get(id)!));
+      ndp.sort((a, b) => a - b);
+      nat.sort((a, b) => a - b);
+      assert.equal(ndp.length, LATENCY_CONTAINERS / 2);
+      const figures = { ndpP50: percentile(ndp, 50), ndpP99: percentile(ndp, 99), natP50: percentile(nat, 50), natP99: percentile(nat, 99) };
+      process.stdout.write(`# start event to ready, ms: ${JSON.stringify(figures)}\n`);
+      // The goal is 50 ms at p99; a 2-CPU machine shared with dockerd, containerd and other suites gets slack at p99.
+      assert.ok(figures.ndpP50 <= 50 && figures.natP50 <= 50, JSON.stringify(figures));
+      assert.ok(figures.ndpP99 <= 250 && figures.natP99 <= 250, JSON.stringify(figures));
+      for (const id of ids.filter((_, i) => i % 2 === 0).slice(0, 3)) assert.ok(await lab.ndpAnswers(await addressOn(id, 'glob')));
+    } finally {
+      watcher.abort();
+      await pump;
+      await client.close();
+      if (ids.length > 0) await lab.docker.docker('rm', '-f', ...ids);
+    }
+  });
+
+  test('metrics on scrape and the health file', async () => {
+    const r = await lab.dhost.node(`const res = await fetch('http://[::1]:${METRICS_PORT}/metrics'); console.log(await res.text());`);
+    assert.match(r.stdout, /^sixgate_docker_connected 1$/m);
+    assert.match(r.stdout, /^sixgate_ndp_container_addresses \d+$/m);
+    assert.match(r.stdout, /^sixgate_nat_sessions \d+$/m);
+    assert.match(r.stdout, /^sixgate_event_ready_seconds\{engine="ndp",quantile="0.99"\} /m);
+    assert.match(r.stdout, /^sixgate_nat_counter\{counter="/m);
+    const h = await lab.dhost.run(process.execPath, [CLI, 'health', '--file', lab.statusFile]);
+    assert.equal(h.code, 0, h.stdout + h.stderr);
+    assert.match(h.stdout, /ready/);
+  });
+
+  test('SIGHUP resyncs: a policy rule removed behind the back of sixgate comes back', async () => {
+    const rule = rules().split('\n').find((l) => l.includes('fd66:1::/64'));
+    assert.ok(rule !== undefined);
+    lab.dhost.ip('-6', 'rule', 'del', 'pref', '6646', 'from', 'fd66:1::/64');
+    assert.doesNotMatch(rules(), /fd66:1::\/64/);
+    const from = lab.lines.length;
+    lab.sixgate!.kill('SIGHUP');
+    await lab.waitLog(/resync requested/, 5_000, from);
+    await waitFor(() => /fd66:1::\/64/.test(rules()), 10_000, 'the rule restored');
+  });
+
+  test('dockerd restarts mid-run: sixgate resyncs, nothing stale, nothing lost', async () => {
+    const gone = await run('--network', 'glob', '--name', 'gone', IMAGE, 'sleep', '3600');
+    const back = await run('--network', 'glob', '--name', 'back', '--restart', 'always', IMAGE, 'sleep', '3600');
+    const web2 = await run('--network', 'ula', '--name', 'web2', '--restart', 'always', '-p', '8085:80', IMAGE, ...HTTPD_CMD);
+    const goneAddr = await addressOn(gone, 'glob');
+    await until('gone answered', () => lab.ndpAnswers(goneAddr));
+    await lab.docker.stopDaemon();
+    const from = lab.lines.length;
+    await lab.waitLog(/lost the Docker engine|cannot sync/, 10_000, from);
+    await lab.docker.startDaemon();
+    await lab.waitLog(/connected to Docker/, 20_000, from);
+    let backAddr = '';
+    await until('back running again', async () => {
+      try {
+        backAddr = await addressOn(back, 'glob');
+        return backAddr !== '';
+      } catch {
+        return false;
+      }
+    }, 20_000);
+    await until(`back (${backAddr}) answered`, () => lab.ndpAnswers(backAddr));
+    if (goneAddr !== backAddr) assert.equal(await lab.ndpAnswers(goneAddr), false, 'the dead container is not answered');
+    await until('web2 published again', async () => (await http(`http://[${ext}]:8085/cgi-bin/ip`)).includes(A.inet), 20_000);
+    void web2;
+  });
+
+  test('sixgate started before dockerd waits, then catches up; --cleanup leaves nothing behind', async () => {
+    assert.equal(await lab.stopSixgate('SIGTERM'), 0);
+    await lab.docker.stopDaemon();
+    const from = lab.lines.length;
+    await lab.startSixgate(args());
+    await lab.waitLog(/cannot sync with the Docker engine/, 10_000, from);
+    await lab.docker.startDaemon();
+    await lab.waitLog(/docker state applied/, 30_000, from);
+    const back = (await lab.docker.call('GET', '/containers/back/json') as Inspect);
+    const addr = back.NetworkSettings.Networks.glob!.GlobalIPv6Address;
+    await until(`back (${addr}) answered after the late start`, () => lab.ndpAnswers(addr), 20_000);
+    assert.equal(await lab.stopSixgate('SIGTERM'), 0);
+    assert.equal(rules().trim(), '');
+    assert.equal(lab.dhost.ip('-6', 'route', 'show', 'table', 'all', 'proto', '166').trim(), '');
+    assert.ok(!lab.dhost.ipJson<Array<{ ifname: string }>>('link', 'show').some((l) => l.ifname === 'sixgate0'));
   });
 });

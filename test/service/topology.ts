@@ -23,6 +23,8 @@ export const A = {
   inet: '2001:db8:2::2',
   /** A global Docker subnet inside the uplink's on-link prefix: NDP-proxied. */
   global: '2001:db8:1:0:d0c::/80',
+  /** A second one; its network name sorts after "ula", so Docker keeps the ULA gateway as a container's default route. */
+  global2: '2001:db8:1:0:d0d::/80',
   ula: 'fd66:1::/64', internal: 'fd66:3::/64', noMasq: 'fd66:4::/64',
 } as const;
 
@@ -134,7 +136,10 @@ export class ServiceLab {
   }
 }
 
-/** A busybox httpd whose /cgi-bin/ip answers with the client's address (REMOTE_ADDR). */
+/**
+ * A busybox httpd whose /cgi-bin/ip answers with the client's address
+ * (REMOTE_ADDR). Its CGI answers end lines with a bare LF, so clients parse leniently.
+ */
 export const HTTPD_CMD = ['sh', '-c',
   'busybox mkdir -p /www/cgi-bin && busybox printf \'#!/bin/sh\\necho Content-Type: text/plain\\necho\\necho "peer $REMOTE_ADDR"\\n\' > /www/cgi-bin/ip'
   + ' && busybox chmod +x /www/cgi-bin/ip && exec httpd -f -p 80 -h /www'];
@@ -142,7 +147,7 @@ export const HTTPD_CMD = ['sh', '-c',
 /** Node code for `ns.node()`: GET url, print the body (or "error CODE"). */
 export function httpGetCode(url: string): string {
   return `import http from 'node:http';
-const req = http.get(${JSON.stringify(url)}, { timeout: 5000 }, (res) => { let b = ''; res.on('data', (d) => { b += d; }); res.on('end', () => { console.log(b.trim()); process.exit(0); }); });
+const req = http.get(${JSON.stringify(url)}, { timeout: 5000, insecureHTTPParser: true }, (res) => { let b = ''; res.on('data', (d) => { b += d; }); res.on('end', () => { console.log(b.trim()); process.exit(0); }); });
 req.on('timeout', () => { console.log('error timeout'); process.exit(1); });
 req.on('error', (e) => { console.log('error ' + e.code); process.exit(1); });`;
 }
