@@ -2,6 +2,7 @@
 // it a type. Everything here returns a count, an fd or a negative errno; the
 // wrappers in this directory turn those into counters or NativeIoError.
 import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import { AddonLoadError } from '../errors.js';
 
 /** The addon as exported by native/src/*.c (argument order is the C order). */
@@ -46,7 +47,7 @@ export interface Addon {
 
 // From dist/src/io/addon.js and from src/io/addon.ts alike, the repository
 // root is three levels up.
-const ADDON_PATH = new URL('../../../native/build/Release/sixgate_io.node', import.meta.url);
+const ADDON_PATH = fileURLToPath(new URL('../../../native/build/Release/sixgate_io.node', import.meta.url));
 
 let loaded: Addon | undefined;
 
@@ -54,10 +55,10 @@ let loaded: Addon | undefined;
 export function addon(): Addon {
   if (loaded !== undefined) return loaded;
   try {
-    loaded = createRequire(import.meta.url)(ADDON_PATH.pathname) as Addon;
+    loaded = createRequire(import.meta.url)(ADDON_PATH) as Addon;
   } catch (cause) {
     throw new AddonLoadError(
-      `cannot load the native addon ${ADDON_PATH.pathname}: rebuild it with \`npm run build:native\` ` +
+      `cannot load the native addon ${ADDON_PATH}: rebuild it with \`npm run build:native\` ` +
       '(needs python3, make and gcc) or reinstall with `npm ci`', { cause });
   }
   return loaded;
