@@ -45,7 +45,7 @@ export interface Addon {
     start: number, count: number, counters: Float64Array): number;
 }
 
-// From dist/src/io/addon.js and from src/io/addon.ts alike, the repository
+// Compiled to dist/src/io/addon.js: the repository
 // root is three levels up.
 const ADDON_PATH = fileURLToPath(new URL('../../../native/build/Release/sixgate_io.node', import.meta.url));
 
