@@ -282,12 +282,16 @@ export class SixgateDaemon {
     this.#log.info('resync requested');
     await this.#refreshUplink();
     if (this.#config.ndp && this.#ndp === undefined) await this.#startNdp();
-    this.#resyncStarted = this.#now();
+    const started = this.#now();
+    this.#resyncStarted = started;
     await this.feed.resync();
     if (this.#config.nat66) {
-      await this.#applying;
+      await this.settled();
       await this.#applyNat(true);
     }
+    this.#resyncStarted = 0;
+    this.counters.lastResyncMs = this.#now() - started;
+    this.#log.info({ resyncMs: this.counters.lastResyncMs, ndpAddresses: this.#ndpAddresses.size }, 'resync done');
   }
 
   /** Waits for applies queued so far (tests). */

@@ -1,0 +1,71 @@
+// `sixgate run` without a network: option parsing, precedence as the
+// daemon would see it (--print-config), exit codes. The daemon itself is
+// tested against a real engine in test/service/daemon.test.ts.
+import { after, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { repoRoot } from '../support/paths.js';
+
+const CLI = join(repoRoot, 'dist', 'src', 'cli', 'main.js');
+const dir = mkdtempSync(join(tmpdir(), 'sixgate-cli-run-'));
+
+function sixgate(args: string[], env: NodeJS.ProcessEnv = {}) {
+  const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('SIXGATE_')));
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 20_000, env: { ...clean, ...env } });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+interface Printed {
+  config: Record<string, unknown>;
+  sources: Record<string, string>;
+  file: string | null;
+}
+
+describe('sixgate run (no network needed)', () => {
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  test('flag > env > file > default, and run is the default command', () => {
+    const file = join(dir, 'sixgate.yaml');
+    writeFileSync(file, 'uplink: file0\ntun: tunfile\naddressMode: host\nndp: false\n');
+    const env = { SIXGATE_TUN: 'tunenv', SIXGATE_ADDRESS_MODE: 'dedicated', SIXGATE_CONFIG: file };
+    for (const argv of [['run', '--print-config', '--address-mode', 'auto', '--ndp'], ['--print-config', '--address-mode', 'auto', '--ndp']]) {
+      const r = sixgate(argv, env);
+      assert.equal(r.code, 0, r.stderr);
+      const p = JSON.parse(r.stdout) as Printed;
+      assert.equal(p.file, file);
+      assert.deepEqual([p.config.uplink, p.config.tun, p.config.addressMode, p.config.ndp, p.config.logLevel], ['file0', 'tunenv', 'auto', true, 'info']);
+      assert.deepEqual([p.sources.uplink, p.sources.tun, p.sources.addressMode, p.sources.ndp, p.sources.logLevel], ['file', 'env', 'flag', 'flag', 'default']);
+    }
+    const off = JSON.parse(sixgate(['--print-config', '--no-nat66', '--cleanup', '--host-port-range', '62000-62099']).stdout) as Printed;
+    assert.deepEqual([off.config.nat66, off.config.cleanup, off.config.hostPortRange], [false, true, [62000, 62099]]);
+  });
+
+  test('usage and configuration errors exit 2 and name the problem', () => {
+    const unknown = sixgate(['run', '--bogus']);
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.stderr, /unknown option '--bogus'/);
+    const choice = sixgate(['run', '--docker-ip6tables', 'maybe']);
+    assert.equal(choice.code, 2);
+    assert.match(choice.stderr, /--docker-ip6tables <mode>' argument 'maybe' is invalid/);
+    const badFlag = sixgate(['run', '--print-config', '--capacity', 'lots']);
+    assert.equal(badFlag.code, 2);
+    assert.match(badFlag.stdout + badFlag.stderr, /--capacity: expected an integer/);
+    const file = join(dir, 'bad.yaml');
+    writeFileSync(file, 'uplink: eth0\nlogLevel: loud\n');
+    const bad = sixgate(['run', '-c', file]);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stdout, new RegExp(`${file.replace(/[.]/g, '\\.')}:2:11: logLevel: must be one of`));
+    const env = sixgate(['run', '--print-config'], { SIXGATE_RETRY_MAX_MS: '5' });
+    assert.equal(env.code, 2);
+    assert.match(env.stdout, /SIXGATE_RETRY_MAX_MS: expected an integer in 100\.\.600000/);
+  });
+
+  test('a bad Docker endpoint is a configuration error (2) before anything is touched', () => {
+    const r = sixgate(['run', '--docker-host', 'ssh://host'], {});
+    assert.equal(r.code, 2);
+    assert.match(r.stdout + r.stderr, /docker-host/);
+  });
+});
