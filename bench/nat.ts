@@ -327,7 +327,7 @@ export async function run(args: string[]): Promise<void> {
  * kind) through both directions, over and over, with a few bits flipped
  * each round, into a table small enough to keep reclaiming. Returns the GC count.
  */
-async function slowPaths(packets: number): Promise<number> {
+export async function slowPaths(packets: number): Promise<number> {
   const files = readdirSync(pcapsDir).filter((f) => /\.pcap(ng)?$/.test(f));
   const rings: PacketRing[] = [];
   for (const f of files) {

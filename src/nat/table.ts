@@ -42,7 +42,6 @@
 // Index deletion is backward-shift (no tombstones), so lookups stay short
 // however long the table runs.
 
-import { ProtoClass } from './types.js';
 import { HostTable } from './hosts.js';
 import { TimingWheel, WHEEL_SIZE } from './wheel.js';
 
