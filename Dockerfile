@@ -19,7 +19,10 @@
 #   docker run -d --name sixgate-ndp --network host --restart always \
 #     --cap-add NET_ADMIN --cap-add NET_RAW \
 #     -v /etc/ndppd.conf:/etc/ndppd.conf:ro sixgate ndp -c /etc/ndppd.conf
-# Keep the connection-table snapshot across re-creations of the container with
+# or in place of docker-ipv6nat, with its flag spelling:
+#   ... sixgate ipv6nat -cleanup
+# The connection table is saved on stop and restored on start
+# (/var/lib/sixgate); to keep it across re-creations of the container too:
 #   -v sixgate-state:/var/lib/sixgate
 #
 # Health: `sixgate health` judges the status file the daemon refreshes in
@@ -68,7 +71,8 @@ COPY --from=build /src/native/build/Release/sixgate_io.node ./native/build/Relea
 RUN ln -s /usr/lib/sixgate/dist/src/cli/main.js /usr/bin/sixgate \
  && mkdir -p /run/sixgate /var/lib/sixgate \
  && sixgate --version
-ENV NODE_ENV=production
+ENV NODE_ENV=production \
+    SIXGATE_STATE_FILE=/var/lib/sixgate/connections.snapshot
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 CMD ["sixgate", "health"]
 ENTRYPOINT ["sixgate"]
 CMD ["run"]

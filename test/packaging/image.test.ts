@@ -155,7 +155,7 @@ describe('container image (Dockerfile built offline, run as the drop-in)', {
   after(async () => {
     if (lab !== undefined) {
       if (lab.docker !== undefined) await docker(['rm', '-f', 'sixgate', 'sixgate-lp', 'sixgate-ndp']).catch(() => undefined);
-      await lab.destroy();
+      await timed('teardown', () => lab.destroy());
     }
     rmSync(work, { recursive: true, force: true });
     process.stderr.write(`# image test timings (ms): ${JSON.stringify(timings)}\n`);
@@ -165,6 +165,8 @@ describe('container image (Dockerfile built offline, run as the drop-in)', {
     assert.equal((await ok(['run', '--rm', IMAGE, '--version'])).trim(), pkg.version);
     const help = await ok(['run', '--rm', IMAGE, '--help']);
     for (const command of ['run', 'ndp', 'ipv6nat', 'decode', 'health']) assert.match(help, new RegExp(`^  ${command}\\b`, 'm'), help);
+    // docker-ipv6nat's flag spelling, for its users' scripts.
+    assert.equal((await ok(['run', '--rm', IMAGE, 'ipv6nat', '-version'])).trim(), pkg.version);
   });
 
   test('sixgate decode in the image prints what it prints on the host', async () => {
@@ -204,9 +206,17 @@ describe('container image (Dockerfile built offline, run as the drop-in)', {
     const peer = await timed('ULA → internet (drop-in)', () => peerSeenFromUla());
     assert.equal(peer, lab.external('ula'), await logsOf('sixgate'));
     assert.equal((await ok(['inspect', '--format', '{{.RestartCount}}', 'sixgate'])).trim(), '0');
-    // docker stop: SIGTERM, a clean stop within the timeout (exit 0, not a kill).
+    // docker stop: SIGTERM, a clean stop within the timeout (exit 0, not a kill),
+    // which saves the connection table; the next start restores it.
     await ok(['stop', '-t', '10', 'sixgate']);
     assert.equal((await ok(['inspect', '--format', '{{.State.ExitCode}}', 'sixgate'])).trim(), '0', await logsOf('sixgate'));
+    await ok(['start', 'sixgate']);
+    await waitHealthy('sixgate');
+    const end = Date.now() + 10_000;
+    while (!(await logsOf('sixgate')).includes('connection table restored')) {
+      if (Date.now() > end) assert.fail(`no "connection table restored" after a restart:\n${await logsOf('sixgate')}`);
+      await sleep(200);
+    }
     await ok(['rm', '-f', 'sixgate']);
   });
 
