@@ -79,7 +79,7 @@ function privileged(): string[] {
 }
 
 describe('container image (Dockerfile built offline, run as the drop-in)', {
-  ...requires({ root: true, tools: ['dockerd', 'docker', 'nsenter', 'dpkg-query', 'tar', 'busybox', 'git', 'npm'], files: ['/usr/include/node/node_api.h', '/dev/net/tun'] }),
+  ...requires({ root: true, tools: ['dockerd', 'docker', 'nsenter', 'dpkg-query', 'tar', 'busybox', 'git', 'npm', 'ip', 'ndisc6'], files: ['/usr/include/node/node_api.h', '/dev/net/tun'] }),
   timeout: 240_000,
 }, () => {
   let lab: ServiceLab;
