@@ -117,6 +117,12 @@ export interface CompiledConfig {
   extCount: number;
   extWords: Uint32Array;
   extNet: Int32Array;
+  /**
+   * By the low byte of an address's last word: 0 = no external address
+   * ends so, k + 1 = only external address k does, -1 = several (scan).
+   * Every inbound packet and every outbound one (hairpin check) asks.
+   */
+  extHint: Int32Array;
   /** NPTv6 per network: inside prefix, external prefix, mask (4 words each), adjustment words, prefix length. */
   nptInside: Uint32Array;
   nptExternal: Uint32Array;
@@ -198,6 +204,7 @@ export function compileConfig(config: NatConfig): CompiledConfig {
     extCount: 0,
     extWords: new Uint32Array(0),
     extNet: new Int32Array(0),
+    extHint: new Int32Array(256),
     nptInside: new Uint32Array(n * 4),
     nptExternal: new Uint32Array(n * 4),
     nptMask: new Uint32Array(n * 4),
@@ -288,6 +295,8 @@ export function compileConfig(config: NatConfig): CompiledConfig {
   exts.forEach((e, k) => {
     c.extWords.set(e.words, k * 4);
     c.extNet[k] = e.net;
+    const low = e.words[3] & 0xff;
+    c.extHint[low] = c.extHint[low] === 0 ? k + 1 : -1;
     for (const w of e.words) fp = Math.imul(fp ^ w, 0x01000193);
   });
   c.fingerprint = fp >>> 0;
@@ -335,6 +344,12 @@ export function inNetwork(c: CompiledConfig, net: number, w: Uint32Array, o: num
 /** Global index of the masquerade external address equal to the words, or -1. */
 export function externalIndexOf(c: CompiledConfig, w: Uint32Array, o: number): number {
   const e = c.extWords;
+  const hint = c.extHint[w[o + 3] & 0xff];
+  if (hint === 0) return -1;
+  if (hint > 0) {
+    const b = (hint - 1) * 4;
+    return e[b + 3] === w[o + 3] && e[b + 2] === w[o + 2] && e[b + 1] === w[o + 1] && e[b] === w[o] ? hint - 1 : -1;
+  }
   for (let k = 0; k < c.extCount; k++) {
     const b = k * 4;
     if (e[b + 3] === w[o + 3] && e[b + 2] === w[o + 2] && e[b + 1] === w[o + 1] && e[b] === w[o]) return k;

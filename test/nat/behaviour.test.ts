@@ -373,3 +373,16 @@ test('configuration errors name the network and field', () => {
   assert.throws(() => nat({ networks: [{ ...base, filtering: 'cone' as never }] }), /filtering/);
   assert.throws(() => nat({ networks: [{ ...base, mode: 'nat64' as never }] }), /mode/);
 });
+
+test('external addresses sharing a last byte are still told apart', () => {
+  const exts = ['2001:db8:1::5', '2001:db8:2::5', '2001:db8:3::6'];
+  const n = nat({ networks: [{ name: 'd', insideSubnets: ['fd00::/64'], externalAddresses: exts }], capacity: 256 });
+  for (let h = 1; h <= 8; h++) {
+    const p = udpPacket(`fd00::${h}`, 3000, R1, 53);
+    assert.equal(out(n, p, 0), Verdict.Forward);
+    const reply = udpPacket(R1, 53, srcText(p), portsOf(p)!.src);
+    assert.equal(inn(n, reply, 0), Verdict.Forward);
+    assert.equal(dstText(reply), `fd00::${h}`);
+  }
+  assert.equal(inn(n, udpPacket(R1, 53, '2001:db8:4::5', 3000), 0), -NatDrop.NotExternal);
+});
