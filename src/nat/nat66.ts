@@ -635,11 +635,18 @@ export class Nat66 {
    * Load a snapshot taken by a Nat66 with the same capacity and external
    * addresses. Throws SnapshotError otherwise (the table is untouched).
    * Returns how many sessions were dropped as inconsistent with the current
-   * published ports.
+   * configuration (published ports, inside subnets).
    */
   restore(snapshot: Uint8Array, now: number): number {
     this.setClock(now);
-    return restoreTable(this.table, snapshot, this.tick, () => this.published.markAll());
+    const cfg = this.cfg;
+    // A session survives only if its inside address is still in the network
+    // that owns its external address (networks may have changed meanwhile).
+    const keep = (rec: Uint32Array, o: number): boolean => {
+      const net = networkOf(cfg, rec, o + R.IN_ADDR);
+      return net >= 0 && cfg.netMode[net] !== MODE_NPTV6 && cfg.extNet[rec[o + R.EXT] & 0xffff] === net;
+    };
+    return restoreTable(this.table, snapshot, this.tick, () => this.published.markAll(), keep);
   }
 
   /** Live sessions as plain objects, for status output (allocates; control plane). */

@@ -41,7 +41,8 @@ export function snapshotTable(table: ConnTable, tick: number): Uint8Array {
  * configuration. Throws SnapshotError without touching the table when the
  * snapshot is from another version, geometry or configuration, or damaged.
  */
-export function restoreTable(table: ConnTable, snapshot: Uint8Array, tick: number, markPublished: () => void): number {
+export function restoreTable(table: ConnTable, snapshot: Uint8Array, tick: number, markPublished: () => void,
+  keep: (rec: Uint32Array, o: number) => boolean = () => true): number {
   if (!(snapshot instanceof Uint8Array)) throw new SnapshotError('snapshot must be a Uint8Array');
   if (snapshot.byteLength < 256) throw new SnapshotError(`snapshot is ${snapshot.byteLength} bytes, shorter than its header`);
   // Work on an aligned private copy: the input may sit at any byte offset.
@@ -91,7 +92,7 @@ export function restoreTable(table: ConnTable, snapshot: Uint8Array, tick: numbe
   m[META.TICK_STARTED] = 1;
   m[META.CHECKSUM] = 0;
   m[META.SNAPSHOT_TICK] = 0;
-  return rebuildTable(table, markPublished);
+  return rebuildTable(table, markPublished, keep);
 }
 
 /**
@@ -100,10 +101,13 @@ export function restoreTable(table: ConnTable, snapshot: Uint8Array, tick: numbe
  * host addresses alone, dropping any record that is inconsistent, so a
  * damaged snapshot can never corrupt an index or make a list loop.
  * `markPublished` runs once the port owners are cleared and must mark the
- * current published ports; sessions that disagree with them are dropped.
+ * current published ports; sessions that disagree with them are dropped,
+ * and so are those `keep(rec, offset)` refuses (the engine checks the
+ * inside address still belongs to the external address's network).
  * Returns the number of records dropped.
  */
-export function rebuildTable(table: ConnTable, markPublished: () => void): number {
+export function rebuildTable(table: ConnTable, markPublished: () => void,
+  keep: (rec: Uint32Array, o: number) => boolean = () => true): number {
   const rec = table.rec;
   const hosts = table.hosts;
   table.clearDerived();
@@ -125,7 +129,8 @@ export function rebuildTable(table: ConnTable, markPublished: () => void): numbe
     const inPort = rec[o + R.PORTS] >>> 16;
     const remPort = rec[o + R.PORTS] & 0xffff;
     let ok = pc <= ProtoClass.Sctp && extIdx < table.externalCount && host >= 1 && host <= table.hostCapacity &&
-      hosts.live(host) && hosts.hasAddress(host, rec, o) && (flags & ~(Flag.PUBLISHED | Flag.INBOUND)) === 0;
+      hosts.live(host) && hosts.hasAddress(host, rec, o) && (flags & ~(Flag.PUBLISHED | Flag.INBOUND)) === 0 &&
+      keep(rec, o);
     let anchor = 0;
     if (ok) {
       for (let w = 0; w < 8; w++) k[w] = rec[o + w];

@@ -121,3 +121,15 @@ test('engine snapshot → restore → identical translations; a foreign snapshot
 test('CRC32c matches the standard check value', () => {
   assert.equal(crc32c(new TextEncoder().encode('123456789'), 0, 9) >>> 0, 0xe3069283);
 });
+
+test('restore after a reconfiguration drops sessions whose inside subnet went away', () => {
+  const ext = ['2001:db8:ffff::1'];
+  const before = new Nat66({ networks: [{ name: 'd', insideSubnets: ['fd00::/64', 'fd01::/64'], externalAddresses: ext }], capacity: 64, seed: 1 });
+  for (const src of ['fd00::1', 'fd01::1']) {
+    const p = udpPacket(src, 4000, '2001:db8:5::5', 53);
+    before.translateOutbound(p, 0, p.length, 1000);
+  }
+  const after = new Nat66({ networks: [{ name: 'd', insideSubnets: ['fd00::/64'], externalAddresses: ext }], capacity: 64, seed: 1 });
+  assert.equal(after.restore(before.snapshot(1000), 1000), 1);
+  assert.deepEqual(after.listSessions().map((s) => s.inside), ['fd00::1']);
+});
