@@ -95,6 +95,8 @@ export class Nat66 {
   }
 
   private setClock(now: number): void {
+    // A batch shares one `now`: skip the division when it has not moved.
+    if (now === this.nowMs && this.clockStarted) return;
     this.nowMs = now;
     this.tick = Math.floor(now / TICK_MS);
     if (!this.clockStarted) {
