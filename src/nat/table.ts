@@ -4,10 +4,10 @@
 // conntrack keeps it, so filtering can be address-and-port dependent. Sessions
 // that share an inside address:port share one external address:port
 // (endpoint-independent mapping, RFC 4787 REQ-1, RFC 5382 REQ-1): they form a
-// ring (MAP_NEXT/MAP_PREV) whose "anchor" member is what the mapping index and
-// the port-owner array point at.
+// ring (the mapLink column) whose "anchor" member is what the mapping index
+// and the port-owner array point at.
 //
-// Layout (sections 64-byte aligned; N = capacity, M = index slots, W = wheel
+// Layout (section offsets 64-byte multiples; N = capacity, M = index slots, W = wheel
 // slots, E = external addresses, H = host capacity):
 //
 //   meta      64 × u32            magic, version, geometry, free lists, clock
@@ -28,8 +28,10 @@
 //
 // Why one 64-byte record instead of one typed array per field: a packet
 // touches the key, ports, external side, state, expiry and counters of its
-// session together; packed in one cache line that is one miss per packet at a
-// million sessions instead of about eight. What a packet does not touch lives
+// session together; packed in one record that is one or two cache misses per
+// packet at a million sessions instead of about eight (JS cannot align the
+// buffer: malloc'd ArrayBuffers are 16-byte aligned, so a record usually
+// spans two lines; batch.ts warms both). What a packet does not touch lives
 // in separate columns: the mapping ring links (insert/remove only) and the
 // high words of the byte counters (bumped when the low word wraps, every
 // 4 GiB). The columns are all typed arrays over the one buffer (records are a
