@@ -10,6 +10,7 @@ import { registerNat } from './nat.js';
 import { registerRun } from './run.js';
 import { registerIpv6nat } from './ipv6nat.js';
 import { registerConfig } from './config.js';
+import { registerLab } from './lab.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -25,6 +26,7 @@ export function buildProgram(): Command {
   registerRun(program);
   registerIpv6nat(program);
   registerConfig(program);
+  registerLab(program);
   return program;
 }
 
