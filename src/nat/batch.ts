@@ -23,19 +23,22 @@ const ICMP_ECHO_REQUEST = 128;
 const ICMP_ECHO_REPLY = 129;
 
 export class BatchWarmer {
-  private readonly hashes = new Uint32Array(WARM_MAX);
+  /** The batch's lookup hashes (0: none computed); the translation reuses them. */
+  readonly hashes = new Uint32Array(WARM_MAX);
   private readonly slots = new Uint32Array(WARM_MAX);
   private readonly dst = new Uint32Array(4);
   /** The warm loads' sum, kept so the loads cannot be optimised away. */
   sink = 0;
 
+  /** Warm the first min(count, 256) packets' lookups; returns how many hashes are in `hashes`. */
   warm(table: ConnTable, cfg: CompiledConfig, buf: Uint8Array, offsets: Int32Array, lengths: Int32Array,
-    count: number, dir: number): void {
+    count: number, dir: number): number {
     const n = Math.min(count, WARM_MAX);
     const hashes = this.hashes;
     for (let i = 0; i < n; i++) hashes[i] = this.hash(table, cfg, buf, offsets[i], lengths[i], dir);
     table.indexSlots(hashes, this.slots, n, dir === Direction.Out);
     this.sink = table.touchRecords(this.slots, n);
+    return n;
   }
 
   // The hash of the lookup a packet will do (0 for packets with extension

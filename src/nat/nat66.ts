@@ -72,6 +72,8 @@ export class Nat66 {
   private readonly hasNpt: boolean;
   private clockStarted = false;
   private readonly warmer = new BatchWarmer();
+  /** Hash of the next session lookup when translateBatch already computed it, else 0. */
+  private presetHash = 0;
 
   constructor(config: NatConfig) {
     this.cfg = compileConfig(config);
@@ -177,12 +179,16 @@ export class Nat66 {
    */
   translateBatch(buf: Uint8Array, offsets: Int32Array, lengths: Int32Array, count: number, now: number, dir: number,
     verdicts: Int32Array, partialCsum = false, ingressNet = -1): void {
-    if (this.table.count >= WARM_MIN_SESSIONS) this.warmer.warm(this.table, this.cfg, buf, offsets, lengths, count, dir);
+    const warmed = this.table.count >= WARM_MIN_SESSIONS ? this.warmer.warm(this.table, this.cfg, buf, offsets, lengths, count, dir) : 0;
+    const hashes = this.warmer.hashes;
     for (let i = 0; i < count; i++) {
+      // The session lookup may reuse the warm-up's hash (consumed by it, or cleared here).
+      this.presetHash = i < warmed ? hashes[i] : 0;
       verdicts[i] = dir === DIR_OUT
         ? this.translateOutbound(buf, offsets[i], lengths[i], now, partialCsum, ingressNet)
         : this.translateInbound(buf, offsets[i], lengths[i], now, partialCsum);
     }
+    this.presetHash = 0;
   }
 
   /** Expire sessions and held fragments up to `now`; returns the sessions removed. */
@@ -252,7 +258,11 @@ export class Nat66 {
     const k = t.key;
     const pkt = this.pkt;
     for (let i = 0; i < 8; i++) k[i] = pkt[i];
-    let id = t.findInside(pc, inPort!, remPort);
+    // A preset hash saves rehashing; a miss with it is re-checked the normal way.
+    const preset = this.presetHash;
+    this.presetHash = 0;
+    let id = preset !== 0 ? t.findInsideHashed(preset, pc, inPort!, remPort) : 0;
+    if (id === 0) id = t.findInside(pc, inPort!, remPort);
     const rec = t.rec;
     if (id !== 0 && rec[id * REC_WORDS + R.EXPIRY] <= this.tick) {
       t.remove(id);
@@ -492,7 +502,10 @@ export class Nat66 {
     const k = t.key;
     const pkt = this.pkt;
     k[4] = pkt[0]; k[5] = pkt[1]; k[6] = pkt[2]; k[7] = pkt[3];
-    let id = t.findOutside(pc, extIdx, extPort!, remPort);
+    const preset = this.presetHash;
+    this.presetHash = 0;
+    let id = preset !== 0 ? t.findOutsideHashed(preset, pc, extIdx, extPort!, remPort) : 0;
+    if (id === 0) id = t.findOutside(pc, extIdx, extPort!, remPort);
     const rec = t.rec;
     if (id !== 0 && rec[id * REC_WORDS + R.EXPIRY] <= this.tick) {
       t.remove(id);

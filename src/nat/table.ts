@@ -377,9 +377,14 @@ export class ConnTable {
   /** Session for (pc, key inside address, inPort, key remote address, remPort), or 0. */
   findInside(pc: number, inPort: number, remPort: number): number {
     const k = this.key;
+    return this.findInsideHashed(this.hashInside(pc, inPort << 16 | remPort, k, 0, k, 4), pc, inPort, remPort);
+  }
+
+  /** findInside with the hash already computed (hashInsideKey, by the batch warm-up). */
+  findInsideHashed(h: number, pc: number, inPort: number, remPort: number): number {
+    const k = this.key;
     const rec = this.rec;
     const ports = inPort << 16 | remPort;
-    const h = this.hashInside(pc, ports, k, 0, k, 4);
     const tag = h >>> 24;
     const idx = this.idxIn;
     const mask = this.mask;
@@ -400,10 +405,14 @@ export class ConnTable {
 
   /** Session for (pc, external address index, extPort, key remote address, remPort), or 0. */
   findOutside(pc: number, extIdx: number, extPort: number, remPort: number): number {
+    return this.findOutsideHashed(this.hashOutside(pc, extPort << 16 | extIdx, remPort, this.key, 4), pc, extIdx, extPort, remPort);
+  }
+
+  /** findOutside with the hash already computed (hashOutsideKey, by the batch warm-up). */
+  findOutsideHashed(h: number, pc: number, extIdx: number, extPort: number, remPort: number): number {
     const k = this.key;
     const rec = this.rec;
     const ext = extPort << 16 | extIdx;
-    const h = this.hashOutside(pc, ext, remPort, k, 4);
     const tag = h >>> 24;
     const idx = this.idxOut;
     const mask = this.mask;
