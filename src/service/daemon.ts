@@ -44,6 +44,9 @@ export interface DaemonOptions {
   readonly lockName?: string;
 }
 
+/** How often a part that failed is tried again. */
+const REPAIR_INTERVAL_MS = 10_000;
+
 /** A batch whose NAT side waits for an apply. */
 interface Pending {
   readonly cause: DeltaBatch['cause'];
@@ -80,10 +83,12 @@ export class SixgateDaemon {
   #appliedKey = '';
   #applying: Promise<void> | undefined;
   #applyAgain = false;
+  #force = false;
   /** Events whose NAT side waits for the apply in flight or queued. */
   #waiting: Pending[] = [];
   readonly #skipped = new Map<string, string>();
   #stopRoutes: (() => void) | undefined;
+  #repair: NodeJS.Timeout | undefined;
   #uplinkKey = '';
   #stopped = false;
   #resyncStarted = 0;
@@ -121,6 +126,8 @@ export class SixgateDaemon {
       if (config.ndp) await daemon.#startNdp();
       daemon.feed.onChange((batch) => daemon.#onBatch(batch));
       daemon.#stopRoutes = watchRoutes(() => void daemon.#refreshUplink());
+      daemon.#repair = setInterval(() => void daemon.#retryFailed(), REPAIR_INTERVAL_MS);
+      daemon.#repair.unref();
       daemon.#resyncStarted = options.now();
       daemon.feed.start();
       return daemon;
@@ -199,8 +206,14 @@ export class SixgateDaemon {
     this.#log.debug({ cause: p.cause, action: p.action, docker: p.id, deltas: p.deltas, ndpMs: p.ndpMs, natMs, readyAtMs: wallMs() }, 'change applied');
   }
 
-  /** One apply in flight; any number of requests meanwhile fold into one more. */
-  #scheduleApply(): Promise<void> {
+  /**
+   * One apply in flight; any number of requests meanwhile fold into one
+   * more, from the latest snapshot. `force` re-applies even an unchanged
+   * model (SIGHUP, retrying after a failure): the data path then repairs
+   * what was changed behind its back.
+   */
+  #scheduleApply(force = false): Promise<void> {
+    this.#force ||= force;
     if (this.#applying !== undefined) {
       this.#applyAgain = true;
       return this.#applying;
@@ -210,7 +223,9 @@ export class SixgateDaemon {
         this.#applyAgain = false;
         const waiting = this.#waiting;
         this.#waiting = [];
-        await this.#applyNat();
+        const forced = this.#force;
+        this.#force = false;
+        await this.#applyNat(forced);
         const done = wallMs();
         for (const p of waiting) this.#done(p, p.eventMs === undefined ? undefined : done - p.eventMs, true);
       } while (this.#applyAgain && !this.#stopped);
@@ -277,6 +292,14 @@ export class SixgateDaemon {
     if (this.#config.nat66) void this.#scheduleApply();
   }
 
+  // A part that failed (the uplink missing at start, the host not ready for
+  // the data path) is tried again now and then, not only on the next change.
+  async #retryFailed(): Promise<void> {
+    if (this.#stopped) return;
+    if (this.#config.ndp && this.#ndp === undefined) await this.#startNdp();
+    if (this.#config.nat66 && this.#natError !== undefined) await this.#scheduleApply(true);
+  }
+
   /** SIGHUP: re-reads the uplink, resyncs with the engine, re-applies the data path, restarts a failed NDP proxy. */
   async resync(): Promise<void> {
     this.#log.info('resync requested');
@@ -285,18 +308,10 @@ export class SixgateDaemon {
     const started = this.#now();
     this.#resyncStarted = started;
     await this.feed.resync();
-    if (this.#config.nat66) {
-      await this.settled();
-      await this.#applyNat(true);
-    }
+    if (this.#config.nat66) await this.#scheduleApply(true);
     this.#resyncStarted = 0;
     this.counters.lastResyncMs = this.#now() - started;
     this.#log.info({ resyncMs: this.counters.lastResyncMs, ndpAddresses: this.#ndpAddresses.size }, 'resync done');
-  }
-
-  /** Waits for applies queued so far (tests). */
-  async settled(): Promise<void> {
-    while (this.#applying !== undefined) await this.#applying;
   }
 
   status(): HealthStatus {
@@ -320,6 +335,7 @@ export class SixgateDaemon {
     if (this.#stopped) return;
     this.#stopped = true;
     this.#stopRoutes?.();
+    clearInterval(this.#repair);
     await this.feed.stop();
     await this.#applying?.catch(() => {});
     const cleanup = this.#config.cleanup;

@@ -23,55 +23,61 @@ export function parseListen(text: string): { host: string | undefined; port: num
 }
 
 type Numbers = Record<string, number>;
-
-function flatten(prefix: string, value: unknown, out: Array<[string, number]>): void {
-  if (typeof value === 'number') out.push([prefix, value]);
-  else if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
-    for (const [k, v] of Object.entries(value)) flatten(prefix === '' ? k : `${prefix}_${k}`, v, out);
-  }
-}
+type Labels = Record<string, string>;
 
 export async function startMetrics(listen: string, daemon: SixgateDaemon, log: Logger): Promise<MetricsEndpoint> {
   const { host, port } = parseListen(listen);
   const prom = await import('prom-client');
   const registry = new prom.Registry();
-  const gauge = (name: string, help: string, labelNames: string[], collect: (g: InstanceType<typeof prom.Gauge>) => void): void => {
+  // Each metric is filled from the engines' counters when scraped: reset, then set to the current values.
+  const gauge = (name: string, help: string, labelNames: string[], collect: (set: (labels: Labels, v: number) => void) => void): void => {
     registry.registerMetric(new prom.Gauge({
       name, help, labelNames, registers: [],
       collect() {
         this.reset();
-        collect(this);
+        collect((labels, v) => this.set(labels, v));
       },
     }));
   };
-  gauge('sixgate_docker_connected', '1 while the Docker event stream is live', [], (g) => g.set(daemon.feed.state === 'live' ? 1 : 0));
-  gauge('sixgate_docker_feed_total', 'Docker feed counters (events, resyncs, sessions, failedAttempts)', ['counter'], (g) => {
-    for (const [k, v] of Object.entries(daemon.feed.counters as Numbers)) g.set({ counter: k }, v);
+  const counter = (name: string, help: string, labelNames: string[], collect: (set: (labels: Labels, v: number) => void) => void): void => {
+    registry.registerMetric(new prom.Counter({
+      name, help, labelNames, registers: [],
+      collect() {
+        this.reset();
+        collect((labels, v) => this.inc(labels, v));
+      },
+    }));
+  };
+  gauge('sixgate_docker_connected', '1 while the Docker event stream is live', [], (set) => set({}, daemon.feed.state === 'live' ? 1 : 0));
+  counter('sixgate_docker_total', 'Docker feed: events, resyncs, sessions, failedAttempts', ['counter'], (set) => {
+    for (const [k, v] of Object.entries(daemon.feed.counters as Numbers)) set({ counter: k }, v);
   });
-  gauge('sixgate_service_total', 'service counters (batches, applies, applyFailures, ndpAdded, ndpRemoved)', ['counter'], (g) => {
-    for (const [k, v] of Object.entries(daemon.counters as Numbers)) if (k !== 'lastResyncMs') g.set({ counter: k }, v);
+  counter('sixgate_service_total', 'service: batches, applies, applyFailures, ndpAdded, ndpRemoved', ['counter'], (set) => {
+    for (const [k, v] of Object.entries(daemon.counters as Numbers)) if (k !== 'lastResyncMs') set({ counter: k }, v);
   });
-  gauge('sixgate_ndp_container_addresses', 'container addresses the NDP proxy answers for', [], (g) => g.set(daemon.ndpAddressCount));
-  gauge('sixgate_event_ready_seconds', 'Docker event to engines ready, quantiles over the last 4096 events', ['engine', 'quantile'], (g) => {
+  gauge('sixgate_last_resync_seconds', 'duration of the last full resync, to both engines ready', [], (set) => set({}, daemon.counters.lastResyncMs / 1000));
+  gauge('sixgate_ndp_container_addresses', 'container addresses the NDP proxy answers for', [], (set) => set({}, daemon.ndpAddressCount));
+  gauge('sixgate_event_ready_seconds', 'first Docker event of a batch to both engines ready, quantiles over the last 4096 batches', ['engine', 'quantile'], (set) => {
     for (const [engine, ring] of [['ndp', daemon.ndpLatency], ['nat66', daemon.natLatency]] as const) {
       if (ring.count === 0) continue;
-      for (const q of [0.5, 0.9, 0.99]) g.set({ engine, quantile: String(q) }, ring.quantile(q) / 1000);
+      for (const q of [0.5, 0.9, 0.99]) set({ engine, quantile: String(q) }, ring.quantile(q) / 1000);
     }
   });
-  gauge('sixgate_nat_counter', 'NAT66 data path counters (loop, nat, drops, tun), by name', ['counter'], (g) => {
+  gauge('sixgate_nat_sessions', 'NAT66 sessions in the connection table', [], (set) => set({}, daemon.datapath?.engine.table.count ?? 0));
+  counter('sixgate_nat_total', 'NAT66 data path counters by group (loop, nat, drops, tun) and name', ['group', 'counter'], (set) => {
     const stats = daemon.datapath?.stats();
     if (stats === undefined) return;
-    const out: Array<[string, number]> = [];
-    flatten('', stats, out);
-    for (const [k, v] of out) if (k !== 'sessions') g.set({ counter: k }, v);
+    for (const [group, values] of Object.entries(stats)) {
+      if (values === null || typeof values !== 'object') continue;
+      for (const [k, v] of Object.entries(values as Numbers)) if (typeof v === 'number') set({ group, counter: k }, v);
+    }
   });
-  gauge('sixgate_nat_sessions', 'NAT66 sessions in the connection table', [], (g) => g.set(daemon.datapath?.engine.table.count ?? 0));
-  gauge('sixgate_ndp_counter', 'NDP proxy counters per interface, by name', ['iface', 'counter'], (g) => {
-    const stats = daemon.ndp?.stats() as { interfaces?: Record<string, unknown> } | undefined;
+  counter('sixgate_ndp_total', 'NDP proxy counters per interface: drops and events by reason', ['iface', 'kind', 'counter'], (set) => {
+    const stats = daemon.ndp?.stats() as { interfaces?: Record<string, { drops?: Numbers; events?: Numbers }> } | undefined;
     for (const [iface, c] of Object.entries(stats?.interfaces ?? {})) {
-      const out: Array<[string, number]> = [];
-      flatten('', c, out);
-      for (const [k, v] of out) g.set({ iface, counter: k }, v);
+      for (const kind of ['drops', 'events'] as const) {
+        for (const [k, v] of Object.entries(c[kind] ?? {})) set({ iface, kind, counter: k }, v);
+      }
     }
   });
 

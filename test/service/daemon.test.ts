@@ -218,7 +218,10 @@ describe('sixgate run against a real Docker engine', { ...req, timeout: 240_000 
     assert.match(r.stdout, /^sixgate_ndp_container_addresses \d+$/m);
     assert.match(r.stdout, /^sixgate_nat_sessions \d+$/m);
     assert.match(r.stdout, /^sixgate_event_ready_seconds\{engine="ndp",quantile="0.99"\} /m);
-    assert.match(r.stdout, /^sixgate_nat_counter\{counter="/m);
+    assert.match(r.stdout, /^sixgate_nat_total\{group="nat",counter="out-packets"\} [1-9]/m);
+    assert.match(r.stdout, /^sixgate_docker_total\{counter="events"\} [1-9]/m);
+    assert.match(r.stdout, /^sixgate_ndp_total\{iface="up0",kind="events",counter="/m);
+    assert.match(r.stdout, /^# TYPE sixgate_service_total counter$/m);
     const h = await lab.dhost.run(process.execPath, [CLI, 'health', '--file', lab.statusFile]);
     assert.equal(h.code, 0, h.stdout + h.stderr);
     assert.match(h.stdout, /ready/);
