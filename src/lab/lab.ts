@@ -18,6 +18,7 @@ import { formatMac } from '../wire/address.js';
 import { runChecks, formatCheck, type CheckResult } from './checks.js';
 import { DOCKER_WEB_PATH, dockerUnavailable, startDocker, stopLabDocker, DOCKER_DIR } from './docker.js';
 import { startStatic, type Runner } from './static.js';
+import { alive } from './netns.js';
 import { LAB_DIR, LOG_DIR, LabDir, teardownLab, type EngineKind, type TeardownReport } from './state.js';
 import { ADDR, PUBLISHED_PORT, buildUpstream, externalAddress, newLab, UPLINK, WEB_PORT, type LabContainers } from './topology.js';
 
@@ -68,6 +69,7 @@ export function labDown(log: Logger): Promise<TeardownReport> {
 }
 
 interface Built {
+  readonly dir: LabDir;
   readonly engine: EngineKind;
   readonly containers: LabContainers;
   readonly checks: CheckResult[];
@@ -100,28 +102,41 @@ async function build(engine: EngineKind, opts: LabRunOptions): Promise<Built> {
   for (const c of checks) out(formatCheck(c));
   const passed = checks.filter((c) => c.ok).length;
   out(`${passed}/${checks.length} checks passed in ${secs(t1)}`);
-  return { engine, containers, checks };
+  return { dir, engine, containers, checks };
 }
 
 function hints(b: Built, out: (line: string) => void): void {
   const ext = externalAddress();
   const { glob1 } = b.containers;
+  const ping = onPath('ping') || !onPath('busybox') ? 'ping' : 'busybox ping';
   out('');
   out('Poke at it (as root):');
-  out(`  ip netns exec sglab-internet ping -c 2 ${glob1.address}        # global container, routed; sixgate answers NDP for it`);
+  out(`  ip netns exec sglab-internet ${ping} -c 2 ${glob1.address}        # global container, routed; sixgate answers NDP for it`);
   out(`  ip netns exec sglab-router ip -6 neigh show dev down0         # ${ext} and ${glob1.address} resolve to sglab-host`);
   if (b.engine === 'docker') {
     const docker = `docker -H unix://${join(DOCKER_DIR, 'd.sock')}`;
     out(`  ${docker} ps`);
     out(`  ${docker} exec sglab-client wget -qO- http://[${ADDR.internet}]:${WEB_PORT}/   # seen as ${ext}`);
     out(`  ${docker} run -d --network ula -p 8081:80 sglab-busybox httpd -f -p 80   # sixgate picks it up`);
+    out(`  sixgate health --file ${join(LAB_DIR, 'status.json')}`);
     out(`  config: ${join(LAB_DIR, 'sixgate.yaml')}`);
   } else {
-    out(`  ip netns exec sglab-client ping -c 2 ${ADDR.internet}         # out through the NAT66 as ${ext}`);
-    out(`  ip netns exec sglab-internet ping -c 2 ${ext}     # the external address (port ${PUBLISHED_PORT} goes to web)`);
+    out(`  ip netns exec sglab-client ${ping} -c 2 ${ADDR.internet}         # out through the NAT66 as ${ext}`);
+    out(`  ip netns exec sglab-internet ${ping} -c 2 ${ext}     # the external address (port ${PUBLISHED_PORT} goes to web)`);
     out(`  configs: ${join(LAB_DIR, 'nat.yaml')}, ${join(LAB_DIR, 'ndppd.conf')} (edit, then kill -HUP the process)`);
   }
   out(`  logs: ${LOG_DIR}/`);
+}
+
+const reported = new Set<string>();
+
+// A newcomer poking at the lab should hear at once when sixgate itself died.
+function watchSixgate(dir: LabDir, out: (line: string) => void): void {
+  for (const [name, pid] of Object.entries(dir.state.pids)) {
+    if (!name.startsWith('sixgate') || reported.has(name) || alive(pid)) continue;
+    reported.add(name);
+    out(`✗ ${name} (pid ${pid}) exited: see ${dir.logFile(name)}`);
+  }
 }
 
 function chooseEngine(opts: LabRunOptions): EngineKind {
@@ -183,9 +198,9 @@ export async function labUp(opts: LabRunOptions): Promise<number> {
     }
     out('The lab runs until Ctrl-C, then it is removed.');
     const signal = await new Promise<NodeJS.Signals>((resolve) => {
-      // Signal handlers alone do not keep node running.
-      const keep = setInterval(() => {}, 3_600_000);
-      signalled = (s) => { clearInterval(keep); resolve(s); };
+      // Also what keeps node running: signal handlers alone do not.
+      const watch = setInterval(() => watchSixgate(built.dir, out), 1000);
+      signalled = (s) => { clearInterval(watch); resolve(s); };
     });
     stop(signal);
     await stopping;

@@ -15,8 +15,10 @@ export interface GetResult {
   readonly ok: boolean;
   /** The answer with surrounding blanks removed. */
   readonly body?: string;
-  /** Request to full answer, in milliseconds. */
+  /** Request to full answer, in milliseconds (includes a fresh node's first-request warm-up). */
   readonly ms?: number;
+  /** TCP handshake alone (SYN out, SYN-ACK back: the network's share), in milliseconds. */
+  readonly connectMs?: number;
   readonly error?: string;
 }
 
@@ -37,7 +39,13 @@ function get(url: string, timeoutMs: number): void {
   const req = http.get(url, { timeout: timeoutMs, insecureHTTPParser: true, agent: false }, (res) => {
     let body = '';
     res.setEncoding('utf8').on('data', (d: string) => { body += d; });
-    res.on('end', () => done({ ok: true, body: body.trim(), ms: performance.now() - t0 }));
+    res.on('end', () => done({ ok: true, body: body.trim(), ms: performance.now() - t0, connectMs }));
+  });
+  let connectMs: number | undefined;
+  req.on('socket', (s) => {
+    // connect() was issued a tick earlier; the SYN-ACK needs a poll, so this is close to the handshake.
+    const t1 = performance.now();
+    s.once('connect', () => { connectMs = performance.now() - t1; });
   });
   req.on('timeout', () => { req.destroy(); done({ ok: false, error: `no answer within ${timeoutMs} ms` }); });
   req.on('error', (e: NodeJS.ErrnoException) => done({ ok: false, error: e.code ?? e.message }));

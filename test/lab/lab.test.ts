@@ -7,7 +7,9 @@
 import { after, describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, readlinkSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { requires } from '../support/prereq.js';
 
@@ -20,9 +22,11 @@ const dockerReq = requires({ root: true, tools: ['ip', 'nsenter', 'dockerd', 'co
 
 interface Run { code: number | null; stdout: string; stderr: string }
 
-function cli(args: readonly string[], timeoutMs = 90_000, uid?: number): Promise<Run> {
+function cli(args: readonly string[], timeoutMs = 90_000, uid?: number, env?: NodeJS.ProcessEnv): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], ...(uid === undefined ? {} : { uid, gid: uid }) });
+    const child = spawn(process.execPath, [CLI, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'], ...(uid === undefined ? {} : { uid, gid: uid }), ...(env === undefined ? {} : { env: { ...process.env, ...env } }),
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
@@ -109,6 +113,19 @@ describe('sixgate lab', { ...req, timeout: 170_000 }, () => {
     assert.equal(r.stdout, '');
   });
 
+  test('without the ip command it names the Debian package', async () => {
+    // A PATH with sh and nsenter but no ip.
+    const bin = mkdtempSync(join(tmpdir(), 'sglab-path-'));
+    try {
+      for (const tool of ['sh', 'nsenter']) symlinkSync(execFileSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).trim(), join(bin, tool));
+      const r = await cli(['lab', '--check'], 20_000, undefined, { PATH: bin });
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /sixgate lab needs the ip command: apt-get install iproute2/);
+    } finally {
+      rmSync(bin, { recursive: true, force: true });
+    }
+  });
+
   test('static lab: --check is all green; then --down finds nothing and the root namespace is unchanged', async (t) => {
     const before = rootState();
     const beforeProcs = labProcesses();
@@ -155,7 +172,7 @@ describe('sixgate lab', { ...req, timeout: 170_000 }, () => {
       await new Promise((r) => setTimeout(r, 50));
     }
     assert.match(stdout, /5\/5 checks passed/);
-    assert.match(stdout, /ip netns exec sglab-internet ping/);
+    assert.match(stdout, /ip netns exec sglab-internet (busybox )?ping/);
     assert.equal(labNamespaces().length, 6);
     child.kill('SIGINT');
     assert.equal(await exited, 0, stdout);
