@@ -140,6 +140,16 @@ describe('sixgate run against a real Docker engine', { ...req, timeout: 240_000 
     assert.doesNotMatch(out, new RegExp(ext));
   });
 
+  test('networks sixgate cannot serve get one log line each and the rest keeps working', async () => {
+    const from = lab.lines.length;
+    await lab.docker.docker('network', 'create', 'v4only');
+    await lab.docker.docker('network', 'create', '--ipv6', '--subnet', 'fd66:6::/127', 'tiny');
+    await lab.waitLog(/network v4only has no IPv6 subnet/, 10_000, from);
+    await lab.waitLog(/network tiny: subnet fd66:6::\/127 is too small/, 10_000, from);
+    const c = await run('--network', 'ula', IMAGE, 'sleep', '3600');
+    assert.match(await exec(c, 'nc', '-w', '3', A.inet, '5001'), new RegExp(`peer ${ext}`));
+  });
+
   test('a container on two IPv6 networks gets both handled (NDP for the global address, NAT for the ULA one)', async () => {
     const c = await run('--network', 'ula', '--name', 'two', '-p', '8090:80', IMAGE, ...HTTPD_CMD);
     // Docker routes by default through the network whose name sorts first (ula), as a user would set it up.
