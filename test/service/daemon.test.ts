@@ -15,7 +15,7 @@ import { EngineClient } from '../../src/docker/index.js';
 
 const req = requires({
   root: true,
-  tools: ['dockerd', 'docker', 'containerd', 'runc', 'nsenter', 'busybox', 'tar', 'ip', 'ndisc6'],
+  tools: ['dockerd', 'docker', 'containerd', 'runc', 'nsenter', 'busybox', 'tar', 'ip', 'ndisc6', 'ip6tables-save'],
   files: ['/dev/net/tun'],
 });
 
