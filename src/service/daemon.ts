@@ -24,8 +24,7 @@ import { NdpService } from '../ndp/service.js';
 import { ndpConfigFor } from '../datapath/ndp.js';
 import { DatapathService, cleanupHost } from '../datapath/service.js';
 import type { DatapathModel } from '../datapath/model.js';
-import { interfaceGlobals } from '../host/interfaces.js';
-import { watchRoutes } from '../host/interfaces.js';
+import { interfaceGlobals, watchRoutes } from '../host/interfaces.js';
 import { formatIpv6, parseIpv6 } from '../wire/address.js';
 import type { ServiceConfig } from '../config/options.js';
 import type { HealthStatus, ComponentHealth } from './health.js';
@@ -38,10 +37,8 @@ export interface DaemonOptions {
   readonly log: Logger;
   /** Monotonic milliseconds (performance.now). */
   readonly now: () => number;
-  /** Environment for DOCKER_HOST & co. when config.dockerHost is unset. */
+  /** Environment for DOCKER_HOST & co. (TLS settings too when config.dockerHost is set). */
   readonly env?: NodeJS.ProcessEnv;
-  /** Instance lock name (tests running two daemons in one namespace). */
-  readonly lockName?: string;
 }
 
 /** How often a part that failed is tried again. */
@@ -114,7 +111,7 @@ export class SixgateDaemon {
   static async start(options: DaemonOptions): Promise<SixgateDaemon> {
     const { config, log } = options;
     const endpoint = config.dockerHost !== undefined ? parseDockerHost(config.dockerHost, options.env ?? process.env) : endpointFromEnv(options.env);
-    const lock = await acquireInstanceLock(options.lockName);
+    const lock = await acquireInstanceLock();
     try {
       const uplink = config.uplink ?? await detectUplink();
       const { prefixes } = await readUplink(uplink);
@@ -256,8 +253,12 @@ export class SixgateDaemon {
     if (!force && key === this.#appliedKey && this.#datapath !== undefined) return;
     this.counters.applies++;
     try {
+      if (this.#datapath === undefined && model.networks.length === 0) {
+        // Nothing to serve (yet): not a failure, whatever failed before.
+        this.#natError = undefined;
+        return;
+      }
       if (this.#datapath === undefined) {
-        if (model.networks.length === 0) return;
         this.#datapath = await DatapathService.start({
           model, logger: this.#log.child({ part: 'nat66' }), now: this.#now,
           ...(this.#config.stateFile === undefined ? {} : { stateFile: this.#config.stateFile }),
