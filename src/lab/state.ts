@@ -12,7 +12,7 @@
 // namespace or running from the lab directory, then mounts and files, then
 // the namespaces (their veths, bridges and TUNs go with them).
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, readlinkSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../log.js';
@@ -209,6 +209,7 @@ export async function teardownLab(log: Logger, stopEngine: (socket: string, pid:
     report.processes += rest.length;
     await killAndWait(rest, 'SIGKILL', 3_000);
   }
+  removeContainerCgroups(state?.containers ?? []);
   report.mounts = unmountBelow(LAB_DIR);
   rmSync(LAB_DIR, { recursive: true, force: true });
   for (const name of labNamespaces()) {
@@ -220,6 +221,28 @@ export async function teardownLab(log: Logger, stopEngine: (socket: string, pid:
     }
   }
   return report;
+}
+
+const CGROUP_ROOT = '/sys/fs/cgroup';
+
+// A killed engine leaves its containers' (empty) cgroups behind: cgroupfs
+// driver under docker/<id>, systemd driver as system.slice/docker-<id>.scope;
+// per controller on cgroup v1, once on v2. rmdir removes only empty ones.
+function removeContainerCgroups(ids: readonly string[]): void {
+  if (ids.length === 0) return;
+  let roots: string[];
+  try {
+    roots = [CGROUP_ROOT, ...readdirSync(CGROUP_ROOT).map((c) => join(CGROUP_ROOT, c))];
+  } catch {
+    return;
+  }
+  for (const root of roots) {
+    for (const id of ids) {
+      for (const dir of [join(root, 'docker', id), join(root, 'system.slice', `docker-${id}.scope`)]) {
+        try { rmdirSync(dir); } catch { /* absent or in use */ }
+      }
+    }
+  }
 }
 
 /** Detaches every mount at or below `dir`, deepest first. Returns how many. */

@@ -16,6 +16,7 @@ import { requires } from '../support/prereq.js';
 const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 const LAB_DIR = '/run/sixgate-lab';
 const CHECKS = 5;
+const NOBODY = 65534;
 
 const req = requires({ root: true, tools: ['ip', 'nsenter'], files: ['/dev/net/tun'] });
 const dockerReq = requires({ root: true, tools: ['ip', 'nsenter', 'dockerd', 'containerd', 'runc', 'busybox', 'tar'], files: ['/dev/net/tun'] });
@@ -94,6 +95,17 @@ function assertAllGreen(r: Run, engine: string): void {
   assert.match(r.stdout, /^lab removed$/m);
 }
 
+/** Runs `fn` with a PATH holding only `tools` (links to the real ones). */
+async function withPath<T>(tools: readonly string[], fn: (path: string) => Promise<T>): Promise<T> {
+  const bin = mkdtempSync(join(tmpdir(), 'sglab-path-'));
+  try {
+    for (const tool of tools) symlinkSync(execFileSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).trim(), join(bin, tool));
+    return await fn(bin);
+  } finally {
+    rmSync(bin, { recursive: true, force: true });
+  }
+}
+
 /** The checklist with its timings, into the test report. */
 function report(t: TestContext, title: string, stdout: string): void {
   t.diagnostic(title);
@@ -106,24 +118,35 @@ describe('sixgate lab', { ...req, timeout: 170_000 }, () => {
     if (req.skip === undefined) await cli(['lab', '--down'], 60_000);
   });
 
-  test('without root it says so and what to do', async () => {
-    const r = await cli(['lab', '--check'], 20_000, 65534);
+  test('without root it says so and what to do', async (t) => {
+    // The unprivileged user must be able to read the checkout (not so under a private home directory).
+    const probe = await new Promise<number | null>((resolve) => {
+      const c = spawn(process.execPath, ['-e', `require('fs').accessSync(${JSON.stringify(CLI)})`], { uid: NOBODY, gid: NOBODY, stdio: 'ignore' });
+      c.once('error', () => resolve(-1));
+      c.once('close', resolve);
+    });
+    if (probe !== 0) {
+      t.skip(`uid ${NOBODY} cannot read ${CLI}`);
+      return;
+    }
+    const r = await cli(['lab', '--check'], 20_000, NOBODY);
     assert.equal(r.code, 1);
     assert.match(r.stderr, /sixgate lab needs root \(it creates network namespaces\): run it with sudo/);
     assert.equal(r.stdout, '');
   });
 
   test('without the ip command it names the Debian package', async () => {
-    // A PATH with sh and nsenter but no ip.
-    const bin = mkdtempSync(join(tmpdir(), 'sglab-path-'));
-    try {
-      for (const tool of ['sh', 'nsenter']) symlinkSync(execFileSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).trim(), join(bin, tool));
-      const r = await cli(['lab', '--check'], 20_000, undefined, { PATH: bin });
-      assert.equal(r.code, 1);
-      assert.match(r.stderr, /sixgate lab needs the ip command: apt-get install iproute2/);
-    } finally {
-      rmSync(bin, { recursive: true, force: true });
-    }
+    const r = await withPath(['sh', 'nsenter'], (PATH) => cli(['lab', '--check'], 20_000, undefined, { PATH }));
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /sixgate lab needs the ip command: apt-get install iproute2/);
+  });
+
+  test('with nothing but sh, ip, nsenter and umount on PATH: no Docker, says why, and the static lab is all green', async () => {
+    const before = rootState();
+    const r = await withPath(['sh', 'ip', 'nsenter', 'umount'], (PATH) => cli(['lab', '--check'], 90_000, undefined, { PATH }));
+    assert.match(r.stdout, /^sixgate lab: static lab \(docker\.io is not installed \(no dockerd, containerd, runc\): apt-get install docker\.io/m);
+    assertAllGreen(r, 'static');
+    assertNothingLeft(before);
   });
 
   test('static lab: --check is all green; then --down finds nothing and the root namespace is unchanged', async (t) => {
