@@ -23,8 +23,12 @@ const ICMP_ECHO_REQUEST = 128;
 const ICMP_ECHO_REPLY = 129;
 
 export class BatchWarmer {
-  /** The batch's lookup hashes (0: none computed); the translation reuses them. */
-  readonly hashes = new Uint32Array(WARM_MAX);
+  /**
+   * The batch's lookup hashes (0: none computed); the translation reuses
+   * them. Int32: a uint32 above 2^31 is a heap number once it leaves the
+   * array (a field, an argument), and every such number is an allocation.
+   */
+  readonly hashes = new Int32Array(WARM_MAX);
   private readonly slots = new Uint32Array(WARM_MAX);
   private readonly dst = new Uint32Array(4);
   /** The warm loads' sum, kept so the loads cannot be optimised away. */

@@ -342,7 +342,7 @@ export class ConnTable {
    * the first slot of each probe sequence whose tag matches (the session a
    * lookup would compare first), or the empty slot ending the probe.
    */
-  indexSlots(hashes: Uint32Array, slots: Uint32Array, n: number, inside: boolean): void {
+  indexSlots(hashes: Int32Array, slots: Uint32Array, n: number, inside: boolean): void {
     const idx = inside ? this.idxIn : this.idxOut;
     const mask = this.mask;
     for (let i = 0; i < n; i++) {

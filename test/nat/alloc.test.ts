@@ -1,0 +1,83 @@
+// The packet path allocates nothing: a million translations through
+// translateBatch, with the large-table warm-up on, under a GC observer. A
+// single boxed number per packet would fill the young generation and force
+// scavenges within a few hundred thousand packets. (bench/nat.ts measures
+// the same at a million sessions; this keeps `npm test` honest.)
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { PerformanceObserver, constants } from 'node:perf_hooks';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { Nat66, DIR_IN, DIR_OUT } from '../../src/nat/nat66.js';
+import { Verdict } from '../../src/nat/types.js';
+import { udpPacket, tcpPacket, portsOf, TCP_ACK } from './support.js';
+
+setFlagsFromString('--expose-gc');
+const collect = runInNewContext('gc') as () => void;
+
+const EXT = '2001:db8:ffff::1';
+const SLOT = 128;
+const BATCH = 64;
+
+test('steady-state translation allocates nothing (1M packets, warm-up path)', async () => {
+  const sessions = 70_000;
+  const nat = new Nat66({ networks: [{ name: 'd', insideSubnets: ['fd00::/64'], externalAddresses: [EXT] }], capacity: 100_000, seed: 8 });
+  const flows = 512;
+  const outT = new Uint8Array(flows * SLOT);
+  const inT = new Uint8Array(flows * SLOT);
+  const lens = new Int32Array(flows);
+  const ring = new Uint8Array(BATCH * SLOT);
+  const offs = Int32Array.from({ length: BATCH }, (_, i) => i * SLOT);
+  const verdicts = new Int32Array(BATCH);
+  // Open the sessions (this part may allocate: it is setup).
+  for (let i = 0; i < sessions; i++) {
+    const tcp = (i & 1) === 0;
+    const inside = `fd00::${((i >>> 6) + 1).toString(16)}`;
+    const remote = `2001:db8:${(i >>> 16) + 1}::${(i & 0xffff).toString(16)}`;
+    const p = tcp ? tcpPacket(inside, 20_000 + (i & 0x3f), remote, 443, TCP_ACK, 20) : udpPacket(inside, 20_000 + (i & 0x3f), remote, 53, 20);
+    assert.equal(nat.translateOutbound(p, 0, p.length, 1000), Verdict.Forward);
+    if (i % (sessions / flows | 0) === 0 && i / (sessions / flows | 0) < flows) {
+      const f = i / (sessions / flows | 0);
+      const back = tcp ? tcpPacket(remote, 443, EXT, portsOf(p)!.src, TCP_ACK, 20) : udpPacket(remote, 53, EXT, portsOf(p)!.src, 20);
+      const again = tcp ? tcpPacket(inside, 20_000 + (i & 0x3f), remote, 443, TCP_ACK, 20) : udpPacket(inside, 20_000 + (i & 0x3f), remote, 53, 20);
+      outT.set(again, f * SLOT);
+      inT.set(back, f * SLOT);
+      lens[f] = again.length;
+    }
+  }
+  const lenBatch = new Int32Array(BATCH);
+  let bad = 0;
+  const round = (): void => {
+    for (let b = 0; b < flows; b += BATCH) {
+      for (let dir = 0; dir < 2; dir++) {
+        const src = dir === DIR_OUT ? outT : inT;
+        for (let j = 0; j < BATCH; j++) {
+          const from = (b + j) * SLOT;
+          const to = j * SLOT;
+          for (let k = 0; k < SLOT; k++) ring[to + k] = src[from + k];
+          lenBatch[j] = lens[b + j];
+        }
+        nat.translateBatch(ring, offs, lenBatch, BATCH, 2000, dir === 0 ? DIR_OUT : DIR_IN, verdicts);
+        for (let j = 0; j < BATCH; j++) if (verdicts[j] !== Verdict.Forward) bad++;
+      }
+    }
+  };
+  for (let r = 0; r < 200; r++) round(); // let every function reach optimised code
+  let scavenges = 0;
+  const observer = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      const kind = (e as unknown as { detail?: { kind?: number } }).detail?.kind;
+      if (kind === constants.NODE_PERFORMANCE_GC_MINOR || kind === constants.NODE_PERFORMANCE_GC_MAJOR) scavenges++;
+    }
+  });
+  collect();
+  observer.observe({ entryTypes: ['gc'] });
+  const rounds = Math.ceil(1_000_000 / (flows * 2));
+  for (let r = 0; r < rounds; r++) round();
+  await new Promise((resolve) => setImmediate(resolve));
+  await new Promise((resolve) => setImmediate(resolve));
+  observer.disconnect();
+  assert.equal(bad, 0, 'every packet translated');
+  assert.ok(nat.table.count >= 65_536, 'large enough for the warm-up path');
+  assert.equal(scavenges, 0, `${scavenges} GCs while translating ${rounds * flows * 2} packets`);
+});
