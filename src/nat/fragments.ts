@@ -14,7 +14,10 @@
 // expiry, a full hold buffer drops (counted by the translator).
 //
 // Fragment identifications are passed as int32 (`id | 0`): half of them are
-// above 2^31, and such a uint32 crossing a call would be a boxed double.
+// above 2^31, and such a uint32 crossing a call would be a boxed double. For
+// the same reason the time is not an argument: `now` in ms since the epoch is
+// far above 2^31, so the engine writes it to a shared one-slot Float64Array
+// (`clock`) and the tracker reads it there.
 
 const FLOW_WORDS = 20;
 /** Flow entry words: 0..7 source and destination as received, 8 id, 9 direction | flags, 10..17 addresses after translation. */
@@ -46,7 +49,13 @@ export class FragmentTracker {
   releasedCount = 0;
   heldCount = 0;
 
-  constructor(flows: number, holdSlots: number, holdBytes: number) {
+  private readonly clock: Float64Array;
+  private readonly lifetimeMs: number;
+
+  /** `clock[0]` is the current time in ms (written by the engine); entries live `lifetimeMs`. */
+  constructor(flows: number, holdSlots: number, holdBytes: number, clock: Float64Array, lifetimeMs: number) {
+    this.clock = clock;
+    this.lifetimeMs = lifetimeMs;
     let size = 8;
     while (size < flows) size *= 2;
     this.flows = size;
@@ -83,7 +92,8 @@ export class FragmentTracker {
    * destination words as received; the translated addresses are read from
    * the packet at ipOff. `flags` may carry FRAG_HAIRPIN.
    */
-  remember(dir: number, orig: Uint32Array, id: number, buf: Uint8Array, ipOff: number, flags: number, expiresMs: number, nowMs: number): void {
+  remember(dir: number, orig: Uint32Array, id: number, buf: Uint8Array, ipOff: number, flags: number): void {
+    const nowMs = this.clock[0];
     const f = this.flow;
     const start = this.home(dir, orig, id);
     let slot = -1;
@@ -102,14 +112,15 @@ export class FragmentTracker {
       const p = ipOff + 8 + 4 * i;
       f[b + W_NEW + i] = ((buf[p] << 24) | (buf[p + 1] << 16) | (buf[p + 2] << 8) | buf[p + 3]) >>> 0;
     }
-    this.flowExpiry[slot] = expiresMs;
+    this.flowExpiry[slot] = nowMs + this.lifetimeMs;
   }
 
   /**
    * Rewrite a later fragment's addresses from its remembered first fragment.
    * Returns -1 when unknown, else the flow's flags (FRAG_HAIRPIN or 0).
    */
-  follow(buf: Uint8Array, ipOff: number, dir: number, orig: Uint32Array, id: number, nowMs: number): number {
+  follow(buf: Uint8Array, ipOff: number, dir: number, orig: Uint32Array, id: number): number {
+    const nowMs = this.clock[0];
     const start = this.home(dir, orig, id);
     for (let p = 0; p < PROBES; p++) {
       const s = (start + p) & (this.flows - 1);
@@ -135,7 +146,7 @@ export class FragmentTracker {
   }
 
   /** Copy a fragment that came before its first fragment; false when it does not fit or no slot is free. */
-  holdFragment(buf: Uint8Array, ipOff: number, len: number, dir: number, id: number, expiresMs: number): boolean {
+  holdFragment(buf: Uint8Array, ipOff: number, len: number, dir: number, id: number): boolean {
     if (len > this.holdBytes) return false;
     for (let s = 0; s < this.holdSlots; s++) {
       if (this.holdState[s] !== 0) continue;
@@ -145,7 +156,7 @@ export class FragmentTracker {
       this.holdLength[s] = len;
       this.holdDir[s] = dir;
       this.holdId[s] = id;
-      this.holdExpiry[s] = expiresMs;
+      this.holdExpiry[s] = this.clock[0] + this.lifetimeMs;
       this.holdState[s] = 1;
       this.heldCount++;
       return true;
@@ -157,7 +168,7 @@ export class FragmentTracker {
    * After a first fragment was remembered: translate and release every held
    * fragment of the same datagram. Returns how many were released.
    */
-  releaseMatching(dir: number, orig: Uint32Array, id: number, nowMs: number): number {
+  releaseMatching(dir: number, orig: Uint32Array, id: number): number {
     if (this.heldCount === 0) return 0;
     let n = 0;
     const hold = this.hold;
@@ -170,7 +181,7 @@ export class FragmentTracker {
         same = (((hold[p] << 24) | (hold[p + 1] << 16) | (hold[p + 2] << 8) | hold[p + 3]) >>> 0) === orig[i];
       }
       if (!same) continue;
-      if (this.follow(hold, s * this.holdBytes, dir, orig, id, nowMs) < 0) continue;
+      if (this.follow(hold, s * this.holdBytes, dir, orig, id) < 0) continue;
       this.holdState[s] = 2;
       this.heldCount--;
       this.released[this.releasedCount++] = s;
@@ -186,7 +197,8 @@ export class FragmentTracker {
   }
 
   /** Drop held fragments whose first fragment never came; returns how many. */
-  expire(nowMs: number): number {
+  expire(): number {
+    const nowMs = this.clock[0];
     let n = 0;
     for (let s = 0; s < this.holdSlots; s++) {
       if (this.holdState[s] === 1 && this.holdExpiry[s] <= nowMs) {

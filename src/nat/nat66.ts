@@ -68,7 +68,8 @@ export class Nat66 {
   /** Quoted packet's addresses in an ICMPv6 error. */
   readonly innerPkt = new Uint32Array(8);
   tick = 0;
-  nowMs = 0;
+  /** The time of the packet being translated, ms; a typed array because epoch ms are not small integers (see fragments.ts). */
+  readonly clock = new Float64Array(1);
   private readonly hasNpt: boolean;
   private clockStarted = false;
   private readonly warmer = new BatchWarmer();
@@ -85,7 +86,8 @@ export class Nat66 {
       buffer: config.tableBuffer,
     }, config.seed ?? ((Math.random() * 0x100000000) >>> 0));
     this.table.fingerprint = this.cfg.fingerprint;
-    this.fragments = new FragmentTracker(config.fragmentFlows ?? 1024, config.fragmentHoldSlots ?? 32, config.fragmentHoldBytes ?? 2048);
+    this.fragments = new FragmentTracker(config.fragmentFlows ?? 1024, config.fragmentHoldSlots ?? 32,
+      config.fragmentHoldBytes ?? 2048, this.clock, this.cfg.fragmentMs);
     this.hasNpt = this.cfg.netMode.some((m) => m === MODE_NPTV6);
     this.published = new PublishedPorts(this.cfg, this.table);
     for (const p of config.published ?? []) this.published.add(p);
@@ -98,8 +100,9 @@ export class Nat66 {
 
   private setClock(now: number): void {
     // A batch shares one `now`: skip the division when it has not moved.
-    if (now === this.nowMs && this.clockStarted) return;
-    this.nowMs = now;
+    const clock = this.clock;
+    if (now === clock[0] && this.clockStarted) return;
+    clock[0] = now;
     this.tick = Math.floor(now / TICK_MS);
     if (!this.clockStarted) {
       this.table.startClock(this.tick);
@@ -196,7 +199,7 @@ export class Nat66 {
     this.setClock(now);
     const removed = this.table.expire(this.tick);
     this.counters[NatCounter.SessionsExpired] += removed;
-    this.drops[NatDrop.FragmentTimeout] += this.fragments.expire(now);
+    this.drops[NatDrop.FragmentTimeout] += this.fragments.expire();
     return removed;
   }
 
@@ -621,12 +624,12 @@ export class Nat66 {
 
   private laterFragment(buf: Uint8Array, off: number, ch: Ipv6Chain, dir: number): number {
     const fr = this.fragments;
-    const flags = fr.follow(buf, off, dir, this.orig, ch.fragmentId | 0, this.nowMs);
+    const flags = fr.follow(buf, off, dir, this.orig, ch.fragmentId | 0);
     if (flags >= 0) {
       this.counters[NatCounter.FragmentsFollowed]++;
       return flags & FRAG_HAIRPIN ? Verdict.Hairpin : Verdict.Forward;
     }
-    if (!fr.holdFragment(buf, off, ch.payloadEnd - off, dir, ch.fragmentId | 0, this.nowMs + this.cfg.fragmentMs)) {
+    if (!fr.holdFragment(buf, off, ch.payloadEnd - off, dir, ch.fragmentId | 0)) {
       return this.drop(NatDrop.FragmentHoldFull);
     }
     this.counters[NatCounter.FragmentsHeld]++;
@@ -635,8 +638,8 @@ export class Nat66 {
 
   private rememberFirst(buf: Uint8Array, off: number, ch: Ipv6Chain, dir: number, hairpin: boolean): void {
     const fr = this.fragments;
-    fr.remember(dir, this.orig, ch.fragmentId | 0, buf, off, hairpin ? FRAG_HAIRPIN : 0, this.nowMs + this.cfg.fragmentMs, this.nowMs);
-    this.counters[NatCounter.FragmentsReleased] += fr.releaseMatching(dir, this.orig, ch.fragmentId | 0, this.nowMs);
+    fr.remember(dir, this.orig, ch.fragmentId | 0, buf, off, hairpin ? FRAG_HAIRPIN : 0);
+    this.counters[NatCounter.FragmentsReleased] += fr.releaseMatching(dir, this.orig, ch.fragmentId | 0);
   }
 
   // ---- control plane ------------------------------------------------------------------

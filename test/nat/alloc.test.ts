@@ -10,12 +10,14 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { Nat66, DIR_IN, DIR_OUT } from '../../src/nat/nat66.js';
 import { Verdict } from '../../src/nat/types.js';
-import { udpPacket, tcpPacket, portsOf, TCP_ACK } from './support.js';
+import { udpPacket, tcpPacket, portsOf, TCP_ACK, loadPackets, srcText, rewriteError, addr } from './support.js';
 
 setFlagsFromString('--expose-gc');
 const collect = runInNewContext('gc') as () => void;
 
 const EXT = '2001:db8:ffff::1';
+/** Epoch milliseconds, as the service passes them: far above 2^31, so never a small integer. */
+const NOW = 1_790_000_000_000;
 const SLOT = 128;
 const BATCH = 64;
 
@@ -35,7 +37,7 @@ test('steady-state translation allocates nothing (1M packets, warm-up path)', as
     const inside = `fd00::${((i >>> 6) + 1).toString(16)}`;
     const remote = `2001:db8:${(i >>> 16) + 1}::${(i & 0xffff).toString(16)}`;
     const p = tcp ? tcpPacket(inside, 20_000 + (i & 0x3f), remote, 443, TCP_ACK, 20) : udpPacket(inside, 20_000 + (i & 0x3f), remote, 53, 20);
-    assert.equal(nat.translateOutbound(p, 0, p.length, 1000), Verdict.Forward);
+    assert.equal(nat.translateOutbound(p, 0, p.length, NOW), Verdict.Forward);
     if (i % (sessions / flows | 0) === 0 && i / (sessions / flows | 0) < flows) {
       const f = i / (sessions / flows | 0);
       const back = tcp ? tcpPacket(remote, 443, EXT, portsOf(p)!.src, TCP_ACK, 20) : udpPacket(remote, 53, EXT, portsOf(p)!.src, 20);
@@ -57,7 +59,7 @@ test('steady-state translation allocates nothing (1M packets, warm-up path)', as
           for (let k = 0; k < SLOT; k++) ring[to + k] = src[from + k];
           lenBatch[j] = lens[b + j];
         }
-        nat.translateBatch(ring, offs, lenBatch, BATCH, 2000, dir === 0 ? DIR_OUT : DIR_IN, verdicts);
+        nat.translateBatch(ring, offs, lenBatch, BATCH, NOW, dir === 0 ? DIR_OUT : DIR_IN, verdicts);
         for (let j = 0; j < BATCH; j++) if (verdicts[j] !== Verdict.Forward) bad++;
       }
     }
@@ -80,4 +82,66 @@ test('steady-state translation allocates nothing (1M packets, warm-up path)', as
   assert.equal(bad, 0, 'every packet translated');
   assert.ok(nat.table.count >= 65_536, 'large enough for the warm-up path');
   assert.equal(scavenges, 0, `${scavenges} GCs while translating ${rounds * flows * 2} packets`);
+});
+
+function countGcs(): { stop(): Promise<number> } {
+  let n = 0;
+  const observer = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      const kind = (e as unknown as { detail?: { kind?: number } }).detail?.kind;
+      if (kind === constants.NODE_PERFORMANCE_GC_MINOR || kind === constants.NODE_PERFORMANCE_GC_MAJOR) n++;
+    }
+  });
+  collect();
+  observer.observe({ entryTypes: ['gc'] });
+  return {
+    async stop() {
+      await new Promise((resolve) => setImmediate(resolve));
+      await new Promise((resolve) => setImmediate(resolve));
+      observer.disconnect();
+      return n;
+    },
+  };
+}
+
+test('fragments (held, released, followed) and ICMPv6 errors allocate nothing either', async () => {
+  const dns = loadPackets('zeek__ipv6-fragmented-dns.pcap');
+  const client = srcText(dns[0]);
+  const nat = new Nat66({ networks: [{ name: 'd', insideSubnets: [`${client}/128`], externalAddresses: [EXT] }], seed: 2 });
+  const query = dns[4].slice();
+  assert.equal(nat.translateOutbound(query, 0, query.length, NOW), Verdict.Forward);
+  const extPort = portsOf(query)!.src;
+  // The answer's fragments as the world sends them, last first (two held, then released).
+  const answer = [dns[7], dns[6], dns[5]].map((f) => {
+    const q = f.slice();
+    q.set(addr(EXT), 24);
+    return q;
+  });
+  // The first fragment's port and checksum matter only for equality, not for allocation.
+  answer[2][48 + 2] = extPort >> 8;
+  answer[2][48 + 3] = extPort;
+  const [toobig] = loadPackets('zeek__icmp6-toobig.pcap');
+  const probe = udpPacket('fe80::beef', 30000, 'fe80::dead', 13000);
+  const nat2 = new Nat66({ networks: [{ name: 'e', insideSubnets: ['fe80::beef/128'], externalAddresses: [EXT] }], seed: 2 });
+  nat2.translateOutbound(probe, 0, probe.length, NOW);
+  const error = rewriteError(toobig, { outerDst: addr(EXT), quotedSrc: addr(EXT), quotedSport: portsOf(probe)!.src });
+  const work = new Uint8Array(2048);
+  let forwarded = 0;
+  const round = (i: number): void => {
+    const now = NOW + i; // a fresh double each time, like a real clock
+    for (let k = 0; k < 3; k++) {
+      const f = answer[k];
+      for (let b = 0; b < f.length; b++) work[b] = f[b];
+      if (nat.translateInbound(work, 0, f.length, now) === Verdict.Forward) forwarded++;
+    }
+    for (let b = 0; b < error.length; b++) work[b] = error[b];
+    if (nat2.translateInbound(work, 0, error.length, now) === Verdict.Forward) forwarded++;
+    if ((i & 1023) === 0) { nat.expire(now); nat2.expire(now); }
+  };
+  for (let i = 0; i < 20_000; i++) round(i);
+  const gc = countGcs();
+  for (let i = 20_000; i < 120_000; i++) round(i);
+  const gcs = await gc.stop();
+  assert.ok(forwarded >= 2 * 120_000, `forwarded ${forwarded}`);
+  assert.equal(gcs, 0, `${gcs} GCs on the fragment and ICMP error paths`);
 });
