@@ -161,6 +161,18 @@ describe('sixgate run against a real Docker engine', { ...req, timeout: 240_000 
     await until(`no NDP answer for ${g} after disconnect`, async () => !(await lab.ndpAnswers(g)));
   });
 
+  test('removal leaves nothing behind: a published port, a network and its rule', async () => {
+    const from = lab.lines.length;
+    await lab.docker.docker('rm', '-f', 'web');
+    await lab.waitLog(/model applied/, 10_000, from);
+    assert.ok(lab.lines.slice(from).some((l) => l.msg === 'model applied' && (l.publishedRemoved as number) >= 1));
+    assert.match(await http(`http://[${ext}]:8080/cgi-bin/ip`), /^error /);
+    await lab.docker.docker('network', 'create', '--ipv6', '--subnet', 'fd66:7::/64', 'tmpula');
+    await waitFor(() => /fd66:7::\/64/.test(rules()), 10_000, 'the new network routed');
+    await lab.docker.docker('network', 'rm', 'tmpula');
+    await waitFor(() => !/fd66:7::\/64/.test(rules()), 10_000, 'the removed network unrouted');
+  });
+
   test(`event to ready: ${LATENCY_CONTAINERS} container starts, NDP and NAT sides`, async () => {
     // The test's own event stream: the engine's time of each container's start event.
     const startAt = new Map<string, number>();
@@ -223,6 +235,8 @@ describe('sixgate run against a real Docker engine', { ...req, timeout: 240_000 
   });
 
   test('metrics on scrape and the health file', async () => {
+    // Some traffic first (the engine's counters start again when networks change and it is rebuilt).
+    assert.match(await exec('out1', 'nc', '-w', '3', A.inet, '5001'), new RegExp(`peer ${ext}`));
     const r = await lab.dhost.node(`const res = await fetch('http://[::1]:${METRICS_PORT}/metrics'); console.log(await res.text());`);
     assert.match(r.stdout, /^sixgate_docker_connected 1$/m);
     assert.match(r.stdout, /^sixgate_ndp_container_addresses \d+$/m);
