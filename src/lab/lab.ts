@@ -109,10 +109,13 @@ function hints(b: Built, out: (line: string) => void): void {
   const ext = externalAddress();
   const { glob1 } = b.containers;
   const ping = onPath('ping') || !onPath('busybox') ? 'ping' : 'busybox ping';
+  const get = onPath('curl') ? 'curl -s' : onPath('wget') ? 'wget -qO-' : onPath('busybox') ? 'busybox wget -qO-' : `${RUNNER.node} ${RUNNER.probe} get`;
+  const web = `http://[${ext}]:${PUBLISHED_PORT}${b.engine === 'docker' ? DOCKER_WEB_PATH : '/'}`;
   out('');
   out('Poke at it (as root):');
   out(`  ip netns exec sglab-internet ${ping} -c 2 ${glob1.address}        # global container, routed; sixgate answers NDP for it`);
   out(`  ip netns exec sglab-router ip -6 neigh show dev down0         # ${ext} and ${glob1.address} resolve to sglab-host`);
+  out(`  ip netns exec sglab-internet ${get} ${web}   # published port: web answers with your address`);
   if (b.engine === 'docker') {
     const docker = `docker -H unix://${join(DOCKER_DIR, 'd.sock')}`;
     out(`  ${docker} ps`);
@@ -122,7 +125,6 @@ function hints(b: Built, out: (line: string) => void): void {
     out(`  config: ${join(LAB_DIR, 'sixgate.yaml')}`);
   } else {
     out(`  ip netns exec sglab-client ${ping} -c 2 ${ADDR.internet}         # out through the NAT66 as ${ext}`);
-    out(`  ip netns exec sglab-internet ${ping} -c 2 ${ext}     # the external address (port ${PUBLISHED_PORT} goes to web)`);
     out(`  configs: ${join(LAB_DIR, 'nat.yaml')}, ${join(LAB_DIR, 'ndppd.conf')} (edit, then kill -HUP the process)`);
   }
   out(`  logs: ${LOG_DIR}/`);
