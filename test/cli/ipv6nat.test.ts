@@ -31,7 +31,7 @@ describe('ipv6nat flag forms', () => {
 });
 
 describe('ipv6nat keeps retrying whatever flags are given (B8)', requires({ root: true, tools: ['ip', 'nsenter'] }), () => {
-  test('-cleanup -debug with the engine missing: one line per backoff, still running; SIGTERM exits 0 with cleanup', async () => {
+  test('-cleanup -debug with the engine missing: one line per backoff, still running; uplink from the default route; SIGTERM exits 0 with cleanup', async () => {
     const lab = new Lab();
     try {
       const ns = lab.ns('nat');
@@ -50,6 +50,7 @@ describe('ipv6nat keeps retrying whatever flags are given (B8)', requires({ root
       assert.equal(child.exitCode, null, 'still running');
       assert.ok(retries().every((l) => l.includes(socket)), retries()[0]);
       assert.match(out, /"level":20/, 'debug lines (-debug)');
+      assert.match(out, /"uplink":"up0"[^\n]*"msg":"sixgate starting"/, 'uplink from the default route');
       const exited = once(child, 'exit');
       child.kill('SIGTERM');
       const [code] = (await exited) as [number | null];
