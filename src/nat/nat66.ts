@@ -23,11 +23,11 @@
 import { walkChain, Ipv6Chain, RoutingType } from '../wire/ipv6-ext.js';
 import { Protocol } from '../wire/ipv6.js';
 import { WireError } from '../wire/error.js';
-import { ConnTable, R, REC_WORDS, Flag, OWNER_PUBLISHED } from './table.js';
+import { ConnTable, R, REC_WORDS } from './table.js';
 import { FragmentTracker, FRAG_HAIRPIN } from './fragments.js';
 import { NatDrop, DROP_REASON_COUNT } from './drop.js';
-import { ProtoClass, TcpState, Verdict, NatCounter, NAT_COUNTER_NAMES, Direction } from './types.js';
-import { tcpNext, tcpOpening, TCP_RST } from './tcp-state.js';
+import { ProtoClass, Verdict, NatCounter, NAT_COUNTER_NAMES, Direction } from './types.js';
+import { TCP_RST } from './tcp-state.js';
 import { BatchWarmer, WARM_MIN_SESSIONS } from './batch.js';
 import { snapshotTable, restoreTable } from './snapshot.js';
 import { listSessions, listHosts, type SessionInfo, type HostInfo } from './status.js';
@@ -38,6 +38,7 @@ import {
 import { ADDRESS_ONES, readAddress, writeAddress, addressSum, applyComplete, applyPartial, fillSctpChecksum, SCTP_HEADER_LEN } from './csum.js';
 import { nptRewrite } from './nptv6.js';
 import { PublishedPorts } from './published.js';
+import { Sessions } from './sessions.js';
 import { translateErrorOutbound, translateErrorInbound, translateNptError } from './icmp-error.js';
 
 export const DIR_OUT = Direction.Out;
@@ -45,8 +46,6 @@ export const DIR_IN = Direction.In;
 const SCTP = 132;
 const ICMP_ECHO_REQUEST = 128;
 const ICMP_ECHO_REPLY = 129;
-/** Sessions the reclaimer looks at before giving up on a full table. */
-const RECLAIM_BUDGET = 256;
 
 export class Nat66 {
   readonly table: ConnTable;
@@ -56,6 +55,8 @@ export class Nat66 {
   /** NatCounter values. */
   readonly counters = new Float64Array(NAT_COUNTER_NAMES.length);
   readonly published: PublishedPorts;
+  /** Opening sessions, lifetimes, reclaiming (sessions.ts). */
+  readonly sessions: Sessions;
   /** Compiled configuration (read-only for helpers). */
   readonly cfg: CompiledConfig;
 
@@ -90,6 +91,7 @@ export class Nat66 {
       config.fragmentHoldBytes ?? 2048, this.clock, this.cfg.fragmentMs);
     this.hasNpt = this.cfg.netMode.some((m) => m === MODE_NPTV6);
     this.published = new PublishedPorts(this.cfg, this.table);
+    this.sessions = new Sessions(this.table, this.cfg, this.published, this.drops, this.counters);
     for (const p of config.published ?? []) this.published.add(p);
   }
 
@@ -104,6 +106,7 @@ export class Nat66 {
     if (now === clock[0] && this.clockStarted) return;
     clock[0] = now;
     this.tick = Math.floor(now / TICK_MS);
+    this.sessions.tick = this.tick;
     if (!this.clockStarted) {
       this.table.startClock(this.tick);
       this.clockStarted = true;
@@ -273,10 +276,10 @@ export class Nat66 {
     }
     if (id === 0) {
       if (!mayCreate) return this.drop(NatDrop.NoSession);
-      id = this.createOutbound(net, pc, inPort!, remPort, flags);
+      id = this.sessions.createOutbound(net, pc, inPort!, remPort, flags);
       if (id < 0) return id;
     } else {
-      this.touch(id, pc, flags, DIR_OUT);
+      this.sessions.touch(id, pc, flags, DIR_OUT);
     }
     const o = id * REC_WORDS;
     const plen = ch.payloadEnd - off;
@@ -332,115 +335,6 @@ export class Nat66 {
       }
     }
     return Verdict.Forward;
-  }
-
-  private createOutbound(net: number, pc: number, inPort: number, remPort: number, flags: number): number {
-    const t = this.table;
-    if (t.count >= t.capacity && !this.reclaim()) return this.drop(NatDrop.TableFull);
-    const rec = t.rec;
-    let anchor = t.findMapping(pc, inPort);
-    while (anchor !== 0 && rec[anchor * REC_WORDS + R.EXPIRY] <= this.tick) {
-      t.remove(anchor);
-      anchor = t.findMapping(pc, inPort);
-    }
-    let extIdx: number;
-    let extPort: number;
-    if (anchor !== 0) {
-      extIdx = rec[anchor * REC_WORDS + R.EXT] & 0xffff;
-      extPort = rec[anchor * REC_WORDS + R.EXT] >>> 16;
-    } else {
-      const k = t.key;
-      const count = this.cfg.netExtCount[net];
-      extIdx = this.cfg.netExtFirst[net] + (count === 1 ? 0 : (Math.imul(k[0] ^ k[1] ^ k[2] ^ k[3], 0x9e3779b1) >>> 0) % count);
-      extPort = this.allocatePort(extIdx, pc, inPort, net);
-      if (extPort < 0) return this.drop(NatDrop.PortsExhausted);
-    }
-    if (t.findOutside(pc, extIdx, extPort, remPort) !== 0) return this.drop(NatDrop.Conflict);
-    const host = t.acquireHost();
-    if (host === 0) return this.drop(NatDrop.HostTableFull);
-    let state: number = TcpState.None;
-    if (pc === ProtoClass.Tcp) state = tcpOpening(flags, DIR_OUT);
-    const id = t.insert(pc, inPort, remPort, extIdx, extPort, host, 0, state, this.tick + this.timeout(pc, state), anchor);
-    if (id === 0) return this.drop(NatDrop.TableFull);
-    this.counters[NatCounter.SessionsCreated]++;
-    return id;
-  }
-
-  // Port preservation when the inside port is in range and free; otherwise a
-  // hashed start (RFC 6056 style, per inside address and port) and a scan.
-  private allocatePort(extIdx: number, pc: number, preferred: number, net: number): number {
-    const t = this.table;
-    const lo = pc === ProtoClass.Icmp ? 1 : this.cfg.netPortLo[net];
-    const hi = pc === ProtoClass.Icmp ? 65535 : this.cfg.netPortHi[net];
-    if (preferred >= lo && preferred <= hi && t.portOwner(extIdx, pc, preferred) === 0) return preferred;
-    const range = hi - lo + 1;
-    const k = t.key;
-    let p = lo + (Math.imul(k[3] ^ Math.imul(k[2], 0x85ebca6b) ^ (preferred << 7), 0x9e3779b1) >>> 0) % range;
-    for (let i = 0; i < range; i++) {
-      if (t.portOwner(extIdx, pc, p) === 0) return p;
-      p = p === hi ? lo : p + 1;
-    }
-    return -1;
-  }
-
-  /** Idle timeout in ticks for a protocol class and TCP state. */
-  timeout(pc: number, state: number): number {
-    const c = this.cfg;
-    if (pc === ProtoClass.Tcp) {
-      if (state === TcpState.Established || state === TcpState.FinOut || state === TcpState.FinIn) return c.ticksTcpEstablished;
-      if (state === TcpState.SynIn) return c.ticksTcpIncomingSyn;
-      return c.ticksTcpTransitory;
-    }
-    if (pc === ProtoClass.Udp) return c.ticksUdp;
-    if (pc === ProtoClass.Icmp) return c.ticksIcmp;
-    return c.ticksSctp;
-  }
-
-  // State and lifetime of an existing session for a packet in direction dir.
-  private touch(id: number, pc: number, flags: number, dir: number): void {
-    const rec = this.table.rec;
-    const o = id * REC_WORDS;
-    if (pc === ProtoClass.Tcp) {
-      const meta = rec[o + R.META];
-      const state = (meta >>> 8) & 0xf;
-      const next = tcpNext(state, flags, dir);
-      if (next !== state) {
-        rec[o + R.META] = ((meta & ~0xf00) | (next << 8)) >>> 0;
-        this.table.setExpiry(id, this.tick + this.timeout(pc, next));
-        return;
-      }
-      // RFC 6146: closing and reset sessions keep their short timer.
-      if (state === TcpState.FinBoth || state === TcpState.Trans) return;
-      const expiry = this.tick + this.timeout(pc, state);
-      if (expiry > rec[o + R.EXPIRY]) rec[o + R.EXPIRY] = expiry;
-      return;
-    }
-    const expiry = this.tick + this.timeout(pc, 0);
-    if (expiry > rec[o + R.EXPIRY]) rec[o + R.EXPIRY] = expiry;
-  }
-
-  // Under pressure, make room: a session past its expiry, an idle UDP/ICMP
-  // one, or a closed TCP one, among the sessions due soonest.
-  private readonly acceptVictim = (id: number): boolean => {
-    const rec = this.table.rec;
-    const o = id * REC_WORDS;
-    const expiry = rec[o + R.EXPIRY];
-    if (expiry <= this.tick) return true;
-    const meta = rec[o + R.META];
-    const pc = (meta >>> 12) & 0xf;
-    const state = (meta >>> 8) & 0xf;
-    if (pc === ProtoClass.Udp || pc === ProtoClass.Icmp) {
-      return this.timeout(pc, 0) - (expiry - this.tick) >= this.cfg.ticksReclaimIdle;
-    }
-    return pc === ProtoClass.Tcp && (state === TcpState.FinBoth || state === TcpState.Trans);
-  };
-
-  private reclaim(): boolean {
-    const victim = this.table.findVictim(this.tick, RECLAIM_BUDGET, this.acceptVictim);
-    if (victim === 0) return false;
-    this.table.remove(victim);
-    this.counters[NatCounter.SessionsReclaimed]++;
-    return true;
   }
 
   // ---- masquerade, inbound -------------------------------------------------------
@@ -515,10 +409,10 @@ export class Nat66 {
       id = 0;
     }
     if (id === 0) {
-      id = this.createInbound(pc, extIdx, extPort!, remPort, flags, mayCreate);
+      id = this.sessions.createInbound(pc, extIdx, extPort!, remPort, flags, mayCreate);
       if (id < 0) return id;
     } else {
-      this.touch(id, pc, flags, DIR_IN);
+      this.sessions.touch(id, pc, flags, DIR_IN);
     }
     const o = id * REC_WORDS;
     const plen = ch.payloadEnd - off;
@@ -551,47 +445,6 @@ export class Nat66 {
       applyComplete(buf, csumAt, diff + portDiff, pc === ProtoClass.Udp);
     }
     return hairpin ? Verdict.Hairpin : Verdict.Forward;
-  }
-
-  // A packet from outside with no session: a published port, or (with
-  // endpoint-independent filtering) a dynamic mapping, opens one.
-  private createInbound(pc: number, extIdx: number, extPort: number, remPort: number, flags: number, mayCreate: boolean): number {
-    const t = this.table;
-    let owner = t.portOwner(extIdx, pc, extPort);
-    if (owner === 0) return this.drop(NatDrop.NoMapping);
-    if ((owner & OWNER_PUBLISHED) === 0 && this.cfg.netEif[this.cfg.extNet[extIdx]] === 0) return this.drop(NatDrop.Filtered);
-    if (!mayCreate) return this.drop(NatDrop.NoSession);
-    if (t.count >= t.capacity) {
-      if (!this.reclaim()) return this.drop(NatDrop.TableFull);
-      owner = t.portOwner(extIdx, pc, extPort);
-      if (owner === 0) return this.drop(NatDrop.NoMapping);
-    }
-    const k = t.key;
-    const rec = t.rec;
-    let inPort: number;
-    let sessionFlags: number = Flag.INBOUND;
-    let anchor = 0;
-    if (owner & OWNER_PUBLISHED) {
-      const p = owner & ~OWNER_PUBLISHED;
-      this.published.insideWords(p, k);
-      inPort = this.published.insidePort(p);
-      sessionFlags |= Flag.PUBLISHED;
-    } else {
-      anchor = owner;
-      const ao = anchor * REC_WORDS;
-      if (rec[ao + R.EXPIRY] <= this.tick) return this.drop(NatDrop.NoMapping);
-      k[0] = rec[ao]; k[1] = rec[ao + 1]; k[2] = rec[ao + 2]; k[3] = rec[ao + 3];
-      inPort = rec[ao + R.PORTS] >>> 16;
-    }
-    if (t.findInside(pc, inPort, remPort) !== 0) return this.drop(NatDrop.Conflict);
-    const host = t.acquireHost();
-    if (host === 0) return this.drop(NatDrop.HostTableFull);
-    let state: number = TcpState.None;
-    if (pc === ProtoClass.Tcp) state = tcpOpening(flags, DIR_IN);
-    const id = t.insert(pc, inPort, remPort, extIdx, extPort, host, sessionFlags, state, this.tick + this.timeout(pc, state), anchor);
-    if (id === 0) return this.drop(NatDrop.TableFull);
-    this.counters[NatCounter.SessionsCreated]++;
-    return id;
   }
 
   // ---- NPTv6 ------------------------------------------------------------------------
