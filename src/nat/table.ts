@@ -46,12 +46,14 @@
 
 import { HostTable } from './hosts.js';
 import { TimingWheel, WHEEL_SIZE } from './wheel.js';
+import { layoutOf, REC_WORDS, META_WORDS, MAX_CAPACITY, PORTS_PER_CLASS, type TableGeometry } from './layout.js';
+
+export { REC_WORDS, MAX_CAPACITY, type TableGeometry };
 
 export const SNAPSHOT_MAGIC = 0x53364e54; // "S6NT"
 export const SNAPSHOT_VERSION = 1;
 
-/** Words of one session record, and what each holds. */
-export const REC_WORDS = 16;
+/** What each word of a session record holds. */
 export const R = {
   /** Inside address, four big-endian words. */
   IN_ADDR: 0,
@@ -86,7 +88,6 @@ export const Flag = {
 /** Owner-array marker for a published port; the low bits hold the published port's index. */
 export const OWNER_PUBLISHED = 0x80000000;
 
-const META_WORDS = 64;
 const M = {
   MAGIC: 0, VERSION: 1, CAPACITY: 2, INDEX_SIZE: 3, WHEEL_SIZE: 4, EXT_COUNT: 5,
   HOST_CAPACITY: 6, HOST_INDEX_SIZE: 7, COUNT: 8, FREE_HEAD: 9, LAST_TICK: 10,
@@ -96,36 +97,6 @@ const M = {
 
 const ID_BITS = 24;
 const ID_MASK = (1 << ID_BITS) - 1;
-export const MAX_CAPACITY = ID_MASK;
-const PORTS_PER_CLASS = 65536;
-
-export interface TableGeometry {
-  /** Sessions the table holds (default 262,144; at most 16,777,215). */
-  capacity: number;
-  /** External addresses across all masquerading networks (sizes the port-owner array). */
-  externalCount: number;
-  /** Inside addresses with their own counters (default capacity / 64, at least 1,024, at most 65,535). */
-  hostCapacity?: number;
-  /** Back the table with a SharedArrayBuffer so worker threads can map it. */
-  shared?: boolean;
-  /**
-   * Use this buffer (at least ConnTable.byteLengthFor(geometry) bytes)
-   * instead of allocating one: lets the data path hand in memory it
-   * allocated itself, e.g. huge pages from the native addon, which matter at
-   * a million sessions (every lookup is a TLB miss on 4 KiB pages).
-   */
-  buffer?: ArrayBuffer | SharedArrayBuffer;
-}
-
-function nextPow2(n: number): number {
-  let p = 1;
-  while (p < n) p *= 2;
-  return p;
-}
-
-function align64(n: number): number {
-  return (n + 63) & ~63;
-}
 
 // Multiply-xorshift mixing (murmur3 finaliser constants): cheap, no allocation,
 // and every input bit reaches the index bits and the 8-bit tag.
@@ -141,40 +112,6 @@ function fin(h: number): number {
   h = Math.imul(h, 0xc2b2ae35);
   // int32, not uint32: a double would be boxed when a hash crosses a call.
   return h ^ (h >>> 16);
-}
-
-/** Where each section of the flat buffer starts, for a validated geometry. */
-function layoutOf(geometry: TableGeometry) {
-  const capacity = geometry.capacity;
-  if (!Number.isInteger(capacity) || capacity < 1 || capacity > MAX_CAPACITY) {
-    throw new RangeError(`table capacity must be an integer in 1..${MAX_CAPACITY}, got ${capacity}`);
-  }
-  const ext = geometry.externalCount;
-  if (!Number.isInteger(ext) || ext < 0 || ext > 65535) throw new RangeError(`externalCount out of range: ${ext}`);
-  const hosts = geometry.hostCapacity ?? Math.min(65535, Math.max(1024, capacity >>> 6));
-  if (!Number.isInteger(hosts) || hosts < 1 || hosts > 65535) throw new RangeError(`hostCapacity must be in 1..65535, got ${hosts}`);
-  // Linear probing stays short up to a load of about 0.6.
-  const indexSize = nextPow2(Math.ceil(capacity / 0.6));
-  const hostGeometry = HostTable.geometry(hosts);
-  const n1 = capacity + 1;
-  let at = 0;
-  const take = (bytes: number): number => { const o = at; at = align64(at + bytes); return o; };
-  const offsets = {
-    meta: take(META_WORDS * 4),
-    rec: take(n1 * REC_WORDS * 4),
-    bytesHi: take(n1 * 2 * 4),
-    mapLink: take(n1 * 2 * 4),
-    wNext: take((n1 + WHEEL_SIZE) * 4),
-    wPrev: take((n1 + WHEEL_SIZE) * 4),
-    idxIn: take(indexSize * 4),
-    idxOut: take(indexSize * 4),
-    idxMap: take(indexSize * 4),
-    owner: take(ext * 4 * PORTS_PER_CLASS * 4),
-    hostRec: take(hostGeometry.recBytes),
-    hostCnt: take(hostGeometry.cntBytes),
-    hostIdx: take(hostGeometry.idxBytes),
-  };
-  return { capacity, ext, hosts, indexSize, hostGeometry, offsets, byteLength: at };
 }
 
 export class ConnTable {
