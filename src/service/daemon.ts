@@ -29,7 +29,7 @@ import { formatIpv6, parseIpv6 } from '../wire/address.js';
 import type { ServiceConfig } from '../config/options.js';
 import type { HealthStatus, ComponentHealth } from './health.js';
 import { datapathModel, filterResolvable, modelKey } from './model.js';
-import { detectUplink, readUplink } from './uplink.js';
+import { detectUplink, readUplink, uplinkExists } from './uplink.js';
 import { LatencyRing } from './latency.js';
 
 export interface DaemonOptions {
@@ -115,7 +115,9 @@ export class SixgateDaemon {
     try {
       const uplink = config.uplink ?? await detectUplink();
       const { prefixes } = await readUplink(uplink);
-      if (prefixes.length === 0) {
+      if (!uplinkExists(uplink)) {
+        log.error({ uplink }, `uplink ${uplink} does not exist (yet): NDP and NAT66 wait for it, retried every ${REPAIR_INTERVAL_MS / 1000} s`);
+      } else if (prefixes.length === 0) {
         log.warn({ uplink }, `uplink ${uplink} has no IPv6 on-link prefix: global networks are not NDP-proxied and NAT66 uses the host address`);
       }
       const daemon = new SixgateDaemon(options, uplink, lock, endpoint, prefixes);
@@ -150,7 +152,7 @@ export class SixgateDaemon {
   async #startNdp(): Promise<void> {
     try {
       this.#ndp = await NdpService.start({
-        config: ndpConfigFor(this.uplink, []), logger: this.#log.child({ part: 'ndp' }), now: this.#now,
+        config: { ...ndpConfigFor(this.uplink, []), file: 'container addresses' }, logger: this.#log.child({ part: 'ndp' }), now: this.#now,
         addresses: new Map([[this.uplink, [...this.#ndpAddresses].map((k) => parseIpv6(k.slice(k.indexOf(' ') + 1)))]]),
       });
       this.#ndpError = undefined;
@@ -297,6 +299,7 @@ export class SixgateDaemon {
   // the data path) is tried again now and then, not only on the next change.
   async #retryFailed(): Promise<void> {
     if (this.#stopped) return;
+    await this.#refreshUplink();
     if (this.#config.ndp && this.#ndp === undefined) await this.#startNdp();
     if (this.#config.nat66 && this.#natError !== undefined) await this.#scheduleApply(true);
   }

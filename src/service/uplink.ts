@@ -4,6 +4,7 @@
 // to the host address).
 import { HostSetupError } from '../errors.js';
 import { interfaceGlobals, readRoutes } from '../host/interfaces.js';
+import { ifIndex } from '../io/netif.js';
 import { formatIpv6 } from '../wire/address.js';
 import type { Uplink } from '../docker/index.js';
 
@@ -35,4 +36,14 @@ export async function uplinkPrefixes(uplink: string): Promise<string[]> {
 
 export async function readUplink(name: string): Promise<Uplink> {
   return { name, prefixes: await uplinkPrefixes(name) };
+}
+
+/** Whether the interface exists in this network namespace (if_nametoindex; /sys may show another namespace). */
+export function uplinkExists(name: string): boolean {
+  try {
+    ifIndex(name);
+    return true;
+  } catch {
+    return false;
+  }
 }

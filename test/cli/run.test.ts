@@ -7,7 +7,11 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { once } from 'node:events';
 import { repoRoot } from '../support/paths.js';
+import { requires } from '../support/prereq.js';
+import { Lab } from '../support/netns.js';
+import { waitFor } from '../support/wait.js';
 
 const CLI = join(repoRoot, 'dist', 'src', 'cli', 'main.js');
 const dir = mkdtempSync(join(tmpdir(), 'sixgate-cli-run-'));
@@ -67,5 +71,28 @@ describe('sixgate run (no network needed)', () => {
     const r = sixgate(['run', '--docker-host', 'ssh://host'], {});
     assert.equal(r.code, 2);
     assert.match(r.stdout + r.stderr, /docker-host/);
+  });
+});
+
+describe('sixgate run keeps serving what it can', requires({ root: true, tools: ['ip', 'nsenter'] }), () => {
+  test('an uplink that does not exist and no engine: one line each, still running, SIGTERM exits 0', async () => {
+    const lab = new Lab();
+    try {
+      const ns = lab.ns('run');
+      const child = ns.spawn(process.execPath, [CLI, 'run', '--uplink', 'nosuch0', '--docker-host', `unix:///tmp/${ns.name}-none.sock`,
+        '--status-file', `/tmp/${ns.name}-status.json`, '--retry-max-ms', '200']);
+      let out = '';
+      child.stdout!.setEncoding('utf8').on('data', (d: string) => { out += d; });
+      child.stderr!.setEncoding('utf8').on('data', (d: string) => { out += d; });
+      await waitFor(() => out.includes('cannot sync with the Docker engine'), 15_000, `a retry line:\n${out}`, 20);
+      assert.equal(out.split('\n').filter((l) => l.includes('uplink nosuch0 does not exist')).length, 1, out);
+      assert.match(out, /NDP proxy not running: container addresses: interface nosuch0: .*no such device/);
+      assert.equal(child.exitCode, null);
+      const exited = once(child, 'exit');
+      child.kill('SIGTERM');
+      assert.equal(((await exited) as [number | null])[0], 0, out);
+    } finally {
+      lab.destroy();
+    }
   });
 });
