@@ -74,6 +74,8 @@ export class Nat66 {
   private readonly hasNpt: boolean;
   private clockStarted = false;
   private readonly warmer = new BatchWarmer();
+  /** Inside translateBatch: released fragments accumulate over the batch instead of being recycled per packet. */
+  private inBatch = false;
   /** Hash of the next session lookup when translateBatch already computed it, else 0. */
   private presetHash = 0;
 
@@ -122,7 +124,7 @@ export class Nat66 {
    * -1 to find it from the source address.
    */
   translateOutbound(buf: Uint8Array, off: number, len: number, now: number, partialCsum = false, ingressNet = -1): number {
-    if (this.fragments.releasedCount !== 0) this.fragments.recycleReleased();
+    if (this.fragments.releasedCount !== 0 && !this.inBatch) this.fragments.recycleReleased();
     this.setClock(now);
     const ch = this.chain;
     const err = walkChain(buf, off, len, ch, false);
@@ -151,7 +153,7 @@ export class Nat66 {
 
   /** Translate a packet from the world (see translateOutbound). */
   translateInbound(buf: Uint8Array, off: number, len: number, now: number, partialCsum = false): number {
-    if (this.fragments.releasedCount !== 0) this.fragments.recycleReleased();
+    if (this.fragments.releasedCount !== 0 && !this.inBatch) this.fragments.recycleReleased();
     this.setClock(now);
     const ch = this.chain;
     const err = walkChain(buf, off, len, ch, false);
@@ -181,12 +183,16 @@ export class Nat66 {
    * by source); verdicts[i] receives what translateOutbound/Inbound return.
    * With a large table it first touches every packet's index slot and
    * session so their cache misses overlap (style: batch the lookups).
-   * Released held fragments of a packet must be sent before the next batch.
+   * Fragments released during the batch are listed in `fragments.released`
+   * after it returns; send them before the next call.
    */
   translateBatch(buf: Uint8Array, offsets: Int32Array, lengths: Int32Array, count: number, now: number, dir: number,
     verdicts: Int32Array, partialCsum = false, ingressNet = -1): void {
     const warmed = this.table.count >= WARM_MIN_SESSIONS ? this.warmer.warm(this.table, this.cfg, buf, offsets, lengths, count, dir) : 0;
     const hashes = this.warmer.hashes;
+    // Fragments released by any packet of the batch stay listed until the next call.
+    if (this.fragments.releasedCount !== 0) this.fragments.recycleReleased();
+    this.inBatch = true;
     for (let i = 0; i < count; i++) {
       // The session lookup may reuse the warm-up's hash (consumed by it, or cleared here).
       this.presetHash = i < warmed ? hashes[i] : 0;
@@ -195,6 +201,7 @@ export class Nat66 {
         : this.translateInbound(buf, offsets[i], lengths[i], now, partialCsum);
     }
     this.presetHash = 0;
+    this.inBatch = false;
   }
 
   /** Expire sessions and held fragments up to `now`; returns the sessions removed. */

@@ -180,3 +180,38 @@ test('a first fragment too short for the ports and checksum is dropped', () => {
   const u = udpPacket('::1', 1, '2001:db8::1', 2);
   assert.equal(nat.translateOutbound(u, 0, u.length, 1), Verdict.Forward);
 });
+
+test('translateBatch: fragments released mid-batch are all listed after it', () => {
+  const { nat, answer, extPort } = dnsSetup();
+  const SLOT = 2048;
+  const ring = new Uint8Array(4 * SLOT);
+  const offs = Int32Array.from([0, SLOT, 2 * SLOT, 3 * SLOT]);
+  const lens = new Int32Array(4);
+  const order = [2, 1, 0];
+  order.forEach((k, j) => {
+    const f = worldFragment(answer[k], 24, extPort);
+    ring.set(f, offs[j]);
+    lens[j] = f.length;
+  });
+  const other = udpPacket('2001:db8::99', 1, EXT, 9);
+  ring.set(other, offs[3]);
+  lens[3] = other.length;
+  const verdicts = new Int32Array(4);
+  nat.translateBatch(ring, offs, lens, 4, 1100, 1, verdicts);
+  assert.deepEqual([...verdicts.subarray(0, 3)], [Verdict.Held, Verdict.Held, Verdict.Forward]);
+  assert.ok(verdicts[3] < 0, 'the unrelated packet is dropped');
+  const fr = nat.fragments;
+  assert.equal(fr.releasedCount, 2, 'both held fragments are still listed after the batch');
+  const got = [ring.slice(offs[2], offs[2] + lens[2])];
+  for (let r = 0; r < fr.releasedCount; r++) {
+    const slot = fr.released[r];
+    got.push(fr.hold.slice(slot * fr.holdBytes, slot * fr.holdBytes + fr.holdLength[slot]));
+  }
+  for (const g of got) {
+    const want = answer.find((a) => l4Of(a)!.fragmentOffset === l4Of(g)!.fragmentOffset)!;
+    assert.ok(equalBytes(g, want), diffAt(g, want));
+  }
+  // The next call recycles them.
+  nat.translateBatch(ring, offs, lens, 0, 1101, 1, verdicts);
+  assert.equal(fr.releasedCount, 0);
+});
