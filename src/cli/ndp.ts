@@ -9,8 +9,8 @@ import { performance } from 'node:perf_hooks';
 import type { Command } from 'commander';
 import { createLogger, type Logger } from '../log.js';
 import { ConfigError, SixgateError } from '../errors.js';
-import { loadNdppdConfig, type NdppdConfig } from '../ndp/config.js';
-import { NdpService, parseAddressOptions } from '../ndp/service.js';
+import type { NdppdConfig } from '../ndp/config.js';
+import { NdpService, loadNdppdConfig, parseAddressOptions } from '../proxy/service.js';
 
 export interface NdpCliOptions {
   config: string;

@@ -19,7 +19,7 @@ import { Nat66 } from '../nat/nat66.js';
 import { DROP_REASON_NAMES } from '../nat/drop.js';
 import { NAT_COUNTER_NAMES } from '../nat/types.js';
 import type { NatConfig, PublishedPort } from '../nat/config.js';
-import { NdpService } from '../ndp/service.js';
+import { NdpService } from '../proxy/service.js';
 import { applyPolicy, cleanupPolicy } from '../host/policy.js';
 import { applySteering, removeSteering } from '../host/steering.js';
 import { checkHost, kernelNatSubnets } from '../host/checks.js';

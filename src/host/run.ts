@@ -73,6 +73,8 @@ export async function ipBatch(lines: readonly string[], options: { family6?: boo
       const line = lines[Number(m[1]) - 1];
       if (line !== undefined) failed.push(line);
     }
+    // No line named (ip missing, killed by the timeout): nothing is known to have run.
+    if (failed.length === 0) throw err;
     return { failed };
   }
 }

@@ -15,7 +15,6 @@
 // line) and `/* */`; a key is [A-Za-z0-9_-]+ optionally followed by `=`; its
 // value is a quoted string or a bare token on the same line; a `{ }` block may
 // follow the value, even on the next line. `;` is accepted as a statement end.
-import { readFile } from 'node:fs/promises';
 import { Address6 } from 'ip-address';
 import { ConfigError } from '../errors.js';
 
@@ -440,15 +439,4 @@ export function parseNdppdConfig(text: string, file = 'ndppd.conf'): NdppdConfig
     throw new ConfigError('no proxy section: nothing to do', { file, line: 1, column: 1 });
   }
   return { file, routeTtl, addressTtl, proxies, warnings: r.warnings };
-}
-
-/** Reads and parses an ndppd.conf file. Throws ConfigError, also when the file cannot be read. */
-export async function loadNdppdConfig(path: string): Promise<NdppdConfig> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (e) {
-    throw new ConfigError(`cannot read the configuration: ${(e as Error).message}`, { file: path });
-  }
-  return parseNdppdConfig(text, path);
 }

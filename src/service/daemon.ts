@@ -20,7 +20,7 @@ import {
   DockerFeed, acquireInstanceLock, applyNdpDeltas, parseDockerHost, endpointFromEnv, touchesNat,
   type DeltaBatch, type DockerEndpoint, type InstanceLock, type NdpSink,
 } from '../docker/index.js';
-import { NdpService } from '../ndp/service.js';
+import { NdpService } from '../proxy/service.js';
 import { ndpConfigFor } from '../datapath/ndp.js';
 import { DatapathService, cleanupHost } from '../datapath/service.js';
 import type { DatapathModel } from '../datapath/model.js';

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseIfInet6, parseRoutes, routeReplaceLines } from '../../src/host/interfaces.js';
+import { parseIfInet6, parseRoutes, routeRemoveLine, routeReplaceLines } from '../../src/host/interfaces.js';
 import { effectiveCaps, hasCap, CAP_NET_ADMIN, CAP_NET_RAW } from '../../src/host/checks.js';
 import { formatIpv6, parseIpv6 } from '../../src/wire/address.js';
 
@@ -19,11 +19,34 @@ test('/proc/net/if_inet6: prefix length, scope, tentative addresses skipped', ()
   assert.equal(a[1]!.scope, 0x20);
 });
 
-test('routes from ip -j', () => {
-  const r = parseRoutes('[{"dst":"default","dev":"up0"},{"dst":"fd66:1::/64","dev":"br0"},{"type":"throw","dst":"fd66::/16","dev":"lo"},{"dst":"2001:db8::66","dev":"sixgate0"}]');
-  assert.deepEqual(r.map((x) => [formatIpv6(x.prefix, 0), x.prefixLength, x.dev]), [['::', 0, 'up0'], ['fd66:1::', 64, 'br0'], ['2001:db8::66', 128, 'sixgate0']]);
+test('routes from ip -j: default, host routes; lo, non-unicast and malformed ones skipped', () => {
+  const json = JSON.stringify([
+    { dst: 'default', gateway: 'fe80::1', dev: 'eth0', protocol: 'ra', metric: 1024, flags: [] },
+    { dst: '2001:db8:5::/80', dev: 'br0', protocol: 'kernel', metric: 256, flags: [] },
+    { dst: '2001:db8:5::9', dev: 'veth1', flags: [] },
+    { type: 'throw', dst: 'fd66::/16', dev: 'lo' },
+    { type: 'unreachable', dst: '2001:db8:6::/64', dev: 'lo', flags: [] },
+    { type: 'blackhole', dst: '2001:db8:7::/64', dev: 'eth0', flags: [] },
+    { dst: 'fe80::/64', dev: 'eth0', flags: [] },
+    { dst: 'nonsense', dev: 'eth0' },
+    { dst: '2001:db8::/129', dev: 'eth0' },
+  ]);
+  assert.deepEqual(parseRoutes(json).map((r) => `${formatIpv6(r.prefix, 0)}/${r.prefixLength} ${r.dev}`), [
+    '::/0 eth0', '2001:db8:5::/80 br0', '2001:db8:5::9/128 veth1', 'fe80::/64 eth0',
+  ]);
   assert.deepEqual(parseRoutes('not json'), []);
-  assert.deepEqual(routeReplaceLines(parseIpv6('2001:db8::5'), 'eth0', parseIpv6('fe80::1')), ['route replace 2001:db8::5 via fe80::1 dev eth0']);
+  assert.deepEqual(parseRoutes('{}'), []);
+});
+
+test('route lines: dev route, via a link-local next hop, via a global one (host route first), removal', () => {
+  const t = parseIpv6('2001:db8:3::c');
+  assert.deepEqual(routeReplaceLines(t, 'veth1', null), ['route replace 2001:db8:3::c dev veth1']);
+  assert.deepEqual(routeReplaceLines(t, 'veth1', parseIpv6('fe80::99')), ['route replace 2001:db8:3::c via fe80::99 dev veth1']);
+  assert.deepEqual(routeReplaceLines(t, 'veth1', parseIpv6('2001:db8:3::1')), [
+    'route replace 2001:db8:3::1 dev veth1',
+    'route replace 2001:db8:3::c via 2001:db8:3::1 dev veth1',
+  ]);
+  assert.equal(routeRemoveLine(t, 'veth1'), 'route del 2001:db8:3::c dev veth1');
 });
 
 test('capabilities from /proc/self/status', () => {

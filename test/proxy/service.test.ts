@@ -21,7 +21,9 @@ import { PacketRing } from '../../src/io/ring.js';
 import { icmp6Filter, Icmp6Type } from '../../src/io/bpf.js';
 import { parseNd } from '../../src/wire/ndp.js';
 import { formatIpv6, formatMac } from '../../src/wire/address.js';
-import { ip, nsFrame } from './fixtures.js';
+import { ConfigError } from '../../src/errors.js';
+import { loadNdppdConfig, parseAddressOptions } from '../../src/proxy/service.js';
+import { ip, nsFrame } from '../ndp/fixtures.js';
 
 const CLI = join(repoRoot, 'dist', 'src', 'cli', 'main.js');
 const CTR = '2001:db8:1::1:5';
@@ -351,4 +353,30 @@ describe('sixgate ndp in network namespaces', requires({ root: true, tools: ['ip
     assert.match(out, new RegExp(`Target link-layer address: ${hostMac}`, 'i'));
     assert.match(host.ip('-6', 'maddr', 'show', 'dev', 'h0'), /ff02::1:ff01:5/, 'the group is joined again');
   });
+});
+
+test('loadNdppdConfig reads a file and reports a missing one as ConfigError', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sixgate-ndpconf-'));
+  try {
+    const path = join(dir, 'ndppd.conf');
+    writeFileSync(path, `proxy eth0 {\n  rule ${CTR} {\n    static\n  }\n}\n`);
+    const c = await loadNdppdConfig(path);
+    assert.equal(c.file, path);
+    assert.equal(c.proxies[0]!.iface, 'eth0');
+    assert.equal(formatIpv6(c.proxies[0]!.rules[0]!.prefix, 0), CTR);
+    await assert.rejects(loadNdppdConfig(join(dir, 'missing.conf')), (e: unknown) =>
+      e instanceof ConfigError && e.file === join(dir, 'missing.conf') && /cannot read/.test(e.message));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('--address IFACE=ADDR values', () => {
+  const m = parseAddressOptions(['eth0=2001:db8::1', 'eth0=2001:db8::2', 'eth1=2001:db8::3']);
+  assert.deepEqual([...m.entries()].map(([k, v]) => [k, v.map((a) => formatIpv6(a, 0))]), [
+    ['eth0', ['2001:db8::1', '2001:db8::2']],
+    ['eth1', ['2001:db8::3']],
+  ]);
+  assert.throws(() => parseAddressOptions(['2001:db8::1']), ConfigError);
+  assert.throws(() => parseAddressOptions(['eth0=nope']), ConfigError);
 });

@@ -1,6 +1,6 @@
-// The NDP proxy wired to the host: the engine (engine.ts) fed from AF_PACKET
-// sockets, its actions sent back as whole frames, its membership changes and
-// routes applied. One packet socket per interface the engine uses (uplinks
+// The NDP proxy wired to the host: the pure engine (src/ndp/engine.ts) fed
+// from AF_PACKET sockets, its actions sent back as whole frames, its
+// membership changes and routes applied (through src/host). One packet socket per interface the engine uses (uplinks
 // receive NS, inner interfaces NA; a BPF filter in the kernel passes nothing
 // else), plus one ICMPv6 socket per uplink that holds the solicited-node
 // group memberships (so MLD reports go out, RFC 4861 §7.2.8) and sends the
@@ -12,6 +12,7 @@
 //
 // Per wake-up: read one batch, run it through the engine with one `now`,
 // run due timers, send every queued frame with one call per interface.
+import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { PacketSocket, PacketMeta, PktType } from '../io/packet.js';
 import { Icmp6Socket, Icmp6Meta, Icmp6Addr } from '../io/icmp6.js';
@@ -21,13 +22,14 @@ import { hwaddr, ifIndex } from '../io/netif.js';
 import { formatIpv6, matchesPrefix, parseIpv6 } from '../wire/address.js';
 import { HEADER_LEN as ETH_LEN } from '../wire/ethernet.js';
 import { ConfigError } from '../errors.js';
-import { ActionKind, IP_OFFSET } from './actions.js';
-import { MAX_INTERFACES } from './counters.js';
-import { NdpEngine, type NdpEngineOptions, type UplinkSpec } from './engine.js';
-import type { NdppdConfig, ProxyConfig, RuleConfig } from './config.js';
+import { ActionKind, IP_OFFSET } from '../ndp/actions.js';
+import { MAX_INTERFACES } from '../ndp/counters.js';
+import { NdpEngine, type NdpEngineOptions, type UplinkSpec } from '../ndp/engine.js';
+import { parseNdppdConfig, type NdppdConfig, type ProxyConfig, type RuleConfig } from '../ndp/config.js';
+import { ipBatch } from '../host/run.js';
 import {
-  globalAddresses, ipBatch, linkLocalAddresses, readRoutes, routeRemoveLine, routeReplaceLines, watchRoutes, type HostRoute,
-} from './host.js';
+  globalAddresses, linkLocalAddresses, readRoutes, routeRemoveLine, routeReplaceLines, watchRoutes, type HostRoute,
+} from '../host/interfaces.js';
 
 export interface NdpServiceOptions {
   readonly config: NdppdConfig;
@@ -170,7 +172,8 @@ export class NdpService {
     await this.ipQueue;
     if (lines.length > 0) {
       try {
-        await ipBatch(lines);
+        const { failed } = await ipBatch(lines, { force: true });
+        if (failed.length > 0) this.log.warn({ failed }, 'could not remove every route autowire added');
       } catch (err) {
         this.log.warn({ err }, 'could not remove every route autowire added');
       }
@@ -517,8 +520,10 @@ export class NdpService {
   private runIp(lines: string[]): void {
     this.ipQueue = this.ipQueue.then(async () => {
       try {
-        await ipBatch(lines);
-        this.log.info({ commands: lines }, 'routes updated');
+        // -force: one refused line (a route already gone) must not stop the rest of the batch.
+        const { failed } = await ipBatch(lines, { force: true });
+        if (failed.length > 0) this.log.warn({ failed, commands: lines }, 'route update failed');
+        else this.log.info({ commands: lines }, 'routes updated');
       } catch (err) {
         this.log.warn({ err, commands: lines }, 'route update failed');
       }
@@ -554,4 +559,15 @@ export function parseAddressOptions(values: readonly string[]): Map<string, Uint
     out.set(v.slice(0, eq), list);
   }
   return out;
+}
+
+/** Reads and parses an ndppd.conf file (the parser itself is pure, in src/ndp/config.ts). Throws ConfigError, also when the file cannot be read. */
+export async function loadNdppdConfig(path: string): Promise<NdppdConfig> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    throw new ConfigError(`cannot read the configuration: ${(e as Error).message}`, { file: path });
+  }
+  return parseNdppdConfig(text, path);
 }
