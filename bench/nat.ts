@@ -7,15 +7,19 @@
 // into F distinct flows by rewriting addresses: flow f is one template, an
 // inside host fd00::h (4,096 hosts, 16 source ports each, 8 external
 // addresses so the port space holds the mappings) and a remote whose last
-// word is f. Every visit copies one template packet's headers into a work
-// slot, patches in the flow's addresses (and, inbound, its external port),
-// and translates it: outbound for client packets, inbound for server ones.
-// Flows are visited in a shuffled order, `burst` packets per visit (default
-// 1: every packet hits another flow, the cache-hostile worst case).
+// word is f. Every visit copies one template packet's headers into a slot of
+// a 64-packet ring and patches in the flow's addresses (and, inbound, its
+// external port), as a TUN read would leave it; each full ring goes through
+// translateBatch once per direction. Flows are visited in a shuffled order,
+// `burst` packets per visit (default 1: every packet hits another flow, the
+// cache-hostile worst case). The same loops without translating measure the
+// harness, which is subtracted for the "NAT alone" figure.
 //
 // Before measuring, every flow's first packet opens its session, so the
 // figures are steady-state translation (lookups, state, counters, rewrite,
-// checksum) with no session creation.
+// checksum) with no session creation. Then 10M packets at 1M flows run under
+// a GC observer (the headline `gc`), and the whole capture corpus with bits
+// flipped (errors, fragments, drops, session churn) under another.
 import { Bench } from 'tinybench';
 import { Nat66, DIR_IN, DIR_OUT } from '../src/nat/nat66.js';
 import { DROP_REASON_NAMES } from '../src/nat/drop.js';
