@@ -1,8 +1,7 @@
 // What the host's interfaces and routes look like, read from /proc and
 // `ip -j`: addresses with prefix lengths, link-locals, on-link prefixes,
 // the routing table, and a watcher for route changes. Everything acts on the
-// network namespace of the calling process. (This is the general form of
-// what src/ndp/host.ts started with; the NDP service moves onto it later.)
+// network namespace of the calling process.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { formatIpv6, isLinkLocal, tryParseIpv6 } from '../wire/address.js';
