@@ -1,9 +1,10 @@
 // `sixgate run` (the default command): the Docker feed, the NDP proxy and
 // the NAT66 data path in one daemon. Every option is a flag, a SIXGATE_*
 // variable and a key of the YAML file (src/config/options.ts), with
-// flag > env > file > default. Signals: SIGHUP resyncs with the engine and
-// the host; SIGUSR1 logs the counters; SIGINT, SIGTERM and SIGQUIT stop
-// (removing routes, rules and the TUN only with --cleanup).
+// flag > env > file > default. Signals: SIGHUP re-reads the configuration
+// (an invalid one is one error line and the old one stays), then resyncs
+// with the engine and the host; SIGUSR1 logs the counters; SIGINT, SIGTERM
+// and SIGQUIT stop (removing routes, rules and the TUN only with --cleanup).
 // Exit codes: 0 stopped by a signal, 1 run-time failure, 2 usage or configuration error.
 import { performance } from 'node:perf_hooks';
 import { Command, Option } from 'commander';
@@ -11,7 +12,7 @@ import { createLogger, type Logger } from '../log.js';
 import { ConfigError, SixgateError } from '../errors.js';
 import { OPTIONS, attributeOf, type ServiceConfig } from '../config/options.js';
 import { loadServiceConfig, parseOptionText, type ConfigLayer, type LoadedConfig } from '../config/load.js';
-import { SixgateDaemon } from '../service/daemon.js';
+import { RESTART_OPTIONS, SixgateDaemon } from '../service/daemon.js';
 import { startMetrics, type MetricsEndpoint } from '../service/metrics.js';
 import { startHealthFile, type HealthFile } from '../service/health.js';
 import { SystemdNotifier } from '../service/notify.js';
@@ -55,13 +56,21 @@ export function registerRun(program: Command): void {
     .description('the daemon: Docker feed + NDP proxy + NAT66 (the default command)')
     .option('-c, --config <file>', 'YAML configuration file [env SIXGATE_CONFIG; default /etc/sixgate/sixgate.yaml if present]')
     .option('-v, --verbose', 'log more (-v debug, -vv trace); overrides --log-level', (_: string, n: number) => n + 1, 0)
-    .option('--print-config', 'print the merged configuration (with where each value came from) and exit');
+    .option('--print-config', 'print the merged configuration (with where each value came from) and exit')
+    .addHelpText('after', `
+Signals: SIGHUP re-reads the configuration (file and SIXGATE_* variables; flags
+stay), resyncs with Docker and re-applies the routes. Changes to
+${RESTART_OPTIONS.map((k) => OPTIONS.find((o) => o.key === k)!.flag.split(' ')[0]).join(', ')}
+need a restart (their old values stay until then); the others apply at once.
+SIGUSR1 logs the counters; SIGINT/SIGTERM/SIGQUIT stop.`);
   addServiceOptions(cmd);
   usageExit(cmd);
   cmd.action(async (opts: { config?: string; verbose: number; printConfig?: boolean }) => {
     let loaded: LoadedConfig;
+    const load = (): LoadedConfig => loadServiceConfig({ flags: flagLayer(cmd), ...(opts.config === undefined ? {} : { configFile: opts.config }) });
+    const verbose = (c: ServiceConfig): ServiceConfig => (opts.verbose > 0 ? { ...c, logLevel: opts.verbose === 1 ? 'debug' as const : 'trace' as const } : c);
     try {
-      loaded = loadServiceConfig({ flags: flagLayer(cmd), ...(opts.config === undefined ? {} : { configFile: opts.config }) });
+      loaded = load();
     } catch (err) {
       process.exitCode = fail(createLogger(), err);
       return;
@@ -70,13 +79,15 @@ export function registerRun(program: Command): void {
       process.stdout.write(`${JSON.stringify({ config: loaded.config, sources: loaded.sources, file: loaded.file ?? null }, null, 2)}\n`);
       return;
     }
-    const config = opts.verbose > 0 ? { ...loaded.config, logLevel: opts.verbose === 1 ? 'debug' as const : 'trace' as const } : loaded.config;
-    process.exitCode = await runService(config, loaded.file);
+    process.exitCode = await runService(verbose(loaded.config), loaded.file, () => verbose(load().config));
   });
 }
 
-/** Runs the daemon until a stop signal; resolves to the exit code. */
-export async function runService(config: ServiceConfig, file?: string): Promise<number> {
+/**
+ * Runs the daemon until a stop signal; resolves to the exit code. `reload`
+ * reads the configuration again on SIGHUP (throws ConfigError when invalid).
+ */
+export async function runService(config: ServiceConfig, file?: string, reload?: () => ServiceConfig): Promise<number> {
   const log = createLogger({ level: config.logLevel });
   if (file !== undefined) log.info({ file }, 'configuration read');
   const notifier = new SystemdNotifier({ onError: (err) => log.warn(err.message) });
@@ -109,6 +120,14 @@ export async function runService(config: ServiceConfig, file?: string): Promise<
   }, () => {});
   return new Promise<number>((resolve) => {
     const onHup = (): void => {
+      if (reload !== undefined) {
+        try {
+          daemon.reconfigure(reload());
+        } catch (err) {
+          const msg = err instanceof SixgateError ? err.message : String((err as Error)?.message ?? err);
+          log.error({ code: err instanceof SixgateError ? err.code : undefined }, `configuration not reloaded, the previous one stays in force: ${msg}`);
+        }
+      }
       void daemon.resync().catch((err: unknown) => log.error({ err }, 'resync failed'));
     };
     const onUsr1 = (): void => log.info({
@@ -120,7 +139,7 @@ export async function runService(config: ServiceConfig, file?: string): Promise<
       for (const s of ['SIGINT', 'SIGTERM', 'SIGQUIT'] as const) process.off(s, onStop);
       process.off('SIGHUP', onHup);
       process.off('SIGUSR1', onUsr1);
-      log.info({ signal, cleanup: config.cleanup }, 'shutting down');
+      log.info({ signal, cleanup: daemon.config.cleanup }, 'shutting down');
       void notifier.stopping();
       stopWatchdog();
       void (async () => {

@@ -62,6 +62,13 @@ export interface DatapathModel {
   readonly ipv4Map?: Readonly<Record<string, string>>;
   /** Extra destinations that never enter the TUN (other local prefixes, e.g. routed to other hosts). */
   readonly throwPrefixes?: readonly string[];
+  /**
+   * Bridges besides a network's own where its containers' packets may
+   * arrive: a container on two networks sends through its default route,
+   * which may be the other network's bridge, yet replies from its NAT'd
+   * address must still be translated (every Docker bridge, for `sixgate run`).
+   */
+  readonly replyBridges?: readonly string[];
 }
 
 export const DEFAULT_TUN = 'sixgate0';
@@ -97,4 +104,5 @@ export interface ResolvedModel {
   readonly published: readonly ResolvedPublished[];
   readonly hostPortRange: readonly [number, number];
   readonly throwPrefixes: readonly string[];
+  readonly replyBridges: readonly string[];
 }

@@ -1,7 +1,10 @@
 // Resolved model → the host state and NAT configuration it implies. Pure.
 //
 //  - policy routing (src/host/policy.ts): per network subnet a rule
-//    `from SUBNET iif BRIDGE lookup sixgate`; sixgate's table holds the
+//    `from SUBNET iif BRIDGE lookup sixgate`, for the network's own bridge
+//    and every reply bridge (a container on two networks whose default
+//    route is the other one: its replies from the NAT'd address arrive on
+//    that bridge and must still be translated); sixgate's table holds the
 //    default route into the TUN plus throw routes for every inside subnet,
 //    link-local and the configured extra prefixes (traffic to the host
 //    itself never gets that far: the local table is consulted first);
@@ -41,8 +44,9 @@ export function hostPlan(m: ResolvedModel): HostPlan {
   const steering: SteerSpec[] = [];
   let reserved: [number, number] | undefined;
   for (const n of m.networks) {
+    const bridges = new Set([n.bridge, ...m.replyBridges]);
     for (const s of n.subnets) {
-      rules.push({ from: s, iif: n.bridge });
+      for (const iif of bridges) rules.push({ from: s, iif });
       throws.add(s);
     }
     if (n.mode === 'nptv6') {

@@ -150,7 +150,8 @@ export function resolveModel(model: DatapathModel, facts: HostFacts): Resolution
     published.push({ protocol: p.protocol, externalAddress, externalPort: p.hostPort, insideAddress: formatIpv6(inside!, 0), insidePort: p.containerPort });
   }
   return {
-    model: { uplink: model.uplink, tun: model.tun ?? DEFAULT_TUN, networks, published, hostPortRange: hostRange, throwPrefixes: model.throwPrefixes ?? [] },
+    model: { uplink: model.uplink, tun: model.tun ?? DEFAULT_TUN, networks, published, hostPortRange: hostRange, throwPrefixes: model.throwPrefixes ?? [],
+      replyBridges: model.replyBridges ?? [] },
     notes,
   };
 }

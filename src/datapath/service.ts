@@ -20,9 +20,10 @@ import { DROP_REASON_NAMES } from '../nat/drop.js';
 import { NAT_COUNTER_NAMES } from '../nat/types.js';
 import type { NatConfig, PublishedPort } from '../nat/config.js';
 import { NdpService } from '../proxy/service.js';
-import { applyPolicy, cleanupPolicy } from '../host/policy.js';
-import { applySteering, removeSteering } from '../host/steering.js';
+import { cleanupPolicy, diffPolicy, readPolicy, type PolicyState } from '../host/policy.js';
+import { applySteering, removeSteering, type SteerSpec } from '../host/steering.js';
 import { checkHost, kernelNatSubnets } from '../host/checks.js';
+import { ipBatch, type BatchResult } from '../host/run.js';
 import { interfaceGlobals } from '../host/interfaces.js';
 import { formatIpv6, parseIpv6, parseIpv6Prefix } from '../wire/address.js';
 import { DEFAULT_TUN, type DatapathModel, type ResolvedModel } from './model.js';
@@ -45,6 +46,34 @@ export interface DatapathServiceOptions {
   readonly checks?: boolean;
   /** Answer NDP for external addresses (default true). */
   readonly ndp?: boolean;
+  /**
+   * Look once, at start, for inside subnets ip6tables already masquerades
+   * (default true, for the standalone `sixgate nat`). `sixgate run` passes
+   * false: the Docker feed already knows which networks Docker NATs itself.
+   */
+  readonly kernelNatCheck?: boolean;
+  /** The host commands (tests inject counting ones; default: the real ones). */
+  readonly host?: HostOps;
+}
+
+/** Every command the data path runs on the host after its start-up checks. */
+export interface HostOps {
+  readPolicy(): Promise<PolicyState>;
+  ipBatch(lines: readonly string[], options: { force?: boolean }): Promise<BatchResult>;
+  applySteering(uplink: string, tun: string, specs: readonly SteerSpec[]): Promise<void>;
+  removeSteering(uplink: string): Promise<void>;
+  kernelNatSubnets(): Promise<string[]>;
+}
+
+export const HOST_OPS: HostOps = { readPolicy, ipBatch, applySteering, removeSteering, kernelNatSubnets };
+
+export interface ApplyOptions {
+  /**
+   * Re-read the kernel's rules and routes and reinstall steering instead of
+   * trusting what the last apply left (SIGHUP, retry after a failure): puts
+   * back what was changed behind sixgate's back.
+   */
+  readonly resync?: boolean;
 }
 
 export interface ApplyReport {
@@ -94,9 +123,23 @@ export class DatapathService {
   private expiry: NodeJS.Timeout | undefined;
   private queue: Promise<unknown> = Promise.resolve();
   private stopped = false;
+  private readonly host: HostOps;
+  /** Subnets ip6tables masqueraded at start (never re-read: no ip6tables exec after start). */
+  private readonly kernelNat: readonly string[];
+  private readonly kernelNatWarned = new Set<string>();
+  /**
+   * sixgate's rules and routes as the last successful apply left them, so an
+   * apply diffs in memory and runs `ip` only for a real difference;
+   * undefined = not known (start, resync, a failure): read from the kernel.
+   */
+  private appliedPolicy: PolicyState | undefined;
+  /** The steering installed (steerKeys), undefined = not known: reinstall. */
+  private appliedSteering: string | undefined;
 
-  private constructor(options: DatapathServiceOptions, tun: Tun, nat: Nat66, resolved: ResolvedModel, plan: HostPlan) {
+  private constructor(options: DatapathServiceOptions, tun: Tun, nat: Nat66, resolved: ResolvedModel, plan: HostPlan, host: HostOps, kernelNat: readonly string[]) {
     this.options = options;
+    this.host = host;
+    this.kernelNat = kernelNat;
     this.log = options.logger;
     this.now = options.now;
     this.tun = tun;
@@ -116,7 +159,10 @@ export class DatapathService {
    */
   static async start(options: DatapathServiceOptions): Promise<DatapathService> {
     const log = options.logger;
-    const model = await DatapathService.withoutKernelNat(options.model, log);
+    const host = options.host ?? HOST_OPS;
+    const kernelNat = options.kernelNatCheck ?? true ? await host.kernelNatSubnets() : [];
+    const warned = new Set<string>();
+    const model = withoutKernelNat(options.model, kernelNat, log, warned);
     const { model: resolved, notes } = resolveModel(model, await hostFacts(model.uplink));
     for (const note of notes) log.info(note);
     const plan = hostPlan(resolved);
@@ -128,7 +174,8 @@ export class DatapathService {
     const nat = DatapathService.buildNat(resolved, options);
     const restored = DatapathService.restore(nat, options, log);
     const tun = Tun.open({ name: resolved.tun, vnetHeader: true, persist: true, txqueuelen: TUN_QUEUE_LEN });
-    const service = new DatapathService(options, tun, nat, resolved, plan);
+    const service = new DatapathService(options, tun, nat, resolved, plan, host, kernelNat);
+    for (const w of warned) service.kernelNatWarned.add(w);
     try {
       await service.installHost(undefined, plan);
       service.loop.setHostAddresses(service.hostAddresses());
@@ -146,20 +193,6 @@ export class DatapathService {
       published: [...service.published.keys()],
     }, 'nat66 data path running');
     return service;
-  }
-
-  // Networks the kernel already masquerades (Docker's ip6tables NAT): never NAT twice.
-  private static async withoutKernelNat(model: DatapathModel, log: Logger): Promise<DatapathModel> {
-    const kernel = await kernelNatSubnets();
-    if (kernel.length === 0) return model;
-    const networks = model.networks.filter((n) => {
-      const hit = n.subnets.find((s) => kernel.some((k) => k.includes(':') && overlaps(s, k)));
-      if (hit !== undefined) {
-        log.warn({ network: n.name, subnet: hit }, 'ip6tables already masquerades this network (Docker ip6tables NAT?): left to the kernel, to avoid double NAT');
-      }
-      return hit === undefined;
-    });
-    return { ...model, networks };
   }
 
   private static buildNat(resolved: ResolvedModel, options: DatapathServiceOptions): Nat66 {
@@ -199,7 +232,7 @@ export class DatapathService {
 
   // Routes, NDP, steering and reserved ports: from `before` (undefined = whatever the kernel holds) to `after`.
   private async installHost(before: HostPlan | undefined, after: HostPlan): Promise<{ policy: { added: number; removed: number }; ndpAdded: number; ndpRemoved: number; steeringChanged: boolean }> {
-    const policy = await applyPolicy(after.policy);
+    const policy = await this.syncPolicy(after.policy);
     let ndpAdded = 0;
     let ndpRemoved = 0;
     if (this.options.ndp ?? true) {
@@ -207,10 +240,13 @@ export class DatapathService {
       ndpAdded = r.added;
       ndpRemoved = r.removed;
     }
-    const steeringChanged = before === undefined || JSON.stringify(before.steering.map(steerKey)) !== JSON.stringify(after.steering.map(steerKey));
+    const steering = after.steering.map(steerKey).join(';');
+    const steeringChanged = steering !== this.appliedSteering;
     if (steeringChanged) {
-      if (after.steering.length > 0) await applySteering(this.resolved.uplink, this.resolved.tun, after.steering);
-      else if (before !== undefined && before.steering.length > 0) await removeSteering(this.resolved.uplink);
+      this.appliedSteering = undefined;
+      if (after.steering.length > 0) await this.host.applySteering(this.resolved.uplink, this.resolved.tun, after.steering);
+      else if (before !== undefined && before.steering.length > 0) await this.host.removeSteering(this.resolved.uplink);
+      this.appliedSteering = steering;
     }
     if (after.reservedPorts !== undefined) reservePorts(after.reservedPorts, this.log);
     if (before?.reservedPorts !== undefined && (after.reservedPorts === undefined || before.reservedPorts.join() !== after.reservedPorts.join())) {
@@ -218,6 +254,20 @@ export class DatapathService {
     }
     this.published = this.publishedOf(this.resolved);
     return { policy, ndpAdded, ndpRemoved, steeringChanged };
+  }
+
+  // The kernel's state is read only when unknown; otherwise the diff is made
+  // against the last applied state in memory, and no difference runs nothing.
+  private async syncPolicy(desired: PolicyState): Promise<{ added: number; removed: number }> {
+    const current = this.appliedPolicy ?? await this.host.readPolicy();
+    const diff = diffPolicy(current, desired);
+    if (diff.lines.length > 0) {
+      this.appliedPolicy = undefined;
+      const { failed } = await this.host.ipBatch(diff.lines, { force: true });
+      if (failed.length > 0) throw new Error(`ip refused: ${failed.join('; ')}`);
+    }
+    this.appliedPolicy = desired;
+    return diff;
   }
 
   private async syncNdp(before: HostPlan | undefined, after: HostPlan): Promise<{ added: number; removed: number }> {
@@ -254,17 +304,32 @@ export class DatapathService {
   /**
    * Moves to a new model, touching only what changed. The NAT engine is
    * rebuilt only when networks or external addresses changed; its sessions
-   * carry over when the external addresses are the same. Calls are queued.
+   * carry over when the external addresses are the same. Published ports
+   * alone change in the engine's table, in process: no command runs (in
+   * dedicated and NPTv6 modes; host mode steers each published port).
+   * Calls are queued. After a failure the next call re-reads the kernel.
    */
-  apply(model: DatapathModel): Promise<ApplyReport> {
-    const next = this.queue.then(() => this.applyNow(model));
+  apply(model: DatapathModel, options: ApplyOptions = {}): Promise<ApplyReport> {
+    const next = this.queue.then(async () => {
+      if (options.resync) {
+        this.appliedPolicy = undefined;
+        this.appliedSteering = undefined;
+      }
+      try {
+        return await this.applyNow(model);
+      } catch (err) {
+        this.appliedPolicy = undefined;
+        this.appliedSteering = undefined;
+        throw err;
+      }
+    });
     this.queue = next.catch(() => {});
     return next;
   }
 
   private async applyNow(model: DatapathModel): Promise<ApplyReport> {
     if (this.stopped) throw new Error('data path stopped');
-    const filtered = await DatapathService.withoutKernelNat(model, this.log);
+    const filtered = withoutKernelNat(model, this.kernelNat, this.log, this.kernelNatWarned);
     const { model: resolved, notes } = resolveModel(filtered, await hostFacts(filtered.uplink));
     if (resolved.tun !== this.resolved.tun || resolved.uplink !== this.resolved.uplink) {
       throw new HostSetupError(['changing the TUN or uplink needs a restart']);
@@ -361,6 +426,23 @@ export class DatapathService {
     }
     this.tun.close();
   }
+}
+
+/**
+ * The model without the networks the kernel already masquerades (Docker's
+ * ip6tables NAT, found at start): never NAT twice. One warning per network.
+ */
+function withoutKernelNat(model: DatapathModel, kernel: readonly string[], log: Logger, warned: Set<string>): DatapathModel {
+  if (kernel.length === 0) return model;
+  const networks = model.networks.filter((n) => {
+    const hit = n.subnets.find((s) => kernel.some((k) => k.includes(':') && overlaps(s, k)));
+    if (hit !== undefined && !warned.has(n.name)) {
+      warned.add(n.name);
+      log.warn({ network: n.name, subnet: hit }, 'ip6tables already masquerades this network (Docker ip6tables NAT?): left to the kernel, to avoid double NAT');
+    }
+    return hit === undefined;
+  });
+  return { ...model, networks };
 }
 
 function steerKey(s: HostPlan['steering'][number]): string {

@@ -45,6 +45,33 @@ export interface DeltaBatch {
   cause: 'resync' | 'event' | 'uplinks';
   /** cause 'event': the (oldest) engine event this batch answers. */
   event?: EngineEvent;
+  /**
+   * cause 'event': every engine event folded into this batch, oldest first
+   * (a container's network connect and its start, often ~0.5 s apart, are
+   * refreshed once). At most MAX_BATCH_EVENTS: the first and the latest.
+   */
+  events?: EngineEvent[];
+}
+
+/** Events kept per batch: the first one and the latest ones. */
+export const MAX_BATCH_EVENTS = 16;
+
+// Container events that change nothing sixgate models (they still trigger
+// a refresh, which then finds no difference).
+const NO_STATE_CHANGE = /^(exec_|health_status|attach|detach|resize|top|copy|archive-path|extract-to-dir|export|commit)/;
+
+/**
+ * The event a batch's deltas answer: the latest folded event that can change
+ * a container's or network's state (the refresh read the state after it),
+ * e.g. the start after a network connect, not an exec that came later.
+ * Latency is measured from it.
+ */
+export function causingEvent(batch: DeltaBatch): EngineEvent | undefined {
+  const events = batch.events ?? (batch.event === undefined ? [] : [batch.event]);
+  for (let i = events.length - 1; i >= 0; i--) {
+    if (!NO_STATE_CHANGE.test(events[i]!.action)) return events[i];
+  }
+  return events.at(-1);
 }
 
 export interface FeedSnapshot {
@@ -53,7 +80,7 @@ export interface FeedSnapshot {
   ports: PublishedPort[];
 }
 
-type Work = { kind: 'container' | 'network'; id: string; first: EngineEvent; last: EngineEvent };
+type Work = { kind: 'container' | 'network'; id: string; first: EngineEvent; last: EngineEvent; events: EngineEvent[] };
 
 export class DockerFeed {
   readonly client: EngineClient;
@@ -282,8 +309,13 @@ export class DockerFeed {
   #schedule(kind: Work['kind'], id: string, ev: EngineEvent): void {
     const key = `${kind[0]}:${id}`;
     const work = this.#pending.get(key);
-    if (work === undefined) this.#pending.set(key, { kind, id, first: ev, last: ev });
-    else work.last = ev;
+    if (work === undefined) {
+      this.#pending.set(key, { kind, id, first: ev, last: ev, events: [ev] });
+    } else {
+      work.last = ev;
+      if (work.events.length >= MAX_BATCH_EVENTS) work.events.splice(1, 1);
+      work.events.push(ev);
+    }
     if (!this.#holdWork && !this.#running.has(key)) this.#drain(key);
   }
 
@@ -294,7 +326,7 @@ export class DockerFeed {
         this.#pending.delete(key);
         try {
           const deltas = work.kind === 'container' ? await this.#refreshContainer(work) : await this.#refreshNetwork(work);
-          this.#emit({ deltas, cause: 'event', event: work.first });
+          this.#emit({ deltas, cause: 'event', event: work.first, events: work.events });
         } catch (err) {
           if ((err as Error).name === 'AbortError') return;
           // Lost connections end the session (the stream breaks too) and the resync covers this.

@@ -20,6 +20,7 @@ import {
   DockerFeed, acquireInstanceLock, applyNdpDeltas, parseDockerHost, endpointFromEnv, touchesNat,
   type DeltaBatch, type DockerEndpoint, type InstanceLock, type NdpSink,
 } from '../docker/index.js';
+import { causingEvent } from '../docker/feed.js';
 import { NdpService } from '../proxy/service.js';
 import { ndpConfigFor } from '../datapath/ndp.js';
 import { DatapathService, cleanupHost } from '../datapath/service.js';
@@ -44,6 +45,15 @@ export interface DaemonOptions {
 /** How often a part that failed is tried again. */
 const REPAIR_INTERVAL_MS = 10_000;
 
+/**
+ * Options a SIGHUP cannot change in a running daemon (they shape the feed,
+ * the TUN, the engine's table, the loggers or the process's endpoints): a
+ * new value is reported and waits for a restart. The others apply at once.
+ */
+export const RESTART_OPTIONS: ReadonlyArray<keyof ServiceConfig> = [
+  'uplink', 'dockerHost', 'dockerIp6tables', 'ndp', 'nat66', 'tun', 'capacity', 'stateFile', 'statusFile', 'metricsListen', 'logLevel', 'retryMaxMs',
+];
+
 /** A batch whose NAT side waits for an apply. */
 interface Pending {
   readonly cause: DeltaBatch['cause'];
@@ -67,7 +77,7 @@ export class SixgateDaemon {
   readonly ndpLatency = new LatencyRing(4096);
   readonly natLatency = new LatencyRing(4096);
   readonly counters = { batches: 0, applies: 0, applyFailures: 0, ndpAdded: 0, ndpRemoved: 0, lastResyncMs: 0 };
-  readonly #config: ServiceConfig;
+  #config: ServiceConfig;
   readonly #log: Logger;
   readonly #now: () => number;
   readonly #lock: InstanceLock;
@@ -136,6 +146,36 @@ export class SixgateDaemon {
     }
   }
 
+  /** The configuration in force (SIGHUP may have changed it, see reconfigure). */
+  get config(): ServiceConfig {
+    return this.#config;
+  }
+
+  /**
+   * A configuration re-read on SIGHUP: options that can change live take
+   * effect (with the resync that follows), the others (RESTART_OPTIONS) keep
+   * their value and are named in one warning. Returns what changed.
+   */
+  reconfigure(next: ServiceConfig): { applied: string[]; needRestart: string[] } {
+    const old = this.#config;
+    const merged: Record<string, unknown> = { ...next };
+    const applied: string[] = [];
+    const needRestart: string[] = [];
+    for (const key of new Set([...Object.keys(old), ...Object.keys(next)]) as Set<keyof ServiceConfig>) {
+      if (JSON.stringify(old[key]) === JSON.stringify(next[key])) continue;
+      if (RESTART_OPTIONS.includes(key)) {
+        needRestart.push(key);
+        merged[key] = old[key];
+      } else {
+        applied.push(key);
+      }
+    }
+    this.#config = merged as unknown as ServiceConfig;
+    if (applied.length > 0) this.#log.info({ changed: applied }, 'configuration reloaded');
+    if (needRestart.length > 0) this.#log.warn({ needRestart }, `configuration changes that need a restart, old values kept until then: ${needRestart.join(', ')}`);
+    return { applied, needRestart };
+  }
+
   get datapath(): DatapathService | undefined {
     return this.#datapath;
   }
@@ -179,7 +219,8 @@ export class SixgateDaemon {
   #onBatch(batch: DeltaBatch): void {
     if (this.#stopped) return;
     this.counters.batches++;
-    const ev = batch.event;
+    // Measured from the event that caused the deltas (the start, not the network connect before it).
+    const ev = causingEvent(batch);
     const eventMs = ev === undefined ? undefined : Number(BigInt(ev.timeNano) / 1000n) / 1000;
     const ndpCalls = this.#config.ndp ? applyNdpDeltas(batch.deltas, this.#sink) : 0;
     const ndpMs = ndpCalls > 0 && eventMs !== undefined ? wallMs() - eventMs : undefined;
@@ -262,12 +303,13 @@ export class SixgateDaemon {
       }
       if (this.#datapath === undefined) {
         this.#datapath = await DatapathService.start({
-          model, logger: this.#log.child({ part: 'nat66' }), now: this.#now,
+          // No ip6tables look: the feed already leaves the networks Docker NATs itself to Docker.
+          model, logger: this.#log.child({ part: 'nat66' }), now: this.#now, kernelNatCheck: false,
           ...(this.#config.stateFile === undefined ? {} : { stateFile: this.#config.stateFile }),
           ...(this.#config.capacity === undefined ? {} : { nat: { capacity: this.#config.capacity } }),
         });
       } else {
-        await this.#datapath.apply(model);
+        await this.#datapath.apply(model, { resync: force });
       }
       this.#appliedKey = key;
       if (this.#natError !== undefined) this.#log.info('NAT66 data path recovered');
@@ -304,7 +346,11 @@ export class SixgateDaemon {
     if (this.#config.nat66 && this.#natError !== undefined) await this.#scheduleApply(true);
   }
 
-  /** SIGHUP: re-reads the uplink, resyncs with the engine, re-applies the data path, restarts a failed NDP proxy. */
+  /**
+   * SIGHUP (after reconfigure, when the file was re-read): re-reads the
+   * uplink, resyncs with the engine, re-applies the data path re-reading the
+   * kernel's rules and routes, restarts a failed NDP proxy.
+   */
   async resync(): Promise<void> {
     this.#log.info('resync requested');
     await this.#refreshUplink();

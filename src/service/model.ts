@@ -32,7 +32,9 @@ export function datapathModel(snapshot: FeedSnapshot, uplink: string, config: Pi
     if (p.service !== 'nat66') continue;
     published.push({ protocol: p.protocol, hostIp: p.hostAddress ?? '::', hostPort: p.hostPort, containerAddress: p.containerAddress, containerPort: p.containerPort });
   }
-  return { uplink, tun: config.tun, networks, published, hostPortRange: config.hostPortRange };
+  // Every Docker bridge: a container on two networks may send a NAT'd network's replies through the other one.
+  const replyBridges = [...new Set(snapshot.networks.map((n) => n.bridge))].sort();
+  return { uplink, tun: config.tun, networks, published, hostPortRange: config.hostPortRange, replyBridges };
 }
 
 /**
@@ -57,5 +59,5 @@ export function filterResolvable(model: DatapathModel, facts: HostFacts): { mode
 
 /** A stable text of the model, to skip applying what is already in force. */
 export function modelKey(model: DatapathModel): string {
-  return JSON.stringify([model.networks, [...model.published].map((p) => JSON.stringify(p)).sort()]);
+  return JSON.stringify([model.networks, model.replyBridges ?? [], model.hostPortRange ?? [], [...model.published].map((p) => JSON.stringify(p)).sort()]);
 }

@@ -67,6 +67,12 @@ describe('sixgate run (no network needed)', () => {
     assert.match(env.stdout, /SIXGATE_RETRY_MAX_MS: expected an integer in 100\.\.600000/);
   });
 
+  test('help says which options a SIGHUP cannot change', () => {
+    const r = sixgate(['run', '--help']);
+    assert.equal(r.code, 0);
+    assert.match(r.stdout.replace(/\s+/g, ' '), /SIGHUP re-reads the configuration .* Changes to --uplink, .*--tun, --capacity, .* need a restart/);
+  });
+
   test('a bad Docker endpoint is a configuration error (2) before anything is touched', () => {
     const r = sixgate(['run', '--docker-host', 'ssh://host'], {});
     assert.equal(r.code, 2);
@@ -75,6 +81,39 @@ describe('sixgate run (no network needed)', () => {
 });
 
 describe('sixgate run keeps serving what it can', requires({ root: true, tools: ['ip', 'nsenter'] }), () => {
+  test('SIGHUP re-reads the file: an invalid one is one error line and changes nothing; live options apply, the others wait for a restart', async () => {
+    const lab = new Lab();
+    const file = join(dir, 'hup.yaml');
+    writeFileSync(file, 'addressMode: auto\ntun: tunone\n');
+    try {
+      const ns = lab.ns('hup');
+      const child = ns.spawn(process.execPath, [CLI, 'run', '-c', file, '--uplink', 'nosuch0', '--docker-host', `unix:///tmp/${ns.name}-none.sock`,
+        '--status-file', `/tmp/${ns.name}-status.json`, '--retry-max-ms', '200']);
+      let out = '';
+      child.stdout!.setEncoding('utf8').on('data', (d: string) => { out += d; });
+      child.stderr!.setEncoding('utf8').on('data', (d: string) => { out += d; });
+      await waitFor(() => out.includes('sixgate starting'), 15_000, `started:\n${out}`, 20);
+      writeFileSync(file, 'addressMode: sometimes\n');
+      child.kill('SIGHUP');
+      await waitFor(() => out.includes('configuration not reloaded'), 10_000, `an error line:\n${out}`, 20);
+      const errors = out.split('\n').filter((l) => l.includes('configuration not reloaded'));
+      assert.equal(errors.length, 1, out);
+      assert.match(errors[0]!, new RegExp(`${file.replace(/[.]/g, '\\.')}:1:\\d+: addressMode: must be one of`));
+      writeFileSync(file, 'addressMode: host\ntun: tuntwo\n');
+      child.kill('SIGHUP');
+      await waitFor(() => out.includes('configuration reloaded'), 10_000, `a reload line:\n${out}`, 20);
+      const lines = out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { msg: string; changed?: string[]; needRestart?: string[] });
+      assert.deepEqual(lines.find((l) => l.msg === 'configuration reloaded')?.changed, ['addressMode']);
+      assert.deepEqual(lines.find((l) => /need a restart/.test(l.msg))?.needRestart, ['tun']);
+      assert.equal(child.exitCode, null);
+      const exited = once(child, 'exit');
+      child.kill('SIGTERM');
+      assert.equal(((await exited) as [number | null])[0], 0, out);
+    } finally {
+      lab.destroy();
+    }
+  });
+
   test('an uplink that does not exist and no engine: one line each, still running, SIGTERM exits 0', async () => {
     const lab = new Lab();
     try {

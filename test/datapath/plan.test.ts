@@ -6,7 +6,7 @@ import { formatIpv6 } from '../../src/wire/address.js';
 import { Nat66 } from '../../src/nat/nat66.js';
 
 const resolved: ResolvedModel = {
-  uplink: 'up0', tun: 'sixgate0', hostPortRange: [61000, 61999], throwPrefixes: ['2001:db8:99::/48'],
+  uplink: 'up0', tun: 'sixgate0', hostPortRange: [61000, 61999], throwPrefixes: ['2001:db8:99::/48'], replyBridges: [],
   networks: [
     { name: 'web', bridge: 'br0', subnets: ['fd66:1::/64'], mode: 'masquerade', addressMode: 'dedicated', externalAddresses: ['2001:db8:1::66'] },
     { name: 'lab', bridge: 'br1', subnets: ['fd66:2::/64'], mode: 'nptv6', addressMode: 'none', externalAddresses: [], externalPrefix: '2001:db8:66::/64' },
@@ -29,6 +29,12 @@ test('policy: a rule per subnet, default into the TUN, throws for every local pr
   assert.ok(!routes.some((r) => r.includes('2001:db8:1::2/')), 'the host address itself is never routed into the TUN');
   assert.deepEqual(p.ndpAddresses, ['2001:db8:1::66']);
   assert.deepEqual(p.ndpPrefixes, ['2001:db8:66::/64']);
+});
+
+test('reply bridges: every NAT subnet is also taken from the other bridges (multi-network containers), once per bridge', () => {
+  const p = hostPlan({ ...resolved, networks: resolved.networks.slice(0, 1), replyBridges: ['br0', 'br-glob'] });
+  assert.deepEqual(p.policy.rules, [{ from: 'fd66:1::/64', iif: 'br0' }, { from: 'fd66:1::/64', iif: 'br-glob' }]);
+  assert.equal(p.policy.routes.filter((r) => r.type === 'throw' && r.dst === 'fd66:1::/64').length, 1);
 });
 
 test('host mode: the reserved range and its network\'s published ports are steered; the range is reserved', () => {

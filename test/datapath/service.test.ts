@@ -11,16 +11,19 @@ const req = requires({ root: true, tools: ['ip', 'tc', 'ip6tables-save', 'ip6tab
 const SERVICE = fileURLToPath(new URL('../../src/datapath/service.js', import.meta.url));
 const LOG = fileURLToPath(new URL('../../src/log.js', import.meta.url));
 
-// Runs `body` (statements using `svc`, `base`, `out`) against a started service; prints `out` as JSON.
-function script(body: string): string {
-  return `import { DatapathService } from '${SERVICE}';
+// Runs `body` (statements using `svc`, `base`, `out`, `calls`) against a started service; prints `out` as JSON.
+// `calls` lists every host command the service ran, by name (HostOps injected).
+function script(body: string, startOptions = ''): string {
+  return `import { DatapathService, HOST_OPS } from '${SERVICE}';
 import { createLogger } from '${LOG}';
 import { performance } from 'node:perf_hooks';
 const lines = [];
 const logger = createLogger({ level: 'info', destination: { write: (l) => { lines.push(JSON.parse(l)); return true; } } });
 const base = { uplink: 'up0', published: [], networks: [{ name: 'web', bridge: 'br0', subnets: ['fd66:1::/64'], externalAddresses: ['2001:db8:1::66'] }] };
 const out = {};
-const svc = await DatapathService.start({ model: base, logger, now: () => performance.now(), nat: { capacity: 4096 } });
+const calls = [];
+const host = Object.fromEntries(Object.entries(HOST_OPS).map(([name, f]) => [name, (...a) => { calls.push(name); return f(...a); }]));
+const svc = await DatapathService.start({ model: base, logger, now: () => performance.now(), nat: { capacity: 4096 }, host${startOptions} });
 try {
 ${body}
 } finally {
@@ -47,8 +50,8 @@ describe('DatapathService.apply', { ...req, timeout: 60_000 }, () => {
   });
   after(() => lab?.destroy());
 
-  async function run(body: string): Promise<Record<string, unknown>> {
-    const r = await gw.node(script(body), 30_000);
+  async function run(body: string, startOptions = ''): Promise<Record<string, unknown>> {
+    const r = await gw.node(script(body, startOptions), 30_000);
     const last = r.stdout.trim().split('\n').pop() ?? '';
     try {
       return JSON.parse(last) as Record<string, unknown>;
@@ -86,6 +89,44 @@ out.back = await svc.apply(base);
     assert.equal(r.back!.ndpRemoved, 1);
     assert.equal(gw.ip('-6', 'rule', 'show', 'pref', '6646').trim(), '', 'stop({cleanup}) removed the rules');
     assert.equal(gw.ip('-6', 'route', 'show', 'table', 'all', 'proto', '166').trim(), '');
+  });
+
+  test('a published-port change runs no command and keeps the engine; rules are diffed in memory, read again only on resync', async () => {
+    const out = await run(`
+out.start = [...calls];
+const pub = { protocol: 'tcp', hostIp: '', hostPort: 8080, containerAddress: 'fd66:1::2', containerPort: 80 };
+const engine = svc.engine;
+let n = calls.length;
+const t0 = performance.now();
+out.port = await svc.apply({ ...base, published: [pub] });
+out.portMs = performance.now() - t0;
+out.portCalls = calls.slice(n);
+out.sameEngine = svc.engine === engine;
+n = calls.length;
+await svc.apply(base);
+out.unpublishCalls = calls.slice(n);
+n = calls.length;
+out.resync = await svc.apply(base, { resync: true });
+out.resyncCalls = calls.slice(n);
+n = calls.length;
+out.net = await svc.apply({ ...base, networks: [...base.networks, { name: 'lab', bridge: 'br1', subnets: ['fd66:2::/64'], externalAddresses: ['2001:db8:1::67'] }] });
+out.netCalls = calls.slice(n);
+`, ', kernelNatCheck: false');
+    assert.deepEqual(out.start, ['readPolicy', 'ipBatch'], 'no ip6tables look with kernelNatCheck: false');
+    assert.deepEqual(out.portCalls, [], 'a port-only change execs nothing');
+    assert.deepEqual(out.unpublishCalls, []);
+    assert.equal(out.sameEngine, true, 'no engine rebuild: sessions stay');
+    assert.equal((out.port as Record<string, number>).publishedAdded, 1);
+    process.stdout.write(`# port-only apply: ${Number(out.portMs).toFixed(2)} ms\n`);
+    assert.deepEqual(out.resyncCalls, ['readPolicy'], 'a resync re-reads the kernel and finds it as it should be');
+    assert.deepEqual(out.netCalls, ['ipBatch'], 'a new network: one ip -batch, no read');
+    assert.equal((out.net as Record<string, number>).rulesAndRoutesAdded, 3);
+  });
+
+  test('the ip6tables look happens once, at start', async () => {
+    const out = await run(`out.start = [...calls]; await svc.apply(base); await svc.apply(base, { resync: true }); out.all = [...calls];`);
+    assert.deepEqual(out.start, ['kernelNatSubnets', 'readPolicy', 'ipBatch']);
+    assert.equal((out.all as string[]).filter((c) => c === 'kernelNatSubnets').length, 1);
   });
 
   test('a network the kernel already masquerades (ip6tables) is left alone with a warning', async () => {

@@ -8,11 +8,22 @@ import { DockerHost, pool } from '../support/docker.js';
 import { requires } from '../support/prereq.js';
 import { waitFor } from '../support/wait.js';
 import { DockerFeed, EngineClient, type DockerNetwork, type EngineEvent } from '../../src/docker/index.js';
+import { causingEvent, MAX_BATCH_EVENTS } from '../../src/docker/feed.js';
 import { captureLog, percentile, Recorder } from './support.js';
 
 const RESYNC_CONTAINERS = Number(process.env.SIXGATE_DOCKER_RESYNC_N ?? 200);
 const LATENCY_CONTAINERS = 30;
 const UPLINKS = [{ name: 'up0', prefixes: ['2001:db8:5::/64'] }];
+
+test('causingEvent: the latest folded event that can change state (a start after its connect, not a later exec)', () => {
+  const ev = (action: string, t: number): EngineEvent => ({ type: 'container', action, id: 'c1', attributes: {}, timeNano: String(t) });
+  const connect = ev('connect', 1);
+  const start = ev('start', 2);
+  assert.equal(causingEvent({ deltas: [], cause: 'event', event: connect, events: [connect, start, ev('exec_start: sh', 3), ev('health_status: healthy', 4)] }), start);
+  assert.equal(causingEvent({ deltas: [], cause: 'event', event: connect }), connect, 'a batch without the list: its first event');
+  assert.equal(causingEvent({ deltas: [], cause: 'resync' }), undefined);
+  assert.ok(MAX_BATCH_EVENTS >= 2);
+});
 
 const req = requires({ root: true, tools: ['dockerd', 'docker', 'containerd', 'runc', 'nsenter', 'busybox', 'tar', 'ip'] });
 
@@ -205,12 +216,14 @@ describe('docker feed against a real engine', req, () => {
       ids.push(id);
       const got = await rec.waitDelta((d) => d.kind === 'address-added' && d.address.containerId === id, 'address-added', from);
       lat.start.push(ms(got.atNs, await eventTime(id, 'start')));
+      assert.equal(causingEvent(got.batch)?.action, 'start', 'the batch answers the start, not the network connect before it');
     }
     for (const id of ids.slice(0, 10)) {
       let from = rec.length;
       await host.call('POST', `/networks/${nptId}/connect`, { Container: id });
       let got = await rec.waitDelta((d) => d.kind === 'address-added' && d.address.containerId === id && d.address.networkId === nptId, 'connect', from);
       lat.connect.push(ms(got.atNs, await eventTime(id, 'connect', nptId)));
+      assert.equal(causingEvent(got.batch)?.action, 'connect');
       from = rec.length;
       await host.call('POST', `/networks/${nptId}/disconnect`, { Container: id });
       got = await rec.waitDelta((d) => d.kind === 'address-removed' && d.address.containerId === id && d.address.networkId === nptId, 'disconnect', from);

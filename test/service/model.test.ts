@@ -43,6 +43,8 @@ describe('feed snapshot → data path model', () => {
       ['lab/nptv6:fd66:3::/64', 'br-lab', 'nptv6', 'fd66:3::/64'],
     ]);
     assert.deepEqual(m.networks[1]!.externalAddresses, ['2001:db8:1::99']);
+    // Replies of a container on two networks may come through any Docker bridge.
+    assert.deepEqual(m.replyBridges, ['br-glob', 'br-internal', 'br-lab', 'br-snat', 'br-web']);
     assert.equal(m.networks[0]!.externalAddresses, undefined);
     assert.equal(m.networks[2]!.externalPrefix, '2001:db8:66::/64');
     assert.deepEqual(m.published, [
