@@ -7,7 +7,11 @@ import { createRequire } from 'node:module';
 import { LineCounter, parseDocument, isMap, isSeq, isScalar, type Node } from 'yaml';
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import { ConfigError } from '../errors.js';
-import { DEFAULTS, FILE_SCHEMA, OPTIONS, OPTION_BY_KEY, type OptionSpec, type ServiceConfig } from './options.js';
+import { tryParseIpv6 } from '../wire/address.js';
+import {
+  DEFAULTS, FILE_SCHEMA, OPTIONS, OPTION_BY_KEY, IPV4_ADDRESS_PATTERN, IPV6_PREFIX_PATTERN,
+  type OptionSpec, type ServiceConfig,
+} from './options.js';
 
 const require = createRequire(import.meta.url);
 // ajv ships CommonJS with its class on `default`.
@@ -108,7 +112,7 @@ export function parseConfigText(text: string, file: string): ConfigLayer {
   for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
     const o = OPTION_BY_KEY.get(k)!;
     try {
-      out[k] = o.kind === 'range' ? parseRange(v) : v;
+      out[k] = o.kind === 'range' ? parseRange(v) : o.kind === 'list' ? parseList(v) : o.kind === 'map' ? parseMap(v) : v;
     } catch (err) {
       throw new ConfigError(`${k}: ${(err as Error).message}`, { file, ...locate(doc, counter, [k]) });
     }
@@ -129,6 +133,38 @@ function parseRange(v: unknown): [number, number] {
     throw new Error(`port range must be lo-hi within 1-65535, lo <= hi (got ${JSON.stringify(v)})`);
   }
   return [lo, hi];
+}
+
+function ipv6(text: string, what: string): string {
+  if (tryParseIpv6(text) === undefined) throw new Error(`${JSON.stringify(text)} is not ${what}`);
+  return text;
+}
+
+/** IPv6 prefixes, as a sequence or "a,b" text. */
+function parseList(v: unknown): string[] {
+  const items = typeof v === 'string' ? v.split(',').map((x) => x.trim()).filter((x) => x !== '') : (v as string[]);
+  return items.map((p) => {
+    if (!new RegExp(IPV6_PREFIX_PATTERN).test(p) || Number(p.split('/')[1]) > 128) throw new Error(`${JSON.stringify(p)} is not an IPv6 prefix`);
+    ipv6(p.split('/')[0]!, 'an IPv6 prefix');
+    return p;
+  });
+}
+
+/** IPv4 → IPv6 address pairs, as a mapping or "v4=v6,v4=v6" text. */
+function parseMap(v: unknown): Record<string, string> {
+  const pairs = typeof v === 'string'
+    ? v.split(',').map((x) => x.trim()).filter((x) => x !== '').map((x) => {
+      const at = x.indexOf('=');
+      if (at < 0) throw new Error(`${JSON.stringify(x)} is not v4=v6`);
+      return [x.slice(0, at), x.slice(at + 1)] as const;
+    })
+    : Object.entries(v as Record<string, string>);
+  const out: Record<string, string> = {};
+  for (const [v4, v6] of pairs) {
+    if (!new RegExp(IPV4_ADDRESS_PATTERN).test(v4) || v4.split('.').some((b) => Number(b) > 255)) throw new Error(`${JSON.stringify(v4)} is not an IPv4 address`);
+    out[v4] = ipv6(v6, 'an IPv6 address');
+  }
+  return out;
 }
 
 /** Reads a config file; throws ConfigError (naming the file) when it cannot be read or is invalid. */
@@ -162,8 +198,10 @@ export function parseOptionText(o: OptionSpec, text: string, where: string): unk
       if (!o.values!.includes(text)) throw new ConfigError(`${where}: expected one of ${o.values!.join(', ')}, got ${JSON.stringify(text)}`);
       return text;
     case 'range':
+    case 'list':
+    case 'map':
       try {
-        return parseRange(text);
+        return o.kind === 'range' ? parseRange(text) : o.kind === 'list' ? parseList(text) : parseMap(text);
       } catch (err) {
         throw new ConfigError(`${where}: ${(err as Error).message}`);
       }

@@ -36,9 +36,14 @@ export interface ServiceConfig {
   logLevel: LogLevel;
   /** Cap of the reconnect backoff to the Docker engine. */
   retryMaxMs: number;
+  /** Destinations NAT66 networks reach untranslated (other local or routed prefixes). */
+  throwPrefixes: string[];
+  /** IPv4 HostIp of a published port → the IPv6 external address it is published on (docker-ipv6nat #48). */
+  ipv4Map: Record<string, string>;
 }
 
-export type OptionKind = 'string' | 'boolean' | 'integer' | 'enum' | 'range';
+/** 'list': comma-separated as a flag or variable, a sequence in the file; 'map': "k=v,k=v", a mapping in the file. */
+export type OptionKind = 'string' | 'boolean' | 'integer' | 'enum' | 'range' | 'list' | 'map';
 
 export interface OptionSpec {
   readonly key: keyof ServiceConfig;
@@ -55,6 +60,10 @@ export interface OptionSpec {
 
 const ifname = { type: 'string', pattern: '^[^\\s/]{1,15}$' };
 const port = { type: 'integer', minimum: 1, maximum: 65535 };
+/** The form only; load.ts checks each address parses. */
+export const IPV6_PREFIX_PATTERN = '^[0-9A-Fa-f:.]+/[0-9]{1,3}$';
+export const IPV6_ADDRESS_PATTERN = '^[0-9A-Fa-f:.]+$';
+export const IPV4_ADDRESS_PATTERN = '^[0-9]{1,3}(\\.[0-9]{1,3}){3}$';
 
 function envName(key: string): string {
   return `SIXGATE_${key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
@@ -94,6 +103,12 @@ export const OPTIONS: readonly OptionSpec[] = [
   spec('logLevel', 'enum', '--log-level <level>', { enum: LOG_LEVELS }, 'log level', 'info', LOG_LEVELS),
   spec('retryMaxMs', 'integer', '--retry-max-ms <ms>', { type: 'integer', minimum: 100, maximum: 600000 },
     'longest wait between attempts to reach the Docker engine', '10000'),
+  spec('throwPrefixes', 'list', '--throw-prefixes <prefix,...>',
+    { oneOf: [{ type: 'string' }, { type: 'array', items: { type: 'string', pattern: IPV6_PREFIX_PATTERN } }] },
+    'destinations NAT66 networks reach untranslated (other local or routed prefixes)', 'none'),
+  spec('ipv4Map', 'map', '--ipv4-map <v4=v6,...>',
+    { oneOf: [{ type: 'string' }, { type: 'object', propertyNames: { pattern: IPV4_ADDRESS_PATTERN }, additionalProperties: { type: 'string', pattern: IPV6_ADDRESS_PATTERN } }] },
+    'ports published on an IPv4 host address are published on this IPv6 external address', 'none'),
 ];
 
 export const DEFAULTS: ServiceConfig = {
@@ -107,6 +122,8 @@ export const DEFAULTS: ServiceConfig = {
   cleanup: false,
   logLevel: 'info',
   retryMaxMs: 10_000,
+  throwPrefixes: [],
+  ipv4Map: {},
 };
 
 /** The schema of the YAML file: every option, nothing else. */

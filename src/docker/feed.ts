@@ -49,6 +49,8 @@ export interface DeltaBatch {
    * cause 'event': every engine event folded into this batch, oldest first
    * (a container's network connect and its start, often ~0.5 s apart, are
    * refreshed once). At most MAX_BATCH_EVENTS: the first and the latest.
+   * A container found running before its start event arrived gets that
+   * start here too, timed by the engine's State.StartedAt.
    */
   events?: EngineEvent[];
 }
@@ -78,6 +80,15 @@ export interface FeedSnapshot {
   networks: DockerNetwork[];
   addresses: ContainerAddress[];
   ports: PublishedPort[];
+}
+
+/** RFC 3339 time with up to nanoseconds (Docker's StartedAt) → nanoseconds since the epoch as digits; undefined for the zero time or junk. */
+export function rfc3339Nano(text: unknown): string | undefined {
+  if (typeof text !== 'string') return undefined;
+  const m = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)$/.exec(text);
+  const ms = m === null ? NaN : Date.parse(`${m[1]}${m[3]}`);
+  if (!Number.isFinite(ms) || ms <= 0) return undefined;
+  return (BigInt(ms) * 1_000_000n + BigInt((m![2] ?? '').padEnd(9, '0'))).toString();
 }
 
 type Work = { kind: 'container' | 'network'; id: string; first: EngineEvent; last: EngineEvent; events: EngineEvent[] };
@@ -347,6 +358,14 @@ export class DockerFeed {
     if (info === undefined) return this.#model.removeContainer(work.id);
     const deltas = info.running ? await this.#learnNetworks(info, signal) : [];
     deltas.push(...this.#model.upsertContainer(info));
+    // The refresh of a network connect often already sees the container
+    // running: its start event is still on the way and its own refresh will
+    // find nothing new. The batch then answers that start, as the engine
+    // recorded it (State.StartedAt, set just before the event is sent).
+    const started = info.running && deltas.length > 0 ? rfc3339Nano((raw!.State as { StartedAt?: unknown } | null | undefined)?.StartedAt) : undefined;
+    if (started !== undefined && BigInt(started) > BigInt(work.last.timeNano)) {
+      work.events.push({ type: 'container', action: 'start', id: work.id, attributes: {}, timeNano: started });
+    }
     return deltas;
   }
 

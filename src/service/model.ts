@@ -11,7 +11,8 @@ import type { DatapathModel, NetworkModel, PublishedModel } from '../datapath/mo
 import { resolveModel, type HostFacts } from '../datapath/resolve.js';
 import type { ServiceConfig } from '../config/options.js';
 
-export function datapathModel(snapshot: FeedSnapshot, uplink: string, config: Pick<ServiceConfig, 'addressMode' | 'tun' | 'hostPortRange'>): DatapathModel {
+export function datapathModel(snapshot: FeedSnapshot, uplink: string,
+  config: Pick<ServiceConfig, 'addressMode' | 'tun' | 'hostPortRange'> & Partial<Pick<ServiceConfig, 'throwPrefixes' | 'ipv4Map'>>): DatapathModel {
   const networks: NetworkModel[] = [];
   for (const net of snapshot.networks) {
     const nat66 = net.subnets.filter((s) => s.service === 'nat66').map((s) => s.prefix);
@@ -34,7 +35,11 @@ export function datapathModel(snapshot: FeedSnapshot, uplink: string, config: Pi
   }
   // Every Docker bridge: a container on two networks may send a NAT'd network's replies through the other one.
   const replyBridges = [...new Set(snapshot.networks.map((n) => n.bridge))].sort();
-  return { uplink, tun: config.tun, networks, published, hostPortRange: config.hostPortRange, replyBridges };
+  return {
+    uplink, tun: config.tun, networks, published, hostPortRange: config.hostPortRange, replyBridges,
+    ...(config.throwPrefixes === undefined || config.throwPrefixes.length === 0 ? {} : { throwPrefixes: config.throwPrefixes }),
+    ...(config.ipv4Map === undefined || Object.keys(config.ipv4Map).length === 0 ? {} : { ipv4Map: config.ipv4Map }),
+  };
 }
 
 /**
@@ -59,5 +64,5 @@ export function filterResolvable(model: DatapathModel, facts: HostFacts): { mode
 
 /** A stable text of the model, to skip applying what is already in force. */
 export function modelKey(model: DatapathModel): string {
-  return JSON.stringify([model.networks, model.replyBridges ?? [], model.hostPortRange ?? [], [...model.published].map((p) => JSON.stringify(p)).sort()]);
+  return JSON.stringify([{ ...model, published: undefined }, [...model.published].map((p) => JSON.stringify(p)).sort()]);
 }

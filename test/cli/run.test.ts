@@ -83,7 +83,8 @@ describe('sixgate run (no network needed)', () => {
 describe('sixgate run keeps serving what it can', requires({ root: true, tools: ['ip', 'nsenter'] }), () => {
   test('SIGHUP re-reads the file: an invalid one is one error line and changes nothing; live options apply, the others wait for a restart', async () => {
     const lab = new Lab();
-    const file = join(dir, 'hup.yaml');
+    const hupDir = mkdtempSync(join(tmpdir(), 'sixgate-cli-hup-'));
+    const file = join(hupDir, 'hup.yaml');
     writeFileSync(file, 'addressMode: auto\ntun: tunone\n');
     try {
       const ns = lab.ns('hup');
@@ -111,6 +112,7 @@ describe('sixgate run keeps serving what it can', requires({ root: true, tools: 
       assert.equal(((await exited) as [number | null])[0], 0, out);
     } finally {
       lab.destroy();
+      rmSync(hupDir, { recursive: true, force: true });
     }
   });
 

@@ -52,6 +52,17 @@ describe('config file', () => {
     assert.match(e.message, /^s\.yaml:1:\d+: hostPortRange: must be "lo-hi" or \[lo, hi\]/);
   });
 
+  test('throwPrefixes and ipv4Map: YAML sequence and mapping, or comma text; bad addresses name the key', () => {
+    const v = parseConfigText('throwPrefixes: [2001:db8:9::/48, fd00::/8]\nipv4Map:\n  192.0.2.1: 2001:db8::1\n', 'f.yaml');
+    assert.deepEqual(v, { throwPrefixes: ['2001:db8:9::/48', 'fd00::/8'], ipv4Map: { '192.0.2.1': '2001:db8::1' } });
+    assert.deepEqual(envOverrides({ SIXGATE_THROW_PREFIXES: '2001:db8:9::/48, fd00::/8', SIXGATE_IPV4_MAP: '192.0.2.1=2001:db8::1,192.0.2.2=2001:db8::2' }),
+      { throwPrefixes: ['2001:db8:9::/48', 'fd00::/8'], ipv4Map: { '192.0.2.1': '2001:db8::1', '192.0.2.2': '2001:db8::2' } });
+    assert.match(configError(() => parseConfigText('\nthrowPrefixes: [2001:db8:9::/48, "1:2:3:4:5:6:7:8:9::/64"]\n', 'f.yaml')).message, /f\.yaml:2:\d+: throwPrefixes: .*not an IPv6 prefix/);
+    assert.match(configError(() => envOverrides({ SIXGATE_IPV4_MAP: '192.0.2.1' })).message, /SIXGATE_IPV4_MAP: "192\.0\.2\.1" is not v4=v6/);
+    assert.match(configError(() => envOverrides({ SIXGATE_IPV4_MAP: '192.0.2.300=::1' })).message, /not an IPv4 address/);
+    assert.deepEqual([DEFAULTS.throwPrefixes, DEFAULTS.ipv4Map], [[], {}]);
+  });
+
   test('YAML syntax errors and non-mappings point at a line', () => {
     let e = configError(() => parseConfigText('uplink: eth0\nndp: [\n', 'y.yaml'));
     assert.ok(e.line !== undefined && e.line >= 2, e.message);

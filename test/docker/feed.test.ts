@@ -8,7 +8,7 @@ import { DockerHost, pool } from '../support/docker.js';
 import { requires } from '../support/prereq.js';
 import { waitFor } from '../support/wait.js';
 import { DockerFeed, EngineClient, type DockerNetwork, type EngineEvent } from '../../src/docker/index.js';
-import { causingEvent, MAX_BATCH_EVENTS } from '../../src/docker/feed.js';
+import { causingEvent, MAX_BATCH_EVENTS, rfc3339Nano } from '../../src/docker/feed.js';
 import { captureLog, percentile, Recorder } from './support.js';
 
 const RESYNC_CONTAINERS = Number(process.env.SIXGATE_DOCKER_RESYNC_N ?? 200);
@@ -23,6 +23,15 @@ test('causingEvent: the latest folded event that can change state (a start after
   assert.equal(causingEvent({ deltas: [], cause: 'event', event: connect }), connect, 'a batch without the list: its first event');
   assert.equal(causingEvent({ deltas: [], cause: 'resync' }), undefined);
   assert.ok(MAX_BATCH_EVENTS >= 2);
+});
+
+test('rfc3339Nano: Docker\'s StartedAt to event nanoseconds; the zero time and junk are undefined', () => {
+  assert.equal(rfc3339Nano('2026-11-22T10:55:01.123456789Z'), `${Date.parse('2026-11-22T10:55:01Z')}123456789`);
+  assert.equal(rfc3339Nano('2026-11-22T10:55:01.5Z'), `${Date.parse('2026-11-22T10:55:01Z')}500000000`);
+  assert.equal(rfc3339Nano('2026-11-22T11:55:01+01:00'), `${Date.parse('2026-11-22T10:55:01Z')}000000000`);
+  assert.equal(rfc3339Nano('0001-01-01T00:00:00Z'), undefined);
+  assert.equal(rfc3339Nano('yesterday'), undefined);
+  assert.equal(rfc3339Nano(undefined), undefined);
 });
 
 const req = requires({ root: true, tools: ['dockerd', 'docker', 'containerd', 'runc', 'nsenter', 'busybox', 'tar', 'ip'] });

@@ -161,6 +161,18 @@ describe('sixgate run against a real Docker engine', { ...req, timeout: 240_000 
     await until(`no NDP answer for ${g} after disconnect`, async () => !(await lab.ndpAnswers(g)));
   });
 
+  test('a container on a ULA and a global network whose name sorts first (its default route): published-port replies are still translated', async () => {
+    const c = await run('--network', 'ula', '--name', 'twoglob', '-p', '8091:80', IMAGE, ...HTTPD_CMD);
+    await lab.docker.docker('network', 'connect', 'glob', c);
+    // Precondition: Docker moved the default route to glob (eth1), so replies from the ULA address leave through glob's bridge.
+    const routes = await exec(c, 'cat', '/proc/net/ipv6_route');
+    const dflt = routes.split('\n').map((l) => l.trim().split(/\s+/)).find((f) => f[0] === '0'.repeat(32) && f[1] === '00' && f[9] !== 'lo');
+    assert.equal(dflt?.[9], 'eth1', `default route via glob expected:\n${routes}`);
+    await until('8091 answers through the NAT although the default route is the global network',
+      async () => (await http(`http://[${ext}]:8091/cgi-bin/ip`)).includes(A.inet), 15_000);
+    await lab.docker.docker('rm', '-f', c);
+  });
+
   test('removal leaves nothing behind: a published port, a network and its rule', async () => {
     const from = lab.lines.length;
     await lab.docker.docker('rm', '-f', 'web');
@@ -201,30 +213,34 @@ describe('sixgate run against a real Docker engine', { ...req, timeout: 240_000 
         ids.push(created.Id);
       }
       // Per container: when the batch that made it running was applied to both engines.
-      const ready = (): Map<string, { at: number; ndp: boolean }> => {
-        const out = new Map<string, { at: number; ndp: boolean }>();
+      const ready = (): Map<string, { at: number; ndp: boolean; own: number }> => {
+        const out = new Map<string, { at: number; ndp: boolean; own: number }>();
         for (const l of lab.lines.slice(from)) {
           const id = l.docker as string | undefined;
           if (l.msg !== 'change applied' || id === undefined || out.has(id) || !ids.some((x) => x.startsWith(id))) continue;
-          out.set(id, { at: l.readyAtMs as number, ndp: l.ndpMs !== undefined });
+          out.set(id, { at: l.readyAtMs as number, ndp: l.ndpMs !== undefined, own: (l.ndpMs ?? l.natMs) as number });
         }
         return out;
       };
       await waitFor(() => ready().size >= LATENCY_CONTAINERS && startAt.size >= LATENCY_CONTAINERS, 30_000, 'every start applied and seen');
       const ndp: number[] = [];
       const nat: number[] = [];
-      for (const [id, r] of ready()) (r.ndp ? ndp : nat).push(Math.max(0, r.at - startAt.get(id)!));
+      for (const [id, r] of ready()) {
+        const measured = r.at - startAt.get(id)!;
+        (r.ndp ? ndp : nat).push(Math.max(0, measured));
+        // The daemon's own figure (its metric) counts from the start event too, not the network connect before it.
+        assert.ok(Math.abs(r.own - measured) <= 25, `${id}: daemon says ${r.own} ms, the test ${measured} ms`);
+      }
       ndp.sort((a, b) => a - b);
       nat.sort((a, b) => a - b);
       assert.equal(ndp.length, LATENCY_CONTAINERS / 2);
       const figures = { ndpP50: percentile(ndp, 50), ndpP99: percentile(ndp, 99), natP50: percentile(nat, 50), natP99: percentile(nat, 99) };
       process.stdout.write(`# start event to ready, ms: ${JSON.stringify(figures)}\n`);
-      // The goal is 50 ms at p99. The NDP side meets it by far (the add is synchronous); the
-      // NAT side waits for the data path's apply, which runs `ip` and `ip6tables-save`
-      // (20-50 ms on a 2-CPU machine busy starting containers): bounded here against
-      // regressions, the figure itself is reported by bench/docker-e2e.ts.
+      // The goal is 50 ms at p99, both sides. NDP: the add is synchronous. NAT: a port-only change
+      // updates the engine's table in process and runs no command (measured p50 ≈ 5 ms, p99 ≈ 11 ms
+      // on a busy 2-CPU machine). The NDP bound stays loose (it shares the CPUs with dockerd's starts).
       assert.ok(figures.ndpP50 <= 50 && figures.ndpP99 <= 250, JSON.stringify(figures));
-      assert.ok(figures.natP50 <= 150 && figures.natP99 <= 400, JSON.stringify(figures));
+      assert.ok(figures.natP50 <= 25 && figures.natP99 <= 50, JSON.stringify(figures));
       for (const id of ids.filter((_, i) => i % 2 === 0).slice(0, 3)) assert.ok(await lab.ndpAnswers(await addressOn(id, 'glob')));
     } finally {
       watcher.abort();
@@ -252,14 +268,16 @@ describe('sixgate run against a real Docker engine', { ...req, timeout: 240_000 
   });
 
   test('SIGHUP resyncs: a policy rule removed behind the back of sixgate comes back', async () => {
-    const rule = rules().split('\n').find((l) => l.includes('fd66:1::/64'));
-    assert.ok(rule !== undefined);
-    lab.dhost.ip('-6', 'rule', 'del', 'pref', '6646', 'from', 'fd66:1::/64');
-    assert.doesNotMatch(rules(), /fd66:1::\/64/);
+    // The ULA network's rule on its own bridge (it has one on every other Docker bridge too, for multi-network containers).
+    const bridge = `br-${((await lab.docker.call('GET', '/networks/ula')) as { Id: string }).Id.slice(0, 12)}`;
+    const own = new RegExp(`from fd66:1::/64 iif ${bridge} `);
+    assert.match(rules(), own);
+    lab.dhost.ip('-6', 'rule', 'del', 'pref', '6646', 'from', 'fd66:1::/64', 'iif', bridge);
+    assert.doesNotMatch(rules(), own);
     const from = lab.lines.length;
     lab.sixgate!.kill('SIGHUP');
     await lab.waitLog(/resync requested/, 5_000, from);
-    await waitFor(() => /fd66:1::\/64/.test(rules()), 10_000, 'the rule restored');
+    await waitFor(() => own.test(rules()), 10_000, 'the rule restored');
   });
 
   test('dockerd restarts mid-run: sixgate resyncs, nothing stale, nothing lost', async () => {

@@ -45,6 +45,10 @@ describe('feed snapshot → data path model', () => {
     assert.deepEqual(m.networks[1]!.externalAddresses, ['2001:db8:1::99']);
     // Replies of a container on two networks may come through any Docker bridge.
     assert.deepEqual(m.replyBridges, ['br-glob', 'br-internal', 'br-lab', 'br-snat', 'br-web']);
+    assert.equal(m.throwPrefixes, undefined);
+    const extra = datapathModel(snapshot, 'up0', { ...DEFAULTS, throwPrefixes: ['2001:db8:9::/48'], ipv4Map: { '192.0.2.1': '2001:db8:1::77' } });
+    assert.deepEqual([extra.throwPrefixes, extra.ipv4Map], [['2001:db8:9::/48'], { '192.0.2.1': '2001:db8:1::77' }]);
+    assert.notEqual(modelKey(extra), modelKey(m), 'a change of either is applied');
     assert.equal(m.networks[0]!.externalAddresses, undefined);
     assert.equal(m.networks[2]!.externalPrefix, '2001:db8:66::/64');
     assert.deepEqual(m.published, [
