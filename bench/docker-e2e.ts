@@ -63,15 +63,20 @@ export async function run(args: string[]): Promise<void> {
     const deadline = Date.now() + 30_000;
     const ndp: number[] = [];
     const nat: number[] = [];
+    const apply: number[] = [];
     for (;;) {
-      const seen = new Map<string, { at: number; ndp: boolean }>();
+      const seen = new Map<string, { at: number; ndp: boolean; applyMs: number | undefined }>();
       for (const l of lab.lines.slice(from)) {
         const id = l.docker as string | undefined;
         if (l.msg !== 'change applied' || id === undefined || seen.has(id) || !ids.some((x) => x.startsWith(id))) continue;
-        seen.set(id, { at: l.readyAtMs as number, ndp: l.ndpMs !== undefined });
+        seen.set(id, { at: l.readyAtMs as number, ndp: l.ndpMs !== undefined, applyMs: l.applyMs as number | undefined });
       }
       if ((seen.size >= latencyN && startAt.size >= latencyN) || Date.now() > deadline) {
-        for (const [id, r] of seen) if (startAt.has(id)) (r.ndp ? ndp : nat).push(Math.max(0, r.at - startAt.get(id)!));
+        for (const [id, r] of seen) {
+          if (!startAt.has(id)) continue;
+          (r.ndp ? ndp : nat).push(Math.max(0, r.at - startAt.get(id)!));
+          if (!r.ndp && r.applyMs !== undefined) apply.push(r.applyMs);
+        }
         break;
       }
       await new Promise((r) => setTimeout(r, 50));
@@ -81,9 +86,11 @@ export async function run(args: string[]): Promise<void> {
     await client.close();
     ndp.sort((a, b) => a - b);
     nat.sort((a, b) => a - b);
+    apply.sort((a, b) => a - b);
     process.stdout.write(`start event → ready (${latencyN} sequential starts)\n`);
     process.stdout.write(`  NDP proxy answering (${ndp.length}):  p50 ${ms(quantile(ndp, 0.5))}  p99 ${ms(quantile(ndp, 0.99))}  max ${ms(ndp.at(-1) ?? NaN)}\n`);
     process.stdout.write(`  NAT66 port mapped  (${nat.length}):  p50 ${ms(quantile(nat, 0.5))}  p99 ${ms(quantile(nat, 0.99))}  max ${ms(nat.at(-1) ?? NaN)}\n`);
+    process.stdout.write(`    of which batch → data path applied:  p50 ${ms(quantile(apply, 0.5))}  p99 ${ms(quantile(apply, 0.99))}\n`);
     await d.docker('rm', '-f', ...ids);
 
     // Resync with `containers` running.

@@ -24,7 +24,7 @@ import { cleanupPolicy, diffPolicy, readPolicy, type PolicyState } from '../host
 import { applySteering, removeSteering, type SteerSpec } from '../host/steering.js';
 import { checkHost, kernelNatSubnets } from '../host/checks.js';
 import { ipBatch, type BatchResult } from '../host/run.js';
-import { interfaceGlobals } from '../host/interfaces.js';
+import { parseIfInet6 } from '../host/interfaces.js';
 import { formatIpv6, parseIpv6, parseIpv6Prefix } from '../wire/address.js';
 import { DEFAULT_TUN, type DatapathModel, type ResolvedModel } from './model.js';
 import { resolveModel, type HostFacts } from './resolve.js';
@@ -74,6 +74,8 @@ export interface ApplyOptions {
    * back what was changed behind sixgate's back.
    */
   readonly resync?: boolean;
+  /** The uplink's addresses when the caller has just read them (uplinkFacts). */
+  readonly facts?: HostFacts;
 }
 
 export interface ApplyReport {
@@ -93,8 +95,19 @@ export interface ApplyReport {
 // 2-CPU host): the default 1000 overflowed with 64-byte UDP floods.
 const TUN_QUEUE_LEN = 8192;
 
-async function hostFacts(uplink: string): Promise<HostFacts> {
-  const addrs = await interfaceGlobals(uplink);
+/**
+ * The uplink's global addresses, read synchronously: /proc/net/if_inet6 is a
+ * few hundred bytes, and the async read's thread-pool round trips cost
+ * milliseconds on a busy host, on every apply.
+ */
+export function uplinkFacts(uplink: string): HostFacts {
+  let text = '';
+  try {
+    text = readFileSync('/proc/net/if_inet6', 'utf8');
+  } catch {
+    // No IPv6 at all: no addresses.
+  }
+  const addrs = parseIfInet6(text).filter((a) => a.dev === uplink && a.scope === 0);
   return { uplinkAddresses: addrs.map((a) => ({ address: formatIpv6(a.addr, 0), prefixLength: a.prefixLength })) };
 }
 
@@ -135,6 +148,8 @@ export class DatapathService {
   private appliedPolicy: PolicyState | undefined;
   /** The steering installed (steerKeys), undefined = not known: reinstall. */
   private appliedSteering: string | undefined;
+  /** The resolver's notes of the last apply (logged once each). */
+  private notes = new Set<string>();
 
   private constructor(options: DatapathServiceOptions, tun: Tun, nat: Nat66, resolved: ResolvedModel, plan: HostPlan, host: HostOps, kernelNat: readonly string[]) {
     this.options = options;
@@ -163,7 +178,7 @@ export class DatapathService {
     const kernelNat = options.kernelNatCheck ?? true ? await host.kernelNatSubnets() : [];
     const warned = new Set<string>();
     const model = withoutKernelNat(options.model, kernelNat, log, warned);
-    const { model: resolved, notes } = resolveModel(model, await hostFacts(model.uplink));
+    const { model: resolved, notes } = resolveModel(model, uplinkFacts(model.uplink));
     for (const note of notes) log.info(note);
     const plan = hostPlan(resolved);
     if (options.checks ?? true) {
@@ -176,6 +191,7 @@ export class DatapathService {
     const tun = Tun.open({ name: resolved.tun, vnetHeader: true, persist: true, txqueuelen: TUN_QUEUE_LEN });
     const service = new DatapathService(options, tun, nat, resolved, plan, host, kernelNat);
     for (const w of warned) service.kernelNatWarned.add(w);
+    service.notes = new Set(notes);
     try {
       await service.installHost(undefined, plan);
       service.loop.setHostAddresses(service.hostAddresses());
@@ -316,7 +332,7 @@ export class DatapathService {
         this.appliedSteering = undefined;
       }
       try {
-        return await this.applyNow(model);
+        return await this.applyNow(model, options.facts);
       } catch (err) {
         this.appliedPolicy = undefined;
         this.appliedSteering = undefined;
@@ -327,14 +343,16 @@ export class DatapathService {
     return next;
   }
 
-  private async applyNow(model: DatapathModel): Promise<ApplyReport> {
+  private async applyNow(model: DatapathModel, facts: HostFacts | undefined): Promise<ApplyReport> {
     if (this.stopped) throw new Error('data path stopped');
     const filtered = withoutKernelNat(model, this.kernelNat, this.log, this.kernelNatWarned);
-    const { model: resolved, notes } = resolveModel(filtered, await hostFacts(filtered.uplink));
+    const { model: resolved, notes } = resolveModel(filtered, facts ?? uplinkFacts(filtered.uplink));
     if (resolved.tun !== this.resolved.tun || resolved.uplink !== this.resolved.uplink) {
       throw new HostSetupError(['changing the TUN or uplink needs a restart']);
     }
-    for (const note of notes) this.log.info(note);
+    // Notes repeat on every apply (the same choices are made again): each is logged when it first appears.
+    for (const note of notes) if (!this.notes.has(note)) this.log.info(note);
+    this.notes = new Set(notes);
     const plan = hostPlan(resolved);
     let natRebuilt = false;
     let sessionsKept = true;

@@ -23,10 +23,10 @@ import {
 import { causingEvent } from '../docker/feed.js';
 import { NdpService } from '../proxy/service.js';
 import { ndpConfigFor } from '../datapath/ndp.js';
-import { DatapathService, cleanupHost } from '../datapath/service.js';
+import { DatapathService, cleanupHost, uplinkFacts } from '../datapath/service.js';
 import type { DatapathModel } from '../datapath/model.js';
-import { interfaceGlobals, watchRoutes } from '../host/interfaces.js';
-import { formatIpv6, parseIpv6 } from '../wire/address.js';
+import { watchRoutes } from '../host/interfaces.js';
+import { parseIpv6 } from '../wire/address.js';
 import type { ServiceConfig } from '../config/options.js';
 import type { HealthStatus, ComponentHealth } from './health.js';
 import { datapathModel, filterResolvable, modelKey } from './model.js';
@@ -63,6 +63,8 @@ interface Pending {
   /** Engine timestamp of the event, wall-clock ms. */
   readonly eventMs: number | undefined;
   readonly ndpMs: number | undefined;
+  /** When the batch reached the daemon, wall-clock ms: splits the feed's part from the apply's. */
+  readonly arrivedMs: number;
 }
 
 /** Wall-clock ms with sub-ms precision, comparable with the engine's event timeNano. */
@@ -225,7 +227,7 @@ export class SixgateDaemon {
     const ndpCalls = this.#config.ndp ? applyNdpDeltas(batch.deltas, this.#sink) : 0;
     const ndpMs = ndpCalls > 0 && eventMs !== undefined ? wallMs() - eventMs : undefined;
     if (ndpMs !== undefined) this.ndpLatency.add(ndpMs);
-    const pending: Pending = { cause: batch.cause, deltas: batch.deltas.length, ...(ev === undefined ? {} : { action: ev.action, id: (ev.attributes.container ?? ev.id).slice(0, 12) }), eventMs, ndpMs };
+    const pending: Pending = { cause: batch.cause, deltas: batch.deltas.length, ...(ev === undefined ? {} : { action: ev.action, id: (ev.attributes.container ?? ev.id).slice(0, 12) }), eventMs, ndpMs, arrivedMs: wallMs() };
     if (!this.#config.nat66 || (batch.cause === 'event' && !touchesNat(batch.deltas))) {
       this.#done(pending, eventMs === undefined ? undefined : wallMs() - eventMs, false);
       return;
@@ -243,7 +245,8 @@ export class SixgateDaemon {
       this.#log.info({ deltas: p.deltas, ndpAddresses: this.#ndpAddresses.size, natApplied: applied, resyncMs: this.counters.lastResyncMs }, 'docker state applied');
       return;
     }
-    this.#log.debug({ cause: p.cause, action: p.action, docker: p.id, deltas: p.deltas, ndpMs: p.ndpMs, natMs, readyAtMs: wallMs() }, 'change applied');
+    const readyAtMs = wallMs();
+    this.#log.debug({ cause: p.cause, action: p.action, docker: p.id, deltas: p.deltas, ndpMs: p.ndpMs, natMs, applyMs: applied ? readyAtMs - p.arrivedMs : undefined, readyAtMs }, 'change applied');
   }
 
   /**
@@ -277,9 +280,8 @@ export class SixgateDaemon {
     if (this.#stopped) return;
     const declared = datapathModel(this.feed.snapshot(), this.uplink, this.#config);
     let model: DatapathModel;
+    const facts = uplinkFacts(this.uplink);
     try {
-      const addrs = await interfaceGlobals(this.uplink);
-      const facts = { uplinkAddresses: addrs.map((a) => ({ address: formatIpv6(a.addr, 0), prefixLength: a.prefixLength })) };
       const r = filterResolvable(declared, facts);
       model = r.model;
       const now = new Map(r.skipped.map((s) => [s.network, s.reason]));
@@ -309,7 +311,7 @@ export class SixgateDaemon {
           ...(this.#config.capacity === undefined ? {} : { nat: { capacity: this.#config.capacity } }),
         });
       } else {
-        await this.#datapath.apply(model, { resync: force });
+        await this.#datapath.apply(model, { resync: force, facts });
       }
       this.#appliedKey = key;
       if (this.#natError !== undefined) this.#log.info('NAT66 data path recovered');
