@@ -2,7 +2,8 @@
 // The `sixgate` command. Each subcommand lives in its own module and adds
 // itself to the program through a `register*` function.
 import { Command } from 'commander';
-import { readFileSync } from 'node:fs';
+import { readFileSync, realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { registerDecode } from './decode.js';
 import { registerHealth } from './health.js';
 import { registerNdp } from './ndp.js';
@@ -66,4 +67,14 @@ export function buildProgram(): Command {
   return program;
 }
 
-await buildProgram().parseAsync(process.argv);
+// Run only as the program (also through the /usr/bin/sixgate symlink), never
+// because another module imported this one: a stray import must not start a daemon.
+function isEntryPoint(): boolean {
+  try {
+    return realpathSync(process.argv[1] ?? '') === fileURLToPath(import.meta.url);
+  } catch {
+    return false;
+  }
+}
+
+if (isEntryPoint()) await buildProgram().parseAsync(process.argv);
