@@ -93,7 +93,8 @@ describe('sixgate run keeps serving what it can', requires({ root: true, tools: 
       let out = '';
       child.stdout!.setEncoding('utf8').on('data', (d: string) => { out += d; });
       child.stderr!.setEncoding('utf8').on('data', (d: string) => { out += d; });
-      await waitFor(() => out.includes('sixgate starting'), 15_000, `started:\n${out}`, 20);
+      // The signal handlers are in place once the feed has tried the engine.
+      await waitFor(() => out.includes('cannot sync with the Docker engine'), 15_000, `started:\n${out}`, 20);
       writeFileSync(file, 'addressMode: sometimes\n');
       child.kill('SIGHUP');
       await waitFor(() => out.includes('configuration not reloaded'), 10_000, `an error line:\n${out}`, 20);
