@@ -67,7 +67,8 @@ export async function runNat(opts: NatCliOptions): Promise<number> {
   return new Promise<number>((resolve) => {
     const onHup = (): void => {
       try {
-        void service.apply(readDatapathConfig(opts.config).model).catch((err: unknown) => {
+        // resync: re-read the kernel too, so SIGHUP also repairs rules changed behind our back.
+        void service.apply(readDatapathConfig(opts.config).model, { resync: true }).catch((err: unknown) => {
           log.error({ err: err instanceof SixgateError ? err.message : err }, 'apply failed');
         });
       } catch (err) {
