@@ -10,4 +10,4 @@ export { EngineClient, CLIENT_API_VERSION, OLDEST_API_VERSION, type EngineEvent 
 export { endpointFromEnv, parseDockerHost, describeEndpoint, DEFAULT_DOCKER_SOCKET, type DockerEndpoint } from './endpoint.js';
 export { acquireInstanceLock, type InstanceLock } from './lock.js';
 export type { ContainerInfo, PortBinding, PortProtocol } from './containers.js';
-export { applyNdpDeltas, natView, touchesNat, type NdpSink, type NatView } from './consumers.js';
+export { applyNdpDeltas, touchesNat, type NdpSink } from './consumers.js';
