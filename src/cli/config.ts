@@ -6,12 +6,10 @@ import type { Command } from 'commander';
 import { ConfigError } from '../errors.js';
 import { readConfigFile } from '../config/load.js';
 import { OPTIONS } from '../config/options.js';
-import { usageExit } from './run.js';
 
 export function registerConfig(program: Command): void {
   const config = program.command('config').description('service configuration: check a file, list the options');
-  usageExit(config);
-  usageExit(config
+  config
     .command('check <file>')
     .description('validate a sixgate.yaml (exit 0 valid, 2 invalid with the key and line)')
     .action((file: string) => {
@@ -23,12 +21,12 @@ export function registerConfig(program: Command): void {
         process.stderr.write(`${err.message}\n`);
         process.exitCode = 2;
       }
-    }));
-  usageExit(config
+    });
+  config
     .command('options')
     .description('print every option: YAML key, flag, environment variable, default')
     .action(() => {
       const rows = OPTIONS.map((o) => `${o.key}\t${o.flag}\t${o.env}\t${o.defaultText}\t${o.description}`);
       process.stdout.write(`key\tflag\tenv\tdefault\tdescription\n${rows.join('\n')}\n`);
-    }));
+    });
 }

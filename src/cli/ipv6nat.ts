@@ -11,7 +11,8 @@
 import type { Command } from 'commander';
 import { createLogger } from '../log.js';
 import { loadServiceConfig, type ConfigLayer } from '../config/load.js';
-import { fail, runService, usageExit } from './run.js';
+import { fail } from './exit.js';
+import { runService } from './run.js';
 
 const GO_FLAGS = ['cleanup', 'retry', 'debug', 'version'] as const;
 
@@ -43,7 +44,6 @@ export function registerIpv6nat(program: Command): void {
     .option('--retry', 'keep retrying when the Docker engine is unreachable (always on; accepted for compatibility)')
     .option('--debug', 'log each change applied');
   // -version / --version: the program's own version flag answers it (commander sees it anywhere on the line).
-  usageExit(cmd);
   cmd.action(async (opts: { cleanup?: boolean; retry?: boolean; debug?: boolean }) => {
     const flags: ConfigLayer = {
       ...(opts.cleanup ? { cleanup: true } : {}),

@@ -7,7 +7,6 @@ import { createLogger } from '../log.js';
 import { SixgateError } from '../errors.js';
 import { labDown, labUp, type LabMode } from '../lab/lab.js';
 import type { EngineKind } from '../lab/state.js';
-import { usageExit } from './run.js';
 
 interface LabCliOptions {
   check?: boolean;
@@ -55,7 +54,6 @@ export function registerLab(program: Command): void {
       .choices(['auto', 'docker', 'static']).default('auto', 'auto: docker when docker.io and busybox-static are installed'))
     .option('-v, --verbose', 'log more on stderr (-v info, -vv debug)', (_: string, n: number) => n + 1, 0)
     .addHelpText('after', HELP);
-  usageExit(cmd);
   cmd.action(async (opts: LabCliOptions) => {
     if ([opts.check, opts.detach, opts.down].filter(Boolean).length > 1) {
       process.stderr.write('sixgate lab: --check, --detach and --down do not go together\n');

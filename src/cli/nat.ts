@@ -8,6 +8,7 @@ import { performance } from 'node:perf_hooks';
 import type { Command } from 'commander';
 import { createLogger, type Logger } from '../log.js';
 import { ConfigError, SixgateError } from '../errors.js';
+import { fail } from './exit.js';
 import { readDatapathConfig } from '../datapath/config.js';
 import { DatapathService, cleanupHost } from '../datapath/service.js';
 import { DEFAULT_HOST_PORT_RANGE } from '../datapath/model.js';
@@ -87,13 +88,4 @@ export async function runNat(opts: NatCliOptions): Promise<number> {
     process.once('SIGINT', onStop);
     process.once('SIGTERM', onStop);
   });
-}
-
-function fail(log: Logger, err: unknown): number {
-  if (err instanceof SixgateError) {
-    log.error({ code: err.code }, err.message);
-    return err instanceof ConfigError ? 2 : 1;
-  }
-  log.error({ err }, 'failed');
-  return 1;
 }

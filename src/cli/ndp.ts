@@ -9,6 +9,7 @@ import { performance } from 'node:perf_hooks';
 import type { Command } from 'commander';
 import { createLogger, type Logger } from '../log.js';
 import { ConfigError, SixgateError } from '../errors.js';
+import { fail } from './exit.js';
 import type { NdppdConfig } from '../ndp/config.js';
 import { NdpService, loadNdppdConfig, parseAddressOptions } from '../proxy/service.js';
 
@@ -112,16 +113,6 @@ export async function runNdp(opts: NdpCliOptions): Promise<number> {
     process.once('SIGINT', onStop);
     process.once('SIGTERM', onStop);
   });
-}
-
-function fail(log: Logger, err: unknown): number {
-  if (err instanceof SixgateError) {
-    log.error({ code: err.code }, err.message);
-    // 2 = the operator's input is wrong (as ndppd's callers expect of a bad file); 1 = it failed at run time.
-    return err instanceof ConfigError ? 2 : 1;
-  }
-  log.error({ err }, 'failed');
-  return 1;
 }
 
 // ndppd forks; Node cannot, so the same command runs again detached, and this

@@ -15,12 +15,8 @@ import { loadServiceConfig, parseOptionText, type ConfigLayer, type LoadedConfig
 import { RESTART_OPTIONS, SixgateDaemon } from '../service/daemon.js';
 import { startMetrics, type MetricsEndpoint } from '../service/metrics.js';
 import { startHealthFile, type HealthFile } from '../service/health.js';
+import { fail } from './exit.js';
 import { SystemdNotifier } from '../service/notify.js';
-
-/** Commander exits 1 on a usage error; sixgate's usage errors are 2 (help and --version stay 0). */
-export function usageExit(cmd: Command): Command {
-  return cmd.exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
-}
 
 /** Adds every service option as a flag (booleans with a --no- twin). */
 export function addServiceOptions(cmd: Command): Command {
@@ -64,7 +60,6 @@ ${RESTART_OPTIONS.map((k) => OPTIONS.find((o) => o.key === k)!.flag.split(' ')[0
 need a restart (their old values stay until then); the others apply at once.
 SIGUSR1 logs the counters; SIGINT/SIGTERM/SIGQUIT stop.`);
   addServiceOptions(cmd);
-  usageExit(cmd);
   cmd.action(async (opts: { config?: string; verbose: number; printConfig?: boolean }) => {
     let loaded: LoadedConfig;
     const load = (): LoadedConfig => loadServiceConfig({ flags: flagLayer(cmd), ...(opts.config === undefined ? {} : { configFile: opts.config }) });
@@ -159,13 +154,4 @@ export async function runService(config: ServiceConfig, file?: string, reload?: 
     process.on('SIGUSR1', onUsr1);
     for (const s of ['SIGINT', 'SIGTERM', 'SIGQUIT'] as const) process.on(s, onStop);
   });
-}
-
-export function fail(log: Logger, err: unknown): number {
-  if (err instanceof SixgateError) {
-    log.error({ code: err.code }, err.message);
-    return err instanceof ConfigError ? 2 : 1;
-  }
-  log.error({ err }, 'failed');
-  return 1;
 }

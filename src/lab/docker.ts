@@ -7,6 +7,7 @@
 // static busybox (Debian's busybox-static) imported as sglab-busybox.
 // `sixgate run` then drives the NDP proxy and NAT66 from the engine's events.
 import { execFileSync } from 'node:child_process';
+import { hasTool } from '../host/run.js';
 import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -28,14 +29,6 @@ const HTTPD_CMD = ['sh', '-c',
 /** The path the checks fetch from a container's web server. */
 export const DOCKER_WEB_PATH = '/cgi-bin/ip';
 
-function onPath(tool: string): boolean {
-  try {
-    execFileSync('sh', ['-c', 'command -v "$1"', 'sh', tool], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 // A dynamically linked busybox (Debian's `busybox`) cannot run in an image
 // without a libc: only an ELF without a PT_INTERP program header will do.
@@ -68,7 +61,7 @@ function staticBusybox(): string | undefined {
 
 /** Why the Docker engine path cannot run here (undefined: it can). */
 export function dockerUnavailable(): string | undefined {
-  const tools = ['dockerd', 'containerd', 'runc'].filter((t) => !onPath(t));
+  const tools = ['dockerd', 'containerd', 'runc'].filter((t) => !hasTool(t));
   if (tools.length > 0) return `docker.io is not installed (no ${tools.join(', ')}): apt-get install docker.io for the Docker engine lab`;
   if (staticBusybox() === undefined) return 'busybox-static is not installed (the lab builds its one-file container image from it): apt-get install busybox-static';
   return undefined;

@@ -8,7 +8,7 @@
 // needs nothing but iproute2 and util-linux. A Docker lab that fails to come
 // up under `auto` is removed and the static one built instead.
 import { existsSync } from 'node:fs';
-import { execFileSync } from 'node:child_process';
+import { hasTool } from '../host/run.js';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
@@ -38,21 +38,13 @@ export const RUNNER: Runner = {
   probe: fileURLToPath(new URL('./probe.js', import.meta.url)),
 };
 
-function onPath(tool: string): boolean {
-  try {
-    execFileSync('sh', ['-c', 'command -v "$1"', 'sh', tool], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** What stops the lab from running here, each with what to do about it. */
 export function labPrerequisites(): string[] {
   const problems: string[] = [];
   if (process.getuid?.() !== 0) problems.push('sixgate lab needs root (it creates network namespaces): run it with sudo');
-  if (!onPath('ip')) problems.push('sixgate lab needs the ip command: apt-get install iproute2');
-  if (!onPath('nsenter')) problems.push('sixgate lab needs nsenter: apt-get install util-linux');
+  if (!hasTool('ip')) problems.push('sixgate lab needs the ip command: apt-get install iproute2');
+  if (!hasTool('nsenter')) problems.push('sixgate lab needs nsenter: apt-get install util-linux');
   if (!existsSync('/dev/net/tun')) problems.push('sixgate lab needs /dev/net/tun for the NAT66 data path: modprobe tun');
   return problems;
 }
@@ -108,8 +100,8 @@ async function build(engine: EngineKind, opts: LabRunOptions): Promise<Built> {
 function hints(b: Built, out: (line: string) => void): void {
   const ext = externalAddress();
   const { glob1 } = b.containers;
-  const ping = onPath('ping') || !onPath('busybox') ? 'ping' : 'busybox ping';
-  const get = onPath('curl') ? 'curl -s' : onPath('wget') ? 'wget -qO-' : onPath('busybox') ? 'busybox wget -qO-' : `${RUNNER.node} ${RUNNER.probe} get`;
+  const ping = hasTool('ping') || !hasTool('busybox') ? 'ping' : 'busybox ping';
+  const get = hasTool('curl') ? 'curl -s' : hasTool('wget') ? 'wget -qO-' : hasTool('busybox') ? 'busybox wget -qO-' : `${RUNNER.node} ${RUNNER.probe} get`;
   const web = `http://[${ext}]:${PUBLISHED_PORT}${b.engine === 'docker' ? DOCKER_WEB_PATH : '/'}`;
   out('');
   out('Poke at it (as root):');
