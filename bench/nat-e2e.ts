@@ -1,11 +1,13 @@
-// `npm run bench -- nat-e2e [--seconds N] [--repeat N]`: the NAT66 data path
+// `npm run bench -- nat-e2e [--seconds N] [--repeat N] [--udp-kpps N]`: the NAT66 data path
 // end to end, against kernel NAT66 (ip6tables MASQUERADE) on the identical
 // topology in the same run (test/datapath/topology.ts):
 //
 //   c1 ─ br0 ─ gw (sixgate | ip6tables MASQUERADE) ─ up0 ══ rt ─ inet
 //
 // iperf3 from the container to the internet host: TCP 1 stream, and UDP
-// with 64-byte payloads (-b 0); rounds alternate sixgate and kernel so load
+// with 64-byte payloads (-b 0, or an offered rate of N kpps with --udp-kpps:
+// on 2 CPUs an unthrottled sender starves the receiver, and only kernel NAT
+// slows the sender down by forwarding in its context); rounds alternate sixgate and kernel so load
 // from elsewhere hits both alike, medians printed. sixgate runs as the real
 // `sixgate nat` child with --trace-gc: the scavenges it logs during the
 // measured runs are counted (the per-packet path must allocate nothing).
@@ -21,12 +23,12 @@ interface IperfResult { bitsPerSecond: number; pps: number; sentPps: number; sec
 
 let nextPort = 5600;
 
-async function iperf(a: Netns, b: Netns, dst: string, seconds: number, udp64: boolean): Promise<IperfResult> {
+async function iperf(a: Netns, b: Netns, dst: string, seconds: number, udp64: boolean, udpKpps = 0): Promise<IperfResult> {
   const port = String(nextPort++);
   const server = b.spawn('iperf3', ['-s', '-1', '-p', port]);
   try {
     await new Promise((r) => setTimeout(r, 300));
-    const args = ['-c', dst, '-p', port, '-t', String(seconds), '-J', ...(udp64 ? ['-u', '-b', '0', '-l', '64'] : [])];
+    const args = ['-c', dst, '-p', port, '-t', String(seconds), '-J', ...(udp64 ? ['-u', '-b', String(udpKpps * 1000 * 64 * 8), '-l', '64'] : [])];
     const run = await a.run('iperf3', args, (seconds + 15) * 1000);
     if (run.code !== 0) throw new Error(`iperf3 ${args.join(' ')} failed: ${run.stderr || run.stdout.slice(0, 400)}`);
     const end = (JSON.parse(run.stdout) as { end: Record<string, { seconds: number; bits_per_second: number; packets?: number; lost_packets?: number }> }).end;
@@ -98,6 +100,7 @@ export async function run(args: string[]): Promise<void> {
   };
   const seconds = opt('--seconds', 5);
   const repeat = Math.min(9, opt('--repeat', 1));
+  const udpKpps = opt('--udp-kpps', 0);
   if (process.getuid?.() !== 0) throw new Error('bench nat-e2e needs root (network namespaces and a TUN)');
   const lab = new NatLab({ withNpt: false, withInet2: false });
   try {
@@ -108,7 +111,7 @@ export async function run(args: string[]): Promise<void> {
       const s = await iperf(lab.c1, lab.inet, A.inet, seconds, false);
       const written0 = tunStats(lab).rx.packets;
       rcvbufDrops(lab);
-      const su = await iperf(lab.c1, lab.inet, A.inet, seconds, true);
+      const su = await iperf(lab.c1, lab.inet, A.inet, seconds, true, udpKpps);
       const sDrops = rcvbufDrops(lab);
       const link = tunStats(lab);
       const forwardedPps = (link.rx.packets - written0) / su.seconds;
@@ -119,7 +122,7 @@ export async function run(args: string[]): Promise<void> {
       lab.gw.exec('ip6tables', ['-t', 'nat', '-A', 'POSTROUTING', '-s', 'fd66:1::/64', '-o', 'up0', '-j', 'MASQUERADE']);
       const k = await iperf(lab.c1, lab.inet, A.inet, seconds, false);
       rcvbufDrops(lab);
-      const ku = await iperf(lab.c1, lab.inet, A.inet, seconds, true);
+      const ku = await iperf(lab.c1, lab.inet, A.inet, seconds, true, udpKpps);
       const kDrops = rcvbufDrops(lab);
       lab.gw.exec('ip6tables', ['-t', 'nat', '-F', 'POSTROUTING']);
       rounds.push({ s, su, k, ku, gc, gcTotal, tunDrops, forwardedPps, sDrops, kDrops });
