@@ -83,7 +83,14 @@ class Generator {
   constructor(gen: Netns) {
     this.sock = gen.enter(() => PacketSocket.open({ ifname: 'r0', filter: icmp6Filter({ types: [Icmp6Type.NA] }) }));
     this.mac = gen.mac('r0');
-    this.sock.onReadable(() => { const w = this.wake; this.wake = undefined; w?.(); });
+    // Level-triggered: with no probe waiting the answers are read here, or
+    // the event loop would spin on them (during the flood's tail, say).
+    this.sock.onReadable(() => {
+      const w = this.wake;
+      this.wake = undefined;
+      if (w !== undefined) w();
+      else this.poll(performance.now());
+    });
   }
 
   /** Sleeps (in epoll, through the event loop) until an answer is readable or `ms` passed. */
