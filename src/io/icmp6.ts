@@ -3,10 +3,10 @@
 // and per-packet source address and hop limit on send. Batched both ways
 // over a PacketRing; metadata layout in ring.ts.
 import { addon } from './addon.js';
-import { check, closedError, ioError } from './errno.js';
+import { FdHandle } from './handle.js';
+import { check, ioError } from './errno.js';
 import { checkIfname } from './netif.js';
-import { Readiness, READABLE } from './poll.js';
-import { Counter, newCounters, type PacketRing } from './ring.js';
+import type { PacketRing } from './ring.js';
 
 /** Offsets in a slot's META_STRIDE ints. */
 export const Icmp6Meta = { HOP_LIMIT: 0, IFINDEX: 1, SCOPE_ID: 2 } as const;
@@ -30,17 +30,12 @@ const SOL_SOCKET = 1;
 const SO_RCVBUF = 8;
 const SO_RCVBUFFORCE = 33;
 
-export class Icmp6Socket {
+export class Icmp6Socket extends FdHandle {
   readonly ifname: string;
-  readonly counters = newCounters();
-  #fd: number;
-  #poll: Readiness | undefined;
-  readonly #subject: string;
 
   private constructor(fd: number, ifname: string) {
-    this.#fd = fd;
+    super(fd, `icmpv6 socket${ifname ? ` on ${ifname}` : ''}`);
     this.ifname = ifname;
-    this.#subject = `icmpv6 socket${ifname ? ` on ${ifname}` : ''}`;
   }
 
   static open(options: Icmp6Options = {}): Icmp6Socket {
@@ -59,21 +54,9 @@ export class Icmp6Socket {
     return sock;
   }
 
-  get fd(): number {
-    return this.#fd;
-  }
-
-  get closed(): boolean {
-    return this.#fd < 0;
-  }
-
-  #live(op: string): number {
-    if (this.#fd < 0) throw closedError(op, this.#subject);
-    return this.#fd;
-  }
 
   #setInt(level: number, name: number, value: number, label: string): void {
-    check(addon().setsockoptInt(this.#live('setsockopt'), level, name, value), `setsockopt ${label}`, this.#subject);
+    check(addon().setsockoptInt(this.live('setsockopt'), level, name, value), `setsockopt ${label}`, this.subject);
   }
 
   /** Deliver only these ICMPv6 types (0..255). */
@@ -83,19 +66,19 @@ export class Icmp6Socket {
       if (!Number.isInteger(t) || t < 0 || t > 255) throw new RangeError(`ICMPv6 type out of range: ${t}`);
       pass[t >> 3] |= 1 << (t & 7);
     }
-    check(addon().icmp6SetFilter(this.#live('setsockopt'), pass), 'setsockopt ICMP6_FILTER', this.#subject);
+    check(addon().icmp6SetFilter(this.live('setsockopt'), pass), 'setsockopt ICMP6_FILTER', this.subject);
   }
 
   /** IPV6_JOIN_GROUP for a 16-byte multicast `group` on interface `ifindex`. */
   join(group: Uint8Array, ifindex: number): void {
     if (group.length !== 16) throw new RangeError('group must be 16 bytes');
-    check(addon().icmp6Membership(this.#live('setsockopt'), 1, group, ifindex), 'setsockopt IPV6_JOIN_GROUP', this.#subject);
+    check(addon().icmp6Membership(this.live('setsockopt'), 1, group, ifindex), 'setsockopt IPV6_JOIN_GROUP', this.subject);
   }
 
   /** IPV6_LEAVE_GROUP. */
   leave(group: Uint8Array, ifindex: number): void {
     if (group.length !== 16) throw new RangeError('group must be 16 bytes');
-    check(addon().icmp6Membership(this.#live('setsockopt'), 0, group, ifindex), 'setsockopt IPV6_LEAVE_GROUP', this.#subject);
+    check(addon().icmp6Membership(this.live('setsockopt'), 0, group, ifindex), 'setsockopt IPV6_LEAVE_GROUP', this.subject);
   }
 
   /** Whether our own multicast sends come back to this host's sockets (off by default). */
@@ -109,9 +92,9 @@ export class Icmp6Socket {
    * bursts (e.g. an NS flood) between wake-ups.
    */
   setReceiveBuffer(bytes: number): void {
-    const fd = this.#live('setsockopt');
+    const fd = this.live('setsockopt');
     if (addon().setsockoptInt(fd, SOL_SOCKET, SO_RCVBUFFORCE, bytes) < 0) {
-      check(addon().setsockoptInt(fd, SOL_SOCKET, SO_RCVBUF, bytes), 'setsockopt SO_RCVBUF', this.#subject);
+      check(addon().setsockoptInt(fd, SOL_SOCKET, SO_RCVBUF, bytes), 'setsockopt SO_RCVBUF', this.subject);
     }
   }
 
@@ -121,9 +104,9 @@ export class Icmp6Socket {
    * destination in ring.meta / ring.addr. Returns n.
    */
   recv(ring: PacketRing, max = ring.slots): number {
-    const n = addon().icmp6Recv(this.#live('recvmmsg'), ring.buf, ring.lens, ring.slotSize, ring.headroom,
+    const n = addon().icmp6Recv(this.live('recvmmsg'), ring.buf, ring.lens, ring.slotSize, ring.headroom,
       ring.meta, ring.addr, max, this.counters);
-    if (n < 0) throw ioError(n, 'recvmmsg', this.#subject);
+    if (n < 0) throw ioError(n, 'recvmmsg', this.subject);
     return n;
   }
 
@@ -135,34 +118,11 @@ export class Icmp6Socket {
    * fewer than `count` means the socket buffer is full.
    */
   send(ring: PacketRing, start: number, count: number): number {
-    const n = addon().icmp6Send(this.#live('sendmmsg'), ring.buf, ring.lens, ring.slotSize, ring.headroom,
+    const n = addon().icmp6Send(this.live('sendmmsg'), ring.buf, ring.lens, ring.slotSize, ring.headroom,
       ring.meta, ring.addr, start, count, this.counters);
-    if (n < 0) throw ioError(n, 'sendmmsg', this.#subject);
+    if (n < 0) throw ioError(n, 'sendmmsg', this.subject);
     return n;
   }
 
-  /** One call per wake-up (drain with recv()); `events` < 0 is an errno from the poll. Replaces an earlier callback. */
-  onReadable(callback: (events: number) => void): void {
-    const fd = this.#live('poll');
-    this.#poll?.stop();
-    const counters = this.counters;
-    this.#poll = new Readiness(fd, READABLE, (events) => {
-      counters[Counter.Wakeups] += 1;
-      callback(events);
-    }, this.#subject);
-  }
-
-  pause(): void {
-    this.#poll?.stop();
-    this.#poll = undefined;
-  }
-
-  /** Idempotent; memberships end with the socket. */
-  close(): void {
-    if (this.#fd < 0) return;
-    this.pause();
-    const fd = this.#fd;
-    this.#fd = -1;
-    addon().close(fd);
-  }
+  // onReadable, pause, close: FdHandle. Memberships end with the socket.
 }

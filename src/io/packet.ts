@@ -3,10 +3,10 @@
 // and ALLMULTI/PROMISC held through PACKET_ADD_MEMBERSHIP, which the kernel
 // reference-counts and drops when the socket closes (even on a crash).
 import { addon } from './addon.js';
-import { check, closedError, errnoName, ioError } from './errno.js';
+import { FdHandle } from './handle.js';
+import { check, errnoName, ioError } from './errno.js';
 import { ifIndex } from './netif.js';
-import { Readiness, READABLE } from './poll.js';
-import { Counter, newCounters, type PacketRing } from './ring.js';
+import { Counter, type PacketRing } from './ring.js';
 
 /** Offsets in a slot's META_STRIDE ints. */
 export const PacketMeta = { IFINDEX: 0, PKTTYPE: 1, ETHERTYPE: 2 } as const;
@@ -36,19 +36,14 @@ const SOL_SOCKET = 1;
 const SO_RCVBUF = 8;
 const SO_RCVBUFFORCE = 33;
 
-export class PacketSocket {
+export class PacketSocket extends FdHandle {
   readonly ifname: string;
   readonly ifindex: number;
-  readonly counters = newCounters();
-  #fd: number;
-  #poll: Readiness | undefined;
-  readonly #subject: string;
 
   private constructor(fd: number, ifname: string, ifindex: number) {
-    this.#fd = fd;
+    super(fd, `packet socket on ${ifname}`);
     this.ifname = ifname;
     this.ifindex = ifindex;
-    this.#subject = `packet socket on ${ifname}`;
   }
 
   static open(options: PacketOptions): PacketSocket {
@@ -67,26 +62,14 @@ export class PacketSocket {
     return sock;
   }
 
-  get fd(): number {
-    return this.#fd;
-  }
-
-  get closed(): boolean {
-    return this.#fd < 0;
-  }
-
-  #live(op: string): number {
-    if (this.#fd < 0) throw closedError(op, this.#subject);
-    return this.#fd;
-  }
 
   setAllmulti(on: boolean): void {
-    check(addon().packetMembership(this.#live('setsockopt'), this.ifindex, PACKET_MR_ALLMULTI, on ? 1 : 0),
+    check(addon().packetMembership(this.live('setsockopt'), this.ifindex, PACKET_MR_ALLMULTI, on ? 1 : 0),
       `setsockopt PACKET_${on ? 'ADD' : 'DROP'}_MEMBERSHIP ALLMULTI`, this.ifname);
   }
 
   setPromisc(on: boolean): void {
-    check(addon().packetMembership(this.#live('setsockopt'), this.ifindex, PACKET_MR_PROMISC, on ? 1 : 0),
+    check(addon().packetMembership(this.live('setsockopt'), this.ifindex, PACKET_MR_PROMISC, on ? 1 : 0),
       `setsockopt PACKET_${on ? 'ADD' : 'DROP'}_MEMBERSHIP PROMISC`, this.ifname);
   }
 
@@ -96,54 +79,31 @@ export class PacketSocket {
    * bursts (e.g. an NS flood) between wake-ups.
    */
   setReceiveBuffer(bytes: number): void {
-    const fd = this.#live('setsockopt');
+    const fd = this.live('setsockopt');
     if (addon().setsockoptInt(fd, SOL_SOCKET, SO_RCVBUFFORCE, bytes) < 0) {
-      check(addon().setsockoptInt(fd, SOL_SOCKET, SO_RCVBUF, bytes), 'setsockopt SO_RCVBUF', this.#subject);
+      check(addon().setsockoptInt(fd, SOL_SOCKET, SO_RCVBUF, bytes), 'setsockopt SO_RCVBUF', this.subject);
     }
   }
 
   /** Receives up to `max` frames (Ethernet header first) into slots 0..n-1, with ifindex/pkttype/ethertype in ring.meta. */
   recv(ring: PacketRing, max = ring.slots): number {
-    const n = addon().packetRecv(this.#live('recvmmsg'), ring.buf, ring.lens, ring.slotSize, ring.headroom,
+    const n = addon().packetRecv(this.live('recvmmsg'), ring.buf, ring.lens, ring.slotSize, ring.headroom,
       ring.meta, max, this.counters);
-    if (n < 0) throw ioError(n, 'recvmmsg', this.#subject);
+    if (n < 0) throw ioError(n, 'recvmmsg', this.subject);
     return n;
   }
 
   /** Sends whole frames from slots start..start+count-1; returns frames consumed. A down link counts Counter.TxDown. */
   send(ring: PacketRing, start: number, count: number): number {
-    const n = addon().packetSend(this.#live('sendmmsg'), ring.buf, ring.lens, ring.slotSize, ring.headroom,
+    const n = addon().packetSend(this.live('sendmmsg'), ring.buf, ring.lens, ring.slotSize, ring.headroom,
       start, count, this.counters);
     if (n >= 0) return n;
     if (errnoName(n) === 'ENETDOWN') {
       this.counters[Counter.TxDown] += count;
       return count;
     }
-    throw ioError(n, 'sendmmsg', this.#subject);
+    throw ioError(n, 'sendmmsg', this.subject);
   }
 
-  /** One call per wake-up (drain with recv()); `events` < 0 is an errno from the poll. Replaces an earlier callback. */
-  onReadable(callback: (events: number) => void): void {
-    const fd = this.#live('poll');
-    this.#poll?.stop();
-    const counters = this.counters;
-    this.#poll = new Readiness(fd, READABLE, (events) => {
-      counters[Counter.Wakeups] += 1;
-      callback(events);
-    }, this.#subject);
-  }
-
-  pause(): void {
-    this.#poll?.stop();
-    this.#poll = undefined;
-  }
-
-  /** Idempotent; the kernel drops our ALLMULTI/PROMISC references with the socket. */
-  close(): void {
-    if (this.#fd < 0) return;
-    this.pause();
-    const fd = this.#fd;
-    this.#fd = -1;
-    addon().close(fd);
-  }
+  // onReadable, pause, close: FdHandle. The kernel drops our ALLMULTI/PROMISC references with the socket.
 }

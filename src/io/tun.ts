@@ -16,10 +16,10 @@
 // the throughput lever (packet-io.md §2.2); a header of zeros means "a
 // normal, fully checksummed packet".
 import { addon } from './addon.js';
-import { check, closedError, errnoName, ioError } from './errno.js';
+import { check, errnoName, ioError } from './errno.js';
+import { FdHandle } from './handle.js';
 import { checkIfname, setMtu, setTxqueuelen, setUp } from './netif.js';
-import { Readiness, READABLE } from './poll.js';
-import { Counter, newCounters, type PacketRing } from './ring.js';
+import { Counter, type PacketRing } from './ring.js';
 
 export const VNET_HDR_LEN = 10;
 
@@ -113,20 +113,16 @@ export interface TunOptions {
   up?: boolean;
 }
 
-export class Tun {
+export class Tun extends FdHandle {
   readonly name: string;
   readonly vnetHeader: boolean;
   readonly multiQueue: boolean;
   /** Offload bits the kernel accepted (Offload.*); 0 without vnet headers. */
   readonly offloads: number;
-  /** Indexed by Counter.*. */
-  readonly counters = newCounters();
-  #fd: number;
   #vnetLen: number;
-  #poll: Readiness | undefined;
 
   private constructor(fd: number, name: string, vnetHeader: boolean, multiQueue: boolean, offloads: number) {
-    this.#fd = fd;
+    super(fd, name);
     this.name = name;
     this.vnetHeader = vnetHeader;
     this.multiQueue = multiQueue;
@@ -154,14 +150,6 @@ export class Tun {
     return tun;
   }
 
-  get fd(): number {
-    return this.#fd;
-  }
-
-  get closed(): boolean {
-    return this.#fd < 0;
-  }
-
   #assertRing(ring: PacketRing): void {
     if (ring.headroom < this.#vnetLen) {
       throw new RangeError(`${this.name}: a vnet-header TUN needs ring headroom >= ${VNET_HDR_LEN}`);
@@ -174,9 +162,9 @@ export class Tun {
    * (Counter.RxOversize) and skipped.
    */
   read(ring: PacketRing, max = ring.slots): number {
-    if (this.#fd < 0) throw closedError('read', this.name);
+    const fd = this.live('read');
     this.#assertRing(ring);
-    const n = addon().tunRead(this.#fd, ring.buf, ring.lens, ring.slotSize, ring.headroom, this.#vnetLen, max, this.counters);
+    const n = addon().tunRead(fd, ring.buf, ring.lens, ring.slotSize, ring.headroom, this.#vnetLen, max, this.counters);
     if (n < 0) throw ioError(n, 'read', this.name);
     return n;
   }
@@ -188,9 +176,9 @@ export class Tun {
    * the batch into Counter.TxDown instead of throwing.
    */
   write(ring: PacketRing, start: number, count: number): number {
-    if (this.#fd < 0) throw closedError('write', this.name);
+    const fd = this.live('write');
     this.#assertRing(ring);
-    const n = addon().tunWrite(this.#fd, ring.buf, ring.lens, ring.slotSize, ring.headroom, this.#vnetLen, start, count, this.counters);
+    const n = addon().tunWrite(fd, ring.buf, ring.lens, ring.slotSize, ring.headroom, this.#vnetLen, start, count, this.counters);
     if (n >= 0) return n;
     const name = errnoName(n);
     if (name === 'EIO' || name === 'ENETDOWN') {
@@ -200,39 +188,10 @@ export class Tun {
     throw ioError(n, 'write', this.name);
   }
 
-  /**
-   * Calls `callback` once per wake-up while packets are waiting; drain with
-   * read(). `events` < 0 is an errno: the device failed (e.g. was deleted)
-   * and read() will throw. Replaces an earlier callback.
-   */
-  onReadable(callback: (events: number) => void): void {
-    if (this.#fd < 0) throw closedError('poll', this.name);
-    this.#poll?.stop();
-    const counters = this.counters;
-    this.#poll = new Readiness(this.#fd, READABLE, (events) => {
-      counters[Counter.Wakeups] += 1;
-      callback(events);
-    }, this.name);
-  }
-
-  /** Stops readiness callbacks (reading by hand still works). */
-  pause(): void {
-    this.#poll?.stop();
-    this.#poll = undefined;
-  }
-
   /** TUNSETPERSIST on the open device. */
   setPersist(on: boolean): void {
-    if (this.#fd < 0) throw closedError('TUNSETPERSIST', this.name);
-    check(addon().tunSetPersist(this.#fd, on ? 1 : 0), 'ioctl TUNSETPERSIST', this.name);
+    check(addon().tunSetPersist(this.live('TUNSETPERSIST'), on ? 1 : 0), 'ioctl TUNSETPERSIST', this.name);
   }
 
-  /** Idempotent. A non-persistent TUN disappears when its last queue closes. */
-  close(): void {
-    if (this.#fd < 0) return;
-    this.pause();
-    const fd = this.#fd;
-    this.#fd = -1;
-    addon().close(fd);
-  }
+  // close() (FdHandle): a non-persistent TUN disappears when its last queue closes.
 }
