@@ -213,6 +213,29 @@ export class Nat66 {
     return removed;
   }
 
+  /**
+   * TCP, UDP and SCTP, the same in both directions: the header must be whole
+   * (a TCP data offset within the segment). Returns the ProtoClass with the TCP
+   * flags in bits 8-15, or a negative drop reason.
+   */
+  private portHeader(buf: Uint8Array, ch: Ipv6Chain): number {
+    const l4 = ch.l4Offset;
+    const l4len = ch.l4Length;
+    const short = ch.isFragment ? NatDrop.TinyFragment : WireError.Truncated;
+    switch (ch.protocol) {
+      case Protocol.Tcp: {
+        if (l4len < 20) return this.drop(short);
+        const doff = (buf[l4 + 12] >> 4) * 4;
+        if (doff < 20 || doff > l4len) return this.drop(WireError.BadHeaderLength);
+        return ProtoClass.Tcp | (buf[l4 + 13] << 8);
+      }
+      case Protocol.Udp:
+        return l4len < 8 ? this.drop(short) : ProtoClass.Udp;
+      default: // SCTP
+        return l4len < SCTP_HEADER_LEN ? this.drop(short) : ProtoClass.Sctp;
+    }
+  }
+
   // ---- masquerade, outbound ------------------------------------------------------
 
   private outboundL4(buf: Uint8Array, off: number, ch: Ipv6Chain, net: number, partial: boolean): number {
@@ -226,28 +249,18 @@ export class Nat66 {
     let flags = 0;
     let mayCreate = true;
     switch (ch.protocol) {
-      case Protocol.Tcp: {
-        if (l4len < 20) return this.drop(ch.isFragment ? NatDrop.TinyFragment : WireError.Truncated);
-        const doff = (buf[l4 + 12] >> 4) * 4;
-        if (doff < 20 || doff > l4len) return this.drop(WireError.BadHeaderLength);
-        pc = ProtoClass.Tcp;
-        flags = buf[l4 + 13];
+      case Protocol.Tcp:
+      case Protocol.Udp:
+      case SCTP: {
+        const got = this.portHeader(buf, ch);
+        if (got < 0) return got;
+        pc = got & 0xff;
+        flags = got >>> 8;
         mayCreate = (flags & TCP_RST) === 0;
-        csumAt = l4 + 16;
+        csumAt = pc === ProtoClass.Tcp ? l4 + 16 : pc === ProtoClass.Udp ? l4 + 6 : -1;
         portAt = l4;
         break;
       }
-      case Protocol.Udp:
-        if (l4len < 8) return this.drop(ch.isFragment ? NatDrop.TinyFragment : WireError.Truncated);
-        pc = ProtoClass.Udp;
-        csumAt = l4 + 6;
-        portAt = l4;
-        break;
-      case SCTP:
-        if (l4len < SCTP_HEADER_LEN) return this.drop(ch.isFragment ? NatDrop.TinyFragment : WireError.Truncated);
-        pc = ProtoClass.Sctp;
-        portAt = l4;
-        break;
       case Protocol.Icmpv6: {
         if (l4len < 8) return this.drop(WireError.Truncated);
         const type = buf[l4];
@@ -357,28 +370,18 @@ export class Nat66 {
     let flags = 0;
     let mayCreate = true;
     switch (ch.protocol) {
-      case Protocol.Tcp: {
-        if (l4len < 20) return this.drop(ch.isFragment ? NatDrop.TinyFragment : WireError.Truncated);
-        const doff = (buf[l4 + 12] >> 4) * 4;
-        if (doff < 20 || doff > l4len) return this.drop(WireError.BadHeaderLength);
-        pc = ProtoClass.Tcp;
-        flags = buf[l4 + 13];
+      case Protocol.Tcp:
+      case Protocol.Udp:
+      case SCTP: {
+        const got = this.portHeader(buf, ch);
+        if (got < 0) return got;
+        pc = got & 0xff;
+        flags = got >>> 8;
         mayCreate = (flags & TCP_RST) === 0;
-        csumAt = l4 + 16;
+        csumAt = pc === ProtoClass.Tcp ? l4 + 16 : pc === ProtoClass.Udp ? l4 + 6 : -1;
         portAt = l4 + 2;
         break;
       }
-      case Protocol.Udp:
-        if (l4len < 8) return this.drop(ch.isFragment ? NatDrop.TinyFragment : WireError.Truncated);
-        pc = ProtoClass.Udp;
-        csumAt = l4 + 6;
-        portAt = l4 + 2;
-        break;
-      case SCTP:
-        if (l4len < SCTP_HEADER_LEN) return this.drop(ch.isFragment ? NatDrop.TinyFragment : WireError.Truncated);
-        pc = ProtoClass.Sctp;
-        portAt = l4 + 2;
-        break;
       case Protocol.Icmpv6: {
         if (l4len < 8) return this.drop(WireError.Truncated);
         const type = buf[l4];
