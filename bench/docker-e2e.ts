@@ -7,9 +7,8 @@
 //             a cold start of sixgate (first full sync: list, NDP adds, data
 //             path start with every published port) and a SIGHUP resync
 //             (list, diff, forced data path apply).
-import { IMAGE, pool } from '../test/support/docker.js';
+import { IMAGE, pool, watchContainerStarts } from '../test/support/docker.js';
 import { ServiceLab, A } from '../test/service/topology.js';
-import { EngineClient } from '../src/docker/index.js';
 
 function arg(args: string[], name: string, fallback: number): number {
   const at = args.indexOf(name);
@@ -36,19 +35,8 @@ export async function run(args: string[]): Promise<void> {
     await lab.waitLog(/docker state applied/, 20_000);
 
     // Event → ready.
-    const startAt = new Map<string, number>();
-    const watcher = new AbortController();
-    const client = new EngineClient({ kind: 'unix', socketPath: d.socket });
-    const stream = await client.subscribe({ signal: watcher.signal });
-    const pump = (async () => {
-      try {
-        for await (const ev of stream) {
-          if (ev.type === 'container' && ev.action === 'start') startAt.set(ev.id.slice(0, 12), Number(BigInt(ev.timeNano) / 1000n) / 1000);
-        }
-      } catch {
-        // Aborted at the end.
-      }
-    })();
+    const starts = await watchContainerStarts(d.socket);
+    const startAt = starts.startAt;
     const from = lab.lines.length;
     const ids: string[] = [];
     for (let i = 0; i < latencyN; i++) {
@@ -81,9 +69,7 @@ export async function run(args: string[]): Promise<void> {
       }
       await new Promise((r) => setTimeout(r, 50));
     }
-    watcher.abort();
-    await pump;
-    await client.close();
+    await starts.stop();
     ndp.sort((a, b) => a - b);
     nat.sort((a, b) => a - b);
     apply.sort((a, b) => a - b);

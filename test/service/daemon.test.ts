@@ -7,11 +7,10 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { requires } from '../support/prereq.js';
 import { waitFor } from '../support/wait.js';
-import { IMAGE } from '../support/docker.js';
+import { IMAGE, watchContainerStarts } from '../support/docker.js';
 import { tcpServerCode, udpEchoCode, udpClientCode } from '../datapath/topology.js';
 import { ServiceLab, A, HTTPD_CMD, httpGetCode, CLI } from './topology.js';
 import { percentile } from '../docker/support.js';
-import { EngineClient } from '../../src/docker/index.js';
 
 const req = requires({
   root: true,
@@ -187,19 +186,8 @@ describe('sixgate run against a real Docker engine', { ...req, timeout: 240_000 
 
   test(`event to ready: ${LATENCY_CONTAINERS} container starts, NDP and NAT sides`, async () => {
     // The test's own event stream: the engine's time of each container's start event.
-    const startAt = new Map<string, number>();
-    const watcher = new AbortController();
-    const client = new EngineClient({ kind: 'unix', socketPath: lab.docker.socket });
-    const stream = await client.subscribe({ signal: watcher.signal });
-    const pump = (async () => {
-      try {
-        for await (const ev of stream) {
-          if (ev.type === 'container' && ev.action === 'start') startAt.set(ev.id.slice(0, 12), Number(BigInt(ev.timeNano) / 1000n) / 1000);
-        }
-      } catch {
-        // Aborted at the end.
-      }
-    })();
+    const starts = await watchContainerStarts(lab.docker.socket);
+    const startAt = starts.startAt;
     const from = lab.lines.length;
     const ids: string[] = [];
     try {
@@ -243,9 +231,7 @@ describe('sixgate run against a real Docker engine', { ...req, timeout: 240_000 
       assert.ok(figures.natP50 <= 25 && figures.natP99 <= 50, JSON.stringify(figures));
       for (const id of ids.filter((_, i) => i % 2 === 0).slice(0, 3)) assert.ok(await lab.ndpAnswers(await addressOn(id, 'glob')));
     } finally {
-      watcher.abort();
-      await pump;
-      await client.close();
+      await starts.stop();
       if (ids.length > 0) await lab.docker.docker('rm', '-f', ...ids);
     }
   });

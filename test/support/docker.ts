@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { request, Agent } from 'undici';
 import type { Lab, Netns } from './netns.js';
+import { EngineClient } from '../../src/docker/index.js';
 
 const ROOT = '/tmp';
 const DIR_RE = /^sgt-docker-(\d+)-\d+$/;
@@ -323,3 +324,32 @@ function teardownAll(): void {
 process.once('exit', teardownAll);
 // Prepended: it must run before test/support/netns.ts re-raises the signal.
 for (const sig of ['SIGINT', 'SIGTERM'] as const) process.prependOnceListener(sig, teardownAll);
+
+/**
+ * Records each container's start time (ms, from Docker's own event timestamp)
+ * by short id, from the engine's event stream, until `stop()`. The reference
+ * for event-to-ready latencies.
+ */
+export async function watchContainerStarts(socketPath: string): Promise<{ startAt: Map<string, number>; stop(): Promise<void> }> {
+  const startAt = new Map<string, number>();
+  const watcher = new AbortController();
+  const client = new EngineClient({ kind: 'unix', socketPath });
+  const stream = await client.subscribe({ signal: watcher.signal });
+  const pump = (async () => {
+    try {
+      for await (const ev of stream) {
+        if (ev.type === 'container' && ev.action === 'start') startAt.set(ev.id.slice(0, 12), Number(BigInt(ev.timeNano) / 1000n) / 1000);
+      }
+    } catch {
+      // Aborted at the end.
+    }
+  })();
+  return {
+    startAt,
+    async stop() {
+      watcher.abort();
+      await pump;
+      await client.close();
+    },
+  };
+}
