@@ -9,13 +9,13 @@
 // header, partial checksum) pass whole, the engine keeps the partial sum
 // right and the kernel segments only where an egress cannot take GSO.
 //
-// Per wake-up: read a batch, take `now` once, translate in place, write the
-// kept packets back in runs of consecutive slots; repeat up to a budget so
+// Per wake-up: read a batch, take `now` once, translate it in place with one
+// engine call, write the kept packets back in runs of consecutive slots; repeat up to a budget so
 // timers and other handles get a turn. Nothing here allocates per packet.
 import type { Tun } from '../io/tun.js';
 import { VNET_HDR_LEN, VnetFlag } from '../io/tun.js';
 import { PacketRing } from '../io/ring.js';
-import type { Nat66 } from '../nat/nat66.js';
+import { NatBatch, DIR_IN, DIR_OUT, type Nat66 } from '../nat/nat66.js';
 import { networkOf } from '../nat/config.js';
 import { readAddress } from '../nat/csum.js';
 import { Verdict } from '../nat/types.js';
@@ -69,6 +69,11 @@ export class TunDatapath {
   private readonly now: () => number;
   private readonly onError: (err: unknown) => void;
   private readonly keep: Uint8Array;
+  /** The read's valid packets for the engine; slotOf[b] is batch packet b's ring slot. */
+  private readonly batch: NatBatch;
+  private readonly slotOf: Int32Array;
+  /** 1 for a host-mode packet to the host's own address: if sixgate does not claim it, it goes to the host untouched. */
+  private readonly toHost: Uint8Array;
   /** Fragments the engine released during this batch, copied out of its hold buffer before the next call recycles them. */
   private readonly frags = new PacketRing({ slots: FRAG_SLOTS, slotSize: FRAG_SLOT_SIZE, headroom: HEADROOM });
   private fragCount = 0;
@@ -86,6 +91,9 @@ export class TunDatapath {
     const slots = options.slots ?? 64;
     this.ring = new PacketRing({ slots, slotSize: SLOT_SIZE, headroom: HEADROOM });
     this.keep = new Uint8Array(slots);
+    this.batch = new NatBatch(slots);
+    this.slotOf = new Int32Array(slots);
+    this.toHost = new Uint8Array(slots);
   }
 
   /** Host addresses used in host-address mode (16 bytes each). Control plane. */
@@ -139,6 +147,10 @@ export class TunDatapath {
     const keep = this.keep;
     const words = this.words;
     const vnet = this.tun.vnetHeader;
+    const batch = this.batch;
+    const slotOf = this.slotOf;
+    const toHost = this.toHost;
+    batch.count = 0;
     for (let i = 0; i < n; i++) {
       const off = ring.offset(i);
       const len = lens[i];
@@ -150,25 +162,36 @@ export class TunDatapath {
       const partial = vnet && (buf[off - VNET_HDR_LEN] & VnetFlag.NEEDS_CSUM) !== 0;
       readAddress(buf, off + 8, words, 0);
       const net = networkOf(cfg, words, 0);
-      let v: number;
+      slotOf[batch.count] = i;
+      toHost[batch.count] = 0;
       if (net >= 0) {
         c[LoopCounter.Outbound]++;
-        v = nat.translateOutbound(buf, off, len, now, partial, net);
+        batch.add(off, len, DIR_OUT, partial, net);
       } else {
         c[LoopCounter.Inbound]++;
-        // Before translation: the destination as received, for the host-mode check.
-        if (this.hostCount !== 0) readAddress(buf, off + 24, words, 4);
-        v = nat.translateInbound(buf, off, len, now, partial);
-        if (v < 0 && this.hostCount !== 0 && buf[off + 6] === NEXT_ICMPV6 && this.isHost(words)) {
-          c[LoopCounter.PassedToHost]++;
-          v = Verdict.Forward;
+        // Decided before translation, on the destination as received.
+        if (this.hostCount !== 0 && buf[off + 6] === NEXT_ICMPV6) {
+          readAddress(buf, off + 24, words, 4);
+          if (this.isHost(words)) toHost[batch.count] = 1;
         }
+        batch.add(off, len, DIR_IN, partial);
       }
-      if (nat.fragments.releasedCount !== 0) this.collectReleased();
+    }
+    // One call for the whole read: at a large table the engine overlaps the
+    // batch's lookups (see src/nat/batch.ts).
+    nat.translateBatch(buf, batch, now);
+    const verdicts = batch.verdicts;
+    for (let b = 0; b < batch.count; b++) {
+      let v = verdicts[b];
+      if (v < 0 && toHost[b] !== 0) {
+        c[LoopCounter.PassedToHost]++;
+        v = Verdict.Forward;
+      }
       if (v === Verdict.Held) c[LoopCounter.Held]++;
       else if (v < 0) c[LoopCounter.Dropped]++;
-      else keep[i] = 1;
+      else keep[slotOf[b]] = 1;
     }
+    if (nat.fragments.releasedCount !== 0) this.collectReleased();
     this.writeKept(n);
     if (this.fragCount !== 0) {
       const put = this.tun.write(this.frags, 0, this.fragCount);

@@ -30,7 +30,6 @@ import { externalIndexOf, inNetwork } from './config.js';
 import { ADDRESS_ONES, readAddress, writeAddress, addressSum, applyComplete } from './csum.js';
 import { nptRewrite, inPrefix } from './nptv6.js';
 
-const SCTP = 132;
 const PACKET_TOO_BIG = 2;
 const ICMP_ECHO_REQUEST = 128;
 const ICMP_ECHO_REPLY = 129;
@@ -61,7 +60,7 @@ function parseQuote(nat: Nat66, buf: Uint8Array, l4: number, end: number): numbe
   switch (inner.protocol) {
     case Protocol.Tcp:
     case Protocol.Udp:
-    case SCTP:
+    case Protocol.Sctp:
       if (avail < 4) return NatDrop.IcmpErrorMalformed;
       qPc = inner.protocol === Protocol.Tcp ? ProtoClass.Tcp : inner.protocol === Protocol.Udp ? ProtoClass.Udp : ProtoClass.Sctp;
       qSrcAt = il4;

@@ -53,8 +53,9 @@ export function layoutOf(geometry: TableGeometry) {
   if (!Number.isInteger(ext) || ext < 0 || ext > 65535) throw new RangeError(`externalCount out of range: ${ext}`);
   const hosts = geometry.hostCapacity ?? Math.min(65535, Math.max(1024, capacity >>> 6));
   if (!Number.isInteger(hosts) || hosts < 1 || hosts > 65535) throw new RangeError(`hostCapacity must be in 1..65535, got ${hosts}`);
-  // Linear probing stays short up to a load of about 0.6.
-  const indexSize = nextPow2(Math.ceil(capacity / 0.6));
+  // Linear probing stays short up to a load of about 0.6. At least 16 slots
+  // (64 bytes), so idxOut starts right where idxIn ends (table.ts views both as one).
+  const indexSize = Math.max(16, nextPow2(Math.ceil(capacity / 0.6)));
   const hostGeometry = HostTable.geometry(hosts);
   const n1 = capacity + 1;
   let at = 0;

@@ -28,7 +28,7 @@ import { FragmentTracker, FRAG_HAIRPIN } from './fragments.js';
 import { NatDrop, DROP_REASON_COUNT } from './drop.js';
 import { ProtoClass, Verdict, NatCounter, NAT_COUNTER_NAMES, Direction } from './types.js';
 import { TCP_RST } from './tcp-state.js';
-import { BatchWarmer, WARM_MIN_SESSIONS } from './batch.js';
+import { BatchWarmer, NatBatch, WARM_MIN_SESSIONS } from './batch.js';
 import { snapshotTable, restoreTable } from './snapshot.js';
 import { listSessions, listHosts, type SessionInfo, type HostInfo } from './status.js';
 import {
@@ -41,9 +41,10 @@ import { PublishedPorts } from './published.js';
 import { Sessions } from './sessions.js';
 import { translateErrorOutbound, translateErrorInbound, translateNptError } from './icmp-error.js';
 
+export { NatBatch };
+
 export const DIR_OUT = Direction.Out;
 export const DIR_IN = Direction.In;
-const SCTP = 132;
 const ICMP_ECHO_REQUEST = 128;
 const ICMP_ECHO_REPLY = 129;
 
@@ -178,27 +179,27 @@ export class Nat66 {
   }
 
   /**
-   * Translate a batch: packet i at buf[offsets[i]], lengths[i] bytes, all in
-   * direction `dir` (DIR_OUT / DIR_IN; outbound ones from `ingressNet`, -1 =
-   * by source); verdicts[i] receives what translateOutbound/Inbound return.
-   * With a large table it first touches every packet's index slot and
-   * session so their cache misses overlap (style: batch the lookups).
-   * Fragments released during the batch are listed in `fragments.released`
-   * after it returns; send them before the next call.
+   * Translate a batch (see NatBatch): each packet as translateOutbound or
+   * translateInbound would, by its direction, its verdict in
+   * batch.verdicts. With a large table it first touches every packet's
+   * index slot and session so their cache misses overlap (style: batch the
+   * lookups). Fragments released during the batch are listed in
+   * `fragments.released` after it returns; send them before the next call.
    */
-  translateBatch(buf: Uint8Array, offsets: Int32Array, lengths: Int32Array, count: number, now: number, dir: number,
-    verdicts: Int32Array, partialCsum = false, ingressNet = -1): void {
-    const warmed = this.table.count >= WARM_MIN_SESSIONS ? this.warmer.warm(this.table, this.cfg, buf, offsets, lengths, count, dir) : 0;
+  translateBatch(buf: Uint8Array, batch: NatBatch, now: number): void {
+    const count = batch.count;
+    const warmed = this.table.count >= WARM_MIN_SESSIONS ? this.warmer.warm(this.table, this.cfg, buf, batch) : 0;
     const hashes = this.warmer.hashes;
+    const { offsets, lengths, dirs, nets, partial, verdicts } = batch;
     // Fragments released by any packet of the batch stay listed until the next call.
     if (this.fragments.releasedCount !== 0) this.fragments.recycleReleased();
     this.inBatch = true;
     for (let i = 0; i < count; i++) {
       // The session lookup may reuse the warm-up's hash (consumed by it, or cleared here).
       this.presetHash = i < warmed ? hashes[i] : 0;
-      verdicts[i] = dir === DIR_OUT
-        ? this.translateOutbound(buf, offsets[i], lengths[i], now, partialCsum, ingressNet)
-        : this.translateInbound(buf, offsets[i], lengths[i], now, partialCsum);
+      verdicts[i] = dirs[i] === DIR_OUT
+        ? this.translateOutbound(buf, offsets[i], lengths[i], now, partial[i] !== 0, nets[i])
+        : this.translateInbound(buf, offsets[i], lengths[i], now, partial[i] !== 0);
     }
     this.presetHash = 0;
     this.inBatch = false;
@@ -251,7 +252,7 @@ export class Nat66 {
     switch (ch.protocol) {
       case Protocol.Tcp:
       case Protocol.Udp:
-      case SCTP: {
+      case Protocol.Sctp: {
         const got = this.portHeader(buf, ch);
         if (got < 0) return got;
         pc = got & 0xff;
@@ -372,7 +373,7 @@ export class Nat66 {
     switch (ch.protocol) {
       case Protocol.Tcp:
       case Protocol.Udp:
-      case SCTP: {
+      case Protocol.Sctp: {
         const got = this.portHeader(buf, ch);
         if (got < 0) return got;
         pc = got & 0xff;

@@ -133,6 +133,8 @@ export class ConnTable {
   readonly idxIn: Uint32Array;
   readonly idxOut: Uint32Array;
   readonly idxMap: Uint32Array;
+  /** idxIn and idxOut back to back, in one view. */
+  private readonly idxTuples: Uint32Array;
   readonly owner: Uint32Array;
   /** Per inside address counters (same buffer); hostCnt is its Float64 counter column, for the hot path. */
   readonly hosts: HostTable;
@@ -177,6 +179,8 @@ export class ConnTable {
     this.wPrev = new Uint32Array(b, o.wPrev, n1 + WHEEL_SIZE);
     this.idxIn = new Uint32Array(b, o.idxIn, this.indexSize);
     this.idxOut = new Uint32Array(b, o.idxOut, this.indexSize);
+    if (o.idxOut !== o.idxIn + this.indexSize * 4) throw new Error('layout: idxOut must follow idxIn');
+    this.idxTuples = new Uint32Array(b, o.idxIn, this.indexSize * 2);
     this.idxMap = new Uint32Array(b, o.idxMap, this.indexSize);
     this.owner = new Uint32Array(b, o.owner, l.ext * 4 * PORTS_PER_CLASS);
     const hg = l.hostGeometry;
@@ -275,21 +279,26 @@ export class ConnTable {
   }
 
   /**
-   * Load index slots for n hashes (inside index when `inside`) into slots[]:
-   * the first slot of each probe sequence whose tag matches (the session a
-   * lookup would compare first), or the empty slot ending the probe.
+   * Load index slots for n hashes into slots[]: the first slot of each
+   * probe sequence whose tag matches (the session a lookup would compare
+   * first), or the empty slot ending the probe. dirs[i] picks the index:
+   * the inside one for Direction.Out, the outside one for Direction.In.
    */
-  indexSlots(hashes: Int32Array, slots: Uint32Array, n: number, inside: boolean): void {
-    const idx = inside ? this.idxIn : this.idxOut;
+  indexSlots(hashes: Int32Array, dirs: Uint8Array, slots: Uint32Array, n: number): void {
+    // Both tuple indexes through one view (idxOut follows idxIn), so the
+    // direction is an offset, not a branch.
+    const idx = this.idxTuples;
+    const size = this.indexSize;
     const mask = this.mask;
     for (let i = 0; i < n; i++) {
       const h = hashes[i];
       const tag = h >>> 24;
+      const base = dirs[i] * size;
       let j = h & mask;
-      let s = idx[j];
+      let s = idx[base + j];
       while (s !== 0 && s >>> ID_BITS !== tag) {
         j = (j + 1) & mask;
-        s = idx[j];
+        s = idx[base + j];
       }
       slots[i] = s;
     }

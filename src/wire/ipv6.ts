@@ -51,6 +51,7 @@ export const Protocol = {
   Icmpv6: 58,
   NoNextHeader: 59,
   DestinationOptions: 60,
+  Sctp: 132,
   Mobility: 135,
 } as const;
 

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { PerformanceObserver, constants } from 'node:perf_hooks';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { Nat66, DIR_IN, DIR_OUT } from '../../src/nat/nat66.js';
+import { Nat66, NatBatch, DIR_IN, DIR_OUT } from '../../src/nat/nat66.js';
 import { Verdict } from '../../src/nat/types.js';
 import { udpPacket, tcpPacket, portsOf, TCP_ACK, loadPackets, srcText, rewriteError, addr } from './support.js';
 
@@ -29,8 +29,7 @@ test('steady-state translation allocates nothing (1M packets, warm-up path)', as
   const inT = new Uint8Array(flows * SLOT);
   const lens = new Int32Array(flows);
   const ring = new Uint8Array(BATCH * SLOT);
-  const offs = Int32Array.from({ length: BATCH }, (_, i) => i * SLOT);
-  const verdicts = new Int32Array(BATCH);
+  const batch = new NatBatch(BATCH);
   // Open the sessions (this part may allocate: it is setup).
   for (let i = 0; i < sessions; i++) {
     const tcp = (i & 1) === 0;
@@ -47,20 +46,20 @@ test('steady-state translation allocates nothing (1M packets, warm-up path)', as
       lens[f] = again.length;
     }
   }
-  const lenBatch = new Int32Array(BATCH);
   let bad = 0;
   const round = (): void => {
     for (let b = 0; b < flows; b += BATCH) {
       for (let dir = 0; dir < 2; dir++) {
         const src = dir === DIR_OUT ? outT : inT;
+        batch.count = 0;
         for (let j = 0; j < BATCH; j++) {
           const from = (b + j) * SLOT;
           const to = j * SLOT;
           for (let k = 0; k < SLOT; k++) ring[to + k] = src[from + k];
-          lenBatch[j] = lens[b + j];
+          batch.add(to, lens[b + j], dir === 0 ? DIR_OUT : DIR_IN);
         }
-        nat.translateBatch(ring, offs, lenBatch, BATCH, NOW, dir === 0 ? DIR_OUT : DIR_IN, verdicts);
-        for (let j = 0; j < BATCH; j++) if (verdicts[j] !== Verdict.Forward) bad++;
+        nat.translateBatch(ring, batch, NOW);
+        for (let j = 0; j < BATCH; j++) if (batch.verdicts[j] !== Verdict.Forward) bad++;
       }
     }
   };

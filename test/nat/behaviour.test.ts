@@ -2,7 +2,7 @@
 // mapping and filtering, hairpinning, published ports, pressure.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Nat66, DIR_IN, DIR_OUT } from '../../src/nat/nat66.js';
+import { Nat66, NatBatch, DIR_IN, DIR_OUT } from '../../src/nat/nat66.js';
 import { tcpNext } from '../../src/nat/tcp-state.js';
 import { NatDrop } from '../../src/nat/drop.js';
 import { Verdict, TcpState, NatCounter } from '../../src/nat/types.js';
@@ -285,39 +285,51 @@ test('translateBatch: same results as one call per packet, with the large-table 
   const n = nat({ capacity: 100_000 });
   const count = 70_000; // above the warm-up threshold (65,536 sessions)
   const SLOT = 64;
-  const batch = 64;
-  const ring = new Uint8Array(batch * SLOT);
-  const offs = Int32Array.from({ length: batch }, (_, i) => i * SLOT);
-  const lens = new Int32Array(batch).fill(56);
-  const verdicts = new Int32Array(batch);
+  const size = 64;
+  const ring = new Uint8Array(size * SLOT);
+  const batch = new NatBatch(size);
   const extPorts = new Uint16Array(count);
   const host = (i: number) => `fd00::${((i >>> 8) + 1).toString(16)}`;
-  for (const dir of [DIR_OUT, DIR_IN]) {
-    for (let start = 0; start < count; start += batch) {
-      const m = Math.min(batch, count - start);
+  const remote = (i: number) => `2001:db8:${(i >>> 16) + 1}::${(i & 0xffff).toString(16)}`;
+  const check = (i: number, dir: number, out: Uint8Array, verdict: number) => {
+    assert.equal(verdict, Verdict.Forward, `packet ${i} dir ${dir}`);
+    if (dir === DIR_OUT) {
+      assert.equal(srcText(out), EXT);
+      if (extPorts[i] === 0) extPorts[i] = portsOf(out)!.src;
+      assert.equal(portsOf(out)!.src, extPorts[i], `packet ${i} keeps its mapping`);
+    } else {
+      assert.equal(dstText(out), host(i));
+      assert.equal(portsOf(out)!.dst, 10_000 + (i & 0x3f));
+    }
+    assert.ok(checksumOk(out));
+  };
+  // One direction per batch (opening every session, then the replies), then
+  // batches mixing both directions, as a TUN read does.
+  for (const pass of ['out', 'in', 'mixed']) {
+    for (let start = 0; start < count; start += size) {
+      const m = Math.min(size, count - start);
+      batch.count = 0;
       for (let j = 0; j < m; j++) {
         const i = start + j;
-        const p = dir === DIR_OUT
-          ? udpPacket(host(i), 10_000 + (i & 0x3f), `2001:db8:${(i >>> 16) + 1}::${(i & 0xffff).toString(16)}`, 53)
-          : udpPacket(`2001:db8:${(i >>> 16) + 1}::${(i & 0xffff).toString(16)}`, 53, EXT, extPorts[i]);
-        ring.set(p, offs[j]);
+        const dir = pass === 'out' ? DIR_OUT : pass === 'in' ? DIR_IN : (i & 1) === 0 ? DIR_OUT : DIR_IN;
+        const p = dir === DIR_OUT ? udpPacket(host(i), 10_000 + (i & 0x3f), remote(i), 53) : udpPacket(remote(i), 53, EXT, extPorts[i]);
+        ring.set(p, j * SLOT);
+        batch.add(j * SLOT, p.length, dir);
       }
-      n.translateBatch(ring, offs, lens, m, 1000, dir, verdicts);
-      for (let j = 0; j < m; j++) {
-        const i = start + j;
-        assert.equal(verdicts[j], Verdict.Forward, `packet ${i} dir ${dir}`);
-        const out = ring.subarray(offs[j], offs[j] + 56);
-        if (dir === DIR_OUT) {
-          extPorts[i] = portsOf(out)!.src;
-        } else {
-          assert.equal(dstText(out), host(i));
-          assert.equal(portsOf(out)!.dst, 10_000 + (i & 0x3f));
-          assert.ok(checksumOk(out));
-        }
-      }
+      n.translateBatch(ring, batch, 1000);
+      for (let j = 0; j < m; j++) check(start + j, batch.dirs[j], ring.subarray(j * SLOT, j * SLOT + batch.lengths[j]), batch.verdicts[j]);
     }
   }
   assert.equal(n.table.count, count);
+});
+
+test('NatBatch: add refuses a packet beyond its capacity', () => {
+  const batch = new NatBatch(2);
+  assert.equal(batch.add(0, 60, DIR_OUT), true);
+  assert.equal(batch.add(64, 60, DIR_IN, true, 3), true);
+  assert.equal(batch.add(128, 60, DIR_IN), false);
+  assert.equal(batch.count, 2);
+  assert.deepEqual([batch.dirs[1], batch.partial[1], batch.nets[1], batch.nets[0]], [DIR_IN, 1, 3, -1]);
 });
 
 test('counters per session and per inside address, both directions', () => {

@@ -2,7 +2,7 @@
 // a three-fragment TCP segment going out, in order and out of order.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Nat66 } from '../../src/nat/nat66.js';
+import { Nat66, NatBatch, DIR_IN } from '../../src/nat/nat66.js';
 import { NatDrop } from '../../src/nat/drop.js';
 import { Verdict, NatCounter } from '../../src/nat/types.js';
 import { updateChecksum, updateChecksumWord } from '../../src/wire/checksum.js';
@@ -196,8 +196,10 @@ test('translateBatch: fragments released mid-batch are all listed after it', () 
   const other = udpPacket('2001:db8::99', 1, EXT, 9);
   ring.set(other, offs[3]);
   lens[3] = other.length;
-  const verdicts = new Int32Array(4);
-  nat.translateBatch(ring, offs, lens, 4, 1100, 1, verdicts);
+  const batch = new NatBatch(4);
+  for (let j = 0; j < 4; j++) batch.add(offs[j], lens[j], DIR_IN);
+  nat.translateBatch(ring, batch, 1100);
+  const verdicts = batch.verdicts;
   assert.deepEqual([...verdicts.subarray(0, 3)], [Verdict.Held, Verdict.Held, Verdict.Forward]);
   assert.ok(verdicts[3] < 0, 'the unrelated packet is dropped');
   const fr = nat.fragments;
@@ -212,6 +214,7 @@ test('translateBatch: fragments released mid-batch are all listed after it', () 
     assert.ok(equalBytes(g, want), diffAt(g, want));
   }
   // The next call recycles them.
-  nat.translateBatch(ring, offs, lens, 0, 1101, 1, verdicts);
+  batch.count = 0;
+  nat.translateBatch(ring, batch, 1101);
   assert.equal(fr.releasedCount, 0);
 });
