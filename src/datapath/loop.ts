@@ -19,6 +19,7 @@ import { NatBatch, DIR_IN, DIR_OUT, type Nat66 } from '../nat/nat66.js';
 import { networkOf } from '../nat/config.js';
 import { readAddress } from '../nat/csum.js';
 import { Verdict } from '../nat/types.js';
+import { Protocol } from '../wire/ipv6.js';
 
 /** Indexes of TunDatapath.counters. */
 export const LoopCounter = {
@@ -41,7 +42,6 @@ export const LoopCounter = {
 export const LOOP_COUNTER_NAMES = ['wakeups', 'batches', 'packets', 'outbound', 'inbound', 'dropped', 'passed-to-host', 'held', 'tx-short', 'read-errors', 'released'];
 
 const IPV6_HEADER = 40;
-const NEXT_ICMPV6 = 58;
 /** Batches per wake-up before yielding to the event loop. */
 const BATCH_BUDGET = 8;
 /** Room for a 64 KiB GSO super-packet plus the vnet header, rounded for alignment. */
@@ -170,7 +170,7 @@ export class TunDatapath {
       } else {
         c[LoopCounter.Inbound]++;
         // Decided before translation, on the destination as received.
-        if (this.hostCount !== 0 && buf[off + 6] === NEXT_ICMPV6) {
+        if (this.hostCount !== 0 && buf[off + 6] === Protocol.Icmpv6) {
           readAddress(buf, off + 24, words, 4);
           if (this.isHost(words)) toHost[batch.count] = 1;
         }

@@ -20,9 +20,10 @@ import type { NatConfig, NatNetwork, PublishedPort } from '../nat/config.js';
 import type { PolicyRoute, PolicyRule, PolicyState } from '../host/policy.js';
 import type { SteerSpec } from '../host/steering.js';
 import { parseIpv6 } from '../wire/address.js';
+import { Protocol } from '../wire/ipv6.js';
 import type { ResolvedModel } from './model.js';
 
-const PROTO_NUMBER = { tcp: 6, udp: 17, sctp: 132 } as const;
+const PROTO_NUMBER = { tcp: Protocol.Tcp, udp: Protocol.Udp, sctp: Protocol.Sctp } as const;
 
 export interface HostPlan {
   readonly policy: PolicyState;
@@ -61,7 +62,7 @@ export function hostPlan(m: ResolvedModel): HostPlan {
       const [lo, hi] = n.portRange ?? m.hostPortRange;
       reserved = [lo, hi];
       const ports: Array<{ protocol: number; lo: number; hi: number }> = [];
-      for (const proto of [6, 17, 132]) ports.push({ protocol: proto, lo, hi });
+      for (const proto of Object.values(PROTO_NUMBER)) ports.push({ protocol: proto, lo, hi });
       for (const p of m.published) {
         if (p.externalAddress !== undefined && p.externalAddress !== n.externalAddresses[0]) continue;
         if (!n.subnets.some((s) => sameNetwork(s, p.insideAddress))) continue;

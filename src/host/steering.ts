@@ -15,8 +15,12 @@
 // and errors to H are steered too: sixgate writes those that are not its own
 // back into the TUN unchanged, and the kernel then delivers them locally.
 import { formatIpv6 } from '../wire/address.js';
+import { Protocol } from '../wire/ipv6.js';
 import { assertIfname, hasTool, run, HostCommandError } from './run.js';
 import { SIXGATE_TC_PRIORITY } from './tags.js';
+
+/** Protocols whose ports can be steered (TCP, UDP, SCTP). */
+const STEERABLE: readonly number[] = [Protocol.Tcp, Protocol.Udp, Protocol.Sctp];
 
 export interface SteerSpec {
   /** The host address the translation uses. */
@@ -50,7 +54,7 @@ export function steeringLines(uplink: string, tun: string, specs: readonly Steer
   for (const s of specs) {
     const dst = `match ip6 dst ${formatIpv6(s.address, 0)}/128`;
     for (const { protocol, lo, hi } of s.ports) {
-      if (![6, 17, 132].includes(protocol) || !(lo >= 0 && hi <= 65535 && lo <= hi)) throw new RangeError(`bad steering ports ${protocol} ${lo}-${hi}`);
+      if (!STEERABLE.includes(protocol) || !(lo >= 0 && hi <= 65535 && lo <= hi)) throw new RangeError(`bad steering ports ${protocol} ${lo}-${hi}`);
       for (const [value, mask] of portBlocks(lo, hi)) {
         lines.push(`${head} ${dst} match ip6 protocol ${protocol} 0xff match ip6 dport 0x${value.toString(16)} 0x${mask.toString(16)} ${action}`);
       }
