@@ -10,8 +10,9 @@
 // right and the kernel segments only where an egress cannot take GSO.
 //
 // Per wake-up: read a batch, take `now` once, translate it in place with one
-// engine call, write the kept packets back in runs of consecutive slots; repeat up to a budget so
-// timers and other handles get a turn. Nothing here allocates per packet.
+// engine call, write the kept packets back in runs of consecutive slots;
+// repeat up to a budget so timers and other handles get a turn. Nothing here
+// allocates per packet.
 import type { Tun } from '../io/tun.js';
 import { VNET_HDR_LEN, VnetFlag } from '../io/tun.js';
 import { PacketRing } from '../io/ring.js';
