@@ -5,22 +5,21 @@
 // At a million sessions nearly every lookup misses the caches and the TLB,
 // and one packet's misses are dependent (hash → index slot → record), so
 // translating packet after packet pays them in series. The warmer hashes the
-// whole batch first, then loads the index slots, then the records they name,
-// each in a tiny loop of independent loads the CPU keeps in flight together;
-// the translation that follows finds them in cache. One batch holds both
-// directions, as a TUN read does: the more packets a loop of loads covers,
-// the more misses overlap. Below WARM_MIN_SESSIONS the table is
-// cache-resident and the extra hashing would only cost.
+// whole batch first; then the table's warm.wat kernel loads the index slots,
+// then the records they name, each in a tiny loop of independent loads the
+// CPU keeps in flight together; the translation that follows finds them in
+// cache and reuses the hashes. One batch holds both directions, as a TUN
+// read does: the more packets a loop of loads covers, the more misses
+// overlap. Below WARM_MIN_SESSIONS the table is cache-resident and the extra
+// hashing would only cost.
 
 import { Protocol } from '../wire/ipv6.js';
 import type { ConnTable } from './table.js';
 import { ProtoClass, Direction } from './types.js';
 import { externalIndexOf, type CompiledConfig } from './config.js';
+import { WARM_MAX } from './layout.js';
 
-/** From this many sessions on, translateBatch warms every packet's lookup first. */
-export const WARM_MIN_SESSIONS = 65_536;
-/** Packets of one batch that get warmed (the rest are translated cold). */
-const WARM_MAX = 256;
+export { WARM_MIN_SESSIONS } from './layout.js';
 /** Next header → protocol class of its lookup (TCP's for ones without). */
 const CLASS_OF_NEXT = new Uint8Array(256);
 CLASS_OF_NEXT[Protocol.Udp] = ProtoClass.Udp;
@@ -74,13 +73,6 @@ export class NatBatch {
 
 export class BatchWarmer {
   /**
-   * The batch's lookup hashes (0: none computed); the translation reuses
-   * them. Int32: a uint32 above 2^31 is a heap number once it leaves the
-   * array (a field, an argument), and every such number is an allocation.
-   */
-  readonly hashes = new Int32Array(WARM_MAX);
-  private readonly slots = new Uint32Array(WARM_MAX);
-  /**
    * A view of the caller's packet buffer: four word loads per address
    * instead of sixteen byte loads. Replaced only when the caller hands in
    * another buffer (the data path and the bench keep one ring).
@@ -89,10 +81,15 @@ export class BatchWarmer {
   /** The warm loads' sum, kept so the loads cannot be optimised away. */
   sink = 0;
 
-  /** Warm the first min(count, 256) packets' lookups; returns how many hashes are in `hashes`. */
+  /**
+   * Warm the first min(count, 256) packets' lookups; returns how many
+   * hashes are in table.warmHashes (0: none computed), which the
+   * translation then reuses.
+   */
   warm(table: ConnTable, cfg: CompiledConfig, buf: Uint8Array, batch: NatBatch): number {
     const n = Math.min(batch.count, WARM_MAX);
-    const hashes = this.hashes;
+    const hashes = table.warmHashes;
+    const warmDirs = table.warmDirs;
     let view = this.view;
     if (view.buffer !== buf.buffer || view.byteOffset !== buf.byteOffset || view.byteLength !== buf.byteLength) {
       view = this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
@@ -100,9 +97,12 @@ export class BatchWarmer {
     const offsets = batch.offsets;
     const lengths = batch.lengths;
     const dirs = batch.dirs;
-    for (let i = 0; i < n; i++) hashes[i] = this.hash(table, cfg, view, buf, offsets[i], lengths[i], dirs[i]);
-    table.indexSlots(hashes, dirs, this.slots, n);
-    this.sink = table.touchRecords(this.slots, n);
+    for (let i = 0; i < n; i++) {
+      const dir = dirs[i];
+      hashes[i] = this.hash(table, cfg, view, buf, offsets[i], lengths[i], dir);
+      warmDirs[i] = dir === Direction.Out ? 0 : 1;
+    }
+    this.sink = table.warm(n);
     return n;
   }
 

@@ -80,10 +80,6 @@ export interface NatConfig {
   capacity?: number;
   /** Inside addresses with counters (default capacity/64, 1,024..65,535). */
   hostCapacity?: number;
-  /** Back the table with a SharedArrayBuffer. */
-  shared?: boolean;
-  /** A buffer for the table (ConnTable.byteLengthFor bytes), e.g. huge pages from the native addon. */
-  tableBuffer?: ArrayBuffer | SharedArrayBuffer;
   /** First fragments remembered at once (default 1,024). */
   fragmentFlows?: number;
   /** Out-of-order fragments held at once (default 32) and the largest one (default 2,048 bytes). */

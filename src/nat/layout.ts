@@ -14,6 +14,14 @@ const ID_BITS = 24;
 export const MAX_CAPACITY = (1 << ID_BITS) - 1;
 /** Ports per (external address, protocol class) in the port-owner array. */
 export const PORTS_PER_CLASS = 65536;
+/**
+ * From this many sessions on, a batch warms its lookups first (batch.ts);
+ * tables that can hold this many live in WebAssembly memory with the
+ * warm-up kernel (warm-kernel.ts).
+ */
+export const WARM_MIN_SESSIONS = 65_536;
+/** Packets of one batch that get warmed (the rest are translated cold). */
+export const WARM_MAX = 256;
 
 export interface TableGeometry {
   /** Sessions the table holds (default 262,144; at most 16,777,215). */
@@ -22,15 +30,6 @@ export interface TableGeometry {
   externalCount: number;
   /** Inside addresses with their own counters (default capacity / 64, at least 1,024, at most 65,535). */
   hostCapacity?: number;
-  /** Back the table with a SharedArrayBuffer so worker threads can map it. */
-  shared?: boolean;
-  /**
-   * Use this buffer (at least ConnTable.byteLengthFor(geometry) bytes)
-   * instead of allocating one: lets the data path hand in memory it
-   * allocated itself, e.g. huge pages from the native addon, which matter at
-   * a million sessions (every lookup is a TLB miss on 4 KiB pages).
-   */
-  buffer?: ArrayBuffer | SharedArrayBuffer;
 }
 
 export function nextPow2(n: number): number {
@@ -54,7 +53,7 @@ export function layoutOf(geometry: TableGeometry) {
   const hosts = geometry.hostCapacity ?? Math.min(65535, Math.max(1024, capacity >>> 6));
   if (!Number.isInteger(hosts) || hosts < 1 || hosts > 65535) throw new RangeError(`hostCapacity must be in 1..65535, got ${hosts}`);
   // Linear probing stays short up to a load of about 0.6. At least 16 slots
-  // (64 bytes), so idxOut starts right where idxIn ends (table.ts views both as one).
+  // (64 bytes), so idxOut starts right where idxIn ends (warm.wat finds it there).
   const indexSize = Math.max(16, nextPow2(Math.ceil(capacity / 0.6)));
   const hostGeometry = HostTable.geometry(hosts);
   const n1 = capacity + 1;
@@ -74,6 +73,10 @@ export function layoutOf(geometry: TableGeometry) {
     hostRec: take(hostGeometry.recBytes),
     hostCnt: take(hostGeometry.cntBytes),
     hostIdx: take(hostGeometry.idxBytes),
+    // The warm-up kernel's arguments and results (hashes, slots, directions).
+    warmHashes: take(WARM_MAX * 4),
+    warmSlots: take(WARM_MAX * 4),
+    warmDirs: take(WARM_MAX),
   };
   return { capacity, ext, hosts, indexSize, hostGeometry, offsets, byteLength: at };
 }

@@ -86,8 +86,6 @@ export class Nat66 {
       capacity: config.capacity ?? 262_144,
       externalCount: this.cfg.extCount,
       hostCapacity: config.hostCapacity,
-      shared: config.shared,
-      buffer: config.tableBuffer,
     }, config.seed ?? ((Math.random() * 0x100000000) >>> 0));
     this.table.fingerprint = this.cfg.fingerprint;
     this.fragments = new FragmentTracker(config.fragmentFlows ?? 1024, config.fragmentHoldSlots ?? 32,
@@ -189,7 +187,7 @@ export class Nat66 {
   translateBatch(buf: Uint8Array, batch: NatBatch, now: number): void {
     const count = batch.count;
     const warmed = this.table.count >= WARM_MIN_SESSIONS ? this.warmer.warm(this.table, this.cfg, buf, batch) : 0;
-    const hashes = this.warmer.hashes;
+    const hashes = this.table.warmHashes;
     const { offsets, lengths, dirs, nets, partial, verdicts } = batch;
     // Fragments released by any packet of the batch stay listed until the next call.
     if (this.fragments.releasedCount !== 0) this.fragments.recycleReleased();

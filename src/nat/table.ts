@@ -24,19 +24,22 @@
 //   hostRec   (H+1) × 8 × u32     inside address, session count (hosts.ts)
 //   hostCnt   (H+1) × 4 × f64     packets out/in, bytes out/in per inside address
 //   hostIdx   2H' × u32           inside address → host id
+//   warm*     256 × (u32+u32+u8)  the warm-up kernel's hashes, slots, directions
 // Indexes are sized to the next power of two above N / 0.6 (load at most 0.6).
 //
 // Why one 64-byte record instead of one typed array per field: a packet
 // touches the key, ports, external side, state, expiry and counters of its
 // session together; packed in one record that is one or two cache misses per
-// packet at a million sessions instead of about eight (JS cannot align the
-// buffer: malloc'd ArrayBuffers are 16-byte aligned, so a record usually
-// spans two lines; batch.ts warms both). What a packet does not touch lives
+// packet at a million sessions instead of about eight. What a packet does not touch lives
 // in separate columns: the mapping ring links (insert/remove only) and the
 // high words of the byte counters (bumped when the low word wraps, every
 // 4 GiB). The columns are all typed arrays over the one buffer (records are a
-// Uint32Array with stride 16), so the whole table snapshots with one copy and
-// can live in a SharedArrayBuffer.
+// Uint32Array with stride 16), so the whole table snapshots with one copy.
+//
+// A table that can hold WARM_MIN_SESSIONS or more lives in WebAssembly
+// memory (warm-kernel.ts): page aligned, so a record is exactly one cache
+// line, and a batch's index and record loads run in the warm.wat kernel.
+// Smaller tables never warm and use a plain ArrayBuffer.
 //
 // Expiry: a timing wheel of 1-second ticks (wheel.ts); refreshing a session
 // per packet only raises its EXPIRY word.
@@ -46,12 +49,13 @@
 
 import { HostTable } from './hosts.js';
 import { TimingWheel, WHEEL_SIZE } from './wheel.js';
-import { layoutOf, REC_WORDS, META_WORDS, MAX_CAPACITY, PORTS_PER_CLASS, type TableGeometry } from './layout.js';
+import { layoutOf, REC_WORDS, META_WORDS, MAX_CAPACITY, PORTS_PER_CLASS, WARM_MIN_SESSIONS, WARM_MAX, type TableGeometry } from './layout.js';
+import { kernelMemory, type WarmLoads } from './warm-kernel.js';
 
 export { REC_WORDS, MAX_CAPACITY, type TableGeometry };
 
 export const SNAPSHOT_MAGIC = 0x53364e54; // "S6NT"
-export const SNAPSHOT_VERSION = 1;
+export const SNAPSHOT_VERSION = 2;
 
 /** What each word of a session record holds. */
 export const R = {
@@ -121,7 +125,7 @@ export class ConnTable {
   readonly externalCount: number;
   readonly hostCapacity: number;
   readonly hostIndexSize: number;
-  readonly buffer: ArrayBuffer | SharedArrayBuffer;
+  readonly buffer: ArrayBuffer;
   readonly byteLength: number;
 
   readonly meta: Uint32Array;
@@ -133,13 +137,21 @@ export class ConnTable {
   readonly idxIn: Uint32Array;
   readonly idxOut: Uint32Array;
   readonly idxMap: Uint32Array;
-  /** idxIn and idxOut back to back, in one view. */
-  private readonly idxTuples: Uint32Array;
   readonly owner: Uint32Array;
   /** Per inside address counters (same buffer); hostCnt is its Float64 counter column, for the hot path. */
   readonly hosts: HostTable;
   readonly hostCnt: Float64Array;
   private readonly wheel: TimingWheel;
+  /**
+   * The warm-up's per-packet inputs (BatchWarmer fills them): the lookup
+   * hash, and 0 (inside index) or 1 (outside index). Int32 hashes: a uint32
+   * above 2^31 is a heap number once it leaves the array.
+   */
+  readonly warmHashes: Int32Array;
+  readonly warmDirs: Uint8Array;
+  /** warm.wat bound to this table's memory; null for tables too small to warm. */
+  private readonly warmLoads: WarmLoads | null;
+  private readonly offsets: ReturnType<typeof layoutOf>['offsets'];
 
   /**
    * Scratch key the find/insert calls read: words 0..3 the inside address,
@@ -160,17 +172,18 @@ export class ConnTable {
     this.mask = this.indexSize - 1;
     this.seed = seed | 0;
     this.byteLength = l.byteLength;
-    if (geometry.buffer !== undefined) {
-      if (geometry.buffer.byteLength < l.byteLength) {
-        throw new RangeError(`table buffer is ${geometry.buffer.byteLength} bytes, needs ${l.byteLength}`);
-      }
-      this.buffer = geometry.buffer;
+    if (l.capacity >= WARM_MIN_SESSIONS) {
+      const memory = kernelMemory(l.byteLength);
+      this.buffer = memory.buffer;
+      this.warmLoads = memory.warm;
     } else {
-      this.buffer = geometry.shared ? new SharedArrayBuffer(l.byteLength) : new ArrayBuffer(l.byteLength);
+      this.buffer = new ArrayBuffer(l.byteLength);
+      this.warmLoads = null;
     }
     const b = this.buffer;
     const n1 = l.capacity + 1;
     const o = l.offsets;
+    this.offsets = o;
     this.meta = new Uint32Array(b, o.meta, META_WORDS);
     this.rec = new Uint32Array(b, o.rec, n1 * REC_WORDS);
     this.bytesHi = new Uint32Array(b, o.bytesHi, n1 * 2);
@@ -180,7 +193,6 @@ export class ConnTable {
     this.idxIn = new Uint32Array(b, o.idxIn, this.indexSize);
     this.idxOut = new Uint32Array(b, o.idxOut, this.indexSize);
     if (o.idxOut !== o.idxIn + this.indexSize * 4) throw new Error('layout: idxOut must follow idxIn');
-    this.idxTuples = new Uint32Array(b, o.idxIn, this.indexSize * 2);
     this.idxMap = new Uint32Array(b, o.idxMap, this.indexSize);
     this.owner = new Uint32Array(b, o.owner, l.ext * 4 * PORTS_PER_CLASS);
     const hg = l.hostGeometry;
@@ -190,6 +202,8 @@ export class ConnTable {
       new Uint32Array(b, o.hostIdx, hg.indexSize),
       this.meta, { count: M.HOST_COUNT, freeHead: M.HOST_FREE_HEAD, hand: M.HOST_HAND }, this.seed);
     this.hostCnt = this.hosts.cnt;
+    this.warmHashes = new Int32Array(b, o.warmHashes, WARM_MAX);
+    this.warmDirs = new Uint8Array(b, o.warmDirs, WARM_MAX);
     this.wheel = new TimingWheel(this.wNext, this.wPrev, l.capacity, this);
     this.clear();
   }
@@ -264,9 +278,8 @@ export class ConnTable {
   /**
    * Warm-up for batches: the hash findInside would use for these arguments.
    * The batch path hashes a whole batch first, then loads the index slots
-   * (indexSlots), then the records they name (touchRecords), each in a tiny
-   * loop of independent loads, so the cache misses of a large table overlap
-   * instead of queueing one packet after another.
+   * and the records they name (warm), so the cache misses of a large table
+   * overlap instead of queueing one packet after another.
    */
   hashInsideKey(pc: number, inPort: number, remPort: number): number {
     const k = this.key;
@@ -279,45 +292,13 @@ export class ConnTable {
   }
 
   /**
-   * Load index slots for n hashes into slots[]: the first slot of each
-   * probe sequence whose tag matches (the session a lookup would compare
-   * first), or the empty slot ending the probe. dirs[i] picks the index:
-   * the inside one for Direction.Out, the outside one for Direction.In.
+   * Load the index slot and the session record that the lookups of the
+   * first n packets in warmHashes/warmDirs will read (warm.wat); returns a
+   * sum that only keeps the loads alive. For tables of WARM_MIN_SESSIONS or more.
    */
-  indexSlots(hashes: Int32Array, dirs: Uint8Array, slots: Uint32Array, n: number): void {
-    // Both tuple indexes through one view (idxOut follows idxIn), so the
-    // direction is an offset, not a branch.
-    const idx = this.idxTuples;
-    const size = this.indexSize;
-    const mask = this.mask;
-    for (let i = 0; i < n; i++) {
-      const h = hashes[i];
-      const tag = h >>> 24;
-      const base = dirs[i] * size;
-      let j = h & mask;
-      let s = idx[base + j];
-      while (s !== 0 && s >>> ID_BITS !== tag) {
-        j = (j + 1) & mask;
-        s = idx[base + j];
-      }
-      slots[i] = s;
-    }
-  }
-
-  /**
-   * Load the record of each slot (a harmless record 0 for empty ones); the
-   * sum only keeps the loads alive. Both ends of the record: JS cannot align
-   * the buffer to a cache line (large ArrayBuffers come from malloc, 16-byte
-   * aligned), so a 64-byte record usually spans two lines.
-   */
-  touchRecords(slots: Uint32Array, n: number): number {
-    const rec = this.rec;
-    let sum = 0;
-    for (let i = 0; i < n; i++) {
-      const o = (slots[i] & ID_MASK) * REC_WORDS;
-      sum += rec[o] + rec[o + REC_WORDS - 1];
-    }
-    return sum;
+  warm(n: number): number {
+    const o = this.offsets;
+    return this.warmLoads!(n, o.warmHashes, o.warmDirs, o.warmSlots, o.idxIn, this.indexSize, o.rec);
   }
 
   /** Session for (pc, key inside address, inPort, key remote address, remPort), or 0. */

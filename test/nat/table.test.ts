@@ -4,6 +4,7 @@ import { ConnTable, R, REC_WORDS, Flag, OWNER_PUBLISHED } from '../../src/nat/ta
 import { snapshotTable, restoreTable } from '../../src/nat/snapshot.js';
 import { ProtoClass, TcpState } from '../../src/nat/types.js';
 import { SnapshotError } from '../../src/errors.js';
+import { layoutOf, WARM_MIN_SESSIONS, WARM_MAX } from '../../src/nat/layout.js';
 
 const { Tcp, Udp } = ProtoClass;
 
@@ -249,9 +250,8 @@ test('restore drops sessions that contradict the current published ports', () =>
   assert.equal(u.portOwner(0, Tcp, 8080), OWNER_PUBLISHED | 3);
 });
 
-test('works at 1,000,000 sessions in a SharedArrayBuffer, under 128 bytes per session', () => {
-  const t = new ConnTable({ capacity: 1_000_000, externalCount: 1, shared: true });
-  assert.ok(t.buffer instanceof SharedArrayBuffer);
+test('works at 1,000,000 sessions, under 128 bytes per session', () => {
+  const t = new ConnTable({ capacity: 1_000_000, externalCount: 1 });
   assert.ok(t.bytesPerSession <= 128, `bytes per session ${t.bytesPerSession}`);
   t.expire(1);
   let made = 0;
@@ -265,13 +265,43 @@ test('works at 1,000,000 sessions in a SharedArrayBuffer, under 128 bytes per se
   assert.equal(t.count, 1_000_000);
 });
 
-test('a caller-supplied buffer (e.g. huge pages from the addon) is used in place', () => {
-  const geometry = { capacity: 1000, externalCount: 1 };
-  const bytes = ConnTable.byteLengthFor(geometry);
-  const buffer = new SharedArrayBuffer(bytes);
-  const t = new ConnTable({ ...geometry, buffer });
-  assert.equal(t.buffer, buffer);
-  assert.equal(t.byteLength, bytes);
+test('from WARM_MIN_SESSIONS on, the table lives in page-aligned kernel memory; smaller ones in a plain buffer', () => {
+  const small = new ConnTable({ capacity: 1000, externalCount: 1 });
+  assert.equal(small.buffer.byteLength, small.byteLength);
+  const geometry = { capacity: WARM_MIN_SESSIONS, externalCount: 1 };
+  const t = new ConnTable(geometry);
+  assert.equal(t.buffer.byteLength % 65536, 0, 'WebAssembly pages');
+  assert.ok(t.buffer.byteLength >= t.byteLength);
+  assert.equal(layoutOf(geometry).offsets.rec % 64, 0, 'a record is one cache line');
   assert.ok(add(t, 1, 4000, 2, 53, 4000, 10) > 0);
-  assert.throws(() => new ConnTable({ ...geometry, buffer: new ArrayBuffer(bytes - 1) }), RangeError);
+});
+
+test('warm() loads, for each hash, the slot its lookup compares first (the kernel against a JS probe)', () => {
+  const geometry = { capacity: WARM_MIN_SESSIONS, externalCount: 1 };
+  const t = new ConnTable(geometry);
+  t.expire(1);
+  const ids: number[] = [];
+  for (let i = 0; i < 40_000; i++) ids.push(add(t, (i % 500) + 1, 1024 + (i >>> 4), i + 7, 443, 1024 + (i >>> 4), 100));
+  const slots = new Uint32Array(t.buffer, layoutOf(geometry).offsets.warmSlots, WARM_MAX);
+  const firstSlot = (idx: Uint32Array, h: number): number => {
+    const mask = t.indexSize - 1;
+    for (let j = h & mask; ; j = (j + 1) & mask) if (idx[j] === 0 || idx[j] >>> 24 === h >>> 24) return idx[j];
+  };
+  let named = 0;
+  for (let n = 0; n < WARM_MAX; n++) {
+    // Even n: a live session by its inside tuple; odd n: by its outside tuple, or (every 8th) a session that does not exist.
+    const i = (n * 151) % ids.length;
+    const absent = n % 8 === 7;
+    setKey(t, (i % 500) + 1, absent ? 0x7fff0000 + n : i + 7);
+    const port = 1024 + (i >>> 4);
+    t.warmHashes[n] = n % 2 === 0 ? t.hashInsideKey(Udp, port, 443) : t.hashOutsideKey(Udp, 0, port, 443);
+    t.warmDirs[n] = n % 2;
+  }
+  t.warm(WARM_MAX);
+  for (let n = 0; n < WARM_MAX; n++) {
+    const want = firstSlot(n % 2 === 0 ? t.idxIn : t.idxOut, t.warmHashes[n]);
+    assert.equal(slots[n], want, `packet ${n}`);
+    if (n % 8 !== 7 && (slots[n] & 0xffffff) === ids[(n * 151) % ids.length]) named++;
+  }
+  assert.ok(named > WARM_MAX * 7 / 8 * 0.9, `${named} slots name the session looked up`);
 });
