@@ -79,6 +79,8 @@ export class Nat66 {
   private inBatch = false;
   /** Hash of the next session lookup when translateBatch already computed it, else 0. */
   private presetHash = 0;
+  /** With presetHash: the index slot the warm-up found for that lookup. */
+  private presetSlot = 0;
 
   constructor(config: NatConfig) {
     this.cfg = compileConfig(config);
@@ -188,6 +190,7 @@ export class Nat66 {
     const count = batch.count;
     const warmed = this.table.count >= WARM_MIN_SESSIONS ? this.warmer.warm(this.table, this.cfg, buf, batch) : 0;
     const hashes = this.table.warmHashes;
+    const slots = this.table.warmSlots;
     const { offsets, lengths, dirs, nets, partial, verdicts } = batch;
     // Fragments released by any packet of the batch stay listed until the next call.
     if (this.fragments.releasedCount !== 0) this.fragments.recycleReleased();
@@ -195,6 +198,7 @@ export class Nat66 {
     for (let i = 0; i < count; i++) {
       // The session lookup may reuse the warm-up's hash (consumed by it, or cleared here).
       this.presetHash = i < warmed ? hashes[i] : 0;
+      this.presetSlot = i < warmed ? slots[i] : 0;
       verdicts[i] = dirs[i] === DIR_OUT
         ? this.translateOutbound(buf, offsets[i], lengths[i], now, partial[i] !== 0, nets[i])
         : this.translateInbound(buf, offsets[i], lengths[i], now, partial[i] !== 0);
@@ -286,7 +290,7 @@ export class Nat66 {
     // A preset hash saves rehashing; a miss with it is re-checked the normal way.
     const preset = this.presetHash;
     this.presetHash = 0;
-    let id = preset !== 0 ? t.findInsideHashed(preset, pc, inPort!, remPort) : 0;
+    let id = preset !== 0 ? t.findInsideFrom(this.presetSlot, preset, pc, inPort!, remPort) : 0;
     if (id === 0) id = t.findInside(pc, inPort!, remPort);
     const rec = t.rec;
     if (id !== 0 && rec[id * REC_WORDS + R.EXPIRY] <= this.tick) {
@@ -410,7 +414,7 @@ export class Nat66 {
     k[4] = pkt[0]; k[5] = pkt[1]; k[6] = pkt[2]; k[7] = pkt[3];
     const preset = this.presetHash;
     this.presetHash = 0;
-    let id = preset !== 0 ? t.findOutsideHashed(preset, pc, extIdx, extPort!, remPort) : 0;
+    let id = preset !== 0 ? t.findOutsideFrom(this.presetSlot, preset, pc, extIdx, extPort!, remPort) : 0;
     if (id === 0) id = t.findOutside(pc, extIdx, extPort!, remPort);
     const rec = t.rec;
     if (id !== 0 && rec[id * REC_WORDS + R.EXPIRY] <= this.tick) {

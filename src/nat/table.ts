@@ -149,6 +149,8 @@ export class ConnTable {
    */
   readonly warmHashes: Int32Array;
   readonly warmDirs: Uint8Array;
+  /** The warm-up's result per packet: the index slot its lookup compares first (as int32, like warmHashes). */
+  readonly warmSlots: Int32Array;
   /** warm.wat bound to this table's memory; null for tables too small to warm. */
   private readonly warmLoads: WarmLoads | null;
   private readonly offsets: ReturnType<typeof layoutOf>['offsets'];
@@ -204,6 +206,7 @@ export class ConnTable {
     this.hostCnt = this.hosts.cnt;
     this.warmHashes = new Int32Array(b, o.warmHashes, WARM_MAX);
     this.warmDirs = new Uint8Array(b, o.warmDirs, WARM_MAX);
+    this.warmSlots = new Int32Array(b, o.warmSlots, WARM_MAX);
     this.wheel = new TimingWheel(this.wNext, this.wPrev, l.capacity, this);
     this.clear();
   }
@@ -309,8 +312,6 @@ export class ConnTable {
 
   /** findInside with the hash already computed (hashInsideKey, by the batch warm-up). */
   findInsideHashed(h: number, pc: number, inPort: number, remPort: number): number {
-    const k = this.key;
-    const rec = this.rec;
     const ports = inPort << 16 | remPort;
     const tag = h >>> 24;
     const idx = this.idxIn;
@@ -318,16 +319,30 @@ export class ConnTable {
     for (let i = h & mask; ; i = (i + 1) & mask) {
       const s = idx[i];
       if (s === 0) return 0;
-      if (s >>> ID_BITS !== tag) continue;
-      const id = s & ID_MASK;
-      const o = id * REC_WORDS;
-      if ((rec[o + R.PORTS] | 0) === ports && rec[o + R.REM_ADDR + 3] === k[7] && rec[o + R.REM_ADDR + 2] === k[6] &&
-          rec[o + R.REM_ADDR + 1] === k[5] && rec[o + R.REM_ADDR] === k[4] && rec[o + R.IN_ADDR + 3] === k[3] &&
-          rec[o + R.IN_ADDR + 2] === k[2] && rec[o + R.IN_ADDR + 1] === k[1] && rec[o + R.IN_ADDR] === k[0] &&
-          ((rec[o + R.META] >>> 12) & 0xf) === pc) {
-        return id;
-      }
+      if (s >>> ID_BITS === tag && this.isInside(s & ID_MASK, pc, ports)) return s & ID_MASK;
     }
+  }
+
+  /**
+   * findInsideHashed, first trying the session the warm-up's slot names
+   * (warmSlots[i] for the batch's packet i): usually it is the one, and
+   * the probe is skipped.
+   */
+  findInsideFrom(slot: number, h: number, pc: number, inPort: number, remPort: number): number {
+    const id = slot & ID_MASK;
+    if (id !== 0 && this.isInside(id, pc, inPort << 16 | remPort)) return id;
+    return this.findInsideHashed(h, pc, inPort, remPort);
+  }
+
+  /** Whether session `id` has this inside key (this.key, the protocol class, inPort << 16 | remPort). */
+  private isInside(id: number, pc: number, ports: number): boolean {
+    const k = this.key;
+    const rec = this.rec;
+    const o = id * REC_WORDS;
+    return (rec[o + R.PORTS] | 0) === ports && rec[o + R.REM_ADDR + 3] === k[7] && rec[o + R.REM_ADDR + 2] === k[6] &&
+      rec[o + R.REM_ADDR + 1] === k[5] && rec[o + R.REM_ADDR] === k[4] && rec[o + R.IN_ADDR + 3] === k[3] &&
+      rec[o + R.IN_ADDR + 2] === k[2] && rec[o + R.IN_ADDR + 1] === k[1] && rec[o + R.IN_ADDR] === k[0] &&
+      ((rec[o + R.META] >>> 12) & 0xf) === pc;
   }
 
   /** Session for (pc, external address index, extPort, key remote address, remPort), or 0. */
@@ -337,8 +352,6 @@ export class ConnTable {
 
   /** findOutside with the hash already computed (hashOutsideKey, by the batch warm-up). */
   findOutsideHashed(h: number, pc: number, extIdx: number, extPort: number, remPort: number): number {
-    const k = this.key;
-    const rec = this.rec;
     const ext = extPort << 16 | extIdx;
     const tag = h >>> 24;
     const idx = this.idxOut;
@@ -346,15 +359,25 @@ export class ConnTable {
     for (let i = h & mask; ; i = (i + 1) & mask) {
       const s = idx[i];
       if (s === 0) return 0;
-      if (s >>> ID_BITS !== tag) continue;
-      const id = s & ID_MASK;
-      const o = id * REC_WORDS;
-      if ((rec[o + R.EXT] | 0) === ext && (rec[o + R.PORTS] & 0xffff) === remPort && rec[o + R.REM_ADDR + 3] === k[7] &&
-          rec[o + R.REM_ADDR + 2] === k[6] && rec[o + R.REM_ADDR + 1] === k[5] && rec[o + R.REM_ADDR] === k[4] &&
-          ((rec[o + R.META] >>> 12) & 0xf) === pc) {
-        return id;
-      }
+      if (s >>> ID_BITS === tag && this.isOutside(s & ID_MASK, pc, ext, remPort)) return s & ID_MASK;
     }
+  }
+
+  /** findOutsideHashed, first trying the session the warm-up's slot names (see findInsideFrom). */
+  findOutsideFrom(slot: number, h: number, pc: number, extIdx: number, extPort: number, remPort: number): number {
+    const id = slot & ID_MASK;
+    if (id !== 0 && this.isOutside(id, pc, extPort << 16 | extIdx, remPort)) return id;
+    return this.findOutsideHashed(h, pc, extIdx, extPort, remPort);
+  }
+
+  /** Whether session `id` has this outside key (this.key's remote words, extPort << 16 | extIdx, remPort). */
+  private isOutside(id: number, pc: number, ext: number, remPort: number): boolean {
+    const k = this.key;
+    const rec = this.rec;
+    const o = id * REC_WORDS;
+    return (rec[o + R.EXT] | 0) === ext && (rec[o + R.PORTS] & 0xffff) === remPort && rec[o + R.REM_ADDR + 3] === k[7] &&
+      rec[o + R.REM_ADDR + 2] === k[6] && rec[o + R.REM_ADDR + 1] === k[5] && rec[o + R.REM_ADDR] === k[4] &&
+      ((rec[o + R.META] >>> 12) & 0xf) === pc;
   }
 
   /** Anchor session of the dynamic mapping for (pc, key inside address, inPort), or 0. */
