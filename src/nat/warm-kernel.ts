@@ -16,11 +16,14 @@ declare const WebAssembly: {
 export type WarmLoads = (n: number, hashes: number, dirs: number, slots: number, idx: number, indexSize: number, rec: number) => number;
 
 const PAGE = 65536;
+/** WebAssembly's 32-bit memories end at 4 GiB. */
+const MAX_PAGES = 65536;
 let compiled: object | undefined;
 
 /** A zeroed buffer of at least `bytes` bytes, and the warm-up kernel bound to it. */
 export function kernelMemory(bytes: number): { buffer: ArrayBuffer; warm: WarmLoads } {
   const pages = Math.ceil(bytes / PAGE);
+  if (pages > MAX_PAGES) throw new RangeError(`a connection table of ${bytes} bytes is over the 4 GiB a WebAssembly memory can hold`);
   const memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
   compiled ??= new WebAssembly.Module(WARM_WASM);
   const exports = new WebAssembly.Instance(compiled, { env: { memory } }).exports as { warm: WarmLoads };
