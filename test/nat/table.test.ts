@@ -274,6 +274,8 @@ test('from WARM_MIN_SESSIONS on, the table lives in page-aligned kernel memory; 
   assert.ok(t.buffer.byteLength >= t.byteLength);
   assert.equal(layoutOf(geometry).offsets.rec % 64, 0, 'a record is one cache line');
   assert.ok(add(t, 1, 4000, 2, 53, 4000, 10) > 0);
+  // 4,096 external addresses: a 4 GiB port-owner array alone.
+  assert.throws(() => new ConnTable({ capacity: WARM_MIN_SESSIONS, externalCount: 4096 }), /4 GiB/);
 });
 
 test('warm() loads, for each hash, the slot its lookup compares first (the kernel against a JS probe)', () => {
