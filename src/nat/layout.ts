@@ -38,8 +38,9 @@ export function nextPow2(n: number): number {
   return p;
 }
 
+// Arithmetic, not bit masks: a table can pass 2 GiB, beyond 32-bit integers.
 function align64(n: number): number {
-  return (n + 63) & ~63;
+  return Math.ceil(n / 64) * 64;
 }
 
 /** Where each section of the flat buffer starts, for a validated geometry. */
