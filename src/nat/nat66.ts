@@ -75,8 +75,6 @@ export class Nat66 {
   private readonly hasNpt: boolean;
   private clockStarted = false;
   private readonly warmer = new BatchWarmer();
-  /** Inside translateBatch: released fragments accumulate over the batch instead of being recycled per packet. */
-  private inBatch = false;
   /** Hash of the next session lookup when translateBatch already computed it, else 0. */
   private presetHash = 0;
   /** With presetHash: the index slot the warm-up found for that lookup. */
@@ -125,8 +123,22 @@ export class Nat66 {
    * -1 to find it from the source address.
    */
   translateOutbound(buf: Uint8Array, off: number, len: number, now: number, partialCsum = false, ingressNet = -1): number {
-    if (this.fragments.releasedCount !== 0 && !this.inBatch) this.fragments.recycleReleased();
+    if (this.fragments.releasedCount !== 0) this.fragments.recycleReleased();
     this.setClock(now);
+    return this.outbound(buf, off, len, partialCsum, ingressNet);
+  }
+
+  /** Translate a packet from the world (see translateOutbound). */
+  translateInbound(buf: Uint8Array, off: number, len: number, now: number, partialCsum = false): number {
+    if (this.fragments.releasedCount !== 0) this.fragments.recycleReleased();
+    this.setClock(now);
+    return this.inbound(buf, off, len, partialCsum);
+  }
+
+  // The two directions with the clock already set. `now` is not passed per
+  // packet: a fractional millisecond count (performance.now) is a heap
+  // number every time a double crosses a call that is not inlined.
+  private outbound(buf: Uint8Array, off: number, len: number, partialCsum: boolean, ingressNet: number): number {
     const ch = this.chain;
     const err = walkChain(buf, off, len, ch, false);
     if (err !== 0) return this.drop(err);
@@ -152,10 +164,7 @@ export class Nat66 {
     return v;
   }
 
-  /** Translate a packet from the world (see translateOutbound). */
-  translateInbound(buf: Uint8Array, off: number, len: number, now: number, partialCsum = false): number {
-    if (this.fragments.releasedCount !== 0 && !this.inBatch) this.fragments.recycleReleased();
-    this.setClock(now);
+  private inbound(buf: Uint8Array, off: number, len: number, partialCsum: boolean): number {
     const ch = this.chain;
     const err = walkChain(buf, off, len, ch, false);
     if (err !== 0) return this.drop(err);
@@ -194,17 +203,16 @@ export class Nat66 {
     const { offsets, lengths, dirs, nets, partial, verdicts } = batch;
     // Fragments released by any packet of the batch stay listed until the next call.
     if (this.fragments.releasedCount !== 0) this.fragments.recycleReleased();
-    this.inBatch = true;
+    this.setClock(now);
     for (let i = 0; i < count; i++) {
       // The session lookup may reuse the warm-up's hash (consumed by it, or cleared here).
       this.presetHash = i < warmed ? hashes[i] : 0;
       this.presetSlot = i < warmed ? slots[i] : 0;
       verdicts[i] = dirs[i] === DIR_OUT
-        ? this.translateOutbound(buf, offsets[i], lengths[i], now, partial[i] !== 0, nets[i])
-        : this.translateInbound(buf, offsets[i], lengths[i], now, partial[i] !== 0);
+        ? this.outbound(buf, offsets[i], lengths[i], partial[i] !== 0, nets[i])
+        : this.inbound(buf, offsets[i], lengths[i], partial[i] !== 0);
     }
     this.presetHash = 0;
-    this.inBatch = false;
   }
 
   /** Expire sessions and held fragments up to `now`; returns the sessions removed. */
