@@ -29,12 +29,13 @@
 //
 // Why one 64-byte record instead of one typed array per field: a packet
 // touches the key, ports, external side, state, expiry and counters of its
-// session together; packed in one record that is one or two cache misses per
-// packet at a million sessions instead of about eight. What a packet does not touch lives
-// in separate columns: the mapping ring links (insert/remove only) and the
-// high words of the byte counters (bumped when the low word wraps, every
-// 4 GiB). The columns are all typed arrays over the one buffer (records are a
-// Uint32Array with stride 16), so the whole table snapshots with one copy.
+// session together; packed in one record that is one cache miss per packet
+// at a million sessions (two with the index slot) instead of about eight.
+// What a packet does not touch lives in separate columns: the mapping ring
+// links (insert/remove only) and the high words of the byte counters (bumped
+// when the low word wraps, every 4 GiB). The columns are all typed arrays
+// over the one buffer (records are a Uint32Array with stride 16), so the
+// whole table snapshots with one copy.
 //
 // A table that can hold WARM_MIN_SESSIONS or more lives in WebAssembly
 // memory (warm-kernel.ts): page aligned, so a record is exactly one cache
