@@ -66,20 +66,10 @@ test('steady-state translation allocates nothing (1M packets, warm-up path)', as
     }
   };
   for (let r = 0; r < 200; r++) round(); // let every function reach optimised code
-  let scavenges = 0;
-  const observer = new PerformanceObserver((list) => {
-    for (const e of list.getEntries()) {
-      const kind = (e as unknown as { detail?: { kind?: number } }).detail?.kind;
-      if (kind === constants.NODE_PERFORMANCE_GC_MINOR || kind === constants.NODE_PERFORMANCE_GC_MAJOR) scavenges++;
-    }
-  });
-  collect();
-  observer.observe({ entryTypes: ['gc'] });
+  const gcs = countGcs();
   const rounds = Math.ceil(1_000_000 / (flows * 2));
   for (let r = 0; r < rounds; r++) round();
-  await new Promise((resolve) => setImmediate(resolve));
-  await new Promise((resolve) => setImmediate(resolve));
-  observer.disconnect();
+  const scavenges = await gcs.stop();
   assert.equal(bad, 0, 'every packet translated');
   assert.ok(nat.table.count >= 65_536, 'large enough for the warm-up path');
   assert.equal(scavenges, 0, `${scavenges} GCs while translating ${rounds * flows * 2} packets`);
