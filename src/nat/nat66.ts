@@ -267,8 +267,6 @@ export class Nat66 {
         if (got < 0) return got;
         pc = got & 0xff;
         flags = got >>> 8;
-        mayCreate = (flags & TCP_RST) === 0;
-        csumAt = pc === ProtoClass.Tcp ? l4 + 16 : pc === ProtoClass.Udp ? l4 + 6 : -1;
         portAt = l4;
         break;
       }
@@ -290,6 +288,8 @@ export class Nat66 {
     if (pc !== ProtoClass.Icmp) {
       inPort = (buf[l4] << 8) | buf[l4 + 1];
       remPort = (buf[l4 + 2] << 8) | buf[l4 + 3];
+      mayCreate = (flags & TCP_RST) === 0;
+      csumAt = portChecksumAt(pc, l4);
     }
     const t = this.table;
     const k = t.key;
@@ -388,8 +388,6 @@ export class Nat66 {
         if (got < 0) return got;
         pc = got & 0xff;
         flags = got >>> 8;
-        mayCreate = (flags & TCP_RST) === 0;
-        csumAt = pc === ProtoClass.Tcp ? l4 + 16 : pc === ProtoClass.Udp ? l4 + 6 : -1;
         portAt = l4 + 2;
         break;
       }
@@ -415,6 +413,8 @@ export class Nat66 {
     if (pc !== ProtoClass.Icmp) {
       remPort = (buf[l4] << 8) | buf[l4 + 1];
       extPort = (buf[l4 + 2] << 8) | buf[l4 + 3];
+      mayCreate = (flags & TCP_RST) === 0;
+      csumAt = portChecksumAt(pc, l4);
     }
     const t = this.table;
     const k = t.key;
@@ -557,6 +557,11 @@ export class Nat66 {
   expired(id: number): boolean {
     return this.table.rec[id * REC_WORDS + R.EXPIRY] <= this.tick;
   }
+}
+
+/** Where a port protocol's checksum sits (SCTP's CRC32c has no pseudo-header: -1). */
+function portChecksumAt(pc: number, l4: number): number {
+  return pc === ProtoClass.Tcp ? l4 + 16 : pc === ProtoClass.Udp ? l4 + 6 : -1;
 }
 
 export type { SessionInfo, HostInfo };
