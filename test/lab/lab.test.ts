@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { requires } from '../support/prereq.js';
+import { runProcess, type Run } from '../support/process.js';
 
 const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 const LAB_DIR = '/run/sixgate-lab';
@@ -21,21 +22,8 @@ const NOBODY = 65534;
 const req = requires({ root: true, tools: ['ip', 'nsenter'], files: ['/dev/net/tun'] });
 const dockerReq = requires({ root: true, tools: ['ip', 'nsenter', 'dockerd', 'containerd', 'runc', 'busybox', 'tar'], files: ['/dev/net/tun'] });
 
-interface Run { code: number | null; stdout: string; stderr: string }
-
 function cli(args: readonly string[], timeoutMs = 90_000, uid?: number, env?: NodeJS.ProcessEnv): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], {
-      stdio: ['ignore', 'pipe', 'pipe'], ...(uid === undefined ? {} : { uid, gid: uid }), ...(env === undefined ? {} : { env: { ...process.env, ...env } }),
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.once('error', (err) => { clearTimeout(timer); reject(err); });
-    child.once('close', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }); });
-  });
+  return runProcess(process.execPath, [CLI, ...args], { timeoutMs, uid, env: env === undefined ? undefined : { ...process.env, ...env } });
 }
 
 const ip = (...args: string[]): string => execFileSync('ip', args, { encoding: 'utf8' });

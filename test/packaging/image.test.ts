@@ -15,12 +15,13 @@
 // own, and a bind of a missing path would create it on the host).
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { IMAGE as BUSYBOX } from '../support/docker.js';
+import { runProcess, type Run } from '../support/process.js';
 import { ServiceLab, A } from '../service/topology.js';
 import { tcpServerCode } from '../datapath/topology.js';
 import { repoRoot, pcapsDir } from '../support/paths.js';
@@ -34,25 +35,6 @@ const BUILD_BASE = 'sgt-build-base:test';
 const RUNTIME_BASE = 'sgt-runtime-base:test';
 const CAPTURE = 'tcpdump__icmpv6.pcap';
 const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { version: string };
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function run(cmd: string, args: readonly string[], options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: options.env ?? process.env });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
-    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 60_000);
-    child.once('error', (err) => { clearTimeout(timer); reject(err); });
-    child.once('close', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }); });
-  });
-}
 
 // Bits of /proc/self/status Cap* masks (linux/capability.h).
 const CAPS = ['CHOWN', 'DAC_OVERRIDE', 'DAC_READ_SEARCH', 'FOWNER', 'FSETID', 'KILL', 'SETGID', 'SETUID', 'SETPCAP',
@@ -95,7 +77,7 @@ describe('container image (Dockerfile built offline, run as the drop-in)', {
   };
   /** The docker CLI against the namespaced engine; the classic builder (no buildx needed). */
   const docker = (args: readonly string[], timeoutMs?: number): Promise<Run> =>
-    run('docker', ['-H', `unix://${lab.docker.socket}`, ...args], { env: { ...process.env, DOCKER_BUILDKIT: '0' }, timeoutMs });
+    runProcess('docker', ['-H', `unix://${lab.docker.socket}`, ...args], { env: { ...process.env, DOCKER_BUILDKIT: '0' }, timeoutMs });
   const ok = async (args: readonly string[], timeoutMs?: number): Promise<string> => {
     const r = await docker(args, timeoutMs);
     assert.equal(r.code, 0, `docker ${args.join(' ')}: ${r.stderr}${r.stdout.slice(-3000)}`);

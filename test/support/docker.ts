@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { request, Agent } from 'undici';
 import type { Lab, Netns } from './netns.js';
+import { runProcess } from './process.js';
 import { EngineClient } from '../../src/docker/index.js';
 
 const ROOT = '/tmp';
@@ -262,7 +263,7 @@ export class DockerHost {
 
   /** The docker CLI against this engine (for its flag parsing: -p, -P, ranges). */
   async docker(...args: string[]): Promise<string> {
-    const { code, stdout, stderr } = await runCmd('docker', ['-H', `unix://${this.socket}`, ...args]);
+    const { code, stdout, stderr } = await runProcess('docker', ['-H', `unix://${this.socket}`, ...args]);
     if (code !== 0) throw new Error(`docker ${args.join(' ')}: ${stderr.trim()}`);
     return stdout.trim();
   }
@@ -299,19 +300,6 @@ export async function pool<T>(items: readonly T[], width: number, fn: (item: T) 
   await Promise.all(Array.from({ length: Math.min(width, items.length) }, async () => {
     while (next < items.length) await fn(items[next++]);
   }));
-}
-
-function runCmd(cmd: string, args: string[], timeoutMs = 60_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.once('error', (err) => { clearTimeout(timer); reject(err); });
-    child.once('close', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }); });
-  });
 }
 
 // Abnormal exits: no awaiting here, so stop what is left synchronously.
