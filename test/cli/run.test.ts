@@ -3,7 +3,7 @@
 // tested against a real engine in test/service/daemon.test.ts.
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +15,14 @@ import { waitFor } from '../support/wait.js';
 
 const CLI = join(repoRoot, 'dist', 'src', 'cli', 'main.js');
 const dir = mkdtempSync(join(tmpdir(), 'sixgate-cli-run-'));
+
+/** The daemon is still running; SIGTERM makes it exit with 0 (`output`: all it printed, for the failure message). */
+async function assertRunningThenExits0OnSigterm(child: ChildProcess, output: () => string): Promise<void> {
+  assert.equal(child.exitCode, null);
+  const exited = once(child, 'exit');
+  child.kill('SIGTERM');
+  assert.equal(((await exited) as [number | null])[0], 0, output());
+}
 
 function sixgate(args: string[], env: NodeJS.ProcessEnv = {}) {
   const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('SIXGATE_')));
@@ -107,10 +115,7 @@ describe('sixgate run keeps serving what it can', requires({ root: true, tools: 
       const lines = out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { msg: string; changed?: string[]; needRestart?: string[] });
       assert.deepEqual(lines.find((l) => l.msg === 'configuration reloaded')?.changed, ['addressMode']);
       assert.deepEqual(lines.find((l) => /need a restart/.test(l.msg))?.needRestart, ['tun']);
-      assert.equal(child.exitCode, null);
-      const exited = once(child, 'exit');
-      child.kill('SIGTERM');
-      assert.equal(((await exited) as [number | null])[0], 0, out);
+      await assertRunningThenExits0OnSigterm(child, () => out);
     } finally {
       lab.destroy();
       rmSync(hupDir, { recursive: true, force: true });
@@ -129,10 +134,7 @@ describe('sixgate run keeps serving what it can', requires({ root: true, tools: 
       await waitFor(() => out.includes('cannot sync with the Docker engine'), 15_000, `a retry line:\n${out}`, 20);
       assert.equal(out.split('\n').filter((l) => l.includes('uplink nosuch0 does not exist')).length, 1, out);
       assert.match(out, /NDP proxy not running: container addresses: interface nosuch0: .*no such device/);
-      assert.equal(child.exitCode, null);
-      const exited = once(child, 'exit');
-      child.kill('SIGTERM');
-      assert.equal(((await exited) as [number | null])[0], 0, out);
+      await assertRunningThenExits0OnSigterm(child, () => out);
     } finally {
       lab.destroy();
     }
