@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef TUN_F_USO4
@@ -102,18 +103,28 @@ static bool arg_vnet(napi_env env, napi_value v, const ring_t *r, size_t *vnet) 
   return true;
 }
 
-// tunRead(fd, buf, lens, slotSize, headroom, vnetLen, max, counters) -> n or
-// negative errno. Reads until EAGAIN or `max` packets; lens[i] excludes the
-// vnet header. An error after some packets returns the packets; the error
-// shows again on the next call.
+// tunRead(fd, buf, lens, slotSize, headroom, vnetLen, max, counters, stamp)
+// -> n or negative errno. Reads until EAGAIN or `max` packets; lens[i]
+// excludes the vnet header. An error after some packets returns the packets;
+// the error shows again on the next call. stamp[0] gets the CLOCK_MONOTONIC
+// time in milliseconds: the data path's clock without a JS clock call, which
+// allocates in Node 20.
 static napi_value tun_read(napi_env env, napi_callback_info info) {
-  napi_value argv[8];
+  napi_value argv[9];
   ring_t r;
   int32_t fd, max;
-  size_t vnet;
-  double *c;
-  if (!get_args(env, info, 8, argv) || !arg_i32(env, argv[0], &fd) || !arg_ring(env, argv + 1, &r) ||
-      !arg_vnet(env, argv[5], &r, &vnet) || !arg_i32(env, argv[6], &max) || !arg_counters(env, argv[7], &c)) return NULL;
+  size_t vnet, stamps;
+  double *c, *stamp;
+  if (!get_args(env, info, 9, argv) || !arg_i32(env, argv[0], &fd) || !arg_ring(env, argv + 1, &r) ||
+      !arg_vnet(env, argv[5], &r, &vnet) || !arg_i32(env, argv[6], &max) || !arg_counters(env, argv[7], &c) ||
+      !arg_f64array(env, argv[8], &stamp, &stamps)) return NULL;
+  if (stamps < 1) {
+    napi_throw_range_error(env, NULL, "sixgate addon: stamp array is empty");
+    return NULL;
+  }
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  stamp[0] = (double)now.tv_sec * 1e3 + (double)now.tv_nsec / 1e6;
   size_t limit = max < 0 ? 0 : (size_t)max;
   if (limit > r.slots) limit = r.slots;
   size_t n = 0;

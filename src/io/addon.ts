@@ -24,7 +24,7 @@ export interface Addon {
   tunOpen(name: string, flags: number): { fd: number; name: string; offloads: number } | number;
   tunSetPersist(fd: number, on: number): number;
   tunRead(fd: number, buf: Uint8Array, lens: Int32Array, slotSize: number, headroom: number,
-    vnetLen: number, max: number, counters: Float64Array): number;
+    vnetLen: number, max: number, counters: Float64Array, stamp: Float64Array): number;
   tunWrite(fd: number, buf: Uint8Array, lens: Int32Array, slotSize: number, headroom: number,
     vnetLen: number, start: number, count: number, counters: Float64Array): number;
 

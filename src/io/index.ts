@@ -2,7 +2,7 @@
 // rings, readiness on the calling thread's loop, interface settings.
 export { addon } from './addon.js';
 export { errnoName, ioError } from './errno.js';
-export { PacketRing, Counter, COUNTER_COUNT, META_STRIDE, ADDR_STRIDE, newCounters, type RingOptions } from './ring.js';
+export { PacketRing, Counter, COUNTER_COUNT, META_STRIDE, ADDR_STRIDE, newCounters, monotonicMs, type RingOptions } from './ring.js';
 export { Readiness, READABLE, WRITABLE } from './poll.js';
 export {
   ifIndex, setMtu, setTxqueuelen, setUp, ifFlags, hwaddr, enterNetns, withNetns, checkIfname,

@@ -56,6 +56,8 @@ export class PacketRing {
   readonly lens: Int32Array;
   readonly meta: Int32Array;
   readonly addr: Uint8Array;
+  /** [0]: when Tun.read last filled the ring, in monotonicMs (a typed array, so reading it allocates nothing). */
+  readonly stamp: Float64Array;
 
   constructor(options: RingOptions) {
     const { slots, slotSize } = options;
@@ -73,6 +75,7 @@ export class PacketRing {
     this.lens = new Int32Array(new Buffer_(slots * 4));
     this.meta = new Int32Array(new Buffer_(slots * META_STRIDE * 4));
     this.addr = new Uint8Array(new Buffer_(slots * ADDR_STRIDE));
+    this.stamp = new Float64Array(new Buffer_(8));
   }
 
   /** Offset in `buf` where slot `i`'s packet data starts. */
@@ -84,4 +87,15 @@ export class PacketRing {
   get room(): number {
     return this.slotSize - this.headroom;
   }
+}
+
+/**
+ * CLOCK_MONOTONIC in milliseconds, the clock Tun.read stamps rings with:
+ * the engine's timers need the control plane's calls (expiry, snapshots)
+ * and the data path's reads on one time base. process.hrtime is libuv's
+ * uv_hrtime, clock_gettime(CLOCK_MONOTONIC). Not for the per-packet path:
+ * a JS clock call allocates in Node 20.
+ */
+export function monotonicMs(): number {
+  return Number(process.hrtime.bigint()) / 1e6;
 }

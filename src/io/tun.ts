@@ -159,12 +159,13 @@ export class Tun extends FdHandle {
   /**
    * Reads up to `max` packets into slots 0..n-1 of `ring` and returns n
    * (0 when nothing is waiting). Oversize packets are counted
-   * (Counter.RxOversize) and skipped.
+   * (Counter.RxOversize) and skipped. Stamps `ring.stamp[0]` with the
+   * time of the read (monotonicMs).
    */
   read(ring: PacketRing, max = ring.slots): number {
     const fd = this.live('read');
     this.#assertRing(ring);
-    const n = addon().tunRead(fd, ring.buf, ring.lens, ring.slotSize, ring.headroom, this.#vnetLen, max, this.counters);
+    const n = addon().tunRead(fd, ring.buf, ring.lens, ring.slotSize, ring.headroom, this.#vnetLen, max, this.counters, ring.stamp);
     if (n < 0) throw ioError(n, 'read', this.name);
     return n;
   }

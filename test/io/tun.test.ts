@@ -4,7 +4,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Worker } from 'node:worker_threads';
-import { Counter, GsoType, Offload, PacketRing, Tun, VNET_HDR_LEN, setUp, vnetGsoSize, vnetGsoType } from '../../src/io/index.js';
+import { Counter, GsoType, Offload, PacketRing, Tun, VNET_HDR_LEN, monotonicMs, setUp, vnetGsoSize, vnetGsoType } from '../../src/io/index.js';
 import { Lab, type Netns } from '../support/netns.js';
 import { ip6, udp6Packet } from '../support/packets.js';
 import { requires } from '../support/prereq.js';
@@ -93,6 +93,15 @@ describe('TUN', prereq, () => {
     assert.equal(link.txqlen, 2000);
     assert.ok(link.flags.includes('UP'));
     assert.equal(tun.offloads, 0);
+  });
+
+  test('a read stamps the ring with the time on monotonicMs\'s clock, packets or not', () => {
+    const ring = new PacketRing({ slots: 4, slotSize: 2048 });
+    // Both sides compute milliseconds from CLOCK_MONOTONIC nanoseconds in doubles: allow for rounding.
+    const before = monotonicMs() - 1e-3;
+    tun.read(ring);
+    const after = monotonicMs() + 1e-3;
+    assert.ok(ring.stamp[0] >= before && ring.stamp[0] <= after, `stamp ${ring.stamp[0]} not in [${before}, ${after}]`);
   });
 
   test('kernel -> TUN: a burst queued before the wake-up is read in one batch', async () => {
