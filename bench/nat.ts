@@ -273,8 +273,9 @@ export class Scenario {
       }
       if (!this.translate) continue;
       const nat = this.nat;
-      nat.translateBatch(this.ring, batchOut, this.now);
-      nat.translateBatch(this.ring, batchIn, this.now);
+      batchOut.now = batchIn.now = this.now;
+      nat.translateBatch(this.ring, batchOut);
+      nat.translateBatch(this.ring, batchIn);
       for (let i = 0; i < batchOut.count; i++) { const r = batchOut.verdicts[i]; v[r < 0 ? 3 : r]++; }
       for (let i = 0; i < batchIn.count; i++) { const r = batchIn.verdicts[i]; v[r < 0 ? 3 : r]++; }
     }

@@ -4,7 +4,6 @@
 // connection table and leaves routes and the TUN for the next start;
 // --cleanup removes everything sixgate installed (at exit, or at once with
 // --cleanup-only).
-import { performance } from 'node:perf_hooks';
 import type { Command } from 'commander';
 import { createLogger, type Logger } from '../log.js';
 import { ConfigError, SixgateError } from '../errors.js';
@@ -58,7 +57,7 @@ export async function runNat(opts: NatCliOptions): Promise<number> {
   let service: DatapathService;
   try {
     service = await DatapathService.start({
-      model: file.model, logger: log, now: () => performance.now(), stateFile: opts.stateFile ?? file.stateFile,
+      model: file.model, logger: log, stateFile: opts.stateFile ?? file.stateFile,
       ...(file.capacity !== undefined ? { nat: { capacity: file.capacity } } : {}),
     });
   } catch (err) {

@@ -5,8 +5,8 @@
 // naming file:line:column instead of being half-ignored.
 import { spawn } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
-import { performance } from 'node:perf_hooks';
 import type { Command } from 'commander';
+import { monotonicMs } from '../io/ring.js';
 import { createLogger, type Logger } from '../log.js';
 import { ConfigError, SixgateError } from '../errors.js';
 import { fail } from './exit.js';
@@ -74,7 +74,7 @@ export async function runNdp(opts: NdpCliOptions): Promise<number> {
   let service: NdpService;
   try {
     service = await NdpService.start({
-      config, logger: log, now: () => performance.now(), addresses, naSource: opts.naSource as 'target' | 'link-local',
+      config, logger: log, now: monotonicMs, addresses, naSource: opts.naSource as 'target' | 'link-local',
     });
   } catch (err) {
     return fail(log, err);

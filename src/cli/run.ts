@@ -6,8 +6,8 @@
 // with the engine and the host; SIGUSR1 logs the counters; SIGINT, SIGTERM
 // and SIGQUIT stop (removing routes, rules and the TUN only with --cleanup).
 // Exit codes: 0 stopped by a signal, 1 run-time failure, 2 usage or configuration error.
-import { performance } from 'node:perf_hooks';
 import { Command, Option } from 'commander';
+import { monotonicMs } from '../io/ring.js';
 import { createLogger, type Logger } from '../log.js';
 import { ConfigError, SixgateError } from '../errors.js';
 import { OPTIONS, attributeOf, type ServiceConfig } from '../config/options.js';
@@ -88,7 +88,7 @@ export async function runService(config: ServiceConfig, file?: string, reload?: 
   const notifier = new SystemdNotifier({ onError: (err) => log.warn(err.message) });
   let daemon: SixgateDaemon;
   try {
-    daemon = await SixgateDaemon.start({ config, log, now: () => performance.now() });
+    daemon = await SixgateDaemon.start({ config, log, now: monotonicMs });
   } catch (err) {
     return fail(log, err);
   }

@@ -9,7 +9,7 @@
 // header, partial checksum) pass whole, the engine keeps the partial sum
 // right and the kernel segments only where an egress cannot take GSO.
 //
-// Per wake-up: read a batch, take `now` once, translate it in place with one
+// Per wake-up: read a batch (the read stamps its time), translate it in place with one
 // engine call, write the kept packets back in runs of consecutive slots;
 // repeat up to a budget so timers and other handles get a turn. Nothing here
 // allocates per packet.
@@ -55,8 +55,6 @@ const FRAG_SLOT_SIZE = 2048 + HEADROOM;
 export interface LoopOptions {
   readonly tun: Tun;
   readonly nat: Nat66;
-  /** Monotonic milliseconds (the CLI passes performance.now). */
-  readonly now: () => number;
   /** Ring slots: packets per read (default 64). */
   readonly slots?: number;
   readonly onError?: (err: unknown) => void;
@@ -67,7 +65,6 @@ export class TunDatapath {
   readonly ring: PacketRing;
   nat: Nat66;
   private readonly tun: Tun;
-  private readonly now: () => number;
   private readonly onError: (err: unknown) => void;
   private readonly keep: Uint8Array;
   /** The read's valid packets for the engine; slotOf[b] is batch packet b's ring slot. */
@@ -87,7 +84,6 @@ export class TunDatapath {
   constructor(options: LoopOptions) {
     this.tun = options.tun;
     this.nat = options.nat;
-    this.now = options.now;
     this.onError = options.onError ?? (() => {});
     const slots = options.slots ?? 64;
     this.ring = new PacketRing({ slots, slotSize: SLOT_SIZE, headroom: HEADROOM });
@@ -140,7 +136,6 @@ export class TunDatapath {
     const c = this.counters;
     c[LoopCounter.Batches]++;
     c[LoopCounter.Packets] += n;
-    const now = this.now();
     const nat = this.nat;
     const cfg = nat.cfg;
     const buf = ring.buf;
@@ -152,6 +147,8 @@ export class TunDatapath {
     const slotOf = this.slotOf;
     const toHost = this.toHost;
     batch.count = 0;
+    // The read's own time stamp: a clock call here would allocate per read.
+    batch.now = ring.stamp[0];
     for (let i = 0; i < n; i++) {
       const off = ring.offset(i);
       const len = lens[i];
@@ -180,7 +177,7 @@ export class TunDatapath {
     }
     // One call for the whole read: at a large table the engine overlaps the
     // batch's lookups (see src/nat/batch.ts).
-    nat.translateBatch(buf, batch, now);
+    nat.translateBatch(buf, batch);
     const verdicts = batch.verdicts;
     for (let b = 0; b < batch.count; b++) {
       let v = verdicts[b];

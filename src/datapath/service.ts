@@ -14,7 +14,7 @@ import { dirname } from 'node:path';
 import type { Logger } from 'pino';
 import { HostSetupError, SnapshotError } from '../errors.js';
 import { Tun } from '../io/tun.js';
-import { Counter } from '../io/ring.js';
+import { Counter, monotonicMs } from '../io/ring.js';
 import { Nat66 } from '../nat/nat66.js';
 import { DROP_REASON_NAMES } from '../nat/drop.js';
 import { NAT_COUNTER_NAMES } from '../nat/types.js';
@@ -36,8 +36,6 @@ import { reservePorts, releasePorts } from './ports.js';
 export interface DatapathServiceOptions {
   readonly model: DatapathModel;
   readonly logger: Logger;
-  /** Monotonic milliseconds (the CLI passes performance.now). */
-  readonly now: () => number;
   /** Where the connection table is saved on stop and read back on start. */
   readonly stateFile?: string;
   /** Engine options (capacity, timers, seed...). */
@@ -130,7 +128,6 @@ export class DatapathService {
   private plan: HostPlan;
   private ndp: NdpService | undefined;
   private readonly log: Logger;
-  private readonly now: () => number;
   private readonly options: DatapathServiceOptions;
   private published = new Map<string, PublishedPort>();
   private expiry: NodeJS.Timeout | undefined;
@@ -156,13 +153,12 @@ export class DatapathService {
     this.host = host;
     this.kernelNat = kernelNat;
     this.log = options.logger;
-    this.now = options.now;
     this.tun = tun;
     this.nat = nat;
     this.resolved = resolved;
     this.plan = plan;
     this.loop = new TunDatapath({
-      tun, nat, now: options.now,
+      tun, nat,
       onError: (err) => this.log.error({ err }, 'data path stopped: the TUN failed'),
     });
   }
@@ -196,7 +192,7 @@ export class DatapathService {
       await service.installHost(undefined, plan);
       service.loop.setHostAddresses(service.hostAddresses());
       service.loop.start();
-      service.expiry = setInterval(() => service.nat.expire(service.now()), 1000);
+      service.expiry = setInterval(() => service.nat.expire(monotonicMs()), 1000);
       service.expiry.unref();
     } catch (err) {
       tun.close();
@@ -226,7 +222,7 @@ export class DatapathService {
       return 0;
     }
     try {
-      const dropped = nat.restore(snap, options.now());
+      const dropped = nat.restore(snap, monotonicMs());
       log.info({ file: options.stateFile, sessions: nat.table.count, dropped }, 'connection table restored');
       return nat.table.count;
     } catch (err) {
@@ -299,7 +295,7 @@ export class DatapathService {
     }
     if (this.ndp === undefined) {
       this.ndp = await NdpService.start({
-        config: ndpConfigFor(uplink, after.ndpPrefixes), logger: this.log.child({ part: 'ndp' }), now: this.now,
+        config: ndpConfigFor(uplink, after.ndpPrefixes), logger: this.log.child({ part: 'ndp' }), now: monotonicMs,
         addresses: new Map([[uplink, want.map((a) => parseIpv6(a))]]),
       });
       return { added: want.length, removed: 0 };
@@ -362,7 +358,7 @@ export class DatapathService {
     if (natKey(resolved) !== natKey(this.resolved)) {
       const fresh = DatapathService.buildNat(resolved, this.options);
       try {
-        fresh.restore(this.nat.snapshot(this.now()), this.now());
+        fresh.restore(this.nat.snapshot(monotonicMs()), monotonicMs());
       } catch (err) {
         if (!(err instanceof SnapshotError)) throw err;
         sessionsKept = false;
@@ -438,7 +434,7 @@ export class DatapathService {
     if (this.options.stateFile !== undefined) {
       const file = this.options.stateFile;
       mkdirSync(dirname(file), { recursive: true });
-      writeFileSync(`${file}.tmp`, this.nat.snapshot(this.now()));
+      writeFileSync(`${file}.tmp`, this.nat.snapshot(monotonicMs()));
       renameSync(`${file}.tmp`, file);
       this.log.info({ file, sessions: this.nat.table.count }, 'connection table saved');
     }

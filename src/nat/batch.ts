@@ -46,6 +46,13 @@ export class NatBatch {
   /** What translateOutbound/translateInbound returned for each packet. */
   readonly verdicts: Int32Array;
   count = 0;
+  /**
+   * When the packets were read, in the caller's monotonic milliseconds:
+   * translateBatch translates at this time. A field, not an argument: a
+   * fractional double passed to a call V8 does not inline is a heap number,
+   * one allocation per batch.
+   */
+  now = 0;
 
   constructor(capacity: number) {
     this.capacity = capacity;

@@ -102,11 +102,16 @@ export class Nat66 {
   }
 
   private setClock(now: number): void {
-    // A batch shares one `now`: skip the division when it has not moved.
-    const clock = this.clock;
-    if (now === clock[0] && this.clockStarted) return;
-    clock[0] = now;
-    this.tick = Math.floor(now / TICK_MS);
+    this.clock[0] = now;
+    this.syncTick();
+  }
+
+  // From clock[0], so translateBatch can set the time with a store: a
+  // double passed to a call V8 does not inline is a heap number.
+  private syncTick(): void {
+    const tick = Math.floor(this.clock[0] / TICK_MS);
+    if (tick === this.tick && this.clockStarted) return;
+    this.tick = tick;
     this.sessions.tick = this.tick;
     if (!this.clockStarted) {
       this.table.startClock(this.tick);
@@ -136,7 +141,7 @@ export class Nat66 {
   }
 
   // The two directions with the clock already set. `now` is not passed per
-  // packet: a fractional millisecond count (performance.now) is a heap
+  // packet: a fractional millisecond count (a read's time stamp) is a heap
   // number every time a double crosses a call that is not inlined.
   private outbound(buf: Uint8Array, off: number, len: number, partialCsum: boolean, ingressNet: number): number {
     const ch = this.chain;
@@ -195,7 +200,7 @@ export class Nat66 {
    * lookups). Fragments released during the batch are listed in
    * `fragments.released` after it returns; send them before the next call.
    */
-  translateBatch(buf: Uint8Array, batch: NatBatch, now: number): void {
+  translateBatch(buf: Uint8Array, batch: NatBatch): void {
     const count = batch.count;
     const warmed = this.table.count >= WARM_MIN_SESSIONS ? this.warmer.warm(this.table, this.cfg, buf, batch) : 0;
     const hashes = this.table.warmHashes;
@@ -203,7 +208,8 @@ export class Nat66 {
     const { offsets, lengths, dirs, nets, partial, verdicts } = batch;
     // Fragments released by any packet of the batch stay listed until the next call.
     if (this.fragments.releasedCount !== 0) this.fragments.recycleReleased();
-    this.setClock(now);
+    this.clock[0] = batch.now;
+    this.syncTick();
     for (let i = 0; i < count; i++) {
       // The session lookup may reuse the warm-up's hash (consumed by it, or cleared here).
       this.presetHash = i < warmed ? hashes[i] : 0;

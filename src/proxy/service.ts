@@ -34,7 +34,7 @@ import {
 export interface NdpServiceOptions {
   readonly config: NdppdConfig;
   readonly logger: Logger;
-  /** Monotonic milliseconds; the CLI passes performance.now. */
+  /** Monotonic milliseconds; the CLI passes monotonicMs. */
   readonly now: () => number;
   readonly engine?: NdpEngineOptions;
   /** Extra exact addresses per uplink name, answered like static /128 rules. */

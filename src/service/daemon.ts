@@ -36,7 +36,7 @@ import { LatencyRing } from './latency.js';
 export interface DaemonOptions {
   readonly config: ServiceConfig;
   readonly log: Logger;
-  /** Monotonic milliseconds (performance.now). */
+  /** Monotonic milliseconds (the CLI passes monotonicMs). */
   readonly now: () => number;
   /** Environment for DOCKER_HOST & co. (TLS settings too when config.dockerHost is set). */
   readonly env?: NodeJS.ProcessEnv;
@@ -306,7 +306,7 @@ export class SixgateDaemon {
       if (this.#datapath === undefined) {
         this.#datapath = await DatapathService.start({
           // No ip6tables look: the feed already leaves the networks Docker NATs itself to Docker.
-          model, logger: this.#log.child({ part: 'nat66' }), now: this.#now, kernelNatCheck: false,
+          model, logger: this.#log.child({ part: 'nat66' }), kernelNatCheck: false,
           ...(this.#config.stateFile === undefined ? {} : { stateFile: this.#config.stateFile }),
           ...(this.#config.capacity === undefined ? {} : { nat: { capacity: this.#config.capacity } }),
         });

@@ -23,7 +23,7 @@ const base = { uplink: 'up0', published: [], networks: [{ name: 'web', bridge: '
 const out = {};
 const calls = [];
 const host = Object.fromEntries(Object.entries(HOST_OPS).map(([name, f]) => [name, (...a) => { calls.push(name); return f(...a); }]));
-const svc = await DatapathService.start({ model: base, logger, now: () => performance.now(), nat: { capacity: 4096 }, host${startOptions} });
+const svc = await DatapathService.start({ model: base, logger, nat: { capacity: 4096 }, host${startOptions} });
 try {
 ${body}
 } finally {

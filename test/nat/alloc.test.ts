@@ -58,9 +58,10 @@ test('steady-state translation allocates nothing (1M packets, warm-up path)', as
           for (let k = 0; k < SLOT; k++) ring[to + k] = src[from + k];
           batch.add(to, lens[b + j], dir === 0 ? DIR_OUT : DIR_IN);
         }
-        // A fractional, changing clock like performance.now(): one heap number
-        // per batch here, and none per packet in the engine.
-        nat.translateBatch(ring, batch, NOW + 0.25 * (b & 63));
+        // A fractional, changing clock like a read's time stamp: stored in the
+        // batch, so no heap number per batch, nor per packet in the engine.
+        batch.now = NOW + 0.25 * (b & 63);
+        nat.translateBatch(ring, batch);
         for (let j = 0; j < BATCH; j++) if (batch.verdicts[j] !== Verdict.Forward) bad++;
       }
     }

@@ -198,7 +198,8 @@ test('translateBatch: fragments released mid-batch are all listed after it', () 
   lens[3] = other.length;
   const batch = new NatBatch(4);
   for (let j = 0; j < 4; j++) batch.add(offs[j], lens[j], DIR_IN);
-  nat.translateBatch(ring, batch, 1100);
+  batch.now = 1100;
+  nat.translateBatch(ring, batch);
   const verdicts = batch.verdicts;
   assert.deepEqual([...verdicts.subarray(0, 3)], [Verdict.Held, Verdict.Held, Verdict.Forward]);
   assert.ok(verdicts[3] < 0, 'the unrelated packet is dropped');
@@ -215,6 +216,7 @@ test('translateBatch: fragments released mid-batch are all listed after it', () 
   }
   // The next call recycles them.
   batch.count = 0;
-  nat.translateBatch(ring, batch, 1101);
+  batch.now = 1101;
+  nat.translateBatch(ring, batch);
   assert.equal(fr.releasedCount, 0);
 });
