@@ -9,6 +9,9 @@
 // of leaking untranslated; the connection table is snapshotted to
 // `stateFile` on stop and restored on start, so established connections
 // survive. `cleanup()` removes every rule, route, filter and the TUN.
+//
+// Clock: monotonicMs, the clock the TUN stamps each read with, so expiry and
+// snapshots run on the translation's time base.
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Logger } from 'pino';
