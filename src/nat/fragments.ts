@@ -15,9 +15,10 @@
 //
 // Fragment identifications are passed as int32 (`id | 0`): half of them are
 // above 2^31, and such a uint32 crossing a call would be a boxed double. For
-// the same reason the time is not an argument: `now` in ms since the epoch is
-// far above 2^31, so the engine writes it to a shared one-slot Float64Array
-// (`clock`) and the tracker reads it there.
+// the same reason the time is not an argument: `now` is a fractional count of
+// milliseconds (the data path's CLOCK_MONOTONIC stamp), never a small integer,
+// so the engine writes it to a shared one-slot Float64Array (`clock`) and the
+// tracker reads it there.
 
 const FLOW_WORDS = 20;
 /** Flow entry words: 0..7 source and destination as received, 8 id, 9 direction | flags, 10..17 addresses after translation. */

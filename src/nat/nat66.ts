@@ -70,7 +70,7 @@ export class Nat66 {
   /** Quoted packet's addresses in an ICMPv6 error. */
   readonly innerPkt = new Uint32Array(8);
   tick = 0;
-  /** The time of the packet being translated, ms; a typed array because epoch ms are not small integers (see fragments.ts). */
+  /** The time of the packet being translated, ms; a typed array because a fractional ms count is not a small integer (see fragments.ts). */
   readonly clock = new Float64Array(1);
   private readonly hasNpt: boolean;
   private clockStarted = false;

@@ -16,7 +16,7 @@ setFlagsFromString('--expose-gc');
 const collect = runInNewContext('gc') as () => void;
 
 const EXT = '2001:db8:ffff::1';
-/** Epoch milliseconds, as the service passes them: far above 2^31, so never a small integer. */
+/** Milliseconds far above 2^31 (a monotonic clock after weeks of uptime): never a small integer. */
 const NOW = 1_790_000_000_000;
 const SLOT = 128;
 const BATCH = 64;
