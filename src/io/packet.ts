@@ -62,7 +62,6 @@ export class PacketSocket extends FdHandle {
     return sock;
   }
 
-
   setAllmulti(on: boolean): void {
     check(addon().packetMembership(this.live('setsockopt'), this.ifindex, PACKET_MR_ALLMULTI, on ? 1 : 0),
       `setsockopt PACKET_${on ? 'ADD' : 'DROP'}_MEMBERSHIP ALLMULTI`, this.ifname);
