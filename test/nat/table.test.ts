@@ -307,3 +307,23 @@ test('warm() loads, for each hash, the slot its lookup compares first (the kerne
   }
   assert.ok(named > WARM_MAX * 7 / 8 * 0.9, `${named} slots name the session looked up`);
 });
+
+test('warm() follows a probe past the last slot of either index back to its first slot', () => {
+  const geometry = { capacity: WARM_MIN_SESSIONS, externalCount: 1 };
+  const t = new ConnTable(geometry);
+  const last = t.indexSize - 1;
+  const slots = new Int32Array(t.buffer, layoutOf(geometry).offsets.warmSlots, WARM_MAX);
+  // Index slots written directly: the kernel only reads tags and ids.
+  for (const [dir, idx] of [[0, t.idxIn], [1, t.idxOut]] as const) {
+    idx[last] = (0x11 << 24 | 5) >>> 0; // another key's entry in the home slot
+    idx[0] = (0x22 << 24 | (9 + dir)) >>> 0; // the wanted tag, one slot on, after the wrap
+    t.warmHashes[dir] = (0x22 << 24 | last) | 0;
+    t.warmDirs[dir] = dir;
+  }
+  t.warm(2);
+  assert.equal(slots[0], (0x22 << 24 | 9) | 0, 'idxIn wraps to its own first slot');
+  assert.equal(slots[1], (0x22 << 24 | 10) | 0, 'idxOut wraps to its own first slot, not past the end of the table');
+  t.idxOut[0] = 0;
+  t.warm(2);
+  assert.equal(slots[1], 0, 'an empty slot after the wrap ends the probe');
+});
