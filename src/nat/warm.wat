@@ -10,15 +10,16 @@
 ;; warm(n, hashes, dirs, slots, idx, indexSize, rec) -> sum
 ;;   hashes  n × i32   the lookup hash of each packet
 ;;   dirs    n × u8    0: inside index (idxIn), 1: outside index (idxOut)
-;;   slots   n × u32   out: the slot each lookup compares first
+;;   slots   n × u32   out: the slot each lookup compares first (the home
+;;                     slot addresses until pass 2 replaces them)
 ;;   idx     idxIn, with idxOut right after it (indexSize × u32 each)
 ;;   rec     the session records, 64 bytes each, 64-byte aligned
 ;; Pass 0 writes each packet's home slot address into slots, so that the
-;; loops holding the misses are a few instructions each: a load only
-;; retires when its line arrives, so the reorder buffer, not the memory,
-;; bounds how many misses are in flight, and fewer instructions per miss
-;; keep more of them in flight (5-7 ns per packet less at a million
-;; sessions than address arithmetic inside the loop). Pass 1 loads each
+;; loops holding the misses are a few instructions each: a load retires
+;; only when its line arrives, so the reorder buffer limits how many
+;; misses can be in flight, and fewer instructions per miss leave room for
+;; more of them (measured: 5-10 ns per packet less at a million sessions
+;; than with the address arithmetic inside the loop). Pass 1 loads each
 ;; home slot, without branches, so every miss is in flight at once.
 ;; Pass 2 walks each probe sequence from there to its first slot whose
 ;; 8-bit tag matches (or the empty slot ending it), as
