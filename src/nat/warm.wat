@@ -32,7 +32,7 @@
   (func (export "warm")
     (param $n i32) (param $hashes i32) (param $dirs i32) (param $slots i32)
     (param $idx i32) (param $indexSize i32) (param $rec i32) (result i32)
-    (local $i i32) (local $p i32) (local $end i32) (local $a i32) (local $s i32) (local $tag i32)
+    (local $i i32) (local $p i32) (local $hp i32) (local $end i32) (local $a i32) (local $s i32) (local $tag i32)
     (local $mask i32) (local $bytes i32) (local $sum i32)
     (local.set $mask (i32.sub (local.get $indexSize) (i32.const 1)))
     (local.set $bytes (i32.shl (local.get $indexSize) (i32.const 2)))
@@ -56,11 +56,11 @@
     ;; Pass 2: each probe, from its home address to the tag's slot; the
     ;; address wraps at the end of idxIn or idxOut.
     (local.set $p (local.get $slots))
-    (local.set $i (local.get $hashes))
+    (local.set $hp (local.get $hashes))
     (block $d2 (loop $l2
       (br_if $d2 (i32.ge_u (local.get $p) (local.get $end)))
       (local.set $a (i32.load (local.get $p)))
-      (local.set $tag (i32.shr_u (i32.load (local.get $i)) (i32.const 24)))
+      (local.set $tag (i32.shr_u (i32.load (local.get $hp)) (i32.const 24)))
       (block $found (loop $probe
         (local.set $s (i32.load (local.get $a)))
         (br_if $found (i32.eqz (local.get $s)))
@@ -71,7 +71,7 @@
         (br $probe)))
       (i32.store (local.get $p) (local.get $s))
       (local.set $p (i32.add (local.get $p) (i32.const 4)))
-      (local.set $i (i32.add (local.get $i) (i32.const 4)))
+      (local.set $hp (i32.add (local.get $hp) (i32.const 4)))
       (br $l2)))
     ;; Pass 3: the records.
     (local.set $p (local.get $slots))
