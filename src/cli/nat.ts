@@ -11,6 +11,7 @@ import { fail } from './exit.js';
 import { readDatapathConfig } from '../datapath/config.js';
 import { DatapathService, cleanupHost } from '../datapath/service.js';
 import { DEFAULT_HOST_PORT_RANGE } from '../datapath/model.js';
+import { daemonStarting, serveUntilStopped } from './signals.js';
 
 export interface NatCliOptions {
   config: string;
@@ -54,6 +55,7 @@ export async function runNat(opts: NatCliOptions): Promise<number> {
     log.info('cleaned up');
     return 0;
   }
+  if (daemonStarting(log) !== undefined) return 0;
   let service: DatapathService;
   try {
     service = await DatapathService.start({
@@ -64,8 +66,8 @@ export async function runNat(opts: NatCliOptions): Promise<number> {
     return fail(log, err);
   }
   process.send?.({ ready: true });
-  return new Promise<number>((resolve) => {
-    const onHup = (): void => {
+  return serveUntilStopped({
+    reload: () => {
       try {
         // resync: re-read the kernel too, so SIGHUP also repairs rules changed behind our back.
         void service.apply(readDatapathConfig(opts.config).model, { resync: true }).catch((err: unknown) => {
@@ -74,17 +76,11 @@ export async function runNat(opts: NatCliOptions): Promise<number> {
       } catch (err) {
         log.error({ err: err instanceof SixgateError ? err.message : err }, 'reload failed; the previous model stays in force');
       }
-    };
-    const onUsr1 = (): void => log.info(service.stats(), 'counters');
-    const onStop = (signal: NodeJS.Signals): void => {
-      process.off('SIGHUP', onHup);
-      process.off('SIGUSR1', onUsr1);
+    },
+    counters: () => log.info(service.stats(), 'counters'),
+    stop: (signal) => {
       log.info({ signal, ...service.stats() }, 'shutting down');
-      void service.stop({ cleanup: opts.cleanup === true }).then(() => resolve(0), (err: unknown) => resolve(fail(log, err)));
-    };
-    process.on('SIGHUP', onHup);
-    process.on('SIGUSR1', onUsr1);
-    process.once('SIGINT', onStop);
-    process.once('SIGTERM', onStop);
+      return service.stop({ cleanup: opts.cleanup === true }).then(() => 0, (err: unknown) => fail(log, err));
+    },
   });
 }

@@ -12,6 +12,7 @@ import { ConfigError, SixgateError } from '../errors.js';
 import { fail } from './exit.js';
 import type { NdppdConfig } from '../ndp/config.js';
 import { NdpService, loadNdppdConfig, parseAddressOptions } from '../proxy/service.js';
+import { daemonStarting, serveUntilStopped } from './signals.js';
 
 export interface NdpCliOptions {
   config: string;
@@ -71,6 +72,7 @@ export async function runNdp(opts: NdpCliOptions): Promise<number> {
   }
   if (opts.daemon && process.env[DAEMON_CHILD] !== '1') return daemonize(log);
 
+  if (daemonStarting(log) !== undefined) return 0;
   let service: NdpService;
   try {
     service = await NdpService.start({
@@ -84,9 +86,9 @@ export async function runNdp(opts: NdpCliOptions): Promise<number> {
   process.disconnect?.();
   log.info({ pid: process.pid, config: config.file }, 'sixgate ndp running');
 
-  return new Promise<number>((resolve) => {
-    let reloading: Promise<void> = Promise.resolve();
-    const onHup = (): void => {
+  let reloading: Promise<void> = Promise.resolve();
+  return serveUntilStopped({
+    reload: () => {
       reloading = reloading.then(async () => {
         try {
           const next = await loadNdppdConfig(opts.config);
@@ -97,21 +99,15 @@ export async function runNdp(opts: NdpCliOptions): Promise<number> {
           log.error({ err: err instanceof SixgateError ? err.message : err }, 'reload failed; the previous configuration stays in force');
         }
       });
-    };
-    const onUsr1 = (): void => log.info(service.stats(), 'counters');
-    const onStop = (signal: NodeJS.Signals): void => {
-      process.off('SIGHUP', onHup);
-      process.off('SIGUSR1', onUsr1);
+    },
+    counters: () => log.info(service.stats(), 'counters'),
+    stop: async (signal) => {
       log.info({ signal }, 'shutting down');
-      void reloading.then(() => service.stop()).then(() => {
-        if (opts.pidfile !== undefined) rmSync(opts.pidfile, { force: true });
-        resolve(0);
-      });
-    };
-    process.on('SIGHUP', onHup);
-    process.on('SIGUSR1', onUsr1);
-    process.once('SIGINT', onStop);
-    process.once('SIGTERM', onStop);
+      await reloading;
+      await service.stop();
+      if (opts.pidfile !== undefined) rmSync(opts.pidfile, { force: true });
+      return 0;
+    },
   });
 }
 

@@ -17,6 +17,7 @@ import { startMetrics, type MetricsEndpoint } from '../service/metrics.js';
 import { startHealthFile, type HealthFile } from '../service/health.js';
 import { fail } from './exit.js';
 import { SystemdNotifier } from '../service/notify.js';
+import { daemonStarting, serveUntilStopped } from './signals.js';
 
 /** Adds every service option as a flag (booleans with a --no- twin). */
 export function addServiceOptions(cmd: Command): Command {
@@ -85,6 +86,7 @@ SIGUSR1 logs the counters; SIGINT/SIGTERM/SIGQUIT stop.`);
 export async function runService(config: ServiceConfig, file?: string, reload?: () => ServiceConfig): Promise<number> {
   const log = createLogger({ level: config.logLevel });
   if (file !== undefined) log.info({ file }, 'configuration read');
+  if (daemonStarting(log) !== undefined) return 0;
   const notifier = new SystemdNotifier({ onError: (err) => log.warn(err.message) });
   let daemon: SixgateDaemon;
   try {
@@ -113,8 +115,8 @@ export async function runService(config: ServiceConfig, file?: string, reload?: 
     void notifier.ready(`uplink ${daemon.uplink}`);
     process.send?.({ ready: true });
   }, () => {});
-  return new Promise<number>((resolve) => {
-    const onHup = (): void => {
+  return serveUntilStopped({
+    reload: () => {
       if (reload !== undefined) {
         try {
           daemon.reconfigure(reload());
@@ -124,34 +126,26 @@ export async function runService(config: ServiceConfig, file?: string, reload?: 
         }
       }
       void daemon.resync().catch((err: unknown) => log.error({ err }, 'resync failed'));
-    };
-    const onUsr1 = (): void => log.info({
+    },
+    counters: () => log.info({
       feed: daemon.feed.counters, service: daemon.counters, ndpAddresses: daemon.ndpAddressCount,
       latencyMs: { ndpP50: daemon.ndpLatency.quantile(0.5), ndpP99: daemon.ndpLatency.quantile(0.99), natP50: daemon.natLatency.quantile(0.5), natP99: daemon.natLatency.quantile(0.99) },
       nat: daemon.datapath?.stats(),
-    }, 'counters');
-    const onStop = (signal: NodeJS.Signals): void => {
-      for (const s of ['SIGINT', 'SIGTERM', 'SIGQUIT'] as const) process.off(s, onStop);
-      process.off('SIGHUP', onHup);
-      process.off('SIGUSR1', onUsr1);
+    }, 'counters'),
+    stop: async (signal) => {
       log.info({ signal, cleanup: daemon.config.cleanup }, 'shutting down');
       void notifier.stopping();
       stopWatchdog();
-      void (async () => {
-        let code = 0;
-        try {
-          await daemon.stop();
-        } catch (err) {
-          code = fail(log, err);
-        }
-        await metrics?.close();
-        health?.stop();
-        log.info('stopped');
-        resolve(code);
-      })();
-    };
-    process.on('SIGHUP', onHup);
-    process.on('SIGUSR1', onUsr1);
-    for (const s of ['SIGINT', 'SIGTERM', 'SIGQUIT'] as const) process.on(s, onStop);
+      let code = 0;
+      try {
+        await daemon.stop();
+      } catch (err) {
+        code = fail(log, err);
+      }
+      await metrics?.close();
+      health?.stop();
+      log.info('stopped');
+      return code;
+    },
   });
 }

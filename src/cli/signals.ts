@@ -1,0 +1,139 @@
+// Signal routing for the whole `sixgate` process. src/cli/main.ts imports this
+// module before anything else, so its handlers are in place before the rest of
+// the program is even loaded, and they stay until the process exits. Without
+// a handler, SIGUSR1 makes Node open its inspector on 127.0.0.1:9229 (code
+// execution as the daemon's user for anyone who can reach that port), and
+// SIGHUP, SIGINT, SIGTERM and SIGQUIT kill the process wherever it is: half-way
+// through start-up, or in shutdown before the NAT table is saved and the NDP
+// routes are removed.
+//
+// The daemons (`run`, `nat`, `ndp`) go through three phases:
+//   starting  a stop signal is remembered and the daemon stops as soon as its
+//             start-up ends; SIGHUP and SIGUSR1 are ignored with a log line
+//   running   SIGHUP reloads, SIGUSR1 logs the counters, a stop signal stops
+//   stopping  every signal is ignored with a log line (SIGKILL still works)
+// Before a command runs (the program is loading) stop signals are remembered
+// the same way. The other commands get Node's default for SIGHUP and the stop
+// signals back (releaseSignals); SIGUSR1 stays ignored everywhere.
+//
+// The one gap this module cannot close: a SIGUSR1 that arrives before it runs
+// (Node's own start-up and the loading of main.js and this file) reaches
+// Node's handler and opens the inspector. It is closed at once when this
+// module runs (and checked again for a while, since Node opens it on another
+// thread); Node >= 22.14 closes the gap for good with --disable-sigusr1.
+import inspector from 'node:inspector';
+import type { Logger } from '../log.js';
+
+const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGQUIT'] as const;
+const ROUTED_SIGNALS = [...STOP_SIGNALS, 'SIGHUP', 'SIGUSR1'] as const;
+type RoutedSignal = (typeof ROUTED_SIGNALS)[number];
+
+/** What a running daemon does on each signal. */
+export interface DaemonRoutes {
+  /** SIGHUP. */
+  reload(): void;
+  /** SIGUSR1. */
+  counters(): void;
+  /** SIGINT, SIGTERM or SIGQUIT; resolves to the exit code. */
+  stop(signal: NodeJS.Signals): Promise<number>;
+}
+
+type Phase = 'loading' | 'starting' | 'running' | 'stopping' | 'released';
+
+let phase: Phase = 'loading';
+let log: Logger | undefined;
+/** Lines to log once a daemon hands over its logger (nothing can log before). */
+const notes: string[] = [];
+/** The first stop signal that arrived before the daemon was running. */
+let pendingStop: NodeJS.Signals | undefined;
+let routes: DaemonRoutes | undefined;
+let stopped: ((code: number) => void) | undefined;
+
+function note(message: string): void {
+  if (log !== undefined) log.warn(message);
+  else notes.push(message);
+}
+
+// An inspector opened by a flag (--inspect, or in NODE_OPTIONS) is the
+// operator's choice and stays; one opened by a signal is closed.
+const inspectorByFlag = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)]
+  .some((arg) => arg.startsWith('--inspect'));
+
+function closeInspectorOpenedBySignal(): void {
+  if (inspectorByFlag || inspector.url() === undefined) return;
+  inspector.close();
+  note('SIGUSR1 arrived before sixgate could handle it and opened the Node inspector; closed it');
+}
+
+function route(signal: RoutedSignal): void {
+  const stop = (STOP_SIGNALS as readonly string[]).includes(signal);
+  switch (phase) {
+    case 'loading':
+    case 'starting':
+      if (stop) {
+        pendingStop ??= signal;
+        note(`${signal} during start-up: stopping once start-up is over`);
+      } else {
+        note(`${signal} during start-up: ignored`);
+      }
+      return;
+    case 'running':
+      if (signal === 'SIGHUP') routes!.reload();
+      else if (signal === 'SIGUSR1') routes!.counters();
+      else beginStop(signal);
+      return;
+    case 'stopping':
+      note(`${signal} during shutdown: ignored (SIGKILL forces an exit, skipping the clean-up)`);
+      return;
+    case 'released':
+      return;
+  }
+}
+
+function beginStop(signal: NodeJS.Signals): void {
+  phase = 'stopping';
+  void routes!.stop(signal).then(stopped!);
+}
+
+for (const signal of ROUTED_SIGNALS) process.on(signal, route);
+closeInspectorOpenedBySignal();
+// Node opens the inspector from a second thread: a signal just before the
+// handler above may open it a little later. Look again over the first minute.
+for (const ms of [10, 100, 1_000, 10_000, 60_000]) setTimeout(closeInspectorOpenedBySignal, ms).unref();
+
+/**
+ * A daemon begins its start-up: from here signals are logged to `logger`.
+ * Returns the stop signal already received, if any: the daemon should not
+ * start at all then.
+ */
+export function daemonStarting(logger: Logger): NodeJS.Signals | undefined {
+  phase = 'starting';
+  log = logger;
+  for (const message of notes.splice(0)) log.warn(message);
+  return pendingStop;
+}
+
+/**
+ * The daemon is up: route signals to it until a stop signal, and resolve to
+ * the exit code its `stop` resolves to. A stop signal received during
+ * start-up stops it at once.
+ */
+export function serveUntilStopped(daemon: DaemonRoutes): Promise<number> {
+  routes = daemon;
+  return new Promise<number>((resolve) => {
+    stopped = resolve;
+    phase = 'running';
+    if (pendingStop !== undefined) beginStop(pendingStop);
+  });
+}
+
+/**
+ * For commands that are not daemons: SIGHUP and the stop signals get Node's
+ * default back (a stop that arrived while the program loaded is raised
+ * again now); SIGUSR1 stays ignored, so it never opens the inspector.
+ */
+export function releaseSignals(): void {
+  phase = 'released';
+  for (const signal of [...STOP_SIGNALS, 'SIGHUP'] as const) process.off(signal, route);
+  if (pendingStop !== undefined) process.kill(process.pid, pendingStop);
+}
