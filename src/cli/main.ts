@@ -3,7 +3,7 @@
 // first module evaluated and its handlers are in place before the program
 // (commander, pino, the native addon...) is even read from disk, which the
 // dynamic import below defers. See signals.ts for why.
-import './signals.js';
+import { exitIfRouted } from './signals.js';
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
@@ -20,4 +20,5 @@ function isEntryPoint(): boolean {
 if (isEntryPoint()) {
   const { buildProgram } = await import('./program.js');
   await buildProgram().parseAsync(process.argv);
+  exitIfRouted();
 }

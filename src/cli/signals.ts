@@ -25,7 +25,9 @@ import inspector from 'node:inspector';
 import type { Logger } from '../log.js';
 
 const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGQUIT'] as const;
-const ROUTED_SIGNALS = [...STOP_SIGNALS, 'SIGHUP', 'SIGUSR1'] as const;
+// SIGQUIT last: Node itself catches neither SIGHUP nor SIGQUIT, so once
+// /proc/<pid>/status shows SIGQUIT caught, all five are routed (tests wait on it).
+const ROUTED_SIGNALS = ['SIGUSR1', 'SIGHUP', 'SIGINT', 'SIGTERM', 'SIGQUIT'] as const;
 type RoutedSignal = (typeof ROUTED_SIGNALS)[number];
 
 /** What a running daemon does on each signal. */
@@ -110,6 +112,7 @@ export function daemonStarting(logger: Logger): NodeJS.Signals | undefined {
   phase = 'starting';
   log = logger;
   for (const message of notes.splice(0)) log.warn(message);
+  if (pendingStop !== undefined) log.info({ signal: pendingStop }, 'stopped before start-up: nothing was started');
   return pendingStop;
 }
 
@@ -125,6 +128,16 @@ export function serveUntilStopped(daemon: DaemonRoutes): Promise<number> {
     phase = 'running';
     if (pendingStop !== undefined) beginStop(pendingStop);
   });
+}
+
+/**
+ * Ends a program whose signals are still routed at once, with
+ * process.exitCode. Left to drain its event loop, Node would put the default
+ * signal actions back while tearing down (libuv does when it closes its
+ * handles), and a late SIGINT or SIGHUP would still kill it.
+ */
+export function exitIfRouted(): void {
+  if (phase !== 'released') process.exit();
 }
 
 /**
