@@ -11,7 +11,8 @@
 // inspector check of signals.ts cover, tested on its own below.
 import { after, before, describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import type { ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import { join } from 'node:path';
@@ -287,5 +288,46 @@ describe('signals at random moments of start-up and shutdown', { ...req, timeout
 
   test('50 signals in all', () => {
     assert.equal(sent, 50);
+  });
+
+  test('a SIGUSR1 before the handlers opens the inspector only until signals.ts runs', async (t) => {
+    const ns = lab.ns('early');
+    lab.veth(ns, 'e0', lab.ns('earlyrt'), 'r0');
+    const config = `/tmp/${ns.name}-ndppd.conf`;
+    files.push(config);
+    writeFileSync(config, 'proxy e0 {\n  rule 2001:db8:5::1 {\n    static\n  }\n}\n');
+    let opened = 0;
+    for (let attempt = 0; attempt < 10 && opened < 2; attempt++) {
+      const d = new Daemon(ns, ['ndp', '-c', config]);
+      // Node's own SIGUSR1 handler is in place, signals.ts's are not yet (SIGQUIT is not caught).
+      let caught = 0n;
+      const end = Date.now() + 10_000;
+      while ((caught & bit('SIGUSR1')) === 0n && Date.now() < end) caught = caughtSignals(d.child.pid!);
+      if ((caught & bit('SIGQUIT')) === 0n) d.child.kill('SIGUSR1');
+      await d.running();
+      if (d.out.includes('Debugger listening')) {
+        opened++;
+        // Node opens it from another thread: signals.ts looks again a little later.
+        await waitFor(() => d.out.includes('opened the Node inspector; closed it'), 3000, `the warning:\n${d.out}`);
+        await waitFor(() => !inspectorListening(d.child.pid!), 3000, 'port 9229 closed');
+      }
+      assert.equal(inspectorListening(d.child.pid!), false, d.out);
+      d.child.kill('SIGTERM');
+      assert.deepEqual(await d.end(), { code: 0, signal: null }, d.out);
+    }
+    t.diagnostic(`the inspector opened and was closed in ${opened} lifetimes`);
+    assert.ok(opened > 0, 'no SIGUSR1 reached Node before the handlers in 10 attempts');
+  });
+});
+
+describe('commands that are not daemons', () => {
+  test('get the default signal actions back: SIGINT ends `sixgate decode` waiting on its input', async () => {
+    const child = spawn(process.execPath, [CLI, 'decode', '/dev/stdin'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const exited = once(child, 'exit');
+    // Routed while the program loads (SIGQUIT caught), handed back once decode starts.
+    await waitFor(() => (caughtSignals(child.pid!) & bit('SIGQUIT')) !== 0n, 10_000, 'handlers', 1);
+    await waitFor(() => (caughtSignals(child.pid!) & bit('SIGQUIT')) === 0n, 10_000, 'handlers released', 1);
+    child.kill('SIGINT');
+    assert.deepEqual(await exited, [null, 'SIGINT']);
   });
 });
