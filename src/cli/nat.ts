@@ -1,7 +1,8 @@
 // `sixgate nat`: the NAT66 data path driven by a static config file (until
 // the Docker feed drives the same model). SIGHUP re-reads the file and
-// applies only what changed; SIGUSR1 logs counters; SIGTERM saves the
-// connection table and leaves routes and the TUN for the next start;
+// applies only what changed; SIGUSR1 logs counters; SIGINT, SIGTERM and
+// SIGQUIT save the connection table and leave routes and the TUN for the next
+// start (signals.ts routes them, during start-up and shutdown too);
 // --cleanup removes everything sixgate installed (at exit, or at once with
 // --cleanup-only).
 import type { Command } from 'commander';
@@ -32,12 +33,17 @@ export function registerNat(program: Command): void {
     .option('--cleanup-only', 'remove everything sixgate installed and exit')
     .option('-t, --check', 'validate the configuration and exit')
     .option('-v, --verbose', 'log more (-v debug, -vv trace)', (_: string, n: number) => n + 1, 0)
+    .addHelpText('after', `
+Signals: SIGHUP re-reads the file and applies what changed; SIGUSR1 logs the
+counters; SIGINT/SIGTERM/SIGQUIT stop, saving the table (or removing everything
+with --cleanup). A stop during start-up stops once start-up is over; signals
+during shutdown are ignored.`)
     .action(async (opts: NatCliOptions) => {
       process.exitCode = await runNat(opts);
     });
 }
 
-/** Runs until SIGINT/SIGTERM; resolves to the exit code. */
+/** Runs until a stop signal; resolves to the exit code. */
 export async function runNat(opts: NatCliOptions): Promise<number> {
   const log = createLogger({ level: opts.verbose <= 0 ? 'info' : opts.verbose === 1 ? 'debug' : 'trace' });
   let file;

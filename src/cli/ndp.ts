@@ -1,8 +1,10 @@
 // `sixgate ndp`: the NDP proxy as a drop-in for ndppd. Same flags
 // (-c, -d, -p, -v...), same configuration file; what ndppd lacks on top:
 // SIGHUP reloads the file (keeping verified sessions), SIGUSR1 logs the
-// counters, --check validates a file and exits, and a bad file is an error
-// naming file:line:column instead of being half-ignored.
+// counters, SIGINT/SIGTERM/SIGQUIT stop and remove the autowired routes
+// (signals.ts routes them, during start-up and shutdown too), --check
+// validates a file and exits, and a bad file is an error naming
+// file:line:column instead of being half-ignored.
 import { spawn } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
@@ -38,6 +40,11 @@ export function registerNdp(program: Command): void {
     .option('--address <iface=addr>', 'also answer for this exact address on this proxy interface (repeatable)',
       (v: string, list: string[]) => [...list, v], [] as string[])
     .option('--na-source <target|link-local>', 'source address of the advertisements sent', 'target')
+    .addHelpText('after', `
+Signals: SIGHUP reloads the file, keeping verified sessions; SIGUSR1 logs the
+counters and sessions; SIGINT/SIGTERM/SIGQUIT stop, removing the autowired
+routes. A stop during start-up stops once start-up is over; signals during
+shutdown are ignored.`)
     .action(async (opts: NdpCliOptions) => {
       process.exitCode = await runNdp(opts);
     });
@@ -51,7 +58,7 @@ function logWarnings(log: Logger, config: NdppdConfig): void {
   for (const w of config.warnings) log.warn({ file: config.file, line: w.line, column: w.column }, w.message);
 }
 
-/** Runs the proxy until SIGINT/SIGTERM; resolves to the exit code. */
+/** Runs the proxy until a stop signal; resolves to the exit code. */
 export async function runNdp(opts: NdpCliOptions): Promise<number> {
   const log = createLogger({ level: levelFor(opts.verbose) });
   let config: NdppdConfig;

@@ -35,6 +35,12 @@ Environment:
   SIXGATE_*                          every run option (flag > environment > file > default)
   DOCKER_HOST, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH   the Docker Engine API endpoint
 
+Signals (run, ipv6nat, nat, ndp; from sixgate's first module to the exit):
+  SIGHUP reloads; SIGUSR1 logs the counters; SIGINT, SIGTERM, SIGQUIT stop
+  (exit 0). A stop during start-up stops once start-up is over; SIGHUP and
+  SIGUSR1 during start-up and any signal during shutdown are ignored with a
+  log line. A SIGUSR1 never leaves Node's inspector open (README: Signals).
+
 Exit status:
   0 success; 1 a run-time failure; 2 a usage or configuration error (nothing
   on the host was changed).

@@ -4,7 +4,8 @@
 // flag > env > file > default. Signals: SIGHUP re-reads the configuration
 // (an invalid one is one error line and the old one stays), then resyncs
 // with the engine and the host; SIGUSR1 logs the counters; SIGINT, SIGTERM
-// and SIGQUIT stop (removing routes, rules and the TUN only with --cleanup).
+// and SIGQUIT stop (removing routes, rules and the TUN only with --cleanup);
+// signals.ts routes them, during start-up and shutdown too.
 // Exit codes: 0 stopped by a signal, 1 run-time failure, 2 usage or configuration error.
 import { Command, Option } from 'commander';
 import { monotonicMs } from '../io/ring.js';
@@ -59,7 +60,8 @@ Signals: SIGHUP re-reads the configuration (file and SIXGATE_* variables; flags
 stay), resyncs with Docker and re-applies the routes. Changes to
 ${RESTART_OPTIONS.map((k) => OPTIONS.find((o) => o.key === k)!.flag.split(' ')[0]).join(', ')}
 need a restart (their old values stay until then); the others apply at once.
-SIGUSR1 logs the counters; SIGINT/SIGTERM/SIGQUIT stop.`);
+SIGUSR1 logs the counters; SIGINT/SIGTERM/SIGQUIT stop. A stop during start-up
+stops once start-up is over; signals during shutdown are ignored.`);
   addServiceOptions(cmd);
   cmd.action(async (opts: { config?: string; verbose: number; printConfig?: boolean }) => {
     let loaded: LoadedConfig;
