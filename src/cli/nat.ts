@@ -36,8 +36,8 @@ export function registerNat(program: Command): void {
     .addHelpText('after', `
 Signals: SIGHUP re-reads the file and applies what changed; SIGUSR1 logs the
 counters; SIGINT/SIGTERM/SIGQUIT stop, saving the table (or removing everything
-with --cleanup). A stop during start-up stops once start-up is over; signals
-during shutdown are ignored.`)
+with --cleanup). A stop or SIGHUP during start-up takes effect once start-up is
+over; signals during shutdown are ignored.`)
     .action(async (opts: NatCliOptions) => {
       process.exitCode = await runNat(opts);
     });

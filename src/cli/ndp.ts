@@ -43,8 +43,8 @@ export function registerNdp(program: Command): void {
     .addHelpText('after', `
 Signals: SIGHUP reloads the file, keeping verified sessions; SIGUSR1 logs the
 counters and sessions; SIGINT/SIGTERM/SIGQUIT stop, removing the autowired
-routes. A stop during start-up stops once start-up is over; signals during
-shutdown are ignored.`)
+routes. A stop or SIGHUP during start-up takes effect once start-up is over;
+signals during shutdown are ignored.`)
     .action(async (opts: NdpCliOptions) => {
       process.exitCode = await runNdp(opts);
     });

@@ -37,9 +37,9 @@ Environment:
 
 Signals (run, ipv6nat, nat, ndp; from sixgate's first module to the exit):
   SIGHUP reloads; SIGUSR1 logs the counters; SIGINT, SIGTERM, SIGQUIT stop
-  (exit 0). A stop during start-up stops once start-up is over; SIGHUP and
-  SIGUSR1 during start-up and any signal during shutdown are ignored with a
-  log line. A SIGUSR1 never leaves Node's inspector open (README: Signals).
+  (exit 0). A stop or SIGHUP during start-up takes effect once start-up is
+  over; SIGUSR1 during start-up and any signal during shutdown are ignored
+  with a log line. A SIGUSR1 never leaves Node's inspector open (README: Signals).
 
 Exit status:
   0 success; 1 a run-time failure; 2 a usage or configuration error (nothing

@@ -60,8 +60,8 @@ Signals: SIGHUP re-reads the configuration (file and SIXGATE_* variables; flags
 stay), resyncs with Docker and re-applies the routes. Changes to
 ${RESTART_OPTIONS.map((k) => OPTIONS.find((o) => o.key === k)!.flag.split(' ')[0]).join(', ')}
 need a restart (their old values stay until then); the others apply at once.
-SIGUSR1 logs the counters; SIGINT/SIGTERM/SIGQUIT stop. A stop during start-up
-stops once start-up is over; signals during shutdown are ignored.`);
+SIGUSR1 logs the counters; SIGINT/SIGTERM/SIGQUIT stop. A stop or SIGHUP during
+start-up takes effect once start-up is over; signals during shutdown are ignored.`);
   addServiceOptions(cmd);
   cmd.action(async (opts: { config?: string; verbose: number; printConfig?: boolean }) => {
     let loaded: LoadedConfig;

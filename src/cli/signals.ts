@@ -9,11 +9,12 @@
 //
 // The daemons (`run`, `nat`, `ndp`) go through three phases:
 //   starting  a stop signal is remembered and the daemon stops as soon as its
-//             start-up ends; SIGHUP and SIGUSR1 are ignored with a log line
+//             start-up ends; so is SIGHUP (it reloads then: the file may have
+//             changed after it was read); SIGUSR1 is ignored with a log line
 //   running   SIGHUP reloads, SIGUSR1 logs the counters, a stop signal stops
 //   stopping  every signal is ignored with a log line (SIGKILL still works)
-// Before a command runs (the program is loading) stop signals are remembered
-// the same way. The other commands get Node's default for SIGHUP and the stop
+// Before a command runs (the program is loading) signals are handled the
+// same way. The other commands get Node's default for SIGHUP and the stop
 // signals back (releaseSignals); SIGUSR1 stays ignored everywhere.
 //
 // The one gap this module cannot close: a SIGUSR1 that arrives before it runs
@@ -48,6 +49,8 @@ let log: Logger | undefined;
 const notes: string[] = [];
 /** The first stop signal that arrived before the daemon was running. */
 let pendingStop: NodeJS.Signals | undefined;
+/** A SIGHUP arrived before the daemon was running. */
+let pendingReload = false;
 let routes: DaemonRoutes | undefined;
 let stopped: ((code: number) => void) | undefined;
 
@@ -59,7 +62,7 @@ function note(message: string): void {
 // An inspector opened by a flag (--inspect, or in NODE_OPTIONS) is the
 // operator's choice and stays; one opened by a signal is closed.
 const inspectorByFlag = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)]
-  .some((arg) => arg.startsWith('--inspect'));
+  .some((arg) => /^--inspect(-brk|-wait)?(=|$)/.test(arg));
 
 function closeInspectorOpenedBySignal(): void {
   if (inspectorByFlag || inspector.url() === undefined) return;
@@ -75,6 +78,9 @@ function route(signal: RoutedSignal): void {
       if (stop) {
         pendingStop ??= signal;
         note(`${signal} during start-up: stopping once start-up is over`);
+      } else if (signal === 'SIGHUP') {
+        pendingReload = true;
+        note('SIGHUP during start-up: reloading once start-up is over');
       } else {
         note(`${signal} during start-up: ignored`);
       }
@@ -94,7 +100,10 @@ function route(signal: RoutedSignal): void {
 
 function beginStop(signal: NodeJS.Signals): void {
   phase = 'stopping';
-  void routes!.stop(signal).then(stopped!);
+  void routes!.stop(signal).catch((err: unknown) => {
+    log!.error({ err }, 'shutdown failed');
+    return 1;
+  }).then(stopped!);
 }
 
 for (const signal of ROUTED_SIGNALS) process.on(signal, route);
@@ -119,7 +128,7 @@ export function daemonStarting(logger: Logger): NodeJS.Signals | undefined {
 /**
  * The daemon is up: route signals to it until a stop signal, and resolve to
  * the exit code its `stop` resolves to. A stop signal received during
- * start-up stops it at once.
+ * start-up stops it at once, else a SIGHUP received then reloads now.
  */
 export function serveUntilStopped(daemon: DaemonRoutes): Promise<number> {
   routes = daemon;
@@ -127,6 +136,7 @@ export function serveUntilStopped(daemon: DaemonRoutes): Promise<number> {
     stopped = resolve;
     phase = 'running';
     if (pendingStop !== undefined) beginStop(pendingStop);
+    else if (pendingReload) daemon.reload();
   });
 }
 
