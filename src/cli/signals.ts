@@ -13,15 +13,20 @@
 //             changed after it was read); SIGUSR1 is ignored with a log line
 //   running   SIGHUP reloads, SIGUSR1 logs the counters, a stop signal stops
 //   stopping  every signal is ignored with a log line (SIGKILL still works)
-// Before a command runs (the program is loading) signals are handled the
-// same way. The other commands get Node's default for SIGHUP and the stop
-// signals back (releaseSignals); SIGUSR1 stays ignored everywhere.
+// Before a command runs (the program is loading) signals are handled as in
+// start-up. The other commands get Node's default for SIGHUP and the stop
+// signals back (releaseSignals); SIGUSR1 stays ignored everywhere. A daemon
+// exits as soon as its stop is done (exitIfRouted), with the handlers still
+// in place.
 //
-// The one gap this module cannot close: a SIGUSR1 that arrives before it runs
-// (Node's own start-up and the loading of main.js and this file) reaches
-// Node's handler and opens the inspector. It is closed at once when this
-// module runs (and checked again for a while, since Node opens it on another
-// thread); Node >= 22.14 closes the gap for good with --disable-sigusr1.
+// The gap this module cannot close: a signal that arrives before it runs
+// (Node's own start-up and the loading of main.js and this file, some tens of
+// milliseconds) meets Node's defaults. A stop signal or SIGHUP ends the
+// process then, harmlessly: nothing has been started. A SIGUSR1 opens the
+// inspector; it is closed at once when this module runs (and looked for again
+// for a while, since Node opens it from another thread), but a local user
+// quick enough could connect in between. Node >= 22.14 closes the gap with
+// --disable-sigusr1.
 import inspector from 'node:inspector';
 import type { Logger } from '../log.js';
 
@@ -56,7 +61,13 @@ let stopped: ((code: number) => void) | undefined;
 
 function note(message: string): void {
   if (log !== undefined) log.warn(message);
+  else if (phase === 'released') process.stderr.write(`sixgate: ${message}\n`);
   else notes.push(message);
+}
+
+/** Notes no daemon logger will take: to stderr. */
+function flushNotes(): void {
+  for (const message of notes.splice(0)) process.stderr.write(`sixgate: ${message}\n`);
 }
 
 // An inspector opened by a flag (--inspect, or in NODE_OPTIONS) is the
@@ -147,7 +158,9 @@ export function serveUntilStopped(daemon: DaemonRoutes): Promise<number> {
  * handles), and a late SIGINT or SIGHUP would still kill it.
  */
 export function exitIfRouted(): void {
-  if (phase !== 'released') process.exit();
+  if (phase === 'released') return;
+  flushNotes();
+  process.exit();
 }
 
 /**
@@ -157,6 +170,7 @@ export function exitIfRouted(): void {
  */
 export function releaseSignals(): void {
   phase = 'released';
+  flushNotes();
   for (const signal of [...STOP_SIGNALS, 'SIGHUP'] as const) process.off(signal, route);
   if (pendingStop !== undefined) process.kill(process.pid, pendingStop);
 }

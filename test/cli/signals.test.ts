@@ -287,25 +287,36 @@ describe('signals at random moments of start-up and shutdown', { ...req, timeout
 
 });
 
-describe('a SIGUSR1 before the handlers', { ...req, timeout: 60_000 }, () => {
+describe('early signals', { ...req, timeout: 60_000 }, () => {
   let lab: Lab;
-  const files: string[] = [];
+  let ns: Netns;
+  let config: string;
 
   before(() => {
     lab = new Lab();
+    ns = lab.ns('early');
+    lab.veth(ns, 'e0', lab.ns('earlyrt'), 'r0');
+    config = `/tmp/${ns.name}-ndppd.conf`;
+    writeFileSync(config, 'proxy e0 {\n  rule 2001:db8:5::1 {\n    static\n  }\n}\n');
   });
 
   after(() => {
     lab?.destroy();
-    for (const f of files) rmSync(f, { force: true });
+    rmSync(config, { force: true });
+  });
+
+  test('a SIGHUP during start-up reloads once start-up is over', async () => {
+    const d = new Daemon(ns, ['ndp', '-c', config]);
+    await d.routed();
+    d.child.kill('SIGHUP');
+    await d.running();
+    await waitFor(() => d.out.includes('configuration reloaded'), 5000, `the reload:\n${d.out}`);
+    assert.match(d.out, /SIGHUP during start-up: reloading once start-up is over/);
+    d.child.kill('SIGTERM');
+    assert.deepEqual(await d.end(), { code: 0, signal: null }, d.out);
   });
 
   test('a SIGUSR1 before the handlers opens the inspector only until signals.ts runs', async (t) => {
-    const ns = lab.ns('early');
-    lab.veth(ns, 'e0', lab.ns('earlyrt'), 'r0');
-    const config = `/tmp/${ns.name}-ndppd.conf`;
-    files.push(config);
-    writeFileSync(config, 'proxy e0 {\n  rule 2001:db8:5::1 {\n    static\n  }\n}\n');
     let opened = 0;
     for (let attempt = 0; attempt < 10 && opened < 2; attempt++) {
       const d = new Daemon(ns, ['ndp', '-c', config]);
