@@ -145,9 +145,9 @@ async function calibrate(s: Subject): Promise<Timing> {
 
 /**
  * Start-stop cycles until `budget` signals are sent (16 + 18 + 16 = 50 in
- * all): in each, one signal at a random moment of start-up and one at a
- * random moment of shutdown (a late one that would find the process gone is
- * not sent and not counted).
+ * all): in each, two signals at random moments of start-up and one at a
+ * random moment of shutdown (one that would find the process gone is not
+ * sent and not counted).
  */
 async function storm(t: TestContext, s: Subject, budget: number, offset: number): Promise<void> {
   const timing = await calibrate(s);
@@ -155,27 +155,30 @@ async function storm(t: TestContext, s: Subject, budget: number, offset: number)
   let sent = 0;
   for (let i = 0; sent < budget; i++) {
     assert.ok(i < budget, `only ${sent} of ${budget} signals sent in ${i} lifetimes`);
-    const early = SIGNALS[(i + offset) % SIGNALS.length]!;
-    const late = SIGNALS[(i + offset + 2) % SIGNALS.length]!;
-    const earlyMs = Math.round(Math.random() * timing.startupMs);
+    const [first, second, late] = [0, 1, 2].map((k) => SIGNALS[(3 * i + offset + k) % SIGNALS.length]!) as [NodeJS.Signals, NodeJS.Signals, NodeJS.Signals];
+    const [firstMs, secondMs] = [Math.random(), Math.random()].sort().map((r) => Math.round(r * timing.startupMs)) as [number, number];
     const lateMs = Math.round(Math.random() * timing.shutdownMs * 0.6);
-    const what = `lifetime ${i}: ${early} ${earlyMs} ms into start-up, ${late} ${lateMs} ms into shutdown`;
+    const what = `lifetime ${i}: ${first} and ${second} ${firstMs} and ${secondMs} ms into start-up, ${late} ${lateMs} ms into shutdown`;
     s.prepare();
     const d = new Daemon(s.ns, s.args);
     await d.routed();
-    await sleep(earlyMs);
-    d.child.kill(early);
-    sent++;
-    if (!STOPS.has(early)) {
+    const send = (signal: NodeJS.Signals): void => {
+      if (sent < budget && d.alive) {
+        d.child.kill(signal);
+        sent++;
+      }
+    };
+    await sleep(firstMs);
+    send(first);
+    await sleep(secondMs - firstMs);
+    send(second);
+    if (!STOPS.has(first) && !STOPS.has(second)) {
       await d.running();
       await s.whileRunning(d);
       d.child.kill('SIGTERM');
     }
     await sleep(lateMs);
-    if (sent < budget && d.alive) {
-      d.child.kill(late);
-      sent++;
-    }
+    send(late);
     const r = await d.end();
     assert.deepEqual(r, { code: 0, signal: null }, `${what}:\n${d.out}`);
     assert.equal(d.inspectorSeen, false, `${what}: something listened on 9229:\n${d.out}`);
