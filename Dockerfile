@@ -68,7 +68,12 @@ COPY --from=build /src/package.json ./
 COPY --from=build /src/node_modules ./node_modules
 COPY --from=build /src/dist/src ./dist/src
 COPY --from=build /src/native/build/Release/sixgate_io.node ./native/build/Release/
-RUN ln -s /usr/lib/sixgate/dist/src/cli/main.js /usr/bin/sixgate \
+# A Node that has --disable-sigusr1 (>= 22.14) gets it through a wrapper, so no
+# SIGUSR1 can open its inspector even before sixgate's handlers are in place.
+RUN if node --disable-sigusr1 -e '' 2>/dev/null; then \
+      printf '#!/bin/sh\nexec node --disable-sigusr1 /usr/lib/sixgate/dist/src/cli/main.js "$@"\n' > /usr/bin/sixgate \
+      && chmod 755 /usr/bin/sixgate; \
+    else ln -s /usr/lib/sixgate/dist/src/cli/main.js /usr/bin/sixgate; fi \
  && mkdir -p /run/sixgate /var/lib/sixgate \
  && sixgate --version
 ENV NODE_ENV=production \

@@ -1,72 +1,11 @@
 #!/usr/bin/env node
-// The `sixgate` command. Each subcommand lives in its own module and adds
-// itself to the program through a `register*` function.
-import { Command } from 'commander';
-import { readFileSync, realpathSync } from 'node:fs';
+// The `sixgate` executable. Signal handling comes first: ./signals.js is the
+// first module evaluated and its handlers are in place before the program
+// (commander, pino, the native addon...) is even read from disk, which the
+// dynamic import below defers. See signals.ts for why.
+import { exitIfRouted } from './signals.js';
+import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { registerDecode } from './decode.js';
-import { registerHealth } from './health.js';
-import { registerNdp } from './ndp.js';
-import { registerNat } from './nat.js';
-import { registerRun } from './run.js';
-import { usageExit } from './exit.js';
-import { registerIpv6nat } from './ipv6nat.js';
-import { registerConfig } from './config.js';
-import { registerLab } from './lab.js';
-
-const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
-
-const MANUAL = `
-Description:
-  sixgate gives Docker containers working IPv6. For containers with global
-  addresses from the host's on-link prefix it answers the upstream router's
-  Neighbor Solicitations (a drop-in for ndppd); for ULA networks it is a
-  stateful NAT66 (a drop-in for docker-ipv6nat), with published ports, hairpin
-  and NPTv6. Packets reach it through a TUN device and ICMPv6/packet sockets:
-  no netfilter NAT, no kernel NAT modules. Without a command, \`sixgate run\`.
-
-Files:
-  /etc/sixgate/sixgate.yaml          service configuration (sixgate config options)
-  /etc/ndppd.conf                    ndppd configuration, read unchanged by sixgate ndp
-  /run/sixgate/status.json           liveness, read by sixgate health
-  /var/lib/sixgate/                  connection-table snapshot kept across restarts
-
-Environment:
-  SIXGATE_*                          every run option (flag > environment > file > default)
-  DOCKER_HOST, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH   the Docker Engine API endpoint
-
-Exit status:
-  0 success; 1 a run-time failure; 2 a usage or configuration error (nothing
-  on the host was changed).
-
-Examples:
-  sudo sixgate lab                   try it in a throwaway namespace playground
-  sixgate run --uplink eth0          the daemon for this Docker host
-  sixgate ndp -c /etc/ndppd.conf     the NDP proxy alone, in place of ndppd
-  sixgate config check sixgate.yaml  validate a configuration file
-  sixgate decode capture.pcapng      see packets the way sixgate sees them
-
-See also: sixgate help <command>; README.md; docs/architecture.md.`;
-
-export function buildProgram(): Command {
-  const program = new Command('sixgate')
-    .description('Userspace IPv6 data plane for Docker hosts: NDP proxy and stateful NAT66')
-    .version(pkg.version, '-V, --version', 'print the version and exit')
-    .showHelpAfterError()
-    .addHelpText('after', MANUAL);
-  registerDecode(program);
-  registerHealth(program);
-  registerNdp(program);
-  registerNat(program);
-  registerRun(program);
-  registerIpv6nat(program);
-  registerConfig(program);
-  registerLab(program);
-  // One rule for every command: a usage error exits 2, like a bad configuration file.
-  const all = (cmd: Command): Command[] => [cmd, ...cmd.commands.flatMap(all)];
-  for (const cmd of all(program)) usageExit(cmd);
-  return program;
-}
 
 // Run only as the program (also through the /usr/bin/sixgate symlink), never
 // because another module imported this one: a stray import must not start a daemon.
@@ -78,4 +17,8 @@ function isEntryPoint(): boolean {
   }
 }
 
-if (isEntryPoint()) await buildProgram().parseAsync(process.argv);
+if (isEntryPoint()) {
+  const { buildProgram } = await import('./program.js');
+  await buildProgram().parseAsync(process.argv);
+  exitIfRouted();
+}

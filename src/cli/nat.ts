@@ -1,7 +1,8 @@
 // `sixgate nat`: the NAT66 data path driven by a static config file (until
 // the Docker feed drives the same model). SIGHUP re-reads the file and
-// applies only what changed; SIGUSR1 logs counters; SIGTERM saves the
-// connection table and leaves routes and the TUN for the next start;
+// applies only what changed; SIGUSR1 logs counters; SIGINT, SIGTERM and
+// SIGQUIT save the connection table and leave routes and the TUN for the next
+// start (signals.ts routes them, during start-up and shutdown too);
 // --cleanup removes everything sixgate installed (at exit, or at once with
 // --cleanup-only).
 import type { Command } from 'commander';
@@ -11,6 +12,7 @@ import { fail } from './exit.js';
 import { readDatapathConfig } from '../datapath/config.js';
 import { DatapathService, cleanupHost } from '../datapath/service.js';
 import { DEFAULT_HOST_PORT_RANGE } from '../datapath/model.js';
+import { daemonStarting, serveUntilStopped } from './signals.js';
 
 export interface NatCliOptions {
   config: string;
@@ -31,12 +33,17 @@ export function registerNat(program: Command): void {
     .option('--cleanup-only', 'remove everything sixgate installed and exit')
     .option('-t, --check', 'validate the configuration and exit')
     .option('-v, --verbose', 'log more (-v debug, -vv trace)', (_: string, n: number) => n + 1, 0)
+    .addHelpText('after', `
+Signals: SIGHUP re-reads the file and applies what changed; SIGUSR1 logs the
+counters; SIGINT/SIGTERM/SIGQUIT stop, saving the table (or removing everything
+with --cleanup). A stop or SIGHUP during start-up takes effect once start-up is
+over; signals during shutdown are ignored.`)
     .action(async (opts: NatCliOptions) => {
       process.exitCode = await runNat(opts);
     });
 }
 
-/** Runs until SIGINT/SIGTERM; resolves to the exit code. */
+/** Runs until a stop signal; resolves to the exit code. */
 export async function runNat(opts: NatCliOptions): Promise<number> {
   const log = createLogger({ level: opts.verbose <= 0 ? 'info' : opts.verbose === 1 ? 'debug' : 'trace' });
   let file;
@@ -54,6 +61,7 @@ export async function runNat(opts: NatCliOptions): Promise<number> {
     log.info('cleaned up');
     return 0;
   }
+  if (daemonStarting(log) !== undefined) return 0;
   let service: DatapathService;
   try {
     service = await DatapathService.start({
@@ -64,8 +72,8 @@ export async function runNat(opts: NatCliOptions): Promise<number> {
     return fail(log, err);
   }
   process.send?.({ ready: true });
-  return new Promise<number>((resolve) => {
-    const onHup = (): void => {
+  return serveUntilStopped({
+    reload: () => {
       try {
         // resync: re-read the kernel too, so SIGHUP also repairs rules changed behind our back.
         void service.apply(readDatapathConfig(opts.config).model, { resync: true }).catch((err: unknown) => {
@@ -74,17 +82,11 @@ export async function runNat(opts: NatCliOptions): Promise<number> {
       } catch (err) {
         log.error({ err: err instanceof SixgateError ? err.message : err }, 'reload failed; the previous model stays in force');
       }
-    };
-    const onUsr1 = (): void => log.info(service.stats(), 'counters');
-    const onStop = (signal: NodeJS.Signals): void => {
-      process.off('SIGHUP', onHup);
-      process.off('SIGUSR1', onUsr1);
+    },
+    counters: () => log.info(service.stats(), 'counters'),
+    stop: (signal) => {
       log.info({ signal, ...service.stats() }, 'shutting down');
-      void service.stop({ cleanup: opts.cleanup === true }).then(() => resolve(0), (err: unknown) => resolve(fail(log, err)));
-    };
-    process.on('SIGHUP', onHup);
-    process.on('SIGUSR1', onUsr1);
-    process.once('SIGINT', onStop);
-    process.once('SIGTERM', onStop);
+      return service.stop({ cleanup: opts.cleanup === true }).then(() => 0, (err: unknown) => fail(log, err));
+    },
   });
 }

@@ -1,8 +1,10 @@
 // `sixgate ndp`: the NDP proxy as a drop-in for ndppd. Same flags
 // (-c, -d, -p, -v...), same configuration file; what ndppd lacks on top:
 // SIGHUP reloads the file (keeping verified sessions), SIGUSR1 logs the
-// counters, --check validates a file and exits, and a bad file is an error
-// naming file:line:column instead of being half-ignored.
+// counters, SIGINT/SIGTERM/SIGQUIT stop and remove the autowired routes
+// (signals.ts routes them, during start-up and shutdown too), --check
+// validates a file and exits, and a bad file is an error naming
+// file:line:column instead of being half-ignored.
 import { spawn } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
@@ -12,6 +14,7 @@ import { ConfigError, SixgateError } from '../errors.js';
 import { fail } from './exit.js';
 import type { NdppdConfig } from '../ndp/config.js';
 import { NdpService, loadNdppdConfig, parseAddressOptions } from '../proxy/service.js';
+import { daemonStarting, serveUntilStopped } from './signals.js';
 
 export interface NdpCliOptions {
   config: string;
@@ -37,6 +40,11 @@ export function registerNdp(program: Command): void {
     .option('--address <iface=addr>', 'also answer for this exact address on this proxy interface (repeatable)',
       (v: string, list: string[]) => [...list, v], [] as string[])
     .option('--na-source <target|link-local>', 'source address of the advertisements sent', 'target')
+    .addHelpText('after', `
+Signals: SIGHUP reloads the file, keeping verified sessions; SIGUSR1 logs the
+counters and sessions; SIGINT/SIGTERM/SIGQUIT stop, removing the autowired
+routes. A stop or SIGHUP during start-up takes effect once start-up is over;
+signals during shutdown are ignored.`)
     .action(async (opts: NdpCliOptions) => {
       process.exitCode = await runNdp(opts);
     });
@@ -50,7 +58,7 @@ function logWarnings(log: Logger, config: NdppdConfig): void {
   for (const w of config.warnings) log.warn({ file: config.file, line: w.line, column: w.column }, w.message);
 }
 
-/** Runs the proxy until SIGINT/SIGTERM; resolves to the exit code. */
+/** Runs the proxy until a stop signal; resolves to the exit code. */
 export async function runNdp(opts: NdpCliOptions): Promise<number> {
   const log = createLogger({ level: levelFor(opts.verbose) });
   let config: NdppdConfig;
@@ -71,6 +79,7 @@ export async function runNdp(opts: NdpCliOptions): Promise<number> {
   }
   if (opts.daemon && process.env[DAEMON_CHILD] !== '1') return daemonize(log);
 
+  if (daemonStarting(log) !== undefined) return 0;
   let service: NdpService;
   try {
     service = await NdpService.start({
@@ -84,9 +93,9 @@ export async function runNdp(opts: NdpCliOptions): Promise<number> {
   process.disconnect?.();
   log.info({ pid: process.pid, config: config.file }, 'sixgate ndp running');
 
-  return new Promise<number>((resolve) => {
-    let reloading: Promise<void> = Promise.resolve();
-    const onHup = (): void => {
+  let reloading: Promise<void> = Promise.resolve();
+  return serveUntilStopped({
+    reload: () => {
       reloading = reloading.then(async () => {
         try {
           const next = await loadNdppdConfig(opts.config);
@@ -97,21 +106,15 @@ export async function runNdp(opts: NdpCliOptions): Promise<number> {
           log.error({ err: err instanceof SixgateError ? err.message : err }, 'reload failed; the previous configuration stays in force');
         }
       });
-    };
-    const onUsr1 = (): void => log.info(service.stats(), 'counters');
-    const onStop = (signal: NodeJS.Signals): void => {
-      process.off('SIGHUP', onHup);
-      process.off('SIGUSR1', onUsr1);
+    },
+    counters: () => log.info(service.stats(), 'counters'),
+    stop: async (signal) => {
       log.info({ signal }, 'shutting down');
-      void reloading.then(() => service.stop()).then(() => {
-        if (opts.pidfile !== undefined) rmSync(opts.pidfile, { force: true });
-        resolve(0);
-      });
-    };
-    process.on('SIGHUP', onHup);
-    process.on('SIGUSR1', onUsr1);
-    process.once('SIGINT', onStop);
-    process.once('SIGTERM', onStop);
+      await reloading;
+      await service.stop();
+      if (opts.pidfile !== undefined) rmSync(opts.pidfile, { force: true });
+      return 0;
+    },
   });
 }
 

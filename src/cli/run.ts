@@ -4,7 +4,8 @@
 // flag > env > file > default. Signals: SIGHUP re-reads the configuration
 // (an invalid one is one error line and the old one stays), then resyncs
 // with the engine and the host; SIGUSR1 logs the counters; SIGINT, SIGTERM
-// and SIGQUIT stop (removing routes, rules and the TUN only with --cleanup).
+// and SIGQUIT stop (removing routes, rules and the TUN only with --cleanup);
+// signals.ts routes them, during start-up and shutdown too.
 // Exit codes: 0 stopped by a signal, 1 run-time failure, 2 usage or configuration error.
 import { Command, Option } from 'commander';
 import { monotonicMs } from '../io/ring.js';
@@ -17,6 +18,7 @@ import { startMetrics, type MetricsEndpoint } from '../service/metrics.js';
 import { startHealthFile, type HealthFile } from '../service/health.js';
 import { fail } from './exit.js';
 import { SystemdNotifier } from '../service/notify.js';
+import { daemonStarting, serveUntilStopped } from './signals.js';
 
 /** Adds every service option as a flag (booleans with a --no- twin). */
 export function addServiceOptions(cmd: Command): Command {
@@ -58,7 +60,8 @@ Signals: SIGHUP re-reads the configuration (file and SIXGATE_* variables; flags
 stay), resyncs with Docker and re-applies the routes. Changes to
 ${RESTART_OPTIONS.map((k) => OPTIONS.find((o) => o.key === k)!.flag.split(' ')[0]).join(', ')}
 need a restart (their old values stay until then); the others apply at once.
-SIGUSR1 logs the counters; SIGINT/SIGTERM/SIGQUIT stop.`);
+SIGUSR1 logs the counters; SIGINT/SIGTERM/SIGQUIT stop. A stop or SIGHUP during
+start-up takes effect once start-up is over; signals during shutdown are ignored.`);
   addServiceOptions(cmd);
   cmd.action(async (opts: { config?: string; verbose: number; printConfig?: boolean }) => {
     let loaded: LoadedConfig;
@@ -85,6 +88,7 @@ SIGUSR1 logs the counters; SIGINT/SIGTERM/SIGQUIT stop.`);
 export async function runService(config: ServiceConfig, file?: string, reload?: () => ServiceConfig): Promise<number> {
   const log = createLogger({ level: config.logLevel });
   if (file !== undefined) log.info({ file }, 'configuration read');
+  if (daemonStarting(log) !== undefined) return 0;
   const notifier = new SystemdNotifier({ onError: (err) => log.warn(err.message) });
   let daemon: SixgateDaemon;
   try {
@@ -113,8 +117,8 @@ export async function runService(config: ServiceConfig, file?: string, reload?: 
     void notifier.ready(`uplink ${daemon.uplink}`);
     process.send?.({ ready: true });
   }, () => {});
-  return new Promise<number>((resolve) => {
-    const onHup = (): void => {
+  return serveUntilStopped({
+    reload: () => {
       if (reload !== undefined) {
         try {
           daemon.reconfigure(reload());
@@ -124,34 +128,26 @@ export async function runService(config: ServiceConfig, file?: string, reload?: 
         }
       }
       void daemon.resync().catch((err: unknown) => log.error({ err }, 'resync failed'));
-    };
-    const onUsr1 = (): void => log.info({
+    },
+    counters: () => log.info({
       feed: daemon.feed.counters, service: daemon.counters, ndpAddresses: daemon.ndpAddressCount,
       latencyMs: { ndpP50: daemon.ndpLatency.quantile(0.5), ndpP99: daemon.ndpLatency.quantile(0.99), natP50: daemon.natLatency.quantile(0.5), natP99: daemon.natLatency.quantile(0.99) },
       nat: daemon.datapath?.stats(),
-    }, 'counters');
-    const onStop = (signal: NodeJS.Signals): void => {
-      for (const s of ['SIGINT', 'SIGTERM', 'SIGQUIT'] as const) process.off(s, onStop);
-      process.off('SIGHUP', onHup);
-      process.off('SIGUSR1', onUsr1);
+    }, 'counters'),
+    stop: async (signal) => {
       log.info({ signal, cleanup: daemon.config.cleanup }, 'shutting down');
       void notifier.stopping();
       stopWatchdog();
-      void (async () => {
-        let code = 0;
-        try {
-          await daemon.stop();
-        } catch (err) {
-          code = fail(log, err);
-        }
-        await metrics?.close();
-        health?.stop();
-        log.info('stopped');
-        resolve(code);
-      })();
-    };
-    process.on('SIGHUP', onHup);
-    process.on('SIGUSR1', onUsr1);
-    for (const s of ['SIGINT', 'SIGTERM', 'SIGQUIT'] as const) process.on(s, onStop);
+      let code = 0;
+      try {
+        await daemon.stop();
+      } catch (err) {
+        code = fail(log, err);
+      }
+      await metrics?.close();
+      health?.stop();
+      log.info('stopped');
+      return code;
+    },
   });
 }

@@ -1,0 +1,83 @@
+// The `sixgate` command line. Each subcommand lives in its own module and adds
+// itself to the program through a `register*` function. The executable is
+// main.ts, which routes signals before it loads this module.
+import { Command } from 'commander';
+import { readFileSync } from 'node:fs';
+import { registerDecode } from './decode.js';
+import { registerHealth } from './health.js';
+import { registerNdp } from './ndp.js';
+import { registerNat } from './nat.js';
+import { registerRun } from './run.js';
+import { usageExit } from './exit.js';
+import { registerIpv6nat } from './ipv6nat.js';
+import { registerConfig } from './config.js';
+import { registerLab } from './lab.js';
+import { releaseSignals } from './signals.js';
+
+const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+
+const MANUAL = `
+Description:
+  sixgate gives Docker containers working IPv6. For containers with global
+  addresses from the host's on-link prefix it answers the upstream router's
+  Neighbor Solicitations (a drop-in for ndppd); for ULA networks it is a
+  stateful NAT66 (a drop-in for docker-ipv6nat), with published ports, hairpin
+  and NPTv6. Packets reach it through a TUN device and ICMPv6/packet sockets:
+  no netfilter NAT, no kernel NAT modules. Without a command, \`sixgate run\`.
+
+Files:
+  /etc/sixgate/sixgate.yaml          service configuration (sixgate config options)
+  /etc/ndppd.conf                    ndppd configuration, read unchanged by sixgate ndp
+  /run/sixgate/status.json           liveness, read by sixgate health
+  /var/lib/sixgate/                  connection-table snapshot kept across restarts
+
+Environment:
+  SIXGATE_*                          every run option (flag > environment > file > default)
+  DOCKER_HOST, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH   the Docker Engine API endpoint
+
+Signals (run, ipv6nat, nat, ndp; from sixgate's first module to the exit):
+  SIGHUP reloads; SIGUSR1 logs the counters; SIGINT, SIGTERM, SIGQUIT stop
+  (exit 0). A stop or SIGHUP during start-up takes effect once start-up is
+  over; SIGUSR1 during start-up and any signal during shutdown are ignored
+  with a log line. A SIGUSR1 never leaves Node's inspector open (README: Signals).
+
+Exit status:
+  0 success; 1 a run-time failure; 2 a usage or configuration error (nothing
+  on the host was changed).
+
+Examples:
+  sudo sixgate lab                   try it in a throwaway namespace playground
+  sixgate run --uplink eth0          the daemon for this Docker host
+  sixgate ndp -c /etc/ndppd.conf     the NDP proxy alone, in place of ndppd
+  sixgate config check sixgate.yaml  validate a configuration file
+  sixgate decode capture.pcapng      see packets the way sixgate sees them
+
+See also: sixgate help <command>; README.md; docs/architecture.md.`;
+
+/** The commands that run until a stop signal. */
+const DAEMONS = new Set(['run', 'nat', 'ndp', 'ipv6nat']);
+
+export function buildProgram(): Command {
+  const program = new Command('sixgate')
+    .description('Userspace IPv6 data plane for Docker hosts: NDP proxy and stateful NAT66')
+    .version(pkg.version, '-V, --version', 'print the version and exit')
+    .showHelpAfterError()
+    .addHelpText('after', MANUAL);
+  registerDecode(program);
+  registerHealth(program);
+  registerNdp(program);
+  registerNat(program);
+  registerRun(program);
+  registerIpv6nat(program);
+  registerConfig(program);
+  registerLab(program);
+  // Only the daemons keep the signals routed (signals.ts); every other command
+  // gets Node's defaults back, so Ctrl-C and a hang-up end it as usual.
+  program.hook('preAction', (_, command) => {
+    if (!DAEMONS.has(command.name())) releaseSignals();
+  });
+  // One rule for every command: a usage error exits 2, like a bad configuration file.
+  const all = (cmd: Command): Command[] => [cmd, ...cmd.commands.flatMap(all)];
+  for (const cmd of all(program)) usageExit(cmd);
+  return program;
+}
