@@ -13,7 +13,7 @@
 //                                                                   ^ ring.offset(i)
 //
 // Forwarding a super-packet whole (header included) to another vnet TUN is
-// the throughput lever (packet-io.md §2.2); a header of zeros means "a
+// the throughput lever (as wireguard-go and Tailscale do); a header of zeros means "a
 // normal, fully checksummed packet".
 import { addon } from './addon.js';
 import { check, errnoName, ioError } from './errno.js';

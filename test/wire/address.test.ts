@@ -7,7 +7,7 @@ import * as addr from '../../src/wire/address.js';
 import { ConfigError } from '../../src/errors.js';
 import { Ipv6Chain, walkChain } from '../../src/wire/ipv6-ext.js';
 import { WireError } from '../../src/wire/error.js';
-import { pcapsDir } from '../support/paths.js';
+import { capturesDir } from '../support/paths.js';
 import { hex, corpusFiles, loadPcap, rng } from './corpus.js';
 
 const require = createRequire(import.meta.url);
@@ -58,7 +58,7 @@ test('formatting matches tcpdump for every address in the captures', () => {
   const chain = new Ipv6Chain();
   let checked = 0;
   for (const file of corpusFiles()) {
-    const lines = readFileSync(join(pcapsDir, 'decoded', `${file}.txt`), 'utf8').split('\n')
+    const lines = readFileSync(join(capturesDir, 'decoded', `${file}.txt`), 'utf8').split('\n')
       .filter((l) => /^\d\d:\d\d:\d\d\.\d+ /.test(l));
     loadPcap(file).forEach((p, i) => {
       if (p.ipOff < 0 || walkChain(p.data, p.ipOff, p.ipLen, chain) !== WireError.Ok) return;
