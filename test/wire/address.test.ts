@@ -101,6 +101,21 @@ test('prefixes', () => {
   assert.equal(addr.matchesPrefix(a, 0, addr.parseIpv6('::'), 0, 0), true);
 });
 
+test('host bits cleared, prefixes that overlap', () => {
+  const a = addr.parseIpv6('2001:db8:1:ff::1');
+  for (const [length, network] of [[128, '2001:db8:1:ff::1'], [64, '2001:db8:1:ff::'], [63, '2001:db8:1:fe::'], [52, '2001:db8:1::'], [0, '::']] as const) {
+    assert.equal(addr.formatIpv6(addr.clearHostBits(a, length), 0), network, `/${length}`);
+  }
+  assert.equal(addr.formatIpv6(a, 0), '2001:db8:1:ff::1', 'the address itself is left alone');
+
+  assert.equal(addr.prefixesOverlap('2001:db8:1::/48', '2001:db8:1:ff::1'), true);
+  assert.equal(addr.prefixesOverlap('2001:db8:1:ff::1', '2001:db8:1::/48'), true, 'either order');
+  assert.equal(addr.prefixesOverlap('2001:db8:1:fe::/63', '2001:db8:1:ff::/64'), true);
+  assert.equal(addr.prefixesOverlap('2001:db8:1:fe::/64', '2001:db8:1:ff::/64'), false);
+  assert.equal(addr.prefixesOverlap('::/0', 'fd00::1'), true);
+  assert.throws(() => addr.prefixesOverlap('2001:db8::/129', '::1'), ConfigError);
+});
+
 test('classification', () => {
   const t = (s: string) => addr.parseIpv6(s);
   assert.equal(addr.isMulticast(t('ff02::1'), 0), true);
