@@ -1,11 +1,13 @@
 // The repository stands on its own: a clone with nothing beside it builds and
-// passes its tests. Two checks: a scan of every text file the project ships
-// for paths that leave the repository (or cite notes that are not in it), and
-// a few capture-reading suites run from a copy in an empty temporary
-// directory, where any read outside the copy fails.
+// passes its tests. A scan of every text file the project ships for paths
+// that leave the repository (or cite notes that are not in it); the test
+// captures each documented (origin, licence) and unchanged; and a few
+// capture-reading suites run from a copy in an empty temporary directory,
+// where any read outside the copy fails.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, extname, join, relative } from 'node:path';
@@ -60,6 +62,20 @@ test('every note a file cites (*.md) is in the repository', () => {
     });
   }
   assert.deepEqual(missing, []);
+});
+
+test('every capture has its origin in the README and its hash in SHA256SUMS', () => {
+  const readme = readFileSync(join(capturesDir, 'README.md'), 'utf8');
+  const listed = new Map(readFileSync(join(capturesDir, 'SHA256SUMS'), 'utf8').trim().split('\n').map((line) => {
+    const [hash, name] = line.split(/\s+/);
+    return [name!, hash!] as const;
+  }));
+  const captures = readdirSync(capturesDir).filter((f) => /\.pcap(ng)?$/.test(f)).sort();
+  assert.deepEqual([...listed.keys()].sort(), captures);
+  for (const file of captures) {
+    assert.ok(readme.includes(`| ${file} |`), `${file} has no row in the README`);
+    assert.equal(createHash('sha256').update(readFileSync(join(capturesDir, file))).digest('hex'), listed.get(file), `${file} changed`);
+  }
 });
 
 test('capture-reading suites pass from a copy with nothing beside it', { timeout: 60_000 }, () => {
