@@ -35,7 +35,7 @@ import { fileURLToPath } from 'node:url';
 import { GcCounter, collectGarbage } from './support/gc.js';
 import { loadRing, type PacketRing } from './support/ring.js';
 import { readdirSync } from 'node:fs';
-import { pcapsDir } from '../test/support/paths.js';
+import { capturesDir } from '../test/support/paths.js';
 import { NatCounter } from '../src/nat/types.js';
 
 const HOSTS = 4096;
@@ -375,7 +375,7 @@ export async function run(args: string[]): Promise<void> {
  * each round, into a table small enough to keep reclaiming. Returns the GC count.
  */
 export async function slowPaths(packets: number): Promise<number> {
-  const files = readdirSync(pcapsDir).filter((f) => /\.pcap(ng)?$/.test(f));
+  const files = readdirSync(capturesDir).filter((f) => /\.pcap(ng)?$/.test(f));
   const rings: PacketRing[] = [];
   for (const f of files) {
     try { rings.push(loadRing([f])); } catch { /* unreadable on purpose (truncated captures) */ }

@@ -8,7 +8,7 @@ import { readCapture } from '../../src/pcap/reader.js';
 import { ipOffset, linkEtherType } from '../../src/pcap/linktype.js';
 import { EtherType } from '../../src/wire/ethernet.js';
 import * as ipv6 from '../../src/wire/ipv6.js';
-import { pcapsDir } from '../../test/support/paths.js';
+import { capturesDir } from '../../test/support/paths.js';
 
 export class PacketRing {
   /** Slot i holds packet i at byte i * slotSize. */
@@ -35,15 +35,15 @@ export class PacketRing {
 }
 
 /**
- * Loads the IPv6 packets of the named captures (file names in the shared
- * pcaps folder, or paths), link headers stripped and Ethernet padding cut
+ * Loads the IPv6 packets of the named captures (file names in the test
+ * captures folder, or paths), link headers stripped and Ethernet padding cut
  * off, in file order.
  */
 export function loadRing(files: string[]): PacketRing {
   const packets: Uint8Array[] = [];
   let skipped = 0;
   for (const file of files) {
-    const capture = readCapture(readFileSync(file.includes('/') ? file : join(pcapsDir, file)));
+    const capture = readCapture(readFileSync(file.includes('/') ? file : join(capturesDir, file)));
     for (const p of capture.packets) {
       const at = ipOffset(p.linktype, p.data);
       if (at < 0 || linkEtherType(p.linktype, p.data) !== EtherType.Ipv6) {

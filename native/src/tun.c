@@ -1,4 +1,4 @@
-// TUN devices: IFF_TUN|IFF_NO_PI, optionally multi-queue and virtio-net
+// TUN devices: IFF_TUN|IFF_NO_PI, optionally with virtio-net
 // headers with segmentation offloads, batched non-blocking read and write
 // over a caller-owned ring.
 //
@@ -23,7 +23,6 @@
 #define TUN_F_USO6 0x40
 #endif
 
-#define OPEN_MULTI_QUEUE 1
 #define OPEN_VNET_HDR 2
 #define OPEN_PERSIST 4
 
@@ -58,7 +57,6 @@ static napi_value tun_open(napi_env env, napi_callback_info info) {
   if (fd < 0) return make_i32(env, -errno);
   struct ifreq ifr = { 0 };
   ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
-  if (flags & OPEN_MULTI_QUEUE) ifr.ifr_flags |= IFF_MULTI_QUEUE;
   if (flags & OPEN_VNET_HDR) ifr.ifr_flags |= IFF_VNET_HDR;
   memcpy(ifr.ifr_name, name, strlen(name));
   int offloads = 0;

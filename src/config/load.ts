@@ -3,25 +3,15 @@
 // file:line:column), SIXGATE_* variables and flags, merged with
 // flag > env > file > default.
 import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { LineCounter, parseDocument, isMap, isSeq, isScalar, type Node } from 'yaml';
-import type { ErrorObject, ValidateFunction } from 'ajv';
 import { ConfigError } from '../errors.js';
 import { tryParseIpv6 } from '../wire/address.js';
 import {
   DEFAULTS, FILE_SCHEMA, OPTIONS, OPTION_BY_KEY, IPV4_ADDRESS_PATTERN, IPV6_PREFIX_PATTERN,
   type OptionSpec, type ServiceConfig,
 } from './options.js';
+import { readConfigText, schemaChecker, YamlFile } from './yaml.js';
 
-const require = createRequire(import.meta.url);
-// ajv ships CommonJS with its class on `default`.
-const Ajv = (require('ajv') as { default: new (o: object) => { compile(s: object): ValidateFunction } }).default;
-
-let validator: ValidateFunction | undefined;
-function validate(): ValidateFunction {
-  validator ??= new Ajv({ allErrors: true, strict: true }).compile(FILE_SCHEMA);
-  return validator;
-}
+const checkSchema = schemaChecker(FILE_SCHEMA, { oneOf: 'must be "lo-hi" or [lo, hi]', suggest });
 
 /** The default file, read when it exists; a file named explicitly must exist. */
 export const DEFAULT_CONFIG_FILE = '/etc/sixgate/sixgate.yaml';
@@ -38,83 +28,21 @@ export interface LoadedConfig {
   readonly file?: string;
 }
 
-function locate(doc: ReturnType<typeof parseDocument>, counter: LineCounter, path: readonly (string | number)[]): { line?: number; column?: number } {
-  let node: unknown = doc.contents;
-  let last: unknown = node;
-  for (const part of path) {
-    if (isMap(node)) {
-      const pair = node.items.find((p) => (isScalar(p.key) ? String(p.key.value) : String(p.key)) === String(part));
-      if (pair === undefined) break;
-      last = pair.value ?? pair.key;
-      node = pair.value;
-    } else if (isSeq(node)) {
-      node = node.items[Number(part)];
-      if (node === undefined) break;
-      last = node;
-    } else {
-      break;
-    }
-  }
-  const range = (last as Node | null)?.range;
-  if (range === undefined || range === null) return {};
-  const pos = counter.linePos(range[0]);
-  return { line: pos.line, column: pos.col };
-}
-
-/** Where the key itself sits (for unknown keys, so the message points at the key, not the value). */
-function locateKey(doc: ReturnType<typeof parseDocument>, counter: LineCounter, key: string): { line?: number; column?: number } {
-  const root = doc.contents;
-  if (!isMap(root)) return {};
-  const pair = root.items.find((p) => isScalar(p.key) && String(p.key.value) === key);
-  const range = (pair?.key as Node | undefined)?.range;
-  if (range === undefined || range === null) return {};
-  const pos = counter.linePos(range[0]);
-  return { line: pos.line, column: pos.col };
-}
-
-function describe(e: ErrorObject): string {
-  switch (e.keyword) {
-    case 'enum': return `must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.map((v) => JSON.stringify(v)).join(', ')}`;
-    case 'type': return `must be ${(e.params as { type: string }).type}`;
-    case 'pattern': return 'has the wrong form';
-    case 'oneOf': return 'must be "lo-hi" or [lo, hi]';
-    default: return e.message ?? e.keyword;
-  }
-}
-
 /** Parses and validates `text` (the content of `file`); throws ConfigError at the first problem's key and line. */
 export function parseConfigText(text: string, file: string): ConfigLayer {
-  const counter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: counter, prettyErrors: false });
-  if (doc.errors.length > 0) {
-    const err = doc.errors[0]!;
-    const pos = counter.linePos(err.pos[0]);
-    throw new ConfigError(`YAML: ${err.message.split('\n')[0]}`, { file, line: pos.line, column: pos.col });
-  }
-  const value: unknown = doc.toJS() ?? {};
+  const yaml = YamlFile.parse(text, file);
+  const value: unknown = yaml.value ?? {};
   if (typeof value !== 'object' || Array.isArray(value)) {
     throw new ConfigError('the file must be a mapping of option: value', { file, line: 1, column: 1 });
   }
-  const check = validate();
-  if (!check(value)) {
-    // Prefer the most specific error (ajv reports oneOf's branches and then oneOf itself).
-    const errors = check.errors ?? [];
-    const e = errors.find((x) => x.keyword === 'additionalProperties') ?? errors.find((x) => x.keyword === 'oneOf') ?? errors[0]!;
-    const path = e.instancePath.split('/').slice(1).map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'));
-    if (e.keyword === 'additionalProperties') {
-      const key = (e.params as { additionalProperty: string }).additionalProperty;
-      throw new ConfigError(`unknown key "${key}"${suggest(key)}`, { file, ...locateKey(doc, counter, key) });
-    }
-    const key = path.join('.');
-    throw new ConfigError(`${key}: ${describe(e)}`, { file, ...locate(doc, counter, path) });
-  }
+  checkSchema(yaml, value);
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
     const o = OPTION_BY_KEY.get(k)!;
     try {
       out[k] = o.kind === 'range' ? parseRange(v) : o.kind === 'list' ? parseList(v) : o.kind === 'map' ? parseMap(v) : v;
     } catch (err) {
-      throw new ConfigError(`${k}: ${(err as Error).message}`, { file, ...locate(doc, counter, [k]) });
+      throw new ConfigError(`${k}: ${(err as Error).message}`, yaml.where([k]));
     }
   }
   return out as ConfigLayer;
@@ -169,13 +97,7 @@ function parseMap(v: unknown): Record<string, string> {
 
 /** Reads a config file; throws ConfigError (naming the file) when it cannot be read or is invalid. */
 export function readConfigFile(file: string): ConfigLayer {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new ConfigError(`cannot read the configuration: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { file });
-  }
-  return parseConfigText(text, file);
+  return parseConfigText(readConfigText(file), file);
 }
 
 /** One option's text (flag or environment) → its value; throws ConfigError naming `where`. */

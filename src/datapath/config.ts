@@ -20,19 +20,12 @@
 //   published:
 //     - { protocol: tcp, hostIp: "::", hostPort: 8080, containerAddress: "fd66:1::2", containerPort: 80 }
 //
-// Validated with a JSON schema (ajv); an error names the key path and the
-// file:line:column where it sits.
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { LineCounter, parseDocument, isMap, isSeq, type Node } from 'yaml';
-import type { ErrorObject, ValidateFunction } from 'ajv';
+// Validated with a JSON schema by the shared loader (src/config/yaml.ts); an
+// error names the key path and the file:line:column where it sits.
 import { ConfigError } from '../errors.js';
 import { tryParseIpv6 } from '../wire/address.js';
+import { readConfigText, schemaChecker, YamlFile } from '../config/yaml.js';
 import type { DatapathModel } from './model.js';
-
-const require = createRequire(import.meta.url);
-// ajv ships CommonJS with its class on `default`.
-const Ajv = (require('ajv') as { default: new (o: object) => { compile(s: object): ValidateFunction } }).default;
 
 export interface DatapathFileConfig {
   readonly model: DatapathModel;
@@ -95,68 +88,31 @@ const SCHEMA = {
   },
 } as const;
 
-let validator: ValidateFunction | undefined;
-
-function nodeAt(doc: ReturnType<typeof parseDocument>, path: readonly (string | number)[]): Node | undefined {
-  let node: unknown = doc.contents;
-  for (const key of path) {
-    if (isMap(node)) node = node.items.find((p) => (p.key as { value?: unknown } | null)?.value === key)?.value ?? node;
-    else if (isSeq(node)) node = node.items[Number(key)] ?? node;
-    else break;
-  }
-  return node as Node | undefined;
-}
-
-function describe(e: ErrorObject): string {
-  const key = e.instancePath === '' ? '(top level)' : e.instancePath.slice(1).replace(/\//g, '.');
-  if (e.keyword === 'additionalProperties') return `${key}: unknown key ${JSON.stringify((e.params as { additionalProperty: string }).additionalProperty)}`;
-  if (e.keyword === 'required') return `${key}: missing key ${JSON.stringify((e.params as { missingProperty: string }).missingProperty)}`;
-  if (e.keyword === 'enum') return `${key}: must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.join(', ')}`;
-  return `${key}: ${e.message ?? 'invalid'}`;
-}
+const checkSchema = schemaChecker(SCHEMA);
 
 /** Parses and validates config text; `file` names it in errors. */
 export function parseDatapathConfig(text: string, file = '<config>'): DatapathFileConfig {
-  const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false });
-  if (doc.errors.length > 0) {
-    const e = doc.errors[0]!;
-    const at = lines.linePos(e.pos[0]);
-    throw new ConfigError(e.message.split('\n')[0]!, { file, line: at.line, column: at.col });
-  }
-  const value = doc.toJS() as unknown;
-  validator ??= new Ajv({ allErrors: false, strict: true }).compile(SCHEMA);
-  const where = (path: readonly (string | number)[]): { file: string; line?: number; column?: number } => {
-    const node = nodeAt(doc, path);
-    const pos = node?.range?.[0];
-    if (pos === undefined) return { file };
-    const at = lines.linePos(pos);
-    return { file, line: at.line, column: at.col };
-  };
-  if (!validator(value)) {
-    const e = validator.errors![0]!;
-    const path = e.instancePath.split('/').slice(1).map((p) => (/^\d+$/.test(p) ? Number(p) : p));
-    throw new ConfigError(describe(e), where(path));
-  }
-  const v = value as {
+  const yaml = YamlFile.parse(text, file);
+  checkSchema(yaml, yaml.value);
+  const v = yaml.value as {
     uplink: string; tun?: string; stateFile?: string; capacity?: number; hostPortRange?: [number, number]; throwPrefixes?: string[];
     ipv4Map?: Record<string, string>; networks: DatapathModel['networks']; published?: Array<DatapathModel['published'][number] & { hostIp?: string }>;
   };
   // Addresses the pattern lets through but that are not IPv6.
   const checkAddr = (text: string, path: (string | number)[]): void => {
-    if (tryParseIpv6(text.split('/')[0]!) === undefined) throw new ConfigError(`${path.join('.')}: ${JSON.stringify(text)} is not an IPv6 address`, where(path));
+    if (tryParseIpv6(text.split('/')[0]!) === undefined) throw new ConfigError(`${path.join('.')}: ${JSON.stringify(text)} is not an IPv6 address`, yaml.where(path));
   };
   v.networks.forEach((n, i) => {
     n.subnets.forEach((s, j) => checkAddr(s, ['networks', i, 'subnets', j]));
     (n.externalAddresses ?? []).forEach((s, j) => checkAddr(s, ['networks', i, 'externalAddresses', j]));
     if (n.externalPrefix !== undefined) checkAddr(n.externalPrefix, ['networks', i, 'externalPrefix']);
     if ((n.mode ?? 'masquerade') === 'nptv6' && n.externalPrefix === undefined) {
-      throw new ConfigError(`networks.${i}: nptv6 needs externalPrefix`, where(['networks', i]));
+      throw new ConfigError(`networks.${i}: nptv6 needs externalPrefix`, yaml.where(['networks', i]));
     }
   });
   (v.published ?? []).forEach((p, i) => checkAddr(p.containerAddress, ['published', i, 'containerAddress']));
   for (const [path, r] of [[['hostPortRange'], v.hostPortRange], ...v.networks.map((n, i) => [['networks', i, 'portRange'], n.portRange])] as Array<[(string | number)[], readonly number[] | undefined]>) {
-    if (r !== undefined && r[0]! > r[1]!) throw new ConfigError(`${path.join('.')}: low port above high port`, where(path));
+    if (r !== undefined && r[0]! > r[1]!) throw new ConfigError(`${path.join('.')}: low port above high port`, yaml.where(path));
   }
   const model: DatapathModel = {
     uplink: v.uplink,
@@ -171,11 +127,5 @@ export function parseDatapathConfig(text: string, file = '<config>'): DatapathFi
 }
 
 export function readDatapathConfig(file: string): DatapathFileConfig {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new ConfigError(`cannot read: ${(err as Error).message}`, { file });
-  }
-  return parseDatapathConfig(text, file);
+  return parseDatapathConfig(readConfigText(file), file);
 }

@@ -19,7 +19,7 @@
 import type { NatConfig, NatNetwork, PublishedPort } from '../nat/config.js';
 import type { PolicyRoute, PolicyRule, PolicyState } from '../host/policy.js';
 import type { SteerSpec } from '../host/steering.js';
-import { parseIpv6 } from '../wire/address.js';
+import { parseIpv6, prefixesOverlap } from '../wire/address.js';
 import { Protocol } from '../wire/ipv6.js';
 import type { ResolvedModel } from './model.js';
 
@@ -65,7 +65,7 @@ export function hostPlan(m: ResolvedModel): HostPlan {
       for (const proto of Object.values(PROTO_NUMBER)) ports.push({ protocol: proto, lo, hi });
       for (const p of m.published) {
         if (p.externalAddress !== undefined && p.externalAddress !== n.externalAddresses[0]) continue;
-        if (!n.subnets.some((s) => sameNetwork(s, p.insideAddress))) continue;
+        if (!n.subnets.some((s) => prefixesOverlap(s, p.insideAddress))) continue;
         ports.push({ protocol: PROTO_NUMBER[p.protocol], lo: p.externalPort, hi: p.externalPort });
       }
       steering.push({ address: parseIpv6(n.externalAddresses[0]!), ports });
@@ -73,18 +73,6 @@ export function hostPlan(m: ResolvedModel): HostPlan {
   }
   for (const t of throws) routes.push({ dst: t, type: 'throw', table: 'sixgate' });
   return { policy: { rules, routes }, ndpAddresses, ndpPrefixes, steering, reservedPorts: reserved };
-}
-
-function sameNetwork(subnet: string, address: string): boolean {
-  const [p, lenText] = subnet.split('/');
-  const a = parseIpv6(p!);
-  const b = parseIpv6(address);
-  const len = Number(lenText);
-  for (let bit = 0; bit < len; bit++) {
-    const mask = 0x80 >> (bit & 7);
-    if ((a[bit >> 3]! & mask) !== (b[bit >> 3]! & mask)) return false;
-  }
-  return true;
 }
 
 /** The engine's configuration (networks only; published ports are applied one by one, see natPublished). */

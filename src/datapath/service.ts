@@ -28,7 +28,7 @@ import { applySteering, removeSteering, type SteerSpec } from '../host/steering.
 import { checkHost, kernelNatSubnets } from '../host/checks.js';
 import { ipBatch, type BatchResult } from '../host/run.js';
 import { parseIfInet6 } from '../host/interfaces.js';
-import { formatIpv6, parseIpv6, parseIpv6Prefix } from '../wire/address.js';
+import { formatIpv6, parseIpv6, prefixesOverlap } from '../wire/address.js';
 import { DEFAULT_TUN, type DatapathModel, type ResolvedModel } from './model.js';
 import { resolveModel, type HostFacts } from './resolve.js';
 import { hostPlan, natConfig, natKey, natPublished, publishedKey, type HostPlan } from './plan.js';
@@ -110,17 +110,6 @@ export function uplinkFacts(uplink: string): HostFacts {
   }
   const addrs = parseIfInet6(text).filter((a) => a.dev === uplink && a.scope === 0);
   return { uplinkAddresses: addrs.map((a) => ({ address: formatIpv6(a.addr, 0), prefixLength: a.prefixLength })) };
-}
-
-function overlaps(a: string, b: string): boolean {
-  const x = parseIpv6Prefix(a);
-  const y = parseIpv6Prefix(b);
-  const len = Math.min(x.length, y.length);
-  for (let bit = 0; bit < len; bit++) {
-    const m = 0x80 >> (bit & 7);
-    if ((x.address[bit >> 3]! & m) !== (y.address[bit >> 3]! & m)) return false;
-  }
-  return true;
 }
 
 export class DatapathService {
@@ -452,7 +441,7 @@ export class DatapathService {
 function withoutKernelNat(model: DatapathModel, kernel: readonly string[], log: Logger, warned: Set<string>): DatapathModel {
   if (kernel.length === 0) return model;
   const networks = model.networks.filter((n) => {
-    const hit = n.subnets.find((s) => kernel.some((k) => k.includes(':') && overlaps(s, k)));
+    const hit = n.subnets.find((s) => kernel.some((k) => k.includes(':') && prefixesOverlap(s, k)));
     if (hit !== undefined && !warned.has(n.name)) {
       warned.add(n.name);
       log.warn({ network: n.name, subnet: hit }, 'ip6tables already masquerades this network (Docker ip6tables NAT?): left to the kernel, to avoid double NAT');

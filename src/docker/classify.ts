@@ -10,7 +10,7 @@
 //   global elsewhere                       → none ('not-on-uplink': routed to the host by someone else)
 // and when Docker's own ip6tables NAT serves the network, its nat66/nptv6
 // subnets become none ('docker-ip6tables') so the two never fight (bug B5).
-import { matchesPrefix, formatIpv6, tryParseIpv6 } from '../wire/address.js';
+import { clearHostBits, matchesPrefix, formatIpv6, tryParseIpv6 } from '../wire/address.js';
 import { compareApiVersions } from './client.js';
 import type { ApiInfo, ApiNetwork, ApiVersion } from './api-types.js';
 
@@ -114,12 +114,6 @@ function optBool(options: Record<string, string>, key: string, fallback: boolean
   if (['0', 'f', 'F', 'false', 'FALSE', 'False'].includes(v)) return false;
   issues.push({ level: 'warn', msg: `option ${key}=${JSON.stringify(v)} is not a boolean: using ${fallback}` });
   return fallback;
-}
-
-function clearHostBits(addr: Uint8Array, length: number): Uint8Array {
-  const out = addr.slice();
-  for (let bit = length; bit < 128; bit++) out[bit >> 3] &= ~(0x80 >> (bit & 7));
-  return out;
 }
 
 /** "2001:db8::5/64" → address bytes with host bits cleared and the length; undefined if not IPv6. */

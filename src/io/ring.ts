@@ -7,9 +7,6 @@
 //   meta: Int32Array, META_STRIDE ints per slot   addr: Uint8Array, ADDR_STRIDE bytes per slot
 //   ICMPv6: [hop limit, ifindex, src scope id, 0]  [source(16) | destination(16)]
 //   packet: [ifindex, pkttype, ethertype, 0]       unused
-//
-// With `shared: true` the arrays sit on SharedArrayBuffers, so a ring can be
-// handed to a worker_thread without a copy (transferring would detach it).
 
 export const META_STRIDE = 4;
 export const ADDR_STRIDE = 32;
@@ -44,8 +41,6 @@ export interface RingOptions {
   slotSize: number;
   /** Bytes reserved at the start of each slot; at least 10 for a TUN with vnet headers. */
   headroom?: number;
-  /** Back the arrays with SharedArrayBuffer (for worker_threads). */
-  shared?: boolean;
 }
 
 export class PacketRing {
@@ -70,12 +65,11 @@ export class PacketRing {
     this.slots = slots;
     this.slotSize = slotSize;
     this.headroom = headroom;
-    const Buffer_ = options.shared ? SharedArrayBuffer : ArrayBuffer;
-    this.buf = new Uint8Array(new Buffer_(slots * slotSize));
-    this.lens = new Int32Array(new Buffer_(slots * 4));
-    this.meta = new Int32Array(new Buffer_(slots * META_STRIDE * 4));
-    this.addr = new Uint8Array(new Buffer_(slots * ADDR_STRIDE));
-    this.stamp = new Float64Array(new Buffer_(8));
+    this.buf = new Uint8Array(slots * slotSize);
+    this.lens = new Int32Array(slots);
+    this.meta = new Int32Array(slots * META_STRIDE);
+    this.addr = new Uint8Array(slots * ADDR_STRIDE);
+    this.stamp = new Float64Array(1);
   }
 
   /** Offset in `buf` where slot `i`'s packet data starts. */

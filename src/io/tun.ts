@@ -13,7 +13,7 @@
 //                                                                   ^ ring.offset(i)
 //
 // Forwarding a super-packet whole (header included) to another vnet TUN is
-// the throughput lever (packet-io.md §2.2); a header of zeros means "a
+// the throughput lever (as wireguard-go and Tailscale do); a header of zeros means "a
 // normal, fully checksummed packet".
 import { addon } from './addon.js';
 import { check, errnoName, ioError } from './errno.js';
@@ -51,7 +51,6 @@ export const GsoType = {
 /** TUNSETOFFLOAD bits reported in `Tun.offloads`. */
 export const Offload = { CSUM: 0x01, TSO4: 0x02, TSO6: 0x04, USO4: 0x20, USO6: 0x40 } as const;
 
-const OPEN_MULTI_QUEUE = 1;
 const OPEN_VNET_HDR = 2;
 const OPEN_PERSIST = 4;
 
@@ -101,8 +100,6 @@ export function vnetClear(buf: Uint8Array, pktOff: number): void {
 export interface TunOptions {
   /** Interface name; empty or absent lets the kernel pick tunN. An existing TUN of that name is attached. */
   name?: string;
-  /** IFF_MULTI_QUEUE: open the same name again (another Tun, e.g. in another worker) for each queue. */
-  multiQueue?: boolean;
   /** IFF_VNET_HDR + TUNSETOFFLOAD (CSUM, TSO4/6, and USO4/6 when the kernel has them). */
   vnetHeader?: boolean;
   /** TUNSETPERSIST: the device outlives this process. */
@@ -116,16 +113,14 @@ export interface TunOptions {
 export class Tun extends FdHandle {
   readonly name: string;
   readonly vnetHeader: boolean;
-  readonly multiQueue: boolean;
   /** Offload bits the kernel accepted (Offload.*); 0 without vnet headers. */
   readonly offloads: number;
   #vnetLen: number;
 
-  private constructor(fd: number, name: string, vnetHeader: boolean, multiQueue: boolean, offloads: number) {
+  private constructor(fd: number, name: string, vnetHeader: boolean, offloads: number) {
     super(fd, name);
     this.name = name;
     this.vnetHeader = vnetHeader;
-    this.multiQueue = multiQueue;
     this.offloads = offloads;
     this.#vnetLen = vnetHeader ? VNET_HDR_LEN : 0;
   }
@@ -134,11 +129,10 @@ export class Tun extends FdHandle {
   static open(options: TunOptions = {}): Tun {
     const name = options.name ?? '';
     if (name !== '') checkIfname(name);
-    const flags = (options.multiQueue ? OPEN_MULTI_QUEUE : 0) | (options.vnetHeader ? OPEN_VNET_HDR : 0) |
-      (options.persist ? OPEN_PERSIST : 0);
+    const flags = (options.vnetHeader ? OPEN_VNET_HDR : 0) | (options.persist ? OPEN_PERSIST : 0);
     const got = addon().tunOpen(name, flags);
     if (typeof got === 'number') throw ioError(got, 'open /dev/net/tun + TUNSETIFF', name || 'tun');
-    const tun = new Tun(got.fd, got.name, options.vnetHeader === true, options.multiQueue === true, got.offloads);
+    const tun = new Tun(got.fd, got.name, options.vnetHeader === true, got.offloads);
     try {
       if (options.mtu !== undefined) setMtu(tun.name, options.mtu);
       if (options.txqueuelen !== undefined) setTxqueuelen(tun.name, options.txqueuelen);

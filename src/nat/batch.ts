@@ -1,6 +1,6 @@
 // Batches: one TUN read's packets translated by one call, and the batched
-// lookups that make that call cheap at a large table (style.md §11: collect
-// the keys of a batch and look them up together).
+// lookups that make that call cheap at a large table (collect the keys of a
+// batch and look them up together).
 //
 // At a million sessions nearly every lookup misses the caches and the TLB,
 // and one packet's misses are dependent (hash → index slot → record), so

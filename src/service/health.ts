@@ -10,6 +10,7 @@
 // live daemon look stale. /run is a tmpfs, so a reboot leaves no old file.
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { monotonicMs } from '../io/ring.js';
 
 /** Where the daemon keeps its status (systemd's RuntimeDirectory=sixgate, the image's /run/sixgate). */
 export const DEFAULT_STATUS_FILE = '/run/sixgate/status.json';
@@ -46,11 +47,6 @@ export interface StatusRecord extends HealthStatus {
   /** Wall-clock time of the refresh and of the start, for people reading the file. */
   time: string;
   startedAt: string;
-}
-
-/** CLOCK_MONOTONIC in milliseconds: the same clock in every process of the host. */
-export function monotonicMs(): number {
-  return Number(process.hrtime.bigint() / 1_000_000n);
 }
 
 export interface HealthFileOptions {

@@ -5,7 +5,7 @@
 import { HostSetupError } from '../errors.js';
 import { interfaceGlobals, readRoutes } from '../host/interfaces.js';
 import { ifIndex } from '../io/netif.js';
-import { formatIpv6 } from '../wire/address.js';
+import { clearHostBits, formatIpv6 } from '../wire/address.js';
 import type { Uplink } from '../docker/index.js';
 
 /** The device of the IPv6 default route (the first one, as the kernel lists them). */
@@ -16,12 +16,6 @@ export async function detectUplink(): Promise<string> {
     throw new HostSetupError(['no IPv6 default route to take the uplink from: pass --uplink <ifname> (or SIXGATE_UPLINK)']);
   }
   return def.dev;
-}
-
-function clearHostBits(addr: Uint8Array, length: number): Uint8Array {
-  const out = addr.slice();
-  for (let bit = length; bit < 128; bit++) out[bit >> 3]! &= ~(0x80 >> (bit & 7));
-  return out;
 }
 
 /** The uplink's on-link prefixes ("2001:db8:1::/64"), from its global addresses. */

@@ -109,6 +109,23 @@ export function matchesPrefix(addr: Uint8Array, addrOff: number, prefix: Uint8Ar
   return (addr[addrOff + whole] & mask) === (prefix[prefixOff + whole] & mask);
 }
 
+/** A copy of the address with the bits past the first `length` cleared (the network of address/length). */
+export function clearHostBits(addr: Uint8Array, length: number): Uint8Array {
+  const out = addr.slice(0, ADDRESS_LEN);
+  for (let bit = length; bit < 128; bit++) out[bit >> 3] &= ~(0x80 >> (bit & 7));
+  return out;
+}
+
+/**
+ * Whether two prefixes in text ("2001:db8::/48"; a bare address is a /128)
+ * share an address, i.e. the shorter one holds the longer. Throws ConfigError.
+ */
+export function prefixesOverlap(a: string, b: string): boolean {
+  const x = parseIpv6Prefix(a);
+  const y = parseIpv6Prefix(b);
+  return matchesPrefix(x.address, 0, y.address, 0, Math.min(x.length, y.length));
+}
+
 /** RFC 5952 text of the 16 bytes at off (as `tcpdump -n` prints). */
 export function formatIpv6(buf: Uint8Array, off: number): string {
   const words: number[] = [];

@@ -18,8 +18,8 @@
 // Two checksum states exist on the data plane:
 //  - complete: the field holds ~fold(pseudo + L4). Rewrites use RFC 1624
 //    eqn 3, HC' = ~(~HC + ~m + m')  (updateChecksum / updateChecksumWord);
-//  - partial (virtio NEEDS_CSUM, from a TUN with IFF_VNET_HDR, see
-//    reference/packet-io.md §2.4): the field holds the UNcomplemented folded
+//  - partial (VIRTIO_NET_HDR_F_NEEDS_CSUM, from a TUN with IFF_VNET_HDR, see
+//    Linux include/uapi/linux/virtio_net.h): the field holds the UNcomplemented folded
 //    pseudo-header sum over the full L4 length and the kernel finishes it
 //    later. Rewrites add the difference without complementing:
 //    HC' = fold(HC + ~m + m')  (updatePartialChecksum / updatePartialChecksumWord),

@@ -8,15 +8,15 @@ import { promisify } from 'node:util';
 import { decodeCapture, formatPacket } from '../../src/cli/decode.js';
 import { PcapWriter } from '../../src/pcap/writer.js';
 import { readCapture } from '../../src/pcap/reader.js';
-import { pcapsDir, repoRoot } from '../support/paths.js';
+import { capturesDir, repoRoot } from '../support/paths.js';
 
 const run = promisify(execFile);
 const cli = join(repoRoot, 'dist', 'src', 'cli', 'main.js');
-const captures = readdirSync(pcapsDir).filter(f => /\.pcap(ng)?$/.test(f)).sort();
+const captures = readdirSync(capturesDir).filter(f => /\.pcap(ng)?$/.test(f)).sort();
 
 function decodeFile(file: string): string[] {
   const lines: string[] = [];
-  const result = decodeCapture(readFileSync(join(pcapsDir, file)), l => lines.push(l));
+  const result = decodeCapture(readFileSync(join(capturesDir, file)), l => lines.push(l));
   assert.equal(result.error, undefined, file);
   assert.equal(result.packets, lines.length);
   return lines;
@@ -24,7 +24,7 @@ function decodeFile(file: string): string[] {
 
 /** tcpdump's lines that start a packet (a timestamp at column 0); the rest are continuation lines. */
 function tcpdumpPackets(file: string): string[] {
-  return readFileSync(join(pcapsDir, 'decoded', `${file}.txt`), 'utf8').split('\n').filter(l => /^\d\d:\d\d:\d\d\.\d{6} /.test(l));
+  return readFileSync(join(capturesDir, 'decoded', `${file}.txt`), 'utf8').split('\n').filter(l => /^\d\d:\d\d:\d\d\.\d{6} /.test(l));
 }
 
 async function sixgate(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -37,7 +37,7 @@ async function sixgate(...args: string[]): Promise<{ code: number; stdout: strin
   }
 }
 
-describe('every shared capture decodes, one line per packet', () => {
+describe('every test capture decodes, one line per packet', () => {
   test(`in process: ${captures.length} files, packet counts equal tcpdump's`, () => {
     assert.ok(captures.length >= 44);
     for (const file of captures) {
@@ -48,7 +48,7 @@ describe('every shared capture decodes, one line per packet', () => {
   });
 
   test('as a child process: exit 0, nothing on stderr, the same lines', async () => {
-    const results = await Promise.all(captures.map(file => sixgate('decode', join(pcapsDir, file))));
+    const results = await Promise.all(captures.map(file => sixgate('decode', join(capturesDir, file))));
     results.forEach((r, i) => {
       assert.equal(r.code, 0, captures[i]);
       assert.equal(r.stderr, '', captures[i]);
@@ -217,7 +217,7 @@ describe('robustness', () => {
     const rand = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) >>> 8) / 0x1000000;
     const real = ['zeek__icmp6-nd-options.pcap', 'tcpdump__ipv6-routing-header.pcap', 'zeek__ipv6-fragmented-dns.pcap',
       'zeek__ipv6-http-atomic-frag.pcap', 'zeek__icmp6-destunreach-ip6ext-udp.pcap']
-      .flatMap(f => [...readCapture(readFileSync(join(pcapsDir, f))).packets].map(p => p.data));
+      .flatMap(f => [...readCapture(readFileSync(join(capturesDir, f))).packets].map(p => p.data));
     for (let i = 0; i < 20000; i++) {
       let data: Uint8Array;
       if (i % 2 === 0) {
@@ -275,7 +275,7 @@ describe('the command', () => {
   });
 
   test('a truncated last record: the complete packets, a warning, exit 0', async () => {
-    const bytes = readFileSync(join(pcapsDir, 'zeek__ipv6-fragmented-dns.pcap'));
+    const bytes = readFileSync(join(capturesDir, 'zeek__ipv6-fragmented-dns.pcap'));
     const file = join(dir, 'cut.pcap');
     writeFileSync(file, bytes.subarray(0, bytes.length - 100));
     const r = await sixgate('decode', '--no-time', file);

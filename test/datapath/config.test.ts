@@ -34,11 +34,12 @@ test('a valid file becomes a model (HostIp defaults to every address)', () => {
 });
 
 test('errors name the key and file:line:column', () => {
-  fails(GOOD.replace('bridge: br-web', 'bridge: br-web\n    colour: blue'), /networks\.0: unknown key "colour"/, 4);
+  fails(GOOD.replace('bridge: br-web', 'bridge: br-web\n    colour: blue'), /networks\.0: unknown key "colour"/, 6);
   fails(GOOD.replace('containerPort: 80', 'containerPort: 99999'), /published\.0\.containerPort/, 9);
-  fails(GOOD.replace('mode: nptv6, ', 'mode: nat, '), /networks\.1\.mode: must be one of masquerade, nptv6/, 7);
-  fails(GOOD.replace('subnets: [fd66:1::/64]', 'subnets: [fd66:zz::/64]'), /not an IPv6 address|pattern/, 6);
+  fails(GOOD.replace('mode: nptv6, ', 'mode: nat, '), /networks\.1\.mode: must be one of "masquerade", "nptv6"/, 7);
+  fails(GOOD.replace('subnets: [fd66:1::/64]', 'subnets: [fd66:zz::/64]'), /networks\.0\.subnets\.0: has the wrong form/, 6);
   fails(GOOD.replace('uplink: eth0\n', ''), /missing key "uplink"/, 1);
   fails(GOOD.replace(', externalPrefix: 2001:db8:66::/64', ''), /nptv6 needs externalPrefix/, 7);
-  fails('uplink: [unclosed', /.+/, 1);
+  fails('uplink: [unclosed', /YAML: /, 1);
+  fails(GOOD.replace('subnets: [fd66:1::/64]', 'subnets: [fd66:1::/64, "1:2:3:4:5:6:7:8:9::/64"]'), /networks\.0\.subnets\.1: .* is not an IPv6 address/, 6);
 });

@@ -1,9 +1,8 @@
 // TUN through the addon, in throwaway namespaces: packets cross both ways,
-// oversize packets are counted not cut, vnet super-packets pass through a
-// forwarder unchanged, and two worker_threads each own a queue.
+// oversize packets are counted not cut, and vnet super-packets pass through a
+// forwarder unchanged.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Worker } from 'node:worker_threads';
 import { Counter, GsoType, Offload, PacketRing, Tun, VNET_HDR_LEN, monotonicMs, setUp, vnetGsoSize, vnetGsoType } from '../../src/io/index.js';
 import { Lab, type Netns } from '../support/netns.js';
 import { ip6, udp6Packet } from '../support/packets.js';
@@ -12,15 +11,15 @@ import { waitFor } from '../support/wait.js';
 
 const prereq = requires({ root: true, tools: ['ip', 'nsenter'], files: ['/dev/net/tun'] });
 
-/** Node source that sends `count` UDP datagrams of `size` bytes to [dst]:port from `flows` source sockets. */
-function udpSender(dst: string, port: number, count: number, size: number, flows = 1): string {
+/** Node source that sends `count` UDP datagrams of `size` bytes to [dst]:port. */
+function udpSender(dst: string, port: number, count: number, size: number): string {
   return `
     import dgram from 'node:dgram';
-    const socks = Array.from({ length: ${flows} }, () => dgram.createSocket('udp6'));
+    const sock = dgram.createSocket('udp6');
     const payload = Buffer.alloc(${size}, 0x5a);
     let left = ${count};
     for (let i = 0; i < ${count}; i++) {
-      socks[i % ${flows}].send(payload, ${port}, '${dst}', () => { if (--left === 0) socks.forEach((s) => s.close()); });
+      sock.send(payload, ${port}, '${dst}', () => { if (--left === 0) sock.close(); });
     }`;
 }
 
@@ -250,56 +249,5 @@ describe('TUN with vnet headers', prereq, () => {
     assert.ok(maxLen > 1500, `largest packet only ${maxLen} bytes`);
     assert.ok(gsoSize > 0 && gsoSize <= 1500);
     assert.equal(ta.counters[Counter.TxRejected] + tb.counters[Counter.TxRejected], 0);
-  });
-});
-
-describe('multi-queue TUN', prereq, () => {
-  let lab: Lab;
-  let ns: Netns;
-  const workers: Worker[] = [];
-
-  before(() => {
-    lab = new Lab();
-    ns = lab.ns('mq');
-  });
-  after(async () => {
-    await Promise.all(workers.map((w) => w.terminate()));
-    lab?.destroy();
-  });
-
-  test('two worker_threads each own a queue and both receive traffic', async () => {
-    const io = new URL('../../src/io/index.js', import.meta.url).href;
-    const counts = [0, 0];
-    const ready: boolean[] = [false, false];
-    for (let q = 0; q < 2; q++) {
-      const w = new Worker(`
-        const { parentPort, workerData } = require('node:worker_threads');
-        import(workerData.io).then(({ Tun, PacketRing, enterNetns }) => {
-          const restore = enterNetns(workerData.path);
-          const tun = Tun.open({ name: 'mq0', multiQueue: true });
-          restore();
-          const ring = new PacketRing({ slots: 64, slotSize: 2048 });
-          let count = 0;
-          tun.onReadable(() => {
-            const n = tun.read(ring);
-            for (let i = 0; i < n; i++) if (ring.buf[ring.offset(i) + 6] === 17) count++;
-            parentPort.postMessage(count);
-          });
-          parentPort.on('message', () => { tun.close(); parentPort.close(); });
-          parentPort.postMessage('ready');
-        });`, { eval: true, workerData: { io, path: ns.path } });
-      w.on('message', (m: unknown) => {
-        if (m === 'ready') ready[q] = true;
-        else counts[q] = m as number;
-      });
-      workers.push(w);
-    }
-    await waitFor(() => ready[0] && ready[1], 5000, 'both queues open');
-    lab.addr(ns, 'mq0', '2001:db8:9::1/64');
-    const run = await ns.node(udpSender('2001:db8:9::2', 4000, 640, 32, 64));
-    assert.equal(run.code, 0, run.stderr);
-    await waitFor(() => counts[0] + counts[1] >= 640, 5000, 'all datagrams across both queues');
-    assert.ok(counts[0] > 0 && counts[1] > 0, `queue counts ${counts}`);
-    for (const w of workers) w.postMessage('stop');
   });
 });

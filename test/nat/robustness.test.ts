@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { Nat66 } from '../../src/nat/nat66.js';
 import { DROP_REASON_COUNT, DROP_REASON_NAMES } from '../../src/nat/drop.js';
-import { pcapsDir } from '../support/paths.js';
+import { capturesDir } from '../support/paths.js';
 import { loadPackets } from './support.js';
 
 function permissive(): Nat66 {
@@ -26,7 +26,7 @@ test('drop reason names cover every code', () => {
 });
 
 test('every capture in the corpus, both directions: integer verdicts, drops counted, no throw', () => {
-  const files = readdirSync(pcapsDir).filter((f) => /\.pcap(ng)?$/.test(f));
+  const files = readdirSync(capturesDir).filter((f) => /\.pcap(ng)?$/.test(f));
   assert.ok(files.length >= 40);
   let total = 0;
   for (const file of files) {

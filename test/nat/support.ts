@@ -3,7 +3,7 @@
 // (full checksum recomputation), to compare the translator's output against.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { pcapsDir } from '../support/paths.js';
+import { capturesDir } from '../support/paths.js';
 import { readCapture } from '../../src/pcap/reader.js';
 import { ipOffset } from '../../src/pcap/linktype.js';
 import { walkChain, Ipv6Chain } from '../../src/wire/ipv6-ext.js';
@@ -12,7 +12,7 @@ import { verifyL4Checksum, fillL4Checksum, updateChecksum, updateChecksumWord } 
 
 /** The IPv6 packets of a capture, each copied into its own buffer and cut to its real length. */
 export function loadPackets(file: string): Uint8Array[] {
-  const cap = readCapture(readFileSync(join(pcapsDir, file)));
+  const cap = readCapture(readFileSync(join(capturesDir, file)));
   const out: Uint8Array[] = [];
   for (const p of cap.packets) {
     const off = ipOffset(p.linktype, p.data);

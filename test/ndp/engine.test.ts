@@ -10,7 +10,7 @@ import { ipOffset } from '../../src/pcap/linktype.js';
 import { ActionKind, SendPurpose } from '../../src/ndp/actions.js';
 import { NdpDrop, NdpEvent, DROP_NAMES } from '../../src/ndp/counters.js';
 import { NdpEngine } from '../../src/ndp/engine.js';
-import { pcapsDir } from '../support/paths.js';
+import { capturesDir } from '../support/paths.js';
 import {
   BASE_SPEC, BRIDGE, INNER, ROUTER, ROUTER_MAC, UPLINK, UPLINK_MAC, feed, ip, mac, makeEngine, naFrame, nsFrame, sent, sentMac, solicited,
 } from './fixtures.js';
@@ -504,7 +504,7 @@ describe('NDP engine: fuzz', () => {
 
 describe('NDP engine: third-party captures', () => {
   function frames(name: string): Uint8Array[] {
-    const cap = readCapture(new Uint8Array(readFileSync(join(pcapsDir, name))));
+    const cap = readCapture(new Uint8Array(readFileSync(join(capturesDir, name))));
     return [...cap].map((p) => p.data.slice());
   }
 

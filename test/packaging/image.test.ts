@@ -24,7 +24,7 @@ import { IMAGE as BUSYBOX } from '../support/docker.js';
 import { runProcess, type Run } from '../support/process.js';
 import { ServiceLab, A } from '../service/topology.js';
 import { tcpServerCode } from '../datapath/topology.js';
-import { repoRoot, pcapsDir } from '../support/paths.js';
+import { repoRoot, capturesDir } from '../support/paths.js';
 import { requires } from '../support/prereq.js';
 import {
   BUILD_PACKAGES, RUNTIME_EXCLUDED, RUNTIME_PACKAGES, buildContext, copyNpmCacheFor, importDebianRootfs, npmCacheDir,
@@ -152,9 +152,9 @@ describe('container image (Dockerfile built offline, run as the drop-in)', {
   });
 
   test('sixgate decode in the image prints what it prints on the host', async () => {
-    const r = spawnSync(process.execPath, [join(repoRoot, 'dist/src/cli/main.js'), 'decode', join(pcapsDir, CAPTURE)], { encoding: 'utf8' });
+    const r = spawnSync(process.execPath, [join(repoRoot, 'dist/src/cli/main.js'), 'decode', join(capturesDir, CAPTURE)], { encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
-    const inImage = await ok(['run', '--rm', '-v', `${pcapsDir}:/pcaps:ro`, IMAGE, 'decode', `/pcaps/${CAPTURE}`]);
+    const inImage = await ok(['run', '--rm', '-v', `${capturesDir}:/pcaps:ro`, IMAGE, 'decode', `/pcaps/${CAPTURE}`]);
     assert.equal(inImage, r.stdout);
     assert.ok(inImage.split('\n').length > 5);
   });

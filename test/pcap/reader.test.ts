@@ -7,7 +7,7 @@ import { createRequire } from 'node:module';
 import { readCapture, MAX_CAPLEN, type CapturePacket } from '../../src/pcap/reader.js';
 import { PcapWriter } from '../../src/pcap/writer.js';
 import { PcapError } from '../../src/errors.js';
-import { pcapsDir } from '../support/paths.js';
+import { capturesDir } from '../support/paths.js';
 
 const TS = 1_700_000_000_123_456_789n;
 
@@ -73,7 +73,7 @@ describe('classic pcap', () => {
   });
 
   test('the nanosecond capture from tcpdump reads with full resolution', () => {
-    const { packets, error } = collect(readFileSync(join(pcapsDir, 'tcpdump__tcp-handshake-nano.pcap')));
+    const { packets, error } = collect(readFileSync(join(capturesDir, 'tcpdump__tcp-handshake-nano.pcap')));
     assert.equal(error, undefined);
     assert.equal(packets.length, 3);
     assert.equal(packets[0].linktype, 113);
@@ -225,7 +225,7 @@ class PcapngBuilder {
 
 describe('pcapng', () => {
   test('tcpdump__icmpv6-length-zero.pcapng', () => {
-    const capture = readCapture(readFileSync(join(pcapsDir, 'tcpdump__icmpv6-length-zero.pcapng')));
+    const capture = readCapture(readFileSync(join(capturesDir, 'tcpdump__icmpv6-length-zero.pcapng')));
     assert.equal(capture.format, 'pcapng');
     const packets = [...capture.packets];
     assert.equal(capture.error, undefined);
@@ -321,11 +321,11 @@ function parseWithPcapParser(bytes: Uint8Array): Promise<{ packets: OraclePacket
 }
 
 describe('agrees with pcap-parser on classic µs captures', () => {
-  const files = readdirSync(pcapsDir).filter(f => f.endsWith('.pcap') && f !== 'tcpdump__tcp-handshake-nano.pcap');
-  test(`${files.length} files from ${pcapsDir}`, async () => {
+  const files = readdirSync(capturesDir).filter(f => f.endsWith('.pcap') && f !== 'tcpdump__tcp-handshake-nano.pcap');
+  test(`${files.length} files from test/fixtures/captures`, async () => {
     assert.ok(files.length >= 40);
     for (const file of files) {
-      const bytes = readFileSync(join(pcapsDir, file));
+      const bytes = readFileSync(join(capturesDir, file));
       const ours = collect(bytes);
       const theirs = await parseWithPcapParser(bytes);
       assert.equal(ours.error, undefined, file);
@@ -342,9 +342,9 @@ describe('agrees with pcap-parser on classic µs captures', () => {
   });
 
   test('what pcap-parser 0.2.1 does not do', async () => {
-    const nano = await parseWithPcapParser(readFileSync(join(pcapsDir, 'tcpdump__tcp-handshake-nano.pcap')));
+    const nano = await parseWithPcapParser(readFileSync(join(capturesDir, 'tcpdump__tcp-handshake-nano.pcap')));
     assert.equal(nano.error, 'unknown magic number: 4d3cb2a1');
-    const ng = await parseWithPcapParser(readFileSync(join(pcapsDir, 'tcpdump__icmpv6-length-zero.pcapng')));
+    const ng = await parseWithPcapParser(readFileSync(join(capturesDir, 'tcpdump__icmpv6-length-zero.pcapng')));
     assert.equal(ng.error, 'unknown magic number: 0a0d0d0a');
     // A truncated last record disappears without an error.
     const bytes = writeSample(false);
@@ -361,9 +361,9 @@ describe('robustness', () => {
     let seed = 0xcafe;
     const rand = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) >>> 8) / 0x1000000;
     const originals = [
-      readFileSync(join(pcapsDir, 'tcpdump__icmpv6-length-zero.pcapng')),
-      readFileSync(join(pcapsDir, 'zeek__icmp6-nd-options.pcap')),
-      readFileSync(join(pcapsDir, 'tcpdump__tcp-handshake-nano.pcap')),
+      readFileSync(join(capturesDir, 'tcpdump__icmpv6-length-zero.pcapng')),
+      readFileSync(join(capturesDir, 'zeek__icmp6-nd-options.pcap')),
+      readFileSync(join(capturesDir, 'tcpdump__tcp-handshake-nano.pcap')),
       new PcapngBuilder(false).section(false).interface(1, 0, 0x80 | 20).enhanced(0, 5n, new Uint8Array(30)).simple(new Uint8Array(9)).bytes(),
     ];
     for (let i = 0; i < 5000; i++) {

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, existsSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startHealthFile, readHealth, monotonicMs, type HealthStatus, type StatusRecord } from '../../src/service/health.js';
+import { startHealthFile, readHealth, type HealthStatus, type StatusRecord } from '../../src/service/health.js';
+import { monotonicMs } from '../../src/io/ring.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sixgate-health-'));
 let n = 0;

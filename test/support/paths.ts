@@ -2,7 +2,7 @@
 // the TypeScript sources (test/support) and the compiled output (dist/test/support).
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
 
 function findRepoRoot(): string {
   // Walk up to the first package.json: one level more when running from dist/.
@@ -17,7 +17,5 @@ function findRepoRoot(): string {
 
 /** The repository root (the directory holding package.json). */
 export const repoRoot: string = findRepoRoot();
-/** Reference material shared between projects: /work/shared next to the repo. */
-export const sharedDir: string = resolve(repoRoot, '..', 'shared');
-/** Third-party captures (README.md and decoded/*.txt inside). */
-export const pcapsDir: string = join(sharedDir, 'pcaps');
+/** The test captures (README.md gives each file's origin and licence; tcpdump's decodes in decoded/). */
+export const capturesDir: string = join(repoRoot, 'test', 'fixtures', 'captures');

@@ -7,7 +7,7 @@ import * as addr from '../../src/wire/address.js';
 import { ConfigError } from '../../src/errors.js';
 import { Ipv6Chain, walkChain } from '../../src/wire/ipv6-ext.js';
 import { WireError } from '../../src/wire/error.js';
-import { pcapsDir } from '../support/paths.js';
+import { capturesDir } from '../support/paths.js';
 import { hex, corpusFiles, loadPcap, rng } from './corpus.js';
 
 const require = createRequire(import.meta.url);
@@ -58,7 +58,7 @@ test('formatting matches tcpdump for every address in the captures', () => {
   const chain = new Ipv6Chain();
   let checked = 0;
   for (const file of corpusFiles()) {
-    const lines = readFileSync(join(pcapsDir, 'decoded', `${file}.txt`), 'utf8').split('\n')
+    const lines = readFileSync(join(capturesDir, 'decoded', `${file}.txt`), 'utf8').split('\n')
       .filter((l) => /^\d\d:\d\d:\d\d\.\d+ /.test(l));
     loadPcap(file).forEach((p, i) => {
       if (p.ipOff < 0 || walkChain(p.data, p.ipOff, p.ipLen, chain) !== WireError.Ok) return;
@@ -99,6 +99,21 @@ test('prefixes', () => {
   assert.equal(addr.matchesPrefix(a, 0, addr.parseIpv6('2001:db8:1:fe::'), 0, 63), true);
   assert.equal(addr.matchesPrefix(a, 0, addr.parseIpv6('2001:db8:1:fe::'), 0, 64), false);
   assert.equal(addr.matchesPrefix(a, 0, addr.parseIpv6('::'), 0, 0), true);
+});
+
+test('host bits cleared, prefixes that overlap', () => {
+  const a = addr.parseIpv6('2001:db8:1:ff::1');
+  for (const [length, network] of [[128, '2001:db8:1:ff::1'], [64, '2001:db8:1:ff::'], [63, '2001:db8:1:fe::'], [52, '2001:db8:1::'], [0, '::']] as const) {
+    assert.equal(addr.formatIpv6(addr.clearHostBits(a, length), 0), network, `/${length}`);
+  }
+  assert.equal(addr.formatIpv6(a, 0), '2001:db8:1:ff::1', 'the address itself is left alone');
+
+  assert.equal(addr.prefixesOverlap('2001:db8:1::/48', '2001:db8:1:ff::1'), true);
+  assert.equal(addr.prefixesOverlap('2001:db8:1:ff::1', '2001:db8:1::/48'), true, 'either order');
+  assert.equal(addr.prefixesOverlap('2001:db8:1:fe::/63', '2001:db8:1:ff::/64'), true);
+  assert.equal(addr.prefixesOverlap('2001:db8:1:fe::/64', '2001:db8:1:ff::/64'), false);
+  assert.equal(addr.prefixesOverlap('::/0', 'fd00::1'), true);
+  assert.throws(() => addr.prefixesOverlap('2001:db8::/129', '::1'), ConfigError);
 });
 
 test('classification', () => {

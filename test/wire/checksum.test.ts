@@ -9,7 +9,7 @@ import {
 import { Ipv6Chain, walkChain } from '../../src/wire/ipv6-ext.js';
 import { Protocol, writeHeader } from '../../src/wire/ipv6.js';
 import { WireError } from '../../src/wire/error.js';
-import { pcapsDir } from '../support/paths.js';
+import { capturesDir } from '../support/paths.js';
 import { corpusFiles, loadPcap, rng } from './corpus.js';
 
 /** RFC 1071 the slow way: 16-bit words, end-around carry after every add. */
@@ -82,7 +82,7 @@ test('verdicts match tcpdump on every capture (counts of good and bad L4 checksu
       else bad++;
     }
     // Verdicts on IPv6 packets only (tcpdump prints those on the packet's first line).
-    const text = readFileSync(join(pcapsDir, 'decoded', `${file}.txt`), 'utf8')
+    const text = readFileSync(join(capturesDir, 'decoded', `${file}.txt`), 'utf8')
       .split('\n').filter((line) => / IP6 /.test(line)).join('\n');
     const tdGood = (text.match(/sum ok|\(correct\)/g) ?? []).length;
     const tdBad = (text.match(/incorrect|bad \w+ cksum/g) ?? []).length;

@@ -4,7 +4,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { readCapture } from '../../src/pcap/reader.js';
 import { ipOffset } from '../../src/pcap/linktype.js';
-import { pcapsDir } from '../support/paths.js';
+import { capturesDir } from '../support/paths.js';
 
 export interface CorpusPacket {
   file: string;
@@ -17,14 +17,14 @@ export interface CorpusPacket {
   ipLen: number;
 }
 
-/** Every capture file name in the shared folder. */
+/** Every capture file name in test/fixtures/captures. */
 export function corpusFiles(): string[] {
-  return readdirSync(pcapsDir).filter((f) => f.endsWith('.pcap') || f.endsWith('.pcapng')).sort();
+  return readdirSync(capturesDir).filter((f) => f.endsWith('.pcap') || f.endsWith('.pcapng')).sort();
 }
 
 /** The packets of one capture, framed down to IP. */
 export function loadPcap(file: string): CorpusPacket[] {
-  const capture = readCapture(new Uint8Array(readFileSync(join(pcapsDir, file))));
+  const capture = readCapture(new Uint8Array(readFileSync(join(capturesDir, file))));
   const out: CorpusPacket[] = [];
   let index = 0;
   for (const p of capture.packets) {

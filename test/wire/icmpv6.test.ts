@@ -91,8 +91,8 @@ test('captures: the four error types, with their embedded chains', () => {
   assert.deepEqual(errors('zeek__icmp6-timeexceeded.pcap'), [[3, 0, 0, 17, 0]]);
   assert.deepEqual(errors('zeek__icmp6-destunreach-ip6ext-udp.pcap'), [[1, 0, 0, 17, 1]]);
   assert.deepEqual(errors('tcpdump__icmpv6-rfc7112.pcap'), [[4, 3, 48, Protocol.Ipv6, 1]]);
-  assert.deepEqual(errors('suricata-verify__atomic-frag-toobig.pcap'), [[2, 0, 1200, 58, 0]]);
-  assert.equal(errors('suricata-verify__kill_router6.pcap').filter((e) => e[0] === 1 && e[3] === 6).length, 5);
+  assert.deepEqual(errors('sixgate__atomic-frag-toobig.pcap'), [[2, 0, 1200, 58, 0]]);
+  assert.equal(errors('sixgate__ra-router-lifetime-zero.pcap').filter((e) => e[0] === 1 && e[3] === 6).length, 5);
   const community = errors('zeek__communityid-icmp6.pcap');
   assert.equal(community.filter((e) => e[0] === 1).length, 4);
   assert.equal(community.filter((e) => e[0] === 3).length, 9);

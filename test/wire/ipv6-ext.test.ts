@@ -168,7 +168,7 @@ test('captures: fragment trains', () => {
   assert.deepEqual(offsets('suricata-verify__frag-ip-tcp.pcap'), [[0, true, 6], [464, true, 6], [928, false, 6]]);
   assert.deepEqual(offsets('zeek__ipv6-fragmented-dns.pcap'),
     [[2896, false, 17], [0, true, 17], [1432, true, 17], [2864, false, 17]]);
-  const big = offsets('suricata-verify__frag-15.pcap');
+  const big = offsets('sixgate__frag-oversize-echo.pcap');
   assert.equal(big.length, 54);
   assert.deepEqual(big.at(-1), [65296, false, 58]);
 });

@@ -177,7 +177,7 @@ test('captures: short ND messages are refused, the well-formed ones parse', () =
   assert.deepEqual(verdicts, [T, 'ra', T, 'na', T, 'ns', T, 'redirect', 'ra', 'na', 'ns', 'redirect', T, T, T, T]);
 });
 
-test('captures: DAD NS with a nonce, redirect, RA with unknown options, kill_router6', () => {
+test('captures: DAD NS with a nonce, redirect, RA with unknown options, forged zero-lifetime RAs', () => {
   const [nonce] = loadPcap('tcpdump__icmpv6-ns-nonce.pcap').map((p) => parseNd(p.data, p.ipOff, p.ipLen));
   assert.ok(typeof nonce !== 'number' && nonce.kind === 'ns');
   assert.deepEqual(nonce.options.nonce, hex('6069604c0aaa'));
@@ -194,7 +194,7 @@ test('captures: DAD NS with a nonce, redirect, RA with unknown options, kill_rou
   assert.deepEqual(ra.options.unknown, [25, 31, 7, 8]);
   assert.equal(ra.options.prefixes[0].length, 72);
 
-  const zeroLifetime = loadPcap('suricata-verify__kill_router6.pcap')
+  const zeroLifetime = loadPcap('sixgate__ra-router-lifetime-zero.pcap')
     .map((p) => parseNd(p.data, p.ipOff, p.ipLen))
     .filter((r): r is NdRepr => typeof r !== 'number' && r.kind === 'ra' && r.routerLifetime === 0 && r.preference === 'high');
   assert.equal(zeroLifetime.length, 4);

@@ -1,0 +1,132 @@
+// The one YAML + JSON Schema loader behind both configuration files (the
+// service's sixgate.yaml, src/config/load.ts, and `sixgate nat`'s data-path
+// file, src/datapath/config.ts): YAML parsed with its positions kept (JSON
+// is YAML too), validated by ajv against the caller's schema, and every
+// problem turned into a ConfigError at the key's file:line:column.
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { LineCounter, parseDocument, isMap, isScalar, isSeq, type Node } from 'yaml';
+import type { ErrorObject, ValidateFunction } from 'ajv';
+import { ConfigError } from '../errors.js';
+
+const require = createRequire(import.meta.url);
+// ajv ships CommonJS with its class on `default`.
+const Ajv = (require('ajv') as { default: new (o: object) => { compile(s: object): ValidateFunction } }).default;
+
+export type KeyPath = readonly (string | number)[];
+export interface Where {
+  readonly file: string;
+  readonly line?: number;
+  readonly column?: number;
+}
+
+/** Reads a configuration file; a file that cannot be read is a ConfigError naming it and the errno. */
+export function readConfigText(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`cannot read the configuration: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { file });
+  }
+}
+
+/** A parsed YAML file: its plain value, and where each key or value sits in the text. */
+export class YamlFile {
+  private constructor(
+    readonly file: string,
+    /** The plain JavaScript value (undefined for an empty file). */
+    readonly value: unknown,
+    private readonly doc: ReturnType<typeof parseDocument>,
+    private readonly lines: LineCounter,
+  ) {}
+
+  /** Parses `text` (the content of `file`); a YAML syntax error is a ConfigError at its position. */
+  static parse(text: string, file: string): YamlFile {
+    const lines = new LineCounter();
+    const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false });
+    if (doc.errors.length > 0) {
+      const err = doc.errors[0]!;
+      const pos = lines.linePos(err.pos[0]);
+      throw new ConfigError(`YAML: ${err.message.split('\n')[0]}`, { file, line: pos.line, column: pos.col });
+    }
+    return new YamlFile(file, doc.toJS() as unknown, doc, lines);
+  }
+
+  /** Where the value at `path` sits: the deepest node found on the way (its key when the value is empty). */
+  where(path: KeyPath): Where {
+    let node: unknown = this.doc.contents;
+    let last: unknown = node;
+    for (const part of path) {
+      if (isMap(node)) {
+        const pair = node.items.find((p) => keyText(p.key) === String(part));
+        if (pair === undefined) break;
+        last = pair.value ?? pair.key;
+        node = pair.value;
+      } else if (isSeq(node)) {
+        node = node.items[Number(part)];
+        if (node === undefined) break;
+        last = node;
+      } else {
+        break;
+      }
+    }
+    return this.at(last);
+  }
+
+  /** Where the key `key` of the mapping at `path` sits (an unknown key is pointed at, not its value). */
+  whereKey(path: KeyPath, key: string): Where {
+    let node: unknown = this.doc.contents;
+    for (const part of path) node = isMap(node) ? node.get(part, true) : isSeq(node) ? node.items[Number(part)] : undefined;
+    const pair = isMap(node) ? node.items.find((p) => keyText(p.key) === key) : undefined;
+    return pair === undefined ? this.where(path) : this.at(pair.key);
+  }
+
+  private at(node: unknown): Where {
+    const range = (node as Node | null | undefined)?.range;
+    if (range === undefined || range === null) return { file: this.file };
+    const pos = this.lines.linePos(range[0]);
+    return { file: this.file, line: pos.line, column: pos.col };
+  }
+}
+
+function keyText(key: unknown): string {
+  return isScalar(key) ? String(key.value) : String(key);
+}
+
+/**
+ * Checks a value against a JSON schema (compiled on first use) and throws a
+ * ConfigError at the offending key for the most telling problem: an unknown
+ * key first, then a failed `oneOf` (its branches' own errors say less), then
+ * the first one. `oneOf` words the oneOf case for this schema; `suggest`
+ * may add a hint to an unknown key's message.
+ */
+export function schemaChecker(schema: object, wording: { oneOf?: string; suggest?: (key: string) => string } = {}): (yaml: YamlFile, value: unknown) => void {
+  let validate: ValidateFunction | undefined;
+  return (yaml, value) => {
+    validate ??= new Ajv({ allErrors: true, strict: true }).compile(schema);
+    if (validate(value)) return;
+    const errors = validate.errors ?? [];
+    const e = errors.find((x) => x.keyword === 'additionalProperties') ?? errors.find((x) => x.keyword === 'oneOf') ?? errors[0]!;
+    const path = e.instancePath.split('/').slice(1).map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~')).map((p) => (/^\d+$/.test(p) ? Number(p) : p));
+    const prefix = path.length === 0 ? '' : `${path.join('.')}: `;
+    switch (e.keyword) {
+      case 'additionalProperties': {
+        const key = (e.params as { additionalProperty: string }).additionalProperty;
+        throw new ConfigError(`${prefix}unknown key "${key}"${wording.suggest?.(key) ?? ''}`, yaml.whereKey(path, key));
+      }
+      case 'required':
+        throw new ConfigError(`${prefix}missing key "${(e.params as { missingProperty: string }).missingProperty}"`, yaml.where(path));
+      default:
+        throw new ConfigError(`${prefix}${describe(e, wording.oneOf ?? 'has the wrong form')}`, yaml.where(path));
+    }
+  };
+}
+
+function describe(e: ErrorObject, oneOfMessage: string): string {
+  switch (e.keyword) {
+    case 'enum': return `must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.map((v) => JSON.stringify(v)).join(', ')}`;
+    case 'type': return `must be ${(e.params as { type: string }).type}`;
+    case 'pattern': return 'has the wrong form';
+    case 'oneOf': return oneOfMessage;
+    default: return e.message ?? e.keyword;
+  }
+}
