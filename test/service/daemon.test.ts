@@ -282,8 +282,8 @@ setTimeout(connect, 300);`], { stdio: ['pipe', 'pipe', 'inherit'] });
       await say('before');
       // Deleted, and a veth takes the name, so the repair fails until it goes: a down state long enough to watch.
       let start = Date.now();
-      lab.dhost.ip('link', 'del', 'sixgate0');
-      lab.dhost.ip('link', 'add', 'sixgate0', 'type', 'veth', 'peer', 'name', 'sixgate0p');
+      // One batch: the repair's first attempt comes 50 ms after the failure.
+      lab.dhost.exec('ip', ['-batch', '-'], 10_000, 'link del sixgate0\nlink add sixgate0 type veth peer name sixgate0p\n');
       await waitFor(() => !readHealth(lab.statusFile).healthy, 1000, 'health unhealthy', 10);
       const unhealthyMs = Date.now() - start;
       assert.match(readHealth(lab.statusFile).reason, /nat66 down \(the TUN failed/);
