@@ -483,8 +483,11 @@ export class DatapathService {
       const name = this.resolved.tun;
       try {
         if (this.tunFailed || this.currentTun.closed || !deviceExists(name)) {
-          this.currentTun.close();
+          const old = this.currentTun;
+          old.close();
           this.currentTun = openTun(name);
+          // The device's counters carry on (metrics never go backwards).
+          for (let i = 0; i < old.counters.length; i++) this.currentTun.counters[i]! += old.counters[i]!;
           this.loop.attach(this.currentTun);
           this.tunFailed = false;
         } else {
