@@ -13,7 +13,7 @@ import { readCapture } from '../../src/pcap/reader.js';
 import { formatIpv6 } from '../../src/wire/address.js';
 import { NatLab, A, udpEchoCode, udpClientCode } from './topology.js';
 
-const req = requires({ root: true, tools: ['ip', 'tcpdump', 'nsenter'], files: ['/dev/net/tun'] });
+const req = requires({ root: true, tools: ['ip', 'tcpdump', 'busybox', 'nsenter'], files: ['/dev/net/tun'] });
 
 function config(gw: string): string {
   return `uplink: up0
