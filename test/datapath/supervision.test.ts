@@ -150,7 +150,8 @@ tick();`, 10_000);
     assert.doesNotMatch(session.output(), /error|closed/);
     assert.ok(backMs < 5000, `traffic back after ${backMs} ms`);
     assert.match(lab.gw.ip('-6', 'route', 'show', 'table', '6646'), /^default dev sixgate0/m, 'the route into the new TUN is back');
-    t.diagnostic(`TUN deleted: down logged after ${downMs} ms; UDP answered again ${backMs} ms after that; ${translated} translated packets, ${sent} sent`);
+    const repairMs = /"downMs":(\d+)[^\n]*data path repaired/.exec(lab.log.slice(mark))?.[1];
+    t.diagnostic(`TUN deleted: down logged after ${downMs} ms, repaired after ${repairMs} ms; UDP answered again ${backMs} ms after that; ${translated} translated packets, ${sent} sent`);
   });
 
   test('TUN set down: repaired (brought up, routes re-applied), the TCP session survives', async () => {
