@@ -122,11 +122,6 @@ export class TunDatapath {
     this.hostCount = addresses.length;
   }
 
-  /** The device packets are read from and written to. */
-  get device(): PacketDevice {
-    return this.tun;
-  }
-
   /**
    * Moves the loop to another device (a TUN reopened after a failure): the
    * engine, its sessions and the counters stay. Stopped first if running.
