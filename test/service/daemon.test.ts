@@ -294,7 +294,7 @@ setTimeout(connect, 300);`], { stdio: ['pipe', 'pipe', 'inherit'] });
       await until('UDP through the NAT again', udpOk, 5000);
       const backMs = Date.now() - start;
       await say('after');
-      assert.ok(readHealth(lab.statusFile).healthy);
+      await waitFor(() => readHealth(lab.statusFile).healthy, 1000, `healthy again: ${readHealth(lab.statusFile).reason}`, 10);
       // Set down: the kernel deletes its routes; the repair brings it up and puts them back.
       const from = lab.lines.length;
       lab.dhost.ip('link', 'set', 'sixgate0', 'down');
