@@ -13,7 +13,10 @@
 // engine call, write the kept packets back in runs of consecutive slots;
 // repeat up to a budget so timers and other handles get a turn. Nothing here
 // allocates per packet.
-import type { Tun } from '../io/tun.js';
+//
+// The device is anything with the TUN's batch calls (PacketDevice): the
+// service swaps in a reopened TUN after a failure (the engine and its
+// connection table stay), and tests drive the loop with an in-memory one.
 import { VNET_HDR_LEN, VnetFlag } from '../io/tun.js';
 import { PacketRing } from '../io/ring.js';
 import { NatBatch, DIR_IN, DIR_OUT, type Nat66 } from '../nat/nat66.js';
@@ -35,7 +38,7 @@ export const LoopCounter = {
   Held: 7,
   /** Packets not written because the TUN queue was full. */
   TxShort: 8,
-  /** Reads that failed (device gone): the loop stops. */
+  /** Reads that failed (device gone): the loop stops until the service attaches a working device. */
   ReadErrors: 9,
   /** Held out-of-order fragments sent once their first fragment came. */
   Released: 10,
@@ -52,11 +55,29 @@ export const HEADROOM = 16;
 const FRAG_SLOTS = 64;
 const FRAG_SLOT_SIZE = 2048 + HEADROOM;
 
+/**
+ * The packet I/O the loop runs on: what it uses of a Tun (src/io/tun.ts has
+ * the contracts). read fills ring slots 0..n-1 and stamps ring.stamp[0];
+ * write returns how many slots it consumed; onReadable's callback gets a
+ * negative errno when the device failed.
+ */
+export interface PacketDevice {
+  readonly name: string;
+  /** Every packet carries a virtio-net header in the VNET_HDR_LEN bytes before it. */
+  readonly vnetHeader: boolean;
+  readonly closed: boolean;
+  read(ring: PacketRing): number;
+  write(ring: PacketRing, start: number, count: number): number;
+  onReadable(callback: (events: number) => void): void;
+  pause(): void;
+}
+
 export interface LoopOptions {
-  readonly tun: Tun;
+  readonly tun: PacketDevice;
   readonly nat: Nat66;
   /** Ring slots: packets per read (default 64). */
   readonly slots?: number;
+  /** The device failed (read error, device gone): the loop has stopped itself. */
   readonly onError?: (err: unknown) => void;
 }
 
@@ -64,7 +85,7 @@ export class TunDatapath {
   readonly counters = new Float64Array(LOOP_COUNTER_NAMES.length);
   readonly ring: PacketRing;
   nat: Nat66;
-  private readonly tun: Tun;
+  private tun: PacketDevice;
   private readonly onError: (err: unknown) => void;
   private readonly keep: Uint8Array;
   /** The read's valid packets for the engine; slotOf[b] is batch packet b's ring slot. */
@@ -101,25 +122,41 @@ export class TunDatapath {
     this.hostCount = addresses.length;
   }
 
+  /**
+   * Moves the loop to another device (a TUN reopened after a failure): the
+   * engine, its sessions and the counters stay. Stopped first if running.
+   */
+  attach(device: PacketDevice): void {
+    this.stop();
+    this.tun = device;
+  }
+
+  get isRunning(): boolean {
+    return this.running;
+  }
+
   start(): void {
     if (this.running) return;
     this.running = true;
     this.tun.onReadable((events) => {
       if (events < 0) {
-        this.counters[LoopCounter.ReadErrors]++;
-        this.stop();
-        this.onError(new Error(`${this.tun.name}: device failed (errno ${-events})`));
+        this.fail(new Error(`${this.tun.name}: device failed (errno ${-events})`));
         return;
       }
       this.counters[LoopCounter.Wakeups]++;
       try {
         for (let b = 0; b < BATCH_BUDGET; b++) if (this.pass() === 0) break;
       } catch (err) {
-        this.counters[LoopCounter.ReadErrors]++;
-        this.stop();
-        this.onError(err);
+        this.fail(err);
       }
     });
+  }
+
+  // Stopped before the callback, so a handler that attaches a new device finds the loop idle.
+  private fail(err: unknown): void {
+    this.counters[LoopCounter.ReadErrors]++;
+    this.stop();
+    this.onError(err);
   }
 
   stop(): void {

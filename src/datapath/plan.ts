@@ -9,7 +9,9 @@
 //    link-local and the configured extra prefixes (traffic to the host
 //    itself never gets that far: the local table is consulted first);
 //    main-table routes send dedicated external addresses and NPTv6 external
-//    prefixes into the TUN;
+//    prefixes into the TUN; every TUN route has an unreachable twin with a
+//    worse metric, so traffic is dropped, never forwarded untranslated, while
+//    the TUN is gone (policy.ts);
 //  - NDP: dedicated external addresses are answered as exact /128s, NPTv6
 //    external prefixes as static rules, on the uplink;
 //  - host-address mode: ingress steering of the reserved range and the
@@ -72,6 +74,7 @@ export function hostPlan(m: ResolvedModel): HostPlan {
     }
   }
   for (const t of throws) routes.push({ dst: t, type: 'throw', table: 'sixgate' });
+  for (const r of [...routes]) if (r.type === 'unicast') routes.push({ dst: r.dst, type: 'unreachable', table: r.table });
   return { policy: { rules, routes }, ndpAddresses, ndpPrefixes, steering, reservedPorts: reserved };
 }
 

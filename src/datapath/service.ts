@@ -10,6 +10,15 @@
 // `stateFile` on stop and restored on start, so established connections
 // survive. `cleanup()` removes every rule, route, filter and the TUN.
 //
+// Supervision: a TUN that fails (read or write error: deleted) or loses its
+// routes (set down, a route removed: `ip monitor` says so at once) puts the
+// data path down: health() reports it, one error line is logged, and the
+// repair runs with backoff (reopen the TUN if it is gone, bring it up,
+// re-apply routes, rules and steering), then one line says it is back. The
+// engine and its connection table are untouched meanwhile. While it is down,
+// the fail-closed routes (src/host/policy.ts) drop container traffic instead
+// of letting it out untranslated.
+//
 // Clock: monotonicMs, the clock the TUN stamps each read with, so expiry and
 // snapshots run on the translation's time base.
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
@@ -17,13 +26,14 @@ import { dirname } from 'node:path';
 import type { Logger } from 'pino';
 import { HostSetupError, SnapshotError } from '../errors.js';
 import { Tun } from '../io/tun.js';
+import { ifIndex, setUp } from '../io/netif.js';
 import { Counter, monotonicMs } from '../io/ring.js';
 import { Nat66 } from '../nat/nat66.js';
 import { DROP_REASON_NAMES } from '../nat/drop.js';
 import { NAT_COUNTER_NAMES } from '../nat/types.js';
 import type { NatConfig, PublishedPort } from '../nat/config.js';
 import { NdpService } from '../proxy/service.js';
-import { cleanupPolicy, diffPolicy, readPolicy, type PolicyState } from '../host/policy.js';
+import { cleanupPolicy, diffPolicy, readPolicy, watchDeviceRoutes, type PolicyState } from '../host/policy.js';
 import { applySteering, removeSteering, type SteerSpec } from '../host/steering.js';
 import { checkHost, kernelNatSubnets } from '../host/checks.js';
 import { ipBatch, type BatchResult } from '../host/run.js';
@@ -96,6 +106,20 @@ export interface ApplyReport {
 // 2-CPU host): the default 1000 overflowed with 64-byte UDP floods.
 const TUN_QUEUE_LEN = 8192;
 
+/** First repair attempt after a failure; each failed attempt doubles the wait, up to REPAIR_MAX_MS. */
+const REPAIR_FIRST_MS = 50;
+const REPAIR_MAX_MS = 5_000;
+
+/** Whether a part works; `detail` says why not (health's component entry). */
+export interface PartHealth {
+  readonly ok: boolean;
+  readonly detail?: string;
+}
+
+function openTun(name: string): Tun {
+  return Tun.open({ name, vnetHeader: true, persist: true, txqueuelen: TUN_QUEUE_LEN });
+}
+
 /**
  * The uplink's global addresses, read synchronously: /proc/net/if_inet6 is a
  * few hundred bytes, and the async read's thread-pool round trips cost
@@ -113,7 +137,7 @@ export function uplinkFacts(uplink: string): HostFacts {
 }
 
 export class DatapathService {
-  readonly tun: Tun;
+  private currentTun: Tun;
   readonly loop: TunDatapath;
   private nat: Nat66;
   private resolved: ResolvedModel;
@@ -122,6 +146,18 @@ export class DatapathService {
   private readonly log: Logger;
   private readonly options: DatapathServiceOptions;
   private published = new Map<string, PublishedPort>();
+  /** The plan whose routes, NDP and steering are on the host (what a repair starts from). */
+  private installed: HostPlan | undefined;
+  /** Why the data path is not forwarding; undefined while it is. */
+  private down: string | undefined;
+  private downSince = 0;
+  /** The TUN's descriptor failed (device deleted): the repair opens it again. */
+  private tunFailed = false;
+  private repairTimer: NodeJS.Timeout | undefined;
+  private repairDelayMs = REPAIR_FIRST_MS;
+  private stopWatching: (() => void) | undefined;
+  /** Failures seen and repairs done since start (stats, metrics). */
+  readonly supervision = { failures: 0, repairs: 0 };
   private expiry: NodeJS.Timeout | undefined;
   private queue: Promise<unknown> = Promise.resolve();
   private stopped = false;
@@ -145,13 +181,13 @@ export class DatapathService {
     this.host = host;
     this.kernelNat = kernelNat;
     this.log = options.logger;
-    this.tun = tun;
+    this.currentTun = tun;
     this.nat = nat;
     this.resolved = resolved;
     this.plan = plan;
     this.loop = new TunDatapath({
       tun, nat,
-      onError: (err) => this.log.error({ err }, 'data path stopped: the TUN failed'),
+      onError: (err) => this.failed(`the TUN failed: ${(err as Error).message}`, true),
     });
   }
 
@@ -176,7 +212,7 @@ export class DatapathService {
     }
     const nat = DatapathService.buildNat(resolved, options);
     const restored = DatapathService.restore(nat, options, log);
-    const tun = Tun.open({ name: resolved.tun, vnetHeader: true, persist: true, txqueuelen: TUN_QUEUE_LEN });
+    const tun = openTun(resolved.tun);
     const service = new DatapathService(options, tun, nat, resolved, plan, host, kernelNat);
     for (const w of warned) service.kernelNatWarned.add(w);
     service.notes = new Set(notes);
@@ -184,9 +220,11 @@ export class DatapathService {
       await service.installHost(undefined, plan);
       service.loop.setHostAddresses(service.hostAddresses());
       service.loop.start();
+      service.stopWatching = watchDeviceRoutes(resolved.tun, () => service.checkRoutes());
       service.expiry = setInterval(() => service.nat.expire(monotonicMs()), 1000);
       service.expiry.unref();
     } catch (err) {
+      service.stopWatching?.();
       tun.close();
       await service.ndp?.stop();
       throw err;
@@ -257,6 +295,7 @@ export class DatapathService {
       releasePorts(before.reservedPorts);
     }
     this.published = this.publishedOf(this.resolved);
+    this.installed = after;
     return { policy, ndpAdded, ndpRemoved, steeringChanged };
   }
 
@@ -368,7 +407,9 @@ export class DatapathService {
     const before = this.plan;
     this.resolved = resolved;
     this.plan = plan;
-    const host = await this.installHost(before, plan);
+    // While the data path is down its routes cannot be installed (the TUN may
+    // be gone): the repair installs the plan in force when it runs.
+    const host = this.down === undefined ? await this.installHost(before, plan) : NOTHING_INSTALLED;
     this.loop.setHostAddresses(this.hostAddresses());
     const report: ApplyReport = {
       rulesAndRoutesAdded: host.policy.added, rulesAndRoutesRemoved: host.policy.removed,
@@ -384,8 +425,92 @@ export class DatapathService {
     return this.nat;
   }
 
+  /** The TUN in use (a new one after a repair that reopened it). */
+  get tun(): Tun {
+    return this.currentTun;
+  }
+
   get model(): ResolvedModel {
     return this.resolved;
+  }
+
+  /** Down while the TUN or its routes are being repaired, or while the NDP sockets for the external addresses are. */
+  health(): PartHealth {
+    if (this.down !== undefined) return { ok: false, detail: this.down };
+    const ndp = this.ndp?.failedInterfaces ?? [];
+    if (ndp.length > 0) return { ok: false, detail: `NDP sockets on ${ndp.join(', ')} failed, reopening` };
+    return { ok: true };
+  }
+
+  /** The TUN failed or lost its routes: stop forwarding (the fail-closed routes drop meanwhile) and repair. */
+  private failed(reason: string, tunFailed: boolean): void {
+    if (this.stopped) return;
+    this.tunFailed ||= tunFailed;
+    this.loop.stop();
+    if (this.down === undefined) {
+      this.down = reason;
+      this.downSince = monotonicMs();
+      this.supervision.failures++;
+      this.log.error({ tun: this.resolved.tun }, `data path down: ${reason}; repairing (NAT'd container traffic is dropped meanwhile, the connection table is kept)`);
+    }
+    this.scheduleRepair();
+  }
+
+  private scheduleRepair(): void {
+    if (this.stopped || this.repairTimer !== undefined) return;
+    this.repairTimer = setTimeout(() => {
+      this.repairTimer = undefined;
+      void this.repair();
+    }, this.repairDelayMs);
+    this.repairDelayMs = Math.min(this.repairDelayMs * 2, REPAIR_MAX_MS);
+  }
+
+  // Queued with applies, so a repair never runs in the middle of one.
+  private repair(): Promise<void> {
+    const next = this.queue.then(async () => {
+      if (this.stopped || this.down === undefined) return;
+      const name = this.resolved.tun;
+      try {
+        if (this.tunFailed || this.currentTun.closed || !deviceExists(name)) {
+          const old = this.currentTun;
+          old.close();
+          this.currentTun = openTun(name);
+          // The device's counters carry on (metrics never go backwards).
+          for (let i = 0; i < old.counters.length; i++) this.currentTun.counters[i]! += old.counters[i]!;
+          this.loop.attach(this.currentTun);
+          this.tunFailed = false;
+        } else {
+          setUp(name, true);
+        }
+        // Whatever the kernel removed with the device: re-read it, put it back.
+        this.appliedPolicy = undefined;
+        this.appliedSteering = undefined;
+        await this.installHost(this.installed, this.plan);
+      } catch (err) {
+        this.log.debug({ err: (err as Error).message, retryMs: this.repairDelayMs }, 'data path repair failed; trying again');
+        this.scheduleRepair();
+        return;
+      }
+      this.loop.start();
+      this.supervision.repairs++;
+      this.log.info({ tun: name, downMs: Math.round(monotonicMs() - this.downSince) }, 'data path repaired: forwarding again');
+      this.down = undefined;
+      this.repairDelayMs = REPAIR_FIRST_MS;
+    });
+    this.queue = next.catch(() => {});
+    return next;
+  }
+
+  // A route through the TUN was deleted: ours (an apply) or the kernel's
+  // doing (device down or gone) or someone else's. Only routes of the plan
+  // in force that are missing make it a failure.
+  private checkRoutes(): void {
+    const next = this.queue.then(async () => {
+      if (this.stopped || this.down !== undefined) return;
+      const missing = diffPolicy(await this.host.readPolicy(), this.plan.policy).added;
+      if (missing > 0) this.failed(`${missing} of its routes and rules were removed (TUN ${this.resolved.tun} set down or deleted?)`, false);
+    });
+    this.queue = next.catch((err: unknown) => this.log.warn({ err: (err as Error).message }, 'could not read the routes back'));
   }
 
   /** Counters for status output (control path; allocates). */
@@ -395,13 +520,14 @@ export class DatapathService {
       names.forEach((n, i) => { if (values[i]) out[n] = values[i]!; });
       return out;
     };
-    const t = this.tun.counters;
+    const t = this.currentTun.counters;
     return {
       loop: named(LOOP_COUNTER_NAMES, this.loop.counters),
       nat: named(NAT_COUNTER_NAMES, this.nat.counters),
       drops: named(DROP_REASON_NAMES, this.nat.drops),
       tun: { rx: t[Counter.RxPackets], tx: t[Counter.TxPackets], txRejected: t[Counter.TxRejected], txDown: t[Counter.TxDown] },
       sessions: this.nat.table.count,
+      supervision: { ...this.supervision },
     };
   }
 
@@ -415,11 +541,14 @@ export class DatapathService {
     if (this.stopped) return;
     this.stopped = true;
     if (this.expiry !== undefined) clearInterval(this.expiry);
+    if (this.repairTimer !== undefined) clearTimeout(this.repairTimer);
+    this.stopWatching?.();
     this.loop.stop();
     await this.ndp?.stop();
     if (options.cleanup) {
-      this.tun.setPersist(false);
-      this.tun.close();
+      // A failed descriptor refuses the ioctl; cleanupHost removes the device by name anyway.
+      if (!this.tunFailed) this.currentTun.setPersist(false);
+      this.currentTun.close();
       await cleanupHost({ uplink: this.resolved.uplink, tun: this.resolved.tun, reservedPorts: this.plan.reservedPorts });
       return;
     }
@@ -430,7 +559,7 @@ export class DatapathService {
       renameSync(`${file}.tmp`, file);
       this.log.info({ file, sessions: this.nat.table.count }, 'connection table saved');
     }
-    this.tun.close();
+    this.currentTun.close();
   }
 }
 
@@ -449,6 +578,17 @@ function withoutKernelNat(model: DatapathModel, kernel: readonly string[], log: 
     return hit === undefined;
   });
   return { ...model, networks };
+}
+
+const NOTHING_INSTALLED = { policy: { added: 0, removed: 0 }, ndpAdded: 0, ndpRemoved: 0, steeringChanged: false };
+
+function deviceExists(name: string): boolean {
+  try {
+    ifIndex(name);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function steerKey(s: HostPlan['steering'][number]): string {

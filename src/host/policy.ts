@@ -5,10 +5,18 @@
 //   ip -6 route add default dev TUN table T proto X                     (container traffic → TUN)
 //   ip -6 route add throw PREFIX table T proto X                        (local networks never enter the TUN)
 //   ip -6 route add EXTERNAL dev TUN proto X                            (replies to external addresses → TUN)
+//   ip -6 route add unreachable DST table T|main metric M proto X       (under each TUN route: fail closed)
+//
+// Fail closed: the kernel deletes the routes through a TUN that is deleted
+// or set down, and traffic from a NAT network would then fall through to
+// the main table and leave the uplink with its ULA source. An unreachable
+// route of the same prefix with a worse metric stays when the TUN route
+// goes, so the container gets "no route" until the data path is repaired.
 //
 // Only rules at sixgate's priority and routes with sixgate's proto are ever
 // read, changed or removed (tags.ts), so a crash leaves state the next start
 // adopts as is, and `cleanup` removes exactly what sixgate added.
+import { spawn, type ChildProcess } from 'node:child_process';
 import { formatIpv6, parseIpv6Prefix } from '../wire/address.js';
 import { assertIfname, ipBatch, ipJson } from './run.js';
 import { SIXGATE_PROTO, SIXGATE_RULE_PRIORITY, SIXGATE_TABLE } from './tags.js';
@@ -23,8 +31,8 @@ export interface PolicyRule {
 export interface PolicyRoute {
   /** "default", "2001:db8::66/128", "fd66::/16" */
   readonly dst: string;
-  /** 'unicast' routes need `dev`; 'throw' routes have none. */
-  readonly type: 'unicast' | 'throw';
+  /** 'unicast' routes need `dev`; 'throw' and 'unreachable' routes have none. */
+  readonly type: 'unicast' | 'throw' | 'unreachable';
   readonly dev?: string;
   /** 'main' or sixgate's table. */
   readonly table: 'main' | 'sixgate';
@@ -36,6 +44,12 @@ export interface PolicyState {
 }
 
 export const EMPTY_POLICY: PolicyState = { rules: [], routes: [] };
+
+/**
+ * Metric of the fail-closed unreachable routes: far above the kernel's 1024
+ * for the TUN routes, so they are used only when a TUN route is gone.
+ */
+export const FAIL_CLOSED_METRIC = 6646 * 100;
 
 /** Canonical prefix text ("2001:db8::66/128", "default" for ::/0). */
 export function canonicalPrefix(text: string): string {
@@ -51,9 +65,9 @@ export function ruleKey(r: PolicyRule): string {
 
 export function routeKey(r: PolicyRoute): string {
   const table = r.table === 'main' ? 'main' : String(SIXGATE_TABLE);
-  return r.type === 'throw'
-    ? `throw ${canonicalPrefix(r.dst)} table ${table}`
-    : `${canonicalPrefix(r.dst)} dev ${r.dev ?? ''} table ${table}`;
+  return r.type === 'unicast'
+    ? `${canonicalPrefix(r.dst)} dev ${r.dev ?? ''} table ${table}`
+    : `${r.type} ${canonicalPrefix(r.dst)} table ${table}`;
 }
 
 function ruleLine(verb: 'add' | 'del', r: PolicyRule): string {
@@ -62,8 +76,11 @@ function ruleLine(verb: 'add' | 'del', r: PolicyRule): string {
 
 function routeLine(verb: 'replace' | 'del', r: PolicyRoute): string {
   const table = r.table === 'main' ? 'main' : String(SIXGATE_TABLE);
-  const head = r.type === 'throw' ? `throw ${canonicalPrefix(r.dst)}` : `${canonicalPrefix(r.dst)} dev ${assertIfname(r.dev ?? '')}`;
-  return `route ${verb} ${head} table ${table} proto ${SIXGATE_PROTO}`;
+  const head = r.type === 'throw' ? `throw ${canonicalPrefix(r.dst)}`
+    : r.type === 'unreachable' ? `unreachable ${canonicalPrefix(r.dst)}`
+    : `${canonicalPrefix(r.dst)} dev ${assertIfname(r.dev ?? '')}`;
+  const metric = r.type === 'unreachable' ? ` metric ${FAIL_CLOSED_METRIC}` : '';
+  return `route ${verb} ${head} table ${table}${metric} proto ${SIXGATE_PROTO}`;
 }
 
 interface RuleJson { priority?: number; src?: string; srclen?: number; iif?: string; table?: string; protocol?: string }
@@ -82,7 +99,7 @@ export async function readPolicy(): Promise<PolicyState> {
     const table = r.table === undefined || r.table === 'main' ? 'main' : r.table === String(SIXGATE_TABLE) ? 'sixgate' : undefined;
     if (table === undefined) continue;
     const dst = r.dst === 'default' ? 'default' : r.dst.includes('/') ? r.dst : `${r.dst}/128`;
-    routes.push(r.type === 'throw' ? { dst, type: 'throw', table } : { dst, type: 'unicast', dev: r.dev, table });
+    routes.push(r.type === 'throw' || r.type === 'unreachable' ? { dst, type: r.type, table } : { dst, type: 'unicast', dev: r.dev, table });
   }
   return { rules, routes };
 }
@@ -121,4 +138,34 @@ export async function applyPolicy(desired: PolicyState): Promise<PolicyDiff> {
 /** Removes every rule and route sixgate installed (whatever model put them there). */
 export async function cleanupPolicy(): Promise<PolicyDiff> {
   return applyPolicy(EMPTY_POLICY);
+}
+
+/**
+ * Calls `onLoss` (debounced) when the kernel deletes a route through `dev`:
+ * the device was set down or deleted, or someone removed the route. Our own
+ * applies delete such routes too, so the caller checks what is left before
+ * calling it a failure. One `ip -6 monitor route` child; returns the stop function.
+ */
+export function watchDeviceRoutes(dev: string, onLoss: () => void, debounceMs = 20): () => void {
+  const needle = ` dev ${assertIfname(dev)} `;
+  let child: ChildProcess | undefined = spawn('ip', ['-6', 'monitor', 'route'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  let timer: NodeJS.Timeout | undefined;
+  let partial = '';
+  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
+    const lines = (partial + chunk).split('\n');
+    partial = lines.pop() ?? '';
+    if (timer !== undefined || !lines.some((l) => l.startsWith('Deleted ') && l.includes(needle))) return;
+    timer = setTimeout(() => {
+      timer = undefined;
+      onLoss();
+    }, debounceMs);
+  });
+  child.on('error', () => { child = undefined; });
+  child.unref();
+  (child.stdout as unknown as { unref?: () => void } | null)?.unref?.();
+  return () => {
+    if (timer !== undefined) clearTimeout(timer);
+    child?.kill();
+    child = undefined;
+  };
 }

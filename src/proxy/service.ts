@@ -142,6 +142,11 @@ export class NdpService {
     return ok;
   }
 
+  /** Interfaces whose sockets failed and wait for recovery (health: the proxy is down on them). */
+  get failedInterfaces(): string[] {
+    return [...this.ids].filter(([, id]) => this.links[id] === undefined).map(([name]) => name);
+  }
+
   /** Counters per interface name, rules and exact addresses (control path). */
   stats(): Record<string, unknown> {
     const out: Record<string, unknown> = {};

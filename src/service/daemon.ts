@@ -13,7 +13,9 @@
 // Failures are per part: a Docker engine that is down, an NDP proxy that
 // cannot open its sockets, a data path the host cannot support: each is one
 // log line (repeated only when it changes) and a health component that is
-// down, while the other parts go on serving.
+// down, while the other parts go on serving. Parts that fail after start
+// repair themselves (the feed reconnects, the proxy reopens its sockets, the
+// data path its TUN and routes) and report their state here meanwhile.
 import type { Logger } from 'pino';
 import { SixgateError } from '../errors.js';
 import {
@@ -70,6 +72,12 @@ interface Pending {
 /** Wall-clock ms with sub-ms precision, comparable with the engine's event timeNano. */
 function wallMs(): number {
   return performance.timeOrigin + performance.now();
+}
+
+/** The proxy's sockets: down while one waits to be reopened (the proxy retries by itself). */
+function ndpHealth(ndp: NdpService | undefined): ComponentHealth {
+  const failed = ndp?.failedInterfaces ?? [];
+  return failed.length === 0 ? { ok: true } : { ok: false, detail: `sockets on ${failed.join(', ')} failed, reopening` };
 }
 
 export class SixgateDaemon {
@@ -370,8 +378,9 @@ export class SixgateDaemon {
     const components: Record<string, ComponentHealth> = {
       docker: this.feed.state === 'live' ? { ok: true } : { ok: false, detail: this.feed.state },
     };
-    if (this.#config.ndp) components.ndp = this.#ndpError === undefined ? { ok: true } : { ok: false, detail: this.#ndpError };
-    if (this.#config.nat66) components.nat66 = this.#natError === undefined ? { ok: true } : { ok: false, detail: this.#natError };
+    if (this.#config.ndp) components.ndp = this.#ndpError !== undefined ? { ok: false, detail: this.#ndpError } : ndpHealth(this.#ndp);
+    // A data path that failed after start reports itself (down while it repairs its TUN and routes).
+    if (this.#config.nat66) components.nat66 = this.#natError !== undefined ? { ok: false, detail: this.#natError } : this.#datapath?.health() ?? { ok: true };
     if (this.#stopped) return { state: 'stopping', components };
     if (this.feed.counters.resyncs === 0 && this.feed.state !== 'live') {
       return { state: this.feed.counters.failedAttempts > 0 ? 'degraded' : 'starting', components };

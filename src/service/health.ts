@@ -8,6 +8,9 @@
 // Ages are measured on CLOCK_MONOTONIC (process.hrtime), which every process
 // on the host shares, so a wall-clock step (NTP, a VM resume) never makes a
 // live daemon look stale. /run is a tmpfs, so a reboot leaves no old file.
+// A part that goes down (or comes back) is in the file within a check
+// period (a quarter of a second), not at the next refresh: the status is
+// asked for that often and the file rewritten when it changed.
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { monotonicMs } from '../io/ring.js';
@@ -16,6 +19,8 @@ import { monotonicMs } from '../io/ring.js';
 export const DEFAULT_STATUS_FILE = '/run/sixgate/status.json';
 /** Default refresh period of the status file. */
 export const DEFAULT_INTERVAL_MS = 5_000;
+/** How often the status is compared with the one in the file (cheap: no write unless it changed). */
+export const DEFAULT_CHECK_MS = 250;
 /** Refresh periods a reader tolerates missing before it calls the daemon stuck. */
 export const STALE_PERIODS = 3;
 
@@ -51,6 +56,8 @@ export interface StatusRecord extends HealthStatus {
 
 export interface HealthFileOptions {
   intervalMs?: number;
+  /** How often a change of state or of a part is looked for (default DEFAULT_CHECK_MS). */
+  checkMs?: number;
   /** Called when a refresh cannot be written (the daemon keeps running; readers will see it stale). */
   onError?: (err: Error) => void;
   /** Monotonic clock in ms (tests). */
@@ -76,12 +83,15 @@ export function startHealthFile(path: string, getStatus: () => HealthStatus, opt
   const startedAt = new Date().toISOString();
   const temporary = `${path}.${process.pid}.tmp`;
   let failing = false;
+  /** The status last written, to spot a change between refreshes. */
+  let written = '';
+  let writtenAt = 0;
   mkdirSync(dirname(path), { recursive: true });
 
-  const refresh = (): void => {
+  const refresh = (given?: HealthStatus): void => {
     let text: string;
     try {
-      const status = getStatus();
+      const status = given ?? getStatus();
       const record: StatusRecord = {
         format: FORMAT, pid: process.pid, state: status.state, components: status.components ?? {},
         intervalMs, monotonicMs: clock(), time: new Date().toISOString(), startedAt,
@@ -90,6 +100,8 @@ export function startHealthFile(path: string, getStatus: () => HealthStatus, opt
       // Readable by everyone: `sixgate health` may run as any user.
       writeFileSync(temporary, text, { mode: 0o644 });
       renameSync(temporary, path);
+      written = statusKey(status);
+      writtenAt = clock();
       failing = false;
     } catch (err) {
       // Reported once per run of failures, not every period.
@@ -98,18 +110,33 @@ export function startHealthFile(path: string, getStatus: () => HealthStatus, opt
     }
   };
 
+  const check = (): void => {
+    let status: HealthStatus;
+    try {
+      status = getStatus();
+    } catch {
+      refresh(); // reports the failure (once) like a timed refresh
+      return;
+    }
+    if (statusKey(status) !== written || clock() - writtenAt >= intervalMs) refresh(status);
+  };
+
   refresh();
-  const timer = setInterval(refresh, intervalMs);
+  const timer = setInterval(check, Math.min(options.checkMs ?? DEFAULT_CHECK_MS, intervalMs));
   timer.unref();
   return {
     path,
-    refresh,
+    refresh: () => refresh(),
     stop(): void {
       clearInterval(timer);
       rmSync(temporary, { force: true });
       rmSync(path, { force: true });
     },
   };
+}
+
+function statusKey(status: HealthStatus): string {
+  return JSON.stringify([status.state, status.components ?? {}]);
 }
 
 export interface HealthVerdict {

@@ -48,6 +48,9 @@ export async function startMetrics(listen: string, daemon: SixgateDaemon, log: L
       },
     }));
   };
+  gauge('sixgate_part_up', '1 while a part of the daemon (docker, ndp, nat66) works, 0 while it is down or repairing', ['part'], (set) => {
+    for (const [part, c] of Object.entries(daemon.status().components ?? {})) set({ part }, c.ok ? 1 : 0);
+  });
   gauge('sixgate_docker_connected', '1 while the Docker event stream is live', [], (set) => set({}, daemon.feed.state === 'live' ? 1 : 0));
   counter('sixgate_docker_total', 'Docker feed: events, resyncs, sessions, failedAttempts', ['counter'], (set) => {
     for (const [k, v] of Object.entries(daemon.feed.counters as Numbers)) set({ counter: k }, v);

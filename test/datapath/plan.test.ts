@@ -27,6 +27,9 @@ test('policy: a rule per subnet, default into the TUN, throws for every local pr
   assert.ok(routes.includes('unicast 2001:db8:1::66/128 main'));
   assert.ok(routes.includes('unicast 2001:db8:66::/64 main'));
   assert.ok(!routes.some((r) => r.includes('2001:db8:1::2/')), 'the host address itself is never routed into the TUN');
+  // Fail closed: every route into the TUN has an unreachable twin, and nothing else has one.
+  const unicast = routes.filter((r) => r.startsWith('unicast ')).map((r) => r.slice('unicast '.length));
+  assert.deepEqual(routes.filter((r) => r.startsWith('unreachable ')).map((r) => r.slice('unreachable '.length)), unicast);
   assert.deepEqual(p.ndpAddresses, ['2001:db8:1::66']);
   assert.deepEqual(p.ndpPrefixes, ['2001:db8:66::/64']);
 });

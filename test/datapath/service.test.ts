@@ -78,14 +78,14 @@ out.back = await svc.apply(base);
     assert.deepEqual([r.again!.rulesAndRoutesAdded, r.again!.rulesAndRoutesRemoved, r.again!.publishedAdded, r.again!.publishedRemoved, r.again!.ndpAdded],
       [0, 0, 0, 0, 0]);
     assert.equal(r.again!.natRebuilt, false);
-    // A rule, a throw route and the /128 route; one more NDP address; a new engine (a new external address: sessions start over).
-    assert.equal(r.addNet!.rulesAndRoutesAdded, 3);
+    // A rule, a throw route, the /128 route and its fail-closed twin; one more NDP address; a new engine (a new external address: sessions start over).
+    assert.equal(r.addNet!.rulesAndRoutesAdded, 4);
     assert.equal(r.addNet!.rulesAndRoutesRemoved, 0);
     assert.equal(r.addNet!.ndpAdded, 1);
     assert.equal(r.addNet!.natRebuilt, true);
     assert.equal(r.dropPort!.publishedRemoved, 1);
     assert.equal(Number(r.dropPort!.rulesAndRoutesAdded) + Number(r.dropPort!.rulesAndRoutesRemoved), 0);
-    assert.equal(r.back!.rulesAndRoutesRemoved, 3);
+    assert.equal(r.back!.rulesAndRoutesRemoved, 4);
     assert.equal(r.back!.ndpRemoved, 1);
     assert.equal(gw.ip('-6', 'rule', 'show', 'pref', '6646').trim(), '', 'stop({cleanup}) removed the rules');
     assert.equal(gw.ip('-6', 'route', 'show', 'table', 'all', 'proto', '166').trim(), '');
@@ -120,7 +120,7 @@ out.netCalls = calls.slice(n);
     process.stdout.write(`# port-only apply: ${Number(out.portMs).toFixed(2)} ms\n`);
     assert.deepEqual(out.resyncCalls, ['readPolicy'], 'a resync re-reads the kernel and finds it as it should be');
     assert.deepEqual(out.netCalls, ['ipBatch'], 'a new network: one ip -batch, no read');
-    assert.equal((out.net as Record<string, number>).rulesAndRoutesAdded, 3);
+    assert.equal((out.net as Record<string, number>).rulesAndRoutesAdded, 4);
   });
 
   test('the ip6tables look happens once, at start', async () => {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { canonicalPrefix, diffPolicy, routeKey, ruleKey, EMPTY_POLICY, type PolicyState } from '../../src/host/policy.js';
+import { canonicalPrefix, diffPolicy, routeKey, ruleKey, EMPTY_POLICY, FAIL_CLOSED_METRIC, type PolicyState } from '../../src/host/policy.js';
 import { SIXGATE_PROTO, SIXGATE_RULE_PRIORITY, SIXGATE_TABLE } from '../../src/host/tags.js';
 
 const desired: PolicyState = {
@@ -40,6 +40,15 @@ test('the same state (as the kernel prints it) needs no line: starting twice is 
     ],
   };
   assert.deepEqual(diffPolicy(asRead, desired), { lines: [], added: 0, removed: 0 });
+});
+
+test('fail-closed routes: unreachable, a worse metric than the TUN route, tagged; read back as they were written', () => {
+  const twin = { dst: 'default', type: 'unreachable', table: 'sixgate' } as const;
+  assert.equal(routeKey(twin), `unreachable default table ${SIXGATE_TABLE}`);
+  assert.ok(FAIL_CLOSED_METRIC > 1024, 'the kernel gives the TUN route metric 1024');
+  const withTwin: PolicyState = { rules: desired.rules, routes: [...desired.routes, twin] };
+  assert.deepEqual(diffPolicy(desired, withTwin).lines, [`route replace unreachable default table ${SIXGATE_TABLE} metric ${FAIL_CLOSED_METRIC} proto ${SIXGATE_PROTO}`]);
+  assert.deepEqual(diffPolicy(withTwin, desired).lines, [`route del unreachable default table ${SIXGATE_TABLE} metric ${FAIL_CLOSED_METRIC} proto ${SIXGATE_PROTO}`]);
 });
 
 test('a change touches only what changed, removals first', () => {

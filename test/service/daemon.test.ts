@@ -4,13 +4,14 @@
 // file; the tests run in order and build on each other's containers.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { requires } from '../support/prereq.js';
 import { waitFor } from '../support/wait.js';
 import { IMAGE, watchContainerStarts } from '../support/docker.js';
 import { tcpServerCode, udpEchoCode, udpClientCode } from '../datapath/topology.js';
 import { ServiceLab, A, HTTPD_CMD, httpGetCode, CLI } from './topology.js';
 import { percentile } from '../docker/support.js';
+import { readHealth } from '../../src/service/health.js';
 
 const req = requires({
   root: true,
@@ -251,6 +252,64 @@ describe('sixgate run against a real Docker engine', { ...req, timeout: 240_000 
     const h = await lab.dhost.run(process.execPath, [CLI, 'health', '--file', lab.statusFile]);
     assert.equal(h.code, 0, h.stdout + h.stderr);
     assert.match(h.stdout, /ready/);
+  });
+
+  test('the TUN deleted (and held by another device), then set down: unhealthy < 1 s, metrics say so, traffic back < 5 s, a TCP connection survives', async (t) => {
+    await lab.inet.spawn(process.execPath, ['--input-type=module', '-e', `import net from 'node:net';
+net.createServer((s) => { s.on('error', () => {}); s.pipe(s); }).listen(5006, '::', () => console.log('ready'));`]);
+    const pid = (await lab.docker.call('GET', '/containers/out1/json') as { State: { Pid: number } }).State.Pid;
+    const client = spawn('nsenter', [`--net=/proc/${pid}/ns/net`, '--', process.execPath, '--input-type=module', '-e', `import net from 'node:net';
+const connect = () => { const s = net.connect({ host: '${A.inet}', port: 5006 }, () => console.log('connected'));
+  s.on('data', (d) => console.log('got ' + d.toString().trim())); s.on('error', (e) => console.log('error ' + e.code)); s.on('close', () => console.log('closed'));
+  process.stdin.on('data', (d) => s.write(d)); };
+setTimeout(connect, 300);`], { stdio: ['pipe', 'pipe', 'inherit'] });
+    let out = '';
+    client.stdout.setEncoding('utf8').on('data', (d: string) => { out += d; });
+    const say = async (text: string): Promise<void> => {
+      await waitFor(() => out.includes('connected'), 8000, `the client connected: ${out}`);
+      client.stdin.write(`${text}\n`);
+      await waitFor(() => out.includes(`got ${text}`), 8000, `the echo of ${text}: ${out}`);
+    };
+    const metrics = async (): Promise<string> => (await lab.dhost.node(`const res = await fetch('http://[::1]:${METRICS_PORT}/metrics'); console.log(await res.text());`)).stdout;
+    const udpOk = async (): Promise<boolean> => {
+      try {
+        return (await nodeIn('out1', udpClientCode(A.inet, 5002))).includes(`peer ${ext}`);
+      } catch {
+        return false;
+      }
+    };
+    try {
+      await say('before');
+      // Deleted, and a veth takes the name, so the repair fails until it goes: a down state long enough to watch.
+      let start = Date.now();
+      // One batch: the repair's first attempt comes 50 ms after the failure.
+      lab.dhost.exec('ip', ['-batch', '-'], 10_000, 'link del sixgate0\nlink add sixgate0 type veth peer name sixgate0p\n');
+      await waitFor(() => !readHealth(lab.statusFile).healthy, 1000, 'health unhealthy', 10);
+      const unhealthyMs = Date.now() - start;
+      assert.match(readHealth(lab.statusFile).reason, /nat66 down \(the TUN failed/);
+      assert.match(await metrics(), /^sixgate_part_up\{part="nat66"\} 0$/m);
+      assert.equal(await udpOk(), false, 'nothing goes out while the data path is down');
+      start = Date.now();
+      lab.dhost.ip('link', 'del', 'sixgate0');
+      await until('UDP through the NAT again', udpOk, 5000);
+      const backMs = Date.now() - start;
+      await say('after');
+      await waitFor(() => readHealth(lab.statusFile).healthy, 1000, `healthy again: ${readHealth(lab.statusFile).reason}`, 10);
+      // Set down: the kernel deletes its routes; the repair brings it up and puts them back.
+      const from = lab.lines.length;
+      lab.dhost.ip('link', 'set', 'sixgate0', 'down');
+      await lab.waitLog(/data path repaired/, 5000, from);
+      await until('UDP through the NAT after the set down', udpOk, 5000);
+      await say('again');
+      assert.doesNotMatch(out, /error|closed/);
+      const m = await metrics();
+      assert.match(m, /^sixgate_part_up\{part="nat66"\} 1$/m);
+      assert.match(m, /^sixgate_nat_total\{group="supervision",counter="failures"\} 2$/m);
+      assert.match(m, /^sixgate_nat_total\{group="supervision",counter="repairs"\} 2$/m);
+      t.diagnostic(`unhealthy ${unhealthyMs} ms after the TUN was deleted; UDP through again ${backMs} ms after the name was freed`);
+    } finally {
+      client.kill();
+    }
   });
 
   test('SIGHUP resyncs: a policy rule removed behind the back of sixgate comes back', async () => {

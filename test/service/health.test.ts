@@ -31,6 +31,28 @@ describe('service/health: status file written by the daemon, judged by readers',
     assert.equal(gone.reason, `not running: no status file ${path}`);
   });
 
+  test('a part that goes down is in the file within a check period, not at the next refresh; an unchanged status is not rewritten', async () => {
+    const path = fresh();
+    let status: HealthStatus = { state: 'ready', components: { nat66: { ok: true } } };
+    let asked = 0;
+    const file = startHealthFile(path, () => { asked++; return status; }, { intervalMs: 60_000, checkMs: 20 });
+    try {
+      const first = readFileSync(path, 'utf8');
+      await new Promise((r) => setTimeout(r, 100));
+      assert.ok(asked >= 3, `the status is looked at every check (${asked} times)`);
+      assert.equal(readFileSync(path, 'utf8'), first, 'nothing changed: not rewritten');
+      status = { state: 'degraded', components: { nat66: { ok: false, detail: 'the TUN failed' } } };
+      const start = Date.now();
+      while (readHealth(path).healthy) {
+        assert.ok(Date.now() - start < 1000, 'unhealthy within a second');
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      assert.match(readHealth(path).reason, /nat66 down \(the TUN failed\)/);
+    } finally {
+      file.stop();
+    }
+  });
+
   test('starting, degraded parts and stopping are unhealthy, with the reason', () => {
     const path = fresh();
     let status: HealthStatus = { state: 'starting' };
