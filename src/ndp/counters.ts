@@ -91,13 +91,11 @@ export const NdpEvent = {
   SessionRemoved: 9,
   RouteAdded: 10,
   RouteRemoved: 11,
-  /** An NA had to go through the kernel (solicitor's MAC unknown). */
-  AdvertViaKernel: 12,
   /** A session opened from the reserve kept for verified targets and solicitors, while the rate limits or the cap refused others. */
-  SessionFromReserve: 13,
+  SessionFromReserve: 12,
 } as const;
 
-export const EVENT_COUNT = 14;
+export const EVENT_COUNT = 13;
 
 export const EVENT_NAMES: readonly string[] = [
   'solicit-received',
@@ -112,7 +110,6 @@ export const EVENT_NAMES: readonly string[] = [
   'session-removed',
   'route-added',
   'route-removed',
-  'advert-via-kernel',
   'session-from-reserve',
 ];
 

@@ -314,8 +314,8 @@ export class NdpEngine {
   /**
    * One received IPv6 packet (header at ipOff, ipLen bytes) on interface
    * `iface`: an NS on an uplink or an NA on an inner interface. `macOff` is
-   * where the frame's Ethernet source MAC sits in `buf`, or -1 when the packet
-   * came without one. Returns 0 when the packet was used, else the drop reason
+   * where the frame's Ethernet source MAC sits in `buf` (every packet comes
+   * as an Ethernet frame: the solicitor's MAC is always known). Returns 0 when the packet was used, else the drop reason
    * it was counted under.
    */
   receive(now: number, iface: number, buf: Uint8Array, ipOff: number, ipLen: number, macOff: number): number {
@@ -361,9 +361,9 @@ export class NdpEngine {
     const tOff = icmp + ND.TARGET;
     const srcOff = ipOff + IP.SRC;
     const dad = isUnspecified(buf, srcOff);
-    // The solicitor's MAC: its SLLA, else the frame's source, else unknown.
+    // The solicitor's MAC: its SLLA, else the frame's source (DAD answers go to all-nodes).
     const slla = dad ? -1 : findOption(buf, icmp + NS_LEN, icmp + icmpLen, OptionType.SourceLinkAddr);
-    const mOff = slla >= 0 ? linkAddrOffset(slla) : dad ? -1 : macOff;
+    const mOff = slla >= 0 ? linkAddrOffset(slla) : macOff;
 
     const e = this.addresses.find(iface, buf, tOff);
     if (e >= 0) {
@@ -507,7 +507,7 @@ export class NdpEngine {
       const flags = t.pendingFlags[p]!;
       const dad = (flags & PendingFlag.Dad) !== 0;
       if (!dad) this.verified.claim(id + MAX_INTERFACES, t.pendingAddr, p * 16, now);
-      if (this.emit.answer(up, this.target, 0, t.pendingAddr, p * 16, t.pendingMac, (flags & PendingFlag.MacKnown) !== 0 ? p * 6 : -1, dad, false)) {
+      if (this.emit.answer(up, this.target, 0, t.pendingAddr, p * 16, t.pendingMac, p * 6, dad, false)) {
         rule.answered++;
       }
     }

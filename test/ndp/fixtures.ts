@@ -86,8 +86,8 @@ export function solicited(target: Uint8Array): Uint8Array {
 }
 
 /** Feeds a frame built above to the engine on `iface`. */
-export function feed(engine: NdpEngine, now: number, iface: number, frame: Uint8Array, withMac = true): number {
-  return engine.receive(now, iface, frame, IP_OFFSET, frame.length - IP_OFFSET, withMac ? 6 : -1);
+export function feed(engine: NdpEngine, now: number, iface: number, frame: Uint8Array): number {
+  return engine.receive(now, iface, frame, IP_OFFSET, frame.length - IP_OFFSET, 6);
 }
 
 export const BASE_SPEC: UplinkSpec = {
