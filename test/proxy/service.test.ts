@@ -23,7 +23,8 @@ import { parseNd } from '../../src/wire/ndp.js';
 import { formatIpv6, formatMac } from '../../src/wire/address.js';
 import { ConfigError } from '../../src/errors.js';
 import { loadNdppdConfig, parseAddressOptions } from '../../src/proxy/service.js';
-import { ip, nsFrame } from '../ndp/fixtures.js';
+import { ip, nsFrame, withExtensionHeaders } from '../ndp/fixtures.js';
+import { Protocol } from '../../src/wire/ipv6.js';
 
 const CLI = join(repoRoot, 'dist', 'src', 'cli', 'main.js');
 const CTR = '2001:db8:1::1:5';
@@ -270,6 +271,82 @@ describe('sixgate ndp in network namespaces', requires({ root: true, tools: ['ip
       await waitFor(() => tap.adverts().length >= 1, 2000, 'the DAD defence');
       await sleep(200);
       assert.deepEqual(tap.adverts(), [{ dst: 'ff02::1', target: CTR, s: false, o: false, r: true }]);
+    } finally {
+      tap.close();
+    }
+  });
+
+  test('a flood of random targets inside a static /112 leaves a member it answered before answered (>= 95 %)', async (t) => {
+    const d = await start(`proxy h0 {\n  rule 2001:db8:1::1:0/112 {\n    static\n  }\n}\n`);
+    const sock = router.enter(() => PacketSocket.open({ ifname: 'r0', filter: icmp6Filter({ types: [Icmp6Type.NA] }) }));
+    sock.setReceiveBuffer(32 << 20);
+    const rx = new PacketRing({ slots: 256, slotSize: 256 });
+    const tx = new PacketRing({ slots: 512, slotSize: 128 });
+    let memberAnswers = 0;
+    const drain = (): void => {
+      for (let n = sock.recv(rx); n > 0; n = sock.recv(rx)) {
+        for (let i = 0; i < n; i++) {
+          const repr = parseNd(rx.buf, rx.offset(i) + 14, rx.lens[i]! - 14);
+          if (typeof repr === 'object' && repr.kind === 'na' && formatIpv6(repr.target, 0) === CTR) memberAnswers++;
+        }
+      }
+    };
+    const member = frameFromRouter(CTR);
+    const routerMac = router.mac('r0');
+    const sendBatch = (frames: Uint8Array[]): void => {
+      frames.forEach((f, i) => { tx.buf.set(f, tx.offset(i)); tx.lens[i] = f.length; });
+      sock.send(tx, 0, frames.length);
+    };
+    try {
+      // The member is in use: the router resolved it before the flood.
+      for (let i = 0; i < 3; i++) {
+        sendBatch([member]);
+        await sleep(20);
+      }
+      await waitFor(() => { drain(); return memberAnswers === 3; }, 2000, 'the member answered before the flood');
+      memberAnswers = 0;
+      // Bounded: 200 batches of 500 random targets (about 50k NS/s, ten times the
+      // prefix's bucket), one NS for the member every other batch.
+      const BATCHES = 200;
+      const PER_BATCH = 500;
+      let memberSent = 0;
+      let seed = 12345;
+      const random = (): number => { seed = (Math.imul(seed, 1103515245) + 12345) >>> 0; return seed >>> 16; };
+      for (let b = 0; b < BATCHES; b++) {
+        const frames: Uint8Array[] = [];
+        for (let i = 0; i < PER_BATCH; i++) frames.push(nsFrame(ip(`2001:db8:1::1:${(random() | 0x100).toString(16)}`), { src: ip(ROUTER), slla: routerMac, frameSrc: routerMac }));
+        if (b % 2 === 0) {
+          frames[PER_BATCH >> 1] = member;
+          memberSent++;
+        }
+        sendBatch(frames);
+        drain();
+        await sleep(5);
+      }
+      await sleep(500);
+      drain();
+      const c = await counters(d);
+      assert.ok(c.drops['prefix-rate-limited']! > BATCHES * PER_BATCH / 4, `the flood was rate-limited: ${JSON.stringify(c.drops)}`);
+      t.diagnostic(`member answered ${memberAnswers}/${memberSent}; drops ${JSON.stringify(c.drops)}`);
+      assert.ok(memberAnswers >= memberSent * 0.95, `member answered ${memberAnswers}/${memberSent}; ${JSON.stringify(c)}`);
+    } finally {
+      sock.close();
+    }
+  });
+
+  test('an NS behind a Destination Options header is answered; fragmented NS are dropped and counted (RFC 6980)', async () => {
+    const d = await start(`proxy h0 {\n  rule ${CTR} {\n    static\n  }\n}\n`);
+    const tap = routerTap();
+    try {
+      tap.send(withExtensionHeaders(frameFromRouter(CTR), [Protocol.DestinationOptions]));
+      await waitFor(() => tap.adverts().length === 1, 2000, 'the NA');
+      assert.deepEqual(tap.adverts()[0], { dst: ROUTER, target: CTR, s: true, o: false, r: true });
+      tap.send(withExtensionHeaders(frameFromRouter(CTR), [Protocol.Fragment]));
+      tap.send(withExtensionHeaders(frameFromRouter(CTR), [Protocol.DestinationOptions, Protocol.Fragment], { more: true }));
+      await sleep(300);
+      assert.equal(tap.adverts().length, 1, 'fragments are not answered');
+      const c = await counters(d);
+      assert.equal(c.drops.fragmented, 2, JSON.stringify(c));
     } finally {
       tap.close();
     }
