@@ -100,7 +100,7 @@ export interface NdpEngineOptions {
   readonly ruleSessionRate?: BucketSpec;
   /** Answers per static prefix rule for targets it has not answered lately (default 5000/s, burst 1000). */
   readonly staticPrefixRate?: BucketSpec;
-  /** Answers per target a static prefix answered lately (default 100/s, burst 50). */
+  /** Answers per target a static prefix answered lately (default 50/s, burst 50). */
   readonly staticTargetRate?: BucketSpec;
   /** Targets remembered per static prefix answers, across all uplinks (default 16384). */
   readonly staticTargets?: number;
@@ -176,7 +176,7 @@ export class NdpEngine {
       uplinkSessionRate: options.uplinkSessionRate ?? { rate: 500, burst: 200 },
       ruleSessionRate: options.ruleSessionRate ?? { rate: 200, burst: 100 },
       staticPrefixRate: options.staticPrefixRate ?? { rate: 5000, burst: 1000 },
-      staticTargetRate: options.staticTargetRate ?? { rate: 100, burst: 50 },
+      staticTargetRate: options.staticTargetRate ?? { rate: 50, burst: 50 },
       staticTargets: options.staticTargets ?? 16384,
       reserveSessionRate: options.reserveSessionRate ?? { rate: 100, burst: 50 },
       targetMemoryMs: options.targetMemoryMs ?? 600_000,
