@@ -14,13 +14,17 @@
 //
 // Floods inside a prefix. A static prefix answers a target it answered
 // lately from that target's own bucket, and only new targets from the
-// rule's: random targets spend the rule's budget, not its members'. An
-// iface/auto rule under pressure (buckets empty, or all but the reserved
-// eighth of the session slots taken) still opens sessions for targets that
-// were verified lately and for solicitors whose earlier targets were: a
-// reserve bucket per uplink and the reserved slots are theirs. A flood can
-// forge neither (it takes an NA from the inner side), so the real router's
-// solicitations for a target never seen before still get through.
+// rule's: random targets spend the rule's budget, not its members'. (A flood
+// that repeats its targets, as one over a /112 must, makes them known too;
+// they are then held to their own rate, and a member seen twice before keeps
+// its entry: see TargetBuckets.) An iface/auto rule under pressure (buckets
+// empty, or all but the reserved eighth of the session slots taken) still
+// opens sessions for targets verified lately and for solicitors whose earlier
+// targets were: a reserve bucket per uplink and the reserved slots are
+// theirs. Verification takes an NA from the inner side, so random targets
+// never qualify and the real router's solicitations for a target never seen
+// before still get through; a flooder who first asks for a real member does
+// qualify, and is then held to the reserve's rate like the router.
 // An NA received on an inner interface validates the sessions probing there
 // and answers their queued solicitors.
 //
@@ -315,8 +319,8 @@ export class NdpEngine {
    * One received IPv6 packet (header at ipOff, ipLen bytes) on interface
    * `iface`: an NS on an uplink or an NA on an inner interface. `macOff` is
    * where the frame's Ethernet source MAC sits in `buf` (every packet comes
-   * as an Ethernet frame: the solicitor's MAC is always known). Returns 0 when the packet was used, else the drop reason
-   * it was counted under.
+   * as an Ethernet frame: the solicitor's MAC is always known). Returns 0
+   * when the packet was used, else the drop reason it was counted under.
    */
   receive(now: number, iface: number, buf: Uint8Array, ipOff: number, ipLen: number, macOff: number): number {
     let err: number = walkChain(buf, ipOff, ipLen, this.chain);
