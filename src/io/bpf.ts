@@ -5,18 +5,24 @@
 //
 // Offsets are from the start of the Ethernet frame:
 //   12 ethertype   14 IPv6 header: 20 next header, 21 hop limit
-//   54 first header after IPv6: ICMPv6 type, or a hop-by-hop header whose
-//      length byte (55) gives the ICMPv6 offset 54 + (len + 1) * 8
+//   54 first header after IPv6: ICMPv6 type, or an extension header whose
+//      next header (54) and length (55) lead to the next one; X holds how
+//      far past 54 the walk has come.
 import { ETH_P_IPV6 } from './packet.js';
 
 // struct sock_filter opcodes (linux/bpf_common.h).
 const LD_H_ABS = 0x28;
 const LD_B_ABS = 0x30;
 const LD_B_IND = 0x50;
+const LD_H_IND = 0x48;
 const LDX_IMM = 0x01;
+const LDX_MEM = 0x61;
+const ST = 0x02;
 const ALU_ADD_K = 0x04;
+const ALU_ADD_X = 0x0c;
+const ALU_AND_K = 0x54;
 const ALU_LSH_K = 0x64;
-const TAX = 0x07;
+const TXA = 0x87;
 const JA = 0x05;
 const JEQ_K = 0x15;
 const RET_K = 0x06;
@@ -26,7 +32,13 @@ const IP6_NEXT_HEADER = 20;
 const IP6_HOP_LIMIT = 21;
 const AFTER_IP6 = 54;
 const NH_HOP_BY_HOP = 0;
+const NH_ROUTING = 43;
+const NH_FRAGMENT = 44;
+const NH_AH = 51;
 const NH_ICMPV6 = 58;
+const NH_DEST_OPTS = 60;
+/** Extension headers walked in the kernel; a longer chain is passed whole for the engine to walk. */
+const WALKED_HEADERS = 2;
 /** Whole frames: the snap length returned by "accept". */
 const ACCEPT_LEN = 0x40000;
 
@@ -79,7 +91,14 @@ export interface Icmp6FilterOptions {
 
 /**
  * IPv6 frames carrying ICMPv6 of the given types, directly after the IPv6
- * header or after one hop-by-hop options header (as MLD and some NS do).
+ * header or after extension headers, as a host's own stack accepts them
+ * (RFC 8200: a Destination Options or Hop-by-Hop header before an NS is
+ * legal and the kernel answers such an NS). The filter walks up to
+ * WALKED_HEADERS Hop-by-Hop, Routing, Destination Options and first-fragment
+ * headers; a chain that goes on longer (or has an AH) is passed whole, so the
+ * engine walks it and answers or counts it. The engine drops fragmented ND
+ * (RFC 6980) with its own counted reason, which is why first fragments pass;
+ * a later fragment carries no ICMPv6 header to recognise and stays out.
  */
 export function icmp6Filter(options: Icmp6FilterOptions = {}): Uint8Array {
   const types = options.types ?? [Icmp6Type.NS, Icmp6Type.NA];
@@ -87,13 +106,34 @@ export function icmp6Filter(options: Icmp6FilterOptions = {}): Uint8Array {
   const p = new Program();
   p.op(LD_H_ABS, ETH_TYPE).op(JEQ_K, ETH_P_IPV6, 0, 'drop');
   if (options.requireHopLimit255) p.op(LD_B_ABS, IP6_HOP_LIMIT).op(JEQ_K, 255, 0, 'drop');
-  p.op(LD_B_ABS, IP6_NEXT_HEADER)
-    .op(JEQ_K, NH_ICMPV6, 'direct', 0)
-    .op(JEQ_K, NH_HOP_BY_HOP, 0, 'drop')
-    .op(LD_B_ABS, AFTER_IP6).op(JEQ_K, NH_ICMPV6, 0, 'drop')
-    .op(LD_B_ABS, AFTER_IP6 + 1).op(ALU_ADD_K, 1).op(ALU_LSH_K, 3).op(TAX)
-    .op(JA, 'type')
-    .label('direct').op(LDX_IMM, 0)
+  p.op(LDX_IMM, 0).op(LD_B_ABS, IP6_NEXT_HEADER);
+  // Each step: A holds the next header, X the offset of that header past AFTER_IP6.
+  for (let step = 1; step <= WALKED_HEADERS; step++) {
+    const next = `step${step + 1}`;
+    p.label(`step${step}`)
+      .op(JEQ_K, NH_ICMPV6, 'type', 0)
+      .op(JEQ_K, NH_HOP_BY_HOP, `options${step}`, 0)
+      .op(JEQ_K, NH_DEST_OPTS, `options${step}`, 0)
+      .op(JEQ_K, NH_ROUTING, `options${step}`, 0)
+      .op(JEQ_K, NH_FRAGMENT, `fragment${step}`, 0)
+      .op(JEQ_K, NH_AH, 'accept', 'drop')
+      // Hop-by-Hop, Routing, Destination Options: (length + 1) * 8 bytes.
+      .label(`options${step}`)
+      .op(LD_B_IND, AFTER_IP6 + 1).op(ALU_ADD_K, 1).op(ALU_LSH_K, 3).op(ALU_ADD_X).op(ST, 0)
+      .op(LD_B_IND, AFTER_IP6).op(LDX_MEM, 0).op(JA, next)
+      // Fragment: 8 bytes; only the first fragment (offset 0) goes on to an ICMPv6 header.
+      .label(`fragment${step}`)
+      .op(LD_H_IND, AFTER_IP6 + 2).op(ALU_AND_K, 0xfff8).op(JEQ_K, 0, 0, 'drop')
+      .op(TXA).op(ALU_ADD_K, 8).op(ST, 0)
+      .op(LD_B_IND, AFTER_IP6).op(LDX_MEM, 0).op(JA, next);
+  }
+  p.label(`step${WALKED_HEADERS + 1}`)
+    .op(JEQ_K, NH_ICMPV6, 'type', 0)
+    .op(JEQ_K, NH_HOP_BY_HOP, 'accept', 0)
+    .op(JEQ_K, NH_DEST_OPTS, 'accept', 0)
+    .op(JEQ_K, NH_ROUTING, 'accept', 0)
+    .op(JEQ_K, NH_FRAGMENT, 'accept', 0)
+    .op(JEQ_K, NH_AH, 'accept', 'drop')
     .label('type').op(LD_B_IND, AFTER_IP6);
   types.forEach((t, i) => {
     if (!Number.isInteger(t) || t < 0 || t > 255) throw new RangeError(`ICMPv6 type out of range: ${t}`);

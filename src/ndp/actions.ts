@@ -3,15 +3,13 @@
 // per action; the slot bytes hold either a whole Ethernet frame to send or
 // the addresses of a route change.
 //
-// Send slot layout:   [0, 14) Ethernet header | [14, frameLen) IPv6 packet
-//   l2Known = 1: send frame bytes [0, frameLen) on a packet socket as is.
-//   l2Known = 0: the solicitor's MAC is unknown (an NS without SLLA read from
-//     an ICMPv6 socket); send the IPv6 packet [14, frameLen) through the
-//     ICMPv6 socket so the kernel resolves the neighbour.
+// Send slot layout:   [0, 14) Ethernet header | [14, frameLen) IPv6 packet,
+//   sent as is on a packet socket (every destination MAC is known: the
+//   solicitor's SLLA or frame source, or a multicast group's).
 // Route slot layout:  [0, 16) target | [16, 32) next hop (when hasVia)
 
 export const ActionKind = {
-  /** Send a frame (see l2Known) on `iface`. */
+  /** Send a frame on `iface`. */
   Send: 1,
   /** `ip -6 route replace TARGET [via VIA] dev IFACE` (autowire / autovia). */
   RouteReplace: 2,
@@ -43,7 +41,6 @@ export class NdpActions {
   readonly purpose: Uint8Array;
   /** Send: bytes of the whole frame in the slot. */
   readonly frameLength: Int32Array;
-  readonly l2Known: Uint8Array;
   /** Route: 1 when bytes [16, 32) of the slot hold a next hop. */
   readonly hasVia: Uint8Array;
   /** capacity * SLOT_SIZE bytes. */
@@ -55,7 +52,6 @@ export class NdpActions {
     this.iface = new Int32Array(capacity);
     this.purpose = new Uint8Array(capacity);
     this.frameLength = new Int32Array(capacity);
-    this.l2Known = new Uint8Array(capacity);
     this.hasVia = new Uint8Array(capacity);
     this.bytes = new Uint8Array(capacity * SLOT_SIZE);
   }
@@ -79,7 +75,6 @@ export class NdpActions {
     this.iface[i] = iface;
     this.purpose[i] = 0;
     this.frameLength[i] = 0;
-    this.l2Known[i] = 0;
     this.hasVia[i] = 0;
     return i;
   }

@@ -136,7 +136,13 @@ export class AddressTable {
   }
 }
 
-function word(buf: Uint8Array, off: number): number {
+/** The seeded hash of (tag, address at buf[off..off+16)) the table uses, for other fixed-size hashed sets. */
+export function hashAddress(seed: number, tag: number, buf: Uint8Array, off: number): number {
+  return hash(seed, tag, word(buf, off), word(buf, off + 4), word(buf, off + 8), word(buf, off + 12));
+}
+
+/** The big-endian 32-bit word at buf[off], signed (see AddressTable.keys). */
+export function word(buf: Uint8Array, off: number): number {
   return (buf[off]! << 24) | (buf[off + 1]! << 16) | (buf[off + 2]! << 8) | buf[off + 3]!;
 }
 

@@ -26,7 +26,7 @@ export const NdpDrop = {
   DadNotInUse: WIRE_ERROR_COUNT + 7,
   /** The uplink's budget for new sessions is spent (token bucket). */
   UplinkRateLimited: WIRE_ERROR_COUNT + 8,
-  /** The rule's (prefix's) budget is spent (token bucket). */
+  /** The rule's (prefix's) budget for targets it has not answered lately is spent (token bucket). */
   PrefixRateLimited: WIRE_ERROR_COUNT + 9,
   /** Every session slot is taken. */
   SessionCap: WIRE_ERROR_COUNT + 10,
@@ -42,9 +42,11 @@ export const NdpDrop = {
   UnexpectedAdvert: WIRE_ERROR_COUNT + 15,
   /** The inner interface has no link-local address to send a probe from. */
   NoProbeSource: WIRE_ERROR_COUNT + 16,
+  /** A target a static prefix answered lately was solicited faster than its own bucket allows. */
+  TargetRateLimited: WIRE_ERROR_COUNT + 17,
 } as const;
 
-export const DROP_COUNT = WIRE_ERROR_COUNT + 17;
+export const DROP_COUNT = WIRE_ERROR_COUNT + 18;
 
 const NDP_DROP_NAMES: readonly string[] = [
   'multicast-target',
@@ -64,6 +66,7 @@ const NDP_DROP_NAMES: readonly string[] = [
   'no-route',
   'unexpected-advert',
   'no-probe-source',
+  'target-rate-limited',
 ];
 
 /** Kebab-case names of every drop reason, indexed by code (wire reasons first). */
@@ -88,8 +91,8 @@ export const NdpEvent = {
   SessionRemoved: 9,
   RouteAdded: 10,
   RouteRemoved: 11,
-  /** An NA had to go through the kernel (solicitor's MAC unknown). */
-  AdvertViaKernel: 12,
+  /** A session opened from the reserve kept for verified targets and solicitors, while the rate limits or the cap refused others. */
+  SessionFromReserve: 12,
 } as const;
 
 export const EVENT_COUNT = 13;
@@ -107,7 +110,7 @@ export const EVENT_NAMES: readonly string[] = [
   'session-removed',
   'route-added',
   'route-removed',
-  'advert-via-kernel',
+  'session-from-reserve',
 ];
 
 /** Interface ids index the counters; the engine handles at most this many. */

@@ -27,7 +27,6 @@ export interface FrameSource {
 
 const ALL_NODES = Uint8Array.of(0xff, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1);
 const ALL_NODES_MAC = Uint8Array.of(0x33, 0x33, 0, 0, 0, 1);
-const NO_MAC = new Uint8Array(6);
 
 export class Emitter {
   private readonly group = new Uint8Array(16);
@@ -61,7 +60,6 @@ export class Emitter {
       writeEthernet(b, o, this.groupMac, 0, info.mac, 0, EtherType.Ipv6);
       const len = buildNs(b, o + IP_OFFSET, info.linkLocal, 0, this.group, 0, target, 0, info.mac, 0);
       this.actions.frameLength[i] = IP_OFFSET + len;
-      this.actions.l2Known[i] = 1;
       this.actions.purpose[i] = SendPurpose.Probe;
       this.counters.event(id, NdpEvent.ProbeSent);
     }
@@ -69,7 +67,7 @@ export class Emitter {
 
   /**
    * Queues an NA for the target at tb[tOff] answering the solicitor at
-   * sb[sOff] (MAC at mb[mOff], or mOff = -1 when unknown). DAD answers go to
+   * sb[sOff] (MAC at mb[mOff]; ignored for DAD). DAD answers go to
    * all-nodes with S=0. False when the queue had no room (counted).
    */
   answer(
@@ -94,15 +92,12 @@ export class Emitter {
       mOff = 0;
       flags = up.flags;
     }
-    const known = mOff >= 0;
-    writeEthernet(b, o, known ? mb : NO_MAC, known ? mOff : 0, info.mac, 0, EtherType.Ipv6);
+    writeEthernet(b, o, mb, mOff, info.mac, 0, EtherType.Ipv6);
     const ll = up.fromLinkLocal ? info.linkLocal : null;
     const len = buildNa(b, o + IP_OFFSET, ll ?? tb, ll === null ? tOff : 0, dst, dOff, tb, tOff, flags, info.mac, 0);
     this.actions.frameLength[i] = IP_OFFSET + len;
-    this.actions.l2Known[i] = known ? 1 : 0;
     this.actions.purpose[i] = dad ? SendPurpose.Defend : SendPurpose.Answer;
     this.counters.event(up.iface, dad ? NdpEvent.DadDefended : NdpEvent.AdvertSent);
-    if (!known) this.counters.event(up.iface, NdpEvent.AdvertViaKernel);
     return true;
   }
 
@@ -125,7 +120,6 @@ export class Emitter {
     const len = buildNa(b, o + IP_OFFSET, ll ?? addr, ll === null ? off : 0, ALL_NODES, 0, addr, off,
       up.flags | NaFlag.Override, info.mac, 0);
     this.actions.frameLength[i] = IP_OFFSET + len;
-    this.actions.l2Known[i] = 1;
     this.actions.purpose[i] = SendPurpose.Announce;
     this.counters.event(up.iface, NdpEvent.Announced);
   }

@@ -11,6 +11,20 @@
 //   4. rules in file order: a static prefix answers at once (never DAD); an
 //      iface/auto rule opens a session, after the rule's and the uplink's
 //      token buckets and the session cap agree, and probes the inner side.
+//
+// Floods inside a prefix. A static prefix answers a target it answered
+// lately from that target's own bucket, and only new targets from the
+// rule's: random targets spend the rule's budget, not its members'. (A flood
+// that repeats its targets, as one over a /112 must, makes them known too;
+// they are then held to their own rate, and a member seen twice before keeps
+// its entry: see TargetBuckets.) An iface/auto rule under pressure (buckets
+// empty, or all but the reserved eighth of the session slots taken) still
+// opens sessions for targets verified lately and for solicitors whose earlier
+// targets were: a reserve bucket per uplink and the reserved slots are
+// theirs. Verification takes an NA from the inner side, so random targets
+// never qualify and the real router's solicitations for a target never seen
+// before still get through; a flooder who first asks for a real member does
+// qualify, and is then held to the reserve's rate like the router.
 // An NA received on an inner interface validates the sessions probing there
 // and answers their queued solicitors.
 //
@@ -37,7 +51,7 @@ import { NdpActions, ActionKind } from './actions.js';
 import { Emitter } from './emit.js';
 import { AddressSource, ExactAddresses, type MembershipChange } from './addresses.js';
 import { NdpCounters, NdpDrop, NdpEvent, MAX_INTERFACES } from './counters.js';
-import { TokenBuckets, type BucketSpec } from './rate-limit.js';
+import { TargetBuckets, TokenBuckets, type BucketSpec } from './rate-limit.js';
 import { RouteTable, type RouteSpec } from './routes.js';
 import { PendingFlag, PENDING_PER_SESSION, SESSION_STATE_NAMES, SessionState, SessionTable } from './session.js';
 import type { RuleMethod } from './config.js';
@@ -88,8 +102,16 @@ export interface NdpEngineOptions {
   readonly uplinkSessionRate?: BucketSpec;
   /** New sessions per rule (default 200/s, burst 100). */
   readonly ruleSessionRate?: BucketSpec;
-  /** Answers per static prefix rule (default 5000/s, burst 1000). */
+  /** Answers per static prefix rule for targets it has not answered lately (default 5000/s, burst 1000). */
   readonly staticPrefixRate?: BucketSpec;
+  /** Answers per target a static prefix answered lately (default 50/s, burst 50). */
+  readonly staticTargetRate?: BucketSpec;
+  /** Targets remembered per static prefix answers, across all uplinks (default 16384). */
+  readonly staticTargets?: number;
+  /** New sessions per uplink for verified targets and solicitors once the other buckets are empty (default 100/s, burst 50). */
+  readonly reserveSessionRate?: BucketSpec;
+  /** How long a target or solicitor stays remembered after it was last seen (default 10 min). */
+  readonly targetMemoryMs?: number;
   /** Hash seed (tests); random by default. */
   readonly seed?: number;
 }
@@ -134,6 +156,13 @@ export class NdpEngine {
   private readonly uplinkBuckets = new TokenBuckets(MAX_INTERFACES);
   private ruleSessionBuckets = new TokenBuckets(0);
   private staticBuckets = new TokenBuckets(0);
+  private readonly reserveBuckets = new TokenBuckets(MAX_INTERFACES);
+  /** Targets static prefixes answered lately, keyed by (uplink, target), each with its own bucket. */
+  private readonly staticTargets: TargetBuckets;
+  /** Verified targets, keyed by (uplink, target), and their solicitors, keyed by (uplink + MAX_INTERFACES, solicitor). */
+  private readonly verified: TargetBuckets;
+  /** Sessions beyond this many are only opened for verified targets and solicitors. */
+  private readonly openSessionLimit: number;
   private readonly chain = new Ipv6Chain();
   private readonly emit: Emitter;
   // Scratch for addresses copied out of tables before a frame is built.
@@ -151,7 +180,15 @@ export class NdpEngine {
       uplinkSessionRate: options.uplinkSessionRate ?? { rate: 500, burst: 200 },
       ruleSessionRate: options.ruleSessionRate ?? { rate: 200, burst: 100 },
       staticPrefixRate: options.staticPrefixRate ?? { rate: 5000, burst: 1000 },
+      staticTargetRate: options.staticTargetRate ?? { rate: 50, burst: 50 },
+      staticTargets: options.staticTargets ?? 16384,
+      reserveSessionRate: options.reserveSessionRate ?? { rate: 100, burst: 50 },
+      targetMemoryMs: options.targetMemoryMs ?? 600_000,
     };
+    const o = this.options;
+    this.staticTargets = new TargetBuckets(o.staticTargets, o.staticTargetRate, o.targetMemoryMs, options.seed);
+    this.verified = new TargetBuckets(o.maxSessions, { rate: 0, burst: 0 }, o.targetMemoryMs, options.seed);
+    this.openSessionLimit = o.maxSessions - (o.maxSessions >> 3);
     this.actions = new NdpActions(this.options.queueCapacity);
     this.emit = new Emitter(this.actions, this.counters, this.ifaces);
     this.sessions = new SessionTable(this.options.maxSessions, options.seed);
@@ -219,7 +256,10 @@ export class NdpEngine {
     for (let id = 0; id < MAX_INTERFACES; id++) {
       const before = this.uplinks[id];
       const after = next[id];
-      if (after !== undefined && before === undefined) this.uplinkBuckets.set(id, this.options.uplinkSessionRate);
+      if (after !== undefined && before === undefined) {
+        this.uplinkBuckets.set(id, this.options.uplinkSessionRate);
+        this.reserveBuckets.set(id, this.options.reserveSessionRate);
+      }
       // Join new groups before leaving old ones: shared groups never blink.
       if (after !== undefined) {
         for (const r of after.rules) if (r.length === 128 && r.method !== METHOD_STATIC) this.addresses.joinGroup(id, r.prefix, 0);
@@ -278,9 +318,9 @@ export class NdpEngine {
   /**
    * One received IPv6 packet (header at ipOff, ipLen bytes) on interface
    * `iface`: an NS on an uplink or an NA on an inner interface. `macOff` is
-   * where the frame's Ethernet source MAC sits in `buf`, or -1 when the packet
-   * came without one. Returns 0 when the packet was used, else the drop reason
-   * it was counted under.
+   * where the frame's Ethernet source MAC sits in `buf` (every packet comes
+   * as an Ethernet frame: the solicitor's MAC is always known). Returns 0
+   * when the packet was used, else the drop reason it was counted under.
    */
   receive(now: number, iface: number, buf: Uint8Array, ipOff: number, ipLen: number, macOff: number): number {
     let err: number = walkChain(buf, ipOff, ipLen, this.chain);
@@ -325,9 +365,9 @@ export class NdpEngine {
     const tOff = icmp + ND.TARGET;
     const srcOff = ipOff + IP.SRC;
     const dad = isUnspecified(buf, srcOff);
-    // The solicitor's MAC: its SLLA, else the frame's source, else unknown.
+    // The solicitor's MAC: its SLLA, else the frame's source (DAD answers go to all-nodes).
     const slla = dad ? -1 : findOption(buf, icmp + NS_LEN, icmp + icmpLen, OptionType.SourceLinkAddr);
-    const mOff = slla >= 0 ? linkAddrOffset(slla) : dad ? -1 : macOff;
+    const mOff = slla >= 0 ? linkAddrOffset(slla) : macOff;
 
     const e = this.addresses.find(iface, buf, tOff);
     if (e >= 0) {
@@ -342,6 +382,8 @@ export class NdpEngine {
     if (s >= 0) {
       const state = t.state[s];
       if (state === SessionState.Valid || state === SessionState.Renewing) {
+        // Once per renewal period, not per NS: the solicitor asked for a verified target.
+        if (t.touched[s] === 0 && !dad) this.verified.claim(iface + MAX_INTERFACES, buf, srcOff, now);
         t.touched[s] = 1;
         if (!this.emit.answer(up, buf, tOff, buf, srcOff, buf, mOff, dad, false)) return NdpDrop.QueueFull;
         up.rules[t.rule[s]!]!.answered++;
@@ -364,13 +406,13 @@ export class NdpEngine {
     if (first < 0) return this.dropped(iface, NdpDrop.NotOurs);
     const rule = up.rules[first]!;
     // Buckets before the route lookups: a flood must not buy a routing-table scan per packet.
-    if (!this.ruleSessionBuckets.take(rule.bucket, now)) {
+    let refused = 0;
+    if (!this.ruleSessionBuckets.take(rule.bucket, now)) refused = NdpDrop.PrefixRateLimited;
+    else if (!this.uplinkBuckets.take(iface, now)) refused = NdpDrop.UplinkRateLimited;
+    else if (t.count >= this.openSessionLimit) refused = NdpDrop.SessionCap;
+    if (refused !== 0 && (!this.knownGood(now, iface, buf, tOff, srcOff, dad) || !this.reserveBuckets.take(iface, now))) {
       rule.limited++;
-      return this.dropped(iface, NdpDrop.PrefixRateLimited);
-    }
-    if (!this.uplinkBuckets.take(iface, now)) {
-      rule.limited++;
-      return this.dropped(iface, NdpDrop.UplinkRateLimited);
+      return this.dropped(iface, refused);
     }
     // Every later iface/auto rule that also matches adds its interface (ndppd probes them all).
     let inner = 0;
@@ -385,6 +427,7 @@ export class NdpEngine {
     if (created < 0) return this.dropped(iface, NdpDrop.SessionCap);
     rule.sessions++;
     this.counters.event(iface, NdpEvent.SessionCreated);
+    if (refused !== 0) this.counters.event(iface, NdpEvent.SessionFromReserve);
     t.touched[created] = 1;
     t.addPending(created, buf, srcOff, buf, mOff, dad);
     if (now + up.spec.timeout < this.nextDeadline) this.nextDeadline = now + up.spec.timeout;
@@ -392,13 +435,31 @@ export class NdpEngine {
     return 0;
   }
 
+  // Whether the target was verified lately, or the solicitor asked for verified targets lately.
+  private knownGood(now: number, iface: number, buf: Uint8Array, tOff: number, srcOff: number, dad: boolean): boolean {
+    return this.verified.find(iface, buf, tOff, now) >= 0 ||
+      (!dad && this.verified.find(iface + MAX_INTERFACES, buf, srcOff, now) >= 0);
+  }
+
   // A static prefix answers without checking, so it must never answer DAD:
   // that would make every autoconfiguring host on the link give up its address.
+  // A target answered lately spends its own bucket; a new one the rule's.
   private answerStatic(now: number, up: Uplink, rule: Rule, buf: Uint8Array, tOff: number, srcOff: number, mOff: number, dad: boolean): number {
     if (dad) return this.dropped(up.iface, NdpDrop.DadNotInUse);
-    if (!this.staticBuckets.take(rule.bucket, now)) {
-      rule.limited++;
-      return this.dropped(up.iface, NdpDrop.PrefixRateLimited);
+    const known = this.staticTargets.find(up.iface, buf, tOff, now);
+    if (known >= 0) {
+      this.staticTargets.touch(known, now);
+      if (!this.staticTargets.take(known, now)) {
+        rule.limited++;
+        return this.dropped(up.iface, NdpDrop.TargetRateLimited);
+      }
+    } else {
+      if (!this.staticBuckets.take(rule.bucket, now)) {
+        rule.limited++;
+        return this.dropped(up.iface, NdpDrop.PrefixRateLimited);
+      }
+      const e = this.staticTargets.claim(up.iface, buf, tOff, now);
+      if (e >= 0) this.staticTargets.take(e, now);
     }
     if (!this.emit.answer(up, buf, tOff, buf, srcOff, buf, mOff, false, true)) return NdpDrop.QueueFull;
     rule.answered++;
@@ -440,6 +501,7 @@ export class NdpEngine {
       }
     }
     if (t.state[s] !== SessionState.Valid) this.counters.event(id, NdpEvent.SessionValid);
+    this.verified.claim(id, this.target, 0, now);
     t.state[s] = SessionState.Valid;
     t.fails[s] = 0;
     t.expires[s] = now + up.spec.ttl;
@@ -448,7 +510,8 @@ export class NdpEngine {
     for (let p = s * PENDING_PER_SESSION, end = p + n; p < end; p++) {
       const flags = t.pendingFlags[p]!;
       const dad = (flags & PendingFlag.Dad) !== 0;
-      if (this.emit.answer(up, this.target, 0, t.pendingAddr, p * 16, t.pendingMac, (flags & PendingFlag.MacKnown) !== 0 ? p * 6 : -1, dad, false)) {
+      if (!dad) this.verified.claim(id + MAX_INTERFACES, t.pendingAddr, p * 16, now);
+      if (this.emit.answer(up, this.target, 0, t.pendingAddr, p * 16, t.pendingMac, p * 6, dad, false)) {
         rule.answered++;
       }
     }

@@ -28,10 +28,8 @@ export const PENDING_PER_SESSION = 4;
 
 /** pendingFlags bits */
 export const PendingFlag = {
-  /** The solicitor's MAC is known (pendingMac holds it). */
-  MacKnown: 1,
-  /** The solicitation was DAD: answer to ff02::1 with S=0. */
-  Dad: 2,
+  /** The solicitation was DAD: answer to ff02::1 with S=0 (pendingMac is unused). */
+  Dad: 1,
 } as const;
 
 export class SessionTable {
@@ -120,8 +118,8 @@ export class SessionTable {
   }
 
   /**
-   * Remembers a solicitor (address at buf[srcOff], MAC at mac[macOff] when
-   * macOff >= 0). A solicitor already waiting is not added twice. Returns
+   * Remembers a solicitor (address at buf[srcOff], MAC at mac[macOff], which
+   * DAD does without). A solicitor already waiting is not added twice. Returns
    * false when the session's list is full.
    */
   addPending(s: number, buf: Uint8Array, srcOff: number, mac: Uint8Array, macOff: number, dad: boolean): boolean {
@@ -137,12 +135,8 @@ export class SessionTable {
     if (n >= PENDING_PER_SESSION) return false;
     const p = base + n;
     for (let i = 0; i < 16; i++) this.pendingAddr[p * 16 + i] = buf[srcOff + i]!;
-    let flags = dad ? PendingFlag.Dad : 0;
-    if (macOff >= 0) {
-      for (let i = 0; i < 6; i++) this.pendingMac[p * 6 + i] = mac[macOff + i]!;
-      flags |= PendingFlag.MacKnown;
-    }
-    this.pendingFlags[p] = flags;
+    if (!dad) for (let i = 0; i < 6; i++) this.pendingMac[p * 6 + i] = mac[macOff + i]!;
+    this.pendingFlags[p] = dad ? PendingFlag.Dad : 0;
     this.pendingCount[s] = n + 1;
     return true;
   }

@@ -3,8 +3,8 @@
 // membership changes and routes applied (through src/host). One packet socket per interface the engine uses (uplinks
 // receive NS, inner interfaces NA; a BPF filter in the kernel passes nothing
 // else), plus one ICMPv6 socket per uplink that holds the solicited-node
-// group memberships (so MLD reports go out, RFC 4861 §7.2.8) and sends the
-// rare answer whose solicitor MAC is unknown through the kernel.
+// group memberships (so MLD reports go out, RFC 4861 §7.2.8). Every answer
+// is a whole frame: the solicitor's MAC is in the NS or its frame.
 //
 // Interface flags are never set with SIOCSIFFLAGS as ndppd does: ALLMULTI
 // and PROMISC are PACKET_ADD_MEMBERSHIP references the kernel drops when the
@@ -15,14 +15,14 @@
 import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { PacketSocket, PacketMeta, PktType } from '../io/packet.js';
-import { Icmp6Socket, Icmp6Meta, Icmp6Addr } from '../io/icmp6.js';
-import { PacketRing, META_STRIDE, ADDR_STRIDE } from '../io/ring.js';
+import { Icmp6Socket } from '../io/icmp6.js';
+import { PacketRing, META_STRIDE } from '../io/ring.js';
 import { icmp6Filter, Icmp6Type } from '../io/bpf.js';
 import { hwaddr, ifIndex } from '../io/netif.js';
 import { formatIpv6, matchesPrefix, parseIpv6 } from '../wire/address.js';
 import { HEADER_LEN as ETH_LEN } from '../wire/ethernet.js';
 import { ConfigError } from '../errors.js';
-import { ActionKind, IP_OFFSET } from '../ndp/actions.js';
+import { ActionKind } from '../ndp/actions.js';
 import { MAX_INTERFACES } from '../ndp/counters.js';
 import { NdpEngine, type NdpEngineOptions, type UplinkSpec } from '../ndp/engine.js';
 import { parseNdppdConfig, type NdppdConfig, type ProxyConfig, type RuleConfig } from '../ndp/config.js';
@@ -74,7 +74,6 @@ export class NdpService {
   private readonly links: (Link | undefined)[] = new Array(MAX_INTERFACES);
   private readonly rx = new PacketRing({ slots: RX_SLOTS, slotSize: RX_SLOT_SIZE });
   private readonly tx: PacketRing;
-  private readonly icmpTx: PacketRing;
   private timer: NodeJS.Timeout | undefined;
   private timerAt = Number.POSITIVE_INFINITY;
   private routeRefresh: NodeJS.Timeout | undefined;
@@ -97,7 +96,6 @@ export class NdpService {
     this.naSource = options.naSource ?? 'target';
     this.engine = new NdpEngine(options.engine);
     this.tx = new PacketRing({ slots: this.engine.actions.capacity, slotSize: 256 });
-    this.icmpTx = new PacketRing({ slots: this.engine.actions.capacity, slotSize: 256 });
   }
 
   /** Opens the sockets, configures the engine and starts answering. Throws ConfigError or NativeIoError. */
@@ -352,7 +350,7 @@ export class NdpService {
     try {
       if (uplink) {
         packet.setReceiveBuffer(UPLINK_RCVBUF);
-        // Only for group memberships and kernel-resolved sends: it reads nothing.
+        // Only for group memberships: it reads and sends nothing.
         icmp = Icmp6Socket.open({ ifname: name, types: [] });
       }
     } catch (err) {
@@ -475,31 +473,15 @@ export class NdpService {
   private sendFrames(link: Link): void {
     const a = this.engine.actions;
     const tx = this.tx;
-    const itx = this.icmpTx;
     let frames = 0;
-    let viaKernel = 0;
     for (let i = 0; i < a.count; i++) {
       if (a.kind[i] !== ActionKind.Send || a.iface[i] !== link.id) continue;
-      const o = a.offset(i);
       const len = a.frameLength[i]!;
-      if (a.l2Known[i] === 1) {
-        copy(a.bytes, o, tx.buf, tx.offset(frames), len);
-        tx.lens[frames++] = len;
-      } else if (link.icmp !== null) {
-        // The kernel builds the IPv6 header (and resolves the MAC): hand it the ICMPv6 part.
-        const ip = o + IP_OFFSET;
-        copy(a.bytes, ip + 40, itx.buf, itx.offset(viaKernel), len - IP_OFFSET - 40);
-        itx.lens[viaKernel] = len - IP_OFFSET - 40;
-        itx.meta[viaKernel * META_STRIDE + Icmp6Meta.HOP_LIMIT] = 255;
-        itx.meta[viaKernel * META_STRIDE + Icmp6Meta.IFINDEX] = link.ifindex;
-        copy(a.bytes, ip + 8, itx.addr, viaKernel * ADDR_STRIDE + Icmp6Addr.SRC, 16);
-        copy(a.bytes, ip + 24, itx.addr, viaKernel * ADDR_STRIDE + Icmp6Addr.DST, 16);
-        viaKernel++;
-      }
+      copy(a.bytes, a.offset(i), tx.buf, tx.offset(frames), len);
+      tx.lens[frames++] = len;
     }
     try {
       if (frames > 0) link.packet.send(tx, 0, frames);
-      if (viaKernel > 0) link.icmp!.send(itx, 0, viaKernel);
     } catch (err) {
       this.log.warn({ err, iface: link.name }, 'send failed');
     }

@@ -13,7 +13,9 @@ import { NdpEngine } from '../../src/ndp/engine.js';
 import { capturesDir } from '../support/paths.js';
 import {
   BASE_SPEC, BRIDGE, INNER, ROUTER, ROUTER_MAC, UPLINK, UPLINK_MAC, feed, ip, mac, makeEngine, naFrame, nsFrame, sent, sentMac, solicited,
+  withExtensionHeaders,
 } from './fixtures.js';
+import { Protocol } from '../../src/wire/ipv6.js';
 
 function na(engine: NdpEngine, i: number) {
   const repr = parseNd(sent(engine, i), 0, engine.actions.frameLength[i]! - 14);
@@ -29,7 +31,6 @@ describe('NDP engine: answering', () => {
     assert.equal(e.actions.kind[0], ActionKind.Send);
     assert.equal(e.actions.iface[0], UPLINK);
     assert.equal(e.actions.purpose[0], SendPurpose.Answer);
-    assert.equal(e.actions.l2Known[0], 1);
     assert.equal(formatMac(sentMac(e, 0), 0), formatMac(ROUTER_MAC, 0));
     const r = na(e, 0);
     assert.equal(r.kind, 'na');
@@ -55,14 +56,11 @@ describe('NDP engine: answering', () => {
     assert.equal(e.ruleStats(UPLINK)[1]!.answered, 1);
   });
 
-  test('no SLLA: the frame source MAC is used; without a frame, the kernel must resolve', () => {
+  test('no SLLA: the frame source MAC is used', () => {
     const e = makeEngine();
     const frame = nsFrame(ip('2001:db8:1::5'), { dst: ip('2001:db8:1::5'), slla: null, frameSrc: mac('0a:00:00:00:00:07') });
     assert.equal(feed(e, 0, UPLINK, frame), 0);
     assert.equal(formatMac(sentMac(e, 0), 0), '0a:00:00:00:00:07');
-    assert.equal(feed(e, 0, UPLINK, frame, false), 0);
-    assert.equal(e.actions.l2Known[1], 0);
-    assert.equal(e.counters.eventCount(UPLINK, NdpEvent.AdvertViaKernel), 1);
   });
 
   test("naSource 'link-local' answers from the uplink's link-local address, or the target when it has none", () => {
@@ -461,17 +459,149 @@ describe('NDP engine: flood protection', () => {
     assert.equal(e.counters.dropCount(UPLINK, NdpDrop.QueueFull), 0);
   });
 
-  test('the session cap holds when the buckets are generous', () => {
+  test('the session cap holds when the buckets are generous; its last eighth is kept for verified solicitors', () => {
     const e = makeEngine({}, { maxSessions: 64, ruleSessionRate: { rate: 0, burst: 0 }, uplinkSessionRate: { rate: 0, burst: 0 } });
-    const frame = nsFrame(ip('2001:db8:3::'));
-    for (let i = 1; i <= 100; i++) {
+    // The router's first target is verified before a flood from elsewhere fills the table.
+    feed(e, 0, UPLINK, nsFrame(ip('2001:db8:3::1')));
+    feed(e, 0, INNER, naFrame(ip('2001:db8:3::1')));
+    const frame = nsFrame(ip('2001:db8:3::'), { src: ip('2001:db8:ff::66') });
+    for (let i = 2; i <= 100; i++) {
       frame[14 + 40 + 8 + 15] = i;
       fixChecksum(frame);
       feed(e, 0, UPLINK, frame);
       e.actions.clear();
     }
+    assert.equal(e.sessions.count, 56);
+    assert.equal(e.counters.dropCount(UPLINK, NdpDrop.SessionCap), 44);
+    // The router's solicitations for targets never seen before take the reserved slots, up to the cap.
+    for (let i = 1; i <= 20; i++) {
+      feed(e, 1, UPLINK, nsFrame(ip(`2001:db8:3::1:${i}`)));
+      e.actions.clear();
+    }
     assert.equal(e.sessions.count, 64);
-    assert.equal(e.counters.dropCount(UPLINK, NdpDrop.SessionCap), 36);
+    assert.equal(e.counters.eventCount(UPLINK, NdpEvent.SessionFromReserve), 8);
+  });
+});
+
+/** Feeds `n` NS for random targets under `prefix` (its first 14 bytes) over `seconds`, calling `between(i, now)` after each. */
+function flood(e: NdpEngine, prefix: string, n: number, seconds: number, between: (i: number, now: number) => void, src = ip('2001:db8:ff::66')): void {
+  const frame = nsFrame(ip(prefix), { src });
+  const tOff = 14 + 40 + 8;
+  for (let i = 0; i < n; i++) {
+    const now = (i / n) * seconds * 1000;
+    const x = (Math.imul(i + 1, 2654435761) >>> 0) | 1;
+    frame[tOff + 14] = x >>> 8; frame[tOff + 15] = x;
+    frame[tOff + 12] = x >>> 24; frame[tOff + 13] = x >>> 16;
+    fixChecksum(frame);
+    feed(e, now, UPLINK, frame);
+    between(i, now);
+    if (e.actions.count > 32) e.actions.clear();
+    e.tick(now);
+  }
+}
+
+/** Feeds one NS and says whether it was answered at once. */
+function answered(e: NdpEngine, now: number, frame: Uint8Array): boolean {
+  const before = e.counters.eventCount(UPLINK, NdpEvent.AdvertSent);
+  feed(e, now, UPLINK, frame);
+  return e.counters.eventCount(UPLINK, NdpEvent.AdvertSent) === before + 1;
+}
+
+describe('NDP engine: floods inside a prefix', () => {
+  test('static prefix: members answered lately keep being answered while random targets in the prefix exhaust its bucket', () => {
+    const e = makeEngine({}, { queueCapacity: 64 });
+    const members = [ip('2001:db8:2::a'), ip('2001:db8:2::b')].map((t) => nsFrame(t));
+    for (const m of members) assert.equal(answered(e, 0, m), true);
+    let sent = 0;
+    let ok = 0;
+    flood(e, '2001:db8:2::', 200_000, 2, (i, now) => {
+      if (i % 1000 !== 0) return;
+      sent++;
+      if (answered(e, now, members[sent % 2]!)) ok++;
+    });
+    assert.equal(ok, sent, `members answered ${ok}/${sent}`);
+    const limited = e.counters.dropCount(UPLINK, NdpDrop.PrefixRateLimited);
+    // The prefix bucket (burst 1000 + 5000/s) still bounds the answers for random targets.
+    const randomAnswered = 200_000 - limited;
+    assert.ok(randomAnswered <= 1000 + 5000 * 2 + 1, `random targets answered ${randomAnswered}`);
+    assert.equal(e.counters.dropCount(UPLINK, NdpDrop.TargetRateLimited), 0);
+  });
+
+  test('static prefix: one target solicited too fast spends its own bucket, not the prefix', () => {
+    const e = makeEngine({}, { staticTargetRate: { rate: 10, burst: 5 } });
+    const hot = nsFrame(ip('2001:db8:2::1'));
+    let ok = 0;
+    for (let i = 0; i < 50; i++) {
+      if (answered(e, 0, hot)) ok++;
+      e.actions.clear();
+    }
+    assert.equal(ok, 5, 'its burst');
+    assert.equal(e.counters.dropCount(UPLINK, NdpDrop.TargetRateLimited), 45);
+    assert.equal(answered(e, 0, nsFrame(ip('2001:db8:2::2'))), true, 'another target still answered');
+    assert.equal(answered(e, 1000, hot), true, 'refilled a second later');
+  });
+
+  test('iface rule: during a full-rate flood, the router that solicited verified targets still gets sessions for new ones', () => {
+    const e = makeEngine({}, { queueCapacity: 64 });
+    assert.equal(feed(e, 0, UPLINK, nsFrame(ip('2001:db8:3::1'))), 0);
+    assert.equal(feed(e, 1, INNER, naFrame(ip('2001:db8:3::1'))), 0);
+    e.actions.clear();
+    const wanted: string[] = [];
+    flood(e, '2001:db8:3::', 200_000, 2, (i, now) => {
+      if (i % 20_000 !== 10_000) return;
+      const target = `2001:db8:3::1:${wanted.length + 1}`;
+      wanted.push(target);
+      assert.equal(feed(e, now, UPLINK, nsFrame(ip(target))), 0, `a session for ${target}`);
+    });
+    const sessions = new Set(e.sessionList().map((s) => s.target));
+    for (const t of wanted) assert.ok(sessions.has(t), `${t} has a session`);
+    assert.equal(e.counters.eventCount(UPLINK, NdpEvent.SessionFromReserve), wanted.length);
+    assert.ok(e.counters.dropCount(UPLINK, NdpDrop.PrefixRateLimited) > 190_000);
+  });
+
+  test('iface rule: a target verified before keeps its reserve even when another solicitor asks for it', () => {
+    const e = makeEngine({}, { ruleSessionRate: { rate: 1, burst: 1 } });
+    feed(e, 0, UPLINK, nsFrame(ip('2001:db8:3::7')));
+    feed(e, 1, INNER, naFrame(ip('2001:db8:3::7')));
+    // The session ends (renewal probes unanswered) but the target stays remembered.
+    for (let now = 31_000; now <= 40_000; now += 250) e.tick(now);
+    assert.equal(e.sessionList().length, 0);
+    const stranger = ip('2001:db8:ff::99');
+    assert.equal(feed(e, 40_000, UPLINK, nsFrame(ip('2001:db8:3::8'), { src: stranger })), 0, 'the rule bucket refilled: one token');
+    assert.equal(feed(e, 40_000, UPLINK, nsFrame(ip('2001:db8:3::9'), { src: stranger })), NdpDrop.PrefixRateLimited);
+    assert.equal(feed(e, 40_000, UPLINK, nsFrame(ip('2001:db8:3::7'), { src: stranger })), 0, 'verified target: from the reserve');
+  });
+});
+
+describe('NDP engine: extension headers and fragments', () => {
+  const target = ip('2001:db8:1::5');
+  for (const [name, kinds] of [
+    ['Destination Options', [Protocol.DestinationOptions]],
+    ['Hop-by-Hop', [Protocol.HopByHop]],
+    ['Hop-by-Hop then Destination Options', [Protocol.HopByHop, Protocol.DestinationOptions]],
+    ['three headers (Hop-by-Hop, Routing, Destination Options)', [Protocol.HopByHop, Protocol.Routing, Protocol.DestinationOptions]],
+  ] as const) {
+    test(`an NS behind ${name} is answered like any other`, () => {
+      const e = makeEngine();
+      assert.equal(feed(e, 0, UPLINK, withExtensionHeaders(nsFrame(target), kinds)), 0);
+      assert.equal(e.actions.count, 1);
+      const r = na(e, 0);
+      assert.ok(r.kind === 'na');
+      assert.equal(formatIpv6(r.target, 0), '2001:db8:1::5');
+      assert.equal(formatIpv6(r.dst, 0), formatIpv6(ROUTER, 0));
+    });
+  }
+
+  test('fragmented NS (atomic, first, later fragment) are dropped and counted as fragmented (RFC 6980)', () => {
+    const e = makeEngine();
+    const ns = nsFrame(target);
+    assert.equal(feed(e, 0, UPLINK, withExtensionHeaders(ns, [Protocol.Fragment])), WireError.Fragmented);
+    assert.equal(feed(e, 0, UPLINK, withExtensionHeaders(ns, [Protocol.Fragment], { more: true })), WireError.Fragmented);
+    assert.equal(feed(e, 0, UPLINK, withExtensionHeaders(ns, [Protocol.DestinationOptions, Protocol.Fragment], { more: true })), WireError.Fragmented);
+    assert.equal(feed(e, 0, UPLINK, withExtensionHeaders(ns, [Protocol.Fragment], { offset: 8 })), WireError.Fragmented);
+    assert.equal(e.actions.count, 0);
+    assert.equal(e.counters.dropCount(UPLINK, WireError.Fragmented), 4);
+    assert.equal(e.counters.snapshot(UPLINK).drops.fragmented, 4);
   });
 });
 
@@ -494,7 +624,7 @@ describe('NDP engine: fuzz', () => {
       for (let k = 0; k < flips; k++) f[14 + rand(f.length - 14)] ^= 1 << rand(8);
       if (rand(8) === 0) f.fill(rand(256), 14 + rand(f.length - 14));
       const len = rand(4) === 0 ? rand(f.length - 14 + 1) : f.length - 14;
-      const reason = e.receive(round, rand(3), f, 14, len, rand(2) === 0 ? 6 : -1);
+      const reason = e.receive(round, rand(3), f, 14, len, 6);
       assert.ok(Number.isInteger(reason) && reason >= 0 && reason < DROP_NAMES.length, `round ${round}: ${reason}`);
       if (e.actions.count > 256) e.actions.clear();
       e.tick(round);

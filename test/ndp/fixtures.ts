@@ -86,8 +86,8 @@ export function solicited(target: Uint8Array): Uint8Array {
 }
 
 /** Feeds a frame built above to the engine on `iface`. */
-export function feed(engine: NdpEngine, now: number, iface: number, frame: Uint8Array, withMac = true): number {
-  return engine.receive(now, iface, frame, IP_OFFSET, frame.length - IP_OFFSET, withMac ? 6 : -1);
+export function feed(engine: NdpEngine, now: number, iface: number, frame: Uint8Array): number {
+  return engine.receive(now, iface, frame, IP_OFFSET, frame.length - IP_OFFSET, 6);
 }
 
 export const BASE_SPEC: UplinkSpec = {
@@ -136,4 +136,39 @@ export function sent(engine: NdpEngine, i: number): Uint8Array {
 export function sentMac(engine: NdpEngine, i: number): Uint8Array {
   const o = engine.actions.offset(i);
   return engine.actions.bytes.slice(o, o + 6);
+}
+
+/**
+ * A copy of `frame` (Ethernet + IPv6 + ICMPv6) with extension headers
+ * inserted before the ICMPv6 header, in order: Hop-by-Hop (0), Destination
+ * Options (60) and Routing (43, no segments left) as 8 bytes of padding,
+ * Fragment (44) with `fragment` giving its offset (bytes) and M flag (an
+ * atomic fragment by default). The ICMPv6 checksum stays valid: its pseudo
+ * header has neither the payload length nor the extension headers.
+ */
+export function withExtensionHeaders(frame: Uint8Array, kinds: readonly number[], fragment: { offset?: number; more?: boolean } = {}): Uint8Array {
+  const ip0 = IP_OFFSET;
+  const out = new Uint8Array(frame.length + 8 * kinds.length);
+  out.set(frame.subarray(0, ip0 + 40), 0);
+  let pos = ip0 + 40;
+  let field = ip0 + 6;
+  for (const kind of kinds) {
+    out[field] = kind;
+    field = pos;
+    if (kind === Protocol.Fragment) {
+      const word = (fragment.offset ?? 0) | (fragment.more === true ? 1 : 0);
+      out.set([0, 0, word >> 8, word & 0xff, 0x12, 0x34, 0x56, 0x78], pos);
+    } else if (kind === Protocol.Routing) {
+      out.set([0, 0, 4, 0, 0, 0, 0, 0], pos);
+    } else {
+      out.set([0, 0, 1, 4, 0, 0, 0, 0], pos); // one PadN option filling the header
+    }
+    pos += 8;
+  }
+  out[field] = frame[ip0 + 6]!;
+  out.set(frame.subarray(ip0 + 40), pos);
+  const payload = out.length - ip0 - 40;
+  out[ip0 + 4] = payload >> 8;
+  out[ip0 + 5] = payload & 0xff;
+  return out;
 }

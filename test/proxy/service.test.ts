@@ -23,7 +23,9 @@ import { parseNd } from '../../src/wire/ndp.js';
 import { formatIpv6, formatMac } from '../../src/wire/address.js';
 import { ConfigError } from '../../src/errors.js';
 import { loadNdppdConfig, parseAddressOptions } from '../../src/proxy/service.js';
-import { ip, nsFrame } from '../ndp/fixtures.js';
+import { ip, nsFrame, withExtensionHeaders } from '../ndp/fixtures.js';
+import { Protocol } from '../../src/wire/ipv6.js';
+import { fillL4Checksum } from '../../src/wire/checksum.js';
 
 const CLI = join(repoRoot, 'dist', 'src', 'cli', 'main.js');
 const CTR = '2001:db8:1::1:5';
@@ -270,6 +272,139 @@ describe('sixgate ndp in network namespaces', requires({ root: true, tools: ['ip
       await waitFor(() => tap.adverts().length >= 1, 2000, 'the DAD defence');
       await sleep(200);
       assert.deepEqual(tap.adverts(), [{ dst: 'ff02::1', target: CTR, s: false, o: false, r: true }]);
+    } finally {
+      tap.close();
+    }
+  });
+
+  /**
+   * An AF_PACKET socket on r0 that sends NS for random targets in
+   * 2001:db8:1::1:100-ffff from `floodSrc` in batches (frames patched in
+   * place from one template) and counts the NAs that come back, by target.
+   */
+  function flooder(floodSrc: string) {
+    const sock = router.enter(() => PacketSocket.open({ ifname: 'r0', filter: icmp6Filter({ types: [Icmp6Type.NA] }) }));
+    sock.setReceiveBuffer(32 << 20);
+    const rx = new PacketRing({ slots: 256, slotSize: 256 });
+    const tx = new PacketRing({ slots: 512, slotSize: 128 });
+    const template = frameFromRouter('2001:db8:1::1:100', { src: ip(floodSrc) });
+    const icmpLen = template.length - 14 - 40;
+    const answers = new Map<string, number>();
+    let seed = 12345;
+    return {
+      answers,
+      drain(): void {
+        for (let n = sock.recv(rx); n > 0; n = sock.recv(rx)) {
+          for (let i = 0; i < n; i++) {
+            const repr = parseNd(rx.buf, rx.offset(i) + 14, rx.lens[i]! - 14);
+            if (typeof repr !== 'object' || repr.kind !== 'na') continue;
+            const target = formatIpv6(repr.target, 0);
+            answers.set(target, (answers.get(target) ?? 0) + 1);
+          }
+        }
+      },
+      /** One batch: `count` NS for random targets, then `extra` frames. */
+      send(count: number, extra: readonly Uint8Array[] = []): void {
+        for (let i = 0; i < count; i++) {
+          seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+          const low = (seed >>> 16) | 0x100;
+          const o = tx.offset(i);
+          // Target, its solicited-node group and group MAC: the last two bytes of each.
+          tx.buf.set(template, o);
+          tx.buf[o + 4] = tx.buf[o + 14 + 38] = tx.buf[o + 14 + 40 + 8 + 14] = low >> 8;
+          tx.buf[o + 5] = tx.buf[o + 14 + 39] = tx.buf[o + 14 + 40 + 8 + 15] = low & 0xff;
+          fillL4Checksum(tx.buf, o + 14, o + 14 + 40, icmpLen, Protocol.Icmpv6);
+          tx.lens[i] = template.length;
+        }
+        extra.forEach((f, k) => {
+          tx.buf.set(f, tx.offset(count + k));
+          tx.lens[count + k] = f.length;
+        });
+        sock.send(tx, 0, count + extra.length);
+      },
+      close: () => sock.close(),
+    };
+  }
+
+  // Bounded floods: 200 batches of 500 NS, 5 ms apart (tens of thousands a
+  // second, well past the prefix's and the rule's buckets).
+  const BATCHES = 200;
+  const PER_BATCH = 500;
+
+  test('a flood of random targets inside a static /112 leaves a member it answered before answered (>= 95 %)', async (t) => {
+    const d = await start(`proxy h0 {\n  rule 2001:db8:1::1:0/112 {\n    static\n  }\n}\n`);
+    const f = flooder(ROUTER);
+    const member = frameFromRouter(CTR);
+    try {
+      // The member is in use: the router resolved it before the flood.
+      for (let i = 0; i < 3; i++) {
+        f.send(0, [member]);
+        await sleep(20);
+      }
+      await waitFor(() => { f.drain(); return f.answers.get(CTR) === 3; }, 2000, 'the member answered before the flood');
+      f.answers.clear();
+      // One NS for the member every fourth batch: at most 50/s, within its own bucket.
+      let memberSent = 0;
+      for (let b = 0; b < BATCHES; b++) {
+        const extra = b % 4 === 0 ? [member] : [];
+        memberSent += extra.length;
+        f.send(PER_BATCH, extra);
+        f.drain();
+        await sleep(5);
+      }
+      await sleep(500);
+      f.drain();
+      const c = await counters(d);
+      const memberAnswers = f.answers.get(CTR) ?? 0;
+      t.diagnostic(`member answered ${memberAnswers}/${memberSent}; drops ${JSON.stringify(c.drops)}`);
+      assert.ok(c.drops['prefix-rate-limited']! > 0, `the flood exhausted the prefix's bucket: ${JSON.stringify(c.drops)}`);
+      assert.ok(memberAnswers >= memberSent * 0.95, `member answered ${memberAnswers}/${memberSent}; ${JSON.stringify(c)}`);
+    } finally {
+      f.close();
+    }
+  });
+
+  test('iface rule: during a flood from another neighbour, the router still gets a session and an answer for a container address it never asked for', async (t) => {
+    const fresh = '2001:db8:1::1:6';
+    ctr.ip('-6', 'addr', 'add', `${fresh}/112`, 'dev', 'c0', 'nodad');
+    const d = await start(`proxy h0 {\n  rule 2001:db8:1::1:0/112 {\n    iface hb0\n  }\n}\n`);
+    const f = flooder('2001:db8:1::66');
+    try {
+      // The router's first target is verified before the flood.
+      f.send(0, [frameFromRouter(CTR)]);
+      await waitFor(() => { f.drain(); return f.answers.get(CTR) === 1; }, 3000, 'the first container address answered');
+      let answeredAt = -1;
+      for (let b = 0; b < BATCHES; b++) {
+        // Mid-flood the router asks for the new address, retrying every 20 batches as a resolver does.
+        f.send(PER_BATCH, b >= BATCHES / 2 && b % 20 === 0 && answeredAt < 0 ? [frameFromRouter(fresh)] : []);
+        f.drain();
+        if (answeredAt < 0 && (f.answers.get(fresh) ?? 0) > 0) answeredAt = b;
+        await sleep(5);
+      }
+      const c = await counters(d);
+      t.diagnostic(`answered at batch ${answeredAt}; ${JSON.stringify(c)}`);
+      assert.ok(c.drops['prefix-rate-limited']! > BATCHES * PER_BATCH / 2, `the flood was rate-limited: ${JSON.stringify(c.drops)}`);
+      assert.ok(answeredAt >= BATCHES / 2, `the new address answered during the flood (batch ${answeredAt}); ${JSON.stringify(c)}`);
+      assert.ok(c.events['session-from-reserve']! >= 1, JSON.stringify(c.events));
+    } finally {
+      f.close();
+      ctr.ip('-6', 'addr', 'del', `${fresh}/112`, 'dev', 'c0');
+    }
+  });
+
+  test('an NS behind a Destination Options header is answered; fragmented NS are dropped and counted (RFC 6980)', async () => {
+    const d = await start(`proxy h0 {\n  rule ${CTR} {\n    static\n  }\n}\n`);
+    const tap = routerTap();
+    try {
+      tap.send(withExtensionHeaders(frameFromRouter(CTR), [Protocol.DestinationOptions]));
+      await waitFor(() => tap.adverts().length === 1, 2000, 'the NA');
+      assert.deepEqual(tap.adverts()[0], { dst: ROUTER, target: CTR, s: true, o: false, r: true });
+      tap.send(withExtensionHeaders(frameFromRouter(CTR), [Protocol.Fragment]));
+      tap.send(withExtensionHeaders(frameFromRouter(CTR), [Protocol.DestinationOptions, Protocol.Fragment], { more: true }));
+      await sleep(300);
+      assert.equal(tap.adverts().length, 1, 'fragments are not answered');
+      const c = await counters(d);
+      assert.equal(c.drops.fragmented, 2, JSON.stringify(c));
     } finally {
       tap.close();
     }
