@@ -66,6 +66,7 @@ export function layoutOf(geometry: TableGeometry) {
     bytesHi: take(n1 * 2 * 4),
     mapLink: take(n1 * 2 * 4),
     unreplied: take(n1 * 2 * 4),
+    hostUnreplied: take(n1 * 2 * 4),
     wNext: take((n1 + WHEEL_SIZE) * 4),
     wPrev: take((n1 + WHEEL_SIZE) * 4),
     idxIn: take(indexSize * 4),

@@ -9,11 +9,13 @@
 // Fairness. An unreplied session (a lone SYN, one-way UDP: nothing came
 // back yet) costs a flooder nothing, so unreplied sessions are what goes
 // first, from the table's least-recently-used list of them:
-//  - table full: the requesting inside address's own stalest unreplied
-//    session if it is among the stalest EVICT_BUDGET, else the stalest of
-//    all (conntrack's early_drop, but by age and without a random bucket);
-//  - an inside address or network at its quota: its own stalest unreplied
-//    session, or the packet is dropped (counted; the service logs it);
+//  - table full: the stalest unreplied session of all (conntrack's
+//    early_drop, but by age, not a random bucket), or, when the requester
+//    is a heavy user (heavyAt), its own stalest first (the table keeps a
+//    ring of them per inside address);
+//  - an inside address at its quota: its own stalest unreplied session,
+//    or the packet is dropped (counted; the service logs it);
+//  - a network at its quota: the same choice within the network;
 //  - a port pool (one external address's ports of one protocol class) full:
 //    the same choice among single-session mappings of that pool, then a
 //    bounded scan of the pool for a mapping whose sessions are all
@@ -54,6 +56,14 @@ export class Sessions {
   /** From this many sessions on the table is under pressure (3/4 of capacity). */
   readonly pressureAt: number;
   /**
+   * A host with this many sessions (1/16 of its quota, at least 64) pays
+   * for a new session with its own stalest unreplied one before anyone
+   * else's: a flooder recycles its own. A lighter host takes the stalest
+   * of all, so it never evicts its own pending connection (nor is pushed
+   * out: its sessions are the fresh ones).
+   */
+  readonly heavyAt: number;
+  /**
    * The last quota hit, for the service's log line: the inside address
    * (four words), its network, and which quota (NatDrop.AddressQuota or
    * NatDrop.NetworkQuota). Hits are counted in AddressQuotaHits / NetworkQuotaHits.
@@ -89,6 +99,7 @@ export class Sessions {
     for (let n = 0; n < cfg.netCount; n++) if (cfg.netExtCount[n] > 0) masquerading++;
     this.networkQuota = cfg.networkQuota || (masquerading >= 2 ? Math.floor(capacity * 3 / 4) : capacity);
     this.pressureAt = Math.floor(capacity * 3 / 4);
+    this.heavyAt = Math.max(64, Math.floor(this.addressQuota / 16));
   }
 
   private drop(code: number): number {
@@ -200,29 +211,41 @@ export class Sessions {
   }
 
   /**
-   * The stalest unreplied session in scope (this.scope* fields), preferring
-   * one of `host`'s among the first EVICT_BUDGET; for Scope.Address only
-   * the host's own. 0 when none.
+   * The stalest unreplied session in scope (Pool: this.scopeExt/scopePc,
+   * a mapping of one session; Network: this.scopeNet): a heavy `host`'s
+   * own first (its ring), then anyone's (for Scope.Address only its own),
+   * looking at up to EVICT_BUDGET of each. 0 when none.
    */
   private findUnreplied(host: number, scope: number): number {
     const t = this.table;
+    const own = scope === Scope.Address || t.hosts.sessions(host) >= this.heavyAt ? t.oldestUnrepliedOf(host) : 0;
+    // A host's sessions all map to its network: only a pool needs looking into.
+    if (scope !== Scope.Pool || own === 0) {
+      if (own !== 0 || scope === Scope.Address) return own;
+    } else {
+      let id = own;
+      for (let n = 0; n < EVICT_BUDGET; n++) {
+        if (this.inPool(id)) return id;
+        id = t.nextUnrepliedOfHost(id);
+        if (id === own) break;
+      }
+    }
     const rec = t.rec;
-    const cfg = this.cfg;
-    let fallback = 0;
     let id = t.oldestUnreplied;
     for (let n = 0; n < EVICT_BUDGET && id !== 0; n++, id = t.nextUnreplied(id)) {
-      const o = id * REC_WORDS;
-      const meta = rec[o + R.META];
-      if (scope === Scope.Network) {
-        if (cfg.extNet[rec[o + R.EXT] & 0xffff] !== this.scopeNet) continue;
-      } else if (scope === Scope.Pool) {
-        if ((rec[o + R.EXT] & 0xffff) !== this.scopeExt || ((meta >>> 12) & 0xf) !== this.scopePc ||
-            (meta & Flag.PUBLISHED) !== 0 || t.mappingNext(id) !== id) continue;
-      }
-      if (meta >>> 16 === host) return id;
-      if (fallback === 0 && scope !== Scope.Address) fallback = id;
+      if (scope === Scope.Table) return id;
+      if (scope === Scope.Network ? this.cfg.extNet[rec[id * REC_WORDS + R.EXT] & 0xffff] === this.scopeNet : this.inPool(id)) return id;
     }
-    return fallback;
+    return 0;
+  }
+
+  // A single-session dynamic mapping of the pool in scopeExt/scopePc: removing it frees the port.
+  private inPool(id: number): boolean {
+    const t = this.table;
+    const o = id * REC_WORDS;
+    const meta = t.rec[o + R.META];
+    return (t.rec[o + R.EXT] & 0xffff) === this.scopeExt && ((meta >>> 12) & 0xf) === this.scopePc &&
+      (meta & Flag.PUBLISHED) === 0 && t.mappingNext(id) === id;
   }
 
   // The table is full: an unreplied session, else an idle one.

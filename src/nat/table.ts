@@ -16,6 +16,8 @@
 //   mapLink   (N+1) × 2 × u32     mapping ring links (next, prev)
 //   unreplied (N+1) × 2 × u32     unreplied-session list links (next, prev);
 //                                 id 0's pair is the list's head and tail
+//   hostUnrep (N+1) × 2 × u32     the same per inside address: a ring whose
+//                                 stalest member the host record names
 //   wNext     (N+1+W) × u32       timing-wheel ring links; ids N+1.. are the
 //   wPrev     (N+1+W) × u32       wheel's sentinels, so unlinking needs no slot
 //   idxIn     M × u32             inside 5-tuple  → id   (linear probing,
@@ -52,12 +54,14 @@
 // that opened them: a lone SYN, one-way UDP) are also on a list in the
 // order they were last used, least recent first, so the engine can evict
 // the stalest of them in O(1) when the table or a port pool runs out
-// (sessions.ts). A session leaves the list for good with its first reply.
+// (sessions.ts); and, in the same order, on a ring per inside address, so
+// an address at its quota finds its own stalest one in O(1) too. A session
+// leaves both for good with its first reply.
 //
 // Index deletion is backward-shift (no tombstones), so lookups stay short
 // however long the table runs.
 
-import { HostTable } from './hosts.js';
+import { HostTable, HOST_WORDS, H_UNREPLIED } from './hosts.js';
 import { TimingWheel, WHEEL_SIZE } from './wheel.js';
 import { layoutOf, REC_WORDS, META_WORDS, MAX_CAPACITY, PORTS_PER_CLASS, WARM_MIN_SESSIONS, WARM_MAX, type TableGeometry } from './layout.js';
 import { kernelMemory, type WarmLoads } from './warm-kernel.js';
@@ -146,6 +150,8 @@ export class ConnTable {
   readonly mapLink: Uint32Array;
   /** Unreplied list links (next, prev) per id; id 0 is the sentinel (head = [0], tail = [1]). */
   readonly unreplied: Uint32Array;
+  /** Per-host unreplied ring links (next, prev) per id. */
+  readonly hostUnreplied: Uint32Array;
   readonly wNext: Uint32Array;
   readonly wPrev: Uint32Array;
   readonly idxIn: Uint32Array;
@@ -207,6 +213,7 @@ export class ConnTable {
     this.bytesHi = new Uint32Array(b, o.bytesHi, n1 * 2);
     this.mapLink = new Uint32Array(b, o.mapLink, n1 * 2);
     this.unreplied = new Uint32Array(b, o.unreplied, n1 * 2);
+    this.hostUnreplied = new Uint32Array(b, o.hostUnreplied, n1 * 2);
     this.wNext = new Uint32Array(b, o.wNext, n1 + WHEEL_SIZE);
     this.wPrev = new Uint32Array(b, o.wPrev, n1 + WHEEL_SIZE);
     this.idxIn = new Uint32Array(b, o.idxIn, this.indexSize);
@@ -264,6 +271,7 @@ export class ConnTable {
     this.bytesHi.fill(0);
     this.mapLink.fill(0);
     this.unreplied.fill(0);
+    this.hostUnreplied.fill(0);
     this.idxIn.fill(0);
     this.idxOut.fill(0);
     this.idxMap.fill(0);
@@ -278,21 +286,21 @@ export class ConnTable {
 
   private hashInside(pc: number, ports: number, k: Uint32Array, ko: number, r: Uint32Array, ro: number): number {
     let h = this.seed ^ pc;
-    h = mix(h, k[ko]); h = mix(h, k[ko + 1]); h = mix(h, k[ko + 2]); h = mix(h, k[ko + 3]);
-    h = mix(h, r[ro]); h = mix(h, r[ro + 1]); h = mix(h, r[ro + 2]); h = mix(h, r[ro + 3]);
+    h = mix(h, k[ko] | 0); h = mix(h, k[ko + 1] | 0); h = mix(h, k[ko + 2] | 0); h = mix(h, k[ko + 3] | 0);
+    h = mix(h, r[ro] | 0); h = mix(h, r[ro + 1] | 0); h = mix(h, r[ro + 2] | 0); h = mix(h, r[ro + 3] | 0);
     return fin(mix(h, ports));
   }
 
   private hashOutside(pc: number, ext: number, remPort: number, r: Uint32Array, ro: number): number {
     let h = this.seed ^ (0x100 | pc);
     h = mix(h, ext);
-    h = mix(h, r[ro]); h = mix(h, r[ro + 1]); h = mix(h, r[ro + 2]); h = mix(h, r[ro + 3]);
+    h = mix(h, r[ro] | 0); h = mix(h, r[ro + 1] | 0); h = mix(h, r[ro + 2] | 0); h = mix(h, r[ro + 3] | 0);
     return fin(mix(h, remPort));
   }
 
   private hashMapping(pc: number, inPort: number, k: Uint32Array, ko: number): number {
     let h = this.seed ^ (0x200 | pc);
-    h = mix(h, k[ko]); h = mix(h, k[ko + 1]); h = mix(h, k[ko + 2]); h = mix(h, k[ko + 3]);
+    h = mix(h, k[ko] | 0); h = mix(h, k[ko + 1] | 0); h = mix(h, k[ko + 2] | 0); h = mix(h, k[ko + 3] | 0);
     return fin(mix(h, inPort));
   }
 
@@ -587,7 +595,7 @@ export class ConnTable {
 
   // ---- unreplied list ---------------------------------------------------------------
 
-  // Append at the tail (most recently used end).
+  // Append at the most recently used end of both lists.
   private linkUnreplied(id: number): void {
     const u = this.unreplied;
     const tail = u[1];
@@ -595,6 +603,21 @@ export class ConnTable {
     u[id * 2 + 1] = tail;
     u[tail * 2] = id;
     u[1] = id;
+    const hu = this.hostUnreplied;
+    const at = (this.rec[id * REC_WORDS + R.META] >>> 16) * HOST_WORDS + H_UNREPLIED;
+    const hr = this.hosts.rec;
+    const head = hr[at];
+    if (head === 0) {
+      hr[at] = id;
+      hu[id * 2] = id;
+      hu[id * 2 + 1] = id;
+    } else {
+      const last = hu[head * 2 + 1];
+      hu[id * 2] = head;
+      hu[id * 2 + 1] = last;
+      hu[last * 2] = id;
+      hu[head * 2 + 1] = id;
+    }
   }
 
   private unlinkUnreplied(id: number): void {
@@ -603,6 +626,18 @@ export class ConnTable {
     const prev = u[id * 2 + 1];
     u[prev * 2] = next;
     u[next * 2 + 1] = prev;
+    const hu = this.hostUnreplied;
+    const hnext = hu[id * 2];
+    const at = (this.rec[id * REC_WORDS + R.META] >>> 16) * HOST_WORDS + H_UNREPLIED;
+    const hr = this.hosts.rec;
+    if (hnext === id) {
+      hr[at] = 0;
+      return;
+    }
+    const hprev = hu[id * 2 + 1];
+    hu[hprev * 2] = hnext;
+    hu[hnext * 2 + 1] = hprev;
+    if (hr[at] === id) hr[at] = hnext;
   }
 
   /** The least recently used unreplied session, or 0 when there is none. */
@@ -613,6 +648,16 @@ export class ConnTable {
   /** The unreplied session used next after `id` (0 after the most recent). */
   nextUnreplied(id: number): number {
     return this.unreplied[id * 2];
+  }
+
+  /** The stalest unreplied session of a host, or 0. */
+  oldestUnrepliedOf(host: number): number {
+    return this.hosts.rec[host * HOST_WORDS + H_UNREPLIED];
+  }
+
+  /** The host's unreplied session used next after `id` (its stalest again after its most recent). */
+  nextUnrepliedOfHost(id: number): number {
+    return this.hostUnreplied[id * 2];
   }
 
   /** An unreplied session was used again in its opening direction: move it to the recent end. */
@@ -711,6 +756,7 @@ export class ConnTable {
     this.extSessions.fill(0);
     this.mapLink.fill(0);
     this.unreplied.fill(0);
+    this.hostUnreplied.fill(0);
     this.wheel.reset();
     this.meta[M.COUNT] = 0;
   }

@@ -15,6 +15,7 @@ const EXT2 = '2001:db8:ffff::2';
 const A = 'fd00::a';
 const B = 'fd00::b';
 const C = 'fd02::c';
+const C0 = 'fd00::c';
 const R1 = '2001:db8:1::1';
 
 function nat(extra: Partial<NatConfig> = {}): Nat66 {
@@ -50,23 +51,26 @@ function synAck(n: Nat66, extPort: number, now: number): number {
   return inn(n, tcpPacket(R1, 80, EXT, extPort, TCP_SYN | TCP_ACK), now);
 }
 
-test('table full: unreplied sessions go first, stalest first, the requester\'s own before another\'s', () => {
-  const n = nat();
-  const a = [0, 1, 2, 3].map((i) => syn(n, A, 3000 + i, i * 1000));
-  for (let i = 0; i < 4; i++) answered(n, B, 4000 + i, 4000);
-  assert.equal(n.table.count, 8);
-  // B has no unreplied session: the stalest of all (A's first SYN) makes room.
-  assert.ok(answered(n, B, 4004, 5000) > 0);
+test('table full: unreplied sessions go first, stalest first; a heavy user pays with its own', () => {
+  const n = nat({ capacity: 200 });
+  assert.equal(n.sessions.heavyAt, 64);
+  const a = Array.from({ length: 100 }, (_, i) => syn(n, A, 3000 + i, i * 10));
+  for (let i = 0; i < 99; i++) answered(n, B, 4000 + i, 2000);
+  const c = syn(n, C0, 5000, 2000);
+  assert.equal(n.table.count, 200);
+  // B (light, nothing unreplied): the stalest of all, A's first SYN.
+  assert.ok(answered(n, B, 4100, 3000) > 0);
   assert.equal(n.counters[NatCounter.EarlyDrops], 1);
-  assert.equal(synAck(n, a[0]!, 5000), -NatDrop.NoMapping, 'A\'s first SYN was evicted');
-  const b = syn(n, B, 4100, 6000);
-  assert.ok(b > 0, 'again at the cost of A\'s stalest (its second SYN)');
-  // A makes room from its own sessions: its third SYN, not B's fresher unreplied one.
-  assert.ok(syn(n, A, 3100, 7000) > 0);
+  assert.equal(synAck(n, a[0]!, 3000), -NatDrop.NoMapping, 'A\'s first SYN was evicted');
+  // C (light, one SYN pending): the stalest of all again, not its own pending one.
+  assert.ok(syn(n, C0, 5001, 3000) > 0);
+  assert.equal(synAck(n, a[1]!, 3000), -NatDrop.NoMapping);
+  // A (heavy): its own stalest, even with C's older pending SYN ahead of A's new ones.
+  assert.ok(syn(n, A, 3100, 4000) > 0);
+  assert.equal(synAck(n, a[2]!, 4000), -NatDrop.NoMapping);
+  assert.equal(synAck(n, c, 4000), Verdict.Forward, 'C\'s SYNs survived');
   assert.equal(n.counters[NatCounter.EarlyDrops], 3);
-  assert.equal(synAck(n, a[2]!, 7000), -NatDrop.NoMapping);
-  assert.equal(synAck(n, b, 7000), Verdict.Forward, 'B\'s SYN survived A\'s new one');
-  assert.equal(synAck(n, a[3]!, 7000), Verdict.Forward);
+  assert.equal(synAck(n, a[3]!, 4000), Verdict.Forward);
   assert.equal(n.drops[NatDrop.TableFull], 0);
   assert.equal(n.counters[NatCounter.SessionsReclaimed], 0, 'no answered session was taken');
 });
@@ -124,7 +128,7 @@ test('a network at its quota makes room from its own unreplied sessions, else is
   assert.ok(answered(n, C, 3000, 1000, EXT2) > 0, 'network e opens sessions');
 });
 
-test('a full port pool: unreplied mappings go first (the requester\'s own first), then idle ones, else refused', () => {
+test('a full port pool: unreplied mappings go first, stalest first, then idle ones, else refused', () => {
   const n = nat({ capacity: 64, networks: [{ name: 'd', insideSubnets: ['fd00::/64'], externalAddresses: [EXT], portRange: [2000, 2003] }] });
   const f = [0, 1, 2, 3].map((i) => {
     const p = udpPacket(A, 5000 + i, R1, 53);
@@ -139,7 +143,7 @@ test('a full port pool: unreplied mappings go first (the requester\'s own first)
   assert.equal(n.counters[NatCounter.PortsReclaimed], 1);
   const f4 = udpPacket(A, 5004, R1, 53);
   assert.equal(out(n, f4, 5000), Verdict.Forward);
-  assert.equal(portsOf(f4)!.src, f[1], 'A recycles its own stalest, not B\'s fresh one');
+  assert.equal(portsOf(f4)!.src, f[1], 'the stalest in the pool again (A\'s), not B\'s fresh one');
   assert.equal(inn(n, udpPacket(R1, 53, EXT, vPort), 5000), Verdict.Forward, 'B\'s mapping is intact');
   for (const port of [f[2]!, f[3]!, f[1]!]) assert.equal(inn(n, udpPacket(R1, 53, EXT, port), 5000), Verdict.Forward);
   // Every mapping answered and fresh: nothing to take.
