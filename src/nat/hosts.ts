@@ -2,9 +2,10 @@
 // container address with sessions (and, until the space is needed, without).
 //
 // Part of the connection table's flat buffer (ConnTable allocates the three
-// sections and passes views in): records of 8 words (address 0..3, session
+// sections and passes views in): records of 16 words (address 0..3, session
 // count 4, free-list link 5, live flag 6, the host's stalest unreplied
-// session 7: the head of its ring in the table's hostUnreplied column), a Float64Array of 4 counters per
+// session 7: the head of its ring in the table's hostUnreplied column, its
+// unreplied session count 8; 9..15 spare, for a 64-byte record), a Float64Array of 4 counters per
 // host, and an open-addressing index (tag << 24 | id, linear probing,
 // backward-shift deletion) from address to host id. Scalar state (count,
 // free-list head, reclaim hand) lives in the table's meta words, so it is
@@ -13,12 +14,14 @@
 const ID_BITS = 24;
 const ID_MASK = (1 << ID_BITS) - 1;
 /** Words per host record. */
-export const HOST_WORDS = 8;
+export const HOST_WORDS = 16;
 const H_REFS = 4;
 const H_NEXT_FREE = 5;
 const H_LIVE = 6;
 /** Word of a host record holding its stalest unreplied session (0 = none); ConnTable keeps the ring. */
 export const H_UNREPLIED = 7;
+/** Word of a host record counting its unreplied sessions (ConnTable keeps it with the ring). */
+export const H_UNREPLIED_COUNT = 8;
 
 /** Counter slots per host in `cnt` (Float64, host * 4 + slot). */
 export const HostCounter = { PacketsOut: 0, PacketsIn: 1, BytesOut: 2, BytesIn: 3 } as const;
@@ -116,6 +119,7 @@ export class HostTable {
     hr[o + H_NEXT_FREE] = 0;
     hr[o + H_LIVE] = 1;
     hr[o + H_UNREPLIED] = 0;
+    hr[o + H_UNREPLIED_COUNT] = 0;
     this.cnt.fill(0, id * 4, id * 4 + 4);
     idx[i] = (tag << ID_BITS | id) >>> 0;
     return id;
@@ -209,6 +213,7 @@ export class HostTable {
       const o = id * HOST_WORDS;
       hr[o + H_REFS] = 0;
       hr[o + H_UNREPLIED] = 0;
+      hr[o + H_UNREPLIED_COUNT] = 0;
       if (hr[o + H_LIVE] !== 1) { hr[o + H_LIVE] = 0; continue; }
       const h = hashAddress(this.seed, hr, o);
       let i = h & mask;

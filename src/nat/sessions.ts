@@ -56,11 +56,11 @@ export class Sessions {
   /** From this many sessions on the table is under pressure (3/4 of capacity). */
   readonly pressureAt: number;
   /**
-   * A host with this many sessions (1/16 of its quota, at least 64) pays
-   * for a new session with its own stalest unreplied one before anyone
-   * else's: a flooder recycles its own. A lighter host takes the stalest
-   * of all, so it never evicts its own pending connection (nor is pushed
-   * out: its sessions are the fresh ones).
+   * A host with this many unreplied sessions (1/16 of its quota, at least
+   * 64) pays for a new session with its own stalest unreplied one before
+   * anyone else's: a flooder recycles its own. A host with fewer takes the
+   * stalest of all, so it never evicts its own pending connection (nor is
+   * pushed out: its sessions are the fresh ones).
    */
   readonly heavyAt: number;
   /**
@@ -184,11 +184,13 @@ export class Sessions {
       this.counters[NatCounter.PortsReclaimed]++;
       if (port >= lo && port <= hi) return port;
     }
+    const heavy = t.unrepliedCountOf(host) >= this.heavyAt;
     let p = start;
     for (let i = 0; i < POOL_SCAN_BUDGET; i++) {
       const owner = t.portOwner(extIdx, pc, p);
       if (owner === 0) return p;
-      if (owner > 0 && this.mappingReclaimable(owner)) {
+      // A light requester's own mappings are its pending flows: never its victims.
+      if (owner > 0 && (t.rec[owner * REC_WORDS + R.META] >>> 16 !== host || heavy) && this.mappingReclaimable(owner)) {
         for (let id = owner; id > 0; id = t.portOwner(extIdx, pc, p)) t.remove(id);
         this.counters[NatCounter.PortsReclaimed]++;
         return p;
@@ -218,7 +220,7 @@ export class Sessions {
    */
   private findUnreplied(host: number, scope: number): number {
     const t = this.table;
-    const own = scope === Scope.Address || t.hosts.sessions(host) >= this.heavyAt ? t.oldestUnrepliedOf(host) : 0;
+    const own = scope === Scope.Address || t.unrepliedCountOf(host) >= this.heavyAt ? t.oldestUnrepliedOf(host) : 0;
     // A host's sessions all map to its network: only a pool needs looking into.
     if (scope !== Scope.Pool || own === 0) {
       if (own !== 0 || scope === Scope.Address) return own;

@@ -26,7 +26,7 @@
 //   owner     E × 4 × 65536 × u32 (external address, protocol class, port) →
 //                                 mapping anchor id, or PUBLISHED | port index
 //   extSess   E × u32             live sessions per external address
-//   hostRec   (H+1) × 8 × u32     inside address, session count (hosts.ts)
+//   hostRec   (H+1) × 16 × u32    inside address, session counts (hosts.ts)
 //   hostCnt   (H+1) × 4 × f64     packets out/in, bytes out/in per inside address
 //   hostIdx   2H' × u32           inside address → host id
 //   warm*     256 × (u32+u32+u8)  the warm-up kernel's hashes, slots, directions
@@ -61,7 +61,7 @@
 // Index deletion is backward-shift (no tombstones), so lookups stay short
 // however long the table runs.
 
-import { HostTable, HOST_WORDS, H_UNREPLIED } from './hosts.js';
+import { HostTable, HOST_WORDS, H_UNREPLIED, H_UNREPLIED_COUNT } from './hosts.js';
 import { TimingWheel, WHEEL_SIZE } from './wheel.js';
 import { layoutOf, REC_WORDS, META_WORDS, MAX_CAPACITY, PORTS_PER_CLASS, WARM_MIN_SESSIONS, WARM_MAX, type TableGeometry } from './layout.js';
 import { kernelMemory, type WarmLoads } from './warm-kernel.js';
@@ -606,6 +606,7 @@ export class ConnTable {
     const hu = this.hostUnreplied;
     const at = (this.rec[id * REC_WORDS + R.META] >>> 16) * HOST_WORDS + H_UNREPLIED;
     const hr = this.hosts.rec;
+    hr[at - H_UNREPLIED + H_UNREPLIED_COUNT]++;
     const head = hr[at];
     if (head === 0) {
       hr[at] = id;
@@ -630,6 +631,7 @@ export class ConnTable {
     const hnext = hu[id * 2];
     const at = (this.rec[id * REC_WORDS + R.META] >>> 16) * HOST_WORDS + H_UNREPLIED;
     const hr = this.hosts.rec;
+    hr[at - H_UNREPLIED + H_UNREPLIED_COUNT]--;
     if (hnext === id) {
       hr[at] = 0;
       return;
@@ -653,6 +655,11 @@ export class ConnTable {
   /** The stalest unreplied session of a host, or 0. */
   oldestUnrepliedOf(host: number): number {
     return this.hosts.rec[host * HOST_WORDS + H_UNREPLIED];
+  }
+
+  /** How many unreplied sessions a host has. */
+  unrepliedCountOf(host: number): number {
+    return this.hosts.rec[host * HOST_WORDS + H_UNREPLIED_COUNT];
   }
 
   /** The host's unreplied session used next after `id` (its stalest again after its most recent). */

@@ -187,3 +187,39 @@ test('restore keeps which sessions are unreplied', () => {
   assert.equal(synAck(fresh, a, 2000), -NatDrop.NoMapping, 'the unreplied SYN went, no answered session did');
   assert.equal(fresh.table.count, 8);
 });
+
+test('under a SYN flood at its quota and a UDP flood at the pool\'s end, a light host\'s pending flows are never taken', () => {
+  // Milliseconds of simulated time: each one, 4 SYNs to new remotes from
+  // 16 ports (host 1), 4 one-way datagrams from new ports (host 2, the pool
+  // of 2,000), and every 10 ms a new exchange of host 3 answered 50 ms later.
+  const ext = '2001:db8:1::66';
+  const n = new Nat66({ networks: [{ name: 'web', insideSubnets: ['fd66:1::/64'], externalAddresses: [ext], portRange: [40000, 41999] }], capacity: 16384, seed: 5 });
+  const pending: Array<{ at: number; port: number; sport: number }> = [];
+  let ok = 0;
+  let i = 0;
+  for (let ms = 0; ms < 5000; ms++) {
+    const now = 1_000_000 + ms;
+    for (let k = 0; k < 4; k++, i++) {
+      const s = tcpPacket('fd66:1::2', 20000 + (i & 15), `2001:db8:9::${(1 + (i >> 4)).toString(16)}`, 80, TCP_SYN);
+      assert.equal(out(n, s, now), Verdict.Forward);
+      const u = udpPacket('fd66:1::3', 1024 + i, '2001:db8:9::1', 9);
+      assert.equal(out(n, u, now), Verdict.Forward);
+    }
+    if (ms % 10 === 0 && ms >= 1500) {
+      const sport = 32768 + ((ms * 7919) % 28000);
+      const q = udpPacket('fd66:1::4', sport, R1, 53);
+      assert.equal(out(n, q, now), Verdict.Forward);
+      pending.push({ at: ms + 50, port: portsOf(q)!.src, sport });
+    }
+    while (pending.length > 0 && pending[0]!.at <= ms) {
+      const p = pending.shift()!;
+      const answer = udpPacket(R1, 53, ext, p.port);
+      assert.equal(inn(n, answer, now), Verdict.Forward);
+      assert.equal(portsOf(answer)!.dst, p.sport, 'the answer reaches the flow that asked');
+      ok++;
+    }
+    if (ms % 1000 === 0) n.expire(now);
+  }
+  assert.ok(ok >= 340, `${ok} exchanges`);
+  assert.ok(n.counters[NatCounter.AddressQuotaHits] > 10_000 && n.counters[NatCounter.PortsReclaimed] > 10_000);
+});
