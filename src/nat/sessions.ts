@@ -189,7 +189,7 @@ export class Sessions {
     for (let i = 0; i < POOL_SCAN_BUDGET; i++) {
       const owner = t.portOwner(extIdx, pc, p);
       if (owner === 0) return p;
-      // A light requester's own mappings are its pending flows: never its victims.
+      // The scan does not go by age: a light requester's own mappings there are its fresh pending flows.
       if (owner > 0 && (t.rec[owner * REC_WORDS + R.META] >>> 16 !== host || heavy) && this.mappingReclaimable(owner)) {
         for (let id = owner; id > 0; id = t.portOwner(extIdx, pc, p)) t.remove(id);
         this.counters[NatCounter.PortsReclaimed]++;
@@ -215,8 +215,8 @@ export class Sessions {
   /**
    * The stalest unreplied session in scope (Pool: this.scopeExt/scopePc,
    * a mapping of one session; Network: this.scopeNet): a heavy `host`'s
-   * own first (its ring), then anyone's (for Scope.Address only its own),
-   * looking at up to EVICT_BUDGET of each. 0 when none.
+   * own first (its ring), then the stalest of anyone's (for Scope.Address
+   * only its own), looking at up to EVICT_BUDGET of each. 0 when none.
    */
   private findUnreplied(host: number, scope: number): number {
     const t = this.table;
