@@ -9,7 +9,7 @@ import type { Command } from 'commander';
 import { createLogger, type Logger } from '../log.js';
 import { ConfigError, SixgateError } from '../errors.js';
 import { fail } from './exit.js';
-import { readDatapathConfig } from '../datapath/config.js';
+import { readDatapathConfig, natOptions } from '../datapath/config.js';
 import { DatapathService, cleanupHost } from '../datapath/service.js';
 import { DEFAULT_HOST_PORT_RANGE } from '../datapath/model.js';
 import { daemonStarting, serveUntilStopped } from './signals.js';
@@ -66,7 +66,7 @@ export async function runNat(opts: NatCliOptions): Promise<number> {
   try {
     service = await DatapathService.start({
       model: file.model, logger: log, stateFile: opts.stateFile ?? file.stateFile,
-      ...(file.capacity !== undefined ? { nat: { capacity: file.capacity } } : {}),
+      nat: natOptions(file),
     });
   } catch (err) {
     return fail(log, err);

@@ -25,6 +25,9 @@ export interface ServiceConfig {
   hostPortRange: [number, number];
   /** NAT connection table capacity (sessions); undefined = engine default. */
   capacity?: number;
+  /** NAT sessions one inside (container) address / one network may hold; undefined = engine default. */
+  addressQuota?: number;
+  networkQuota?: number;
   /** Connection table snapshot kept across restarts. */
   stateFile?: string;
   /** Status file read by `sixgate health`. */
@@ -93,6 +96,10 @@ export const OPTIONS: readonly OptionSpec[] = [
     'host ports sixgate owns in host-address mode', '61000-61999'),
   spec('capacity', 'integer', '--capacity <sessions>', { type: 'integer', minimum: 1024, maximum: 16777215 },
     'NAT66 connection table size', 'engine default'),
+  spec('addressQuota', 'integer', '--address-quota <sessions>', { type: 'integer', minimum: 1, maximum: 16777215 },
+    'NAT66 sessions one container address may hold', 'a quarter of the capacity, at least 1,024'),
+  spec('networkQuota', 'integer', '--network-quota <sessions>', { type: 'integer', minimum: 1, maximum: 16777215 },
+    'NAT66 sessions one network may hold', '3/4 of the capacity with two NAT networks or more, else no limit'),
   spec('stateFile', 'string', '--state-file <file>', { type: 'string', minLength: 1 },
     'connection table snapshot kept across restarts', 'none'),
   spec('statusFile', 'string', '--status-file <file>', { type: 'string', minLength: 1 },

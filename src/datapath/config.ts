@@ -6,6 +6,8 @@
 //   hostPortRange: [61000, 61999]      # optional, host-address mode
 //   stateFile: /var/lib/sixgate/nat.snapshot
 //   capacity: 262144                   # optional, sessions
+//   addressQuota: 65536                # optional, sessions per container address
+//   networkQuota: 196608               # optional, sessions per network
 //   networks:
 //     - name: web
 //       bridge: br-web
@@ -26,12 +28,25 @@ import { ConfigError } from '../errors.js';
 import { tryParseIpv6 } from '../wire/address.js';
 import { readConfigText, schemaChecker, YamlFile } from '../config/yaml.js';
 import type { DatapathModel } from './model.js';
+import type { NatConfig } from '../nat/config.js';
 
 export interface DatapathFileConfig {
   readonly model: DatapathModel;
   readonly stateFile?: string;
   /** Sessions the connection table holds (engine default when absent). */
   readonly capacity?: number;
+  /** Sessions one inside address / one network may hold (engine defaults when absent). */
+  readonly addressQuota?: number;
+  readonly networkQuota?: number;
+}
+
+/** The engine options among a file's or the daemon's settings. */
+export function natOptions(c: { capacity?: number; addressQuota?: number; networkQuota?: number }): Partial<NatConfig> {
+  return {
+    ...(c.capacity !== undefined ? { capacity: c.capacity } : {}),
+    ...(c.addressQuota !== undefined ? { addressQuota: c.addressQuota } : {}),
+    ...(c.networkQuota !== undefined ? { networkQuota: c.networkQuota } : {}),
+  };
 }
 
 const prefix = { type: 'string', pattern: '^[0-9A-Fa-f:.]+/[0-9]{1,3}$' };
@@ -48,6 +63,8 @@ const SCHEMA = {
     tun: ifname,
     stateFile: { type: 'string', minLength: 1 },
     capacity: { type: 'integer', minimum: 1024, maximum: 16777215 },
+    addressQuota: { type: 'integer', minimum: 1, maximum: 16777215 },
+    networkQuota: { type: 'integer', minimum: 1, maximum: 16777215 },
     hostPortRange: { type: 'array', items: port, minItems: 2, maxItems: 2 },
     throwPrefixes: { type: 'array', items: prefix },
     ipv4Map: { type: 'object', additionalProperties: address },
@@ -95,7 +112,7 @@ export function parseDatapathConfig(text: string, file = '<config>'): DatapathFi
   const yaml = YamlFile.parse(text, file);
   checkSchema(yaml, yaml.value);
   const v = yaml.value as {
-    uplink: string; tun?: string; stateFile?: string; capacity?: number; hostPortRange?: [number, number]; throwPrefixes?: string[];
+    uplink: string; tun?: string; stateFile?: string; capacity?: number; addressQuota?: number; networkQuota?: number; hostPortRange?: [number, number]; throwPrefixes?: string[];
     ipv4Map?: Record<string, string>; networks: DatapathModel['networks']; published?: Array<DatapathModel['published'][number] & { hostIp?: string }>;
   };
   // Addresses the pattern lets through but that are not IPv6.
@@ -123,7 +140,7 @@ export function parseDatapathConfig(text: string, file = '<config>'): DatapathFi
     ...(v.ipv4Map !== undefined ? { ipv4Map: v.ipv4Map } : {}),
     ...(v.throwPrefixes !== undefined ? { throwPrefixes: v.throwPrefixes } : {}),
   };
-  return { model, ...(v.stateFile !== undefined ? { stateFile: v.stateFile } : {}), ...(v.capacity !== undefined ? { capacity: v.capacity } : {}) };
+  return { model, ...(v.stateFile !== undefined ? { stateFile: v.stateFile } : {}), ...natOptions(v) };
 }
 
 export function readDatapathConfig(file: string): DatapathFileConfig {

@@ -29,8 +29,8 @@ import { Tun } from '../io/tun.js';
 import { ifIndex, setUp } from '../io/netif.js';
 import { Counter, monotonicMs } from '../io/ring.js';
 import { Nat66 } from '../nat/nat66.js';
-import { DROP_REASON_NAMES } from '../nat/drop.js';
-import { NAT_COUNTER_NAMES } from '../nat/types.js';
+import { DROP_REASON_NAMES, NatDrop } from '../nat/drop.js';
+import { NAT_COUNTER_NAMES, NatCounter } from '../nat/types.js';
 import type { NatConfig, PublishedPort } from '../nat/config.js';
 import { NdpService } from '../proxy/service.js';
 import { cleanupPolicy, diffPolicy, readPolicy, watchDeviceRoutes, type PolicyState } from '../host/policy.js';
@@ -105,6 +105,8 @@ export interface ApplyReport {
 // Packets the TUN queues for us while the loop is not scheduled (a busy
 // 2-CPU host): the default 1000 overflowed with 64-byte UDP floods.
 const TUN_QUEUE_LEN = 8192;
+/** Quota hits are logged at most this often. */
+const QUOTA_LOG_MS = 10_000;
 
 /** First repair attempt after a failure; each failed attempt doubles the wait, up to REPAIR_MAX_MS. */
 const REPAIR_FIRST_MS = 50;
@@ -175,6 +177,9 @@ export class DatapathService {
   private appliedSteering: string | undefined;
   /** The resolver's notes of the last apply (logged once each). */
   private notes = new Set<string>();
+  /** Quota hits already logged, and when the last line went out. */
+  private quotaHits = 0;
+  private quotaLoggedAt = -Infinity;
 
   private constructor(options: DatapathServiceOptions, tun: Tun, nat: Nat66, resolved: ResolvedModel, plan: HostPlan, host: HostOps, kernelNat: readonly string[]) {
     this.options = options;
@@ -221,7 +226,7 @@ export class DatapathService {
       service.loop.setHostAddresses(service.hostAddresses());
       service.loop.start();
       service.stopWatching = watchDeviceRoutes(resolved.tun, () => service.checkRoutes());
-      service.expiry = setInterval(() => service.nat.expire(monotonicMs()), 1000);
+      service.expiry = setInterval(() => { service.nat.expire(monotonicMs()); service.reportQuota(); }, 1000);
       service.expiry.unref();
     } catch (err) {
       service.stopWatching?.();
@@ -418,6 +423,29 @@ export class DatapathService {
     };
     this.log.info(report, 'model applied');
     return report;
+  }
+
+  /**
+   * At most one line per QUOTA_LOG_MS when containers hit their session
+   * quota: the last address that did, its network and the hits since.
+   */
+  private reportQuota(): void {
+    const c = this.nat.counters;
+    const hits = c[NatCounter.AddressQuotaHits]! + c[NatCounter.NetworkQuotaHits]!;
+    if (hits < this.quotaHits) this.quotaHits = 0; // a new engine (networks changed)
+    const now = monotonicMs();
+    if (hits === this.quotaHits || now - this.quotaLoggedAt < QUOTA_LOG_MS) return;
+    const s = this.nat.sessions;
+    const bytes = new Uint8Array(16);
+    const view = new DataView(bytes.buffer);
+    s.quotaAddress.forEach((w, i) => view.setUint32(i * 4, w));
+    const perAddress = s.quotaKind === NatDrop.AddressQuota;
+    this.log.warn({
+      address: formatIpv6(bytes, 0), network: this.nat.cfg.netNames[s.quotaNetwork], quota: perAddress ? 'address' : 'network',
+      limit: perAddress ? s.addressQuota : s.networkQuota, hits: hits - this.quotaHits,
+    }, 'NAT session quota reached: the stalest unanswered sessions make room, else new flows are dropped');
+    this.quotaHits = hits;
+    this.quotaLoggedAt = now;
   }
 
   /** The engine in force (replaced by apply when networks change). */

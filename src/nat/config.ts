@@ -29,6 +29,13 @@ export interface NatTimers {
   fragment: number;
   /** Under pressure, a UDP/ICMP session idle at least this long may be reclaimed for a new flow. */
   reclaimIdle: number;
+  /**
+   * Unreplied sessions (lone SYN, one-way UDP/ICMP) made or used while the
+   * table is over 3/4 full live at most this long: RFC 5382's 4-minute
+   * minimum is for connections that exist, and a SYN unanswered for 5 s
+   * that retries simply opens its session again.
+   */
+  unrepliedUnderPressure: number;
 }
 
 export const DEFAULT_TIMERS: Readonly<NatTimers> = {
@@ -40,6 +47,7 @@ export const DEFAULT_TIMERS: Readonly<NatTimers> = {
   sctp: 7440_000,
   fragment: 2_000,
   reclaimIdle: 30_000,
+  unrepliedUnderPressure: 5_000,
 };
 
 export type NatMode = 'masquerade' | 'nptv6';
@@ -80,6 +88,10 @@ export interface NatConfig {
   capacity?: number;
   /** Inside addresses with counters (default capacity/64, 1,024..65,535). */
   hostCapacity?: number;
+  /** Sessions one inside address may hold (default: a quarter of the capacity). */
+  addressQuota?: number;
+  /** Sessions one network may hold (default: 3/4 of the capacity with two masquerading networks or more, else all of it). */
+  networkQuota?: number;
   /** First fragments remembered at once (default 1,024). */
   fragmentFlows?: number;
   /** Out-of-order fragments held at once (default 32) and the largest one (default 2,048 bytes). */
@@ -134,6 +146,10 @@ export interface CompiledConfig {
   ticksIcmp: number;
   ticksSctp: number;
   ticksReclaimIdle: number;
+  ticksUnrepliedPressure: number;
+  /** Session quotas as configured; 0 = the default for the table's capacity (sessions.ts). */
+  addressQuota: number;
+  networkQuota: number;
   fragmentMs: number;
   /** Fingerprint of the external side, stored in snapshots. */
   fingerprint: number;
@@ -175,6 +191,12 @@ function timerTicks(ms: number, name: string, minimumMs: number): number {
   return Math.max(1, Math.ceil(ms / TICK_MS));
 }
 
+function quota(value: number | undefined, name: string): number {
+  if (value === undefined) return 0;
+  if (!Number.isInteger(value) || value < 1) throw new ConfigError(`${name} must be a positive integer (sessions), got ${String(value)}`);
+  return value;
+}
+
 /** Validate and precompute. Throws ConfigError naming the network and field. */
 export function compileConfig(config: NatConfig): CompiledConfig {
   if (config === null || typeof config !== 'object' || !Array.isArray(config.networks)) {
@@ -213,6 +235,9 @@ export function compileConfig(config: NatConfig): CompiledConfig {
     ticksIcmp: timerTicks(timers.icmp, 'icmp', 1000),
     ticksSctp: timerTicks(timers.sctp, 'sctp', 1000),
     ticksReclaimIdle: timerTicks(timers.reclaimIdle, 'reclaimIdle', 0),
+    ticksUnrepliedPressure: timerTicks(timers.unrepliedUnderPressure, 'unrepliedUnderPressure', 1000),
+    addressQuota: quota(config.addressQuota, 'addressQuota'),
+    networkQuota: quota(config.networkQuota, 'networkQuota'),
     fragmentMs: timerTicks(timers.fragment, 'fragment', 0) * TICK_MS,
     fingerprint: 0,
   };

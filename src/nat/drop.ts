@@ -50,6 +50,10 @@ export const NatDrop = {
   RoutingHeaderActive: WIRE_ERROR_COUNT + 20,
   /** SCTP whose port must change but whose CRC32c cannot be recomputed (a fragment). */
   SctpFragment: WIRE_ERROR_COUNT + 21,
+  /** The inside address holds its quota of sessions, none of them unreplied. */
+  AddressQuota: WIRE_ERROR_COUNT + 22,
+  /** The network holds its quota of sessions, none of the stalest unreplied ones its own. */
+  NetworkQuota: WIRE_ERROR_COUNT + 23,
 } as const;
 export type NatDrop = (typeof NatDrop)[keyof typeof NatDrop];
 
@@ -58,6 +62,7 @@ const NAT_NAMES: readonly string[] = [
   'filtered', 'no-session', 'table-full', 'ports-exhausted', 'host-table-full', 'routing-header-0',
   'tiny-fragment', 'fragment-hold-full', 'fragment-timeout', 'icmp-error-no-mapping', 'icmp-error-malformed',
   'npt-untranslatable', 'conflict', 'icmp-error-fragmented', 'routing-header-active', 'sctp-fragment',
+  'address-quota', 'network-quota',
 ];
 
 /** Size of a drop counter array covering wire and NAT reasons. */

@@ -2,8 +2,10 @@
 // container address with sessions (and, until the space is needed, without).
 //
 // Part of the connection table's flat buffer (ConnTable allocates the three
-// sections and passes views in): records of 8 words (address 0..3, session
-// count 4, free-list link 5, live flag 6), a Float64Array of 4 counters per
+// sections and passes views in): records of 16 words (address 0..3, session
+// count 4, free-list link 5, live flag 6, the host's stalest unreplied
+// session 7: the head of its ring in the table's hostUnreplied column, its
+// unreplied session count 8; 9..15 spare, for a 64-byte record), a Float64Array of 4 counters per
 // host, and an open-addressing index (tag << 24 | id, linear probing,
 // backward-shift deletion) from address to host id. Scalar state (count,
 // free-list head, reclaim hand) lives in the table's meta words, so it is
@@ -12,10 +14,14 @@
 const ID_BITS = 24;
 const ID_MASK = (1 << ID_BITS) - 1;
 /** Words per host record. */
-export const HOST_WORDS = 8;
+export const HOST_WORDS = 16;
 const H_REFS = 4;
 const H_NEXT_FREE = 5;
 const H_LIVE = 6;
+/** Word of a host record holding its stalest unreplied session (0 = none); ConnTable keeps the ring. */
+export const H_UNREPLIED = 7;
+/** Word of a host record counting its unreplied sessions (ConnTable keeps it with the ring). */
+export const H_UNREPLIED_COUNT = 8;
 
 /** Counter slots per host in `cnt` (Float64, host * 4 + slot). */
 export const HostCounter = { PacketsOut: 0, PacketsIn: 1, BytesOut: 2, BytesIn: 3 } as const;
@@ -27,7 +33,7 @@ function mix(h: number, w: number): number {
 
 function hashAddress(seed: number, k: Uint32Array, ko: number): number {
   let h = seed ^ 0x300;
-  h = mix(h, k[ko]); h = mix(h, k[ko + 1]); h = mix(h, k[ko + 2]); h = mix(h, k[ko + 3]);
+  h = mix(h, k[ko] | 0); h = mix(h, k[ko + 1] | 0); h = mix(h, k[ko + 2] | 0); h = mix(h, k[ko + 3] | 0);
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
   h ^= h >>> 13;
@@ -112,6 +118,8 @@ export class HostTable {
     hr[o + H_REFS] = 0;
     hr[o + H_NEXT_FREE] = 0;
     hr[o + H_LIVE] = 1;
+    hr[o + H_UNREPLIED] = 0;
+    hr[o + H_UNREPLIED_COUNT] = 0;
     this.cnt.fill(0, id * 4, id * 4 + 4);
     idx[i] = (tag << ID_BITS | id) >>> 0;
     return id;
@@ -204,6 +212,8 @@ export class HostTable {
     for (let id = 1; id <= this.capacity; id++) {
       const o = id * HOST_WORDS;
       hr[o + H_REFS] = 0;
+      hr[o + H_UNREPLIED] = 0;
+      hr[o + H_UNREPLIED_COUNT] = 0;
       if (hr[o + H_LIVE] !== 1) { hr[o + H_LIVE] = 0; continue; }
       const h = hashAddress(this.seed, hr, o);
       let i = h & mask;

@@ -129,7 +129,7 @@ export function rebuildTable(table: ConnTable, markPublished: () => void,
     const inPort = rec[o + R.PORTS] >>> 16;
     const remPort = rec[o + R.PORTS] & 0xffff;
     let ok = pc <= ProtoClass.Sctp && extIdx < table.externalCount && host >= 1 && host <= table.hostCapacity &&
-      hosts.live(host) && hosts.hasAddress(host, rec, o) && (flags & ~(Flag.PUBLISHED | Flag.INBOUND)) === 0 &&
+      hosts.live(host) && hosts.hasAddress(host, rec, o) && (flags & ~(Flag.PUBLISHED | Flag.INBOUND | Flag.REPLIED)) === 0 &&
       keep(rec, o);
     let anchor = 0;
     if (ok) {

@@ -14,6 +14,10 @@
 //   rec       (N+1) × 16 × u32    one 64-byte record per session (id 0 = none)
 //   bytesHi   (N+1) × 2 × u32     high words of the byte counters (out, in)
 //   mapLink   (N+1) × 2 × u32     mapping ring links (next, prev)
+//   unreplied (N+1) × 2 × u32     unreplied-session list links (next, prev);
+//                                 id 0's pair is the list's head and tail
+//   hostUnrep (N+1) × 2 × u32     the same per inside address: a ring whose
+//                                 stalest member the host record names
 //   wNext     (N+1+W) × u32       timing-wheel ring links; ids N+1.. are the
 //   wPrev     (N+1+W) × u32       wheel's sentinels, so unlinking needs no slot
 //   idxIn     M × u32             inside 5-tuple  → id   (linear probing,
@@ -21,7 +25,8 @@
 //   idxMap    M × u32             inside addr:port → mapping anchor)  0 = empty
 //   owner     E × 4 × 65536 × u32 (external address, protocol class, port) →
 //                                 mapping anchor id, or PUBLISHED | port index
-//   hostRec   (H+1) × 8 × u32     inside address, session count (hosts.ts)
+//   extSess   E × u32             live sessions per external address
+//   hostRec   (H+1) × 16 × u32    inside address, session counts (hosts.ts)
 //   hostCnt   (H+1) × 4 × f64     packets out/in, bytes out/in per inside address
 //   hostIdx   2H' × u32           inside address → host id
 //   warm*     256 × (u32+u32+u8)  the warm-up kernel's hashes, slots, directions
@@ -45,10 +50,18 @@
 // Expiry: a timing wheel of 1-second ticks (wheel.ts); refreshing a session
 // per packet only raises its EXPIRY word.
 //
+// Unreplied sessions (no packet yet in the direction opposite to the one
+// that opened them: a lone SYN, one-way UDP) are also on a list in the
+// order they were last used, least recent first, so the engine can evict
+// the stalest of them in O(1) when the table or a port pool runs out
+// (sessions.ts); and, in the same order, on a ring per inside address, so
+// an address at its quota finds its own stalest one in O(1) too. A session
+// leaves both for good with its first reply.
+//
 // Index deletion is backward-shift (no tombstones), so lookups stay short
 // however long the table runs.
 
-import { HostTable } from './hosts.js';
+import { HostTable, HOST_WORDS, H_UNREPLIED, H_UNREPLIED_COUNT } from './hosts.js';
 import { TimingWheel, WHEEL_SIZE } from './wheel.js';
 import { layoutOf, REC_WORDS, META_WORDS, MAX_CAPACITY, PORTS_PER_CLASS, WARM_MIN_SESSIONS, WARM_MAX, type TableGeometry } from './layout.js';
 import { kernelMemory, type WarmLoads } from './warm-kernel.js';
@@ -56,7 +69,7 @@ import { kernelMemory, type WarmLoads } from './warm-kernel.js';
 export { REC_WORDS, MAX_CAPACITY, type TableGeometry };
 
 export const SNAPSHOT_MAGIC = 0x53364e54; // "S6NT"
-export const SNAPSHOT_VERSION = 2;
+export const SNAPSHOT_VERSION = 3;
 
 /** What each word of a session record holds. */
 export const R = {
@@ -88,6 +101,8 @@ export const Flag = {
   PUBLISHED: 0x02,
   /** Created by an inbound packet (published port or endpoint-independent filtering). */
   INBOUND: 0x04,
+  /** A packet came back the other way (for INBOUND sessions: out): not on the unreplied list. */
+  REPLIED: 0x08,
 } as const;
 
 /** Owner-array marker for a published port; the low bits hold the published port's index. */
@@ -133,12 +148,18 @@ export class ConnTable {
   readonly rec: Uint32Array;
   readonly bytesHi: Uint32Array;
   readonly mapLink: Uint32Array;
+  /** Unreplied list links (next, prev) per id; id 0 is the sentinel (head = [0], tail = [1]). */
+  readonly unreplied: Uint32Array;
+  /** Per-host unreplied ring links (next, prev) per id. */
+  readonly hostUnreplied: Uint32Array;
   readonly wNext: Uint32Array;
   readonly wPrev: Uint32Array;
   readonly idxIn: Uint32Array;
   readonly idxOut: Uint32Array;
   readonly idxMap: Uint32Array;
   readonly owner: Uint32Array;
+  /** Live sessions per external address (the engine's per-network quota sums them). */
+  readonly extSessions: Uint32Array;
   /** Per inside address counters (same buffer); hostCnt is its Float64 counter column, for the hot path. */
   readonly hosts: HostTable;
   readonly hostCnt: Float64Array;
@@ -191,6 +212,8 @@ export class ConnTable {
     this.rec = new Uint32Array(b, o.rec, n1 * REC_WORDS);
     this.bytesHi = new Uint32Array(b, o.bytesHi, n1 * 2);
     this.mapLink = new Uint32Array(b, o.mapLink, n1 * 2);
+    this.unreplied = new Uint32Array(b, o.unreplied, n1 * 2);
+    this.hostUnreplied = new Uint32Array(b, o.hostUnreplied, n1 * 2);
     this.wNext = new Uint32Array(b, o.wNext, n1 + WHEEL_SIZE);
     this.wPrev = new Uint32Array(b, o.wPrev, n1 + WHEEL_SIZE);
     this.idxIn = new Uint32Array(b, o.idxIn, this.indexSize);
@@ -198,6 +221,7 @@ export class ConnTable {
     if (o.idxOut !== o.idxIn + this.indexSize * 4) throw new Error('layout: idxOut must follow idxIn');
     this.idxMap = new Uint32Array(b, o.idxMap, this.indexSize);
     this.owner = new Uint32Array(b, o.owner, l.ext * 4 * PORTS_PER_CLASS);
+    this.extSessions = new Uint32Array(b, o.extSessions, l.ext);
     const hg = l.hostGeometry;
     this.hosts = new HostTable(l.hosts,
       new Uint32Array(b, o.hostRec, hg.recBytes >>> 2),
@@ -246,10 +270,13 @@ export class ConnTable {
     this.rec.fill(0);
     this.bytesHi.fill(0);
     this.mapLink.fill(0);
+    this.unreplied.fill(0);
+    this.hostUnreplied.fill(0);
     this.idxIn.fill(0);
     this.idxOut.fill(0);
     this.idxMap.fill(0);
     this.owner.fill(0);
+    this.extSessions.fill(0);
     this.hosts.clear();
     this.wheel.reset();
     this.rebuildFreeList();
@@ -259,21 +286,21 @@ export class ConnTable {
 
   private hashInside(pc: number, ports: number, k: Uint32Array, ko: number, r: Uint32Array, ro: number): number {
     let h = this.seed ^ pc;
-    h = mix(h, k[ko]); h = mix(h, k[ko + 1]); h = mix(h, k[ko + 2]); h = mix(h, k[ko + 3]);
-    h = mix(h, r[ro]); h = mix(h, r[ro + 1]); h = mix(h, r[ro + 2]); h = mix(h, r[ro + 3]);
+    h = mix(h, k[ko] | 0); h = mix(h, k[ko + 1] | 0); h = mix(h, k[ko + 2] | 0); h = mix(h, k[ko + 3] | 0);
+    h = mix(h, r[ro] | 0); h = mix(h, r[ro + 1] | 0); h = mix(h, r[ro + 2] | 0); h = mix(h, r[ro + 3] | 0);
     return fin(mix(h, ports));
   }
 
   private hashOutside(pc: number, ext: number, remPort: number, r: Uint32Array, ro: number): number {
     let h = this.seed ^ (0x100 | pc);
     h = mix(h, ext);
-    h = mix(h, r[ro]); h = mix(h, r[ro + 1]); h = mix(h, r[ro + 2]); h = mix(h, r[ro + 3]);
+    h = mix(h, r[ro] | 0); h = mix(h, r[ro + 1] | 0); h = mix(h, r[ro + 2] | 0); h = mix(h, r[ro + 3] | 0);
     return fin(mix(h, remPort));
   }
 
   private hashMapping(pc: number, inPort: number, k: Uint32Array, ko: number): number {
     let h = this.seed ^ (0x200 | pc);
-    h = mix(h, k[ko]); h = mix(h, k[ko + 1]); h = mix(h, k[ko + 2]); h = mix(h, k[ko + 3]);
+    h = mix(h, k[ko] | 0); h = mix(h, k[ko + 1] | 0); h = mix(h, k[ko + 2] | 0); h = mix(h, k[ko + 3] | 0);
     return fin(mix(h, inPort));
   }
 
@@ -520,6 +547,8 @@ export class ConnTable {
       this.owner[((extIdx << 2) | pc) * PORTS_PER_CLASS + extPort] = id;
       this.indexInsert(this.idxMap, this.homeOf(2, id), id);
     }
+    this.extSessions[extIdx]++;
+    if ((flags & Flag.REPLIED) === 0) this.linkUnreplied(id);
     this.wheel.link(id, expiry);
   }
 
@@ -552,6 +581,8 @@ export class ConnTable {
       }
     }
     this.wheel.unlink(id);
+    if ((meta & Flag.REPLIED) === 0) this.unlinkUnreplied(id);
+    this.extSessions[rec[o + R.EXT] & 0xffff]--;
     this.hosts.unref(meta >>> 16);
     rec[o + R.META] = 0;
     link[id * 2] = 0;
@@ -560,6 +591,94 @@ export class ConnTable {
     this.wNext[id] = m[M.FREE_HEAD];
     m[M.FREE_HEAD] = id;
     m[M.COUNT]--;
+  }
+
+  // ---- unreplied list ---------------------------------------------------------------
+
+  // Append at the most recently used end of both lists.
+  private linkUnreplied(id: number): void {
+    const u = this.unreplied;
+    const tail = u[1];
+    u[id * 2] = 0;
+    u[id * 2 + 1] = tail;
+    u[tail * 2] = id;
+    u[1] = id;
+    const hu = this.hostUnreplied;
+    const at = (this.rec[id * REC_WORDS + R.META] >>> 16) * HOST_WORDS + H_UNREPLIED;
+    const hr = this.hosts.rec;
+    hr[at - H_UNREPLIED + H_UNREPLIED_COUNT]++;
+    const head = hr[at];
+    if (head === 0) {
+      hr[at] = id;
+      hu[id * 2] = id;
+      hu[id * 2 + 1] = id;
+    } else {
+      const last = hu[head * 2 + 1];
+      hu[id * 2] = head;
+      hu[id * 2 + 1] = last;
+      hu[last * 2] = id;
+      hu[head * 2 + 1] = id;
+    }
+  }
+
+  private unlinkUnreplied(id: number): void {
+    const u = this.unreplied;
+    const next = u[id * 2];
+    const prev = u[id * 2 + 1];
+    u[prev * 2] = next;
+    u[next * 2 + 1] = prev;
+    const hu = this.hostUnreplied;
+    const hnext = hu[id * 2];
+    const at = (this.rec[id * REC_WORDS + R.META] >>> 16) * HOST_WORDS + H_UNREPLIED;
+    const hr = this.hosts.rec;
+    hr[at - H_UNREPLIED + H_UNREPLIED_COUNT]--;
+    if (hnext === id) {
+      hr[at] = 0;
+      return;
+    }
+    const hprev = hu[id * 2 + 1];
+    hu[hprev * 2] = hnext;
+    hu[hnext * 2 + 1] = hprev;
+    if (hr[at] === id) hr[at] = hnext;
+  }
+
+  /** The least recently used unreplied session, or 0 when there is none. */
+  get oldestUnreplied(): number {
+    return this.unreplied[0];
+  }
+
+  /** The unreplied session used next after `id` (0 after the most recent). */
+  nextUnreplied(id: number): number {
+    return this.unreplied[id * 2];
+  }
+
+  /** The stalest unreplied session of a host, or 0. */
+  oldestUnrepliedOf(host: number): number {
+    return this.hosts.rec[host * HOST_WORDS + H_UNREPLIED];
+  }
+
+  /** How many unreplied sessions a host has. */
+  unrepliedCountOf(host: number): number {
+    return this.hosts.rec[host * HOST_WORDS + H_UNREPLIED_COUNT];
+  }
+
+  /** The host's unreplied session used next after `id` (its stalest again after its most recent). */
+  nextUnrepliedOfHost(id: number): number {
+    return this.hostUnreplied[id * 2];
+  }
+
+  /** An unreplied session was used again in its opening direction: move it to the recent end. */
+  refreshUnreplied(id: number): void {
+    if (this.unreplied[1] === id) return;
+    this.unlinkUnreplied(id);
+    this.linkUnreplied(id);
+  }
+
+  /** First packet back: the session is replied for good and leaves the list. */
+  markReplied(id: number): void {
+    const at = id * REC_WORDS + R.META;
+    this.rec[at] = (this.rec[at] | Flag.REPLIED) >>> 0;
+    this.unlinkUnreplied(id);
   }
 
   // ---- timing wheel ---------------------------------------------------------------
@@ -641,7 +760,10 @@ export class ConnTable {
     this.idxOut.fill(0);
     this.idxMap.fill(0);
     this.owner.fill(0);
+    this.extSessions.fill(0);
     this.mapLink.fill(0);
+    this.unreplied.fill(0);
+    this.hostUnreplied.fill(0);
     this.wheel.reset();
     this.meta[M.COUNT] = 0;
   }

@@ -65,11 +65,19 @@ export const NatCounter = {
   FragmentsFollowed: 12,
   FragmentsHeld: 13,
   FragmentsReleased: 14,
+  /** Unreplied sessions evicted to make room in a full table. */
+  EarlyDrops: 15,
+  /** A new session found its inside address at its quota (its own stalest unreplied session made room, or it was dropped). */
+  AddressQuotaHits: 16,
+  /** The same for a network's quota. */
+  NetworkQuotaHits: 17,
+  /** External ports freed for a new mapping from an exhausted pool (unreplied, then idle mappings). */
+  PortsReclaimed: 18,
 } as const;
 export const NAT_COUNTER_NAMES: readonly string[] = [
   'out-packets', 'out-bytes', 'in-packets', 'in-bytes', 'hairpin', 'sessions-created', 'sessions-expired',
   'sessions-reclaimed', 'icmp-errors-out', 'icmp-errors-in', 'npt-out', 'npt-in', 'fragments-followed',
-  'fragments-held', 'fragments-released',
+  'fragments-held', 'fragments-released', 'early-drops', 'address-quota-hits', 'network-quota-hits', 'ports-reclaimed',
 ];
 
 /** Which way a packet crosses the NAT: out of an inside network, or in from the world. */

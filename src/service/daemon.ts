@@ -27,6 +27,7 @@ import { NdpService } from '../proxy/service.js';
 import { ndpConfigFor } from '../datapath/ndp.js';
 import { DatapathService, cleanupHost, uplinkFacts } from '../datapath/service.js';
 import type { DatapathModel } from '../datapath/model.js';
+import { natOptions } from '../datapath/config.js';
 import { watchRoutes } from '../host/interfaces.js';
 import { parseIpv6 } from '../wire/address.js';
 import type { ServiceConfig } from '../config/options.js';
@@ -53,7 +54,7 @@ const REPAIR_INTERVAL_MS = 10_000;
  * new value is reported and waits for a restart. The others apply at once.
  */
 export const RESTART_OPTIONS: ReadonlyArray<keyof ServiceConfig> = [
-  'uplink', 'dockerHost', 'dockerIp6tables', 'ndp', 'nat66', 'tun', 'capacity', 'stateFile', 'statusFile', 'metricsListen', 'logLevel', 'retryMaxMs',
+  'uplink', 'dockerHost', 'dockerIp6tables', 'ndp', 'nat66', 'tun', 'capacity', 'addressQuota', 'networkQuota', 'stateFile', 'statusFile', 'metricsListen', 'logLevel', 'retryMaxMs',
 ];
 
 /** A batch whose NAT side waits for an apply. */
@@ -316,7 +317,7 @@ export class SixgateDaemon {
           // No ip6tables look: the feed already leaves the networks Docker NATs itself to Docker.
           model, logger: this.#log.child({ part: 'nat66' }), kernelNatCheck: false,
           ...(this.#config.stateFile === undefined ? {} : { stateFile: this.#config.stateFile }),
-          ...(this.#config.capacity === undefined ? {} : { nat: { capacity: this.#config.capacity } }),
+          nat: natOptions(this.#config),
         });
       } else {
         await this.#datapath.apply(model, { resync: force, facts });

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseDatapathConfig } from '../../src/datapath/config.js';
+import { parseDatapathConfig, natOptions } from '../../src/datapath/config.js';
 import { ConfigError } from '../../src/errors.js';
 
 const GOOD = `uplink: eth0
@@ -42,4 +42,11 @@ test('errors name the key and file:line:column', () => {
   fails(GOOD.replace(', externalPrefix: 2001:db8:66::/64', ''), /nptv6 needs externalPrefix/, 7);
   fails('uplink: [unclosed', /YAML: /, 1);
   fails(GOOD.replace('subnets: [fd66:1::/64]', 'subnets: [fd66:1::/64, "1:2:3:4:5:6:7:8:9::/64"]'), /networks\.0\.subnets\.1: .* is not an IPv6 address/, 6);
+});
+
+test('engine options: capacity and the session quotas reach the engine; a bad quota names its line', () => {
+  const file = parseDatapathConfig(`capacity: 65536\naddressQuota: 4096\nnetworkQuota: 32768\n${GOOD}`);
+  assert.deepEqual(natOptions(file), { capacity: 65536, addressQuota: 4096, networkQuota: 32768 });
+  assert.deepEqual(natOptions(parseDatapathConfig(GOOD)), {});
+  fails(`addressQuota: 0\n${GOOD}`, /addressQuota: must be >= 1/, 1);
 });

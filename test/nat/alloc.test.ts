@@ -9,8 +9,8 @@ import { PerformanceObserver, constants } from 'node:perf_hooks';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { Nat66, NatBatch, DIR_IN, DIR_OUT } from '../../src/nat/nat66.js';
-import { Verdict } from '../../src/nat/types.js';
-import { udpPacket, tcpPacket, portsOf, TCP_ACK, loadPackets, srcText, rewriteError, addr } from './support.js';
+import { Verdict, NatCounter } from '../../src/nat/types.js';
+import { udpPacket, tcpPacket, portsOf, TCP_ACK, TCP_SYN, loadPackets, srcText, rewriteError, addr } from './support.js';
 
 setFlagsFromString('--expose-gc');
 const collect = runInNewContext('gc') as () => void;
@@ -136,4 +136,43 @@ test('fragments (held, released, followed) and ICMPv6 errors allocate nothing ei
   const gcs = await gc.stop();
   assert.ok(forwarded >= 2 * 120_000, `forwarded ${forwarded}`);
   assert.equal(gcs, 0, `${gcs} GCs on the fragment and ICMP error paths`);
+});
+
+test('making room allocates nothing: early drops, quota recycling, port-pool reclaim', async () => {
+  // Inside addresses opening a new session with every packet (SYNs and
+  // one-way UDP to ever new remotes) into a small table with a small pool:
+  // each packet evicts something.
+  const nat = new Nat66({
+    networks: [{ name: 'd', insideSubnets: ['fd00::/64'], externalAddresses: [EXT], portRange: [20_000, 20_383] }],
+    capacity: 1024, addressQuota: 200, seed: 3,
+  });
+  // Host 1 (UDP) sends half the packets and runs into its quota.
+  const hosts = 9;
+  const templates = Array.from({ length: hosts }, (_, h) => (h & 1) === 1
+    ? tcpPacket(`fd00::${h + 1}`, 1, '2001:db8:77::', 80, TCP_SYN)
+    : udpPacket(`fd00::${h + 1}`, 1, '2001:db8:77::', 53));
+  const work = new Uint8Array(128);
+  let forwarded = 0;
+  const round = (i: number): void => {
+    const t = templates[(i & 1) === 0 ? 1 : 1 + ((i >>> 1) & 7)]!;
+    for (let b = 0; b < t.length; b++) work[b] = t[b]!;
+    const port = 1024 + ((i >>> 3) & 0x7fff);
+    work[40] = port >> 8;
+    work[41] = port;
+    work[38] = i >> 8;
+    work[39] = i;
+    const now = NOW + i * 0.5;
+    if (nat.translateOutbound(work, 0, t.length, now) === Verdict.Forward) forwarded++;
+    if ((i & 4095) === 0) nat.expire(now);
+  };
+  // Long enough that every path, the wheel's expiry of capped timers included, runs optimised.
+  for (let i = 0; i < 200_000; i++) round(i);
+  const gc = countGcs();
+  for (let i = 200_000; i < 500_000; i++) round(i);
+  const gcs = await gc.stop();
+  assert.equal(forwarded, 500_000, 'every packet got a session');
+  assert.ok(nat.counters[NatCounter.EarlyDrops] > 100_000, `${nat.counters[NatCounter.EarlyDrops]} early drops`);
+  assert.ok(nat.counters[NatCounter.AddressQuotaHits] > 0, 'quota recycling exercised');
+  assert.ok(nat.counters[NatCounter.PortsReclaimed] > 0, 'pool reclaim exercised');
+  assert.equal(gcs, 0, `${gcs} GCs while making room`);
 });

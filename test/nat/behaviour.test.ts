@@ -144,17 +144,22 @@ test('port preservation when free, port range respected, exhaustion refused and 
   const b = udpPacket(B, 2001, R1, 53);
   out(n, b, 0);
   assert.equal(portsOf(b)!.src, 2000);
+  // Answered, so neither is reclaimed for the next one (fairness.test.ts covers reclaiming).
+  inn(n, udpPacket(R1, 53, EXT, 2001), 0);
+  inn(n, udpPacket(R1, 53, EXT, 2000), 0);
   assert.equal(out(n, udpPacket('fd00::c', 2001, R1, 53), 0), -NatDrop.PortsExhausted);
   assert.equal(n.drops[NatDrop.PortsExhausted], 1);
   assert.equal(out(n, udpPacket(A, 2001, R2, 53), 0), Verdict.Forward, 'an existing mapping still opens sessions');
 });
 
-test('table full: new flows refused, established ones unaffected, idle UDP reclaimed first', () => {
+test('table full of answered sessions: new flows refused, established ones unaffected, idle UDP reclaimed first', () => {
   const n = nat({ capacity: 3, timers: { reclaimIdle: 30_000 } });
   out(n, tcpPacket(A, 2001, R1, 80, TCP_SYN), 0);
   inn(n, tcpPacket(R1, 80, EXT, 2001, TCP_SYN | TCP_ACK), 0);
   out(n, udpPacket(A, 2002, R1, 53), 0);
+  inn(n, udpPacket(R1, 53, EXT, 2002), 0);
   out(n, udpPacket(A, 2003, R1, 53), 10_000);
+  inn(n, udpPacket(R1, 53, EXT, 2003), 10_000);
   assert.equal(out(n, udpPacket(A, 2004, R1, 53), 20_000), -NatDrop.TableFull, 'nothing idle long enough yet');
   assert.equal(out(n, udpPacket(A, 2004, R1, 53), 31_000), Verdict.Forward, 'the UDP session idle 31 s made room');
   assert.equal(n.counters[NatCounter.SessionsReclaimed], 1);

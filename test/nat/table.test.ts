@@ -250,9 +250,9 @@ test('restore drops sessions that contradict the current published ports', () =>
   assert.equal(u.portOwner(0, Tcp, 8080), OWNER_PUBLISHED | 3);
 });
 
-test('works at 1,000,000 sessions, under 128 bytes per session', () => {
+test('works at 1,000,000 sessions, under 136 bytes per session (128 before the unreplied lists)', () => {
   const t = new ConnTable({ capacity: 1_000_000, externalCount: 1 });
-  assert.ok(t.bytesPerSession <= 128, `bytes per session ${t.bytesPerSession}`);
+  assert.ok(t.bytesPerSession <= 136, `bytes per session ${t.bytesPerSession}`);
   t.expire(1);
   let made = 0;
   for (let i = 0; i < 1_000_000; i++) {
