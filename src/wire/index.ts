@@ -20,6 +20,7 @@ export * as ipv6 from './ipv6.js';
 export * as ipv6Ext from './ipv6-ext.js';
 export * as tcp from './tcp.js';
 export * as udp from './udp.js';
+export * as sctp from './sctp.js';
 export * as icmpv6 from './icmpv6.js';
 export * as ndp from './ndp.js';
 export * as ndpOption from './ndp-option.js';
