@@ -16,7 +16,7 @@
 import type { Tun } from '../io/tun.js';
 import { VNET_HDR_LEN, VnetFlag } from '../io/tun.js';
 import { PacketRing } from '../io/ring.js';
-import { NatBatch, DIR_OUT, DIR_IN, type Nat66 } from '../nat/nat66.js';
+import { NatBatch, DIR_IN, type Nat66 } from '../nat/nat66.js';
 import { Verdict } from '../nat/types.js';
 import { F as IP, HEADER_LEN as IP_HEADER_LEN, Protocol } from '../wire/ipv6.js';
 import { readAddressWords } from '../wire/checksum.js';
@@ -65,9 +65,8 @@ export class TunDatapath {
   private readonly tun: Tun;
   private readonly onError: (err: unknown) => void;
   private readonly keep: Uint8Array;
-  /** The read's valid packets for the engine; slotOf[b] is batch packet b's ring slot. */
+  /** The read's packets for the engine: batch packet i is ring slot i. */
   private readonly batch: NatBatch;
-  private readonly slotOf: Int32Array;
   /** 1 for a host-mode packet to the host's own address: if sixgate does not claim it, it goes to the host untouched. */
   private readonly toHost: Uint8Array;
   /** Fragments the engine released during this batch, copied out (copyReleasedFragment) before its next call recycles them. */
@@ -87,7 +86,6 @@ export class TunDatapath {
     this.ring = new PacketRing({ slots, slotSize: SLOT_SIZE, headroom: HEADROOM });
     this.keep = new Uint8Array(slots);
     this.batch = new NatBatch(slots);
-    this.slotOf = new Int32Array(slots);
     this.toHost = new Uint8Array(slots);
   }
 
@@ -141,7 +139,6 @@ export class TunDatapath {
     const words = this.words;
     const vnet = this.tun.vnetHeader;
     const batch = this.batch;
-    const slotOf = this.slotOf;
     const toHost = this.toHost;
     batch.count = 0;
     // The read's own time stamp: a clock call here would allocate per read.
@@ -151,13 +148,12 @@ export class TunDatapath {
       const len = lens[i];
       keep[i] = 0;
       const partial = vnet && (buf[off - VNET_HDR_LEN] & VnetFlag.NEEDS_CSUM) !== 0;
-      slotOf[batch.count] = i;
-      toHost[batch.count] = 0;
+      toHost[i] = 0;
       // Noted before translation, on the destination as received; it
       // counts only for a packet the engine finds inbound and drops.
       if (this.hostCount !== 0 && len >= IP_HEADER_LEN && buf[off + IP.NEXT_HEADER] === Protocol.Icmpv6) {
         readAddressWords(buf, off + IP.DST, words, 4);
-        if (this.isHost(words)) toHost[batch.count] = 1;
+        if (this.isHost(words)) toHost[i] = 1;
       }
       batch.add(off, len, partial);
     }
@@ -166,17 +162,17 @@ export class TunDatapath {
     nat.translateBatch(buf, batch);
     const verdicts = batch.verdicts;
     const dirs = batch.dirs;
-    for (let b = 0; b < batch.count; b++) {
-      let v = verdicts[b];
-      const inbound = dirs[b] === DIR_IN;
+    for (let i = 0; i < n; i++) {
+      let v = verdicts[i];
+      const inbound = dirs[i] === DIR_IN;
       c[inbound ? LoopCounter.Inbound : LoopCounter.Outbound]++;
-      if (v < 0 && inbound && toHost[b] !== 0) {
+      if (v < 0 && inbound && toHost[i] !== 0) {
         c[LoopCounter.PassedToHost]++;
         v = Verdict.Forward;
       }
       if (v === Verdict.Held) c[LoopCounter.Held]++;
       else if (v < 0) c[LoopCounter.Dropped]++;
-      else keep[slotOf[b]] = 1;
+      else keep[i] = 1;
     }
     if (nat.releasedFragments !== 0) this.collectReleased();
     this.writeKept(n);
