@@ -56,6 +56,8 @@ export class NatBatch {
   readonly dirs: Uint8Array;
   /** With dirs: out, the inside network (index in the configuration); in, the external address's index, or -1. */
   readonly match: Int32Array;
+  /** With dirs: each packet's source and destination address as eight big-endian words, read once. */
+  readonly words: Uint32Array;
   /** What Nat66.translate would have returned for each packet. */
   readonly verdicts: Int32Array;
   count = 0;
@@ -74,6 +76,7 @@ export class NatBatch {
     this.partial = new Uint8Array(capacity);
     this.dirs = new Uint8Array(capacity);
     this.match = new Int32Array(capacity);
+    this.words = new Uint32Array(capacity * 8);
     this.verdicts = new Int32Array(capacity);
   }
 

@@ -27,7 +27,7 @@ import { walkChain, Ipv6Chain, RoutingType } from '../wire/ipv6-ext.js';
 import { F as IP, HEADER_LEN as IP_HEADER_LEN, Protocol } from '../wire/ipv6.js';
 import { F as TCP, HEADER_LEN as TCP_HEADER_LEN, Flag as TcpFlag } from '../wire/tcp.js';
 import { F as UDP, HEADER_LEN as UDP_HEADER_LEN } from '../wire/udp.js';
-import { F as ICMP, HEADER_LEN as ICMP_HEADER_LEN, IcmpType, isError } from '../wire/icmpv6.js';
+import { F as ICMP, HEADER_LEN as ICMP_HEADER_LEN, IcmpType, FIRST_INFORMATIONAL_TYPE } from '../wire/icmpv6.js';
 import { HEADER_LEN as SCTP_HEADER_LEN, fillChecksum as fillSctpChecksum } from '../wire/sctp.js';
 import { WireError } from '../wire/error.js';
 import {
@@ -138,7 +138,7 @@ export class Nat66 {
   translate(buf: Uint8Array, off: number, len: number, now: number, partialCsum = false): number {
     if (this.fragments.releasedCount !== 0) this.fragments.recycleReleased();
     this.setClock(now);
-    this.classify(buf, off, len);
+    this.classify(buf, off, len, this.pkt, 0);
     return this.dir === DIR_OUT
       ? this.outbound(buf, off, len, partialCsum, this.match)
       : this.inbound(buf, off, len, partialCsum, this.match);
@@ -155,12 +155,13 @@ export class Nat66 {
    */
   translateBatch(buf: Uint8Array, batch: NatBatch): void {
     const count = batch.count;
-    const { offsets, lengths, dirs, match, partial, verdicts } = batch;
+    const { offsets, lengths, dirs, match, words, partial, verdicts } = batch;
     for (let i = 0; i < count; i++) {
-      this.classify(buf, offsets[i], lengths[i]);
+      this.classify(buf, offsets[i], lengths[i], words, i * 8);
       dirs[i] = this.dir;
       match[i] = this.match;
     }
+    const pkt = this.pkt;
     const warmed = this.table.count >= WARM_MIN_SESSIONS ? this.warmer.warm(this.table, buf, batch) : 0;
     const hashes = this.table.warmHashes;
     const slots = this.table.warmSlots;
@@ -172,6 +173,8 @@ export class Nat66 {
       // The session lookup may reuse the warm-up's hash (consumed by it, or cleared here).
       this.presetHash = i < warmed ? hashes[i] : 0;
       this.presetSlot = i < warmed ? slots[i] : 0;
+      const w = i * 8;
+      for (let k = 0; k < 8; k++) pkt[k] = words[w + k];
       verdicts[i] = dirs[i] === DIR_OUT
         ? this.outbound(buf, offsets[i], lengths[i], partial[i] !== 0, match[i])
         : this.inbound(buf, offsets[i], lengths[i], partial[i] !== 0, match[i]);
@@ -183,39 +186,39 @@ export class Nat66 {
    * The one place a packet's direction is decided, into `dir` and `match`:
    * a source in an inside subnet goes out (match: its network); anything
    * else comes in (match: the external address it is sent to, or -1 for an
-   * NPTv6 prefix or none of ours). Before any validation: a packet too short
-   * or malformed goes in and is dropped there by the chain walk.
+   * NPTv6 prefix or none of ours). The source and destination words are
+   * read here, once, into w[o..o+7], for the translation (which finds them
+   * in `pkt`). Before any validation: a packet too short or malformed goes
+   * in and is dropped there by the chain walk, before its words are used.
    */
-  private classify(buf: Uint8Array, off: number, len: number): void {
-    const pkt = this.pkt;
+  private classify(buf: Uint8Array, off: number, len: number, w: Uint32Array, o: number): void {
     const cfg = this.cfg;
     let match = -1;
     if (len >= IP_HEADER_LEN) {
-      readAddressWords(buf, off + IP.SRC, pkt, 0);
-      const net = networkOf(cfg, pkt, 0);
+      readAddressWords(buf, off + IP.SRC, w, o);
+      readAddressWords(buf, off + IP.DST, w, o + 4);
+      const net = networkOf(cfg, w, o);
       if (net >= 0) {
         this.dir = DIR_OUT;
         this.match = net;
         return;
       }
-      readAddressWords(buf, off + IP.DST, pkt, 4);
-      match = externalIndexOf(cfg, pkt, 4);
+      match = externalIndexOf(cfg, w, o + 4);
     }
     this.dir = DIR_IN;
     this.match = match;
   }
 
-  // The two directions with the clock already set. `now` is not passed per
-  // packet: a fractional millisecond count (a read's time stamp) is a heap
-  // number every time a double crosses a call that is not inlined.
+  // The two directions with the clock already set and the packet's
+  // addresses in `pkt` (classify). `now` is not passed per packet: a
+  // fractional millisecond count (a read's time stamp) is a heap number every
+  // time a double crosses a call that is not inlined.
   private outbound(buf: Uint8Array, off: number, len: number, partialCsum: boolean, net: number): number {
     const ch = this.chain;
     const err = walkChain(buf, off, len, ch, false);
     if (err !== 0) return this.drop(err);
     if (ch.segmentsLeft > 0) return this.drop(ch.routingType === RoutingType.Type0 ? NatDrop.RoutingHeader0 : NatDrop.RoutingHeaderActive);
     const pkt = this.pkt;
-    readAddressWords(buf, off + IP.SRC, pkt, 0);
-    readAddressWords(buf, off + IP.DST, pkt, 4);
     if (this.cfg.netMode[net] === MODE_NPTV6) return this.nptOutbound(buf, off, ch, net, partialCsum);
     if (ch.isFragment) {
       this.orig.set(pkt);
@@ -232,8 +235,6 @@ export class Nat66 {
     if (err !== 0) return this.drop(err);
     if (ch.segmentsLeft > 0) return this.drop(ch.routingType === RoutingType.Type0 ? NatDrop.RoutingHeader0 : NatDrop.RoutingHeaderActive);
     const pkt = this.pkt;
-    readAddressWords(buf, off + IP.SRC, pkt, 0);
-    readAddressWords(buf, off + IP.DST, pkt, 4);
     if (extIdx < 0) {
       const net = this.hasNpt ? nptNetworkOfExternal(this.cfg, pkt, 4) : -1;
       if (net >= 0) return this.nptInbound(buf, off, ch, net, false);
@@ -321,7 +322,7 @@ export class Nat66 {
       case Protocol.Icmpv6: {
         if (l4len < ICMP_HEADER_LEN) return this.drop(WireError.Truncated);
         const type = buf[l4 + ICMP.TYPE];
-        if (isError(type)) return translateErrorOutbound(this, buf, off, ch, net);
+        if (type < FIRST_INFORMATIONAL_TYPE) return translateErrorOutbound(this, buf, off, ch, net);
         if (type !== IcmpType.EchoRequest && type !== IcmpType.EchoReply) return this.drop(NatDrop.IcmpNotTranslatable);
         pc = ProtoClass.Icmp;
         mayCreate = type === IcmpType.EchoRequest;
@@ -442,7 +443,7 @@ export class Nat66 {
       case Protocol.Icmpv6: {
         if (l4len < ICMP_HEADER_LEN) return this.drop(WireError.Truncated);
         const type = buf[l4 + ICMP.TYPE];
-        if (isError(type)) {
+        if (type < FIRST_INFORMATIONAL_TYPE) {
           if (hairpin) return this.drop(NatDrop.IcmpNotTranslatable);
           return translateErrorInbound(this, buf, off, ch);
         }
@@ -520,7 +521,7 @@ export class Nat66 {
 
   private nptOutbound(buf: Uint8Array, off: number, ch: Ipv6Chain, net: number, partial: boolean): number {
     const c = this.cfg;
-    if (ch.protocol === Protocol.Icmpv6 && ch.fragmentOffset === 0 && ch.l4Length >= ICMP_HEADER_LEN && isError(buf[ch.l4Offset + ICMP.TYPE])) {
+    if (ch.protocol === Protocol.Icmpv6 && ch.fragmentOffset === 0 && ch.l4Length >= ICMP_HEADER_LEN && buf[ch.l4Offset + ICMP.TYPE] < FIRST_INFORMATIONAL_TYPE) {
       translateNptError(this, buf, ch, net, DIR_OUT);
     }
     if (!nptRewrite(buf, off + IP.SRC, c.nptExternal, c.nptMask, net * 4, c.nptLength[net], c.nptAdjust[net])) {
@@ -532,7 +533,7 @@ export class Nat66 {
 
   private nptInbound(buf: Uint8Array, off: number, ch: Ipv6Chain, net: number, hairpin: boolean): number {
     const c = this.cfg;
-    if (!hairpin && ch.protocol === Protocol.Icmpv6 && ch.fragmentOffset === 0 && ch.l4Length >= ICMP_HEADER_LEN && isError(buf[ch.l4Offset + ICMP.TYPE])) {
+    if (!hairpin && ch.protocol === Protocol.Icmpv6 && ch.fragmentOffset === 0 && ch.l4Length >= ICMP_HEADER_LEN && buf[ch.l4Offset + ICMP.TYPE] < FIRST_INFORMATIONAL_TYPE) {
       translateNptError(this, buf, ch, net, DIR_IN);
     }
     if (!nptRewrite(buf, off + IP.DST, c.nptInside, c.nptMask, net * 4, c.nptLength[net], ~c.nptAdjust[net] & 0xffff)) {

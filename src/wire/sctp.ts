@@ -16,12 +16,12 @@
 
 import { WireError } from './error.js';
 
-export const F = {
-  SRC_PORT: 0,
-  DST_PORT: 2,
-  VERIFICATION_TAG: 4,
-  CHECKSUM: 8,
-} as const;
+export const enum F {
+  SRC_PORT = 0,
+  DST_PORT = 2,
+  VERIFICATION_TAG = 4,
+  CHECKSUM = 8,
+}
 
 export const HEADER_LEN = F.CHECKSUM + 4;
 
