@@ -92,13 +92,17 @@ export class NatBatch {
   }
 }
 
+/**
+ * A DataView of the caller's packet buffer, for word loads (four per
+ * address instead of sixteen byte loads): `previous` when it already views
+ * `buf` (the data path and the bench keep one ring), else a new one.
+ */
+export function viewOf(buf: Uint8Array, previous: DataView<ArrayBufferLike>): DataView<ArrayBufferLike> {
+  if (previous.buffer === buf.buffer && previous.byteOffset === buf.byteOffset && previous.byteLength === buf.byteLength) return previous;
+  return new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+}
+
 export class BatchWarmer {
-  /**
-   * A view of the caller's packet buffer: four word loads per address
-   * instead of sixteen byte loads. Replaced only when the caller hands in
-   * another buffer (the data path and the bench keep one ring).
-   */
-  private view: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0));
   /** The warm loads' sum, kept so the loads cannot be optimised away. */
   sink = 0;
 
@@ -107,14 +111,11 @@ export class BatchWarmer {
    * hashes are in table.warmHashes (0: none computed), which the
    * translation then reuses.
    */
-  warm(table: ConnTable, buf: Uint8Array, batch: NatBatch): number {
+  warm(table: ConnTable, buf: Uint8Array, view: DataView, batch: NatBatch): number {
     const n = Math.min(batch.count, WARM_MAX);
     const hashes = table.warmHashes;
     const warmDirs = table.warmDirs;
-    let view = this.view;
-    if (view.buffer !== buf.buffer || view.byteOffset !== buf.byteOffset || view.byteLength !== buf.byteLength) {
-      view = this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-    }
+    const words = batch.words;
     const offsets = batch.offsets;
     const lengths = batch.lengths;
     const dirs = batch.dirs;
@@ -125,7 +126,7 @@ export class BatchWarmer {
       const off = offsets[i];
       const out = dirs[i] === Direction.Out;
       hashes[i] = lengths[i] < KEY_BYTES || off < 0 || off > end ? 0
-        : out ? this.hashOutbound(table, view, buf, off) : this.hashInbound(table, view, buf, off, match[i]);
+        : out ? this.hashOutbound(table, view, buf, off, words, i * 8) : this.hashInbound(table, view, buf, off, match[i], words, i * 8);
       warmDirs[i] = out ? 0 : 1;
     }
     this.sink = table.warm(n);
@@ -138,30 +139,28 @@ export class BatchWarmer {
   // more than the hashing. A packet that will not be looked up (extension
   // headers, ICMPv6 errors, other protocols) gets a meaningless hash; the
   // lookup compares whole keys, so a wrong hash only costs it a second probe.
-  private hashOutbound(t: ConnTable, view: DataView, buf: Uint8Array, off: number): number {
+  // The addresses come from the classification's words (w[o..o+7]), the ports from the packet.
+  private hashOutbound(t: ConnTable, view: DataView, buf: Uint8Array, off: number, w: Uint32Array, o: number): number {
     const next = buf[off + IP.NEXT_HEADER];
     // All ones for ICMPv6, whose "port" is the echo identifier.
     const icmp = -ICMP_OF_NEXT[next];
     const ports = view.getUint32(off + PORTS_AT);
     const id = view.getUint16(off + ECHO_ID_AT);
     const k = t.key;
-    const src = off + IP.SRC;
-    const dst = off + IP.DST;
-    k[0] = view.getUint32(src); k[1] = view.getUint32(src + 4); k[2] = view.getUint32(src + 8); k[3] = view.getUint32(src + 12);
-    k[4] = view.getUint32(dst); k[5] = view.getUint32(dst + 4); k[6] = view.getUint32(dst + 8); k[7] = view.getUint32(dst + 12);
+    k[0] = w[o]; k[1] = w[o + 1]; k[2] = w[o + 2]; k[3] = w[o + 3];
+    k[4] = w[o + 4]; k[5] = w[o + 5]; k[6] = w[o + 6]; k[7] = w[o + 7];
     return t.hashInsideKey(CLASS_OF_NEXT[next], ((ports >>> 16) & ~icmp) | (id & icmp), ports & 0xffff & ~icmp);
   }
 
   // extIdx: the external address the engine's classification found the packet sent to.
-  private hashInbound(t: ConnTable, view: DataView, buf: Uint8Array, off: number, extIdx: number): number {
+  private hashInbound(t: ConnTable, view: DataView, buf: Uint8Array, off: number, extIdx: number, w: Uint32Array, o: number): number {
     if (extIdx < 0) return 0;
     const next = buf[off + IP.NEXT_HEADER];
     const icmp = -ICMP_OF_NEXT[next];
     const ports = view.getUint32(off + PORTS_AT);
     const id = view.getUint16(off + ECHO_ID_AT);
     const k = t.key;
-    const src = off + IP.SRC;
-    k[4] = view.getUint32(src); k[5] = view.getUint32(src + 4); k[6] = view.getUint32(src + 8); k[7] = view.getUint32(src + 12);
+    k[4] = w[o]; k[5] = w[o + 1]; k[6] = w[o + 2]; k[7] = w[o + 3];
     return t.hashOutsideKey(CLASS_OF_NEXT[next], extIdx, (ports & 0xffff & ~icmp) | (id & icmp), (ports >>> 16) & ~icmp);
   }
 }

@@ -37,7 +37,7 @@ import { ConnTable, R, REC_WORDS } from './table.js';
 import { FragmentTracker, FRAG_HAIRPIN } from './fragments.js';
 import { NatDrop, DROP_REASON_COUNT } from './drop.js';
 import { ProtoClass, Verdict, NatCounter, NAT_COUNTER_NAMES, Direction } from './types.js';
-import { BatchWarmer, NatBatch, WARM_MIN_SESSIONS } from './batch.js';
+import { BatchWarmer, NatBatch, WARM_MIN_SESSIONS, viewOf } from './batch.js';
 import { snapshotTable, restoreTable } from './snapshot.js';
 import { listSessions, listHosts, type SessionInfo, type HostInfo } from './status.js';
 import {
@@ -81,6 +81,8 @@ export class Nat66 {
   private readonly hasNpt: boolean;
   private clockStarted = false;
   private readonly warmer = new BatchWarmer();
+  /** classify's word loads over the caller's packet buffer (see viewOf). */
+  private view: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0));
   /** classify's answer: the packet's Direction, and its network (out) or external address index (in, or -1). */
   private dir: number = DIR_IN;
   private match = -1;
@@ -138,7 +140,8 @@ export class Nat66 {
   translate(buf: Uint8Array, off: number, len: number, now: number, partialCsum = false): number {
     if (this.fragments.releasedCount !== 0) this.fragments.recycleReleased();
     this.setClock(now);
-    this.classify(buf, off, len, this.pkt, 0);
+    const view = this.view = viewOf(buf, this.view);
+    this.classify(buf, view, off, len, this.pkt, 0);
     return this.dir === DIR_OUT
       ? this.outbound(buf, off, len, partialCsum, this.match)
       : this.inbound(buf, off, len, partialCsum, this.match);
@@ -156,13 +159,14 @@ export class Nat66 {
   translateBatch(buf: Uint8Array, batch: NatBatch): void {
     const count = batch.count;
     const { offsets, lengths, dirs, match, words, partial, verdicts } = batch;
+    const view = this.view = viewOf(buf, this.view);
     for (let i = 0; i < count; i++) {
-      this.classify(buf, offsets[i], lengths[i], words, i * 8);
+      this.classify(buf, view, offsets[i], lengths[i], words, i * 8);
       dirs[i] = this.dir;
       match[i] = this.match;
     }
     const pkt = this.pkt;
-    const warmed = this.table.count >= WARM_MIN_SESSIONS ? this.warmer.warm(this.table, buf, batch) : 0;
+    const warmed = this.table.count >= WARM_MIN_SESSIONS ? this.warmer.warm(this.table, buf, view, batch) : 0;
     const hashes = this.table.warmHashes;
     const slots = this.table.warmSlots;
     // Fragments released by any packet of the batch stay listed until the next call.
@@ -191,12 +195,14 @@ export class Nat66 {
    * in `pkt`). Before any validation: a packet too short or malformed goes
    * in and is dropped there by the chain walk, before its words are used.
    */
-  private classify(buf: Uint8Array, off: number, len: number, w: Uint32Array, o: number): void {
+  private classify(buf: Uint8Array, view: DataView, off: number, len: number, w: Uint32Array, o: number): void {
     const cfg = this.cfg;
     let match = -1;
-    if (len >= IP_HEADER_LEN) {
-      readAddressWords(buf, off + IP.SRC, w, o);
-      readAddressWords(buf, off + IP.DST, w, o + 4);
+    if (len >= IP_HEADER_LEN && off >= 0 && off + IP_HEADER_LEN <= buf.length) {
+      // Source then destination: eight words from IP.SRC (IP.DST follows it).
+      const at = off + IP.SRC;
+      w[o] = view.getUint32(at); w[o + 1] = view.getUint32(at + 4); w[o + 2] = view.getUint32(at + 8); w[o + 3] = view.getUint32(at + 12);
+      w[o + 4] = view.getUint32(at + 16); w[o + 5] = view.getUint32(at + 20); w[o + 6] = view.getUint32(at + 24); w[o + 7] = view.getUint32(at + 28);
       const net = networkOf(cfg, w, o);
       if (net >= 0) {
         this.dir = DIR_OUT;
