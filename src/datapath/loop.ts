@@ -2,9 +2,9 @@
 //
 // Every packet in the TUN was put there by sixgate's routing (plan.ts):
 // container traffic by the policy rule, replies by the external-address
-// routes or host-mode steering. Its source address says which way it goes:
-// from an inside subnet → outbound (hairpin included: the engine translates
-// twice), anything else → inbound. Translated packets are written back into
+// routes or host-mode steering. The engine decides which way each goes, by
+// its source address (Nat66.translateBatch: from an inside subnet outbound,
+// hairpin included, anything else inbound). Translated packets are written back into
 // the same TUN and the kernel forwards them on; GSO super-packets (vnet
 // header, partial checksum) pass whole, the engine keeps the partial sum
 // right and the kernel segments only where an egress cannot take GSO.
@@ -19,11 +19,10 @@
 // connection table stay), and tests drive the loop with an in-memory one.
 import { VNET_HDR_LEN, VnetFlag } from '../io/tun.js';
 import { PacketRing } from '../io/ring.js';
-import { NatBatch, DIR_IN, DIR_OUT, type Nat66 } from '../nat/nat66.js';
-import { networkOf } from '../nat/config.js';
-import { readAddress } from '../nat/csum.js';
+import { NatBatch, DIR_IN, type Nat66 } from '../nat/nat66.js';
 import { Verdict } from '../nat/types.js';
-import { Protocol } from '../wire/ipv6.js';
+import { F as IP, HEADER_LEN as IP_HEADER_LEN, Protocol } from '../wire/ipv6.js';
+import { readAddressWords } from '../wire/checksum.js';
 
 /** Indexes of TunDatapath.counters. */
 export const LoopCounter = {
@@ -45,7 +44,6 @@ export const LoopCounter = {
 } as const;
 export const LOOP_COUNTER_NAMES = ['wakeups', 'batches', 'packets', 'outbound', 'inbound', 'dropped', 'passed-to-host', 'held', 'tx-short', 'read-errors', 'released'];
 
-const IPV6_HEADER = 40;
 /** Batches per wake-up before yielding to the event loop. */
 const BATCH_BUDGET = 8;
 /** Room for a 64 KiB GSO super-packet plus the vnet header, rounded for alignment. */
@@ -88,12 +86,11 @@ export class TunDatapath {
   private tun: PacketDevice;
   private readonly onError: (err: unknown) => void;
   private readonly keep: Uint8Array;
-  /** The read's valid packets for the engine; slotOf[b] is batch packet b's ring slot. */
+  /** The read's packets for the engine: batch packet i is ring slot i. */
   private readonly batch: NatBatch;
-  private readonly slotOf: Int32Array;
   /** 1 for a host-mode packet to the host's own address: if sixgate does not claim it, it goes to the host untouched. */
   private readonly toHost: Uint8Array;
-  /** Fragments the engine released during this batch, copied out of its hold buffer before the next call recycles them. */
+  /** Fragments the engine released during this batch, copied out (copyReleasedFragment) before its next call recycles them. */
   private readonly frags = new PacketRing({ slots: FRAG_SLOTS, slotSize: FRAG_SLOT_SIZE, headroom: HEADROOM });
   private fragCount = 0;
   private readonly words = new Uint32Array(8);
@@ -110,14 +107,13 @@ export class TunDatapath {
     this.ring = new PacketRing({ slots, slotSize: SLOT_SIZE, headroom: HEADROOM });
     this.keep = new Uint8Array(slots);
     this.batch = new NatBatch(slots);
-    this.slotOf = new Int32Array(slots);
     this.toHost = new Uint8Array(slots);
   }
 
   /** Host addresses used in host-address mode (16 bytes each). Control plane. */
   setHostAddresses(addresses: readonly Uint8Array[]): void {
     const w = new Uint32Array(addresses.length * 4);
-    addresses.forEach((a, i) => readAddress(a, 0, w, i * 4));
+    addresses.forEach((a, i) => readAddressWords(a, 0, w, i * 4));
     this.hostWords = w;
     this.hostCount = addresses.length;
   }
@@ -174,14 +170,12 @@ export class TunDatapath {
     c[LoopCounter.Batches]++;
     c[LoopCounter.Packets] += n;
     const nat = this.nat;
-    const cfg = nat.cfg;
     const buf = ring.buf;
     const lens = ring.lens;
     const keep = this.keep;
     const words = this.words;
     const vnet = this.tun.vnetHeader;
     const batch = this.batch;
-    const slotOf = this.slotOf;
     const toHost = this.toHost;
     batch.count = 0;
     // The read's own time stamp: a clock call here would allocate per read.
@@ -190,43 +184,34 @@ export class TunDatapath {
       const off = ring.offset(i);
       const len = lens[i];
       keep[i] = 0;
-      if (len < IPV6_HEADER || (buf[off] >> 4) !== 6) {
-        c[LoopCounter.Dropped]++;
-        continue;
-      }
       const partial = vnet && (buf[off - VNET_HDR_LEN] & VnetFlag.NEEDS_CSUM) !== 0;
-      readAddress(buf, off + 8, words, 0);
-      const net = networkOf(cfg, words, 0);
-      slotOf[batch.count] = i;
-      toHost[batch.count] = 0;
-      if (net >= 0) {
-        c[LoopCounter.Outbound]++;
-        batch.add(off, len, DIR_OUT, partial, net);
-      } else {
-        c[LoopCounter.Inbound]++;
-        // Decided before translation, on the destination as received.
-        if (this.hostCount !== 0 && buf[off + 6] === Protocol.Icmpv6) {
-          readAddress(buf, off + 24, words, 4);
-          if (this.isHost(words)) toHost[batch.count] = 1;
-        }
-        batch.add(off, len, DIR_IN, partial);
+      toHost[i] = 0;
+      // Noted before translation, on the destination as received; it
+      // counts only for a packet the engine finds inbound and drops.
+      if (this.hostCount !== 0 && len >= IP_HEADER_LEN && buf[off + IP.NEXT_HEADER] === Protocol.Icmpv6) {
+        readAddressWords(buf, off + IP.DST, words, 4);
+        if (this.isHost(words)) toHost[i] = 1;
       }
+      batch.add(off, len, partial);
     }
-    // One call for the whole read: at a large table the engine overlaps the
-    // batch's lookups (see src/nat/batch.ts).
+    // One call for the whole read: the engine classifies every packet and,
+    // at a large table, overlaps the batch's lookups (see src/nat/batch.ts).
     nat.translateBatch(buf, batch);
     const verdicts = batch.verdicts;
-    for (let b = 0; b < batch.count; b++) {
-      let v = verdicts[b];
-      if (v < 0 && toHost[b] !== 0) {
+    const dirs = batch.dirs;
+    for (let i = 0; i < n; i++) {
+      let v = verdicts[i];
+      const inbound = dirs[i] === DIR_IN;
+      c[inbound ? LoopCounter.Inbound : LoopCounter.Outbound]++;
+      if (v < 0 && inbound && toHost[i] !== 0) {
         c[LoopCounter.PassedToHost]++;
         v = Verdict.Forward;
       }
       if (v === Verdict.Held) c[LoopCounter.Held]++;
       else if (v < 0) c[LoopCounter.Dropped]++;
-      else keep[slotOf[b]] = 1;
+      else keep[i] = 1;
     }
-    if (nat.fragments.releasedCount !== 0) this.collectReleased();
+    if (nat.releasedFragments !== 0) this.collectReleased();
     this.writeKept(n);
     if (this.fragCount !== 0) {
       const put = this.tun.write(this.frags, 0, this.fragCount);
@@ -237,26 +222,21 @@ export class TunDatapath {
     return n;
   }
 
-  // The engine rewrote held fragments in its hold buffer; they must leave
+  // The engine released held fragments (translated now); they must leave
   // before its next translate call frees their slots.
   private collectReleased(): void {
-    const fr = this.nat.fragments;
+    const nat = this.nat;
     const ring = this.frags;
-    for (let k = 0; k < fr.releasedCount; k++) {
-      const slot = fr.released[k];
-      const len = fr.holdLength[slot];
-      if (this.fragCount === FRAG_SLOTS || len > ring.room) {
+    const released = nat.releasedFragments;
+    for (let k = 0; k < released; k++) {
+      const at = ring.offset(this.fragCount);
+      const len = this.fragCount === FRAG_SLOTS ? -1 : nat.copyReleasedFragment(k, ring.buf, at, ring.room);
+      if (len < 0) {
         this.counters[LoopCounter.Dropped]++;
         continue;
       }
-      const at = ring.offset(this.fragCount);
-      const from = slot * fr.holdBytes;
-      const dst = ring.buf;
-      const hold = fr.hold;
-      // A byte loop, not set(subarray()): no view object per fragment.
-      for (let b = 0; b < len; b++) dst[at + b] = hold[from + b];
       // A plain, fully checksummed packet as far as the vnet header goes.
-      dst.fill(0, at - VNET_HDR_LEN, at);
+      ring.buf.fill(0, at - VNET_HDR_LEN, at);
       ring.lens[this.fragCount++] = len;
     }
   }

@@ -10,13 +10,16 @@
 // CPU keeps in flight together; the translation that follows finds them in
 // cache and reuses the hashes. One batch holds both directions, as a TUN
 // read does: the more packets a loop of loads covers, the more misses
-// overlap. Below WARM_MIN_SESSIONS the table is cache-resident and the extra
-// hashing would only cost.
+// overlap. The warm-up reuses the engine's classification of each packet
+// (direction, and the external address of an inbound one) rather than
+// deciding again. Below WARM_MIN_SESSIONS the table is cache-resident and the
+// extra hashing would only cost.
 
-import { Protocol } from '../wire/ipv6.js';
+import { F as IP, HEADER_LEN as IP_HEADER_LEN, Protocol } from '../wire/ipv6.js';
+import { F as UDP, HEADER_LEN as UDP_HEADER_LEN } from '../wire/udp.js';
+import { F as ICMP } from '../wire/icmpv6.js';
 import type { ConnTable } from './table.js';
 import { ProtoClass, Direction } from './types.js';
-import { externalIndexOf, type CompiledConfig } from './config.js';
 import { WARM_MAX } from './layout.js';
 
 export { WARM_MIN_SESSIONS } from './layout.js';
@@ -28,22 +31,34 @@ CLASS_OF_NEXT[Protocol.Sctp] = ProtoClass.Sctp;
 /** Next header → 1 for ICMPv6. */
 const ICMP_OF_NEXT = new Uint8Array(256);
 ICMP_OF_NEXT[Protocol.Icmpv6] = 1;
+/**
+ * Where the warm-up reads a packet's ports (or echo identifier), assuming no
+ * extension headers: the L4 header right after the fixed one. TCP, UDP and
+ * SCTP put their ports where UDP does.
+ */
+const PORTS_AT = IP_HEADER_LEN + UDP.SRC_PORT;
+const ECHO_ID_AT = IP_HEADER_LEN + ICMP.ECHO_ID;
+/** Bytes a packet needs for the warm-up to read its key. */
+const KEY_BYTES = IP_HEADER_LEN + UDP_HEADER_LEN;
 
 /**
  * The packets of one translateBatch call and their verdicts, preallocated
  * by the caller: packet i is buf[offsets[i] .. offsets[i] + lengths[i]).
+ * The caller fills offsets, lengths and partial (add); the engine fills the rest.
  */
 export class NatBatch {
   readonly capacity: number;
   readonly offsets: Int32Array;
   readonly lengths: Int32Array;
-  /** Direction.Out (from an inside network) or Direction.In, per packet. */
-  readonly dirs: Uint8Array;
-  /** Outbound packets: the network they arrived from (index in the configuration), or -1 to go by the source address. */
-  readonly nets: Int32Array;
   /** 1 when the L4 checksum holds a NEEDS_CSUM pseudo-header sum (offload super-packet). */
   readonly partial: Uint8Array;
-  /** What translateOutbound/translateInbound returned for each packet. */
+  /** The engine's classification: Direction.Out (source in an inside network) or Direction.In. */
+  readonly dirs: Uint8Array;
+  /** With dirs: out, the inside network (index in the configuration); in, the external address's index, or -1. */
+  readonly match: Int32Array;
+  /** With dirs: each packet's source and destination address as eight big-endian words, read once. */
+  readonly words: Uint32Array;
+  /** What Nat66.translate would have returned for each packet. */
   readonly verdicts: Int32Array;
   count = 0;
   /**
@@ -58,33 +73,36 @@ export class NatBatch {
     this.capacity = capacity;
     this.offsets = new Int32Array(capacity);
     this.lengths = new Int32Array(capacity);
-    this.dirs = new Uint8Array(capacity);
-    this.nets = new Int32Array(capacity);
     this.partial = new Uint8Array(capacity);
+    this.dirs = new Uint8Array(capacity);
+    this.match = new Int32Array(capacity);
+    this.words = new Uint32Array(capacity * 8);
     this.verdicts = new Int32Array(capacity);
   }
 
   /** Append a packet; false when the batch is full. */
-  add(offset: number, length: number, dir: number, partial = false, net = -1): boolean {
+  add(offset: number, length: number, partial = false): boolean {
     const i = this.count;
     if (i === this.capacity) return false;
     this.offsets[i] = offset;
     this.lengths[i] = length;
-    this.dirs[i] = dir;
-    this.nets[i] = net;
     this.partial[i] = partial ? 1 : 0;
     this.count = i + 1;
     return true;
   }
 }
 
+/**
+ * A DataView of the caller's packet buffer, for word loads (four per
+ * address instead of sixteen byte loads): `previous` when it already views
+ * `buf` (the data path and the bench keep one ring), else a new one.
+ */
+export function viewOf(buf: Uint8Array, previous: DataView<ArrayBufferLike>): DataView<ArrayBufferLike> {
+  if (previous.buffer === buf.buffer && previous.byteOffset === buf.byteOffset && previous.byteLength === buf.byteLength) return previous;
+  return new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+}
+
 export class BatchWarmer {
-  /**
-   * A view of the caller's packet buffer: four word loads per address
-   * instead of sixteen byte loads. Replaced only when the caller hands in
-   * another buffer (the data path and the bench keep one ring).
-   */
-  private view: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0));
   /** The warm loads' sum, kept so the loads cannot be optimised away. */
   sink = 0;
 
@@ -93,24 +111,22 @@ export class BatchWarmer {
    * hashes are in table.warmHashes (0: none computed), which the
    * translation then reuses.
    */
-  warm(table: ConnTable, cfg: CompiledConfig, buf: Uint8Array, batch: NatBatch): number {
+  warm(table: ConnTable, buf: Uint8Array, view: DataView, batch: NatBatch): number {
     const n = Math.min(batch.count, WARM_MAX);
     const hashes = table.warmHashes;
     const warmDirs = table.warmDirs;
-    let view = this.view;
-    if (view.buffer !== buf.buffer || view.byteOffset !== buf.byteOffset || view.byteLength !== buf.byteLength) {
-      view = this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-    }
+    const words = batch.words;
     const offsets = batch.offsets;
     const lengths = batch.lengths;
     const dirs = batch.dirs;
+    const match = batch.match;
     // Read once: a DataView's byteLength is a builtin call.
-    const end = view.byteLength - 48;
+    const end = view.byteLength - KEY_BYTES;
     for (let i = 0; i < n; i++) {
       const off = offsets[i];
       const out = dirs[i] === Direction.Out;
-      hashes[i] = lengths[i] < 48 || off < 0 || off > end ? 0
-        : out ? this.hashOutbound(table, view, buf, off) : this.hashInbound(table, cfg, view, buf, off);
+      hashes[i] = lengths[i] < KEY_BYTES || off < 0 || off > end ? 0
+        : out ? this.hashOutbound(table, view, buf, off, words, i * 8) : this.hashInbound(table, view, buf, off, match[i], words, i * 8);
       warmDirs[i] = out ? 0 : 1;
     }
     this.sink = table.warm(n);
@@ -123,29 +139,28 @@ export class BatchWarmer {
   // more than the hashing. A packet that will not be looked up (extension
   // headers, ICMPv6 errors, other protocols) gets a meaningless hash; the
   // lookup compares whole keys, so a wrong hash only costs it a second probe.
-  private hashOutbound(t: ConnTable, view: DataView, buf: Uint8Array, off: number): number {
-    const next = buf[off + 6];
-    // All ones for ICMPv6, whose "port" is the echo identifier at L4 + 4.
+  // The addresses come from the classification's words (w[o..o+7]), the ports from the packet.
+  private hashOutbound(t: ConnTable, view: DataView, buf: Uint8Array, off: number, w: Uint32Array, o: number): number {
+    const next = buf[off + IP.NEXT_HEADER];
+    // All ones for ICMPv6, whose "port" is the echo identifier.
     const icmp = -ICMP_OF_NEXT[next];
-    const ports = view.getUint32(off + 40);
-    const id = view.getUint16(off + 44);
+    const ports = view.getUint32(off + PORTS_AT);
+    const id = view.getUint16(off + ECHO_ID_AT);
     const k = t.key;
-    k[0] = view.getUint32(off + 8); k[1] = view.getUint32(off + 12); k[2] = view.getUint32(off + 16); k[3] = view.getUint32(off + 20);
-    k[4] = view.getUint32(off + 24); k[5] = view.getUint32(off + 28); k[6] = view.getUint32(off + 32); k[7] = view.getUint32(off + 36);
+    k[0] = w[o]; k[1] = w[o + 1]; k[2] = w[o + 2]; k[3] = w[o + 3];
+    k[4] = w[o + 4]; k[5] = w[o + 5]; k[6] = w[o + 6]; k[7] = w[o + 7];
     return t.hashInsideKey(CLASS_OF_NEXT[next], ((ports >>> 16) & ~icmp) | (id & icmp), ports & 0xffff & ~icmp);
   }
 
-  private hashInbound(t: ConnTable, cfg: CompiledConfig, view: DataView, buf: Uint8Array, off: number): number {
-    const next = buf[off + 6];
-    const icmp = -ICMP_OF_NEXT[next];
-    const ports = view.getUint32(off + 40);
-    const id = view.getUint16(off + 44);
-    const k = t.key;
-    // The destination goes in the key's inside words, which the outside hash does not read.
-    k[0] = view.getUint32(off + 24); k[1] = view.getUint32(off + 28); k[2] = view.getUint32(off + 32); k[3] = view.getUint32(off + 36);
-    const extIdx = externalIndexOf(cfg, k, 0);
+  // extIdx: the external address the engine's classification found the packet sent to.
+  private hashInbound(t: ConnTable, view: DataView, buf: Uint8Array, off: number, extIdx: number, w: Uint32Array, o: number): number {
     if (extIdx < 0) return 0;
-    k[4] = view.getUint32(off + 8); k[5] = view.getUint32(off + 12); k[6] = view.getUint32(off + 16); k[7] = view.getUint32(off + 20);
+    const next = buf[off + IP.NEXT_HEADER];
+    const icmp = -ICMP_OF_NEXT[next];
+    const ports = view.getUint32(off + PORTS_AT);
+    const id = view.getUint16(off + ECHO_ID_AT);
+    const k = t.key;
+    k[4] = w[o]; k[5] = w[o + 1]; k[6] = w[o + 2]; k[7] = w[o + 3];
     return t.hashOutsideKey(CLASS_OF_NEXT[next], extIdx, (ports & 0xffff & ~icmp) | (id & icmp), (ports >>> 16) & ~icmp);
   }
 }

@@ -8,7 +8,8 @@
 // fragment left with, for `fragment` ms. A non-first fragment that arrives
 // before its first fragment is copied into a small preallocated hold buffer;
 // when the first fragment comes it is rewritten there and listed as
-// released, for the caller to send after the translate call returns.
+// released; the caller copies it out (copyReleased) after the translate call
+// returns and before the next one recycles its slot.
 //
 // Everything is preallocated; a full table replaces the entry closest to
 // expiry, a full hold buffer drops (counted by the translator).
@@ -19,6 +20,9 @@
 // milliseconds (the data path's CLOCK_MONOTONIC stamp), never a small integer,
 // so the engine writes it to a shared one-slot Float64Array (`clock`) and the
 // tracker reads it there.
+
+import { F as IP } from '../wire/ipv6.js';
+import { readAddressWords, writeAddressWords } from '../wire/checksum.js';
 
 const FLOW_WORDS = 20;
 /** Flow entry words: 0..7 source and destination as received, 8 id, 9 direction | flags, 10..17 addresses after translation. */
@@ -38,15 +42,15 @@ export class FragmentTracker {
   /** Held fragments live in `hold`, slot i at i * holdBytes. */
   readonly holdSlots: number;
   readonly holdBytes: number;
-  readonly hold: Uint8Array;
-  readonly holdLength: Int32Array;
+  private readonly hold: Uint8Array;
+  private readonly holdLength: Int32Array;
   private readonly holdDir: Uint8Array;
   private readonly holdId: Int32Array;
   private readonly holdExpiry: Float64Array;
   /** 0 free, 1 waiting for its first fragment, 2 released (translated, for the caller). */
   private readonly holdState: Uint8Array;
-  /** Slots released by the last translate call, in arrival order. */
-  readonly released: Int32Array;
+  /** Slots released by the last translate call, in arrival order (copyReleased reads them). */
+  private readonly released: Int32Array;
   releasedCount = 0;
   heldCount = 0;
 
@@ -109,10 +113,8 @@ export class FragmentTracker {
     for (let i = 0; i < 8; i++) f[b + i] = orig[i];
     f[b + W_ID] = id;
     f[b + W_DIR] = dir | flags;
-    for (let i = 0; i < 8; i++) {
-      const p = ipOff + 8 + 4 * i;
-      f[b + W_NEW + i] = ((buf[p] << 24) | (buf[p + 1] << 16) | (buf[p + 2] << 8) | buf[p + 3]) >>> 0;
-    }
+    readAddressWords(buf, ipOff + IP.SRC, f, b + W_NEW);
+    readAddressWords(buf, ipOff + IP.DST, f, b + W_NEW + 4);
     this.flowExpiry[slot] = nowMs + this.lifetimeMs;
   }
 
@@ -136,14 +138,8 @@ export class FragmentTracker {
   private writeAddresses(buf: Uint8Array, ipOff: number, slot: number): void {
     const f = this.flow;
     const b = slot * FLOW_WORDS + W_NEW;
-    for (let i = 0; i < 8; i++) {
-      const v = f[b + i];
-      const p = ipOff + 8 + 4 * i;
-      buf[p] = v >>> 24;
-      buf[p + 1] = v >>> 16;
-      buf[p + 2] = v >>> 8;
-      buf[p + 3] = v;
-    }
+    writeAddressWords(buf, ipOff + IP.SRC, f, b);
+    writeAddressWords(buf, ipOff + IP.DST, f, b + 4);
   }
 
   /** Copy a fragment that came before its first fragment; false when it does not fit or no slot is free. */
@@ -175,7 +171,8 @@ export class FragmentTracker {
     const hold = this.hold;
     for (let s = 0; s < this.holdSlots; s++) {
       if (this.holdState[s] !== 1 || this.holdDir[s] !== dir || this.holdId[s] !== id) continue;
-      const at = s * this.holdBytes + 8;
+      // Source then destination as received, eight words from IP.SRC.
+      const at = s * this.holdBytes + IP.SRC;
       let same = true;
       for (let i = 0; i < 8 && same; i++) {
         const p = at + 4 * i;
@@ -189,6 +186,22 @@ export class FragmentTracker {
       n++;
     }
     return n;
+  }
+
+  /**
+   * Copy the k-th fragment released by the last translate call (k <
+   * releasedCount; arrival order) to out[at..); returns its length, or -1
+   * when it is longer than `room` (nothing copied).
+   */
+  copyReleased(k: number, out: Uint8Array, at: number, room: number): number {
+    const slot = this.released[k];
+    const len = this.holdLength[slot];
+    if (len > room) return -1;
+    const hold = this.hold;
+    const from = slot * this.holdBytes;
+    // A byte loop, not set(subarray()): no view object per fragment.
+    for (let b = 0; b < len; b++) out[at + b] = hold[from + b];
+    return len;
   }
 
   /** Free the slots released by the previous call (the caller has sent them by now). */
@@ -209,10 +222,5 @@ export class FragmentTracker {
       }
     }
     return n;
-  }
-
-  /** Direction (0 outbound, 1 inbound) a released slot was translated in. */
-  slotDirection(slot: number): number {
-    return this.holdDir[slot];
   }
 }

@@ -18,22 +18,22 @@
 // depends on it: IPv6 routers never fragment.
 
 import { walkChain } from '../wire/ipv6-ext.js';
-import { Protocol } from '../wire/ipv6.js';
+import { F as IP, HEADER_LEN as IP_HEADER_LEN, Protocol } from '../wire/ipv6.js';
+import { F as TCP } from '../wire/tcp.js';
+import { F as UDP, HEADER_LEN as UDP_HEADER_LEN } from '../wire/udp.js';
+import { F as ICMP, HEADER_LEN as ICMP_HEADER_LEN, IcmpType } from '../wire/icmpv6.js';
 import { WireError } from '../wire/error.js';
-import { verifyL4Checksum, fillL4Checksum } from '../wire/checksum.js';
+import {
+  verifyL4Checksum, fillL4Checksum, ADDRESS_ONES, readAddressWords, writeAddressWords, addressWordsSum, applyChecksumDiff,
+} from '../wire/checksum.js';
 import type { Ipv6Chain } from '../wire/ipv6-ext.js';
 import type { Nat66 } from './nat66.js';
 import { NatDrop } from './drop.js';
 import { R, REC_WORDS, OWNER_PUBLISHED } from './table.js';
-import { ProtoClass, Verdict, NatCounter } from './types.js';
+import { ProtoClass, Verdict, NatCounter, Direction } from './types.js';
 import { externalIndexOf, inNetwork } from './config.js';
-import { ADDRESS_ONES, readAddress, writeAddress, addressSum, applyComplete } from './csum.js';
 import { nptRewrite, inPrefix } from './nptv6.js';
 
-const PACKET_TOO_BIG = 2;
-const ICMP_ECHO_REQUEST = 128;
-const ICMP_ECHO_REPLY = 129;
-const IPV6_HEADER_LEN = 40;
 
 // The quoted packet's transport fields, filled by parseQuote (one per module, reused).
 let qPc = 0;
@@ -47,11 +47,11 @@ let qCsumAt = -1;
 let qEcho = false;
 const insideScratch = new Uint32Array(4);
 
-// Returns 0, or a drop code. The quote starts at l4 + 8 and ends at `end`.
+// Returns 0, or a drop code. The quote starts at l4 + ICMP.EMBEDDED and ends at `end`.
 function parseQuote(nat: Nat66, buf: Uint8Array, l4: number, end: number): number {
-  const q = l4 + 8;
+  const q = l4 + ICMP.EMBEDDED;
   const inner = nat.inner;
-  if (end - q < IPV6_HEADER_LEN || walkChain(buf, q, end - q, inner, true) !== WireError.Ok) return NatDrop.IcmpErrorMalformed;
+  if (end - q < IP_HEADER_LEN || walkChain(buf, q, end - q, inner, true) !== WireError.Ok) return NatDrop.IcmpErrorMalformed;
   if (inner.isFragment && inner.fragmentOffset !== 0) return NatDrop.IcmpErrorFragmented;
   const il4 = inner.l4Offset;
   const avail = inner.l4Length;
@@ -61,40 +61,45 @@ function parseQuote(nat: Nat66, buf: Uint8Array, l4: number, end: number): numbe
     case Protocol.Tcp:
     case Protocol.Udp:
     case Protocol.Sctp:
-      if (avail < 4) return NatDrop.IcmpErrorMalformed;
+      // The three start alike: source and destination port (the same F offsets).
+      if (avail < UDP.DST_PORT + 2) return NatDrop.IcmpErrorMalformed;
       qPc = inner.protocol === Protocol.Tcp ? ProtoClass.Tcp : inner.protocol === Protocol.Udp ? ProtoClass.Udp : ProtoClass.Sctp;
-      qSrcAt = il4;
-      qDstAt = il4 + 2;
-      qSrcPort = (buf[il4] << 8) | buf[il4 + 1];
-      qDstPort = (buf[il4 + 2] << 8) | buf[il4 + 3];
-      if (inner.protocol === Protocol.Tcp && avail >= 18) qCsumAt = il4 + 16;
-      if (inner.protocol === Protocol.Udp && avail >= 8) qCsumAt = il4 + 6;
+      qSrcAt = il4 + UDP.SRC_PORT;
+      qDstAt = il4 + UDP.DST_PORT;
+      qSrcPort = (buf[qSrcAt] << 8) | buf[qSrcAt + 1];
+      qDstPort = (buf[qDstAt] << 8) | buf[qDstAt + 1];
+      if (inner.protocol === Protocol.Tcp && avail >= TCP.CHECKSUM + 2) qCsumAt = il4 + TCP.CHECKSUM;
+      if (inner.protocol === Protocol.Udp && avail >= UDP_HEADER_LEN) qCsumAt = il4 + UDP.CHECKSUM;
       break;
     case Protocol.Icmpv6: {
-      if (avail < 8) return NatDrop.IcmpErrorMalformed;
-      const type = buf[il4];
+      if (avail < ICMP_HEADER_LEN) return NatDrop.IcmpErrorMalformed;
+      const type = buf[il4 + ICMP.TYPE];
       // RFC 4443 §2.4: never an error about an error.
-      if (type !== ICMP_ECHO_REQUEST && type !== ICMP_ECHO_REPLY) return NatDrop.IcmpErrorMalformed;
+      if (type !== IcmpType.EchoRequest && type !== IcmpType.EchoReply) return NatDrop.IcmpErrorMalformed;
       qPc = ProtoClass.Icmp;
       qEcho = true;
-      qSrcAt = il4 + 4;
-      qDstAt = il4 + 4;
-      qSrcPort = (buf[il4 + 4] << 8) | buf[il4 + 5];
+      qSrcAt = il4 + ICMP.ECHO_ID;
+      qDstAt = qSrcAt;
+      qSrcPort = (buf[qSrcAt] << 8) | buf[qSrcAt + 1];
       qDstPort = qSrcPort;
-      qCsumAt = il4 + 2;
+      qCsumAt = il4 + ICMP.CHECKSUM;
       break;
     }
     default:
       return NatDrop.UnsupportedProtocol;
   }
-  readAddress(buf, q + 8, nat.innerPkt, 0);
-  readAddress(buf, q + 24, nat.innerPkt, 4);
+  readAddressWords(buf, q + IP.SRC, nat.innerPkt, 0);
+  readAddressWords(buf, q + IP.DST, nat.innerPkt, 4);
   return 0;
 }
 
+/** The four RFC 4443 error messages, the ones that quote a packet to translate. */
+function isTranslatableError(type: number): boolean {
+  return type >= IcmpType.DestinationUnreachable && type <= IcmpType.ParameterProblem;
+}
+
 function checkOuter(nat: Nat66, buf: Uint8Array, off: number, ch: Ipv6Chain): number {
-  const type = buf[ch.l4Offset];
-  if (type < 1 || type > 4) return NatDrop.IcmpNotTranslatable;
+  if (!isTranslatableError(buf[ch.l4Offset + ICMP.TYPE])) return NatDrop.IcmpNotTranslatable;
   if (ch.isFragment) return NatDrop.IcmpErrorFragmented;
   if (!verifyL4Checksum(buf, off, ch.l4Offset, ch.l4Length, Protocol.Icmpv6)) return WireError.BadChecksum;
   return parseQuote(nat, buf, ch.l4Offset, ch.payloadEnd);
@@ -114,7 +119,7 @@ export function translateErrorOutbound(nat: Nat66, buf: Uint8Array, off: number,
   let id = t.findInside(qPc, inPort, remPort);
   if (id !== 0 && nat.expired(id)) id = 0;
   if (id === 0) {
-    if (buf[ch.l4Offset] !== PACKET_TOO_BIG) return nat.drop(NatDrop.IcmpErrorNoMapping);
+    if (buf[ch.l4Offset + ICMP.TYPE] !== IcmpType.PacketTooBig) return nat.drop(NatDrop.IcmpErrorNoMapping);
     id = t.findMapping(qPc, inPort);
     if (id === 0) return nat.drop(NatDrop.IcmpErrorNoMapping);
   }
@@ -122,16 +127,16 @@ export function translateErrorOutbound(nat: Nat66, buf: Uint8Array, off: number,
   const extWords = nat.cfg.extWords;
   const ew = (ext & 0xffff) * 4;
   const extPort = ext >>> 16;
-  const q = ch.l4Offset + 8;
-  writeAddress(buf, off + 8, extWords, ew);
-  const diff = ADDRESS_ONES - addressSum(ip, 4) + writeAddress(buf, q + 24, extWords, ew);
+  const q = ch.l4Offset + ICMP.EMBEDDED;
+  writeAddressWords(buf, off + IP.SRC, extWords, ew);
+  const diff = ADDRESS_ONES - addressWordsSum(ip, 4) + writeAddressWords(buf, q + IP.DST, extWords, ew);
   let portDiff = 0;
   if (extPort !== inPort) {
     buf[qDstAt] = extPort >> 8;
     buf[qDstAt + 1] = extPort;
     portDiff = 0xffff - inPort + extPort;
   }
-  if (qCsumAt >= 0) applyComplete(buf, qCsumAt, diff + portDiff, qPc === ProtoClass.Udp);
+  if (qCsumAt >= 0) applyChecksumDiff(buf, qCsumAt, diff + portDiff, qPc === ProtoClass.Udp);
   fillL4Checksum(buf, off, ch.l4Offset, ch.l4Length, Protocol.Icmpv6);
   nat.counters[NatCounter.IcmpErrorsOut]++;
   return Verdict.Forward;
@@ -157,7 +162,7 @@ export function translateErrorInbound(nat: Nat66, buf: Uint8Array, off: number, 
   if (id !== 0) {
     inPort = words[wo + R.PORTS] >>> 16;
   } else {
-    if (buf[ch.l4Offset] !== PACKET_TOO_BIG) return nat.drop(NatDrop.IcmpErrorNoMapping);
+    if (buf[ch.l4Offset + ICMP.TYPE] !== IcmpType.PacketTooBig) return nat.drop(NatDrop.IcmpErrorNoMapping);
     const owner = t.portOwner(extIdx, qPc, extPort);
     if (owner === 0) return nat.drop(NatDrop.IcmpErrorNoMapping);
     if (owner & OWNER_PUBLISHED) {
@@ -171,16 +176,16 @@ export function translateErrorInbound(nat: Nat66, buf: Uint8Array, off: number, 
       inPort = words[wo + R.PORTS] >>> 16;
     }
   }
-  const q = ch.l4Offset + 8;
-  writeAddress(buf, off + 24, words, wo + R.IN_ADDR);
-  const diff = ADDRESS_ONES - addressSum(ip, 0) + writeAddress(buf, q + 8, words, wo + R.IN_ADDR);
+  const q = ch.l4Offset + ICMP.EMBEDDED;
+  writeAddressWords(buf, off + IP.DST, words, wo + R.IN_ADDR);
+  const diff = ADDRESS_ONES - addressWordsSum(ip, 0) + writeAddressWords(buf, q + IP.SRC, words, wo + R.IN_ADDR);
   let portDiff = 0;
   if (extPort !== inPort) {
     buf[qSrcAt] = inPort >> 8;
     buf[qSrcAt + 1] = inPort;
     portDiff = 0xffff - extPort + inPort;
   }
-  if (qCsumAt >= 0) applyComplete(buf, qCsumAt, diff + portDiff, qPc === ProtoClass.Udp);
+  if (qCsumAt >= 0) applyChecksumDiff(buf, qCsumAt, diff + portDiff, qPc === ProtoClass.Udp);
   fillL4Checksum(buf, off, ch.l4Offset, ch.l4Length, Protocol.Icmpv6);
   nat.counters[NatCounter.IcmpErrorsIn]++;
   return Verdict.Forward;
@@ -194,20 +199,19 @@ export function translateErrorInbound(nat: Nat66, buf: Uint8Array, off: number, 
  */
 export function translateNptError(nat: Nat66, buf: Uint8Array, ch: Ipv6Chain, net: number, dir: number): void {
   const l4 = ch.l4Offset;
-  const type = buf[l4];
-  if (type < 1 || type > 4) return;
-  const q = l4 + 8;
-  if (ch.payloadEnd - q < IPV6_HEADER_LEN) return;
+  if (!isTranslatableError(buf[l4 + ICMP.TYPE])) return;
+  const q = l4 + ICMP.EMBEDDED;
+  if (ch.payloadEnd - q < IP_HEADER_LEN) return;
   const c = nat.cfg;
   const ip = nat.innerPkt;
-  readAddress(buf, q + 8, ip, 0);
-  readAddress(buf, q + 24, ip, 4);
+  readAddressWords(buf, q + IP.SRC, ip, 0);
+  readAddressWords(buf, q + IP.DST, ip, 4);
   const po = net * 4;
-  if (dir === 0) {
+  if (dir === Direction.Out) {
     if (inPrefix(ip, 4, c.nptInside, c.nptMask, po)) {
-      nptRewrite(buf, q + 24, c.nptExternal, c.nptMask, po, c.nptLength[net], c.nptAdjust[net]);
+      nptRewrite(buf, q + IP.DST, c.nptExternal, c.nptMask, po, c.nptLength[net], c.nptAdjust[net]);
     }
   } else if (inPrefix(ip, 0, c.nptExternal, c.nptMask, po)) {
-    nptRewrite(buf, q + 8, c.nptInside, c.nptMask, po, c.nptLength[net], ~c.nptAdjust[net] & 0xffff);
+    nptRewrite(buf, q + IP.SRC, c.nptInside, c.nptMask, po, c.nptLength[net], ~c.nptAdjust[net] & 0xffff);
   }
 }

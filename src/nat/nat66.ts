@@ -1,10 +1,13 @@
 // The NAT66 translator: stateful NAPT66 (masquerade) and stateless NPTv6 per
 // network, over packets rewritten in place.
 //
-// The caller decides the direction by ingress: translateOutbound for packets
-// from an inside (container) network, translateInbound for packets from the
-// world. Each returns a Verdict (Forward, Held, Hairpin) or -reason for a
+// The engine decides each packet's direction, once, by its source address
+// (classify): from an inside (container) subnet it goes out, anything else
+// comes in; a packet out to one of our own external addresses is then
+// translated back in (hairpin). translate (one packet) and translateBatch
+// (a TUN read) return a Verdict (Forward, Held, Hairpin) or -reason for a
 // drop, after counting it in `drops` (indexed by WireError / NatDrop codes).
+// Headers are read and written through src/wire's field tables (F.*).
 // Nothing on these paths allocates, throws or reads a clock: `now` is ms.
 //
 // Behaviour (RFC 4787, 5382, 5508, 6146, 7857 for NAT; RFC 6296 for NPTv6):
@@ -21,21 +24,26 @@
 //  - fragments: see fragments.ts; published ports: see published.ts.
 
 import { walkChain, Ipv6Chain, RoutingType } from '../wire/ipv6-ext.js';
-import { Protocol } from '../wire/ipv6.js';
+import { F as IP, HEADER_LEN as IP_HEADER_LEN, Protocol } from '../wire/ipv6.js';
+import { F as TCP, HEADER_LEN as TCP_HEADER_LEN, Flag as TcpFlag } from '../wire/tcp.js';
+import { F as UDP, HEADER_LEN as UDP_HEADER_LEN } from '../wire/udp.js';
+import { F as ICMP, HEADER_LEN as ICMP_HEADER_LEN, IcmpType, FIRST_INFORMATIONAL_TYPE } from '../wire/icmpv6.js';
+import { HEADER_LEN as SCTP_HEADER_LEN, fillChecksum as fillSctpChecksum } from '../wire/sctp.js';
 import { WireError } from '../wire/error.js';
+import {
+  ADDRESS_ONES, readAddressWords, writeAddressWords, addressWordsSum, applyChecksumDiff, applyPartialChecksumDiff,
+} from '../wire/checksum.js';
 import { ConnTable, R, REC_WORDS } from './table.js';
 import { FragmentTracker, FRAG_HAIRPIN } from './fragments.js';
 import { NatDrop, DROP_REASON_COUNT } from './drop.js';
 import { ProtoClass, Verdict, NatCounter, NAT_COUNTER_NAMES, Direction } from './types.js';
-import { TCP_RST } from './tcp-state.js';
-import { BatchWarmer, NatBatch, WARM_MIN_SESSIONS } from './batch.js';
+import { BatchWarmer, NatBatch, WARM_MIN_SESSIONS, viewOf } from './batch.js';
 import { snapshotTable, restoreTable } from './snapshot.js';
 import { listSessions, listHosts, type SessionInfo, type HostInfo } from './status.js';
 import {
-  compileConfig, networkOf, inNetwork, externalIndexOf, nptNetworkOfExternal,
+  compileConfig, networkOf, externalIndexOf, nptNetworkOfExternal,
   MODE_NPTV6, TICK_MS, type CompiledConfig, type NatConfig,
 } from './config.js';
-import { ADDRESS_ONES, readAddress, writeAddress, addressSum, applyComplete, applyPartial, fillSctpChecksum, SCTP_HEADER_LEN } from './csum.js';
 import { nptRewrite } from './nptv6.js';
 import { PublishedPorts } from './published.js';
 import { Sessions } from './sessions.js';
@@ -45,8 +53,6 @@ export { NatBatch };
 
 export const DIR_OUT = Direction.Out;
 export const DIR_IN = Direction.In;
-const ICMP_ECHO_REQUEST = 128;
-const ICMP_ECHO_REPLY = 129;
 
 export class Nat66 {
   readonly table: ConnTable;
@@ -75,6 +81,11 @@ export class Nat66 {
   private readonly hasNpt: boolean;
   private clockStarted = false;
   private readonly warmer = new BatchWarmer();
+  /** classify's word loads over the caller's packet buffer (see viewOf). */
+  private view: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0));
+  /** classify's answer: the packet's Direction, and its network (out) or external address index (in, or -1). */
+  private dir: number = DIR_IN;
+  private match = -1;
   /** Hash of the next session lookup when translateBatch already computed it, else 0. */
   private presetHash = 0;
   /** With presetHash: the index slot the warm-up found for that lookup. */
@@ -122,44 +133,99 @@ export class Nat66 {
   // ---- entry points -----------------------------------------------------------
 
   /**
-   * Translate a packet from an inside network. `partialCsum`: the L4
-   * checksum holds a NEEDS_CSUM pseudo-header sum (offload super-packet).
-   * `ingressNet`: the network it arrived from (index in config.networks), or
-   * -1 to find it from the source address.
+   * Translate one packet; see translateBatch for a TUN read. `partialCsum`:
+   * the L4 checksum holds a NEEDS_CSUM pseudo-header sum (offload
+   * super-packet).
    */
-  translateOutbound(buf: Uint8Array, off: number, len: number, now: number, partialCsum = false, ingressNet = -1): number {
+  translate(buf: Uint8Array, off: number, len: number, now: number, partialCsum = false): number {
     if (this.fragments.releasedCount !== 0) this.fragments.recycleReleased();
     this.setClock(now);
-    return this.outbound(buf, off, len, partialCsum, ingressNet);
+    const view = this.view = viewOf(buf, this.view);
+    this.classify(buf, view, off, len, this.pkt, 0);
+    return this.dir === DIR_OUT
+      ? this.outbound(buf, off, len, partialCsum, this.match)
+      : this.inbound(buf, off, len, partialCsum, this.match);
   }
 
-  /** Translate a packet from the world (see translateOutbound). */
-  translateInbound(buf: Uint8Array, off: number, len: number, now: number, partialCsum = false): number {
+  /**
+   * Translate a batch (see NatBatch) in arrival order, each packet as
+   * translate would; its verdict in batch.verdicts and its direction in
+   * batch.dirs. Every packet is classified first; with a large table the
+   * warm-up then touches every packet's index slot and session so their
+   * cache misses overlap (style: batch the lookups), and the translation
+   * reuses both. Fragments released during the batch are available through
+   * releasedFragments / copyReleasedFragment until the next call.
+   */
+  translateBatch(buf: Uint8Array, batch: NatBatch): void {
+    const count = batch.count;
+    const { offsets, lengths, dirs, match, words, partial, verdicts } = batch;
+    const view = this.view = viewOf(buf, this.view);
+    for (let i = 0; i < count; i++) {
+      this.classify(buf, view, offsets[i], lengths[i], words, i * 8);
+      dirs[i] = this.dir;
+      match[i] = this.match;
+    }
+    const pkt = this.pkt;
+    const warmed = this.table.count >= WARM_MIN_SESSIONS ? this.warmer.warm(this.table, buf, view, batch) : 0;
+    const hashes = this.table.warmHashes;
+    const slots = this.table.warmSlots;
+    // Fragments released by any packet of the batch stay listed until the next call.
     if (this.fragments.releasedCount !== 0) this.fragments.recycleReleased();
-    this.setClock(now);
-    return this.inbound(buf, off, len, partialCsum);
+    this.clock[0] = batch.now;
+    this.syncTick();
+    for (let i = 0; i < count; i++) {
+      // The session lookup may reuse the warm-up's hash (consumed by it, or cleared here).
+      this.presetHash = i < warmed ? hashes[i] : 0;
+      this.presetSlot = i < warmed ? slots[i] : 0;
+      const w = i * 8;
+      for (let k = 0; k < 8; k++) pkt[k] = words[w + k];
+      verdicts[i] = dirs[i] === DIR_OUT
+        ? this.outbound(buf, offsets[i], lengths[i], partial[i] !== 0, match[i])
+        : this.inbound(buf, offsets[i], lengths[i], partial[i] !== 0, match[i]);
+    }
+    this.presetHash = 0;
   }
 
-  // The two directions with the clock already set. `now` is not passed per
-  // packet: a fractional millisecond count (a read's time stamp) is a heap
-  // number every time a double crosses a call that is not inlined.
-  private outbound(buf: Uint8Array, off: number, len: number, partialCsum: boolean, ingressNet: number): number {
+  /**
+   * The one place a packet's direction is decided, into `dir` and `match`:
+   * a source in an inside subnet goes out (match: its network); anything
+   * else comes in (match: the external address it is sent to, or -1 for an
+   * NPTv6 prefix or none of ours). The source and destination words are
+   * read here, once, into w[o..o+7], for the translation (which finds them
+   * in `pkt`). Before any validation: a packet too short or malformed goes
+   * in and is dropped there by the chain walk, before its words are used.
+   */
+  private classify(buf: Uint8Array, view: DataView, off: number, len: number, w: Uint32Array, o: number): void {
+    const cfg = this.cfg;
+    let match = -1;
+    if (len >= IP_HEADER_LEN && off >= 0 && off + IP_HEADER_LEN <= buf.length) {
+      // Source then destination: eight words from IP.SRC (IP.DST follows it).
+      const at = off + IP.SRC;
+      w[o] = view.getUint32(at); w[o + 1] = view.getUint32(at + 4); w[o + 2] = view.getUint32(at + 8); w[o + 3] = view.getUint32(at + 12);
+      w[o + 4] = view.getUint32(at + 16); w[o + 5] = view.getUint32(at + 20); w[o + 6] = view.getUint32(at + 24); w[o + 7] = view.getUint32(at + 28);
+      const net = networkOf(cfg, w, o);
+      if (net >= 0) {
+        this.dir = DIR_OUT;
+        this.match = net;
+        return;
+      }
+      match = externalIndexOf(cfg, w, o + 4);
+    }
+    this.dir = DIR_IN;
+    this.match = match;
+  }
+
+  // The two directions with the clock already set and the packet's
+  // addresses in `pkt` (classify). `now` is not passed per packet: a
+  // fractional millisecond count (a read's time stamp) is a heap number every
+  // time a double crosses a call that is not inlined.
+  private outbound(buf: Uint8Array, off: number, len: number, partialCsum: boolean, net: number): number {
     const ch = this.chain;
     const err = walkChain(buf, off, len, ch, false);
     if (err !== 0) return this.drop(err);
     if (ch.segmentsLeft > 0) return this.drop(ch.routingType === RoutingType.Type0 ? NatDrop.RoutingHeader0 : NatDrop.RoutingHeaderActive);
     const pkt = this.pkt;
-    readAddress(buf, off + 8, pkt, 0);
-    readAddress(buf, off + 24, pkt, 4);
-    const cfg = this.cfg;
-    let net = ingressNet;
-    if (net >= 0) {
-      if (net >= cfg.netCount || !inNetwork(cfg, net, pkt, 0)) return this.drop(NatDrop.Spoofed);
-    } else {
-      net = networkOf(cfg, pkt, 0);
-      if (net < 0) return this.drop(NatDrop.NoNetwork);
-    }
-    if (cfg.netMode[net] === MODE_NPTV6) return this.nptOutbound(buf, off, ch, net, partialCsum);
+    if (this.cfg.netMode[net] === MODE_NPTV6) return this.nptOutbound(buf, off, ch, net, partialCsum);
     if (ch.isFragment) {
       this.orig.set(pkt);
       if (ch.fragmentOffset !== 0) return this.laterFragment(buf, off, ch, DIR_OUT);
@@ -169,15 +235,12 @@ export class Nat66 {
     return v;
   }
 
-  private inbound(buf: Uint8Array, off: number, len: number, partialCsum: boolean): number {
+  private inbound(buf: Uint8Array, off: number, len: number, partialCsum: boolean, extIdx: number): number {
     const ch = this.chain;
     const err = walkChain(buf, off, len, ch, false);
     if (err !== 0) return this.drop(err);
     if (ch.segmentsLeft > 0) return this.drop(ch.routingType === RoutingType.Type0 ? NatDrop.RoutingHeader0 : NatDrop.RoutingHeaderActive);
     const pkt = this.pkt;
-    readAddress(buf, off + 8, pkt, 0);
-    readAddress(buf, off + 24, pkt, 4);
-    const extIdx = externalIndexOf(this.cfg, pkt, 4);
     if (extIdx < 0) {
       const net = this.hasNpt ? nptNetworkOfExternal(this.cfg, pkt, 4) : -1;
       if (net >= 0) return this.nptInbound(buf, off, ch, net, false);
@@ -192,33 +255,18 @@ export class Nat66 {
     return v;
   }
 
+  /** Held fragments the last translate call released (translated now): copy them out before the next call. */
+  get releasedFragments(): number {
+    return this.fragments.releasedCount;
+  }
+
   /**
-   * Translate a batch (see NatBatch): each packet as translateOutbound or
-   * translateInbound would, by its direction, its verdict in
-   * batch.verdicts. With a large table it first touches every packet's
-   * index slot and session so their cache misses overlap (style: batch the
-   * lookups). Fragments released during the batch are listed in
-   * `fragments.released` after it returns; send them before the next call.
+   * Copy released fragment k (0 <= k < releasedFragments, arrival order), a
+   * whole IPv6 packet, to out[at..); returns its length, or -1 when it is
+   * longer than `room`.
    */
-  translateBatch(buf: Uint8Array, batch: NatBatch): void {
-    const count = batch.count;
-    const warmed = this.table.count >= WARM_MIN_SESSIONS ? this.warmer.warm(this.table, this.cfg, buf, batch) : 0;
-    const hashes = this.table.warmHashes;
-    const slots = this.table.warmSlots;
-    const { offsets, lengths, dirs, nets, partial, verdicts } = batch;
-    // Fragments released by any packet of the batch stay listed until the next call.
-    if (this.fragments.releasedCount !== 0) this.fragments.recycleReleased();
-    this.clock[0] = batch.now;
-    this.syncTick();
-    for (let i = 0; i < count; i++) {
-      // The session lookup may reuse the warm-up's hash (consumed by it, or cleared here).
-      this.presetHash = i < warmed ? hashes[i] : 0;
-      this.presetSlot = i < warmed ? slots[i] : 0;
-      verdicts[i] = dirs[i] === DIR_OUT
-        ? this.outbound(buf, offsets[i], lengths[i], partial[i] !== 0, nets[i])
-        : this.inbound(buf, offsets[i], lengths[i], partial[i] !== 0);
-    }
-    this.presetHash = 0;
+  copyReleasedFragment(k: number, out: Uint8Array, at: number, room: number): number {
+    return this.fragments.copyReleased(k, out, at, room);
   }
 
   /** Expire sessions and held fragments up to `now`; returns the sessions removed. */
@@ -233,7 +281,8 @@ export class Nat66 {
   /**
    * TCP, UDP and SCTP, the same in both directions: the header must be whole
    * (a TCP data offset within the segment). Returns the ProtoClass with the TCP
-   * flags in bits 8-15, or a negative drop reason.
+   * flags in bits 8-15, or a negative drop reason. The three headers start
+   * alike: source port, destination port (the same F offsets in each table).
    */
   private portHeader(buf: Uint8Array, ch: Ipv6Chain): number {
     const l4 = ch.l4Offset;
@@ -241,13 +290,13 @@ export class Nat66 {
     const short = ch.isFragment ? NatDrop.TinyFragment : WireError.Truncated;
     switch (ch.protocol) {
       case Protocol.Tcp: {
-        if (l4len < 20) return this.drop(short);
-        const doff = (buf[l4 + 12] >> 4) * 4;
-        if (doff < 20 || doff > l4len) return this.drop(WireError.BadHeaderLength);
-        return ProtoClass.Tcp | (buf[l4 + 13] << 8);
+        if (l4len < TCP_HEADER_LEN) return this.drop(short);
+        const doff = (buf[l4 + TCP.DATA_OFFSET] >> 4) * 4;
+        if (doff < TCP_HEADER_LEN || doff > l4len) return this.drop(WireError.BadHeaderLength);
+        return ProtoClass.Tcp | (buf[l4 + TCP.FLAGS] << 8);
       }
       case Protocol.Udp:
-        return l4len < 8 ? this.drop(short) : ProtoClass.Udp;
+        return l4len < UDP_HEADER_LEN ? this.drop(short) : ProtoClass.Udp;
       default: // SCTP
         return l4len < SCTP_HEADER_LEN ? this.drop(short) : ProtoClass.Sctp;
     }
@@ -273,28 +322,28 @@ export class Nat66 {
         if (got < 0) return got;
         pc = got & 0xff;
         flags = got >>> 8;
-        portAt = l4;
+        portAt = l4 + UDP.SRC_PORT;
         break;
       }
       case Protocol.Icmpv6: {
-        if (l4len < 8) return this.drop(WireError.Truncated);
-        const type = buf[l4];
-        if (type < 128) return translateErrorOutbound(this, buf, off, ch, net);
-        if (type !== ICMP_ECHO_REQUEST && type !== ICMP_ECHO_REPLY) return this.drop(NatDrop.IcmpNotTranslatable);
+        if (l4len < ICMP_HEADER_LEN) return this.drop(WireError.Truncated);
+        const type = buf[l4 + ICMP.TYPE];
+        if (type < FIRST_INFORMATIONAL_TYPE) return translateErrorOutbound(this, buf, off, ch, net);
+        if (type !== IcmpType.EchoRequest && type !== IcmpType.EchoReply) return this.drop(NatDrop.IcmpNotTranslatable);
         pc = ProtoClass.Icmp;
-        mayCreate = type === ICMP_ECHO_REQUEST;
-        csumAt = l4 + 2;
-        portAt = l4 + 4; // the identifier; the remote "port" is 0
-        inPort = (buf[l4 + 4] << 8) | buf[l4 + 5];
+        mayCreate = type === IcmpType.EchoRequest;
+        csumAt = l4 + ICMP.CHECKSUM;
+        portAt = l4 + ICMP.ECHO_ID; // the identifier; the remote "port" is 0
+        inPort = (buf[portAt] << 8) | buf[portAt + 1];
         break;
       }
       default:
         return this.drop(NatDrop.UnsupportedProtocol);
     }
     if (pc !== ProtoClass.Icmp) {
-      inPort = (buf[l4] << 8) | buf[l4 + 1];
-      remPort = (buf[l4 + 2] << 8) | buf[l4 + 3];
-      mayCreate = (flags & TCP_RST) === 0;
+      inPort = (buf[l4 + UDP.SRC_PORT] << 8) | buf[l4 + UDP.SRC_PORT + 1];
+      remPort = (buf[l4 + UDP.DST_PORT] << 8) | buf[l4 + UDP.DST_PORT + 1];
+      mayCreate = (flags & TcpFlag.Rst) === 0;
       csumAt = portChecksumAt(pc, l4);
     }
     const t = this.table;
@@ -333,7 +382,7 @@ export class Nat66 {
     const ext = rec[o + R.EXT];
     const extIdx = ext & 0xffff;
     const extPort = ext >>> 16;
-    const diff = ADDRESS_ONES - addressSum(pkt, 0) + writeAddress(buf, off + 8, this.cfg.extWords, extIdx * 4);
+    const diff = ADDRESS_ONES - addressWordsSum(pkt, 0) + writeAddressWords(buf, off + IP.SRC, this.cfg.extWords, extIdx * 4);
     let portDiff = 0;
     if (extPort !== inPort!) {
       buf[portAt] = extPort >> 8;
@@ -347,9 +396,9 @@ export class Nat66 {
         fillSctpChecksum(buf, l4, l4len);
       }
     } else if (partial) {
-      applyPartial(buf, csumAt, diff);
+      applyPartialChecksumDiff(buf, csumAt, diff);
     } else {
-      applyComplete(buf, csumAt, diff + portDiff, pc === ProtoClass.Udp);
+      applyChecksumDiff(buf, csumAt, diff + portDiff, pc === ProtoClass.Udp);
     }
     return this.hairpinIfExternal(buf, off, ch, partial);
   }
@@ -361,7 +410,7 @@ export class Nat66 {
     const extIdx = externalIndexOf(cfg, pkt, 4);
     if (extIdx >= 0) {
       this.counters[NatCounter.Hairpin]++;
-      readAddress(buf, off + 8, pkt, 0);
+      readAddressWords(buf, off + IP.SRC, pkt, 0);
       return this.inboundL4(buf, off, ch, extIdx, partial, true);
     }
     if (this.hasNpt) {
@@ -394,32 +443,32 @@ export class Nat66 {
         if (got < 0) return got;
         pc = got & 0xff;
         flags = got >>> 8;
-        portAt = l4 + 2;
+        portAt = l4 + UDP.DST_PORT;
         break;
       }
       case Protocol.Icmpv6: {
-        if (l4len < 8) return this.drop(WireError.Truncated);
-        const type = buf[l4];
-        if (type < 128) {
+        if (l4len < ICMP_HEADER_LEN) return this.drop(WireError.Truncated);
+        const type = buf[l4 + ICMP.TYPE];
+        if (type < FIRST_INFORMATIONAL_TYPE) {
           if (hairpin) return this.drop(NatDrop.IcmpNotTranslatable);
           return translateErrorInbound(this, buf, off, ch);
         }
-        if (type !== ICMP_ECHO_REQUEST && type !== ICMP_ECHO_REPLY) return this.drop(NatDrop.IcmpNotTranslatable);
+        if (type !== IcmpType.EchoRequest && type !== IcmpType.EchoReply) return this.drop(NatDrop.IcmpNotTranslatable);
         pc = ProtoClass.Icmp;
         // Echo identifiers are mapped like source ports: only replies come back in.
         mayCreate = false;
-        csumAt = l4 + 2;
-        portAt = l4 + 4;
-        extPort = (buf[l4 + 4] << 8) | buf[l4 + 5];
+        csumAt = l4 + ICMP.CHECKSUM;
+        portAt = l4 + ICMP.ECHO_ID;
+        extPort = (buf[portAt] << 8) | buf[portAt + 1];
         break;
       }
       default:
         return this.drop(NatDrop.UnsupportedProtocol);
     }
     if (pc !== ProtoClass.Icmp) {
-      remPort = (buf[l4] << 8) | buf[l4 + 1];
-      extPort = (buf[l4 + 2] << 8) | buf[l4 + 3];
-      mayCreate = (flags & TCP_RST) === 0;
+      remPort = (buf[l4 + UDP.SRC_PORT] << 8) | buf[l4 + UDP.SRC_PORT + 1];
+      extPort = (buf[l4 + UDP.DST_PORT] << 8) | buf[l4 + UDP.DST_PORT + 1];
+      mayCreate = (flags & TcpFlag.Rst) === 0;
       csumAt = portChecksumAt(pc, l4);
     }
     const t = this.table;
@@ -454,7 +503,7 @@ export class Nat66 {
     this.counters[NatCounter.InBytes] += plen;
 
     const inPort = rec[o + R.PORTS] >>> 16;
-    const diff = ADDRESS_ONES - addressSum(pkt, 4) + writeAddress(buf, off + 24, rec, o + R.IN_ADDR);
+    const diff = ADDRESS_ONES - addressWordsSum(pkt, 4) + writeAddressWords(buf, off + IP.DST, rec, o + R.IN_ADDR);
     let portDiff = 0;
     if (extPort! !== inPort) {
       buf[portAt] = inPort >> 8;
@@ -467,9 +516,9 @@ export class Nat66 {
         fillSctpChecksum(buf, l4, l4len);
       }
     } else if (partial) {
-      applyPartial(buf, csumAt, diff);
+      applyPartialChecksumDiff(buf, csumAt, diff);
     } else {
-      applyComplete(buf, csumAt, diff + portDiff, pc === ProtoClass.Udp);
+      applyChecksumDiff(buf, csumAt, diff + portDiff, pc === ProtoClass.Udp);
     }
     return hairpin ? Verdict.Hairpin : Verdict.Forward;
   }
@@ -478,10 +527,10 @@ export class Nat66 {
 
   private nptOutbound(buf: Uint8Array, off: number, ch: Ipv6Chain, net: number, partial: boolean): number {
     const c = this.cfg;
-    if (ch.protocol === Protocol.Icmpv6 && ch.fragmentOffset === 0 && ch.l4Length >= 8 && buf[ch.l4Offset] < 128) {
+    if (ch.protocol === Protocol.Icmpv6 && ch.fragmentOffset === 0 && ch.l4Length >= ICMP_HEADER_LEN && buf[ch.l4Offset + ICMP.TYPE] < FIRST_INFORMATIONAL_TYPE) {
       translateNptError(this, buf, ch, net, DIR_OUT);
     }
-    if (!nptRewrite(buf, off + 8, c.nptExternal, c.nptMask, net * 4, c.nptLength[net], c.nptAdjust[net])) {
+    if (!nptRewrite(buf, off + IP.SRC, c.nptExternal, c.nptMask, net * 4, c.nptLength[net], c.nptAdjust[net])) {
       return this.drop(NatDrop.NptUntranslatable);
     }
     this.counters[NatCounter.NptOut]++;
@@ -490,10 +539,10 @@ export class Nat66 {
 
   private nptInbound(buf: Uint8Array, off: number, ch: Ipv6Chain, net: number, hairpin: boolean): number {
     const c = this.cfg;
-    if (!hairpin && ch.protocol === Protocol.Icmpv6 && ch.fragmentOffset === 0 && ch.l4Length >= 8 && buf[ch.l4Offset] < 128) {
+    if (!hairpin && ch.protocol === Protocol.Icmpv6 && ch.fragmentOffset === 0 && ch.l4Length >= ICMP_HEADER_LEN && buf[ch.l4Offset + ICMP.TYPE] < FIRST_INFORMATIONAL_TYPE) {
       translateNptError(this, buf, ch, net, DIR_IN);
     }
-    if (!nptRewrite(buf, off + 24, c.nptInside, c.nptMask, net * 4, c.nptLength[net], ~c.nptAdjust[net] & 0xffff)) {
+    if (!nptRewrite(buf, off + IP.DST, c.nptInside, c.nptMask, net * 4, c.nptLength[net], ~c.nptAdjust[net] & 0xffff)) {
       return this.drop(NatDrop.NptUntranslatable);
     }
     this.counters[NatCounter.NptIn]++;
@@ -567,7 +616,7 @@ export class Nat66 {
 
 /** Where a port protocol's checksum sits (SCTP's CRC32c has no pseudo-header: -1). */
 function portChecksumAt(pc: number, l4: number): number {
-  return pc === ProtoClass.Tcp ? l4 + 16 : pc === ProtoClass.Udp ? l4 + 6 : -1;
+  return pc === ProtoClass.Tcp ? l4 + TCP.CHECKSUM : pc === ProtoClass.Udp ? l4 + UDP.CHECKSUM : -1;
 }
 
 export type { SessionInfo, HostInfo };

@@ -6,7 +6,7 @@ import { formatIpv6 } from '../wire/address.js';
 import { ConnTable, R, REC_WORDS, Flag } from './table.js';
 import { PROTO_CLASS_NAMES, TCP_STATE_NAMES } from './types.js';
 import { TICK_MS } from './config.js';
-import { writeAddress } from './csum.js';
+import { writeAddressWords } from '../wire/checksum.js';
 
 export interface SessionInfo {
   id: number;
@@ -41,7 +41,7 @@ export function listSessions(t: ConnTable, extWords: Uint32Array, tick: number, 
   const rec = t.rec;
   const word = new Uint8Array(16);
   const text = (w: Uint32Array, o: number): string => {
-    writeAddress(word, 0, w, o);
+    writeAddressWords(word, 0, w, o);
     return formatIpv6(word, 0);
   };
   for (let id = 1; id <= t.capacity && out.length < limit; id++) {
@@ -77,7 +77,7 @@ export function listHosts(t: ConnTable): HostInfo[] {
   const hosts = t.hosts;
   for (let h = 1; h <= hosts.capacity; h++) {
     if (!hosts.live(h)) continue;
-    writeAddress(word, 0, hosts.rec, hosts.addressOffset(h));
+    writeAddressWords(word, 0, hosts.rec, hosts.addressOffset(h));
     const c = hosts.cnt;
     out.push({
       address: formatIpv6(word, 0), sessions: hosts.sessions(h),

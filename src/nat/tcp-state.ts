@@ -4,18 +4,14 @@
 // transitory, and a later non-RST packet re-establishes it (RFC 7857 §2.2:
 // keep the session through a RST for the transitory time).
 
+import { Flag } from '../wire/tcp.js';
 import { TcpState, Direction } from './types.js';
-
-export const TCP_FIN = 0x01;
-export const TCP_SYN = 0x02;
-export const TCP_RST = 0x04;
-export const TCP_ACK = 0x10;
 
 /** State after a packet with `flags` in direction `dir` (Direction.Out / In). */
 export function tcpNext(state: number, flags: number, dir: number): number {
-  if (flags & TCP_RST) return TcpState.Trans;
-  const syn = (flags & TCP_SYN) !== 0;
-  const fin = (flags & TCP_FIN) !== 0;
+  if (flags & Flag.Rst) return TcpState.Trans;
+  const syn = (flags & Flag.Syn) !== 0;
+  const fin = (flags & Flag.Fin) !== 0;
   switch (state) {
     case TcpState.SynOut: return dir === Direction.In && syn ? TcpState.Established : state;
     case TcpState.SynIn: return dir === Direction.Out && syn ? TcpState.Established : state;
@@ -24,13 +20,13 @@ export function tcpNext(state: number, flags: number, dir: number): number {
     case TcpState.FinIn: return dir === Direction.Out && fin ? TcpState.FinBoth : state;
     case TcpState.FinBoth:
       // A fresh SYN reuses the tuple for a new connection.
-      return syn && (flags & TCP_ACK) === 0 ? (dir === Direction.Out ? TcpState.SynOut : TcpState.SynIn) : state;
+      return syn && (flags & Flag.Ack) === 0 ? (dir === Direction.Out ? TcpState.SynOut : TcpState.SynIn) : state;
     default: return TcpState.Established; // Trans (or None): any non-RST packet re-establishes
   }
 }
 
 /** The state a session opened by this packet starts in: a lone SYN waits for the answer, anything else is picked up mid-stream. */
 export function tcpOpening(flags: number, dir: number): number {
-  if ((flags & (TCP_SYN | TCP_ACK)) !== TCP_SYN) return TcpState.Trans;
+  if ((flags & (Flag.Syn | Flag.Ack)) !== Flag.Syn) return TcpState.Trans;
   return dir === Direction.Out ? TcpState.SynOut : TcpState.SynIn;
 }

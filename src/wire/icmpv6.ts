@@ -22,39 +22,39 @@
 import { WireError } from './error.js';
 import { HEADER_LEN as IP_HEADER_LEN } from './ipv6.js';
 
-export const F = {
-  TYPE: 0,
-  CODE: 1,
-  CHECKSUM: 2,
-  ECHO_ID: 4,
-  ECHO_SEQ: 6,
+export const enum F {
+  TYPE = 0,
+  CODE = 1,
+  CHECKSUM = 2,
+  ECHO_ID = 4,
+  ECHO_SEQ = 6,
   /** Packet Too Big: the next-hop MTU. */
-  MTU: 4,
+  MTU = 4,
   /** Parameter Problem: offset of the offending byte in the invoking packet. */
-  POINTER: 4,
+  POINTER = 4,
   /** Error messages: the invoking packet starts here. */
-  EMBEDDED: 8,
-} as const;
+  EMBEDDED = 8,
+}
 
 export const HEADER_LEN = 8;
 
-export const IcmpType = {
-  DestinationUnreachable: 1,
-  PacketTooBig: 2,
-  TimeExceeded: 3,
-  ParameterProblem: 4,
-  EchoRequest: 128,
-  EchoReply: 129,
-  MldQuery: 130,
-  MldReport: 131,
-  MldDone: 132,
-  RouterSolicitation: 133,
-  RouterAdvertisement: 134,
-  NeighborSolicitation: 135,
-  NeighborAdvertisement: 136,
-  Redirect: 137,
-  Mldv2Report: 143,
-} as const;
+export const enum IcmpType {
+  DestinationUnreachable = 1,
+  PacketTooBig = 2,
+  TimeExceeded = 3,
+  ParameterProblem = 4,
+  EchoRequest = 128,
+  EchoReply = 129,
+  MldQuery = 130,
+  MldReport = 131,
+  MldDone = 132,
+  RouterSolicitation = 133,
+  RouterAdvertisement = 134,
+  NeighborSolicitation = 135,
+  NeighborAdvertisement = 136,
+  Redirect = 137,
+  Mldv2Report = 143,
+}
 
 export const DestUnreachableCode = {
   NoRoute: 0,
@@ -90,9 +90,12 @@ export function checkError(buf: Uint8Array, off: number, len: number): WireError
   return len < F.EMBEDDED + IP_HEADER_LEN ? WireError.Truncated : WireError.Ok;
 }
 
-/** RFC 4443 §2.1: types 0..127 are errors, 128..255 informational. */
+/** RFC 4443 §2.1: types below this (0..127) are errors, from it on (128..255) informational. */
+export const FIRST_INFORMATIONAL_TYPE = 128;
+
+/** RFC 4443 §2.1: whether the type is an error message. */
 export function isError(type: number): boolean {
-  return type < 128;
+  return type < FIRST_INFORMATIONAL_TYPE;
 }
 
 export function type(buf: Uint8Array, off: number): number {

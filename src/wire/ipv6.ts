@@ -26,14 +26,14 @@
 
 import { WireError } from './error.js';
 
-export const F = {
-  VER_TC_FLOW: 0,
-  PAYLOAD_LEN: 4,
-  NEXT_HEADER: 6,
-  HOP_LIMIT: 7,
-  SRC: 8,
-  DST: 24,
-} as const;
+export const enum F {
+  VER_TC_FLOW = 0,
+  PAYLOAD_LEN = 4,
+  NEXT_HEADER = 6,
+  HOP_LIMIT = 7,
+  SRC = 8,
+  DST = 24,
+}
 
 export const ADDRESS_LEN = 16;
 export const HEADER_LEN = F.DST + ADDRESS_LEN;

@@ -25,32 +25,32 @@
 
 import { WireError } from './error.js';
 
-export const F = {
-  SRC_PORT: 0,
-  DST_PORT: 2,
-  SEQ: 4,
-  ACK: 8,
-  DATA_OFFSET: 12,
-  FLAGS: 13,
-  WINDOW: 14,
-  CHECKSUM: 16,
-  URGENT: 18,
-} as const;
+export const enum F {
+  SRC_PORT = 0,
+  DST_PORT = 2,
+  SEQ = 4,
+  ACK = 8,
+  DATA_OFFSET = 12,
+  FLAGS = 13,
+  WINDOW = 14,
+  CHECKSUM = 16,
+  URGENT = 18,
+}
 
 export const HEADER_LEN = F.URGENT + 2;
 /** Bytes an ICMPv6 error must quote to reach the ports and sequence number. */
 export const PORTS_LEN = F.ACK;
 
-export const Flag = {
-  Fin: 0x01,
-  Syn: 0x02,
-  Rst: 0x04,
-  Psh: 0x08,
-  Ack: 0x10,
-  Urg: 0x20,
-  Ece: 0x40,
-  Cwr: 0x80,
-} as const;
+export const enum Flag {
+  Fin = 0x01,
+  Syn = 0x02,
+  Rst = 0x04,
+  Psh = 0x08,
+  Ack = 0x10,
+  Urg = 0x20,
+  Ece = 0x40,
+  Cwr = 0x80,
+}
 
 /** Gate: fixed header present, data offset >= 5 and within `len`. */
 export function check(buf: Uint8Array, off: number, len: number): WireError {

@@ -15,12 +15,12 @@
 
 import { WireError } from './error.js';
 
-export const F = {
-  SRC_PORT: 0,
-  DST_PORT: 2,
-  LENGTH: 4,
-  CHECKSUM: 6,
-} as const;
+export const enum F {
+  SRC_PORT = 0,
+  DST_PORT = 2,
+  LENGTH = 4,
+  CHECKSUM = 6,
+}
 
 export const HEADER_LEN = F.CHECKSUM + 2;
 

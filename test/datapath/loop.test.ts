@@ -118,7 +118,8 @@ test('a wake-up reads, translates both ways and writes back; the loop counts', (
   assert.equal(dstText(device.sent[2]!), 'fd00::2');
   assert.equal(portsOf(device.sent[2]!)!.dst, 4000);
   const c = loop.counters;
-  assert.deepEqual([c[LoopCounter.Outbound], c[LoopCounter.Inbound], c[LoopCounter.Dropped], c[LoopCounter.Packets]], [2, 1, 1, 4]);
+  // The engine decides each packet's direction (a runt has no inside source: inbound), so the two add up to Packets.
+  assert.deepEqual([c[LoopCounter.Outbound], c[LoopCounter.Inbound], c[LoopCounter.Dropped], c[LoopCounter.Packets]], [2, 2, 1, 4]);
 });
 
 test('a device that fails stops the loop and is reported once; another device carries on with the same sessions', () => {

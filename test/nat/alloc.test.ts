@@ -36,7 +36,7 @@ test('steady-state translation allocates nothing (1M packets, warm-up path)', as
     const inside = `fd00::${((i >>> 6) + 1).toString(16)}`;
     const remote = `2001:db8:${(i >>> 16) + 1}::${(i & 0xffff).toString(16)}`;
     const p = tcp ? tcpPacket(inside, 20_000 + (i & 0x3f), remote, 443, TCP_ACK, 20) : udpPacket(inside, 20_000 + (i & 0x3f), remote, 53, 20);
-    assert.equal(nat.translateOutbound(p, 0, p.length, NOW), Verdict.Forward);
+    assert.equal(nat.translate(p, 0, p.length, NOW), Verdict.Forward);
     if (i % (sessions / flows | 0) === 0 && i / (sessions / flows | 0) < flows) {
       const f = i / (sessions / flows | 0);
       const back = tcp ? tcpPacket(remote, 443, EXT, portsOf(p)!.src, TCP_ACK, 20) : udpPacket(remote, 53, EXT, portsOf(p)!.src, 20);
@@ -56,7 +56,7 @@ test('steady-state translation allocates nothing (1M packets, warm-up path)', as
           const from = (b + j) * SLOT;
           const to = j * SLOT;
           for (let k = 0; k < SLOT; k++) ring[to + k] = src[from + k];
-          batch.add(to, lens[b + j], dir === 0 ? DIR_OUT : DIR_IN);
+          batch.add(to, lens[b + j]);
         }
         // A fractional, changing clock like a read's time stamp: stored in the
         // batch, so no heap number per batch, nor per packet in the engine.
@@ -101,7 +101,7 @@ test('fragments (held, released, followed) and ICMPv6 errors allocate nothing ei
   const client = srcText(dns[0]);
   const nat = new Nat66({ networks: [{ name: 'd', insideSubnets: [`${client}/128`], externalAddresses: [EXT] }], seed: 2 });
   const query = dns[4].slice();
-  assert.equal(nat.translateOutbound(query, 0, query.length, NOW), Verdict.Forward);
+  assert.equal(nat.translate(query, 0, query.length, NOW), Verdict.Forward);
   const extPort = portsOf(query)!.src;
   // The answer's fragments as the world sends them, last first (two held, then released).
   const answer = [dns[7], dns[6], dns[5]].map((f) => {
@@ -115,7 +115,7 @@ test('fragments (held, released, followed) and ICMPv6 errors allocate nothing ei
   const [toobig] = loadPackets('zeek__icmp6-toobig.pcap');
   const probe = udpPacket('fe80::beef', 30000, 'fe80::dead', 13000);
   const nat2 = new Nat66({ networks: [{ name: 'e', insideSubnets: ['fe80::beef/128'], externalAddresses: [EXT] }], seed: 2 });
-  nat2.translateOutbound(probe, 0, probe.length, NOW);
+  nat2.translate(probe, 0, probe.length, NOW);
   const error = rewriteError(toobig, { outerDst: addr(EXT), quotedSrc: addr(EXT), quotedSport: portsOf(probe)!.src });
   const work = new Uint8Array(2048);
   let forwarded = 0;
@@ -124,10 +124,10 @@ test('fragments (held, released, followed) and ICMPv6 errors allocate nothing ei
     for (let k = 0; k < 3; k++) {
       const f = answer[k];
       for (let b = 0; b < f.length; b++) work[b] = f[b];
-      if (nat.translateInbound(work, 0, f.length, now) === Verdict.Forward) forwarded++;
+      if (nat.translate(work, 0, f.length, now) === Verdict.Forward) forwarded++;
     }
     for (let b = 0; b < error.length; b++) work[b] = error[b];
-    if (nat2.translateInbound(work, 0, error.length, now) === Verdict.Forward) forwarded++;
+    if (nat2.translate(work, 0, error.length, now) === Verdict.Forward) forwarded++;
     if ((i & 1023) === 0) { nat.expire(now); nat2.expire(now); }
   };
   for (let i = 0; i < 20_000; i++) round(i);
@@ -162,7 +162,7 @@ test('making room allocates nothing: early drops, quota recycling, port-pool rec
     work[38] = i >> 8;
     work[39] = i;
     const now = NOW + i * 0.5;
-    if (nat.translateOutbound(work, 0, t.length, now) === Verdict.Forward) forwarded++;
+    if (nat.translate(work, 0, t.length, now) === Verdict.Forward) forwarded++;
     if ((i & 4095) === 0) nat.expire(now);
   };
   // Long enough that every path, the wheel's expiry of capped timers included, runs optimised.

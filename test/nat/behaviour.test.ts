@@ -5,9 +5,10 @@ import assert from 'node:assert/strict';
 import { Nat66, NatBatch, DIR_IN, DIR_OUT } from '../../src/nat/nat66.js';
 import { tcpNext } from '../../src/nat/tcp-state.js';
 import { NatDrop } from '../../src/nat/drop.js';
+import { WireError } from '../../src/wire/error.js';
 import { Verdict, TcpState, NatCounter } from '../../src/nat/types.js';
 import { ConfigError } from '../../src/errors.js';
-import { crc32c } from '../../src/nat/csum.js';
+import { crc32c } from '../../src/wire/sctp.js';
 import type { NatConfig } from '../../src/nat/config.js';
 import {
   udpPacket, tcpPacket, echoPacket, srcText, dstText, portsOf, checksumOk, addr, TCP_SYN, TCP_ACK, TCP_FIN, TCP_RST,
@@ -27,11 +28,11 @@ function nat(extra: Partial<NatConfig> = {}, filtering?: 'endpoint-independent')
 }
 
 function out(n: Nat66, p: Uint8Array, now: number): number {
-  return n.translateOutbound(p, 0, p.length, now);
+  return n.translate(p, 0, p.length, now);
 }
 
 function inn(n: Nat66, p: Uint8Array, now: number): number {
-  return n.translateInbound(p, 0, p.length, now);
+  return n.translate(p, 0, p.length, now);
 }
 
 test('UDP: 5 minutes idle by default, refreshed both ways', () => {
@@ -168,12 +169,14 @@ test('table full of answered sessions: new flows refused, established ones unaff
   assert.equal(inn(n, udpPacket(R1, 53, EXT, 2003), 31_000), Verdict.Forward);
 });
 
-test('anti-spoofing: a source outside the network is dropped', () => {
+test('direction by source: an inside source goes out, any other comes in and needs an external destination', () => {
   const n = nat();
-  assert.equal(n.translateOutbound(udpPacket('fd01::1', 1, R1, 2), 0, 56, 0, false, 0), -NatDrop.Spoofed);
-  assert.equal(n.translateOutbound(udpPacket('fd01::1', 1, R1, 2), 0, 56, 0), -NatDrop.NoNetwork);
-  assert.equal(n.translateOutbound(udpPacket(A, 1, R1, 2), 0, 56, 0, false, 0), Verdict.Forward);
+  assert.equal(n.translate(udpPacket('fd01::1', 1, R1, 2), 0, 56, 0), -NatDrop.NotExternal, 'not inside: inbound, to none of ours');
+  assert.equal(n.translate(udpPacket(A, 1, R1, 2), 0, 56, 0), Verdict.Forward);
   assert.equal(inn(n, udpPacket(R1, 1, '2001:db8:ffff::2', 2), 0), -NatDrop.NotExternal);
+  const stub = new Uint8Array(20);
+  stub[0] = 0x60;
+  assert.equal(n.translate(stub, 0, 20, 0), -WireError.Truncated, 'too short to classify: dropped by the chain walk');
 });
 
 test('published ports: inbound opens a session to the container; replies leave from the published port', () => {
@@ -293,6 +296,7 @@ test('translateBatch: same results as one call per packet, with the large-table 
   const size = 64;
   const ring = new Uint8Array(size * SLOT);
   const batch = new NatBatch(size);
+  const dirs = new Uint8Array(size);
   const extPorts = new Uint16Array(count);
   const host = (i: number) => `fd00::${((i >>> 8) + 1).toString(16)}`;
   const remote = (i: number) => `2001:db8:${(i >>> 16) + 1}::${(i & 0xffff).toString(16)}`;
@@ -319,11 +323,15 @@ test('translateBatch: same results as one call per packet, with the large-table 
         const dir = pass === 'out' ? DIR_OUT : pass === 'in' ? DIR_IN : (i & 1) === 0 ? DIR_OUT : DIR_IN;
         const p = dir === DIR_OUT ? udpPacket(host(i), 10_000 + (i & 0x3f), remote(i), 53) : udpPacket(remote(i), 53, EXT, extPorts[i]);
         ring.set(p, j * SLOT);
-        batch.add(j * SLOT, p.length, dir);
+        batch.add(j * SLOT, p.length);
+        dirs[j] = dir;
       }
       batch.now = 1000;
       n.translateBatch(ring, batch);
-      for (let j = 0; j < m; j++) check(start + j, batch.dirs[j], ring.subarray(j * SLOT, j * SLOT + batch.lengths[j]), batch.verdicts[j]);
+      for (let j = 0; j < m; j++) {
+        assert.equal(batch.dirs[j], dirs[j], 'the engine classified the packet');
+        check(start + j, batch.dirs[j], ring.subarray(j * SLOT, j * SLOT + batch.lengths[j]), batch.verdicts[j]);
+      }
     }
   }
   assert.equal(n.table.count, count);
@@ -331,11 +339,30 @@ test('translateBatch: same results as one call per packet, with the large-table 
 
 test('NatBatch: add refuses a packet beyond its capacity', () => {
   const batch = new NatBatch(2);
-  assert.equal(batch.add(0, 60, DIR_OUT), true);
-  assert.equal(batch.add(64, 60, DIR_IN, true, 3), true);
-  assert.equal(batch.add(128, 60, DIR_IN), false);
+  assert.equal(batch.add(0, 60), true);
+  assert.equal(batch.add(64, 60, true), true);
+  assert.equal(batch.add(128, 60), false);
   assert.equal(batch.count, 2);
-  assert.deepEqual([batch.dirs[1], batch.partial[1], batch.nets[1], batch.nets[0]], [DIR_IN, 1, 3, -1]);
+  assert.deepEqual([batch.offsets[1], batch.lengths[1], batch.partial[1], batch.partial[0]], [64, 60, 1, 0]);
+});
+
+test('translateBatch classifies every packet once: direction and network or external address', () => {
+  const n = nat({ networks: [
+    { name: 'a', insideSubnets: ['fd00::/64'], externalAddresses: [EXT] },
+    { name: 'b', insideSubnets: ['fd0b::/64'], externalAddresses: ['2001:db8:ffff::b'] },
+  ] });
+  const packets = [
+    udpPacket(A, 1000, R1, 53), udpPacket('fd0b::5', 1000, R1, 53), udpPacket(R1, 53, '2001:db8:ffff::b', 1000),
+    udpPacket(R1, 53, '2001:db8:eeee::1', 1000), udpPacket(A, 1001, '2001:db8:ffff::b', 7),
+  ];
+  const ring = new Uint8Array(packets.length * 128);
+  const batch = new NatBatch(packets.length);
+  packets.forEach((p, i) => { ring.set(p, i * 128); batch.add(i * 128, p.length); });
+  n.translateBatch(ring, batch);
+  assert.deepEqual([...batch.dirs], [DIR_OUT, DIR_OUT, DIR_IN, DIR_IN, DIR_OUT]);
+  assert.deepEqual([...batch.match], [0, 1, 1, -1, 0], 'network for outbound, external address index for inbound');
+  assert.equal(batch.verdicts[3], -NatDrop.NotExternal);
+  assert.equal(batch.verdicts[4], -NatDrop.NoMapping, 'hairpin: out, then in to the other network, where no mapping exists');
 });
 
 test('counters per session and per inside address, both directions', () => {

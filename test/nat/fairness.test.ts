@@ -23,11 +23,11 @@ function nat(extra: Partial<NatConfig> = {}): Nat66 {
 }
 
 function out(n: Nat66, p: Uint8Array, now: number): number {
-  return n.translateOutbound(p, 0, p.length, now);
+  return n.translate(p, 0, p.length, now);
 }
 
 function inn(n: Nat66, p: Uint8Array, now: number): number {
-  return n.translateInbound(p, 0, p.length, now);
+  return n.translate(p, 0, p.length, now);
 }
 
 /** A SYN from host:port to R1:80; returns the external port it got (-reason when dropped). */

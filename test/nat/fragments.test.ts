@@ -8,6 +8,17 @@ import { Verdict, NatCounter } from '../../src/nat/types.js';
 import { updateChecksum, updateChecksumWord } from '../../src/wire/checksum.js';
 import { loadPackets, addr, l4Of, checksumOk, equalBytes, diffAt, udpPacket, srcText, dstText } from './support.js';
 
+/** The fragments the last translate call released, copied out as the data path does. */
+function released(nat: Nat66): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  const room = 4096;
+  for (let k = 0; k < nat.releasedFragments; k++) {
+    const buf = new Uint8Array(room);
+    out.push(buf.slice(0, nat.copyReleasedFragment(k, buf, 0, room)));
+  }
+  return out;
+}
+
 const EXT = '2001:db8:ffff::1';
 const EXT_BYTES = addr(EXT);
 
@@ -63,7 +74,7 @@ function dnsSetup(range?: [number, number]) {
   const lone = packets[3];
   // The query the fragmented answer replies to.
   const query = packets[4].slice();
-  assert.equal(nat.translateOutbound(query, 0, query.length, 1000), Verdict.Forward);
+  assert.equal(nat.translate(query, 0, query.length, 1000), Verdict.Forward);
   const extPort = (query[40] << 8) | query[41];
   return { nat, answer, lone, extPort, client };
 }
@@ -77,15 +88,11 @@ for (const range of [undefined, [45000, 45999] as [number, number]]) {
       let held = 0;
       for (const k of order) {
         const buf = worldFragment(answer[k], 24, extPort);
-        const v = nat.translateInbound(buf, 0, buf.length, 1100);
+        const v = nat.translate(buf, 0, buf.length, 1100);
         if (v === Verdict.Held) { held++; continue; }
         assert.equal(v, Verdict.Forward);
         results.push(buf);
-        const fr = nat.fragments;
-        for (let r = 0; r < fr.releasedCount; r++) {
-          const slot = fr.released[r];
-          results.push(fr.hold.slice(slot * fr.holdBytes, slot * fr.holdBytes + fr.holdLength[slot]));
-        }
+        results.push(...released(nat));
       }
       assert.equal(held, order.indexOf(0), 'fragments before the first one are held');
       assert.equal(nat.counters[NatCounter.FragmentsReleased], held);
@@ -103,7 +110,7 @@ for (const range of [undefined, [45000, 45999] as [number, number]]) {
 test('a later fragment whose first fragment never comes is held, then dropped after the fragment timer', () => {
   const { nat, lone } = dnsSetup();
   const buf = worldFragment(lone, 24);
-  assert.equal(nat.translateInbound(buf, 0, buf.length, 2000), Verdict.Held);
+  assert.equal(nat.translate(buf, 0, buf.length, 2000), Verdict.Held);
   nat.expire(3999);
   assert.equal(nat.drops[NatDrop.FragmentTimeout], 0);
   nat.expire(4000);
@@ -113,10 +120,10 @@ test('a later fragment whose first fragment never comes is held, then dropped af
 test('later fragments follow for the fragment timer (>= 2 s), not forever', () => {
   const { nat, answer, extPort } = dnsSetup();
   const first = worldFragment(answer[0], 24, extPort);
-  assert.equal(nat.translateInbound(first, 0, first.length, 10_000), Verdict.Forward);
+  assert.equal(nat.translate(first, 0, first.length, 10_000), Verdict.Forward);
   const second = worldFragment(answer[1], 24);
-  assert.equal(nat.translateInbound(second.slice(), 0, second.length, 11_999), Verdict.Forward);
-  assert.equal(nat.translateInbound(second.slice(), 0, second.length, 12_001), Verdict.Held);
+  assert.equal(nat.translate(second.slice(), 0, second.length, 11_999), Verdict.Forward);
+  assert.equal(nat.translate(second.slice(), 0, second.length, 12_001), Verdict.Held);
 });
 
 test('hold buffer: bounded, preallocated; full means dropped and counted', () => {
@@ -127,12 +134,12 @@ test('hold buffer: bounded, preallocated; full means dropped and counted', () =>
     fragmentHoldSlots: 2, fragmentHoldBytes: 1500,
   });
   const lone = worldFragment(packets[3], 24);
-  assert.equal(nat.translateInbound(lone.slice(), 0, lone.length, 1), Verdict.Held);
-  assert.equal(nat.translateInbound(lone.slice(), 0, lone.length, 1), Verdict.Held);
-  assert.equal(nat.translateInbound(lone.slice(), 0, lone.length, 1), -NatDrop.FragmentHoldFull);
+  assert.equal(nat.translate(lone.slice(), 0, lone.length, 1), Verdict.Held);
+  assert.equal(nat.translate(lone.slice(), 0, lone.length, 1), Verdict.Held);
+  assert.equal(nat.translate(lone.slice(), 0, lone.length, 1), -NatDrop.FragmentHoldFull);
   const big = worldFragment(packets[6], 24);
   const nat2 = new Nat66({ networks: [{ name: 'n', insideSubnets: [`${client}/128`], externalAddresses: [EXT] }], fragmentHoldBytes: 1000 });
-  assert.equal(nat2.translateInbound(big, 0, big.length, 1), -NatDrop.FragmentHoldFull, 'larger than a slot');
+  assert.equal(nat2.translate(big, 0, big.length, 1), -NatDrop.FragmentHoldFull, 'larger than a slot');
 });
 
 for (const order of [[0, 1, 2], [2, 1, 0], [1, 2, 0]]) {
@@ -146,15 +153,11 @@ for (const order of [[0, 1, 2], [2, 1, 0], [1, 2, 0]]) {
     const out: Uint8Array[] = [];
     for (const k of order) {
       const buf = frags[k].slice();
-      const v = nat.translateOutbound(buf, 0, buf.length, 500);
+      const v = nat.translate(buf, 0, buf.length, 500);
       if (v === Verdict.Held) continue;
       assert.equal(v, Verdict.Forward);
       out.push(buf);
-      const fr = nat.fragments;
-      for (let r = 0; r < fr.releasedCount; r++) {
-        const slot = fr.released[r];
-        out.push(fr.hold.slice(slot * fr.holdBytes, slot * fr.holdBytes + fr.holdLength[slot]));
-      }
+      out.push(...released(nat));
     }
     assert.equal(out.length, 3);
     const session = nat.listSessions()[0];
@@ -176,9 +179,9 @@ test('a first fragment too short for the ports and checksum is dropped', () => {
   const tiny = first.slice(0, 48 + 12);
   tiny[4] = 0; tiny[5] = 20;
   const nat = new Nat66({ networks: [{ name: 'lo', insideSubnets: ['::1/128'], externalAddresses: [EXT] }] });
-  assert.equal(nat.translateOutbound(tiny, 0, tiny.length, 1), -NatDrop.TinyFragment);
+  assert.equal(nat.translate(tiny, 0, tiny.length, 1), -NatDrop.TinyFragment);
   const u = udpPacket('::1', 1, '2001:db8::1', 2);
-  assert.equal(nat.translateOutbound(u, 0, u.length, 1), Verdict.Forward);
+  assert.equal(nat.translate(u, 0, u.length, 1), Verdict.Forward);
 });
 
 test('translateBatch: fragments released mid-batch are all listed after it', () => {
@@ -197,19 +200,15 @@ test('translateBatch: fragments released mid-batch are all listed after it', () 
   ring.set(other, offs[3]);
   lens[3] = other.length;
   const batch = new NatBatch(4);
-  for (let j = 0; j < 4; j++) batch.add(offs[j], lens[j], DIR_IN);
+  for (let j = 0; j < 4; j++) batch.add(offs[j], lens[j]);
   batch.now = 1100;
   nat.translateBatch(ring, batch);
   const verdicts = batch.verdicts;
   assert.deepEqual([...verdicts.subarray(0, 3)], [Verdict.Held, Verdict.Held, Verdict.Forward]);
   assert.ok(verdicts[3] < 0, 'the unrelated packet is dropped');
-  const fr = nat.fragments;
-  assert.equal(fr.releasedCount, 2, 'both held fragments are still listed after the batch');
-  const got = [ring.slice(offs[2], offs[2] + lens[2])];
-  for (let r = 0; r < fr.releasedCount; r++) {
-    const slot = fr.released[r];
-    got.push(fr.hold.slice(slot * fr.holdBytes, slot * fr.holdBytes + fr.holdLength[slot]));
-  }
+  assert.equal(nat.releasedFragments, 2, 'both held fragments are still listed after the batch');
+  assert.equal(nat.copyReleasedFragment(0, new Uint8Array(64), 0, 64), -1, 'a fragment longer than the room is not copied');
+  const got = [ring.slice(offs[2], offs[2] + lens[2]), ...released(nat)];
   for (const g of got) {
     const want = answer.find((a) => l4Of(a)!.fragmentOffset === l4Of(g)!.fragmentOffset)!;
     assert.ok(equalBytes(g, want), diffAt(g, want));
@@ -218,5 +217,5 @@ test('translateBatch: fragments released mid-batch are all listed after it', () 
   batch.count = 0;
   batch.now = 1101;
   nat.translateBatch(ring, batch);
-  assert.equal(fr.releasedCount, 0);
+  assert.equal(nat.releasedFragments, 0);
 });

@@ -41,7 +41,7 @@ function natFor(inside: string, portRange?: [number, number]): Nat66 {
 /** Open the quoted UDP flow outbound and return its external port. */
 function openFlow(nat: Nat66, q: Quote, now: number): number {
   const p = udpPacket(q.src, q.sport, q.dst, q.dport);
-  assert.equal(nat.translateOutbound(p, 0, p.length, now), Verdict.Forward);
+  assert.equal(nat.translate(p, 0, p.length, now), Verdict.Forward);
   return (p[40] << 8) | p[41];
 }
 
@@ -65,7 +65,7 @@ for (const file of ZEEK_ERRORS) {
       // The world's view: the error is addressed to us and quotes our translated packet.
       const wire = rewriteError(error, { outerDst: EXT_BYTES, quotedSrc: EXT_BYTES, quotedSport: extPort });
       const buf = wire.slice();
-      assert.equal(nat.translateInbound(buf, 0, buf.length, 60_000), Verdict.Forward);
+      assert.equal(nat.translate(buf, 0, buf.length, 60_000), Verdict.Forward);
       assert.ok(equalBytes(buf, error), diffAt(buf, error));
       const after = nat.listSessions()[0];
       assert.equal(after.expiresInMs, before.expiresInMs - 59_000, 'an error does not refresh the session');
@@ -74,7 +74,7 @@ for (const file of ZEEK_ERRORS) {
       // Corrupt the outer checksum: dropped, not laundered.
       const bad = wire.slice();
       bad[42] ^= 1;
-      assert.equal(nat.translateInbound(bad, 0, bad.length, 60_000), -WireError.BadChecksum);
+      assert.equal(nat.translate(bad, 0, bad.length, 60_000), -WireError.BadChecksum);
     });
   }
 }
@@ -84,7 +84,7 @@ test('an inbound error about an unknown flow is dropped and creates nothing', ()
   const q = quoteOf(error);
   const nat = natFor(q.src);
   const wire = rewriteError(error, { outerDst: EXT_BYTES, quotedSrc: EXT_BYTES });
-  assert.equal(nat.translateInbound(wire, 0, wire.length, 1000), -NatDrop.IcmpErrorNoMapping);
+  assert.equal(nat.translate(wire, 0, wire.length, 1000), -NatDrop.IcmpErrorNoMapping);
   assert.equal(nat.table.count, 0);
 });
 
@@ -96,10 +96,10 @@ test('Packet Too Big passes on the mapping alone; other errors need the session'
   // The session goes to another remote: same mapping, different filter tuple.
   const extPort = openFlow(nat, { ...q, dst: '2001:db8::77' }, 1000);
   const tb = rewriteError(toobig, { outerDst: EXT_BYTES, quotedSrc: EXT_BYTES, quotedSport: extPort });
-  assert.equal(nat.translateInbound(tb, 0, tb.length, 1001), Verdict.Forward);
+  assert.equal(nat.translate(tb, 0, tb.length, 1001), Verdict.Forward);
   assert.ok(equalBytes(tb, toobig), diffAt(tb, toobig));
   const te = rewriteError(exceeded, { outerDst: EXT_BYTES, quotedSrc: EXT_BYTES, quotedSport: extPort });
-  assert.equal(nat.translateInbound(te, 0, te.length, 1001), -NatDrop.IcmpErrorNoMapping);
+  assert.equal(nat.translate(te, 0, te.length, 1001), -NatDrop.IcmpErrorNoMapping);
 });
 
 test('traceroute errors from communityid-icmp6 (time exceeded, port unreachable) come back to the prober', () => {
@@ -115,7 +115,7 @@ test('traceroute errors from communityid-icmp6 (time exceeded, port unreachable)
       assert.equal(q.src, inside);
       const extPort = openFlow(nat, q, now++);
       const wire = rewriteError(p, { outerDst: EXT_BYTES, quotedSrc: EXT_BYTES, quotedSport: extPort });
-      assert.equal(nat.translateInbound(wire, 0, wire.length, now), Verdict.Forward);
+      assert.equal(nat.translate(wire, 0, wire.length, now), Verdict.Forward);
       assert.ok(equalBytes(wire, p), diffAt(wire, p));
       translated++;
     }
@@ -136,7 +136,7 @@ test('outbound error: port unreachable from the inside host about an inbound DNS
     const nat = natFor(inside, range);
     const extPort = openFlow(nat, { src: q.dst, sport: q.dport, dst: q.src, dport: q.sport, protocol: 17 }, 1000);
     const buf = error.slice();
-    assert.equal(nat.translateOutbound(buf, 0, buf.length, 1001), Verdict.Forward);
+    assert.equal(nat.translate(buf, 0, buf.length, 1001), Verdict.Forward);
     const want = rewriteError(error, { outerSrc: EXT_BYTES, quotedDst: EXT_BYTES, quotedDport: extPort });
     assert.ok(equalBytes(buf, want), diffAt(buf, want));
     assert.ok(checksumOk(buf));
@@ -153,6 +153,6 @@ test('an error quoting an error, or a fragment of an error, is not translated', 
   nested[e + 6] = 58;
   nested[e + 40] = 1;
   const wire = rewriteError(nested, { outerDst: EXT_BYTES });
-  assert.equal(nat.translateInbound(wire, 0, wire.length, 1), -NatDrop.IcmpErrorMalformed);
+  assert.equal(nat.translate(wire, 0, wire.length, 1), -NatDrop.IcmpErrorMalformed);
   assert.equal(formatIpv6(wire, 24), EXT);
 });

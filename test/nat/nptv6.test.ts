@@ -6,7 +6,7 @@ import { Nat66 } from '../../src/nat/nat66.js';
 import { NatDrop } from '../../src/nat/drop.js';
 import { Verdict } from '../../src/nat/types.js';
 import { ConfigError, SnapshotError } from '../../src/errors.js';
-import { crc32c } from '../../src/nat/csum.js';
+import { crc32c } from '../../src/wire/sctp.js';
 import { sumWords, fold } from '../../src/wire/checksum.js';
 import {
   loadPackets, udpPacket, tcpPacket, srcText, dstText, checksumOk, equalBytes, diffAt, rewriteError, addr, l4Of, TCP_SYN,
@@ -23,14 +23,14 @@ test('NPTv6 /48: subnet word absorbs the adjustment; L4 bytes untouched; checksu
   for (const host of ['fd01:203:405:1::1', 'fd01:203:405:abcd:1:2:3:4', 'fd01:203:405::']) {
     const p = udpPacket(host, 1234, '2001:db8:9::9', 53);
     const before = l4Bytes(p);
-    assert.equal(n.translateOutbound(p, 0, p.length, 0), Verdict.Forward);
+    assert.equal(n.translate(p, 0, p.length, 0), Verdict.Forward);
     assert.ok(srcText(p).startsWith('2001:db8:1:'), srcText(p));
     assert.ok(equalBytes(l4Bytes(p), before), 'not one L4 byte changed');
     assert.ok(checksumOk(p));
     assert.equal(fold(sumWords(p, 8, 16)), fold(sumWords(addr(host), 0, 16)), 'address sum preserved');
     // And back: the reply to the translated address maps to the original host.
     const reply = udpPacket('2001:db8:9::9', 53, srcText(p), 1234);
-    assert.equal(n.translateInbound(reply, 0, reply.length, 0), Verdict.Forward);
+    assert.equal(n.translate(reply, 0, reply.length, 0), Verdict.Forward);
     assert.equal(dstText(reply), srcText(addrPacket(host)));
     assert.ok(checksumOk(reply));
   }
@@ -42,16 +42,16 @@ test('NPTv6 /64: the first IID word that is not 0xFFFF takes it; all-ones IID is
   for (const host of ['fd00:1:2:3::5', 'fd00:1:2:3:ffff:ffff:1:2', 'fd00:1:2:3:ffff:0:0:1']) {
     const p = tcpPacket(host, 999, '2001:db8:9::9', 443, TCP_SYN);
     const before = l4Bytes(p);
-    assert.equal(n.translateOutbound(p, 0, p.length, 0), Verdict.Forward);
+    assert.equal(n.translate(p, 0, p.length, 0), Verdict.Forward);
     assert.ok(srcText(p).startsWith('2001:db8:a:b:'), srcText(p));
     assert.ok(equalBytes(l4Bytes(p), before));
     assert.ok(checksumOk(p));
     const back = tcpPacket('2001:db8:9::9', 443, srcText(p), 999, TCP_SYN);
-    assert.equal(n.translateInbound(back, 0, back.length, 0), Verdict.Forward);
+    assert.equal(n.translate(back, 0, back.length, 0), Verdict.Forward);
     assert.equal(dstText(back), srcText(addrPacket(host)));
   }
   const allOnes = udpPacket('fd00:1:2:3:ffff:ffff:ffff:ffff', 1, '2001:db8:9::9', 2);
-  assert.equal(n.translateOutbound(allOnes, 0, allOnes.length, 0), -NatDrop.NptUntranslatable);
+  assert.equal(n.translate(allOnes, 0, allOnes.length, 0), -NatDrop.NptUntranslatable);
 });
 
 function addrPacket(host: string): Uint8Array {
@@ -63,11 +63,11 @@ test('NPTv6 translates the addresses quoted in ICMPv6 errors (the kernel does no
   const n = npt('fe80::/48', '2001:db8:1::/48');
   // As the world sends it: to the external form of fe80::beef, quoting the external source.
   const probe = udpPacket('fe80::beef', 30000, '2001:db8:77::1', 13000);
-  assert.equal(n.translateOutbound(probe, 0, probe.length, 0), Verdict.Forward);
+  assert.equal(n.translate(probe, 0, probe.length, 0), Verdict.Forward);
   const ext = addr(srcText(probe));
   const wire = rewriteError(error, { outerSrc: addr('2001:db8:77::1'), outerDst: ext, quotedSrc: ext, quotedDst: addr('2001:db8:77::1') });
   const buf = wire.slice();
-  assert.equal(n.translateInbound(buf, 0, buf.length, 0), Verdict.Forward);
+  assert.equal(n.translate(buf, 0, buf.length, 0), Verdict.Forward);
   const want = rewriteError(error, { outerSrc: addr('2001:db8:77::1'), quotedDst: addr('2001:db8:77::1') });
   assert.ok(equalBytes(buf, want), diffAt(buf, want));
   assert.ok(checksumOk(buf));
@@ -77,7 +77,7 @@ test('NPTv6 hairpin and configuration checks', () => {
   const n = npt('fd00:1:2:3::/64', '2001:db8:a:b::/64');
   const toSelf = udpPacket('fd00:1:2:3::1', 1, '2001:db8:a:b::2', 2);
   // 2001:db8:a:b::2 is the external form of some inside host: it goes back in.
-  assert.equal(n.translateOutbound(toSelf, 0, toSelf.length, 0), Verdict.Hairpin);
+  assert.equal(n.translate(toSelf, 0, toSelf.length, 0), Verdict.Hairpin);
   assert.ok(dstText(toSelf).startsWith('fd00:1:2:3:'));
   assert.ok(srcText(toSelf).startsWith('2001:db8:a:b:'));
   assert.ok(checksumOk(toSelf));
@@ -97,11 +97,11 @@ test('engine snapshot → restore → identical translations; a foreign snapshot
   const replies: Uint8Array[] = [];
   for (let i = 0; i < 100; i++) {
     const p = udpPacket(`fd00::${(i % 7) + 1}`, 2000 + i, '2001:db8:5::5', 53);
-    a.translateOutbound(p, 0, p.length, 1000);
+    a.translate(p, 0, p.length, 1000);
     replies.push(udpPacket('2001:db8:5::5', 53, '2001:db8:ffff::1', (p[40] << 8) | p[41]));
   }
   const syn = tcpPacket('2001:db8:5::5', 777, '2001:db8:ffff::1', 8443, TCP_SYN);
-  a.translateInbound(syn, 0, syn.length, 1000);
+  a.translate(syn, 0, syn.length, 1000);
   const snap = a.snapshot(2000);
   const b = new Nat66(config);
   assert.equal(b.restore(snap, 50_000), 0);
@@ -109,8 +109,8 @@ test('engine snapshot → restore → identical translations; a foreign snapshot
   for (const r of replies) {
     const x = r.slice();
     const y = r.slice();
-    assert.equal(a.translateInbound(x, 0, x.length, 2000), Verdict.Forward);
-    assert.equal(b.translateInbound(y, 0, y.length, 50_000), Verdict.Forward);
+    assert.equal(a.translate(x, 0, x.length, 2000), Verdict.Forward);
+    assert.equal(b.translate(y, 0, y.length, 50_000), Verdict.Forward);
     assert.ok(equalBytes(x, y));
   }
   const other = new Nat66({ ...config, networks: [{ ...config.networks[0], externalAddresses: ['2001:db8:ffff::2'] }] });
@@ -127,7 +127,7 @@ test('restore after a reconfiguration drops sessions whose inside subnet went aw
   const before = new Nat66({ networks: [{ name: 'd', insideSubnets: ['fd00::/64', 'fd01::/64'], externalAddresses: ext }], capacity: 64, seed: 1 });
   for (const src of ['fd00::1', 'fd01::1']) {
     const p = udpPacket(src, 4000, '2001:db8:5::5', 53);
-    before.translateOutbound(p, 0, p.length, 1000);
+    before.translate(p, 0, p.length, 1000);
   }
   const after = new Nat66({ networks: [{ name: 'd', insideSubnets: ['fd00::/64'], externalAddresses: ext }], capacity: 64, seed: 1 });
   assert.equal(after.restore(before.snapshot(1000), 1000), 1);

@@ -37,7 +37,9 @@ test('every capture in the corpus, both directions: integer verdicts, drops coun
     for (const p of packets) {
       for (const dir of [0, 1]) {
         const buf = p.slice();
-        const v = dir === 0 ? nat.translateOutbound(buf, 0, buf.length, total) : nat.translateInbound(buf, 0, buf.length, total);
+        // The second time from 3f00::/8, outside every inside subnet: the engine takes it inbound.
+        if (dir === 1 && buf.length > 8) buf[8] = 0x3f;
+        const v = nat.translate(buf, 0, buf.length, total);
         assert.ok(Number.isInteger(v) && v >= -DROP_REASON_COUNT && v <= 2, `${file}: verdict ${v}`);
         if (v < 0) dropped++;
         total++;
@@ -66,7 +68,8 @@ test('mutated packets (bit flips, truncation, length lies) never throw', () => {
     const flips = 1 + (rnd() % 4);
     for (let f = 0; f < flips; f++) buf[rnd() % Math.min(buf.length, 120)] ^= 1 << (rnd() % 8);
     const len = rnd() % 5 === 0 ? rnd() % (base.length + 1) : base.length;
-    const v = rnd() & 1 ? nat.translateOutbound(buf, 0, len, round) : nat.translateInbound(buf, 0, len, round);
+    if (rnd() & 1) buf[8] = 0x3f; // from outside the inside subnets: inbound
+    const v = nat.translate(buf, 0, len, round);
     assert.ok(Number.isInteger(v));
     if (round % 1000 === 0) nat.expire(round);
   }

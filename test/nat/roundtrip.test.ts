@@ -42,7 +42,7 @@ function replay(file: string, inside: string, portRange?: [number, number]): Tal
     if (!checksumOk(p)) { fixChecksum(p); tally.fixed++; }
     if (srcText(p) === inside) {
       const buf = p.slice();
-      const v = nat.translateOutbound(buf, 0, buf.length, now);
+      const v = nat.translate(buf, 0, buf.length, now);
       assert.equal(v, Verdict.Forward, `${file}: outbound verdict ${v}`);
       const mapped = portsOf(buf)!;
       if (portRange === undefined || echo) assert.equal(mapped.src, ports!.src, 'port (echo identifier) preserved');
@@ -59,24 +59,24 @@ function replay(file: string, inside: string, portRange?: [number, number]): Tal
       if (s === undefined) {
         // Opened from outside (FTP active mode): no ALG (RFC 4787 REQ-10), so it is refused.
         const wire = rewrite(p, { dst: EXT_BYTES });
-        const v = nat.translateInbound(wire, 0, wire.length, now);
+        const v = nat.translate(wire, 0, wire.length, now);
         assert.ok(v === -NatDrop.NoMapping || v === -NatDrop.Filtered, `${file}: unsolicited inbound verdict ${v}`);
         tally.refused++;
         continue;
       }
       const wire = rewrite(p, { dst: EXT_BYTES, dport: s.externalPort });
       const buf = wire.slice();
-      const v = nat.translateInbound(buf, 0, buf.length, now);
+      const v = nat.translate(buf, 0, buf.length, now);
       assert.equal(v, Verdict.Forward, `${file}: inbound verdict ${v}`);
       assert.ok(equalBytes(buf, p), `${file} inbound: ${diffAt(buf, p)}`);
       // The same packet from an unrelated remote, or to an unmapped port, is dropped.
       const stranger = wire.slice();
       stranger[23] ^= 0x5a;
       fixChecksum(stranger);
-      assert.equal(nat.translateInbound(stranger, 0, stranger.length, now), -NatDrop.Filtered);
+      assert.equal(nat.translate(stranger, 0, stranger.length, now), -NatDrop.Filtered);
       if (!echo) {
         const otherPort = rewrite(wire, { dport: s.externalPort ^ 0x4000 });
-        assert.equal(nat.translateInbound(otherPort, 0, otherPort.length, now), -NatDrop.NoMapping);
+        assert.equal(nat.translate(otherPort, 0, otherPort.length, now), -NatDrop.NoMapping);
       }
       tally.in++;
     } else {
@@ -140,7 +140,7 @@ test('offload super-packet (NEEDS_CSUM): the partial sum follows the new address
   for (const range of [undefined, [61000, 61999] as [number, number]]) {
     const nat = new Nat66({ networks: [{ name: 'n', insideSubnets: [`${inside}/128`], externalAddresses: [EXT], portRange: range }], seed: 3 });
     const out = gso.slice();
-    assert.equal(nat.translateOutbound(out, 0, out.length, 5000, true), Verdict.Forward);
+    assert.equal(nat.translate(out, 0, out.length, 5000, true), Verdict.Forward);
     assert.equal(srcText(out), EXT);
     assert.equal(field(out), partialChecksum(out, 0, i.l4len, TCP), 'partial sum for the new source; the port is not in it');
     // Back in: a super-packet towards the inside (GRO on the world side) with the roles swapped.
@@ -153,7 +153,7 @@ test('offload super-packet (NEEDS_CSUM): the partial sum follows the new address
     reply[i.l4 + 13] = TCP_ACK;
     const pf = partialChecksum(reply, 0, i.l4len, TCP);
     reply[i.l4 + 16] = pf >> 8; reply[i.l4 + 17] = pf;
-    assert.equal(nat.translateInbound(reply, 0, reply.length, 5001, true), Verdict.Forward);
+    assert.equal(nat.translate(reply, 0, reply.length, 5001, true), Verdict.Forward);
     assert.equal(dstText(reply), inside);
     assert.equal(field(reply), partialChecksum(reply, 0, i.l4len, TCP));
   }

@@ -8,6 +8,7 @@ import { readCapture } from '../../src/pcap/reader.js';
 import { ipOffset } from '../../src/pcap/linktype.js';
 import { walkChain, Ipv6Chain } from '../../src/wire/ipv6-ext.js';
 import { parseIpv6, formatIpv6 } from '../../src/wire/address.js';
+import { Flag } from '../../src/wire/tcp.js';
 import { verifyL4Checksum, fillL4Checksum, updateChecksum, updateChecksumWord } from '../../src/wire/checksum.js';
 
 /** The IPv6 packets of a capture, each copied into its own buffer and cut to its real length. */
@@ -191,10 +192,10 @@ export function echoPacket(src: string, dst: string, type: 128 | 129, id: number
   return p;
 }
 
-export const TCP_FIN = 0x01;
-export const TCP_SYN = 0x02;
-export const TCP_RST = 0x04;
-export const TCP_ACK = 0x10;
+export const TCP_FIN = Flag.Fin;
+export const TCP_SYN = Flag.Syn;
+export const TCP_RST = Flag.Rst;
+export const TCP_ACK = Flag.Ack;
 
 export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;

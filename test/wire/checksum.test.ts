@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import {
   sumWords, fold, pseudoHeaderSum, computeL4Checksum, verifyL4Checksum, fillL4Checksum, partialChecksum,
   updateChecksum, updateChecksumWord, updatePartialChecksum, updatePartialChecksumWord, checksumFieldOffset,
+  ADDRESS_ONES, readAddressWords, writeAddressWords, addressWordsSum, wordDiff, applyChecksumDiff,
 } from '../../src/wire/checksum.js';
 import { Ipv6Chain, walkChain } from '../../src/wire/ipv6-ext.js';
 import { Protocol, writeHeader } from '../../src/wire/ipv6.js';
@@ -153,6 +154,29 @@ test('RFC 1624 incremental update equals a full recompute over 10,000 random rew
     }
     assert.equal(field(buf, at), computeL4Checksum(buf, 0, 40, l4Len, protocol), `port rewrite ${i}`);
     assert.equal(verifyL4Checksum(buf, 0, 40, l4Len, protocol), true);
+  }
+});
+
+test('address-word differences (the form the NAT uses): both addresses and a port in one applied difference equal a recompute', () => {
+  const rand = rng(7);
+  const protocols = [Protocol.Tcp, Protocol.Udp, Protocol.Icmpv6];
+  const old = new Uint32Array(8);
+  const next = new Uint32Array(8);
+  for (let i = 0; i < 3000; i++) {
+    const protocol = protocols[i % 3];
+    const { buf, l4Len } = randomPacket(rand, protocol);
+    const at = 40 + checksumFieldOffset(protocol);
+    const sums = readAddressWords(buf, 8, old, 0) + readAddressWords(buf, 24, old, 4);
+    assert.equal(sums, addressWordsSum(old, 0) + addressWordsSum(old, 4));
+    for (let k = 0; k < 8; k++) next[k] = Math.floor(rand() * 0x100000000) >>> 0;
+    const port = Math.floor(rand() * 65536);
+    let diff = 2 * ADDRESS_ONES - sums + writeAddressWords(buf, 8, next, 0) + writeAddressWords(buf, 24, next, 4);
+    diff += wordDiff(field(buf, 40), port);
+    buf[40] = port >> 8; buf[41] = port & 0xff;
+    applyChecksumDiff(buf, at, diff, protocol === Protocol.Udp);
+    assert.equal(field(buf, at), computeL4Checksum(buf, 0, 40, l4Len, protocol), `rewrite ${i}`);
+    readAddressWords(buf, 8, old, 0);
+    assert.deepEqual([...old.subarray(0, 4)], [...next.subarray(0, 4)], 'words round-trip big-endian');
   }
 });
 
