@@ -6,20 +6,23 @@
 //
 // Restarts: the TUN is persistent and the routes stay when sixgate stops, so
 // packets wait in the kernel's queue (or are dropped) for a moment instead
-// of leaking untranslated; the connection table is snapshotted to
-// `stateFile` on stop and restored on start, so established connections
-// survive. `cleanup()` removes every rule, route, filter and the TUN.
+// of leaking untranslated; the connection table lives in `stateFile`, mapped
+// over the table's memory (src/io/statefile.ts), so it outlives the process
+// however it ends and the next start adopts it: established connections
+// survive a stop, a SIGKILL or a crash. `cleanup()` removes every rule,
+// route, filter, the TUN and the state file.
 //
 // Clock: monotonicMs, the clock the TUN stamps each read with, so expiry and
 // snapshots run on the translation's time base.
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { HostSetupError, SnapshotError } from '../errors.js';
 import { Tun } from '../io/tun.js';
+import { StateFile, bootId } from '../io/statefile.js';
 import { Counter, monotonicMs } from '../io/ring.js';
 import { Nat66 } from '../nat/nat66.js';
 import { DROP_REASON_NAMES } from '../nat/drop.js';
+import { META_WORDS } from '../nat/layout.js';
 import { NAT_COUNTER_NAMES } from '../nat/types.js';
 import type { NatConfig, PublishedPort } from '../nat/config.js';
 import { NdpService } from '../proxy/service.js';
@@ -39,7 +42,7 @@ import { reservePorts, releasePorts } from './ports.js';
 export interface DatapathServiceOptions {
   readonly model: DatapathModel;
   readonly logger: Logger;
-  /** Where the connection table is saved on stop and read back on start. */
+  /** The file the connection table lives in (mapped), adopted on start. */
   readonly stateFile?: string;
   /** Engine options (capacity, timers, seed...). */
   readonly nat?: Partial<NatConfig>;
@@ -92,6 +95,9 @@ export interface ApplyReport {
   readonly notes: readonly string[];
 }
 
+/** Bytes of the table's header (its meta words), what a state file is checked by before it is mapped. */
+const TABLE_HEADER_BYTES = META_WORDS * 4;
+
 // Packets the TUN queues for us while the loop is not scheduled (a busy
 // 2-CPU host): the default 1000 overflowed with 64-byte UDP floods.
 const TUN_QUEUE_LEN = 8192;
@@ -137,6 +143,9 @@ export class DatapathService {
   private queue: Promise<unknown> = Promise.resolve();
   private stopped = false;
   private readonly host: HostOps;
+  /** The mapped state file (options.stateFile), and this boot's id written into the table. */
+  private state: StateFile | undefined;
+  private readonly boot: Uint32Array | undefined;
   /** Subnets ip6tables masqueraded at start (never re-read: no ip6tables exec after start). */
   private readonly kernelNat: readonly string[];
   private readonly kernelNatWarned = new Set<string>();
@@ -151,8 +160,11 @@ export class DatapathService {
   /** The resolver's notes of the last apply (logged once each). */
   private notes = new Set<string>();
 
-  private constructor(options: DatapathServiceOptions, tun: Tun, nat: Nat66, resolved: ResolvedModel, plan: HostPlan, host: HostOps, kernelNat: readonly string[]) {
+  private constructor(options: DatapathServiceOptions, tun: Tun, nat: Nat66, resolved: ResolvedModel, plan: HostPlan, host: HostOps,
+    kernelNat: readonly string[], state: StateFile | undefined, boot: Uint32Array | undefined) {
     this.options = options;
+    this.state = state;
+    this.boot = boot;
     this.host = host;
     this.kernelNat = kernelNat;
     this.log = options.logger;
@@ -168,7 +180,7 @@ export class DatapathService {
 
   /**
    * Checks the host, opens (or re-attaches to) the persistent TUN, builds the
-   * engine (restoring a snapshot when there is one), installs routing, NDP
+   * engine (adopting the table in the state file when it fits), installs routing, NDP
    * and steering, and starts forwarding. Throws HostSetupError or ConfigError.
    */
   static async start(options: DatapathServiceOptions): Promise<DatapathService> {
@@ -186,9 +198,16 @@ export class DatapathService {
       if (errors.length > 0) throw new HostSetupError(errors);
     }
     const nat = DatapathService.buildNat(resolved, options);
-    const restored = DatapathService.restore(nat, options, log);
-    const tun = Tun.open({ name: resolved.tun, vnetHeader: true, persist: true, txqueuelen: TUN_QUEUE_LEN });
-    const service = new DatapathService(options, tun, nat, resolved, plan, host, kernelNat);
+    const boot = options.stateFile === undefined ? undefined : bootId();
+    const { state, restored } = DatapathService.adoptState(nat, options, boot, log);
+    let tun: Tun;
+    try {
+      tun = Tun.open({ name: resolved.tun, vnetHeader: true, persist: true, txqueuelen: TUN_QUEUE_LEN });
+    } catch (err) {
+      state?.close();
+      throw err;
+    }
+    const service = new DatapathService(options, tun, nat, resolved, plan, host, kernelNat, state, boot);
     for (const w of warned) service.kernelNatWarned.add(w);
     service.notes = new Set(notes);
     try {
@@ -199,6 +218,7 @@ export class DatapathService {
       service.expiry.unref();
     } catch (err) {
       tun.close();
+      service.state?.close();
       await service.ndp?.stop();
       throw err;
     }
@@ -211,29 +231,48 @@ export class DatapathService {
   }
 
   private static buildNat(resolved: ResolvedModel, options: DatapathServiceOptions): Nat66 {
-    const nat = new Nat66(natConfig(resolved, options.nat));
+    const nat = new Nat66(natConfig(resolved, options.nat), { mappable: options.stateFile !== undefined });
     for (const p of natPublished(resolved)) nat.published.add(p);
     return nat;
   }
 
-  private static restore(nat: Nat66, options: DatapathServiceOptions, log: Logger): number {
-    if (options.stateFile === undefined) return 0;
-    let snap: Uint8Array;
+  /**
+   * Opens the state file and maps it over the engine's table: adopted when
+   * its header fits this table, configuration and boot (the sessions are
+   * then rebuilt from their records, see Nat66.adopt), otherwise replaced by
+   * the fresh table with one log line saying why. Returns the open file and
+   * how many sessions were adopted.
+   */
+  private static adoptState(nat: Nat66, options: DatapathServiceOptions, boot: Uint32Array | undefined, log: Logger): { state: StateFile | undefined; restored: number } {
+    if (options.stateFile === undefined || boot === undefined) return { state: undefined, restored: 0 };
+    const file = StateFile.open(options.stateFile);
     try {
-      snap = readFileSync(options.stateFile);
-    } catch {
-      return 0;
-    }
-    try {
-      const dropped = nat.restore(snap, monotonicMs());
-      log.info({ file: options.stateFile, sessions: nat.table.count, dropped }, 'connection table restored');
-      return nat.table.count;
+      const memory = nat.table.buffer;
+      const size = file.size;
+      let problem: string | undefined;
+      if (size === memory.byteLength) {
+        const now = monotonicMs();
+        try {
+          nat.checkState(file.header(TABLE_HEADER_BYTES), now, boot);
+        } catch (err) {
+          if (!(err instanceof SnapshotError)) throw err;
+          problem = err.message;
+        }
+        if (problem === undefined) {
+          file.mapOver(memory);
+          const dropped = nat.adopt(now);
+          log.info({ file: file.path, sessions: nat.table.count, dropped }, 'connection table restored');
+          return { state: file, restored: nat.table.count };
+        }
+      } else if (size !== 0) {
+        problem = `state file is ${size} bytes, this table needs ${memory.byteLength} (truncated, or another capacity or network count)`;
+      }
+      if (problem !== undefined) log.warn({ file: file.path, reason: problem }, 'state file discarded; starting with an empty table');
+      nat.table.bootId = boot;
+      return { state: StateFile.create(options.stateFile, memory, file), restored: 0 };
     } catch (err) {
-      if (!(err instanceof SnapshotError)) throw err;
-      log.warn({ err: err.message, file: options.stateFile }, 'snapshot not restored; starting with an empty table');
-      return 0;
-    } finally {
-      rmSync(options.stateFile, { force: true });
+      file.close();
+      throw err;
     }
   }
 
@@ -367,6 +406,11 @@ export class DatapathService {
         sessionsKept = false;
         this.log.warn({ err: err.message }, 'NAT networks changed: existing sessions dropped');
       }
+      if (this.state !== undefined && this.boot !== undefined) {
+        // The new table (maybe another size) goes to a new file renamed over the old one.
+        fresh.table.bootId = this.boot;
+        this.state = StateFile.create(this.state.path, fresh.table.buffer, this.state);
+      }
       this.nat = fresh;
       this.loop.nat = fresh;
       natRebuilt = true;
@@ -417,9 +461,9 @@ export class DatapathService {
   }
 
   /**
-   * Stops forwarding. By default the host state stays (a restart adopts it)
-   * and the table is saved to `stateFile`; `cleanup: true` removes every
-   * rule, route, filter, reserved range and the TUN instead.
+   * Stops forwarding. By default the host state stays and so does the table
+   * in `stateFile` (a restart adopts them); `cleanup: true` removes every
+   * rule, route, filter, reserved range, the TUN and the state file instead.
    */
   async stop(options: { cleanup?: boolean } = {}): Promise<void> {
     await this.queue;
@@ -428,19 +472,15 @@ export class DatapathService {
     if (this.expiry !== undefined) clearInterval(this.expiry);
     this.loop.stop();
     await this.ndp?.stop();
+    if (options.cleanup) this.state?.remove();
+    this.state?.close();
     if (options.cleanup) {
       this.tun.setPersist(false);
       this.tun.close();
       await cleanupHost({ uplink: this.resolved.uplink, tun: this.resolved.tun, reservedPorts: this.plan.reservedPorts });
       return;
     }
-    if (this.options.stateFile !== undefined) {
-      const file = this.options.stateFile;
-      mkdirSync(dirname(file), { recursive: true });
-      writeFileSync(`${file}.tmp`, this.nat.snapshot(monotonicMs()));
-      renameSync(`${file}.tmp`, file);
-      this.log.info({ file, sessions: this.nat.table.count }, 'connection table saved');
-    }
+    if (this.state !== undefined) this.log.info({ file: this.state.path, sessions: this.nat.table.count }, 'connection table left in the state file');
     this.tun.close();
   }
 }

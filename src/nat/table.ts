@@ -40,7 +40,11 @@
 // A table that can hold WARM_MIN_SESSIONS or more lives in WebAssembly
 // memory (warm-kernel.ts): page aligned, so a record is exactly one cache
 // line, and a batch's index and record loads run in the warm.wat kernel.
-// Smaller tables never warm and use a plain ArrayBuffer.
+// Smaller tables never warm and use a plain ArrayBuffer, unless the table is
+// to be mapped to a state file (`mappable`): then every size lives in
+// WebAssembly memory, page aligned and never moved or grown, so the wiring
+// can map the file over it (src/io/statefile.ts) and the state outlives the
+// process.
 //
 // Expiry: a timing wheel of 1-second ticks (wheel.ts); refreshing a session
 // per packet only raises its EXPIRY word.
@@ -56,7 +60,7 @@ import { kernelMemory, type WarmLoads } from './warm-kernel.js';
 export { REC_WORDS, MAX_CAPACITY, type TableGeometry };
 
 export const SNAPSHOT_MAGIC = 0x53364e54; // "S6NT"
-export const SNAPSHOT_VERSION = 2;
+export const SNAPSHOT_VERSION = 3;
 
 /** What each word of a session record holds. */
 export const R = {
@@ -98,6 +102,8 @@ const M = {
   HOST_CAPACITY: 6, HOST_INDEX_SIZE: 7, COUNT: 8, FREE_HEAD: 9, LAST_TICK: 10,
   HOST_COUNT: 11, HOST_FREE_HEAD: 12, HOST_HAND: 13, CHECKSUM: 14, BYTE_LENGTH: 15,
   SNAPSHOT_TICK: 16, FINGERPRINT: 17, TICK_STARTED: 18,
+  /** The boot the table's monotonic ticks belong to (four words of /proc/sys/kernel/random/boot_id). */
+  BOOT_ID: 19,
 } as const;
 
 const ID_BITS = 24;
@@ -165,7 +171,11 @@ export class ConnTable {
   private readonly mask: number;
   private readonly seed: number;
 
-  constructor(geometry: TableGeometry, seed = 0x2545f491) {
+  /**
+   * `mappable`: allocate WebAssembly memory whatever the size (see the
+   * header); `buffer.byteLength` is then whole pages, at least byteLength.
+   */
+  constructor(geometry: TableGeometry, seed = 0x2545f491, options: { mappable?: boolean } = {}) {
     const l = layoutOf(geometry);
     this.capacity = l.capacity;
     this.externalCount = l.ext;
@@ -175,10 +185,10 @@ export class ConnTable {
     this.mask = this.indexSize - 1;
     this.seed = seed | 0;
     this.byteLength = l.byteLength;
-    if (l.capacity >= WARM_MIN_SESSIONS) {
+    if (l.capacity >= WARM_MIN_SESSIONS || options.mappable === true) {
       const memory = kernelMemory(l.byteLength);
       this.buffer = memory.buffer;
-      this.warmLoads = memory.warm;
+      this.warmLoads = l.capacity >= WARM_MIN_SESSIONS ? memory.warm : null;
     } else {
       this.buffer = new ArrayBuffer(l.byteLength);
       this.warmLoads = null;
@@ -653,6 +663,15 @@ export class ConnTable {
 
   set fingerprint(value: number) {
     this.meta[M.FINGERPRINT] = value >>> 0;
+  }
+
+  /** The boot id the table's ticks belong to (4 words; zeros when never set). */
+  get bootId(): Uint32Array {
+    return this.meta.subarray(M.BOOT_ID, M.BOOT_ID + 4);
+  }
+
+  set bootId(words: Uint32Array) {
+    this.meta.set(words.subarray(0, 4), M.BOOT_ID);
   }
 
   /** The last tick the wheel processed (0 before the first expire call). */
