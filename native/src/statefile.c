@@ -3,9 +3,10 @@
 // grown), so every write the engine makes lands in the page cache and
 // outlives the process (a SIGKILL, a crash, an OOM kill; not a power loss).
 // The JavaScript views keep their addresses: only the pages behind them change.
+// Locking the file keeps a second daemon from sharing the table.
 #include "common.h"
 #include <errno.h>
-#include <sys/file.h>
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -40,12 +41,18 @@ static napi_value state_map(napi_env env, napi_callback_info info) {
   return make_i32(env, 0);
 }
 
-// stateLock(fd) -> 0 or negative errno (EWOULDBLOCK: another process holds it).
+// stateLock(fd) -> 0 or negative errno (EAGAIN: another process holds it).
+// A POSIX record lock, not flock: a flock lives as long as the open file,
+// which a mapping keeps open, so a stopped table still mapped in this
+// process would lock out its successor. A record lock belongs to the
+// process: it goes when the process closes the file or ends, and never
+// conflicts with the same process.
 static napi_value state_lock(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   int32_t fd;
   if (!get_args(env, info, 1, argv) || !arg_i32(env, argv[0], &fd)) return NULL;
-  return make_i32(env, flock(fd, LOCK_EX | LOCK_NB) < 0 ? -errno : 0);
+  struct flock lk = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0 };
+  return make_i32(env, fcntl(fd, F_SETLK, &lk) < 0 ? -errno : 0);
 }
 
 void init_statefile(napi_env env, napi_value exports) {

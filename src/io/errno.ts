@@ -54,7 +54,7 @@ function hint(name: string, syscall: string, subject: string): string | undefine
     case 'EADDRNOTAVAIL':
       return `the address is not configured on ${subject}`;
     case 'EAGAIN':
-      if (syscall === 'flock') return 'another sixgate process is using this state file: stop it or give this one its own --state-file';
+      if (syscall === 'lock') return 'another sixgate process is using this state file: stop it or give this one its own --state-file';
       return undefined;
     case 'EMFILE':
     case 'ENFILE':

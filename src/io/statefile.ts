@@ -8,8 +8,9 @@
 // The memory must be page aligned and never grow or move: a WebAssembly
 // memory with a fixed size (ConnTable's `mappable`). The addon maps the file
 // over it with MAP_SHARED | MAP_FIXED; the JavaScript views keep their
-// addresses, only the pages behind them change. The file is locked (flock)
-// while a process uses it, so two daemons never share one table.
+// addresses, only the pages behind them change. The file is locked (a POSIX
+// record lock, held until the process closes it or ends) while a process
+// uses it, so two daemons never share one table.
 import { closeSync, constants, fstatSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { addon } from './addon.js';
@@ -45,7 +46,7 @@ export class StateFile {
     const fd = fsCall('open', path, () => openSync(path, constants.O_RDWR | constants.O_CREAT, 0o600));
     const file = new StateFile(path, fd);
     try {
-      check(addon().stateLock(fd), 'flock', path);
+      check(addon().stateLock(fd), 'lock', path);
     } catch (err) {
       file.close();
       throw err;

@@ -138,7 +138,8 @@ function rebaseAndRebuild(table: ConnTable, tick: number, delta: number, markPub
     const expiry = rec[o + R.EXPIRY] + delta;
     // Already dead at restore time: leave it out rather than link it behind the wheel.
     if (expiry <= tick) rec[o + R.META] = 0;
-    else rec[o + R.EXPIRY] = expiry;
+    // Saturate rather than wrap into the past (the engine's keep caps a damaged one at its timeout).
+    else rec[o + R.EXPIRY] = Math.min(expiry, 0xffffffff);
   }
   const m = table.meta;
   m[META.LAST_TICK] = tick >>> 0;
