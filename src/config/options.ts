@@ -25,7 +25,7 @@ export interface ServiceConfig {
   hostPortRange: [number, number];
   /** NAT connection table capacity (sessions); undefined = engine default. */
   capacity?: number;
-  /** Connection table snapshot kept across restarts. */
+  /** The file the connection table lives in (mapped), kept across restarts and crashes. */
   stateFile?: string;
   /** Status file read by `sixgate health`. */
   statusFile: string;
@@ -94,7 +94,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   spec('capacity', 'integer', '--capacity <sessions>', { type: 'integer', minimum: 1024, maximum: 16777215 },
     'NAT66 connection table size', 'engine default'),
   spec('stateFile', 'string', '--state-file <file>', { type: 'string', minLength: 1 },
-    'connection table snapshot kept across restarts', 'none'),
+    'file the connection table lives in (mapped), kept across restarts and crashes', 'none'),
   spec('statusFile', 'string', '--status-file <file>', { type: 'string', minLength: 1 },
     'status file read by `sixgate health`', '/run/sixgate/status.json'),
   spec('metricsListen', 'string', '--metrics-listen <[addr]:port>', { type: 'string', pattern: '^(\\[[0-9A-Fa-f:.]+\\]|[0-9.]+|[A-Za-z0-9.-]+)?:[0-9]{1,5}$' },
