@@ -173,7 +173,9 @@ export function rebuildTable(table: ConnTable, markPublished: () => void,
   for (let id = 1; id <= table.capacity; id++) {
     const o = id * REC_WORDS;
     const meta = rec[o + R.META];
-    if ((meta & Flag.LIVE) === 0) { rec.fill(0, o, o + REC_WORDS); continue; }
+    // A free record needs only META clear (insertAt writes every word); leaving
+    // the rest spares a write to each page of a mapped table.
+    if ((meta & Flag.LIVE) === 0) { if (meta !== 0) rec[o + R.META] = 0; continue; }
     rec[o + R.META] = 0;
     const pc = (meta >>> 12) & 0xf;
     const state = (meta >>> 8) & 0xf;
