@@ -16,7 +16,7 @@
 // snapshots run on the translation's time base.
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
-import { HostSetupError, SnapshotError } from '../errors.js';
+import { HostSetupError, NativeIoError, SnapshotError } from '../errors.js';
 import { Tun } from '../io/tun.js';
 import { StateFile, bootId } from '../io/statefile.js';
 import { Counter, monotonicMs } from '../io/ring.js';
@@ -241,11 +241,18 @@ export class DatapathService {
    * its header fits this table, configuration and boot (the sessions are
    * then rebuilt from their records, see Nat66.adopt), otherwise replaced by
    * the fresh table with one log line saying why. Returns the open file and
-   * how many sessions were adopted.
+   * how many sessions were adopted. A file another process holds is an
+   * error; one that cannot be used (permissions, a full disk) is a warning,
+   * and the table runs in memory only.
    */
   private static adoptState(nat: Nat66, options: DatapathServiceOptions, boot: Uint32Array | undefined, log: Logger): { state: StateFile | undefined; restored: number } {
     if (options.stateFile === undefined || boot === undefined) return { state: undefined, restored: 0 };
-    const file = StateFile.open(options.stateFile);
+    let file: StateFile;
+    try {
+      file = StateFile.open(options.stateFile);
+    } catch (err) {
+      return { state: unbacked(err, options.stateFile, log), restored: 0 };
+    }
     try {
       const memory = nat.table.buffer;
       const size = file.size;
@@ -272,7 +279,7 @@ export class DatapathService {
       return { state: StateFile.create(options.stateFile, memory, file), restored: 0 };
     } catch (err) {
       file.close();
-      throw err;
+      return { state: unbacked(err, options.stateFile, log), restored: 0 };
     }
   }
 
@@ -409,7 +416,13 @@ export class DatapathService {
       if (this.state !== undefined && this.boot !== undefined) {
         // The new table (maybe another size) goes to a new file renamed over the old one.
         fresh.table.bootId = this.boot;
-        this.state = StateFile.create(this.state.path, fresh.table.buffer, this.state);
+        const path = this.state.path;
+        try {
+          this.state = StateFile.create(path, fresh.table.buffer, this.state);
+        } catch (err) {
+          this.state.close();
+          this.state = unbacked(err, path, this.log);
+        }
       }
       this.nat = fresh;
       this.loop.nat = fresh;
@@ -483,6 +496,17 @@ export class DatapathService {
     if (this.state !== undefined) this.log.info({ file: this.state.path, sessions: this.nat.table.count }, 'connection table left in the state file');
     this.tun.close();
   }
+}
+
+/**
+ * A state file that cannot be used: another process's (EAGAIN) is an error,
+ * as two daemons must never share a table; any other I/O error is logged
+ * once and the table runs in memory only.
+ */
+function unbacked(err: unknown, file: string, log: Logger): undefined {
+  if (!(err instanceof NativeIoError) || err.errno === 'EAGAIN') throw err;
+  log.warn({ file, err: err.message }, 'state file unusable: connections will not survive a restart');
+  return undefined;
 }
 
 /**

@@ -6,11 +6,14 @@
 // and the daemon runs and carries new connections.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { randomFillSync } from 'node:crypto';
 import { closeSync, openSync, readFileSync, rmSync, truncateSync, writeSync } from 'node:fs';
 import type { ChildProcess } from 'node:child_process';
 import { requires } from '../support/prereq.js';
 import { NatLab, A, tcpServerCode, tcpClientCode } from './topology.js';
+
+const STATEFILE = new URL('../../src/io/statefile.js', import.meta.url).pathname;
 
 const req = requires({ root: true, tools: ['ip', 'busybox', 'nsenter'], files: ['/dev/net/tun'] });
 
@@ -206,5 +209,21 @@ describe('the connection table survives SIGKILL (state file)', { ...req, timeout
     keep.child.stdin!.write('y\n');
     await keep.waitFor(/\d+ y/, lab);
     keep.child.kill();
+  });
+
+  test('a state file another process holds refuses the start, saying so; an unusable one only warns', async () => {
+    await lab.stopSixgate('SIGKILL');
+    const holder = await lab.server(lab.gw, `import { StateFile } from '${STATEFILE}';
+StateFile.open('${stateFile}'); console.log('ready'); setInterval(() => {}, 1000);`);
+    children.push(holder);
+    await assert.rejects(lab.startSixgate(config(lab.gw.name)), /another sixgate process is using this state file/);
+    holder.kill('SIGKILL');
+    await once(holder, 'exit');
+    const mark = lab.log.length;
+    const yaml = config(lab.gw.name).replace(`stateFile: ${stateFile}`, `stateFile: /tmp/${lab.gw.name}-nat.yaml/state.table`);
+    await lab.startSixgate(yaml);
+    assert.match(lab.log.slice(mark), /"err":"mkdir[^"]*failed[^"]*".*state file unusable/);
+    const r = await lab.c1.node(tcpClientCode(A.inet, 5001), 20_000);
+    assert.match(r.stdout, /"bytes":1048576/);
   });
 });
