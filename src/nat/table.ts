@@ -10,7 +10,7 @@
 // Layout (section offsets 64-byte multiples; N = capacity, M = index slots, W = wheel
 // slots, E = external addresses, H = host capacity):
 //
-//   meta      64 × u32            magic, version, geometry, free lists, clock
+//   meta      64 × u32            magic, version, geometry, free lists, clock, boot id
 //   rec       (N+1) × 16 × u32    one 64-byte record per session (id 0 = none)
 //   bytesHi   (N+1) × 2 × u32     high words of the byte counters (out, in)
 //   mapLink   (N+1) × 2 × u32     mapping ring links (next, prev)
