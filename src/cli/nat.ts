@@ -1,8 +1,9 @@
 // `sixgate nat`: the NAT66 data path driven by a static config file (until
 // the Docker feed drives the same model). SIGHUP re-reads the file and
 // applies only what changed; SIGUSR1 logs counters; SIGINT, SIGTERM and
-// SIGQUIT save the connection table and leave routes and the TUN for the next
-// start (signals.ts routes them, during start-up and shutdown too);
+// SIGQUIT stop and leave routes, the TUN and the connection table (a mapped
+// state file, current at every moment) for the next start (signals.ts routes
+// them, during start-up and shutdown too);
 // --cleanup removes everything sixgate installed (at exit, or at once with
 // --cleanup-only).
 import type { Command } from 'commander';
@@ -28,7 +29,7 @@ export function registerNat(program: Command): void {
     .command('nat')
     .description('NAT66 data path (TUN + policy routing + NDP) from a static YAML/JSON config')
     .option('-c, --config <file>', 'data path configuration (YAML or JSON)', '/etc/sixgate/nat.yaml')
-    .option('--state-file <file>', 'connection table snapshot across restarts (overrides stateFile)')
+    .option('--state-file <file>', 'file the connection table lives in (mapped; survives restarts and crashes; overrides stateFile)')
     .option('--cleanup', 'on exit, remove every rule, route, filter and the TUN instead of keeping them for a restart')
     .option('--cleanup-only', 'remove everything sixgate installed and exit')
     .option('-t, --check', 'validate the configuration and exit')

@@ -29,7 +29,7 @@ Files:
   /etc/sixgate/sixgate.yaml          service configuration (sixgate config options)
   /etc/ndppd.conf                    ndppd configuration, read unchanged by sixgate ndp
   /run/sixgate/status.json           liveness, read by sixgate health
-  /var/lib/sixgate/                  connection-table snapshot kept across restarts
+  /var/lib/sixgate/                  the connection table (a mapped file: survives restarts and crashes)
 
 Environment:
   SIXGATE_*                          every run option (flag > environment > file > default)

@@ -28,7 +28,7 @@ export interface ServiceConfig {
   /** NAT sessions one inside (container) address / one network may hold; undefined = engine default. */
   addressQuota?: number;
   networkQuota?: number;
-  /** Connection table snapshot kept across restarts. */
+  /** The file the connection table lives in (mapped), kept across restarts and crashes. */
   stateFile?: string;
   /** Status file read by `sixgate health`. */
   statusFile: string;
@@ -101,7 +101,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   spec('networkQuota', 'integer', '--network-quota <sessions>', { type: 'integer', minimum: 1, maximum: 16777215 },
     'NAT66 sessions one network may hold', '3/4 of the capacity with two NAT networks or more, else no limit'),
   spec('stateFile', 'string', '--state-file <file>', { type: 'string', minLength: 1 },
-    'connection table snapshot kept across restarts', 'none'),
+    'file the connection table lives in (mapped), kept across restarts and crashes', 'none'),
   spec('statusFile', 'string', '--status-file <file>', { type: 'string', minLength: 1 },
     'status file read by `sixgate health`', '/run/sixgate/status.json'),
   spec('metricsListen', 'string', '--metrics-listen <[addr]:port>', { type: 'string', pattern: '^(\\[[0-9A-Fa-f:.]+\\]|[0-9.]+|[A-Za-z0-9.-]+)?:[0-9]{1,5}$' },

@@ -6,9 +6,11 @@
 //
 // Restarts: the TUN is persistent and the routes stay when sixgate stops, so
 // packets wait in the kernel's queue (or are dropped) for a moment instead
-// of leaking untranslated; the connection table is snapshotted to
-// `stateFile` on stop and restored on start, so established connections
-// survive. `cleanup()` removes every rule, route, filter and the TUN.
+// of leaking untranslated; the connection table lives in `stateFile`, mapped
+// over the table's memory (src/io/statefile.ts), so it outlives the process
+// however it ends and the next start adopts it: established connections
+// survive a stop, a SIGKILL or a crash. `cleanup()` removes every rule,
+// route, filter, the TUN and the state file.
 //
 // Supervision: a TUN that fails (read or write error: deleted) or loses its
 // routes (set down, a route removed: `ip monitor` says so at once) puts the
@@ -21,15 +23,16 @@
 //
 // Clock: monotonicMs, the clock the TUN stamps each read with, so expiry and
 // snapshots run on the translation's time base.
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
-import { HostSetupError, SnapshotError } from '../errors.js';
+import { HostSetupError, NativeIoError, SnapshotError } from '../errors.js';
 import { Tun } from '../io/tun.js';
 import { ifIndex, setUp } from '../io/netif.js';
+import { StateFile, bootId } from '../io/statefile.js';
 import { Counter, monotonicMs } from '../io/ring.js';
 import { Nat66 } from '../nat/nat66.js';
 import { DROP_REASON_NAMES, NatDrop } from '../nat/drop.js';
+import { META_WORDS } from '../nat/layout.js';
 import { NAT_COUNTER_NAMES, NatCounter } from '../nat/types.js';
 import type { NatConfig, PublishedPort } from '../nat/config.js';
 import { NdpService } from '../proxy/service.js';
@@ -49,7 +52,7 @@ import { reservePorts, releasePorts } from './ports.js';
 export interface DatapathServiceOptions {
   readonly model: DatapathModel;
   readonly logger: Logger;
-  /** Where the connection table is saved on stop and read back on start. */
+  /** The file the connection table lives in (mapped), adopted on start. */
   readonly stateFile?: string;
   /** Engine options (capacity, timers, seed...). */
   readonly nat?: Partial<NatConfig>;
@@ -101,6 +104,9 @@ export interface ApplyReport {
   readonly publishedRemoved: number;
   readonly notes: readonly string[];
 }
+
+/** Bytes of the table's header (its meta words), what a state file is checked by before it is mapped. */
+const TABLE_HEADER_BYTES = META_WORDS * 4;
 
 // Packets the TUN queues for us while the loop is not scheduled (a busy
 // 2-CPU host): the default 1000 overflowed with 64-byte UDP floods.
@@ -164,6 +170,9 @@ export class DatapathService {
   private queue: Promise<unknown> = Promise.resolve();
   private stopped = false;
   private readonly host: HostOps;
+  /** The mapped state file (options.stateFile), and this boot's id written into the table. */
+  private state: StateFile | undefined;
+  private readonly boot: Uint32Array | undefined;
   /** Subnets ip6tables masqueraded at start (never re-read: no ip6tables exec after start). */
   private readonly kernelNat: readonly string[];
   private readonly kernelNatWarned = new Set<string>();
@@ -181,8 +190,11 @@ export class DatapathService {
   private quotaHits = 0;
   private quotaLoggedAt = -Infinity;
 
-  private constructor(options: DatapathServiceOptions, tun: Tun, nat: Nat66, resolved: ResolvedModel, plan: HostPlan, host: HostOps, kernelNat: readonly string[]) {
+  private constructor(options: DatapathServiceOptions, tun: Tun, nat: Nat66, resolved: ResolvedModel, plan: HostPlan, host: HostOps,
+    kernelNat: readonly string[], state: StateFile | undefined, boot: Uint32Array | undefined) {
     this.options = options;
+    this.state = state;
+    this.boot = boot;
     this.host = host;
     this.kernelNat = kernelNat;
     this.log = options.logger;
@@ -198,7 +210,7 @@ export class DatapathService {
 
   /**
    * Checks the host, opens (or re-attaches to) the persistent TUN, builds the
-   * engine (restoring a snapshot when there is one), installs routing, NDP
+   * engine (adopting the table in the state file when it fits), installs routing, NDP
    * and steering, and starts forwarding. Throws HostSetupError or ConfigError.
    */
   static async start(options: DatapathServiceOptions): Promise<DatapathService> {
@@ -216,9 +228,16 @@ export class DatapathService {
       if (errors.length > 0) throw new HostSetupError(errors);
     }
     const nat = DatapathService.buildNat(resolved, options);
-    const restored = DatapathService.restore(nat, options, log);
-    const tun = openTun(resolved.tun);
-    const service = new DatapathService(options, tun, nat, resolved, plan, host, kernelNat);
+    const boot = options.stateFile === undefined ? undefined : bootId();
+    const { state, restored } = DatapathService.adoptState(nat, options, boot, log);
+    let tun: Tun;
+    try {
+      tun = openTun(resolved.tun);
+    } catch (err) {
+      state?.close();
+      throw err;
+    }
+    const service = new DatapathService(options, tun, nat, resolved, plan, host, kernelNat, state, boot);
     for (const w of warned) service.kernelNatWarned.add(w);
     service.notes = new Set(notes);
     try {
@@ -231,6 +250,7 @@ export class DatapathService {
     } catch (err) {
       service.stopWatching?.();
       tun.close();
+      service.state?.close();
       await service.ndp?.stop();
       throw err;
     }
@@ -243,29 +263,55 @@ export class DatapathService {
   }
 
   private static buildNat(resolved: ResolvedModel, options: DatapathServiceOptions): Nat66 {
-    const nat = new Nat66(natConfig(resolved, options.nat));
+    const nat = new Nat66(natConfig(resolved, options.nat), { mappable: options.stateFile !== undefined });
     for (const p of natPublished(resolved)) nat.published.add(p);
     return nat;
   }
 
-  private static restore(nat: Nat66, options: DatapathServiceOptions, log: Logger): number {
-    if (options.stateFile === undefined) return 0;
-    let snap: Uint8Array;
+  /**
+   * Opens the state file and maps it over the engine's table: adopted when
+   * its header fits this table, configuration and boot (the sessions are
+   * then rebuilt from their records, see Nat66.adopt), otherwise replaced by
+   * the fresh table with one log line saying why. Returns the open file and
+   * how many sessions were adopted. A file another process holds is an
+   * error; one that cannot be used (permissions, a full disk) is a warning,
+   * and the table runs in memory only.
+   */
+  private static adoptState(nat: Nat66, options: DatapathServiceOptions, boot: Uint32Array | undefined, log: Logger): { state: StateFile | undefined; restored: number } {
+    if (options.stateFile === undefined || boot === undefined) return { state: undefined, restored: 0 };
+    let file: StateFile;
     try {
-      snap = readFileSync(options.stateFile);
-    } catch {
-      return 0;
+      file = StateFile.open(options.stateFile);
+    } catch (err) {
+      return { state: unbacked(err, options.stateFile, log), restored: 0 };
     }
     try {
-      const dropped = nat.restore(snap, monotonicMs());
-      log.info({ file: options.stateFile, sessions: nat.table.count, dropped }, 'connection table restored');
-      return nat.table.count;
+      const memory = nat.table.buffer;
+      const size = file.size;
+      let problem: string | undefined;
+      if (size === memory.byteLength) {
+        const now = monotonicMs();
+        try {
+          nat.checkState(file.header(TABLE_HEADER_BYTES), now, boot);
+        } catch (err) {
+          if (!(err instanceof SnapshotError)) throw err;
+          problem = err.message;
+        }
+        if (problem === undefined) {
+          file.mapOver(memory);
+          const dropped = nat.adopt(now);
+          log.info({ file: file.path, sessions: nat.table.count, dropped }, 'connection table restored');
+          return { state: file, restored: nat.table.count };
+        }
+      } else if (size !== 0) {
+        problem = `state file is ${size} bytes, this table needs ${memory.byteLength} (truncated, or another capacity or network count)`;
+      }
+      if (problem !== undefined) log.warn({ file: file.path, reason: problem }, 'state file discarded; starting with an empty table');
+      nat.table.bootId = boot;
+      return { state: StateFile.create(options.stateFile, memory, file), restored: 0 };
     } catch (err) {
-      if (!(err instanceof SnapshotError)) throw err;
-      log.warn({ err: err.message, file: options.stateFile }, 'snapshot not restored; starting with an empty table');
-      return 0;
-    } finally {
-      rmSync(options.stateFile, { force: true });
+      file.close();
+      return { state: unbacked(err, options.stateFile, log), restored: 0 };
     }
   }
 
@@ -399,6 +445,17 @@ export class DatapathService {
         if (!(err instanceof SnapshotError)) throw err;
         sessionsKept = false;
         this.log.warn({ err: err.message }, 'NAT networks changed: existing sessions dropped');
+      }
+      if (this.state !== undefined && this.boot !== undefined) {
+        // The new table (maybe another size) goes to a new file renamed over the old one.
+        fresh.table.bootId = this.boot;
+        const path = this.state.path;
+        try {
+          this.state = StateFile.create(path, fresh.table.buffer, this.state);
+        } catch (err) {
+          this.state.close();
+          this.state = unbacked(err, path, this.log);
+        }
       }
       this.nat = fresh;
       this.loop.nat = fresh;
@@ -560,9 +617,9 @@ export class DatapathService {
   }
 
   /**
-   * Stops forwarding. By default the host state stays (a restart adopts it)
-   * and the table is saved to `stateFile`; `cleanup: true` removes every
-   * rule, route, filter, reserved range and the TUN instead.
+   * Stops forwarding. By default the host state stays and so does the table
+   * in `stateFile` (a restart adopts them); `cleanup: true` removes every
+   * rule, route, filter, reserved range, the TUN and the state file instead.
    */
   async stop(options: { cleanup?: boolean } = {}): Promise<void> {
     await this.queue;
@@ -573,6 +630,8 @@ export class DatapathService {
     this.stopWatching?.();
     this.loop.stop();
     await this.ndp?.stop();
+    if (options.cleanup) this.state?.remove();
+    this.state?.close();
     if (options.cleanup) {
       // A failed descriptor refuses the ioctl; cleanupHost removes the device by name anyway.
       if (!this.tunFailed) this.currentTun.setPersist(false);
@@ -580,15 +639,20 @@ export class DatapathService {
       await cleanupHost({ uplink: this.resolved.uplink, tun: this.resolved.tun, reservedPorts: this.plan.reservedPorts });
       return;
     }
-    if (this.options.stateFile !== undefined) {
-      const file = this.options.stateFile;
-      mkdirSync(dirname(file), { recursive: true });
-      writeFileSync(`${file}.tmp`, this.nat.snapshot(monotonicMs()));
-      renameSync(`${file}.tmp`, file);
-      this.log.info({ file, sessions: this.nat.table.count }, 'connection table saved');
-    }
+    if (this.state !== undefined) this.log.info({ file: this.state.path, sessions: this.nat.table.count }, 'connection table left in the state file');
     this.currentTun.close();
   }
+}
+
+/**
+ * A state file that cannot be used: another process's (EAGAIN) is an error,
+ * as two daemons must never share a table; any other I/O error is logged
+ * once and the table runs in memory only.
+ */
+function unbacked(err: unknown, file: string, log: Logger): undefined {
+  if (!(err instanceof NativeIoError) || err.errno === 'EAGAIN') throw err;
+  log.warn({ file, err: err.message }, 'state file unusable: connections will not survive a restart');
+  return undefined;
 }
 
 /**

@@ -43,6 +43,9 @@ export interface Addon {
     meta: Int32Array, max: number, counters: Float64Array): number;
   packetSend(fd: number, buf: Uint8Array, lens: Int32Array, slotSize: number, headroom: number,
     start: number, count: number, counters: Float64Array): number;
+
+  stateMap(buffer: ArrayBuffer, fd: number): number;
+  stateLock(fd: number): number;
 }
 
 // Compiled to dist/src/io/addon.js: the repository

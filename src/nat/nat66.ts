@@ -38,7 +38,7 @@ import { FragmentTracker, FRAG_HAIRPIN } from './fragments.js';
 import { NatDrop, DROP_REASON_COUNT } from './drop.js';
 import { ProtoClass, Verdict, NatCounter, NAT_COUNTER_NAMES, Direction } from './types.js';
 import { BatchWarmer, NatBatch, WARM_MIN_SESSIONS, viewOf } from './batch.js';
-import { snapshotTable, restoreTable } from './snapshot.js';
+import { snapshotTable, restoreTable, adoptTable, checkStateHeader } from './snapshot.js';
 import { listSessions, listHosts, type SessionInfo, type HostInfo } from './status.js';
 import {
   compileConfig, networkOf, externalIndexOf, nptNetworkOfExternal,
@@ -91,13 +91,14 @@ export class Nat66 {
   /** With presetHash: the index slot the warm-up found for that lookup. */
   private presetSlot = 0;
 
-  constructor(config: NatConfig) {
+  /** `mappable`: the wiring will map a state file over the table (see ConnTable). */
+  constructor(config: NatConfig, options: { mappable?: boolean } = {}) {
     this.cfg = compileConfig(config);
     this.table = new ConnTable({
       capacity: config.capacity ?? 262_144,
       externalCount: this.cfg.extCount,
       hostCapacity: config.hostCapacity,
-    }, config.seed ?? ((Math.random() * 0x100000000) >>> 0));
+    }, config.seed ?? ((Math.random() * 0x100000000) >>> 0), options);
     this.table.fingerprint = this.cfg.fingerprint;
     this.fragments = new FragmentTracker(config.fragmentFlows ?? 1024, config.fragmentHoldSlots ?? 32,
       config.fragmentHoldBytes ?? 2048, this.clock, this.cfg.fragmentMs);
@@ -586,15 +587,39 @@ export class Nat66 {
    */
   restore(snapshot: Uint8Array, now: number): number {
     this.setClock(now);
-    const cfg = this.cfg;
-    // A session survives only if its inside address is still in the network
-    // that owns its external address (networks may have changed meanwhile).
-    const keep = (rec: Uint32Array, o: number): boolean => {
-      const net = networkOf(cfg, rec, o + R.IN_ADDR);
-      return net >= 0 && cfg.netMode[net] !== MODE_NPTV6 && cfg.extNet[rec[o + R.EXT] & 0xffff] === net;
-    };
-    return restoreTable(this.table, snapshot, this.tick, () => this.published.markAll(), keep);
+    return restoreTable(this.table, snapshot, this.tick, () => this.published.markAll(), this.keepSession);
   }
+
+  /**
+   * Throws SnapshotError unless a state file with this header (its first
+   * META_WORDS words) can be adopted now on the boot `bootId` (checkStateHeader).
+   */
+  checkState(header: Uint32Array, now: number, bootId: Uint32Array): void {
+    checkStateHeader(header, this.table, Math.floor(now / TICK_MS), bootId);
+  }
+
+  /**
+   * Take over the sessions a previous process left in the table's memory (a
+   * state file checkState accepted, mapped over it; see adoptTable).
+   * Returns how many were dropped as inconsistent.
+   */
+  adopt(now: number): number {
+    this.setClock(now);
+    return adoptTable(this.table, this.tick, () => this.published.markAll(), this.keepSession);
+  }
+
+  // A restored session survives only if its inside address is still in the
+  // network that owns its external address (networks may have changed
+  // meanwhile); an expiry further than its state's timeout (a damaged
+  // record) is brought back to it.
+  private readonly keepSession = (rec: Uint32Array, o: number, meta: number): boolean => {
+    const cfg = this.cfg;
+    const net = networkOf(cfg, rec, o + R.IN_ADDR);
+    if (net < 0 || cfg.netMode[net] === MODE_NPTV6 || cfg.extNet[rec[o + R.EXT] & 0xffff] !== net) return false;
+    const longest = this.tick + this.sessions.timeout((meta >>> 12) & 0xf, (meta >>> 8) & 0xf);
+    if (rec[o + R.EXPIRY] > longest) rec[o + R.EXPIRY] = longest;
+    return true;
+  };
 
   /** Live sessions as plain objects, for status output (allocates; control plane). */
   listSessions(limit = Infinity): SessionInfo[] {

@@ -10,7 +10,7 @@
 // Layout (section offsets 64-byte multiples; N = capacity, M = index slots, W = wheel
 // slots, E = external addresses, H = host capacity):
 //
-//   meta      64 × u32            magic, version, geometry, free lists, clock
+//   meta      64 × u32            magic, version, geometry, free lists, clock, boot id
 //   rec       (N+1) × 16 × u32    one 64-byte record per session (id 0 = none)
 //   bytesHi   (N+1) × 2 × u32     high words of the byte counters (out, in)
 //   mapLink   (N+1) × 2 × u32     mapping ring links (next, prev)
@@ -45,7 +45,11 @@
 // A table that can hold WARM_MIN_SESSIONS or more lives in WebAssembly
 // memory (warm-kernel.ts): page aligned, so a record is exactly one cache
 // line, and a batch's index and record loads run in the warm.wat kernel.
-// Smaller tables never warm and use a plain ArrayBuffer.
+// Smaller tables never warm and use a plain ArrayBuffer, unless the table is
+// to be mapped to a state file (`mappable`): then every size lives in
+// WebAssembly memory, page aligned and never moved or grown, so the wiring
+// can map the file over it (src/io/statefile.ts) and the state outlives the
+// process.
 //
 // Expiry: a timing wheel of 1-second ticks (wheel.ts); refreshing a session
 // per packet only raises its EXPIRY word.
@@ -113,6 +117,8 @@ const M = {
   HOST_CAPACITY: 6, HOST_INDEX_SIZE: 7, COUNT: 8, FREE_HEAD: 9, LAST_TICK: 10,
   HOST_COUNT: 11, HOST_FREE_HEAD: 12, HOST_HAND: 13, CHECKSUM: 14, BYTE_LENGTH: 15,
   SNAPSHOT_TICK: 16, FINGERPRINT: 17, TICK_STARTED: 18,
+  /** The boot the table's monotonic ticks belong to (four words of /proc/sys/kernel/random/boot_id). */
+  BOOT_ID: 19,
 } as const;
 
 const ID_BITS = 24;
@@ -186,7 +192,11 @@ export class ConnTable {
   private readonly mask: number;
   private readonly seed: number;
 
-  constructor(geometry: TableGeometry, seed = 0x2545f491) {
+  /**
+   * `mappable`: allocate WebAssembly memory whatever the size (see the
+   * header); `buffer.byteLength` is then whole pages, at least byteLength.
+   */
+  constructor(geometry: TableGeometry, seed = 0x2545f491, options: { mappable?: boolean } = {}) {
     const l = layoutOf(geometry);
     this.capacity = l.capacity;
     this.externalCount = l.ext;
@@ -196,10 +206,10 @@ export class ConnTable {
     this.mask = this.indexSize - 1;
     this.seed = seed | 0;
     this.byteLength = l.byteLength;
-    if (l.capacity >= WARM_MIN_SESSIONS) {
+    if (l.capacity >= WARM_MIN_SESSIONS || options.mappable === true) {
       const memory = kernelMemory(l.byteLength);
       this.buffer = memory.buffer;
-      this.warmLoads = memory.warm;
+      this.warmLoads = l.capacity >= WARM_MIN_SESSIONS ? memory.warm : null;
     } else {
       this.buffer = new ArrayBuffer(l.byteLength);
       this.warmLoads = null;
@@ -775,6 +785,15 @@ export class ConnTable {
 
   set fingerprint(value: number) {
     this.meta[M.FINGERPRINT] = value >>> 0;
+  }
+
+  /** The boot id the table's ticks belong to (4 words; zeros when never set). */
+  get bootId(): Uint32Array {
+    return this.meta.subarray(M.BOOT_ID, M.BOOT_ID + 4);
+  }
+
+  set bootId(words: Uint32Array) {
+    this.meta.set(words.subarray(0, 4), M.BOOT_ID);
   }
 
   /** The last tick the wheel processed (0 before the first expire call). */

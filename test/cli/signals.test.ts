@@ -235,7 +235,7 @@ describe('signals at random moments of start-up and shutdown', { ...req, timeout
       afterStop: (d) => {
         // A stop that came before the data path started ends the program without starting it.
         if (!d.out.includes('nat66 data path running')) return;
-        assert.match(d.out, /connection table saved/);
+        assert.match(d.out, /connection table left in the state file/);
         assert.ok(existsSync(state), `no table saved:\n${d.out}`);
       },
     }, 18, 1);
