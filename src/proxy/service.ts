@@ -27,7 +27,7 @@ import { formatIpv6, matchesPrefix, parseIpv6 } from '../wire/address.js';
 import { HEADER_LEN as ETH_LEN } from '../wire/ethernet.js';
 import { ConfigError } from '../errors.js';
 import { ActionKind } from '../ndp/actions.js';
-import { MAX_INTERFACES } from '../ndp/counters.js';
+import { MAX_INTERFACES, NdpDrop } from '../ndp/counters.js';
 import { NdpEngine, type NdpEngineOptions, type UplinkSpec } from '../ndp/engine.js';
 import { parseNdppdConfig, type NdppdConfig, type ProxyConfig, type RuleConfig } from '../ndp/config.js';
 import { ipBatch } from '../host/run.js';
@@ -69,6 +69,8 @@ const RX_BATCHES = 4;
 const RX_SLOT_SIZE = 2048;
 /** Uplink receive buffer: rides out a few ms of an NS flood between wake-ups. */
 const UPLINK_RCVBUF = 4 << 20;
+/** How often the kernel's receive-buffer drops are read (a system call per socket, so not per wake-up). */
+const OVERFLOW_POLL_MS = 1000;
 
 /** The source add() and remove() claim for when the caller names none. */
 const API_SOURCE = 'api';
@@ -91,6 +93,7 @@ export class NdpService implements SourcesListener {
   private routeRefresh: NodeJS.Timeout | undefined;
   private recovery: NodeJS.Timeout | undefined;
   private localRefresh: NodeJS.Timeout | undefined;
+  private overflowPoll: NodeJS.Timeout | undefined;
   /** The local addresses last configured (see localAddresses), to spot changes. */
   private localKey = '';
   /** The uplinks of the configuration in force. */
@@ -116,6 +119,8 @@ export class NdpService implements SourcesListener {
     this.tx = new PacketRing({ slots: this.engine.actions.capacity, slotSize: 256 });
     this.sources = options.sources ?? new NdpSources();
     this.sources.attach(this);
+    this.overflowPoll = setInterval(() => this.countOverflows(), OVERFLOW_POLL_MS);
+    this.overflowPoll.unref();
   }
 
   /** Opens the sockets, configures the engine and starts answering. Throws ConfigError or NativeIoError. */
@@ -211,6 +216,7 @@ export class NdpService implements SourcesListener {
 
   /** Counters per interface name, rules and exact addresses (control path). */
   stats(): Record<string, unknown> {
+    this.countOverflows();
     const out: Record<string, unknown> = {};
     for (const [name, id] of this.ids) {
       out[name] = {
@@ -233,6 +239,7 @@ export class NdpService implements SourcesListener {
     if (this.routeRefresh !== undefined) clearInterval(this.routeRefresh);
     if (this.recovery !== undefined) clearTimeout(this.recovery);
     if (this.localRefresh !== undefined) clearInterval(this.localRefresh);
+    clearInterval(this.overflowPoll);
     this.stopWatching?.();
     for (let id = 0; id < MAX_INTERFACES; id++) this.closeLink(id);
     const lines = [...this.wired.values()];
@@ -441,6 +448,7 @@ export class NdpService implements SourcesListener {
   private closeLink(id: number): void {
     const link = this.links[id];
     if (link === undefined) return;
+    this.countOverflow(link);
     link.packet.close();
     link.icmp?.close();
     this.links[id] = undefined;
@@ -477,6 +485,24 @@ export class NdpService implements SourcesListener {
     }
     this.engine.tick(now);
     this.flush();
+  }
+
+  // Frames the kernel dropped since the last look, counted as the engine's
+  // drops: a flood that outruns the wake-ups shows in the same table.
+  private countOverflows(): void {
+    for (let id = 0; id < MAX_INTERFACES; id++) {
+      const link = this.links[id];
+      if (link !== undefined) this.countOverflow(link);
+    }
+  }
+
+  private countOverflow(link: Link): void {
+    try {
+      const n = link.packet.takeDrops();
+      if (n > 0) this.engine.counters.dropMany(link.id, NdpDrop.SocketOverflow, n);
+    } catch {
+      // A failed socket: readable() reports it and recovery reopens it.
+    }
   }
 
   private scheduleRecovery(delayMs = 1000): void {
