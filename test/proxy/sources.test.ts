@@ -79,13 +79,16 @@ describe('one NDP service fed by several sources, in namespaces', { ...requires(
     host = lab.ns('host');
     router = lab.ns('router');
     lab.veth(host, 'h0', router, 'r0');
+    lab.veth(host, 'h1', router, 'r1');
     lab.addr(host, 'h0', '2001:db8:1::2/64');
     lab.addr(router, 'r0', '2001:db8:1::1/64');
-    await waitFor(() => /fe80/.test(host.ip('-6', 'addr', 'show', 'dev', 'h0')), 5000, 'link-local address');
+    lab.addr(host, 'h1', '2001:db8:2::2/64');
+    lab.addr(router, 'r1', '2001:db8:2::1/64');
+    await waitFor(() => /fe80/.test(host.ip('-6', 'addr', 'show', 'dev', 'h0')) && /fe80/.test(host.ip('-6', 'addr', 'show', 'dev', 'h1')), 5000, 'link-local addresses');
   });
   after(() => lab?.destroy());
 
-  test('claims of docker and nat66 are independent, a reload of the base rules keeps them; a full receive buffer counts socket-overflow', async () => {
+  test('claims of docker and nat66 are independent, a reload of the base rules keeps them, a new uplink opens; a full receive buffer counts socket-overflow', async () => {
     const r = await host.node(`import { NdpService } from '${url('../../src/proxy/service.js')}';
 import { uplinkConfig } from '${url('../../src/proxy/sources.js')}';
 import { createLogger } from '${url('../../src/log.js')}';
@@ -95,9 +98,9 @@ import { execFile, execFileSync } from 'node:child_process';
 const logger = createLogger({ level: 'warn', destination: { write: () => true } });
 const svc = await NdpService.start({ config: uplinkConfig('h0', ['2001:db8:1::a:0/112'], 'ndppd.conf'), logger, now: monotonicMs });
 // Asynchronous: the service answers from this process's event loop meanwhile.
-const answered = (addr) => new Promise((resolve) => {
-  execFileSync('ip', ['netns', 'exec', '${router.name}', 'ip', '-6', 'neigh', 'flush', 'dev', 'r0']);
-  execFile('ip', ['netns', 'exec', '${router.name}', 'ndisc6', '-q', '-r', '2', '-w', '300', addr, 'r0'], (err, stdout) => resolve(!err && /^[0-9a-f:]{17}$/i.test(stdout.trim())));
+const answered = (addr, dev = 'r0') => new Promise((resolve) => {
+  execFileSync('ip', ['netns', 'exec', '${router.name}', 'ip', '-6', 'neigh', 'flush', 'dev', dev]);
+  execFile('ip', ['netns', 'exec', '${router.name}', 'ndisc6', '-q', '-r', '2', '-w', '300', addr, dev], (err, stdout) => resolve(!err && /^[0-9a-f:]{17}$/i.test(stdout.trim())));
 });
 const X = '2001:db8:1::5';
 const out = {};
@@ -112,10 +115,14 @@ await svc.reload(uplinkConfig('h0', ['2001:db8:1::c:0/112'], 'ndppd.conf'));
 out.afterReload = { address: await answered(X), natPrefix: await answered('2001:db8:1::b:7'), newRule: await answered('2001:db8:1::c:5'), oldRule: await answered('2001:db8:1::a:5') };
 svc.remove('h0', parseIpv6(X), 'nat66');
 out.withdrawn = await answered(X);
+// An uplink only a source names: its sockets open with the next configuration.
+svc.add('h1', parseIpv6('2001:db8:2::5'), 'nat66');
+const end = Date.now() + 3000;
+while (!(out.newUplink = await answered('2001:db8:2::5', 'r1')) && Date.now() < end);
 // The loop blocked while the router floods: the 4 MB buffer fills and the kernel drops the rest.
 execFileSync('ip', ['netns', 'exec', '${router.name}', process.execPath, '--input-type=module', '-e', ${JSON.stringify(floodCode())}], { timeout: 20_000 });
 const h0 = svc.stats().interfaces.h0;
-out.interfaces = Object.keys(svc.stats().interfaces);
+out.interfaces = Object.keys(svc.stats().interfaces).sort();
 out.overflow = h0.drops['socket-overflow'] ?? 0;
 out.received = h0.events['solicit-received'] ?? 0;
 await svc.stop();
@@ -126,7 +133,8 @@ console.log(JSON.stringify(out));`, 45_000);
     assert.equal(out.baseRule, true);
     assert.deepEqual(out.afterReload, { address: true, natPrefix: true, newRule: true, oldRule: false });
     assert.equal(out.withdrawn, false);
-    assert.deepEqual(out.interfaces, ['h0']);
+    assert.equal(out.newUplink, true, 'an address on an uplink new to the service is answered');
+    assert.deepEqual(out.interfaces, ['h0', 'h1']);
     assert.ok((out.overflow as number) > 0, `socket-overflow counted: ${JSON.stringify(out)}`);
   });
 });
