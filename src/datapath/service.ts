@@ -1,5 +1,5 @@
-// The NAT66 data path as a service: TUN + policy routing + NDP proxy for the
-// external addresses + host-mode steering + the NAT66 engine, driven by a
+// The NAT66 data path as a service: TUN + policy routing + NDP answers for
+// the external addresses + host-mode steering + the NAT66 engine, driven by a
 // DatapathModel. `apply(model)` diffs the new model against the one in force
 // and touches only what changed (routes and rules, NDP addresses, steering,
 // NAT networks, published ports); the Docker feed will call it on events.
@@ -11,6 +11,11 @@
 // however it ends and the next start adopts it: established connections
 // survive a stop, a SIGKILL or a crash. `cleanup()` removes every rule,
 // route, filter, the TUN and the state file.
+//
+// NDP: the external addresses and NPTv6 prefixes are claimed as the source
+// `nat66` of an NdpSources. Under `sixgate run` the daemon's NDP service
+// reads them (one service, one set of counters per uplink); `sixgate nat`
+// alone starts a service of its own, the first time it has something to answer.
 //
 // Supervision: a TUN that fails (read or write error: deleted) or loses its
 // routes (set down, a route removed: `ip monitor` says so at once) puts the
@@ -36,17 +41,17 @@ import { META_WORDS } from '../nat/layout.js';
 import { NAT_COUNTER_NAMES, NatCounter } from '../nat/types.js';
 import type { NatConfig, PublishedPort } from '../nat/config.js';
 import { NdpService } from '../proxy/service.js';
+import { NdpSources, sourcesOnlyConfig } from '../proxy/sources.js';
 import { cleanupPolicy, diffPolicy, readPolicy, watchDeviceRoutes, type PolicyState } from '../host/policy.js';
 import { applySteering, removeSteering, type SteerSpec } from '../host/steering.js';
 import { checkHost, kernelNatSubnets } from '../host/checks.js';
 import { ipBatch, type BatchResult } from '../host/run.js';
 import { parseIfInet6 } from '../host/interfaces.js';
-import { formatIpv6, parseIpv6, prefixesOverlap } from '../wire/address.js';
+import { formatIpv6, prefixesOverlap } from '../wire/address.js';
 import { DEFAULT_TUN, type DatapathModel, type ResolvedModel } from './model.js';
 import { resolveModel, type HostFacts } from './resolve.js';
 import { hostPlan, natConfig, natKey, natPublished, publishedKey, type HostPlan } from './plan.js';
 import { TunDatapath, LOOP_COUNTER_NAMES } from './loop.js';
-import { ndpConfigFor } from './ndp.js';
 import { reservePorts, releasePorts } from './ports.js';
 
 export interface DatapathServiceOptions {
@@ -60,6 +65,11 @@ export interface DatapathServiceOptions {
   readonly checks?: boolean;
   /** Answer NDP for external addresses (default true). */
   readonly ndp?: boolean;
+  /**
+   * Where the external addresses are claimed when another part runs the NDP
+   * service (`sixgate run`); by default the data path starts its own.
+   */
+  readonly ndpSources?: NdpSources;
   /**
    * Look once, at start, for inside subnets ip6tables already masquerades
    * (default true, for the standalone `sixgate nat`). `sixgate run` passes
@@ -114,6 +124,9 @@ const TUN_QUEUE_LEN = 8192;
 /** Quota hits are logged at most this often. */
 const QUOTA_LOG_MS = 10_000;
 
+/** The name the external addresses and prefixes are claimed under in NdpSources. */
+const NDP_SOURCE = 'nat66';
+
 /** First repair attempt after a failure; each failed attempt doubles the wait, up to REPAIR_MAX_MS. */
 const REPAIR_FIRST_MS = 50;
 const REPAIR_MAX_MS = 5_000;
@@ -150,7 +163,9 @@ export class DatapathService {
   private nat: Nat66;
   private resolved: ResolvedModel;
   private plan: HostPlan;
+  /** The NDP service the data path started itself (none when ndpSources was given). */
   private ndp: NdpService | undefined;
+  private readonly ndpSources: NdpSources;
   private readonly log: Logger;
   private readonly options: DatapathServiceOptions;
   private published = new Map<string, PublishedPort>();
@@ -195,6 +210,7 @@ export class DatapathService {
     this.options = options;
     this.state = state;
     this.boot = boot;
+    this.ndpSources = options.ndpSources ?? new NdpSources();
     this.host = host;
     this.kernelNat = kernelNat;
     this.log = options.logger;
@@ -251,7 +267,7 @@ export class DatapathService {
       service.stopWatching?.();
       tun.close();
       service.state?.close();
-      await service.ndp?.stop();
+      await service.releaseNdp();
       throw err;
     }
     log.info({
@@ -329,7 +345,7 @@ export class DatapathService {
     let ndpAdded = 0;
     let ndpRemoved = 0;
     if (this.options.ndp ?? true) {
-      const r = await this.syncNdp(before, after);
+      const r = await this.syncNdp(after);
       ndpAdded = r.added;
       ndpRemoved = r.removed;
     }
@@ -364,35 +380,16 @@ export class DatapathService {
     return diff;
   }
 
-  private async syncNdp(before: HostPlan | undefined, after: HostPlan): Promise<{ added: number; removed: number }> {
+  private async syncNdp(after: HostPlan): Promise<{ added: number; removed: number }> {
     const uplink = this.resolved.uplink;
-    const want = after.ndpAddresses;
-    const wanted = want.length > 0 || after.ndpPrefixes.length > 0;
-    if (!wanted) {
-      if (this.ndp !== undefined) {
-        await this.ndp.stop();
-        this.ndp = undefined;
-      }
-      return { added: 0, removed: before?.ndpAddresses.length ?? 0 };
-    }
-    if (this.ndp === undefined) {
+    const r = this.ndpSources.setAddresses(NDP_SOURCE, uplink, after.ndpAddresses);
+    await this.ndpSources.setPrefixes(NDP_SOURCE, uplink, after.ndpPrefixes);
+    if (this.ndp === undefined && this.options.ndpSources === undefined && this.ndpSources.uplinks().size > 0) {
       this.ndp = await NdpService.start({
-        config: ndpConfigFor(uplink, after.ndpPrefixes), logger: this.log.child({ part: 'ndp' }), now: monotonicMs,
-        addresses: new Map([[uplink, want.map((a) => parseIpv6(a))]]),
+        config: sourcesOnlyConfig('<sixgate nat66>'), sources: this.ndpSources, logger: this.log.child({ part: 'ndp' }), now: monotonicMs,
       });
-      return { added: want.length, removed: 0 };
     }
-    const had = new Set(before?.ndpAddresses ?? []);
-    const has = new Set(want);
-    if ((before?.ndpPrefixes ?? []).join() !== after.ndpPrefixes.join()) {
-      await this.ndp.reload(ndpConfigFor(uplink, after.ndpPrefixes));
-      had.clear(); // reload keeps only the start-time exact addresses: add the current ones again
-    }
-    let added = 0;
-    let removed = 0;
-    for (const a of had) if (!has.has(a) && this.ndp.remove(uplink, parseIpv6(a))) removed++;
-    for (const a of has) if (!had.has(a)) { this.ndp.add(uplink, parseIpv6(a)); added++; }
-    return { added, removed };
+    return r;
   }
 
   /**
@@ -598,6 +595,16 @@ export class DatapathService {
     this.queue = next.catch((err: unknown) => this.log.warn({ err: (err as Error).message }, 'could not read the routes back'));
   }
 
+  // Stops the service the data path started, or withdraws its claims from the one it was given.
+  private async releaseNdp(): Promise<void> {
+    if (this.ndp !== undefined) {
+      await this.ndp.stop();
+      return;
+    }
+    this.ndpSources.setAddresses(NDP_SOURCE, this.resolved.uplink, []);
+    await this.ndpSources.setPrefixes(NDP_SOURCE, this.resolved.uplink, []);
+  }
+
   /** Counters for status output (control path; allocates). */
   stats(): Record<string, unknown> {
     const named = (names: readonly string[], values: Float64Array): Record<string, number> => {
@@ -613,6 +620,8 @@ export class DatapathService {
       tun: { rx: t[Counter.RxPackets], tx: t[Counter.TxPackets], txRejected: t[Counter.TxRejected], txDown: t[Counter.TxDown] },
       sessions: this.nat.table.count,
       supervision: { ...this.supervision },
+      // `sixgate nat` alone: the external addresses' NDP counters (under `sixgate run` the daemon's service has them).
+      ...(this.ndp === undefined ? {} : { ndp: this.ndp.stats() }),
     };
   }
 
@@ -629,7 +638,7 @@ export class DatapathService {
     if (this.repairTimer !== undefined) clearTimeout(this.repairTimer);
     this.stopWatching?.();
     this.loop.stop();
-    await this.ndp?.stop();
+    await this.releaseNdp();
     if (options.cleanup) this.state?.remove();
     this.state?.close();
     if (options.cleanup) {

@@ -39,6 +39,7 @@ export interface Addon {
 
   packetOpen(ifindex: number, ethertype: number, filter: Uint8Array | undefined, flags: number): number;
   packetMembership(fd: number, ifindex: number, type: number, add: number): number;
+  packetDrops(fd: number): number;
   packetRecv(fd: number, buf: Uint8Array, lens: Int32Array, slotSize: number, headroom: number,
     meta: Int32Array, max: number, counters: Float64Array): number;
   packetSend(fd: number, buf: Uint8Array, lens: Int32Array, slotSize: number, headroom: number,

@@ -44,9 +44,11 @@ export const NdpDrop = {
   NoProbeSource: WIRE_ERROR_COUNT + 16,
   /** A target a static prefix answered lately was solicited faster than its own bucket allows. */
   TargetRateLimited: WIRE_ERROR_COUNT + 17,
+  /** The kernel dropped the frame: the packet socket's receive buffer was full (PACKET_STATISTICS, read by the wiring). */
+  SocketOverflow: WIRE_ERROR_COUNT + 18,
 } as const;
 
-export const DROP_COUNT = WIRE_ERROR_COUNT + 18;
+export const DROP_COUNT = WIRE_ERROR_COUNT + 19;
 
 const NDP_DROP_NAMES: readonly string[] = [
   'multicast-target',
@@ -67,6 +69,7 @@ const NDP_DROP_NAMES: readonly string[] = [
   'unexpected-advert',
   'no-probe-source',
   'target-rate-limited',
+  'socket-overflow',
 ];
 
 /** Kebab-case names of every drop reason, indexed by code (wire reasons first). */
@@ -124,6 +127,11 @@ export class NdpCounters {
 
   drop(iface: number, reason: number): void {
     this.drops[iface * DROP_COUNT + reason]++;
+  }
+
+  /** `n` drops at once: counts the kernel reports in bulk. */
+  dropMany(iface: number, reason: number, n: number): void {
+    this.drops[iface * DROP_COUNT + reason] += n;
   }
 
   event(iface: number, event: number): void {

@@ -10,6 +10,11 @@
 // The data path starts lazily, with the first network it has to serve: a
 // host whose networks Docker NATs itself never gets a TUN.
 //
+// One NDP service answers on the uplink for both: container addresses are
+// claimed as the source `docker`, the data path claims its external
+// addresses and NPTv6 prefixes as `nat66` in the same NdpSources, so every
+// NS is validated once and its answer counted in one place.
+//
 // Failures are per part: a Docker engine that is down, an NDP proxy that
 // cannot open its sockets, a data path the host cannot support: each is one
 // log line (repeated only when it changes) and a health component that is
@@ -24,7 +29,7 @@ import {
 } from '../docker/index.js';
 import { causingEvent } from '../docker/feed.js';
 import { NdpService } from '../proxy/service.js';
-import { ndpConfigFor } from '../datapath/ndp.js';
+import { NdpSources, uplinkConfig } from '../proxy/sources.js';
 import { DatapathService, cleanupHost, uplinkFacts } from '../datapath/service.js';
 import type { DatapathModel } from '../datapath/model.js';
 import { natOptions } from '../datapath/config.js';
@@ -44,6 +49,9 @@ export interface DaemonOptions {
   /** Environment for DOCKER_HOST & co. (TLS settings too when config.dockerHost is set). */
   readonly env?: NodeJS.ProcessEnv;
 }
+
+/** The source container addresses are claimed under in NdpSources. */
+const DOCKER_SOURCE = 'docker';
 
 /** How often a part that failed is tried again. */
 const REPAIR_INTERVAL_MS = 10_000;
@@ -94,8 +102,8 @@ export class SixgateDaemon {
   readonly #lock: InstanceLock;
   #ndp: NdpService | undefined;
   #ndpError: string | undefined;
-  /** Addresses the NDP proxy answers for ("uplink address"), to restore them if it restarts. */
-  readonly #ndpAddresses = new Set<string>();
+  /** What the NDP service answers for, by source; kept while it is not running, read when it starts. */
+  readonly #ndpSources = new NdpSources();
   #datapath: DatapathService | undefined;
   #natError: string | undefined;
   #appliedKey = '';
@@ -143,7 +151,7 @@ export class SixgateDaemon {
       }
       const daemon = new SixgateDaemon(options, uplink, lock, endpoint, prefixes);
       log.info({ uplink, prefixes, ndp: config.ndp, nat66: config.nat66 }, 'sixgate starting');
-      if (config.ndp) await daemon.#startNdp();
+      if (daemon.#wantsNdp) await daemon.#startNdp();
       daemon.feed.onChange((batch) => daemon.#onBatch(batch));
       daemon.#stopRoutes = watchRoutes(() => void daemon.#refreshUplink());
       daemon.#repair = setInterval(() => void daemon.#retryFailed(), REPAIR_INTERVAL_MS);
@@ -197,14 +205,19 @@ export class SixgateDaemon {
 
   /** Number of exact addresses the proxy answers for containers. */
   get ndpAddressCount(): number {
-    return this.#ndpAddresses.size;
+    return this.#ndpSources.countOf(DOCKER_SOURCE);
+  }
+
+  /** Container addresses (ndp) or the data path's external addresses (nat66) need NDP answers. */
+  get #wantsNdp(): boolean {
+    return this.#config.ndp || this.#config.nat66;
   }
 
   async #startNdp(): Promise<void> {
     try {
       this.#ndp = await NdpService.start({
-        config: { ...ndpConfigFor(this.uplink, []), file: 'container addresses' }, logger: this.#log.child({ part: 'ndp' }), now: this.#now,
-        addresses: new Map([[this.uplink, [...this.#ndpAddresses].map((k) => parseIpv6(k.slice(k.indexOf(' ') + 1)))]]),
+        config: uplinkConfig(this.uplink, [], 'sixgate run'), sources: this.#ndpSources,
+        logger: this.#log.child({ part: 'ndp' }), now: this.#now,
       });
       this.#ndpError = undefined;
     } catch (err) {
@@ -216,13 +229,11 @@ export class SixgateDaemon {
 
   readonly #sink: NdpSink = {
     add: (uplink, address) => {
-      this.#ndpAddresses.add(`${uplink} ${address}`);
-      this.#ndp?.add(uplink, parseIpv6(address));
+      this.#ndpSources.add(DOCKER_SOURCE, uplink, parseIpv6(address));
       this.counters.ndpAdded++;
     },
     remove: (uplink, address) => {
-      this.#ndpAddresses.delete(`${uplink} ${address}`);
-      this.#ndp?.remove(uplink, parseIpv6(address));
+      this.#ndpSources.remove(DOCKER_SOURCE, uplink, parseIpv6(address));
       this.counters.ndpRemoved++;
     },
   };
@@ -251,7 +262,7 @@ export class SixgateDaemon {
     if (p.cause === 'resync') {
       if (this.#resyncStarted > 0) this.counters.lastResyncMs = this.#now() - this.#resyncStarted;
       this.#resyncStarted = 0;
-      this.#log.info({ deltas: p.deltas, ndpAddresses: this.#ndpAddresses.size, natApplied: applied, resyncMs: this.counters.lastResyncMs }, 'docker state applied');
+      this.#log.info({ deltas: p.deltas, ndpAddresses: this.ndpAddressCount, natApplied: applied, resyncMs: this.counters.lastResyncMs }, 'docker state applied');
       return;
     }
     const readyAtMs = wallMs();
@@ -315,7 +326,7 @@ export class SixgateDaemon {
       if (this.#datapath === undefined) {
         this.#datapath = await DatapathService.start({
           // No ip6tables look: the feed already leaves the networks Docker NATs itself to Docker.
-          model, logger: this.#log.child({ part: 'nat66' }), kernelNatCheck: false,
+          model, logger: this.#log.child({ part: 'nat66' }), kernelNatCheck: false, ndpSources: this.#ndpSources,
           ...(this.#config.stateFile === undefined ? {} : { stateFile: this.#config.stateFile }),
           nat: natOptions(this.#config),
         });
@@ -353,7 +364,7 @@ export class SixgateDaemon {
   async #retryFailed(): Promise<void> {
     if (this.#stopped) return;
     await this.#refreshUplink();
-    if (this.#config.ndp && this.#ndp === undefined) await this.#startNdp();
+    if (this.#wantsNdp && this.#ndp === undefined) await this.#startNdp();
     if (this.#config.nat66 && this.#natError !== undefined) await this.#scheduleApply(true);
   }
 
@@ -365,21 +376,21 @@ export class SixgateDaemon {
   async resync(): Promise<void> {
     this.#log.info('resync requested');
     await this.#refreshUplink();
-    if (this.#config.ndp && this.#ndp === undefined) await this.#startNdp();
+    if (this.#wantsNdp && this.#ndp === undefined) await this.#startNdp();
     const started = this.#now();
     this.#resyncStarted = started;
     await this.feed.resync();
     if (this.#config.nat66) await this.#scheduleApply(true);
     this.#resyncStarted = 0;
     this.counters.lastResyncMs = this.#now() - started;
-    this.#log.info({ resyncMs: this.counters.lastResyncMs, ndpAddresses: this.#ndpAddresses.size }, 'resync done');
+    this.#log.info({ resyncMs: this.counters.lastResyncMs, ndpAddresses: this.ndpAddressCount }, 'resync done');
   }
 
   status(): HealthStatus {
     const components: Record<string, ComponentHealth> = {
       docker: this.feed.state === 'live' ? { ok: true } : { ok: false, detail: this.feed.state },
     };
-    if (this.#config.ndp) components.ndp = this.#ndpError !== undefined ? { ok: false, detail: this.#ndpError } : ndpHealth(this.#ndp);
+    if (this.#wantsNdp) components.ndp = this.#ndpError !== undefined ? { ok: false, detail: this.#ndpError } : ndpHealth(this.#ndp);
     // A data path that failed after start reports itself (down while it repairs its TUN and routes).
     if (this.#config.nat66) components.nat66 = this.#natError !== undefined ? { ok: false, detail: this.#natError } : this.#datapath?.health() ?? { ok: true };
     if (this.#stopped) return { state: 'stopping', components };

@@ -254,6 +254,24 @@ describe('sixgate run against a real Docker engine', { ...req, timeout: 240_000 
     assert.match(h.stdout, /ready/);
   });
 
+  test('one NDP engine on the uplink answers the dedicated NAT address and a container address, and counts both', async () => {
+    const c = await run('--network', 'glob', '--name', 'g2', IMAGE, 'sleep', '3600');
+    const g = await addressOn(c, 'glob');
+    const scrape = async (): Promise<string> => (await lab.dhost.node(`const res = await fetch('http://[::1]:${METRICS_PORT}/metrics'); console.log(await res.text());`)).stdout;
+    const sent = (text: string): number => Number(/^sixgate_ndp_total\{iface="up0",kind="events",counter="advert-sent"\} (\d+)/m.exec(text)?.[1] ?? 0);
+    await until(`NDP answer for ${g}`, () => lab.ndpAnswers(g));
+    // Each ndisc6 run sends one NS and stops at the first answer.
+    const before = await scrape();
+    for (let i = 0; i < 3; i++) assert.ok(await lab.ndpAnswers(ext), `NDP answer for the NAT's ${ext}`);
+    const mid = await scrape();
+    for (let i = 0; i < 3; i++) assert.ok(await lab.ndpAnswers(g), `NDP answer for the container's ${g}`);
+    const after = await scrape();
+    assert.ok(sent(mid) - sent(before) >= 3, `the NAT address's answers are in the daemon's engine: ${sent(before)} -> ${sent(mid)}`);
+    assert.ok(sent(after) - sent(mid) >= 3, `the container address's answers too: ${sent(mid)} -> ${sent(after)}`);
+    assert.deepEqual([...after.matchAll(/^sixgate_ndp_total\{iface="([^"]+)"/gm)].map((m) => m[1]).filter((v, i, all) => all.indexOf(v) === i), ['up0'], 'one engine, one uplink');
+    await lab.docker.docker('rm', '-f', c);
+  });
+
   test('the TUN deleted (and held by another device), then set down: unhealthy < 1 s, metrics say so, traffic back < 5 s, a TCP connection survives', async (t) => {
     await lab.inet.spawn(process.execPath, ['--input-type=module', '-e', `import net from 'node:net';
 net.createServer((s) => { s.on('error', () => {}); s.pipe(s); }).listen(5006, '::', () => console.log('ready'));`]);
