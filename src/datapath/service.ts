@@ -76,6 +76,8 @@ export interface DatapathServiceOptions {
    * false: the Docker feed already knows which networks Docker NATs itself.
    */
   readonly kernelNatCheck?: boolean;
+  /** The container that holds an inside address, for log lines (`sixgate run` asks the Docker model). */
+  readonly containerOf?: (address: string) => string | undefined;
   /** The host commands (tests inject counting ones; default: the real ones). */
   readonly host?: HostOps;
 }
@@ -494,8 +496,10 @@ export class DatapathService {
     const view = new DataView(bytes.buffer);
     s.quotaAddress.forEach((w, i) => view.setUint32(i * 4, w));
     const perAddress = s.quotaKind === NatDrop.AddressQuota;
+    const address = formatIpv6(bytes, 0);
+    const container = this.options.containerOf?.(address);
     this.log.warn({
-      address: formatIpv6(bytes, 0), network: this.nat.cfg.netNames[s.quotaNetwork], quota: perAddress ? 'address' : 'network',
+      address, ...(container === undefined ? {} : { container }), network: this.nat.cfg.netNames[s.quotaNetwork], quota: perAddress ? 'address' : 'network',
       limit: perAddress ? s.addressQuota : s.networkQuota, hits: hits - this.quotaHits,
     }, 'NAT session quota reached: the stalest unanswered sessions make room, else new flows are dropped');
     this.quotaHits = hits;

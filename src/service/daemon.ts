@@ -329,6 +329,7 @@ export class SixgateDaemon {
           model, logger: this.#log.child({ part: 'nat66' }), kernelNatCheck: false, ndpSources: this.#ndpSources,
           ...(this.#config.stateFile === undefined ? {} : { stateFile: this.#config.stateFile }),
           nat: natOptions(this.#config),
+          containerOf: (address) => this.feed.snapshot().addresses.find((a) => a.address === address)?.containerName,
         });
       } else {
         await this.#datapath.apply(model, { resync: force, facts });
