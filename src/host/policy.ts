@@ -16,9 +16,8 @@
 // Only rules at sixgate's priority and routes with sixgate's proto are ever
 // read, changed or removed (tags.ts), so a crash leaves state the next start
 // adopts as is, and `cleanup` removes exactly what sixgate added.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { formatIpv6, parseIpv6Prefix } from '../wire/address.js';
-import { assertIfname, ipBatch, ipJson } from './run.js';
+import { assertIfname, ipBatch, ipJson, monitorRoutes } from './run.js';
 import { SIXGATE_PROTO, SIXGATE_RULE_PRIORITY, SIXGATE_TABLE } from './tags.js';
 
 export interface PolicyRule {
@@ -148,24 +147,5 @@ export async function cleanupPolicy(): Promise<PolicyDiff> {
  */
 export function watchDeviceRoutes(dev: string, onLoss: () => void, debounceMs = 20): () => void {
   const needle = ` dev ${assertIfname(dev)} `;
-  let child: ChildProcess | undefined = spawn('ip', ['-6', 'monitor', 'route'], { stdio: ['ignore', 'pipe', 'ignore'] });
-  let timer: NodeJS.Timeout | undefined;
-  let partial = '';
-  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
-    const lines = (partial + chunk).split('\n');
-    partial = lines.pop() ?? '';
-    if (timer !== undefined || !lines.some((l) => l.startsWith('Deleted ') && l.includes(needle))) return;
-    timer = setTimeout(() => {
-      timer = undefined;
-      onLoss();
-    }, debounceMs);
-  });
-  child.on('error', () => { child = undefined; });
-  child.unref();
-  (child.stdout as unknown as { unref?: () => void } | null)?.unref?.();
-  return () => {
-    if (timer !== undefined) clearTimeout(timer);
-    child?.kill();
-    child = undefined;
-  };
+  return monitorRoutes((line) => line.startsWith('Deleted ') && line.includes(needle), onLoss, debounceMs);
 }
