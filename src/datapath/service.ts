@@ -27,10 +27,8 @@ import type { Logger } from 'pino';
 import { HostSetupError, SnapshotError } from '../errors.js';
 import { Tun } from '../io/tun.js';
 import { ifIndex, setUp } from '../io/netif.js';
-import { Counter, monotonicMs } from '../io/ring.js';
+import { monotonicMs } from '../io/ring.js';
 import { Nat66 } from '../nat/nat66.js';
-import { DROP_REASON_NAMES } from '../nat/drop.js';
-import { NAT_COUNTER_NAMES } from '../nat/types.js';
 import type { NatConfig, PublishedPort } from '../nat/config.js';
 import { NdpService } from '../proxy/service.js';
 import { cleanupPolicy, diffPolicy, readPolicy, watchDeviceRoutes, type PolicyState } from '../host/policy.js';
@@ -42,7 +40,7 @@ import { formatIpv6, parseIpv6, prefixesOverlap } from '../wire/address.js';
 import { DEFAULT_TUN, type DatapathModel, type ResolvedModel } from './model.js';
 import { resolveModel, type HostFacts } from './resolve.js';
 import { hostPlan, natConfig, natKey, natPublished, publishedKey, type HostPlan } from './plan.js';
-import { TunDatapath, LOOP_COUNTER_NAMES } from './loop.js';
+import { TunDatapath } from './loop.js';
 import { ndpConfigFor } from './ndp.js';
 import { reservePorts, releasePorts } from './ports.js';
 
@@ -156,7 +154,7 @@ export class DatapathService {
   private repairTimer: NodeJS.Timeout | undefined;
   private repairDelayMs = REPAIR_FIRST_MS;
   private stopWatching: (() => void) | undefined;
-  /** Failures seen and repairs done since start (stats, metrics). */
+  /** Failures seen and repairs done since start (the counter registry). */
   readonly supervision = { failures: 0, repairs: 0 };
   private expiry: NodeJS.Timeout | undefined;
   private queue: Promise<unknown> = Promise.resolve();
@@ -388,6 +386,9 @@ export class DatapathService {
     const oldPublished = this.published;
     if (natKey(resolved) !== natKey(this.resolved)) {
       const fresh = DatapathService.buildNat(resolved, this.options);
+      // The counters carry on (metrics never go backwards).
+      addInto(fresh.counters, this.nat.counters);
+      addInto(fresh.drops, this.nat.drops);
       try {
         fresh.restore(this.nat.snapshot(monotonicMs()), monotonicMs());
       } catch (err) {
@@ -423,6 +424,11 @@ export class DatapathService {
   /** The engine in force (replaced by apply when networks change). */
   get engine(): Nat66 {
     return this.nat;
+  }
+
+  /** The NDP proxy answering for the external addresses (none while there are none to answer for). */
+  get ndpProxy(): NdpService | undefined {
+    return this.ndp;
   }
 
   /** The TUN in use (a new one after a repair that reopened it). */
@@ -476,7 +482,7 @@ export class DatapathService {
           old.close();
           this.currentTun = openTun(name);
           // The device's counters carry on (metrics never go backwards).
-          for (let i = 0; i < old.counters.length; i++) this.currentTun.counters[i]! += old.counters[i]!;
+          addInto(this.currentTun.counters, old.counters);
           this.loop.attach(this.currentTun);
           this.tunFailed = false;
         } else {
@@ -511,24 +517,6 @@ export class DatapathService {
       if (missing > 0) this.failed(`${missing} of its routes and rules were removed (TUN ${this.resolved.tun} set down or deleted?)`, false);
     });
     this.queue = next.catch((err: unknown) => this.log.warn({ err: (err as Error).message }, 'could not read the routes back'));
-  }
-
-  /** Counters for status output (control path; allocates). */
-  stats(): Record<string, unknown> {
-    const named = (names: readonly string[], values: Float64Array): Record<string, number> => {
-      const out: Record<string, number> = {};
-      names.forEach((n, i) => { if (values[i]) out[n] = values[i]!; });
-      return out;
-    };
-    const t = this.currentTun.counters;
-    return {
-      loop: named(LOOP_COUNTER_NAMES, this.loop.counters),
-      nat: named(NAT_COUNTER_NAMES, this.nat.counters),
-      drops: named(DROP_REASON_NAMES, this.nat.drops),
-      tun: { rx: t[Counter.RxPackets], tx: t[Counter.TxPackets], txRejected: t[Counter.TxRejected], txDown: t[Counter.TxDown] },
-      sessions: this.nat.table.count,
-      supervision: { ...this.supervision },
-    };
   }
 
   /**
@@ -581,6 +569,10 @@ function withoutKernelNat(model: DatapathModel, kernel: readonly string[], log: 
 }
 
 const NOTHING_INSTALLED = { policy: { added: 0, removed: 0 }, ndpAdded: 0, ndpRemoved: 0, steeringChanged: false };
+
+function addInto(to: Float64Array, from: Float64Array): void {
+  for (let i = 0; i < from.length; i++) to[i]! += from[i]!;
+}
 
 function deviceExists(name: string): boolean {
   try {
