@@ -24,7 +24,7 @@ import { networkOf } from '../nat/config.js';
 import { readAddress } from '../nat/csum.js';
 import { Verdict } from '../nat/types.js';
 import { Protocol } from '../wire/ipv6.js';
-import { describe } from '../wire/names.js';
+import { describeCodes } from '../wire/names.js';
 
 /** Indexes of TunDatapath.counters; what each counts is its help text in LOOP_COUNTERS below. */
 export const LoopCounter = {
@@ -41,7 +41,7 @@ export const LoopCounter = {
   Released: 10,
 } as const;
 // Each counter's name and one-line help: the one place they are written.
-const LOOP_COUNTERS = describe(LoopCounter, {
+const LOOP_COUNTERS = describeCodes(LoopCounter, {
   Wakeups: ['wakeups', 'Times the TUN was readable and the loop ran.'],
   Batches: ['batches', 'Batches read from the TUN.'],
   Packets: ['packets', 'Packets read from the TUN.'],

@@ -4,7 +4,7 @@
 // A translate call returns -code for a dropped packet.
 
 import { WIRE_ERROR_COUNT, WIRE_ERROR_HELP, WIRE_ERROR_NAMES } from '../wire/error.js';
-import { describe } from '../wire/names.js';
+import { describeCodes } from '../wire/names.js';
 
 /** What each code means is its help text in NAT below. */
 export const NatDrop = {
@@ -34,7 +34,7 @@ export const NatDrop = {
 export type NatDrop = (typeof NatDrop)[keyof typeof NatDrop];
 
 // Each reason's counter name and one-line help: the one place they are written.
-const NAT = describe(NatDrop, {
+const NAT = describeCodes(NatDrop, {
   NoNetwork: ['no-network', "Outbound source is in no NAT'd network."],
   Spoofed: ['spoofed', 'Outbound source is outside the subnets of the network it came in from (anti-spoofing).'],
   NotExternal: ['not-external', 'Inbound destination is none of our external addresses or prefixes.'],

@@ -1,5 +1,5 @@
 // Small numeric vocabularies shared by the NAT66 table and translator.
-import { describe } from '../wire/names.js';
+import { describeCodes } from '../wire/names.js';
 
 /** Protocol classes: each has its own external port space (ICMPv6 echo identifiers count as ports). */
 export const ProtoClass = {
@@ -68,7 +68,7 @@ export const NatCounter = {
   FragmentsReleased: 14,
 } as const;
 // Each counter's name and one-line help: the one place they are written.
-const NAT_COUNTERS = describe(NatCounter, {
+const NAT_COUNTERS = describeCodes(NatCounter, {
   OutPackets: ['out-packets', 'Packets translated outbound (inside to outside, hairpin included).'],
   OutBytes: ['out-bytes', 'Bytes of the packets translated outbound.'],
   InPackets: ['in-packets', 'Packets translated inbound (outside to inside).'],

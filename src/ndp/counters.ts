@@ -6,7 +6,7 @@
 // wire code such as BadChecksum is counted in its own slot unchanged, and the
 // NDP-specific reasons start at WIRE_ERROR_COUNT.
 import { WIRE_ERROR_COUNT, WIRE_ERROR_HELP, WIRE_ERROR_NAMES } from '../wire/error.js';
-import { describe } from '../wire/names.js';
+import { describeCodes } from '../wire/names.js';
 
 /** What each code means is its help text in NDP_DROPS below. */
 export const NdpDrop = {
@@ -30,7 +30,7 @@ export const NdpDrop = {
 } as const;
 
 // Each reason's and each event's counter name and one-line help: the one place they are written.
-const NDP_DROPS = describe(NdpDrop, {
+const NDP_DROPS = describeCodes(NdpDrop, {
   MulticastTarget: ['multicast-target', 'Target is a multicast address (RFC 4861 §7.1.1 item 5). A message shorter than its body counts as wire `truncated` (item 4).'],
   DadDestination: ['dad-destination', 'Unspecified source (DAD) sent to something other than a solicited-node group (item 7).'],
   DadWithSlla: ['dad-with-slla', 'Unspecified source (DAD) carrying a source link-layer address option (item 8).'],
@@ -74,7 +74,7 @@ export const NdpEvent = {
   AdvertViaKernel: 12,
 } as const;
 
-const EVENTS = describe(NdpEvent, {
+const EVENTS = describeCodes(NdpEvent, {
   SolicitReceived: ['solicit-received', 'NS received and accepted by validation.'],
   AdvertReceived: ['advert-received', 'NA received on an inner interface and accepted by validation.'],
   AdvertSent: ['advert-sent', 'Solicited NA sent (unicast, S=1).'],

@@ -13,7 +13,7 @@
 //   const drops = new Float64Array(WIRE_ERROR_COUNT);
 //   const err = ipv6.check(buf, off, len);
 //   if (err !== WireError.Ok) { drops[err]++; return; }
-import { describe } from './names.js';
+import { describeCodes } from './names.js';
 
 /** Why the wire layer refuses a packet: what each code means is its help text in WIRE below. */
 export const WireError = {
@@ -40,7 +40,7 @@ export type WireError = (typeof WireError)[keyof typeof WireError];
 export const WIRE_ERROR_COUNT = 15;
 
 // Each code's counter name (decode output, metrics) and one-line help: the one place they are written.
-const WIRE = describe(WireError, {
+const WIRE = describeCodes(WireError, {
   Ok: ['ok', 'Not a drop: the packet passed (never counted).'],
   Truncated: ['truncated', 'The captured bytes end before a header that must be there.'],
   BadVersion: ['bad-version', 'IPv6 version nibble is not 6.'],

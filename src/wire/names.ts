@@ -6,7 +6,7 @@
 // without another edit.
 //
 //   export const Fruit = { Apple: 0, Pear: 1 } as const;
-//   const FRUIT = describe(Fruit, { Apple: ['apple', 'Apples eaten.'], Pear: ['pear', 'Pears eaten.'] });
+//   const FRUIT = describeCodes(Fruit, { Apple: ['apple', 'Apples eaten.'], Pear: ['pear', 'Pears eaten.'] });
 //   FRUIT.names[Fruit.Pear] === 'pear'
 
 /** Counter name (kebab-case) and one-line help for each key of a code object. */
@@ -23,7 +23,7 @@ export interface CodeNames {
  * The codes must run first, first + 1, ... without a gap (checked: a gap
  * would leave a counter nameless).
  */
-export function describe<C extends Readonly<Record<string, number>>>(codes: C, described: Described<C>, first = 0): CodeNames {
+export function describeCodes<C extends Readonly<Record<string, number>>>(codes: C, described: Described<C>, first = 0): CodeNames {
   const keys = Object.keys(codes) as (keyof C & string)[];
   const names: string[] = new Array<string>(keys.length);
   const help: string[] = new Array<string>(keys.length);

@@ -11,7 +11,7 @@ import { Lab, type Netns } from '../support/netns.js';
 import { waitFor } from '../support/wait.js';
 import { CLI } from './topology.js';
 import { counterValues, describeMetrics, runMetrics, type Metric } from '../../src/service/counters.js';
-import { describe as describeCodes } from '../../src/wire/names.js';
+import { describeCodes } from '../../src/wire/names.js';
 import { WIRE_ERROR_HELP, WIRE_ERROR_NAMES } from '../../src/wire/error.js';
 import { DROP_REASON_HELP, DROP_REASON_NAMES } from '../../src/nat/drop.js';
 import { NAT_COUNTER_HELP, NAT_COUNTER_NAMES } from '../../src/nat/types.js';
@@ -38,7 +38,7 @@ test('every entry of the engines\' tables has a unique kebab-case name and a one
   }
 });
 
-test('describe lays a table out by code and refuses a gap or a code taken twice', () => {
+test('describeCodes lays a table out by code and refuses a gap or a code taken twice', () => {
   assert.deepEqual(describeCodes({ B: 11, A: 10 }, { A: ['a', 'A.'], B: ['b', 'B.'] }, 10), { names: ['a', 'b'], help: ['A.', 'B.'] });
   assert.throws(() => describeCodes({ A: 0, B: 2 }, { A: ['a', 'A.'], B: ['b', 'B.'] }), /B: code 2/);
   assert.throws(() => describeCodes({ A: 0, B: 0 }, { A: ['a', 'A.'], B: ['b', 'B.'] }), /taken twice/);
