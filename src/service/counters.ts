@@ -21,7 +21,7 @@ import type { DockerFeed } from '../docker/feed.js';
 import { Counter } from '../io/ring.js';
 import { DROP_REASON_HELP, DROP_REASON_NAMES } from '../nat/drop.js';
 import { NAT_COUNTER_HELP, NAT_COUNTER_NAMES } from '../nat/types.js';
-import { DROP_COUNT, DROP_HELP, DROP_NAMES, EVENT_COUNT, EVENT_HELP, EVENT_NAMES, type NdpCounters } from '../ndp/counters.js';
+import { DROP_COUNT, DROP_HELP, DROP_NAMES, EVENT_HELP, EVENT_NAMES, type NdpCounters } from '../ndp/counters.js';
 import type { NdpService } from '../proxy/service.js';
 import type { SixgateDaemon } from './daemon.js';
 
@@ -39,8 +39,6 @@ export interface Metric {
   collect(emit: (labelValues: readonly string[], value: number) => void): void;
 }
 
-type Emit = Parameters<Metric['collect']>[0];
-
 /** The first code of a drop table that is a reason (code 0 is WireError.Ok, never counted). */
 const FIRST_REASON = 1;
 
@@ -53,16 +51,13 @@ function counterName(group: string, entry: string): string {
   return `sixgate_${group}_${entry.replace(/-/g, '_')}_total`;
 }
 
-/** One counter per entry of an engine's name table, read from its Float64Array (zeros while there is none). */
-function tableCounters(group: string, names: readonly string[], help: readonly string[], values: () => Float64Array | undefined): Metric[] {
-  return names.map((entry, i) => ({
-    name: counterName(group, entry), help: help[i]!, kind: 'counter' as const, labels: [],
-    collect: (emit: Emit) => emit([], values()?.[i] ?? 0),
-  }));
-}
-
 function single(name: string, help: string, kind: MetricKind, read: () => number): Metric {
   return { name, help, kind, labels: [], collect: (emit) => emit([], read()) };
+}
+
+/** One counter per entry of an engine's name table, read from its Float64Array (zeros while there is none). */
+function tableCounters(group: string, names: readonly string[], help: readonly string[], values: () => Float64Array | undefined): Metric[] {
+  return names.map((entry, i) => single(counterName(group, entry), help[i]!, 'counter', () => values()?.[i] ?? 0));
 }
 
 // ------------------------------------------------------------ sixgate run
