@@ -89,9 +89,17 @@ describe('sixgate ndp in network namespaces', requires({ root: true, tools: ['ip
       ? host.spawn(process.execPath, [CLI, 'ndp', '-c', path, '-v', ...args])
       : host.spawn('ndppd', ['-c', path, ...args]);
     const lines: string[] = [];
-    const collect = (d: Buffer): void => { lines.push(...d.toString('utf8').split('\n').filter((l) => l !== '')); };
-    child.stdout!.on('data', collect);
-    child.stderr!.on('data', collect);
+    // Whole lines only: a long one (SIGUSR1's dump during a flood) comes in several chunks.
+    const collector = (): ((d: Buffer) => void) => {
+      let partial = '';
+      return (d) => {
+        const parts = (partial + d.toString('utf8')).split('\n');
+        partial = parts.pop()!;
+        lines.push(...parts.filter((l) => l !== ''));
+      };
+    };
+    child.stdout!.on('data', collector());
+    child.stderr!.on('data', collector());
     let exited = false;
     child.once('exit', () => { exited = true; });
     const ready = cmd === 'sixgate' ? /sixgate ndp running/ : /Using configuration file/;
