@@ -13,6 +13,7 @@ import { fail } from './exit.js';
 import { readDatapathConfig, natOptions } from '../datapath/config.js';
 import { DatapathService, cleanupHost } from '../datapath/service.js';
 import { DEFAULT_HOST_PORT_RANGE } from '../datapath/model.js';
+import { counterValues, natServiceMetrics } from '../service/counters.js';
 import { daemonStarting, serveUntilStopped } from './signals.js';
 
 export interface NatCliOptions {
@@ -72,6 +73,7 @@ export async function runNat(opts: NatCliOptions): Promise<number> {
   } catch (err) {
     return fail(log, err);
   }
+  const counters = natServiceMetrics(service);
   process.send?.({ ready: true });
   return serveUntilStopped({
     reload: () => {
@@ -84,9 +86,9 @@ export async function runNat(opts: NatCliOptions): Promise<number> {
         log.error({ err: err instanceof SixgateError ? err.message : err }, 'reload failed; the previous model stays in force');
       }
     },
-    counters: () => log.info(service.stats(), 'counters'),
+    counters: () => log.info({ counters: counterValues(counters) }, 'counters'),
     stop: (signal) => {
-      log.info({ signal, ...service.stats() }, 'shutting down');
+      log.info({ signal, counters: counterValues(counters) }, 'shutting down');
       return service.stop({ cleanup: opts.cleanup === true }).then(() => 0, (err: unknown) => fail(log, err));
     },
   });

@@ -15,6 +15,7 @@ import { OPTIONS, attributeOf, type ServiceConfig } from '../config/options.js';
 import { loadServiceConfig, parseOptionText, type ConfigLayer, type LoadedConfig } from '../config/load.js';
 import { RESTART_OPTIONS, SixgateDaemon } from '../service/daemon.js';
 import { startMetrics, type MetricsEndpoint } from '../service/metrics.js';
+import { counterValues, runMetrics } from '../service/counters.js';
 import { startHealthFile, type HealthFile } from '../service/health.js';
 import { fail } from './exit.js';
 import { SystemdNotifier } from '../service/notify.js';
@@ -96,16 +97,20 @@ export async function runService(config: ServiceConfig, file?: string, reload?: 
   } catch (err) {
     return fail(log, err);
   }
+  const counters = runMetrics(daemon);
   let metrics: MetricsEndpoint | undefined;
   let health: HealthFile | undefined;
   try {
-    if (config.metricsListen !== undefined) metrics = await startMetrics(config.metricsListen, daemon, log);
+    if (config.metricsListen !== undefined) metrics = await startMetrics(config.metricsListen, counters, log);
   } catch (err) {
     await daemon.stop();
     return fail(log, err);
   }
   try {
-    health = startHealthFile(config.statusFile, () => daemon.status(), { onError: (err) => log.warn(`status file ${config.statusFile}: ${err.message}`) });
+    health = startHealthFile(config.statusFile, () => daemon.status(), {
+      onError: (err) => log.warn(`status file ${config.statusFile}: ${err.message}`),
+      counters: () => counterValues(counters),
+    });
   } catch (err) {
     log.warn(`status file ${config.statusFile}: ${(err as Error).message}; sixgate health will report it as not running`);
   }
@@ -129,11 +134,7 @@ export async function runService(config: ServiceConfig, file?: string, reload?: 
       }
       void daemon.resync().catch((err: unknown) => log.error({ err }, 'resync failed'));
     },
-    counters: () => log.info({
-      feed: daemon.feed.counters, service: daemon.counters, ndpAddresses: daemon.ndpAddressCount,
-      latencyMs: { ndpP50: daemon.ndpLatency.quantile(0.5), ndpP99: daemon.ndpLatency.quantile(0.99), natP50: daemon.natLatency.quantile(0.5), natP99: daemon.natLatency.quantile(0.99) },
-      nat: daemon.datapath?.stats(),
-    }, 'counters'),
+    counters: () => log.info({ counters: counterValues(counters) }, 'counters'),
     stop: async (signal) => {
       log.info({ signal, cleanup: daemon.config.cleanup }, 'shutting down');
       void notifier.stopping();

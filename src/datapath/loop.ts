@@ -23,8 +23,9 @@ import { NatBatch, DIR_IN, type Nat66 } from '../nat/nat66.js';
 import { Verdict } from '../nat/types.js';
 import { F as IP, HEADER_LEN as IP_HEADER_LEN, Protocol } from '../wire/ipv6.js';
 import { readAddressWords } from '../wire/checksum.js';
+import { describeCodes } from '../wire/names.js';
 
-/** Indexes of TunDatapath.counters. */
+/** Indexes of TunDatapath.counters; what each counts is its help text in LOOP_COUNTERS below. */
 export const LoopCounter = {
   Wakeups: 0,
   Batches: 0 + 1,
@@ -32,17 +33,28 @@ export const LoopCounter = {
   Outbound: 3,
   Inbound: 4,
   Dropped: 5,
-  /** Host-mode packets to the host's own address that were not sixgate's: written back untouched for local delivery. */
   PassedToHost: 6,
   Held: 7,
-  /** Packets not written because the TUN queue was full. */
   TxShort: 8,
-  /** Reads that failed (device gone): the loop stops until the service attaches a working device. */
   ReadErrors: 9,
-  /** Held out-of-order fragments sent once their first fragment came. */
   Released: 10,
 } as const;
-export const LOOP_COUNTER_NAMES = ['wakeups', 'batches', 'packets', 'outbound', 'inbound', 'dropped', 'passed-to-host', 'held', 'tx-short', 'read-errors', 'released'];
+// Each counter's name and one-line help: the one place they are written.
+const LOOP_COUNTERS = describeCodes(LoopCounter, {
+  Wakeups: ['wakeups', 'Times the TUN was readable and the loop ran.'],
+  Batches: ['batches', 'Batches read from the TUN.'],
+  Packets: ['packets', 'Packets read from the TUN.'],
+  Outbound: ['outbound', 'Packets from an inside subnet (outbound or hairpin).'],
+  Inbound: ['inbound', 'Packets from anywhere else (inbound).'],
+  Dropped: ['dropped', 'Packets the engine dropped (by reason: the NAT drop counters), or released fragments with no room to send.'],
+  PassedToHost: ['passed-to-host', "Host-mode packets to the host's own address that were not sixgate's: written back untouched for local delivery."],
+  Held: ['held', 'Fragments the engine held until their first fragment came.'],
+  TxShort: ['tx-short', 'Packets not written because the TUN queue was full.'],
+  ReadErrors: ['read-errors', 'Reads that failed (device gone): the loop stops until the service attaches a working device.'],
+  Released: ['released', 'Held out-of-order fragments sent once their first fragment came.'],
+});
+export const LOOP_COUNTER_NAMES: readonly string[] = LOOP_COUNTERS.names;
+export const LOOP_COUNTER_HELP: readonly string[] = LOOP_COUNTERS.help;
 
 /** Batches per wake-up before yielding to the event loop. */
 const BATCH_BUDGET = 8;

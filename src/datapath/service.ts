@@ -34,11 +34,11 @@ import { HostSetupError, NativeIoError, SnapshotError } from '../errors.js';
 import { Tun } from '../io/tun.js';
 import { ifIndex, setUp } from '../io/netif.js';
 import { StateFile, bootId } from '../io/statefile.js';
-import { Counter, monotonicMs } from '../io/ring.js';
+import { monotonicMs } from '../io/ring.js';
 import { Nat66 } from '../nat/nat66.js';
-import { DROP_REASON_NAMES, NatDrop } from '../nat/drop.js';
+import { NatDrop } from '../nat/drop.js';
 import { META_WORDS } from '../nat/layout.js';
-import { NAT_COUNTER_NAMES, NatCounter } from '../nat/types.js';
+import { NatCounter } from '../nat/types.js';
 import type { NatConfig, PublishedPort } from '../nat/config.js';
 import { NdpService } from '../proxy/service.js';
 import { NdpSources, sourcesOnlyConfig } from '../proxy/sources.js';
@@ -51,7 +51,7 @@ import { formatIpv6, prefixesOverlap } from '../wire/address.js';
 import { DEFAULT_TUN, type DatapathModel, type ResolvedModel } from './model.js';
 import { resolveModel, type HostFacts } from './resolve.js';
 import { hostPlan, natConfig, natKey, natPublished, publishedKey, type HostPlan } from './plan.js';
-import { TunDatapath, LOOP_COUNTER_NAMES } from './loop.js';
+import { TunDatapath } from './loop.js';
 import { reservePorts, releasePorts } from './ports.js';
 
 export interface DatapathServiceOptions {
@@ -181,7 +181,7 @@ export class DatapathService {
   private repairTimer: NodeJS.Timeout | undefined;
   private repairDelayMs = REPAIR_FIRST_MS;
   private stopWatching: (() => void) | undefined;
-  /** Failures seen and repairs done since start (stats, metrics). */
+  /** Failures seen and repairs done since start (the counter registry). */
   readonly supervision = { failures: 0, repairs: 0 };
   private expiry: NodeJS.Timeout | undefined;
   private queue: Promise<unknown> = Promise.resolve();
@@ -438,6 +438,9 @@ export class DatapathService {
     const oldPublished = this.published;
     if (natKey(resolved) !== natKey(this.resolved)) {
       const fresh = DatapathService.buildNat(resolved, this.options);
+      // The counters carry on (metrics never go backwards).
+      addInto(fresh.counters, this.nat.counters);
+      addInto(fresh.drops, this.nat.drops);
       try {
         fresh.restore(this.nat.snapshot(monotonicMs()), monotonicMs());
       } catch (err) {
@@ -488,7 +491,6 @@ export class DatapathService {
   private reportQuota(): void {
     const c = this.nat.counters;
     const hits = c[NatCounter.AddressQuotaHits]! + c[NatCounter.NetworkQuotaHits]!;
-    if (hits < this.quotaHits) this.quotaHits = 0; // a new engine (networks changed)
     const now = monotonicMs();
     if (hits === this.quotaHits || now - this.quotaLoggedAt < QUOTA_LOG_MS) return;
     const s = this.nat.sessions;
@@ -509,6 +511,11 @@ export class DatapathService {
   /** The engine in force (replaced by apply when networks change). */
   get engine(): Nat66 {
     return this.nat;
+  }
+
+  /** The NDP service the data path started itself (`sixgate nat`; none under `sixgate run`, whose daemon's service answers for it). */
+  get ndpProxy(): NdpService | undefined {
+    return this.ndp;
   }
 
   /** The TUN in use (a new one after a repair that reopened it). */
@@ -562,7 +569,7 @@ export class DatapathService {
           old.close();
           this.currentTun = openTun(name);
           // The device's counters carry on (metrics never go backwards).
-          for (let i = 0; i < old.counters.length; i++) this.currentTun.counters[i]! += old.counters[i]!;
+          addInto(this.currentTun.counters, old.counters);
           this.loop.attach(this.currentTun);
           this.tunFailed = false;
         } else {
@@ -607,26 +614,6 @@ export class DatapathService {
     }
     this.ndpSources.setAddresses(NDP_SOURCE, this.resolved.uplink, []);
     await this.ndpSources.setPrefixes(NDP_SOURCE, this.resolved.uplink, []);
-  }
-
-  /** Counters for status output (control path; allocates). */
-  stats(): Record<string, unknown> {
-    const named = (names: readonly string[], values: Float64Array): Record<string, number> => {
-      const out: Record<string, number> = {};
-      names.forEach((n, i) => { if (values[i]) out[n] = values[i]!; });
-      return out;
-    };
-    const t = this.currentTun.counters;
-    return {
-      loop: named(LOOP_COUNTER_NAMES, this.loop.counters),
-      nat: named(NAT_COUNTER_NAMES, this.nat.counters),
-      drops: named(DROP_REASON_NAMES, this.nat.drops),
-      tun: { rx: t[Counter.RxPackets], tx: t[Counter.TxPackets], txRejected: t[Counter.TxRejected], txDown: t[Counter.TxDown] },
-      sessions: this.nat.table.count,
-      supervision: { ...this.supervision },
-      // `sixgate nat` alone: the external addresses' NDP counters (under `sixgate run` the daemon's service has them).
-      ...(this.ndp === undefined ? {} : { ndp: this.ndp.stats() }),
-    };
   }
 
   /**
@@ -686,6 +673,10 @@ function withoutKernelNat(model: DatapathModel, kernel: readonly string[], log: 
 }
 
 const NOTHING_INSTALLED = { policy: { added: 0, removed: 0 }, ndpAdded: 0, ndpRemoved: 0, steeringChanged: false };
+
+function addInto(to: Float64Array, from: Float64Array): void {
+  for (let i = 0; i < from.length; i++) to[i]! += from[i]!;
+}
 
 function deviceExists(name: string): boolean {
   try {

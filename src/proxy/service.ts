@@ -214,13 +214,17 @@ export class NdpService implements SourcesListener {
     return [...this.ids].filter(([, id]) => this.links[id] === undefined).map(([name]) => name);
   }
 
-  /** Counters per interface name, rules and exact addresses (control path). */
+  /** Each interface the engine counts for, by name, and its id in the engine's counters (the counter registry). */
+  get interfaceIds(): ReadonlyMap<string, number> {
+    return this.ids;
+  }
+
+  /** Rules, exact addresses and sessions per interface name (control path; the counters are in src/service/counters.ts). */
   stats(): Record<string, unknown> {
     this.countOverflows();
     const out: Record<string, unknown> = {};
     for (const [name, id] of this.ids) {
       out[name] = {
-        ...this.engine.counters.snapshot(id),
         rules: this.engine.ruleStats(id),
         addresses: this.engine.addresses.stats(id),
       };
