@@ -46,6 +46,12 @@ export const Verdict = {
   Held: 1,
   /** Rewritten in place and addressed back into an inside network (hairpinning, RFC 4787 REQ-9). */
   Hairpin: 2,
+  /**
+   * Replaced in place by a reply to its sender (a TCP RST or an ICMPv6
+   * error, refuse.ts), of another length (Nat66.replyLength; in a batch,
+   * lengths[i]): send it back into the TUN as a plain, fully checksummed packet.
+   */
+  Reply: 3,
 } as const;
 
 /** Engine counters (besides drops), indexed by these codes. */
@@ -73,11 +79,18 @@ export const NatCounter = {
   NetworkQuotaHits: 17,
   /** External ports freed for a new mapping from an exhausted pool (unreplied, then idle mappings). */
   PortsReclaimed: 18,
+  /** TCP RSTs sent for SYNs to nothing (refuse.ts). */
+  RstSent: 19,
+  /** ICMPv6 port unreachable sent for other packets to nothing. */
+  UnreachableSent: 20,
+  /** Refusals not sent: over the rate limit. */
+  RefusalsRateLimited: 21,
 } as const;
 export const NAT_COUNTER_NAMES: readonly string[] = [
   'out-packets', 'out-bytes', 'in-packets', 'in-bytes', 'hairpin', 'sessions-created', 'sessions-expired',
   'sessions-reclaimed', 'icmp-errors-out', 'icmp-errors-in', 'npt-out', 'npt-in', 'fragments-followed',
   'fragments-held', 'fragments-released', 'early-drops', 'address-quota-hits', 'network-quota-hits', 'ports-reclaimed',
+  'rst-sent', 'unreachable-sent', 'refusal-rate-limited',
 ];
 
 /** Which way a packet crosses the NAT: out of an inside network, or in from the world. */
