@@ -14,6 +14,12 @@
 //    connection; an ICMPv6 error is a soft error to an established TCP
 //    connection (RFC 5461), which carries on.
 //
+// RFC 5382 REQ-4 asks a NAT to wait 6 s before answering an unsolicited SYN,
+// in case the inside host's own SYN (a simultaneous open, TCP hole punching)
+// follows; that needs a queue of pending SYNs. Here a SYN to a port with no
+// mapping at all is answered at once, as a host would: a punching peer whose
+// SYN wins the race retries. `refuse: silent` is REQ-4a's silent drop.
+//
 // Never in answer to a RST, an ICMPv6 error (those are not refused: they
 // fail as errors), a fragment, a packet whose checksum is wrong, or a packet
 // whose source does not name one node (RFC 4443 §2.4 (e)): unspecified,

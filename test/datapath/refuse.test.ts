@@ -124,9 +124,14 @@ describe('refusals end to end', { ...req, timeout: 90_000 }, () => {
   // twins; packets into it wait in its queue and are dropped, unanswered.
   // Nothing leaks untranslated, but an outside client sees a timeout, not an
   // unreachable (the README says so). The twins answer once the TUN is gone.
-  test('sixgate not running: packets to the external address are dropped unanswered (no leak, a timeout)', async () => {
+  test('sixgate not running: packets into the TUN, both ways, are dropped unanswered (a timeout)', async () => {
     await lab.stopSixgate('SIGKILL');
-    const r = await lastJson<{ error?: string }>(lab, lab.inet, tcpClientCode(A.dedicated, 7070).replace('setTimeout(8000', 'setTimeout(1500'));
-    assert.equal(r.error, 'timeout');
+    const short = (host: string): string => tcpClientCode(host, 7070).replace('setTimeout(8000', 'setTimeout(1500');
+    const [fromOutside, fromContainer] = await Promise.all([
+      lastJson<{ error?: string }>(lab, lab.inet, short(A.dedicated)),
+      lastJson<{ error?: string }>(lab, lab.c1, short(A.inet)),
+    ]);
+    assert.equal(fromOutside.error, 'timeout');
+    assert.equal(fromContainer.error, 'timeout', 'a container\'s connect out waits too');
   });
 });
