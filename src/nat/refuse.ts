@@ -44,6 +44,7 @@ import { HEADER_LEN as IP_HEADER_LEN, MIN_MTU, Protocol, writeHeaderWords } from
 import { HEADER_LEN as TCP_HEADER_LEN, Flag as TcpFlag, writeHeader as writeTcpHeader, seqNumber, srcPort, dstPort, headerLength } from '../wire/tcp.js';
 import { HEADER_LEN as ICMP_HEADER_LEN, IcmpType, DestUnreachableCode, writeHeader as writeIcmpHeader } from '../wire/icmpv6.js';
 import { verifyL4Checksum, fillL4Checksum } from '../wire/checksum.js';
+import { verifyChecksum as verifySctpChecksum } from '../wire/sctp.js';
 import type { Ipv6Chain } from '../wire/ipv6-ext.js';
 import { ConfigError } from '../errors.js';
 import { NatCounter } from './types.js';
@@ -109,36 +110,26 @@ export class Refusals {
     if (proto !== Protocol.Tcp && proto !== Protocol.Udp && proto !== Protocol.Sctp) return false;
     const tcp = proto === Protocol.Tcp;
     if (tcp && (flags & TcpFlag.Rst) !== 0) return false;
-    if (!this.take(counters)) return false;
-    // A corrupt packet is no evidence of anyone knocking: the kernel drops it too.
-    // A partial checksum (offload) was produced by the host itself and is sound.
-    if (!partial && proto !== Protocol.Sctp && !verifyL4Checksum(buf, off, ch.l4Offset, ch.l4Length, proto, ch.pseudoDstOffset)) {
-      this.bucket[0] += 1;
-      return false;
-    }
+    if (!this.refill(counters)) return false;
+    if (!partial && !checksumValid(buf, off, ch, proto)) return false;
     const rst = tcp && (flags & (TcpFlag.Syn | TcpFlag.Ack)) === TcpFlag.Syn;
-    if (!(rst ? this.reset(buf, off, room, ch, w, flags) : this.unreachable(buf, off, room, ch, w))) {
-      this.bucket[0] += 1;
-      return false;
-    }
+    if (!(rst ? this.reset(buf, off, room, ch, w, flags) : this.unreachable(buf, off, room, ch, w))) return false;
+    this.bucket[0] -= 1;
     counters[rst ? NatCounter.RstSent : NatCounter.UnreachableSent]++;
     return true;
   }
 
-  // One token if there is one; refills for the time since the last refill.
-  private take(counters: Float64Array): boolean {
+  // Adds the tokens earned since the last refill; whether one is there to spend (else counted as limited).
+  private refill(counters: Float64Array): boolean {
     const b = this.bucket;
     const elapsed = this.clock[0] - b[1];
     if (elapsed > 0) {
       b[0] = Math.min(this.burst, b[0] + elapsed * this.perMs);
       b[1] = this.clock[0];
     }
-    if (b[0] < 1) {
-      counters[NatCounter.RefusalsRateLimited]++;
-      return false;
-    }
-    b[0] -= 1;
-    return true;
+    if (b[0] >= 1) return true;
+    counters[NatCounter.RefusalsRateLimited]++;
+    return false;
   }
 
   private reset(buf: Uint8Array, off: number, room: number, ch: Ipv6Chain, w: Uint32Array, flags: number): boolean {
@@ -168,6 +159,17 @@ export class Refusals {
     this.length = ERROR_HEADERS + quote;
     return true;
   }
+}
+
+/**
+ * A corrupt packet is no evidence of anyone knocking: the kernel drops it
+ * too. (A partial checksum, from offload, was made by the host itself and
+ * is not checked.)
+ */
+function checksumValid(buf: Uint8Array, off: number, ch: Ipv6Chain, proto: number): boolean {
+  return proto === Protocol.Sctp
+    ? verifySctpChecksum(buf, ch.l4Offset, ch.l4Length)
+    : verifyL4Checksum(buf, off, ch.l4Offset, ch.l4Length, proto, ch.pseudoDstOffset);
 }
 
 /**

@@ -13,6 +13,7 @@ import { verifyL4Checksum } from '../../src/wire/checksum.js';
 import { MIN_MTU } from '../../src/wire/ipv6.js';
 import * as tcp from '../../src/wire/tcp.js';
 import * as icmpv6 from '../../src/wire/icmpv6.js';
+import * as sctp from '../../src/wire/sctp.js';
 import type { NatConfig } from '../../src/nat/config.js';
 import {
   udpPacket, tcpPacket, echoPacket, srcText, dstText, fixChecksum, TCP_SYN, TCP_ACK, TCP_FIN, TCP_RST, TCP, ICMP6,
@@ -128,6 +129,19 @@ test('TCP segments other than a SYN get port unreachable, not a RST (an establis
     assert.equal(n.counters[NatCounter.UnreachableSent], 1);
     assert.equal(n.counters[NatCounter.RstSent], 0);
   }
+});
+
+test('SCTP to nothing gets port unreachable; with a wrong CRC32c nothing', () => {
+  const n = nat();
+  const init = sctpPacket(R1, 5000, EXT, 3868);
+  const { v, out } = send(n, init, 1000);
+  assert.equal(v, Verdict.Reply);
+  assert.equal(icmpv6.code(out, 40), 4);
+  assert.deepEqual(out.subarray(48), init);
+  const bad = sctpPacket(R1, 5000, EXT, 3868);
+  bad[bad.length - 1] ^= 1;
+  assert.equal(send(n, bad, 1000).v, -NatDrop.NoMapping);
+  assert.equal(n.counters[NatCounter.UnreachableSent], 1);
 });
 
 test('no reply to a RST, an ICMPv6 error, an echo, a fragment or a bad checksum', () => {
@@ -266,4 +280,14 @@ function fragmentOf(p: Uint8Array): Uint8Array {
   f.set(p.subarray(40), 48);
   fixChecksum(f);
   return f;
+}
+
+/** An SCTP packet with one 16-byte chunk, its CRC32c filled. */
+function sctpPacket(src: string, sport: number, dst: string, dport: number): Uint8Array {
+  const p = udpPacket(src, sport, dst, dport, 20);
+  p[6] = 132;
+  p.fill(0, 44, 52);
+  p[52] = 1; p[55] = 16;
+  sctp.fillChecksum(p, 40, 28);
+  return p;
 }
