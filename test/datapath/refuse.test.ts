@@ -9,7 +9,7 @@ import { rmSync } from 'node:fs';
 import { requires } from '../support/prereq.js';
 import { NatLab, A, tcpClientCode } from './topology.js';
 
-const req = requires({ root: true, tools: ['ip', 'busybox', 'nsenter'], files: ['/dev/net/tun'] });
+const req = requires({ root: true, tools: ['ip', 'nsenter'], files: ['/dev/net/tun'] });
 
 function config(gw: string, refuse: string): string {
   return `uplink: up0
