@@ -191,10 +191,11 @@ export class Nat66 {
       this.presetSlot = i < warmed ? slots[i] : 0;
       const w = i * 8;
       for (let k = 0; k < 8; k++) pkt[k] = words[w + k];
-      verdicts[i] = dirs[i] === DIR_OUT
+      const v = dirs[i] === DIR_OUT
         ? this.outbound(buf, offsets[i], lengths[i], partial[i] !== 0, match[i])
         : this.inbound(buf, offsets[i], lengths[i], partial[i] !== 0, match[i]);
-      if (verdicts[i] === Verdict.Reply) lengths[i] = this.refusals.length;
+      verdicts[i] = v;
+      if (v === Verdict.Reply) lengths[i] = this.refusals.length;
     }
     this.presetHash = 0;
   }
