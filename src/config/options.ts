@@ -28,6 +28,8 @@ export interface ServiceConfig {
   /** NAT sessions one inside (container) address / one network may hold; undefined = engine default. */
   addressQuota?: number;
   networkQuota?: number;
+  /** Packets to an unpublished port of an external address: answered like a closed port (RST / ICMPv6 port unreachable), or dropped. */
+  refuse: 'reply' | 'silent';
   /** The file the connection table lives in (mapped), kept across restarts and crashes. */
   stateFile?: string;
   /** Status file read by `sixgate health`. */
@@ -100,6 +102,9 @@ export const OPTIONS: readonly OptionSpec[] = [
     'NAT66 sessions one container address may hold', 'a quarter of the capacity, at least 1,024'),
   spec('networkQuota', 'integer', '--network-quota <sessions>', { type: 'integer', minimum: 1, maximum: 16777215 },
     'NAT66 sessions one network may hold', '3/4 of the capacity with two NAT networks or more, else no limit'),
+  spec('refuse', 'enum', '--refuse <mode>', { enum: ['reply', 'silent'] },
+    'packets to an unpublished port of an external address: reply as a closed port does (TCP RST, ICMPv6 port unreachable; rate-limited) or drop silently',
+    'reply', ['reply', 'silent']),
   spec('stateFile', 'string', '--state-file <file>', { type: 'string', minLength: 1 },
     'file the connection table lives in (mapped), kept across restarts and crashes', 'none'),
   spec('statusFile', 'string', '--status-file <file>', { type: 'string', minLength: 1 },
@@ -125,6 +130,7 @@ export const DEFAULTS: ServiceConfig = {
   addressMode: 'auto',
   tun: 'sixgate0',
   hostPortRange: [61000, 61999],
+  refuse: 'reply',
   statusFile: '/run/sixgate/status.json',
   cleanup: false,
   logLevel: 'info',

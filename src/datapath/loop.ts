@@ -10,7 +10,8 @@
 // right and the kernel segments only where an egress cannot take GSO.
 //
 // Per wake-up: read a batch (the read stamps its time), translate it in place with one
-// engine call, write the kept packets back in runs of consecutive slots;
+// engine call, write the kept packets back in runs of consecutive slots (a
+// packet refused by the engine leaves as the RST or ICMPv6 error that replaced it);
 // repeat up to a budget so timers and other handles get a turn. Nothing here
 // allocates per packet.
 //
@@ -190,6 +191,7 @@ export class TunDatapath {
     const batch = this.batch;
     const toHost = this.toHost;
     batch.count = 0;
+    batch.room = ring.room;
     // The read's own time stamp: a clock call here would allocate per read.
     batch.now = ring.stamp[0];
     for (let i = 0; i < n; i++) {
@@ -222,6 +224,7 @@ export class TunDatapath {
       if (v === Verdict.Held) c[LoopCounter.Held]++;
       else if (v < 0) c[LoopCounter.Dropped]++;
       else keep[i] = 1;
+      if (v === Verdict.Reply) this.sendBack(i, batch.lengths[i], vnet);
     }
     if (nat.releasedFragments !== 0) this.collectReleased();
     this.writeKept(n);
@@ -250,6 +253,17 @@ export class TunDatapath {
       // A plain, fully checksummed packet as far as the vnet header goes.
       ring.buf.fill(0, at - VNET_HDR_LEN, at);
       ring.lens[this.fragCount++] = len;
+    }
+  }
+
+  // A refusal's reply replaced packet i in its slot: its own length, and a
+  // plain vnet header (the reply is fully checksummed and never segmented).
+  private sendBack(i: number, length: number, vnet: boolean): void {
+    const ring = this.ring;
+    ring.lens[i] = length;
+    if (vnet) {
+      const off = ring.offset(i);
+      ring.buf.fill(0, off - VNET_HDR_LEN, off);
     }
   }
 

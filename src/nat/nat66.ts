@@ -21,7 +21,10 @@
 //    mapping, so path MTU discovery works even when filtering would refuse;
 //  - hairpinning: a packet to one of our external addresses is translated
 //    outbound then inbound, so the target sees the external source (REQ-9a);
-//  - fragments: see fragments.ts; published ports: see published.ts.
+//  - fragments: see fragments.ts; published ports: see published.ts;
+//  - a packet to a port with no mapping is answered like a closed port (a
+//    TCP RST or ICMPv6 port unreachable, rate-limited) when the caller gives
+//    room for the reply: see refuse.ts.
 
 import { walkChain, Ipv6Chain, RoutingType } from '../wire/ipv6-ext.js';
 import { F as IP, HEADER_LEN as IP_HEADER_LEN, Protocol } from '../wire/ipv6.js';
@@ -48,6 +51,7 @@ import { nptRewrite } from './nptv6.js';
 import { PublishedPorts } from './published.js';
 import { Sessions } from './sessions.js';
 import { translateErrorOutbound, translateErrorInbound, translateNptError } from './icmp-error.js';
+import { Refusals } from './refuse.js';
 
 export { NatBatch };
 
@@ -66,6 +70,8 @@ export class Nat66 {
   readonly sessions: Sessions;
   /** Compiled configuration (read-only for helpers). */
   readonly cfg: CompiledConfig;
+  /** Answers to packets for no mapping, and their rate limit. */
+  readonly refusals: Refusals;
 
   readonly chain = new Ipv6Chain();
   readonly inner = new Ipv6Chain();
@@ -90,6 +96,8 @@ export class Nat66 {
   private presetHash = 0;
   /** With presetHash: the index slot the warm-up found for that lookup. */
   private presetSlot = 0;
+  /** Bytes from the current packet's offset a refusal may overwrite (0: none, refusals are drops). */
+  private room = 0;
 
   /** `mappable`: the wiring will map a state file over the table (see ConnTable). */
   constructor(config: NatConfig, options: { mappable?: boolean } = {}) {
@@ -105,6 +113,7 @@ export class Nat66 {
     this.hasNpt = this.cfg.netMode.some((m) => m === MODE_NPTV6);
     this.published = new PublishedPorts(this.cfg, this.table);
     this.sessions = new Sessions(this.table, this.cfg, this.published, this.drops, this.counters);
+    this.refusals = new Refusals(config, this.clock);
     for (const p of config.published ?? []) this.published.add(p);
   }
 
@@ -136,11 +145,13 @@ export class Nat66 {
   /**
    * Translate one packet; see translateBatch for a TUN read. `partialCsum`:
    * the L4 checksum holds a NEEDS_CSUM pseudo-header sum (offload
-   * super-packet).
+   * super-packet). `room`: bytes from `off` a refusal may overwrite with its
+   * reply (Verdict.Reply, its length in replyLength); 0 drops instead.
    */
-  translate(buf: Uint8Array, off: number, len: number, now: number, partialCsum = false): number {
+  translate(buf: Uint8Array, off: number, len: number, now: number, partialCsum = false, room = 0): number {
     if (this.fragments.releasedCount !== 0) this.fragments.recycleReleased();
     this.setClock(now);
+    this.room = room;
     const view = this.view = viewOf(buf, this.view);
     this.classify(buf, view, off, len, this.pkt, 0);
     return this.dir === DIR_OUT
@@ -174,17 +185,25 @@ export class Nat66 {
     if (this.fragments.releasedCount !== 0) this.fragments.recycleReleased();
     this.clock[0] = batch.now;
     this.syncTick();
+    this.room = batch.room;
     for (let i = 0; i < count; i++) {
       // The session lookup may reuse the warm-up's hash (consumed by it, or cleared here).
       this.presetHash = i < warmed ? hashes[i] : 0;
       this.presetSlot = i < warmed ? slots[i] : 0;
       const w = i * 8;
       for (let k = 0; k < 8; k++) pkt[k] = words[w + k];
-      verdicts[i] = dirs[i] === DIR_OUT
+      const v = dirs[i] === DIR_OUT
         ? this.outbound(buf, offsets[i], lengths[i], partial[i] !== 0, match[i])
         : this.inbound(buf, offsets[i], lengths[i], partial[i] !== 0, match[i]);
+      verdicts[i] = v;
+      if (v === Verdict.Reply) lengths[i] = this.refusals.length;
     }
     this.presetHash = 0;
+  }
+
+  /** The length of the reply a translate call that returned Verdict.Reply left in the buffer. */
+  get replyLength(): number {
+    return this.refusals.length;
   }
 
   /**
@@ -487,7 +506,7 @@ export class Nat66 {
     }
     if (id === 0) {
       id = this.sessions.createInbound(pc, extIdx, extPort!, remPort, flags, mayCreate);
-      if (id < 0) return id;
+      if (id < 0) return id === -NatDrop.NoMapping && !hairpin ? this.refuse(buf, off, ch, flags, partial) : id;
     } else {
       this.sessions.touch(id, pc, flags, DIR_IN);
     }
@@ -522,6 +541,15 @@ export class Nat66 {
       applyChecksumDiff(buf, csumAt, diff + portDiff, pc === ProtoClass.Udp);
     }
     return hairpin ? Verdict.Hairpin : Verdict.Forward;
+  }
+
+  // A packet to no mapping (counted as no-mapping already): the reply that
+  // replaces it, or the drop when there is none (refuse.ts).
+  private refuse(buf: Uint8Array, off: number, ch: Ipv6Chain, flags: number, partial: boolean): number {
+    const pkt = this.pkt;
+    const external = externalIndexOf(this.cfg, pkt, 0) >= 0;
+    return this.refusals.build(buf, off, this.room, ch, pkt, flags, external, partial, this.counters)
+      ? Verdict.Reply : -NatDrop.NoMapping;
   }
 
   // ---- NPTv6 ------------------------------------------------------------------------

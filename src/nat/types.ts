@@ -47,6 +47,12 @@ export const Verdict = {
   Held: 1,
   /** Rewritten in place and addressed back into an inside network (hairpinning, RFC 4787 REQ-9). */
   Hairpin: 2,
+  /**
+   * Replaced in place by a reply to its sender (a TCP RST or an ICMPv6
+   * error, refuse.ts), of another length (Nat66.replyLength; in a batch,
+   * lengths[i]): send it back into the TUN as a plain, fully checksummed packet.
+   */
+  Reply: 3,
 } as const;
 
 /** Engine counters (besides drops), indexed by these codes; what each counts is its help text in NAT_COUNTERS below. */
@@ -70,6 +76,9 @@ export const NatCounter = {
   AddressQuotaHits: 16,
   NetworkQuotaHits: 17,
   PortsReclaimed: 18,
+  RstSent: 19,
+  UnreachableSent: 20,
+  RefusalsRateLimited: 21,
 } as const;
 // Each counter's name and one-line help: the one place they are written.
 const NAT_COUNTERS = describeCodes(NatCounter, {
@@ -92,6 +101,9 @@ const NAT_COUNTERS = describeCodes(NatCounter, {
   AddressQuotaHits: ['address-quota-hits', 'A new session found its inside address at its quota (its own stalest unreplied session made room, or it was dropped).'],
   NetworkQuotaHits: ['network-quota-hits', "Like address-quota-hits, for the network's quota."],
   PortsReclaimed: ['ports-reclaimed', 'External ports freed for a new mapping from an exhausted pool (unreplied, then idle mappings).'],
+  RstSent: ['rst-sent', 'TCP RSTs sent for SYNs to an unpublished port of an external address (refuse.ts).'],
+  UnreachableSent: ['unreachable-sent', 'ICMPv6 port unreachable sent for other packets to an unpublished port.'],
+  RefusalsRateLimited: ['refusal-rate-limited', 'Refusals not sent: over the rate limit (RFC 4443 section 2.4).'],
 });
 export const NAT_COUNTER_NAMES: readonly string[] = NAT_COUNTERS.names;
 export const NAT_COUNTER_HELP: readonly string[] = NAT_COUNTERS.help;

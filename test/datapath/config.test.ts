@@ -50,3 +50,9 @@ test('engine options: capacity and the session quotas reach the engine; a bad qu
   assert.deepEqual(natOptions(parseDatapathConfig(GOOD)), {});
   fails(`addressQuota: 0\n${GOOD}`, /addressQuota: must be >= 1/, 1);
 });
+
+test('refuse: reply or silent reaches the engine; another value names its line', () => {
+  assert.deepEqual(natOptions(parseDatapathConfig(`refuse: silent\n${GOOD}`)), { refuse: 'silent' });
+  assert.deepEqual(natOptions(parseDatapathConfig(`refuse: reply\n${GOOD}`)), { refuse: 'reply' });
+  fails(`refuse: drop\n${GOOD}`, /refuse/, 1);
+});
