@@ -226,8 +226,9 @@ export class DatapathService {
 
   /**
    * Checks the host, opens (or re-attaches to) the persistent TUN, builds the
-   * engine (adopting the table in the state file when it fits), installs routing, NDP
-   * and steering, and starts forwarding. Throws HostSetupError or ConfigError.
+   * engine (adopting the table in the state file when it fits), starts
+   * forwarding, then installs routing, NDP and steering. Throws
+   * HostSetupError or ConfigError.
    */
   static async start(options: DatapathServiceOptions): Promise<DatapathService> {
     const log = options.logger;
@@ -257,14 +258,18 @@ export class DatapathService {
     for (const w of warned) service.kernelNatWarned.add(w);
     service.notes = new Set(notes);
     try {
-      await service.installHost(undefined, plan);
+      // Forward first: the engine is complete, and after a restart the TUN's
+      // routes are already there (they outlive the process), so adopted
+      // connections flow again while the routes, NDP and steering are checked.
       service.loop.setHostAddresses(service.hostAddresses());
       service.loop.start();
+      await service.installHost(undefined, plan);
       service.stopWatching = watchDeviceRoutes(resolved.tun, () => service.checkRoutes());
       service.expiry = setInterval(() => { service.nat.expire(monotonicMs()); service.reportQuota(); }, 1000);
       service.expiry.unref();
     } catch (err) {
       service.stopWatching?.();
+      service.loop.stop();
       tun.close();
       service.state?.close();
       await service.releaseNdp();

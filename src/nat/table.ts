@@ -243,7 +243,13 @@ export class ConnTable {
     this.warmDirs = new Uint8Array(b, o.warmDirs, WARM_MAX);
     this.warmSlots = new Int32Array(b, o.warmSlots, WARM_MAX);
     this.wheel = new TimingWheel(this.wNext, this.wPrev, l.capacity, this);
-    this.clear();
+    // A new buffer is all zeros: only what an empty table does not hold as
+    // zeros is written, so a table about to be mapped over a state file
+    // touches a few pages instead of every one (restart time).
+    this.writeHeader();
+    this.hosts.clear();
+    this.wheel.reset();
+    this.chainAllFree();
   }
 
   /** Bytes a table of this geometry needs (for handing in a buffer). */
@@ -266,17 +272,8 @@ export class ConnTable {
 
   /** Forget every session and host; keeps the geometry. */
   clear(): void {
-    const m = this.meta;
-    m.fill(0);
-    m[M.MAGIC] = SNAPSHOT_MAGIC;
-    m[M.VERSION] = SNAPSHOT_VERSION;
-    m[M.CAPACITY] = this.capacity;
-    m[M.INDEX_SIZE] = this.indexSize;
-    m[M.WHEEL_SIZE] = WHEEL_SIZE;
-    m[M.EXT_COUNT] = this.externalCount;
-    m[M.HOST_CAPACITY] = this.hostCapacity;
-    m[M.HOST_INDEX_SIZE] = this.hostIndexSize;
-    m[M.BYTE_LENGTH] = this.byteLength;
+    this.meta.fill(0);
+    this.writeHeader();
     this.rec.fill(0);
     this.bytesHi.fill(0);
     this.mapLink.fill(0);
@@ -289,7 +286,29 @@ export class ConnTable {
     this.extSessions.fill(0);
     this.hosts.clear();
     this.wheel.reset();
-    this.rebuildFreeList();
+    this.chainAllFree();
+  }
+
+  // The geometry words of the header.
+  private writeHeader(): void {
+    const m = this.meta;
+    m[M.MAGIC] = SNAPSHOT_MAGIC;
+    m[M.VERSION] = SNAPSHOT_VERSION;
+    m[M.CAPACITY] = this.capacity;
+    m[M.INDEX_SIZE] = this.indexSize;
+    m[M.WHEEL_SIZE] = WHEEL_SIZE;
+    m[M.EXT_COUNT] = this.externalCount;
+    m[M.HOST_CAPACITY] = this.hostCapacity;
+    m[M.HOST_INDEX_SIZE] = this.hostIndexSize;
+    m[M.BYTE_LENGTH] = this.byteLength;
+  }
+
+  // Every record free, in id order (what rebuildFreeList makes of an empty table, without reading it).
+  private chainAllFree(): void {
+    const next = this.wNext;
+    for (let id = 1; id < this.capacity; id++) next[id] = id + 1;
+    next[this.capacity] = 0;
+    this.meta[M.FREE_HEAD] = 1;
   }
 
   // ---- hashing ---------------------------------------------------------------

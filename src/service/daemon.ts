@@ -35,7 +35,7 @@ import type { DatapathModel } from '../datapath/model.js';
 import { natOptions } from '../datapath/config.js';
 import { watchRoutes } from '../host/interfaces.js';
 import { parseIpv6 } from '../wire/address.js';
-import type { ServiceConfig } from '../config/options.js';
+import { RESTART_OPTIONS, type ServiceConfig } from '../config/options.js';
 import type { HealthStatus, ComponentHealth } from './health.js';
 import { datapathModel, filterResolvable, modelKey } from './model.js';
 import { detectUplink, readUplink, uplinkExists } from './uplink.js';
@@ -56,14 +56,7 @@ const DOCKER_SOURCE = 'docker';
 /** How often a part that failed is tried again. */
 const REPAIR_INTERVAL_MS = 10_000;
 
-/**
- * Options a SIGHUP cannot change in a running daemon (they shape the feed,
- * the TUN, the engine's table, the loggers or the process's endpoints): a
- * new value is reported and waits for a restart. The others apply at once.
- */
-export const RESTART_OPTIONS: ReadonlyArray<keyof ServiceConfig> = [
-  'uplink', 'dockerHost', 'dockerIp6tables', 'ndp', 'nat66', 'tun', 'capacity', 'addressQuota', 'networkQuota', 'stateFile', 'statusFile', 'metricsListen', 'logLevel', 'retryMaxMs',
-];
+export { RESTART_OPTIONS };
 
 /** A batch whose NAT side waits for an apply. */
 interface Pending {
