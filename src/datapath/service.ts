@@ -40,7 +40,8 @@ import { DROP_REASON_NAMES, NatDrop } from '../nat/drop.js';
 import { META_WORDS } from '../nat/layout.js';
 import { NAT_COUNTER_NAMES, NatCounter } from '../nat/types.js';
 import type { NatConfig, PublishedPort } from '../nat/config.js';
-import { NdpService } from '../proxy/service.js';
+// Type only: `sixgate nat` loads the NDP service when it first has something to answer, after the loop forwards.
+import type { NdpService } from '../proxy/service.js';
 import { NdpSources, sourcesOnlyConfig } from '../proxy/sources.js';
 import { cleanupPolicy, diffPolicy, readPolicy, watchDeviceRoutes, type PolicyState } from '../host/policy.js';
 import { applySteering, removeSteering, type SteerSpec } from '../host/steering.js';
@@ -390,6 +391,7 @@ export class DatapathService {
     const r = this.ndpSources.setAddresses(NDP_SOURCE, uplink, after.ndpAddresses);
     await this.ndpSources.setPrefixes(NDP_SOURCE, uplink, after.ndpPrefixes);
     if (this.ndp === undefined && this.options.ndpSources === undefined && this.ndpSources.uplinks().size > 0) {
+      const { NdpService } = await import('../proxy/service.js');
       this.ndp = await NdpService.start({
         config: sourcesOnlyConfig('<sixgate nat66>'), sources: this.ndpSources, logger: this.log.child({ part: 'ndp' }), now: monotonicMs,
       });
