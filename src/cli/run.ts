@@ -11,14 +11,14 @@ import { Command, Option } from 'commander';
 import { monotonicMs } from '../io/ring.js';
 import { createLogger, type Logger } from '../log.js';
 import { ConfigError, SixgateError } from '../errors.js';
-import { OPTIONS, attributeOf, type ServiceConfig } from '../config/options.js';
+import { OPTIONS, RESTART_OPTIONS, attributeOf, type ServiceConfig } from '../config/options.js';
 import { loadServiceConfig, parseOptionText, type ConfigLayer, type LoadedConfig } from '../config/load.js';
-import { RESTART_OPTIONS, SixgateDaemon } from '../service/daemon.js';
-import { startMetrics, type MetricsEndpoint } from '../service/metrics.js';
-import { counterValues, runMetrics } from '../service/counters.js';
-import { startHealthFile, type HealthFile } from '../service/health.js';
+// Types only: the daemon's modules (the Docker client, metrics...) load when
+// `run` runs, so the other commands, `nat` above all, start without them.
+import type { SixgateDaemon } from '../service/daemon.js';
+import type { MetricsEndpoint } from '../service/metrics.js';
+import type { HealthFile } from '../service/health.js';
 import { fail } from './exit.js';
-import { SystemdNotifier } from '../service/notify.js';
 import { daemonStarting, serveUntilStopped } from './signals.js';
 
 /** Adds every service option as a flag (booleans with a --no- twin). */
@@ -88,6 +88,10 @@ start-up takes effect once start-up is over; signals during shutdown are ignored
  */
 export async function runService(config: ServiceConfig, file?: string, reload?: () => ServiceConfig): Promise<number> {
   const log = createLogger({ level: config.logLevel });
+  const [{ SixgateDaemon }, { startMetrics }, { startHealthFile }, { SystemdNotifier }, { counterValues, runMetrics }] = await Promise.all([
+    import('../service/daemon.js'), import('../service/metrics.js'), import('../service/health.js'), import('../service/notify.js'),
+    import('../service/counters.js'),
+  ]);
   if (file !== undefined) log.info({ file }, 'configuration read');
   if (daemonStarting(log) !== undefined) return 0;
   const notifier = new SystemdNotifier({ onError: (err) => log.warn(err.message) });

@@ -123,6 +123,15 @@ export const OPTIONS: readonly OptionSpec[] = [
     'ports published on an IPv4 host address are published on this IPv6 external address', 'none'),
 ];
 
+/**
+ * Options a SIGHUP cannot change in a running daemon (they shape the feed,
+ * the TUN, the engine's table, the loggers or the process's endpoints): a
+ * new value is reported and waits for a restart. The others apply at once.
+ */
+export const RESTART_OPTIONS: ReadonlyArray<keyof ServiceConfig> = [
+  'uplink', 'dockerHost', 'dockerIp6tables', 'ndp', 'nat66', 'tun', 'capacity', 'addressQuota', 'networkQuota', 'refuse', 'stateFile', 'statusFile', 'metricsListen', 'logLevel', 'retryMaxMs',
+];
+
 export const DEFAULTS: ServiceConfig = {
   dockerIp6tables: 'auto',
   ndp: true,

@@ -40,7 +40,8 @@ import { NatDrop } from '../nat/drop.js';
 import { META_WORDS } from '../nat/layout.js';
 import { NatCounter } from '../nat/types.js';
 import type { NatConfig, PublishedPort } from '../nat/config.js';
-import { NdpService } from '../proxy/service.js';
+// Type only: `sixgate nat` loads the NDP service when it first has something to answer, after the loop forwards.
+import type { NdpService } from '../proxy/service.js';
 import { NdpSources, sourcesOnlyConfig } from '../proxy/sources.js';
 import { cleanupPolicy, diffPolicy, readPolicy, watchDeviceRoutes, type PolicyState } from '../host/policy.js';
 import { applySteering, removeSteering, type SteerSpec } from '../host/steering.js';
@@ -228,8 +229,9 @@ export class DatapathService {
 
   /**
    * Checks the host, opens (or re-attaches to) the persistent TUN, builds the
-   * engine (adopting the table in the state file when it fits), installs routing, NDP
-   * and steering, and starts forwarding. Throws HostSetupError or ConfigError.
+   * engine (adopting the table in the state file when it fits), starts
+   * forwarding, then installs routing, NDP and steering. Throws
+   * HostSetupError or ConfigError.
    */
   static async start(options: DatapathServiceOptions): Promise<DatapathService> {
     const log = options.logger;
@@ -259,14 +261,18 @@ export class DatapathService {
     for (const w of warned) service.kernelNatWarned.add(w);
     service.notes = new Set(notes);
     try {
-      await service.installHost(undefined, plan);
+      // Forward first: the engine is complete, and after a restart the TUN's
+      // routes are already there (they outlive the process), so adopted
+      // connections flow again while the routes, NDP and steering are checked.
       service.loop.setHostAddresses(service.hostAddresses());
       service.loop.start();
+      await service.installHost(undefined, plan);
       service.stopWatching = watchDeviceRoutes(resolved.tun, () => service.checkRoutes());
       service.expiry = setInterval(() => { service.nat.expire(monotonicMs()); service.reportQuota(); }, 1000);
       service.expiry.unref();
     } catch (err) {
       service.stopWatching?.();
+      service.loop.stop();
       tun.close();
       service.state?.close();
       await service.releaseNdp();
@@ -387,6 +393,7 @@ export class DatapathService {
     const r = this.ndpSources.setAddresses(NDP_SOURCE, uplink, after.ndpAddresses);
     await this.ndpSources.setPrefixes(NDP_SOURCE, uplink, after.ndpPrefixes);
     if (this.ndp === undefined && this.options.ndpSources === undefined && this.ndpSources.uplinks().size > 0) {
+      const { NdpService } = await import('../proxy/service.js');
       this.ndp = await NdpService.start({
         config: sourcesOnlyConfig('<sixgate nat66>'), sources: this.ndpSources, logger: this.log.child({ part: 'ndp' }), now: monotonicMs,
       });

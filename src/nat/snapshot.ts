@@ -131,22 +131,12 @@ function checkHeader(words: Uint32Array, table: ConnTable, what: string): void {
 // `tick`, restart the wheel at `tick` and rebuild from the records.
 function rebaseAndRebuild(table: ConnTable, tick: number, delta: number, markPublished: () => void,
   keep: (rec: Uint32Array, o: number, meta: number) => boolean): number {
-  const rec = table.rec;
-  for (let id = 1; id <= table.capacity; id++) {
-    const o = id * REC_WORDS;
-    if ((rec[o + R.META] & Flag.LIVE) === 0) continue;
-    const expiry = rec[o + R.EXPIRY] + delta;
-    // Already dead at restore time: leave it out rather than link it behind the wheel.
-    if (expiry <= tick) rec[o + R.META] = 0;
-    // Saturate rather than wrap into the past (the engine's keep caps a damaged one at its timeout).
-    else rec[o + R.EXPIRY] = Math.min(expiry, 0xffffffff);
-  }
   const m = table.meta;
   m[META.LAST_TICK] = tick >>> 0;
   m[META.TICK_STARTED] = 1;
   m[META.CHECKSUM] = 0;
   m[META.SNAPSHOT_TICK] = 0;
-  return rebuildTable(table, markPublished, keep);
+  return rebuildTable(table, tick, delta, markPublished, keep);
 }
 
 /**
@@ -159,72 +149,90 @@ function rebaseAndRebuild(table: ConnTable, tick: number, delta: number, markPub
  * and so are those `keep(rec, offset, meta)` refuses (the engine checks the
  * inside address still belongs to the external address's network; `meta`
  * is the record's META word, which is zero while it is being checked).
+ * Every expiry is first shifted by `delta` ticks; sessions already dead at
+ * `tick` are left out, as free.
  * Returns the number of records dropped.
+ *
+ * One pass over the records (a restart waits for it: 100k sessions in a
+ * 262k table): each is rebased, checked, relinked in place and, if free,
+ * chained into the free list in id order.
  */
-export function rebuildTable(table: ConnTable, markPublished: () => void,
+export function rebuildTable(table: ConnTable, tick: number, delta: number, markPublished: () => void,
   keep: (rec: Uint32Array, o: number, meta: number) => boolean = () => true): number {
   const rec = table.rec;
   const hosts = table.hosts;
+  const freeNext = table.wNext;
   table.clearDerived();
   markPublished();
   hosts.rebuild();
   const k = table.key;
   let dropped = 0;
+  let freeTail = 0;
   for (let id = 1; id <= table.capacity; id++) {
     const o = id * REC_WORDS;
     const meta = rec[o + R.META];
-    // A free record needs only META clear (insertAt writes every word); leaving
-    // the rest spares a write to each page of a mapped table.
-    if ((meta & Flag.LIVE) === 0) { if (meta !== 0) rec[o + R.META] = 0; continue; }
-    rec[o + R.META] = 0;
-    const pc = (meta >>> 12) & 0xf;
-    const state = (meta >>> 8) & 0xf;
-    const host = meta >>> 16;
-    const flags = meta & 0xff & ~Flag.LIVE;
-    const extIdx = rec[o + R.EXT] & 0xffff;
-    const extPort = rec[o + R.EXT] >>> 16;
-    const inPort = rec[o + R.PORTS] >>> 16;
-    const remPort = rec[o + R.PORTS] & 0xffff;
-    let ok = pc <= ProtoClass.Sctp && state <= TcpState.Trans && (pc === ProtoClass.Tcp || state === TcpState.None) &&
-      extIdx < table.externalCount && host >= 1 && host <= table.hostCapacity &&
-      hosts.live(host) && hosts.hasAddress(host, rec, o) && (flags & ~(Flag.PUBLISHED | Flag.INBOUND | Flag.REPLIED)) === 0 &&
-      keep(rec, o, meta);
-    let anchor = 0;
-    if (ok) {
-      for (let w = 0; w < 8; w++) k[w] = rec[o + w];
-      ok = table.findInside(pc, inPort, remPort) === 0 && table.findOutside(pc, extIdx, extPort, remPort) === 0;
-    }
-    if (ok) {
-      const owner = table.portOwner(extIdx, pc, extPort);
-      const published = (owner & OWNER_PUBLISHED) !== 0;
-      if (flags & Flag.PUBLISHED) {
-        ok = published;
-      } else if (published) {
-        ok = false;
-      } else {
-        anchor = table.findMapping(pc, inPort);
-        ok = anchor !== 0 ? rec[anchor * REC_WORDS + R.EXT] === rec[o + R.EXT] : owner === 0;
-      }
-    }
+    let ok = (meta & Flag.LIVE) !== 0;
     if (!ok) {
+      // A free record needs only META clear (insert writes every word); leaving
+      // the rest spares a write to each page of a mapped table.
+      if (meta !== 0) rec[o + R.META] = 0;
+    } else {
+      rec[o + R.META] = 0;
+      const expiry = rec[o + R.EXPIRY] + delta;
+      // Already dead: left out rather than linked behind the wheel (not a drop).
+      if (expiry <= tick) ok = false;
+      // Saturate rather than wrap into the past (the engine's keep caps a damaged one at its timeout).
+      else if (delta !== 0) rec[o + R.EXPIRY] = Math.min(expiry, 0xffffffff);
+    }
+    if (ok) {
+      const anchor = checkRecord(table, rec, o, meta, k, keep);
+      if (anchor >= 0) {
+        rec[o + R.META] = meta;
+        table.relink(id, (meta >>> 12) & 0xf, rec[o + R.EXT] & 0xffff, rec[o + R.EXT] >>> 16, meta >>> 16, meta & 0xff & ~Flag.LIVE,
+          rec[o + R.EXPIRY], anchor);
+        continue;
+      }
       rec.fill(0, o, o + REC_WORDS);
       dropped++;
-      continue;
     }
-    const pktsOut = rec[o + R.PKTS_OUT];
-    const pktsIn = rec[o + R.PKTS_IN];
-    const bytesOut = rec[o + R.BYTES_OUT];
-    const bytesIn = rec[o + R.BYTES_IN];
-    const hiOut = table.bytesHi[id * 2];
-    const hiIn = table.bytesHi[id * 2 + 1];
-    table.insertAt(id, pc, inPort, remPort, extIdx, extPort, host, flags, state, rec[o + R.EXPIRY], anchor);
-    rec[o + R.PKTS_OUT] = pktsOut;
-    rec[o + R.PKTS_IN] = pktsIn;
-    rec[o + R.BYTES_OUT] = bytesOut;
-    rec[o + R.BYTES_IN] = bytesIn;
-    table.bytesHi[id * 2] = hiOut;
-    table.bytesHi[id * 2 + 1] = hiIn;
+    if (freeTail === 0) table.meta[META.FREE_HEAD] = id;
+    else freeNext[freeTail] = id;
+    freeTail = id;
   }
-  table.rebuildFreeList();
+  if (freeTail === 0) table.meta[META.FREE_HEAD] = 0;
+  else freeNext[freeTail] = 0;
   return dropped;
+}
+
+// Whether the live record at `o` (META cleared while checked; `meta` its
+// value) adds up: fields in range, its host live with its address, `keep`
+// agreeing, neither key taken by a record kept before it, and its external
+// port owned as its flags say. -1 when not; else the mapping it joins (0:
+// published, or a mapping of its own). Leaves its key in `k`.
+function checkRecord(table: ConnTable, rec: Uint32Array, o: number, meta: number, k: Uint32Array,
+  keep: (rec: Uint32Array, o: number, meta: number) => boolean): number {
+  const hosts = table.hosts;
+  const pc = (meta >>> 12) & 0xf;
+  const state = (meta >>> 8) & 0xf;
+  const host = meta >>> 16;
+  const flags = meta & 0xff & ~Flag.LIVE;
+  const extIdx = rec[o + R.EXT] & 0xffff;
+  const extPort = rec[o + R.EXT] >>> 16;
+  const inPort = rec[o + R.PORTS] >>> 16;
+  const remPort = rec[o + R.PORTS] & 0xffff;
+  if (!(pc <= ProtoClass.Sctp && state <= TcpState.Trans && (pc === ProtoClass.Tcp || state === TcpState.None) &&
+    extIdx < table.externalCount && host >= 1 && host <= table.hostCapacity &&
+    hosts.live(host) && hosts.hasAddress(host, rec, o) && (flags & ~(Flag.PUBLISHED | Flag.INBOUND | Flag.REPLIED)) === 0 &&
+    keep(rec, o, meta))) {
+    return -1;
+  }
+  for (let w = 0; w < 8; w++) k[w] = rec[o + w];
+  if (table.findInside(pc, inPort, remPort) !== 0 || table.findOutside(pc, extIdx, extPort, remPort) !== 0) return -1;
+  const owner = table.portOwner(extIdx, pc, extPort);
+  const published = (owner & OWNER_PUBLISHED) !== 0;
+  if (flags & Flag.PUBLISHED) return published ? 0 : -1;
+  if (published) return -1;
+  const anchor = table.findMapping(pc, inPort);
+  if (anchor !== 0) return rec[anchor * REC_WORDS + R.EXT] === rec[o + R.EXT] ? anchor : -1;
+  return owner === 0 ? 0 : -1;
 }

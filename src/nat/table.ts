@@ -243,7 +243,13 @@ export class ConnTable {
     this.warmDirs = new Uint8Array(b, o.warmDirs, WARM_MAX);
     this.warmSlots = new Int32Array(b, o.warmSlots, WARM_MAX);
     this.wheel = new TimingWheel(this.wNext, this.wPrev, l.capacity, this);
-    this.clear();
+    // A new buffer is all zeros: only what an empty table does not hold as
+    // zeros is written, so a table about to be mapped over a state file
+    // touches a few pages instead of every one (restart time).
+    this.writeHeader();
+    this.hosts.clear();
+    this.wheel.reset();
+    this.chainAllFree();
   }
 
   /** Bytes a table of this geometry needs (for handing in a buffer). */
@@ -266,17 +272,8 @@ export class ConnTable {
 
   /** Forget every session and host; keeps the geometry. */
   clear(): void {
-    const m = this.meta;
-    m.fill(0);
-    m[M.MAGIC] = SNAPSHOT_MAGIC;
-    m[M.VERSION] = SNAPSHOT_VERSION;
-    m[M.CAPACITY] = this.capacity;
-    m[M.INDEX_SIZE] = this.indexSize;
-    m[M.WHEEL_SIZE] = WHEEL_SIZE;
-    m[M.EXT_COUNT] = this.externalCount;
-    m[M.HOST_CAPACITY] = this.hostCapacity;
-    m[M.HOST_INDEX_SIZE] = this.hostIndexSize;
-    m[M.BYTE_LENGTH] = this.byteLength;
+    this.meta.fill(0);
+    this.writeHeader();
     this.rec.fill(0);
     this.bytesHi.fill(0);
     this.mapLink.fill(0);
@@ -289,7 +286,29 @@ export class ConnTable {
     this.extSessions.fill(0);
     this.hosts.clear();
     this.wheel.reset();
-    this.rebuildFreeList();
+    this.chainAllFree();
+  }
+
+  // The geometry words of the header.
+  private writeHeader(): void {
+    const m = this.meta;
+    m[M.MAGIC] = SNAPSHOT_MAGIC;
+    m[M.VERSION] = SNAPSHOT_VERSION;
+    m[M.CAPACITY] = this.capacity;
+    m[M.INDEX_SIZE] = this.indexSize;
+    m[M.WHEEL_SIZE] = WHEEL_SIZE;
+    m[M.EXT_COUNT] = this.externalCount;
+    m[M.HOST_CAPACITY] = this.hostCapacity;
+    m[M.HOST_INDEX_SIZE] = this.hostIndexSize;
+    m[M.BYTE_LENGTH] = this.byteLength;
+  }
+
+  // Every record free, in id order (the free list of an empty table, made without reading it).
+  private chainAllFree(): void {
+    const next = this.wNext;
+    for (let id = 1; id < this.capacity; id++) next[id] = id + 1;
+    next[this.capacity] = 0;
+    this.meta[M.FREE_HEAD] = 1;
   }
 
   // ---- hashing ---------------------------------------------------------------
@@ -512,17 +531,13 @@ export class ConnTable {
     const id = m[M.FREE_HEAD];
     if (id === 0) return 0;
     m[M.FREE_HEAD] = this.wNext[id];
-    this.insertAt(id, pc, inPort, remPort, extIdx, extPort, host, flags, state, expiry, anchor);
+    this.writeAt(id, pc, inPort, remPort, extIdx, extPort, host, flags, state, expiry, anchor);
     return id;
   }
 
-  /**
-   * insert() at a given id that is not on the free list (restore re-places
-   * records where they were, then rebuilds the free list).
-   */
-  insertAt(id: number, pc: number, inPort: number, remPort: number, extIdx: number, extPort: number,
+  // The record's words at `id`, taken off the free list, then its links.
+  private writeAt(id: number, pc: number, inPort: number, remPort: number, extIdx: number, extPort: number,
     host: number, flags: number, state: number, expiry: number, anchor: number): void {
-    this.meta[M.COUNT]++;
     const k = this.key;
     const rec = this.rec;
     const o = id * REC_WORDS;
@@ -538,6 +553,18 @@ export class ConnTable {
     rec[o + R.BYTES_IN] = 0;
     this.bytesHi[id * 2] = 0;
     this.bytesHi[id * 2 + 1] = 0;
+    this.relink(id, pc, extIdx, extPort, host, flags, expiry, anchor);
+  }
+
+  /**
+   * Join a record already in place (live, its words as insert writes
+   * them) to everything derived from it: the count, its host's references,
+   * the indexes, its mapping (or a new one owning its port), the unreplied
+   * ring and the wheel. insert ends with it; rebuildTable calls it for
+   * each record it keeps, leaving the record's words and counters as they are.
+   */
+  relink(id: number, pc: number, extIdx: number, extPort: number, host: number, flags: number, expiry: number, anchor: number): void {
+    this.meta[M.COUNT]++;
     this.hosts.ref(host);
     this.indexInsert(this.idxIn, this.homeOf(0, id), id);
     this.indexInsert(this.idxOut, this.homeOf(1, id), id);
@@ -750,19 +777,6 @@ export class ConnTable {
   }
 
   // ---- free lists, rebuild, snapshot ------------------------------------------------
-
-  /** Chain every record that is not live into the free list. */
-  rebuildFreeList(): void {
-    const rec = this.rec;
-    let head = 0;
-    for (let id = this.capacity; id >= 1; id--) {
-      if ((rec[id * REC_WORDS + R.META] & Flag.LIVE) === 0) {
-        this.wNext[id] = head;
-        head = id;
-      }
-    }
-    this.meta[M.FREE_HEAD] = head;
-  }
 
   /** Empty every index, the port owners and the wheel (records, hosts and counters stay); restore rebuilds from there. */
   clearDerived(): void {

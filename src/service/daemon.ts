@@ -8,7 +8,9 @@
 //     coalesced (one in flight, at most one queued, always from the latest
 //     snapshot), so a burst of events costs one apply, not one each.
 // The data path starts lazily, with the first network it has to serve: a
-// host whose networks Docker NATs itself never gets a TUN.
+// host whose networks Docker NATs itself never gets a TUN. After a restart
+// it starts at once from the last model it applied (kept beside the state
+// file), so existing connections forward before Docker has answered.
 //
 // One NDP service answers on the uplink for both: container addresses are
 // claimed as the source `docker`, the data path claims its external
@@ -21,6 +23,7 @@
 // down, while the other parts go on serving. Parts that fail after start
 // repair themselves (the feed reconnects, the proxy reopens its sockets, the
 // data path its TUN and routes) and report their state here meanwhile.
+import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { SixgateError } from '../errors.js';
 import {
@@ -35,7 +38,7 @@ import type { DatapathModel } from '../datapath/model.js';
 import { natOptions } from '../datapath/config.js';
 import { watchRoutes } from '../host/interfaces.js';
 import { parseIpv6 } from '../wire/address.js';
-import type { ServiceConfig } from '../config/options.js';
+import { RESTART_OPTIONS, type ServiceConfig } from '../config/options.js';
 import type { HealthStatus, ComponentHealth } from './health.js';
 import { datapathModel, filterResolvable, modelKey } from './model.js';
 import { detectUplink, readUplink, uplinkExists } from './uplink.js';
@@ -56,14 +59,7 @@ const DOCKER_SOURCE = 'docker';
 /** How often a part that failed is tried again. */
 const REPAIR_INTERVAL_MS = 10_000;
 
-/**
- * Options a SIGHUP cannot change in a running daemon (they shape the feed,
- * the TUN, the engine's table, the loggers or the process's endpoints): a
- * new value is reported and waits for a restart. The others apply at once.
- */
-export const RESTART_OPTIONS: ReadonlyArray<keyof ServiceConfig> = [
-  'uplink', 'dockerHost', 'dockerIp6tables', 'ndp', 'nat66', 'tun', 'capacity', 'addressQuota', 'networkQuota', 'refuse', 'stateFile', 'statusFile', 'metricsListen', 'logLevel', 'retryMaxMs',
-];
+export { RESTART_OPTIONS };
 
 /** A batch whose NAT side waits for an apply. */
 interface Pending {
@@ -151,6 +147,7 @@ export class SixgateDaemon {
       }
       const daemon = new SixgateDaemon(options, uplink, lock, endpoint, prefixes);
       log.info({ uplink, prefixes, ndp: config.ndp, nat66: config.nat66 }, 'sixgate starting');
+      if (config.nat66) await daemon.#resumeNat();
       if (daemon.#wantsNdp) await daemon.#startNdp();
       daemon.feed.onChange((batch) => daemon.#onBatch(batch));
       daemon.#stopRoutes = watchRoutes(() => void daemon.#refreshUplink());
@@ -225,6 +222,38 @@ export class SixgateDaemon {
       if (msg !== this.#ndpError) this.#log.error({ uplink: this.uplink }, `NDP proxy not running: ${msg}`);
       this.#ndpError = msg;
     }
+  }
+
+  /**
+   * After a restart, the connections of the last run forward at once: the
+   * data path starts from the last model it applied (kept beside the state
+   * file) before the feed has asked Docker anything; the first resync then
+   * applies the real model as any change. Without a state file or a saved
+   * model it waits for Docker as before; a model that no longer starts is
+   * one error line, and the resync starts the data path again.
+   */
+  async #resumeNat(): Promise<void> {
+    const stateFile = this.#config.stateFile;
+    if (stateFile === undefined) return;
+    const model = readLastModel(stateFile, this.uplink);
+    if (model === undefined) return;
+    try {
+      this.#datapath = await this.#startDatapath(model, stateFile);
+      this.#appliedKey = modelKey(model);
+      this.#log.info({ networks: model.networks.length }, 'NAT66 resumed from the last model, before Docker answers');
+    } catch (err) {
+      this.#natFailed(err);
+    }
+  }
+
+  #startDatapath(model: DatapathModel, stateFile: string | undefined): Promise<DatapathService> {
+    return DatapathService.start({
+      // No ip6tables look: the feed already leaves the networks Docker NATs itself to Docker.
+      model, logger: this.#log.child({ part: 'nat66' }), kernelNatCheck: false, ndpSources: this.#ndpSources,
+      ...(stateFile === undefined ? {} : { stateFile }),
+      nat: natOptions(this.#config),
+      containerOf: (address) => this.feed.snapshot().addresses.find((a) => a.address === address)?.containerName,
+    });
   }
 
   readonly #sink: NdpSink = {
@@ -324,17 +353,12 @@ export class SixgateDaemon {
         return;
       }
       if (this.#datapath === undefined) {
-        this.#datapath = await DatapathService.start({
-          // No ip6tables look: the feed already leaves the networks Docker NATs itself to Docker.
-          model, logger: this.#log.child({ part: 'nat66' }), kernelNatCheck: false, ndpSources: this.#ndpSources,
-          ...(this.#config.stateFile === undefined ? {} : { stateFile: this.#config.stateFile }),
-          nat: natOptions(this.#config),
-          containerOf: (address) => this.feed.snapshot().addresses.find((a) => a.address === address)?.containerName,
-        });
+        this.#datapath = await this.#startDatapath(model, this.#config.stateFile);
       } else {
         await this.#datapath.apply(model, { resync: force, facts });
       }
       this.#appliedKey = key;
+      if (this.#config.stateFile !== undefined) saveLastModel(this.#config.stateFile, model, this.#log);
       if (this.#natError !== undefined) this.#log.info('NAT66 data path recovered');
       this.#natError = undefined;
     } catch (err) {
@@ -416,9 +440,42 @@ export class SixgateDaemon {
     try {
       if (this.#datapath !== undefined) await this.#datapath.stop({ cleanup });
       else if (cleanup) await cleanupHost({ uplink: this.uplink, tun: this.#config.tun, reservedPorts: this.#config.hostPortRange });
+      if (cleanup && this.#config.stateFile !== undefined) rmSync(lastModelPath(this.#config.stateFile), { force: true });
     } finally {
       await this.#ndp?.stop();
       await this.#lock.release();
     }
+  }
+}
+
+/** The last model the data path applied, beside the state file (see #resumeNat). */
+function lastModelPath(stateFile: string): string {
+  return `${stateFile}.model.json`;
+}
+
+/**
+ * The saved model when it is one for this uplink with networks to serve;
+ * undefined when there is none or it does not read as one (the data path
+ * validates the rest when it starts from it).
+ */
+function readLastModel(stateFile: string, uplink: string): DatapathModel | undefined {
+  try {
+    const model = JSON.parse(readFileSync(lastModelPath(stateFile), 'utf8')) as DatapathModel;
+    const plausible = typeof model === 'object' && model !== null && model.uplink === uplink &&
+      Array.isArray(model.networks) && model.networks.length > 0 && Array.isArray(model.published);
+    return plausible ? model : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+// Written whole and renamed into place, so a crash never leaves half a model.
+function saveLastModel(stateFile: string, model: DatapathModel, log: Logger): void {
+  const path = lastModelPath(stateFile);
+  try {
+    writeFileSync(`${path}.new`, JSON.stringify(model), { mode: 0o600 });
+    renameSync(`${path}.new`, path);
+  } catch (err) {
+    log.warn({ file: path, err: (err as Error).message }, 'could not save the NAT model: a restart will wait for Docker before forwarding');
   }
 }

@@ -1,6 +1,8 @@
 // The connection table outlives the process: `sixgate nat` with a state file
-// is SIGKILLed and started again while connections are open, through real
-// kernels (topology.ts). Then state files that must not be trusted
+// is SIGKILLed (or stopped with SIGTERM) and started again while connections
+// are open, through real kernels (topology.ts): streams whose far end pushes
+// while the container only reads, outbound and through a published port, and
+// a 64 MB download checked by SHA-256 at both ends. Then state files that must not be trusted
 // (truncated, damaged, another version, boot or configuration, garbage
 // records): each is discarded with one log line, or its bad records dropped,
 // and the daemon runs and carries new connections.
@@ -25,8 +27,59 @@ stateFile: /tmp/${gw}-state.table
 capacity: 16384
 networks:
   - { name: web, bridge: br0, subnets: [fd66:1::/64], externalAddresses: [${external}] }
+published:
+  - { protocol: tcp, hostIp: "::", hostPort: 8086, containerAddress: "${A.c2}", containerPort: 86 }
 `;
 }
+
+/** In a container: a published server that only reads; prints each line it receives. */
+const READER = `import net from 'node:net';
+net.createServer((s) => {
+  s.on('error', (e) => console.log('server error ' + e.code));
+  s.setEncoding('utf8');
+  s.on('data', (d) => process.stdout.write(d));
+  s.on('close', () => console.log('closed'));
+}).listen(86, '::', () => console.log('ready'));`;
+
+/** Outside: connects to the published port and pushes "push N" every 50 ms, never reads. */
+const PUSHING_CLIENT = `import net from 'node:net';
+const s = net.connect({ host: '${A.dedicated}', port: 8086 }, () => {
+  console.log('connected');
+  let n = 0;
+  setInterval(() => s.write('push ' + (n++) + '\\n'), 50);
+});
+s.on('error', (e) => console.log('error ' + e.code));
+s.on('close', () => console.log('closed'));`;
+
+const BIG = 64 << 20;
+
+/** Sends 64 MB of seeded pseudo-random bytes to each client (paced by TCP), then prints their SHA-256. */
+const BIG_SERVER = `import net from 'node:net';
+import { createHash } from 'node:crypto';
+const data = Buffer.alloc(${BIG});
+let x = 12345;
+for (let i = 0; i < data.length; i += 4) { x = (Math.imul(x, 1103515245) + 12345) >>> 0; data.writeUInt32LE(x, i); }
+const sha = createHash('sha256').update(data).digest('hex');
+net.createServer((s) => {
+  s.on('error', () => {});
+  s.end(data);
+}).listen(5008, '::', () => console.log('ready ' + sha));`;
+
+/**
+ * Reads everything from the 64 MB server at most 16 MB/s (so a restart falls
+ * in the middle); prints its progress, then the SHA-256 of what arrived.
+ */
+const BIG_CLIENT = `import net from 'node:net';
+import { createHash } from 'node:crypto';
+const h = createHash('sha256'); let n = 0; let shown = 0; const t0 = Date.now();
+const s = net.connect({ host: '${A.inet}', port: 5008 });
+s.on('data', (d) => {
+  h.update(d); n += d.length;
+  if (n - shown >= 1 << 20) { shown = n; console.log('got ' + n); }
+  if (n > (Date.now() - t0) * 16000) { s.pause(); setTimeout(() => s.resume(), 20); }
+});
+s.on('error', (e) => console.log('error ' + e.code));
+s.on('end', () => console.log('done ' + n + ' ' + h.digest('hex')));`;
 
 /** Answers every line with "<the client's port as seen here> <line>". */
 const ECHO_PORT = `import net from 'node:net';
@@ -142,6 +195,44 @@ describe('the connection table survives SIGKILL (state file)', { ...req, timeout
     await reader.waitFor(new RegExp(`tick ${seen + 20}\\n`), lab, 15_000);
     assert.doesNotMatch(reader.out, /error|closed/);
     reader.child.kill();
+  });
+
+  test('SIGTERM + restart keeps an outbound stream and a published-port stream the outside pushes while the containers only read', async () => {
+    const reader = client(lab.c1, 5006);
+    const server = new Client(await lab.server(lab.c2, READER));
+    children.push(server.child);
+    const pusher = new Client(lab.inet.spawn(process.execPath, ['--input-type=module', '-e', PUSHING_CLIENT]));
+    children.push(pusher.child);
+    await reader.waitFor(/tick 5\n/, lab);
+    await server.waitFor(/push 5\n/, lab);
+    assert.equal(await lab.stopSixgate('SIGTERM'), 0);
+    const mark = lab.log.length;
+    await lab.startSixgate(config(lab.gw.name));
+    assert.match(lab.log.slice(mark), /connection table restored/);
+    const ticks = Number([...reader.out.matchAll(/tick (\d+)/g)].pop()![1]);
+    const pushes = Number([...server.out.matchAll(/push (\d+)/g)].pop()![1]);
+    await reader.waitFor(new RegExp(`tick ${ticks + 20}\\n`), lab, 15_000);
+    await server.waitFor(new RegExp(`push ${pushes + 20}\\n`), lab, 15_000);
+    assert.doesNotMatch(reader.out + server.out + pusher.out, /error|closed/);
+    for (const c of [reader, server, pusher]) c.child.kill();
+  });
+
+  test('a 64 MB download interrupted by SIGKILL + restart arrives intact (SHA-256 at both ends)', async () => {
+    const bigServer = lab.inet.spawn(process.execPath, ['--input-type=module', '-e', BIG_SERVER]);
+    children.push(bigServer);
+    const served = new Client(bigServer);
+    const sent = (await served.waitFor(/ready ([0-9a-f]{64})/, lab, 15_000))[1];
+    const reader = new Client(lab.c1.spawn(process.execPath, ['--input-type=module', '-e', BIG_CLIENT]));
+    children.push(reader.child);
+    // Interrupted early on, while most of the 64 MB is still to come.
+    await reader.waitFor(/got \d+/, lab);
+    const log = await killAndRestart();
+    assert.match(log, /connection table restored/);
+    const done = await reader.waitFor(/done (\d+) ([0-9a-f]{64})/, lab, 25_000);
+    assert.equal(Number(done[1]), BIG);
+    assert.equal(done[2], sent, 'the bytes that arrived are the bytes sent');
+    assert.doesNotMatch(reader.out, /error/);
+    bigServer.kill();
   });
 
   // Each case damages the state file a SIGKILLed sixgate left, starts it

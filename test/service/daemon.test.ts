@@ -5,6 +5,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { requires } from '../support/prereq.js';
 import { waitFor } from '../support/wait.js';
 import { IMAGE, watchContainerStarts } from '../support/docker.js';
@@ -367,6 +368,48 @@ setTimeout(connect, 300);`], { stdio: ['pipe', 'pipe', 'inherit'] });
     if (goneAddr !== backAddr) assert.equal(await lab.ndpAnswers(goneAddr), false, 'the dead container is not answered');
     await until('web2 published again', async () => (await http(`http://[${ext}]:8085/cgi-bin/ip`)).includes(A.inet), 20_000);
     void web2;
+  });
+
+  test('SIGKILL + restart with Docker unreachable: the data path resumes from the last model, a stream the internet pushes flows on', async () => {
+    const stateFile = `/tmp/${lab.rt.name}-state.table`;
+    const withState = (): string[] => [...args(), '--state-file', stateFile];
+    await lab.stopSixgate('SIGKILL');
+    let from = lab.lines.length;
+    await lab.startSixgate(withState(), null);
+    await lab.waitLog(/docker state applied/, 20_000, from);
+    const pusher = lab.inet.spawn(process.execPath, ['--input-type=module', '-e', `import net from 'node:net';
+net.createServer((s) => { s.on('error', () => {}); let n = 0; const t = setInterval(() => s.write('tick ' + (n++) + '\\n'), 50); s.on('close', () => clearInterval(t)); })
+  .listen(5009, '::', () => console.log('ready'));`]);
+    const id = await run('--network', 'ula', '--name', 'reader', IMAGE, 'sleep', '3600');
+    const pid = (await lab.docker.call('GET', `/containers/${id}/json`) as { State: { Pid: number } }).State.Pid;
+    let heard = '';
+    const reader = spawn('nsenter', [`--net=/proc/${pid}/ns/net`, '--', process.execPath, '--input-type=module', '-e', `import net from 'node:net';
+const s = net.connect({ host: '${A.inet}', port: 5009 }); s.setEncoding('utf8');
+s.on('data', (d) => process.stdout.write(d)); s.on('error', (e) => console.log('error ' + e.code)); s.on('close', () => console.log('closed'));`]);
+    reader.stdout.setEncoding('utf8').on('data', (d: string) => { heard += d; });
+    try {
+      await waitFor(() => /tick 5\n/.test(heard), 10_000, 'the stream flows');
+      await lab.stopSixgate('SIGKILL');
+      from = lab.lines.length;
+      // A Docker endpoint that never answers: only the saved model can bring the data path up.
+      await lab.startSixgate([...withState().filter((a) => !a.startsWith('unix://') && a !== '--docker-host'), '--docker-host', `unix:///tmp/${lab.rt.name}-nodocker.sock`], null);
+      await lab.waitLog(/NAT66 resumed from the last model/, 10_000, from);
+      const seen = Number([...heard.matchAll(/tick (\d+)/g)].pop()![1]);
+      await waitFor(() => new RegExp(`tick ${seen + 20}\\n`).test(heard), 15_000, 'the stream flows again before Docker answers');
+      assert.ok(!lab.lines.slice(from).some((l) => /docker state applied/.test(l.msg)), 'Docker never answered');
+      assert.doesNotMatch(heard, /error|closed/);
+      // Back to the daemon the next tests expect.
+      await lab.stopSixgate('SIGKILL');
+      from = lab.lines.length;
+      await lab.startSixgate(args(), null);
+      await lab.waitLog(/docker state applied/, 20_000, from);
+    } finally {
+      reader.kill();
+      pusher.kill();
+      await lab.docker.docker('rm', '-f', 'reader');
+      rmSync(stateFile, { force: true });
+      rmSync(`${stateFile}.model.json`, { force: true });
+    }
   });
 
   test('sixgate started before dockerd waits, then catches up; --cleanup leaves nothing behind', async () => {
