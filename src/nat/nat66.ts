@@ -87,6 +87,8 @@ export class Nat66 {
   private readonly hasNpt: boolean;
   private clockStarted = false;
   private readonly warmer = new BatchWarmer();
+  /** translate's batch of one packet. */
+  private readonly single = new NatBatch(1);
   /** classify's word loads over the caller's packet buffer (see viewOf). */
   private view: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0));
   /** classify's answer: the packet's Direction, and its network (out) or external address index (in, or -1). */
@@ -147,16 +149,27 @@ export class Nat66 {
    * the L4 checksum holds a NEEDS_CSUM pseudo-header sum (offload
    * super-packet). `room`: bytes from `off` a refusal may overwrite with its
    * reply (Verdict.Reply, its length in replyLength); 0 drops instead.
+   *
+   * A batch of one, and deliberately no more than that. `now` is a double
+   * (a fractional millisecond count, never a small integer), so unless V8
+   * inlines this function into its caller every call boxes it into a heap
+   * number. V8 weighs a callee together with everything its own optimised
+   * code inlined: when this held the packet path itself, how much that was
+   * depended on timing and at times put it over the inlining budget, and
+   * a loop of translate calls allocated one heap number per packet.
+   * translateBatch is too large for V8 ever to inline, so this stays a few
+   * stores and one call, and its callers inline it.
    */
   translate(buf: Uint8Array, off: number, len: number, now: number, partialCsum = false, room = 0): number {
-    if (this.fragments.releasedCount !== 0) this.fragments.recycleReleased();
-    this.setClock(now);
-    this.room = room;
-    const view = this.view = viewOf(buf, this.view);
-    this.classify(buf, view, off, len, this.pkt, 0);
-    return this.dir === DIR_OUT
-      ? this.outbound(buf, off, len, partialCsum, this.match)
-      : this.inbound(buf, off, len, partialCsum, this.match);
+    const one = this.single;
+    one.now = now;
+    one.room = room;
+    one.count = 1;
+    one.offsets[0] = off;
+    one.lengths[0] = len;
+    one.partial[0] = partialCsum ? 1 : 0;
+    this.translateBatch(buf, one);
+    return one.verdicts[0];
   }
 
   /**
