@@ -156,7 +156,7 @@ export function uplinkFacts(uplink: string): HostFacts {
     // No IPv6 at all: no addresses.
   }
   const addrs = parseIfInet6(text).filter((a) => a.dev === uplink && a.scope === 0);
-  return { uplinkAddresses: addrs.map((a) => ({ address: formatIpv6(a.addr, 0), prefixLength: a.prefixLength })) };
+  return { uplinkAddresses: addrs.map((a) => ({ address: formatIpv6(a.addr, 0), prefixLength: a.prefixLength, flags: a.flags })) };
 }
 
 export class DatapathService {
