@@ -9,7 +9,9 @@
 //    link-local and the configured extra prefixes (traffic to the host
 //    itself never gets that far: the local table is consulted first);
 //    main-table routes send dedicated external addresses and NPTv6 external
-//    prefixes into the TUN; every TUN route has an unreachable twin with a
+//    prefixes into the TUN, a dedicated address's with the host's address on
+//    the network's bridge as the source for the host's own connections
+//    (resolve.ts: so published ports answer the host too); every TUN route has an unreachable twin with a
 //    worse metric, so traffic is dropped, never forwarded untranslated, while
 //    the TUN is gone (policy.ts);
 //  - NDP: dedicated external addresses are answered as exact /128s, NPTv6
@@ -61,7 +63,7 @@ export function hostPlan(m: ResolvedModel): HostPlan {
       ndpPrefixes.push(n.externalPrefix!);
     } else if (n.addressMode === 'dedicated') {
       for (const e of n.externalAddresses) {
-        routes.push({ dst: `${e}/128`, type: 'unicast', dev: m.tun, table: 'main' });
+        routes.push({ dst: `${e}/128`, type: 'unicast', dev: m.tun, table: 'main', ...(n.localSource === undefined ? {} : { src: n.localSource }) });
         ndpAddresses.push(e);
       }
     } else if (n.addressMode === 'host') {

@@ -52,6 +52,27 @@ export function preferredHostAddress(addresses: readonly UplinkAddress[]): strin
 export interface HostFacts {
   /** Global addresses on the uplink. */
   readonly uplinkAddresses: readonly UplinkAddress[];
+  /** Global and ULA addresses of every interface (bridges among them). */
+  readonly localAddresses?: ReadonlyArray<{ readonly dev: string; readonly address: string }>;
+}
+
+/**
+ * The host's own address on `bridge` inside one of `subnets` (Docker's
+ * gateway address), or undefined. The host's connections to a dedicated
+ * address leave from it, so they come into the TUN from inside the network
+ * and the engine hairpins them like a container's: the container's answer
+ * then goes back through the TUN as well. From any other host address the
+ * answer, addressed to the host, would be delivered straight to the host
+ * untranslated (the local table comes before sixgate's rules) and the
+ * host's TCP would reset it.
+ */
+function bridgeAddress(facts: HostFacts, bridge: string, subnets: readonly string[]): string | undefined {
+  for (const a of facts.localAddresses ?? []) {
+    if (a.dev !== bridge) continue;
+    const bytes = parseIpv6(a.address);
+    if (subnets.some((s) => { const p = parseIpv6Prefix(s); return matchesPrefix(bytes, 0, p.address, 0, p.length); })) return a.address;
+  }
+  return undefined;
 }
 
 export interface Resolution {
@@ -123,7 +144,9 @@ function resolveNetwork(n: NetworkModel, facts: HostFacts, hostRange: readonly [
       const p = parseIpv6Prefix(`${onLink.address}/${onLink.prefixLength}`);
       externals = [formatIpv6(pickDedicated(p.address, p.length, n.name, hostAddrs), 0)];
     }
-    return { name: n.name, bridge: n.bridge, subnets: n.subnets, mode, addressMode, externalAddresses: externals, filtering: n.filtering, portRange: n.portRange };
+    const localSource = bridgeAddress(facts, n.bridge, n.subnets);
+    return { name: n.name, bridge: n.bridge, subnets: n.subnets, mode, addressMode, externalAddresses: externals, filtering: n.filtering, portRange: n.portRange,
+      ...(localSource === undefined ? {} : { localSource }) };
   }
   const host = explicit.length > 0 ? formatIpv6(parseIpv6(explicit[0]!), 0) : preferredHostAddress(facts.uplinkAddresses);
   if (host === undefined) throw new ConfigError(`${netWhere(n)}: host-address mode needs a global address on the uplink`);

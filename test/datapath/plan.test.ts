@@ -36,6 +36,12 @@ test('policy: a rule per subnet, default into the TUN, throws for every local pr
   assert.deepEqual(p.ndpPrefixes, ['2001:db8:66::/64']);
 });
 
+test('a dedicated address\'s route carries the bridge address as the source for the host\'s own connections', () => {
+  const web = { ...resolved.networks[0]!, localSource: 'fd66:1::1' };
+  const p = hostPlan({ ...resolved, networks: [web] });
+  assert.deepEqual(p.policy.routes.filter((r) => r.dst === '2001:db8:1::66/128').map((r) => [r.type, r.src]), [['unicast', 'fd66:1::1'], ['unreachable', undefined]]);
+});
+
 test('reply bridges: every NAT subnet is also taken from the other bridges (multi-network containers), once per bridge', () => {
   const p = hostPlan({ ...resolved, networks: resolved.networks.slice(0, 1), replyBridges: ['br0', 'br-glob'] });
   assert.deepEqual(p.policy.rules, [{ from: 'fd66:1::/64', iif: 'br0' }, { from: 'fd66:1::/64', iif: 'br-glob' }]);

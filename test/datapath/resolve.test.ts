@@ -83,3 +83,11 @@ test('published ports: "", 0.0.0.0 and :: mean every address (deduplicated); spe
   const outside = resolveModel(model({}, [{ ...p(''), containerAddress: 'fd99::2' }]), onLink);
   assert.equal(outside.model.published.length, 0);
 });
+
+test('dedicated mode: the host\'s address on the network\'s bridge is the source of its own connections to the external address', () => {
+  const facts = { ...onLink, localAddresses: [
+    { dev: 'up0', address: '2001:db8:1::2' }, { dev: 'br0', address: 'fd99::1' }, { dev: 'br0', address: 'fd66:1::1' }, { dev: 'br1', address: 'fd66:1::9' },
+  ] };
+  assert.equal(resolveModel(model(), facts).model.networks[0]!.localSource, 'fd66:1::1');
+  assert.equal(resolveModel(model(), onLink).model.networks[0]!.localSource, undefined, 'no bridge address: the kernel chooses');
+});
