@@ -86,6 +86,11 @@ export interface ResolvedNetwork {
   readonly externalPrefix?: string;
   readonly filtering?: FilteringMode;
   readonly portRange?: readonly [number, number];
+  /**
+   * dedicated mode: the host's own address on the network's bridge, the
+   * source the host's sockets use towards the external addresses (plan.ts).
+   */
+  readonly localSource?: string;
 }
 
 export interface ResolvedPublished {

@@ -156,8 +156,11 @@ export function uplinkFacts(uplink: string): HostFacts {
   } catch {
     // No IPv6 at all: no addresses.
   }
-  const addrs = parseIfInet6(text).filter((a) => a.dev === uplink && a.scope === 0);
-  return { uplinkAddresses: addrs.map((a) => ({ address: formatIpv6(a.addr, 0), prefixLength: a.prefixLength })) };
+  const global = parseIfInet6(text).filter((a) => a.scope === 0);
+  return {
+    uplinkAddresses: global.filter((a) => a.dev === uplink).map((a) => ({ address: formatIpv6(a.addr, 0), prefixLength: a.prefixLength, flags: a.flags })),
+    localAddresses: global.map((a) => ({ dev: a.dev, address: formatIpv6(a.addr, 0) })),
+  };
 }
 
 export class DatapathService {

@@ -16,7 +16,7 @@
 // Only rules at sixgate's priority and routes with sixgate's proto are ever
 // read, changed or removed (tags.ts), so a crash leaves state the next start
 // adopts as is, and `cleanup` removes exactly what sixgate added.
-import { formatIpv6, parseIpv6Prefix } from '../wire/address.js';
+import { formatIpv6, parseIpv6, parseIpv6Prefix } from '../wire/address.js';
 import { assertIfname, ipBatch, ipJson, monitorRoutes } from './run.js';
 import { SIXGATE_PROTO, SIXGATE_RULE_PRIORITY, SIXGATE_TABLE } from './tags.js';
 
@@ -33,6 +33,8 @@ export interface PolicyRoute {
   /** 'unicast' routes need `dev`; 'throw' and 'unreachable' routes have none. */
   readonly type: 'unicast' | 'throw' | 'unreachable';
   readonly dev?: string;
+  /** 'unicast': the source address the host's own sockets use on this route (`src`), if not the kernel's choice. */
+  readonly src?: string;
   /** 'main' or sixgate's table. */
   readonly table: 'main' | 'sixgate';
 }
@@ -65,8 +67,12 @@ export function ruleKey(r: PolicyRule): string {
 export function routeKey(r: PolicyRoute): string {
   const table = r.table === 'main' ? 'main' : String(SIXGATE_TABLE);
   return r.type === 'unicast'
-    ? `${canonicalPrefix(r.dst)} dev ${r.dev ?? ''} table ${table}`
+    ? `${canonicalPrefix(r.dst)} dev ${r.dev ?? ''}${srcPart(r)} table ${table}`
     : `${r.type} ${canonicalPrefix(r.dst)} table ${table}`;
+}
+
+function srcPart(r: PolicyRoute): string {
+  return r.src === undefined ? '' : ` src ${formatIpv6(parseIpv6(r.src), 0)}`;
 }
 
 function ruleLine(verb: 'add' | 'del', r: PolicyRule): string {
@@ -77,13 +83,13 @@ function routeLine(verb: 'replace' | 'del', r: PolicyRoute): string {
   const table = r.table === 'main' ? 'main' : String(SIXGATE_TABLE);
   const head = r.type === 'throw' ? `throw ${canonicalPrefix(r.dst)}`
     : r.type === 'unreachable' ? `unreachable ${canonicalPrefix(r.dst)}`
-    : `${canonicalPrefix(r.dst)} dev ${assertIfname(r.dev ?? '')}`;
+    : `${canonicalPrefix(r.dst)} dev ${assertIfname(r.dev ?? '')}${srcPart(r)}`;
   const metric = r.type === 'unreachable' ? ` metric ${FAIL_CLOSED_METRIC}` : '';
   return `route ${verb} ${head} table ${table}${metric} proto ${SIXGATE_PROTO}`;
 }
 
 interface RuleJson { priority?: number; src?: string; srclen?: number; iif?: string; table?: string; protocol?: string }
-interface RouteJson { type?: string; dst?: string; dev?: string; table?: string }
+interface RouteJson { type?: string; dst?: string; dev?: string; prefsrc?: string; table?: string }
 
 /** sixgate's rules and routes as the kernel holds them now. */
 export async function readPolicy(): Promise<PolicyState> {
@@ -98,7 +104,8 @@ export async function readPolicy(): Promise<PolicyState> {
     const table = r.table === undefined || r.table === 'main' ? 'main' : r.table === String(SIXGATE_TABLE) ? 'sixgate' : undefined;
     if (table === undefined) continue;
     const dst = r.dst === 'default' ? 'default' : r.dst.includes('/') ? r.dst : `${r.dst}/128`;
-    routes.push(r.type === 'throw' || r.type === 'unreachable' ? { dst, type: r.type, table } : { dst, type: 'unicast', dev: r.dev, table });
+    routes.push(r.type === 'throw' || r.type === 'unreachable' ? { dst, type: r.type, table }
+      : { dst, type: 'unicast', dev: r.dev, ...(r.prefsrc === undefined ? {} : { src: r.prefsrc }), table });
   }
   return { rules, routes };
 }
