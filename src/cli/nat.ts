@@ -10,9 +10,9 @@ import type { Command } from 'commander';
 import { createLogger, type Logger } from '../log.js';
 import { ConfigError, SixgateError } from '../errors.js';
 import { fail } from './exit.js';
-import { readDatapathConfig, natOptions } from '../datapath/config.js';
-import { DatapathService, cleanupHost } from '../datapath/service.js';
-import { DEFAULT_HOST_PORT_RANGE } from '../datapath/model.js';
+import { readDatapathConfig, natOptions } from '../datapath/nat-file.js';
+import { DatapathService, cleanupHost } from '../datapath/nat-service.js';
+import { DEFAULT_HOST_PORT_RANGE } from '../datapath/nat-model.js';
 import { counterValues, natServiceMetrics } from '../service/counters.js';
 import { daemonStarting, serveUntilStopped } from './signals.js';
 

@@ -12,8 +12,8 @@ import { monotonicMs } from '../io/ring.js';
 import { createLogger, type Logger } from '../log.js';
 import { ConfigError, SixgateError } from '../errors.js';
 import { fail } from './exit.js';
-import type { NdppdConfig } from '../ndp/config.js';
-import { NdpService, loadNdppdConfig, parseAddressOptions } from '../proxy/service.js';
+import type { NdppdConfig } from '../ndp/ndppd-conf.js';
+import { NdpService, loadNdppdConfig, parseAddressOptions } from '../proxy/ndp-service.js';
 import { counterValues, ndpServiceMetrics } from '../service/counters.js';
 import { daemonStarting, serveUntilStopped } from './signals.js';
 

@@ -23,12 +23,12 @@
 //    behind the same address are one engine network (their subnets
 //    together), so one port allocator serves them all and an inbound packet
 //    to the address finds its session whichever network it belongs to.
-import type { NatConfig, NatNetwork, PublishedPort } from '../nat/config.js';
+import type { NatConfig, NatNetwork, PublishedPort } from '../nat/engine-config.js';
 import type { PolicyRoute, PolicyRule, PolicyState } from '../host/policy.js';
 import type { SteerSpec } from '../host/steering.js';
 import { parseIpv6, prefixesOverlap } from '../wire/address.js';
 import { Protocol } from '../wire/ipv6.js';
-import type { ResolvedModel } from './model.js';
+import type { ResolvedModel } from './nat-model.js';
 
 const PROTO_NUMBER = { tcp: Protocol.Tcp, udp: Protocol.Udp, sctp: Protocol.Sctp } as const;
 

@@ -25,7 +25,7 @@ import { formatIpv6, matchesPrefix, parseIpv6, parseIpv6Prefix, tryParseIpv6 } f
 import {
   DEFAULT_HOST_PORT_RANGE, DEFAULT_TUN,
   type DatapathModel, type NetworkModel, type ResolvedModel, type ResolvedNetwork, type ResolvedPublished,
-} from './model.js';
+} from './nat-model.js';
 
 export interface UplinkAddress {
   readonly address: string;

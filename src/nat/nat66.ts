@@ -46,7 +46,7 @@ import { listSessions, listHosts, type SessionInfo, type HostInfo } from './stat
 import {
   compileConfig, networkOf, externalIndexOf, nptNetworkOfExternal,
   MODE_NPTV6, TICK_MS, type CompiledConfig, type NatConfig,
-} from './config.js';
+} from './engine-config.js';
 import { nptRewrite } from './nptv6.js';
 import { PublishedPorts } from './published.js';
 import { Sessions } from './sessions.js';

@@ -54,7 +54,7 @@ import { NdpCounters, NdpDrop, NdpEvent, MAX_INTERFACES } from './counters.js';
 import { TargetBuckets, TokenBuckets, type BucketSpec } from './rate-limit.js';
 import { RouteTable, type RouteSpec } from './routes.js';
 import { PendingFlag, PENDING_PER_SESSION, SESSION_STATE_NAMES, SessionState, SessionTable } from './session.js';
-import type { ProxyBehaviour, RuleMethod } from './config.js';
+import type { ProxyBehaviour, RuleMethod } from './ndppd-conf.js';
 
 export interface InterfaceInfo {
   readonly name: string;

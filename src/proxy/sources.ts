@@ -7,8 +7,8 @@
 //
 // The sources outlive the service they feed: a service started late (the
 // uplink missing at first) or started again reads everything from here.
-import type { NdppdConfig, ProxyConfig, RuleConfig } from '../ndp/config.js';
-import { NDPPD_DEFAULTS } from '../ndp/config.js';
+import type { NdppdConfig, ProxyConfig, RuleConfig } from '../ndp/ndppd-conf.js';
+import { NDPPD_DEFAULTS } from '../ndp/ndppd-conf.js';
 import { formatIpv6, parseIpv6, parseIpv6Prefix } from '../wire/address.js';
 
 /** The service an NdpSources feeds (NdpService). */

@@ -11,18 +11,18 @@
 //
 // Every declared series is always reported, zeros included, so a series
 // never comes and goes: a part that is not running (yet) reads as zeros, and
-// the engines' counters carry on across a rebuild (src/datapath/service.ts).
+// the engines' counters carry on across a rebuild (src/datapath/nat-service.ts).
 // Drop reasons are one metric with a `reason` label (summing over reasons is
 // meaningful); other tables give one metric per entry (they count different
 // things).
-import type { DatapathService } from '../datapath/service.js';
+import type { DatapathService } from '../datapath/nat-service.js';
 import { LOOP_COUNTER_HELP, LOOP_COUNTER_NAMES } from '../datapath/loop.js';
 import type { DockerFeed } from '../docker/feed.js';
 import { Counter } from '../io/ring.js';
 import { DROP_REASON_HELP, DROP_REASON_NAMES } from '../nat/drop.js';
 import { NAT_COUNTER_HELP, NAT_COUNTER_NAMES } from '../nat/types.js';
 import { DROP_COUNT, DROP_HELP, DROP_NAMES, EVENT_HELP, EVENT_NAMES, type NdpCounters } from '../ndp/counters.js';
-import type { NdpService } from '../proxy/service.js';
+import type { NdpService } from '../proxy/ndp-service.js';
 import type { SixgateDaemon } from './daemon.js';
 
 export type MetricKind = 'counter' | 'gauge';

@@ -31,16 +31,16 @@ import {
   type DeltaBatch, type DockerEndpoint, type InstanceLock, type NdpSink,
 } from '../docker/index.js';
 import { causingEvent } from '../docker/feed.js';
-import { NdpService } from '../proxy/service.js';
+import { NdpService } from '../proxy/ndp-service.js';
 import { NdpSources, uplinkConfig } from '../proxy/sources.js';
-import { DatapathService, cleanupHost, uplinkFacts } from '../datapath/service.js';
-import type { DatapathModel } from '../datapath/model.js';
-import { natOptions } from '../datapath/config.js';
+import { DatapathService, cleanupHost, uplinkFacts } from '../datapath/nat-service.js';
+import type { DatapathModel } from '../datapath/nat-model.js';
+import { natOptions } from '../datapath/nat-file.js';
 import { watchRoutes } from '../host/interfaces.js';
 import { parseIpv6 } from '../wire/address.js';
 import { RESTART_OPTIONS, type ServiceConfig } from '../config/options.js';
 import type { HealthStatus, ComponentHealth } from './health.js';
-import { datapathModel, filterResolvable, modelKey } from './model.js';
+import { datapathModel, filterResolvable, modelKey } from './docker-to-nat.js';
 import { detectUplink, readUplink, uplinkExists } from './uplink.js';
 import { LatencyRing } from './latency.js';
 

@@ -245,7 +245,7 @@ describe('signals at random moments of start-up and shutdown', { ...req, timeout
   });
 
   test('sixgate ndp (autowire): 16 signals; the autowired route is gone after every stop', async (t) => {
-    // router ── h0 host hb0 ── ctr, as in test/proxy/service.test.ts: the router
+    // router ── h0 host hb0 ── ctr, as in test/proxy/ndp-service.test.ts: the router
     // reaches the container only through the proxy, which then autowires its route.
     const CTR = '2001:db8:1::1:5';
     const router = lab.ns('router');

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { hostPlan, natConfig, natKey, natPublished, publishedKey } from '../../src/datapath/plan.js';
-import type { ResolvedModel } from '../../src/datapath/model.js';
+import type { ResolvedModel } from '../../src/datapath/nat-model.js';
 import { formatIpv6 } from '../../src/wire/address.js';
 import { Nat66 } from '../../src/nat/nat66.js';
 import { Verdict } from '../../src/nat/types.js';

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { resolveModel, pickDedicated } from '../../src/datapath/resolve.js';
-import type { DatapathModel } from '../../src/datapath/model.js';
+import type { DatapathModel } from '../../src/datapath/nat-model.js';
 import { ConfigError } from '../../src/errors.js';
 import { formatIpv6, parseIpv6 } from '../../src/wire/address.js';
 

@@ -14,7 +14,7 @@ import { MIN_MTU } from '../../src/wire/ipv6.js';
 import * as tcp from '../../src/wire/tcp.js';
 import * as icmpv6 from '../../src/wire/icmpv6.js';
 import * as sctp from '../../src/wire/sctp.js';
-import type { NatConfig } from '../../src/nat/config.js';
+import type { NatConfig } from '../../src/nat/engine-config.js';
 import {
   udpPacket, tcpPacket, echoPacket, srcText, dstText, fixChecksum, TCP_SYN, TCP_ACK, TCP_FIN, TCP_RST, TCP, ICMP6,
 } from './support.js';

@@ -89,7 +89,7 @@ describe('one NDP service fed by several sources, in namespaces', { ...requires(
   after(() => lab?.destroy());
 
   test('claims of docker and nat66 are independent, a reload of the base rules keeps them, a new uplink opens; a full receive buffer counts socket-overflow', async () => {
-    const r = await host.node(`import { NdpService } from '${url('../../src/proxy/service.js')}';
+    const r = await host.node(`import { NdpService } from '${url('../../src/proxy/ndp-service.js')}';
 import { uplinkConfig } from '${url('../../src/proxy/sources.js')}';
 import { createLogger } from '${url('../../src/log.js')}';
 import { monotonicMs } from '${url('../../src/io/ring.js')}';

@@ -24,7 +24,7 @@ describe('NDP proxy sockets: failure state for health', { ...req, timeout: 30_00
   after(() => lab?.destroy());
 
   test('an interface deleted is failed within a second; recreated, it is open again', async () => {
-    const r = await host.node(`import { NdpService } from '${url('../../src/proxy/service.js')}';
+    const r = await host.node(`import { NdpService } from '${url('../../src/proxy/ndp-service.js')}';
 import { uplinkConfig } from '${url('../../src/proxy/sources.js')}';
 import { createLogger } from '${url('../../src/log.js')}';
 import { monotonicMs } from '${url('../../src/io/ring.js')}';

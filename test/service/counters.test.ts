@@ -93,7 +93,7 @@ function expectedSeries(m: Metric): RegExp[] {
 }
 
 const req = requires({ root: true, tools: ['ip', 'tc', 'ip6tables-save'], files: ['/dev/net/tun'] });
-const SERVICE = fileURLToPath(new URL('../../src/datapath/service.js', import.meta.url));
+const SERVICE = fileURLToPath(new URL('../../src/datapath/nat-service.js', import.meta.url));
 const COUNTERS = fileURLToPath(new URL('../../src/service/counters.js', import.meta.url));
 const LOG = fileURLToPath(new URL('../../src/log.js', import.meta.url));
 const METRICS_PORT = 9465;

@@ -6,7 +6,7 @@
 // left open) and then *resolved* against the host (resolve.ts): external
 // address modes chosen, external addresses picked, host ports reserved.
 
-import type { FilteringMode, PortProtocol } from '../nat/config.js';
+import type { FilteringMode, PortProtocol } from '../nat/engine-config.js';
 
 /** How a masquerading network's external addresses are obtained. */
 export type AddressMode =

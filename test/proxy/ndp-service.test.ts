@@ -22,7 +22,7 @@ import { icmp6Filter, Icmp6Type } from '../../src/io/bpf.js';
 import { parseNd } from '../../src/wire/ndp.js';
 import { formatIpv6, formatMac } from '../../src/wire/address.js';
 import { ConfigError } from '../../src/errors.js';
-import { loadNdppdConfig, parseAddressOptions } from '../../src/proxy/service.js';
+import { loadNdppdConfig, parseAddressOptions } from '../../src/proxy/ndp-service.js';
 import { EVENT_NAMES } from '../../src/ndp/counters.js';
 import { ip, nsFrame, withExtensionHeaders } from '../ndp/fixtures.js';
 import { Protocol } from '../../src/wire/ipv6.js';

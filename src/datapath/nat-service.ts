@@ -39,9 +39,9 @@ import { Nat66 } from '../nat/nat66.js';
 import { NatDrop } from '../nat/drop.js';
 import { META_WORDS } from '../nat/layout.js';
 import { NatCounter } from '../nat/types.js';
-import type { NatConfig, PublishedPort } from '../nat/config.js';
+import type { NatConfig, PublishedPort } from '../nat/engine-config.js';
 // Type only: `sixgate nat` loads the NDP service when it first has something to answer, after the loop forwards.
-import type { NdpService } from '../proxy/service.js';
+import type { NdpService } from '../proxy/ndp-service.js';
 import { NdpSources, sourcesOnlyConfig } from '../proxy/sources.js';
 import { cleanupPolicy, diffPolicy, readPolicy, watchDeviceRoutes, type PolicyState } from '../host/policy.js';
 import { applySteering, removeSteering, type SteerSpec } from '../host/steering.js';
@@ -49,7 +49,7 @@ import { checkHost, kernelNatSubnets } from '../host/checks.js';
 import { ipBatch, type BatchResult } from '../host/run.js';
 import { parseIfInet6 } from '../host/interfaces.js';
 import { formatIpv6, prefixesOverlap } from '../wire/address.js';
-import { DEFAULT_TUN, type DatapathModel, type ResolvedModel } from './model.js';
+import { DEFAULT_TUN, type DatapathModel, type ResolvedModel } from './nat-model.js';
 import { resolveModel, type HostFacts } from './resolve.js';
 import { hostPlan, natConfig, natKey, natPublished, publishedKey, type HostPlan } from './plan.js';
 import { TunDatapath } from './loop.js';
@@ -396,7 +396,7 @@ export class DatapathService {
     const r = this.ndpSources.setAddresses(NDP_SOURCE, uplink, after.ndpAddresses);
     await this.ndpSources.setPrefixes(NDP_SOURCE, uplink, after.ndpPrefixes);
     if (this.ndp === undefined && this.options.ndpSources === undefined && this.ndpSources.uplinks().size > 0) {
-      const { NdpService } = await import('../proxy/service.js');
+      const { NdpService } = await import('../proxy/ndp-service.js');
       this.ndp = await NdpService.start({
         config: sourcesOnlyConfig('<sixgate nat66>'), sources: this.ndpSources, logger: this.log.child({ part: 'ndp' }), now: monotonicMs,
       });

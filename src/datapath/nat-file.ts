@@ -28,8 +28,8 @@
 import { ConfigError } from '../errors.js';
 import { tryParseIpv6 } from '../wire/address.js';
 import { readConfigText, schemaChecker, YamlFile } from '../config/yaml.js';
-import type { DatapathModel } from './model.js';
-import type { NatConfig } from '../nat/config.js';
+import type { DatapathModel } from './nat-model.js';
+import type { NatConfig } from '../nat/engine-config.js';
 import { REFUSE_MODES, type RefuseMode } from '../nat/refuse.js';
 
 export interface DatapathFileConfig {

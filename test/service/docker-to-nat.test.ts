@@ -3,7 +3,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { FeedSnapshot, DockerNetwork } from '../../src/docker/index.js';
-import { datapathModel, filterResolvable, modelKey } from '../../src/service/model.js';
+import { datapathModel, filterResolvable, modelKey } from '../../src/service/docker-to-nat.js';
 import { DEFAULTS } from '../../src/config/options.js';
 
 function net(name: string, subnets: DockerNetwork['subnets'], extra: Partial<DockerNetwork> = {}): DockerNetwork {

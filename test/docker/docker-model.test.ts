@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { containerFromSummary } from '../../src/docker/containers.js';
-import { DockerModel, type ModelIssue } from '../../src/docker/model.js';
+import { DockerModel, type ModelIssue } from '../../src/docker/docker-model.js';
 import { C1, C2, NA, NB, NG, kinds, model, networks, summary } from './fixtures.js';
 import { gatewayCtx, isolatedNet, routedNet } from './gateway-fixtures.js';
 

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseDatapathConfig, natOptions } from '../../src/datapath/config.js';
+import { parseDatapathConfig, natOptions } from '../../src/datapath/nat-file.js';
 import { ConfigError } from '../../src/errors.js';
 
 const GOOD = `uplink: eth0

@@ -29,7 +29,7 @@ import { ConfigError } from '../errors.js';
 import { ActionKind } from '../ndp/actions.js';
 import { MAX_INTERFACES, NdpDrop } from '../ndp/counters.js';
 import { NdpEngine, type NdpEngineOptions, type UplinkSpec } from '../ndp/engine.js';
-import { parseNdppdConfig, type NdppdConfig, type ProxyConfig, type RuleConfig } from '../ndp/config.js';
+import { parseNdppdConfig, type NdppdConfig, type ProxyConfig, type RuleConfig } from '../ndp/ndppd-conf.js';
 import { ipBatch } from '../host/run.js';
 import { NdpSources, type SourcesListener } from './sources.js';
 import {
@@ -651,7 +651,7 @@ export function parseAddressOptions(values: readonly string[]): Map<string, Uint
   return out;
 }
 
-/** Reads and parses an ndppd.conf file (the parser itself is pure, in src/ndp/config.ts). Throws ConfigError, also when the file cannot be read. */
+/** Reads and parses an ndppd.conf file (the parser itself is pure, in src/ndp/ndppd-conf.ts). Throws ConfigError, also when the file cannot be read. */
 export async function loadNdppdConfig(path: string): Promise<NdppdConfig> {
   let text: string;
   try {
