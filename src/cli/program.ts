@@ -14,6 +14,8 @@ import { registerConfig } from './config.js';
 import { registerCounters } from './counters.js';
 import { registerLab } from './lab.js';
 import { releaseSignals } from './signals.js';
+import { registerStatus } from './status.js';
+import { registerFlows } from './flows.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -73,6 +75,8 @@ export function buildProgram(): Command {
   registerConfig(program);
   registerCounters(program);
   registerLab(program);
+  registerStatus(program);
+  registerFlows(program);
   // Only the daemons keep the signals routed (signals.ts); every other command
   // gets Node's defaults back, so Ctrl-C and a hang-up end it as usual.
   program.hook('preAction', (_, command) => {

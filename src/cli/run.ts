@@ -17,6 +17,8 @@ import { RESTART_OPTIONS, SixgateDaemon } from '../service/daemon.js';
 import { startMetrics, type MetricsEndpoint } from '../service/metrics.js';
 import { counterValues, runMetrics } from '../service/counters.js';
 import { startHealthFile, type HealthFile } from '../service/health.js';
+import { startControlServer } from '../service/control.js';
+import { runOps } from '../service/inspect.js';
 import { fail } from './exit.js';
 import { SystemdNotifier } from '../service/notify.js';
 import { daemonStarting, serveUntilStopped } from './signals.js';
@@ -114,6 +116,7 @@ export async function runService(config: ServiceConfig, file?: string, reload?: 
   } catch (err) {
     log.warn(`status file ${config.statusFile}: ${(err as Error).message}; sixgate health will report it as not running`);
   }
+  const control = await startControlServer(config.controlSocket, runOps(daemon, counters), log);
   const stopWatchdog = notifier.startWatchdog();
   // Ready for systemd once the first resync is done, or at once if the engine is not up yet:
   // sixgate serves what it can meanwhile (health says degraded until Docker answers).
@@ -139,6 +142,7 @@ export async function runService(config: ServiceConfig, file?: string, reload?: 
       log.info({ signal, cleanup: daemon.config.cleanup }, 'shutting down');
       void notifier.stopping();
       stopWatchdog();
+      await control?.close();
       let code = 0;
       try {
         await daemon.stop();

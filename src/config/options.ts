@@ -32,6 +32,8 @@ export interface ServiceConfig {
   stateFile?: string;
   /** Status file read by `sixgate health`. */
   statusFile: string;
+  /** Unix socket `sixgate status`, `flows` and `counters --live` ask the daemon through. */
+  controlSocket: string;
   /** Prometheus endpoint "[addr]:port"; undefined = off. */
   metricsListen?: string;
   /** On exit, remove routes, rules, steering and the TUN. */
@@ -104,6 +106,8 @@ export const OPTIONS: readonly OptionSpec[] = [
     'file the connection table lives in (mapped), kept across restarts and crashes', 'none'),
   spec('statusFile', 'string', '--status-file <file>', { type: 'string', minLength: 1 },
     'status file read by `sixgate health`', '/run/sixgate/status.json'),
+  spec('controlSocket', 'string', '--control-socket <path>', { type: 'string', minLength: 1 },
+    'unix socket (mode 0660) sixgate status, flows and counters --live read the daemon through', '/run/sixgate/control.sock'),
   spec('metricsListen', 'string', '--metrics-listen <[addr]:port>', { type: 'string', pattern: '^(\\[[0-9A-Fa-f:.]+\\]|[0-9.]+|[A-Za-z0-9.-]+)?:[0-9]{1,5}$' },
     'serve Prometheus metrics on this address', 'off'),
   spec('cleanup', 'boolean', '--cleanup', { type: 'boolean' }, 'on exit remove routes, rules, steering and the TUN', 'false'),
@@ -126,6 +130,7 @@ export const DEFAULTS: ServiceConfig = {
   tun: 'sixgate0',
   hostPortRange: [61000, 61999],
   statusFile: '/run/sixgate/status.json',
+  controlSocket: '/run/sixgate/control.sock',
   cleanup: false,
   logLevel: 'info',
   retryMaxMs: 10_000,

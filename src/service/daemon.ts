@@ -62,7 +62,7 @@ const REPAIR_INTERVAL_MS = 10_000;
  * new value is reported and waits for a restart. The others apply at once.
  */
 export const RESTART_OPTIONS: ReadonlyArray<keyof ServiceConfig> = [
-  'uplink', 'dockerHost', 'dockerIp6tables', 'ndp', 'nat66', 'tun', 'capacity', 'addressQuota', 'networkQuota', 'stateFile', 'statusFile', 'metricsListen', 'logLevel', 'retryMaxMs',
+  'uplink', 'dockerHost', 'dockerIp6tables', 'ndp', 'nat66', 'tun', 'capacity', 'addressQuota', 'networkQuota', 'stateFile', 'statusFile', 'controlSocket', 'metricsListen', 'logLevel', 'retryMaxMs',
 ];
 
 /** A batch whose NAT side waits for an apply. */
