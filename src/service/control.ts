@@ -76,7 +76,7 @@ export async function startControlServer(path: string, ops: Readonly<Record<stri
   const clients = new Set<Socket>();
   const server = createServer((socket) => {
     if (clients.size >= MAX_CLIENTS) {
-      socket.end(line(refusal('busy', `${MAX_CLIENTS} clients already connected; try again`)));
+      refuseAndClose(socket, 'busy', `${MAX_CLIENTS} clients already connected; try again`);
       return;
     }
     clients.add(socket);
@@ -140,6 +140,12 @@ function refusal(code: string, message: string): Record<string, unknown> {
   return { ok: false, error: { code, message } };
 }
 
+/** The refusal, then the connection closed (destroyed once written: nothing more is read from it). */
+function refuseAndClose(socket: Socket, code: string, message: string): void {
+  socket.on('error', () => {});
+  socket.end(line(refusal(code, message)), () => socket.destroy());
+}
+
 /** Reads request lines one at a time (the next waits for the answer to the last). */
 function serveConnection(socket: Socket, ops: Readonly<Record<string, ControlOp>>, log: Logger): void {
   socket.setTimeout(IDLE_TIMEOUT_MS, () => socket.destroy());
@@ -171,7 +177,7 @@ function serveConnection(socket: Socket, ops: Readonly<Record<string, ControlOp>
     if ((nl < 0 ? buffered.length : nl) > MAX_REQUEST_BYTES) {
       buffered = '';
       socket.pause();
-      socket.end(line(refusal('too-large', `request longer than ${MAX_REQUEST_BYTES} bytes`)));
+      refuseAndClose(socket, 'too-large', `request longer than ${MAX_REQUEST_BYTES} bytes`);
       return;
     }
     void next();
