@@ -13,6 +13,7 @@ import { once } from 'node:events';
 import { requires } from '../support/prereq.js';
 import { waitFor } from '../support/wait.js';
 import { NatLab, A, CLI, tcpSinkCode } from '../datapath/topology.js';
+import { Lab } from '../support/netns.js';
 import { request } from '../../src/service/control.js';
 import type { FlowView } from '../../src/service/inspect.js';
 
@@ -141,10 +142,57 @@ let out = ''; s.on('data', (d) => out += d); s.on('end', () => console.log(out.t
     assert.equal(done.stdout.trim(), `peer ${A.dedicated} bytes 60000`, 'the upload completed: forwarding never stopped');
   });
 
+  test('ndp sessions and counters --live answer from the same socket', async () => {
+    const sessions = await sixgate(['ndp', 'sessions', '-s', socket]);
+    assert.equal(sessions.code, 0, sessions.stderr);
+    assert.match(sessions.stdout, /^0 sessions$/m);
+    const live = await sixgate(['counters', '--live', '-s', socket]);
+    assert.equal(live.code, 0, live.stderr);
+    assert.match(live.stdout, /^sixgate_nat_sessions \d+$/m);
+    assert.match(live.stdout, /^sixgate_nat_drops_total\{reason="[a-z-]+"\} \d+$/m);
+  });
+
   test('no daemon: one line on stderr, exit 1, nothing on stdout', async () => {
     const r = await sixgate(['flows', '-s', `${socket}.none`]);
     assert.equal(r.code, 1);
     assert.equal(r.stdout, '');
     assert.match(r.stderr, /no sixgate daemon answers on/);
+  });
+});
+
+describe('sixgate status under sixgate run (no Docker engine)', { ...req, timeout: 60_000 }, () => {
+  test('the uplink, its prefix and NDP state, and the Docker part down', async () => {
+    const lab = new Lab();
+    const ns = lab.ns('st');
+    lab.veth(ns, 'up0', lab.ns('rt'), 'down0');
+    lab.addr(ns, 'up0', '2001:db8:a::1/64');
+    const socket = `/tmp/${ns.name}-control.sock`;
+    const child = ns.spawn(process.execPath, [CLI, 'run', '--uplink', 'up0', '--docker-host', `unix:///tmp/${ns.name}-none.sock`,
+      '--status-file', `/tmp/${ns.name}-status.json`, '--control-socket', socket, '--retry-max-ms', '200', '--tun', 'sgtst0']);
+    let out = '';
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => { out += d; });
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => { out += d; });
+    try {
+      await until(async () => (await request(socket, { op: 'status' }).then(() => true, () => false)), 10_000, `the control socket answers:\n${out}`);
+      const r = await sixgate(['status', '-s', socket, '-o', 'json']);
+      assert.equal(r.code, 0, r.stderr);
+      const s = JSON.parse(r.stdout) as { daemon: string; health: { components: Record<string, { ok: boolean }> }; uplinks: Array<{ name: string; prefixes: string[]; ndp: unknown }>; networks: unknown[] };
+      assert.equal(s.daemon, 'run');
+      assert.deepEqual([s.uplinks[0]!.name, s.uplinks[0]!.prefixes], ['up0', ['2001:db8:a::/64']]);
+      assert.notEqual(s.uplinks[0]!.ndp, null, 'the NDP proxy runs on the uplink');
+      assert.equal(s.health.components.docker?.ok, false);
+      assert.deepEqual(s.networks, []);
+      const table = await sixgate(['status', '-s', socket]);
+      assert.match(table.stdout, /^sixgate run \(pid \d+\): (starting|degraded); docker DOWN/);
+      assert.match(table.stdout, /^uplink up0 {2}prefixes 2001:db8:a::\/64$/m);
+      const live = await sixgate(['counters', '--live', '-s', socket]);
+      assert.match(live.stdout, /^sixgate_part_up\{part="docker"\} 0$/m);
+    } finally {
+      const exited = once(child, 'exit');
+      child.kill('SIGTERM');
+      await exited;
+      lab.destroy();
+      rmSync(`/tmp/${ns.name}-status.json`, { force: true });
+    }
   });
 });
