@@ -61,8 +61,8 @@ export function registerFlows(program: Command): void {
       const count = await ask(opts, body, (part) => {
         const flows = part as FlowView[];
         if (json) {
-          write(flows.map((f) => `${first ? '\n' : ',\n'}${JSON.stringify(f)}`).join(''));
-          first = false;
+          write(flows.map((f, i) => `${first && i === 0 ? '\n' : ',\n'}${JSON.stringify(f)}`).join(''));
+          first &&= flows.length === 0;
         } else {
           write(`${flows.map(formatFlow).join('\n')}\n`);
         }
