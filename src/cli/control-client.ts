@@ -19,6 +19,11 @@ export function addClientOptions(cmd: Command): Command {
 
 /** Asks the daemon; a refusal or no daemon is one line on stderr and exit status 1. */
 export async function ask(opts: ClientOptions, body: { op: string; [key: string]: unknown }, onPart?: (part: unknown[]) => void): Promise<unknown> {
+  // `sixgate flows | head`: a reader that has seen enough ends the listing quietly.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0);
+    throw err;
+  });
   try {
     return await request(opts.socket, body, onPart);
   } catch (err) {
