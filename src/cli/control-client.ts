@@ -2,7 +2,7 @@
 // `counters --live`) share: the --socket and -o options, asking the daemon,
 // printing columns, and turning a refusal into one line on stderr and exit 1.
 import { Option, type Command } from 'commander';
-import { DEFAULT_CONTROL_SOCKET, request } from '../service/control.js';
+import { DEFAULT_CONTROL_SOCKET, request, type ControlClientOptions } from '../service/control.js';
 import { SixgateError } from '../errors.js';
 
 export interface ClientOptions {
@@ -18,14 +18,15 @@ export function addClientOptions(cmd: Command): Command {
 }
 
 /** Asks the daemon; a refusal or no daemon is one line on stderr and exit status 1. */
-export async function ask(opts: ClientOptions, body: { op: string; [key: string]: unknown }, onPart?: (part: unknown[]) => void): Promise<unknown> {
+export async function ask(opts: ClientOptions, body: { op: string; [key: string]: unknown }, onPart?: (part: unknown[]) => void,
+  options?: ControlClientOptions): Promise<unknown> {
   // `sixgate flows | head`: a reader that has seen enough ends the listing quietly.
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
     if (err.code === 'EPIPE') process.exit(0);
     throw err;
   });
   try {
-    return await request(opts.socket, body, onPart);
+    return await request(opts.socket, body, onPart, options);
   } catch (err) {
     process.stderr.write(`sixgate: ${err instanceof SixgateError ? err.message : String(err)}\n`);
     process.exitCode = 1;

@@ -7,13 +7,14 @@
 // list in constant memory on both sides.
 import { Option, type Command } from 'commander';
 import { addClientOptions, ask, type ClientOptions } from './control-client.js';
-import type { FlowView } from '../service/inspect.js';
+import type { FlowEvent, FlowView } from '../service/inspect.js';
 import { PROTO_CLASS_NAMES } from '../nat/types.js';
 
 interface FlowsOptions extends ClientOptions {
   container?: string;
   proto?: string;
   port?: string;
+  watch?: boolean;
 }
 
 const HEADER = ['proto', 'state', 'inside', 'outside', 'remote', 'expires', 'pkts out', 'bytes out', 'pkts in', 'bytes in', 'container'];
@@ -36,6 +37,7 @@ export function registerFlows(program: Command): void {
     .option('--container <name>', 'only the sessions of this container (name or id prefix; sixgate run)')
     .addOption(new Option('--proto <protocol>', 'only this protocol').choices(PROTO_CLASS_NAMES))
     .option('--port <n>', 'only sessions with this port on any side (inside, outside or remote)')
+    .option('--watch', 'print sessions as they open, change TCP state and close (conntrack -E; looks once a second) until Ctrl-C')
     .action(async (opts: FlowsOptions) => {
       const body: { op: string; [key: string]: unknown } = { op: 'flows' };
       if (opts.container !== undefined) body.container = opts.container;
@@ -48,6 +50,10 @@ export function registerFlows(program: Command): void {
           return;
         }
         body.port = port;
+      }
+      if (opts.watch === true) {
+        await watch(opts, body);
+        return;
       }
       const json = opts.output === 'json';
       let first = true;
@@ -70,4 +76,17 @@ export function registerFlows(program: Command): void {
       if (count === undefined) return;
       write(json ? `${first ? '' : '\n'}]\n` : `${count as number} session${count === 1 ? '' : 's'}\n`);
     });
+}
+
+/** `--watch`: one line per event (`-o json`: one JSON object a line), until Ctrl-C. */
+async function watch(opts: FlowsOptions, body: { op: string; [key: string]: unknown }): Promise<void> {
+  const json = opts.output === 'json';
+  let started = false;
+  await ask(opts, { ...body, op: 'flows-watch' }, (part) => {
+    if (!started && !json) process.stdout.write(`${'event'.padEnd(9)} ${row(HEADER)}\n`);
+    started = true;
+    for (const e of part as FlowEvent[]) {
+      process.stdout.write(json ? `${JSON.stringify(e)}\n` : `${`[${e.event.toUpperCase()}]`.padEnd(9)} ${formatFlow(e)}\n`);
+    }
+  }, { timeoutMs: 0 });
 }

@@ -148,7 +148,8 @@ function refuseAndClose(socket: Socket, code: string, message: string): void {
 
 /** Reads request lines one at a time (the next waits for the answer to the last). */
 function serveConnection(socket: Socket, ops: Readonly<Record<string, ControlOp>>, log: Logger): void {
-  socket.setTimeout(IDLE_TIMEOUT_MS, () => socket.destroy());
+  socket.setTimeout(IDLE_TIMEOUT_MS);
+  socket.on('timeout', () => socket.destroy());
   socket.on('error', () => {}); // a client that went away: nothing to do
   let buffered = '';
   let busy = false;
@@ -221,7 +222,9 @@ async function answer(socket: Socket, text: string, ops: Readonly<Record<string,
   for await (const part of reply.stream) {
     if (socket.destroyed) return; // the iterator's return() ends the walk
     count += part.length;
-    if (part.length > 0 && !socket.write(line({ ok: true, part }))) await drained(socket);
+    // An empty part is a stream's heartbeat (a watch with nothing new): the client is not idle.
+    if (part.length === 0) socket.setTimeout(IDLE_TIMEOUT_MS);
+    else if (!socket.write(line({ ok: true, part }))) await drained(socket);
   }
   if (!socket.destroyed) socket.write(line({ ok: true, end: true, count }));
 }
@@ -242,6 +245,7 @@ function drained(socket: Socket): Promise<void> {
 // ------------------------------------------------------------------ client
 
 export interface ControlClientOptions {
+  /** How long the daemon may stay silent (0: for ever, for a watch). */
   readonly timeoutMs?: number;
 }
 
@@ -263,7 +267,7 @@ export function request(path: string, body: { op: string; [key: string]: unknown
       if (err !== undefined) reject(err);
       else resolve(value);
     };
-    socket.setTimeout(options.timeoutMs ?? IDLE_TIMEOUT_MS, () => settle(new ControlError('timeout', `the daemon on ${path} did not answer in time`)));
+    if (options.timeoutMs !== 0) socket.setTimeout(options.timeoutMs ?? IDLE_TIMEOUT_MS, () => settle(new ControlError('timeout', `the daemon on ${path} did not answer in time`)));
     socket.once('connect', () => socket.write(`${JSON.stringify({ v: PROTOCOL_VERSION, ...body })}\n`));
     socket.on('error', (err: NodeJS.ErrnoException) => {
       const why = err.code === 'ENOENT' || err.code === 'ECONNREFUSED'

@@ -5,7 +5,7 @@
 // connection table, the NDP engine's tables, the counter registry). Control
 // path only: these allocate freely, and the flow listing walks the table in
 // slices between event-loop turns so the packets never wait for it.
-import { setImmediate as nextTurn } from 'node:timers/promises';
+import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
 import type { DatapathService } from '../datapath/service.js';
 import type { ResolvedModel } from '../datapath/model.js';
 import type { FeedSnapshot } from '../docker/feed.js';
@@ -22,6 +22,11 @@ import { counterValues, type Metric } from './counters.js';
 import type { SixgateDaemon } from './daemon.js';
 import type { HealthStatus } from './health.js';
 import { uplinkPrefixes } from './uplink.js';
+
+/** How often a watch compares the table with what it saw last. */
+export const WATCH_INTERVAL_MS = 1000;
+/** Sessions one watch may follow (filter by container, protocol or port for more). */
+export const WATCH_MAX_SESSIONS = 65_536;
 
 /** Table records walked per event-loop turn by a flow listing: a full slice of live sessions takes ~10 ms to format (npm run bench -- flows). */
 export const FLOW_SLICE_RECORDS = 2048;
@@ -231,6 +236,47 @@ async function* flowSlices(datapath: () => DatapathService | undefined, filter: 
   }
 }
 
+export type FlowEvent = FlowView & { event: 'new' | 'update' | 'destroy' };
+
+const sameFlow = (a: FlowView, b: FlowView): boolean => a.protocol === b.protocol && a.inside === b.inside && a.insidePort === b.insidePort
+  && a.remote === b.remote && a.remotePort === b.remotePort && a.externalPort === b.externalPort;
+
+/**
+ * Sessions opening, changing TCP state and closing, as `conntrack -E` shows
+ * them: the table is compared with the last look every WATCH_INTERVAL_MS
+ * (walked in slices like a listing), so a session shorter than that may go
+ * unseen. Never ends; an empty part is a heartbeat.
+ */
+async function* flowEvents(datapath: () => DatapathService | undefined, filter: FlowFilter,
+  containers: () => ReadonlyMap<string, { name: string; id: string }>): AsyncIterable<FlowEvent[]> {
+  let known: Map<number, FlowView> | undefined;
+  for (;;) {
+    const seen = new Map<number, FlowView>();
+    for await (const part of flowSlices(datapath, filter, containers())) {
+      for (const f of part) seen.set(f.id, f);
+      if (seen.size > WATCH_MAX_SESSIONS) {
+        throw new ControlError('too-many', `more than ${WATCH_MAX_SESSIONS} sessions to watch: narrow it with --container, --proto or --port`);
+      }
+    }
+    const events: FlowEvent[] = [];
+    if (known !== undefined) {
+      for (const [id, f] of seen) {
+        const old = known.get(id);
+        if (old === undefined || !sameFlow(old, f)) {
+          if (old !== undefined) events.push({ ...old, event: 'destroy' });
+          events.push({ ...f, event: 'new' });
+        } else if (old.state !== f.state) {
+          events.push({ ...f, event: 'update' });
+        }
+      }
+      for (const [id, old] of known) if (!seen.has(id)) events.push({ ...old, event: 'destroy' });
+    }
+    known = seen;
+    yield events;
+    await sleep(WATCH_INTERVAL_MS);
+  }
+}
+
 // ------------------------------------------------------------------ ops
 
 function counters(metrics: readonly Metric[]): ControlAnswer {
@@ -260,6 +306,7 @@ export function runOps(daemon: SixgateDaemon, metrics: readonly Metric[]): Recor
       const filter = flowFilter(request);
       return { stream: flowSlices(() => daemon.datapath, filter, containerMap()) };
     },
+    'flows-watch': (request) => ({ stream: flowEvents(() => daemon.datapath, flowFilter(request), containerMap) }),
     'ndp-sessions': () => ({ result: ndpSessions(daemon.ndp) }),
     counters: () => counters(metrics),
   };
@@ -288,6 +335,7 @@ export function natOps(service: DatapathService, metrics: readonly Metric[]): Re
       };
     },
     flows: (request) => ({ stream: flowSlices(() => service, flowFilter(request), new Map()) }),
+    'flows-watch': (request) => ({ stream: flowEvents(() => service, flowFilter(request), () => new Map()) }),
     'ndp-sessions': () => ({ result: ndpSessions(service.ndpProxy) }),
     counters: () => counters(metrics),
   };

@@ -142,6 +142,25 @@ let out = ''; s.on('data', (d) => out += d); s.on('end', () => console.log(out.t
     assert.equal(done.stdout.trim(), `peer ${A.dedicated} bytes 60000`, 'the upload completed: forwarding never stopped');
   });
 
+  test('flows --watch sees a session open and close (its TCP state), like conntrack -E', async () => {
+    const watcher = spawn(process.execPath, [CLI, 'flows', '--watch', '-s', socket, '--port', '5003', '-o', 'json'], { stdio: 'pipe' });
+    let out = '';
+    watcher.stdout.setEncoding('utf8').on('data', (d: string) => { out += d; });
+    try {
+      await new Promise((r) => setTimeout(r, 1500)); // the watch's first look
+      const client = await lab.c1.node(`import net from 'node:net';
+const s = net.connect({ host: '${A.inet}', port: 5003, localPort: 40505 }, () => { s.write('hello'); setTimeout(() => s.end(), 1500); });
+s.on('data', () => {}); s.on('end', () => console.log('closed'));`, 10_000);
+      assert.equal(client.stdout.trim(), 'closed');
+      const events = (): Array<{ event: string; state: string; insidePort: number }> =>
+        out.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { event: string; state: string; insidePort: number }).filter((e) => e.insidePort === 40505);
+      await waitFor(() => events().some((e) => e.event === 'update' && e.state.startsWith('fin')), 5000, `open and close seen:\n${out}`, 50);
+      assert.equal(events()[0]!.event, 'new');
+    } finally {
+      watcher.kill('SIGTERM');
+    }
+  });
+
   test('ndp sessions and counters --live answer from the same socket', async () => {
     const sessions = await sixgate(['ndp', 'sessions', '-s', socket]);
     assert.equal(sessions.code, 0, sessions.stderr);
