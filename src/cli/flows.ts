@@ -4,7 +4,8 @@
 // time left before expiry, packets and bytes per direction, the container.
 // The daemon walks its table in slices between batches of packets and
 // streams them; this prints each slice as it comes, so a million sessions
-// list in constant memory on both sides.
+// list in constant memory on both sides. --watch prints sessions opening,
+// changing TCP state and closing, as `conntrack -E` does.
 import { Option, type Command } from 'commander';
 import { addClientOptions, ask, type ClientOptions } from './control-client.js';
 import type { FlowEvent, FlowView } from '../service/inspect.js';

@@ -32,6 +32,7 @@ Files:
   /etc/sixgate/sixgate.yaml          service configuration (sixgate config options)
   /etc/ndppd.conf                    ndppd configuration, read unchanged by sixgate ndp
   /run/sixgate/status.json           liveness, read by sixgate health
+  /run/sixgate/control.sock          the running daemon's state: sixgate status, flows, ndp sessions
   /var/lib/sixgate/                  the connection table (a mapped file: survives restarts and crashes)
 
 Environment:
