@@ -97,3 +97,16 @@ export class HostSetupError extends SixgateError {
     this.problems = problems;
   }
 }
+
+/**
+ * A control-socket request that was refused (`reason` is the protocol's error
+ * code: bad-json, too-large, unknown-op, bad-request, busy, ...), or a daemon
+ * the CLI could not reach (`reason` no-daemon).
+ */
+export class ControlError extends SixgateError {
+  readonly reason: string;
+  constructor(reason: string, message: string) {
+    super('SIXGATE_ERR_CONTROL', message);
+    this.reason = reason;
+  }
+}

@@ -15,6 +15,8 @@ import { DatapathService, cleanupHost } from '../datapath/nat-service.js';
 import { DEFAULT_HOST_PORT_RANGE } from '../datapath/nat-model.js';
 import { counterValues, natServiceMetrics } from '../service/counters.js';
 import { daemonStarting, serveUntilStopped } from './signals.js';
+import { DEFAULT_CONTROL_SOCKET, startControlServer } from '../service/control.js';
+import { natOps } from '../service/inspect.js';
 
 export interface NatCliOptions {
   config: string;
@@ -23,6 +25,7 @@ export interface NatCliOptions {
   stateFile?: string;
   verbose: number;
   check?: boolean;
+  controlSocket: string;
 }
 
 export function registerNat(program: Command): void {
@@ -35,6 +38,7 @@ export function registerNat(program: Command): void {
     .option('--cleanup-only', 'remove everything sixgate installed and exit')
     .option('-t, --check', 'validate the configuration and exit')
     .option('-v, --verbose', 'log more (-v debug, -vv trace)', (_: string, n: number) => n + 1, 0)
+    .option('--control-socket <path>', 'unix socket sixgate status and flows read this daemon through', DEFAULT_CONTROL_SOCKET)
     .addHelpText('after', `
 Signals: SIGHUP re-reads the file and applies what changed; SIGUSR1 logs the
 counters; SIGINT/SIGTERM/SIGQUIT stop, saving the table (or removing everything
@@ -74,6 +78,7 @@ export async function runNat(opts: NatCliOptions): Promise<number> {
     return fail(log, err);
   }
   const counters = natServiceMetrics(service);
+  const control = await startControlServer(opts.controlSocket, natOps(service, counters), log);
   process.send?.({ ready: true });
   return serveUntilStopped({
     reload: () => {
@@ -87,8 +92,9 @@ export async function runNat(opts: NatCliOptions): Promise<number> {
       }
     },
     counters: () => log.info({ counters: counterValues(counters) }, 'counters'),
-    stop: (signal) => {
+    stop: async (signal) => {
       log.info({ signal, counters: counterValues(counters) }, 'shutting down');
+      await control?.close();
       return service.stop({ cleanup: opts.cleanup === true }).then(() => 0, (err: unknown) => fail(log, err));
     },
   });

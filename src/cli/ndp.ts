@@ -16,6 +16,9 @@ import type { NdppdConfig } from '../ndp/ndppd-conf.js';
 import { NdpService, loadNdppdConfig, parseAddressOptions } from '../proxy/ndp-service.js';
 import { counterValues, ndpServiceMetrics } from '../service/counters.js';
 import { daemonStarting, serveUntilStopped } from './signals.js';
+import { DEFAULT_CONTROL_SOCKET, startControlServer } from '../service/control.js';
+import { ndpOps } from '../service/inspect.js';
+import { ndpSessionsCommand } from './ndp-sessions.js';
 
 export interface NdpCliOptions {
   config: string;
@@ -25,6 +28,7 @@ export interface NdpCliOptions {
   check?: boolean;
   address: string[];
   naSource: string;
+  controlSocket: string;
 }
 
 const DAEMON_CHILD = 'SIXGATE_NDP_DAEMON_CHILD';
@@ -41,6 +45,8 @@ export function registerNdp(program: Command): void {
     .option('--address <iface=addr>', 'also answer for this exact address on this proxy interface (repeatable)',
       (v: string, list: string[]) => [...list, v], [] as string[])
     .option('--na-source <target|link-local>', 'source address of the advertisements sent', 'target')
+    .option('--control-socket <path>', 'unix socket sixgate ndp sessions and status read this daemon through', DEFAULT_CONTROL_SOCKET)
+    .addCommand(ndpSessionsCommand())
     .addHelpText('after', `
 Signals: SIGHUP reloads the file, keeping verified sessions; SIGUSR1 logs the
 counters and sessions; SIGINT/SIGTERM/SIGQUIT stop, removing the autowired
@@ -95,6 +101,7 @@ export async function runNdp(opts: NdpCliOptions): Promise<number> {
   log.info({ pid: process.pid, config: config.file }, 'sixgate ndp running');
 
   const counters = ndpServiceMetrics(service);
+  const control = await startControlServer(opts.controlSocket, ndpOps(service, counters), log);
   let reloading: Promise<void> = Promise.resolve();
   return serveUntilStopped({
     reload: () => {
@@ -112,6 +119,7 @@ export async function runNdp(opts: NdpCliOptions): Promise<number> {
     counters: () => log.info({ counters: counterValues(counters), ...service.stats() }, 'counters'),
     stop: async (signal) => {
       log.info({ signal }, 'shutting down');
+      await control?.close();
       await reloading;
       await service.stop();
       if (opts.pidfile !== undefined) rmSync(opts.pidfile, { force: true });

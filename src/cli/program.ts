@@ -14,6 +14,8 @@ import { registerConfig } from './config.js';
 import { registerCounters } from './counters.js';
 import { registerLab } from './lab.js';
 import { releaseSignals } from './signals.js';
+import { registerStatus } from './status.js';
+import { registerFlows } from './flows.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -30,6 +32,7 @@ Files:
   /etc/sixgate/sixgate.yaml          service configuration (sixgate config options)
   /etc/ndppd.conf                    ndppd configuration, read unchanged by sixgate ndp
   /run/sixgate/status.json           liveness, read by sixgate health
+  /run/sixgate/control.sock          the running daemon's state: sixgate status, flows, ndp sessions
   /var/lib/sixgate/                  the connection table (a mapped file: survives restarts and crashes)
 
 Environment:
@@ -73,6 +76,8 @@ export function buildProgram(): Command {
   registerConfig(program);
   registerCounters(program);
   registerLab(program);
+  registerStatus(program);
+  registerFlows(program);
   // Only the daemons keep the signals routed (signals.ts); every other command
   // gets Node's defaults back, so Ctrl-C and a hang-up end it as usual.
   program.hook('preAction', (_, command) => {

@@ -88,9 +88,9 @@ start-up takes effect once start-up is over; signals during shutdown are ignored
  */
 export async function runService(config: ServiceConfig, file?: string, reload?: () => ServiceConfig): Promise<number> {
   const log = createLogger({ level: config.logLevel });
-  const [{ SixgateDaemon }, { startMetrics }, { startHealthFile }, { SystemdNotifier }, { counterValues, runMetrics }] = await Promise.all([
+  const [{ SixgateDaemon }, { startMetrics }, { startHealthFile }, { SystemdNotifier }, { counterValues, runMetrics }, { startControlServer }, { runOps }] = await Promise.all([
     import('../service/daemon.js'), import('../service/metrics.js'), import('../service/health.js'), import('../service/notify.js'),
-    import('../service/counters.js'),
+    import('../service/counters.js'), import('../service/control.js'), import('../service/inspect.js'),
   ]);
   if (file !== undefined) log.info({ file }, 'configuration read');
   if (daemonStarting(log) !== undefined) return 0;
@@ -118,6 +118,7 @@ export async function runService(config: ServiceConfig, file?: string, reload?: 
   } catch (err) {
     log.warn(`status file ${config.statusFile}: ${(err as Error).message}; sixgate health will report it as not running`);
   }
+  const control = await startControlServer(config.controlSocket, runOps(daemon, counters), log);
   const stopWatchdog = notifier.startWatchdog();
   // Ready for systemd once the first resync is done, or at once if the engine is not up yet:
   // sixgate serves what it can meanwhile (health says degraded until Docker answers).
@@ -143,6 +144,7 @@ export async function runService(config: ServiceConfig, file?: string, reload?: 
       log.info({ signal, cleanup: daemon.config.cleanup }, 'shutting down');
       void notifier.stopping();
       stopWatchdog();
+      await control?.close();
       let code = 0;
       try {
         await daemon.stop();

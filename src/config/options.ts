@@ -34,6 +34,8 @@ export interface ServiceConfig {
   stateFile?: string;
   /** Status file read by `sixgate health`. */
   statusFile: string;
+  /** Unix socket `sixgate status`, `flows` and `counters --live` ask the daemon through. */
+  controlSocket: string;
   /** Prometheus endpoint "[addr]:port"; undefined = off. */
   metricsListen?: string;
   /** On exit, remove routes, rules, steering and the TUN. */
@@ -109,6 +111,8 @@ export const OPTIONS: readonly OptionSpec[] = [
     'file the connection table lives in (mapped), kept across restarts and crashes', 'none'),
   spec('statusFile', 'string', '--status-file <file>', { type: 'string', minLength: 1 },
     'status file read by `sixgate health`', '/run/sixgate/status.json'),
+  spec('controlSocket', 'string', '--control-socket <path>', { type: 'string', minLength: 1 },
+    'unix socket (mode 0660) sixgate status, flows and counters --live read the daemon through', '/run/sixgate/control.sock'),
   spec('metricsListen', 'string', '--metrics-listen <[addr]:port>', { type: 'string', pattern: '^(\\[[0-9A-Fa-f:.]+\\]|[0-9.]+|[A-Za-z0-9.-]+)?:[0-9]{1,5}$' },
     'serve Prometheus metrics on this address', 'off'),
   spec('cleanup', 'boolean', '--cleanup', { type: 'boolean' }, 'on exit remove routes, rules, steering and the TUN', 'false'),
@@ -129,7 +133,7 @@ export const OPTIONS: readonly OptionSpec[] = [
  * new value is reported and waits for a restart. The others apply at once.
  */
 export const RESTART_OPTIONS: ReadonlyArray<keyof ServiceConfig> = [
-  'uplink', 'dockerHost', 'dockerIp6tables', 'ndp', 'nat66', 'tun', 'capacity', 'addressQuota', 'networkQuota', 'refuse', 'stateFile', 'statusFile', 'metricsListen', 'logLevel', 'retryMaxMs',
+  'uplink', 'dockerHost', 'dockerIp6tables', 'ndp', 'nat66', 'tun', 'capacity', 'addressQuota', 'networkQuota', 'refuse', 'stateFile', 'statusFile', 'controlSocket', 'metricsListen', 'logLevel', 'retryMaxMs',
 ];
 
 export const DEFAULTS: ServiceConfig = {
@@ -141,6 +145,7 @@ export const DEFAULTS: ServiceConfig = {
   hostPortRange: [61000, 61999],
   refuse: 'reply',
   statusFile: '/run/sixgate/status.json',
+  controlSocket: '/run/sixgate/control.sock',
   cleanup: false,
   logLevel: 'info',
   retryMaxMs: 10_000,

@@ -182,6 +182,7 @@ export function sixgateYaml(socket: string): string {
 uplink: ${UPLINK}
 dockerHost: unix://${socket}
 statusFile: ${join(LAB_DIR, 'status.json')}
+controlSocket: ${join(LAB_DIR, 'control.sock')}
 cleanup: true
 retryMaxMs: 500
 `;

@@ -69,8 +69,9 @@ export async function startStatic(lab: Lab, host: Netns, dir: LabDir, run: Runne
   const ndpFile = join(LAB_DIR, 'ndppd.conf');
   writeFileSync(natFile, natYaml());
   writeFileSync(ndpFile, ndppdConf());
-  dir.spawn('sixgate-nat', host, run.node, [run.cli, 'nat', '-c', natFile, '--cleanup']);
-  dir.spawn('sixgate-ndp', host, run.node, [run.cli, 'ndp', '-c', ndpFile]);
+  // Two daemons: a control socket each (sixgate status -s ...), never the host's.
+  dir.spawn('sixgate-nat', host, run.node, [run.cli, 'nat', '-c', natFile, '--cleanup', '--control-socket', join(LAB_DIR, 'nat.sock')]);
+  dir.spawn('sixgate-ndp', host, run.node, [run.cli, 'ndp', '-c', ndpFile, '--control-socket', join(LAB_DIR, 'ndp.sock')]);
   dir.spawn('web', web, run.node, [run.probe, 'serve', String(WEB_PORT)]);
   dir.spawn('glob1', glob1, run.node, [run.probe, 'serve', String(WEB_PORT)]);
   await Promise.all([

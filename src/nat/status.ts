@@ -38,16 +38,30 @@ export interface HostInfo {
 /** Live sessions (at most `limit`), with their counters and remaining lifetime at `tick`. */
 export function listSessions(t: ConnTable, extWords: Uint32Array, tick: number, limit = Infinity): SessionInfo[] {
   const out: SessionInfo[] = [];
+  for (let id = 1; id <= t.capacity && out.length < limit; id = sessionSlice(t, extWords, tick, id, 4096, out));
+  return out.length > limit ? out.slice(0, limit) : out;
+}
+
+/**
+ * Appends the live sessions among records [from, from + span) that `keep`
+ * accepts (it reads the record at `rec[o]`, before any text is made) to
+ * `out`; returns the first record of the next slice (past t.capacity: the
+ * walk is over). A big table is listed in slices between event-loop turns,
+ * so a listing never holds up the packets.
+ */
+export function sessionSlice(t: ConnTable, extWords: Uint32Array, tick: number, from: number, span: number, out: SessionInfo[],
+  keep?: (rec: Uint32Array, o: number) => boolean): number {
   const rec = t.rec;
   const word = new Uint8Array(16);
   const text = (w: Uint32Array, o: number): string => {
     writeAddressWords(word, 0, w, o);
     return formatIpv6(word, 0);
   };
-  for (let id = 1; id <= t.capacity && out.length < limit; id++) {
+  const end = Math.min(t.capacity + 1, from + span);
+  for (let id = Math.max(1, from); id < end; id++) {
     const o = id * REC_WORDS;
     const meta = rec[o + R.META];
-    if ((meta & Flag.LIVE) === 0) continue;
+    if ((meta & Flag.LIVE) === 0 || (keep !== undefined && !keep(rec, o))) continue;
     const ext = rec[o + R.EXT];
     out.push({
       id,
@@ -67,7 +81,7 @@ export function listSessions(t: ConnTable, extWords: Uint32Array, tick: number, 
       bytesIn: t.sessionBytes(id, 1),
     });
   }
-  return out;
+  return end;
 }
 
 /** Every inside address the table holds, with its session count and counters. */

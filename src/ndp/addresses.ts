@@ -40,6 +40,8 @@ export class ExactAddresses {
   readonly answered: Float64Array;
   /** Per entry: DAD probes defended. */
   readonly defended: Float64Array;
+  /** Per entry: when the last solicited NA or DAD defence was queued (the engine's clock, ms); 0 = never. */
+  readonly lastAnswered: Float64Array;
   /** "iface/low 24 bits" -> how many addresses need the group, and the group itself. */
   private readonly groups = new Map<string, { count: number; iface: number; group: Uint8Array }>();
   private changes: MembershipChange[] = [];
@@ -49,6 +51,7 @@ export class ExactAddresses {
     this.sources = new Uint8Array(capacity);
     this.answered = new Float64Array(capacity);
     this.defended = new Float64Array(capacity);
+    this.lastAnswered = new Float64Array(capacity);
   }
 
   find(uplink: number, buf: Uint8Array, off: number): number {
@@ -71,6 +74,7 @@ export class ExactAddresses {
     this.sources[e] = source;
     this.answered[e] = 0;
     this.defended[e] = 0;
+    this.lastAnswered[e] = 0;
     this.joinGroup(uplink, addr, off);
     return e;
   }
@@ -143,11 +147,14 @@ export class ExactAddresses {
   }
 
   /** Per-address counters of one uplink (control path). */
-  stats(uplink: number): { address: string; sources: number; answered: number; defended: number }[] {
+  stats(uplink: number): { address: string; sources: number; answered: number; defended: number; lastAnswered: number }[] {
     const addr = new Uint8Array(16);
     return this.entriesOf(uplink).map((e) => {
       this.table.copyAddress(e, addr, 0);
-      return { address: formatIpv6(addr, 0), sources: this.sources[e]!, answered: this.answered[e]!, defended: this.defended[e]! };
+      return {
+        address: formatIpv6(addr, 0), sources: this.sources[e]!, answered: this.answered[e]!, defended: this.defended[e]!,
+        lastAnswered: this.lastAnswered[e]!,
+      };
     });
   }
 }

@@ -367,6 +367,7 @@ export class NdpEngine {
       if (!this.emit.answer(up, buf, tOff, buf, srcOff, buf, mOff, dad, false)) return NdpDrop.QueueFull;
       if (dad) this.addresses.defended[e]++;
       else this.addresses.answered[e]++;
+      this.addresses.lastAnswered[e] = now;
       return 0;
     }
 
@@ -418,6 +419,7 @@ export class NdpEngine {
     if (inner === 0) return this.dropped(iface, NdpDrop.NoRoute);
     const created = t.create(iface, buf, tOff, first, inner, now + up.spec.timeout);
     if (created < 0) return this.dropped(iface, NdpDrop.SessionCap);
+    t.created[created] = now;
     rule.sessions++;
     this.counters.event(iface, NdpEvent.SessionCreated);
     if (refused !== 0) this.counters.event(iface, NdpEvent.SessionFromReserve);
@@ -624,7 +626,7 @@ export class NdpEngine {
   }
 
   /** Live sessions (control path, for state dumps and tests). */
-  sessionList(): { uplink: number; target: string; state: string; expires: number; fails: number; pending: number; wired: number }[] {
+  sessionList(): { uplink: number; target: string; state: string; rule: string; created: number; expires: number; fails: number; pending: number; wired: number }[] {
     const t = this.sessions;
     const out = [];
     for (let i = 0; i < t.count; i++) {
@@ -632,7 +634,8 @@ export class NdpEngine {
       t.index.copyAddress(s, this.peer, 0);
       out.push({
         uplink: t.uplink[s]!, target: formatIpv6(this.peer, 0), state: SESSION_STATE_NAMES[t.state[s]!]!,
-        expires: t.expires[s]!, fails: t.fails[s]!, pending: t.pendingCount[s]!, wired: t.wired[s]!,
+        rule: this.uplinks[t.uplink[s]!]?.rules[t.rule[s]!]?.text ?? '',
+        created: t.created[s]!, expires: t.expires[s]!, fails: t.fails[s]!, pending: t.pendingCount[s]!, wired: t.wired[s]!,
       });
     }
     return out;

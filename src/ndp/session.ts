@@ -42,6 +42,8 @@ export class SessionTable {
   readonly rule: Int16Array;
   /** When the current timer runs out (ms, the caller's clock). */
   readonly expires: Float64Array;
+  /** When the session was created (ms, the caller's clock; set by the engine). */
+  readonly created: Float64Array;
   readonly fails: Uint8Array;
   /** An outside NS arrived since the last renewal. */
   readonly touched: Uint8Array;
@@ -70,6 +72,7 @@ export class SessionTable {
     this.uplink = new Uint8Array(capacity);
     this.rule = new Int16Array(capacity);
     this.expires = new Float64Array(capacity);
+    this.created = new Float64Array(capacity);
     this.fails = new Uint8Array(capacity);
     this.touched = new Uint8Array(capacity);
     this.ifaces = new Uint32Array(capacity);

@@ -2,9 +2,9 @@
 // HEALTHCHECK and monitors. The daemon rewrites a small JSON status file from
 // a timer on its own event loop; a reader judges that file.
 //
-// A file rather than a control socket: the daemon serves nothing (no listener
-// to secure, no request that could wedge it), the reader needs no privileges
-// and no protocol, and a stuck event loop shows up by itself as a stale file.
+// A file rather than the control socket (src/service/control.ts, for the
+// detailed views): the reader needs no privileges and no protocol, and a
+// stuck event loop shows up by itself as a stale file.
 // Ages are measured on CLOCK_MONOTONIC (process.hrtime), which every process
 // on the host shares, so a wall-clock step (NTP, a VM resume) never makes a
 // live daemon look stale. /run is a tmpfs, so a reboot leaves no old file.

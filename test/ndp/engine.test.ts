@@ -43,6 +43,9 @@ describe('NDP engine: answering', () => {
     assert.equal(formatMac(r.options.targetLinkAddr!, 0), formatMac(UPLINK_MAC, 0));
     assert.equal(e.counters.eventCount(UPLINK, NdpEvent.AdvertSent), 1);
     assert.deepEqual(e.addresses.stats(UPLINK).find((s) => s.address === '2001:db8:1::5')?.answered, 1);
+    assert.equal(e.addresses.stats(UPLINK).find((s) => s.address === '2001:db8:1::5')?.lastAnswered, 0, 'at time 0');
+    assert.equal(feed(e, 250, UPLINK, nsFrame(ip('2001:db8:1::5'))), 0);
+    assert.equal(e.addresses.stats(UPLINK).find((s) => s.address === '2001:db8:1::5')?.lastAnswered, 250, 'the last answer\'s time (sixgate status)');
   });
 
   test('router no clears R; the static list and a static prefix answer too', () => {
@@ -214,7 +217,8 @@ describe('NDP engine: sessions', () => {
     assert.equal(feed(e, 100, UPLINK, nsFrame(t, { src: ip('2001:db8:ff::2'), slla: mac('0a:00:00:00:00:02') })), 0);
     assert.equal(feed(e, 150, UPLINK, nsFrame(t)), 0);
     assert.equal(e.actions.count, 0);
-    assert.deepEqual(e.sessionList().map((s) => [s.target, s.state, s.pending]), [['2001:db8:3::7', 'waiting', 2]]);
+    assert.deepEqual(e.sessionList().map((s) => [s.target, s.state, s.pending, s.created]), [['2001:db8:3::7', 'waiting', 2, 0]]);
+    assert.match(e.sessionList()[0]!.rule, /^2001:db8:3::\/\d+$/, 'the rule that made it (sixgate ndp sessions)');
     assert.equal(feed(e, 200, INNER, naFrame(t)), 0);
     assert.equal(e.actions.count, 2);
     assert.deepEqual([0, 1].map((i) => formatIpv6(na(e, i).dst, 0)), ['2001:db8:ff::1', '2001:db8:ff::2']);
