@@ -62,7 +62,16 @@ async function natCounters(lab: NatLab): Promise<Record<string, number>> {
   const deadline = Date.now() + 5000;
   for (;;) {
     const line = lab.log.slice(before).split('\n').find((l) => l.includes('"msg":"counters"'));
-    if (line !== undefined) return (JSON.parse(line) as { nat?: Record<string, number> }).nat ?? {};
+    if (line !== undefined) {
+      // The registry's names (sixgate_nat_rst_sent_total) back to the engine's (rst-sent).
+      const all = (JSON.parse(line) as { counters?: Record<string, unknown> }).counters ?? {};
+      const out: Record<string, number> = {};
+      for (const [k, v] of Object.entries(all)) {
+        const m = /^sixgate_nat_(.+)_total$/.exec(k);
+        if (m !== null && typeof v === 'number') out[m[1]!.replace(/_/g, '-')] = v;
+      }
+      return out;
+    }
     if (Date.now() > deadline) throw new Error(`no counters line:\n${lab.log.slice(-2000)}`);
     await new Promise((r) => setTimeout(r, 20));
   }
