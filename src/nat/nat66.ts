@@ -33,7 +33,9 @@ import { WireError } from '../wire/error.js';
 import {
   ADDRESS_ONES, readAddressWords, writeAddressWords, addressWordsSum, applyChecksumDiff, applyPartialChecksumDiff,
 } from '../wire/checksum.js';
-import { ConnTable, R, REC_WORDS } from './table.js';
+import { ConnTable, R, REC_WORDS, Flag } from './table.js';
+import { migrateSessions, type Migration } from './migrate.js';
+import { layoutOf } from './layout.js';
 import { FragmentTracker, FRAG_HAIRPIN } from './fragments.js';
 import { NatDrop, DROP_REASON_COUNT } from './drop.js';
 import { ProtoClass, Verdict, NatCounter, NAT_COUNTER_NAMES, Direction } from './types.js';
@@ -45,7 +47,7 @@ import {
   MODE_NPTV6, TICK_MS, type CompiledConfig, type NatConfig,
 } from './config.js';
 import { nptRewrite } from './nptv6.js';
-import { PublishedPorts } from './published.js';
+import { PublishedPorts, publishedEntries } from './published.js';
 import { Sessions } from './sessions.js';
 import { translateErrorOutbound, translateErrorInbound, translateNptError } from './icmp-error.js';
 
@@ -53,6 +55,27 @@ export { NatBatch };
 
 export const DIR_OUT = Direction.Out;
 export const DIR_IN = Direction.In;
+
+/** Sessions a table holds when the configuration does not say. */
+export const DEFAULT_CAPACITY = 262_144;
+
+/**
+ * External address indexes a table has room for: a few more than in use, so
+ * a network or address added later (`docker network create`) fits in place.
+ * Each costs 1 MiB of port owners, so the room stays small; beyond it the
+ * engine is rebuilt and adopts its sessions.
+ */
+export function externalRoom(count: number): number {
+  return Math.ceil((count + 1) / 4) * 4;
+}
+
+/** What a reconfiguration changed. */
+export interface Reconfigured {
+  /** Sessions removed because what they used went (or a new published port took their port). */
+  readonly sessionsDropped: number;
+  readonly publishedAdded: number;
+  readonly publishedRemoved: number;
+}
 
 export class Nat66 {
   readonly table: ConnTable;
@@ -64,7 +87,11 @@ export class Nat66 {
   readonly published: PublishedPorts;
   /** Opening sessions, lifetimes, reclaiming (sessions.ts). */
   readonly sessions: Sessions;
-  /** Compiled configuration (read-only for helpers). */
+  /**
+   * Compiled configuration (read-only for helpers). One object for the
+   * engine's life: reconfigure() replaces its contents, so every part that
+   * holds it (sessions, published ports) sees the change at once.
+   */
   readonly cfg: CompiledConfig;
 
   readonly chain = new Ipv6Chain();
@@ -78,7 +105,7 @@ export class Nat66 {
   tick = 0;
   /** The time of the packet being translated, ms; a typed array because a fractional ms count is not a small integer (see fragments.ts). */
   readonly clock = new Float64Array(1);
-  private readonly hasNpt: boolean;
+  private hasNpt: boolean;
   private clockStarted = false;
   private readonly warmer = new BatchWarmer();
   /** classify's word loads over the caller's packet buffer (see viewOf). */
@@ -90,14 +117,20 @@ export class Nat66 {
   private presetHash = 0;
   /** With presetHash: the index slot the warm-up found for that lookup. */
   private presetSlot = 0;
+  /** The table's hash seed (a reconfiguration that names another one needs a new table). */
+  private readonly seed: number;
 
-  constructor(config: NatConfig) {
-    this.cfg = compileConfig(config);
+  /**
+   * `previous`: the configuration of the engine this one replaces, so the
+   * external addresses keep their indexes and sessions can migrate (adopt).
+   */
+  constructor(config: NatConfig, previous?: CompiledConfig) {
+    this.cfg = compileConfig(config, previous);
     this.table = new ConnTable({
-      capacity: config.capacity ?? 262_144,
-      externalCount: this.cfg.extCount,
+      capacity: config.capacity ?? DEFAULT_CAPACITY,
+      externalCount: externalRoom(this.cfg.extCount),
       hostCapacity: config.hostCapacity,
-    }, config.seed ?? ((Math.random() * 0x100000000) >>> 0));
+    }, this.seed = config.seed ?? ((Math.random() * 0x100000000) >>> 0));
     this.table.fingerprint = this.cfg.fingerprint;
     this.fragments = new FragmentTracker(config.fragmentFlows ?? 1024, config.fragmentHoldSlots ?? 32,
       config.fragmentHoldBytes ?? 2048, this.clock, this.cfg.fragmentMs);
@@ -586,14 +619,76 @@ export class Nat66 {
    */
   restore(snapshot: Uint8Array, now: number): number {
     this.setClock(now);
+    return restoreTable(this.table, snapshot, this.tick, () => this.published.markAll(), (rec, o) => this.keepSession(rec, o));
+  }
+
+  /**
+   * Whether a session still holds under the configuration in force: its
+   * inside address is in the masquerading network that owns its external
+   * address, and a published port's session has its published port.
+   */
+  private keepSession(rec: Uint32Array, o: number): boolean {
     const cfg = this.cfg;
-    // A session survives only if its inside address is still in the network
-    // that owns its external address (networks may have changed meanwhile).
-    const keep = (rec: Uint32Array, o: number): boolean => {
-      const net = networkOf(cfg, rec, o + R.IN_ADDR);
-      return net >= 0 && cfg.netMode[net] !== MODE_NPTV6 && cfg.extNet[rec[o + R.EXT] & 0xffff] === net;
-    };
-    return restoreTable(this.table, snapshot, this.tick, () => this.published.markAll(), keep);
+    const net = networkOf(cfg, rec, o + R.IN_ADDR);
+    if (net < 0 || cfg.netMode[net] === MODE_NPTV6 || cfg.extNet[rec[o + R.EXT] & 0xffff] !== net) return false;
+    return (rec[o + R.META] & Flag.PUBLISHED) === 0 || this.published.owns(rec, o);
+  }
+
+  /**
+   * Whether `config` needs another table: a new capacity, host capacity or
+   * seed, or more external address indexes than this table has. Such a
+   * change builds a new engine (`new Nat66(config, old.cfg)`) that adopts
+   * the old one's sessions; any other change is reconfigure(). Throws
+   * ConfigError when the configuration is invalid.
+   */
+  needsNewTable(config: NatConfig): boolean {
+    const next = compileConfig(config, this.cfg);
+    return next.extCount > this.table.externalCount ||
+      (config.capacity ?? DEFAULT_CAPACITY) !== this.table.capacity ||
+      layoutOf({ capacity: this.table.capacity, externalCount: 0, hostCapacity: config.hostCapacity }).hosts !== this.table.hostCapacity ||
+      (config.seed !== undefined && config.seed !== this.seed);
+  }
+
+  /**
+   * Move to a new configuration in place: networks, external addresses,
+   * NPTv6 prefixes, published ports, timers and quotas. External addresses
+   * keep their indexes, so the sessions of every network and address still
+   * there are not touched; the sessions of what went (a network, an
+   * external address, a published port, an inside subnet) are removed, and
+   * so are dynamic mappings on a port now published. Validates first
+   * (ConfigError, nothing changed); throws Error when needsNewTable(config).
+   * Control plane: O(capacity).
+   */
+  reconfigure(config: NatConfig): Reconfigured {
+    const next = compileConfig(config, this.cfg);
+    const wanted = publishedEntries(next, config.published ?? []);
+    if (this.needsNewTable(config)) throw new Error('this configuration needs a new table: build a new engine and adopt the sessions');
+    Object.assign(this.cfg, next);
+    this.hasNpt = this.cfg.netMode.some((m) => m === MODE_NPTV6);
+    this.sessions.configure();
+    this.table.fingerprint = this.cfg.fingerprint;
+    const { added, removed, ended } = this.published.reconcile(wanted);
+    let dropped = ended;
+    const t = this.table;
+    const rec = t.rec;
+    for (let id = 1; id <= t.capacity; id++) {
+      const o = id * REC_WORDS;
+      if ((rec[o + R.META] & Flag.LIVE) !== 0 && !this.keepSession(rec, o)) {
+        t.remove(id);
+        dropped++;
+      }
+    }
+    return { sessionsDropped: dropped, publishedAdded: added, publishedRemoved: removed };
+  }
+
+  /**
+   * Take over the live sessions of `old` (the engine this one replaces,
+   * built as `new Nat66(config, old.cfg)`): see migrate.ts. This engine's
+   * clock starts at old's. Returns the sessions moved and left behind.
+   */
+  adopt(old: Nat66): Migration {
+    this.setClock(old.clock[0]);
+    return migrateSessions(old.table, this.table, Math.max(old.tick, old.table.lastTick), (rec, o) => this.keepSession(rec, o));
   }
 
   /** Live sessions as plain objects, for status output (allocates; control plane). */
