@@ -41,7 +41,7 @@ import { parseIfInet6 } from '../host/interfaces.js';
 import { formatIpv6, parseIpv6, prefixesOverlap } from '../wire/address.js';
 import { DEFAULT_TUN, type DatapathModel, type ResolvedModel } from './model.js';
 import { resolveModel, type HostFacts } from './resolve.js';
-import { hostPlan, natConfig, natKey, natPublished, publishedKey, type HostPlan } from './plan.js';
+import { hostPlan, natConfig, natPublished, publishedKey, type HostPlan } from './plan.js';
 import { TunDatapath, LOOP_COUNTER_NAMES } from './loop.js';
 import { ndpConfigFor } from './ndp.js';
 import { reservePorts, releasePorts } from './ports.js';
@@ -95,8 +95,10 @@ export interface ApplyReport {
   readonly ndpAdded: number;
   readonly ndpRemoved: number;
   readonly steeringChanged: boolean;
+  /** The engine moved to a new table (a capacity change, more external addresses than the table had room for). */
   readonly natRebuilt: boolean;
-  readonly sessionsKept: boolean;
+  /** Sessions ended because their network, external address or published port went (or did not fit a new table). */
+  readonly sessionsDropped: number;
   readonly publishedAdded: number;
   readonly publishedRemoved: number;
   readonly notes: readonly string[];
@@ -148,6 +150,8 @@ export class DatapathService {
   private readonly log: Logger;
   private readonly options: DatapathServiceOptions;
   private published = new Map<string, PublishedPort>();
+  /** The engine's networks and published ports in force (reconfigureNat skips an apply that changes neither). */
+  private natApplied: string | undefined;
   /** The plan whose routes, NDP and steering are on the host (what a repair starts from). */
   private installed: HostPlan | undefined;
   /** Why the data path is not forwarding; undefined while it is. */
@@ -221,6 +225,7 @@ export class DatapathService {
     const service = new DatapathService(options, tun, nat, resolved, plan, host, kernelNat);
     for (const w of warned) service.kernelNatWarned.add(w);
     service.notes = new Set(notes);
+    service.natApplied = engineKey(engineConfig(resolved, options));
     try {
       await service.installHost(undefined, plan);
       service.loop.setHostAddresses(service.hostAddresses());
@@ -243,9 +248,7 @@ export class DatapathService {
   }
 
   private static buildNat(resolved: ResolvedModel, options: DatapathServiceOptions): Nat66 {
-    const nat = new Nat66(natConfig(resolved, options.nat));
-    for (const p of natPublished(resolved)) nat.published.add(p);
-    return nat;
+    return new Nat66(engineConfig(resolved, options));
   }
 
   private static restore(nat: Nat66, options: DatapathServiceOptions, log: Logger): number {
@@ -350,11 +353,11 @@ export class DatapathService {
   }
 
   /**
-   * Moves to a new model, touching only what changed. The NAT engine is
-   * rebuilt only when networks or external addresses changed; its sessions
-   * carry over when the external addresses are the same. Published ports
-   * alone change in the engine's table, in process: no command runs (in
-   * dedicated and NPTv6 modes; host mode steers each published port).
+   * Moves to a new model, touching only what changed. Networks, external
+   * addresses, NPTv6 prefixes and published ports change in the engine's
+   * tables in place (reconfigureNat): only the sessions of what went end.
+   * Published ports alone run no command (in dedicated and NPTv6 modes;
+   * host mode steers each published port).
    * Calls are queued. After a failure the next call re-reads the kernel.
    */
   apply(model: DatapathModel, options: ApplyOptions = {}): Promise<ApplyReport> {
@@ -386,29 +389,7 @@ export class DatapathService {
     for (const note of notes) if (!this.notes.has(note)) this.log.info(note);
     this.notes = new Set(notes);
     const plan = hostPlan(resolved);
-    let natRebuilt = false;
-    let sessionsKept = true;
-    let publishedAdded = 0;
-    let publishedRemoved = 0;
-    const oldPublished = this.published;
-    if (natKey(resolved) !== natKey(this.resolved)) {
-      const fresh = DatapathService.buildNat(resolved, this.options);
-      try {
-        fresh.restore(this.nat.snapshot(monotonicMs()), monotonicMs());
-      } catch (err) {
-        if (!(err instanceof SnapshotError)) throw err;
-        sessionsKept = false;
-        this.log.warn({ err: err.message }, 'NAT networks changed: existing sessions dropped');
-      }
-      this.nat = fresh;
-      this.loop.nat = fresh;
-      natRebuilt = true;
-      publishedAdded = fresh.published.size;
-    } else {
-      const next = this.publishedOf(resolved);
-      for (const [k, p] of oldPublished) if (!next.has(k)) publishedRemoved += this.nat.published.remove(p) > 0 ? 1 : 0;
-      for (const [k, p] of next) if (!oldPublished.has(k)) { this.nat.published.add(p); publishedAdded++; }
-    }
+    const nat = this.reconfigureNat(resolved);
     const before = this.plan;
     this.resolved = resolved;
     this.plan = plan;
@@ -419,10 +400,40 @@ export class DatapathService {
     const report: ApplyReport = {
       rulesAndRoutesAdded: host.policy.added, rulesAndRoutesRemoved: host.policy.removed,
       ndpAdded: host.ndpAdded, ndpRemoved: host.ndpRemoved, steeringChanged: host.steeringChanged,
-      natRebuilt, sessionsKept, publishedAdded, publishedRemoved, notes,
+      ...nat, notes,
     };
     this.log.info(report, 'model applied');
     return report;
+  }
+
+  /**
+   * Moves the engine to the model's networks and published ports: in place
+   * when its table can take them, else into a new table that adopts the
+   * live sessions (nat/migrate.ts). Sessions whose network, external
+   * address and published port remain are untouched either way; the rest
+   * end, counted in one line. Nothing runs when the engine's side of the
+   * model is unchanged (the sweep is O(capacity)).
+   */
+  private reconfigureNat(resolved: ResolvedModel): { natRebuilt: boolean; sessionsDropped: number; publishedAdded: number; publishedRemoved: number } {
+    const config = engineConfig(resolved, this.options);
+    const key = engineKey(config);
+    if (key === this.natApplied) return { natRebuilt: false, sessionsDropped: 0, publishedAdded: 0, publishedRemoved: 0 };
+    let result;
+    if (this.nat.needsNewTable(config)) {
+      const fresh = new Nat66(config, this.nat.cfg);
+      const { moved, dropped } = fresh.adopt(this.nat);
+      this.log.info({ sessions: moved, dropped, capacity: fresh.table.capacity, externalRoom: fresh.table.externalCount }, 'NAT table rebuilt: live sessions moved into it');
+      this.nat = fresh;
+      this.loop.nat = fresh;
+      result = { natRebuilt: true, sessionsDropped: dropped, publishedAdded: fresh.published.size, publishedRemoved: 0 };
+    } else {
+      result = { natRebuilt: false, ...this.nat.reconfigure(config) };
+    }
+    this.natApplied = key;
+    if (result.sessionsDropped > 0) {
+      this.log.info({ sessions: result.sessionsDropped }, 'NAT reconfigured: sessions of removed networks, external addresses or published ports ended');
+    }
+    return result;
   }
 
   /**
@@ -432,7 +443,7 @@ export class DatapathService {
   private reportQuota(): void {
     const c = this.nat.counters;
     const hits = c[NatCounter.AddressQuotaHits]! + c[NatCounter.NetworkQuotaHits]!;
-    if (hits < this.quotaHits) this.quotaHits = 0; // a new engine (networks changed)
+    if (hits < this.quotaHits) this.quotaHits = 0; // a new engine (a new table)
     const now = monotonicMs();
     if (hits === this.quotaHits || now - this.quotaLoggedAt < QUOTA_LOG_MS) return;
     const s = this.nat.sessions;
@@ -448,7 +459,7 @@ export class DatapathService {
     this.quotaLoggedAt = now;
   }
 
-  /** The engine in force (replaced by apply when networks change). */
+  /** The engine in force (replaced by apply when it needs a new table). */
   get engine(): Nat66 {
     return this.nat;
   }
@@ -606,6 +617,15 @@ function withoutKernelNat(model: DatapathModel, kernel: readonly string[], log: 
     return hit === undefined;
   });
   return { ...model, networks };
+}
+
+/** The engine's configuration for a model: its networks and published ports, with the service's engine options. */
+function engineConfig(resolved: ResolvedModel, options: DatapathServiceOptions): NatConfig {
+  return { ...natConfig(resolved, options.nat), published: natPublished(resolved) };
+}
+
+function engineKey(config: NatConfig): string {
+  return JSON.stringify([config.networks, config.published]);
 }
 
 const NOTHING_INSTALLED = { policy: { added: 0, removed: 0 }, ndpAdded: 0, ndpRemoved: 0, steeringChanged: false };
