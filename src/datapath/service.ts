@@ -87,6 +87,11 @@ export interface ApplyOptions {
   readonly resync?: boolean;
   /** The uplink's addresses when the caller has just read them (uplinkFacts). */
   readonly facts?: HostFacts;
+  /**
+   * Engine options (capacity, quotas) from now on, replacing the start
+   * options'; a new capacity moves the live sessions into a new table.
+   */
+  readonly nat?: Partial<NatConfig>;
 }
 
 export interface ApplyReport {
@@ -150,8 +155,10 @@ export class DatapathService {
   private readonly log: Logger;
   private readonly options: DatapathServiceOptions;
   private published = new Map<string, PublishedPort>();
-  /** The engine's networks and published ports in force (reconfigureNat skips an apply that changes neither). */
+  /** The engine's configuration in force (reconfigureNat skips an apply that leaves it as it is). */
   private natApplied: string | undefined;
+  /** Engine options: the start options', then the last apply's that named some. */
+  private natOptions: Partial<NatConfig> | undefined;
   /** The plan whose routes, NDP and steering are on the host (what a repair starts from). */
   private installed: HostPlan | undefined;
   /** Why the data path is not forwarding; undefined while it is. */
@@ -187,6 +194,7 @@ export class DatapathService {
 
   private constructor(options: DatapathServiceOptions, tun: Tun, nat: Nat66, resolved: ResolvedModel, plan: HostPlan, host: HostOps, kernelNat: readonly string[]) {
     this.options = options;
+    this.natOptions = options.nat;
     this.host = host;
     this.kernelNat = kernelNat;
     this.log = options.logger;
@@ -225,7 +233,7 @@ export class DatapathService {
     const service = new DatapathService(options, tun, nat, resolved, plan, host, kernelNat);
     for (const w of warned) service.kernelNatWarned.add(w);
     service.notes = new Set(notes);
-    service.natApplied = engineKey(engineConfig(resolved, options));
+    service.natApplied = engineKey(engineConfig(resolved, options.nat));
     try {
       await service.installHost(undefined, plan);
       service.loop.setHostAddresses(service.hostAddresses());
@@ -248,7 +256,7 @@ export class DatapathService {
   }
 
   private static buildNat(resolved: ResolvedModel, options: DatapathServiceOptions): Nat66 {
-    return new Nat66(engineConfig(resolved, options));
+    return new Nat66(engineConfig(resolved, options.nat));
   }
 
   private static restore(nat: Nat66, options: DatapathServiceOptions, log: Logger): number {
@@ -367,6 +375,7 @@ export class DatapathService {
         this.appliedSteering = undefined;
       }
       try {
+        if (options.nat !== undefined) this.natOptions = options.nat;
         return await this.applyNow(model, options.facts);
       } catch (err) {
         this.appliedPolicy = undefined;
@@ -415,7 +424,7 @@ export class DatapathService {
    * model is unchanged (the sweep is O(capacity)).
    */
   private reconfigureNat(resolved: ResolvedModel): { natRebuilt: boolean; sessionsDropped: number; publishedAdded: number; publishedRemoved: number } {
-    const config = engineConfig(resolved, this.options);
+    const config = engineConfig(resolved, this.natOptions);
     const key = engineKey(config);
     if (key === this.natApplied) return { natRebuilt: false, sessionsDropped: 0, publishedAdded: 0, publishedRemoved: 0 };
     let result;
@@ -594,9 +603,16 @@ export class DatapathService {
     if (this.options.stateFile !== undefined) {
       const file = this.options.stateFile;
       mkdirSync(dirname(file), { recursive: true });
-      writeFileSync(`${file}.tmp`, this.nat.snapshot(monotonicMs()));
+      // The next start lays the external addresses out afresh: save a table laid out so.
+      const config = engineConfig(this.resolved, this.natOptions);
+      let nat = this.nat;
+      if (!nat.restorableAs(config)) {
+        nat = new Nat66(config);
+        nat.adopt(this.nat);
+      }
+      writeFileSync(`${file}.tmp`, nat.snapshot(monotonicMs()));
       renameSync(`${file}.tmp`, file);
-      this.log.info({ file, sessions: this.nat.table.count }, 'connection table saved');
+      this.log.info({ file, sessions: nat.table.count }, 'connection table saved');
     }
     this.currentTun.close();
   }
@@ -619,13 +635,13 @@ function withoutKernelNat(model: DatapathModel, kernel: readonly string[], log: 
   return { ...model, networks };
 }
 
-/** The engine's configuration for a model: its networks and published ports, with the service's engine options. */
-function engineConfig(resolved: ResolvedModel, options: DatapathServiceOptions): NatConfig {
-  return { ...natConfig(resolved, options.nat), published: natPublished(resolved) };
+/** The engine's configuration for a model: its networks and published ports, with the engine options. */
+function engineConfig(resolved: ResolvedModel, options: Partial<NatConfig> | undefined): NatConfig {
+  return { ...natConfig(resolved, options), published: natPublished(resolved) };
 }
 
 function engineKey(config: NatConfig): string {
-  return JSON.stringify([config.networks, config.published]);
+  return JSON.stringify(config);
 }
 
 const NOTHING_INSTALLED = { policy: { added: 0, removed: 0 }, ndpAdded: 0, ndpRemoved: 0, steeringChanged: false };

@@ -23,10 +23,12 @@ export interface Migration {
 /**
  * Copy the live sessions of `from` into `to` (see the file comment). `tick`
  * is the current tick: `to`'s clock starts there if it has not, and sessions
- * due by then are not moved. External address indexes must mean the same in
- * both tables (compileConfig with `previous`). Control plane: O(capacity).
+ * due by then are not moved. `extMap[i]` is the index in `to` of `from`'s
+ * external address i (-1: gone); `keep(rec, o, ext)` gets that new index.
+ * Control plane: O(capacity).
  */
-export function migrateSessions(from: ConnTable, to: ConnTable, tick: number, keep: (rec: Uint32Array, o: number) => boolean): Migration {
+export function migrateSessions(from: ConnTable, to: ConnTable, tick: number, extMap: Int32Array,
+  keep: (rec: Uint32Array, o: number, ext: number) => boolean): Migration {
   to.startClock(tick);
   const rec = from.rec;
   const k = to.key;
@@ -37,12 +39,13 @@ export function migrateSessions(from: ConnTable, to: ConnTable, tick: number, ke
     const meta = rec[o + R.META];
     if ((meta & Flag.LIVE) === 0 || rec[o + R.EXPIRY] <= tick) continue;
     const pc = (meta >>> 12) & 0xf;
-    const extIdx = rec[o + R.EXT] & 0xffff;
+    const oldExt = rec[o + R.EXT] & 0xffff;
+    const extIdx = oldExt < extMap.length ? extMap[oldExt] : -1;
     const extPort = rec[o + R.EXT] >>> 16;
     const inPort = rec[o + R.PORTS] >>> 16;
     const remPort = rec[o + R.PORTS] & 0xffff;
     const flags = meta & 0xff & ~Flag.LIVE;
-    if (!keep(rec, o) || extIdx >= to.externalCount || to.count >= to.capacity) { dropped++; continue; }
+    if (extIdx < 0 || extIdx >= to.externalCount || !keep(rec, o, extIdx) || to.count >= to.capacity) { dropped++; continue; }
     for (let w = 0; w < 8; w++) k[w] = rec[o + w];
     const host = to.acquireHost();
     if (host === 0 || to.findInside(pc, inPort, remPort) !== 0 || to.findOutside(pc, extIdx, extPort, remPort) !== 0) { dropped++; continue; }
@@ -54,7 +57,7 @@ export function migrateSessions(from: ConnTable, to: ConnTable, tick: number, ke
       if ((owner & OWNER_PUBLISHED) !== 0) { dropped++; continue; }
       anchor = to.findMapping(pc, inPort);
       // Sessions of one mapping share its external address and port; anything else is not a mapping of ours.
-      if (anchor !== 0 ? to.rec[anchor * REC_WORDS + R.EXT] !== rec[o + R.EXT] : owner !== 0) { dropped++; continue; }
+      if (anchor !== 0 ? to.rec[anchor * REC_WORDS + R.EXT] !== ((extPort << 16 | extIdx) >>> 0) : owner !== 0) { dropped++; continue; }
     }
     // An inside address's counters move with its first session.
     if (to.hosts.sessions(host) === 0) to.hostCnt.set(from.hostCnt.subarray((meta >>> 16) * 4, (meta >>> 16) * 4 + 4), host * 4);

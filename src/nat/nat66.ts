@@ -619,19 +619,20 @@ export class Nat66 {
    */
   restore(snapshot: Uint8Array, now: number): number {
     this.setClock(now);
-    return restoreTable(this.table, snapshot, this.tick, () => this.published.markAll(), (rec, o) => this.keepSession(rec, o));
+    return restoreTable(this.table, snapshot, this.tick, () => this.published.markAll(), (rec, o) => this.keepSession(rec, o, rec[o + R.EXT] & 0xffff));
   }
 
   /**
-   * Whether a session still holds under the configuration in force: its
-   * inside address is in the masquerading network that owns its external
-   * address, and a published port's session has its published port.
+   * Whether a session still holds under the configuration in force, on
+   * external address `ext`: its inside address is in the masquerading
+   * network that owns that address, and a published port's session has its
+   * published port.
    */
-  private keepSession(rec: Uint32Array, o: number): boolean {
+  private keepSession(rec: Uint32Array, o: number, ext: number): boolean {
     const cfg = this.cfg;
     const net = networkOf(cfg, rec, o + R.IN_ADDR);
-    if (net < 0 || cfg.netMode[net] === MODE_NPTV6 || cfg.extNet[rec[o + R.EXT] & 0xffff] !== net) return false;
-    return (rec[o + R.META] & Flag.PUBLISHED) === 0 || this.published.owns(rec, o);
+    if (net < 0 || cfg.netMode[net] === MODE_NPTV6 || cfg.extNet[ext] !== net) return false;
+    return (rec[o + R.META] & Flag.PUBLISHED) === 0 || this.published.owns(rec, o, ext);
   }
 
   /**
@@ -673,7 +674,7 @@ export class Nat66 {
     const rec = t.rec;
     for (let id = 1; id <= t.capacity; id++) {
       const o = id * REC_WORDS;
-      if ((rec[o + R.META] & Flag.LIVE) !== 0 && !this.keepSession(rec, o)) {
+      if ((rec[o + R.META] & Flag.LIVE) !== 0 && !this.keepSession(rec, o, rec[o + R.EXT] & 0xffff)) {
         t.remove(id);
         dropped++;
       }
@@ -682,13 +683,31 @@ export class Nat66 {
   }
 
   /**
-   * Take over the live sessions of `old` (the engine this one replaces,
-   * built as `new Nat66(config, old.cfg)`): see migrate.ts. This engine's
-   * clock starts at old's. Returns the sessions moved and left behind.
+   * Take over the live sessions of `old`, the engine this one replaces (see
+   * migrate.ts): each external address is found again by its address, so
+   * `new Nat66(config, old.cfg)` keeps the indexes but any engine will do.
+   * This engine's clock starts at old's. Returns the sessions moved and
+   * left behind.
    */
   adopt(old: Nat66): Migration {
     this.setClock(old.clock[0]);
-    return migrateSessions(old.table, this.table, Math.max(old.tick, old.table.lastTick), (rec, o) => this.keepSession(rec, o));
+    const extMap = new Int32Array(old.cfg.extCount).fill(-1);
+    for (let k = 0; k < old.cfg.extCount; k++) {
+      if (old.cfg.extNet[k] >= 0) extMap[k] = externalIndexOf(this.cfg, old.cfg.extWords, k * 4);
+    }
+    return migrateSessions(old.table, this.table, Math.max(old.tick, old.table.lastTick), extMap, (rec, o, ext) => this.keepSession(rec, o, ext));
+  }
+
+  /**
+   * Whether a fresh engine with `config` (this engine's) would lay its
+   * external addresses out as this one does, so it can restore a snapshot
+   * of this table. After reconfigurations the indexes may have holes or
+   * another order: then the snapshot is taken from a fresh engine that
+   * adopted the sessions.
+   */
+  restorableAs(config: NatConfig): boolean {
+    const fresh = compileConfig(config);
+    return fresh.fingerprint === this.cfg.fingerprint && externalRoom(fresh.extCount) === this.table.externalCount;
   }
 
   /** Live sessions as plain objects, for status output (allocates; control plane). */

@@ -172,11 +172,13 @@ export class PublishedPorts {
     return { added, removed, ended };
   }
 
-  /** Whether the session record at rec[o..] belongs to a published port in force (its port, inside address and port). */
-  owns(rec: Uint32Array, o: number): boolean {
-    const ext = rec[o + R.EXT];
+  /**
+   * Whether the session record at rec[o..] belongs to a published port in
+   * force (its port, inside address and port), on external address `ext`.
+   */
+  owns(rec: Uint32Array, o: number, ext: number): boolean {
     const pc = (rec[o + R.META] >>> 12) & 0xf;
-    const owner = this.table.portOwner(ext & 0xffff, pc, ext >>> 16);
+    const owner = this.table.portOwner(ext, pc, rec[o + R.EXT] >>> 16);
     if ((owner & OWNER_PUBLISHED) === 0) return false;
     const s = owner & ~OWNER_PUBLISHED;
     const a = this.insideAddr;

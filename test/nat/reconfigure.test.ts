@@ -180,3 +180,39 @@ test('a capacity change or more external addresses: a new engine adopts every li
   assert.equal(s.moved, 50);
   assert.equal(s.moved + s.dropped, fresh.table.count);
 });
+
+test('after reconfigurations, a snapshot a fresh start can restore: holes and order compacted by adoption', () => {
+  const n = new Nat66(config([NET1, NET2, NET3], [WEB]));
+  const a = open(n, A, 4000, 0);
+  const c = open(n, C, 4000, 0);
+  connect(n, EXT1, 8080, 50000, A, 80, 0);
+  const now = config([NET3, NET1], [WEB]);
+  n.reconfigure(now);
+  assert.equal(n.restorableAs(now), false, 'index 1 is a hole, and a fresh start puts NET3 first');
+  const compact = new Nat66(now);
+  assert.deepEqual(compact.adopt(n), { moved: 3, dropped: 0 });
+  const restarted = new Nat66(now);
+  assert.equal(restarted.restore(compact.snapshot(1000), 1000), 0);
+  assert.equal(restarted.table.count, 3);
+  assert.equal(reply(restarted, a, 1000), A);
+  assert.equal(reply(restarted, c, 1000), C);
+  assert.equal(push(restarted, EXT1, 8080, 50000, 1000), A);
+  assert.equal(new Nat66(now).restorableAs(now), true);
+});
+
+test('NPTv6 prefixes change in place; the masquerading sessions beside them stay', () => {
+  const npt = (prefix: string): NatNetwork => ({ name: 'npt', mode: 'nptv6', insideSubnets: ['fd00:9::/64'], externalPrefix: prefix });
+  const n = new Nat66(config([NET1, npt('2001:db8:66::/64')]));
+  const a = open(n, A, 4000, 0);
+  const p = udpPacket('fd00:9::5', 4000, R1, 53);
+  assert.equal(n.translate(p, 0, p.length, 0), Verdict.Forward);
+  assert.match(srcText(p), /^2001:db8:66:/);
+  assert.equal(n.reconfigure(config([NET1, npt('2001:db8:67::/64')])).sessionsDropped, 0);
+  const q = udpPacket('fd00:9::5', 4000, R1, 53);
+  assert.equal(n.translate(q, 0, q.length, 1000), Verdict.Forward);
+  assert.match(srcText(q), /^2001:db8:67:/);
+  assert.equal(reply(n, a, 1000), A);
+  assert.equal(n.reconfigure(config([NET1])).sessionsDropped, 0);
+  const r = udpPacket('fd00:9::5', 4000, R1, 53);
+  assert.notEqual(n.translate(r, 0, r.length, 2000), Verdict.Forward);
+});
