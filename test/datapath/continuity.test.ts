@@ -22,10 +22,10 @@ const LAB = `{ name: lab, bridge: br1, subnets: [fd66:2::/64], externalAddresses
 const PUBLISHED = `{ protocol: tcp, hostIp: "::", hostPort: 8080, containerAddress: "${A.c1}", containerPort: ${COUNT_PORT} }`;
 const OTHER = `{ protocol: tcp, hostIp: "::", hostPort: 9090, containerAddress: "${A.c2}", containerPort: 90 }`;
 
-function config(gw: string, networks: string[], published: string[]): string {
+function config(gw: string, networks: string[], published: string[], capacity = 16384): string {
   return `uplink: up0
 stateFile: /tmp/${gw}-state.snap
-capacity: 16384
+capacity: ${capacity}
 networks:
 ${networks.map((n) => `  - ${n}`).join('\n')}
 published:
@@ -60,10 +60,11 @@ describe('sixgate nat: connections live through reconfiguration', { ...req, time
     if (lab) for (const f of ['state.snap', 'nat.yaml']) rmSync(`/tmp/${lab.gw.name}-${f}`, { force: true });
   });
 
-  const flowing = (what: string): Promise<void> => flowPushes([outbound, published], what, () => `sixgate:\n${lab.log.slice(-3000)}`);
+  const flowing = (what: string, timeoutMs?: number): Promise<void> =>
+    flowPushes([outbound, published], what, () => `sixgate:\n${lab.log.slice(-3000)}`, timeoutMs);
 
-  async function reload(networks: string[], ports: string[]): Promise<string> {
-    writeFileSync(`/tmp/${lab.gw.name}-nat.yaml`, config(lab.gw.name, networks, ports));
+  async function reload(networks: string[], ports: string[], capacity?: number): Promise<string> {
+    writeFileSync(`/tmp/${lab.gw.name}-nat.yaml`, config(lab.gw.name, networks, ports, capacity));
     const mark = lab.log.length;
     lab.sixgate!.kill('SIGHUP');
     const end = Date.now() + 8000;
@@ -105,5 +106,21 @@ describe('sixgate nat: connections live through reconfiguration', { ...req, time
     assert.match(log, /"sessions":1,.*sessions of removed networks, external addresses or published ports ended/);
     assert.doesNotMatch(lab.log, /existing sessions dropped/);
     await flowing('network removed');
+  });
+
+  test('a capacity change (SIGHUP): a new table, every live session moved into it', async () => {
+    const log = await reload([WEB], [PUBLISHED], 32768);
+    assert.equal(applied(log).natRebuilt, true);
+    assert.equal(applied(log).sessionsDropped, 0);
+    assert.match(log, /NAT table rebuilt: live sessions moved into it/);
+    await flowing('capacity changed');
+  });
+
+  test('SIGTERM and a start after those changes: the saved table restores every session', async () => {
+    assert.equal(await lab.stopSixgate('SIGTERM'), 0);
+    await lab.startSixgate(config(lab.gw.name, [WEB], [PUBLISHED], 32768));
+    assert.match(lab.log, /"dropped":0,.*connection table restored/);
+    // TCP retransmits what was lost meanwhile, with backoff: allow for a few seconds.
+    await flowing('restarted', 10_000);
   });
 });

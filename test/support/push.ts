@@ -59,11 +59,11 @@ export class Watch {
 
 /**
  * Resolves once every reader got at least two more pushes (8 KB) on the same
- * connection within 3 s; throws with their output and `context()` otherwise.
+ * connection within `timeoutMs`; throws with their output and `context()` otherwise.
  */
-export async function flowing(watches: readonly Watch[], what: string, context: () => string): Promise<void> {
+export async function flowing(watches: readonly Watch[], what: string, context: () => string, timeoutMs = 3000): Promise<void> {
   const from = watches.map((w) => w.bytes);
-  const end = Date.now() + 3000;
+  const end = Date.now() + timeoutMs;
   while (watches.some((w, i) => w.bytes < from[i]! + 8192)) {
     if (Date.now() > end || watches.some((w) => w.failed)) {
       const detail = watches.map((w, i) => `${from[i]} -> ${w.bytes}: ${w.out.slice(-120).replace(/\n/g, ' ')}`).join('\n');
