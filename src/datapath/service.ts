@@ -416,21 +416,24 @@ export class DatapathService {
   }
 
   /**
-   * Moves the engine to the model's networks and published ports: in place
-   * when its table can take them, else into a new table that adopts the
-   * live sessions (nat/migrate.ts). Sessions whose network, external
-   * address and published port remain are untouched either way; the rest
-   * end, counted in one line. Nothing runs when the engine's side of the
-   * model is unchanged (the sweep is O(capacity)).
+   * Moves the engine to the model's networks, published ports and engine
+   * options. In place (Nat66.reconfigure) when the result is the table a
+   * fresh start would build, so the saved table stays restorable; otherwise
+   * (a capacity change, more external addresses than the table has room
+   * for, a network removed or put before another) into a new table that
+   * takes every live session (Nat66.migrateFrom). Either way the sessions
+   * whose network, external address and published port remain carry on
+   * with the same translation; the rest end, counted in one line. Nothing
+   * runs when the engine's configuration is unchanged (both are O(capacity)).
    */
   private reconfigureNat(resolved: ResolvedModel): { natRebuilt: boolean; sessionsDropped: number; publishedAdded: number; publishedRemoved: number } {
     const config = engineConfig(resolved, this.natOptions);
     const key = engineKey(config);
     if (key === this.natApplied) return { natRebuilt: false, sessionsDropped: 0, publishedAdded: 0, publishedRemoved: 0 };
     let result;
-    if (this.nat.needsNewTable(config)) {
-      const fresh = new Nat66(config, this.nat.cfg);
-      const { moved, dropped } = fresh.adopt(this.nat);
+    if (this.nat.needsNewTable(config) || !this.nat.staysRestorable(config)) {
+      const fresh = new Nat66(config);
+      const { moved, dropped } = fresh.migrateFrom(this.nat);
       this.log.info({ sessions: moved, dropped, capacity: fresh.table.capacity, externalRoom: fresh.table.externalCount }, 'NAT table rebuilt: live sessions moved into it');
       this.nat = fresh;
       this.loop.nat = fresh;
@@ -603,16 +606,9 @@ export class DatapathService {
     if (this.options.stateFile !== undefined) {
       const file = this.options.stateFile;
       mkdirSync(dirname(file), { recursive: true });
-      // The next start lays the external addresses out afresh: save a table laid out so.
-      const config = engineConfig(this.resolved, this.natOptions);
-      let nat = this.nat;
-      if (!nat.restorableAs(config)) {
-        nat = new Nat66(config);
-        nat.adopt(this.nat);
-      }
-      writeFileSync(`${file}.tmp`, nat.snapshot(monotonicMs()));
+      writeFileSync(`${file}.tmp`, this.nat.snapshot(monotonicMs()));
       renameSync(`${file}.tmp`, file);
-      this.log.info({ file, sessions: nat.table.count }, 'connection table saved');
+      this.log.info({ file, sessions: this.nat.table.count }, 'connection table saved');
     }
     this.currentTun.close();
   }

@@ -63,7 +63,7 @@ export const DEFAULT_CAPACITY = 262_144;
  * External address indexes a table has room for: a few more than in use, so
  * a network or address added later (`docker network create`) fits in place.
  * Each costs 1 MiB of port owners, so the room stays small; beyond it the
- * engine is rebuilt and adopts its sessions.
+ * engine is rebuilt and takes over its sessions (migrateFrom).
  */
 export function externalRoom(count: number): number {
   return Math.ceil((count + 1) / 4) * 4;
@@ -122,10 +122,10 @@ export class Nat66 {
 
   /**
    * `previous`: the configuration of the engine this one replaces, so the
-   * external addresses keep their indexes and sessions can migrate (adopt).
+   * external addresses keep their indexes (see migrateFrom).
    */
-  constructor(config: NatConfig, previous?: CompiledConfig) {
-    this.cfg = compileConfig(config, previous);
+  constructor(config: NatConfig, options: { previous?: CompiledConfig } = {}) {
+    this.cfg = compileConfig(config, options.previous);
     this.table = new ConnTable({
       capacity: config.capacity ?? DEFAULT_CAPACITY,
       externalCount: externalRoom(this.cfg.extCount),
@@ -619,7 +619,14 @@ export class Nat66 {
    */
   restore(snapshot: Uint8Array, now: number): number {
     this.setClock(now);
-    return restoreTable(this.table, snapshot, this.tick, () => this.published.markAll(), (rec, o) => this.keepSession(rec, o, rec[o + R.EXT] & 0xffff));
+    const cfg = this.cfg;
+    // A session survives only if its inside address is still in the network
+    // that owns its external address (networks may have changed meanwhile).
+    const keep = (rec: Uint32Array, o: number): boolean => {
+      const net = networkOf(cfg, rec, o + R.IN_ADDR);
+      return net >= 0 && cfg.netMode[net] !== MODE_NPTV6 && cfg.extNet[rec[o + R.EXT] & 0xffff] === net;
+    };
+    return restoreTable(this.table, snapshot, this.tick, () => this.published.markAll(), keep);
   }
 
   /**
@@ -628,7 +635,7 @@ export class Nat66 {
    * network that owns that address, and a published port's session has its
    * published port.
    */
-  private keepSession(rec: Uint32Array, o: number, ext: number): boolean {
+  private sessionHolds(rec: Uint32Array, o: number, ext: number): boolean {
     const cfg = this.cfg;
     const net = networkOf(cfg, rec, o + R.IN_ADDR);
     if (net < 0 || cfg.netMode[net] === MODE_NPTV6 || cfg.extNet[ext] !== net) return false;
@@ -638,8 +645,9 @@ export class Nat66 {
   /**
    * Whether `config` needs another table: a new capacity, host capacity or
    * seed, or more external address indexes than this table has. Such a
-   * change builds a new engine (`new Nat66(config, old.cfg)`) that adopts
-   * the old one's sessions; any other change is reconfigure(). Throws
+   * change builds a new engine (`new Nat66(config, { previous: old.cfg })`)
+   * that takes the old one's sessions (migrateFrom); any other change is
+   * reconfigure(). Throws
    * ConfigError when the configuration is invalid.
    */
   needsNewTable(config: NatConfig): boolean {
@@ -663,7 +671,7 @@ export class Nat66 {
   reconfigure(config: NatConfig): Reconfigured {
     const next = compileConfig(config, this.cfg);
     const wanted = publishedEntries(next, config.published ?? []);
-    if (this.needsNewTable(config)) throw new Error('this configuration needs a new table: build a new engine and adopt the sessions');
+    if (this.needsNewTable(config)) throw new Error('this configuration needs a new table: build a new engine and migrate the sessions');
     Object.assign(this.cfg, next);
     this.hasNpt = this.cfg.netMode.some((m) => m === MODE_NPTV6);
     this.sessions.configure();
@@ -674,7 +682,7 @@ export class Nat66 {
     const rec = t.rec;
     for (let id = 1; id <= t.capacity; id++) {
       const o = id * REC_WORDS;
-      if ((rec[o + R.META] & Flag.LIVE) !== 0 && !this.keepSession(rec, o, rec[o + R.EXT] & 0xffff)) {
+      if ((rec[o + R.META] & Flag.LIVE) !== 0 && !this.sessionHolds(rec, o, rec[o + R.EXT] & 0xffff)) {
         t.remove(id);
         dropped++;
       }
@@ -685,29 +693,28 @@ export class Nat66 {
   /**
    * Take over the live sessions of `old`, the engine this one replaces (see
    * migrate.ts): each external address is found again by its address, so
-   * `new Nat66(config, old.cfg)` keeps the indexes but any engine will do.
+   * `{ previous: old.cfg }` keeps the indexes but any engine will do.
    * This engine's clock starts at old's. Returns the sessions moved and
    * left behind.
    */
-  adopt(old: Nat66): Migration {
+  migrateFrom(old: Nat66): Migration {
     this.setClock(old.clock[0]);
     const extMap = new Int32Array(old.cfg.extCount).fill(-1);
     for (let k = 0; k < old.cfg.extCount; k++) {
       if (old.cfg.extNet[k] >= 0) extMap[k] = externalIndexOf(this.cfg, old.cfg.extWords, k * 4);
     }
-    return migrateSessions(old.table, this.table, Math.max(old.tick, old.table.lastTick), extMap, (rec, o, ext) => this.keepSession(rec, o, ext));
+    return migrateSessions(old.table, this.table, Math.max(old.tick, old.table.lastTick), extMap, (rec, o, ext) => this.sessionHolds(rec, o, ext));
   }
 
   /**
-   * Whether a fresh engine with `config` (this engine's) would lay its
-   * external addresses out as this one does, so it can restore a snapshot
-   * of this table. After reconfigurations the indexes may have holes or
-   * another order: then the snapshot is taken from a fresh engine that
-   * adopted the sessions.
+   * Whether reconfigure(config) leaves the table as a fresh engine with
+   * `config` would lay it out (the same external address indexes and room),
+   * so the next start can still restore or adopt it. Not after a removal
+   * (a hole) or an address put before another.
    */
-  restorableAs(config: NatConfig): boolean {
+  staysRestorable(config: NatConfig): boolean {
     const fresh = compileConfig(config);
-    return fresh.fingerprint === this.cfg.fingerprint && externalRoom(fresh.extCount) === this.table.externalCount;
+    return compileConfig(config, this.cfg).fingerprint === fresh.fingerprint && externalRoom(fresh.extCount) === this.table.externalCount;
   }
 
   /** Live sessions as plain objects, for status output (allocates; control plane). */

@@ -1,5 +1,5 @@
 // Reconfiguration in place (Nat66.reconfigure) and migration to a new table
-// (Nat66.adopt): the sessions of networks, external addresses and published
+// (Nat66.migrateFrom): the sessions of networks, external addresses and published
 // ports that stay are untouched, only those of what went are removed.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -154,7 +154,7 @@ test('an invalid configuration changes nothing', () => {
   assert.equal(n.published.size, 1);
 });
 
-test('a capacity change or more external addresses: a new engine adopts every live session', () => {
+test('a capacity change or more external addresses: a new engine takes every live session', () => {
   const old = new Nat66(config([NET1, NET2], [WEB]));
   const a = open(old, A, 4000, 0);
   const b = open(old, B, 4000, 0);
@@ -162,8 +162,8 @@ test('a capacity change or more external addresses: a new engine adopts every li
   for (let i = 0; i < 100; i++) open(old, A, 10000 + i, 0);
   const bigger = config([NET1, NET2, NET3], [WEB], { capacity: 4096 });
   assert.equal(old.needsNewTable(bigger), true);
-  const fresh = new Nat66(bigger, old.cfg);
-  const m = fresh.adopt(old);
+  const fresh = new Nat66(bigger, { previous: old.cfg });
+  const m = fresh.migrateFrom(old);
   assert.deepEqual(m, { moved: 103, dropped: 0 });
   assert.equal(fresh.table.count, 103);
   assert.equal(reply(fresh, a, 1000), A);
@@ -175,29 +175,31 @@ test('a capacity change or more external addresses: a new engine adopts every li
   assert.equal(portsOf(again)!.src, a.port);
   assert.equal(open(fresh, C, 4000, 1000).ext, EXT3);
   // Smaller: what fits moves, the rest is counted.
-  const smaller = new Nat66(config([NET1, NET2], [WEB], { capacity: 50 }), fresh.cfg);
-  const s = smaller.adopt(fresh);
+  const smaller = new Nat66(config([NET1, NET2], [WEB], { capacity: 50 }), { previous: fresh.cfg });
+  const s = smaller.migrateFrom(fresh);
   assert.equal(s.moved, 50);
   assert.equal(s.moved + s.dropped, fresh.table.count);
 });
 
-test('after reconfigurations, a snapshot a fresh start can restore: holes and order compacted by adoption', () => {
+test('after reconfigurations, a snapshot a fresh start can restore: holes and order compacted by a migration', () => {
   const n = new Nat66(config([NET1, NET2, NET3], [WEB]));
   const a = open(n, A, 4000, 0);
   const c = open(n, C, 4000, 0);
   connect(n, EXT1, 8080, 50000, A, 80, 0);
   const now = config([NET3, NET1], [WEB]);
+  assert.equal(n.staysRestorable(now), false, 'index 1 would be a hole, and a fresh start puts NET3 first');
+  assert.equal(new Nat66(config([NET1, NET2])).staysRestorable(config([NET1, NET2, NET3])), true,
+    'a network added last keeps the layout a fresh start makes');
   n.reconfigure(now);
-  assert.equal(n.restorableAs(now), false, 'index 1 is a hole, and a fresh start puts NET3 first');
   const compact = new Nat66(now);
-  assert.deepEqual(compact.adopt(n), { moved: 3, dropped: 0 });
+  assert.deepEqual(compact.migrateFrom(n), { moved: 3, dropped: 0 });
   const restarted = new Nat66(now);
   assert.equal(restarted.restore(compact.snapshot(1000), 1000), 0);
   assert.equal(restarted.table.count, 3);
   assert.equal(reply(restarted, a, 1000), A);
   assert.equal(reply(restarted, c, 1000), C);
   assert.equal(push(restarted, EXT1, 8080, 50000, 1000), A);
-  assert.equal(new Nat66(now).restorableAs(now), true);
+  assert.equal(new Nat66(now).staysRestorable(now), true);
 });
 
 test('NPTv6 prefixes change in place; the masquerading sessions beside them stay', () => {
