@@ -362,8 +362,9 @@ export class DatapathService {
 
   /**
    * Moves to a new model, touching only what changed. Networks, external
-   * addresses, NPTv6 prefixes and published ports change in the engine's
-   * tables in place (reconfigureNat): only the sessions of what went end.
+   * addresses, NPTv6 prefixes and published ports change the engine in
+   * place or move its sessions into a new table (reconfigureNat): either
+   * way only the sessions of what went end.
    * Published ports alone run no command (in dedicated and NPTv6 modes;
    * host mode steers each published port).
    * Calls are queued. After a failure the next call re-reads the kernel.
