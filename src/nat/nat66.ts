@@ -647,8 +647,7 @@ export class Nat66 {
    * seed, or more external address indexes than this table has. Such a
    * change builds a new engine (`new Nat66(config, { previous: old.cfg })`)
    * that takes the old one's sessions (migrateFrom); any other change is
-   * reconfigure(). Throws
-   * ConfigError when the configuration is invalid.
+   * reconfigure(). Throws ConfigError when the configuration is invalid.
    */
   needsNewTable(config: NatConfig): boolean {
     const next = compileConfig(config, this.cfg);
