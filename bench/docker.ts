@@ -4,7 +4,7 @@
 // (diff only), and one container event (upsert, emitting its deltas).
 // The real-engine figures (API calls included) come from test/docker/feed.test.ts.
 import { Bench } from 'tinybench';
-import { DockerModel } from '../src/docker/model.js';
+import { DockerModel } from '../src/docker/docker-model.js';
 import { containerFromSummary, type ContainerInfo } from '../src/docker/containers.js';
 import type { ApiContainerSummary, ApiNetwork } from '../src/docker/api-types.js';
 

@@ -1,5 +1,7 @@
-// `npm run bench -- nat [--visits N] [--burst K] [--steady N]`: NAT66 translation
-// rate at 1k and 1M concurrent flows, bytes per connection, GCs.
+// `npm run bench -- nat [--visits N] [--burst K] [--steady N] [--state-dir DIR]`:
+// NAT66 translation rate at 1k and 1M concurrent flows, bytes per
+// connection, GCs. With --state-dir the tables are file-backed, as a daemon
+// with a state file runs them (a file in DIR mapped over each table).
 //
 // Three real flows are the templates: a TCP download (http-body-hook-01), a
 // QUIC/UDP flow (quic-chromium) and ICMPv6 echo (communityid-icmp6), each
@@ -35,9 +37,10 @@ import { formatIpv6 } from '../src/wire/address.js';
 import { fileURLToPath } from 'node:url';
 import { GcCounter, collectGarbage } from './support/gc.js';
 import { loadRing, type PacketRing } from './support/ring.js';
-import { readdirSync } from 'node:fs';
+import { readdirSync, rmSync } from 'node:fs';
 import { capturesDir } from '../test/support/paths.js';
 import { NatCounter } from '../src/nat/types.js';
+import { StateFile } from '../src/io/statefile.js';
 
 const HOSTS = 4096;
 const PORTS_PER_HOST = 16;
@@ -137,7 +140,8 @@ export class Scenario {
   verdicts = new Float64Array(4);
   readonly now = 1_000_000_000;
 
-  constructor(templates: Template[], flows: number, burst: number) {
+  /** `stateFile`: map a file there over the table (file-backed, as with a daemon's state file). */
+  constructor(templates: Template[], flows: number, burst: number, stateFile?: string) {
     this.templates = templates;
     this.flows = flows;
     this.burst = burst;
@@ -146,7 +150,8 @@ export class Scenario {
       networks: [{ name: 'bench', insideSubnets: ['fd00::/64'], externalAddresses: externals }],
       capacity: Math.max(262_144, Math.ceil(flows * 1.05)),
       seed: 1,
-    });
+    }, { mappable: stateFile !== undefined });
+    if (stateFile !== undefined) StateFile.create(stateFile, this.nat.table.buffer).close();
     this.flow = new Uint32Array(flows * 4);
     this.order = new Int32Array(flows);
     const bytes = new Uint8Array(16);
@@ -310,8 +315,11 @@ export async function run(args: string[]): Promise<void> {
   process.stdout.write(`templates: ${templates.map((t) => `${t.protocol === 6 ? 'tcp' : t.protocol === 17 ? 'udp' : 'icmp'} ${t.count} packets`).join(', ')}; ` +
     `${BATCH} packets per translateBatch, ${burst} per flow visit\n`);
 
-  const small = new Scenario(templates, 1000, burst);
-  const large = new Scenario(templates, 1_000_000, burst);
+  const stateDir = args.includes('--state-dir') ? args[args.indexOf('--state-dir') + 1] : undefined;
+  const stateFiles = stateDir === undefined ? [] : [`${stateDir}/bench-nat-1k.table`, `${stateDir}/bench-nat-1M.table`];
+  if (stateDir !== undefined) process.stdout.write(`file-backed tables: ${stateFiles.join(', ')}\n`);
+  const small = new Scenario(templates, 1000, burst, stateFiles[0]);
+  const large = new Scenario(templates, 1_000_000, burst, stateFiles[1]);
   for (const s of [small, large]) {
     s.run(visits);
     if (s.verdicts[3] > 0) throw new Error(`${s.flows} flows: ${s.verdicts[3]} packets dropped while warming up`);
@@ -365,6 +373,7 @@ export async function run(args: string[]): Promise<void> {
   // 10M packets on this corpus), which is the JIT warming up, not the path.
   await slowPaths(Math.min(steady, 5_000_000));
   process.stdout.write(`nat: ${mpps['1k'].toFixed(2)} Mpps at 1k flows, ${mpps['1M'].toFixed(2)} Mpps at 1M flows, ${perConn.toFixed(0)} B/conn, gc ${gcs}\n`);
+  for (const f of stateFiles) rmSync(f, { force: true });
   if (gcs > 0 || dropped > 0) process.exitCode = 1;
 }
 

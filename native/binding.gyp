@@ -11,7 +11,8 @@
         "src/netif.c",
         "src/tun.c",
         "src/icmp6.c",
-        "src/packet.c"
+        "src/packet.c",
+        "src/statefile.c"
       ],
       "defines": ["NAPI_VERSION=8", "_GNU_SOURCE"],
       "cflags": ["-std=gnu11", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],

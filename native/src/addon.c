@@ -62,5 +62,6 @@ NAPI_MODULE_INIT() {
   init_tun(env, exports);
   init_icmp6(env, exports);
   init_packet(env, exports);
+  init_statefile(env, exports);
   return exports;
 }

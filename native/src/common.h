@@ -71,5 +71,6 @@ void init_netif(napi_env env, napi_value exports);
 void init_tun(napi_env env, napi_value exports);
 void init_icmp6(napi_env env, napi_value exports);
 void init_packet(napi_env env, napi_value exports);
+void init_statefile(napi_env env, napi_value exports);
 
 #endif

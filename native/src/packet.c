@@ -11,6 +11,7 @@
 #include <linux/if_packet.h>
 #include <net/ethernet.h>
 #include <net/if.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -71,6 +72,20 @@ static napi_value packet_membership(napi_env env, napi_callback_info info) {
   mr.mr_type = (unsigned short)type;
   int rc = setsockopt(fd, SOL_PACKET, add ? PACKET_ADD_MEMBERSHIP : PACKET_DROP_MEMBERSHIP, &mr, sizeof mr);
   return make_i32(env, rc < 0 ? -errno : 0);
+}
+
+// packetDrops(fd) -> frames the kernel dropped since the last call because
+// the receive buffer was full (PACKET_STATISTICS tp_drops; reading resets
+// it), or negative errno. Capped at INT32_MAX: a caller reads it far more
+// often than 2^31 frames can arrive.
+static napi_value packet_drops(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  int32_t fd;
+  if (!get_args(env, info, 1, argv) || !arg_i32(env, argv[0], &fd)) return NULL;
+  struct tpacket_stats st = { 0 };
+  socklen_t len = sizeof st;
+  if (getsockopt(fd, SOL_PACKET, PACKET_STATISTICS, &st, &len) < 0) return make_i32(env, -errno);
+  return make_i32(env, st.tp_drops > INT32_MAX ? INT32_MAX : (int32_t)st.tp_drops);
 }
 
 // packetRecv(fd, buf, lens, slotSize, headroom, meta, max, counters) -> n or
@@ -198,6 +213,7 @@ void init_packet(napi_env env, napi_value exports) {
   static const export_t list[] = {
     { "packetOpen", packet_open },
     { "packetMembership", packet_membership },
+    { "packetDrops", packet_drops },
     { "packetRecv", packet_recv },
     { "packetSend", packet_send },
   };

@@ -5,7 +5,8 @@
 import { Command, Option } from 'commander';
 import { createLogger } from '../log.js';
 import { SixgateError } from '../errors.js';
-import { labDown, labUp, type LabMode } from '../lab/lab.js';
+// Types only: the lab's modules load when `lab` runs.
+import type { LabMode } from '../lab/lab.js';
 import type { EngineKind } from '../lab/state.js';
 
 interface LabCliOptions {
@@ -66,6 +67,7 @@ export function registerLab(program: Command): void {
     });
     const out = (line: string): void => { process.stdout.write(`${line}\n`); };
     try {
+      const { labDown, labUp } = await import('../lab/lab.js');
       if (opts.down) {
         const r = await labDown(log);
         out(r.found ? `lab removed (${r.namespaces} namespaces, ${r.processes} processes, ${r.mounts} mounts)` : 'no lab to remove');

@@ -1,17 +1,19 @@
 // `sixgate nat`: the NAT66 data path driven by a static config file (until
 // the Docker feed drives the same model). SIGHUP re-reads the file and
 // applies only what changed; SIGUSR1 logs counters; SIGINT, SIGTERM and
-// SIGQUIT save the connection table and leave routes and the TUN for the next
-// start (signals.ts routes them, during start-up and shutdown too);
+// SIGQUIT stop and leave routes, the TUN and the connection table (a mapped
+// state file, current at every moment) for the next start (signals.ts routes
+// them, during start-up and shutdown too);
 // --cleanup removes everything sixgate installed (at exit, or at once with
 // --cleanup-only).
 import type { Command } from 'commander';
 import { createLogger, type Logger } from '../log.js';
 import { ConfigError, SixgateError } from '../errors.js';
 import { fail } from './exit.js';
-import { readDatapathConfig, natOptions } from '../datapath/config.js';
-import { DatapathService, cleanupHost } from '../datapath/service.js';
-import { DEFAULT_HOST_PORT_RANGE } from '../datapath/model.js';
+import { readDatapathConfig, natOptions } from '../datapath/nat-file.js';
+import { DatapathService, cleanupHost } from '../datapath/nat-service.js';
+import { DEFAULT_HOST_PORT_RANGE } from '../datapath/nat-model.js';
+import { counterValues, natServiceMetrics } from '../service/counters.js';
 import { daemonStarting, serveUntilStopped } from './signals.js';
 
 export interface NatCliOptions {
@@ -28,7 +30,7 @@ export function registerNat(program: Command): void {
     .command('nat')
     .description('NAT66 data path (TUN + policy routing + NDP) from a static YAML/JSON config')
     .option('-c, --config <file>', 'data path configuration (YAML or JSON)', '/etc/sixgate/nat.yaml')
-    .option('--state-file <file>', 'connection table snapshot across restarts (overrides stateFile)')
+    .option('--state-file <file>', 'file the connection table lives in (mapped; survives restarts and crashes; overrides stateFile)')
     .option('--cleanup', 'on exit, remove every rule, route, filter and the TUN instead of keeping them for a restart')
     .option('--cleanup-only', 'remove everything sixgate installed and exit')
     .option('-t, --check', 'validate the configuration and exit')
@@ -71,6 +73,7 @@ export async function runNat(opts: NatCliOptions): Promise<number> {
   } catch (err) {
     return fail(log, err);
   }
+  const counters = natServiceMetrics(service);
   process.send?.({ ready: true });
   return serveUntilStopped({
     reload: () => {
@@ -84,9 +87,9 @@ export async function runNat(opts: NatCliOptions): Promise<number> {
         log.error({ err: err instanceof SixgateError ? err.message : err }, 'reload failed; the previous model stays in force');
       }
     },
-    counters: () => log.info(service.stats(), 'counters'),
+    counters: () => log.info({ counters: counterValues(counters) }, 'counters'),
     stop: (signal) => {
-      log.info({ signal, ...service.stats() }, 'shutting down');
+      log.info({ signal, counters: counterValues(counters) }, 'shutting down');
       return service.stop({ cleanup: opts.cleanup === true }).then(() => 0, (err: unknown) => fail(log, err));
     },
   });

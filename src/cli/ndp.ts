@@ -12,8 +12,9 @@ import { monotonicMs } from '../io/ring.js';
 import { createLogger, type Logger } from '../log.js';
 import { ConfigError, SixgateError } from '../errors.js';
 import { fail } from './exit.js';
-import type { NdppdConfig } from '../ndp/config.js';
-import { NdpService, loadNdppdConfig, parseAddressOptions } from '../proxy/service.js';
+import type { NdppdConfig } from '../ndp/ndppd-conf.js';
+import { NdpService, loadNdppdConfig, parseAddressOptions } from '../proxy/ndp-service.js';
+import { counterValues, ndpServiceMetrics } from '../service/counters.js';
 import { daemonStarting, serveUntilStopped } from './signals.js';
 
 export interface NdpCliOptions {
@@ -93,6 +94,7 @@ export async function runNdp(opts: NdpCliOptions): Promise<number> {
   process.disconnect?.();
   log.info({ pid: process.pid, config: config.file }, 'sixgate ndp running');
 
+  const counters = ndpServiceMetrics(service);
   let reloading: Promise<void> = Promise.resolve();
   return serveUntilStopped({
     reload: () => {
@@ -107,7 +109,7 @@ export async function runNdp(opts: NdpCliOptions): Promise<number> {
         }
       });
     },
-    counters: () => log.info(service.stats(), 'counters'),
+    counters: () => log.info({ counters: counterValues(counters), ...service.stats() }, 'counters'),
     stop: async (signal) => {
       log.info({ signal }, 'shutting down');
       await reloading;

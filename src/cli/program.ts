@@ -11,6 +11,7 @@ import { registerRun } from './run.js';
 import { usageExit } from './exit.js';
 import { registerIpv6nat } from './ipv6nat.js';
 import { registerConfig } from './config.js';
+import { registerCounters } from './counters.js';
 import { registerLab } from './lab.js';
 import { releaseSignals } from './signals.js';
 
@@ -29,14 +30,14 @@ Files:
   /etc/sixgate/sixgate.yaml          service configuration (sixgate config options)
   /etc/ndppd.conf                    ndppd configuration, read unchanged by sixgate ndp
   /run/sixgate/status.json           liveness, read by sixgate health
-  /var/lib/sixgate/                  connection-table snapshot kept across restarts
+  /var/lib/sixgate/                  the connection table (a mapped file: survives restarts and crashes)
 
 Environment:
   SIXGATE_*                          every run option (flag > environment > file > default)
   DOCKER_HOST, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH   the Docker Engine API endpoint
 
 Signals (run, ipv6nat, nat, ndp; from sixgate's first module to the exit):
-  SIGHUP reloads; SIGUSR1 logs the counters; SIGINT, SIGTERM, SIGQUIT stop
+  SIGHUP reloads; SIGUSR1 logs the counters (sixgate counters lists them); SIGINT, SIGTERM, SIGQUIT stop
   (exit 0). A stop or SIGHUP during start-up takes effect once start-up is
   over; SIGUSR1 during start-up and any signal during shutdown are ignored
   with a log line. A SIGUSR1 never leaves Node's inspector open (README: Signals).
@@ -70,6 +71,7 @@ export function buildProgram(): Command {
   registerRun(program);
   registerIpv6nat(program);
   registerConfig(program);
+  registerCounters(program);
   registerLab(program);
   // Only the daemons keep the signals routed (signals.ts); every other command
   // gets Node's defaults back, so Ctrl-C and a hang-up end it as usual.

@@ -11,13 +11,14 @@ import { Command, Option } from 'commander';
 import { monotonicMs } from '../io/ring.js';
 import { createLogger, type Logger } from '../log.js';
 import { ConfigError, SixgateError } from '../errors.js';
-import { OPTIONS, attributeOf, type ServiceConfig } from '../config/options.js';
+import { OPTIONS, RESTART_OPTIONS, attributeOf, type ServiceConfig } from '../config/options.js';
 import { loadServiceConfig, parseOptionText, type ConfigLayer, type LoadedConfig } from '../config/load.js';
-import { RESTART_OPTIONS, SixgateDaemon } from '../service/daemon.js';
-import { startMetrics, type MetricsEndpoint } from '../service/metrics.js';
-import { startHealthFile, type HealthFile } from '../service/health.js';
+// Types only: the daemon's modules (the Docker client, metrics...) load when
+// `run` runs, so the other commands, `nat` above all, start without them.
+import type { SixgateDaemon } from '../service/daemon.js';
+import type { MetricsEndpoint } from '../service/metrics.js';
+import type { HealthFile } from '../service/health.js';
 import { fail } from './exit.js';
-import { SystemdNotifier } from '../service/notify.js';
 import { daemonStarting, serveUntilStopped } from './signals.js';
 
 /** Adds every service option as a flag (booleans with a --no- twin). */
@@ -87,6 +88,10 @@ start-up takes effect once start-up is over; signals during shutdown are ignored
  */
 export async function runService(config: ServiceConfig, file?: string, reload?: () => ServiceConfig): Promise<number> {
   const log = createLogger({ level: config.logLevel });
+  const [{ SixgateDaemon }, { startMetrics }, { startHealthFile }, { SystemdNotifier }, { counterValues, runMetrics }] = await Promise.all([
+    import('../service/daemon.js'), import('../service/metrics.js'), import('../service/health.js'), import('../service/notify.js'),
+    import('../service/counters.js'),
+  ]);
   if (file !== undefined) log.info({ file }, 'configuration read');
   if (daemonStarting(log) !== undefined) return 0;
   const notifier = new SystemdNotifier({ onError: (err) => log.warn(err.message) });
@@ -96,16 +101,20 @@ export async function runService(config: ServiceConfig, file?: string, reload?: 
   } catch (err) {
     return fail(log, err);
   }
+  const counters = runMetrics(daemon);
   let metrics: MetricsEndpoint | undefined;
   let health: HealthFile | undefined;
   try {
-    if (config.metricsListen !== undefined) metrics = await startMetrics(config.metricsListen, daemon, log);
+    if (config.metricsListen !== undefined) metrics = await startMetrics(config.metricsListen, counters, log);
   } catch (err) {
     await daemon.stop();
     return fail(log, err);
   }
   try {
-    health = startHealthFile(config.statusFile, () => daemon.status(), { onError: (err) => log.warn(`status file ${config.statusFile}: ${err.message}`) });
+    health = startHealthFile(config.statusFile, () => daemon.status(), {
+      onError: (err) => log.warn(`status file ${config.statusFile}: ${err.message}`),
+      counters: () => counterValues(counters),
+    });
   } catch (err) {
     log.warn(`status file ${config.statusFile}: ${(err as Error).message}; sixgate health will report it as not running`);
   }
@@ -129,11 +138,7 @@ export async function runService(config: ServiceConfig, file?: string, reload?: 
       }
       void daemon.resync().catch((err: unknown) => log.error({ err }, 'resync failed'));
     },
-    counters: () => log.info({
-      feed: daemon.feed.counters, service: daemon.counters, ndpAddresses: daemon.ndpAddressCount,
-      latencyMs: { ndpP50: daemon.ndpLatency.quantile(0.5), ndpP99: daemon.ndpLatency.quantile(0.99), natP50: daemon.natLatency.quantile(0.5), natP99: daemon.natLatency.quantile(0.99) },
-      nat: daemon.datapath?.stats(),
-    }, 'counters'),
+    counters: () => log.info({ counters: counterValues(counters) }, 'counters'),
     stop: async (signal) => {
       log.info({ signal, cleanup: daemon.config.cleanup }, 'shutting down');
       void notifier.stopping();

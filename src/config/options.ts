@@ -28,7 +28,9 @@ export interface ServiceConfig {
   /** NAT sessions one inside (container) address / one network may hold; undefined = engine default. */
   addressQuota?: number;
   networkQuota?: number;
-  /** Connection table snapshot kept across restarts. */
+  /** Packets to an unpublished port of an external address: answered like a closed port (RST / ICMPv6 port unreachable), or dropped. */
+  refuse: 'reply' | 'silent';
+  /** The file the connection table lives in (mapped), kept across restarts and crashes. */
   stateFile?: string;
   /** Status file read by `sixgate health`. */
   statusFile: string;
@@ -100,8 +102,11 @@ export const OPTIONS: readonly OptionSpec[] = [
     'NAT66 sessions one container address may hold', 'a quarter of the capacity, at least 1,024'),
   spec('networkQuota', 'integer', '--network-quota <sessions>', { type: 'integer', minimum: 1, maximum: 16777215 },
     'NAT66 sessions one network may hold', '3/4 of the capacity with two NAT networks or more, else no limit'),
+  spec('refuse', 'enum', '--refuse <mode>', { enum: ['reply', 'silent'] },
+    'packets to an unpublished port of an external address: reply as a closed port does (TCP RST, ICMPv6 port unreachable; rate-limited) or drop silently',
+    'reply', ['reply', 'silent']),
   spec('stateFile', 'string', '--state-file <file>', { type: 'string', minLength: 1 },
-    'connection table snapshot kept across restarts', 'none'),
+    'file the connection table lives in (mapped), kept across restarts and crashes', 'none'),
   spec('statusFile', 'string', '--status-file <file>', { type: 'string', minLength: 1 },
     'status file read by `sixgate health`', '/run/sixgate/status.json'),
   spec('metricsListen', 'string', '--metrics-listen <[addr]:port>', { type: 'string', pattern: '^(\\[[0-9A-Fa-f:.]+\\]|[0-9.]+|[A-Za-z0-9.-]+)?:[0-9]{1,5}$' },
@@ -118,6 +123,15 @@ export const OPTIONS: readonly OptionSpec[] = [
     'ports published on an IPv4 host address are published on this IPv6 external address', 'none'),
 ];
 
+/**
+ * Options a SIGHUP cannot change in a running daemon (they shape the feed,
+ * the TUN, the engine's table, the loggers or the process's endpoints): a
+ * new value is reported and waits for a restart. The others apply at once.
+ */
+export const RESTART_OPTIONS: ReadonlyArray<keyof ServiceConfig> = [
+  'uplink', 'dockerHost', 'dockerIp6tables', 'ndp', 'nat66', 'tun', 'capacity', 'addressQuota', 'networkQuota', 'refuse', 'stateFile', 'statusFile', 'metricsListen', 'logLevel', 'retryMaxMs',
+];
+
 export const DEFAULTS: ServiceConfig = {
   dockerIp6tables: 'auto',
   ndp: true,
@@ -125,6 +139,7 @@ export const DEFAULTS: ServiceConfig = {
   addressMode: 'auto',
   tun: 'sixgate0',
   hostPortRange: [61000, 61999],
+  refuse: 'reply',
   statusFile: '/run/sixgate/status.json',
   cleanup: false,
   logLevel: 'info',

@@ -1,6 +1,6 @@
 // The one YAML + JSON Schema loader behind both configuration files (the
 // service's sixgate.yaml, src/config/load.ts, and `sixgate nat`'s data-path
-// file, src/datapath/config.ts): YAML parsed with its positions kept (JSON
+// file, src/datapath/nat-file.ts): YAML parsed with its positions kept (JSON
 // is YAML too), validated by ajv against the caller's schema, and every
 // problem turned into a ConfigError at the key's file:line:column.
 import { readFileSync } from 'node:fs';

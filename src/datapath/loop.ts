@@ -10,7 +10,8 @@
 // right and the kernel segments only where an egress cannot take GSO.
 //
 // Per wake-up: read a batch (the read stamps its time), translate it in place with one
-// engine call, write the kept packets back in runs of consecutive slots;
+// engine call, write the kept packets back in runs of consecutive slots (a
+// packet refused by the engine leaves as the RST or ICMPv6 error that replaced it);
 // repeat up to a budget so timers and other handles get a turn. Nothing here
 // allocates per packet.
 //
@@ -23,8 +24,9 @@ import { NatBatch, DIR_IN, type Nat66 } from '../nat/nat66.js';
 import { Verdict } from '../nat/types.js';
 import { F as IP, HEADER_LEN as IP_HEADER_LEN, Protocol } from '../wire/ipv6.js';
 import { readAddressWords } from '../wire/checksum.js';
+import { describeCodes } from '../wire/names.js';
 
-/** Indexes of TunDatapath.counters. */
+/** Indexes of TunDatapath.counters; what each counts is its help text in LOOP_COUNTERS below. */
 export const LoopCounter = {
   Wakeups: 0,
   Batches: 0 + 1,
@@ -32,17 +34,28 @@ export const LoopCounter = {
   Outbound: 3,
   Inbound: 4,
   Dropped: 5,
-  /** Host-mode packets to the host's own address that were not sixgate's: written back untouched for local delivery. */
   PassedToHost: 6,
   Held: 7,
-  /** Packets not written because the TUN queue was full. */
   TxShort: 8,
-  /** Reads that failed (device gone): the loop stops until the service attaches a working device. */
   ReadErrors: 9,
-  /** Held out-of-order fragments sent once their first fragment came. */
   Released: 10,
 } as const;
-export const LOOP_COUNTER_NAMES = ['wakeups', 'batches', 'packets', 'outbound', 'inbound', 'dropped', 'passed-to-host', 'held', 'tx-short', 'read-errors', 'released'];
+// Each counter's name and one-line help: the one place they are written.
+const LOOP_COUNTERS = describeCodes(LoopCounter, {
+  Wakeups: ['wakeups', 'Times the TUN was readable and the loop ran.'],
+  Batches: ['batches', 'Batches read from the TUN.'],
+  Packets: ['packets', 'Packets read from the TUN.'],
+  Outbound: ['outbound', 'Packets from an inside subnet (outbound or hairpin).'],
+  Inbound: ['inbound', 'Packets from anywhere else (inbound).'],
+  Dropped: ['dropped', 'Packets the engine dropped (by reason: the NAT drop counters), or released fragments with no room to send.'],
+  PassedToHost: ['passed-to-host', "Host-mode packets to the host's own address that were not sixgate's: written back untouched for local delivery."],
+  Held: ['held', 'Fragments the engine held until their first fragment came.'],
+  TxShort: ['tx-short', 'Packets not written because the TUN queue was full.'],
+  ReadErrors: ['read-errors', 'Reads that failed (device gone): the loop stops until the service attaches a working device.'],
+  Released: ['released', 'Held out-of-order fragments sent once their first fragment came.'],
+});
+export const LOOP_COUNTER_NAMES: readonly string[] = LOOP_COUNTERS.names;
+export const LOOP_COUNTER_HELP: readonly string[] = LOOP_COUNTERS.help;
 
 /** Batches per wake-up before yielding to the event loop. */
 const BATCH_BUDGET = 8;
@@ -178,6 +191,7 @@ export class TunDatapath {
     const batch = this.batch;
     const toHost = this.toHost;
     batch.count = 0;
+    batch.room = ring.room;
     // The read's own time stamp: a clock call here would allocate per read.
     batch.now = ring.stamp[0];
     for (let i = 0; i < n; i++) {
@@ -210,6 +224,7 @@ export class TunDatapath {
       if (v === Verdict.Held) c[LoopCounter.Held]++;
       else if (v < 0) c[LoopCounter.Dropped]++;
       else keep[i] = 1;
+      if (v === Verdict.Reply) this.sendBack(i, batch.lengths[i], vnet);
     }
     if (nat.releasedFragments !== 0) this.collectReleased();
     this.writeKept(n);
@@ -238,6 +253,17 @@ export class TunDatapath {
       // A plain, fully checksummed packet as far as the vnet header goes.
       ring.buf.fill(0, at - VNET_HDR_LEN, at);
       ring.lens[this.fragCount++] = len;
+    }
+  }
+
+  // A refusal's reply replaced packet i in its slot: its own length, and a
+  // plain vnet header (the reply is fully checksummed and never segmented).
+  private sendBack(i: number, length: number, vnet: boolean): void {
+    const ring = this.ring;
+    ring.lens[i] = length;
+    if (vnet) {
+      const off = ring.offset(i);
+      ring.buf.fill(0, off - VNET_HDR_LEN, off);
     }
   }
 

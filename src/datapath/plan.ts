@@ -9,21 +9,26 @@
 //    link-local and the configured extra prefixes (traffic to the host
 //    itself never gets that far: the local table is consulted first);
 //    main-table routes send dedicated external addresses and NPTv6 external
-//    prefixes into the TUN; every TUN route has an unreachable twin with a
+//    prefixes into the TUN, a dedicated address's with the host's address on
+//    the network's bridge as the source for the host's own connections
+//    (resolve.ts: so published ports answer the host too); every TUN route has an unreachable twin with a
 //    worse metric, so traffic is dropped, never forwarded untranslated, while
 //    the TUN is gone (policy.ts);
 //  - NDP: dedicated external addresses are answered as exact /128s, NPTv6
 //    external prefixes as static rules, on the uplink;
 //  - host-address mode: ingress steering of the reserved range and the
-//    published ports, and the reserved range kept out of the host's
-//    ephemeral ports;
-//  - the NAT66 engine's NatConfig and published ports.
-import type { NatConfig, NatNetwork, PublishedPort } from '../nat/config.js';
+//    published ports (one set per host address, whatever number of networks
+//    it serves), and the reserved range kept out of the host's ephemeral ports;
+//  - the NAT66 engine's NatConfig and published ports; networks in host mode
+//    behind the same address are one engine network (their subnets
+//    together), so one port allocator serves them all and an inbound packet
+//    to the address finds its session whichever network it belongs to.
+import type { NatConfig, NatNetwork, PublishedPort } from '../nat/engine-config.js';
 import type { PolicyRoute, PolicyRule, PolicyState } from '../host/policy.js';
 import type { SteerSpec } from '../host/steering.js';
 import { parseIpv6, prefixesOverlap } from '../wire/address.js';
 import { Protocol } from '../wire/ipv6.js';
-import type { ResolvedModel } from './model.js';
+import type { ResolvedModel } from './nat-model.js';
 
 const PROTO_NUMBER = { tcp: Protocol.Tcp, udp: Protocol.Udp, sctp: Protocol.Sctp } as const;
 
@@ -46,6 +51,7 @@ export function hostPlan(m: ResolvedModel): HostPlan {
   const ndpPrefixes: string[] = [];
   const steering: SteerSpec[] = [];
   let reserved: [number, number] | undefined;
+  const hostModeSubnets = new Map<string, string[]>();
   for (const n of m.networks) {
     const bridges = new Set([n.bridge, ...m.replyBridges]);
     for (const s of n.subnets) {
@@ -57,21 +63,25 @@ export function hostPlan(m: ResolvedModel): HostPlan {
       ndpPrefixes.push(n.externalPrefix!);
     } else if (n.addressMode === 'dedicated') {
       for (const e of n.externalAddresses) {
-        routes.push({ dst: `${e}/128`, type: 'unicast', dev: m.tun, table: 'main' });
+        routes.push({ dst: `${e}/128`, type: 'unicast', dev: m.tun, table: 'main', ...(n.localSource === undefined ? {} : { src: n.localSource }) });
         ndpAddresses.push(e);
       }
     } else if (n.addressMode === 'host') {
-      const [lo, hi] = n.portRange ?? m.hostPortRange;
-      reserved = [lo, hi];
-      const ports: Array<{ protocol: number; lo: number; hi: number }> = [];
-      for (const proto of Object.values(PROTO_NUMBER)) ports.push({ protocol: proto, lo, hi });
-      for (const p of m.published) {
-        if (p.externalAddress !== undefined && p.externalAddress !== n.externalAddresses[0]) continue;
-        if (!n.subnets.some((s) => prefixesOverlap(s, p.insideAddress))) continue;
-        ports.push({ protocol: PROTO_NUMBER[p.protocol], lo: p.externalPort, hi: p.externalPort });
-      }
-      steering.push({ address: parseIpv6(n.externalAddresses[0]!), ports });
+      reserved = [...(n.portRange ?? m.hostPortRange)];
+      const address = n.externalAddresses[0]!;
+      hostModeSubnets.set(address, [...(hostModeSubnets.get(address) ?? []), ...n.subnets]);
     }
+  }
+  for (const [address, subnets] of hostModeSubnets) {
+    const [lo, hi] = reserved!;
+    const ports: Array<{ protocol: number; lo: number; hi: number }> = [];
+    for (const proto of Object.values(PROTO_NUMBER)) ports.push({ protocol: proto, lo, hi });
+    for (const p of m.published) {
+      if (p.externalAddress !== undefined && p.externalAddress !== address) continue;
+      if (!subnets.some((s) => prefixesOverlap(s, p.insideAddress))) continue;
+      ports.push({ protocol: PROTO_NUMBER[p.protocol], lo: p.externalPort, hi: p.externalPort });
+    }
+    steering.push({ address: parseIpv6(address), ports });
   }
   for (const t of throws) routes.push({ dst: t, type: 'throw', table: 'sixgate' });
   for (const r of [...routes]) if (r.type === 'unicast') routes.push({ dst: r.dst, type: 'unreachable', table: r.table });
@@ -80,13 +90,28 @@ export function hostPlan(m: ResolvedModel): HostPlan {
 
 /** The engine's configuration (networks only; the published ports are natPublished). */
 export function natConfig(m: ResolvedModel, extra: Partial<NatConfig> = {}): NatConfig {
-  const networks: NatNetwork[] = m.networks.map((n) => (n.mode === 'nptv6'
-    ? { name: n.name, insideSubnets: [...n.subnets], mode: 'nptv6', externalPrefix: n.externalPrefix }
-    : {
+  const networks: NatNetwork[] = [];
+  /** Host address → the engine network serving it (named after every network it holds: "web+db"). */
+  const behindHost = new Map<string, NatNetwork>();
+  for (const n of m.networks) {
+    if (n.mode === 'nptv6') {
+      networks.push({ name: n.name, insideSubnets: [...n.subnets], mode: 'nptv6', externalPrefix: n.externalPrefix });
+      continue;
+    }
+    const shared = n.addressMode === 'host' ? behindHost.get(n.externalAddresses[0]!) : undefined;
+    if (shared !== undefined) {
+      shared.name += `+${n.name}`;
+      shared.insideSubnets.push(...n.subnets);
+      continue;
+    }
+    const net: NatNetwork = {
       name: n.name, insideSubnets: [...n.subnets], mode: 'masquerade', externalAddresses: [...n.externalAddresses],
       ...(n.portRange ? { portRange: [n.portRange[0], n.portRange[1]] as [number, number] } : {}),
       ...(n.filtering ? { filtering: n.filtering } : {}),
-    }));
+    };
+    if (n.addressMode === 'host') behindHost.set(n.externalAddresses[0]!, net);
+    networks.push(net);
+  }
   return { ...extra, networks, published: [] };
 }
 

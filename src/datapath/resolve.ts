@@ -9,21 +9,70 @@
 //    host holds;
 //  - the uplink has only /128s (e.g. a cloud VM with one address) → host:
 //    the host's own address within the reserved port range.
+//
+// Host mode serves every network that asks for it behind one host address:
+// the engine gets them as one masquerading network (plan.ts), so one port
+// allocator hands out the reserved range and the published ports of all of
+// them, and an inbound packet finds its session whatever network it is for.
+// The address is the one source selection prefers (RFC 6724 §5 rule 3, and
+// Linux's default of public over temporary addresses): global, not
+// deprecated, not temporary ("secondary" in `ip addr`); where several are
+// left, the rules would only tell them apart by the destination (rule 8) or
+// by the order they were added, so the lowest is taken: the same one after
+// every restart, whatever order the addresses came in.
 import { ConfigError } from '../errors.js';
 import { formatIpv6, matchesPrefix, parseIpv6, parseIpv6Prefix, tryParseIpv6 } from '../wire/address.js';
 import {
   DEFAULT_HOST_PORT_RANGE, DEFAULT_TUN,
   type DatapathModel, type NetworkModel, type ResolvedModel, type ResolvedNetwork, type ResolvedPublished,
-} from './model.js';
+} from './nat-model.js';
 
 export interface UplinkAddress {
   readonly address: string;
   readonly prefixLength: number;
+  /** The kernel's IFA_F_* flags (/proc/net/if_inet6); absent = a plain permanent address. */
+  readonly flags?: number;
+}
+
+/** IFA_F_TEMPORARY (also IFA_F_SECONDARY) and IFA_F_DEPRECATED: never the source of choice. */
+const IFA_F_TEMPORARY = 0x01;
+const IFA_F_DEPRECATED = 0x20;
+
+/** The host address host mode translates to: the preferred global one (see above), or undefined. */
+export function preferredHostAddress(addresses: readonly UplinkAddress[]): string | undefined {
+  const usable = addresses.filter((a) => ((a.flags ?? 0) & (IFA_F_TEMPORARY | IFA_F_DEPRECATED)) === 0);
+  const pool = (usable.length > 0 ? usable : addresses).map((a) => parseIpv6(a.address));
+  pool.sort((x, y) => {
+    for (let i = 0; i < 16; i++) if (x[i] !== y[i]) return x[i]! - y[i]!;
+    return 0;
+  });
+  return pool[0] === undefined ? undefined : formatIpv6(pool[0], 0);
 }
 
 export interface HostFacts {
   /** Global addresses on the uplink. */
   readonly uplinkAddresses: readonly UplinkAddress[];
+  /** Global and ULA addresses of every interface (bridges among them). */
+  readonly localAddresses?: ReadonlyArray<{ readonly dev: string; readonly address: string }>;
+}
+
+/**
+ * The host's own address on `bridge` inside one of `subnets` (Docker's
+ * gateway address), or undefined. The host's connections to a dedicated
+ * address leave from it, so they come into the TUN from inside the network
+ * and the engine hairpins them like a container's: the container's answer
+ * then goes back through the TUN as well. From any other host address the
+ * answer, addressed to the host, would be delivered straight to the host
+ * untranslated (the local table comes before sixgate's rules) and the
+ * host's TCP would reset it.
+ */
+function bridgeAddress(facts: HostFacts, bridge: string, subnets: readonly string[]): string | undefined {
+  for (const a of facts.localAddresses ?? []) {
+    if (a.dev !== bridge) continue;
+    const bytes = parseIpv6(a.address);
+    if (subnets.some((s) => { const p = parseIpv6Prefix(s); return matchesPrefix(bytes, 0, p.address, 0, p.length); })) return a.address;
+  }
+  return undefined;
 }
 
 export interface Resolution {
@@ -59,12 +108,11 @@ export function pickDedicated(prefix: Uint8Array, length: number, name: string, 
   throw new ConfigError(`no free address for network ${name} in ${formatIpv6(prefix, 0)}/${length}`);
 }
 
-function netWhere(n: NetworkModel): string {
+function netWhere(n: { readonly name: string }): string {
   return `network ${JSON.stringify(n.name)}`;
 }
 
-function resolveNetwork(n: NetworkModel, facts: HostFacts, hostRange: readonly [number, number], notes: string[],
-  hostModeTaken: Set<string>): ResolvedNetwork {
+function resolveNetwork(n: NetworkModel, facts: HostFacts, hostRange: readonly [number, number], notes: string[]): ResolvedNetwork {
   const mode = n.mode ?? 'masquerade';
   if (mode === 'nptv6') {
     if (n.externalPrefix === undefined) throw new ConfigError(`${netWhere(n)}: nptv6 needs externalPrefix`);
@@ -96,15 +144,30 @@ function resolveNetwork(n: NetworkModel, facts: HostFacts, hostRange: readonly [
       const p = parseIpv6Prefix(`${onLink.address}/${onLink.prefixLength}`);
       externals = [formatIpv6(pickDedicated(p.address, p.length, n.name, hostAddrs), 0)];
     }
-    return { name: n.name, bridge: n.bridge, subnets: n.subnets, mode, addressMode, externalAddresses: externals, filtering: n.filtering, portRange: n.portRange };
+    const localSource = bridgeAddress(facts, n.bridge, n.subnets);
+    return { name: n.name, bridge: n.bridge, subnets: n.subnets, mode, addressMode, externalAddresses: externals, filtering: n.filtering, portRange: n.portRange,
+      ...(localSource === undefined ? {} : { localSource }) };
   }
-  const host = explicit.length > 0 ? formatIpv6(parseIpv6(explicit[0]!), 0) : (hostAddrs[0] !== undefined ? formatIpv6(hostAddrs[0], 0) : undefined);
+  const host = explicit.length > 0 ? formatIpv6(parseIpv6(explicit[0]!), 0) : preferredHostAddress(facts.uplinkAddresses);
   if (host === undefined) throw new ConfigError(`${netWhere(n)}: host-address mode needs a global address on the uplink`);
-  if (hostModeTaken.has(host)) {
-    throw new ConfigError(`${netWhere(n)}: host address ${host} already serves another network; give this one dedicated addresses`);
-  }
-  hostModeTaken.add(host);
   return { name: n.name, bridge: n.bridge, subnets: n.subnets, mode, addressMode: 'host', externalAddresses: [host], filtering: n.filtering, portRange: hostRange };
+}
+
+/**
+ * Networks in host mode behind one address become one engine network, so
+ * they must agree on what the engine keeps per network: the inbound filtering.
+ */
+function sharedHostAddressesAgree(nets: readonly ResolvedNetwork[]): void {
+  const first = new Map<string, ResolvedNetwork>();
+  for (const n of nets) {
+    if (n.addressMode !== 'host') continue;
+    const address = n.externalAddresses[0]!;
+    const other = first.get(address);
+    if (other === undefined) { first.set(address, n); continue; }
+    if ((other.filtering ?? 'address-and-port-dependent') !== (n.filtering ?? 'address-and-port-dependent')) {
+      throw new ConfigError(`${netWhere(n)}: shares host address ${address} with network ${JSON.stringify(other.name)} but not its filtering; give both the same`);
+    }
+  }
 }
 
 function networkOfAddress(nets: readonly ResolvedNetwork[], addr: Uint8Array): ResolvedNetwork | undefined {
@@ -118,8 +181,8 @@ function networkOfAddress(nets: readonly ResolvedNetwork[], addr: Uint8Array): R
 export function resolveModel(model: DatapathModel, facts: HostFacts): Resolution {
   const notes: string[] = [];
   const hostRange = model.hostPortRange ?? DEFAULT_HOST_PORT_RANGE;
-  const taken = new Set<string>();
-  const networks = model.networks.map((n) => resolveNetwork(n, facts, hostRange, notes, taken));
+  const networks = model.networks.map((n) => resolveNetwork(n, facts, hostRange, notes));
+  sharedHostAddressesAgree(networks);
   const published: ResolvedPublished[] = [];
   const seen = new Set<string>();
   for (const p of model.published) {

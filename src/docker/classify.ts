@@ -10,6 +10,14 @@
 //   global elsewhere                       → none ('not-on-uplink': routed to the host by someone else)
 // and when Docker's own ip6tables NAT serves the network, its nat66/nptv6
 // subnets become none ('docker-ip6tables') so the two never fight (bug B5).
+//
+// Docker 27+ gateway modes (option com.docker.network.bridge.gateway_mode_ipv6):
+//   nat, nat-unprotected (28+)  Docker NATs when its ip6tables is on (above);
+//                               with it off, sixgate serves the network as usual
+//   routed                      Docker does no NAT: global subnets on an uplink
+//                               are NDP-proxied, ULA ones NAT'd by sixgate (the
+//                               per-network way to hand NAT to sixgate on 27+)
+//   isolated (28+, internal)    no gateway on the host at all: none ('gateway-isolated')
 import { clearHostBits, matchesPrefix, formatIpv6, tryParseIpv6 } from '../wire/address.js';
 import { compareApiVersions } from './client.js';
 import type { ApiInfo, ApiNetwork, ApiVersion } from './api-types.js';
@@ -68,6 +76,10 @@ export interface DockerNetwork {
   labels: Record<string, string>;
 }
 
+/** The values of com.docker.network.bridge.gateway_mode_ipv6; absent means 'nat'. */
+export const GATEWAY_MODES = ['nat', 'nat-unprotected', 'routed', 'isolated'] as const;
+export type GatewayMode = typeof GATEWAY_MODES[number];
+
 export interface ClassifyContext {
   uplinks: readonly Uplink[];
   /** Whether dockerd runs with ip6tables on (see resolveDockerIp6tables). */
@@ -104,6 +116,15 @@ export function resolveDockerIp6tables(version: ApiVersion, info: ApiInfo, setti
     };
   }
   return { on: false };
+}
+
+/** The IPv6 gateway mode; an unknown value is read as Docker's default, 'nat', with a line. */
+function readGatewayMode(value: string | undefined, name: string, issues: Issue[]): GatewayMode {
+  if (value === undefined || value === '') return 'nat';
+  const known = GATEWAY_MODES.find((m) => m === value);
+  if (known !== undefined) return known;
+  issues.push({ level: 'warn', msg: `network ${name}: ${OPT.gatewayModeIpv6}=${JSON.stringify(value)} is not a gateway mode this sixgate knows (${GATEWAY_MODES.join(', ')}): treated as nat` });
+  return 'nat';
 }
 
 /** ParseBool as Go's strconv does it; `fallback` when absent or not a boolean. */
@@ -145,7 +166,8 @@ const LONGEST_USABLE = 126;
 /** RFC 6296 translation in the NAT engine works on /64 or shorter. */
 const LONGEST_NPTV6 = 64;
 
-function classifySubnet(p: { bytes: Uint8Array; length: number; text: string }, net: { internal: boolean; masquerade: boolean; nptv6?: string },
+function classifySubnet(p: { bytes: Uint8Array; length: number; text: string },
+  net: { internal: boolean; masquerade: boolean; gatewayMode: GatewayMode; nptv6?: string },
   ctx: ClassifyContext, issues: Issue[], nptv6Used: { done: boolean }): NetworkSubnet {
   const none = (reason: string): NetworkSubnet => ({ prefix: p.text, length: p.length, service: 'none', reason });
   if (p.length > LONGEST_USABLE) {
@@ -153,6 +175,7 @@ function classifySubnet(p: { bytes: Uint8Array; length: number; text: string }, 
     return none('too-small');
   }
   if (net.internal) return none('internal');
+  if (net.gatewayMode === 'isolated') return none('gateway-isolated');
   if (net.nptv6 !== undefined && !nptv6Used.done) {
     const ext = parsePrefix(net.nptv6.includes('/') ? net.nptv6 : `${net.nptv6}/${p.length}`);
     if (ext === undefined) {
@@ -220,14 +243,14 @@ export function classifyNetwork(raw: ApiNetwork, ctx: ClassifyContext, issues: I
     snatAddress = canonicalAddress(options[OPT.hostIpv6]) ?? null;
     if (snatAddress === null) issues.push({ level: 'warn', msg: `network ${name}: ${OPT.hostIpv6}=${JSON.stringify(options[OPT.hostIpv6])} is not an IPv6 address: masquerading instead` });
   }
-  const gatewayMode = options[OPT.gatewayModeIpv6] ?? 'nat';
-  const dockerNat = ctx.dockerIp6tables && !internal && gatewayMode !== 'routed' && gatewayMode !== 'isolated';
+  const gatewayMode = readGatewayMode(options[OPT.gatewayModeIpv6], name, issues);
+  const dockerNat = ctx.dockerIp6tables && !internal && (gatewayMode === 'nat' || gatewayMode === 'nat-unprotected');
   const nptv6 = labels[NPTV6_LABEL] ?? options[NPTV6_LABEL];
 
   const subnetIssues: Issue[] = [];
   const nptv6Used = { done: false };
   const subnets = v6.map((p) => {
-    const s = classifySubnet(p, { internal, masquerade, nptv6 }, ctx, subnetIssues, nptv6Used);
+    const s = classifySubnet(p, { internal, masquerade, gatewayMode, nptv6 }, ctx, subnetIssues, nptv6Used);
     if (dockerNat && (s.service === 'nat66' || s.service === 'nptv6')) {
       return { prefix: s.prefix, length: s.length, service: 'none' as const, reason: 'docker-ip6tables' };
     }

@@ -1,8 +1,8 @@
 // Adapters from the feed to the two engines: the NDP proxy follows address
 // deltas incrementally; the NAT66 side is small and compiled as a whole (by
-// src/service/model.ts) after any batch that `touchesNat`.
+// src/service/docker-to-nat.ts) after any batch that `touchesNat`.
 import type { DockerNetwork } from './classify.js';
-import type { FeedDelta } from './model.js';
+import type { FeedDelta } from './docker-model.js';
 
 /** What the NDP side needs: answer (or stop answering) for an address on an uplink. */
 export interface NdpSink {

@@ -21,7 +21,7 @@ import { EngineClient, OLDEST_API_VERSION, compareApiVersions, sinceFromTimeNano
 import { describeEndpoint, endpointFromEnv, type DockerEndpoint } from './endpoint.js';
 import { resolveDockerIp6tables, type DockerNetwork, type Ip6tablesSetting, type Uplink } from './classify.js';
 import { containerFromInspect, containerFromSummary, type ContainerInfo } from './containers.js';
-import { DockerModel, type ContainerAddress, type FeedDelta, type PublishedPort } from './model.js';
+import { DockerModel, type ContainerAddress, type FeedDelta, type PublishedPort } from './docker-model.js';
 
 export interface DockerFeedOptions {
   log: Logger;

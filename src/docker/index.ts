@@ -1,7 +1,7 @@
 // The Docker feed's public surface, for the service (src/cli) to consume.
 export { DockerFeed, type DockerFeedOptions, type DeltaBatch, type FeedSnapshot, type FeedState } from './feed.js';
-export type { FeedDelta, ContainerAddress, PublishedPort, ModelIssue } from './model.js';
-export { DockerModel } from './model.js';
+export type { FeedDelta, ContainerAddress, PublishedPort, ModelIssue } from './docker-model.js';
+export { DockerModel } from './docker-model.js';
 export {
   NPTV6_LABEL, classifyNetwork, resolveDockerIp6tables,
   type DockerNetwork, type NetworkSubnet, type SubnetService, type Uplink, type Ip6tablesSetting, type ClassifyContext,

@@ -2,10 +2,9 @@
 // `ip -j`: addresses with prefix lengths, link-locals, on-link prefixes,
 // the routing table, and a watcher for route changes. Everything acts on the
 // network namespace of the calling process.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { formatIpv6, isLinkLocal, tryParseIpv6 } from '../wire/address.js';
-import { run } from './run.js';
+import { monitorRoutes, run } from './run.js';
 
 export interface IfAddress {
   readonly addr: Uint8Array;
@@ -121,21 +120,5 @@ export function routeRemoveLine(target: Uint8Array, dev: string): string {
 
 /** Calls `onChange` (debounced) whenever the IPv6 routing table changes. Returns a stop function. */
 export function watchRoutes(onChange: () => void, debounceMs = 50): () => void {
-  let child: ChildProcess | undefined = spawn('ip', ['-6', 'monitor', 'route'], { stdio: ['ignore', 'pipe', 'ignore'] });
-  let timer: NodeJS.Timeout | undefined;
-  child.stdout?.on('data', () => {
-    if (timer !== undefined) return;
-    timer = setTimeout(() => {
-      timer = undefined;
-      onChange();
-    }, debounceMs);
-  });
-  child.on('error', () => { child = undefined; });
-  child.unref();
-  (child.stdout as unknown as { unref?: () => void } | null)?.unref?.();
-  return () => {
-    if (timer !== undefined) clearTimeout(timer);
-    child?.kill();
-    child = undefined;
-  };
+  return monitorRoutes(() => true, onChange, debounceMs);
 }

@@ -16,9 +16,8 @@
 // Only rules at sixgate's priority and routes with sixgate's proto are ever
 // read, changed or removed (tags.ts), so a crash leaves state the next start
 // adopts as is, and `cleanup` removes exactly what sixgate added.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { formatIpv6, parseIpv6Prefix } from '../wire/address.js';
-import { assertIfname, ipBatch, ipJson } from './run.js';
+import { formatIpv6, parseIpv6, parseIpv6Prefix } from '../wire/address.js';
+import { assertIfname, ipBatch, ipJson, monitorRoutes } from './run.js';
 import { SIXGATE_PROTO, SIXGATE_RULE_PRIORITY, SIXGATE_TABLE } from './tags.js';
 
 export interface PolicyRule {
@@ -34,6 +33,8 @@ export interface PolicyRoute {
   /** 'unicast' routes need `dev`; 'throw' and 'unreachable' routes have none. */
   readonly type: 'unicast' | 'throw' | 'unreachable';
   readonly dev?: string;
+  /** 'unicast': the source address the host's own sockets use on this route (`src`), if not the kernel's choice. */
+  readonly src?: string;
   /** 'main' or sixgate's table. */
   readonly table: 'main' | 'sixgate';
 }
@@ -66,8 +67,12 @@ export function ruleKey(r: PolicyRule): string {
 export function routeKey(r: PolicyRoute): string {
   const table = r.table === 'main' ? 'main' : String(SIXGATE_TABLE);
   return r.type === 'unicast'
-    ? `${canonicalPrefix(r.dst)} dev ${r.dev ?? ''} table ${table}`
+    ? `${canonicalPrefix(r.dst)} dev ${r.dev ?? ''}${srcPart(r)} table ${table}`
     : `${r.type} ${canonicalPrefix(r.dst)} table ${table}`;
+}
+
+function srcPart(r: PolicyRoute): string {
+  return r.src === undefined ? '' : ` src ${formatIpv6(parseIpv6(r.src), 0)}`;
 }
 
 function ruleLine(verb: 'add' | 'del', r: PolicyRule): string {
@@ -78,13 +83,13 @@ function routeLine(verb: 'replace' | 'del', r: PolicyRoute): string {
   const table = r.table === 'main' ? 'main' : String(SIXGATE_TABLE);
   const head = r.type === 'throw' ? `throw ${canonicalPrefix(r.dst)}`
     : r.type === 'unreachable' ? `unreachable ${canonicalPrefix(r.dst)}`
-    : `${canonicalPrefix(r.dst)} dev ${assertIfname(r.dev ?? '')}`;
+    : `${canonicalPrefix(r.dst)} dev ${assertIfname(r.dev ?? '')}${srcPart(r)}`;
   const metric = r.type === 'unreachable' ? ` metric ${FAIL_CLOSED_METRIC}` : '';
   return `route ${verb} ${head} table ${table}${metric} proto ${SIXGATE_PROTO}`;
 }
 
 interface RuleJson { priority?: number; src?: string; srclen?: number; iif?: string; table?: string; protocol?: string }
-interface RouteJson { type?: string; dst?: string; dev?: string; table?: string }
+interface RouteJson { type?: string; dst?: string; dev?: string; prefsrc?: string; table?: string }
 
 /** sixgate's rules and routes as the kernel holds them now. */
 export async function readPolicy(): Promise<PolicyState> {
@@ -99,7 +104,8 @@ export async function readPolicy(): Promise<PolicyState> {
     const table = r.table === undefined || r.table === 'main' ? 'main' : r.table === String(SIXGATE_TABLE) ? 'sixgate' : undefined;
     if (table === undefined) continue;
     const dst = r.dst === 'default' ? 'default' : r.dst.includes('/') ? r.dst : `${r.dst}/128`;
-    routes.push(r.type === 'throw' || r.type === 'unreachable' ? { dst, type: r.type, table } : { dst, type: 'unicast', dev: r.dev, table });
+    routes.push(r.type === 'throw' || r.type === 'unreachable' ? { dst, type: r.type, table }
+      : { dst, type: 'unicast', dev: r.dev, ...(r.prefsrc === undefined ? {} : { src: r.prefsrc }), table });
   }
   return { rules, routes };
 }
@@ -148,24 +154,5 @@ export async function cleanupPolicy(): Promise<PolicyDiff> {
  */
 export function watchDeviceRoutes(dev: string, onLoss: () => void, debounceMs = 20): () => void {
   const needle = ` dev ${assertIfname(dev)} `;
-  let child: ChildProcess | undefined = spawn('ip', ['-6', 'monitor', 'route'], { stdio: ['ignore', 'pipe', 'ignore'] });
-  let timer: NodeJS.Timeout | undefined;
-  let partial = '';
-  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
-    const lines = (partial + chunk).split('\n');
-    partial = lines.pop() ?? '';
-    if (timer !== undefined || !lines.some((l) => l.startsWith('Deleted ') && l.includes(needle))) return;
-    timer = setTimeout(() => {
-      timer = undefined;
-      onLoss();
-    }, debounceMs);
-  });
-  child.on('error', () => { child = undefined; });
-  child.unref();
-  (child.stdout as unknown as { unref?: () => void } | null)?.unref?.();
-  return () => {
-    if (timer !== undefined) clearTimeout(timer);
-    child?.kill();
-    child = undefined;
-  };
+  return monitorRoutes((line) => line.startsWith('Deleted ') && line.includes(needle), onLoss, debounceMs);
 }

@@ -3,7 +3,7 @@
 // parsed by a shell. `ip` changes go through `ip -batch -` so a whole
 // reconfiguration costs one process, and `-force` lets the batch carry on
 // past a line that fails (an idempotent delete of something already gone).
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 
 export class HostCommandError extends Error {
   readonly stderr: string;
@@ -84,4 +84,32 @@ export async function ipJson<T = unknown>(args: readonly string[], family6 = tru
   const out = await run('ip', ['-j', ...(family6 ? ['-6'] : []), ...args]);
   const text = out.trim();
   return (text === '' ? [] : JSON.parse(text)) as T;
+}
+
+/**
+ * Calls `onEvent` (debounced) when `ip -6 monitor route` prints a line
+ * `wanted` accepts. One child process, never keeping the loop alive; returns
+ * the stop function.
+ */
+export function monitorRoutes(wanted: (line: string) => boolean, onEvent: () => void, debounceMs: number): () => void {
+  let child: ChildProcess | undefined = spawn('ip', ['-6', 'monitor', 'route'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  let timer: NodeJS.Timeout | undefined;
+  let partial = '';
+  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
+    const lines = (partial + chunk).split('\n');
+    partial = lines.pop() ?? '';
+    if (timer !== undefined || !lines.some(wanted)) return;
+    timer = setTimeout(() => {
+      timer = undefined;
+      onEvent();
+    }, debounceMs);
+  });
+  child.on('error', () => { child = undefined; });
+  child.unref();
+  (child.stdout as unknown as { unref?: () => void } | null)?.unref?.();
+  return () => {
+    if (timer !== undefined) clearTimeout(timer);
+    child?.kill();
+    child = undefined;
+  };
 }

@@ -39,10 +39,14 @@ export interface Addon {
 
   packetOpen(ifindex: number, ethertype: number, filter: Uint8Array | undefined, flags: number): number;
   packetMembership(fd: number, ifindex: number, type: number, add: number): number;
+  packetDrops(fd: number): number;
   packetRecv(fd: number, buf: Uint8Array, lens: Int32Array, slotSize: number, headroom: number,
     meta: Int32Array, max: number, counters: Float64Array): number;
   packetSend(fd: number, buf: Uint8Array, lens: Int32Array, slotSize: number, headroom: number,
     start: number, count: number, counters: Float64Array): number;
+
+  stateMap(buffer: ArrayBuffer, fd: number): number;
+  stateLock(fd: number): number;
 }
 
 // Compiled to dist/src/io/addon.js: the repository

@@ -53,6 +53,9 @@ function hint(name: string, syscall: string, subject: string): string | undefine
       return `the interface ${subject} was deleted while open; open it again`;
     case 'EADDRNOTAVAIL':
       return `the address is not configured on ${subject}`;
+    case 'EAGAIN':
+      if (syscall === 'lock') return 'another sixgate process is using this state file: stop it or give this one its own --state-file';
+      return undefined;
     case 'EMFILE':
     case 'ENFILE':
       return 'out of file descriptors: raise LimitNOFILE / ulimit -n';

@@ -15,3 +15,4 @@ export {
 export { Icmp6Socket, Icmp6Meta, Icmp6Addr, type Icmp6Options } from './icmp6.js';
 export { PacketSocket, PacketMeta, PktType, ETH_P_ALL, ETH_P_IPV6, type PacketOptions } from './packet.js';
 export { icmp6Filter, Icmp6Type, type Icmp6FilterOptions } from './bpf.js';
+export { StateFile, bootId } from './statefile.js';

@@ -84,6 +84,16 @@ export class PacketSocket extends FdHandle {
     }
   }
 
+  /**
+   * Frames the kernel dropped since the last call because the receive buffer
+   * was full (PACKET_STATISTICS: reading resets the kernel's count). One
+   * system call: read it on a timer, not per packet.
+   */
+  takeDrops(): number {
+    const n = addon().packetDrops(this.live('getsockopt'));
+    return check(n, 'getsockopt PACKET_STATISTICS', this.subject);
+  }
+
   /** Receives up to `max` frames (Ethernet header first) into slots 0..n-1, with ifindex/pkttype/ethertype in ring.meta. */
   recv(ring: PacketRing, max = ring.slots): number {
     const n = addon().packetRecv(this.live('recvmmsg'), ring.buf, ring.lens, ring.slotSize, ring.headroom,

@@ -58,9 +58,11 @@ export class NatBatch {
   readonly match: Int32Array;
   /** With dirs: each packet's source and destination address as eight big-endian words, read once. */
   readonly words: Uint32Array;
-  /** What Nat66.translate would have returned for each packet. */
+  /** What Nat66.translate would have returned for each packet. For Verdict.Reply the engine sets lengths[i] to the reply's. */
   readonly verdicts: Int32Array;
   count = 0;
+  /** Bytes from each packet's offset the engine may overwrite with a refusal's reply (translate's `room`); 0: refusals are drops. */
+  room = 0;
   /**
    * When the packets were read, in the caller's monotonic milliseconds:
    * translateBatch translates at this time. A field, not an argument: a

@@ -31,7 +31,7 @@ import type { Nat66 } from './nat66.js';
 import { NatDrop } from './drop.js';
 import { R, REC_WORDS, OWNER_PUBLISHED } from './table.js';
 import { ProtoClass, Verdict, NatCounter, Direction } from './types.js';
-import { externalIndexOf, inNetwork } from './config.js';
+import { externalIndexOf, inNetwork } from './engine-config.js';
 import { nptRewrite, inPrefix } from './nptv6.js';
 
 

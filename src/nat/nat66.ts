@@ -21,7 +21,10 @@
 //    mapping, so path MTU discovery works even when filtering would refuse;
 //  - hairpinning: a packet to one of our external addresses is translated
 //    outbound then inbound, so the target sees the external source (REQ-9a);
-//  - fragments: see fragments.ts; published ports: see published.ts.
+//  - fragments: see fragments.ts; published ports: see published.ts;
+//  - a packet to a port with no mapping is answered like a closed port (a
+//    TCP RST or ICMPv6 port unreachable, rate-limited) when the caller gives
+//    room for the reply: see refuse.ts.
 
 import { walkChain, Ipv6Chain, RoutingType } from '../wire/ipv6-ext.js';
 import { F as IP, HEADER_LEN as IP_HEADER_LEN, Protocol } from '../wire/ipv6.js';
@@ -40,16 +43,17 @@ import { FragmentTracker, FRAG_HAIRPIN } from './fragments.js';
 import { NatDrop, DROP_REASON_COUNT } from './drop.js';
 import { ProtoClass, Verdict, NatCounter, NAT_COUNTER_NAMES, Direction } from './types.js';
 import { BatchWarmer, NatBatch, WARM_MIN_SESSIONS, viewOf } from './batch.js';
-import { snapshotTable, restoreTable } from './snapshot.js';
+import { snapshotTable, restoreTable, adoptTable, checkStateHeader } from './snapshot.js';
 import { listSessions, listHosts, type SessionInfo, type HostInfo } from './status.js';
 import {
   compileConfig, networkOf, externalIndexOf, nptNetworkOfExternal,
   MODE_NPTV6, TICK_MS, type CompiledConfig, type NatConfig,
-} from './config.js';
+} from './engine-config.js';
 import { nptRewrite } from './nptv6.js';
 import { PublishedPorts, publishedEntries } from './published.js';
 import { Sessions } from './sessions.js';
 import { translateErrorOutbound, translateErrorInbound, translateNptError } from './icmp-error.js';
+import { Refusals } from './refuse.js';
 
 export { NatBatch };
 
@@ -93,6 +97,8 @@ export class Nat66 {
    * holds it (sessions, published ports) sees the change at once.
    */
   readonly cfg: CompiledConfig;
+  /** Answers to packets for no mapping, and their rate limit. */
+  readonly refusals: Refusals;
 
   readonly chain = new Ipv6Chain();
   readonly inner = new Ipv6Chain();
@@ -108,6 +114,8 @@ export class Nat66 {
   private hasNpt: boolean;
   private clockStarted = false;
   private readonly warmer = new BatchWarmer();
+  /** translate's batch of one packet. */
+  private readonly single = new NatBatch(1);
   /** classify's word loads over the caller's packet buffer (see viewOf). */
   private view: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0));
   /** classify's answer: the packet's Direction, and its network (out) or external address index (in, or -1). */
@@ -119,24 +127,28 @@ export class Nat66 {
   private presetSlot = 0;
   /** The table's hash seed (a reconfiguration that names another one needs a new table). */
   private readonly seed: number;
+  /** Bytes from the current packet's offset a refusal may overwrite (0: none, refusals are drops). */
+  private room = 0;
 
   /**
-   * `previous`: the configuration of the engine this one replaces, so the
-   * external addresses keep their indexes (see migrateFrom).
+   * `mappable`: the wiring will map a state file over the table (see
+   * ConnTable). `previous`: the configuration of the engine this one
+   * replaces, so the external addresses keep their indexes (see migrateFrom).
    */
-  constructor(config: NatConfig, options: { previous?: CompiledConfig } = {}) {
+  constructor(config: NatConfig, options: { mappable?: boolean; previous?: CompiledConfig } = {}) {
     this.cfg = compileConfig(config, options.previous);
     this.table = new ConnTable({
       capacity: config.capacity ?? DEFAULT_CAPACITY,
       externalCount: externalRoom(this.cfg.extCount),
       hostCapacity: config.hostCapacity,
-    }, this.seed = config.seed ?? ((Math.random() * 0x100000000) >>> 0));
+    }, this.seed = config.seed ?? ((Math.random() * 0x100000000) >>> 0), { mappable: options.mappable });
     this.table.fingerprint = this.cfg.fingerprint;
     this.fragments = new FragmentTracker(config.fragmentFlows ?? 1024, config.fragmentHoldSlots ?? 32,
       config.fragmentHoldBytes ?? 2048, this.clock, this.cfg.fragmentMs);
     this.hasNpt = this.cfg.netMode.some((m) => m === MODE_NPTV6);
     this.published = new PublishedPorts(this.cfg, this.table);
     this.sessions = new Sessions(this.table, this.cfg, this.published, this.drops, this.counters);
+    this.refusals = new Refusals(config, this.clock);
     for (const p of config.published ?? []) this.published.add(p);
   }
 
@@ -168,16 +180,29 @@ export class Nat66 {
   /**
    * Translate one packet; see translateBatch for a TUN read. `partialCsum`:
    * the L4 checksum holds a NEEDS_CSUM pseudo-header sum (offload
-   * super-packet).
+   * super-packet). `room`: bytes from `off` a refusal may overwrite with its
+   * reply (Verdict.Reply, its length in replyLength); 0 drops instead.
+   *
+   * A batch of one, and deliberately no more than that. `now` is a double
+   * (a fractional millisecond count, never a small integer), so unless V8
+   * inlines this function into its caller every call boxes it into a heap
+   * number. V8 weighs a callee together with everything its own optimised
+   * code inlined: when this held the packet path itself, how much that was
+   * depended on timing and at times put it over the inlining budget, and
+   * a loop of translate calls allocated one heap number per packet.
+   * translateBatch is too large for V8 ever to inline, so this stays a few
+   * stores and one call, and its callers inline it.
    */
-  translate(buf: Uint8Array, off: number, len: number, now: number, partialCsum = false): number {
-    if (this.fragments.releasedCount !== 0) this.fragments.recycleReleased();
-    this.setClock(now);
-    const view = this.view = viewOf(buf, this.view);
-    this.classify(buf, view, off, len, this.pkt, 0);
-    return this.dir === DIR_OUT
-      ? this.outbound(buf, off, len, partialCsum, this.match)
-      : this.inbound(buf, off, len, partialCsum, this.match);
+  translate(buf: Uint8Array, off: number, len: number, now: number, partialCsum = false, room = 0): number {
+    const one = this.single;
+    one.now = now;
+    one.room = room;
+    one.count = 1;
+    one.offsets[0] = off;
+    one.lengths[0] = len;
+    one.partial[0] = partialCsum ? 1 : 0;
+    this.translateBatch(buf, one);
+    return one.verdicts[0];
   }
 
   /**
@@ -206,17 +231,25 @@ export class Nat66 {
     if (this.fragments.releasedCount !== 0) this.fragments.recycleReleased();
     this.clock[0] = batch.now;
     this.syncTick();
+    this.room = batch.room;
     for (let i = 0; i < count; i++) {
       // The session lookup may reuse the warm-up's hash (consumed by it, or cleared here).
       this.presetHash = i < warmed ? hashes[i] : 0;
       this.presetSlot = i < warmed ? slots[i] : 0;
       const w = i * 8;
       for (let k = 0; k < 8; k++) pkt[k] = words[w + k];
-      verdicts[i] = dirs[i] === DIR_OUT
+      const v = dirs[i] === DIR_OUT
         ? this.outbound(buf, offsets[i], lengths[i], partial[i] !== 0, match[i])
         : this.inbound(buf, offsets[i], lengths[i], partial[i] !== 0, match[i]);
+      verdicts[i] = v;
+      if (v === Verdict.Reply) lengths[i] = this.refusals.length;
     }
     this.presetHash = 0;
+  }
+
+  /** The length of the reply a translate call that returned Verdict.Reply left in the buffer. */
+  get replyLength(): number {
+    return this.refusals.length;
   }
 
   /**
@@ -519,7 +552,7 @@ export class Nat66 {
     }
     if (id === 0) {
       id = this.sessions.createInbound(pc, extIdx, extPort!, remPort, flags, mayCreate);
-      if (id < 0) return id;
+      if (id < 0) return id === -NatDrop.NoMapping && !hairpin ? this.refuse(buf, off, ch, flags, partial) : id;
     } else {
       this.sessions.touch(id, pc, flags, DIR_IN);
     }
@@ -554,6 +587,15 @@ export class Nat66 {
       applyChecksumDiff(buf, csumAt, diff + portDiff, pc === ProtoClass.Udp);
     }
     return hairpin ? Verdict.Hairpin : Verdict.Forward;
+  }
+
+  // A packet to no mapping (counted as no-mapping already): the reply that
+  // replaces it, or the drop when there is none (refuse.ts).
+  private refuse(buf: Uint8Array, off: number, ch: Ipv6Chain, flags: number, partial: boolean): number {
+    const pkt = this.pkt;
+    const external = externalIndexOf(this.cfg, pkt, 0) >= 0;
+    return this.refusals.build(buf, off, this.room, ch, pkt, flags, external, partial, this.counters)
+      ? Verdict.Reply : -NatDrop.NoMapping;
   }
 
   // ---- NPTv6 ------------------------------------------------------------------------
@@ -619,14 +661,17 @@ export class Nat66 {
    */
   restore(snapshot: Uint8Array, now: number): number {
     this.setClock(now);
+    return restoreTable(this.table, snapshot, this.tick, () => this.published.markAll(), this.keepSession);
+  }
+
+  /**
+   * Whether a session's inside address is in the masquerading network that
+   * owns external address `ext`.
+   */
+  private inNetworkOf(rec: Uint32Array, o: number, ext: number): boolean {
     const cfg = this.cfg;
-    // A session survives only if its inside address is still in the network
-    // that owns its external address (networks may have changed meanwhile).
-    const keep = (rec: Uint32Array, o: number): boolean => {
-      const net = networkOf(cfg, rec, o + R.IN_ADDR);
-      return net >= 0 && cfg.netMode[net] !== MODE_NPTV6 && cfg.extNet[rec[o + R.EXT] & 0xffff] === net;
-    };
-    return restoreTable(this.table, snapshot, this.tick, () => this.published.markAll(), keep);
+    const net = networkOf(cfg, rec, o + R.IN_ADDR);
+    return net >= 0 && cfg.netMode[net] !== MODE_NPTV6 && cfg.extNet[ext] === net;
   }
 
   /**
@@ -636,9 +681,7 @@ export class Nat66 {
    * published port.
    */
   private sessionHolds(rec: Uint32Array, o: number, ext: number): boolean {
-    const cfg = this.cfg;
-    const net = networkOf(cfg, rec, o + R.IN_ADDR);
-    if (net < 0 || cfg.netMode[net] === MODE_NPTV6 || cfg.extNet[ext] !== net) return false;
+    if (!this.inNetworkOf(rec, o, ext)) return false;
     return (rec[o + R.META] & Flag.PUBLISHED) === 0 || this.published.owns(rec, o, ext);
   }
 
@@ -715,6 +758,35 @@ export class Nat66 {
     const fresh = compileConfig(config);
     return compileConfig(config, this.cfg).fingerprint === fresh.fingerprint && externalRoom(fresh.extCount) === this.table.externalCount;
   }
+
+  /**
+   * Throws SnapshotError unless a state file with this header (its first
+   * META_WORDS words) can be adopted now on the boot `bootId` (checkStateHeader).
+   */
+  checkState(header: Uint32Array, now: number, bootId: Uint32Array): void {
+    checkStateHeader(header, this.table, Math.floor(now / TICK_MS), bootId);
+  }
+
+  /**
+   * Take over the sessions a previous process left in the table's memory (a
+   * state file checkState accepted, mapped over it; see adoptTable).
+   * Returns how many were dropped as inconsistent.
+   */
+  adopt(now: number): number {
+    this.setClock(now);
+    return adoptTable(this.table, this.tick, () => this.published.markAll(), this.keepSession);
+  }
+
+  // A restored session survives only if its inside address is still in the
+  // network that owns its external address (networks may have changed
+  // meanwhile); an expiry further than its state's timeout (a damaged
+  // record) is brought back to it.
+  private readonly keepSession = (rec: Uint32Array, o: number, meta: number): boolean => {
+    if (!this.inNetworkOf(rec, o, rec[o + R.EXT] & 0xffff)) return false;
+    const longest = this.tick + this.sessions.timeout((meta >>> 12) & 0xf, (meta >>> 8) & 0xf);
+    if (rec[o + R.EXPIRY] > longest) rec[o + R.EXPIRY] = longest;
+    return true;
+  };
 
   /** Live sessions as plain objects, for status output (allocates; control plane). */
   listSessions(limit = Infinity): SessionInfo[] {

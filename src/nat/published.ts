@@ -15,7 +15,7 @@ import { ConnTable, R, REC_WORDS, Flag, OWNER_PUBLISHED } from './table.js';
 import {
   addressWords, externalIndexOf, networkExternal, networkOf, protoClassOf, MODE_NPTV6,
   type CompiledConfig, type PublishedPort,
-} from './config.js';
+} from './engine-config.js';
 
 const PORTS_PER_CLASS = ConnTable.PORTS_PER_CLASS;
 

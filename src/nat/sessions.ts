@@ -29,7 +29,7 @@ import { ConnTable, R, REC_WORDS, Flag, OWNER_PUBLISHED } from './table.js';
 import { NatDrop } from './drop.js';
 import { ProtoClass, TcpState, NatCounter, Direction } from './types.js';
 import { tcpNext, tcpOpening } from './tcp-state.js';
-import { networkExternal, type CompiledConfig } from './config.js';
+import { networkExternal, type CompiledConfig } from './engine-config.js';
 import type { PublishedPorts } from './published.js';
 
 const DIR_OUT = Direction.Out;

@@ -5,7 +5,7 @@
 import { formatIpv6 } from '../wire/address.js';
 import { ConnTable, R, REC_WORDS, Flag } from './table.js';
 import { PROTO_CLASS_NAMES, TCP_STATE_NAMES } from './types.js';
-import { TICK_MS } from './config.js';
+import { TICK_MS } from './engine-config.js';
 import { writeAddressWords } from '../wire/checksum.js';
 
 export interface SessionInfo {

@@ -10,7 +10,7 @@
 // Layout (section offsets 64-byte multiples; N = capacity, M = index slots, W = wheel
 // slots, E = external addresses, H = host capacity):
 //
-//   meta      64 × u32            magic, version, geometry, free lists, clock
+//   meta      64 × u32            magic, version, geometry, free lists, clock, boot id
 //   rec       (N+1) × 16 × u32    one 64-byte record per session (id 0 = none)
 //   bytesHi   (N+1) × 2 × u32     high words of the byte counters (out, in)
 //   mapLink   (N+1) × 2 × u32     mapping ring links (next, prev)
@@ -45,7 +45,11 @@
 // A table that can hold WARM_MIN_SESSIONS or more lives in WebAssembly
 // memory (warm-kernel.ts): page aligned, so a record is exactly one cache
 // line, and a batch's index and record loads run in the warm.wat kernel.
-// Smaller tables never warm and use a plain ArrayBuffer.
+// Smaller tables never warm and use a plain ArrayBuffer, unless the table is
+// to be mapped to a state file (`mappable`): then every size lives in
+// WebAssembly memory, page aligned and never moved or grown, so the wiring
+// can map the file over it (src/io/statefile.ts) and the state outlives the
+// process.
 //
 // Expiry: a timing wheel of 1-second ticks (wheel.ts); refreshing a session
 // per packet only raises its EXPIRY word.
@@ -113,6 +117,8 @@ const M = {
   HOST_CAPACITY: 6, HOST_INDEX_SIZE: 7, COUNT: 8, FREE_HEAD: 9, LAST_TICK: 10,
   HOST_COUNT: 11, HOST_FREE_HEAD: 12, HOST_HAND: 13, CHECKSUM: 14, BYTE_LENGTH: 15,
   SNAPSHOT_TICK: 16, FINGERPRINT: 17, TICK_STARTED: 18,
+  /** The boot the table's monotonic ticks belong to (four words of /proc/sys/kernel/random/boot_id). */
+  BOOT_ID: 19,
 } as const;
 
 const ID_BITS = 24;
@@ -186,7 +192,11 @@ export class ConnTable {
   private readonly mask: number;
   private readonly seed: number;
 
-  constructor(geometry: TableGeometry, seed = 0x2545f491) {
+  /**
+   * `mappable`: allocate WebAssembly memory whatever the size (see the
+   * header); `buffer.byteLength` is then whole pages, at least byteLength.
+   */
+  constructor(geometry: TableGeometry, seed = 0x2545f491, options: { mappable?: boolean } = {}) {
     const l = layoutOf(geometry);
     this.capacity = l.capacity;
     this.externalCount = l.ext;
@@ -196,10 +206,10 @@ export class ConnTable {
     this.mask = this.indexSize - 1;
     this.seed = seed | 0;
     this.byteLength = l.byteLength;
-    if (l.capacity >= WARM_MIN_SESSIONS) {
+    if (l.capacity >= WARM_MIN_SESSIONS || options.mappable === true) {
       const memory = kernelMemory(l.byteLength);
       this.buffer = memory.buffer;
-      this.warmLoads = memory.warm;
+      this.warmLoads = l.capacity >= WARM_MIN_SESSIONS ? memory.warm : null;
     } else {
       this.buffer = new ArrayBuffer(l.byteLength);
       this.warmLoads = null;
@@ -233,7 +243,13 @@ export class ConnTable {
     this.warmDirs = new Uint8Array(b, o.warmDirs, WARM_MAX);
     this.warmSlots = new Int32Array(b, o.warmSlots, WARM_MAX);
     this.wheel = new TimingWheel(this.wNext, this.wPrev, l.capacity, this);
-    this.clear();
+    // A new buffer is all zeros: only what an empty table does not hold as
+    // zeros is written, so a table about to be mapped over a state file
+    // touches a few pages instead of every one (restart time).
+    this.writeHeader();
+    this.hosts.clear();
+    this.wheel.reset();
+    this.chainAllFree();
   }
 
   /** Bytes a table of this geometry needs (for handing in a buffer). */
@@ -256,17 +272,8 @@ export class ConnTable {
 
   /** Forget every session and host; keeps the geometry. */
   clear(): void {
-    const m = this.meta;
-    m.fill(0);
-    m[M.MAGIC] = SNAPSHOT_MAGIC;
-    m[M.VERSION] = SNAPSHOT_VERSION;
-    m[M.CAPACITY] = this.capacity;
-    m[M.INDEX_SIZE] = this.indexSize;
-    m[M.WHEEL_SIZE] = WHEEL_SIZE;
-    m[M.EXT_COUNT] = this.externalCount;
-    m[M.HOST_CAPACITY] = this.hostCapacity;
-    m[M.HOST_INDEX_SIZE] = this.hostIndexSize;
-    m[M.BYTE_LENGTH] = this.byteLength;
+    this.meta.fill(0);
+    this.writeHeader();
     this.rec.fill(0);
     this.bytesHi.fill(0);
     this.mapLink.fill(0);
@@ -279,7 +286,29 @@ export class ConnTable {
     this.extSessions.fill(0);
     this.hosts.clear();
     this.wheel.reset();
-    this.rebuildFreeList();
+    this.chainAllFree();
+  }
+
+  // The geometry words of the header.
+  private writeHeader(): void {
+    const m = this.meta;
+    m[M.MAGIC] = SNAPSHOT_MAGIC;
+    m[M.VERSION] = SNAPSHOT_VERSION;
+    m[M.CAPACITY] = this.capacity;
+    m[M.INDEX_SIZE] = this.indexSize;
+    m[M.WHEEL_SIZE] = WHEEL_SIZE;
+    m[M.EXT_COUNT] = this.externalCount;
+    m[M.HOST_CAPACITY] = this.hostCapacity;
+    m[M.HOST_INDEX_SIZE] = this.hostIndexSize;
+    m[M.BYTE_LENGTH] = this.byteLength;
+  }
+
+  // Every record free, in id order (the free list of an empty table, made without reading it).
+  private chainAllFree(): void {
+    const next = this.wNext;
+    for (let id = 1; id < this.capacity; id++) next[id] = id + 1;
+    next[this.capacity] = 0;
+    this.meta[M.FREE_HEAD] = 1;
   }
 
   // ---- hashing ---------------------------------------------------------------
@@ -502,17 +531,13 @@ export class ConnTable {
     const id = m[M.FREE_HEAD];
     if (id === 0) return 0;
     m[M.FREE_HEAD] = this.wNext[id];
-    this.insertAt(id, pc, inPort, remPort, extIdx, extPort, host, flags, state, expiry, anchor);
+    this.writeAt(id, pc, inPort, remPort, extIdx, extPort, host, flags, state, expiry, anchor);
     return id;
   }
 
-  /**
-   * insert() at a given id that is not on the free list (restore re-places
-   * records where they were, then rebuilds the free list).
-   */
-  insertAt(id: number, pc: number, inPort: number, remPort: number, extIdx: number, extPort: number,
+  // The record's words at `id`, taken off the free list, then its links.
+  private writeAt(id: number, pc: number, inPort: number, remPort: number, extIdx: number, extPort: number,
     host: number, flags: number, state: number, expiry: number, anchor: number): void {
-    this.meta[M.COUNT]++;
     const k = this.key;
     const rec = this.rec;
     const o = id * REC_WORDS;
@@ -528,6 +553,18 @@ export class ConnTable {
     rec[o + R.BYTES_IN] = 0;
     this.bytesHi[id * 2] = 0;
     this.bytesHi[id * 2 + 1] = 0;
+    this.relink(id, pc, extIdx, extPort, host, flags, expiry, anchor);
+  }
+
+  /**
+   * Join a record already in place (live, its words as insert writes
+   * them) to everything derived from it: the count, its host's references,
+   * the indexes, its mapping (or a new one owning its port), the unreplied
+   * ring and the wheel. insert ends with it; rebuildTable calls it for
+   * each record it keeps, leaving the record's words and counters as they are.
+   */
+  relink(id: number, pc: number, extIdx: number, extPort: number, host: number, flags: number, expiry: number, anchor: number): void {
+    this.meta[M.COUNT]++;
     this.hosts.ref(host);
     this.indexInsert(this.idxIn, this.homeOf(0, id), id);
     this.indexInsert(this.idxOut, this.homeOf(1, id), id);
@@ -741,19 +778,6 @@ export class ConnTable {
 
   // ---- free lists, rebuild, snapshot ------------------------------------------------
 
-  /** Chain every record that is not live into the free list. */
-  rebuildFreeList(): void {
-    const rec = this.rec;
-    let head = 0;
-    for (let id = this.capacity; id >= 1; id--) {
-      if ((rec[id * REC_WORDS + R.META] & Flag.LIVE) === 0) {
-        this.wNext[id] = head;
-        head = id;
-      }
-    }
-    this.meta[M.FREE_HEAD] = head;
-  }
-
   /** Empty every index, the port owners and the wheel (records, hosts and counters stay); restore rebuilds from there. */
   clearDerived(): void {
     this.idxIn.fill(0);
@@ -775,6 +799,15 @@ export class ConnTable {
 
   set fingerprint(value: number) {
     this.meta[M.FINGERPRINT] = value >>> 0;
+  }
+
+  /** The boot id the table's ticks belong to (4 words; zeros when never set). */
+  get bootId(): Uint32Array {
+    return this.meta.subarray(M.BOOT_ID, M.BOOT_ID + 4);
+  }
+
+  set bootId(words: Uint32Array) {
+    this.meta.set(words.subarray(0, 4), M.BOOT_ID);
   }
 
   /** The last tick the wheel processed (0 before the first expire call). */

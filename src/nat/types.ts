@@ -1,4 +1,5 @@
 // Small numeric vocabularies shared by the NAT66 table and translator.
+import { describeCodes } from '../wire/names.js';
 
 /** Protocol classes: each has its own external port space (ICMPv6 echo identifiers count as ports). */
 export const ProtoClass = {
@@ -46,9 +47,15 @@ export const Verdict = {
   Held: 1,
   /** Rewritten in place and addressed back into an inside network (hairpinning, RFC 4787 REQ-9). */
   Hairpin: 2,
+  /**
+   * Replaced in place by a reply to its sender (a TCP RST or an ICMPv6
+   * error, refuse.ts), of another length (Nat66.replyLength; in a batch,
+   * lengths[i]): send it back into the TUN as a plain, fully checksummed packet.
+   */
+  Reply: 3,
 } as const;
 
-/** Engine counters (besides drops), indexed by these codes. */
+/** Engine counters (besides drops), indexed by these codes; what each counts is its help text in NAT_COUNTERS below. */
 export const NatCounter = {
   OutPackets: 0,
   OutBytes: 1,
@@ -65,20 +72,41 @@ export const NatCounter = {
   FragmentsFollowed: 12,
   FragmentsHeld: 13,
   FragmentsReleased: 14,
-  /** Unreplied sessions evicted to make room in a full table. */
   EarlyDrops: 15,
-  /** A new session found its inside address at its quota (its own stalest unreplied session made room, or it was dropped). */
   AddressQuotaHits: 16,
-  /** The same for a network's quota. */
   NetworkQuotaHits: 17,
-  /** External ports freed for a new mapping from an exhausted pool (unreplied, then idle mappings). */
   PortsReclaimed: 18,
+  RstSent: 19,
+  UnreachableSent: 20,
+  RefusalsRateLimited: 21,
 } as const;
-export const NAT_COUNTER_NAMES: readonly string[] = [
-  'out-packets', 'out-bytes', 'in-packets', 'in-bytes', 'hairpin', 'sessions-created', 'sessions-expired',
-  'sessions-reclaimed', 'icmp-errors-out', 'icmp-errors-in', 'npt-out', 'npt-in', 'fragments-followed',
-  'fragments-held', 'fragments-released', 'early-drops', 'address-quota-hits', 'network-quota-hits', 'ports-reclaimed',
-];
+// Each counter's name and one-line help: the one place they are written.
+const NAT_COUNTERS = describeCodes(NatCounter, {
+  OutPackets: ['out-packets', 'Packets translated outbound (inside to outside, hairpin included).'],
+  OutBytes: ['out-bytes', 'Bytes of the packets translated outbound.'],
+  InPackets: ['in-packets', 'Packets translated inbound (outside to inside).'],
+  InBytes: ['in-bytes', 'Bytes of the packets translated inbound.'],
+  Hairpin: ['hairpin', 'Packets from an inside network to an external address of this NAT, sent back inside (RFC 4787 REQ-9).'],
+  SessionsCreated: ['sessions-created', 'Sessions opened.'],
+  SessionsExpired: ['sessions-expired', 'Sessions removed when their timer ran out.'],
+  SessionsReclaimed: ['sessions-reclaimed', 'Idle sessions reclaimed to make room in a full table.'],
+  IcmpErrorsOut: ['icmp-errors-out', 'ICMPv6 errors translated outbound, embedded packet included.'],
+  IcmpErrorsIn: ['icmp-errors-in', 'ICMPv6 errors translated inbound, embedded packet included.'],
+  NptOut: ['npt-out', 'Packets translated outbound by NPTv6 prefix translation (stateless).'],
+  NptIn: ['npt-in', 'Packets translated inbound by NPTv6 prefix translation (stateless).'],
+  FragmentsFollowed: ['fragments-followed', "Non-first fragments translated with their first fragment's session."],
+  FragmentsHeld: ['fragments-held', 'Non-first fragments that came before their first fragment, held until it comes.'],
+  FragmentsReleased: ['fragments-released', 'Held fragments released once their first fragment came.'],
+  EarlyDrops: ['early-drops', 'Unreplied sessions evicted to make room in a full table.'],
+  AddressQuotaHits: ['address-quota-hits', 'A new session found its inside address at its quota (its own stalest unreplied session made room, or it was dropped).'],
+  NetworkQuotaHits: ['network-quota-hits', "Like address-quota-hits, for the network's quota."],
+  PortsReclaimed: ['ports-reclaimed', 'External ports freed for a new mapping from an exhausted pool (unreplied, then idle mappings).'],
+  RstSent: ['rst-sent', 'TCP RSTs sent for SYNs to an unpublished port of an external address (refuse.ts).'],
+  UnreachableSent: ['unreachable-sent', 'ICMPv6 port unreachable sent for other packets to an unpublished port.'],
+  RefusalsRateLimited: ['refusal-rate-limited', 'Refusals not sent: over the rate limit (RFC 4443 section 2.4).'],
+});
+export const NAT_COUNTER_NAMES: readonly string[] = NAT_COUNTERS.names;
+export const NAT_COUNTER_HELP: readonly string[] = NAT_COUNTERS.help;
 
 /** Which way a packet crosses the NAT: out of an inside network, or in from the world. */
 export const Direction = { Out: 0, In: 1 } as const;

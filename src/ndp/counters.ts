@@ -5,85 +5,69 @@
 // Drop reasons continue the wire layer's numbering (src/wire/error.ts): a
 // wire code such as BadChecksum is counted in its own slot unchanged, and the
 // NDP-specific reasons start at WIRE_ERROR_COUNT.
-import { WIRE_ERROR_COUNT, WIRE_ERROR_NAMES } from '../wire/error.js';
+import { WIRE_ERROR_COUNT, WIRE_ERROR_HELP, WIRE_ERROR_NAMES } from '../wire/error.js';
+import { describeCodes } from '../wire/names.js';
 
+/** What each code means is its help text in NDP_DROPS below. */
 export const NdpDrop = {
-  /** Target is a multicast address (RFC 4861 §7.1.1 item 5). A message shorter than its body counts as wire `truncated` (item 4). */
   MulticastTarget: WIRE_ERROR_COUNT,
-  /** Unspecified source (DAD) sent to something other than a solicited-node group (item 7). */
   DadDestination: WIRE_ERROR_COUNT + 1,
-  /** Unspecified source (DAD) carrying a source link-layer address option (item 8). */
   DadWithSlla: WIRE_ERROR_COUNT + 2,
-  /** Source address is multicast: no node sends from one (RFC 4291 §2.7). */
   MulticastSource: WIRE_ERROR_COUNT + 3,
-  /** An NA with S=1 sent to a multicast destination (§7.1.2). */
   SolicitedToMulticast: WIRE_ERROR_COUNT + 4,
-  /** An NS on an interface that is not a proxy uplink. */
   NotUplink: WIRE_ERROR_COUNT + 5,
-  /** The target matches no address, no rule and no session: not ours to answer. */
   NotOurs: WIRE_ERROR_COUNT + 6,
-  /** DAD for an address not known to be in use: answering would break the prober's autoconfiguration. */
   DadNotInUse: WIRE_ERROR_COUNT + 7,
-  /** The uplink's budget for new sessions is spent (token bucket). */
   UplinkRateLimited: WIRE_ERROR_COUNT + 8,
-  /** The rule's (prefix's) budget for targets it has not answered lately is spent (token bucket). */
   PrefixRateLimited: WIRE_ERROR_COUNT + 9,
-  /** Every session slot is taken. */
   SessionCap: WIRE_ERROR_COUNT + 10,
-  /** The target was probed and nothing answered (an INVALID session: negative cache). */
   TargetUnreachable: WIRE_ERROR_COUNT + 11,
-  /** The session already holds as many waiting solicitors as it can. */
   PendingFull: WIRE_ERROR_COUNT + 12,
-  /** The output queue was full; the caller drains it too rarely. */
   QueueFull: WIRE_ERROR_COUNT + 13,
-  /** An `auto` rule found no route for the target, or its best route leads back out of the uplink. */
   NoRoute: WIRE_ERROR_COUNT + 14,
-  /** An NA that no session was waiting for. */
   UnexpectedAdvert: WIRE_ERROR_COUNT + 15,
-  /** The inner interface has no link-local address to send a probe from. */
   NoProbeSource: WIRE_ERROR_COUNT + 16,
-  /** A target a static prefix answered lately was solicited faster than its own bucket allows. */
   TargetRateLimited: WIRE_ERROR_COUNT + 17,
+  SocketOverflow: WIRE_ERROR_COUNT + 18,
 } as const;
 
-export const DROP_COUNT = WIRE_ERROR_COUNT + 18;
+// Each reason's and each event's counter name and one-line help: the one place they are written.
+const NDP_DROPS = describeCodes(NdpDrop, {
+  MulticastTarget: ['multicast-target', 'Target is a multicast address (RFC 4861 §7.1.1 item 5). A message shorter than its body counts as wire `truncated` (item 4).'],
+  DadDestination: ['dad-destination', 'Unspecified source (DAD) sent to something other than a solicited-node group (item 7).'],
+  DadWithSlla: ['dad-with-slla', 'Unspecified source (DAD) carrying a source link-layer address option (item 8).'],
+  MulticastSource: ['multicast-source', 'Source address is multicast: no node sends from one (RFC 4291 §2.7).'],
+  SolicitedToMulticast: ['solicited-to-multicast', 'An NA with S=1 sent to a multicast destination (§7.1.2).'],
+  NotUplink: ['not-uplink', 'An NS on an interface that is not a proxy uplink.'],
+  NotOurs: ['not-ours', 'The target matches no address, no rule and no session: not ours to answer.'],
+  DadNotInUse: ['dad-not-in-use', "DAD for an address not known to be in use: answering would break the prober's autoconfiguration."],
+  UplinkRateLimited: ['uplink-rate-limited', "The uplink's budget for new sessions is spent (token bucket)."],
+  PrefixRateLimited: ['prefix-rate-limited', "The rule's (prefix's) budget for targets it has not answered lately is spent (token bucket)."],
+  SessionCap: ['session-cap', 'Every session slot is taken.'],
+  TargetUnreachable: ['target-unreachable', 'The target was probed and nothing answered (an INVALID session: negative cache).'],
+  PendingFull: ['pending-full', 'The session already holds as many waiting solicitors as it can.'],
+  QueueFull: ['queue-full', 'The output queue was full; the caller drains it too rarely.'],
+  NoRoute: ['no-route', 'An `auto` rule found no route for the target, or its best route leads back out of the uplink.'],
+  UnexpectedAdvert: ['unexpected-advert', 'An NA that no session was waiting for.'],
+  NoProbeSource: ['no-probe-source', 'The inner interface has no link-local address to send a probe from.'],
+  TargetRateLimited: ['target-rate-limited', 'A target a static prefix answered lately was solicited faster than its own bucket allows.'],
+  SocketOverflow: ['socket-overflow', "The kernel dropped the frame: the packet socket's receive buffer was full (PACKET_STATISTICS, read by the wiring)."],
+}, WIRE_ERROR_COUNT);
 
-const NDP_DROP_NAMES: readonly string[] = [
-  'multicast-target',
-  'dad-destination',
-  'dad-with-slla',
-  'multicast-source',
-  'solicited-to-multicast',
-  'not-uplink',
-  'not-ours',
-  'dad-not-in-use',
-  'uplink-rate-limited',
-  'prefix-rate-limited',
-  'session-cap',
-  'target-unreachable',
-  'pending-full',
-  'queue-full',
-  'no-route',
-  'unexpected-advert',
-  'no-probe-source',
-  'target-rate-limited',
-];
+export const DROP_COUNT = WIRE_ERROR_COUNT + NDP_DROPS.names.length;
 
 /** Kebab-case names of every drop reason, indexed by code (wire reasons first). */
-export const DROP_NAMES: readonly string[] = [...WIRE_ERROR_NAMES, ...NDP_DROP_NAMES];
+export const DROP_NAMES: readonly string[] = [...WIRE_ERROR_NAMES, ...NDP_DROPS.names];
+/** Every drop reason's one-line help, indexed by code. */
+export const DROP_HELP: readonly string[] = [...WIRE_ERROR_HELP, ...NDP_DROPS.help];
 
+/** What each event means is its help text in EVENTS below. */
 export const NdpEvent = {
-  /** NS received and accepted by validation. */
   SolicitReceived: 0,
-  /** NA received on an inner interface and accepted by validation. */
   AdvertReceived: 1,
-  /** Solicited NA sent (unicast, S=1). */
   AdvertSent: 2,
-  /** NA sent to ff02::1 defending an address against DAD (S=0). */
   DadDefended: 3,
-  /** Unsolicited NA sent to ff02::1 for a new address. */
   Announced: 4,
-  /** NS sent to an inner interface to verify a target. */
   ProbeSent: 5,
   SessionCreated: 6,
   SessionValid: 7,
@@ -91,27 +75,28 @@ export const NdpEvent = {
   SessionRemoved: 9,
   RouteAdded: 10,
   RouteRemoved: 11,
-  /** A session opened from the reserve kept for verified targets and solicitors, while the rate limits or the cap refused others. */
   SessionFromReserve: 12,
 } as const;
 
-export const EVENT_COUNT = 13;
+const EVENTS = describeCodes(NdpEvent, {
+  SolicitReceived: ['solicit-received', 'NS received and accepted by validation.'],
+  AdvertReceived: ['advert-received', 'NA received on an inner interface and accepted by validation.'],
+  AdvertSent: ['advert-sent', 'Solicited NA sent (unicast, S=1).'],
+  DadDefended: ['dad-defended', 'NA sent to ff02::1 defending an address against DAD (S=0).'],
+  Announced: ['announced', 'Unsolicited NA sent to ff02::1 for a new address.'],
+  ProbeSent: ['probe-sent', 'NS sent to an inner interface to verify a target.'],
+  SessionCreated: ['session-created', 'Proxy session opened for a target behind an iface or auto rule.'],
+  SessionValid: ['session-valid', 'Session verified: the inner side answered the probe.'],
+  SessionInvalid: ['session-invalid', 'Session marked invalid: the probes went unanswered.'],
+  SessionRemoved: ['session-removed', 'Session expired or removed.'],
+  RouteAdded: ['route-added', 'Route to a verified target added (autowire).'],
+  RouteRemoved: ['route-removed', 'Route to a target removed (autowire).'],
+  SessionFromReserve: ['session-from-reserve', 'A session opened from the reserve kept for verified targets and solicitors, while the rate limits or the cap refused others.'],
+});
 
-export const EVENT_NAMES: readonly string[] = [
-  'solicit-received',
-  'advert-received',
-  'advert-sent',
-  'dad-defended',
-  'announced',
-  'probe-sent',
-  'session-created',
-  'session-valid',
-  'session-invalid',
-  'session-removed',
-  'route-added',
-  'route-removed',
-  'session-from-reserve',
-];
+export const EVENT_COUNT = EVENTS.names.length;
+export const EVENT_NAMES: readonly string[] = EVENTS.names;
+export const EVENT_HELP: readonly string[] = EVENTS.help;
 
 /** Interface ids index the counters; the engine handles at most this many. */
 export const MAX_INTERFACES = 32;
@@ -124,6 +109,11 @@ export class NdpCounters {
 
   drop(iface: number, reason: number): void {
     this.drops[iface * DROP_COUNT + reason]++;
+  }
+
+  /** `n` drops at once: counts the kernel reports in bulk. */
+  dropMany(iface: number, reason: number, n: number): void {
+    this.drops[iface * DROP_COUNT + reason] += n;
   }
 
   event(iface: number, event: number): void {

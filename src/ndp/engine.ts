@@ -54,7 +54,7 @@ import { NdpCounters, NdpDrop, NdpEvent, MAX_INTERFACES } from './counters.js';
 import { TargetBuckets, TokenBuckets, type BucketSpec } from './rate-limit.js';
 import { RouteTable, type RouteSpec } from './routes.js';
 import { PendingFlag, PENDING_PER_SESSION, SESSION_STATE_NAMES, SessionState, SessionTable } from './session.js';
-import type { RuleMethod } from './config.js';
+import type { ProxyBehaviour, RuleMethod } from './ndppd-conf.js';
 
 export interface InterfaceInfo {
   readonly name: string;
@@ -75,15 +75,8 @@ export interface RuleSpec {
   readonly text?: string;
 }
 
-export interface UplinkSpec {
+export interface UplinkSpec extends ProxyBehaviour {
   readonly iface: number;
-  readonly router: boolean;
-  readonly timeout: number;
-  readonly ttl: number;
-  readonly deadtime: number;
-  readonly retries: number;
-  readonly keepalive: boolean;
-  readonly autowire: boolean;
   readonly rules: readonly RuleSpec[];
   /** Exact addresses answered at once besides the rules (the static list). */
   readonly addresses?: readonly Uint8Array[];

@@ -8,7 +8,14 @@
 //     coalesced (one in flight, at most one queued, always from the latest
 //     snapshot), so a burst of events costs one apply, not one each.
 // The data path starts lazily, with the first network it has to serve: a
-// host whose networks Docker NATs itself never gets a TUN.
+// host whose networks Docker NATs itself never gets a TUN. After a restart
+// it starts at once from the last model it applied (kept beside the state
+// file), so existing connections forward before Docker has answered.
+//
+// One NDP service answers on the uplink for both: container addresses are
+// claimed as the source `docker`, the data path claims its external
+// addresses and NPTv6 prefixes as `nat66` in the same NdpSources, so every
+// NS is validated once and its answer counted in one place.
 //
 // Failures are per part: a Docker engine that is down, an NDP proxy that
 // cannot open its sockets, a data path the host cannot support: each is one
@@ -16,6 +23,7 @@
 // down, while the other parts go on serving. Parts that fail after start
 // repair themselves (the feed reconnects, the proxy reopens its sockets, the
 // data path its TUN and routes) and report their state here meanwhile.
+import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { SixgateError } from '../errors.js';
 import {
@@ -23,16 +31,16 @@ import {
   type DeltaBatch, type DockerEndpoint, type InstanceLock, type NdpSink,
 } from '../docker/index.js';
 import { causingEvent } from '../docker/feed.js';
-import { NdpService } from '../proxy/service.js';
-import { ndpConfigFor } from '../datapath/ndp.js';
-import { DatapathService, cleanupHost, uplinkFacts } from '../datapath/service.js';
-import type { DatapathModel } from '../datapath/model.js';
-import { natOptions } from '../datapath/config.js';
+import { NdpService } from '../proxy/ndp-service.js';
+import { NdpSources, uplinkConfig } from '../proxy/sources.js';
+import { DatapathService, cleanupHost, uplinkFacts } from '../datapath/nat-service.js';
+import type { DatapathModel } from '../datapath/nat-model.js';
+import { natOptions } from '../datapath/nat-file.js';
 import { watchRoutes } from '../host/interfaces.js';
 import { parseIpv6 } from '../wire/address.js';
-import type { ServiceConfig } from '../config/options.js';
+import { RESTART_OPTIONS, type ServiceConfig } from '../config/options.js';
 import type { HealthStatus, ComponentHealth } from './health.js';
-import { datapathModel, filterResolvable, modelKey } from './model.js';
+import { datapathModel, filterResolvable, modelKey } from './docker-to-nat.js';
 import { detectUplink, readUplink, uplinkExists } from './uplink.js';
 import { LatencyRing } from './latency.js';
 
@@ -45,17 +53,13 @@ export interface DaemonOptions {
   readonly env?: NodeJS.ProcessEnv;
 }
 
+/** The source container addresses are claimed under in NdpSources. */
+const DOCKER_SOURCE = 'docker';
+
 /** How often a part that failed is tried again. */
 const REPAIR_INTERVAL_MS = 10_000;
 
-/**
- * Options a SIGHUP cannot change in a running daemon (they shape the feed,
- * the TUN, the engine's table, the loggers or the process's endpoints): a
- * new value is reported and waits for a restart. The others apply at once.
- */
-export const RESTART_OPTIONS: ReadonlyArray<keyof ServiceConfig> = [
-  'uplink', 'dockerHost', 'dockerIp6tables', 'ndp', 'nat66', 'tun', 'capacity', 'addressQuota', 'networkQuota', 'stateFile', 'statusFile', 'metricsListen', 'logLevel', 'retryMaxMs',
-];
+export { RESTART_OPTIONS };
 
 /** A batch whose NAT side waits for an apply. */
 interface Pending {
@@ -94,8 +98,8 @@ export class SixgateDaemon {
   readonly #lock: InstanceLock;
   #ndp: NdpService | undefined;
   #ndpError: string | undefined;
-  /** Addresses the NDP proxy answers for ("uplink address"), to restore them if it restarts. */
-  readonly #ndpAddresses = new Set<string>();
+  /** What the NDP service answers for, by source; kept while it is not running, read when it starts. */
+  readonly #ndpSources = new NdpSources();
   #datapath: DatapathService | undefined;
   #natError: string | undefined;
   #appliedKey = '';
@@ -143,7 +147,8 @@ export class SixgateDaemon {
       }
       const daemon = new SixgateDaemon(options, uplink, lock, endpoint, prefixes);
       log.info({ uplink, prefixes, ndp: config.ndp, nat66: config.nat66 }, 'sixgate starting');
-      if (config.ndp) await daemon.#startNdp();
+      if (config.nat66) await daemon.#resumeNat();
+      if (daemon.#wantsNdp) await daemon.#startNdp();
       daemon.feed.onChange((batch) => daemon.#onBatch(batch));
       daemon.#stopRoutes = watchRoutes(() => void daemon.#refreshUplink());
       daemon.#repair = setInterval(() => void daemon.#retryFailed(), REPAIR_INTERVAL_MS);
@@ -197,14 +202,19 @@ export class SixgateDaemon {
 
   /** Number of exact addresses the proxy answers for containers. */
   get ndpAddressCount(): number {
-    return this.#ndpAddresses.size;
+    return this.#ndpSources.countOf(DOCKER_SOURCE);
+  }
+
+  /** Container addresses (ndp) or the data path's external addresses (nat66) need NDP answers. */
+  get #wantsNdp(): boolean {
+    return this.#config.ndp || this.#config.nat66;
   }
 
   async #startNdp(): Promise<void> {
     try {
       this.#ndp = await NdpService.start({
-        config: { ...ndpConfigFor(this.uplink, []), file: 'container addresses' }, logger: this.#log.child({ part: 'ndp' }), now: this.#now,
-        addresses: new Map([[this.uplink, [...this.#ndpAddresses].map((k) => parseIpv6(k.slice(k.indexOf(' ') + 1)))]]),
+        config: uplinkConfig(this.uplink, [], 'sixgate run'), sources: this.#ndpSources,
+        logger: this.#log.child({ part: 'ndp' }), now: this.#now,
       });
       this.#ndpError = undefined;
     } catch (err) {
@@ -214,15 +224,45 @@ export class SixgateDaemon {
     }
   }
 
+  /**
+   * After a restart, the connections of the last run forward at once: the
+   * data path starts from the last model it applied (kept beside the state
+   * file) before the feed has asked Docker anything; the first resync then
+   * applies the real model as any change. Without a state file or a saved
+   * model it waits for Docker as before; a model that no longer starts is
+   * one error line, and the resync starts the data path again.
+   */
+  async #resumeNat(): Promise<void> {
+    const stateFile = this.#config.stateFile;
+    if (stateFile === undefined) return;
+    const model = readLastModel(stateFile, this.uplink);
+    if (model === undefined) return;
+    try {
+      this.#datapath = await this.#startDatapath(model, stateFile);
+      this.#appliedKey = modelKey(model);
+      this.#log.info({ networks: model.networks.length }, 'NAT66 resumed from the last model, before Docker answers');
+    } catch (err) {
+      this.#natFailed(err);
+    }
+  }
+
+  #startDatapath(model: DatapathModel, stateFile: string | undefined): Promise<DatapathService> {
+    return DatapathService.start({
+      // No ip6tables look: the feed already leaves the networks Docker NATs itself to Docker.
+      model, logger: this.#log.child({ part: 'nat66' }), kernelNatCheck: false, ndpSources: this.#ndpSources,
+      ...(stateFile === undefined ? {} : { stateFile }),
+      nat: natOptions(this.#config),
+      containerOf: (address) => this.feed.snapshot().addresses.find((a) => a.address === address)?.containerName,
+    });
+  }
+
   readonly #sink: NdpSink = {
     add: (uplink, address) => {
-      this.#ndpAddresses.add(`${uplink} ${address}`);
-      this.#ndp?.add(uplink, parseIpv6(address));
+      this.#ndpSources.add(DOCKER_SOURCE, uplink, parseIpv6(address));
       this.counters.ndpAdded++;
     },
     remove: (uplink, address) => {
-      this.#ndpAddresses.delete(`${uplink} ${address}`);
-      this.#ndp?.remove(uplink, parseIpv6(address));
+      this.#ndpSources.remove(DOCKER_SOURCE, uplink, parseIpv6(address));
       this.counters.ndpRemoved++;
     },
   };
@@ -251,7 +291,7 @@ export class SixgateDaemon {
     if (p.cause === 'resync') {
       if (this.#resyncStarted > 0) this.counters.lastResyncMs = this.#now() - this.#resyncStarted;
       this.#resyncStarted = 0;
-      this.#log.info({ deltas: p.deltas, ndpAddresses: this.#ndpAddresses.size, natApplied: applied, resyncMs: this.counters.lastResyncMs }, 'docker state applied');
+      this.#log.info({ deltas: p.deltas, ndpAddresses: this.ndpAddressCount, natApplied: applied, resyncMs: this.counters.lastResyncMs }, 'docker state applied');
       return;
     }
     const readyAtMs = wallMs();
@@ -313,16 +353,12 @@ export class SixgateDaemon {
         return;
       }
       if (this.#datapath === undefined) {
-        this.#datapath = await DatapathService.start({
-          // No ip6tables look: the feed already leaves the networks Docker NATs itself to Docker.
-          model, logger: this.#log.child({ part: 'nat66' }), kernelNatCheck: false,
-          ...(this.#config.stateFile === undefined ? {} : { stateFile: this.#config.stateFile }),
-          nat: natOptions(this.#config),
-        });
+        this.#datapath = await this.#startDatapath(model, this.#config.stateFile);
       } else {
         await this.#datapath.apply(model, { resync: force, facts });
       }
       this.#appliedKey = key;
+      if (this.#config.stateFile !== undefined) saveLastModel(this.#config.stateFile, model, this.#log);
       if (this.#natError !== undefined) this.#log.info('NAT66 data path recovered');
       this.#natError = undefined;
     } catch (err) {
@@ -353,7 +389,7 @@ export class SixgateDaemon {
   async #retryFailed(): Promise<void> {
     if (this.#stopped) return;
     await this.#refreshUplink();
-    if (this.#config.ndp && this.#ndp === undefined) await this.#startNdp();
+    if (this.#wantsNdp && this.#ndp === undefined) await this.#startNdp();
     if (this.#config.nat66 && this.#natError !== undefined) await this.#scheduleApply(true);
   }
 
@@ -365,21 +401,21 @@ export class SixgateDaemon {
   async resync(): Promise<void> {
     this.#log.info('resync requested');
     await this.#refreshUplink();
-    if (this.#config.ndp && this.#ndp === undefined) await this.#startNdp();
+    if (this.#wantsNdp && this.#ndp === undefined) await this.#startNdp();
     const started = this.#now();
     this.#resyncStarted = started;
     await this.feed.resync();
     if (this.#config.nat66) await this.#scheduleApply(true);
     this.#resyncStarted = 0;
     this.counters.lastResyncMs = this.#now() - started;
-    this.#log.info({ resyncMs: this.counters.lastResyncMs, ndpAddresses: this.#ndpAddresses.size }, 'resync done');
+    this.#log.info({ resyncMs: this.counters.lastResyncMs, ndpAddresses: this.ndpAddressCount }, 'resync done');
   }
 
   status(): HealthStatus {
     const components: Record<string, ComponentHealth> = {
       docker: this.feed.state === 'live' ? { ok: true } : { ok: false, detail: this.feed.state },
     };
-    if (this.#config.ndp) components.ndp = this.#ndpError !== undefined ? { ok: false, detail: this.#ndpError } : ndpHealth(this.#ndp);
+    if (this.#wantsNdp) components.ndp = this.#ndpError !== undefined ? { ok: false, detail: this.#ndpError } : ndpHealth(this.#ndp);
     // A data path that failed after start reports itself (down while it repairs its TUN and routes).
     if (this.#config.nat66) components.nat66 = this.#natError !== undefined ? { ok: false, detail: this.#natError } : this.#datapath?.health() ?? { ok: true };
     if (this.#stopped) return { state: 'stopping', components };
@@ -404,9 +440,42 @@ export class SixgateDaemon {
     try {
       if (this.#datapath !== undefined) await this.#datapath.stop({ cleanup });
       else if (cleanup) await cleanupHost({ uplink: this.uplink, tun: this.#config.tun, reservedPorts: this.#config.hostPortRange });
+      if (cleanup && this.#config.stateFile !== undefined) rmSync(lastModelPath(this.#config.stateFile), { force: true });
     } finally {
       await this.#ndp?.stop();
       await this.#lock.release();
     }
+  }
+}
+
+/** The last model the data path applied, beside the state file (see #resumeNat). */
+function lastModelPath(stateFile: string): string {
+  return `${stateFile}.model.json`;
+}
+
+/**
+ * The saved model when it is one for this uplink with networks to serve;
+ * undefined when there is none or it does not read as one (the data path
+ * validates the rest when it starts from it).
+ */
+function readLastModel(stateFile: string, uplink: string): DatapathModel | undefined {
+  try {
+    const model = JSON.parse(readFileSync(lastModelPath(stateFile), 'utf8')) as DatapathModel;
+    const plausible = typeof model === 'object' && model !== null && model.uplink === uplink &&
+      Array.isArray(model.networks) && model.networks.length > 0 && Array.isArray(model.published);
+    return plausible ? model : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+// Written whole and renamed into place, so a crash never leaves half a model.
+function saveLastModel(stateFile: string, model: DatapathModel, log: Logger): void {
+  const path = lastModelPath(stateFile);
+  try {
+    writeFileSync(`${path}.new`, JSON.stringify(model), { mode: 0o600 });
+    renameSync(`${path}.new`, path);
+  } catch (err) {
+    log.warn({ file: path, err: (err as Error).message }, 'could not save the NAT model: a restart will wait for Docker before forwarding');
   }
 }

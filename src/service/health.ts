@@ -10,7 +10,10 @@
 // live daemon look stale. /run is a tmpfs, so a reboot leaves no old file.
 // A part that goes down (or comes back) is in the file within a check
 // period (a quarter of a second), not at the next refresh: the status is
-// asked for that often and the file rewritten when it changed.
+// asked for that often and the file rewritten when it changed. Each write
+// also carries every counter of the registry (src/service/counters.ts), the
+// same values SIGUSR1 logs and Prometheus serves; a counter that moves does
+// not by itself cause a write.
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { monotonicMs } from '../io/ring.js';
@@ -52,6 +55,8 @@ export interface StatusRecord extends HealthStatus {
   /** Wall-clock time of the refresh and of the start, for people reading the file. */
   time: string;
   startedAt: string;
+  /** Every counter at the refresh, by metric name (counterValues in src/service/counters.ts). */
+  counters?: Record<string, unknown>;
 }
 
 export interface HealthFileOptions {
@@ -62,6 +67,8 @@ export interface HealthFileOptions {
   onError?: (err: Error) => void;
   /** Monotonic clock in ms (tests). */
   clock?: () => number;
+  /** The counters written with each refresh (read only when the file is written). */
+  counters?: () => Record<string, unknown>;
 }
 
 export interface HealthFile {
@@ -95,6 +102,7 @@ export function startHealthFile(path: string, getStatus: () => HealthStatus, opt
       const record: StatusRecord = {
         format: FORMAT, pid: process.pid, state: status.state, components: status.components ?? {},
         intervalMs, monotonicMs: clock(), time: new Date().toISOString(), startedAt,
+        ...(options.counters === undefined ? {} : { counters: options.counters() }),
       };
       text = `${JSON.stringify(record)}\n`;
       // Readable by everyone: `sixgate health` may run as any user.

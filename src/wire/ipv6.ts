@@ -37,6 +37,8 @@ export const enum F {
 
 export const ADDRESS_LEN = 16;
 export const HEADER_LEN = F.DST + ADDRESS_LEN;
+/** RFC 8200 §5: every link carries this; an ICMPv6 error never exceeds it (RFC 4443 §2.4 (c)). */
+export const MIN_MTU = 1280;
 
 /** Next-header / protocol numbers (IANA "Assigned Internet Protocol Numbers"). */
 export const Protocol = {
@@ -143,5 +145,38 @@ export function writeHeader(
   buf[off + F.HOP_LIMIT] = hops;
   for (let i = 0; i < ADDRESS_LEN; i++) buf[off + F.SRC + i] = src[srcOff + i];
   for (let i = 0; i < ADDRESS_LEN; i++) buf[off + F.DST + i] = dst[dstOff + i];
+  return HEADER_LEN;
+}
+
+/**
+ * Emit a whole fixed header with traffic class and flow label 0 and the
+ * addresses given as big-endian words (w[srcO..srcO+3], w[dstO..dstO+3]),
+ * the form the NAT keeps them in: a reply swaps them without a copy of the
+ * packet. Returns HEADER_LEN.
+ */
+export function writeHeaderWords(
+  buf: Uint8Array, off: number, payloadLen: number, next: number, hops: number,
+  w: Uint32Array, srcO: number, dstO: number,
+): number {
+  buf[off] = 0x60;
+  buf[off + 1] = 0;
+  buf[off + 2] = 0;
+  buf[off + 3] = 0;
+  setPayloadLength(buf, off, payloadLen);
+  buf[off + F.NEXT_HEADER] = next;
+  buf[off + F.HOP_LIMIT] = hops;
+  for (let i = 0; i < 4; i++) {
+    const s = w[srcO + i];
+    const d = w[dstO + i];
+    const at = 4 * i;
+    buf[off + F.SRC + at] = s >>> 24;
+    buf[off + F.SRC + at + 1] = s >>> 16;
+    buf[off + F.SRC + at + 2] = s >>> 8;
+    buf[off + F.SRC + at + 3] = s;
+    buf[off + F.DST + at] = d >>> 24;
+    buf[off + F.DST + at + 1] = d >>> 16;
+    buf[off + F.DST + at + 2] = d >>> 8;
+    buf[off + F.DST + at + 3] = d;
+  }
   return HEADER_LEN;
 }

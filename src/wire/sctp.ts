@@ -59,3 +59,10 @@ export function fillChecksum(buf: Uint8Array, off: number, len: number): void {
   buf[at + 2] = crc >>> 16;
   buf[at + 3] = crc >>> 24;
 }
+
+/** Whether the stored checksum of the SCTP packet at off (len bytes) is its CRC32c. */
+export function verifyChecksum(buf: Uint8Array, off: number, len: number): boolean {
+  const at = off + F.CHECKSUM;
+  const stored = buf[at] | (buf[at + 1] << 8) | (buf[at + 2] << 16) | (buf[at + 3] << 24);
+  return stored === crc32c(buf, off, len, at);
+}

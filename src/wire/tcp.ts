@@ -125,3 +125,31 @@ export function setChecksum(buf: Uint8Array, off: number, value: number): void {
   buf[off + F.CHECKSUM] = value >> 8;
   buf[off + F.CHECKSUM + 1] = value;
 }
+
+/**
+ * Emit a 20-byte header without options (data offset 5, urgent pointer 0,
+ * checksum 0 until checksum.fillL4Checksum). Returns HEADER_LEN.
+ */
+export function writeHeader(
+  buf: Uint8Array, off: number, src: number, dst: number, seq: number, ack: number, flagBits: number, windowValue: number,
+): number {
+  setSrcPort(buf, off, src);
+  setDstPort(buf, off, dst);
+  setU32(buf, off + F.SEQ, seq);
+  setU32(buf, off + F.ACK, ack);
+  buf[off + F.DATA_OFFSET] = (HEADER_LEN / 4) << 4;
+  buf[off + F.FLAGS] = flagBits;
+  buf[off + F.WINDOW] = windowValue >> 8;
+  buf[off + F.WINDOW + 1] = windowValue;
+  setChecksum(buf, off, 0);
+  buf[off + F.URGENT] = 0;
+  buf[off + F.URGENT + 1] = 0;
+  return HEADER_LEN;
+}
+
+function setU32(buf: Uint8Array, at: number, value: number): void {
+  buf[at] = value >>> 24;
+  buf[at + 1] = value >>> 16;
+  buf[at + 2] = value >>> 8;
+  buf[at + 3] = value;
+}

@@ -133,7 +133,7 @@ describe('sixgate run keeps serving what it can', requires({ root: true, tools: 
       child.stderr!.setEncoding('utf8').on('data', (d: string) => { out += d; });
       await waitFor(() => out.includes('cannot sync with the Docker engine'), 15_000, `a retry line:\n${out}`, 20);
       assert.equal(out.split('\n').filter((l) => l.includes('uplink nosuch0 does not exist')).length, 1, out);
-      assert.match(out, /NDP proxy not running: container addresses: interface nosuch0: .*no such device/);
+      assert.match(out, /NDP proxy not running: sixgate run: interface nosuch0: .*no such device/);
       await assertRunningThenExits0OnSigterm(child, () => out);
     } finally {
       lab.destroy();

@@ -102,9 +102,10 @@ setInterval(send, 300); send();`, 5000);
     assert.equal(r.stdout.trim(), 'same');
   });
 
-  test('unsolicited inbound is dropped', async () => {
+  test('unsolicited inbound is refused, never let in (refuse.test.ts has the details)', async () => {
     const tcp = await json(lab, lab.inet, tcpClientCode(A.dedicated, 8081).replace('setTimeout(8000', 'setTimeout(1500'));
-    assert.equal(tcp.error, 'timeout');
+    assert.equal(tcp.error, 'ECONNREFUSED');
+    // An unconnected socket ignores the port unreachable: no answer ever comes.
     const udp = await lab.inet.node(udpClientCode(A.dedicated, 5999), 4000);
     assert.equal(udp.stdout.trim(), 'timeout');
   });

@@ -11,7 +11,8 @@ import { TunDatapath, LoopCounter, type PacketDevice } from '../../src/datapath/
 import { VNET_HDR_LEN } from '../../src/io/tun.js';
 import type { PacketRing } from '../../src/io/ring.js';
 import { Nat66 } from '../../src/nat/nat66.js';
-import { udpPacket, portsOf, srcText, dstText } from '../nat/support.js';
+import { udpPacket, tcpPacket, portsOf, srcText, dstText, TCP_SYN, TCP_RST, TCP_ACK } from '../nat/support.js';
+import { NatCounter } from '../../src/nat/types.js';
 
 setFlagsFromString('--expose-gc');
 const collect = runInNewContext('gc') as () => void;
@@ -120,6 +121,38 @@ test('a wake-up reads, translates both ways and writes back; the loop counts', (
   const c = loop.counters;
   // The engine decides each packet's direction (a runt has no inside source: inbound), so the two add up to Packets.
   assert.deepEqual([c[LoopCounter.Outbound], c[LoopCounter.Inbound], c[LoopCounter.Dropped], c[LoopCounter.Packets]], [2, 2, 1, 4]);
+});
+
+test('a packet to an unpublished port leaves as the reply that replaced it: its length, a plain vnet header', () => {
+  // A device whose reads carry a GSO type in the vnet header, and which records the header it is handed.
+  class GsoDevice extends MemoryDevice {
+    readonly headers: number[][] = [];
+    override read(ring: PacketRing): number {
+      const n = super.read(ring);
+      for (let i = 0; i < n; i++) ring.buf[ring.offset(i) - VNET_HDR_LEN + 1] = 4;
+      return n;
+    }
+    override write(ring: PacketRing, start: number, count: number): number {
+      for (let i = start; i < start + count; i++) this.headers.push([...ring.buf.subarray(ring.offset(i) - VNET_HDR_LEN, ring.offset(i))]);
+      return super.write(ring, start, count);
+    }
+  }
+  const device = new GsoDevice();
+  const nat = engine();
+  const loop = new TunDatapath({ tun: device, nat });
+  loop.start();
+  device.inject(tcpPacket(REMOTE, 40000, EXT, 8080, TCP_SYN), udpPacket(REMOTE, 5353, EXT, 9999, 100));
+  device.wake();
+  assert.equal(device.sent.length, 2);
+  const [rst, unreachable] = device.sent as [Uint8Array, Uint8Array];
+  assert.equal(rst.length, 60);
+  assert.equal(rst[40 + 13], TCP_RST | TCP_ACK);
+  assert.equal(dstText(rst), REMOTE);
+  assert.equal(unreachable.length, 48 + 148);
+  assert.equal(unreachable[40], 1);
+  assert.deepEqual(device.headers, [new Array(VNET_HDR_LEN).fill(0), new Array(VNET_HDR_LEN).fill(0)]);
+  assert.equal(loop.counters[LoopCounter.Dropped], 0);
+  assert.equal(nat.counters[NatCounter.RstSent] + nat.counters[NatCounter.UnreachableSent], 2);
 });
 
 test('a device that fails stops the loop and is reported once; another device carries on with the same sessions', () => {

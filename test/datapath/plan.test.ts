@@ -1,9 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { hostPlan, natConfig, publishedKey } from '../../src/datapath/plan.js';
-import type { ResolvedModel } from '../../src/datapath/model.js';
+import { hostPlan, natConfig, natPublished, publishedKey } from '../../src/datapath/plan.js';
+import type { ResolvedModel } from '../../src/datapath/nat-model.js';
 import { formatIpv6 } from '../../src/wire/address.js';
 import { Nat66 } from '../../src/nat/nat66.js';
+import { Verdict } from '../../src/nat/types.js';
+import { ip6, ip6Text, udp6Packet } from '../support/packets.js';
 
 const resolved: ResolvedModel = {
   uplink: 'up0', tun: 'sixgate0', hostPortRange: [61000, 61999], throwPrefixes: ['2001:db8:99::/48'], replyBridges: [],
@@ -34,6 +36,12 @@ test('policy: a rule per subnet, default into the TUN, throws for every local pr
   assert.deepEqual(p.ndpPrefixes, ['2001:db8:66::/64']);
 });
 
+test('a dedicated address\'s route carries the bridge address as the source for the host\'s own connections', () => {
+  const web = { ...resolved.networks[0]!, localSource: 'fd66:1::1' };
+  const p = hostPlan({ ...resolved, networks: [web] });
+  assert.deepEqual(p.policy.routes.filter((r) => r.dst === '2001:db8:1::66/128').map((r) => [r.type, r.src]), [['unicast', 'fd66:1::1'], ['unreachable', undefined]]);
+});
+
 test('reply bridges: every NAT subnet is also taken from the other bridges (multi-network containers), once per bridge', () => {
   const p = hostPlan({ ...resolved, networks: resolved.networks.slice(0, 1), replyBridges: ['br0', 'br-glob'] });
   assert.deepEqual(p.policy.rules, [{ from: 'fd66:1::/64', iif: 'br0' }, { from: 'fd66:1::/64', iif: 'br-glob' }]);
@@ -52,4 +60,53 @@ test('NAT config builds a working engine; published port keys', () => {
   const nat = new Nat66({ ...natConfig(resolved), capacity: 1024 });
   assert.equal(nat.cfg.netCount, 3);
   assert.equal(publishedKey({ protocol: 'tcp', externalPort: 1, insideAddress: 'fd66:1::2', insidePort: 2 }), 'tcp [*]:1 -> [fd66:1::2]:2');
+});
+
+test('host mode, three networks behind one address: one engine network, one port allocator, one steering set', () => {
+  const host = (name: string, i: number) => ({
+    name, bridge: `br${i}`, subnets: [`fd67:${i}::/64`], mode: 'masquerade' as const, addressMode: 'host' as const,
+    externalAddresses: ['2001:db8:1::2'], portRange: [61000, 61999] as const,
+  });
+  const three: ResolvedModel = {
+    ...resolved, throwPrefixes: [],
+    networks: [resolved.networks[0]!, host('a', 1), host('b', 2), host('c', 3)],
+    published: [1, 2, 3].map((i) => ({ protocol: 'udp' as const, externalPort: 8080 + i, insideAddress: `fd67:${i}::2`, insidePort: 80 })),
+  };
+  const cfg = natConfig(three);
+  assert.deepEqual(cfg.networks.map((n) => [n.name, n.insideSubnets, n.externalAddresses]), [
+    ['web', ['fd66:1::/64'], ['2001:db8:1::66']],
+    ['a+b+c', ['fd67:1::/64', 'fd67:2::/64', 'fd67:3::/64'], ['2001:db8:1::2']],
+  ]);
+  const p = hostPlan(three);
+  assert.equal(p.steering.length, 1);
+  assert.deepEqual(p.steering[0]!.ports.filter((x) => x.protocol === 17).map((x) => `${x.lo}-${x.hi}`), ['61000-61999', '8081-8081', '8082-8082', '8083-8083']);
+  // Every network keeps its own policy rule (its own bridge).
+  assert.deepEqual(p.policy.rules.map((r) => r.iif), ['br0', 'br1', 'br2', 'br3']);
+
+  // The engine: a flow from each network leaves from the host address on a port of its own,
+  // the answer comes back to the right container, and each network's published port answers.
+  const nat = new Nat66({ ...cfg, capacity: 1024, seed: 7 });
+  for (const q of natPublished(three)) nat.published.add(q);
+  const buf = new Uint8Array(2048);
+  const inet = ip6('2001:db8:2::2');
+  const hostAddr = ip6('2001:db8:1::2');
+  const ports = new Set<number>();
+  for (const i of [1, 2, 3]) {
+    const len = udp6Packet(buf, 0, ip6(`fd67:${i}::2`), inet, 40000, 53, new Uint8Array(8));
+    assert.equal(nat.translate(buf, 0, len, 0), Verdict.Forward, `outbound from network ${i}`);
+    assert.equal(ip6Text(buf, 8), '2001:db8:1::2');
+    const port = (buf[40] << 8) | buf[41];
+    assert.ok(port >= 61000 && port <= 61999, `port ${port} in the reserved range`);
+    ports.add(port);
+    const back = udp6Packet(buf, 0, inet, hostAddr, 53, port, new Uint8Array(8));
+    assert.equal(nat.translate(buf, 0, back, 0), Verdict.Forward, `reply to network ${i}`);
+    assert.equal(ip6Text(buf, 24), `fd67:${i}::2`);
+  }
+  assert.equal(ports.size, 3, 'one allocator: the same inside port gets three external ports');
+  for (const i of [1, 2, 3]) {
+    const len = udp6Packet(buf, 0, inet, hostAddr, 5000, 8080 + i, new Uint8Array(8));
+    assert.equal(nat.translate(buf, 0, len, 0), Verdict.Forward, `published port of network ${i}`);
+    assert.equal(ip6Text(buf, 24), `fd67:${i}::2`);
+    assert.equal((buf[42] << 8) | buf[43], 80);
+  }
 });

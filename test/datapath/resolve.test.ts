@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { resolveModel, pickDedicated } from '../../src/datapath/resolve.js';
-import type { DatapathModel } from '../../src/datapath/model.js';
+import type { DatapathModel } from '../../src/datapath/nat-model.js';
 import { ConfigError } from '../../src/errors.js';
 import { formatIpv6, parseIpv6 } from '../../src/wire/address.js';
 
@@ -40,11 +40,34 @@ test('explicit choices: dedicated addresses (host_ipv6), a host address, nptv6',
   const n = resolveModel(model({ mode: 'nptv6', externalPrefix: '2001:db8:66::/64' }), single).model.networks[0]!;
   assert.equal(n.mode, 'nptv6');
   assert.equal(n.addressMode, 'none');
-  const two: DatapathModel = { uplink: 'up0', published: [], networks: [
-    { name: 'a', bridge: 'b1', subnets: ['fd66:1::/64'], addressMode: 'host' },
-    { name: 'b', bridge: 'b2', subnets: ['fd66:2::/64'], addressMode: 'host' },
+});
+
+test('host mode: every network behind the host address; networks sharing it must agree on filtering', () => {
+  const three: DatapathModel = { uplink: 'up0', published: [], networks: ['a', 'b', 'c'].map((name, i) => (
+    { name, bridge: `b${i}`, subnets: [`fd66:${i + 1}::/64`], addressMode: 'host' as const })) };
+  const r = resolveModel(three, single).model.networks;
+  assert.deepEqual(r.map((n) => [n.addressMode, n.externalAddresses[0], n.portRange]), [
+    ['host', '2001:db8:1::2', [61000, 61999]], ['host', '2001:db8:1::2', [61000, 61999]], ['host', '2001:db8:1::2', [61000, 61999]],
+  ]);
+  const mixed = { ...three, networks: [three.networks[0]!, { ...three.networks[1]!, filtering: 'endpoint-independent' as const }] };
+  assert.throws(() => resolveModel(mixed, single), /shares host address 2001:db8:1::2 with network "a" but not its filtering/);
+});
+
+test('host mode picks the address source selection prefers: not deprecated, not temporary, then the lowest (not the last added)', () => {
+  const facts = { uplinkAddresses: [
+    { address: '2001:db8:1::99', prefixLength: 64, flags: 0x80 },
+    { address: '2001:db8:1::5', prefixLength: 64, flags: 0x80 | 0x20 }, // deprecated (preferred_lft 0)
+    { address: '2001:db8:1:0:a1b2:c3d4:e5f6:1', prefixLength: 64, flags: 0x01 }, // temporary (privacy, "secondary")
+    { address: '2001:db8:1::7', prefixLength: 64, flags: 0 }, // SLAAC: not permanent, still preferred
+    { address: '2001:db8:1::2', prefixLength: 128, flags: 0x80 },
   ] };
-  assert.throws(() => resolveModel(two, single), /already serves another network/);
+  const pick = (f: typeof facts) => resolveModel(model({ addressMode: 'host' }), f).model.networks[0]!.externalAddresses[0];
+  assert.equal(pick(facts), '2001:db8:1::2');
+  // Whatever order the kernel lists them in.
+  assert.equal(pick({ uplinkAddresses: [...facts.uplinkAddresses].reverse() }), '2001:db8:1::2');
+  assert.equal(pick({ uplinkAddresses: facts.uplinkAddresses.slice(0, 3) }), '2001:db8:1::99');
+  // Only deprecated or temporary ones left: still one of them rather than nothing.
+  assert.equal(pick({ uplinkAddresses: facts.uplinkAddresses.slice(1, 3) }), '2001:db8:1::5');
 });
 
 test('published ports: "", 0.0.0.0 and :: mean every address (deduplicated); specific IPv6; IPv4 skipped unless mapped', () => {
@@ -59,4 +82,12 @@ test('published ports: "", 0.0.0.0 and :: mean every address (deduplicated); spe
   assert.deepEqual(mapped.model.published.map((x) => x.externalAddress), ['2001:db8:1::66']);
   const outside = resolveModel(model({}, [{ ...p(''), containerAddress: 'fd99::2' }]), onLink);
   assert.equal(outside.model.published.length, 0);
+});
+
+test('dedicated mode: the host\'s address on the network\'s bridge is the source of its own connections to the external address', () => {
+  const facts = { ...onLink, localAddresses: [
+    { dev: 'up0', address: '2001:db8:1::2' }, { dev: 'br0', address: 'fd99::1' }, { dev: 'br0', address: 'fd66:1::1' }, { dev: 'br1', address: 'fd66:1::9' },
+  ] };
+  assert.equal(resolveModel(model(), facts).model.networks[0]!.localSource, 'fd66:1::1');
+  assert.equal(resolveModel(model(), onLink).model.networks[0]!.localSource, undefined, 'no bridge address: the kernel chooses');
 });

@@ -6,6 +6,9 @@ import {
   type ClassifyContext, type Issue,
 } from '../../src/docker/classify.js';
 import type { ApiNetwork } from '../../src/docker/api-types.js';
+import {
+  gatewayCtx, natNet, natUnprotectedNet, routedNet, routedElsewhereNet, isolatedNet, unknownModeNet,
+} from './gateway-fixtures.js';
 
 const ID = '9b2bbba8a8e2e6e6db1f7667a239d0fea11abb8354cb570c6dd29b869dcdde68';
 const ctx: ClassifyContext = { uplinks: [{ name: 'eth0', prefixes: ['2001:db8:5::/64', '2001:db8:6::/48'] }], dockerIp6tables: false };
@@ -142,4 +145,47 @@ test('prefix helpers', () => {
   assert.equal(subnetOf(n, 'fd00:2::5')?.prefix, 'fd00:2::/64');
   assert.equal(subnetOf(n, 'fd00:3::5'), undefined);
   assert.equal(subnetOf(n, 'bogus'), undefined);
+});
+
+test('Docker 27/28 gateway modes, from recorded network inspect answers (ip6tables off: sixgate serves)', () => {
+  const c: ClassifyContext = { ...gatewayCtx, dockerIp6tables: false };
+  const services = (raw: ApiNetwork) => classify(raw, c).net!.subnets.map((s) => [s.prefix, s.service, s.uplink ?? s.reason]);
+  assert.deepEqual(services(natNet), [['fd00:27::/64', 'nat66', '']]);
+  assert.deepEqual(services(natUnprotectedNet), [['fd00:28::/64', 'nat66', '']]);
+  // routed: Docker does no NAT; the global subnet on the uplink is proxied so its route works.
+  const routed = classify(routedNet, c);
+  assert.deepEqual(routed.net!.subnets.map((s) => [s.prefix, s.service, s.uplink ?? s.reason]), [
+    ['2001:db8:5:0:27::/80', 'ndp', 'eth0'],
+    ['fd00:2c::/64', 'nat66', ''],
+  ]);
+  assert.equal(routed.net!.dockerNat, false);
+  assert.deepEqual(routed.issues, []);
+  assert.deepEqual(services(routedElsewhereNet), [['2001:db8:99::/64', 'none', 'not-on-uplink']]);
+  // isolated (always internal): nothing, not even the global subnet on the uplink.
+  assert.deepEqual(services(isolatedNet), [['fd00:2e::/64', 'none', 'internal'], ['2001:db8:5:0:2e::/80', 'none', 'internal']]);
+  // Docker refuses isolated without --internal; if an engine sent it anyway, still nothing.
+  const notInternal = { ...isolatedNet, Internal: false };
+  assert.deepEqual(services(notInternal).map((s) => s[2]), ['gateway-isolated', 'gateway-isolated']);
+  const unknown = classify(unknownModeNet, c);
+  assert.equal(unknown.net!.subnets[0].service, 'nat66');
+  assert.match(unknown.issues[0].msg, /gateway_mode_ipv6="nat-someday" is not a gateway mode .*: treated as nat/);
+});
+
+test('Docker 27/28 gateway modes with Docker\'s ip6tables on: nat modes are Docker\'s; routed is sixgate\'s, isolated nobody\'s', () => {
+  const c: ClassifyContext = { ...gatewayCtx, dockerIp6tables: true };
+  for (const raw of [natNet, natUnprotectedNet]) {
+    const r = classify(raw, c);
+    assert.equal(r.net!.dockerNat, true, raw.Name);
+    assert.deepEqual(r.net!.subnets.map((s) => s.reason), ['docker-ip6tables']);
+    assert.match(r.issues.at(-1)!.msg, /Docker's own ip6tables NAT serves it: sixgate leaves its NAT alone/);
+  }
+  // routed is the per-network way to hand a ULA network to sixgate on an engine that NATs.
+  const routed = classify(routedNet, c).net!;
+  assert.equal(routed.dockerNat, false);
+  assert.deepEqual(routed.subnets.map((s) => s.service), ['ndp', 'nat66']);
+  const npt = classify({ ...routedNet, Labels: { 'sixgate.nptv6': '2001:db8:7:1::/64' } }, c).net!;
+  assert.deepEqual(npt.subnets.map((s) => s.service), ['ndp', 'nptv6']);
+  const isolated = classify(isolatedNet, c).net!;
+  assert.equal(isolated.dockerNat, false);
+  assert.deepEqual(isolated.subnets.map((s) => s.service), ['none', 'none']);
 });

@@ -1,5 +1,5 @@
 // API JSON fixtures shaped like Docker 20.10's answers, shared by the model-level tests.
-import { DockerModel, type FeedDelta, type ModelIssue } from '../../src/docker/model.js';
+import { DockerModel, type FeedDelta, type ModelIssue } from '../../src/docker/docker-model.js';
 import type { ApiContainerSummary, ApiNetwork } from '../../src/docker/api-types.js';
 
 export const ctx = { uplinks: [{ name: 'eth0', prefixes: ['2001:db8:5::/64'] }], dockerIp6tables: false };

@@ -74,3 +74,12 @@ test('interface names that could split a batch line are refused', () => {
     assert.throws(() => diffPolicy(EMPTY_POLICY, { rules: [{ from: 'fd66::/64', iif: bad }], routes: [] }), RangeError, JSON.stringify(bad));
   }
 });
+
+test('a route with a source address: written with src, keyed with it, so a new source replaces the route', () => {
+  const route = { dst: '2001:db8:1::66/128', type: 'unicast' as const, dev: 'sixgate0', src: 'FD66:1::0001', table: 'main' as const };
+  assert.equal(routeKey(route), '2001:db8:1::66/128 dev sixgate0 src fd66:1::1 table main');
+  const d = diffPolicy(EMPTY_POLICY, { rules: [], routes: [route] });
+  assert.deepEqual(d.lines, [`route replace 2001:db8:1::66/128 dev sixgate0 src fd66:1::1 table main proto ${SIXGATE_PROTO}`]);
+  const { src: _, ...withoutSrc } = route;
+  assert.equal(diffPolicy({ rules: [], routes: [withoutSrc] }, { rules: [], routes: [route] }).added, 1);
+});

@@ -2,7 +2,7 @@
 // classic BPF filter passes NS/NA (also behind a hop-by-hop header) and
 // nothing else, optionally only hop limit 255; the Ethernet source is in the
 // frame; frames we send are seen by tcpdump on the peer; ALLMULTI is held
-// only while the socket lives.
+// only while the socket lives; receive-buffer drops are counted.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
@@ -110,6 +110,22 @@ describe('AF_PACKET socket', prereq, () => {
       const got = await pending;
       assert.equal(got.length, 1);
       assert.equal(got[0].frame[21], 255);
+    } finally {
+      rx.close();
+    }
+  });
+
+  test('a full receive buffer: takeDrops counts the frames the kernel dropped, once (reading resets it)', async () => {
+    const rx = a.enter(() => PacketSocket.open({ ifname: 'a0', filter: icmp6Filter(), allmulti: true }));
+    try {
+      // The kernel's floor (a few KB): a handful of frames fill it while nobody reads.
+      rx.setReceiveBuffer(1);
+      assert.equal(rx.takeDrops(), 0);
+      for (let batch = 0; batch < 25; batch++) sendFrames(Array.from({ length: 8 }, () => (buf: Uint8Array, off: number) => nsFrame(buf, off, bMac, B, A, 255)));
+      let drops = 0;
+      await waitFor(() => (drops += rx.takeDrops()) > 100, 2000, 'drops counted').catch(() => undefined);
+      assert.ok(drops > 100 && drops < 200, `${drops} of 200 frames dropped`);
+      assert.equal(rx.takeDrops(), 0, 'read once, the count starts again');
     } finally {
       rx.close();
     }

@@ -184,3 +184,37 @@ test('making room allocates nothing: early drops, quota recycling, port-pool rec
   assert.ok(nat.counters[NatCounter.PortsReclaimed] > 0, 'pool reclaim exercised');
   assert.equal(gcs, 0, `${gcs} GCs while making room`);
 });
+
+test('refusals allocate nothing: RSTs, port unreachables (the packet moved up in place) and rate-limited drops', async () => {
+  const nat = new Nat66({ networks: [{ name: 'd', insideSubnets: ['fd00::/64'], externalAddresses: [EXT] }], seed: 4 });
+  const templates = [tcpPacket('2001:db8:5::5', 40_000, EXT, 8080, TCP_SYN), udpPacket('2001:db8:5::5', 5353, EXT, 9999, 200)];
+  const room = 2048;
+  const ring = new Uint8Array(BATCH * room);
+  const batch = new NatBatch(BATCH);
+  batch.room = room;
+  let replies = 0;
+  let limited = 0;
+  const round = (i: number): void => {
+    batch.count = 0;
+    for (let j = 0; j < BATCH; j++) {
+      const t = templates[j & 1]!;
+      const at = j * room;
+      for (let b = 0; b < t.length; b++) ring[at + b] = t[b]!;
+      batch.add(at, t.length);
+    }
+    // Eight packets a millisecond against a bucket of one a millisecond: most are limited.
+    batch.now = NOW + i * 8 + 0.125;
+    nat.translateBatch(ring, batch);
+    for (let j = 0; j < BATCH; j++) {
+      if (batch.verdicts[j] === Verdict.Reply) replies++;
+      else limited++;
+    }
+  };
+  for (let i = 0; i < 5_000; i++) round(i);
+  const gc = countGcs();
+  for (let i = 5_000; i < 20_000; i++) round(i);
+  const gcs = await gc.stop();
+  assert.ok(replies > 100_000 && limited > 100_000, `${replies} replies, ${limited} limited`);
+  assert.ok(nat.counters[NatCounter.RstSent] > 0 && nat.counters[NatCounter.UnreachableSent] > 0);
+  assert.equal(gcs, 0, `${gcs} GCs while refusing`);
+});

@@ -9,7 +9,7 @@ import { WireError } from '../../src/wire/error.js';
 import { Verdict, TcpState, NatCounter } from '../../src/nat/types.js';
 import { ConfigError } from '../../src/errors.js';
 import { crc32c } from '../../src/wire/sctp.js';
-import type { NatConfig } from '../../src/nat/config.js';
+import type { NatConfig } from '../../src/nat/engine-config.js';
 import {
   udpPacket, tcpPacket, echoPacket, srcText, dstText, portsOf, checksumOk, addr, TCP_SYN, TCP_ACK, TCP_FIN, TCP_RST,
 } from './support.js';

@@ -7,7 +7,7 @@ import { Nat66 } from '../../src/nat/nat66.js';
 import { NatDrop } from '../../src/nat/drop.js';
 import { Verdict, NatCounter } from '../../src/nat/types.js';
 import { ConfigError } from '../../src/errors.js';
-import type { NatConfig } from '../../src/nat/config.js';
+import type { NatConfig } from '../../src/nat/engine-config.js';
 import { udpPacket, tcpPacket, portsOf, TCP_SYN, TCP_ACK } from './support.js';
 
 const EXT = '2001:db8:ffff::1';

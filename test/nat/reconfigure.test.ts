@@ -7,7 +7,8 @@ import { Nat66 } from '../../src/nat/nat66.js';
 import { NatDrop } from '../../src/nat/drop.js';
 import { Verdict } from '../../src/nat/types.js';
 import { ConfigError } from '../../src/errors.js';
-import type { NatConfig, NatNetwork, PublishedPort } from '../../src/nat/config.js';
+import { META_WORDS } from '../../src/nat/layout.js';
+import type { NatConfig, NatNetwork, PublishedPort } from '../../src/nat/engine-config.js';
 import { udpPacket, tcpPacket, srcText, dstText, portsOf, TCP_SYN, TCP_ACK } from './support.js';
 
 const EXT1 = '2001:db8:ffff::1';
@@ -200,6 +201,37 @@ test('after reconfigurations, a snapshot a fresh start can restore: holes and or
   assert.equal(reply(restarted, c, 1000), C);
   assert.equal(push(restarted, EXT1, 8080, 50000, 1000), A);
   assert.equal(new Nat66(now).staysRestorable(now), true);
+});
+
+test('the state file of a table reconfigured in place, or migrated, is adopted by a fresh start', () => {
+  const boot = new Uint32Array([1, 2, 3, 4]);
+  // What a restart does with the mapped table: check its header, map it, adopt it.
+  const restart = (from: Nat66, cfg: NatConfig): Nat66 => {
+    from.table.bootId = boot;
+    const file = new Uint8Array(from.table.buffer).slice();
+    const fresh = new Nat66(cfg, { mappable: true });
+    fresh.checkState(new Uint32Array(file.buffer, 0, META_WORDS), 1000, boot);
+    new Uint8Array(fresh.table.buffer).set(file);
+    assert.equal(fresh.adopt(1000), 0);
+    return fresh;
+  };
+  const n = new Nat66(config([NET1, NET2]), { mappable: true });
+  const a = open(n, A, 4000, 0);
+  const grown = config([NET1, NET2, NET3]);
+  assert.equal(n.staysRestorable(grown), true);
+  n.reconfigure(grown);
+  const c = open(n, C, 4000, 0);
+  let r = restart(n, grown);
+  assert.equal(reply(r, a, 1000), A);
+  assert.equal(reply(r, c, 1000), C);
+
+  const shrunk = config([NET1, NET3]);
+  assert.equal(n.staysRestorable(shrunk), false, 'NET2 removed leaves a hole: a migration');
+  const m = new Nat66(shrunk, { mappable: true });
+  assert.deepEqual(m.migrateFrom(n), { moved: 2, dropped: 0 });
+  r = restart(m, shrunk);
+  assert.equal(reply(r, a, 1000), A);
+  assert.equal(reply(r, c, 1000), C);
 });
 
 test('NPTv6 prefixes change in place; the masquerading sessions beside them stay', () => {

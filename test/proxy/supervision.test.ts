@@ -24,14 +24,14 @@ describe('NDP proxy sockets: failure state for health', { ...req, timeout: 30_00
   after(() => lab?.destroy());
 
   test('an interface deleted is failed within a second; recreated, it is open again', async () => {
-    const r = await host.node(`import { NdpService } from '${url('../../src/proxy/service.js')}';
-import { ndpConfigFor } from '${url('../../src/datapath/ndp.js')}';
+    const r = await host.node(`import { NdpService } from '${url('../../src/proxy/ndp-service.js')}';
+import { uplinkConfig } from '${url('../../src/proxy/sources.js')}';
 import { createLogger } from '${url('../../src/log.js')}';
 import { monotonicMs } from '${url('../../src/io/ring.js')}';
 import { parseIpv6 } from '${url('../../src/wire/address.js')}';
 import { execFileSync } from 'node:child_process';
 const logger = createLogger({ level: 'warn', destination: { write: () => true } });
-const svc = await NdpService.start({ config: ndpConfigFor('h0', []), logger, now: monotonicMs, addresses: new Map([['h0', [parseIpv6('2001:db8:1::5')]]]) });
+const svc = await NdpService.start({ config: uplinkConfig('h0', [], 'test'), logger, now: monotonicMs, addresses: new Map([['h0', [parseIpv6('2001:db8:1::5')]]]) });
 const until = async (pred, ms) => { const end = Date.now() + ms; while (!pred()) { if (Date.now() > end) return false; await new Promise((r) => setTimeout(r, 5)); } return true; };
 const out = { before: svc.failedInterfaces };
 const t0 = Date.now();

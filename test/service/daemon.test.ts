@@ -5,6 +5,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { requires } from '../support/prereq.js';
 import { waitFor } from '../support/wait.js';
 import { IMAGE, watchContainerStarts } from '../support/docker.js';
@@ -272,20 +273,38 @@ describe('sixgate run against a real Docker engine', { ...req, timeout: 240_000 
   });
 
   test('metrics on scrape and the health file', async () => {
-    // Some traffic first (the engine's counters start again when networks change and it is rebuilt).
+    // Some traffic first, so the NAT counters have moved.
     assert.match(await exec('out1', 'nc', '-w', '3', A.inet, '5001'), new RegExp(`peer ${ext}`));
     const r = await lab.dhost.node(`const res = await fetch('http://[::1]:${METRICS_PORT}/metrics'); console.log(await res.text());`);
     assert.match(r.stdout, /^sixgate_docker_connected 1$/m);
     assert.match(r.stdout, /^sixgate_ndp_container_addresses \d+$/m);
     assert.match(r.stdout, /^sixgate_nat_sessions \d+$/m);
     assert.match(r.stdout, /^sixgate_event_ready_seconds\{engine="ndp",quantile="0.99"\} /m);
-    assert.match(r.stdout, /^sixgate_nat_total\{group="nat",counter="out-packets"\} [1-9]/m);
-    assert.match(r.stdout, /^sixgate_docker_total\{counter="events"\} [1-9]/m);
-    assert.match(r.stdout, /^sixgate_ndp_total\{iface="up0",kind="events",counter="/m);
-    assert.match(r.stdout, /^# TYPE sixgate_service_total counter$/m);
+    assert.match(r.stdout, /^sixgate_nat_out_packets_total [1-9]/m);
+    assert.match(r.stdout, /^sixgate_docker_events_total [1-9]/m);
+    assert.match(r.stdout, /^sixgate_ndp_solicit_received_total\{iface="up0"\} \d+$/m);
+    assert.match(r.stdout, /^# TYPE sixgate_service_batches_total counter$/m);
     const h = await lab.dhost.run(process.execPath, [CLI, 'health', '--file', lab.statusFile]);
     assert.equal(h.code, 0, h.stdout + h.stderr);
     assert.match(h.stdout, /ready/);
+  });
+
+  test('one NDP engine on the uplink answers the dedicated NAT address and a container address, and counts both', async () => {
+    const c = await run('--network', 'glob', '--name', 'g2', IMAGE, 'sleep', '3600');
+    const g = await addressOn(c, 'glob');
+    const scrape = async (): Promise<string> => (await lab.dhost.node(`const res = await fetch('http://[::1]:${METRICS_PORT}/metrics'); console.log(await res.text());`)).stdout;
+    const sent = (text: string): number => Number(/^sixgate_ndp_advert_sent_total\{iface="up0"\} (\d+)/m.exec(text)?.[1] ?? 0);
+    await until(`NDP answer for ${g}`, () => lab.ndpAnswers(g));
+    // Each ndisc6 run sends one NS and stops at the first answer.
+    const before = await scrape();
+    for (let i = 0; i < 3; i++) assert.ok(await lab.ndpAnswers(ext), `NDP answer for the NAT's ${ext}`);
+    const mid = await scrape();
+    for (let i = 0; i < 3; i++) assert.ok(await lab.ndpAnswers(g), `NDP answer for the container's ${g}`);
+    const after = await scrape();
+    assert.ok(sent(mid) - sent(before) >= 3, `the NAT address's answers are in the daemon's engine: ${sent(before)} -> ${sent(mid)}`);
+    assert.ok(sent(after) - sent(mid) >= 3, `the container address's answers too: ${sent(mid)} -> ${sent(after)}`);
+    assert.deepEqual([...after.matchAll(/^sixgate_ndp_\w+_total\{iface="([^"]+)"/gm)].map((m) => m[1]).filter((v, i, all) => all.indexOf(v) === i), ['up0'], 'one engine, one uplink');
+    await lab.docker.docker('rm', '-f', c);
   });
 
   test('the TUN deleted (and held by another device), then set down: unhealthy < 1 s, metrics say so, traffic back < 5 s, a TCP connection survives', async (t) => {
@@ -338,8 +357,8 @@ setTimeout(connect, 300);`], { stdio: ['pipe', 'pipe', 'inherit'] });
       assert.doesNotMatch(out, /error|closed/);
       const m = await metrics();
       assert.match(m, /^sixgate_part_up\{part="nat66"\} 1$/m);
-      assert.match(m, /^sixgate_nat_total\{group="supervision",counter="failures"\} 2$/m);
-      assert.match(m, /^sixgate_nat_total\{group="supervision",counter="repairs"\} 2$/m);
+      assert.match(m, /^sixgate_nat_failures_total 2$/m);
+      assert.match(m, /^sixgate_nat_repairs_total 2$/m);
       t.diagnostic(`unhealthy ${unhealthyMs} ms after the TUN was deleted; UDP through again ${backMs} ms after the name was freed`);
     } finally {
       client.kill();
@@ -383,6 +402,48 @@ setTimeout(connect, 300);`], { stdio: ['pipe', 'pipe', 'inherit'] });
     if (goneAddr !== backAddr) assert.equal(await lab.ndpAnswers(goneAddr), false, 'the dead container is not answered');
     await until('web2 published again', async () => (await http(`http://[${ext}]:8085/cgi-bin/ip`)).includes(A.inet), 20_000);
     void web2;
+  });
+
+  test('SIGKILL + restart with Docker unreachable: the data path resumes from the last model, a stream the internet pushes flows on', async () => {
+    const stateFile = `/tmp/${lab.rt.name}-state.table`;
+    const withState = (): string[] => [...args(), '--state-file', stateFile];
+    await lab.stopSixgate('SIGKILL');
+    let from = lab.lines.length;
+    await lab.startSixgate(withState(), null);
+    await lab.waitLog(/docker state applied/, 20_000, from);
+    const pusher = lab.inet.spawn(process.execPath, ['--input-type=module', '-e', `import net from 'node:net';
+net.createServer((s) => { s.on('error', () => {}); let n = 0; const t = setInterval(() => s.write('tick ' + (n++) + '\\n'), 50); s.on('close', () => clearInterval(t)); })
+  .listen(5009, '::', () => console.log('ready'));`]);
+    const id = await run('--network', 'ula', '--name', 'reader', IMAGE, 'sleep', '3600');
+    const pid = (await lab.docker.call('GET', `/containers/${id}/json`) as { State: { Pid: number } }).State.Pid;
+    let heard = '';
+    const reader = spawn('nsenter', [`--net=/proc/${pid}/ns/net`, '--', process.execPath, '--input-type=module', '-e', `import net from 'node:net';
+const s = net.connect({ host: '${A.inet}', port: 5009 }); s.setEncoding('utf8');
+s.on('data', (d) => process.stdout.write(d)); s.on('error', (e) => console.log('error ' + e.code)); s.on('close', () => console.log('closed'));`]);
+    reader.stdout.setEncoding('utf8').on('data', (d: string) => { heard += d; });
+    try {
+      await waitFor(() => /tick 5\n/.test(heard), 10_000, 'the stream flows');
+      await lab.stopSixgate('SIGKILL');
+      from = lab.lines.length;
+      // A Docker endpoint that never answers: only the saved model can bring the data path up.
+      await lab.startSixgate([...withState().filter((a) => !a.startsWith('unix://') && a !== '--docker-host'), '--docker-host', `unix:///tmp/${lab.rt.name}-nodocker.sock`], null);
+      await lab.waitLog(/NAT66 resumed from the last model/, 10_000, from);
+      const seen = Number([...heard.matchAll(/tick (\d+)/g)].pop()![1]);
+      await waitFor(() => new RegExp(`tick ${seen + 20}\\n`).test(heard), 15_000, 'the stream flows again before Docker answers');
+      assert.ok(!lab.lines.slice(from).some((l) => /docker state applied/.test(l.msg)), 'Docker never answered');
+      assert.doesNotMatch(heard, /error|closed/);
+      // Back to the daemon the next tests expect.
+      await lab.stopSixgate('SIGKILL');
+      from = lab.lines.length;
+      await lab.startSixgate(args(), null);
+      await lab.waitLog(/docker state applied/, 20_000, from);
+    } finally {
+      reader.kill();
+      pusher.kill();
+      await lab.docker.docker('rm', '-f', 'reader');
+      rmSync(stateFile, { force: true });
+      rmSync(`${stateFile}.model.json`, { force: true });
+    }
   });
 
   test('sixgate started before dockerd waits, then catches up; --cleanup leaves nothing behind', async () => {

@@ -34,8 +34,8 @@ export interface RuleConfig {
   readonly column: number;
 }
 
-export interface ProxyConfig {
-  readonly iface: string;
+/** How a proxy behaves on its uplink: the ndppd `proxy` block's settings the engine runs on too. */
+export interface ProxyBehaviour {
   readonly router: boolean;
   readonly timeout: number;
   readonly ttl: number;
@@ -43,6 +43,10 @@ export interface ProxyConfig {
   readonly retries: number;
   readonly keepalive: boolean;
   readonly autowire: boolean;
+}
+
+export interface ProxyConfig extends ProxyBehaviour {
+  readonly iface: string;
   readonly promiscuous: boolean;
   readonly rules: readonly RuleConfig[];
   readonly line: number;

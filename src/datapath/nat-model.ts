@@ -6,7 +6,7 @@
 // left open) and then *resolved* against the host (resolve.ts): external
 // address modes chosen, external addresses picked, host ports reserved.
 
-import type { FilteringMode, PortProtocol } from '../nat/config.js';
+import type { FilteringMode, PortProtocol } from '../nat/engine-config.js';
 
 /** How a masquerading network's external addresses are obtained. */
 export type AddressMode =
@@ -86,6 +86,11 @@ export interface ResolvedNetwork {
   readonly externalPrefix?: string;
   readonly filtering?: FilteringMode;
   readonly portRange?: readonly [number, number];
+  /**
+   * dedicated mode: the host's own address on the network's bridge, the
+   * source the host's sockets use towards the external addresses (plan.ts).
+   */
+  readonly localSource?: string;
 }
 
 export interface ResolvedPublished {

@@ -22,7 +22,8 @@ import { icmp6Filter, Icmp6Type } from '../../src/io/bpf.js';
 import { parseNd } from '../../src/wire/ndp.js';
 import { formatIpv6, formatMac } from '../../src/wire/address.js';
 import { ConfigError } from '../../src/errors.js';
-import { loadNdppdConfig, parseAddressOptions } from '../../src/proxy/service.js';
+import { loadNdppdConfig, parseAddressOptions } from '../../src/proxy/ndp-service.js';
+import { EVENT_NAMES } from '../../src/ndp/counters.js';
 import { ip, nsFrame, withExtensionHeaders } from '../ndp/fixtures.js';
 import { Protocol } from '../../src/wire/ipv6.js';
 import { fillL4Checksum } from '../../src/wire/checksum.js';
@@ -90,9 +91,17 @@ describe('sixgate ndp in network namespaces', requires({ root: true, tools: ['ip
       ? host.spawn(process.execPath, [CLI, 'ndp', '-c', path, '-v', ...args])
       : host.spawn('ndppd', ['-c', path, ...args]);
     const lines: string[] = [];
-    const collect = (d: Buffer): void => { lines.push(...d.toString('utf8').split('\n').filter((l) => l !== '')); };
-    child.stdout!.on('data', collect);
-    child.stderr!.on('data', collect);
+    // A chunk can end inside a line (a counters line with a thousand sessions): lines are kept whole.
+    const collector = (): ((d: Buffer) => void) => {
+      let partial = '';
+      return (d) => {
+        const parts = (partial + d.toString('utf8')).split('\n');
+        partial = parts.pop()!;
+        lines.push(...parts.filter((l) => l !== ''));
+      };
+    };
+    child.stdout!.on('data', collector());
+    child.stderr!.on('data', collector());
     let exited = false;
     child.once('exit', () => { exited = true; });
     const ready = cmd === 'sixgate' ? /sixgate ndp running/ : /Using configuration file/;
@@ -118,7 +127,12 @@ describe('sixgate ndp in network namespaces', requires({ root: true, tools: ['ip
     d.child.kill('SIGUSR1');
     await waitFor(() => d.lines.slice(before).some((l) => l.includes('"msg":"counters"')), 5000, 'counters');
     const line = d.lines.slice(before).find((l) => l.includes('"msg":"counters"'))!;
-    return (JSON.parse(line) as { interfaces: Record<string, { drops: Record<string, number>; events: Record<string, number> }> }).interfaces.h0!;
+    // The registry's series for h0 (src/service/counters.ts), zeros included.
+    const values = (JSON.parse(line) as { counters: Record<string, Record<string, unknown>> }).counters;
+    return {
+      drops: values.sixgate_ndp_drops_total!.h0 as Record<string, number>,
+      events: Object.fromEntries(EVENT_NAMES.map((e) => [e, values[`sixgate_ndp_${e.replace(/-/g, '_')}_total`]!.h0 as number])),
+    };
   }
 
   async function udpExchange(timeoutMs = 4000): Promise<boolean> {

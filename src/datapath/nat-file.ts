@@ -8,6 +8,7 @@
 //   capacity: 262144                   # optional, sessions
 //   addressQuota: 65536                # optional, sessions per container address
 //   networkQuota: 196608               # optional, sessions per network
+//   refuse: reply                      # optional: reply (RST / ICMPv6 port unreachable) | silent
 //   networks:
 //     - name: web
 //       bridge: br-web
@@ -27,8 +28,9 @@
 import { ConfigError } from '../errors.js';
 import { tryParseIpv6 } from '../wire/address.js';
 import { readConfigText, schemaChecker, YamlFile } from '../config/yaml.js';
-import type { DatapathModel } from './model.js';
-import type { NatConfig } from '../nat/config.js';
+import type { DatapathModel } from './nat-model.js';
+import type { NatConfig } from '../nat/engine-config.js';
+import { REFUSE_MODES, type RefuseMode } from '../nat/refuse.js';
 
 export interface DatapathFileConfig {
   readonly model: DatapathModel;
@@ -38,12 +40,15 @@ export interface DatapathFileConfig {
   /** Sessions one inside address / one network may hold (engine defaults when absent). */
   readonly addressQuota?: number;
   readonly networkQuota?: number;
+  /** Packets to no mapping: answered like a closed port, or dropped (engine default: reply). */
+  readonly refuse?: RefuseMode;
 }
 
 /** The engine options among a file's or the daemon's settings. */
-export function natOptions(c: { capacity?: number; addressQuota?: number; networkQuota?: number }): Partial<NatConfig> {
+export function natOptions(c: { capacity?: number; addressQuota?: number; networkQuota?: number; refuse?: RefuseMode }): Partial<NatConfig> {
   return {
     ...(c.capacity !== undefined ? { capacity: c.capacity } : {}),
+    ...(c.refuse !== undefined ? { refuse: c.refuse } : {}),
     ...(c.addressQuota !== undefined ? { addressQuota: c.addressQuota } : {}),
     ...(c.networkQuota !== undefined ? { networkQuota: c.networkQuota } : {}),
   };
@@ -65,6 +70,7 @@ const SCHEMA = {
     capacity: { type: 'integer', minimum: 1024, maximum: 16777215 },
     addressQuota: { type: 'integer', minimum: 1, maximum: 16777215 },
     networkQuota: { type: 'integer', minimum: 1, maximum: 16777215 },
+    refuse: { enum: REFUSE_MODES },
     hostPortRange: { type: 'array', items: port, minItems: 2, maxItems: 2 },
     throwPrefixes: { type: 'array', items: prefix },
     ipv4Map: { type: 'object', additionalProperties: address },
@@ -112,7 +118,7 @@ export function parseDatapathConfig(text: string, file = '<config>'): DatapathFi
   const yaml = YamlFile.parse(text, file);
   checkSchema(yaml, yaml.value);
   const v = yaml.value as {
-    uplink: string; tun?: string; stateFile?: string; capacity?: number; addressQuota?: number; networkQuota?: number; hostPortRange?: [number, number]; throwPrefixes?: string[];
+    uplink: string; tun?: string; stateFile?: string; capacity?: number; addressQuota?: number; networkQuota?: number; refuse?: RefuseMode; hostPortRange?: [number, number]; throwPrefixes?: string[];
     ipv4Map?: Record<string, string>; networks: DatapathModel['networks']; published?: Array<DatapathModel['published'][number] & { hostIp?: string }>;
   };
   // Addresses the pattern lets through but that are not IPv6.

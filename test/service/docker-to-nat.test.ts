@@ -3,7 +3,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { FeedSnapshot, DockerNetwork } from '../../src/docker/index.js';
-import { datapathModel, filterResolvable, modelKey } from '../../src/service/model.js';
+import { datapathModel, filterResolvable, modelKey } from '../../src/service/docker-to-nat.js';
 import { DEFAULTS } from '../../src/config/options.js';
 
 function net(name: string, subnets: DockerNetwork['subnets'], extra: Partial<DockerNetwork> = {}): DockerNetwork {
@@ -72,10 +72,10 @@ describe('feed snapshot → data path model', () => {
     assert.equal(r.skipped.length, 1);
     assert.equal(r.skipped[0]!.network, 'web');
     assert.match(r.skipped[0]!.reason, /dedicated mode needs externalAddresses or an on-link prefix/);
-    // Host mode: the host address serves one network; the second one is refused, the first kept.
+    // Host mode: the host address serves every network.
     const host = datapathModel({ ...snapshot, networks: [snapshot.networks[0]!, net('other', [sub('fd66:9::/64', 'nat66')])] }, 'up0', { ...DEFAULTS, addressMode: 'host' });
     const h = filterResolvable(host, { uplinkAddresses: [{ address: '2001:db8:1::2', prefixLength: 128 }] });
-    assert.deepEqual(h.model.networks.map((n) => n.name), ['web']);
-    assert.match(h.skipped[0]!.reason, /already serves another network/);
+    assert.deepEqual(h.model.networks.map((n) => n.name), ['web', 'other']);
+    assert.deepEqual(h.skipped, []);
   });
 });

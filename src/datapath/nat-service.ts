@@ -1,14 +1,21 @@
-// The NAT66 data path as a service: TUN + policy routing + NDP proxy for the
-// external addresses + host-mode steering + the NAT66 engine, driven by a
+// The NAT66 data path as a service: TUN + policy routing + NDP answers for
+// the external addresses + host-mode steering + the NAT66 engine, driven by a
 // DatapathModel. `apply(model)` diffs the new model against the one in force
 // and touches only what changed (routes and rules, NDP addresses, steering,
 // NAT networks, published ports); the Docker feed will call it on events.
 //
 // Restarts: the TUN is persistent and the routes stay when sixgate stops, so
 // packets wait in the kernel's queue (or are dropped) for a moment instead
-// of leaking untranslated; the connection table is snapshotted to
-// `stateFile` on stop and restored on start, so established connections
-// survive. `cleanup()` removes every rule, route, filter and the TUN.
+// of leaking untranslated; the connection table lives in `stateFile`, mapped
+// over the table's memory (src/io/statefile.ts), so it outlives the process
+// however it ends and the next start adopts it: established connections
+// survive a stop, a SIGKILL or a crash. `cleanup()` removes every rule,
+// route, filter, the TUN and the state file.
+//
+// NDP: the external addresses and NPTv6 prefixes are claimed as the source
+// `nat66` of an NdpSources. Under `sixgate run` the daemon's NDP service
+// reads them (one service, one set of counters per uplink); `sixgate nat`
+// alone starts a service of its own, the first time it has something to answer.
 //
 // Supervision: a TUN that fails (read or write error: deleted) or loses its
 // routes (set down, a route removed: `ip monitor` says so at once) puts the
@@ -21,35 +28,37 @@
 //
 // Clock: monotonicMs, the clock the TUN stamps each read with, so expiry and
 // snapshots run on the translation's time base.
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
-import { HostSetupError, SnapshotError } from '../errors.js';
+import { HostSetupError, NativeIoError, SnapshotError } from '../errors.js';
 import { Tun } from '../io/tun.js';
 import { ifIndex, setUp } from '../io/netif.js';
-import { Counter, monotonicMs } from '../io/ring.js';
+import { StateFile, bootId } from '../io/statefile.js';
+import { monotonicMs } from '../io/ring.js';
 import { Nat66 } from '../nat/nat66.js';
-import { DROP_REASON_NAMES, NatDrop } from '../nat/drop.js';
-import { NAT_COUNTER_NAMES, NatCounter } from '../nat/types.js';
-import type { NatConfig, PublishedPort } from '../nat/config.js';
-import { NdpService } from '../proxy/service.js';
+import { NatDrop } from '../nat/drop.js';
+import { META_WORDS } from '../nat/layout.js';
+import { NatCounter } from '../nat/types.js';
+import type { NatConfig, PublishedPort } from '../nat/engine-config.js';
+// Type only: `sixgate nat` loads the NDP service when it first has something to answer, after the loop forwards.
+import type { NdpService } from '../proxy/ndp-service.js';
+import { NdpSources, sourcesOnlyConfig } from '../proxy/sources.js';
 import { cleanupPolicy, diffPolicy, readPolicy, watchDeviceRoutes, type PolicyState } from '../host/policy.js';
 import { applySteering, removeSteering, type SteerSpec } from '../host/steering.js';
 import { checkHost, kernelNatSubnets } from '../host/checks.js';
 import { ipBatch, type BatchResult } from '../host/run.js';
 import { parseIfInet6 } from '../host/interfaces.js';
-import { formatIpv6, parseIpv6, prefixesOverlap } from '../wire/address.js';
-import { DEFAULT_TUN, type DatapathModel, type ResolvedModel } from './model.js';
+import { formatIpv6, prefixesOverlap } from '../wire/address.js';
+import { DEFAULT_TUN, type DatapathModel, type ResolvedModel } from './nat-model.js';
 import { resolveModel, type HostFacts } from './resolve.js';
 import { hostPlan, natConfig, natPublished, publishedKey, type HostPlan } from './plan.js';
-import { TunDatapath, LOOP_COUNTER_NAMES } from './loop.js';
-import { ndpConfigFor } from './ndp.js';
+import { TunDatapath } from './loop.js';
 import { reservePorts, releasePorts } from './ports.js';
 
 export interface DatapathServiceOptions {
   readonly model: DatapathModel;
   readonly logger: Logger;
-  /** Where the connection table is saved on stop and read back on start. */
+  /** The file the connection table lives in (mapped), adopted on start. */
   readonly stateFile?: string;
   /** Engine options (capacity, timers, seed...). */
   readonly nat?: Partial<NatConfig>;
@@ -58,11 +67,18 @@ export interface DatapathServiceOptions {
   /** Answer NDP for external addresses (default true). */
   readonly ndp?: boolean;
   /**
+   * Where the external addresses are claimed when another part runs the NDP
+   * service (`sixgate run`); by default the data path starts its own.
+   */
+  readonly ndpSources?: NdpSources;
+  /**
    * Look once, at start, for inside subnets ip6tables already masquerades
    * (default true, for the standalone `sixgate nat`). `sixgate run` passes
    * false: the Docker feed already knows which networks Docker NATs itself.
    */
   readonly kernelNatCheck?: boolean;
+  /** The container that holds an inside address, for log lines (`sixgate run` asks the Docker model). */
+  readonly containerOf?: (address: string) => string | undefined;
   /** The host commands (tests inject counting ones; default: the real ones). */
   readonly host?: HostOps;
 }
@@ -109,11 +125,17 @@ export interface ApplyReport {
   readonly notes: readonly string[];
 }
 
+/** Bytes of the table's header (its meta words), what a state file is checked by before it is mapped. */
+const TABLE_HEADER_BYTES = META_WORDS * 4;
+
 // Packets the TUN queues for us while the loop is not scheduled (a busy
 // 2-CPU host): the default 1000 overflowed with 64-byte UDP floods.
 const TUN_QUEUE_LEN = 8192;
 /** Quota hits are logged at most this often. */
 const QUOTA_LOG_MS = 10_000;
+
+/** The name the external addresses and prefixes are claimed under in NdpSources. */
+const NDP_SOURCE = 'nat66';
 
 /** First repair attempt after a failure; each failed attempt doubles the wait, up to REPAIR_MAX_MS. */
 const REPAIR_FIRST_MS = 50;
@@ -141,8 +163,11 @@ export function uplinkFacts(uplink: string): HostFacts {
   } catch {
     // No IPv6 at all: no addresses.
   }
-  const addrs = parseIfInet6(text).filter((a) => a.dev === uplink && a.scope === 0);
-  return { uplinkAddresses: addrs.map((a) => ({ address: formatIpv6(a.addr, 0), prefixLength: a.prefixLength })) };
+  const global = parseIfInet6(text).filter((a) => a.scope === 0);
+  return {
+    uplinkAddresses: global.filter((a) => a.dev === uplink).map((a) => ({ address: formatIpv6(a.addr, 0), prefixLength: a.prefixLength, flags: a.flags })),
+    localAddresses: global.map((a) => ({ dev: a.dev, address: formatIpv6(a.addr, 0) })),
+  };
 }
 
 export class DatapathService {
@@ -151,7 +176,9 @@ export class DatapathService {
   private nat: Nat66;
   private resolved: ResolvedModel;
   private plan: HostPlan;
+  /** The NDP service the data path started itself (none when ndpSources was given). */
   private ndp: NdpService | undefined;
+  private readonly ndpSources: NdpSources;
   private readonly log: Logger;
   private readonly options: DatapathServiceOptions;
   private published = new Map<string, PublishedPort>();
@@ -169,12 +196,15 @@ export class DatapathService {
   private repairTimer: NodeJS.Timeout | undefined;
   private repairDelayMs = REPAIR_FIRST_MS;
   private stopWatching: (() => void) | undefined;
-  /** Failures seen and repairs done since start (stats, metrics). */
+  /** Failures seen and repairs done since start (the counter registry). */
   readonly supervision = { failures: 0, repairs: 0 };
   private expiry: NodeJS.Timeout | undefined;
   private queue: Promise<unknown> = Promise.resolve();
   private stopped = false;
   private readonly host: HostOps;
+  /** The mapped state file (options.stateFile), and this boot's id written into the table. */
+  private state: StateFile | undefined;
+  private readonly boot: Uint32Array | undefined;
   /** Subnets ip6tables masqueraded at start (never re-read: no ip6tables exec after start). */
   private readonly kernelNat: readonly string[];
   private readonly kernelNatWarned = new Set<string>();
@@ -192,9 +222,13 @@ export class DatapathService {
   private quotaHits = 0;
   private quotaLoggedAt = -Infinity;
 
-  private constructor(options: DatapathServiceOptions, tun: Tun, nat: Nat66, resolved: ResolvedModel, plan: HostPlan, host: HostOps, kernelNat: readonly string[]) {
+  private constructor(options: DatapathServiceOptions, tun: Tun, nat: Nat66, resolved: ResolvedModel, plan: HostPlan, host: HostOps,
+    kernelNat: readonly string[], state: StateFile | undefined, boot: Uint32Array | undefined) {
     this.options = options;
     this.natOptions = options.nat;
+    this.state = state;
+    this.boot = boot;
+    this.ndpSources = options.ndpSources ?? new NdpSources();
     this.host = host;
     this.kernelNat = kernelNat;
     this.log = options.logger;
@@ -210,8 +244,9 @@ export class DatapathService {
 
   /**
    * Checks the host, opens (or re-attaches to) the persistent TUN, builds the
-   * engine (restoring a snapshot when there is one), installs routing, NDP
-   * and steering, and starts forwarding. Throws HostSetupError or ConfigError.
+   * engine (adopting the table in the state file when it fits), starts
+   * forwarding, then installs routing, NDP and steering. Throws
+   * HostSetupError or ConfigError.
    */
   static async start(options: DatapathServiceOptions): Promise<DatapathService> {
     const log = options.logger;
@@ -228,23 +263,35 @@ export class DatapathService {
       if (errors.length > 0) throw new HostSetupError(errors);
     }
     const nat = DatapathService.buildNat(resolved, options);
-    const restored = DatapathService.restore(nat, options, log);
-    const tun = openTun(resolved.tun);
-    const service = new DatapathService(options, tun, nat, resolved, plan, host, kernelNat);
+    const boot = options.stateFile === undefined ? undefined : bootId();
+    const { state, restored } = DatapathService.adoptState(nat, options, boot, log);
+    let tun: Tun;
+    try {
+      tun = openTun(resolved.tun);
+    } catch (err) {
+      state?.close();
+      throw err;
+    }
+    const service = new DatapathService(options, tun, nat, resolved, plan, host, kernelNat, state, boot);
     for (const w of warned) service.kernelNatWarned.add(w);
     service.notes = new Set(notes);
     service.natApplied = engineKey(engineConfig(resolved, options.nat));
     try {
-      await service.installHost(undefined, plan);
+      // Forward first: the engine is complete, and after a restart the TUN's
+      // routes are already there (they outlive the process), so adopted
+      // connections flow again while the routes, NDP and steering are checked.
       service.loop.setHostAddresses(service.hostAddresses());
       service.loop.start();
+      await service.installHost(undefined, plan);
       service.stopWatching = watchDeviceRoutes(resolved.tun, () => service.checkRoutes());
       service.expiry = setInterval(() => { service.nat.expire(monotonicMs()); service.reportQuota(); }, 1000);
       service.expiry.unref();
     } catch (err) {
       service.stopWatching?.();
+      service.loop.stop();
       tun.close();
-      await service.ndp?.stop();
+      service.state?.close();
+      await service.releaseNdp();
       throw err;
     }
     log.info({
@@ -256,27 +303,53 @@ export class DatapathService {
   }
 
   private static buildNat(resolved: ResolvedModel, options: DatapathServiceOptions): Nat66 {
-    return new Nat66(engineConfig(resolved, options.nat));
+    return new Nat66(engineConfig(resolved, options.nat), { mappable: options.stateFile !== undefined });
   }
 
-  private static restore(nat: Nat66, options: DatapathServiceOptions, log: Logger): number {
-    if (options.stateFile === undefined) return 0;
-    let snap: Uint8Array;
+  /**
+   * Opens the state file and maps it over the engine's table: adopted when
+   * its header fits this table, configuration and boot (the sessions are
+   * then rebuilt from their records, see Nat66.adopt), otherwise replaced by
+   * the fresh table with one log line saying why. Returns the open file and
+   * how many sessions were adopted. A file another process holds is an
+   * error; one that cannot be used (permissions, a full disk) is a warning,
+   * and the table runs in memory only.
+   */
+  private static adoptState(nat: Nat66, options: DatapathServiceOptions, boot: Uint32Array | undefined, log: Logger): { state: StateFile | undefined; restored: number } {
+    if (options.stateFile === undefined || boot === undefined) return { state: undefined, restored: 0 };
+    let file: StateFile;
     try {
-      snap = readFileSync(options.stateFile);
-    } catch {
-      return 0;
+      file = StateFile.open(options.stateFile);
+    } catch (err) {
+      return { state: unbacked(err, options.stateFile, log), restored: 0 };
     }
     try {
-      const dropped = nat.restore(snap, monotonicMs());
-      log.info({ file: options.stateFile, sessions: nat.table.count, dropped }, 'connection table restored');
-      return nat.table.count;
+      const memory = nat.table.buffer;
+      const size = file.size;
+      let problem: string | undefined;
+      if (size === memory.byteLength) {
+        const now = monotonicMs();
+        try {
+          nat.checkState(file.header(TABLE_HEADER_BYTES), now, boot);
+        } catch (err) {
+          if (!(err instanceof SnapshotError)) throw err;
+          problem = err.message;
+        }
+        if (problem === undefined) {
+          file.mapOver(memory);
+          const dropped = nat.adopt(now);
+          log.info({ file: file.path, sessions: nat.table.count, dropped }, 'connection table restored');
+          return { state: file, restored: nat.table.count };
+        }
+      } else if (size !== 0) {
+        problem = `state file is ${size} bytes, this table needs ${memory.byteLength} (truncated, or another capacity or network count)`;
+      }
+      if (problem !== undefined) log.warn({ file: file.path, reason: problem }, 'state file discarded; starting with an empty table');
+      nat.table.bootId = boot;
+      return { state: StateFile.create(options.stateFile, memory, file), restored: 0 };
     } catch (err) {
-      if (!(err instanceof SnapshotError)) throw err;
-      log.warn({ err: err.message, file: options.stateFile }, 'snapshot not restored; starting with an empty table');
-      return 0;
-    } finally {
-      rmSync(options.stateFile, { force: true });
+      file.close();
+      return { state: unbacked(err, options.stateFile, log), restored: 0 };
     }
   }
 
@@ -294,7 +367,7 @@ export class DatapathService {
     let ndpAdded = 0;
     let ndpRemoved = 0;
     if (this.options.ndp ?? true) {
-      const r = await this.syncNdp(before, after);
+      const r = await this.syncNdp(after);
       ndpAdded = r.added;
       ndpRemoved = r.removed;
     }
@@ -329,35 +402,17 @@ export class DatapathService {
     return diff;
   }
 
-  private async syncNdp(before: HostPlan | undefined, after: HostPlan): Promise<{ added: number; removed: number }> {
+  private async syncNdp(after: HostPlan): Promise<{ added: number; removed: number }> {
     const uplink = this.resolved.uplink;
-    const want = after.ndpAddresses;
-    const wanted = want.length > 0 || after.ndpPrefixes.length > 0;
-    if (!wanted) {
-      if (this.ndp !== undefined) {
-        await this.ndp.stop();
-        this.ndp = undefined;
-      }
-      return { added: 0, removed: before?.ndpAddresses.length ?? 0 };
-    }
-    if (this.ndp === undefined) {
+    const r = this.ndpSources.setAddresses(NDP_SOURCE, uplink, after.ndpAddresses);
+    await this.ndpSources.setPrefixes(NDP_SOURCE, uplink, after.ndpPrefixes);
+    if (this.ndp === undefined && this.options.ndpSources === undefined && this.ndpSources.uplinks().size > 0) {
+      const { NdpService } = await import('../proxy/ndp-service.js');
       this.ndp = await NdpService.start({
-        config: ndpConfigFor(uplink, after.ndpPrefixes), logger: this.log.child({ part: 'ndp' }), now: monotonicMs,
-        addresses: new Map([[uplink, want.map((a) => parseIpv6(a))]]),
+        config: sourcesOnlyConfig('<sixgate nat66>'), sources: this.ndpSources, logger: this.log.child({ part: 'ndp' }), now: monotonicMs,
       });
-      return { added: want.length, removed: 0 };
     }
-    const had = new Set(before?.ndpAddresses ?? []);
-    const has = new Set(want);
-    if ((before?.ndpPrefixes ?? []).join() !== after.ndpPrefixes.join()) {
-      await this.ndp.reload(ndpConfigFor(uplink, after.ndpPrefixes));
-      had.clear(); // reload keeps only the start-time exact addresses: add the current ones again
-    }
-    let added = 0;
-    let removed = 0;
-    for (const a of had) if (!has.has(a) && this.ndp.remove(uplink, parseIpv6(a))) removed++;
-    for (const a of has) if (!had.has(a)) { this.ndp.add(uplink, parseIpv6(a)); added++; }
-    return { added, removed };
+    return r;
   }
 
   /**
@@ -433,8 +488,24 @@ export class DatapathService {
     if (key === this.natApplied) return { natRebuilt: false, sessionsDropped: 0, publishedAdded: 0, publishedRemoved: 0 };
     let result;
     if (this.nat.needsNewTable(config) || !this.nat.staysRestorable(config)) {
-      const fresh = new Nat66(config);
+      // No `previous`: the new table is laid out as a fresh start with this
+      // configuration would lay it out, so a restart adopts its state file.
+      const fresh = new Nat66(config, { mappable: this.state !== undefined });
+      // The counters carry on (metrics never go backwards).
+      addInto(fresh.counters, this.nat.counters);
+      addInto(fresh.drops, this.nat.drops);
       const { moved, dropped } = fresh.migrateFrom(this.nat);
+      if (this.state !== undefined && this.boot !== undefined) {
+        // The new table (maybe another size) goes to a new file renamed over the old one.
+        fresh.table.bootId = this.boot;
+        const path = this.state.path;
+        try {
+          this.state = StateFile.create(path, fresh.table.buffer, this.state);
+        } catch (err) {
+          this.state.close();
+          this.state = unbacked(err, path, this.log);
+        }
+      }
       this.log.info({ sessions: moved, dropped, capacity: fresh.table.capacity, externalRoom: fresh.table.externalCount }, 'NAT table rebuilt: live sessions moved into it');
       this.nat = fresh;
       this.loop.nat = fresh;
@@ -456,7 +527,6 @@ export class DatapathService {
   private reportQuota(): void {
     const c = this.nat.counters;
     const hits = c[NatCounter.AddressQuotaHits]! + c[NatCounter.NetworkQuotaHits]!;
-    if (hits < this.quotaHits) this.quotaHits = 0; // a new engine (a new table)
     const now = monotonicMs();
     if (hits === this.quotaHits || now - this.quotaLoggedAt < QUOTA_LOG_MS) return;
     const s = this.nat.sessions;
@@ -464,8 +534,10 @@ export class DatapathService {
     const view = new DataView(bytes.buffer);
     s.quotaAddress.forEach((w, i) => view.setUint32(i * 4, w));
     const perAddress = s.quotaKind === NatDrop.AddressQuota;
+    const address = formatIpv6(bytes, 0);
+    const container = this.options.containerOf?.(address);
     this.log.warn({
-      address: formatIpv6(bytes, 0), network: this.nat.cfg.netNames[s.quotaNetwork], quota: perAddress ? 'address' : 'network',
+      address, ...(container === undefined ? {} : { container }), network: this.nat.cfg.netNames[s.quotaNetwork], quota: perAddress ? 'address' : 'network',
       limit: perAddress ? s.addressQuota : s.networkQuota, hits: hits - this.quotaHits,
     }, 'NAT session quota reached: the stalest unanswered sessions make room, else new flows are dropped');
     this.quotaHits = hits;
@@ -475,6 +547,11 @@ export class DatapathService {
   /** The engine in force (replaced by apply when it needs a new table). */
   get engine(): Nat66 {
     return this.nat;
+  }
+
+  /** The NDP service the data path started itself (`sixgate nat`; none under `sixgate run`, whose daemon's service answers for it). */
+  get ndpProxy(): NdpService | undefined {
+    return this.ndp;
   }
 
   /** The TUN in use (a new one after a repair that reopened it). */
@@ -528,7 +605,7 @@ export class DatapathService {
           old.close();
           this.currentTun = openTun(name);
           // The device's counters carry on (metrics never go backwards).
-          for (let i = 0; i < old.counters.length; i++) this.currentTun.counters[i]! += old.counters[i]!;
+          addInto(this.currentTun.counters, old.counters);
           this.loop.attach(this.currentTun);
           this.tunFailed = false;
         } else {
@@ -565,28 +642,20 @@ export class DatapathService {
     this.queue = next.catch((err: unknown) => this.log.warn({ err: (err as Error).message }, 'could not read the routes back'));
   }
 
-  /** Counters for status output (control path; allocates). */
-  stats(): Record<string, unknown> {
-    const named = (names: readonly string[], values: Float64Array): Record<string, number> => {
-      const out: Record<string, number> = {};
-      names.forEach((n, i) => { if (values[i]) out[n] = values[i]!; });
-      return out;
-    };
-    const t = this.currentTun.counters;
-    return {
-      loop: named(LOOP_COUNTER_NAMES, this.loop.counters),
-      nat: named(NAT_COUNTER_NAMES, this.nat.counters),
-      drops: named(DROP_REASON_NAMES, this.nat.drops),
-      tun: { rx: t[Counter.RxPackets], tx: t[Counter.TxPackets], txRejected: t[Counter.TxRejected], txDown: t[Counter.TxDown] },
-      sessions: this.nat.table.count,
-      supervision: { ...this.supervision },
-    };
+  // Stops the service the data path started, or withdraws its claims from the one it was given.
+  private async releaseNdp(): Promise<void> {
+    if (this.ndp !== undefined) {
+      await this.ndp.stop();
+      return;
+    }
+    this.ndpSources.setAddresses(NDP_SOURCE, this.resolved.uplink, []);
+    await this.ndpSources.setPrefixes(NDP_SOURCE, this.resolved.uplink, []);
   }
 
   /**
-   * Stops forwarding. By default the host state stays (a restart adopts it)
-   * and the table is saved to `stateFile`; `cleanup: true` removes every
-   * rule, route, filter, reserved range and the TUN instead.
+   * Stops forwarding. By default the host state stays and so does the table
+   * in `stateFile` (a restart adopts them); `cleanup: true` removes every
+   * rule, route, filter, reserved range, the TUN and the state file instead.
    */
   async stop(options: { cleanup?: boolean } = {}): Promise<void> {
     await this.queue;
@@ -596,7 +665,9 @@ export class DatapathService {
     if (this.repairTimer !== undefined) clearTimeout(this.repairTimer);
     this.stopWatching?.();
     this.loop.stop();
-    await this.ndp?.stop();
+    await this.releaseNdp();
+    if (options.cleanup) this.state?.remove();
+    this.state?.close();
     if (options.cleanup) {
       // A failed descriptor refuses the ioctl; cleanupHost removes the device by name anyway.
       if (!this.tunFailed) this.currentTun.setPersist(false);
@@ -604,15 +675,20 @@ export class DatapathService {
       await cleanupHost({ uplink: this.resolved.uplink, tun: this.resolved.tun, reservedPorts: this.plan.reservedPorts });
       return;
     }
-    if (this.options.stateFile !== undefined) {
-      const file = this.options.stateFile;
-      mkdirSync(dirname(file), { recursive: true });
-      writeFileSync(`${file}.tmp`, this.nat.snapshot(monotonicMs()));
-      renameSync(`${file}.tmp`, file);
-      this.log.info({ file, sessions: this.nat.table.count }, 'connection table saved');
-    }
+    if (this.state !== undefined) this.log.info({ file: this.state.path, sessions: this.nat.table.count }, 'connection table left in the state file');
     this.currentTun.close();
   }
+}
+
+/**
+ * A state file that cannot be used: another process's (EAGAIN) is an error,
+ * as two daemons must never share a table; any other I/O error is logged
+ * once and the table runs in memory only.
+ */
+function unbacked(err: unknown, file: string, log: Logger): undefined {
+  if (!(err instanceof NativeIoError) || err.errno === 'EAGAIN') throw err;
+  log.warn({ file, err: err.message }, 'state file unusable: connections will not survive a restart');
+  return undefined;
 }
 
 /**
@@ -642,6 +718,10 @@ function engineKey(config: NatConfig): string {
 }
 
 const NOTHING_INSTALLED = { policy: { added: 0, removed: 0 }, ndpAdded: 0, ndpRemoved: 0, steeringChanged: false };
+
+function addInto(to: Float64Array, from: Float64Array): void {
+  for (let i = 0; i < from.length; i++) to[i]! += from[i]!;
+}
 
 function deviceExists(name: string): boolean {
   try {

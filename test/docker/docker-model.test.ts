@@ -2,7 +2,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { containerFromSummary } from '../../src/docker/containers.js';
+import { DockerModel, type ModelIssue } from '../../src/docker/docker-model.js';
 import { C1, C2, NA, NB, NG, kinds, model, networks, summary } from './fixtures.js';
+import { gatewayCtx, isolatedNet, routedNet } from './gateway-fixtures.js';
 
 test('resync: networks first, then addresses, then ports; a second identical resync emits nothing', () => {
   const { m } = model();
@@ -93,3 +95,19 @@ test('a changed context (uplink prefixes) changes networks and the services of t
   assert.ok(added?.kind === 'address-added' && added.address.service === 'none');
 });
 
+
+test('Docker 27/28 routed network: container addresses on the uplink go to the NDP proxy; isolated networks give nothing', () => {
+  const issues: ModelIssue[] = [];
+  const m = new DockerModel({ ...gatewayCtx, dockerIp6tables: true }, (i) => issues.push(i));
+  const c = containerFromSummary(summary(C2, { routed: [routedNet.Id!, '2001:db8:5:0:27::2'] },
+    [{ IP: '::', PrivatePort: 80, PublicPort: 8080, Type: 'tcp' }]))!;
+  assert.deepEqual(kinds(m.replaceAll([routedNet, isolatedNet], [c])), [
+    'network-added routed', 'network-added isolated',
+    'address-added routed 2001:db8:5:0:27::2',
+    'port-added tcp * 8080->2001:db8:5:0:27::2 80',
+  ]);
+  assert.deepEqual(m.addresses().map((a) => [a.address, a.service, a.uplink]), [['2001:db8:5:0:27::2', 'ndp', 'eth0']]);
+  // Docker serves a routed port on the container's own address; NAT66 consumers take 'nat66' ports only.
+  assert.deepEqual(m.ports().map((p) => p.service), ['ndp']);
+  assert.deepEqual(issues, []);
+});

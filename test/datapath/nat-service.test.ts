@@ -8,7 +8,7 @@ import { requires } from '../support/prereq.js';
 import { Lab, type Netns } from '../support/netns.js';
 
 const req = requires({ root: true, tools: ['ip', 'tc', 'ip6tables-save', 'ip6tables'], files: ['/dev/net/tun'] });
-const SERVICE = fileURLToPath(new URL('../../src/datapath/service.js', import.meta.url));
+const SERVICE = fileURLToPath(new URL('../../src/datapath/nat-service.js', import.meta.url));
 const LOG = fileURLToPath(new URL('../../src/log.js', import.meta.url));
 
 // Runs `body` (statements using `svc`, `base`, `out`, `calls`) against a started service; prints `out` as JSON.

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseDatapathConfig, natOptions } from '../../src/datapath/config.js';
+import { parseDatapathConfig, natOptions } from '../../src/datapath/nat-file.js';
 import { ConfigError } from '../../src/errors.js';
 
 const GOOD = `uplink: eth0
@@ -49,4 +49,10 @@ test('engine options: capacity and the session quotas reach the engine; a bad qu
   assert.deepEqual(natOptions(file), { capacity: 65536, addressQuota: 4096, networkQuota: 32768 });
   assert.deepEqual(natOptions(parseDatapathConfig(GOOD)), {});
   fails(`addressQuota: 0\n${GOOD}`, /addressQuota: must be >= 1/, 1);
+});
+
+test('refuse: reply or silent reaches the engine; another value names its line', () => {
+  assert.deepEqual(natOptions(parseDatapathConfig(`refuse: silent\n${GOOD}`)), { refuse: 'silent' });
+  assert.deepEqual(natOptions(parseDatapathConfig(`refuse: reply\n${GOOD}`)), { refuse: 'reply' });
+  fails(`refuse: drop\n${GOOD}`, /refuse/, 1);
 });

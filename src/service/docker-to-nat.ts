@@ -7,7 +7,7 @@
 // others (filterResolvable).
 import { ConfigError } from '../errors.js';
 import type { FeedSnapshot } from '../docker/index.js';
-import type { DatapathModel, NetworkModel, PublishedModel } from '../datapath/model.js';
+import type { DatapathModel, NetworkModel, PublishedModel } from '../datapath/nat-model.js';
 import { resolveModel, type HostFacts } from '../datapath/resolve.js';
 import type { ServiceConfig } from '../config/options.js';
 

@@ -12,6 +12,10 @@
 //
 // Per wake-up: read one batch, run it through the engine with one `now`,
 // run due timers, send every queued frame with one call per interface.
+//
+// One service per host: every part of sixgate that needs an address or a
+// prefix answered feeds it through its NdpSources (src/proxy/sources.ts), so
+// each NS is validated once and counted in one set of counters per uplink.
 import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { PacketSocket, PacketMeta, PktType } from '../io/packet.js';
@@ -23,10 +27,11 @@ import { formatIpv6, matchesPrefix, parseIpv6 } from '../wire/address.js';
 import { HEADER_LEN as ETH_LEN } from '../wire/ethernet.js';
 import { ConfigError } from '../errors.js';
 import { ActionKind } from '../ndp/actions.js';
-import { MAX_INTERFACES } from '../ndp/counters.js';
+import { MAX_INTERFACES, NdpDrop } from '../ndp/counters.js';
 import { NdpEngine, type NdpEngineOptions, type UplinkSpec } from '../ndp/engine.js';
-import { parseNdppdConfig, type NdppdConfig, type ProxyConfig, type RuleConfig } from '../ndp/config.js';
+import { parseNdppdConfig, type NdppdConfig, type ProxyConfig, type RuleConfig } from '../ndp/ndppd-conf.js';
 import { ipBatch } from '../host/run.js';
+import { NdpSources, type SourcesListener } from './sources.js';
 import {
   globalAddresses, linkLocalAddresses, readRoutes, routeRemoveLine, routeReplaceLines, watchRoutes, type HostRoute,
 } from '../host/interfaces.js';
@@ -41,6 +46,8 @@ export interface NdpServiceOptions {
   readonly addresses?: ReadonlyMap<string, readonly Uint8Array[]>;
   /** Source of the NAs sent: the target (default) or the uplink's link-local address. */
   readonly naSource?: 'target' | 'link-local';
+  /** Addresses and prefixes other parts of sixgate claim (default: a set of its own, fed through add/remove). */
+  readonly sources?: NdpSources;
 }
 
 interface Link {
@@ -62,9 +69,16 @@ const RX_BATCHES = 4;
 const RX_SLOT_SIZE = 2048;
 /** Uplink receive buffer: rides out a few ms of an NS flood between wake-ups. */
 const UPLINK_RCVBUF = 4 << 20;
+/** How often the kernel's receive-buffer drops are read (a system call per socket, so not per wake-up). */
+const OVERFLOW_POLL_MS = 1000;
 
-export class NdpService {
+/** The source add() and remove() claim for when the caller names none. */
+const API_SOURCE = 'api';
+
+export class NdpService implements SourcesListener {
   readonly engine: NdpEngine;
+  readonly sources: NdpSources;
+  /** ndppd.conf (or an uplink with no rules); the sources' claims come on top (see NdpSources.configWith). */
   private config: NdppdConfig;
   private readonly log: Logger;
   private readonly now: () => number;
@@ -79,13 +93,20 @@ export class NdpService {
   private routeRefresh: NodeJS.Timeout | undefined;
   private recovery: NodeJS.Timeout | undefined;
   private localRefresh: NodeJS.Timeout | undefined;
+  private overflowPoll: NodeJS.Timeout | undefined;
   /** The local addresses last configured (see localAddresses), to spot changes. */
   private localKey = '';
+  /** The uplinks of the configuration in force. */
+  private uplinkNames = new Set<string>();
   private routes: readonly HostRoute[] = [];
   private stopWatching: (() => void) | undefined;
   /** Routes installed by autowire, "target dev" -> removal line, undone on stop. */
   private readonly wired = new Map<string, string>();
   private ipQueue: Promise<void> = Promise.resolve();
+  /** Reconfigurations run one at a time (reload, a source's prefixes). */
+  private applyQueue: Promise<void> = Promise.resolve();
+  /** A reconfiguration for an uplink new to the sources is queued. */
+  private reconfiguring = false;
   private stopped = false;
 
   private constructor(options: NdpServiceOptions) {
@@ -96,6 +117,10 @@ export class NdpService {
     this.naSource = options.naSource ?? 'target';
     this.engine = new NdpEngine(options.engine);
     this.tx = new PacketRing({ slots: this.engine.actions.capacity, slotSize: 256 });
+    this.sources = options.sources ?? new NdpSources();
+    this.sources.attach(this);
+    this.overflowPoll = setInterval(() => this.countOverflows(), OVERFLOW_POLL_MS);
+    this.overflowPoll.unref();
   }
 
   /** Opens the sockets, configures the engine and starts answering. Throws ConfigError or NativeIoError. */
@@ -115,29 +140,73 @@ export class NdpService {
    * keep their state; interfaces no longer used are closed. On failure the
    * previous configuration stays in force.
    */
-  async reload(config: NdppdConfig): Promise<void> {
-    const previous = this.config;
-    try {
-      await this.apply(config);
-    } catch (err) {
-      await this.apply(previous);
-      throw err;
+  reload(config: NdppdConfig): Promise<void> {
+    return this.serialized(async () => {
+      const previous = this.config;
+      try {
+        await this.apply(config);
+      } catch (err) {
+        await this.apply(previous);
+        throw err;
+      }
+    });
+  }
+
+  /**
+   * `source` claims `addr` on `uplink` (see NdpSources.add). True when the
+   * address is answered now: false while the uplink's sockets are not open
+   * (it is answered once they are).
+   */
+  add(uplink: string, addr: Uint8Array, source = API_SOURCE): boolean {
+    this.sources.add(source, uplink, addr);
+    const id = this.ids.get(uplink);
+    return id !== undefined && this.engine.addresses.find(id, addr, 0) >= 0;
+  }
+
+  /** `source` withdraws its claim; true when the address is no longer answered (no other source claims it). */
+  remove(uplink: string, addr: Uint8Array, source = API_SOURCE): boolean {
+    return this.sources.remove(source, uplink, addr);
+  }
+
+  // SourcesListener: the sources call these on every change.
+
+  added(uplink: string, addr: Uint8Array): void {
+    const id = this.ids.get(uplink);
+    if (id === undefined || !this.uplinkNames.has(uplink)) {
+      // An uplink only the sources name: its sockets open with the next configuration (one for a burst of addresses).
+      if (!this.reconfiguring) {
+        this.reconfiguring = true;
+        void this.prefixesChanged().finally(() => { this.reconfiguring = false; });
+      }
+      return;
     }
+    this.engine.add(id, addr);
+    this.flush();
   }
 
-  /** Starts answering `addr` at once on uplink `uplink` (for other parts of sixgate, e.g. container addresses). */
-  add(uplink: string, addr: Uint8Array): boolean {
+  removed(uplink: string, addr: Uint8Array): void {
     const id = this.ids.get(uplink);
-    const ok = id !== undefined && this.engine.add(id, addr);
+    if (id === undefined) return;
+    this.engine.remove(id, addr);
     this.flush();
-    return ok;
   }
 
-  remove(uplink: string, addr: Uint8Array): boolean {
-    const id = this.ids.get(uplink);
-    const ok = id !== undefined && this.engine.remove(id, addr);
-    this.flush();
-    return ok;
+  prefixesChanged(): Promise<void> {
+    return this.serialized(async () => {
+      try {
+        await this.apply(this.config);
+      } catch (err) {
+        // A missing interface: recovery opens it when it is back (failedInterfaces says so meanwhile).
+        this.log.warn({ err: (err as Error).message }, 'could not apply the new addresses; retrying');
+        this.scheduleRecovery();
+      }
+    });
+  }
+
+  private serialized(work: () => Promise<void>): Promise<void> {
+    const next = this.applyQueue.then(() => (this.stopped ? undefined : work()));
+    this.applyQueue = next.catch(() => {});
+    return next;
   }
 
   /** Interfaces whose sockets failed and wait for recovery (health: the proxy is down on them). */
@@ -145,12 +214,17 @@ export class NdpService {
     return [...this.ids].filter(([, id]) => this.links[id] === undefined).map(([name]) => name);
   }
 
-  /** Counters per interface name, rules and exact addresses (control path). */
+  /** Each interface the engine counts for, by name, and its id in the engine's counters (the counter registry). */
+  get interfaceIds(): ReadonlyMap<string, number> {
+    return this.ids;
+  }
+
+  /** Rules, exact addresses and sessions per interface name (control path; the counters are in src/service/counters.ts). */
   stats(): Record<string, unknown> {
+    this.countOverflows();
     const out: Record<string, unknown> = {};
     for (const [name, id] of this.ids) {
       out[name] = {
-        ...this.engine.counters.snapshot(id),
         rules: this.engine.ruleStats(id),
         addresses: this.engine.addresses.stats(id),
       };
@@ -164,10 +238,12 @@ export class NdpService {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    this.sources.detach(this);
     if (this.timer !== undefined) clearTimeout(this.timer);
     if (this.routeRefresh !== undefined) clearInterval(this.routeRefresh);
     if (this.recovery !== undefined) clearTimeout(this.recovery);
     if (this.localRefresh !== undefined) clearInterval(this.localRefresh);
+    clearInterval(this.overflowPoll);
     this.stopWatching?.();
     for (let id = 0; id < MAX_INTERFACES; id++) this.closeLink(id);
     const lines = [...this.wired.values()];
@@ -185,7 +261,8 @@ export class NdpService {
 
   // ---------------------------------------------------------------- set-up
 
-  private async apply(config: NdppdConfig): Promise<void> {
+  private async apply(base: NdppdConfig): Promise<void> {
+    const config = this.sources.configWith(base);
     const linkLocals = await linkLocalAddresses();
     const globals = await globalAddresses();
     const wanted = new Set<string>();
@@ -243,11 +320,18 @@ export class NdpService {
       addresses: [...(this.extra.get(p.iface) ?? []), ...this.localAddresses(p, routes, globals)],
       naSource: this.naSource,
     }));
-    this.localKey = this.localsKey(config, routes, globals);
+    // The sources add static rules only, which have no local addresses: the base gives the same key as refreshLocals computes.
+    this.localKey = this.localsKey(base, routes, globals);
     this.routes = routes;
     this.engine.setRoutes(this.routeSpecs(config, routes));
     this.engine.configure(specs);
-    this.config = config;
+    // Claimed again after every configuration: an uplink that left and came back forgot its addresses.
+    for (const uplink of this.sources.uplinks()) {
+      const id = this.ids.get(uplink)!;
+      for (const addr of this.sources.addressesOf(uplink)) this.engine.add(id, addr);
+    }
+    this.config = base;
+    this.uplinkNames = uplinks;
     this.flush();
 
     this.stopWatching?.();
@@ -368,6 +452,7 @@ export class NdpService {
   private closeLink(id: number): void {
     const link = this.links[id];
     if (link === undefined) return;
+    this.countOverflow(link);
     link.packet.close();
     link.icmp?.close();
     this.links[id] = undefined;
@@ -404,6 +489,24 @@ export class NdpService {
     }
     this.engine.tick(now);
     this.flush();
+  }
+
+  // Frames the kernel dropped since the last look, counted as the engine's
+  // drops: a flood that outruns the wake-ups shows in the same table.
+  private countOverflows(): void {
+    for (let id = 0; id < MAX_INTERFACES; id++) {
+      const link = this.links[id];
+      if (link !== undefined) this.countOverflow(link);
+    }
+  }
+
+  private countOverflow(link: Link): void {
+    try {
+      const n = link.packet.takeDrops();
+      if (n > 0) this.engine.counters.dropMany(link.id, NdpDrop.SocketOverflow, n);
+    } catch {
+      // A failed socket: readable() reports it and recovery reopens it.
+    }
   }
 
   private scheduleRecovery(delayMs = 1000): void {
@@ -548,7 +651,7 @@ export function parseAddressOptions(values: readonly string[]): Map<string, Uint
   return out;
 }
 
-/** Reads and parses an ndppd.conf file (the parser itself is pure, in src/ndp/config.ts). Throws ConfigError, also when the file cannot be read. */
+/** Reads and parses an ndppd.conf file (the parser itself is pure, in src/ndp/ndppd-conf.ts). Throws ConfigError, also when the file cannot be read. */
 export async function loadNdppdConfig(path: string): Promise<NdppdConfig> {
   let text: string;
   try {

@@ -10,6 +10,7 @@ import { ConfigError } from '../errors.js';
 import { parseIpv6, parseIpv6Prefix } from '../wire/address.js';
 import { ProtoClass } from './types.js';
 import { nptAdjustment } from './nptv6.js';
+import type { RefuseMode } from './refuse.js';
 
 /** Idle timeouts in milliseconds. Defaults follow RFC 6146 §4 (RFC 4787, 5382, 5508 minimums). */
 export interface NatTimers {
@@ -99,6 +100,11 @@ export interface NatConfig {
   fragmentHoldBytes?: number;
   /** Hash seed (tests pass one for reproducible port choices; default random). */
   seed?: number;
+  /** Inbound packets to no mapping: answered with a RST or an ICMPv6 port unreachable (default 'reply'), or dropped ('silent'); see refuse.ts. */
+  refuse?: RefuseMode;
+  /** Refusals sent per second and the burst above it (defaults 1,000 and 50). */
+  refuseRate?: number;
+  refuseBurst?: number;
 }
 
 export const MODE_MASQUERADE = 0;

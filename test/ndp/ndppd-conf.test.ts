@@ -1,7 +1,7 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
-import { parseNdppdConfig, NDPPD_DEFAULTS } from '../../src/ndp/config.js';
+import { parseNdppdConfig, NDPPD_DEFAULTS } from '../../src/ndp/ndppd-conf.js';
 import { ConfigError } from '../../src/errors.js';
 
 // The example shipped with Debian's ndppd package; the fallback is the same
