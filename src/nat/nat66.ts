@@ -97,8 +97,8 @@ export class Nat66 {
    * holds it (sessions, published ports) sees the change at once.
    */
   readonly cfg: CompiledConfig;
-  /** Answers to packets for no mapping, and their rate limit. */
-  readonly refusals: Refusals;
+  /** Answers to packets for no mapping, and their rate limit (replaced by reconfigure). */
+  refusals: Refusals;
 
   readonly chain = new Ipv6Chain();
   readonly inner = new Ipv6Chain();
@@ -702,7 +702,7 @@ export class Nat66 {
 
   /**
    * Move to a new configuration in place: networks, external addresses,
-   * NPTv6 prefixes, published ports, timers and quotas. External addresses
+   * NPTv6 prefixes, published ports, timers, quotas and refusals. External addresses
    * keep their indexes, so the sessions of every network and address still
    * there are not touched; the sessions of what went (a network, an
    * external address, a published port, an inside subnet) are removed, and
@@ -713,8 +713,10 @@ export class Nat66 {
   reconfigure(config: NatConfig): Reconfigured {
     const next = compileConfig(config, this.cfg);
     const wanted = publishedEntries(next, config.published ?? []);
+    const refusals = new Refusals(config, this.clock);
     if (this.needsNewTable(config)) throw new Error('this configuration needs a new table: build a new engine and migrate the sessions');
     Object.assign(this.cfg, next);
+    this.refusals = refusals;
     this.hasNpt = this.cfg.netMode.some((m) => m === MODE_NPTV6);
     this.sessions.configure();
     this.table.fingerprint = this.cfg.fingerprint;

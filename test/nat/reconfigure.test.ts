@@ -151,8 +151,17 @@ test('an invalid configuration changes nothing', () => {
   const a = open(n, A, 4000, 0);
   assert.throws(() => n.reconfigure(config([NET1, { ...NET2, insideSubnets: ['nope'] }])), ConfigError);
   assert.throws(() => n.reconfigure(config([NET1], [{ ...WEB, insideAddress: 'fd09::1' }])), /no NAT network/);
+  assert.throws(() => n.reconfigure(config([NET1], [WEB], { refuseRate: 0 })), ConfigError);
   assert.equal(reply(n, a, 1000), A);
   assert.equal(n.published.size, 1);
+  assert.equal(n.refusals.reply, true);
+});
+
+test('refuse: silent applies in place', () => {
+  const n = new Nat66(config([NET1]));
+  assert.equal(n.refusals.reply, true);
+  n.reconfigure(config([NET1], [], { refuse: 'silent' }));
+  assert.equal(n.refusals.reply, false);
 });
 
 test('a capacity change or more external addresses: a new engine takes every live session', () => {
