@@ -84,7 +84,8 @@ export async function runNat(opts: NatCliOptions): Promise<number> {
     reload: () => {
       try {
         // resync: re-read the kernel too, so SIGHUP also repairs rules changed behind our back.
-        void service.apply(readDatapathConfig(opts.config).model, { resync: true }).catch((err: unknown) => {
+        const next = readDatapathConfig(opts.config);
+        void service.apply(next.model, { resync: true, nat: natOptions(next) }).catch((err: unknown) => {
           log.error({ err: err instanceof SixgateError ? err.message : err }, 'apply failed');
         });
       } catch (err) {

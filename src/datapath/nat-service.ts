@@ -51,7 +51,7 @@ import { parseIfInet6 } from '../host/interfaces.js';
 import { formatIpv6, prefixesOverlap } from '../wire/address.js';
 import { DEFAULT_TUN, type DatapathModel, type ResolvedModel } from './nat-model.js';
 import { resolveModel, type HostFacts } from './resolve.js';
-import { hostPlan, natConfig, natKey, natPublished, publishedKey, type HostPlan } from './plan.js';
+import { hostPlan, natConfig, natPublished, publishedKey, type HostPlan } from './plan.js';
 import { TunDatapath } from './loop.js';
 import { reservePorts, releasePorts } from './ports.js';
 
@@ -103,6 +103,11 @@ export interface ApplyOptions {
   readonly resync?: boolean;
   /** The uplink's addresses when the caller has just read them (uplinkFacts). */
   readonly facts?: HostFacts;
+  /**
+   * Engine options (capacity, quotas) from now on, replacing the start
+   * options'; a new capacity moves the live sessions into a new table.
+   */
+  readonly nat?: Partial<NatConfig>;
 }
 
 export interface ApplyReport {
@@ -111,8 +116,10 @@ export interface ApplyReport {
   readonly ndpAdded: number;
   readonly ndpRemoved: number;
   readonly steeringChanged: boolean;
+  /** The engine moved to a new table (a capacity change, more external addresses than the table had room for). */
   readonly natRebuilt: boolean;
-  readonly sessionsKept: boolean;
+  /** Sessions ended because their network, external address or published port went (or did not fit a new table). */
+  readonly sessionsDropped: number;
   readonly publishedAdded: number;
   readonly publishedRemoved: number;
   readonly notes: readonly string[];
@@ -175,6 +182,10 @@ export class DatapathService {
   private readonly log: Logger;
   private readonly options: DatapathServiceOptions;
   private published = new Map<string, PublishedPort>();
+  /** The engine's configuration in force (reconfigureNat skips an apply that leaves it as it is). */
+  private natApplied: string | undefined;
+  /** Engine options: the start options', then the last apply's that named some. */
+  private natOptions: Partial<NatConfig> | undefined;
   /** The plan whose routes, NDP and steering are on the host (what a repair starts from). */
   private installed: HostPlan | undefined;
   /** Why the data path is not forwarding; undefined while it is. */
@@ -214,6 +225,7 @@ export class DatapathService {
   private constructor(options: DatapathServiceOptions, tun: Tun, nat: Nat66, resolved: ResolvedModel, plan: HostPlan, host: HostOps,
     kernelNat: readonly string[], state: StateFile | undefined, boot: Uint32Array | undefined) {
     this.options = options;
+    this.natOptions = options.nat;
     this.state = state;
     this.boot = boot;
     this.ndpSources = options.ndpSources ?? new NdpSources();
@@ -263,6 +275,7 @@ export class DatapathService {
     const service = new DatapathService(options, tun, nat, resolved, plan, host, kernelNat, state, boot);
     for (const w of warned) service.kernelNatWarned.add(w);
     service.notes = new Set(notes);
+    service.natApplied = engineKey(engineConfig(resolved, options.nat));
     try {
       // Forward first: the engine is complete, and after a restart the TUN's
       // routes are already there (they outlive the process), so adopted
@@ -290,9 +303,7 @@ export class DatapathService {
   }
 
   private static buildNat(resolved: ResolvedModel, options: DatapathServiceOptions): Nat66 {
-    const nat = new Nat66(natConfig(resolved, options.nat), { mappable: options.stateFile !== undefined });
-    for (const p of natPublished(resolved)) nat.published.add(p);
-    return nat;
+    return new Nat66(engineConfig(resolved, options.nat), { mappable: options.stateFile !== undefined });
   }
 
   /**
@@ -405,11 +416,12 @@ export class DatapathService {
   }
 
   /**
-   * Moves to a new model, touching only what changed. The NAT engine is
-   * rebuilt only when networks or external addresses changed; its sessions
-   * carry over when the external addresses are the same. Published ports
-   * alone change in the engine's table, in process: no command runs (in
-   * dedicated and NPTv6 modes; host mode steers each published port).
+   * Moves to a new model, touching only what changed. Networks, external
+   * addresses, NPTv6 prefixes and published ports change the engine in
+   * place or move its sessions into a new table (reconfigureNat): either
+   * way only the sessions of what went end.
+   * Published ports alone run no command (in dedicated and NPTv6 modes;
+   * host mode steers each published port).
    * Calls are queued. After a failure the next call re-reads the kernel.
    */
   apply(model: DatapathModel, options: ApplyOptions = {}): Promise<ApplyReport> {
@@ -419,6 +431,7 @@ export class DatapathService {
         this.appliedSteering = undefined;
       }
       try {
+        if (options.nat !== undefined) this.natOptions = options.nat;
         return await this.applyNow(model, options.facts);
       } catch (err) {
         this.appliedPolicy = undefined;
@@ -441,23 +454,47 @@ export class DatapathService {
     for (const note of notes) if (!this.notes.has(note)) this.log.info(note);
     this.notes = new Set(notes);
     const plan = hostPlan(resolved);
-    let natRebuilt = false;
-    let sessionsKept = true;
-    let publishedAdded = 0;
-    let publishedRemoved = 0;
-    const oldPublished = this.published;
-    if (natKey(resolved) !== natKey(this.resolved)) {
-      const fresh = DatapathService.buildNat(resolved, this.options);
+    const nat = this.reconfigureNat(resolved);
+    const before = this.plan;
+    this.resolved = resolved;
+    this.plan = plan;
+    // While the data path is down its routes cannot be installed (the TUN may
+    // be gone): the repair installs the plan in force when it runs.
+    const host = this.down === undefined ? await this.installHost(before, plan) : NOTHING_INSTALLED;
+    this.loop.setHostAddresses(this.hostAddresses());
+    const report: ApplyReport = {
+      rulesAndRoutesAdded: host.policy.added, rulesAndRoutesRemoved: host.policy.removed,
+      ndpAdded: host.ndpAdded, ndpRemoved: host.ndpRemoved, steeringChanged: host.steeringChanged,
+      ...nat, notes,
+    };
+    this.log.info(report, 'model applied');
+    return report;
+  }
+
+  /**
+   * Moves the engine to the model's networks, published ports and engine
+   * options. In place (Nat66.reconfigure) when the result is the table a
+   * fresh start would build, so the saved table stays restorable; otherwise
+   * (a capacity change, more external addresses than the table has room
+   * for, a network removed or put before another) into a new table that
+   * takes every live session (Nat66.migrateFrom). Either way the sessions
+   * whose network, external address and published port remain carry on
+   * with the same translation; the rest end, counted in one line. Nothing
+   * runs when the engine's configuration is unchanged (both are O(capacity)).
+   */
+  private reconfigureNat(resolved: ResolvedModel): { natRebuilt: boolean; sessionsDropped: number; publishedAdded: number; publishedRemoved: number } {
+    const config = engineConfig(resolved, this.natOptions);
+    const key = engineKey(config);
+    if (key === this.natApplied) return { natRebuilt: false, sessionsDropped: 0, publishedAdded: 0, publishedRemoved: 0 };
+    let result;
+    if (this.nat.needsNewTable(config) || !this.nat.staysRestorable(config)) {
+      // No `previous`: the new table is laid out as a fresh start with this
+      // configuration would lay it out, so a restart adopts its state file.
+      const fresh = new Nat66(config, { mappable: this.state !== undefined });
       // The counters carry on (metrics never go backwards).
       addInto(fresh.counters, this.nat.counters);
       addInto(fresh.drops, this.nat.drops);
-      try {
-        fresh.restore(this.nat.snapshot(monotonicMs()), monotonicMs());
-      } catch (err) {
-        if (!(err instanceof SnapshotError)) throw err;
-        sessionsKept = false;
-        this.log.warn({ err: err.message }, 'NAT networks changed: existing sessions dropped');
-      }
+      const { moved, dropped } = fresh.migrateFrom(this.nat);
       if (this.state !== undefined && this.boot !== undefined) {
         // The new table (maybe another size) goes to a new file renamed over the old one.
         fresh.table.bootId = this.boot;
@@ -469,29 +506,18 @@ export class DatapathService {
           this.state = unbacked(err, path, this.log);
         }
       }
+      this.log.info({ sessions: moved, dropped, capacity: fresh.table.capacity, externalRoom: fresh.table.externalCount }, 'NAT table rebuilt: live sessions moved into it');
       this.nat = fresh;
       this.loop.nat = fresh;
-      natRebuilt = true;
-      publishedAdded = fresh.published.size;
+      result = { natRebuilt: true, sessionsDropped: dropped, publishedAdded: fresh.published.size, publishedRemoved: 0 };
     } else {
-      const next = this.publishedOf(resolved);
-      for (const [k, p] of oldPublished) if (!next.has(k)) publishedRemoved += this.nat.published.remove(p) > 0 ? 1 : 0;
-      for (const [k, p] of next) if (!oldPublished.has(k)) { this.nat.published.add(p); publishedAdded++; }
+      result = { natRebuilt: false, ...this.nat.reconfigure(config) };
     }
-    const before = this.plan;
-    this.resolved = resolved;
-    this.plan = plan;
-    // While the data path is down its routes cannot be installed (the TUN may
-    // be gone): the repair installs the plan in force when it runs.
-    const host = this.down === undefined ? await this.installHost(before, plan) : NOTHING_INSTALLED;
-    this.loop.setHostAddresses(this.hostAddresses());
-    const report: ApplyReport = {
-      rulesAndRoutesAdded: host.policy.added, rulesAndRoutesRemoved: host.policy.removed,
-      ndpAdded: host.ndpAdded, ndpRemoved: host.ndpRemoved, steeringChanged: host.steeringChanged,
-      natRebuilt, sessionsKept, publishedAdded, publishedRemoved, notes,
-    };
-    this.log.info(report, 'model applied');
-    return report;
+    this.natApplied = key;
+    if (result.sessionsDropped > 0) {
+      this.log.info({ sessions: result.sessionsDropped }, 'NAT reconfigured: sessions of removed networks, external addresses or published ports ended');
+    }
+    return result;
   }
 
   /**
@@ -518,7 +544,7 @@ export class DatapathService {
     this.quotaLoggedAt = now;
   }
 
-  /** The engine in force (replaced by apply when networks change). */
+  /** The engine in force (replaced by apply when it needs a new table). */
   get engine(): Nat66 {
     return this.nat;
   }
@@ -680,6 +706,15 @@ function withoutKernelNat(model: DatapathModel, kernel: readonly string[], log: 
     return hit === undefined;
   });
   return { ...model, networks };
+}
+
+/** The engine's configuration for a model: its networks and published ports, with the engine options. */
+function engineConfig(resolved: ResolvedModel, options: Partial<NatConfig> | undefined): NatConfig {
+  return { ...natConfig(resolved, options), published: natPublished(resolved) };
+}
+
+function engineKey(config: NatConfig): string {
+  return JSON.stringify(config);
 }
 
 const NOTHING_INSTALLED = { policy: { added: 0, removed: 0 }, ndpAdded: 0, ndpRemoved: 0, steeringChanged: false };

@@ -88,7 +88,7 @@ export function hostPlan(m: ResolvedModel): HostPlan {
   return { policy: { rules, routes }, ndpAddresses, ndpPrefixes, steering, reservedPorts: reserved };
 }
 
-/** The engine's configuration (networks only; published ports are applied one by one, see natPublished). */
+/** The engine's configuration (networks only; the published ports are natPublished). */
 export function natConfig(m: ResolvedModel, extra: Partial<NatConfig> = {}): NatConfig {
   const networks: NatNetwork[] = [];
   /** Host address → the engine network serving it (named after every network it holds: "web+db"). */
@@ -117,11 +117,6 @@ export function natConfig(m: ResolvedModel, extra: Partial<NatConfig> = {}): Nat
 
 export function natPublished(m: ResolvedModel): PublishedPort[] {
   return m.published.map((p) => ({ ...p }));
-}
-
-/** A stable key of what the engine's compiled configuration depends on (a change means a new engine). */
-export function natKey(m: ResolvedModel): string {
-  return JSON.stringify(natConfig(m).networks);
 }
 
 export function publishedKey(p: PublishedPort): string {

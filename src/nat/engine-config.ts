@@ -121,13 +121,21 @@ export interface CompiledConfig {
   netEif: Uint8Array;
   netPortLo: Uint16Array;
   netPortHi: Uint16Array;
+  /** A network's external addresses: netExtList[netExtFirst[n] .. + netExtCount[n]] are their indexes. */
   netExtFirst: Uint16Array;
   netExtCount: Uint16Array;
+  netExtList: Uint16Array;
   /** Subnets: prefix words (4) then mask words (4) per subnet. */
   subnetCount: number;
   subnetWords: Uint32Array;
   subnetNet: Int32Array;
-  /** Masquerade external addresses: 4 words each, and their network. */
+  /**
+   * Masquerade external addresses: 4 words each, and their network. Sessions
+   * name their external address by this index, so a reconfiguration keeps
+   * each address's index (compileConfig's `previous`); a removed address
+   * leaves a hole (words ::, network -1) that only a later reconfiguration,
+   * after its sessions went, fills again.
+   */
   extCount: number;
   extWords: Uint32Array;
   extNet: Int32Array;
@@ -203,8 +211,14 @@ function quota(value: number | undefined, name: string): number {
   return value;
 }
 
-/** Validate and precompute. Throws ConfigError naming the network and field. */
-export function compileConfig(config: NatConfig): CompiledConfig {
+/**
+ * Validate and precompute. Throws ConfigError naming the network and field.
+ * With `previous` (the configuration in force), every external address keeps
+ * its index, and a new one takes an index that was already a hole in
+ * `previous` or a new one at the end: never one freed by this change, whose
+ * sessions may still be in the table.
+ */
+export function compileConfig(config: NatConfig, previous?: CompiledConfig): CompiledConfig {
   if (config === null || typeof config !== 'object' || !Array.isArray(config.networks)) {
     throw new ConfigError('NAT configuration needs a networks array');
   }
@@ -222,6 +236,7 @@ export function compileConfig(config: NatConfig): CompiledConfig {
     netPortHi: new Uint16Array(n),
     netExtFirst: new Uint16Array(n),
     netExtCount: new Uint16Array(n),
+    netExtList: new Uint16Array(0),
     subnetCount: 0,
     subnetWords: new Uint32Array(0),
     subnetNet: new Int32Array(0),
@@ -283,7 +298,6 @@ export function compileConfig(config: NatConfig): CompiledConfig {
       c.netPortHi[i] = range[1];
       const list = net.externalAddresses ?? [];
       if (!Array.isArray(list) || list.length === 0) throw new ConfigError(where(net, 'masquerade needs at least one external address'));
-      c.netExtFirst[i] = exts.length;
       c.netExtCount[i] = list.length;
       for (const text of list) {
         const words = new Uint32Array(4);
@@ -310,25 +324,33 @@ export function compileConfig(config: NatConfig): CompiledConfig {
       c.nptAdjust[i] = nptAdjustment(c.nptInside, c.nptExternal, i * 4);
     }
   }
-  if (exts.length > 65535) throw new ConfigError('at most 65,535 external addresses');
+  const slots = externalSlots(exts, previous);
+  if (slots.length > 65535) throw new ConfigError('at most 65,535 external addresses');
   c.subnetCount = subnets.length;
   c.subnetWords = new Uint32Array(subnets.length * 8);
   c.subnetNet = new Int32Array(subnets.length);
   subnets.forEach((s, k) => { c.subnetWords.set(s.words, k * 8); c.subnetNet[k] = s.net; });
-  c.extCount = exts.length;
-  c.extWords = new Uint32Array(exts.length * 4);
-  c.extNet = new Int32Array(exts.length);
-  let fp = 0x9e3779b9 ^ exts.length;
-  exts.forEach((e, k) => {
-    c.extWords.set(e.words, k * 4);
-    c.extNet[k] = e.net;
-    const low = e.words[3] & 0xff;
-    c.extHint[low] = c.extHint[low] === 0 ? k + 1 : -1;
-    for (const w of e.words) fp = Math.imul(fp ^ w, 0x01000193);
+  c.extCount = slots.length;
+  c.extWords = new Uint32Array(slots.length * 4);
+  c.extNet = new Int32Array(slots.length).fill(-1);
+  const byNet: number[][] = nets.map(() => []);
+  let fp = 0x9e3779b9 ^ slots.length;
+  slots.forEach((e, k) => {
+    if (e !== undefined) {
+      c.extWords.set(e.words, k * 4);
+      c.extNet[k] = e.net;
+      byNet[e.net]!.push(k);
+      const low = e.words[3] & 0xff;
+      c.extHint[low] = c.extHint[low] === 0 ? k + 1 : -1;
+    }
+    for (let w = 0; w < 4; w++) fp = Math.imul(fp ^ c.extWords[k * 4 + w], 0x01000193);
   });
+  c.netExtList = new Uint16Array(exts.length);
+  let at = 0;
+  byNet.forEach((list, i) => { c.netExtFirst[i] = at; c.netExtList.set(list, at); at += list.length; });
   c.fingerprint = fp >>> 0;
-  for (let k = 0; k < exts.length; k++) {
-    if (subnetOf(c, c.extWords, k * 4) >= 0) {
+  for (let k = 0; k < c.extCount; k++) {
+    if (c.extNet[k] >= 0 && subnetOf(c, c.extWords, k * 4) >= 0) {
       throw new ConfigError(where(nets[c.extNet[k]], 'an external address lies inside an inside subnet'));
     }
   }
@@ -379,9 +401,46 @@ export function externalIndexOf(c: CompiledConfig, w: Uint32Array, o: number): n
   }
   for (let k = 0; k < c.extCount; k++) {
     const b = k * 4;
-    if (e[b + 3] === w[o + 3] && e[b + 2] === w[o + 2] && e[b + 1] === w[o + 1] && e[b] === w[o]) return k;
+    if (e[b + 3] === w[o + 3] && e[b + 2] === w[o + 2] && e[b + 1] === w[o + 1] && e[b] === w[o] && c.extNet[k] >= 0) return k;
   }
   return -1;
+}
+
+/** The index of network `net`'s i-th external address. */
+export function networkExternal(c: CompiledConfig, net: number, i: number): number {
+  return c.netExtList[c.netExtFirst[net] + i];
+}
+
+interface ExternalSlot {
+  readonly words: Uint32Array;
+  readonly net: number;
+}
+
+// Indexes for the external addresses (see compileConfig); undefined = a hole.
+function externalSlots(exts: readonly ExternalSlot[], previous: CompiledConfig | undefined): Array<ExternalSlot | undefined> {
+  if (previous === undefined) return [...exts];
+  const key = (w: Uint32Array, o: number): string => `${w[o]}:${w[o + 1]}:${w[o + 2]}:${w[o + 3]}`;
+  const before = new Map<string, number>();
+  const holes: number[] = [];
+  for (let k = 0; k < previous.extCount; k++) {
+    if (previous.extNet[k] >= 0) before.set(key(previous.extWords, k * 4), k);
+    else holes.push(k);
+  }
+  const slots: Array<ExternalSlot | undefined> = new Array(previous.extCount).fill(undefined);
+  const fresh: ExternalSlot[] = [];
+  for (const e of exts) {
+    const k = before.get(key(e.words, 0));
+    if (k !== undefined && slots[k] === undefined) slots[k] = e;
+    else fresh.push(e);
+  }
+  for (const e of fresh) {
+    const hole = holes.shift();
+    if (hole !== undefined) slots[hole] = e;
+    else slots.push(e);
+  }
+  // Trailing holes need no index (a session on one fails every lookup of its network).
+  while (slots.length > 0 && slots[slots.length - 1] === undefined) slots.pop();
+  return slots;
 }
 
 /** NPTv6 network whose external prefix contains the address words, or -1. */

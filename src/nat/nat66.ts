@@ -36,7 +36,9 @@ import { WireError } from '../wire/error.js';
 import {
   ADDRESS_ONES, readAddressWords, writeAddressWords, addressWordsSum, applyChecksumDiff, applyPartialChecksumDiff,
 } from '../wire/checksum.js';
-import { ConnTable, R, REC_WORDS } from './table.js';
+import { ConnTable, R, REC_WORDS, Flag } from './table.js';
+import { migrateSessions, type Migration } from './migrate.js';
+import { layoutOf } from './layout.js';
 import { FragmentTracker, FRAG_HAIRPIN } from './fragments.js';
 import { NatDrop, DROP_REASON_COUNT } from './drop.js';
 import { ProtoClass, Verdict, NatCounter, NAT_COUNTER_NAMES, Direction } from './types.js';
@@ -48,7 +50,7 @@ import {
   MODE_NPTV6, TICK_MS, type CompiledConfig, type NatConfig,
 } from './engine-config.js';
 import { nptRewrite } from './nptv6.js';
-import { PublishedPorts } from './published.js';
+import { PublishedPorts, publishedEntries } from './published.js';
 import { Sessions } from './sessions.js';
 import { translateErrorOutbound, translateErrorInbound, translateNptError } from './icmp-error.js';
 import { Refusals } from './refuse.js';
@@ -57,6 +59,27 @@ export { NatBatch };
 
 export const DIR_OUT = Direction.Out;
 export const DIR_IN = Direction.In;
+
+/** Sessions a table holds when the configuration does not say. */
+export const DEFAULT_CAPACITY = 262_144;
+
+/**
+ * External address indexes a table has room for: a few more than in use, so
+ * a network or address added later (`docker network create`) fits in place.
+ * Each costs 1 MiB of port owners, so the room stays small; beyond it the
+ * engine is rebuilt and takes over its sessions (migrateFrom).
+ */
+export function externalRoom(count: number): number {
+  return Math.ceil((count + 1) / 4) * 4;
+}
+
+/** What a reconfiguration changed. */
+export interface Reconfigured {
+  /** Sessions removed because what they used went (or a new published port took their port). */
+  readonly sessionsDropped: number;
+  readonly publishedAdded: number;
+  readonly publishedRemoved: number;
+}
 
 export class Nat66 {
   readonly table: ConnTable;
@@ -68,10 +91,14 @@ export class Nat66 {
   readonly published: PublishedPorts;
   /** Opening sessions, lifetimes, reclaiming (sessions.ts). */
   readonly sessions: Sessions;
-  /** Compiled configuration (read-only for helpers). */
+  /**
+   * Compiled configuration (read-only for helpers). One object for the
+   * engine's life: reconfigure() replaces its contents, so every part that
+   * holds it (sessions, published ports) sees the change at once.
+   */
   readonly cfg: CompiledConfig;
-  /** Answers to packets for no mapping, and their rate limit. */
-  readonly refusals: Refusals;
+  /** Answers to packets for no mapping, and their rate limit (replaced by reconfigure). */
+  refusals: Refusals;
 
   readonly chain = new Ipv6Chain();
   readonly inner = new Ipv6Chain();
@@ -84,7 +111,7 @@ export class Nat66 {
   tick = 0;
   /** The time of the packet being translated, ms; a typed array because a fractional ms count is not a small integer (see fragments.ts). */
   readonly clock = new Float64Array(1);
-  private readonly hasNpt: boolean;
+  private hasNpt: boolean;
   private clockStarted = false;
   private readonly warmer = new BatchWarmer();
   /** translate's batch of one packet. */
@@ -98,17 +125,23 @@ export class Nat66 {
   private presetHash = 0;
   /** With presetHash: the index slot the warm-up found for that lookup. */
   private presetSlot = 0;
+  /** The table's hash seed (a reconfiguration that names another one needs a new table). */
+  private readonly seed: number;
   /** Bytes from the current packet's offset a refusal may overwrite (0: none, refusals are drops). */
   private room = 0;
 
-  /** `mappable`: the wiring will map a state file over the table (see ConnTable). */
-  constructor(config: NatConfig, options: { mappable?: boolean } = {}) {
-    this.cfg = compileConfig(config);
+  /**
+   * `mappable`: the wiring will map a state file over the table (see
+   * ConnTable). `previous`: the configuration of the engine this one
+   * replaces, so the external addresses keep their indexes (see migrateFrom).
+   */
+  constructor(config: NatConfig, options: { mappable?: boolean; previous?: CompiledConfig } = {}) {
+    this.cfg = compileConfig(config, options.previous);
     this.table = new ConnTable({
-      capacity: config.capacity ?? 262_144,
-      externalCount: this.cfg.extCount,
+      capacity: config.capacity ?? DEFAULT_CAPACITY,
+      externalCount: externalRoom(this.cfg.extCount),
       hostCapacity: config.hostCapacity,
-    }, config.seed ?? ((Math.random() * 0x100000000) >>> 0), options);
+    }, this.seed = config.seed ?? ((Math.random() * 0x100000000) >>> 0), { mappable: options.mappable });
     this.table.fingerprint = this.cfg.fingerprint;
     this.fragments = new FragmentTracker(config.fragmentFlows ?? 1024, config.fragmentHoldSlots ?? 32,
       config.fragmentHoldBytes ?? 2048, this.clock, this.cfg.fragmentMs);
@@ -632,6 +665,103 @@ export class Nat66 {
   }
 
   /**
+   * Whether a session's inside address is in the masquerading network that
+   * owns external address `ext`.
+   */
+  private inNetworkOf(rec: Uint32Array, o: number, ext: number): boolean {
+    const cfg = this.cfg;
+    const net = networkOf(cfg, rec, o + R.IN_ADDR);
+    return net >= 0 && cfg.netMode[net] !== MODE_NPTV6 && cfg.extNet[ext] === net;
+  }
+
+  /**
+   * Whether a session still holds under the configuration in force, on
+   * external address `ext`: its inside address is in the masquerading
+   * network that owns that address, and a published port's session has its
+   * published port.
+   */
+  private sessionHolds(rec: Uint32Array, o: number, ext: number): boolean {
+    if (!this.inNetworkOf(rec, o, ext)) return false;
+    return (rec[o + R.META] & Flag.PUBLISHED) === 0 || this.published.owns(rec, o, ext);
+  }
+
+  /**
+   * Whether `config` needs another table: a new capacity, host capacity or
+   * seed, or more external address indexes than this table has. Such a
+   * change builds a new engine (`new Nat66(config, { previous: old.cfg })`)
+   * that takes the old one's sessions (migrateFrom); any other change is
+   * reconfigure(). Throws ConfigError when the configuration is invalid.
+   */
+  needsNewTable(config: NatConfig): boolean {
+    const next = compileConfig(config, this.cfg);
+    return next.extCount > this.table.externalCount ||
+      (config.capacity ?? DEFAULT_CAPACITY) !== this.table.capacity ||
+      layoutOf({ capacity: this.table.capacity, externalCount: 0, hostCapacity: config.hostCapacity }).hosts !== this.table.hostCapacity ||
+      (config.seed !== undefined && config.seed !== this.seed);
+  }
+
+  /**
+   * Move to a new configuration in place: networks, external addresses,
+   * NPTv6 prefixes, published ports, timers, quotas and refusals. External addresses
+   * keep their indexes, so the sessions of every network and address still
+   * there are not touched; the sessions of what went (a network, an
+   * external address, a published port, an inside subnet) are removed, and
+   * so are dynamic mappings on a port now published. Validates first
+   * (ConfigError, nothing changed); throws Error when needsNewTable(config).
+   * Control plane: O(capacity).
+   */
+  reconfigure(config: NatConfig): Reconfigured {
+    const next = compileConfig(config, this.cfg);
+    const wanted = publishedEntries(next, config.published ?? []);
+    const refusals = new Refusals(config, this.clock);
+    if (this.needsNewTable(config)) throw new Error('this configuration needs a new table: build a new engine and migrate the sessions');
+    Object.assign(this.cfg, next);
+    this.refusals = refusals;
+    this.hasNpt = this.cfg.netMode.some((m) => m === MODE_NPTV6);
+    this.sessions.configure();
+    this.table.fingerprint = this.cfg.fingerprint;
+    const { added, removed, ended } = this.published.reconcile(wanted);
+    let dropped = ended;
+    const t = this.table;
+    const rec = t.rec;
+    for (let id = 1; id <= t.capacity; id++) {
+      const o = id * REC_WORDS;
+      if ((rec[o + R.META] & Flag.LIVE) !== 0 && !this.sessionHolds(rec, o, rec[o + R.EXT] & 0xffff)) {
+        t.remove(id);
+        dropped++;
+      }
+    }
+    return { sessionsDropped: dropped, publishedAdded: added, publishedRemoved: removed };
+  }
+
+  /**
+   * Take over the live sessions of `old`, the engine this one replaces (see
+   * migrate.ts): each external address is found again by its address, so
+   * `{ previous: old.cfg }` keeps the indexes but any engine will do.
+   * This engine's clock starts at old's. Returns the sessions moved and
+   * left behind.
+   */
+  migrateFrom(old: Nat66): Migration {
+    this.setClock(old.clock[0]);
+    const extMap = new Int32Array(old.cfg.extCount).fill(-1);
+    for (let k = 0; k < old.cfg.extCount; k++) {
+      if (old.cfg.extNet[k] >= 0) extMap[k] = externalIndexOf(this.cfg, old.cfg.extWords, k * 4);
+    }
+    return migrateSessions(old.table, this.table, Math.max(old.tick, old.table.lastTick), extMap, (rec, o, ext) => this.sessionHolds(rec, o, ext));
+  }
+
+  /**
+   * Whether reconfigure(config) leaves the table as a fresh engine with
+   * `config` would lay it out (the same external address indexes and room),
+   * so the next start can still restore or adopt it. Not after a removal
+   * (a hole) or an address put before another.
+   */
+  staysRestorable(config: NatConfig): boolean {
+    const fresh = compileConfig(config);
+    return compileConfig(config, this.cfg).fingerprint === fresh.fingerprint && externalRoom(fresh.extCount) === this.table.externalCount;
+  }
+
+  /**
    * Throws SnapshotError unless a state file with this header (its first
    * META_WORDS words) can be adopted now on the boot `bootId` (checkStateHeader).
    */
@@ -654,9 +784,7 @@ export class Nat66 {
   // meanwhile); an expiry further than its state's timeout (a damaged
   // record) is brought back to it.
   private readonly keepSession = (rec: Uint32Array, o: number, meta: number): boolean => {
-    const cfg = this.cfg;
-    const net = networkOf(cfg, rec, o + R.IN_ADDR);
-    if (net < 0 || cfg.netMode[net] === MODE_NPTV6 || cfg.extNet[rec[o + R.EXT] & 0xffff] !== net) return false;
+    if (!this.inNetworkOf(rec, o, rec[o + R.EXT] & 0xffff)) return false;
     const longest = this.tick + this.sessions.timeout((meta >>> 12) & 0xf, (meta >>> 8) & 0xf);
     if (rec[o + R.EXPIRY] > longest) rec[o + R.EXPIRY] = longest;
     return true;

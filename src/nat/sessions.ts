@@ -29,7 +29,7 @@ import { ConnTable, R, REC_WORDS, Flag, OWNER_PUBLISHED } from './table.js';
 import { NatDrop } from './drop.js';
 import { ProtoClass, TcpState, NatCounter, Direction } from './types.js';
 import { tcpNext, tcpOpening } from './tcp-state.js';
-import type { CompiledConfig } from './engine-config.js';
+import { networkExternal, type CompiledConfig } from './engine-config.js';
 import type { PublishedPorts } from './published.js';
 
 const DIR_OUT = Direction.Out;
@@ -51,10 +51,10 @@ export class Sessions {
   /** Current tick (1 s), set by the translator per packet. */
   tick = 0;
   /** Sessions one inside address / one network may hold. */
-  readonly addressQuota: number;
-  readonly networkQuota: number;
+  addressQuota = 0;
+  networkQuota = 0;
   /** From this many sessions on the table is under pressure (3/4 of capacity). */
-  readonly pressureAt: number;
+  pressureAt = 0;
   /**
    * A host with this many unreplied sessions (1/16 of its quota, at least
    * 64) pays for a new session with its own stalest unreplied one before
@@ -62,7 +62,7 @@ export class Sessions {
    * stalest of all, so it never evicts its own pending connection (nor is
    * pushed out: its sessions are the fresh ones).
    */
-  readonly heavyAt: number;
+  heavyAt = 0;
   /**
    * The last quota hit, for the service's log line: the inside address
    * (four words), its network, and which quota (NatDrop.AddressQuota or
@@ -88,7 +88,13 @@ export class Sessions {
     this.published = published;
     this.drops = drops;
     this.counters = counters;
-    const capacity = table.capacity;
+    this.configure();
+  }
+
+  /** Derive the quotas from the configuration (again after a reconfiguration: the networks may have changed). */
+  configure(): void {
+    const cfg = this.cfg;
+    const capacity = this.table.capacity;
     // A quarter of the table per inside address: four flooders fill it, one
     // cannot; never under 1,024 (a busy container needs that many, and
     // tables that small are tests). A network's quota only matters beside
@@ -129,7 +135,7 @@ export class Sessions {
     } else {
       const k = t.key;
       const count = this.cfg.netExtCount[net];
-      extIdx = this.cfg.netExtFirst[net] + (count === 1 ? 0 : (Math.imul(k[0] ^ k[1] ^ k[2] ^ k[3], 0x9e3779b1) >>> 0) % count);
+      extIdx = networkExternal(this.cfg, net, count === 1 ? 0 : (Math.imul(k[0] ^ k[1] ^ k[2] ^ k[3], 0x9e3779b1) >>> 0) % count);
       extPort = this.allocatePort(extIdx, pc, inPort, net, host);
       if (extPort < 0) return this.drop(NatDrop.PortsExhausted);
     }
@@ -272,10 +278,9 @@ export class Sessions {
       t.remove(victim);
       this.counters[NatCounter.EarlyDrops]++;
     }
-    const first = this.cfg.netExtFirst[net];
-    const last = first + this.cfg.netExtCount[net];
+    const count = this.cfg.netExtCount[net];
     let sessions = 0;
-    for (let e = first; e < last; e++) sessions += t.extSessions[e];
+    for (let i = 0; i < count; i++) sessions += t.extSessions[networkExternal(this.cfg, net, i)];
     if (sessions >= this.networkQuota) {
       this.counters[NatCounter.NetworkQuotaHits]++;
       this.noteQuota(net, NatDrop.NetworkQuota);

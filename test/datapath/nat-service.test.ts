@@ -78,11 +78,12 @@ out.back = await svc.apply(base);
     assert.deepEqual([r.again!.rulesAndRoutesAdded, r.again!.rulesAndRoutesRemoved, r.again!.publishedAdded, r.again!.publishedRemoved, r.again!.ndpAdded],
       [0, 0, 0, 0, 0]);
     assert.equal(r.again!.natRebuilt, false);
-    // A rule, a throw route, the /128 route and its fail-closed twin; one more NDP address; a new engine (a new external address: sessions start over).
+    // A rule, a throw route, the /128 route and its fail-closed twin; one more NDP address; the engine changes in place.
     assert.equal(r.addNet!.rulesAndRoutesAdded, 4);
     assert.equal(r.addNet!.rulesAndRoutesRemoved, 0);
     assert.equal(r.addNet!.ndpAdded, 1);
-    assert.equal(r.addNet!.natRebuilt, true);
+    assert.equal(r.addNet!.natRebuilt, false);
+    assert.equal(r.addNet!.sessionsDropped, 0);
     assert.equal(r.dropPort!.publishedRemoved, 1);
     assert.equal(Number(r.dropPort!.rulesAndRoutesAdded) + Number(r.dropPort!.rulesAndRoutesRemoved), 0);
     assert.equal(r.back!.rulesAndRoutesRemoved, 4);

@@ -21,7 +21,7 @@ const NOW = 1_790_000_000_000;
 const SLOT = 128;
 const BATCH = 64;
 
-test('steady-state translation allocates nothing (1M packets, warm-up path)', async () => {
+test('steady-state translation allocates nothing (1M packets, warm-up path, after a reconfiguration in place)', async () => {
   const sessions = 70_000;
   const nat = new Nat66({ networks: [{ name: 'd', insideSubnets: ['fd00::/64'], externalAddresses: [EXT] }], capacity: 100_000, seed: 8 });
   const flows = 512;
@@ -67,6 +67,14 @@ test('steady-state translation allocates nothing (1M packets, warm-up path)', as
     }
   };
   for (let r = 0; r < 200; r++) round(); // let every function reach optimised code
+  // A reconfiguration in place (a network added) leaves the packet path as it was.
+  assert.equal(nat.reconfigure({
+    networks: [
+      { name: 'd', insideSubnets: ['fd00::/64'], externalAddresses: [EXT] },
+      { name: 'e', insideSubnets: ['fd01::/64'], externalAddresses: ['2001:db8:ffff::2'] },
+    ], capacity: 100_000, seed: 8,
+  }).sessionsDropped, 0);
+  for (let r = 0; r < 50; r++) round();
   const gcs = countGcs();
   const rounds = Math.ceil(1_000_000 / (flows * 2));
   for (let r = 0; r < rounds; r++) round();

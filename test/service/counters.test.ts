@@ -155,7 +155,7 @@ describe('counters from running daemons', { ...req, timeout: 90_000 }, () => {
     }
   });
 
-  test('the NAT counters carry on when a network change rebuilds the engine', async () => {
+  test('the NAT counters carry on when a capacity change moves the engine to a new table', async () => {
     const r = await gw.node(`import { DatapathService } from '${SERVICE}';
 import { natServiceMetrics, counterValues } from '${COUNTERS}';
 import { createLogger } from '${LOG}';
@@ -174,7 +174,7 @@ try {
   for (let i = 0; i < 100 && dropped() < 5; i++) await new Promise((r) => setTimeout(r, 20));
   out.before = counterValues(metrics);
   const engine = svc.engine;
-  out.report = await svc.apply({ ...base, networks: [...base.networks, { name: 'lab', bridge: 'br1', subnets: ['fd66:2::/64'], externalAddresses: ['2001:db8:1::67'] }] });
+  out.report = await svc.apply({ ...base, networks: [...base.networks, { name: 'lab', bridge: 'br1', subnets: ['fd66:2::/64'], externalAddresses: ['2001:db8:1::67'] }] }, { nat: { capacity: 8192 } });
   out.rebuilt = svc.engine !== engine;
   out.after = counterValues(metrics);
 } finally {

@@ -4,13 +4,14 @@
 // file; the tests run in order and build on each other's containers.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { requires } from '../support/prereq.js';
 import { waitFor } from '../support/wait.js';
 import { IMAGE, watchContainerStarts } from '../support/docker.js';
 import { tcpServerCode, udpEchoCode, udpClientCode } from '../datapath/topology.js';
 import { ServiceLab, A, HTTPD_CMD, httpGetCode, CLI } from './topology.js';
+import { PUSH_SERVER, PUSH_PORT, COUNT_SERVER, COUNT_PORT, Watch, countClient, pushClient, flowing as flowPushes } from '../support/push.js';
 import { percentile } from '../docker/support.js';
 import { readHealth } from '../../src/service/health.js';
 
@@ -172,6 +173,39 @@ describe('sixgate run against a real Docker engine', { ...req, timeout: 240_000 
     await until('8091 answers through the NAT although the default route is the global network',
       async () => (await http(`http://[${ext}]:8091/cgi-bin/ip`)).includes(A.inet), 15_000);
     await lab.docker.docker('rm', '-f', c);
+  });
+
+  test('docker network create/rm of an unrelated network: an outbound and a published-port connection, pushed from outside, keep flowing', async () => {
+    const reader = await run('--network', 'ula', '--name', 'reader', '-p', `8095:${COUNT_PORT}`, IMAGE, 'sleep', '3600');
+    const pid = (await lab.docker.call('GET', `/containers/${reader}/json`) as { State: { Pid: number } }).State.Pid;
+    // The container's ends only read: node in its network namespace.
+    const inContainer = (code: string): ChildProcess => spawn('nsenter', [`--net=/proc/${pid}/ns/net`, '--', process.execPath, '--input-type=module', '-e', code]);
+    const pusher = new Watch(lab.inet.spawn(process.execPath, ['--input-type=module', '-e', PUSH_SERVER]));
+    const children: ChildProcess[] = [pusher.child];
+    try {
+      await until('the pusher listens', async () => pusher.out.includes('ready'));
+      const sink = inContainer(COUNT_SERVER);
+      children.push(sink);
+      const published = new Watch(sink);
+      await until('the sink listens', async () => published.out.includes('ready'));
+      const outbound = new Watch(inContainer(countClient(A.inet, PUSH_PORT)));
+      children.push(outbound.child);
+      children.push(lab.inet.spawn(process.execPath, ['--input-type=module', '-e', pushClient(ext, 8095)]));
+      const flowing = (what: string): Promise<void> => flowPushes([outbound, published], what, () => lab.text.slice(-3000));
+      await flowing('before');
+      const from = lab.lines.length;
+      await lab.docker.docker('network', 'create', '--ipv6', '--subnet', 'fd66:8::/64', 'unrelated');
+      await waitFor(() => /fd66:8::\/64/.test(rules()), 10_000, 'the new network routed');
+      await flowing('after docker network create');
+      await lab.docker.docker('network', 'rm', 'unrelated');
+      await waitFor(() => !/fd66:8::\/64/.test(rules()), 10_000, 'the network unrouted');
+      await flowing('after docker network rm');
+      const applied = lab.lines.slice(from).filter((l) => l.msg === 'model applied');
+      assert.ok(applied.length >= 2 && applied.every((l) => l.sessionsDropped === 0), JSON.stringify(applied));
+    } finally {
+      for (const c of children) c.kill('SIGKILL');
+      await lab.docker.docker('rm', '-f', reader);
+    }
   });
 
   test('removal leaves nothing behind: a published port, a network and its rule', async () => {
