@@ -4,18 +4,13 @@
 // sessions) and an allocation count of the pass, without a kernel.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { PerformanceObserver, constants } from 'node:perf_hooks';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
+import { countGcs } from '../support/gc.js';
 import { TunDatapath, LoopCounter, type PacketDevice } from '../../src/datapath/loop.js';
 import { VNET_HDR_LEN } from '../../src/io/tun.js';
 import type { PacketRing } from '../../src/io/ring.js';
 import { Nat66 } from '../../src/nat/nat66.js';
 import { udpPacket, tcpPacket, portsOf, srcText, dstText, TCP_SYN, TCP_RST, TCP_ACK } from '../nat/support.js';
 import { NatCounter } from '../../src/nat/types.js';
-
-setFlagsFromString('--expose-gc');
-const collect = runInNewContext('gc') as () => void;
 
 const EXT = '2001:db8:ffff::1';
 const REMOTE = '2001:db8:2::2';
@@ -227,23 +222,3 @@ test('the pass allocates nothing (a million packets through the loop, both direc
   } while (scavenges.at(-1)! > 0 && scavenges.length < 3);
   assert.equal(scavenges.at(-1), 0, `GCs while passing ${rounds * 64} packets, per window: ${scavenges.join(', ')}`);
 });
-
-function countGcs(): { stop(): Promise<number> } {
-  let n = 0;
-  const observer = new PerformanceObserver((list) => {
-    for (const e of list.getEntries()) {
-      const kind = (e as unknown as { detail?: { kind?: number } }).detail?.kind;
-      if (kind === constants.NODE_PERFORMANCE_GC_MINOR || kind === constants.NODE_PERFORMANCE_GC_MAJOR) n++;
-    }
-  });
-  collect();
-  observer.observe({ entryTypes: ['gc'] });
-  return {
-    async stop() {
-      await new Promise((resolve) => setImmediate(resolve));
-      await new Promise((resolve) => setImmediate(resolve));
-      observer.disconnect();
-      return n;
-    },
-  };
-}

@@ -5,15 +5,10 @@
 // the same at a million sessions; this keeps `npm test` honest.)
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { PerformanceObserver, constants } from 'node:perf_hooks';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
+import { countGcs } from '../support/gc.js';
 import { Nat66, NatBatch, DIR_IN, DIR_OUT } from '../../src/nat/nat66.js';
 import { Verdict, NatCounter } from '../../src/nat/types.js';
 import { udpPacket, tcpPacket, portsOf, TCP_ACK, TCP_SYN, loadPackets, srcText, rewriteError, addr } from './support.js';
-
-setFlagsFromString('--expose-gc');
-const collect = runInNewContext('gc') as () => void;
 
 const EXT = '2001:db8:ffff::1';
 /** Milliseconds far above 2^31 (a monotonic clock after weeks of uptime): never a small integer. */
@@ -83,26 +78,6 @@ test('steady-state translation allocates nothing (1M packets, warm-up path, afte
   assert.ok(nat.table.count >= 65_536, 'large enough for the warm-up path');
   assert.equal(scavenges, 0, `${scavenges} GCs while translating ${rounds * flows * 2} packets`);
 });
-
-function countGcs(): { stop(): Promise<number> } {
-  let n = 0;
-  const observer = new PerformanceObserver((list) => {
-    for (const e of list.getEntries()) {
-      const kind = (e as unknown as { detail?: { kind?: number } }).detail?.kind;
-      if (kind === constants.NODE_PERFORMANCE_GC_MINOR || kind === constants.NODE_PERFORMANCE_GC_MAJOR) n++;
-    }
-  });
-  collect();
-  observer.observe({ entryTypes: ['gc'] });
-  return {
-    async stop() {
-      await new Promise((resolve) => setImmediate(resolve));
-      await new Promise((resolve) => setImmediate(resolve));
-      observer.disconnect();
-      return n;
-    },
-  };
-}
 
 test('fragments (held, released, followed) and ICMPv6 errors allocate nothing either', async () => {
   const dns = loadPackets('zeek__ipv6-fragmented-dns.pcap');

@@ -5,16 +5,11 @@
 // number or object per packet would force scavenges long before the end.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { PerformanceObserver, constants } from 'node:perf_hooks';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
+import { countGcs } from '../support/gc.js';
 import { Protocol } from '../../src/wire/ipv6.js';
 import { NdpEvent } from '../../src/ndp/counters.js';
 import { IP_OFFSET } from '../../src/ndp/actions.js';
 import { INNER, UPLINK, ip, makeEngine, naFrame, nsFrame, feed, withExtensionHeaders } from './fixtures.js';
-
-setFlagsFromString('--expose-gc');
-const collect = runInNewContext('gc') as () => void;
 
 /** Milliseconds far above 2^31 (a monotonic clock after weeks of uptime). */
 const NOW = 1_790_000_000_000;
@@ -59,19 +54,9 @@ test('floods inside prefixes, extension headers and fragments allocate nothing (
   };
   let now = replay(SLOTS * 8, NOW + 10);
 
-  let gcs = 0;
-  const observer = new PerformanceObserver((list) => {
-    for (const entry of list.getEntries()) {
-      const kind = (entry as unknown as { detail?: { kind?: number } }).detail?.kind;
-      if (kind === constants.NODE_PERFORMANCE_GC_MINOR || kind === constants.NODE_PERFORMANCE_GC_MAJOR) gcs++;
-    }
-  });
-  collect();
-  observer.observe({ entryTypes: ['gc'] });
+  const gc = countGcs();
   now = replay(1_000_000, now);
-  await new Promise((resolve) => setImmediate(resolve));
-  await new Promise((resolve) => setImmediate(resolve));
-  observer.disconnect();
+  const gcs = await gc.stop();
   assert.equal(gcs, 0, 'no scavenge while 1M NS went through');
   assert.ok(e.counters.eventCount(UPLINK, NdpEvent.SessionFromReserve) > 0, 'the reserve path ran');
 });
