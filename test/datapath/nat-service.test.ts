@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { requires } from '../support/prereq.js';
 import { Lab, type Netns } from '../support/netns.js';
+import { serviceGateway } from './topology.js';
 
 const req = requires({ root: true, tools: ['ip', 'tc', 'ip6tables-save', 'ip6tables'], files: ['/dev/net/tun'] });
 const SERVICE = fileURLToPath(new URL('../../src/datapath/nat-service.js', import.meta.url));
@@ -39,14 +40,7 @@ describe('DatapathService.apply', { ...req, timeout: 60_000 }, () => {
 
   before(() => {
     lab = new Lab();
-    gw = lab.ns('gw');
-    const rt = lab.ns('rt');
-    lab.veth(gw, 'up0', rt, 'down0');
-    lab.veth(gw, 'vc1', rt, 'x1');
-    lab.bridge(gw, 'br0', ['vc1']);
-    lab.bridge(gw, 'br1');
-    lab.addr(gw, 'up0', '2001:db8:1::2/64');
-    gw.sysctl('net.ipv6.conf.all.forwarding', '1');
+    gw = serviceGateway(lab);
   });
   after(() => lab?.destroy());
 

@@ -24,6 +24,23 @@ export const A = {
   dedicated: '2001:db8:1::66', nptPrefix: '2001:db8:66::/64',
 } as const;
 
+/**
+ * The gateway the data path service tests drive in-process: uplink up0 to a
+ * router namespace (2001:db8:1::2/64), bridge br0 with one veth to the
+ * router side, an empty bridge br1, forwarding on.
+ */
+export function serviceGateway(lab: Lab): Netns {
+  const gw = lab.ns('gw');
+  const rt = lab.ns('rt');
+  lab.veth(gw, 'up0', rt, 'down0');
+  lab.veth(gw, 'vc1', rt, 'x1');
+  lab.bridge(gw, 'br0', ['vc1']);
+  lab.bridge(gw, 'br1');
+  lab.addr(gw, 'up0', '2001:db8:1::2/64');
+  gw.sysctl('net.ipv6.conf.all.forwarding', '1');
+  return gw;
+}
+
 export class NatLab {
   readonly lab = new Lab();
   readonly gw: Netns;

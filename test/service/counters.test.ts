@@ -17,6 +17,7 @@ import { DROP_REASON_HELP, DROP_REASON_NAMES } from '../../src/nat/drop.js';
 import { NAT_COUNTER_HELP, NAT_COUNTER_NAMES } from '../../src/nat/types.js';
 import { DROP_HELP, DROP_NAMES, EVENT_HELP, EVENT_NAMES } from '../../src/ndp/counters.js';
 import { LOOP_COUNTER_HELP, LOOP_COUNTER_NAMES } from '../../src/datapath/loop.js';
+import { serviceGateway } from '../datapath/topology.js';
 
 const TABLES: Record<string, [readonly string[], readonly string[]]> = {
   wire: [WIRE_ERROR_NAMES, WIRE_ERROR_HELP],
@@ -104,14 +105,7 @@ describe('counters from running daemons', { ...req, timeout: 90_000 }, () => {
 
   before(() => {
     lab = new Lab();
-    gw = lab.ns('gw');
-    const rt = lab.ns('rt');
-    lab.veth(gw, 'up0', rt, 'down0');
-    lab.veth(gw, 'vc1', rt, 'x1');
-    lab.bridge(gw, 'br0', ['vc1']);
-    lab.bridge(gw, 'br1');
-    lab.addr(gw, 'up0', '2001:db8:1::2/64');
-    gw.sysctl('net.ipv6.conf.all.forwarding', '1');
+    gw = serviceGateway(lab);
   });
   after(() => lab?.destroy());
 
