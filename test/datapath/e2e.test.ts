@@ -44,16 +44,6 @@ function hostState(lab: NatLab): HostState {
   };
 }
 
-async function json(lab: NatLab, where: NatLab['c1'], code: string, timeoutMs = 20_000): Promise<{ peer?: string; bytes: number; error?: string }> {
-  const r = await where.node(code, timeoutMs);
-  const line = r.stdout.trim().split('\n').pop() ?? '';
-  try {
-    return JSON.parse(line) as { peer?: string; bytes: number; error?: string };
-  } catch {
-    throw new Error(`no result (exit ${r.code}): ${r.stdout} ${r.stderr}\nsixgate log:\n${lab.log.slice(-3000)}`);
-  }
-}
-
 describe('nat66 data path end to end', { ...req, timeout: 120_000 }, () => {
   let lab: NatLab;
   const servers: ChildProcess[] = [];
@@ -75,7 +65,7 @@ describe('nat66 data path end to end', { ...req, timeout: 120_000 }, () => {
   });
 
   test('outbound TCP: the internet sees the external address; 32 MB arrive', async () => {
-    const r = await json(lab, lab.c1, tcpClientCode(A.inet, 5001));
+    const r = await lab.nodeResult(lab.c1, tcpClientCode(A.inet, 5001));
     assert.equal(r.peer, A.dedicated);
     assert.equal(r.bytes, 32 * MB);
   });
@@ -103,7 +93,7 @@ setInterval(send, 300); send();`, 5000);
   });
 
   test('unsolicited inbound is refused, never let in (refuse.test.ts has the details)', async () => {
-    const tcp = await json(lab, lab.inet, tcpClientCode(A.dedicated, 8081).replace('setTimeout(8000', 'setTimeout(1500'));
+    const tcp = await lab.nodeResult(lab.inet, tcpClientCode(A.dedicated, 8081).replace('setTimeout(8000', 'setTimeout(1500'));
     assert.equal(tcp.error, 'ECONNREFUSED');
     // An unconnected socket ignores the port unreachable: no answer ever comes.
     const udp = await lab.inet.node(udpClientCode(A.dedicated, 5999), 4000);
@@ -111,12 +101,12 @@ setInterval(send, 300); send();`, 5000);
   });
 
   test('published ports: the container sees the client; hairpin from another container; IPv4 HostIp skipped', async () => {
-    const r = await json(lab, lab.inet, tcpClientCode(A.dedicated, 8080));
+    const r = await lab.nodeResult(lab.inet, tcpClientCode(A.dedicated, 8080));
     assert.equal(r.peer, A.inet);
     assert.equal(r.bytes, MB);
     const udp = await lab.inet.node(udpClientCode(A.dedicated, 5353), 5000);
     assert.equal(udp.stdout.trim(), `peer ${A.inet}`);
-    const hairpin = await json(lab, lab.c2, tcpClientCode(A.dedicated, 8080));
+    const hairpin = await lab.nodeResult(lab.c2, tcpClientCode(A.dedicated, 8080));
     assert.equal(hairpin.bytes, MB);
     assert.equal(hairpin.peer, A.dedicated, 'hairpinned traffic arrives from the external address (RFC 4787 REQ-9a)');
     assert.match(lab.log, /192\.0\.2\.1:9090.*IPv4 HostIp/);
@@ -127,7 +117,7 @@ setInterval(send, 300); send();`, 5000);
 const s = net.connect({ host: '${A.inet2}', port: 5003 }, () => { s.end(Buffer.alloc(${4 * MB}, 1)); });
 let out = ''; s.on('data', (d) => out += d); s.setTimeout(15000, () => { console.log(JSON.stringify({ error: 'timeout', bytes: 0 })); process.exit(1); });
 s.on('end', () => { const m = /peer (\\S+) bytes (\\d+)/.exec(out); console.log(JSON.stringify({ peer: m?.[1], bytes: Number(m?.[2]) })); });`;
-    const r = await json(lab, lab.c1, upload);
+    const r = await lab.nodeResult(lab.c1, upload);
     assert.equal(r.peer, A.dedicated);
     assert.equal(r.bytes, 4 * MB);
     const route = lab.c1.ip('-6', 'route', 'get', A.inet2);
@@ -141,7 +131,7 @@ s.on('end', () => { const m = /peer (\\S+) bytes (\\d+)/.exec(out); console.log(
   });
 
   test('NPTv6 network carries a TCP transfer from its external prefix', async () => {
-    const r = await json(lab, lab.c3, tcpClientCode(A.inet, 5001));
+    const r = await lab.nodeResult(lab.c3, tcpClientCode(A.inet, 5001));
     assert.equal(r.bytes, 32 * MB);
     assert.ok(r.peer?.startsWith('2001:db8:66:'), `peer ${r.peer}`);
   });
@@ -183,7 +173,7 @@ process.stdin.on('data', (d) => s.write(d));`]);
     await lab.stopSixgate('SIGKILL');
     await lab.startSixgate(config(lab.gw.name, DEDICATED));
     assert.deepEqual(hostState(lab), first);
-    const r = await json(lab, lab.c1, tcpClientCode(A.inet, 5001));
+    const r = await lab.nodeResult(lab.c1, tcpClientCode(A.inet, 5001));
     assert.equal(r.bytes, 32 * MB);
   });
 
@@ -199,10 +189,10 @@ process.stdin.on('data', (d) => s.write(d));`]);
     }
     assert.match(hostState(lab).tc, /mirred|redirect/);
     assert.doesNotMatch(hostState(lab).routes, new RegExp(A.dedicated));
-    const r = await json(lab, lab.c1, tcpClientCode(A.inet, 5001));
+    const r = await lab.nodeResult(lab.c1, tcpClientCode(A.inet, 5001));
     assert.equal(r.peer, A.gwUp);
     assert.equal(r.bytes, 32 * MB);
-    const pub = await json(lab, lab.inet, tcpClientCode(A.gwUp, 8080));
+    const pub = await lab.nodeResult(lab.inet, tcpClientCode(A.gwUp, 8080));
     assert.equal(pub.peer, A.inet);
     const ping = await lab.gw.run('busybox', ['ping6', '-c', '1', '-W', '2', A.inet], 5000);
     assert.match(ping.stdout, /1 packets received/, 'echo replies steered into the TUN are passed on to the host');

@@ -37,16 +37,6 @@ describe('host-address mode with three networks', { ...req, timeout: 60_000 }, (
   let lab: NatLab;
   let c4: Netns;
 
-  async function result(where: Netns, code: string): Promise<{ peer?: string; bytes: number; error?: string }> {
-    const r = await where.node(code, 15_000);
-    const line = r.stdout.trim().split('\n').pop() ?? '';
-    try {
-      return JSON.parse(line) as { peer?: string; bytes: number; error?: string };
-    } catch {
-      throw new Error(`no result (exit ${r.code}): ${r.stdout} ${r.stderr}\nsixgate log:\n${lab.log.slice(-3000)}`);
-    }
-  }
-
   before(async () => {
     lab = new NatLab({ withInet2: false });
     c4 = lab.lab.ns('c4');
@@ -71,7 +61,7 @@ describe('host-address mode with three networks', { ...req, timeout: 60_000 }, (
 
   test('each network reaches the outside from the host address; one steering set for all', async () => {
     for (const ns of [lab.c1, lab.c3, c4]) {
-      const r = await result(ns, tcpClientCode(A.inet, 5001));
+      const r = await lab.nodeResult(ns, tcpClientCode(A.inet, 5001));
       assert.equal(r.peer, A.gwUp, `${ns.name}: ${JSON.stringify(r)}`);
       assert.equal(r.bytes, 64 * 1024);
     }
@@ -81,13 +71,13 @@ describe('host-address mode with three networks', { ...req, timeout: 60_000 }, (
 
   test('a published port per network answers on the host address with the client\'s address', async () => {
     for (const port of [8081, 8082, 8083]) {
-      const r = await result(lab.inet, tcpClientCode(A.gwUp, port));
+      const r = await lab.nodeResult(lab.inet, tcpClientCode(A.gwUp, port));
       assert.equal(r.peer, A.inet, `port ${port}: ${JSON.stringify(r)}`);
     }
   });
 
   test('the host\'s own service on another port is still the host\'s', async () => {
-    const r = await result(lab.inet, tcpClientCode(A.gwUp, 7000));
+    const r = await lab.nodeResult(lab.inet, tcpClientCode(A.gwUp, 7000));
     assert.equal(r.peer, A.inet);
   });
 });

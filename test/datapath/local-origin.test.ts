@@ -7,7 +7,6 @@ import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { requires } from '../support/prereq.js';
 import { NatLab, A, tcpServerCode, tcpClientCode } from './topology.js';
-import type { Netns } from '../support/netns.js';
 
 const req = requires({ root: true, tools: ['ip', 'busybox', 'nsenter'], files: ['/dev/net/tun'] });
 
@@ -28,16 +27,6 @@ published:
 describe('locally originated traffic to a dedicated address', { ...req, timeout: 60_000 }, () => {
   let lab: NatLab;
 
-  async function result(where: Netns, code: string): Promise<{ peer?: string; bytes: number; error?: string }> {
-    const r = await where.node(code, 15_000);
-    const line = r.stdout.trim().split('\n').pop() ?? '';
-    try {
-      return JSON.parse(line) as { peer?: string; bytes: number; error?: string };
-    } catch {
-      throw new Error(`no result (exit ${r.code}): ${r.stdout} ${r.stderr}\nsixgate log:\n${lab.log.slice(-3000)}`);
-    }
-  }
-
   before(async () => {
     lab = new NatLab({ withInet2: false });
     await lab.server(lab.c1, tcpServerCode(80, 64 * 1024));
@@ -52,20 +41,20 @@ describe('locally originated traffic to a dedicated address', { ...req, timeout:
 
   test('the Docker host reaches [dedicated]:8080 (its connection leaves from its bridge address and is hairpinned)', async () => {
     assert.match(lab.gw.ip('-6', 'route', 'get', A.dedicated), /dev sixgate0 .*src fd66:1::1/);
-    const r = await result(lab.gw, tcpClientCode(A.dedicated, 8080));
+    const r = await lab.nodeResult(lab.gw, tcpClientCode(A.dedicated, 8080));
     assert.equal(r.bytes, 64 * 1024, JSON.stringify(r));
     // The container sees the address the connection was translated to, as for a hairpinned container.
     assert.equal(r.peer, A.dedicated);
   });
 
   test('a container of another NAT network reaches [dedicated]:8080', async () => {
-    const r = await result(lab.c3, tcpClientCode(A.dedicated, 8080));
+    const r = await lab.nodeResult(lab.c3, tcpClientCode(A.dedicated, 8080));
     assert.equal(r.bytes, 64 * 1024, JSON.stringify(r));
     assert.equal(r.peer, OTHER_DEDICATED);
   });
 
   test('outside clients are unaffected: the container sees the client', async () => {
-    const r = await result(lab.inet, tcpClientCode(A.dedicated, 8080));
+    const r = await lab.nodeResult(lab.inet, tcpClientCode(A.dedicated, 8080));
     assert.equal(r.peer, A.inet);
   });
 });

@@ -45,16 +45,6 @@ s.bind(0, async () => {
 });`;
 }
 
-async function lastJson<T>(lab: NatLab, where: NatLab['inet'], code: string): Promise<T> {
-  const r = await where.node(code, 15_000);
-  const line = r.stdout.trim().split('\n').pop() ?? '';
-  try {
-    return JSON.parse(line) as T;
-  } catch {
-    throw new Error(`no result (exit ${r.code}): ${r.stdout} ${r.stderr}\nsixgate log:\n${lab.log.slice(-3000)}`);
-  }
-}
-
 /** The engine's counters, from the line SIGUSR1 makes `sixgate nat` log. */
 async function natCounters(lab: NatLab): Promise<Record<string, number>> {
   const before = lab.log.length;
@@ -93,7 +83,7 @@ describe('refusals end to end', { ...req, timeout: 90_000 }, () => {
 
   test('a TCP connect to an unpublished port is refused at once (a RST), not left to time out', async () => {
     const started = Date.now();
-    const r = await lastJson<{ error?: string }>(lab, lab.inet, tcpClientCode(A.dedicated, 7070));
+    const r = await lab.nodeResult<{ error?: string }>(lab.inet, tcpClientCode(A.dedicated, 7070));
     const took = Date.now() - started;
     assert.equal(r.error, 'ECONNREFUSED');
     assert.ok(took < 3000, `refused after ${took} ms`);
@@ -101,7 +91,7 @@ describe('refusals end to end', { ...req, timeout: 90_000 }, () => {
   });
 
   test('UDP to an unpublished port gets ICMPv6 port unreachable (ECONNREFUSED on a connected socket)', async () => {
-    const r = await lastJson<{ error: string }>(lab, lab.inet, udpConnectedCode(A.dedicated, 9999));
+    const r = await lab.nodeResult<{ error: string }>(lab.inet, udpConnectedCode(A.dedicated, 9999));
     assert.equal(r.error, 'ECONNREFUSED');
     assert.ok((await natCounters(lab))['unreachable-sent']! >= 1);
   });
@@ -109,7 +99,7 @@ describe('refusals end to end', { ...req, timeout: 90_000 }, () => {
   test('a bounded burst is answered no faster than the rate limit: a bucket of 50, then 1,000 a second', async () => {
     const count = 400;
     const before = await natCounters(lab);
-    const r = await lastJson<{ ms: number }>(lab, lab.inet, udpBurstCode(A.dedicated, 9998, count));
+    const r = await lab.nodeResult<{ ms: number }>(lab.inet, udpBurstCode(A.dedicated, 9998, count));
     const c = await natCounters(lab);
     const sent = (c['unreachable-sent'] ?? 0) - (before['unreachable-sent'] ?? 0);
     const limited = (c['refusal-rate-limited'] ?? 0) - (before['refusal-rate-limited'] ?? 0);
@@ -122,7 +112,7 @@ describe('refusals end to end', { ...req, timeout: 90_000 }, () => {
   test('refuse: silent drops as before: the connect times out', async () => {
     await lab.stopSixgate('SIGTERM');
     await lab.startSixgate(config(lab.gw.name, 'silent'));
-    const r = await lastJson<{ error?: string }>(lab, lab.inet, tcpClientCode(A.dedicated, 7070).replace('setTimeout(8000', 'setTimeout(1500'));
+    const r = await lab.nodeResult<{ error?: string }>(lab.inet, tcpClientCode(A.dedicated, 7070).replace('setTimeout(8000', 'setTimeout(1500'));
     assert.equal(r.error, 'timeout');
     const c = await natCounters(lab);
     assert.equal(c['rst-sent'] ?? 0, 0);
@@ -137,8 +127,8 @@ describe('refusals end to end', { ...req, timeout: 90_000 }, () => {
     await lab.stopSixgate('SIGKILL');
     const short = (host: string): string => tcpClientCode(host, 7070).replace('setTimeout(8000', 'setTimeout(1500');
     const [fromOutside, fromContainer] = await Promise.all([
-      lastJson<{ error?: string }>(lab, lab.inet, short(A.dedicated)),
-      lastJson<{ error?: string }>(lab, lab.c1, short(A.inet)),
+      lab.nodeResult<{ error?: string }>(lab.inet, short(A.dedicated)),
+      lab.nodeResult<{ error?: string }>(lab.c1, short(A.inet)),
     ]);
     assert.equal(fromOutside.error, 'timeout');
     assert.equal(fromContainer.error, 'timeout', 'a container\'s connect out waits too');

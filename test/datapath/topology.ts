@@ -144,6 +144,17 @@ export class NatLab {
     return child;
   }
 
+  /** Runs `code` with node in `where` and parses the last line it prints as JSON (the test programs' result). */
+  async nodeResult<T = { peer?: string; bytes: number; error?: string }>(where: Netns, code: string, timeoutMs = 20_000): Promise<T> {
+    const r = await where.node(code, timeoutMs);
+    const line = r.stdout.trim().split('\n').pop() ?? '';
+    try {
+      return JSON.parse(line) as T;
+    } catch {
+      throw new Error(`no result (exit ${r.code}): ${r.stdout} ${r.stderr}\nsixgate log:\n${this.log.slice(-3000)}`);
+    }
+  }
+
   destroy(): void {
     this.sixgate?.kill('SIGKILL');
     this.lab.destroy();
