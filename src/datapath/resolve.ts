@@ -21,7 +21,7 @@
 // by the order they were added, so the lowest is taken: the same one after
 // every restart, whatever order the addresses came in.
 import { ConfigError } from '../errors.js';
-import { formatIpv6, matchesPrefix, parseIpv6, parseIpv6Prefix, tryParseIpv6 } from '../wire/address.js';
+import { compareAddress, formatIpv6, matchesPrefix, parseIpv6, parseIpv6Prefix, tryParseIpv6 } from '../wire/address.js';
 import {
   DEFAULT_HOST_PORT_RANGE, DEFAULT_TUN,
   type DatapathModel, type NetworkModel, type ResolvedModel, type ResolvedNetwork, type ResolvedPublished,
@@ -42,10 +42,7 @@ const IFA_F_DEPRECATED = 0x20;
 export function preferredHostAddress(addresses: readonly UplinkAddress[]): string | undefined {
   const usable = addresses.filter((a) => ((a.flags ?? 0) & (IFA_F_TEMPORARY | IFA_F_DEPRECATED)) === 0);
   const pool = (usable.length > 0 ? usable : addresses).map((a) => parseIpv6(a.address));
-  pool.sort((x, y) => {
-    for (let i = 0; i < 16; i++) if (x[i] !== y[i]) return x[i]! - y[i]!;
-    return 0;
-  });
+  pool.sort((x, y) => compareAddress(x, 0, y, 0));
   return pool[0] === undefined ? undefined : formatIpv6(pool[0], 0);
 }
 

@@ -276,16 +276,8 @@ export class ConnTable {
     this.writeHeader();
     this.rec.fill(0);
     this.bytesHi.fill(0);
-    this.mapLink.fill(0);
-    this.unreplied.fill(0);
-    this.hostUnreplied.fill(0);
-    this.idxIn.fill(0);
-    this.idxOut.fill(0);
-    this.idxMap.fill(0);
-    this.owner.fill(0);
-    this.extSessions.fill(0);
+    this.clearDerived();
     this.hosts.clear();
-    this.wheel.reset();
     this.chainAllFree();
   }
 

@@ -101,10 +101,6 @@ export class TargetBuckets {
     this.seed = seed | 0;
   }
 
-  get capacity(): number {
-    return this.hits.length;
-  }
-
   /** Entry of (tag, address at buf[off]) if remembered at `now`, else -1. */
   find(tag: number, buf: Uint8Array, off: number, now: number): number {
     const first = (hashAddress(this.seed, tag, buf, off) & this.setMask) * TargetBuckets.WAYS;
@@ -157,11 +153,6 @@ export class TargetBuckets {
   /** Takes one token from entry e's bucket at `now`; false when it is empty. */
   take(e: number, now: number): boolean {
     return this.buckets.take(e, now);
-  }
-
-  /** Forgets every key (a reconfiguration that changes what they mean). */
-  clear(): void {
-    this.hits.fill(0);
   }
 
   private matches(e: number, tag: number, buf: Uint8Array, off: number): boolean {

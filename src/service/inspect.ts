@@ -16,7 +16,8 @@ import { sessionSlice, type SessionInfo } from '../nat/status.js';
 import { R } from '../nat/table.js';
 import { PROTO_CLASS_NAMES } from '../nat/types.js';
 import type { NdpService } from '../proxy/ndp-service.js';
-import { parseIpv6 } from '../wire/address.js';
+import { matchesPrefix, parseIpv6, parseIpv6Prefix } from '../wire/address.js';
+import { readAddressWords } from '../wire/checksum.js';
 import type { ControlAnswer, ControlOp, ControlRequest } from './control.js';
 import { counterValues, type Metric } from './counters.js';
 import type { SixgateDaemon } from './daemon.js';
@@ -127,15 +128,8 @@ function natNetworks(model: ResolvedModel, containerOf: (address: string) => str
 }
 
 function insidePrefix(address: string, prefix: string): boolean {
-  const [net, len] = prefix.split('/') as [string, string];
-  const a = parseIpv6(address);
-  const p = parseIpv6(net);
-  let bits = Number(len);
-  for (let i = 0; bits > 0; i++, bits -= 8) {
-    const mask = bits >= 8 ? 0xff : (0xff << (8 - bits)) & 0xff;
-    if ((a[i]! & mask) !== (p[i]! & mask)) return false;
-  }
-  return true;
+  const p = parseIpv6Prefix(prefix);
+  return matchesPrefix(parseIpv6(address), 0, p.address, 0, p.length);
 }
 
 /** Docker's networks as the feed sees them, joined with what the data path made of them. */
@@ -194,9 +188,10 @@ export function flowFilter(request: ControlRequest): FlowFilter {
   return { ...(proto === undefined ? {} : { proto }), ...(port === undefined ? {} : { port }), ...(container === undefined ? {} : { container }) };
 }
 
-function addressWords(text: string): number[] {
-  const b = parseIpv6(text);
-  return [0, 4, 8, 12].map((i) => ((b[i]! << 24) | (b[i + 1]! << 16) | (b[i + 2]! << 8) | b[i + 3]!) >>> 0);
+function addressWords(text: string): Uint32Array {
+  const words = new Uint32Array(4);
+  readAddressWords(parseIpv6(text), 0, words, 0);
+  return words;
 }
 
 /**
@@ -210,7 +205,7 @@ async function* flowSlices(datapath: () => DatapathService | undefined, filter: 
   if (service === undefined) return;
   const engine = service.engine;
   const proto = filter.proto === undefined ? -1 : PROTO_CLASS_NAMES.indexOf(filter.proto);
-  let inside: number[][] | undefined;
+  let inside: Uint32Array[] | undefined;
   if (filter.container !== undefined) {
     const c = filter.container;
     inside = [...containers].filter(([, v]) => v.name === c || v.id.startsWith(c)).map(([address]) => addressWords(address));

@@ -148,7 +148,7 @@ export function partialChecksum(buf: Uint8Array, ipOff: number, l4Len: number, p
 }
 
 /** Σ(~m + m') over `len` bytes (even) changing from old[oldOff..] to new[newOff..]: an unfolded difference. */
-export function checksumDiff(oldBuf: Uint8Array, oldOff: number, newBuf: Uint8Array, newOff: number, len: number): number {
+function checksumDiff(oldBuf: Uint8Array, oldOff: number, newBuf: Uint8Array, newOff: number, len: number): number {
   let sum = 0;
   for (let i = 0; i < len; i += 2) {
     sum += (~((oldBuf[oldOff + i] << 8) | oldBuf[oldOff + i + 1]) & 0xffff) +
