@@ -592,6 +592,8 @@ export class Nat66 {
   // A packet to no mapping (counted as no-mapping already): the reply that
   // replaces it, or the drop when there is none (refuse.ts).
   private refuse(buf: Uint8Array, off: number, ch: Ipv6Chain, flags: number, partial: boolean): number {
+    // Silent, or no room for a reply: a drop, without the source lookup below.
+    if (!this.refusals.reply || this.room === 0) return -NatDrop.NoMapping;
     const pkt = this.pkt;
     const external = externalIndexOf(this.cfg, pkt, 0) >= 0;
     return this.refusals.build(buf, off, this.room, ch, pkt, flags, external, partial, this.counters)
