@@ -326,10 +326,17 @@ export class NdpService implements SourcesListener {
     this.engine.setRoutes(this.routeSpecs(config, routes));
     this.engine.configure(specs);
     // Claimed again after every configuration: an uplink that left and came back forgot its addresses.
+    // An uplink a source named while this configuration was being read has no id yet: configure again.
+    let uplinkAdded = false;
     for (const uplink of this.sources.uplinks()) {
-      const id = this.ids.get(uplink)!;
+      const id = this.ids.get(uplink);
+      if (id === undefined) {
+        uplinkAdded = true;
+        continue;
+      }
       for (const addr of this.sources.addressesOf(uplink)) this.engine.add(id, addr);
     }
+    if (uplinkAdded) void this.prefixesChanged();
     this.config = base;
     this.uplinkNames = uplinks;
     this.flush();
