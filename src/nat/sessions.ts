@@ -227,24 +227,26 @@ export class Sessions {
   private findUnreplied(host: number, scope: number): number {
     const t = this.table;
     const own = scope === Scope.Address || t.unrepliedCountOf(host) >= this.heavyAt ? t.oldestUnrepliedOf(host) : 0;
-    // A host's sessions all map to its network: only a pool needs looking into.
-    if (scope !== Scope.Pool || own === 0) {
-      if (own !== 0 || scope === Scope.Address) return own;
-    } else {
+    if (scope === Scope.Address || (scope === Scope.Table && own !== 0)) return own;
+    // A host's sessions may map into other networks (a published port's explicit external address): look.
+    if (own !== 0) {
       let id = own;
       for (let n = 0; n < EVICT_BUDGET; n++) {
-        if (this.inPool(id)) return id;
+        if (this.inScope(id, scope)) return id;
         id = t.nextUnrepliedOfHost(id);
         if (id === own) break;
       }
     }
-    const rec = t.rec;
     let id = t.oldestUnreplied;
     for (let n = 0; n < EVICT_BUDGET && id !== 0; n++, id = t.nextUnreplied(id)) {
-      if (scope === Scope.Table) return id;
-      if (scope === Scope.Network ? this.cfg.extNet[rec[id * REC_WORDS + R.EXT] & 0xffff] === this.scopeNet : this.inPool(id)) return id;
+      if (scope === Scope.Table || this.inScope(id, scope)) return id;
     }
     return 0;
+  }
+
+  // Whether session id counts against the network (Scope.Network) or the pool (Scope.Pool) in scope.
+  private inScope(id: number, scope: number): boolean {
+    return scope === Scope.Network ? this.cfg.extNet[this.table.rec[id * REC_WORDS + R.EXT] & 0xffff] === this.scopeNet : this.inPool(id);
   }
 
   // A single-session dynamic mapping of the pool in scopeExt/scopePc: removing it frees the port.
