@@ -43,6 +43,7 @@ import type { HealthStatus, ComponentHealth } from './health.js';
 import { datapathModel, filterResolvable, modelKey } from './docker-to-nat.js';
 import { detectUplink, readUplink, uplinkExists } from './uplink.js';
 import { LatencyRing } from './latency.js';
+import { ShimManager, touchesShims } from './shims.js';
 
 export interface DaemonOptions {
   readonly config: ServiceConfig;
@@ -101,6 +102,8 @@ export class SixgateDaemon {
   /** What the NDP service answers for, by source; kept while it is not running, read when it starts. */
   readonly #ndpSources = new NdpSources();
   #datapath: DatapathService | undefined;
+  /** Host shims of macvlan/ipvlan networks. */
+  readonly shims: ShimManager;
   #natError: string | undefined;
   #appliedKey = '';
   #applying: Promise<void> | undefined;
@@ -121,6 +124,7 @@ export class SixgateDaemon {
     this.#now = options.now;
     this.#lock = lock;
     this.uplink = uplink;
+    this.shims = new ShimManager({ log: options.log.child({ part: 'shim' }) });
     this.#uplinkKey = prefixes.join(',');
     this.feed = new DockerFeed({
       log: options.log.child({ part: 'docker' }), endpoint, uplinks: [{ name: uplink, prefixes }],
@@ -276,6 +280,7 @@ export class SixgateDaemon {
     const ndpCalls = this.#config.ndp ? applyNdpDeltas(batch.deltas, this.#sink) : 0;
     const ndpMs = ndpCalls > 0 && eventMs !== undefined ? wallMs() - eventMs : undefined;
     if (ndpMs !== undefined) this.ndpLatency.add(ndpMs);
+    if (batch.cause !== 'event' || touchesShims(batch.deltas)) void this.shims.sync(this.feed.snapshot());
     const pending: Pending = { cause: batch.cause, deltas: batch.deltas.length, ...(ev === undefined ? {} : { action: ev.action, id: (ev.attributes.container ?? ev.id).slice(0, 12) }), eventMs, ndpMs, arrivedMs: wallMs() };
     if (!this.#config.nat66 || (batch.cause === 'event' && !touchesNat(batch.deltas))) {
       this.#done(pending, eventMs === undefined ? undefined : wallMs() - eventMs, false);
@@ -438,6 +443,7 @@ export class SixgateDaemon {
     await this.#applying?.catch(() => {});
     const cleanup = this.#config.cleanup;
     try {
+      await this.shims.stop(cleanup);
       if (this.#datapath !== undefined) await this.#datapath.stop({ cleanup });
       else if (cleanup) await cleanupHost({ uplink: this.uplink, tun: this.#config.tun, reservedPorts: this.#config.hostPortRange });
       if (cleanup && this.#config.stateFile !== undefined) rmSync(lastModelPath(this.#config.stateFile), { force: true });
