@@ -1,0 +1,100 @@
+// macvlan networks under `sixgate run`, against a real Docker engine: the
+// host shim on the network's parent (the uplink up0, whose peer is the LAN's
+// router rt), container routes through it, the DAD probe that refuses to
+// route an address another LAN host holds, and nothing left behind.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { requires } from '../support/prereq.js';
+import { IMAGE } from '../support/docker.js';
+import { ServiceLab, A, HTTPD_CMD, httpGetCode } from './topology.js';
+import { shimName } from '../../src/host/shim.js';
+
+const req = requires({
+  root: true,
+  tools: ['dockerd', 'docker', 'containerd', 'runc', 'nsenter', 'busybox', 'tar', 'ip'],
+  files: ['/dev/net/tun'],
+});
+
+/** Container addresses come from this range of the LAN's own prefix. */
+const RANGE = '2001:db8:1:0:1::/80';
+/** An address rt (a LAN host) already holds, which a container is then given. */
+const TAKEN = '2001:db8:1:0:1::99';
+
+async function waitFor(what: string, pred: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await pred())) {
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms: ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('macvlan networks: the host shim', { ...req, timeout: 180_000 }, () => {
+  let lab: ServiceLab;
+  let netId = '';
+  let shim = '';
+
+  const routesOf = (dev: string): string => links().includes(dev) ? lab.dhost.exec('ip', ['-6', 'route', 'show', 'dev', dev]) : '';
+  const addressOf = async (id: string): Promise<string> =>
+    ((await lab.docker.call('GET', `/containers/${id}/json`)) as { NetworkSettings: { Networks: Record<string, { GlobalIPv6Address: string }> } }).NetworkSettings.Networks.lan!.GlobalIPv6Address;
+  const links = (): string => lab.dhost.exec('ip', ['-o', 'link', 'show']);
+
+  before(async () => {
+    lab = new ServiceLab();
+    await lab.start();
+    netId = (await lab.docker.docker('network', 'create', '-d', 'macvlan', '--ipv6', '--subnet', A.uplinkPrefix, '--gateway', A.rt,
+      '--ip-range', RANGE, '-o', 'parent=up0', 'lan')).trim();
+    shim = shimName(netId);
+    await lab.startSixgate(['run', '--uplink', 'up0', '--docker-host', `unix://${lab.docker.socket}`, '--status-file', lab.statusFile,
+      '--log-level', 'debug', '--retry-max-ms', '500', '--cleanup']);
+    await lab.waitLog(/docker state applied/, 20_000);
+  });
+
+  after(async () => {
+    await lab?.destroy();
+  });
+
+  test('the host, the container and a LAN host reach each other; the container sees real source addresses', async () => {
+    const id = (await lab.docker.docker('run', '-d', '--stop-timeout', '1', '--network', 'lan', '--name', 'web', IMAGE, ...HTTPD_CMD)).trim();
+    const addr = await addressOf(id);
+    await waitFor(`a route to ${addr} through ${shim}`, () => routesOf(shim).includes(addr), 10_000);
+    // The host, from its own address on the parent (the shim has only a link-local).
+    assert.equal((await lab.dhost.node(httpGetCode(`http://[${addr}]/cgi-bin/ip`))).stdout.trim(), `peer [${A.up}]`);
+    // A LAN host, directly (macvlan's own path).
+    assert.equal((await lab.rt.node(httpGetCode(`http://[${addr}]/cgi-bin/ip`))).stdout.trim(), `peer [${A.rt}]`);
+    // The container reaches the host's address, which lives on the parent.
+    lab.dhost.spawn(process.execPath, ['--input-type=module', '-e',
+      "import net from 'node:net'; net.createServer((s) => s.end('host ' + s.remoteAddress + '\\n')).listen(7001, '::');"]);
+    await waitFor('the container reaches the host', async () => {
+      const out = await lab.docker.docker('exec', id, 'sh', '-c', `nc -w 2 ${A.up} 7001 </dev/null`).catch(() => '');
+      return out.trim() === `host ${addr}`;
+    }, 10_000);
+    const shimLink = lab.dhost.exec('ip', ['-d', 'link', 'show', shim]);
+    assert.match(shimLink, /macvlan mode bridge/);
+    assert.match(shimLink, /alias sixgate shim lan/);
+    assert.doesNotMatch(lab.dhost.exec('ip', ['-6', 'addr', 'show', 'dev', shim]), /scope global/, 'the shim takes no address from the LAN');
+    await lab.docker.docker('rm', '-f', id);
+    await waitFor('the route goes with the container', () => !routesOf(shim).includes(addr), 10_000);
+  });
+
+  test('an address a LAN host already holds is reported, not routed', async () => {
+    lab.lab.addr(lab.rt, 'down0', `${TAKEN}/64`, { nodad: true });
+    const from = lab.lines.length;
+    const id = (await lab.docker.docker('run', '-d', '--stop-timeout', '1', '--network', 'lan', '--ip6', TAKEN, IMAGE, 'sleep', '600')).trim();
+    await lab.waitLog(/is already used on up0 by/, 10_000, from);
+    const line = lab.lines.slice(from).find((l) => /is already used on up0 by/.test(l.msg))!;
+    assert.equal(line.address, TAKEN);
+    assert.deepEqual(line.holders, [[...lab.rt.mac('down0')].map((b) => b.toString(16).padStart(2, '0')).join(':')]);
+    assert.doesNotMatch(routesOf(shim), new RegExp(TAKEN.replace(/:/g, '\\:')));
+    await lab.docker.docker('rm', '-f', id);
+  });
+
+  test('the network removed: its shim goes; a subnet off the link is routed whole; --cleanup leaves no shim', async () => {
+    await lab.docker.docker('network', 'rm', 'lan');
+    await waitFor('the shim deleted with its network', () => !links().includes(shim), 10_000);
+    // Docker allows one macvlan network per parent (without VLANs): the next one takes up0 again.
+    const other = (await lab.docker.docker('network', 'create', '-d', 'macvlan', '--ipv6', '--subnet', '2001:db8:77::/64', '-o', 'parent=up0', 'routed')).trim();
+    await waitFor('a shim for the routed network, with its subnet routed whole', () => routesOf(shimName(other)).includes('2001:db8:77::/64'), 10_000);
+    assert.equal(await lab.stopSixgate(), 0);
+    assert.doesNotMatch(links(), /sgs-/);
+  });
+});
