@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { requires } from '../support/prereq.js';
 import { IMAGE } from '../support/docker.js';
-import { ServiceLab, A, HTTPD_CMD, httpGetCode } from './topology.js';
+import { ServiceLab, A, HTTPD_CMD, httpGetCode, CLI } from './topology.js';
 import { shimName } from '../../src/host/shim.js';
 
 const req = requires({
@@ -19,6 +19,7 @@ const req = requires({
 const RANGE = '2001:db8:1:0:1::/80';
 /** An address rt (a LAN host) already holds, which a container is then given. */
 const TAKEN = '2001:db8:1:0:1::99';
+const METRICS_PORT = 9467;
 
 async function waitFor(what: string, pred: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {
   const end = Date.now() + timeoutMs;
@@ -32,6 +33,11 @@ describe('macvlan networks: the host shim', { ...req, timeout: 180_000 }, () => 
   let lab: ServiceLab;
   let netId = '';
   let shim = '';
+  const socket = `/tmp/sgt-shims-${process.pid}.sock`;
+  const metric = async (name: string): Promise<string> => {
+    const text = (await lab.dhost.node(httpGetCode(`http://[::1]:${METRICS_PORT}/metrics`))).stdout;
+    return new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? 'absent';
+  };
 
   const routesOf = (dev: string): string => links().includes(dev) ? lab.dhost.exec('ip', ['-6', 'route', 'show', 'dev', dev]) : '';
   const addressOf = async (id: string): Promise<string> =>
@@ -45,7 +51,7 @@ describe('macvlan networks: the host shim', { ...req, timeout: 180_000 }, () => 
       '--ip-range', RANGE, '-o', 'parent=up0', 'lan')).trim();
     shim = shimName(netId);
     await lab.startSixgate(['run', '--uplink', 'up0', '--docker-host', `unix://${lab.docker.socket}`, '--status-file', lab.statusFile,
-      '--log-level', 'debug', '--retry-max-ms', '500', '--cleanup']);
+      '--log-level', 'debug', '--retry-max-ms', '500', '--cleanup', '--control-socket', socket, '--metrics-listen', `[::1]:${METRICS_PORT}`]);
     await lab.waitLog(/docker state applied/, 20_000);
   });
 
@@ -85,6 +91,12 @@ describe('macvlan networks: the host shim', { ...req, timeout: 180_000 }, () => 
     assert.equal(line.address, TAKEN);
     assert.deepEqual(line.holders, [[...lab.rt.mac('down0')].map((b) => b.toString(16).padStart(2, '0')).join(':')]);
     assert.doesNotMatch(routesOf(shim), new RegExp(TAKEN.replace(/:/g, '\\:')));
+    const status = JSON.parse(lab.dhost.exec(process.execPath, [CLI, 'status', '-o', 'json', '--socket', socket])) as { networks: Array<{ name: string; mode: string; notes: string[] }> };
+    const lan = status.networks.find((n) => n.name === 'lan')!;
+    assert.equal(lan.mode, 'shim (macvlan on up0)');
+    assert.ok(lan.notes.some((n) => n.startsWith(`conflict: ${TAKEN} `)), JSON.stringify(lan.notes));
+    assert.equal(await metric('sixgate_address_conflicts'), '1');
+    assert.equal(await metric('sixgate_shims'), '1');
     await lab.docker.docker('rm', '-f', id);
   });
 
