@@ -28,7 +28,7 @@ import type { Logger } from 'pino';
 import { SixgateError } from '../errors.js';
 import {
   DockerFeed, acquireInstanceLock, applyNdpDeltas, parseDockerHost, endpointFromEnv, touchesNat,
-  type DeltaBatch, type DockerEndpoint, type InstanceLock, type NdpSink,
+  type DeltaBatch, type DockerEndpoint, type FeedDelta, type InstanceLock, type NdpSink,
 } from '../docker/index.js';
 import { causingEvent } from '../docker/feed.js';
 import { NdpService } from '../proxy/ndp-service.js';
@@ -271,13 +271,34 @@ export class SixgateDaemon {
     },
   };
 
+  /**
+   * Container addresses to the NDP proxy at once, but those of ipvlan l3
+   * networks: they lie on the LAN's own link, so each is probed for another
+   * holder first (ShimManager.claimAfterProbe) and claimed after.
+   */
+  #applyNdp(deltas: readonly FeedDelta[]): number {
+    const ipvlan = new Set(this.feed.snapshot().networks.filter((n) => n.driver === 'ipvlan').map((n) => n.id));
+    const probed = (d: FeedDelta): d is FeedDelta & { kind: 'address-added' } =>
+      d.kind === 'address-added' && d.address.service === 'ndp' && ipvlan.has(d.address.networkId);
+    for (const d of deltas) {
+      if (probed(d)) {
+        const a = d.address;
+        const wanted = (): boolean => !this.#stopped && this.feed.snapshot().addresses.some((x) => x.address === a.address && x.networkId === a.networkId);
+        void this.shims.claimAfterProbe(a, a.uplink!, wanted, () => this.#sink.add(a.uplink!, a.address));
+      } else if (d.kind === 'address-removed') {
+        this.shims.released(d.address.address);
+      }
+    }
+    return applyNdpDeltas(deltas.filter((d) => !probed(d)), this.#sink);
+  }
+
   #onBatch(batch: DeltaBatch): void {
     if (this.#stopped) return;
     this.counters.batches++;
     // Measured from the event that caused the deltas (the start, not the network connect before it).
     const ev = causingEvent(batch);
     const eventMs = ev === undefined ? undefined : Number(BigInt(ev.timeNano) / 1000n) / 1000;
-    const ndpCalls = this.#config.ndp ? applyNdpDeltas(batch.deltas, this.#sink) : 0;
+    const ndpCalls = this.#config.ndp ? this.#applyNdp(batch.deltas) : 0;
     const ndpMs = ndpCalls > 0 && eventMs !== undefined ? wallMs() - eventMs : undefined;
     if (ndpMs !== undefined) this.ndpLatency.add(ndpMs);
     if (batch.cause !== 'event' || touchesShims(batch.deltas)) void this.shims.sync(this.feed.snapshot());

@@ -11,7 +11,8 @@
 // left, are deleted; with --cleanup every shim goes on stop.
 //
 // Changes are coalesced: one sync in flight, at most one more queued, always
-// from the latest snapshot.
+// from the latest snapshot. ipvlan l3 addresses, answered for by the NDP
+// proxy on the parent, get the same probe before their first answer.
 import type { Logger } from 'pino';
 import type { ContainerAddress, DockerNetwork, FeedDelta, FeedSnapshot } from '../docker/index.js';
 import { applyShim, listShims, removeShim, shimMac, shimName, type ShimSpec } from '../host/shim.js';
@@ -70,6 +71,8 @@ export class ShimManager {
   readonly #verdicts = new Map<string, string[]>();
   #status: ShimStatus[] = [];
   #conflicts: ShimConflict[] = [];
+  /** Conflicts of addresses the NDP proxy was to answer for (ipvlan l3), by address. */
+  readonly #answerConflicts = new Map<string, ShimConflict>();
   #syncing: Promise<void> | undefined;
   #again: FeedSnapshot | undefined;
   /** Conflicts found since start (the metric). */
@@ -85,7 +88,42 @@ export class ShimManager {
   }
 
   get conflicts(): readonly ShimConflict[] {
-    return this.#conflicts;
+    return [...this.#conflicts, ...this.#answerConflicts.values()];
+  }
+
+  /**
+   * An ipvlan l3 container's address, answered for on the parent by the NDP
+   * proxy: `claim` runs once a DAD probe on the parent found no other holder
+   * (ipvlan l3 containers answer no NDP themselves, and the proxy's own
+   * answers are outgoing frames the probe does not see, so any answer is
+   * another host's); `stillWanted` is asked after the probe, since the
+   * container may have gone meanwhile.
+   */
+  async claimAfterProbe(a: ContainerAddress, parent: string, stillWanted: () => boolean, claim: () => void): Promise<void> {
+    let holders: string[];
+    try {
+      holders = await this.#probe({ ifname: parent, target: a.address });
+    } catch (err) {
+      this.#log.warn({ address: a.address, err: (err as Error).message }, `could not probe ${a.address} on ${parent}: answered without the check`);
+      holders = [];
+    }
+    if (!stillWanted()) return;
+    if (holders.length === 0) {
+      this.#answerConflicts.delete(a.address);
+      claim();
+      return;
+    }
+    if (!this.#answerConflicts.has(a.address)) {
+      this.conflictsFound++;
+      this.#log.warn({ address: a.address, container: a.containerName, network: a.networkName, holders },
+        `address ${a.address} of container ${a.containerName} (network ${a.networkName}) is already used on ${parent} by ${holders.join(', ')}: not answered for; give the container another address or free it on the LAN`);
+    }
+    this.#answerConflicts.set(a.address, { address: a.address, container: a.containerName, network: a.networkName, parent, holders });
+  }
+
+  /** An ipvlan l3 address withdrawn: its conflict, if any, goes with it. */
+  released(address: string): void {
+    this.#answerConflicts.delete(address);
   }
 
   /** Brings the shims in line with `snapshot` (coalesced); resolves when that is done. */

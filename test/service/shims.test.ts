@@ -1,13 +1,18 @@
 // macvlan networks under `sixgate run`, against a real Docker engine: the
 // host shim on the network's parent (the uplink up0, whose peer is the LAN's
 // router rt), container routes through it, the DAD probe that refuses to
-// route an address another LAN host holds, and nothing left behind.
+// route an address another LAN host holds, and nothing left behind. Then the
+// same probe before the NDP proxy answers for an ipvlan l3 address.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { fileURLToPath } from 'node:url';
 import { requires } from '../support/prereq.js';
+import { Lab } from '../support/netns.js';
 import { IMAGE } from '../support/docker.js';
 import { ServiceLab, A, HTTPD_CMD, httpGetCode, CLI } from './topology.js';
 import { shimName } from '../../src/host/shim.js';
+
+const url = (path: string): string => fileURLToPath(new URL(path, import.meta.url));
 
 const req = requires({
   root: true,
@@ -108,5 +113,38 @@ describe('macvlan networks: the host shim', { ...req, timeout: 180_000 }, () => 
     await waitFor('a shim for the routed network, with its subnet routed whole', () => routesOf(shimName(other)).includes('2001:db8:77::/64'), 10_000);
     assert.equal(await lab.stopSixgate(), 0);
     assert.doesNotMatch(links(), /sgs-/);
+  });
+});
+
+// ipvlan l3 (which this kernel lacks): the probe before the NDP proxy's
+// first answer, on a parent `eth0` whose peer is a LAN host holding one of
+// two container addresses.
+describe('ipvlan l3: the probe before answering', { ...requires({ root: true, tools: ['ip'] }), timeout: 60_000 }, () => {
+  test('a free address is claimed; one a LAN host holds is not, and is reported with its MAC', async () => {
+    const lab = new Lab();
+    try {
+      const host = lab.ns('host');
+      const lan = lab.ns('lan');
+      lab.veth(host, 'eth0', lan, 'r0');
+      lab.addr(host, 'eth0', '2001:db8:1::2/64', { nodad: true });
+      lab.addr(lan, 'r0', '2001:db8:1::1/64', { nodad: true });
+      lab.addr(lan, 'r0', '2001:db8:1:0:6::7/64', { nodad: true });
+      const r = await host.node(`import { ShimManager } from '${url('../../src/service/shims.js')}';
+import { createLogger } from '${url('../../src/log.js')}';
+const lines = [];
+const log = createLogger({ level: 'info', destination: { write: (l) => { lines.push(JSON.parse(l).msg); return true; } } });
+const shims = new ShimManager({ log });
+const claimed = [];
+const address = (a) => ({ containerId: 'c', containerName: 'l3', networkId: 'n', networkName: 'ipl3', bridge: 'eth0', address: a, prefixLength: 80, subnet: '2001:db8:1:0:6::/80', service: 'ndp', uplink: 'eth0' });
+for (const a of ['2001:db8:1:0:6::5', '2001:db8:1:0:6::7']) await shims.claimAfterProbe(address(a), 'eth0', () => true, () => claimed.push(a));
+console.log(JSON.stringify({ claimed, conflicts: shims.conflicts, lines: lines.filter((l) => /already used/.test(l)) }));`, 20_000);
+      const out = JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as { claimed: string[]; conflicts: Array<{ address: string; holders: string[] }>; lines: string[] };
+      const lanMac = [...lan.mac('r0')].map((b) => b.toString(16).padStart(2, '0')).join(':');
+      assert.deepEqual(out.claimed, ['2001:db8:1:0:6::5'], r.stderr);
+      assert.deepEqual(out.conflicts.map((c) => [c.address, c.holders]), [['2001:db8:1:0:6::7', [lanMac]]]);
+      assert.equal(out.lines.length, 1);
+    } finally {
+      lab.destroy();
+    }
   });
 });
