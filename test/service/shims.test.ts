@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { requires } from '../support/prereq.js';
 import { Lab } from '../support/netns.js';
+import { waitFor } from '../support/wait.js';
 import { IMAGE } from '../support/docker.js';
 import { ServiceLab, A, HTTPD_CMD, httpGetCode, CLI } from './topology.js';
 import { shimName } from '../../src/host/shim.js';
@@ -25,14 +26,6 @@ const RANGE = '2001:db8:1:0:1::/80';
 /** An address rt (a LAN host) already holds, which a container is then given. */
 const TAKEN = '2001:db8:1:0:1::99';
 const METRICS_PORT = 9467;
-
-async function waitFor(what: string, pred: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await pred())) {
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms: ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe('macvlan networks: the host shim', { ...req, timeout: 180_000 }, () => {
   let lab: ServiceLab;
@@ -67,7 +60,7 @@ describe('macvlan networks: the host shim', { ...req, timeout: 180_000 }, () => 
   test('the host, the container and a LAN host reach each other; the container sees real source addresses', async () => {
     const id = (await lab.docker.docker('run', '-d', '--stop-timeout', '1', '--network', 'lan', '--name', 'web', IMAGE, ...HTTPD_CMD)).trim();
     const addr = await addressOf(id);
-    await waitFor(`a route to ${addr} through ${shim}`, () => routesOf(shim).includes(addr), 10_000);
+    await waitFor(() => routesOf(shim).includes(addr), 10_000, `a route to ${addr} through ${shim}`, 50);
     // The host, from its own address on the parent (the shim has only a link-local).
     assert.equal((await lab.dhost.node(httpGetCode(`http://[${addr}]/cgi-bin/ip`))).stdout.trim(), `peer [${A.up}]`);
     // A LAN host, directly (macvlan's own path).
@@ -75,16 +68,16 @@ describe('macvlan networks: the host shim', { ...req, timeout: 180_000 }, () => 
     // The container reaches the host's address, which lives on the parent.
     lab.dhost.spawn(process.execPath, ['--input-type=module', '-e',
       "import net from 'node:net'; net.createServer((s) => s.end('host ' + s.remoteAddress + '\\n')).listen(7001, '::');"]);
-    await waitFor('the container reaches the host', async () => {
+    await waitFor(async () => {
       const out = await lab.docker.docker('exec', id, 'sh', '-c', `nc -w 2 ${A.up} 7001 </dev/null`).catch(() => '');
       return out.trim() === `host ${addr}`;
-    }, 10_000);
+    }, 10_000, 'the container reaches the host', 50);
     const shimLink = lab.dhost.exec('ip', ['-d', 'link', 'show', shim]);
     assert.match(shimLink, /macvlan mode bridge/);
     assert.match(shimLink, /alias sixgate shim lan/);
     assert.doesNotMatch(lab.dhost.exec('ip', ['-6', 'addr', 'show', 'dev', shim]), /scope global/, 'the shim takes no address from the LAN');
     await lab.docker.docker('rm', '-f', id);
-    await waitFor('the route goes with the container', () => !routesOf(shim).includes(addr), 10_000);
+    await waitFor(() => !routesOf(shim).includes(addr), 10_000, 'the route goes with the container', 50);
   });
 
   test('an address a LAN host already holds is reported, not routed', async () => {
@@ -107,10 +100,10 @@ describe('macvlan networks: the host shim', { ...req, timeout: 180_000 }, () => 
 
   test('the network removed: its shim goes; a subnet off the link is routed whole; --cleanup leaves no shim', async () => {
     await lab.docker.docker('network', 'rm', 'lan');
-    await waitFor('the shim deleted with its network', () => !links().includes(shim), 10_000);
+    await waitFor(() => !links().includes(shim), 10_000, 'the shim deleted with its network', 50);
     // Docker allows one macvlan network per parent (without VLANs): the next one takes up0 again.
     const other = (await lab.docker.docker('network', 'create', '-d', 'macvlan', '--ipv6', '--subnet', '2001:db8:77::/64', '-o', 'parent=up0', 'routed')).trim();
-    await waitFor('a shim for the routed network, with its subnet routed whole', () => routesOf(shimName(other)).includes('2001:db8:77::/64'), 10_000);
+    await waitFor(() => routesOf(shimName(other)).includes('2001:db8:77::/64'), 10_000, 'a shim for the routed network, with its subnet routed whole', 50);
     assert.equal(await lab.stopSixgate(), 0);
     assert.doesNotMatch(links(), /sgs-/);
   });
