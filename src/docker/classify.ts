@@ -18,14 +18,27 @@
 //                               are NDP-proxied, ULA ones NAT'd by sixgate (the
 //                               per-network way to hand NAT to sixgate on 27+)
 //   isolated (28+, internal)    no gateway on the host at all: none ('gateway-isolated')
+//
+// macvlan and ipvlan networks (no bridge: containers sit on the parent's link):
+//   macvlan (bridge mode), ipvlan l2       → shim: the host reaches them through
+//                                            an interface of its own on the parent
+//                                            (src/host/shim.ts); label sixgate.shim=off
+//                                            opts out ('shim-off')
+//   macvlan private/vepa/passthru          → none ('macvlan-mode': a shim cannot reach them)
+//   ipvlan l3/l3s, inside an uplink's prefix → ndp, answered on the parent
+//   ipvlan l3/l3s elsewhere                → none ('needs-route': the router needs a route)
 import { clearHostBits, matchesPrefix, formatIpv6, tryParseIpv6 } from '../wire/address.js';
 import { compareApiVersions } from './client.js';
 import type { ApiInfo, ApiNetwork, ApiVersion } from './api-types.js';
 
-export type SubnetService = 'nat66' | 'nptv6' | 'ndp' | 'none';
+export type SubnetService = 'nat66' | 'nptv6' | 'ndp' | 'shim' | 'none';
 
 /** The label (or driver option) asking for NPTv6: its value is the external prefix. */
 export const NPTV6_LABEL = 'sixgate.nptv6';
+/** The label that keeps sixgate from giving a macvlan/ipvlan network a host shim ("off"). */
+export const SHIM_LABEL = 'sixgate.shim';
+
+export type NetworkDriver = 'bridge' | 'macvlan' | 'ipvlan';
 
 export const OPT = {
   bridgeName: 'com.docker.network.bridge.name',
@@ -60,8 +73,15 @@ export interface NetworkSubnet {
 export interface DockerNetwork {
   id: string;
   name: string;
-  /** The Linux bridge: com.docker.network.bridge.name, else br-<id12>. */
+  driver: NetworkDriver;
+  /**
+   * The host interface the network's containers hang off: the Linux bridge
+   * (com.docker.network.bridge.name, else br-<id12>), or a macvlan/ipvlan
+   * network's parent (option `parent`).
+   */
   bridge: string;
+  /** macvlan_mode / ipvlan_mode as Docker applies it ('' for a bridge). */
+  driverMode: string;
   internal: boolean;
   icc: boolean;
   masquerade: boolean;
@@ -215,8 +235,9 @@ export function classifyNetwork(raw: ApiNetwork, ctx: ClassifyContext, issues: I
     const p = cfg.Subnet === undefined ? undefined : parsePrefix(cfg.Subnet);
     if (p !== undefined) v6.push(p);
   }
-  if (raw.Driver !== 'bridge') {
-    if (v6.length > 0) issues.push({ level: 'info', msg: `network ${name} (driver ${raw.Driver ?? '?'}) has IPv6 but sixgate serves bridge networks only: ignored` });
+  const driver = DRIVERS.find((d) => d === raw.Driver);
+  if (driver === undefined) {
+    if (v6.length > 0) issues.push({ level: 'info', msg: `network ${name} (driver ${raw.Driver ?? '?'}) has IPv6 but sixgate serves ${DRIVERS.join(', ')} networks only: ignored` });
     return undefined;
   }
   const options = raw.Options ?? {};
@@ -226,6 +247,7 @@ export function classifyNetwork(raw: ApiNetwork, ctx: ClassifyContext, issues: I
     return undefined;
   }
   const internal = raw.Internal === true;
+  if (driver !== 'bridge') return classifyLinkNetwork(raw, driver, v6, ctx, issues);
   const masquerade = optBool(options, OPT.masquerade, true, issues);
   const icc = optBool(options, OPT.icc, true, issues);
   const isDefault = optBool(options, OPT.defaultBridge, false, issues);
@@ -263,7 +285,48 @@ export function classifyNetwork(raw: ApiNetwork, ctx: ClassifyContext, issues: I
   if (dockerNat && subnets.some((s) => s.reason === 'docker-ip6tables')) {
     issues.push({ level: 'warn', msg: `network ${name}: Docker's own ip6tables NAT serves it: sixgate leaves its NAT alone` });
   }
-  return { id, name, bridge, internal, icc, masquerade, hostBindingIpv6, snatAddress, subnets, dockerNat, labels: { ...labels } };
+  return { id, name, driver, bridge, driverMode: '', internal, icc, masquerade, hostBindingIpv6, snatAddress, subnets, dockerNat, labels: { ...labels } };
+}
+
+const DRIVERS: readonly NetworkDriver[] = ['bridge', 'macvlan', 'ipvlan'];
+
+/**
+ * A macvlan or ipvlan network. Docker's defaults: macvlan_mode bridge,
+ * ipvlan_mode l2; no `parent` means Docker made a dummy parent (an internal
+ * network: nothing to reach).
+ */
+function classifyLinkNetwork(raw: ApiNetwork, driver: 'macvlan' | 'ipvlan', v6: ReadonlyArray<{ bytes: Uint8Array; length: number; text: string }>,
+  ctx: ClassifyContext, issues: Issue[]): DockerNetwork {
+  const id = raw.Id ?? '';
+  const name = raw.Name ?? id.slice(0, 12);
+  const options = raw.Options ?? {};
+  const labels = raw.Labels ?? {};
+  const parent = options.parent ?? '';
+  const driverMode = driver === 'macvlan' ? options.macvlan_mode || 'bridge' : options.ipvlan_mode || 'l2';
+  const internal = raw.Internal === true || parent === '';
+  const shimOff = (labels[SHIM_LABEL] ?? options[SHIM_LABEL]) === 'off';
+  const subnets = v6.map((p): NetworkSubnet => {
+    const none = (reason: string): NetworkSubnet => ({ prefix: p.text, length: p.length, service: 'none', reason });
+    if (internal) return none('internal');
+    if (driverMode === 'l3' || driverMode === 'l3s') {
+      const uplink = ctx.uplinks.find((u) => u.name === parent && u.prefixes.some((t) => {
+        const onLink = parsePrefix(t);
+        return onLink !== undefined && prefixWithin(p, onLink);
+      }));
+      if (uplink !== undefined) return { prefix: p.text, length: p.length, service: 'ndp', reason: '', uplink: uplink.name };
+      issues.push({ level: 'warn', msg: `network ${name}: ipvlan ${driverMode} subnet ${p.text} is not inside an on-link prefix of an uplink sixgate answers on: the upstream router needs a route to it (ip -6 route add ${p.text} via <this host's address on ${parent}>)` });
+      return none('needs-route');
+    }
+    if (driver === 'macvlan' && driverMode !== 'bridge') {
+      issues.push({ level: 'info', msg: `network ${name}: macvlan mode ${driverMode} keeps its containers from the host's shim (only bridge mode reaches them): no shim` });
+      return none('macvlan-mode');
+    }
+    return shimOff ? none('shim-off') : { prefix: p.text, length: p.length, service: 'shim', reason: '' };
+  });
+  return {
+    id, name, driver, bridge: parent, driverMode, internal, icc: true, masquerade: false, hostBindingIpv6: null,
+    snatAddress: null, subnets, dockerNat: false, labels: { ...labels },
+  };
 }
 
 /** The subnet of `net` holding `address`, if any. */

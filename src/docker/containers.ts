@@ -14,6 +14,8 @@ export interface ContainerEndpoint {
   networkName: string;
   /** Canonical IPv6 addresses with their prefix length (GlobalIPv6Address first). */
   addresses: Array<{ address: string; prefixLength: number }>;
+  /** MacAddress, lower case, when the engine reports one. */
+  mac?: string;
 }
 
 /** A host port Docker bound for the container (one per host IP it reported). */
@@ -41,7 +43,7 @@ function port(n: unknown): number | undefined {
 }
 
 function endpointsOf(networks: Record<string, {
-  NetworkID?: string; GlobalIPv6Address?: string; GlobalIPv6PrefixLen?: number;
+  NetworkID?: string; GlobalIPv6Address?: string; GlobalIPv6PrefixLen?: number; MacAddress?: string;
   SecondaryIPv6Addresses?: Array<{ Addr?: string; PrefixLen?: number }> | null;
 }> | null | undefined): ContainerEndpoint[] {
   const out: ContainerEndpoint[] = [];
@@ -54,7 +56,8 @@ function endpointsOf(networks: Record<string, {
     };
     add(ep.GlobalIPv6Address, ep.GlobalIPv6PrefixLen);
     for (const s of ep.SecondaryIPv6Addresses ?? []) add(s.Addr, s.PrefixLen);
-    out.push({ networkId: ep.NetworkID, networkName, addresses });
+    const mac = typeof ep.MacAddress === 'string' && /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/i.test(ep.MacAddress) ? ep.MacAddress.toLowerCase() : undefined;
+    out.push({ networkId: ep.NetworkID, networkName, addresses, ...(mac === undefined ? {} : { mac }) });
   }
   return out;
 }

@@ -12,7 +12,7 @@
 // changed, and nothing stale survives it.
 //
 // Port network, deterministic: among the container's networks with an IPv6
-// address, nat66 first, then nptv6, ndp, none; ties by network name.
+// address, nat66 first, then nptv6, ndp, shim, none; ties by network name.
 import {
   classifyNetwork, canonicalAddress, subnetOf,
   type ClassifyContext, type DockerNetwork, type Issue, type SubnetService,
@@ -36,6 +36,8 @@ export interface ContainerAddress {
   uplink?: string;
   /** nptv6: the external prefix of the subnet. */
   externalPrefix?: string;
+  /** The container's MAC on this network, when Docker reports one (a shim's conflict probe tells it from others). */
+  mac?: string;
 }
 
 export interface PublishedPort {
@@ -70,7 +72,7 @@ export interface ModelIssue extends Issue {
   owner: string;
 }
 
-const SERVICE_RANK: Record<SubnetService, number> = { nat66: 0, nptv6: 1, ndp: 2, none: 3 };
+const SERVICE_RANK: Record<SubnetService, number> = { nat66: 0, nptv6: 1, ndp: 2, shim: 3, none: 4 };
 
 export class DockerModel {
   #ctx: ClassifyContext;
@@ -260,6 +262,7 @@ export class DockerModel {
           address: a.address, prefixLength: a.prefixLength, subnet: subnet.prefix, service: subnet.service,
           ...(subnet.uplink !== undefined ? { uplink: subnet.uplink } : {}),
           ...(subnet.externalPrefix !== undefined ? { externalPrefix: subnet.externalPrefix } : {}),
+          ...(ep.mac !== undefined ? { mac: ep.mac } : {}),
         };
         out.set(`addr|${c.id}|${net.id}|${a.address}`, { t: 'address', v: addr });
         candidates.push({ net, addr });

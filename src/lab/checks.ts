@@ -134,6 +134,8 @@ export function peerOf(body: string | undefined): string | undefined {
 
 export interface CheckContext {
   readonly run: Runner;
+  /** sglab-host, where sixgate (and dockerd) run. */
+  readonly host: Netns;
   readonly router: Netns;
   readonly internet: Netns;
   /** sglab-host's uplink MAC: an NA carrying it came from sixgate. */
@@ -188,5 +190,13 @@ export async function runChecks(cx: CheckContext): Promise<CheckResult[]> {
   out.push(hairpin.ok && from !== undefined
     ? { ok: true, text: `hairpin: container client → [${external}]:${PUBLISHED_PORT} → container web, which saw ${from} (${took(hairpin)})` }
     : { ok: false, text: `hairpin: container client → [${external}]:${PUBLISHED_PORT} ${hairpin.ok ? `answered ${hairpin.body}` : `failed (${hairpin.error})`}` });
+  if (c.lan1 !== undefined) {
+    const lan1 = c.lan1;
+    const shim = await httpGet(cx.run, cx.host.path, url(lan1.address, WEB_PORT, cx.webPath));
+    const peer = peerOf(shim.body);
+    out.push(shim.ok && peer === ADDR.lanHost
+      ? { ok: true, text: `macvlan: sglab-host → container lan1 [${lan1.address}]:${WEB_PORT} through sixgate's shim, client address ${peer} (${took(shim)})` }
+      : { ok: false, text: `macvlan: sglab-host → [${lan1.address}]:${WEB_PORT} ${shim.ok ? `container saw ${peer ?? shim.body}, expected ${ADDR.lanHost}` : `failed (${shim.error})`}` });
+  }
   return out;
 }

@@ -14,7 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, request } from 'undici';
 import { alive, type Netns } from './netns.js';
 import { LAB_DIR, type LabDir } from './state.js';
-import { ADDR, NET, PUBLISHED_PORT, UPLINK, WEB_PORT, type LabContainer, type LabContainers } from './topology.js';
+import { ADDR, LAN_LINK, NET, PUBLISHED_PORT, UPLINK, WEB_PORT, type LabContainer, type LabContainers } from './topology.js';
 import type { Runner } from './static.js';
 
 export const DOCKER_DIR = join(LAB_DIR, 'docker');
@@ -130,9 +130,11 @@ export class LabDocker {
     await call(this.#agent, 'POST', `/images/create?fromSrc=-&repo=${IMAGE.split(':')[0]}&tag=latest`, undefined, tar);
   }
 
-  async network(name: string, subnet: string): Promise<void> {
+  async network(name: string, subnet: string, macvlan?: { parent: string; range: string; gateway: string }): Promise<void> {
     await call(this.#agent, 'POST', '/networks/create', {
-      Name: name, CheckDuplicate: true, Driver: 'bridge', EnableIPv6: true, IPAM: { Config: [{ Subnet: subnet }] },
+      Name: name, CheckDuplicate: true, Driver: macvlan === undefined ? 'bridge' : 'macvlan', EnableIPv6: true,
+      IPAM: { Config: [{ Subnet: subnet, ...(macvlan === undefined ? {} : { IPRange: macvlan.range, Gateway: macvlan.gateway }) }] },
+      ...(macvlan === undefined ? {} : { Options: { parent: macvlan.parent } }),
     });
   }
 
@@ -167,11 +169,13 @@ export async function startDocker(host: Netns, dir: LabDir, run: Runner): Promis
     const web = await engine.container('web', NET.ula, HTTPD_CMD, { host: PUBLISHED_PORT, container: WEB_PORT });
     const client = await engine.container('client', NET.ula, ['sleep', '999999999']);
     const glob1 = await engine.container('glob1', NET.global, HTTPD_CMD);
+    await engine.network(NET.lan, ADDR.lanPrefix, { parent: LAN_LINK, range: ADDR.lanRange, gateway: ADDR.lanRouter });
+    const lan1 = await engine.container('lan1', NET.lan, HTTPD_CMD);
     const configFile = join(LAB_DIR, 'sixgate.yaml');
     writeFileSync(configFile, sixgateYaml(engine.socket));
     dir.spawn('sixgate', host, run.node, [run.cli, 'run', '-c', configFile]);
     await dir.waitLog('sixgate', /docker state applied/, 20_000);
-    return { web, client, glob1 };
+    return { web, client, glob1, lan1 };
   } finally {
     await engine.close();
   }

@@ -84,11 +84,11 @@ async function build(engine: EngineKind, opts: LabRunOptions): Promise<Built> {
   log.info({ engine, namespaces: lab.namespaces.map((n) => n.name) }, 'upstream built');
   const containers = engine === 'docker' ? await startDocker(host, dir, RUNNER) : await startStatic(lab, host, dir, RUNNER);
   out(engine === 'docker'
-    ? `  dockerd + sixgate run in sglab-host; containers web, client (ULA ${ADDR.ula}) and glob1 (global ${ADDR.global}): up in ${secs(t0)}`
+    ? `  dockerd + sixgate run in sglab-host; containers web, client (ULA ${ADDR.ula}), glob1 (global ${ADDR.global}) and lan1 (macvlan ${ADDR.lanRange}): up in ${secs(t0)}`
     : `  sixgate nat + sixgate ndp in sglab-host; container namespaces sglab-web, sglab-client (ULA ${ADDR.ula}) and sglab-glob1 (global ${ADDR.global}): up in ${secs(t0)}`);
   const t1 = performance.now();
   const checks = await runChecks({
-    run: RUNNER, router, internet, hostMac: formatMac(host.mac(UPLINK), 0), containers,
+    run: RUNNER, host, router, internet, hostMac: formatMac(host.mac(UPLINK), 0), containers,
     external: externalAddress(), webPath: engine === 'docker' ? DOCKER_WEB_PATH : '/',
   });
   for (const c of checks) out(formatCheck(c));

@@ -6,6 +6,10 @@
 //        │
 //   sglab-host ─ up0 ══ down0 ─ sglab-router ─ out0 ══ eth0 ─ sglab-internet
 //   2001:db8:1::2/64      2001:db8:1::1     2001:db8:2::1        2001:db8:2::2
+//        │
+//        └ lan0 ══ lan0 (a second LAN, 2001:db8:3::/64: host ::2, router ::1)
+//            └ macvlan lan1 2001:db8:3:0:1::/80 of the LAN's own prefix (Docker engine
+//              only: the host reaches it through sixgate's shim)
 //
 // sglab-host plays the Docker host: sixgate runs there (and dockerd, with
 // the Docker engine). The router knows nothing of the ULA network and finds
@@ -29,13 +33,20 @@ export const ADDR = {
   ulaGateway: 'fd6c:6162:1::1',
   global: '2001:db8:1:0:d0c::/80',
   globalGateway: '2001:db8:1:0:d0c::1',
+  lanPrefix: '2001:db8:3::/64',
+  lanHost: '2001:db8:3::2',
+  lanRouter: '2001:db8:3::1',
+  /** Where Docker picks the macvlan container's address. */
+  lanRange: '2001:db8:3:0:1::/80',
   /** The Docker engine's default bridge (unused by the checks, kept off the others). */
   dockerDefault: 'fd6c:6162:d0c::/64',
 } as const;
 
 /** Network names, as Docker knows them (the external address is derived from the ULA one's). */
-export const NET = { ula: 'ula', global: 'glob' } as const;
+export const NET = { ula: 'ula', global: 'glob', lan: 'lan' } as const;
 export const UPLINK = 'up0';
+/** The second LAN's link, parent of the macvlan network. */
+export const LAN_LINK = 'lan0';
 export const PUBLISHED_PORT = 8080;
 export const WEB_PORT = 80;
 
@@ -57,6 +68,8 @@ export interface LabContainers {
   readonly web: LabContainer;
   readonly client: LabContainer;
   readonly glob1: LabContainer;
+  /** The macvlan container (Docker engine only). */
+  readonly lan1?: LabContainer;
 }
 
 export interface Upstream {
@@ -82,6 +95,9 @@ export function buildUpstream(lab: Lab, host: Netns): Upstream {
   lab.addr(router, 'out0', `${ADDR.routerOut}/64`);
   lab.addr(internet, 'eth0', `${ADDR.internet}/64`);
   internet.ip('-6', 'route', 'add', 'default', 'via', ADDR.routerOut);
+  lab.veth(host, LAN_LINK, router, LAN_LINK);
+  lab.addr(host, LAN_LINK, `${ADDR.lanHost}/64`);
+  lab.addr(router, LAN_LINK, `${ADDR.lanRouter}/64`);
   host.sysctl('net.ipv6.conf.all.forwarding', '1');
   router.sysctl('net.ipv6.conf.all.forwarding', '1');
   return { lab, router, internet };

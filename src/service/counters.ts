@@ -97,6 +97,8 @@ function daemonMetrics(daemon: SixgateDaemon | undefined): Metric[] {
       single(counterName('service', entry), help, 'counter', () => d?.counters[key] ?? 0)),
     single('sixgate_last_resync_seconds', 'Duration of the last full resync, to both engines ready.', 'gauge', () => (d?.counters.lastResyncMs ?? 0) / 1000),
     single('sixgate_ndp_container_addresses', 'Container addresses the NDP proxy answers for.', 'gauge', () => d?.ndpAddressCount ?? 0),
+    single('sixgate_shims', 'Host shims of macvlan/ipvlan networks in place.', 'gauge', () => d?.shims.status.filter((s) => s.problem === '').length ?? 0),
+    single('sixgate_address_conflicts', 'Container addresses of macvlan/ipvlan networks another host on the link already holds (not routed).', 'gauge', () => d?.shims.conflicts.length ?? 0),
     {
       name: 'sixgate_event_ready_seconds', help: 'First Docker event of a batch to both engines ready, quantiles over the last 4096 batches (NaN before the first).',
       kind: 'gauge', labels: ['engine', 'quantile'],

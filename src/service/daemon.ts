@@ -28,7 +28,7 @@ import type { Logger } from 'pino';
 import { SixgateError } from '../errors.js';
 import {
   DockerFeed, acquireInstanceLock, applyNdpDeltas, parseDockerHost, endpointFromEnv, touchesNat,
-  type DeltaBatch, type DockerEndpoint, type InstanceLock, type NdpSink,
+  type DeltaBatch, type DockerEndpoint, type FeedDelta, type InstanceLock, type NdpSink,
 } from '../docker/index.js';
 import { causingEvent } from '../docker/feed.js';
 import { NdpService } from '../proxy/ndp-service.js';
@@ -43,6 +43,7 @@ import type { HealthStatus, ComponentHealth } from './health.js';
 import { datapathModel, filterResolvable, modelKey } from './docker-to-nat.js';
 import { detectUplink, readUplink, uplinkExists } from './uplink.js';
 import { LatencyRing } from './latency.js';
+import { ShimManager, touchesShims } from './shims.js';
 
 export interface DaemonOptions {
   readonly config: ServiceConfig;
@@ -101,6 +102,8 @@ export class SixgateDaemon {
   /** What the NDP service answers for, by source; kept while it is not running, read when it starts. */
   readonly #ndpSources = new NdpSources();
   #datapath: DatapathService | undefined;
+  /** Host shims of macvlan/ipvlan networks. */
+  readonly shims: ShimManager;
   #natError: string | undefined;
   #appliedKey = '';
   #applying: Promise<void> | undefined;
@@ -121,6 +124,7 @@ export class SixgateDaemon {
     this.#now = options.now;
     this.#lock = lock;
     this.uplink = uplink;
+    this.shims = new ShimManager({ log: options.log.child({ part: 'shim' }) });
     this.#uplinkKey = prefixes.join(',');
     this.feed = new DockerFeed({
       log: options.log.child({ part: 'docker' }), endpoint, uplinks: [{ name: uplink, prefixes }],
@@ -267,15 +271,37 @@ export class SixgateDaemon {
     },
   };
 
+  /**
+   * Container addresses to the NDP proxy at once, but those of ipvlan l3
+   * networks: they lie on the LAN's own link, so each is probed for another
+   * holder first (ShimManager.claimAfterProbe) and claimed after.
+   */
+  #applyNdp(deltas: readonly FeedDelta[]): number {
+    const ipvlan = new Set(this.feed.snapshot().networks.filter((n) => n.driver === 'ipvlan').map((n) => n.id));
+    const probed = (d: FeedDelta): d is FeedDelta & { kind: 'address-added' } =>
+      d.kind === 'address-added' && d.address.service === 'ndp' && ipvlan.has(d.address.networkId);
+    for (const d of deltas) {
+      if (probed(d)) {
+        const a = d.address;
+        const wanted = (): boolean => !this.#stopped && this.feed.snapshot().addresses.some((x) => x.address === a.address && x.networkId === a.networkId);
+        void this.shims.claimAfterProbe(a, a.uplink!, wanted, () => this.#sink.add(a.uplink!, a.address));
+      } else if (d.kind === 'address-removed') {
+        this.shims.released(d.address.address);
+      }
+    }
+    return applyNdpDeltas(deltas.filter((d) => !probed(d)), this.#sink);
+  }
+
   #onBatch(batch: DeltaBatch): void {
     if (this.#stopped) return;
     this.counters.batches++;
     // Measured from the event that caused the deltas (the start, not the network connect before it).
     const ev = causingEvent(batch);
     const eventMs = ev === undefined ? undefined : Number(BigInt(ev.timeNano) / 1000n) / 1000;
-    const ndpCalls = this.#config.ndp ? applyNdpDeltas(batch.deltas, this.#sink) : 0;
+    const ndpCalls = this.#config.ndp ? this.#applyNdp(batch.deltas) : 0;
     const ndpMs = ndpCalls > 0 && eventMs !== undefined ? wallMs() - eventMs : undefined;
     if (ndpMs !== undefined) this.ndpLatency.add(ndpMs);
+    if (batch.cause !== 'event' || touchesShims(batch.deltas)) void this.shims.sync(this.feed.snapshot());
     const pending: Pending = { cause: batch.cause, deltas: batch.deltas.length, ...(ev === undefined ? {} : { action: ev.action, id: (ev.attributes.container ?? ev.id).slice(0, 12) }), eventMs, ndpMs, arrivedMs: wallMs() };
     if (!this.#config.nat66 || (batch.cause === 'event' && !touchesNat(batch.deltas))) {
       this.#done(pending, eventMs === undefined ? undefined : wallMs() - eventMs, false);
@@ -438,6 +464,7 @@ export class SixgateDaemon {
     await this.#applying?.catch(() => {});
     const cleanup = this.#config.cleanup;
     try {
+      await this.shims.stop(cleanup);
       if (this.#datapath !== undefined) await this.#datapath.stop({ cleanup });
       else if (cleanup) await cleanupHost({ uplink: this.uplink, tun: this.#config.tun, reservedPorts: this.#config.hostPortRange });
       if (cleanup && this.#config.stateFile !== undefined) rmSync(lastModelPath(this.#config.stateFile), { force: true });

@@ -140,7 +140,8 @@ function dockerNetworks(snapshot: FeedSnapshot, model: ResolvedModel | undefined
     const r = resolved.get(net.name);
     const nptv6 = (model?.networks ?? []).filter((n) => n.name.startsWith(`${net.name}/nptv6:`));
     const mode = net.dockerNat ? 'docker' : r !== undefined ? `masquerade (${r.addressMode})`
-      : services.has('nptv6') ? 'nptv6' : services.has('nat66') ? 'masquerade (not applied)' : services.has('ndp') ? 'ndp' : 'none';
+      : services.has('nptv6') ? 'nptv6' : services.has('nat66') ? 'masquerade (not applied)' : services.has('ndp') ? 'ndp'
+        : services.has('shim') ? `shim (${net.driver} on ${net.bridge})` : 'none';
     const containers = new Map<string, { name: string; id: string; addresses: string[] }>();
     for (const a of snapshot.addresses) {
       if (a.networkId !== net.id) continue;
@@ -279,6 +280,18 @@ function counters(metrics: readonly Metric[]): ControlAnswer {
 }
 
 /** `sixgate run`: status (uplink, Docker networks, containers, ports, proxied addresses, health), flows, ndp-sessions, counters. */
+/** A macvlan/ipvlan network's shim, its routes or why it is missing, and address conflicts, as notes. */
+function withShims(networks: NetworkView[], shims: SixgateDaemon['shims']): NetworkView[] {
+  for (const n of networks) {
+    const s = shims.status.find((x) => x.network === n.name);
+    if (s !== undefined) n.notes.push(s.problem === '' ? `shim ${s.shim}: ${s.routes.length} route(s)` : `no shim: ${s.problem}`);
+    for (const c of shims.conflicts.filter((x) => x.network === n.name)) {
+      n.notes.push(`conflict: ${c.address} (${c.container}) is held on ${c.parent} by ${c.holders.join(', ')}: not routed`);
+    }
+  }
+  return networks;
+}
+
 export function runOps(daemon: SixgateDaemon, metrics: readonly Metric[]): Record<string, ControlOp> {
   const containerMap = (): Map<string, { name: string; id: string }> =>
     new Map(daemon.feed.snapshot().addresses.map((a) => [a.address, { name: a.containerName, id: a.containerId }]));
@@ -292,7 +305,7 @@ export function runOps(daemon: SixgateDaemon, metrics: readonly Metric[]): Recor
         result: {
           daemon: 'run', pid: process.pid, health: daemon.status(),
           uplinks: [{ name: daemon.uplink, prefixes: await uplinkPrefixes(daemon.uplink).catch(() => []), ndp: ndp.find((i) => i.name === daemon.uplink) ?? null }],
-          networks: dockerNetworks(snapshot, daemon.datapath?.model),
+          networks: withShims(dockerNetworks(snapshot, daemon.datapath?.model), daemon.shims),
           nat: natSummary(daemon.datapath),
         },
       };

@@ -9,6 +9,9 @@ import type { ApiNetwork } from '../../src/docker/api-types.js';
 import {
   gatewayCtx, natNet, natUnprotectedNet, routedNet, routedElsewhereNet, isolatedNet, unknownModeNet,
 } from './gateway-fixtures.js';
+import {
+  linkCtx, macvlanLan, macvlanVlan, macvlanPrivate, macvlanOptedOut, macvlanInternal, ipvlanL2, ipvlanL3OnLink, ipvlanL3Routed,
+} from './link-fixtures.js';
 
 const ID = '9b2bbba8a8e2e6e6db1f7667a239d0fea11abb8354cb570c6dd29b869dcdde68';
 const ctx: ClassifyContext = { uplinks: [{ name: 'eth0', prefixes: ['2001:db8:5::/64', '2001:db8:6::/48'] }], dockerIp6tables: false };
@@ -27,7 +30,7 @@ test('a ULA bridge network is NAT66, with defaults from Docker', () => {
   const { net: n, issues } = classify(net());
   assert.deepEqual(issues, []);
   assert.deepEqual(n, {
-    id: ID, name: 'n1', bridge: 'br-9b2bbba8a8e2', internal: false, icc: true, masquerade: true,
+    id: ID, name: 'n1', driver: 'bridge', bridge: 'br-9b2bbba8a8e2', driverMode: '', internal: false, icc: true, masquerade: true,
     hostBindingIpv6: null, snatAddress: null, dockerNat: false, labels: {},
     subnets: [{ prefix: 'fd00:1::/64', length: 64, service: 'nat66', reason: '' }],
   });
@@ -52,16 +55,16 @@ test('global subnets: NDP inside an uplink prefix, nothing elsewhere; every subn
   assert.equal(classify(net({ subnets: ['2001:db8:5::/60'] })).net!.subnets[0].reason, 'not-on-uplink');
 });
 
-test('no IPv6 subnet or not a bridge: left out (the former with a log line)', () => {
+test('no IPv6 subnet or a driver sixgate does not serve: left out (the former with a log line)', () => {
   const v4 = classify(net({ subnets: ['10.0.0.0/24'] }));
   assert.equal(v4.net, undefined);
   assert.match(v4.issues[0].msg, /network n1 has no IPv6 subnet/);
   const host = classify(net({ Driver: 'host', Name: 'host', subnets: [] }));
   assert.equal(host.net, undefined);
   assert.deepEqual(host.issues, []);
-  const mac = classify(net({ Driver: 'macvlan', Name: 'mv' }));
-  assert.equal(mac.net, undefined);
-  assert.match(mac.issues[0].msg, /network mv \(driver macvlan\) has IPv6 but sixgate serves bridge networks only/);
+  const overlay = classify(net({ Driver: 'overlay', Name: 'ov' }));
+  assert.equal(overlay.net, undefined);
+  assert.match(overlay.issues[0].msg, /network ov \(driver overlay\) has IPv6 but sixgate serves bridge, macvlan, ipvlan networks only/);
 });
 
 test('bridge names: option, default bridge, br-<id12>', () => {
@@ -188,4 +191,30 @@ test('Docker 27/28 gateway modes with Docker\'s ip6tables on: nat modes are Dock
   const isolated = classify(isolatedNet, c).net!;
   assert.equal(isolated.dockerNat, false);
   assert.deepEqual(isolated.subnets.map((s) => s.service), ['none', 'none']);
+});
+
+test('macvlan and ipvlan: shim, ndp on the parent for ipvlan l3, or none with the reason', () => {
+  const services = (raw: ApiNetwork) => {
+    const r = classify(raw, linkCtx);
+    return { net: r.net!, services: r.net!.subnets.map((s) => [s.service, s.reason, s.uplink ?? '']), issues: r.issues.map((i) => i.msg) };
+  };
+  const lan = services(macvlanLan);
+  assert.deepEqual(lan.services, [['shim', '', '']]);
+  assert.equal(lan.net.driver, 'macvlan');
+  assert.equal(lan.net.bridge, 'eth0', 'the parent');
+  assert.equal(lan.net.driverMode, 'bridge', "Docker's default mode");
+  assert.deepEqual(lan.issues, []);
+  assert.deepEqual(services(macvlanVlan).services, [['shim', '', '']]);
+  assert.equal(services(macvlanVlan).net.bridge, 'eth0.10');
+  assert.deepEqual(services(ipvlanL2).services, [['shim', '', '']]);
+  assert.equal(services(ipvlanL2).net.driverMode, 'l2');
+  const priv = services(macvlanPrivate);
+  assert.deepEqual(priv.services, [['none', 'macvlan-mode', '']]);
+  assert.match(priv.issues[0], /macvlan mode private keeps its containers from the host's shim/);
+  assert.deepEqual(services(macvlanOptedOut).services, [['none', 'shim-off', '']]);
+  assert.deepEqual(services(macvlanInternal).services, [['none', 'internal', '']]);
+  assert.deepEqual(services(ipvlanL3OnLink).services, [['ndp', '', 'eth0']]);
+  const routed = services(ipvlanL3Routed);
+  assert.deepEqual(routed.services, [['none', 'needs-route', '']]);
+  assert.match(routed.issues[0], /the upstream router needs a route to it \(ip -6 route add 2001:db8:99::\/64 via <this host's address on eth0>\)/);
 });

@@ -8,7 +8,7 @@ import { DEFAULTS } from '../../src/config/options.js';
 
 function net(name: string, subnets: DockerNetwork['subnets'], extra: Partial<DockerNetwork> = {}): DockerNetwork {
   return {
-    id: name.padEnd(64, '0'), name, bridge: `br-${name}`, internal: false, icc: true, masquerade: true,
+    id: name.padEnd(64, '0'), name, driver: 'bridge', bridge: `br-${name}`, driverMode: '', internal: false, icc: true, masquerade: true,
     hostBindingIpv6: null, snatAddress: null, subnets, dockerNat: false, labels: {}, ...extra,
   };
 }
