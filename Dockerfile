@@ -96,6 +96,8 @@ COPY --from=build /src/package.json ./
 COPY --from=build /src/node_modules ./node_modules
 COPY --from=build /src/dist/src ./dist/src
 COPY --from=build /src/native/build/Release/sixgate_io.node ./native/build/Release/
+COPY man/*.8 /usr/share/man/man8/
+COPY man/*.5 /usr/share/man/man5/
 ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     NODE_ENV=production \
     SIXGATE_STATE_FILE=/var/lib/sixgate/connections.snapshot

@@ -179,6 +179,9 @@ describe('container image (Dockerfile built offline, run as the drop-in)', {
     assert.deepEqual(JSON.parse(out), { lo: 1, typescript: false, nodeGyp: false, pino: true });
     const cc = await docker(['run', '--rm', '--entrypoint', 'sh', IMAGE, '-c', 'command -v cc gcc g++ make python3 npm apt-get dpkg perl']);
     assert.equal(cc.stdout.trim(), '');
+    const man = await docker(['run', '--rm', '--entrypoint', 'sh', IMAGE, '-c',
+      'cd /usr/share/man && for p in man8/sixgate.8 man5/sixgate.yaml.5 man5/sixgate-nat.yaml.5; do test -s $p || echo missing $p; done']);
+    assert.deepEqual([man.code, man.stdout], [0, ''], 'the man pages are in the image');
     // The size the README states (docker images' SIZE: the unpacked layers).
     const size = Number(await ok(['image', 'inspect', '--format', '{{.Size}}', IMAGE]));
     process.stderr.write(`# image size: ${(size / 1e6).toFixed(1)} MB\n`);
