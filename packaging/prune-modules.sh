@@ -5,3 +5,5 @@
 #   prune-modules.sh NODE_MODULES_DIR
 set -eu
 find "$1" -type f \( -name '*.d.ts' -o -name '*.d.mts' -o -name '*.d.cts' -o -name '*.map' -o -name '*.md' -o -name '*.ts' \) -delete
+# Scope folders npm prune emptied (@types once @types/node is gone).
+find "$1" -type d -empty -delete
