@@ -113,8 +113,8 @@ write('DEBIAN/postrm', [
 ].join('\n'), 0o755);
 
 const deb = join(out, `sixgate_${pkg.version}_amd64.deb`);
-// gzip: a fifth of xz's time for 10% more bytes, most of them the Node binary.
-run('dpkg-deb', ['--root-owner-group', '-Zgzip', '--build', stage, deb]);
+// zstd (dpkg >= 1.21.18, Debian bookworm): smaller than gzip -6 in a fifth of its time, most of the bytes being Node's.
+run('dpkg-deb', ['--root-owner-group', '-Zzstd', '-z3', '--build', stage, deb]);
 rmSync(stage, { recursive: true, force: true });
 process.stdout.write(`${deb}\n`);
 
