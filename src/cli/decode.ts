@@ -335,6 +335,12 @@ export function registerDecode(program: Command): void {
     .description('print one tcpdump-like line per packet of a pcap or pcapng file, with sixgate\'s own verdicts')
     .argument('<file>', 'capture file (classic pcap in µs or ns, either byte order, or pcapng)')
     .option('-t, --no-time', 'leave out the capture time')
+    .addHelpText('after', `
+Link types: Ethernet, Linux cooked (SLL), raw IP (RAW, IPV6), BSD loopback
+(NULL, LOOP). As libpcap does, a record longer than the snaplen is cut to it.
+
+Exit status: 0 every record read; 1 the file ends inside a record (the packets
+before it are printed); 2 not a capture file, or unreadable.`)
     .action((file: string, options: { time: boolean }) => {
       // `sixgate decode x | head` closes the pipe early: that is not an error.
       process.stdout.on('error', (err: NodeJS.ErrnoException) => {
