@@ -17,8 +17,10 @@ import { requires } from '../support/prereq.js';
 const manDir = join(repoRoot, 'man');
 const pages = manPages();
 
-test('the committed pages are what `npm run man` makes now', () => {
+test('the committed pages are what `npm run man` makes now; package.json lists them (npm installs them)', () => {
   assert.deepEqual(readdirSync(manDir).sort(), [...pages.keys()].sort());
+  const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { man: string[] };
+  assert.deepEqual(pkg.man.map((p) => p.replace('./man/', '')).sort(), [...pages.keys()].sort());
   for (const [name, text] of pages) assert.equal(readFileSync(join(manDir, name), 'utf8'), text, `man/${name} is stale: run \`npm run build && npm run man\``);
 });
 
