@@ -67,7 +67,7 @@ const chain = new Ipv6Chain();
 const MAX_TUNNEL_DEPTH = 4;
 
 function formatIpv6Packet(buf: Uint8Array, off: number, len: number, snapped: boolean, depth = 0): string {
-  const err = walkChain(buf, off, len, chain, snapped);
+  const err = walkChain(buf, off, len, chain, snapped, true);
   if (len < ipv6.HEADER_LEN || ipv6.version(buf, off) !== 6) {
     return `IP6 [${wireErrorName(err === WireError.Ok ? WireError.Truncated : err)}], length ${len}`;
   }
@@ -93,10 +93,9 @@ function formatIpv6Packet(buf: Uint8Array, off: number, len: number, snapped: bo
         checksumVerdict(buf, off, l4, l4Len, protocol, verifiable);
     }
     case Protocol.Udp: {
-      // In a first fragment the length field counts the whole datagram, so only the header can be checked.
-      const bad = chain.isFragment ? (l4Len < udp.HEADER_LEN ? WireError.Truncated : WireError.Ok) : udp.check(buf, l4, l4Len);
+      const bad = checkUdp(buf, l4, l4Len);
       if (bad !== WireError.Ok) return `${head('', '')}UDP [${wireErrorName(bad)}], length ${l4Len}`;
-      return `${head(`.${udp.srcPort(buf, l4)}`, `.${udp.dstPort(buf, l4)}`)}UDP, length ${udp.length(buf, l4) - udp.HEADER_LEN}` +
+      return `${head(`.${udp.srcPort(buf, l4)}`, `.${udp.dstPort(buf, l4)}`)}UDP, length ${udpLength(buf, l4) - udp.HEADER_LEN}` +
         checksumVerdict(buf, off, l4, l4Len, protocol, verifiable);
     }
     case Protocol.Icmpv6: {
@@ -114,6 +113,27 @@ function formatIpv6Packet(buf: Uint8Array, off: number, len: number, snapped: bo
     default:
       return `${head('', '')}${protocolName(protocol)}, length ${l4Len}`;
   }
+}
+
+/**
+ * The UDP gate for what a capture holds. In a first fragment or a packet cut
+ * by the snaplen the length field counts bytes that are not here, so only
+ * its lower bound can be checked; a jumbogram's is 0 (RFC 2675 §4).
+ */
+function checkUdp(buf: Uint8Array, l4: number, l4Len: number): WireError {
+  if (l4Len < udp.HEADER_LEN) return WireError.Truncated;
+  if (isJumboUdp(buf, l4)) return WireError.Ok;
+  if (chain.isFragment || chain.truncated) return udp.length(buf, l4) < udp.HEADER_LEN ? WireError.BadLength : WireError.Ok;
+  return udp.check(buf, l4, l4Len);
+}
+
+/** Header plus data of a datagram checkUdp passed: a jumbogram's is what its IPv6 header says is left. */
+function udpLength(buf: Uint8Array, l4: number): number {
+  return isJumboUdp(buf, l4) ? chain.payloadEnd - l4 : udp.length(buf, l4);
+}
+
+function isJumboUdp(buf: Uint8Array, l4: number): boolean {
+  return chain.jumboLength !== 0 && udp.length(buf, l4) === 0;
 }
 
 function checksumVerdict(buf: Uint8Array, ipOff: number, l4: number, l4Len: number, protocol: number, verifiable: boolean): string {
@@ -150,6 +170,8 @@ function extensionNames(buf: Uint8Array, off: number): string {
       out += `frag (0x${id.toString(16).padStart(8, '0')}:${word & 0xfff8}${word & 1 ? '+' : ''}) `;
     } else if (next === Protocol.Routing) {
       out += `RT6 (type=${buf[pos + EXT.ROUTING_TYPE]}, segleft=${buf[pos + EXT.SEGMENTS_LEFT]}) `;
+    } else if (next === Protocol.HopByHop && chain.jumboLength !== 0) {
+      out += `HBH (jumbo: ${chain.jumboLength}) `;
     } else {
       out += `${protocolName(next)} `;
     }
@@ -313,6 +335,12 @@ export function registerDecode(program: Command): void {
     .description('print one tcpdump-like line per packet of a pcap or pcapng file, with sixgate\'s own verdicts')
     .argument('<file>', 'capture file (classic pcap in µs or ns, either byte order, or pcapng)')
     .option('-t, --no-time', 'leave out the capture time')
+    .addHelpText('after', `
+Link types: Ethernet, Linux cooked (SLL), raw IP (RAW, IPV6), BSD loopback
+(NULL, LOOP). As libpcap does, a record longer than the snaplen is cut to it.
+
+Exit status: 0 every record read; 1 the file ends inside a record (the packets
+before it are printed); 2 not a capture file, or unreadable.`)
     .action((file: string, options: { time: boolean }) => {
       // `sixgate decode x | head` closes the pipe early: that is not an error.
       process.stdout.on('error', (err: NodeJS.ErrnoException) => {
@@ -338,7 +366,11 @@ export function registerDecode(program: Command): void {
         if (!(err instanceof PcapError)) throw err;
         return unreadable(err);
       }
-      // A bad record after readable ones: the packets before it were printed, so this is a warning.
-      if (result.error !== undefined) process.stderr.write(`sixgate decode: ${file}: ${result.error.message}\n`);
+      // A bad record after readable ones (a file cut mid-record): the packets before it were
+      // printed, and, as tcpdump does, the exit status says the file was not read to its end.
+      if (result.error !== undefined) {
+        process.stderr.write(`sixgate decode: ${file}: ${result.error.message}\n`);
+        process.exitCode = 1;
+      }
     });
 }

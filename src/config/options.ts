@@ -65,7 +65,9 @@ export interface OptionSpec {
   readonly defaultText: string;
 }
 
-const ifname = { type: 'string', pattern: '^[^\\s/]{1,15}$' };
+/** A Linux interface name (IFNAMSIZ less the NUL). */
+export const IFNAME_PATTERN = '^[^\\s/]{1,15}$';
+const ifname = { type: 'string', pattern: IFNAME_PATTERN };
 const port = { type: 'integer', minimum: 1, maximum: 65535 };
 /** The form only; load.ts checks each address parses. */
 export const IPV6_PREFIX_PATTERN = '^[0-9A-Fa-f:.]+/[0-9]{1,3}$';

@@ -28,6 +28,7 @@
 import { ConfigError } from '../errors.js';
 import { tryParseIpv6 } from '../wire/address.js';
 import { readConfigText, schemaChecker, YamlFile } from '../config/yaml.js';
+import { IFNAME_PATTERN, IPV6_ADDRESS_PATTERN, IPV6_PREFIX_PATTERN } from '../config/options.js';
 import type { DatapathModel } from './nat-model.js';
 import type { NatConfig } from '../nat/engine-config.js';
 import { REFUSE_MODES, type RefuseMode } from '../nat/refuse.js';
@@ -54,64 +55,70 @@ export function natOptions(c: { capacity?: number; addressQuota?: number; networ
   };
 }
 
-const prefix = { type: 'string', pattern: '^[0-9A-Fa-f:.]+/[0-9]{1,3}$' };
-const address = { type: 'string', pattern: '^[0-9A-Fa-f:.]+$' };
+const prefix = { type: 'string', pattern: IPV6_PREFIX_PATTERN };
+const address = { type: 'string', pattern: IPV6_ADDRESS_PATTERN };
 const port = { type: 'integer', minimum: 1, maximum: 65535 };
-const ifname = { type: 'string', pattern: '^[^\\s/]{1,15}$' };
+const ifname = { type: 'string', pattern: IFNAME_PATTERN };
 
-const SCHEMA = {
+/** The file's JSON Schema; its descriptions are the text of sixgate-nat.yaml(5) (src/cli/man.ts). */
+export const NAT_FILE_SCHEMA = {
+  description: 'The file sixgate nat reads (-c, default /etc/sixgate/nat.yaml): the NAT66 data path without Docker, '
+    + 'its networks and published ports written out by hand, YAML or JSON. sixgate nat --check validates it; '
+    + 'an unknown key or a value of the wrong form is an error naming the key and its line. SIGHUP re-reads it.',
   type: 'object',
   additionalProperties: false,
   required: ['uplink', 'networks'],
   properties: {
-    uplink: ifname,
-    tun: ifname,
-    stateFile: { type: 'string', minLength: 1 },
-    capacity: { type: 'integer', minimum: 1024, maximum: 16777215 },
-    addressQuota: { type: 'integer', minimum: 1, maximum: 16777215 },
-    networkQuota: { type: 'integer', minimum: 1, maximum: 16777215 },
-    refuse: { enum: REFUSE_MODES },
-    hostPortRange: { type: 'array', items: port, minItems: 2, maxItems: 2 },
-    throwPrefixes: { type: 'array', items: prefix },
-    ipv4Map: { type: 'object', additionalProperties: address },
+    uplink: { ...ifname, description: 'The interface facing the world, whose prefix dedicated external addresses come from.' },
+    tun: { ...ifname, description: 'The TUN interface of the data path (default sixgate0).' },
+    stateFile: { type: 'string', minLength: 1, description: 'The file the connection table lives in (mapped), kept across restarts and crashes; --state-file overrides it.' },
+    capacity: { type: 'integer', minimum: 1024, maximum: 16777215, description: 'Sessions the connection table holds.' },
+    addressQuota: { type: 'integer', minimum: 1, maximum: 16777215, description: 'Sessions one container address may hold.' },
+    networkQuota: { type: 'integer', minimum: 1, maximum: 16777215, description: 'Sessions one network may hold.' },
+    refuse: { enum: REFUSE_MODES, description: 'Packets to an unpublished port of an external address: reply as a closed port does (TCP RST, ICMPv6 port unreachable) or drop silently (default reply).' },
+    hostPortRange: { type: 'array', items: port, minItems: 2, maxItems: 2, description: 'The host ports sixgate owns in host-address mode, [low, high] (default [61000, 61999]).' },
+    throwPrefixes: { type: 'array', items: prefix, description: 'Destinations the networks reach untranslated (other local or routed prefixes).' },
+    ipv4Map: { type: 'object', additionalProperties: address, description: 'IPv4 host address of a published port to the IPv6 external address it is published on.' },
     networks: {
+      description: 'The NAT66 networks.',
       type: 'array',
       items: {
         type: 'object',
         additionalProperties: false,
         required: ['name', 'bridge', 'subnets'],
         properties: {
-          name: { type: 'string', minLength: 1 },
-          bridge: ifname,
-          subnets: { type: 'array', items: prefix, minItems: 1 },
-          mode: { enum: ['masquerade', 'nptv6'] },
-          addressMode: { enum: ['auto', 'dedicated', 'host'] },
-          externalAddresses: { type: 'array', items: address },
-          externalPrefix: prefix,
-          filtering: { enum: ['address-and-port-dependent', 'endpoint-independent'] },
-          portRange: { type: 'array', items: port, minItems: 2, maxItems: 2 },
+          name: { type: 'string', minLength: 1, description: 'The network\'s name, in logs and counters.' },
+          bridge: { ...ifname, description: 'The bridge its containers sit on.' },
+          subnets: { type: 'array', items: prefix, minItems: 1, description: 'Its inside (ULA) prefixes.' },
+          mode: { enum: ['masquerade', 'nptv6'], description: 'Stateful NAT66 (masquerade, the default) or stateless prefix translation (nptv6, needs externalPrefix).' },
+          addressMode: { enum: ['auto', 'dedicated', 'host'], description: 'External address: dedicated (from the uplink prefix), the host\'s own, or auto.' },
+          externalAddresses: { type: 'array', items: address, description: 'The external addresses to use (Docker\'s host_ipv6).' },
+          externalPrefix: { ...prefix, description: 'The outside prefix of an nptv6 network.' },
+          filtering: { enum: ['address-and-port-dependent', 'endpoint-independent'], description: 'Which inbound packets a mapping lets in (RFC 4787; default address-and-port-dependent).' },
+          portRange: { type: 'array', items: port, minItems: 2, maxItems: 2, description: 'External ports of its mappings, [low, high].' },
         },
       },
     },
     published: {
+      description: 'Published ports.',
       type: 'array',
       items: {
         type: 'object',
         additionalProperties: false,
         required: ['protocol', 'hostPort', 'containerAddress', 'containerPort'],
         properties: {
-          protocol: { enum: ['tcp', 'udp', 'sctp'] },
-          hostIp: { type: 'string' },
-          hostPort: port,
-          containerAddress: address,
-          containerPort: port,
+          protocol: { enum: ['tcp', 'udp', 'sctp'], description: 'The transport protocol.' },
+          hostIp: { type: 'string', description: 'The host address it is published on ("::" or absent: every external address).' },
+          hostPort: { ...port, description: 'The external port.' },
+          containerAddress: { ...address, description: 'The container\'s inside address.' },
+          containerPort: { ...port, description: 'The container\'s port.' },
         },
       },
     },
   },
 } as const;
 
-const checkSchema = schemaChecker(SCHEMA);
+const checkSchema = schemaChecker(NAT_FILE_SCHEMA);
 
 /** Parses and validates config text; `file` names it in errors. */
 export function parseDatapathConfig(text: string, file = '<config>'): DatapathFileConfig {

@@ -2,6 +2,10 @@
 // A capture says once (per file or per pcapng interface) what framing its
 // records use; https://www.tcpdump.org/linktypes.html lists the numbers.
 //
+//  NULL (0), LOOP (108): BSD loopback, a 4-byte address family, then the IP packet.
+//    NULL writes it in the capturing host's byte order, LOOP in network order;
+//    like libpcap and tcpdump, a value with its upper 16 bits set is read swapped.
+//    IPv6 has three numbers there (24 NetBSD/OpenBSD, 28 FreeBSD, 30 Darwin).
 //  EN10MB (1): Ethernet II, see src/wire/ethernet.ts (one 802.1Q tag allowed)
 //  RAW (101), IPV6 (229): a bare IP packet, what a TUN opened with IFF_NO_PI hands over
 //  LINUX_SLL (113), "Linux cooked" v1, what `tcpdump -i any` writes:
@@ -13,16 +17,22 @@ import * as ethernet from '../wire/ethernet.js';
 import { EtherType } from '../wire/ethernet.js';
 import { WireError } from '../wire/error.js';
 
+export const LINKTYPE_NULL = 0;
 export const LINKTYPE_ETHERNET = 1;
+export const LINKTYPE_LOOP = 108;
 export const LINKTYPE_RAW = 101;
 export const LINKTYPE_LINUX_SLL = 113;
 export const LINKTYPE_IPV6 = 229;
 
 /** Byte offsets in the Linux cooked header. */
 export const F = {
+  NULL_HEADER_LEN: 4,
   SLL_PROTOCOL: 14,
   SLL_HEADER_LEN: 16,
 } as const;
+
+/** BSD address families in a NULL/LOOP header. */
+const AddressFamily = { INET: 2, INET6_BSD: 24, INET6_FREEBSD: 28, INET6_DARWIN: 30 } as const;
 
 /**
  * Why `ipOffset` found no IP header. Negative, so one number carries either an
@@ -39,7 +49,9 @@ export const LinkError = {
 
 export function linktypeName(linktype: number): string {
   switch (linktype) {
+    case LINKTYPE_NULL: return 'NULL';
     case LINKTYPE_ETHERNET: return 'EN10MB';
+    case LINKTYPE_LOOP: return 'LOOP';
     case LINKTYPE_RAW: return 'RAW';
     case LINKTYPE_LINUX_SLL: return 'LINUX_SLL';
     case LINKTYPE_IPV6: return 'IPV6';
@@ -75,6 +87,10 @@ export function linkEtherType(linktype: number, data: Uint8Array): number {
     case LINKTYPE_ETHERNET:
       if (ethernet.check(data, 0, data.length) !== WireError.Ok) return LinkError.TRUNCATED;
       return ethernet.etherType(data, 0);
+    case LINKTYPE_NULL:
+    case LINKTYPE_LOOP:
+      if (data.length < F.NULL_HEADER_LEN) return LinkError.TRUNCATED;
+      return addressFamilyEtherType(data);
     default:
       return LinkError.UNSUPPORTED_LINKTYPE;
   }
@@ -91,6 +107,22 @@ export function ipOffset(linktype: number, data: Uint8Array): number {
   switch (linktype) {
     case LINKTYPE_ETHERNET: return ethernet.headerLength(data, 0);
     case LINKTYPE_LINUX_SLL: return F.SLL_HEADER_LEN;
+    case LINKTYPE_NULL:
+    case LINKTYPE_LOOP: return F.NULL_HEADER_LEN;
     default: return 0;
+  }
+}
+
+/** The EtherType a NULL/LOOP header's address family stands for; NOT_IP for any other family. */
+function addressFamilyEtherType(data: Uint8Array): number {
+  // Little-endian when the upper half (bytes 2-3) is zero, else read as big-endian.
+  const family = (data[2] | data[3]) === 0 ? data[0] | (data[1] << 8)
+    : (data[0] | data[1]) === 0 ? (data[2] << 8) | data[3] : -1;
+  switch (family) {
+    case AddressFamily.INET: return EtherType.Ipv4;
+    case AddressFamily.INET6_BSD:
+    case AddressFamily.INET6_FREEBSD:
+    case AddressFamily.INET6_DARWIN: return EtherType.Ipv6;
+    default: return LinkError.NOT_IP;
   }
 }

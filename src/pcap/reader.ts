@@ -3,9 +3,13 @@
 //
 // A file that cannot be read at all (unknown magic, short header, bad
 // section header) is a PcapError from `readCapture`. A bad record inside a
-// readable file (truncated, over-long caplen, corrupt block) ends the
+// readable file (truncated, caplen over MAX_CAPLEN, corrupt block) ends the
 // iteration instead, and `Capture.error` tells why: everything before it is
 // still delivered, and no length read from the file is ever allocated.
+//
+// As libpcap does: a record longer than its snaplen is cut to the snaplen
+// and reading goes on; the link-type field's upper 16 bits (FCS length and
+// reserved bits, LT_LINKTYPE_EXT) do not change the framing and are dropped.
 //
 // Classic pcap, https://www.ietf.org/archive/id/draft-ietf-opsawg-pcap-04.html
 //   global header: magic(4) major(2) minor(2) thiszone(4) sigfigs(4) snaplen(4) linktype(4)
@@ -16,6 +20,9 @@ import { PcapError } from '../errors.js';
 
 /** No record may claim more than this, whatever the file's snaplen says (libpcap's own cap). */
 export const MAX_CAPLEN = 256 * 1024;
+
+/** The link type proper in a classic header's link-type field (LT_LINKTYPE); the bits above say FCS length. */
+const LINKTYPE_MASK = 0xffff;
 
 /** Classic pcap magic numbers: microsecond and nanosecond timestamps. */
 export const PCAP_MAGIC_US = 0xa1b2c3d4;
@@ -118,31 +125,31 @@ export class Capture implements Iterable<CapturePacket> {
     const { view, bytes } = this;
     const le = this.littleEndian;
     const ns = view.getUint32(F.GLOBAL_MAGIC, le) === PCAP_MAGIC_NS;
-    const snaplen = view.getUint32(F.GLOBAL_SNAPLEN, le);
-    const linktype = view.getUint32(F.GLOBAL_LINKTYPE, le);
-    const limit = caplenLimit(snaplen);
+    const snaplen = caplenLimit(view.getUint32(F.GLOBAL_SNAPLEN, le));
+    const linktype = view.getUint32(F.GLOBAL_LINKTYPE, le) & LINKTYPE_MASK;
     let at = F.GLOBAL_HEADER_LEN;
     for (let index = 0; at < bytes.length; index++) {
       if (bytes.length - at < F.REC_HEADER_LEN) {
         return this.fail(`record ${index + 1} at byte ${at}: truncated record header (${bytes.length - at} of ${F.REC_HEADER_LEN} bytes)`);
       }
       const caplen = view.getUint32(at + F.REC_CAPLEN, le);
-      if (caplen > limit) {
-        return this.fail(`record ${index + 1} at byte ${at}: caplen ${caplen} is over the limit of ${limit} (snaplen ${snaplen})`);
+      if (caplen > MAX_CAPLEN) {
+        return this.fail(`record ${index + 1} at byte ${at}: caplen ${caplen} is over the limit of ${MAX_CAPLEN}`);
       }
       const start = at + F.REC_HEADER_LEN;
       if (start + caplen > bytes.length) {
         return this.fail(`record ${index + 1} at byte ${at}: truncated, ${bytes.length - start} of ${caplen} captured bytes present`);
       }
+      const kept = Math.min(caplen, snaplen);
       const sec = BigInt(view.getUint32(at + F.REC_TS_SEC, le));
       const frac = BigInt(view.getUint32(at + F.REC_TS_FRAC, le));
       yield {
         index,
         linktype,
         tsNs: sec * 1_000_000_000n + (ns ? frac : frac * 1000n),
-        caplen,
+        caplen: kept,
         origlen: view.getUint32(at + F.REC_ORIGLEN, le),
-        data: bytes.subarray(start, start + caplen),
+        data: bytes.subarray(start, start + kept),
       };
       at = start + caplen;
     }
@@ -187,18 +194,18 @@ export class Capture implements Iterable<CapturePacket> {
         const caplen = simple
           ? Math.min(origlen, iface.snaplen === 0 ? origlen : iface.snaplen, end - dataAt)
           : view.getUint32(at + F.EPB_CAPLEN, le);
-        const limit = caplenLimit(iface.snaplen);
-        if (caplen > limit) return this.fail(`${where}: caplen ${caplen} is over the limit of ${limit} (snaplen ${iface.snaplen})`);
+        if (caplen > MAX_CAPLEN) return this.fail(`${where}: caplen ${caplen} is over the limit of ${MAX_CAPLEN}`);
         if (caplen > end - dataAt) return this.fail(`${where}: caplen ${caplen} runs past the end of the block`);
+        const kept = Math.min(caplen, caplenLimit(iface.snaplen));
         const ts = simple ? 0n
           : (BigInt(view.getUint32(at + F.EPB_TS_HIGH, le)) << 32n) | BigInt(view.getUint32(at + F.EPB_TS_LOW, le));
         yield {
           index: index++,
           linktype: iface.linktype,
           tsNs: (ts * iface.tsMul) / iface.tsDiv + iface.tsOffsetNs,
-          caplen,
+          caplen: kept,
           origlen,
-          data: bytes.subarray(dataAt, dataAt + caplen),
+          data: bytes.subarray(dataAt, dataAt + kept),
         };
       }
       at += len;
@@ -244,8 +251,8 @@ function sectionByteOrder(view: DataView, at: number): boolean | undefined {
   return undefined;
 }
 
+/** The snaplen records are cut to: a snaplen of 0 is written by some tools to mean "none given". */
 function caplenLimit(snaplen: number): number {
-  // A snaplen of 0 is written by some tools to mean "none given".
   return snaplen === 0 ? MAX_CAPLEN : Math.min(snaplen, MAX_CAPLEN);
 }
 

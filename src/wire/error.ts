@@ -32,12 +32,13 @@ export const WireError = {
   BadType: 12,
   BadAddress: 13,
   BadOption: 14,
+  Jumbogram: 15,
 } as const;
 
 export type WireError = (typeof WireError)[keyof typeof WireError];
 
 /** Number of codes defined here; engine-specific reasons start at this value. */
-export const WIRE_ERROR_COUNT = 15;
+export const WIRE_ERROR_COUNT = 16;
 
 // Each code's counter name (decode output, metrics) and one-line help: the one place they are written.
 const WIRE = describeCodes(WireError, {
@@ -56,6 +57,7 @@ const WIRE = describeCodes(WireError, {
   BadType: ['bad-type', 'The message is not of the type the caller asked for (for example parseNd on an echo request).'],
   BadAddress: ['bad-address', 'An address that RFC 4861 forbids in this position (multicast target, unspecified source with SLLA, ...).'],
   BadOption: ['bad-option', 'An option that is forbidden in this message (SLLA in a DAD solicitation).'],
+  Jumbogram: ['jumbogram', 'An RFC 2675 jumbogram (payload length 0 and a Jumbo Payload option): longer than any link sixgate serves carries.'],
 });
 
 /** Kebab-case name of a wire reason code ("bad-option-length"); `unknown-<n>` for codes defined elsewhere. */

@@ -20,12 +20,23 @@
 // does any protocol that is not an extension header, including No Next
 // Header (59), which is reported as the protocol with the rest as its bytes.
 //
-// API: `walkChain(buf, off, len, out, allowTruncated)` fills a caller-owned,
-// reused `Ipv6Chain` and returns a WireError. It does the ipv6.check() itself.
-// Offsets in the result are absolute (indices into buf). With allowTruncated,
-// the packet may be shorter than its payload length says -- the case of the
-// invoking packet quoted inside an ICMPv6 error -- but every header walked
-// must still be complete in the captured bytes.
+// Jumbo Payload (RFC 2675): a packet whose payload length is 0 and whose
+// Hop-by-Hop header carries option 0xC2 takes its length (> 65535) from the
+// option's 32-bit value instead:
+//  +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//  |  Option Type  |  Opt Data Len |    Jumbo Payload Length ...   |
+//  |     0xC2      |       4       |  (bytes after the IPv6 header)|
+//  +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+// No link sixgate forwards on carries one, so the data plane refuses it with
+// its own reason (Jumbogram) rather than read it as an empty packet; a
+// decoder asks for it to be walked (acceptJumbo).
+//
+// API: `walkChain(buf, off, len, out, allowTruncated, acceptJumbo)` fills a
+// caller-owned, reused `Ipv6Chain` and returns a WireError. It does the
+// ipv6.check() itself. Offsets in the result are absolute (indices into buf).
+// With allowTruncated, the packet may be shorter than its payload length says
+// -- the case of the invoking packet quoted inside an ICMPv6 error -- but
+// every header walked must still be complete in the captured bytes.
 
 import { WireError } from './error.js';
 import { F as IP, HEADER_LEN as IP_HEADER_LEN, Protocol, payloadLength } from './ipv6.js';
@@ -42,6 +53,12 @@ export const F = {
 /** Smallest extension header, and the fixed size of a Fragment header. */
 export const HEADER_LEN = 8;
 export const FRAGMENT_HEADER_LEN = HEADER_LEN;
+
+/** Hop-by-Hop option types read here (RFC 8200 §4.2, RFC 2675). */
+const HbhOption = { Pad1: 0, JumboPayload: 0xc2 } as const;
+/** Opt Data Len of a Jumbo Payload option, and the smallest length it may announce. */
+const JUMBO_DATA_LEN = 4;
+const MIN_JUMBO_LENGTH = 65536;
 
 export const RoutingType = {
   /** Deprecated by RFC 5095: a NAT must drop it when Segments Left > 0. */
@@ -64,6 +81,8 @@ export class Ipv6Chain {
   protocolFieldOffset = 0;
   /** Absolute end of the packet as its payload length claims (off + 40 + payload length). */
   payloadEnd = 0;
+  /** The Jumbo Payload length of an RFC 2675 jumbogram (walked with acceptJumbo), else 0. */
+  jumboLength = 0;
   /** Set only with allowTruncated: the capture ends before payloadEnd. */
   truncated = false;
   /** Number of extension headers walked. */
@@ -97,6 +116,7 @@ export class Ipv6Chain {
     this.l4Length = 0;
     this.protocolFieldOffset = 0;
     this.payloadEnd = 0;
+    this.jumboLength = 0;
     this.truncated = false;
     this.headerCount = 0;
     this.hasHopByHop = false;
@@ -123,14 +143,25 @@ export function isExtensionHeader(protocol: number): boolean {
  * Walk the extension headers of the IPv6 packet at `off` (`len` captured
  * bytes) to the upper layer. Never throws; on error `out` is partly filled.
  */
-export function walkChain(buf: Uint8Array, off: number, len: number, out: Ipv6Chain, allowTruncated = false): WireError {
+export function walkChain(
+  buf: Uint8Array, off: number, len: number, out: Ipv6Chain, allowTruncated = false, acceptJumbo = false,
+): WireError {
   out.reset();
   if (len < 1) return WireError.Truncated;
   const ver = buf[off] >> 4;
   if (ver !== 6) return ver === 4 ? WireError.NotIpv6 : WireError.BadVersion;
   if (len < IP_HEADER_LEN) return WireError.Truncated;
 
-  const payloadEnd = off + IP_HEADER_LEN + payloadLength(buf, off);
+  let payloadEnd = off + IP_HEADER_LEN + payloadLength(buf, off);
+  if (payloadEnd === off + IP_HEADER_LEN && buf[off + IP.NEXT_HEADER] === Protocol.HopByHop) {
+    const jumbo = jumboPayloadLength(buf, off + IP_HEADER_LEN, off + len);
+    if (jumbo < 0) return WireError.BadLength;
+    if (jumbo > 0) {
+      if (!acceptJumbo) return WireError.Jumbogram;
+      out.jumboLength = jumbo;
+      payloadEnd += jumbo;
+    }
+  }
   const capturedEnd = off + len;
   let end = payloadEnd;
   if (payloadEnd > capturedEnd) {
@@ -165,6 +196,8 @@ export function walkChain(buf: Uint8Array, off: number, len: number, out: Ipv6Ch
       hdrLen = (buf[pos + F.HDR_EXT_LEN] + 2) * 4;
     } else if (next === Protocol.Fragment) {
       if (pos + FRAGMENT_HEADER_LEN > end) return cutShort(pos + FRAGMENT_HEADER_LEN, payloadEnd);
+      // RFC 2675 §3: a jumbogram cannot be fragmented; its length would be a lie.
+      if (out.jumboLength !== 0) return WireError.BadLength;
       hdrLen = FRAGMENT_HEADER_LEN;
       if (out.fragmentHeaderOffset < 0) {
         const word = (buf[pos + F.FRAG_OFFSET_FLAGS] << 8) | buf[pos + F.FRAG_OFFSET_FLAGS + 1];
@@ -198,6 +231,32 @@ export function walkChain(buf: Uint8Array, off: number, len: number, out: Ipv6Ch
     next = buf[fieldAt];
     pos += hdrLen;
   }
+}
+
+// The Jumbo Payload length in the Hop-by-Hop header at `hbh` (the captured
+// bytes end at capturedEnd): 0 when the header has no such option or is not
+// all captured (the walk then reports it), -1 when the option is malformed
+// (wrong size, or a length a plain payload length could have said).
+function jumboPayloadLength(buf: Uint8Array, hbh: number, capturedEnd: number): number {
+  if (hbh + HEADER_LEN > capturedEnd) return 0;
+  const end = hbh + (buf[hbh + F.HDR_EXT_LEN] + 1) * 8;
+  if (end > capturedEnd) return 0;
+  for (let at = hbh + 2; at < end;) {
+    const type = buf[at];
+    if (type === HbhOption.Pad1) {
+      at++;
+      continue;
+    }
+    if (at + 2 > end) return 0;
+    const dataLen = buf[at + 1];
+    if (type === HbhOption.JumboPayload) {
+      if (dataLen !== JUMBO_DATA_LEN || at + 2 + JUMBO_DATA_LEN > end) return -1;
+      const value = ((buf[at + 2] << 24) | (buf[at + 3] << 16) | (buf[at + 4] << 8) | buf[at + 5]) >>> 0;
+      return value < MIN_JUMBO_LENGTH ? -1 : value;
+    }
+    at += 2 + dataLen;
+  }
+  return 0;
 }
 
 // Where a Routing header with segments left keeps the final destination:

@@ -21,8 +21,8 @@
 // every accessor below is in bounds and off + packetLength(buf, off) <= off + len.
 // Bytes after packetLength (Ethernet padding) are not part of the packet.
 // Addresses are never copied: srcOffset/dstOffset give where they live.
-// Jumbograms (payload length 0 + Jumbo option) are not supported: a payload
-// length of 0 means an empty payload.
+// Jumbograms (payload length 0 + Jumbo option, RFC 2675) are recognised by
+// walkChain in src/wire/ipv6-ext.ts; here a payload length of 0 means an empty payload.
 
 import { WireError } from './error.js';
 

@@ -14,10 +14,14 @@ const run = promisify(execFile);
 const cli = join(repoRoot, 'dist', 'src', 'cli', 'main.js');
 const captures = readdirSync(capturesDir).filter(f => /\.pcap(ng)?$/.test(f)).sort();
 
+/** The one capture cut mid-record: read up to the cut, then an error (tcpdump exits 1 on it too). */
+const CUT = 'sixgate__edge-cut-mid-record.pcap';
+
 function decodeFile(file: string): string[] {
   const lines: string[] = [];
   const result = decodeCapture(readFileSync(join(capturesDir, file)), l => lines.push(l));
-  assert.equal(result.error, undefined, file);
+  if (file === CUT) assert.match(result.error?.message ?? '', /record 3 at byte 697: truncated, 30 of 574 captured bytes present/);
+  else assert.equal(result.error, undefined, file);
   assert.equal(result.packets, lines.length);
   return lines;
 }
@@ -47,11 +51,11 @@ describe('every test capture decodes, one line per packet', () => {
     }
   });
 
-  test('as a child process: exit 0, nothing on stderr, the same lines', async () => {
+  test('as a child process: exit 0, nothing on stderr, the same lines (exit 1 and one line for the cut file)', async () => {
     const results = await Promise.all(captures.map(file => sixgate('decode', join(capturesDir, file))));
     results.forEach((r, i) => {
-      assert.equal(r.code, 0, captures[i]);
-      assert.equal(r.stderr, '', captures[i]);
+      assert.equal(r.code, captures[i] === CUT ? 1 : 0, captures[i]);
+      assert.equal(r.stderr.split('\n').length - 1, captures[i] === CUT ? 1 : 0, captures[i]);
       assert.deepEqual(r.stdout.split('\n').slice(0, -1), decodeFile(captures[i]), captures[i]);
     });
   });
@@ -210,6 +214,49 @@ describe('verdicts', () => {
   });
 });
 
+describe('the edges libpcap and tcpdump read on (sixgate__edge-* captures)', () => {
+  const decodeEdge = (name: string) => decodeFile(`sixgate__edge-${name}.pcap`).map(l => l.slice(16));
+  const small = 'IP6 2001:db8::1.5000 > 2001:db8::2.53: UDP, length 5, sum ok';
+
+  test('a record over the snaplen is decoded as far as the snaplen, and the next one is read', () => {
+    assert.deepEqual(decodeEdge('over-snaplen'), [small, 'IP6 2001:db8::1.5000 > 2001:db8::2.53: UDP, length 512, sum unverified', small]);
+  });
+
+  test('a link type with FCS-length bits reads as its base type', () => {
+    assert.deepEqual(decodeEdge('fcs-bits'), [small, 'IP6 2001:db8::1.5000 > 2001:db8::2.53: UDP, length 512, sum ok']);
+  });
+
+  test('NULL and LOOP framing: AF_INET6 24/28/30 in either byte order, AF_INET, another family', () => {
+    const expected = [small, small, small, 'IP (not decoded), length 24', '[not-ip], length 57'];
+    assert.deepEqual(decodeEdge('null'), expected);
+    assert.deepEqual(decodeEdge('loop'), expected);
+  });
+
+  test('jumbograms: UDP with length field 0 and TCP, checksums over 70008 bytes; cut by the capture; an invalid jumbo length', () => {
+    assert.deepEqual(decodeEdge('jumbogram'), [
+      'IP6 2001:db8::1.5000 > 2001:db8::2.53: HBH (jumbo: 70008) UDP, length 69992, sum ok',
+      'IP6 2001:db8::1.40000 > 2001:db8::2.80: HBH (jumbo: 70008) TCP, Flags [P.], seq 1000, ack 0, win 65535, length 69980, sum ok',
+      'IP6 2001:db8::1.5000 > 2001:db8::2.53: HBH (jumbo: 70008) UDP, length 69992, sum unverified',
+      'IP6 2001:db8::1 > 2001:db8::2: [bad-length], length 1048',
+    ]);
+  });
+
+  test('short first fragments: never a negative length', () => {
+    assert.deepEqual(decodeEdge('short-first-fragment'), [
+      'IP6 2001:db8::1 > 2001:db8::2: frag (0x00001234:0+) UDP [bad-length], length 24',
+      'IP6 2001:db8::1 > 2001:db8::2: frag (0x00001234:0+) UDP [truncated], length 4',
+      'IP6 2001:db8::1.5000 > 2001:db8::2.53: frag (0x00001234:0+) UDP, length 992, sum unverified',
+    ]);
+  });
+
+  test('a file cut mid-record: what could be read, one line on stderr, exit 1', async () => {
+    const r = await sixgate('decode', '--no-time', join(capturesDir, CUT));
+    assert.equal(r.code, 1);
+    assert.deepEqual(r.stdout.split('\n'), [small, 'IP6 2001:db8::1.5000 > 2001:db8::2.53: UDP, length 512, sum ok', '']);
+    assert.match(r.stderr, /^sixgate decode: .*: record 3 at byte 697: truncated, 30 of 574 captured bytes present\n$/);
+  });
+});
+
 describe('robustness', () => {
   test('random bytes and bit-flipped real packets: one line each, never a throw', () => {
     // A small deterministic generator, so a failure reproduces.
@@ -228,7 +275,7 @@ describe('robustness', () => {
         data = Uint8Array.from({ length: Math.floor(rand() * 200) }, () => Math.floor(rand() * 256));
         if (data.length > 0 && i % 4 === 1) data[0] = 0x60 | (data[0] & 0x0f);
       }
-      const linktype = [1, 101, 229, 113][i % 4];
+      const linktype = [1, 101, 229, 113, 0, 108][i % 6];
       const line = formatPacket({ index: i, linktype, tsNs: 0n, caplen: data.length, origlen: data.length + (i % 3), data });
       assert.doesNotMatch(line, /\n|undefined|NaN/);
     }
@@ -274,12 +321,12 @@ describe('the command', () => {
     }
   });
 
-  test('a truncated last record: the complete packets, a warning, exit 0', async () => {
+  test('a truncated last record: the complete packets, a warning, exit 1 (as tcpdump)', async () => {
     const bytes = readFileSync(join(capturesDir, 'zeek__ipv6-fragmented-dns.pcap'));
     const file = join(dir, 'cut.pcap');
     writeFileSync(file, bytes.subarray(0, bytes.length - 100));
     const r = await sixgate('decode', '--no-time', file);
-    assert.equal(r.code, 0);
+    assert.equal(r.code, 1);
     assert.equal(r.stdout.split('\n').length - 1, 7);
     assert.match(r.stdout, /^IP6 2001:470:1f11:81f:d138:5f55:6d4:1fe2\.51850 > 2607:f740:b::f93\.53: UDP, length 73, sum ok\n/);
     assert.match(r.stderr, /^sixgate decode: .*cut\.pcap: record 8 at byte \d+: truncated, \d+ of 436 captured bytes present\n$/);

@@ -13,6 +13,7 @@ import type { NatConfig } from '../../src/nat/engine-config.js';
 import {
   udpPacket, tcpPacket, echoPacket, srcText, dstText, portsOf, checksumOk, addr, TCP_SYN, TCP_ACK, TCP_FIN, TCP_RST,
 } from './support.js';
+import { jumbogram } from '../support/packets.js';
 
 const EXT = '2001:db8:ffff::1';
 const A = 'fd00::a';
@@ -265,6 +266,14 @@ test('paired pooling: an inside address always gets the same external address', 
     seen.add([...got][0]);
   }
   assert.ok(seen.size > 1, 'addresses spread over the pool');
+});
+
+test('a jumbogram (RFC 2675) is dropped with its own reason, either way, not read as an empty packet', () => {
+  const n = nat();
+  assert.equal(out(n, jumbogram(udpPacket(A, 5000, R1, 53), 0), 0), -WireError.Jumbogram);
+  assert.equal(inn(n, jumbogram(udpPacket(R1, 53, EXT, 5000), 0), 0), -WireError.Jumbogram);
+  assert.equal(n.drops[WireError.Jumbogram], 2);
+  assert.equal(n.table.count, 0);
 });
 
 test('routing header type 0 with segments left is dropped; SCTP ports mapped with CRC32c', () => {

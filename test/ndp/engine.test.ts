@@ -11,6 +11,7 @@ import { ActionKind, SendPurpose } from '../../src/ndp/actions.js';
 import { NdpDrop, NdpEvent, DROP_NAMES } from '../../src/ndp/counters.js';
 import { NdpEngine } from '../../src/ndp/engine.js';
 import { capturesDir } from '../support/paths.js';
+import { jumbogram } from '../support/packets.js';
 import {
   BASE_SPEC, BRIDGE, INNER, ROUTER, ROUTER_MAC, UPLINK, UPLINK_MAC, feed, ip, mac, makeEngine, naFrame, nsFrame, sent, sentMac, solicited,
   withExtensionHeaders,
@@ -168,6 +169,9 @@ describe('NDP engine: every drop reason', () => {
     frag[14 + 5] += 8;
     frag[54] = 58;
     assert.equal(feed(e, 0, UPLINK, frag), WireError.Fragmented);
+    // An NS inside an RFC 2675 jumbogram: its own reason, not an empty packet.
+    assert.equal(feed(e, 0, UPLINK, jumbogram(frame, 14)), WireError.Jumbogram);
+    assert.equal(e.counters.dropCount(UPLINK, WireError.Jumbogram), 1);
   });
 });
 

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   ipOffset, linkEtherType, linkErrorName, linktypeName, LinkError,
-  LINKTYPE_ETHERNET, LINKTYPE_RAW, LINKTYPE_IPV6, LINKTYPE_LINUX_SLL,
+  LINKTYPE_ETHERNET, LINKTYPE_RAW, LINKTYPE_IPV6, LINKTYPE_LINUX_SLL, LINKTYPE_NULL, LINKTYPE_LOOP,
 } from '../../src/pcap/linktype.js';
 
 function ethernet(type: number, extra = 40, vlan = false): Uint8Array {
@@ -44,4 +44,25 @@ test('Linux cooked captures and unknown link types', () => {
   assert.equal(linktypeName(LINKTYPE_LINUX_SLL), 'LINUX_SLL');
   assert.equal(linktypeName(147), 'linktype 147');
   assert.equal(linkErrorName(LinkError.UNSUPPORTED_LINKTYPE), 'unsupported-linktype');
+});
+
+test('BSD loopback (NULL, LOOP): the address family in either byte order, AF_INET6 as three systems number it', () => {
+  const framed = (family: number, littleEndian: boolean) => {
+    const frame = new Uint8Array(4 + 40);
+    new DataView(frame.buffer).setUint32(0, family, littleEndian);
+    return frame;
+  };
+  for (const linktype of [LINKTYPE_NULL, LINKTYPE_LOOP]) {
+    for (const littleEndian of [true, false]) {
+      for (const family of [24, 28, 30]) {
+        assert.equal(linkEtherType(linktype, framed(family, littleEndian)), 0x86dd);
+        assert.equal(ipOffset(linktype, framed(family, littleEndian)), 4);
+      }
+      assert.equal(linkEtherType(linktype, framed(2, littleEndian)), 0x0800);
+      assert.equal(ipOffset(linktype, framed(10, littleEndian)), LinkError.NOT_IP);
+    }
+    assert.equal(ipOffset(linktype, new Uint8Array(3)), LinkError.TRUNCATED);
+  }
+  assert.equal(linkEtherType(LINKTYPE_NULL, Uint8Array.of(1, 0, 0, 24)), LinkError.NOT_IP);
+  assert.deepEqual([linktypeName(LINKTYPE_NULL), linktypeName(LINKTYPE_LOOP)], ['NULL', 'LOOP']);
 });

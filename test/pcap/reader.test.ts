@@ -80,15 +80,27 @@ describe('classic pcap', () => {
     assert.equal(packets[0].tsNs, 1418145369924505488n);
   });
 
-  test('a caplen over the snaplen ends iteration with an error, without allocating it', () => {
+  test('a record over the snaplen is cut to the snaplen and reading goes on, as libpcap does', () => {
     const w = new PcapWriter(101, { snaplen: 100 });
     w.add(new Uint8Array(40));
+    w.add(Uint8Array.from({ length: 150 }, (_, i) => i));
     w.add(new Uint8Array(40));
+    const { packets, error } = collect(w.toBytes());
+    assert.equal(error, undefined);
+    assert.deepEqual(packets.map(p => [p.caplen, p.origlen, p.data.length]), [[40, 40, 40], [100, 150, 100], [40, 40, 40]]);
+    assert.equal(packets[1].data[99], 99);
+    const file = collect(readFileSync(join(capturesDir, 'sixgate__edge-over-snaplen.pcap')));
+    assert.deepEqual(file.packets.map(p => p.caplen), [67, 128, 67]);
+  });
+
+  test('the link-type field\'s upper half (FCS length bits) does not change the link type', () => {
+    const { packets } = collect(readFileSync(join(capturesDir, 'sixgate__edge-fcs-bits.pcap')));
+    assert.deepEqual(packets.map(p => p.linktype), [229, 229]);
+    const w = new PcapWriter(1);
+    w.add(new Uint8Array(60));
     const bytes = w.toBytes();
-    new DataView(bytes.buffer).setUint32(24 + 16 + 40 + 8, 101, true);
-    const { packets, error } = collect(bytes);
-    assert.equal(packets.length, 1);
-    assert.match(error ?? '', /record 2 at byte 80: caplen 101 is over the limit of 100/);
+    new DataView(bytes.buffer).setUint32(20, 0x14000001, true); // FCS present, 4 bytes (two 16-bit units)
+    assert.equal(collect(bytes).packets[0].linktype, 1);
   });
 
   test(`a caplen over ${MAX_CAPLEN} is refused even when the snaplen allows it`, () => {
@@ -274,9 +286,10 @@ describe('pcapng', () => {
     assert.match(error ?? '', /block 4 at byte \d+: packet for undeclared interface 0/);
   });
 
-  test('caplen over the interface snaplen, over the block, over the hard limit', () => {
-    const over = collect(new PcapngBuilder(true).section(true).interface(1, 10).enhanced(0, 0n, pkt(11, 0)).bytes());
-    assert.match(over.error ?? '', /caplen 11 is over the limit of 10/);
+  test('caplen over the interface snaplen (cut to it), over the block, over the hard limit', () => {
+    const over = collect(new PcapngBuilder(true).section(true).interface(1, 10).enhanced(0, 0n, pkt(11, 0)).enhanced(0, 0n, pkt(4, 0)).bytes());
+    assert.equal(over.error, undefined);
+    assert.deepEqual(over.packets.map(p => p.caplen), [10, 4]);
     const bytes = new PcapngBuilder(true).section(true).interface(1, 0).enhanced(0, 0n, pkt(12, 0)).bytes();
     const v = new DataView(bytes.buffer);
     const epb = bytes.length - (12 + 20 + 12);
@@ -321,7 +334,9 @@ function parseWithPcapParser(bytes: Uint8Array): Promise<{ packets: OraclePacket
 }
 
 describe('agrees with pcap-parser on classic µs captures', () => {
-  const files = readdirSync(capturesDir).filter(f => f.endsWith('.pcap') && f !== 'tcpdump__tcp-handshake-nano.pcap');
+  // Left out: an over-snaplen record and a file cut mid-record, where we follow libpcap (tests above), not pcap-parser.
+  const libpcapOnly = ['tcpdump__tcp-handshake-nano.pcap', 'sixgate__edge-over-snaplen.pcap', 'sixgate__edge-cut-mid-record.pcap'];
+  const files = readdirSync(capturesDir).filter(f => f.endsWith('.pcap') && !libpcapOnly.includes(f));
   test(`${files.length} files from test/fixtures/captures`, async () => {
     assert.ok(files.length >= 40);
     for (const file of files) {

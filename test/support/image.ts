@@ -24,17 +24,16 @@ import { basename, dirname, join } from 'node:path';
 import type { DockerHost } from './docker.js';
 
 /**
- * What a runtime image needs: node, a shell for RUN lines, and iproute2 (the
+ * What the runtime base needs, as debian:bookworm-slim has it: a shell and
+ * coreutils for RUN lines, the C++ runtime Node links to, and iproute2 (the
  * service runs `ip`; with it present the Dockerfile skips its apt-get).
+ * Node itself comes from the build stage.
  */
-export const RUNTIME_PACKAGES = ['nodejs', 'dash', 'coreutils', 'iproute2'];
-/** What the build stage needs besides: node-gyp runs python3 and make, which run the compiler. */
-export const BUILD_PACKAGES = [...RUNTIME_PACKAGES, 'python3', 'make', 'gcc', 'g++', 'sed', 'grep', 'findutils'];
-/**
- * Dependencies of Debian's nodejs that node never uses at run time (node
- * carries its own CA roots; python3 is for node-gyp), left out of the runtime.
- */
-export const RUNTIME_EXCLUDED = ['python3', 'ca-certificates'];
+export const RUNTIME_PACKAGES = ['dash', 'coreutils', 'libstdc++6', 'iproute2'];
+/** What the build stage needs: node and npm, and node-gyp runs python3 and make, which run the compiler; strip is binutils'. */
+export const BUILD_PACKAGES = ['nodejs', ...RUNTIME_PACKAGES, 'python3', 'make', 'gcc', 'g++', 'binutils', 'sed', 'grep', 'findutils'];
+/** The lockfiles whose tarballs the build installs: the program's, and the Node the image runs. */
+export const LOCKFILES = ['package-lock.json', 'packaging/node-runtime/package-lock.json'];
 
 const NPM_TREE = '/usr/lib/node_modules/npm';
 const SKIPPED_DIRS = ['/usr/share/doc/', '/usr/share/man/', '/usr/share/info/', '/usr/share/locale/', '/usr/share/lintian/', '/usr/share/bug/'];
@@ -168,22 +167,8 @@ export interface RootfsOptions {
  * `tag`, streaming one tar from `tar` into the engine (no copy on disk).
  */
 export async function importDebianRootfs(host: DockerHost, workdir: string, tag: string, options: RootfsOptions): Promise<RootfsImage> {
-  const packages = packageClosure(options.packages, options.excluded);
-  // npm may have been upgraded in place (`npm i -g npm`), so its files are not dpkg's: take the tree as it is.
-  const npm = (options.npm ?? true) && packages.includes('nodejs');
-  const omit = [...(options.omit ?? []), `${NPM_TREE}/`];
-  const files = packageFiles(packages).filter((f) => !omit.some((o) => f.startsWith(o)));
-  const links = alternativeLinks(new Set(files));
-  const name = tag.replace(/[^a-z0-9]+/gi, '-');
-  const list = join(workdir, `${name}.list`);
-  const skeleton = join(workdir, `${name}.skel`);
-  writeFileSync(list, [...files, ...links].map((p) => p.slice(1)).join('\n') + '\n');
-  mkdirSync(skeleton, { recursive: true });
-  writeSkeleton(skeleton, options.extra ?? (() => {}));
-  // One archive (Go's reader stops at the first end-of-archive, so no concatenation):
-  // the skeleton recursively, the package files one by one, npm's tree recursively.
-  const tar = spawn('tar', ['-c', '--owner=0', '--group=0', '--numeric-owner', '-C', skeleton, '.',
-    '--no-recursion', '-C', '/', '-T', list, ...(npm ? ['--recursion', NPM_TREE.slice(1)] : [])], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const { args, packages, files } = rootfsArchive(workdir, tag.replace(/[^a-z0-9]+/gi, '-'), options);
+  const tar = spawn('tar', args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   tar.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
   const exited = new Promise<number | null>((resolve) => tar.once('close', resolve));
@@ -204,6 +189,33 @@ export async function importDebianRootfs(host: DockerHost, workdir: string, tag:
     await agent.close();
   }
   return { tag, packages: packages.length, files: files.length };
+}
+
+/** The same root filesystem unpacked into the directory `dir` (a throwaway root for chroot or `dpkg --root`). */
+export function writeDebianRootfs(workdir: string, dir: string, options: RootfsOptions): void {
+  const { args } = rootfsArchive(workdir, basename(dir), options);
+  mkdirSync(dir, { recursive: true });
+  execFileSync('sh', ['-c', 'tar "$@" | tar -x -C "$0"', dir, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+}
+
+/** `tar` arguments writing the root filesystem of `options` to stdout, from a file list and a skeleton it writes in `workdir`. */
+function rootfsArchive(workdir: string, name: string, options: RootfsOptions): { args: string[]; packages: string[]; files: string[] } {
+  const packages = packageClosure(options.packages, options.excluded);
+  // npm may have been upgraded in place (`npm i -g npm`), so its files are not dpkg's: take the tree as it is.
+  const npm = (options.npm ?? true) && packages.includes('nodejs');
+  const omit = [...(options.omit ?? []), `${NPM_TREE}/`];
+  const files = packageFiles(packages).filter((f) => !omit.some((o) => f.startsWith(o)));
+  const links = alternativeLinks(new Set(files));
+  const list = join(workdir, `${name}.list`);
+  const skeleton = join(workdir, `${name}.skel`);
+  writeFileSync(list, [...files, ...links].map((p) => p.slice(1)).join('\n') + '\n');
+  mkdirSync(skeleton, { recursive: true });
+  writeSkeleton(skeleton, options.extra ?? (() => {}));
+  // One archive (Go's reader stops at the first end-of-archive, so no concatenation):
+  // the skeleton recursively, the package files one by one, npm's tree recursively.
+  const args = ['-c', '--owner=0', '--group=0', '--numeric-owner', '-C', skeleton, '.',
+    '--no-recursion', '-C', '/', '-T', list, ...(npm ? ['--recursion', NPM_TREE.slice(1)] : [])];
+  return { args, packages, files };
 }
 
 /** The content files of an npm cache (`_cacache/content-v2`) that hold the tarballs `lockfile` pins. */
@@ -245,13 +257,15 @@ export function buildContext(repo: string, dir: string): number {
     copyFileSync(from, join(dir, rel));
     n++;
   }
-  const lockPath = join(dir, 'package-lock.json');
-  const lock = JSON.parse(readFileSync(lockPath, 'utf8')) as { packages: Record<string, { version?: string; resolved?: string; integrity?: string; link?: boolean }> };
-  for (const [key, entry] of Object.entries(lock.packages)) {
-    if (key === '' || entry.link || entry.resolved !== undefined || entry.integrity === undefined || entry.version === undefined) continue;
-    entry.resolved = registryUrl(key.slice(key.lastIndexOf('node_modules/') + 'node_modules/'.length), entry.version);
+  for (const lockfile of LOCKFILES) {
+    const lockPath = join(dir, lockfile);
+    const lock = JSON.parse(readFileSync(lockPath, 'utf8')) as { packages: Record<string, { version?: string; resolved?: string; integrity?: string; link?: boolean }> };
+    for (const [key, entry] of Object.entries(lock.packages)) {
+      if (key === '' || entry.link || entry.resolved !== undefined || entry.integrity === undefined || entry.version === undefined) continue;
+      entry.resolved = registryUrl(key.slice(key.lastIndexOf('node_modules/') + 'node_modules/'.length), entry.version);
+    }
+    writeFileSync(lockPath, `${JSON.stringify(lock, null, 2)}\n`);
   }
-  writeFileSync(lockPath, `${JSON.stringify(lock, null, 2)}\n`);
   return n;
 }
 

@@ -105,3 +105,20 @@ export function nsFrame(b: Uint8Array, off: number, srcMac: Uint8Array, srcIp: U
   b[icmp + 2] = c >> 8; b[icmp + 3] = c & 0xff;
   return 54 + ext + 32;
 }
+
+/**
+ * The IPv6 packet at `ipOff` in `frame` (its link header kept in front) made
+ * an RFC 2675 jumbogram: payload length 0, a Hop-by-Hop header holding a
+ * Jumbo Payload option, and the payload padded with zeros past 65535 bytes.
+ */
+export function jumbogram(frame: Uint8Array, ipOff: number): Uint8Array {
+  const payload = frame.subarray(ipOff + 40);
+  const jumboLength = 8 + Math.max(payload.length, 65536);
+  const out = new Uint8Array(ipOff + 40 + jumboLength);
+  out.set(frame.subarray(0, ipOff + 40));
+  out.set(payload, ipOff + 48);
+  const next = frame[ipOff + 6]!;
+  out[ipOff + 4] = 0; out[ipOff + 5] = 0; out[ipOff + 6] = 0;
+  out.set([next, 0, 0xc2, 4, jumboLength >>> 24, (jumboLength >> 16) & 0xff, (jumboLength >> 8) & 0xff, jumboLength & 0xff], ipOff + 40);
+  return out;
+}

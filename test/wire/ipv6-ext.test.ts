@@ -111,6 +111,31 @@ test('zero payload with a fragment header (negative fragment length)', () => {
   assert.equal(walk(hex(ip(0, 44))).err, WireError.BadHeaderLength);
 });
 
+test('Jumbo Payload (RFC 2675): refused as Jumbogram unless asked for, then its length counts', () => {
+  const jumbo = (length: number, next: number = Protocol.Udp, options = 'c204') =>
+    hex(ip(0, Protocol.HopByHop) + `${next.toString(16).padStart(2, '0')}00 ${options} ${length.toString(16).padStart(8, '0')}` + UDP8);
+  const big = new Uint8Array(48 + 70000);
+  big.set(jumbo(70000));
+  const chain = new Ipv6Chain();
+  assert.equal(walkChain(big, 0, big.length, chain), WireError.Jumbogram);
+  assert.equal(walkChain(big, 0, big.length, chain, false, true), WireError.Ok);
+  assert.deepEqual([chain.jumboLength, chain.payloadEnd, chain.protocol, chain.l4Offset, chain.l4Length], [70000, 70040, Protocol.Udp, 48, 69992]);
+  // Cut by the capture: Truncated mode only.
+  assert.equal(walkChain(big, 0, 100, chain, false, true), WireError.BadLength);
+  assert.equal(walkChain(big, 0, 100, chain, true, true), WireError.Ok);
+  assert.equal(chain.truncated, true);
+  // A length a plain payload length could say, or a Jumbo option of the wrong size: malformed.
+  assert.equal(walkChain(jumbo(65535), 0, 56, chain, false, true), WireError.BadLength);
+  assert.equal(walkChain(hex(ip(0, 0) + '1100 c203 00010000' + UDP8), 0, 56, chain, false, true), WireError.BadLength);
+  // A jumbogram may not carry a Fragment header.
+  const fragmented = new Uint8Array(48 + 70000);
+  fragmented.set(jumbo(70000, Protocol.Fragment));
+  fragmented.set(hex('11000001 00001234'), 48);
+  assert.equal(walkChain(fragmented, 0, fragmented.length, chain, false, true), WireError.BadLength);
+  // Payload length 0 with a Hop-by-Hop header and no Jumbo option is still an overrun.
+  assert.equal(walkChain(hex(ip(0, 0) + '1100 0104 00000000' + UDP8), 0, 56, chain, false, true), WireError.BadHeaderLength);
+});
+
 test('no next header keeps the trailing bytes as its payload', () => {
   const { err, chain } = walk(hex(ip(4, 59) + 'deadbeef'));
   assert.equal(err, WireError.Ok);
