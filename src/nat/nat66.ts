@@ -253,8 +253,12 @@ export class Nat66 {
         ? this.outbound(buf, offsets[i], lengths[i], partial[i] !== 0, match[i])
         : this.inbound(buf, offsets[i], lengths[i], partial[i] !== 0, match[i]);
       verdicts[i] = v;
-      if (v === Verdict.Reply) lengths[i] = this.refusals.length;
-      else if (v < 0) this.attributeDrop(-v, dirs[i], match[i], words, w);
+      if (v < 0) this.attributeDrop(-v, dirs[i], match[i], words, w);
+      else if (v === Verdict.Reply) {
+        lengths[i] = this.refusals.length;
+        // A refusal is a no-mapping drop answered (counted as one in `drops`).
+        this.attributeDrop(NatDrop.NoMapping, dirs[i], match[i], words, w);
+      }
     }
     this.presetHash = 0;
   }

@@ -32,7 +32,7 @@ import type { Metric } from './counters.js';
 export type ContainerSlot = Pick<ContainerAddress, 'address' | 'networkName' | 'containerName' | 'containerId' | 'service'>;
 
 /** Values per host: HostCounter's four, then one per drop reason. */
-const HOST_VALUES = 4 + DROP_REASON_COUNT;
+export const HOST_VALUES = 4 + DROP_REASON_COUNT;
 const FIRST_REASON = 1;
 
 const DIRECTIONS = [['out', HostCounter.PacketsOut, HostCounter.BytesOut], ['in', HostCounter.PacketsIn, HostCounter.BytesIn]] as const;
