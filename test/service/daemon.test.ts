@@ -14,6 +14,7 @@ import { ServiceLab, A, HTTPD_CMD, httpGetCode, CLI } from './topology.js';
 import { PUSH_SERVER, PUSH_PORT, COUNT_SERVER, COUNT_PORT, Watch, countClient, pushClient, flowing as flowPushes } from '../support/push.js';
 import { percentile } from '../docker/support.js';
 import { readHealth } from '../../src/service/health.js';
+import { dashboardMetricNames } from '../support/promql.js';
 
 const req = requires({
   root: true,
@@ -284,6 +285,8 @@ describe('sixgate run against a real Docker engine', { ...req, timeout: 240_000 
     assert.match(r.stdout, /^sixgate_docker_events_total [1-9]/m);
     assert.match(r.stdout, /^sixgate_ndp_solicit_received_total\{iface="up0"\} \d+$/m);
     assert.match(r.stdout, /^# TYPE sixgate_service_batches_total counter$/m);
+    const served = new Set([...r.stdout.matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]));
+    for (const name of dashboardMetricNames()) assert.ok(served.has(name), `the Grafana dashboard's ${name} is served`);
     const h = await lab.dhost.run(process.execPath, [CLI, 'health', '--file', lab.statusFile]);
     assert.equal(h.code, 0, h.stdout + h.stderr);
     assert.match(h.stdout, /ready/);
