@@ -20,12 +20,11 @@
 // when its container went, and reports the next container's from there.
 import type { ContainerAddress } from '../docker/docker-model.js';
 import { DROP_REASON_COUNT, DROP_REASON_NAMES } from '../nat/drop.js';
-import { networkExternal } from '../nat/engine-config.js';
+import { addressWords, networkExternal } from '../nat/engine-config.js';
 import { HostCounter } from '../nat/hosts.js';
 import type { Nat66 } from '../nat/nat66.js';
 import type { NdpService } from '../proxy/ndp-service.js';
 import { parseIpv6 } from '../wire/address.js';
-import { readAddressWords } from '../wire/checksum.js';
 import type { Metric } from './counters.js';
 
 /** A container address as the series name it: its network and container. */
@@ -38,8 +37,10 @@ const FIRST_REASON = 1;
 const DIRECTIONS = [['out', HostCounter.PacketsOut, HostCounter.BytesOut], ['in', HostCounter.PacketsIn, HostCounter.BytesIn]] as const;
 
 /** The host record of the address: its id (0: the table has none) and its counts (HOST_VALUES, zeros for none) into `out`. */
-function readHost(nat: Nat66, words: Uint32Array, out: Float64Array): number {
+function readHost(nat: Nat66, address: string, out: Float64Array): number {
   const hosts = nat.table.hosts;
+  const words = new Uint32Array(4);
+  addressWords(parseIpv6(address), words, 0);
   const host = hosts.find(words, 0);
   if (host === 0) {
     out.fill(0);
@@ -103,12 +104,6 @@ export class HostBaselines {
   get size(): number {
     return this.#seen.size;
   }
-}
-
-function addressWords(text: string): Uint32Array {
-  const words = new Uint32Array(4);
-  readAddressWords(parseIpv6(text), 0, words, 0);
-  return words;
 }
 
 /** Sessions of a network: those of its external addresses (none for NPTv6, which keeps none). */
@@ -184,7 +179,7 @@ export function containerMetrics(slots: () => readonly ContainerSlot[], engine: 
     for (const s of slots()) {
       const v: ContainerValues = { labels: [s.networkName, s.containerName, s.containerId.slice(0, 12)] };
       if (s.service === 'nat66' && nat !== undefined) {
-        const host = readHost(nat, addressWords(s.address), record);
+        const host = readHost(nat, s.address, record);
         v.nat = { values: baselines.report(s.address, s.containerId, record), sessions: host === 0 ? 0 : nat.table.hosts.sessions(host) };
       } else if (s.service === 'ndp' && proxy !== undefined) {
         const bytes = parseIpv6(s.address);
@@ -197,7 +192,7 @@ export function containerMetrics(slots: () => readonly ContainerSlot[], engine: 
       }
       out.push(v);
     }
-    if (nat !== undefined) baselines.sweep((address, into) => readHost(nat, addressWords(address), into) !== 0);
+    if (nat !== undefined) baselines.sweep((address, into) => readHost(nat, address, into) !== 0);
     return out;
   };
   const labels = ['network', 'container', 'container_id'] as const;
