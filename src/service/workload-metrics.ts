@@ -1,6 +1,7 @@
 // Per-network and per-container series for the counter registry
 // (src/service/counters.ts): packets and bytes each way, sessions, drops by
-// reason and NDP answers, labelled with the network and container names.
+// reason and NDP answers (for a network: its dedicated external addresses),
+// labelled with the network and container names.
 //
 // The engines count by slot only, in preallocated typed arrays: the NAT per
 // network index (Nat66.netCounters, netDrops) and per inside address (the
@@ -25,6 +26,7 @@ import { HostCounter } from '../nat/hosts.js';
 import type { Nat66 } from '../nat/nat66.js';
 import type { NdpService } from '../proxy/ndp-service.js';
 import { parseIpv6 } from '../wire/address.js';
+import { writeAddressWords } from '../wire/checksum.js';
 import type { Metric } from './counters.js';
 
 /** A container address as the series name it: its network and container. */
@@ -113,8 +115,30 @@ function networkSessions(nat: Nat66, net: number): number {
   return sum;
 }
 
+/** Solicitations the NDP proxy answered for the address at bytes[0..16) on all its uplinks; undefined when none answers for it. */
+function ndpAnswers(proxy: NdpService, bytes: Uint8Array): number | undefined {
+  let answers: number | undefined;
+  for (const id of proxy.interfaceIds.values()) {
+    const e = proxy.engine.addresses.find(id, bytes, 0);
+    if (e >= 0) answers = (answers ?? 0) + proxy.engine.addresses.answered[e]!;
+  }
+  return answers;
+}
+
+/** Answers for a network's external addresses (dedicated ones: a host address is the kernel's to answer). */
+function networkNdpAnswers(nat: Nat66, net: number, proxy: NdpService): number | undefined {
+  const bytes = new Uint8Array(16);
+  let sum: number | undefined;
+  for (let i = 0; i < nat.cfg.netExtCount[net]!; i++) {
+    writeAddressWords(bytes, 0, nat.cfg.extWords, networkExternal(nat.cfg, net, i) * 4);
+    const answers = ndpAnswers(proxy, bytes);
+    if (answers !== undefined) sum = (sum ?? 0) + answers;
+  }
+  return sum;
+}
+
 /** The NAT66 engine's per-network series, named by its networks (Docker networks under `sixgate run`). */
-export function networkMetrics(engine: () => Nat66 | undefined): Metric[] {
+export function networkMetrics(engine: () => Nat66 | undefined, ndp: () => NdpService | undefined): Metric[] {
   const each = (read: (nat: Nat66, net: number, name: string) => void): void => {
     const nat = engine();
     if (nat !== undefined) nat.cfg.netNames.forEach((name, net) => read(nat, net, name));
@@ -149,6 +173,18 @@ export function networkMetrics(engine: () => Nat66 | undefined): Metric[] {
         }
       }),
     },
+    {
+      name: 'sixgate_network_ndp_answers_total', help: "Neighbor Solicitations the NDP proxy answered for a NAT66 network's dedicated external addresses.",
+      kind: 'counter', labels: ['network'],
+      collect: (emit) => {
+        const proxy = ndp();
+        if (proxy === undefined) return;
+        each((nat, net, name) => {
+          const answers = networkNdpAnswers(nat, net, proxy);
+          if (answers !== undefined) emit([name], answers);
+        });
+      },
+    },
   ];
 }
 
@@ -182,13 +218,7 @@ export function containerMetrics(slots: () => readonly ContainerSlot[], engine: 
         const host = readHost(nat, s.address, record);
         v.nat = { values: baselines.report(s.address, s.containerId, record), sessions: host === 0 ? 0 : nat.table.hosts.sessions(host) };
       } else if (s.service === 'ndp' && proxy !== undefined) {
-        const bytes = parseIpv6(s.address);
-        let answers = 0;
-        for (const id of proxy.interfaceIds.values()) {
-          const e = proxy.engine.addresses.find(id, bytes, 0);
-          if (e >= 0) answers += proxy.engine.addresses.answered[e]!;
-        }
-        v.ndpAnswers = answers;
+        v.ndpAnswers = ndpAnswers(proxy, parseIpv6(s.address)) ?? 0;
       }
       out.push(v);
     }

@@ -309,6 +309,8 @@ describe('sixgate run against a real Docker engine', { ...req, timeout: 240_000 
     assert.deepEqual([...after.matchAll(/^sixgate_ndp_\w+_total\{iface="([^"]+)"/gm)].map((m) => m[1]).filter((v, i, all) => all.indexOf(v) === i), ['up0'], 'one engine, one uplink');
     const answers = Number(new RegExp(`^sixgate_container_ndp_answers_total\\{network="glob",container="g2",container_id="${c.slice(0, 12)}"\\} (\\d+)$`, 'm').exec(after)?.[1]);
     assert.ok(answers >= 3, `the container's own answers: ${answers}`);
+    const natAnswers = Number(/^sixgate_network_ndp_answers_total\{network="ula"\} (\d+)$/m.exec(after)?.[1]);
+    assert.ok(natAnswers >= 3, `the NAT network's answers for its external address: ${natAnswers}`);
     await lab.docker.docker('rm', '-f', c);
   });
 

@@ -29,7 +29,7 @@ type Nested = Record<string, Record<string, Record<string, Record<string, number
 test('slots are named at report time: network series by the engine\'s networks, container series by the container list', () => {
   const nat = new Nat66({ networks: [{ name: 'web', insideSubnets: ['fd00:1::/64'], externalAddresses: [EXT] }], seed: 1 });
   let slots: ContainerSlot[] = [slot('fd00:1::5', 'api', 'a'.repeat(64)), slot('fd00:1::6', 'idle', 'b'.repeat(64))];
-  const metrics = [...networkMetrics(() => nat), ...containerMetrics(() => slots, () => nat, () => undefined)];
+  const metrics = [...networkMetrics(() => nat, () => undefined), ...containerMetrics(() => slots, () => nat, () => undefined)];
   exchange(nat, 'fd00:1::5', 1000);
   exchange(nat, 'fd00:1::5', 1001);
   const esp = udpPacket('fd00:1::5', 1000, '2001:db8:77::1', 53);
@@ -64,7 +64,7 @@ test('slots are named at report time: network series by the engine\'s networks, 
   assert.deepEqual(next.sixgate_network_packets_total, { web: { out: 3, in: 3 } });
 
   // Without an engine there is nothing per network or per container.
-  assert.deepEqual(counterValues([...networkMetrics(() => undefined), ...containerMetrics(() => slots, () => undefined, () => undefined)]),
+  assert.deepEqual(counterValues([...networkMetrics(() => undefined, () => undefined), ...containerMetrics(() => slots, () => undefined, () => undefined)]),
     Object.fromEntries(metrics.map((m) => [m.name, {}])));
 });
 
