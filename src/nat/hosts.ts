@@ -10,6 +10,12 @@
 // backward-shift deletion) from address to host id. Scalar state (count,
 // free-list head, reclaim hand) lives in the table's meta words, so it is
 // snapshotted with everything else.
+//
+// Drops per host and reason (the host's own outbound packets the engine
+// dropped) sit in an array of their own, outside the table's buffer: they
+// are for the metrics only, so a restart (a state file) need not keep them.
+
+import { DROP_REASON_COUNT } from './drop.js';
 
 const ID_BITS = 24;
 const ID_MASK = (1 << ID_BITS) - 1;
@@ -46,6 +52,8 @@ export class HostTable {
   readonly rec: Uint32Array;
   readonly cnt: Float64Array;
   readonly idx: Uint32Array;
+  /** Dropped packets per host and reason: host * DROP_REASON_COUNT + reason. */
+  readonly drops: Float64Array;
   private readonly mask: number;
   private readonly meta: Uint32Array;
   private readonly mCount: number;
@@ -68,6 +76,7 @@ export class HostTable {
     this.rec = rec;
     this.cnt = cnt;
     this.idx = idx;
+    this.drops = new Float64Array((capacity + 1) * DROP_REASON_COUNT);
     this.meta = meta;
     this.mCount = metaWords.count;
     this.mFree = metaWords.freeHead;
@@ -82,26 +91,40 @@ export class HostTable {
   clear(): void {
     this.rec.fill(0);
     this.cnt.fill(0);
+    this.drops.fill(0);
     this.idx.fill(0);
     this.meta[this.mCount] = 0;
     this.meta[this.mHand] = 0;
     this.rebuildFreeList();
   }
 
+  /** Host id of the address in k[ko..ko+3], or 0 when the table has none. */
+  find(k: Uint32Array, ko: number): number {
+    const h = hashAddress(this.seed, k, ko);
+    const tag = h >>> 24;
+    const hr = this.rec;
+    const idx = this.idx;
+    const mask = this.mask;
+    for (let i = h & mask; idx[i] !== 0; i = (i + 1) & mask) {
+      const s = idx[i];
+      if (s >>> ID_BITS !== tag) continue;
+      const o = (s & ID_MASK) * HOST_WORDS;
+      if (hr[o] === k[ko] && hr[o + 1] === k[ko + 1] && hr[o + 2] === k[ko + 2] && hr[o + 3] === k[ko + 3]) return s & ID_MASK;
+    }
+    return 0;
+  }
+
   /** Host id for the address in k[0..3], adding it if needed; 0 when every host holds sessions. */
   acquire(k: Uint32Array): number {
+    const found = this.find(k, 0);
+    if (found !== 0) return found;
     const hr = this.rec;
     const h = hashAddress(this.seed, k, 0);
     const tag = h >>> 24;
     const idx = this.idx;
     const mask = this.mask;
     let i = h & mask;
-    for (; idx[i] !== 0; i = (i + 1) & mask) {
-      const s = idx[i];
-      if (s >>> ID_BITS !== tag) continue;
-      const o = (s & ID_MASK) * HOST_WORDS;
-      if (hr[o] === k[0] && hr[o + 1] === k[1] && hr[o + 2] === k[2] && hr[o + 3] === k[3]) return s & ID_MASK;
-    }
+    while (idx[i] !== 0) i = (i + 1) & mask;
     const m = this.meta;
     let id = m[this.mFree];
     if (id === 0) {
@@ -121,6 +144,7 @@ export class HostTable {
     hr[o + H_UNREPLIED] = 0;
     hr[o + H_UNREPLIED_COUNT] = 0;
     this.cnt.fill(0, id * 4, id * 4 + 4);
+    this.drops.fill(0, id * DROP_REASON_COUNT, (id + 1) * DROP_REASON_COUNT);
     idx[i] = (tag << ID_BITS | id) >>> 0;
     return id;
   }

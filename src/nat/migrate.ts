@@ -12,6 +12,7 @@
 // left behind and counted.
 
 import { ConnTable, REC_WORDS, R, Flag, OWNER_PUBLISHED } from './table.js';
+import { DROP_REASON_COUNT } from './drop.js';
 
 export interface Migration {
   /** Sessions now in `to`. */
@@ -60,7 +61,11 @@ export function migrateSessions(from: ConnTable, to: ConnTable, tick: number, ex
       if (anchor !== 0 ? to.rec[anchor * REC_WORDS + R.EXT] !== ((extPort << 16 | extIdx) >>> 0) : owner !== 0) { dropped++; continue; }
     }
     // An inside address's counters move with its first session.
-    if (to.hosts.sessions(host) === 0) to.hostCnt.set(from.hostCnt.subarray((meta >>> 16) * 4, (meta >>> 16) * 4 + 4), host * 4);
+    if (to.hosts.sessions(host) === 0) {
+      const old = meta >>> 16;
+      to.hostCnt.set(from.hostCnt.subarray(old * 4, old * 4 + 4), host * 4);
+      to.hosts.drops.set(from.hosts.drops.subarray(old * DROP_REASON_COUNT, (old + 1) * DROP_REASON_COUNT), host * DROP_REASON_COUNT);
+    }
     const nid = to.insert(pc, inPort, remPort, extIdx, extPort, host, flags, (meta >>> 8) & 0xf, rec[o + R.EXPIRY], anchor);
     if (nid === 0) { dropped++; continue; }
     const n = nid * REC_WORDS;

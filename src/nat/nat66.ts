@@ -54,6 +54,7 @@ import { PublishedPorts, publishedEntries } from './published.js';
 import { Sessions } from './sessions.js';
 import { translateErrorOutbound, translateErrorInbound, translateNptError } from './icmp-error.js';
 import { Refusals } from './refuse.js';
+import { HostCounter } from './hosts.js';
 
 export { NatBatch };
 
@@ -88,6 +89,14 @@ export class Nat66 {
   readonly drops = new Float64Array(DROP_REASON_COUNT);
   /** NatCounter values. */
   readonly counters = new Float64Array(NAT_COUNTER_NAMES.length);
+  /**
+   * Per network (cfg's index): packets and bytes each way, laid out like a
+   * host's (net * 4 + HostCounter), and dropped packets per reason (net *
+   * DROP_REASON_COUNT + reason). Replaced, counts carried by network name,
+   * when a reconfiguration changes the networks.
+   */
+  netCounters: Float64Array;
+  netDrops: Float64Array;
   readonly published: PublishedPorts;
   /** Opening sessions, lifetimes, reclaiming (sessions.ts). */
   readonly sessions: Sessions;
@@ -149,6 +158,8 @@ export class Nat66 {
     this.published = new PublishedPorts(this.cfg, this.table);
     this.sessions = new Sessions(this.table, this.cfg, this.published, this.drops, this.counters);
     this.refusals = new Refusals(config, this.clock);
+    this.netCounters = new Float64Array(this.cfg.netCount * 4);
+    this.netDrops = new Float64Array(this.cfg.netCount * DROP_REASON_COUNT);
     for (const p of config.published ?? []) this.published.add(p);
   }
 
@@ -242,9 +253,30 @@ export class Nat66 {
         ? this.outbound(buf, offsets[i], lengths[i], partial[i] !== 0, match[i])
         : this.inbound(buf, offsets[i], lengths[i], partial[i] !== 0, match[i]);
       verdicts[i] = v;
-      if (v === Verdict.Reply) lengths[i] = this.refusals.length;
+      if (v < 0) this.attributeDrop(-v, dirs[i], match[i], words, w);
+      else if (v === Verdict.Reply) {
+        lengths[i] = this.refusals.length;
+        // A refusal is a no-mapping drop answered (counted as one in `drops`).
+        this.attributeDrop(NatDrop.NoMapping, dirs[i], match[i], words, w);
+      }
     }
     this.presetHash = 0;
+  }
+
+  /**
+   * A drop (already counted in `drops`) counted again on its network and,
+   * for an outbound packet, on its source's host when the table has it. An
+   * inbound packet names a network by its destination (an external address
+   * or NPTv6 prefix); one for none of ours names no network.
+   */
+  private attributeDrop(reason: number, dir: number, match: number, words: Uint32Array, w: number): void {
+    const cfg = this.cfg;
+    const net = dir === DIR_OUT ? match : match >= 0 ? cfg.extNet[match] : this.hasNpt ? nptNetworkOfExternal(cfg, words, w + 4) : -1;
+    if (net >= 0) this.netDrops[net * DROP_REASON_COUNT + reason]++;
+    if (dir !== DIR_OUT) return;
+    const hosts = this.table.hosts;
+    const host = hosts.find(words, w);
+    if (host !== 0) hosts.drops[host * DROP_REASON_COUNT + reason]++;
   }
 
   /** The length of the reply a translate call that returned Verdict.Reply left in the buffer. */
@@ -440,8 +472,10 @@ export class Nat66 {
     rec[o + R.BYTES_OUT] = bytesOut + plen;
     if (rec[o + R.BYTES_OUT] < bytesOut) t.bytesHi[id * 2]++;
     const hc = (rec[o + R.META] >>> 16) * 4;
-    t.hostCnt[hc]++;
-    t.hostCnt[hc + 2] += plen;
+    t.hostCnt[hc + HostCounter.PacketsOut]++;
+    t.hostCnt[hc + HostCounter.BytesOut] += plen;
+    this.netCounters[net * 4 + HostCounter.PacketsOut]++;
+    this.netCounters[net * 4 + HostCounter.BytesOut] += plen;
     this.counters[NatCounter.OutPackets]++;
     this.counters[NatCounter.OutBytes] += plen;
 
@@ -563,8 +597,11 @@ export class Nat66 {
     rec[o + R.BYTES_IN] = bytesIn + plen;
     if (rec[o + R.BYTES_IN] < bytesIn) t.bytesHi[id * 2 + 1]++;
     const hc = (rec[o + R.META] >>> 16) * 4;
-    t.hostCnt[hc + 1]++;
-    t.hostCnt[hc + 3] += plen;
+    t.hostCnt[hc + HostCounter.PacketsIn]++;
+    t.hostCnt[hc + HostCounter.BytesIn] += plen;
+    const net = this.cfg.extNet[extIdx];
+    this.netCounters[net * 4 + HostCounter.PacketsIn]++;
+    this.netCounters[net * 4 + HostCounter.BytesIn] += plen;
     this.counters[NatCounter.InPackets]++;
     this.counters[NatCounter.InBytes] += plen;
 
@@ -611,6 +648,8 @@ export class Nat66 {
       return this.drop(NatDrop.NptUntranslatable);
     }
     this.counters[NatCounter.NptOut]++;
+    this.netCounters[net * 4 + HostCounter.PacketsOut]++;
+    this.netCounters[net * 4 + HostCounter.BytesOut] += ch.payloadEnd - off;
     return this.hairpinIfExternal(buf, off, ch, partial);
   }
 
@@ -623,6 +662,8 @@ export class Nat66 {
       return this.drop(NatDrop.NptUntranslatable);
     }
     this.counters[NatCounter.NptIn]++;
+    this.netCounters[net * 4 + HostCounter.PacketsIn]++;
+    this.netCounters[net * 4 + HostCounter.BytesIn] += ch.payloadEnd - off;
     return hairpin ? Verdict.Hairpin : Verdict.Forward;
   }
 
@@ -717,7 +758,9 @@ export class Nat66 {
     const wanted = publishedEntries(next, config.published ?? []);
     const refusals = new Refusals(config, this.clock);
     if (this.needsNewTable(config)) throw new Error('this configuration needs a new table: build a new engine and migrate the sessions');
+    const before = { names: this.cfg.netNames, counters: this.netCounters, drops: this.netDrops };
     Object.assign(this.cfg, next);
+    this.carryNetworkCounters(before);
     this.refusals = refusals;
     this.hasNpt = this.cfg.netMode.some((m) => m === MODE_NPTV6);
     this.sessions.configure();
@@ -749,7 +792,24 @@ export class Nat66 {
     for (let k = 0; k < old.cfg.extCount; k++) {
       if (old.cfg.extNet[k] >= 0) extMap[k] = externalIndexOf(this.cfg, old.cfg.extWords, k * 4);
     }
+    this.carryNetworkCounters({ names: old.cfg.netNames, counters: old.netCounters, drops: old.netDrops });
     return migrateSessions(old.table, this.table, Math.max(old.tick, old.table.lastTick), extMap, (rec, o, ext) => this.sessionHolds(rec, o, ext));
+  }
+
+  // The per-network counts of `from`, each under this configuration's
+  // network of the same name (new arrays: the networks may have changed).
+  private carryNetworkCounters(from: { names: readonly string[]; counters: Float64Array; drops: Float64Array }): void {
+    const names = this.cfg.netNames;
+    const counters = new Float64Array(names.length * 4);
+    const drops = new Float64Array(names.length * DROP_REASON_COUNT);
+    from.names.forEach((name, old) => {
+      const net = names.indexOf(name);
+      if (net < 0) return;
+      for (let k = 0; k < 4; k++) counters[net * 4 + k] += from.counters[old * 4 + k];
+      for (let r = 0; r < DROP_REASON_COUNT; r++) drops[net * DROP_REASON_COUNT + r] += from.drops[old * DROP_REASON_COUNT + r];
+    });
+    this.netCounters = counters;
+    this.netDrops = drops;
   }
 
   /**

@@ -14,7 +14,8 @@
 // the engines' counters carry on across a rebuild (src/datapath/nat-service.ts).
 // Drop reasons are one metric with a `reason` label (summing over reasons is
 // meaningful); other tables give one metric per entry (they count different
-// things).
+// things). The per-network and per-container series (workload-metrics.ts)
+// come and go with their networks and containers.
 import type { DatapathService } from '../datapath/nat-service.js';
 import { LOOP_COUNTER_HELP, LOOP_COUNTER_NAMES } from '../datapath/loop.js';
 import type { DockerFeed } from '../docker/feed.js';
@@ -24,6 +25,7 @@ import { NAT_COUNTER_HELP, NAT_COUNTER_NAMES } from '../nat/types.js';
 import { DROP_COUNT, DROP_HELP, DROP_NAMES, EVENT_HELP, EVENT_NAMES, type NdpCounters } from '../ndp/counters.js';
 import type { NdpService } from '../proxy/ndp-service.js';
 import type { SixgateDaemon } from './daemon.js';
+import { containerMetrics, networkMetrics } from './workload-metrics.js';
 
 export type MetricKind = 'counter' | 'gauge';
 
@@ -175,18 +177,20 @@ function ndpMetrics(proxy: () => NdpService | undefined, always: readonly string
 
 // -------------------------------------------------------------- commands
 
-/** `sixgate run`: the daemon's own counters, its NAT66 data path and its NDP proxy (for the uplink at least). */
+/** `sixgate run`: the daemon's own counters, its NAT66 data path and its NDP proxy (for the uplink at least), per network and per container. */
 export function runMetrics(daemon: SixgateDaemon | undefined): Metric[] {
   return [
     ...daemonMetrics(daemon),
     ...ndpMetrics(() => daemon?.ndp, daemon === undefined ? [] : [daemon.uplink]),
     ...natMetrics(() => daemon?.datapath),
+    ...networkMetrics(() => daemon?.datapath?.engine, () => daemon?.ndp),
+    ...containerMetrics(() => daemon?.feed.snapshot().addresses ?? [], () => daemon?.datapath?.engine, () => daemon?.ndp),
   ];
 }
 
-/** `sixgate nat`: the data path and the NDP proxy it runs for its external addresses. */
+/** `sixgate nat`: the data path (also per network) and the NDP proxy it runs for its external addresses. */
 export function natServiceMetrics(service: DatapathService): Metric[] {
-  return [...natMetrics(() => service), ...ndpMetrics(() => service.ndpProxy)];
+  return [...natMetrics(() => service), ...networkMetrics(() => service.engine, () => service.ndpProxy), ...ndpMetrics(() => service.ndpProxy)];
 }
 
 /** `sixgate ndp`: the proxy. */

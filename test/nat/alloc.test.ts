@@ -8,7 +8,9 @@ import assert from 'node:assert/strict';
 import { countGcs } from '../support/gc.js';
 import { Nat66, NatBatch, DIR_IN, DIR_OUT } from '../../src/nat/nat66.js';
 import { Verdict, NatCounter } from '../../src/nat/types.js';
-import { udpPacket, tcpPacket, portsOf, TCP_ACK, TCP_SYN, loadPackets, srcText, rewriteError, addr } from './support.js';
+import { DROP_REASON_COUNT, DROP_REASON_NAMES } from '../../src/nat/drop.js';
+import { HostCounter } from '../../src/nat/hosts.js';
+import { udpPacket, tcpPacket, portsOf, TCP_ACK, TCP_SYN, TCP_RST, loadPackets, srcText, rewriteError, addr } from './support.js';
 
 const EXT = '2001:db8:ffff::1';
 /** Milliseconds far above 2^31 (a monotonic clock after weeks of uptime): never a small integer. */
@@ -192,4 +194,55 @@ test('refusals allocate nothing: RSTs, port unreachables (the packet moved up in
   assert.ok(replies > 100_000 && limited > 100_000, `${replies} replies, ${limited} limited`);
   assert.ok(nat.counters[NatCounter.RstSent] > 0 && nat.counters[NatCounter.UnreachableSent] > 0);
   assert.equal(gcs, 0, `${gcs} GCs while refusing`);
+});
+
+test('drops counted per network and per inside address allocate nothing (outbound, inbound, NPTv6, none of ours)', async () => {
+  const nat = new Nat66({
+    networks: [
+      { name: 'd', insideSubnets: ['fd00::/64'], externalAddresses: [EXT] },
+      { name: 'p', insideSubnets: ['fd01::/64'], mode: 'nptv6', externalPrefix: '2001:db8:fe::/64' },
+    ], seed: 5,
+  });
+  // fd00::7 has a session (so a host record); fd00::8 has none.
+  const open = udpPacket('fd00::7', 1000, '2001:db8:77::', 53);
+  assert.equal(nat.translate(open, 0, open.length, NOW), Verdict.Forward);
+  const esp = (p: Uint8Array): Uint8Array => { p[6] = 50; return p; };
+  const templates = [
+    esp(udpPacket('fd00::7', 1000, '2001:db8:77::', 53)), // unsupported-protocol, on d and fd00::7
+    tcpPacket('fd00::8', 1000, '2001:db8:77::', 80, TCP_ACK | TCP_RST), // a RST with no session: no-session, on d only
+    udpPacket('2001:db8:5::5', 5353, EXT, 9999), // no-mapping (dropped: no room for a refusal), on d
+    esp(udpPacket('2001:db8:5::5', 5353, '2001:db8:fe::9', 9999)), // NPTv6 passes any protocol: forwarded
+    udpPacket('2001:db8:5::5', 5353, '2001:db8:99::1', 9999), // not-external: no network
+  ];
+  const ring = new Uint8Array(BATCH * SLOT);
+  const batch = new NatBatch(BATCH);
+  const round = (i: number): void => {
+    batch.count = 0;
+    for (let j = 0; j < BATCH; j++) {
+      const t = templates[j % templates.length]!;
+      const at = j * SLOT;
+      for (let b = 0; b < t.length; b++) ring[at + b] = t[b]!;
+      batch.add(at, t.length);
+    }
+    batch.now = NOW + i + 0.5;
+    nat.translateBatch(ring, batch);
+  };
+  for (let i = 0; i < 5_000; i++) round(i);
+  const gc = countGcs();
+  for (let i = 5_000; i < 20_000; i++) round(i);
+  const gcs = await gc.stop();
+  const perNet = (net: number, reason: string): number => nat.netDrops[net * DROP_REASON_COUNT + DROP_REASON_NAMES.indexOf(reason)]!;
+  const host = nat.table.hosts.find(new Uint32Array([0xfd000000, 0, 0, 7]), 0);
+  const perHost = (reason: string): number => nat.table.hosts.drops[host * DROP_REASON_COUNT + DROP_REASON_NAMES.indexOf(reason)]!;
+  // Packets of template k: those of the 20,000 batches at positions j = k (mod 5).
+  const sent = (k: number): number => 20_000 * Math.ceil((BATCH - k) / templates.length);
+  assert.ok(host !== 0);
+  assert.equal(perNet(0, 'unsupported-protocol'), sent(0));
+  assert.equal(perHost('unsupported-protocol'), sent(0));
+  assert.equal(perNet(0, 'no-session'), sent(1));
+  assert.equal(perHost('no-session'), 0);
+  assert.equal(perNet(0, 'no-mapping'), sent(2));
+  assert.equal(nat.netDrops.reduce((a, b) => a + b, 0), sent(0) + sent(1) + sent(2), 'not-external names no network');
+  assert.equal(nat.netCounters[4 + HostCounter.PacketsIn], sent(3), 'NPTv6 counts its inbound packets');
+  assert.equal(gcs, 0, `${gcs} GCs while counting drops`);
 });

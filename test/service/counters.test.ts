@@ -90,6 +90,8 @@ function expectedSeries(m: Metric): RegExp[] {
     return [...m.reasons.keys()].map((r) => new RegExp(`^${name}\\{${prefix}reason="${r}"\\} 0$`, 'm'));
   }
   if (m.labels[0] === 'iface') return [new RegExp(`^${name}\\{iface="up0"\\} \\d+$`, 'm')];
+  // Per network and per container: none while no NAT network and no container exists.
+  if (m.labels[0] === 'network') return [new RegExp(`^# TYPE ${name} `, 'm')];
   return [new RegExp(`^${name}\\{`, 'm')];
 }
 
@@ -191,5 +193,8 @@ console.log(JSON.stringify(out));`, 30_000);
       assert.ok((out.after[key] as number) >= (out.before[key] as number), key);
     }
     assert.ok((out.before.sixgate_nat_tun_rx_packets_total as number) >= 5);
+    const networkDrops = (v: Record<string, unknown>): unknown => (v.sixgate_network_drops_total as Record<string, unknown>).web;
+    assert.deepEqual(networkDrops(out.before), { 'no-mapping': 5 }, 'counted on the network of the external address');
+    assert.deepEqual(networkDrops(out.after), networkDrops(out.before), "the network's counts carry on");
   });
 });

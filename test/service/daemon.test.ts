@@ -14,6 +14,7 @@ import { ServiceLab, A, HTTPD_CMD, httpGetCode, CLI } from './topology.js';
 import { PUSH_SERVER, PUSH_PORT, COUNT_SERVER, COUNT_PORT, Watch, countClient, pushClient, flowing as flowPushes } from '../support/push.js';
 import { percentile } from '../docker/support.js';
 import { readHealth } from '../../src/service/health.js';
+import { dashboardMetricNames } from '../support/promql.js';
 
 const req = requires({
   root: true,
@@ -284,6 +285,8 @@ describe('sixgate run against a real Docker engine', { ...req, timeout: 240_000 
     assert.match(r.stdout, /^sixgate_docker_events_total [1-9]/m);
     assert.match(r.stdout, /^sixgate_ndp_solicit_received_total\{iface="up0"\} \d+$/m);
     assert.match(r.stdout, /^# TYPE sixgate_service_batches_total counter$/m);
+    const served = new Set([...r.stdout.matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]));
+    for (const name of dashboardMetricNames()) assert.ok(served.has(name), `the Grafana dashboard's ${name} is served`);
     const h = await lab.dhost.run(process.execPath, [CLI, 'health', '--file', lab.statusFile]);
     assert.equal(h.code, 0, h.stdout + h.stderr);
     assert.match(h.stdout, /ready/);
@@ -304,7 +307,36 @@ describe('sixgate run against a real Docker engine', { ...req, timeout: 240_000 
     assert.ok(sent(mid) - sent(before) >= 3, `the NAT address's answers are in the daemon's engine: ${sent(before)} -> ${sent(mid)}`);
     assert.ok(sent(after) - sent(mid) >= 3, `the container address's answers too: ${sent(mid)} -> ${sent(after)}`);
     assert.deepEqual([...after.matchAll(/^sixgate_ndp_\w+_total\{iface="([^"]+)"/gm)].map((m) => m[1]).filter((v, i, all) => all.indexOf(v) === i), ['up0'], 'one engine, one uplink');
+    const answers = Number(new RegExp(`^sixgate_container_ndp_answers_total\\{network="glob",container="g2",container_id="${c.slice(0, 12)}"\\} (\\d+)$`, 'm').exec(after)?.[1]);
+    assert.ok(answers >= 3, `the container's own answers: ${answers}`);
+    const natAnswers = Number(/^sixgate_network_ndp_answers_total\{network="ula"\} (\d+)$/m.exec(after)?.[1]);
+    assert.ok(natAnswers >= 3, `the NAT network's answers for its external address: ${natAnswers}`);
     await lab.docker.docker('rm', '-f', c);
+  });
+
+  test('per-container series appear with the container, count its traffic, and go when it is removed', async () => {
+    const scrape = async (): Promise<string> => (await lab.dhost.node(`const res = await fetch('http://[::1]:${METRICS_PORT}/metrics'); console.log(await res.text());`)).stdout;
+    const c = await run('--network', 'ula', '--name', 'mx1', IMAGE, 'sleep', '3600');
+    const labels = `network="ula",container="mx1",container_id="${c.slice(0, 12)}"`;
+    const value = (text: string, name: string, extra = ''): number => Number(new RegExp(`^${name}\\{${labels}${extra}\\} (\\S+)$`, 'm').exec(text)?.[1]);
+    await until('the series of a new container', async () => value(await scrape(), 'sixgate_container_packets_total', ',direction="out"') === 0);
+    await until('TCP through the NAT', async () => {
+      try {
+        return (await exec(c, 'nc', '-w', '3', A.inet, '5001')).includes(`peer ${ext}`);
+      } catch {
+        return false;
+      }
+    });
+    const text = await scrape();
+    assert.ok(value(text, 'sixgate_container_packets_total', ',direction="out"') >= 3, text);
+    assert.ok(value(text, 'sixgate_container_packets_total', ',direction="in"') >= 3);
+    assert.ok(value(text, 'sixgate_container_bytes_total', ',direction="in"') > value(text, 'sixgate_container_packets_total', ',direction="in"') * 40);
+    assert.ok(value(text, 'sixgate_container_sessions') >= 1);
+    const network = Number(/^sixgate_network_packets_total\{network="ula",direction="out"\} (\S+)$/m.exec(text)?.[1]);
+    assert.ok(network >= value(text, 'sixgate_container_packets_total', ',direction="out"'), 'the network counts its containers\' packets');
+    assert.match(text, /^sixgate_network_sessions\{network="ula"\} [1-9]/m);
+    await lab.docker.docker('rm', '-f', c);
+    await until('the series gone with the container', async () => !(await scrape()).includes('container="mx1"'));
   });
 
   test('the TUN deleted (and held by another device), then set down: unhealthy < 1 s, metrics say so, traffic back < 5 s, a TCP connection survives', async (t) => {
