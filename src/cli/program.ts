@@ -16,6 +16,7 @@ import { registerLab } from './lab.js';
 import { releaseSignals } from './signals.js';
 import { registerStatus } from './status.js';
 import { registerFlows } from './flows.js';
+import { registerCapture } from './capture.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -78,6 +79,7 @@ export function buildProgram(): Command {
   registerLab(program);
   registerStatus(program);
   registerFlows(program);
+  registerCapture(program);
   // Only the daemons keep the signals routed (signals.ts); every other command
   // gets Node's defaults back, so Ctrl-C and a hang-up end it as usual.
   program.hook('preAction', (_, command) => {

@@ -1,0 +1,142 @@
+// `sixgate capture` against a real `sixgate nat` in the NAT66 topology
+// (test/datapath/topology.ts), refusals silent so an unpublished port is a
+// drop: UDP from the internet to an unpublished port of the external address
+// (nat66, no-mapping, raw IPv6 from the TUN) and a Neighbor Solicitation from
+// the router for an address nobody claims (ndp, not-ours, an Ethernet frame
+// from the uplink's packet socket) land in one pcapng that tcpdump reads,
+// each with its reason as a comment; -c stops after N; a client that goes
+// away mid-capture leaves the daemon forwarding and the capture free.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { once } from 'node:events';
+import { requires } from '../support/prereq.js';
+import { waitFor } from '../support/wait.js';
+import { NatLab, A, CLI, tcpSinkCode } from '../datapath/topology.js';
+import { request } from '../../src/service/control.js';
+import { readCapture, type CapturePacket } from '../../src/pcap/reader.js';
+import { LINKTYPE_LINUX_SLL, LINKTYPE_RAW } from '../../src/pcap/linktype.js';
+
+const req = requires({ root: true, tools: ['ip', 'nsenter', 'tcpdump', 'ndisc6'], files: ['/dev/net/tun'] });
+
+const UNPUBLISHED = 9999;
+const NOBODY = '2001:db8:1::99';
+
+function config(gw: string): string {
+  return `uplink: up0
+capacity: 16384
+refuse: silent
+stateFile: /tmp/${gw}-state.snap
+networks:
+  - { name: web, bridge: br0, subnets: [fd66:1::/64], externalAddresses: [${A.dedicated}] }
+`;
+}
+
+function packets(file: string): CapturePacket[] {
+  if (!existsSync(file)) return [];
+  try {
+    return [...readCapture(readFileSync(file))];
+  } catch {
+    return []; // not even the section header written yet
+  }
+}
+
+describe('sixgate capture (sixgate nat)', { ...req, timeout: 90_000 }, () => {
+  let lab: NatLab;
+  let socket: string;
+  let file: string;
+
+  before(async () => {
+    lab = new NatLab({ withNpt: false, withInet2: false });
+    socket = `/tmp/${lab.gw.name}-control.sock`;
+    file = `/tmp/${lab.gw.name}-capture.pcapng`;
+    await lab.server(lab.inet, tcpSinkCode(5003));
+    await lab.startSixgate(config(lab.gw.name), ['--control-socket', socket]);
+    await waitFor(() => existsSync(socket), 5000, 'the control socket');
+    await request(socket, { op: 'status' });
+  });
+
+  after(async () => {
+    await lab?.stopSixgate('SIGTERM');
+    lab?.destroy();
+    if (lab) for (const f of ['state.snap', 'nat.yaml', 'capture.pcapng']) rmSync(`/tmp/${lab.gw.name}-${f}`, { force: true });
+  });
+
+  /** One bad packet of each kind: a datagram to an unpublished port, a solicitation for an address nobody claims. */
+  async function plant(): Promise<void> {
+    await lab.inet.node(`import dgram from 'node:dgram';
+const s = dgram.createSocket('udp6'); s.send('bad', ${UNPUBLISHED}, '${A.dedicated}', () => s.close());`, 5000);
+    await lab.rt.run('ndisc6', ['-q', '-r', '1', '-w', '100', NOBODY, 'down0'], 5000);
+  }
+
+  /** Plants bad packets every 300 ms until `done`. */
+  async function plantUntil(done: () => boolean, what: () => string): Promise<void> {
+    const end = Date.now() + 15_000;
+    while (!done()) {
+      if (Date.now() > end) throw new Error(`timed out waiting for ${what()}\nsixgate log:\n${lab.log.slice(-2000)}`);
+      await plant();
+      await new Promise((r) => setTimeout(r, 300));
+    }
+  }
+
+  test('capture --drops writes a pcapng tcpdump reads, each packet with its drop reason and component', async () => {
+    rmSync(file, { force: true });
+    const client = spawn(process.execPath, [CLI, 'capture', '--drops', '-s', socket, '-w', file], { stdio: 'pipe' });
+    let stderr = '';
+    client.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
+    const reasons = (): string[] => packets(file).map((p) => p.comment ?? '');
+    await plantUntil(() => reasons().some((c) => c.includes('nat66 drop: no-mapping')) && reasons().some((c) => c.includes('ndp drop: not-ours')),
+      () => `both drops captured (capture said: ${stderr})`);
+    client.kill('SIGINT');
+    await once(client, 'exit');
+    assert.match(stderr, /^\d+ packets? captured$/m);
+
+    const all = packets(file);
+    const nat = all.find((p) => p.comment!.startsWith('sixgate nat66 drop: no-mapping'))!;
+    const ndp = all.find((p) => p.comment!.startsWith('sixgate ndp drop: not-ours'))!;
+    // Both components in one file: Linux cooked, the one link type tcpdump reads for both.
+    assert.deepEqual([nat.linktype, ndp.linktype], [LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL]);
+    assert.match(nat.comment!, /\(Inbound packet that matches no session, mapping or published port\.\)/);
+    assert.ok(all.every((p) => /^sixgate (nat66|ndp) drop: [a-z0-9-]+ \(/.test(p.comment!)), 'only drops, each with a reason');
+    assert.ok(Math.abs(Number(nat.tsNs / 1_000_000n) - Date.now()) < 30_000, 'wall-clock time stamps');
+
+    const read = spawnSync('tcpdump', ['-n', '-r', file], { encoding: 'utf8' });
+    assert.equal(read.status, 0, read.stderr);
+    assert.match(read.stdout, new RegExp(`IP6 ${A.inet}\\.\\d+ > ${A.dedicated}\\.${UNPUBLISHED}: UDP, length 3`));
+    assert.match(read.stdout, new RegExp(`ICMP6, neighbor solicitation, who has ${NOBODY}`));
+  });
+
+  test('-c N stops after N packets (here: -w - into tcpdump), --reason keeps only that reason, --component writes raw IPv6', async () => {
+    const client = spawn(process.execPath, [CLI, 'capture', '--reason', 'no-mapping', '--component', 'nat66', '-c', '2', '-s', socket, '-w', '-'], { stdio: 'pipe' });
+    const chunks: Buffer[] = [];
+    client.stdout.on('data', (d: Buffer) => chunks.push(d));
+    await plantUntil(() => client.exitCode !== null, () => 'the capture to stop by itself');
+    assert.equal(client.exitCode, 0);
+    const got = [...readCapture(Buffer.concat(chunks))];
+    assert.equal(got.length, 2);
+    assert.ok(got.every((p) => p.comment!.startsWith('sixgate nat66 drop: no-mapping') && p.linktype === LINKTYPE_RAW), got.map((p) => p.comment).join('\n'));
+    const read = spawnSync('tcpdump', ['-n', '-r', '-'], { input: Buffer.concat(chunks), encoding: 'utf8' });
+    assert.equal(read.status, 0, read.stderr);
+    assert.equal(read.stdout.trim().split('\n').length, 2, read.stdout);
+  });
+
+  test('a client that goes away mid-capture leaves the daemon forwarding, and the capture free for the next', async () => {
+    // Everything (no --drops) while a TCP upload runs: the tap copies every packet.
+    const client: ChildProcess = spawn(process.execPath, [CLI, 'capture', '-s', socket, '-w', file], { stdio: 'ignore' });
+    const upload = lab.c1.node(`import net from 'node:net';
+const s = net.connect({ host: '${A.inet}', port: 5003 }, () => {
+  let n = 0; const t = setInterval(() => { s.write(Buffer.alloc(1000, 1)); if (++n === 30) { clearInterval(t); s.end(); } }, 50);
+});
+let out = ''; s.on('data', (d) => out += d); s.on('end', () => console.log(out.trim()));`, 20_000);
+    await waitFor(() => packets(file).some((p) => p.comment?.startsWith('sixgate nat66 outbound: translated and forwarded') === true), 5000, 'forwarded packets captured');
+    client.kill('SIGKILL');
+    const done = await upload;
+    assert.equal(done.stdout.trim(), `peer ${A.dedicated} bytes 30000`, 'the upload completed');
+    // The tap was stopped: a new capture is not refused as busy.
+    await new Promise((r) => setTimeout(r, 300));
+    const again = spawnSync(process.execPath, [CLI, 'capture', '--drops', '-c', '1', '-s', socket, '-w', `${file}.2`], { timeout: 1500, encoding: 'utf8' });
+    assert.doesNotMatch(again.stderr, /busy|another sixgate capture/);
+    rmSync(`${file}.2`, { force: true });
+  });
+});
