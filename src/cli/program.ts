@@ -17,6 +17,7 @@ import { releaseSignals } from './signals.js';
 import { registerStatus } from './status.js';
 import { registerFlows } from './flows.js';
 import { registerCapture } from './capture.js';
+import { registerDoctor } from './doctor.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -80,6 +81,7 @@ export function buildProgram(): Command {
   registerStatus(program);
   registerFlows(program);
   registerCapture(program);
+  registerDoctor(program);
   // Only the daemons keep the signals routed (signals.ts); every other command
   // gets Node's defaults back, so Ctrl-C and a hang-up end it as usual.
   program.hook('preAction', (_, command) => {

@@ -1,0 +1,110 @@
+// `sixgate doctor` run inside a test namespace (never judging the root
+// namespace): a clean one gives no finding and exit 0; each planted problem
+// — a real nftables FORWARD drop policy, a running ndppd, a kernel proxy
+// entry, a bridge that snoops multicast with no querier — is named with its
+// fix and exit 1, and applying the fix it names clears it.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { rmSync, writeFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { requires } from '../support/prereq.js';
+import { Lab, type Netns } from '../support/netns.js';
+import { CLI } from '../datapath/topology.js';
+import { ip6tablesFindings } from '../../src/service/doctor.js';
+
+const req = requires({ root: true, tools: ['ip', 'nsenter', 'nft', 'ndppd'] });
+
+describe('sixgate doctor in a namespace', { ...req, timeout: 60_000 }, () => {
+  let lab: Lab;
+  let host: Netns;
+
+  before(() => {
+    lab = new Lab();
+    host = lab.ns('doc');
+    lab.veth(host, 'up0', lab.ns('rt'), 'down0');
+    lab.addr(host, 'up0', '2001:db8:1::2/64');
+    lab.bridge(host, 'br0');
+    host.ip('link', 'set', 'dev', 'br0', 'type', 'bridge', 'mcast_snooping', '0');
+    host.sysctl('net.ipv6.conf.all.forwarding', '1');
+    host.sysctl('net.ipv6.conf.up0.accept_ra', '2');
+  });
+
+  after(() => lab?.destroy());
+
+  async function doctor(): Promise<{ code: number | null; lines: string[] }> {
+    const r = await host.run(process.execPath, [CLI, 'doctor', '--uplink', 'up0', '--no-docker'], 20_000);
+    assert.equal(r.stderr, '');
+    return { code: r.code, lines: r.stdout.trim().split('\n') };
+  }
+
+  test('a clean namespace: no finding, exit 0', async () => {
+    assert.deepEqual(await doctor(), { code: 0, lines: ['no problem found'] });
+  });
+
+  test('an nftables FORWARD drop policy is named with the rules that fix it', async () => {
+    host.exec('nft', ['add table inet filter']);
+    host.exec('nft', ['add chain inet filter forward { type filter hook forward priority 0; policy drop; }']);
+    try {
+      const r = await doctor();
+      assert.equal(r.code, 1);
+      assert.equal(r.lines.length, 1, r.lines.join('\n'));
+      assert.match(r.lines[0]!, /^firewall +nftables chain inet filter forward \(hook forward\) has policy drop: .* Fix: nft insert rule inet filter forward iifname "sixgate0" accept; nft insert rule inet filter forward oifname "sixgate0" accept/);
+      host.exec('nft', ['insert rule inet filter forward iifname "sixgate0" accept']);
+      host.exec('nft', ['insert rule inet filter forward oifname "sixgate0" accept']);
+      assert.equal((await doctor()).code, 0, 'the fix named clears it');
+      host.exec('nft', ['add rule inet filter forward oifname "up0" drop']);
+      assert.match((await doctor()).lines.join('\n'), /^firewall +nftables rule inet filter forward handle \d+ drops IPv6 forwarded on up0: .*Fix: nft delete rule inet filter forward handle \d+/m);
+    } finally {
+      host.exec('nft', ['delete table inet filter']);
+    }
+  });
+
+  test('a running ndppd and a kernel proxy entry compete for the addresses', async () => {
+    const conf = `/tmp/${host.name}-ndppd.conf`;
+    writeFileSync(conf, 'proxy up0 {\n  rule 2001:db8:1::/64 {\n    static\n  }\n}\n');
+    const ndppd = host.spawn('ndppd', ['-c', conf]);
+    host.ip('-6', 'neigh', 'add', 'proxy', '2001:db8:1::5', 'dev', 'up0');
+    try {
+      await sleep(300);
+      const r = await doctor();
+      assert.equal(r.code, 1);
+      assert.ok(r.lines.some((l) => new RegExp(`^ndp +ndppd \\(pid ${ndppd.pid}\\) is running: .*systemctl disable --now ndppd`).test(l)), r.lines.join('\n'));
+      assert.ok(r.lines.some((l) => /^ndp +the kernel holds a proxy entry for 2001:db8:1::5 on up0 .* Fix: ip -6 neigh del proxy 2001:db8:1::5 dev up0$/.test(l)), r.lines.join('\n'));
+      assert.equal(r.lines.length, 2);
+    } finally {
+      ndppd.kill('SIGTERM');
+      host.ip('-6', 'neigh', 'del', 'proxy', '2001:db8:1::5', 'dev', 'up0');
+      rmSync(conf, { force: true });
+    }
+    await sleep(200);
+    assert.equal((await doctor()).code, 0);
+  });
+
+  test('a bridge that snoops multicast with no querier is named with its fix', async () => {
+    lab.bridge(host, 'br1'); // the kernel's default: snooping on, no querier
+    const r = await doctor();
+    assert.equal(r.code, 1);
+    assert.deepEqual(r.lines.map((l) => /^bridge +bridge br1 snoops .* Fix: (.*)$/.exec(l)?.[1]), ['ip link set dev br1 type bridge mcast_snooping 0 (or mcast_querier 1)']);
+    host.ip('link', 'set', 'dev', 'br1', 'type', 'bridge', 'mcast_querier', '1');
+    assert.equal((await doctor()).code, 0);
+  });
+
+  test('accept_ra 1 on the uplink (with forwarding on) is named with its sysctl', async () => {
+    host.sysctl('net.ipv6.conf.up0.accept_ra', '1');
+    try {
+      assert.match((await doctor()).lines.join('\n'), /^sysctl +forwarding disables router advertisements on up0: sysctl -w net.ipv6.conf.up0.accept_ra=2/m);
+    } finally {
+      host.sysctl('net.ipv6.conf.up0.accept_ra', '2');
+    }
+  });
+});
+
+test('ip6tables FORWARD DROP is named after who set it: ufw, Docker, or nobody known', () => {
+  const options = { uplinks: ['eth0'], tun: 'sixgate0' };
+  const policy = (chains: string): string => `*filter\n:INPUT ACCEPT [0:0]\n:FORWARD DROP [0:0]\n${chains}COMMIT\n`;
+  assert.deepEqual(ip6tablesFindings(policy(''), options).map((f) => f.message.split(': ')[0]), ['the ip6tables FORWARD policy is DROP']);
+  assert.match(ip6tablesFindings(policy(''), options)[0]!.message, /Fix: ip6tables -I FORWARD -i sixgate0 -j ACCEPT; ip6tables -I FORWARD -o sixgate0 -j ACCEPT \(NAT66\)/);
+  assert.match(ip6tablesFindings(policy(':ufw6-before-forward - [0:0]\n'), options)[0]!.message, /^ufw sets .* Fix: ufw route allow in on sixgate0; ufw route allow out on sixgate0/);
+  assert.match(ip6tablesFindings(policy(':DOCKER-FORWARD - [0:0]\n'), options)[0]!.message, /^Docker's ip6tables .*"ip6tables": false/);
+  assert.deepEqual(ip6tablesFindings('*filter\n:FORWARD ACCEPT [0:0]\nCOMMIT\n', options), []);
+});
