@@ -101,6 +101,8 @@ const s = dgram.createSocket('udp6'); s.send('bad', ${UNPUBLISHED}, '${A.dedicat
     assert.ok(all.every((p) => /^sixgate (nat66|ndp) drop: [a-z0-9-]+ \(/.test(p.comment!)), 'only drops, each with a reason');
     assert.ok(Math.abs(Number(nat.tsNs / 1_000_000n) - Date.now()) < 30_000, 'wall-clock time stamps');
 
+    const decoded = spawnSync(process.execPath, [CLI, 'decode', file], { encoding: 'utf8' });
+    assert.match(decoded.stdout, /^ {4}comment: sixgate ndp drop: not-ours \(/m, 'sixgate decode prints the comments');
     const read = spawnSync('tcpdump', ['-n', '-r', file], { encoding: 'utf8' });
     assert.equal(read.status, 0, read.stderr);
     assert.match(read.stdout, new RegExp(`IP6 ${A.inet}\\.\\d+ > ${A.dedicated}\\.${UNPUBLISHED}: UDP, length 3`));
