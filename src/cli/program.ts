@@ -57,7 +57,7 @@ Examples:
   sixgate ndp -c /etc/ndppd.conf     the NDP proxy alone, in place of ndppd
   sixgate config check sixgate.yaml  validate a configuration file
   sixgate decode capture.pcapng      see packets the way sixgate sees them
-  sixgate capture --drops -w d.pcapng  what the running daemon drops, each with its reason
+  sixgate capture --drops -w FILE    what the running daemon drops, each with its reason
   sixgate doctor                     what on this host breaks sixgate's path, with the fixes
 
 See also: sixgate help <command>; README.md; docs/architecture.md.`;

@@ -17,10 +17,10 @@
 //             mode, from the Docker API when it answers
 // A tool that is missing or fails is no finding: its check is skipped.
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
-import { classifyNetwork, resolveDockerIp6tables, type Issue } from '../docker/classify.js';
+import { classifyNetwork, resolveDockerIp6tables } from '../docker/classify.js';
 import { EngineClient } from '../docker/client.js';
 import type { DockerEndpoint } from '../docker/endpoint.js';
-import { acceptRaProblem, forwardingProblem } from '../host/checks.js';
+import { acceptRaProblem, forwardingProblem, kernelNatSubnets } from '../host/checks.js';
 import { hasTool, ipJson, run } from '../host/run.js';
 
 export interface Finding {
@@ -259,19 +259,21 @@ async function dockerFindings(endpoint: DockerEndpoint | undefined): Promise<Fin
   try {
     await client.negotiate(signal);
     const [version, info, networks] = await Promise.all([client.version(signal), client.info(signal), client.listNetworks(signal)]);
-    const ip6tables = resolveDockerIp6tables(version, info);
-    const issues: Issue[] = ip6tables.issue === undefined ? [] : [ip6tables.issue];
+    // MASQUERADE rules in ip6tables prove it on, whatever the version suggests (20.10 hides it behind --experimental).
+    const ip6tables = (await kernelNatSubnets()).length > 0 || resolveDockerIp6tables(version, info).on;
+    const issues: string[] = [];
+    if (ip6tables) {
+      issues.push(`Docker ${version.Version ?? ''} does IPv6 NAT itself ("ip6tables": true, the default since 27.0): sixgate leaves NAT of its networks alone. `
+        + 'Fix: set "ip6tables": false in /etc/docker/daemon.json and restart dockerd if sixgate is to do the NAT66');
+    }
     for (const n of networks) {
-      const net = classifyNetwork(n, { uplinks: [], dockerIp6tables: ip6tables.on }, []);
+      const net = classifyNetwork(n, { uplinks: [], dockerIp6tables: ip6tables }, []);
       if (net?.dockerNat === true) {
-        issues.push({
-          level: 'warn',
-          msg: `network ${net.name}: Docker NATs it itself (gateway mode nat with ip6tables on), so sixgate leaves it alone. `
-            + `Fix: recreate it with -o com.docker.network.bridge.gateway_mode_ipv6=routed, or set "ip6tables": false in /etc/docker/daemon.json`,
-        });
+        issues.push(`network ${net.name}: Docker NATs it itself (gateway mode nat with ip6tables on), so sixgate leaves it alone. `
+          + 'Fix: recreate it with -o com.docker.network.bridge.gateway_mode_ipv6=routed (Docker 27+), or set "ip6tables": false in /etc/docker/daemon.json');
       }
     }
-    return issues.filter((i) => i.level === 'warn').map((i) => ({ check: 'docker', message: i.msg }));
+    return issues.map((message) => ({ check: 'docker', message }));
   } catch {
     return []; // no Docker here, or it does not answer: nothing to say about it
   }

@@ -2,13 +2,15 @@
 // namespace): a clean one gives no finding and exit 0; each planted problem
 // — a real nftables FORWARD drop policy, a running ndppd, a kernel proxy
 // entry, a bridge that snoops multicast with no querier — is named with its
-// fix and exit 1, and applying the fix it names clears it.
+// fix and exit 1, and applying the fix it names clears it. Next to a real
+// dockerd: Docker's own IPv6 NAT, its FORWARD policy and a network it NATs.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { requires } from '../support/prereq.js';
 import { Lab, type Netns } from '../support/netns.js';
+import { DockerHost } from '../support/docker.js';
 import { CLI } from '../datapath/topology.js';
 import { ip6tablesFindings } from '../../src/service/doctor.js';
 
@@ -107,4 +109,31 @@ test('ip6tables FORWARD DROP is named after who set it: ufw, Docker, or nobody k
   assert.match(ip6tablesFindings(policy(':ufw6-before-forward - [0:0]\n'), options)[0]!.message, /^ufw sets .* Fix: ufw route allow in on sixgate0; ufw route allow out on sixgate0/);
   assert.match(ip6tablesFindings(policy(':DOCKER-FORWARD - [0:0]\n'), options)[0]!.message, /^Docker's ip6tables .*"ip6tables": false/);
   assert.deepEqual(ip6tablesFindings('*filter\n:FORWARD ACCEPT [0:0]\nCOMMIT\n', options), []);
+});
+
+describe('sixgate doctor next to a real dockerd (in its namespace)', {
+  ...requires({ root: true, tools: ['dockerd', 'docker', 'containerd', 'runc', 'nsenter', 'busybox', 'tar', 'ip', 'ip6tables-save'] }), timeout: 90_000,
+}, () => {
+  let lab: Lab;
+  let docker: DockerHost;
+
+  before(async () => {
+    lab = new Lab();
+    // Docker 20.10 (Debian's) writes IPv6 NAT only as an experimental daemon; 27+ does by default.
+    docker = await DockerHost.start(lab, { extraArgs: ['--experimental', '--ip6tables'] });
+    await docker.docker('network', 'create', '--ipv6', '--subnet', 'fd00:d0c:1::/64', 'natted');
+  });
+
+  after(async () => {
+    await docker?.destroy();
+    lab?.destroy();
+  });
+
+  test("Docker's own IPv6 NAT, its FORWARD policy and a network in gateway mode nat are named with their fixes", async () => {
+    const r = await docker.ns.run(process.execPath, [CLI, 'doctor', '--uplink', 'lo', '--docker-host', `unix://${docker.socket}`], 20_000);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stdout, /^firewall +Docker's ip6tables \("ip6tables": true\) sets the FORWARD policy to DROP .* Fix: ip6tables -I FORWARD -i sixgate0 -j ACCEPT/m);
+    assert.match(r.stdout, /^docker +Docker \S+ does IPv6 NAT itself .*"ip6tables": false/m);
+    assert.match(r.stdout, /^docker +network natted: Docker NATs it itself .* Fix: recreate it with -o com\.docker\.network\.bridge\.gateway_mode_ipv6=routed/m);
+  });
 });
