@@ -66,6 +66,16 @@ export function acceptRaProblem(uplink: string): string | undefined {
     ? `forwarding disables router advertisements on ${uplink}: sysctl -w net.ipv6.conf.${uplink}.accept_ra=2 if it is configured by SLAAC` : undefined;
 }
 
+/** `ip6tables-save -t TABLE`, or undefined when the tool is missing or fails. */
+export async function ip6tablesSave(table: 'nat' | 'filter'): Promise<string | undefined> {
+  if (!hasTool('ip6tables-save')) return undefined;
+  try {
+    return await run('ip6tables-save', ['-t', table]);
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Inside subnets that the kernel already masquerades through ip6tables
  * (Docker's own `ip6tables: true` NAT, or docker-ipv6nat): translating them
@@ -73,13 +83,8 @@ export function acceptRaProblem(uplink: string): string | undefined {
  * failing tools mean "nothing found".
  */
 export async function kernelNatSubnets(): Promise<string[]> {
-  if (!hasTool('ip6tables-save')) return [];
-  let text: string;
-  try {
-    text = await run('ip6tables-save', ['-t', 'nat']);
-  } catch {
-    return [];
-  }
+  const text = await ip6tablesSave('nat');
+  if (text === undefined) return [];
   const out: string[] = [];
   for (const line of text.split('\n')) {
     if (!line.startsWith('-A ') || !/-j MASQUERADE\b/.test(line)) continue;

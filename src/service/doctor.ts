@@ -20,7 +20,7 @@ import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { classifyNetwork, resolveDockerIp6tables } from '../docker/classify.js';
 import { EngineClient } from '../docker/client.js';
 import type { DockerEndpoint } from '../docker/endpoint.js';
-import { acceptRaProblem, forwardingProblem, kernelNatSubnets } from '../host/checks.js';
+import { acceptRaProblem, forwardingProblem, ip6tablesSave, kernelNatSubnets } from '../host/checks.js';
 import { hasTool, ipJson, run } from '../host/run.js';
 
 export interface Finding {
@@ -157,14 +157,8 @@ function interfaceMatch(e: Record<string, unknown>): { dir: 'in' | 'out'; name: 
 
 /** The FORWARD chain of ip6tables-save: its policy, named after who set it (ufw, Docker). */
 async function ip6tablesForward(options: DoctorOptions): Promise<Finding[]> {
-  if (!hasTool('ip6tables-save')) return [];
-  let text: string;
-  try {
-    text = await run('ip6tables-save', ['-t', 'filter']);
-  } catch {
-    return [];
-  }
-  return ip6tablesFindings(text, options);
+  const text = await ip6tablesSave('filter');
+  return text === undefined ? [] : ip6tablesFindings(text, options);
 }
 
 /** Findings in `ip6tables-save -t filter` output (exported for tests of the rule text). */
