@@ -4,11 +4,13 @@
 // entry, a bridge that snoops multicast with no querier — is named with its
 // fix and exit 1, and applying the fix it names clears it. Next to a real
 // dockerd: Docker's own IPv6 NAT, its FORWARD policy and a network it NATs.
+// A daemon logs the same findings at start-up, one warning each.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { requires } from '../support/prereq.js';
+import { waitFor } from '../support/wait.js';
 import { Lab, type Netns } from '../support/netns.js';
 import { DockerHost } from '../support/docker.js';
 import { CLI } from '../datapath/topology.js';
@@ -80,6 +82,27 @@ describe('sixgate doctor in a namespace', { ...req, timeout: 60_000 }, () => {
     }
     await sleep(200);
     assert.equal((await doctor()).code, 0);
+  });
+
+  test('a daemon logs each finding at start-up (sixgate ndp next to a kernel proxy entry)', async () => {
+    const conf = `/tmp/${host.name}-sixgate-ndppd.conf`;
+    writeFileSync(conf, 'proxy up0 {\n  rule 2001:db8:1::/64 {\n    static\n  }\n}\n');
+    host.ip('-6', 'neigh', 'add', 'proxy', '2001:db8:1::7', 'dev', 'up0');
+    const daemon = host.spawn(process.execPath, [CLI, 'ndp', '-c', conf, '--control-socket', `/tmp/${host.name}-ndp.sock`]);
+    let log = '';
+    daemon.stdout!.setEncoding('utf8').on('data', (d: string) => { log += d; });
+    daemon.stderr!.setEncoding('utf8').on('data', (d: string) => { log += d; });
+    try {
+      await waitFor(() => log.includes('doctor: '), 10_000, `the start-up findings:\n${log}`, 50);
+      await sleep(200);
+      const findings = log.split('\n').filter((l) => l.includes('doctor: ')).map((l) => JSON.parse(l) as { level: number; check: string; msg: string });
+      assert.deepEqual(findings.map((f) => [f.level, f.check]), [[40, 'ndp']]);
+      assert.match(findings[0]!.msg, /^doctor: the kernel holds a proxy entry for 2001:db8:1::7 on up0 .* Fix: ip -6 neigh del proxy 2001:db8:1::7 dev up0$/);
+    } finally {
+      daemon.kill('SIGTERM');
+      host.ip('-6', 'neigh', 'del', 'proxy', '2001:db8:1::7', 'dev', 'up0');
+      rmSync(conf, { force: true });
+    }
   });
 
   test('a bridge that snoops multicast with no querier is named with its fix', async () => {
