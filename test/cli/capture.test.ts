@@ -5,7 +5,9 @@
 // the router for an address nobody claims (ndp, not-ours, an Ethernet frame
 // from the uplink's packet socket) land in one pcapng that tcpdump reads,
 // each with its reason as a comment; -c stops after N; a client that goes
-// away mid-capture leaves the daemon forwarding and the capture free.
+// away mid-capture leaves the daemon forwarding and the capture free. The
+// same under `sixgate run` with a real dockerd, for a Docker network's
+// external address.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -14,6 +16,7 @@ import { once } from 'node:events';
 import { requires } from '../support/prereq.js';
 import { waitFor } from '../support/wait.js';
 import { NatLab, A, CLI, tcpSinkCode } from '../datapath/topology.js';
+import { ServiceLab, A as SA } from '../service/topology.js';
 import { request } from '../../src/service/control.js';
 import { readCapture, type CapturePacket } from '../../src/pcap/reader.js';
 import { LINKTYPE_LINUX_SLL, LINKTYPE_RAW } from '../../src/pcap/linktype.js';
@@ -140,5 +143,45 @@ let out = ''; s.on('data', (d) => out += d); s.on('end', () => console.log(out.t
     const again = spawnSync(process.execPath, [CLI, 'capture', '--drops', '-c', '1', '-s', socket, '-w', `${file}.2`], { timeout: 1500, encoding: 'utf8' });
     assert.doesNotMatch(again.stderr, /busy|another sixgate capture/);
     rmSync(`${file}.2`, { force: true });
+  });
+});
+
+describe('sixgate capture (sixgate run, a real dockerd)', {
+  ...requires({ root: true, tools: ['dockerd', 'docker', 'containerd', 'runc', 'nsenter', 'busybox', 'tar', 'ip', 'ndisc6', 'tcpdump'] }), timeout: 120_000,
+}, () => {
+  let lab: ServiceLab;
+  let socket: string;
+
+  before(async () => {
+    lab = new ServiceLab();
+    await lab.start();
+    await lab.docker.docker('network', 'create', '--ipv6', '--subnet', SA.ula, 'ula');
+    socket = `/tmp/${lab.rt.name}-control.sock`;
+    await lab.startSixgate(['run', '--uplink', 'up0', '--docker-host', `unix://${lab.docker.socket}`, '--status-file', lab.statusFile,
+      '--state-file', `/tmp/${lab.rt.name}-state`, '--control-socket', socket, '--refuse', 'silent', '--retry-max-ms', '500', '--cleanup']);
+    await lab.waitLog(/docker state applied/, 20_000);
+  });
+
+  after(async () => {
+    await lab?.destroy();
+    if (lab) for (const f of ['state', 'state.model.json', 'capture.pcapng']) rmSync(`/tmp/${lab.rt.name}-${f}`, { force: true });
+  });
+
+  test('capture --drops: a datagram to an unpublished port of a network\'s external address, with its reason', async () => {
+    const file = `/tmp/${lab.rt.name}-capture.pcapng`;
+    const client = spawn(process.execPath, [CLI, 'capture', '--drops', '--component', 'nat66', '-s', socket, '-w', file], { stdio: 'pipe' });
+    const ext = lab.external('ula');
+    const end = Date.now() + 15_000;
+    while (!packets(file).some((p) => p.comment?.startsWith('sixgate nat66 drop: no-mapping') === true)) {
+      if (Date.now() > end) throw new Error(`nothing captured\n${lab.text.slice(-2000)}`);
+      await lab.inet.node(`import dgram from 'node:dgram';
+const s = dgram.createSocket('udp6'); s.send('bad', ${UNPUBLISHED}, '${ext}', () => s.close());`, 5000);
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    client.kill('SIGINT');
+    await once(client, 'exit');
+    const read = spawnSync('tcpdump', ['-n', '-r', file], { encoding: 'utf8' });
+    assert.equal(read.status, 0, read.stderr);
+    assert.match(read.stdout, new RegExp(`IP6 ${SA.inet}\\.\\d+ > ${ext}\\.${UNPUBLISHED}: UDP, length 3`));
   });
 });
