@@ -94,37 +94,3 @@ export function ipOffset(linktype: number, data: Uint8Array): number {
     default: return 0;
   }
 }
-
-/** Linux cooked header fields written by `linuxCooked` (if_packet.h, if_arp.h). */
-const SLL_PACKET_HOST = 0;
-const SLL_PACKET_MULTICAST = 2;
-const ARPHRD_ETHER = 1;
-const ARPHRD_NONE = 0xfffe;
-
-/**
- * A raw IP packet (RAW, IPV6) or an Ethernet frame as a Linux cooked (v1)
- * record: the one link type that holds both, as `tcpdump -i any` writes it
- * (libpcap reads one link type per file). An Ethernet frame keeps its source
- * MAC as the link address. Returns undefined for other link types.
- */
-export function linuxCooked(linktype: number, data: Uint8Array): Uint8Array | undefined {
-  const ethernetFrame = linktype === LINKTYPE_ETHERNET;
-  if (!ethernetFrame && linktype !== LINKTYPE_RAW && linktype !== LINKTYPE_IPV6) return undefined;
-  const linkLen = ethernetFrame ? ethernet.HEADER_LEN : 0;
-  if (data.length < linkLen) return undefined;
-  const out = new Uint8Array(F.SLL_HEADER_LEN + data.length - linkLen);
-  const view = new DataView(out.buffer);
-  if (ethernetFrame) {
-    view.setUint16(0, (data[0]! & 1) !== 0 ? SLL_PACKET_MULTICAST : SLL_PACKET_HOST);
-    view.setUint16(2, ARPHRD_ETHER);
-    view.setUint16(4, 6);
-    out.set(data.subarray(ethernet.F.SRC, ethernet.F.SRC + 6), 6);
-    out.set(data.subarray(ethernet.F.ETHERTYPE, ethernet.HEADER_LEN), F.SLL_PROTOCOL);
-  } else {
-    view.setUint16(0, SLL_PACKET_HOST);
-    view.setUint16(2, ARPHRD_NONE);
-    view.setUint16(F.SLL_PROTOCOL, linkEtherType(linktype, data) === EtherType.Ipv4 ? EtherType.Ipv4 : EtherType.Ipv6);
-  }
-  out.set(data.subarray(linkLen), F.SLL_HEADER_LEN);
-  return out;
-}

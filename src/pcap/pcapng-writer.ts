@@ -3,6 +3,8 @@
 // (raw IPv6 from the TUN, Ethernet frames from packet sockets) and each
 // packet may carry a comment (the drop reason), which Wireshark shows.
 // Blocks go to a sink as they are made, so a capture streams into a pipe.
+// libpcap (tcpdump) reads one link type per file, though: `linuxCooked`
+// reframes raw IP and Ethernet alike as Linux cooked records for that.
 //
 //  every block: type(4) total_length(4) body... options... total_length(4)
 //  SHB  0x0a0d0d0a  byte-order magic 0x1a2b3c4d, version 1.0, section length -1
@@ -10,6 +12,10 @@
 //  EPB  6           interface(4) ts_high(4) ts_low(4) caplen(4) origlen(4) data, options opt_comment(1)
 //  option: code(2) length(2) value, padded to 4 bytes; code 0 ends the list
 // https://www.ietf.org/archive/id/draft-ietf-opsawg-pcapng-02.html
+
+import * as ethernet from '../wire/ethernet.js';
+import { EtherType } from '../wire/ethernet.js';
+import { F as SLL, LINKTYPE_ETHERNET, LINKTYPE_IPV6, LINKTYPE_RAW, linkEtherType } from './linktype.js';
 
 const Block = { SHB: 0x0a0d0d0a, IDB: 1, EPB: 6 } as const;
 const BYTE_ORDER_MAGIC = 0x1a2b3c4d;
@@ -91,4 +97,38 @@ export class PcapngWriter {
     fixed.set(data, 20);
     this.sink(block(Block.EPB, fixed, packet.comment === undefined ? [] : [[Option.COMMENT, packet.comment]]));
   }
+}
+
+/** Linux cooked header fields written by `linuxCooked` (if_packet.h, if_arp.h). */
+const SLL_PACKET_HOST = 0;
+const SLL_PACKET_MULTICAST = 2;
+const ARPHRD_ETHER = 1;
+const ARPHRD_NONE = 0xfffe;
+
+/**
+ * A raw IP packet (RAW, IPV6) or an Ethernet frame as a Linux cooked (v1)
+ * record: the one link type that holds both, as `tcpdump -i any` writes it
+ * (libpcap reads one link type per file). An Ethernet frame keeps its source
+ * MAC as the link address. Returns undefined for other link types.
+ */
+export function linuxCooked(linktype: number, data: Uint8Array): Uint8Array | undefined {
+  const ethernetFrame = linktype === LINKTYPE_ETHERNET;
+  if (!ethernetFrame && linktype !== LINKTYPE_RAW && linktype !== LINKTYPE_IPV6) return undefined;
+  const linkLen = ethernetFrame ? ethernet.HEADER_LEN : 0;
+  if (data.length < linkLen) return undefined;
+  const out = new Uint8Array(SLL.SLL_HEADER_LEN + data.length - linkLen);
+  const view = new DataView(out.buffer);
+  if (ethernetFrame) {
+    view.setUint16(0, (data[0]! & 1) !== 0 ? SLL_PACKET_MULTICAST : SLL_PACKET_HOST);
+    view.setUint16(2, ARPHRD_ETHER);
+    view.setUint16(4, 6);
+    out.set(data.subarray(ethernet.F.SRC, ethernet.F.SRC + 6), 6);
+    out.set(data.subarray(ethernet.F.ETHERTYPE, ethernet.HEADER_LEN), SLL.SLL_PROTOCOL);
+  } else {
+    view.setUint16(0, SLL_PACKET_HOST);
+    view.setUint16(2, ARPHRD_NONE);
+    view.setUint16(SLL.SLL_PROTOCOL, linkEtherType(linktype, data) === EtherType.Ipv4 ? EtherType.Ipv4 : EtherType.Ipv6);
+  }
+  out.set(data.subarray(linkLen), SLL.SLL_HEADER_LEN);
+  return out;
 }

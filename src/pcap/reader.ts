@@ -196,16 +196,18 @@ export class Capture implements Iterable<CapturePacket> {
         if (caplen > end - dataAt) return this.fail(`${where}: caplen ${caplen} runs past the end of the block`);
         const ts = simple ? 0n
           : (BigInt(view.getUint32(at + F.EPB_TS_HIGH, le)) << 32n) | BigInt(view.getUint32(at + F.EPB_TS_LOW, le));
-        const comment = type === Block.EPB ? packetComment(view, dataAt + ((caplen + 3) & ~3), end, le) : undefined;
-        yield {
+        const packet: CapturePacket = {
           index: index++,
           linktype: iface.linktype,
           tsNs: (ts * iface.tsMul) / iface.tsDiv + iface.tsOffsetNs,
           caplen,
           origlen,
           data: bytes.subarray(dataAt, dataAt + caplen),
-          ...(comment === undefined ? {} : { comment }),
         };
+        // An enhanced packet block's options follow its data, padded to 32 bits.
+        const comment = type === Block.EPB ? packetComment(view, dataAt + ((caplen + 3) & ~3), end, le) : undefined;
+        if (comment !== undefined) packet.comment = comment;
+        yield packet;
       }
       at += len;
     }

@@ -12,7 +12,8 @@ import { CAPTURE_INBOUND } from '../datapath/loop.js';
 import { DROP_REASON_HELP, DROP_REASON_NAMES } from '../nat/drop.js';
 import { Verdict } from '../nat/types.js';
 import { DROP_HELP as NDP_DROP_HELP, DROP_NAMES as NDP_DROP_NAMES } from '../ndp/counters.js';
-import { LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL, LINKTYPE_RAW, linuxCooked } from '../pcap/linktype.js';
+import { LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL, LINKTYPE_RAW } from '../pcap/linktype.js';
+import { linuxCooked } from '../pcap/pcapng-writer.js';
 import { ControlError } from '../errors.js';
 import type { ControlRequest } from './control.js';
 

@@ -3,7 +3,8 @@
 // drop: UDP from the internet to an unpublished port of the external address
 // (nat66, no-mapping, raw IPv6 from the TUN) and a Neighbor Solicitation from
 // the router for an address nobody claims (ndp, not-ours, an Ethernet frame
-// from the uplink's packet socket) land in one pcapng that tcpdump reads,
+// from the uplink's packet socket) land in one pcapng (Linux cooked, the one
+// link type for both) that tcpdump reads,
 // each with its reason as a comment; -c stops after N; a client that goes
 // away mid-capture leaves the daemon forwarding and the capture free. The
 // same under `sixgate run` with a real dockerd, for a Docker network's

@@ -4,9 +4,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { PcapngWriter } from '../../src/pcap/pcapng-writer.js';
+import { PcapngWriter, linuxCooked } from '../../src/pcap/pcapng-writer.js';
 import { readCapture } from '../../src/pcap/reader.js';
-import { LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL, LINKTYPE_RAW, ipOffset, linuxCooked } from '../../src/pcap/linktype.js';
+import { LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL, LINKTYPE_RAW, ipOffset } from '../../src/pcap/linktype.js';
 import { requires } from '../support/prereq.js';
 import { udpPacket } from '../nat/support.js';
 
