@@ -9,10 +9,10 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { Option, type Command } from 'commander';
 import { PcapngWriter } from '../pcap/pcapng-writer.js';
-import { addClientOptions, ask, type ClientOptions } from './control-client.js';
+import { addSocketOption, ask, type ClientOptions } from './control-client.js';
 import type { CaptureLoss, CapturedView } from '../service/capture.js';
 
-interface CaptureOptions extends ClientOptions {
+interface CaptureOptions extends Pick<ClientOptions, 'socket'> {
   drops?: boolean;
   reason?: string;
   component?: string;
@@ -21,7 +21,7 @@ interface CaptureOptions extends ClientOptions {
 }
 
 export function registerCapture(program: Command): void {
-  addClientOptions(program
+  addSocketOption(program
     .command('capture')
     .description("capture the running daemon's dropped packets (or all it handles) into a pcapng file, each with its drop reason as a comment"))
     .option('--drops', 'only the packets sixgate drops')

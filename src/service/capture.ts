@@ -58,9 +58,7 @@ const REASONS: Readonly<Record<CaptureComponent, { names: readonly string[]; hel
 };
 
 /** Every drop reason name a capture may ask for. */
-export function captureReasons(): string[] {
-  return [...new Set([...DROP_REASON_NAMES, ...NDP_DROP_NAMES])].sort();
-}
+const ALL_REASONS: readonly string[] = [...new Set([...DROP_REASON_NAMES, ...NDP_DROP_NAMES])].sort();
 
 export interface CaptureRequest {
   readonly drops: boolean;
@@ -76,8 +74,8 @@ const COMPONENTS: readonly CaptureComponent[] = ['nat66', 'ndp'];
 export function captureRequest(request: ControlRequest): CaptureRequest {
   const { drops, reason, count, component } = request;
   if (drops !== undefined && typeof drops !== 'boolean') throw new ControlError('bad-request', 'drops must be true or false');
-  if (reason !== undefined && (typeof reason !== 'string' || !captureReasons().includes(reason))) {
-    throw new ControlError('bad-request', `reason must be a drop reason (sixgate counters lists them): ${captureReasons().join(', ')}`);
+  if (reason !== undefined && (typeof reason !== 'string' || !ALL_REASONS.includes(reason))) {
+    throw new ControlError('bad-request', `reason must be a drop reason (sixgate counters lists them): ${ALL_REASONS.join(', ')}`);
   }
   if (count !== undefined && (typeof count !== 'number' || !Number.isInteger(count) || count < 1)) {
     throw new ControlError('bad-request', 'count must be a positive integer');
