@@ -83,10 +83,10 @@ interface NftObject {
   rule?: { family: string; table: string; chain: string; handle: number; expr?: Record<string, unknown>[] };
 }
 
-/** Who manages a table, from its name: the fix differs. */
-function nftOwner(table: string): string {
-  if (table === 'firewalld') return 'firewalld (its zones decide: firewall-cmd --permanent --zone=trusted --add-interface=... then --reload, or a policy allowing the forward)';
-  return '';
+/** The fix when a firewall manager owns the table (its own command, not nft), or '' for a table of nobody known. */
+function managerFix(table: string, tun: string): string {
+  if (table !== 'firewalld') return '';
+  return `firewalld owns it: firewall-cmd --permanent --zone=trusted --add-interface=${tun} && firewall-cmd --reload (and a policy allowing the forward between the bridges' zone and the uplink's, for a routed network)`;
 }
 
 async function firewallFindings(options: DoctorOptions, bridges: readonly string[]): Promise<Finding[]> {
@@ -122,11 +122,10 @@ async function firewallFindings(options: DoctorOptions, bridges: readonly string
     // Accepting everything in and out of the TUN is the fix below: then the policy no longer stands in NAT66's way.
     const through = accepted.get(name);
     if (chain.policy !== 'drop' || (through?.has(`in:${options.tun}`) === true && through.has(`out:${options.tun}`))) continue;
-    const owner = nftOwner(chain.table);
     out.push({
       check: 'firewall',
       message: `nftables chain ${name} (hook forward) has policy drop: IPv6 forwarded between the bridges, ${options.tun} and the uplink is dropped unless a rule accepts it; `
-        + `sixgate leaves it as it is. Fix: ${owner !== '' ? owner : acceptAdvice(options, (m) => `nft insert rule ${name} ${m} accept`)}`,
+        + `sixgate leaves it as it is. Fix: ${managerFix(chain.table, options.tun) || acceptAdvice(options, (m) => `nft insert rule ${name} ${m} accept`)}`,
     });
   }
   for (const { rule } of objects) {
@@ -141,7 +140,7 @@ async function firewallFindings(options: DoctorOptions, bridges: readonly string
     out.push({
       check: 'firewall',
       message: `nftables rule ${name} handle ${rule.handle} drops IPv6 forwarded ${names.length === 0 ? 'on every interface' : `on ${names.join(', ')}`}: sixgate's path crosses it. `
-        + `Fix: nft delete rule ${name} handle ${rule.handle}, or accept sixgate's traffic before it: ${acceptAdvice(options, (m) => `nft insert rule ${name} ${m} accept`)}`,
+        + `Fix: ${managerFix(rule.table, options.tun) || `nft delete rule ${name} handle ${rule.handle}, or accept sixgate's traffic before it: ${acceptAdvice(options, (m) => `nft insert rule ${name} ${m} accept`)}`}`,
     });
   }
   return out;
