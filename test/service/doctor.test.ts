@@ -63,6 +63,19 @@ describe('sixgate doctor in a namespace', { ...req, timeout: 60_000 }, () => {
     }
   });
 
+  test("firewalld's closing reject is named with firewall-cmd as its fix", async () => {
+    host.exec('nft', ['add table inet firewalld']);
+    host.exec('nft', ['add chain inet firewalld filter_FORWARD { type filter hook forward priority 10; policy accept; }']);
+    host.exec('nft', ['add rule inet firewalld filter_FORWARD reject with icmpx type admin-prohibited']);
+    try {
+      const r = await doctor();
+      assert.equal(r.code, 1);
+      assert.match(r.lines.join('\n'), /^firewall +nftables rule inet firewalld filter_FORWARD handle \d+ drops IPv6 forwarded on every interface: .*Fix: firewalld owns it: firewall-cmd --permanent --zone=trusted --add-interface=sixgate0 && firewall-cmd --reload/m);
+    } finally {
+      host.exec('nft', ['delete table inet firewalld']);
+    }
+  });
+
   test('a running ndppd and a kernel proxy entry compete for the addresses', async () => {
     const conf = `/tmp/${host.name}-ndppd.conf`;
     writeFileSync(conf, 'proxy up0 {\n  rule 2001:db8:1::/64 {\n    static\n  }\n}\n');
