@@ -8,19 +8,21 @@
 // each with its reason as a comment; -c stops after N; a client that goes
 // away mid-capture leaves the daemon forwarding and the capture free. The
 // same under `sixgate run` with a real dockerd, for a Docker network's
-// external address.
+// external address; under `sixgate ndp` alone the frames keep their Ethernet
+// link type.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { requires } from '../support/prereq.js';
 import { waitFor } from '../support/wait.js';
 import { NatLab, A, CLI, tcpSinkCode } from '../datapath/topology.js';
 import { ServiceLab, A as SA } from '../service/topology.js';
+import { Lab } from '../support/netns.js';
 import { request } from '../../src/service/control.js';
 import { readCapture, type CapturePacket } from '../../src/pcap/reader.js';
-import { LINKTYPE_LINUX_SLL, LINKTYPE_RAW } from '../../src/pcap/linktype.js';
+import { LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL, LINKTYPE_RAW } from '../../src/pcap/linktype.js';
 
 const req = requires({ root: true, tools: ['ip', 'nsenter', 'tcpdump', 'ndisc6'], files: ['/dev/net/tun'] });
 
@@ -184,5 +186,40 @@ const s = dgram.createSocket('udp6'); s.send('bad', ${UNPUBLISHED}, '${ext}', ()
     const read = spawnSync('tcpdump', ['-n', '-r', file], { encoding: 'utf8' });
     assert.equal(read.status, 0, read.stderr);
     assert.match(read.stdout, new RegExp(`IP6 ${SA.inet}\\.\\d+ > ${ext}\\.${UNPUBLISHED}: UDP, length 3`));
+  });
+});
+
+describe('sixgate capture (sixgate ndp)', { ...req, timeout: 60_000 }, () => {
+  test('the NDP proxy alone: Ethernet frames, each with its drop reason', async () => {
+    const lab = new Lab();
+    const host = lab.ns('ndp');
+    const rt = lab.ns('rt');
+    lab.veth(host, 'up0', rt, 'down0');
+    lab.addr(rt, 'down0', '2001:db8:1::1/64');
+    const conf = `/tmp/${host.name}-ndppd.conf`;
+    const socket = `/tmp/${host.name}-control.sock`;
+    writeFileSync(conf, 'proxy up0 {\n  rule 2001:db8:1:1::/64 {\n    static\n  }\n}\n');
+    const daemon = host.spawn(process.execPath, [CLI, 'ndp', '-c', conf, '--control-socket', socket]);
+    try {
+      await waitFor(() => existsSync(socket), 10_000, 'the control socket');
+      const client = spawn(process.execPath, [CLI, 'capture', '--drops', '-c', '1', '-s', socket, '-w', '-'], { stdio: 'pipe' });
+      const chunks: Buffer[] = [];
+      client.stdout.on('data', (d: Buffer) => chunks.push(d));
+      const end = Date.now() + 15_000;
+      while (client.exitCode === null) {
+        if (Date.now() > end) throw new Error('nothing captured');
+        await rt.run('ndisc6', ['-q', '-r', '1', '-w', '100', NOBODY, 'down0'], 5000);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      const [p] = [...readCapture(Buffer.concat(chunks))];
+      assert.equal(p!.linktype, LINKTYPE_ETHERNET);
+      assert.match(p!.comment!, /^sixgate ndp drop: not-ours \(/);
+      const read = spawnSync('tcpdump', ['-n', '-e', '-r', '-'], { input: Buffer.concat(chunks), encoding: 'utf8' });
+      assert.match(read.stdout, new RegExp(`ethertype IPv6 .* neighbor solicitation, who has ${NOBODY}`));
+    } finally {
+      daemon.kill('SIGTERM');
+      lab.destroy();
+      rmSync(conf, { force: true });
+    }
   });
 });
