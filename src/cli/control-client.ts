@@ -10,15 +10,19 @@ export interface ClientOptions {
   output: 'table' | 'json';
 }
 
-/** -s/--socket (default: SIXGATE_CONTROL_SOCKET, else the daemons' default) and -o table|json. */
+/** -s/--socket (default: SIXGATE_CONTROL_SOCKET, else the daemons' default). */
+export function addSocketOption(cmd: Command): Command {
+  return cmd.option('-s, --socket <path>', 'control socket of the daemon [env SIXGATE_CONTROL_SOCKET]', process.env.SIXGATE_CONTROL_SOCKET ?? DEFAULT_CONTROL_SOCKET);
+}
+
+/** -s/--socket and -o table|json. */
 export function addClientOptions(cmd: Command): Command {
-  return cmd
-    .option('-s, --socket <path>', 'control socket of the daemon [env SIXGATE_CONTROL_SOCKET]', process.env.SIXGATE_CONTROL_SOCKET ?? DEFAULT_CONTROL_SOCKET)
+  return addSocketOption(cmd)
     .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'));
 }
 
 /** Asks the daemon; a refusal or no daemon is one line on stderr and exit status 1. */
-export async function ask(opts: ClientOptions, body: { op: string; [key: string]: unknown }, onPart?: (part: unknown[]) => void,
+export async function ask(opts: Pick<ClientOptions, 'socket'>, body: { op: string; [key: string]: unknown }, onPart?: (part: unknown[]) => void,
   options?: ControlClientOptions): Promise<unknown> {
   // `sixgate flows | head`: a reader that has seen enough ends the listing quietly.
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {

@@ -39,6 +39,8 @@ export function decodeCapture(bytes: Uint8Array, write: (line: string) => void, 
   let packets = 0;
   for (const packet of capture.packets) {
     write(formatPacket(packet, opts));
+    // A pcapng comment (sixgate capture's drop reason) on its own line, as tcpdump -v shows options.
+    if (packet.comment !== undefined) write(`    comment: ${packet.comment}`);
     packets++;
   }
   return { packets, error: capture.error };

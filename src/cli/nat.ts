@@ -17,6 +17,7 @@ import { counterValues, natServiceMetrics } from '../service/counters.js';
 import { daemonStarting, serveUntilStopped } from './signals.js';
 import { DEFAULT_CONTROL_SOCKET, startControlServer } from '../service/control.js';
 import { natOps } from '../service/inspect.js';
+import { logDoctorFindings } from './doctor.js';
 
 export interface NatCliOptions {
   config: string;
@@ -79,6 +80,7 @@ export async function runNat(opts: NatCliOptions): Promise<number> {
   }
   const counters = natServiceMetrics(service);
   const control = await startControlServer(opts.controlSocket, natOps(service, counters), log);
+  logDoctorFindings({ uplinks: [service.model.uplink], tun: service.tun.name, skipSysctls: true }, log);
   process.send?.({ ready: true });
   return serveUntilStopped({
     reload: () => {

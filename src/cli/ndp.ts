@@ -18,6 +18,7 @@ import { counterValues, ndpServiceMetrics } from '../service/counters.js';
 import { daemonStarting, serveUntilStopped } from './signals.js';
 import { DEFAULT_CONTROL_SOCKET, startControlServer } from '../service/control.js';
 import { ndpOps } from '../service/inspect.js';
+import { logDoctorFindings } from './doctor.js';
 import { ndpSessionsCommand } from './ndp-sessions.js';
 
 export interface NdpCliOptions {
@@ -102,6 +103,7 @@ export async function runNdp(opts: NdpCliOptions): Promise<number> {
 
   const counters = ndpServiceMetrics(service);
   const control = await startControlServer(opts.controlSocket, ndpOps(service, counters), log);
+  logDoctorFindings({ uplinks: config.proxies.map((p) => p.iface), tun: 'sixgate0' }, log);
   let reloading: Promise<void> = Promise.resolve();
   return serveUntilStopped({
     reload: () => {

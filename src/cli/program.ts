@@ -16,6 +16,8 @@ import { registerLab } from './lab.js';
 import { releaseSignals } from './signals.js';
 import { registerStatus } from './status.js';
 import { registerFlows } from './flows.js';
+import { registerCapture } from './capture.js';
+import { registerDoctor } from './doctor.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -55,6 +57,8 @@ Examples:
   sixgate ndp -c /etc/ndppd.conf     the NDP proxy alone, in place of ndppd
   sixgate config check sixgate.yaml  validate a configuration file
   sixgate decode capture.pcapng      see packets the way sixgate sees them
+  sixgate capture --drops -w FILE    what the running daemon drops, each with its reason
+  sixgate doctor                     what on this host breaks sixgate's path, with the fixes
 
 See also: sixgate help <command>; README.md; docs/architecture.md.`;
 
@@ -78,6 +82,8 @@ export function buildProgram(): Command {
   registerLab(program);
   registerStatus(program);
   registerFlows(program);
+  registerCapture(program);
+  registerDoctor(program);
   // Only the daemons keep the signals routed (signals.ts); every other command
   // gets Node's defaults back, so Ctrl-C and a hang-up end it as usual.
   program.hook('preAction', (_, command) => {

@@ -19,6 +19,7 @@ import type { SixgateDaemon } from '../service/daemon.js';
 import type { MetricsEndpoint } from '../service/metrics.js';
 import type { HealthFile } from '../service/health.js';
 import { fail } from './exit.js';
+import { logDoctorFindings } from './doctor.js';
 import { daemonStarting, serveUntilStopped } from './signals.js';
 
 /** Adds every service option as a flag (booleans with a --no- twin). */
@@ -119,6 +120,8 @@ export async function runService(config: ServiceConfig, file?: string, reload?: 
     log.warn(`status file ${config.statusFile}: ${(err as Error).message}; sixgate health will report it as not running`);
   }
   const control = await startControlServer(config.controlSocket, runOps(daemon, counters), log);
+  // Docker's settings come from the feed's own log lines; the NAT66 data path checks the sysctls it needs.
+  logDoctorFindings({ uplinks: [daemon.uplink], tun: config.tun, skipSysctls: config.nat66 }, log);
   const stopWatchdog = notifier.startWatchdog();
   // Ready for systemd once the first resync is done, or at once if the engine is not up yet:
   // sixgate serves what it can meanwhile (health says degraded until Docker answers).

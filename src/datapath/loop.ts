@@ -20,6 +20,7 @@
 // connection table stay), and tests drive the loop with an in-memory one.
 import { VNET_HDR_LEN, VnetFlag } from '../io/tun.js';
 import { PacketRing } from '../io/ring.js';
+import { CaptureTap, NOT_DROPPED } from '../io/capture.js';
 import { NatBatch, DIR_IN, type Nat66 } from '../nat/nat66.js';
 import { Verdict } from '../nat/types.js';
 import { F as IP, HEADER_LEN as IP_HEADER_LEN, Protocol } from '../wire/ipv6.js';
@@ -92,8 +93,13 @@ export interface LoopOptions {
   readonly onError?: (err: unknown) => void;
 }
 
+/** A captured packet's note: the engine's verdict (Verdict) for a kept one, and this bit for an inbound one. */
+export const CAPTURE_INBOUND = 0x100;
+
 export class TunDatapath {
   readonly counters = new Float64Array(LOOP_COUNTER_NAMES.length);
+  /** `sixgate capture`: dropped packets as the engine left them, or every packet as read. */
+  readonly capture = new CaptureTap();
   readonly ring: PacketRing;
   nat: Nat66;
   private tun: PacketDevice;
@@ -103,6 +109,8 @@ export class TunDatapath {
   private readonly batch: NatBatch;
   /** 1 for a host-mode packet to the host's own address: if sixgate does not claim it, it goes to the host untouched. */
   private readonly toHost: Uint8Array;
+  /** While capturing every packet: each slot's capture record, taken before the engine rewrites it. */
+  private readonly tapped: Int32Array;
   /** Fragments the engine released during this batch, copied out (copyReleasedFragment) before its next call recycles them. */
   private readonly frags = new PacketRing({ slots: FRAG_SLOTS, slotSize: FRAG_SLOT_SIZE, headroom: HEADROOM });
   private fragCount = 0;
@@ -121,6 +129,7 @@ export class TunDatapath {
     this.keep = new Uint8Array(slots);
     this.batch = new NatBatch(slots);
     this.toHost = new Uint8Array(slots);
+    this.tapped = new Int32Array(slots);
   }
 
   /** Host addresses used in host-address mode (16 bytes each). Control plane. */
@@ -194,6 +203,9 @@ export class TunDatapath {
     batch.room = ring.room;
     // The read's own time stamp: a clock call here would allocate per read.
     batch.now = ring.stamp[0];
+    // Capturing every packet: copied as read, before the engine rewrites them in place.
+    const tapAll = this.capture.active && !this.capture.dropsOnly;
+    if (tapAll) this.tapBatch(n);
     for (let i = 0; i < n; i++) {
       const off = ring.offset(i);
       const len = lens[i];
@@ -222,10 +234,13 @@ export class TunDatapath {
         v = Verdict.Forward;
       }
       if (v === Verdict.Held) c[LoopCounter.Held]++;
-      else if (v < 0) c[LoopCounter.Dropped]++;
-      else keep[i] = 1;
+      else if (v < 0) {
+        c[LoopCounter.Dropped]++;
+        if (this.capture.active && !tapAll) this.capture.offer(buf, ring.offset(i), lens[i], 0, -v, inbound ? CAPTURE_INBOUND : 0, batch.now);
+      } else keep[i] = 1;
       if (v === Verdict.Reply) this.sendBack(i, batch.lengths[i], vnet);
     }
+    if (tapAll) this.settleTapped(n);
     if (nat.releasedFragments !== 0) this.collectReleased();
     this.writeKept(n);
     if (this.fragCount !== 0) {
@@ -235,6 +250,22 @@ export class TunDatapath {
       this.fragCount = 0;
     }
     return n;
+  }
+
+  private tapBatch(n: number): void {
+    const ring = this.ring;
+    for (let i = 0; i < n; i++) this.tapped[i] = this.capture.offer(ring.buf, ring.offset(i), ring.lens[i], 0, NOT_DROPPED, 0, this.batch.now);
+  }
+
+  // What became of each packet copied by tapBatch (as the loop above decided it).
+  private settleTapped(n: number): void {
+    const batch = this.batch;
+    for (let i = 0; i < n; i++) {
+      const inbound = batch.dirs[i] === DIR_IN;
+      let v = batch.verdicts[i];
+      if (v < 0 && inbound && this.toHost[i] !== 0) v = Verdict.Forward;
+      this.capture.settle(this.tapped[i], v < 0 ? -v : NOT_DROPPED, (v < 0 ? 0 : v) | (inbound ? CAPTURE_INBOUND : 0));
+    }
   }
 
   // The engine released held fragments (translated now); they must leave

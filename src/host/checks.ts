@@ -38,15 +38,42 @@ export function checkHost(options: { uplink: string; needTc?: boolean }): CheckR
   const caps = effectiveCaps();
   if (!hasCap(CAP_NET_ADMIN, caps)) errors.push('CAP_NET_ADMIN is missing: run as root or add --cap-add NET_ADMIN');
   if (!hasCap(CAP_NET_RAW, caps)) errors.push('CAP_NET_RAW is missing (NDP proxy sockets): run as root or add --cap-add NET_RAW');
-  if (readSysctl('net.ipv6.conf.all.forwarding') !== '1') {
-    errors.push('IPv6 forwarding is off: sysctl -w net.ipv6.conf.all.forwarding=1 (and persist it in /etc/sysctl.d)');
-  }
-  const ar = readSysctl(`net.ipv6.conf.${options.uplink.replace(/\./g, '/')}.accept_ra`);
-  if (ar === undefined) errors.push(`uplink ${options.uplink} does not exist`);
-  else if (ar === '1') warnings.push(`forwarding disables router advertisements on ${options.uplink}: sysctl -w net.ipv6.conf.${options.uplink}.accept_ra=2 if it is configured by SLAAC`);
+  const forwarding = forwardingProblem();
+  if (forwarding !== undefined) errors.push(forwarding);
+  const ar = acceptRaProblem(options.uplink);
+  if (ar === 'missing') errors.push(`uplink ${options.uplink} does not exist`);
+  else if (ar !== undefined) warnings.push(ar);
   if (!hasTool('ip')) errors.push('the `ip` tool (iproute2) is not on PATH');
   if (options.needTc && !hasTool('tc')) errors.push('host-address mode needs `tc` (iproute2) on PATH');
   return { errors, warnings };
+}
+
+/** What is wrong with IPv6 forwarding, with the fix; undefined when it is on. */
+export function forwardingProblem(): string | undefined {
+  return readSysctl('net.ipv6.conf.all.forwarding') === '1' ? undefined
+    : 'IPv6 forwarding is off: sysctl -w net.ipv6.conf.all.forwarding=1 (and persist it in /etc/sysctl.d)';
+}
+
+/**
+ * What is wrong with the uplink's accept_ra, with the fix: with forwarding
+ * on, 1 ignores router advertisements (the uplink's SLAAC address and default
+ * route lapse). 'missing' when the interface does not exist.
+ */
+export function acceptRaProblem(uplink: string): string | undefined {
+  const ar = readSysctl(`net.ipv6.conf.${uplink.replace(/\./g, '/')}.accept_ra`);
+  if (ar === undefined) return 'missing';
+  return ar === '1' && readSysctl('net.ipv6.conf.all.forwarding') === '1'
+    ? `forwarding disables router advertisements on ${uplink}: sysctl -w net.ipv6.conf.${uplink}.accept_ra=2 if it is configured by SLAAC` : undefined;
+}
+
+/** `ip6tables-save -t TABLE`, or undefined when the tool is missing or fails. */
+export async function ip6tablesSave(table: 'nat' | 'filter'): Promise<string | undefined> {
+  if (!hasTool('ip6tables-save')) return undefined;
+  try {
+    return await run('ip6tables-save', ['-t', table]);
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -56,13 +83,8 @@ export function checkHost(options: { uplink: string; needTc?: boolean }): CheckR
  * failing tools mean "nothing found".
  */
 export async function kernelNatSubnets(): Promise<string[]> {
-  if (!hasTool('ip6tables-save')) return [];
-  let text: string;
-  try {
-    text = await run('ip6tables-save', ['-t', 'nat']);
-  } catch {
-    return [];
-  }
+  const text = await ip6tablesSave('nat');
+  if (text === undefined) return [];
   const out: string[] = [];
   for (const line of text.split('\n')) {
     if (!line.startsWith('-A ') || !/-j MASQUERADE\b/.test(line)) continue;

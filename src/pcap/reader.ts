@@ -34,6 +34,8 @@ const PCAPNG_BYTE_ORDER_MAGIC = 0x1a2b3c4d;
 const Block = { IDB: 1, PB: 2, SPB: 3, EPB: 6 } as const;
 /** pcapng interface options read here. */
 const IfOption = { END: 0, TSRESOL: 9, TSOFFSET: 14 } as const;
+/** pcapng packet option read here. */
+const OPT_COMMENT = 1;
 
 /** Byte offsets: classic headers (shared with the writer), then pcapng block bodies (from the block start). */
 export const F = {
@@ -80,6 +82,8 @@ export interface CapturePacket {
   origlen: number;
   /** The captured bytes: a view into the file buffer, not a copy. */
   data: Uint8Array;
+  /** A pcapng packet's first opt_comment (`sixgate capture` writes the drop reason there). */
+  comment?: string;
 }
 
 /** What a pcapng Interface Description Block says about its packets. */
@@ -199,7 +203,7 @@ export class Capture implements Iterable<CapturePacket> {
         const kept = Math.min(caplen, caplenLimit(iface.snaplen));
         const ts = simple ? 0n
           : (BigInt(view.getUint32(at + F.EPB_TS_HIGH, le)) << 32n) | BigInt(view.getUint32(at + F.EPB_TS_LOW, le));
-        yield {
+        const packet: CapturePacket = {
           index: index++,
           linktype: iface.linktype,
           tsNs: (ts * iface.tsMul) / iface.tsDiv + iface.tsOffsetNs,
@@ -207,6 +211,10 @@ export class Capture implements Iterable<CapturePacket> {
           origlen,
           data: bytes.subarray(dataAt, dataAt + kept),
         };
+        // An enhanced packet block's options follow its data, padded to 32 bits.
+        const comment = type === Block.EPB ? packetComment(view, dataAt + ((caplen + 3) & ~3), end, le) : undefined;
+        if (comment !== undefined) packet.comment = comment;
+        yield packet;
       }
       at += len;
     }
@@ -294,6 +302,18 @@ function readInterface(view: DataView, at: number, end: number, le: boolean): In
     opt = value + ((len + 3) & ~3);
   }
   return iface;
+}
+
+/** The first opt_comment among an EPB's options (from `at` to the block's end); a malformed option list ends the search. */
+function packetComment(view: DataView, at: number, end: number, le: boolean): string | undefined {
+  while (at + 4 <= end) {
+    const code = view.getUint16(at, le);
+    const len = view.getUint16(at + 2, le);
+    if (code === IfOption.END || at + 4 + len > end) return undefined;
+    if (code === OPT_COMMENT) return new TextDecoder().decode(new Uint8Array(view.buffer, view.byteOffset + at + 4, len));
+    at += 4 + ((len + 3) & ~3);
+  }
+  return undefined;
 }
 
 function hex8(n: number): string {

@@ -23,6 +23,7 @@ import { Icmp6Socket } from '../io/icmp6.js';
 import { PacketRing, META_STRIDE } from '../io/ring.js';
 import { icmp6Filter, Icmp6Type } from '../io/bpf.js';
 import { hwaddr, ifIndex } from '../io/netif.js';
+import { CaptureTap, NOT_DROPPED } from '../io/capture.js';
 import { formatIpv6, matchesPrefix, parseIpv6 } from '../wire/address.js';
 import { HEADER_LEN as ETH_LEN } from '../wire/ethernet.js';
 import { ConfigError } from '../errors.js';
@@ -78,6 +79,8 @@ const API_SOURCE = 'api';
 export class NdpService implements SourcesListener {
   readonly engine: NdpEngine;
   readonly sources: NdpSources;
+  /** `sixgate capture`: the frames the engine dropped (or every frame it read), link id as interface. */
+  readonly capture = new CaptureTap();
   /** ndppd.conf (or an uplink with no rules); the sources' claims come on top (see NdpSources.configWith). */
   private config: NdppdConfig;
   private readonly log: Logger;
@@ -488,7 +491,8 @@ export class NdpService implements SourcesListener {
       for (let i = 0; i < n; i++) {
         if (rx.meta[i * META_STRIDE + PacketMeta.PKTTYPE] === PktType.OUTGOING) continue;
         const off = rx.offset(i);
-        this.engine.receive(now, link.id, rx.buf, off + ETH_LEN, rx.lens[i]! - ETH_LEN, off + 6);
+        const dropped = this.engine.receive(now, link.id, rx.buf, off + ETH_LEN, rx.lens[i]! - ETH_LEN, off + 6);
+        if (this.capture.active) this.capture.offer(rx.buf, off, rx.lens[i]!, link.id, dropped === 0 ? NOT_DROPPED : dropped, 0, now);
       }
       // Answers leave after every batch, so the first solicitors wait for no one.
       if (this.engine.actions.count > 0) this.flush();

@@ -18,6 +18,7 @@ import { PROTO_CLASS_NAMES } from '../nat/types.js';
 import type { NdpService } from '../proxy/ndp-service.js';
 import { matchesPrefix, parseIpv6, parseIpv6Prefix } from '../wire/address.js';
 import { readAddressWords } from '../wire/checksum.js';
+import { captureRequest, captureStream, type CaptureComponent, type CaptureSource } from './capture.js';
 import type { ControlAnswer, ControlOp, ControlRequest } from './control.js';
 import { counterValues, type Metric } from './counters.js';
 import type { SixgateDaemon } from './daemon.js';
@@ -275,6 +276,23 @@ async function* flowEvents(datapath: () => DatapathService | undefined, filter: 
 
 // ------------------------------------------------------------------ ops
 
+/** What `sixgate capture` taps: the NAT66 loop and the NDP proxy, those that run. */
+function captureSources(datapath: DatapathService | undefined, ndp: NdpService | undefined): CaptureSource[] {
+  const out: CaptureSource[] = [];
+  if (datapath !== undefined) out.push({ component: 'nat66', tap: datapath.loop.capture, interfaceName: () => datapath.tun.name });
+  if (ndp !== undefined) {
+    out.push({
+      component: 'ndp', tap: ndp.capture,
+      interfaceName: (id) => [...ndp.interfaceIds].find(([, i]) => i === id)?.[0] ?? `link ${id}`,
+    });
+  }
+  return out;
+}
+
+function capture(request: ControlRequest, sources: () => CaptureSource[], kinds: readonly CaptureComponent[]): ControlAnswer {
+  return { stream: captureStream(sources, kinds, captureRequest(request)) };
+}
+
 function counters(metrics: readonly Metric[]): ControlAnswer {
   return { result: { counters: counterValues(metrics) } };
 }
@@ -317,6 +335,7 @@ export function runOps(daemon: SixgateDaemon, metrics: readonly Metric[]): Recor
     'flows-watch': (request) => ({ stream: flowEvents(() => daemon.datapath, flowFilter(request), containerMap) }),
     'ndp-sessions': () => ({ result: ndpSessions(daemon.ndp) }),
     counters: () => counters(metrics),
+    capture: (request) => capture(request, () => captureSources(daemon.datapath, daemon.ndp), ['nat66', 'ndp']),
   };
 }
 
@@ -346,6 +365,7 @@ export function natOps(service: DatapathService, metrics: readonly Metric[]): Re
     'flows-watch': (request) => ({ stream: flowEvents(() => service, flowFilter(request), () => new Map()) }),
     'ndp-sessions': () => ({ result: ndpSessions(service.ndpProxy) }),
     counters: () => counters(metrics),
+    capture: (request) => capture(request, () => captureSources(service, service.ndpProxy), ['nat66', 'ndp']),
   };
 }
 
@@ -365,5 +385,6 @@ export function ndpOps(service: NdpService, metrics: readonly Metric[]): Record<
     },
     'ndp-sessions': () => ({ result: ndpSessions(service) }),
     counters: () => counters(metrics),
+    capture: (request) => capture(request, () => captureSources(undefined, service), ['ndp']),
   };
 }

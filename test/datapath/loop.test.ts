@@ -11,6 +11,8 @@ import type { PacketRing } from '../../src/io/ring.js';
 import { Nat66 } from '../../src/nat/nat66.js';
 import { udpPacket, tcpPacket, portsOf, srcText, dstText, TCP_SYN, TCP_RST, TCP_ACK } from '../nat/support.js';
 import { NatCounter } from '../../src/nat/types.js';
+import { NatDrop } from '../../src/nat/drop.js';
+import { ANY_REASON } from '../../src/io/capture.js';
 
 const EXT = '2001:db8:ffff::1';
 const REMOTE = '2001:db8:2::2';
@@ -221,4 +223,33 @@ test('the pass allocates nothing (a million packets through the loop, both direc
     assert.equal(device.written - before, rounds * 64, 'every packet translated and written');
   } while (scavenges.at(-1)! > 0 && scavenges.length < 3);
   assert.equal(scavenges.at(-1), 0, `GCs while passing ${rounds * 64} packets, per window: ${scavenges.join(', ')}`);
+});
+
+test('dropped packets cost no allocation with the capture tap idle, nor while it captures them', async () => {
+  const loop = new TunDatapath({ tun: new MemoryDevice(), nat: engine('2001:db8:a::/64') });
+  // Inbound to an address that is not ours: every packet a not-external drop.
+  const device = new MemoryDevice(false, 64);
+  for (let i = 0; i < 64; i++) device.inject(udpPacket(REMOTE, 53, `2001:db8:ffff::${i + 2}`, 4000 + i, 32));
+  device.replay();
+  loop.attach(device);
+  const window = async (): Promise<number> => {
+    for (let r = 0; r < 4000; r++) loop.pass(); // optimised code first
+    const scavenges: number[] = [];
+    do {
+      const gcs = countGcs();
+      for (let r = 0; r < Math.ceil(1_000_000 / 64); r++) loop.pass();
+      scavenges.push(await gcs.stop());
+    } while (scavenges.at(-1)! > 0 && scavenges.length < 3);
+    return scavenges.at(-1)!;
+  };
+  assert.equal(await window(), 0, 'GCs with the tap idle');
+  assert.equal(loop.counters[LoopCounter.Dropped], loop.counters[LoopCounter.Packets]);
+  // Capturing: the first packets are copied in, the rest counted lost once the buffer is full.
+  loop.capture.start({ dropsOnly: true, want: ANY_REASON, records: 1024 });
+  assert.equal(await window(), 0, 'GCs while capturing');
+  const got = loop.capture.drain();
+  assert.equal(got.length, 1024);
+  assert.ok(loop.capture.lost > 1_000_000);
+  assert.deepEqual([dstText(got[0]!.data), got[0]!.reason], ['2001:db8:ffff::2', NatDrop.NotExternal]);
+  loop.capture.stop();
 });
