@@ -12,6 +12,7 @@ import type { Command } from 'commander';
 import { createLogger } from '../log.js';
 import { loadServiceConfig, type ConfigLayer } from '../config/load.js';
 import { fail } from './exit.js';
+import { requestedLogFormat } from './logging.js';
 import { runService } from './run.js';
 
 const GO_FLAGS = ['cleanup', 'retry', 'debug', 'version'] as const;
@@ -53,7 +54,7 @@ export function registerIpv6nat(program: Command): void {
     try {
       config = loadServiceConfig({ flags, noFile: true }).config;
     } catch (err) {
-      process.exitCode = fail(createLogger(), err);
+      process.exitCode = fail(createLogger({ format: requestedLogFormat(undefined) }), err);
       return;
     }
     process.exitCode = await runService(config);

@@ -4,6 +4,7 @@
 // this list, so the four can never drift apart.
 //
 // Precedence, per option: flag > SIXGATE_* environment > file > default.
+import { LOG_FORMATS, type LogFormat } from '../log.js';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
 
@@ -41,6 +42,8 @@ export interface ServiceConfig {
   /** On exit, remove routes, rules, steering and the TUN. */
   cleanup: boolean;
   logLevel: LogLevel;
+  /** Lines on stderr: text (one event a line) or pino's JSON. */
+  logFormat: LogFormat;
   /** Cap of the reconnect backoff to the Docker engine. */
   retryMaxMs: number;
   /** Destinations NAT66 networks reach untranslated (other local or routed prefixes). */
@@ -117,6 +120,8 @@ export const OPTIONS: readonly OptionSpec[] = [
     'serve Prometheus metrics on this address', 'off'),
   spec('cleanup', 'boolean', '--cleanup', { type: 'boolean' }, 'on exit remove routes, rules, steering and the TUN', 'false'),
   spec('logLevel', 'enum', '--log-level <level>', { enum: LOG_LEVELS }, 'log level', 'info', LOG_LEVELS),
+  spec('logFormat', 'enum', '--log-format <format>', { enum: LOG_FORMATS },
+    'logs on stderr as text lines or as JSON (with journald priorities under systemd either way)', 'text', LOG_FORMATS),
   spec('retryMaxMs', 'integer', '--retry-max-ms <ms>', { type: 'integer', minimum: 100, maximum: 600000 },
     'longest wait between attempts to reach the Docker engine', '10000'),
   spec('throwPrefixes', 'list', '--throw-prefixes <prefix,...>',
@@ -133,7 +138,7 @@ export const OPTIONS: readonly OptionSpec[] = [
  * new value is reported and waits for a restart. The others apply at once.
  */
 export const RESTART_OPTIONS: ReadonlyArray<keyof ServiceConfig> = [
-  'uplink', 'dockerHost', 'dockerIp6tables', 'ndp', 'nat66', 'tun', 'capacity', 'addressQuota', 'networkQuota', 'refuse', 'stateFile', 'statusFile', 'controlSocket', 'metricsListen', 'logLevel', 'retryMaxMs',
+  'uplink', 'dockerHost', 'dockerIp6tables', 'ndp', 'nat66', 'tun', 'capacity', 'addressQuota', 'networkQuota', 'refuse', 'stateFile', 'statusFile', 'controlSocket', 'metricsListen', 'logLevel', 'logFormat', 'retryMaxMs',
 ];
 
 export const DEFAULTS: ServiceConfig = {
@@ -148,6 +153,7 @@ export const DEFAULTS: ServiceConfig = {
   controlSocket: '/run/sixgate/control.sock',
   cleanup: false,
   logLevel: 'info',
+  logFormat: 'text',
   retryMaxMs: 10_000,
   throwPrefixes: [],
   ipv4Map: {},

@@ -12,6 +12,7 @@ import { repoRoot } from '../support/paths.js';
 import { requires } from '../support/prereq.js';
 import { Lab } from '../support/netns.js';
 import { waitFor } from '../support/wait.js';
+import { jsonLogs } from '../support/process.js';
 
 const CLI = join(repoRoot, 'dist', 'src', 'cli', 'main.js');
 const dir = mkdtempSync(join(tmpdir(), 'sixgate-cli-run-'));
@@ -69,10 +70,14 @@ describe('sixgate run (no network needed)', () => {
     writeFileSync(file, 'uplink: eth0\nlogLevel: loud\n');
     const bad = sixgate(['run', '-c', file]);
     assert.equal(bad.code, 2);
-    assert.match(bad.stdout, new RegExp(`${file.replace(/[.]/g, '\\.')}:2:11: logLevel: must be one of`));
-    const env = sixgate(['run', '--print-config'], { SIXGATE_RETRY_MAX_MS: '5' });
+    // One line on stderr (text by default), nothing on stdout.
+    assert.equal(bad.stdout, '');
+    assert.equal(bad.stderr.trim().split('\n').length, 1, bad.stderr);
+    assert.match(bad.stderr, new RegExp(`^\\S+ ERROR ${file.replace(/[.]/g, '\\.')}:2:11: logLevel: must be one of.* code=SIXGATE_ERR_CONFIG$`, 'm'));
+    const env = sixgate(['run', '--print-config'], { SIXGATE_RETRY_MAX_MS: '5', SIXGATE_LOG_FORMAT: 'json' });
     assert.equal(env.code, 2);
-    assert.match(env.stdout, /SIXGATE_RETRY_MAX_MS: expected an integer in 100\.\.600000/);
+    assert.equal(env.stdout, '');
+    assert.match((JSON.parse(env.stderr) as { msg: string }).msg, /SIXGATE_RETRY_MAX_MS: expected an integer in 100\.\.600000/);
   });
 
   test('help says which options a SIGHUP cannot change', () => {
@@ -97,7 +102,7 @@ describe('sixgate run keeps serving what it can', requires({ root: true, tools: 
     try {
       const ns = lab.ns('hup');
       const child = ns.spawn(process.execPath, [CLI, 'run', '-c', file, '--uplink', 'nosuch0', '--docker-host', `unix:///tmp/${ns.name}-none.sock`,
-        '--status-file', `/tmp/${ns.name}-status.json`, '--retry-max-ms', '200']);
+        '--status-file', `/tmp/${ns.name}-status.json`, '--retry-max-ms', '200'], { env: jsonLogs() });
       let out = '';
       child.stdout!.setEncoding('utf8').on('data', (d: string) => { out += d; });
       child.stderr!.setEncoding('utf8').on('data', (d: string) => { out += d; });
