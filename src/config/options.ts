@@ -11,6 +11,8 @@ export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
 export interface ServiceConfig {
   /** The interface facing the world; undefined = the device of the IPv6 default route. */
   uplink?: string;
+  /** At start, seconds to wait for the uplink (or the default route) to appear; 0 = fail at once. */
+  waitUplink: number;
   /** unix:///path or tcp://host:port; undefined = DOCKER_HOST & co. (default unix:///var/run/docker.sock). */
   dockerHost?: string;
   /** Whether dockerd does IPv6 NAT itself (then sixgate leaves those networks alone). */
@@ -88,6 +90,8 @@ export const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info'
 
 export const OPTIONS: readonly OptionSpec[] = [
   spec('uplink', 'string', '--uplink <ifname>', ifname, 'interface facing the world', 'device of the IPv6 default route'),
+  spec('waitUplink', 'integer', '--wait-uplink <seconds>', { type: 'integer', minimum: 0, maximum: 3600 },
+    'at start, wait this long for the uplink (or the IPv6 default route naming it) to appear, for boot ordering; then exit 1', '0: exit at once'),
   spec('dockerHost', 'string', '--docker-host <url>', { type: 'string', pattern: '^(unix://|tcp://|https?://|/)' },
     'Docker Engine API endpoint', '$DOCKER_HOST, else unix:///var/run/docker.sock'),
   spec('dockerIp6tables', 'enum', '--docker-ip6tables <mode>', { enum: ['auto', 'on', 'off'] },
@@ -138,10 +142,11 @@ export const OPTIONS: readonly OptionSpec[] = [
  * new value is reported and waits for a restart. The others apply at once.
  */
 export const RESTART_OPTIONS: ReadonlyArray<keyof ServiceConfig> = [
-  'uplink', 'dockerHost', 'dockerIp6tables', 'ndp', 'nat66', 'tun', 'capacity', 'addressQuota', 'networkQuota', 'refuse', 'stateFile', 'statusFile', 'controlSocket', 'metricsListen', 'logLevel', 'logFormat', 'retryMaxMs',
+  'uplink', 'waitUplink', 'dockerHost', 'dockerIp6tables', 'ndp', 'nat66', 'tun', 'capacity', 'addressQuota', 'networkQuota', 'refuse', 'stateFile', 'statusFile', 'controlSocket', 'metricsListen', 'logLevel', 'logFormat', 'retryMaxMs',
 ];
 
 export const DEFAULTS: ServiceConfig = {
+  waitUplink: 0,
   dockerIp6tables: 'auto',
   ndp: true,
   nat66: true,

@@ -1,7 +1,7 @@
 // `sixgate run` without a network: option parsing, precedence as the
 // daemon would see it (--print-config), exit codes. The daemon itself is
 // tested against a real engine in test/service/daemon.test.ts.
-import { after, describe, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { once } from 'node:events';
 import { repoRoot } from '../support/paths.js';
 import { requires } from '../support/prereq.js';
-import { Lab } from '../support/netns.js';
+import { Lab, type Netns } from '../support/netns.js';
 import { waitFor } from '../support/wait.js';
 import { jsonLogs } from '../support/process.js';
 
@@ -101,8 +101,8 @@ describe('sixgate run keeps serving what it can', requires({ root: true, tools: 
     writeFileSync(file, 'addressMode: auto\ntun: tunone\n');
     try {
       const ns = lab.ns('hup');
-      const child = ns.spawn(process.execPath, [CLI, 'run', '-c', file, '--uplink', 'nosuch0', '--docker-host', `unix:///tmp/${ns.name}-none.sock`,
-        '--status-file', `/tmp/${ns.name}-status.json`, '--retry-max-ms', '200'], { env: jsonLogs() });
+      lab.veth(ns, 'up0', lab.ns('peer'), 'down0');
+      const child = ns.spawn(process.execPath, [CLI, 'run', '-c', file, '--uplink', 'up0', ...noEngine(ns.name)], { env: jsonLogs() });
       let out = '';
       child.stdout!.setEncoding('utf8').on('data', (d: string) => { out += d; });
       child.stderr!.setEncoding('utf8').on('data', (d: string) => { out += d; });
@@ -127,21 +127,74 @@ describe('sixgate run keeps serving what it can', requires({ root: true, tools: 
     }
   });
 
-  test('an uplink that does not exist and no engine: one line each, still running, SIGTERM exits 0', async () => {
+  test('--wait-uplink: an uplink that appears a second later is waited for, then served; no engine is a run-time failure it retries', async () => {
     const lab = new Lab();
     try {
-      const ns = lab.ns('run');
-      const child = ns.spawn(process.execPath, [CLI, 'run', '--uplink', 'nosuch0', '--docker-host', `unix:///tmp/${ns.name}-none.sock`,
-        '--status-file', `/tmp/${ns.name}-status.json`, '--retry-max-ms', '200']);
+      const ns = lab.ns('wait');
+      const child = ns.spawn(process.execPath, [CLI, 'run', '--uplink', 'up0', '--wait-uplink', '20', ...noEngine(ns.name)]);
       let out = '';
       child.stdout!.setEncoding('utf8').on('data', (d: string) => { out += d; });
       child.stderr!.setEncoding('utf8').on('data', (d: string) => { out += d; });
-      await waitFor(() => out.includes('cannot sync with the Docker engine'), 15_000, `a retry line:\n${out}`, 20);
-      assert.equal(out.split('\n').filter((l) => l.includes('uplink nosuch0 does not exist')).length, 1, out);
-      assert.match(out, /NDP proxy not running: sixgate run: interface nosuch0: .*no such device/);
+      await waitFor(() => out.includes('waiting for the uplink: uplink up0 does not exist'), 10_000, `waiting:\n${out}`, 20);
+      await new Promise((r) => setTimeout(r, 1000));
+      assert.equal(child.exitCode, null, out);
+      lab.veth(ns, 'up0', lab.ns('peer'), 'down0');
+      await waitFor(() => out.includes('cannot sync with the Docker engine'), 15_000, `started:\n${out}`, 20);
+      assert.match(out, /INFO +sixgate starting uplink=up0/);
+      assert.doesNotMatch(out, /ERROR/);
       await assertRunningThenExits0OnSigterm(child, () => out);
     } finally {
       lab.destroy();
     }
+  });
+});
+
+/** No Docker engine, and the daemon's files in /tmp, named after the namespace. */
+function noEngine(ns: string): string[] {
+  return ['--docker-host', `unix:///tmp/${ns}-none.sock`, '--status-file', `/tmp/${ns}-status.json`,
+    '--control-socket', `/tmp/${ns}-control.sock`, '--retry-max-ms', '200'];
+}
+
+describe('sixgate run fails fast on what it cannot repair: one line saying what to do, exit 1', requires({ root: true, tools: ['ip', 'nsenter', 'setpriv', 'unshare'] }), () => {
+  let lab: Lab;
+  let ns: Netns;
+  before(() => {
+    lab = new Lab();
+    ns = lab.ns('fast');
+    lab.veth(ns, 'up0', lab.ns('peer'), 'down0');
+  });
+  after(() => lab?.destroy());
+
+  async function failsWith(cmd: string, args: string[], message: RegExp): Promise<void> {
+    const r = await ns.run(cmd, args, 20_000);
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.equal(r.stdout, '');
+    const lines = r.stderr.trimEnd().split('\n');
+    assert.equal(lines.length, 1, r.stderr);
+    assert.match(lines[0]!, message);
+  }
+
+  test('a mistyped uplink', async () => {
+    await failsWith(process.execPath, [CLI, 'run', '--uplink', 'up9', ...noEngine(ns.name)],
+      /ERROR +uplink up9 does not exist: check the name with `ip link`; at boot, --wait-uplink SECONDS waits for it code=SIXGATE_ERR_HOST_SETUP$/);
+  });
+
+  test('an uplink still missing after --wait-uplink', async () => {
+    const r = await ns.run(process.execPath, [CLI, 'run', '--uplink', 'up9', '--wait-uplink', '1', ...noEngine(ns.name)], 20_000);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /ERROR +uplink up9 does not exist: check the name with `ip link` \(waited 1 s\)/);
+  });
+
+  test('without CAP_NET_ADMIN and CAP_NET_RAW (dropped with setpriv)', async () => {
+    await failsWith('setpriv', ['--bounding-set', '-net_admin,-net_raw', process.execPath, CLI, 'run', '--uplink', 'up0', ...noEngine(ns.name)],
+      /ERROR +CAP_NET_ADMIN and CAP_NET_RAW are missing .*: run it as root, or grant them \(systemd AmbientCapabilities=.*docker --cap-add NET_ADMIN --cap-add NET_RAW\)/);
+    await failsWith('setpriv', ['--bounding-set', '-net_raw', process.execPath, CLI, 'run', '--uplink', 'up0', ...noEngine(ns.name)],
+      /ERROR +CAP_NET_RAW is missing /);
+  });
+
+  test('without /dev/net/tun (hidden in a mount namespace) while NAT66 is on', async () => {
+    const hideTun = ['-m', 'sh', '-c', 'mount -t tmpfs none /dev/net && exec "$@"', 'sh'];
+    await failsWith('unshare', [...hideTun, process.execPath, CLI, 'run', '--uplink', 'up0', ...noEngine(ns.name)],
+      /ERROR +\/dev\/net\/tun is missing or not accessible: load the tun module \(modprobe tun\)/);
   });
 });
