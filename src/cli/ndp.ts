@@ -130,15 +130,23 @@ export async function runNdp(opts: NdpCliOptions): Promise<number> {
 
 // ndppd forks; Node cannot, so the same command runs again detached, and this
 // process waits until it reports ready (or fails) before exiting, so init
-// scripts still see a start-up error in the exit status.
+// scripts still see a start-up error in the exit status. As ndppd's, the
+// detached daemon's logs go to syslog (the journal on systemd hosts): its
+// stderr is a pipe into util-linux `logger --prio-prefix`, which reads the
+// `<N>` priority the logger puts at the start of each line (Node has no
+// unix datagram socket to write to /dev/log itself).
 function daemonize(log: Logger): Promise<number> {
   const args = process.argv.slice(1).filter((a) => a !== '-d' && a !== '--daemon');
+  const syslog = spawn('logger', ['--prio-prefix', '--tag', 'sixgate-ndp'], { detached: true, stdio: ['pipe', 'ignore', 'ignore'], cwd: '/' });
   const child = spawn(process.execPath, [...process.execArgv, ...args], {
     detached: true,
-    stdio: ['ignore', 'ignore', 'ignore', 'ipc'],
+    stdio: ['ignore', 'ignore', syslog.stdin, 'ipc'],
     env: { ...process.env, [DAEMON_CHILD]: '1' },
     cwd: '/',
   });
+  syslog.stdin.destroy();
+  syslog.unref();
+  syslog.once('error', (err) => log.error({ err: err.message }, 'cannot start logger (util-linux): the detached daemon logs nothing'));
   return new Promise((resolve) => {
     child.once('message', () => {
       child.unref();
