@@ -11,7 +11,7 @@ import type { LogFormat, Logger } from '../log.js';
 import { ConfigError, SixgateError } from '../errors.js';
 import { fail } from './exit.js';
 import { addLogFormat, addVerbose, cliLogger } from './logging.js';
-import { readDatapathConfig, natOptions } from '../datapath/nat-file.js';
+import { readDatapathConfig, natOptions, natFileFormat, NAT_FILE_EXAMPLE } from '../datapath/nat-file.js';
 import { DatapathService, cleanupHost } from '../datapath/nat-service.js';
 import { DEFAULT_HOST_PORT_RANGE } from '../datapath/nat-model.js';
 import { counterValues, natServiceMetrics } from '../service/counters.js';
@@ -44,7 +44,13 @@ export function registerNat(program: Command): void {
 Signals: SIGHUP re-reads the file and applies what changed; SIGUSR1 logs the
 counters; SIGINT/SIGTERM/SIGQUIT stop, saving the table (or removing everything
 with --cleanup). A stop or SIGHUP during start-up takes effect once start-up is
-over; signals during shutdown are ignored.`);
+over; signals during shutdown are ignored.
+
+The file (YAML or JSON; docs/nat-config.md):
+${natFileFormat()}
+
+Example:
+${NAT_FILE_EXAMPLE}`);
   addVerbose(cmd);
   addLogFormat(cmd);
   cmd.action(async (opts: NatCliOptions) => {
