@@ -12,7 +12,7 @@ import type { Command } from 'commander';
 import { createLogger } from '../log.js';
 import { loadServiceConfig, type ConfigLayer } from '../config/load.js';
 import { fail } from './exit.js';
-import { requestedLogFormat } from './logging.js';
+import { requestedLogFormat } from './shared-options.js';
 import { runService } from './run.js';
 
 const GO_FLAGS = ['cleanup', 'retry', 'debug', 'version', 'help', 'h'] as const;

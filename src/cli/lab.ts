@@ -5,7 +5,7 @@
 import { Command, Option } from 'commander';
 import { createLogger } from '../log.js';
 import { SixgateError } from '../errors.js';
-import { addVerbose, verboseLevel } from './logging.js';
+import { addVerbose, verboseLevel } from './shared-options.js';
 // Types only: the lab's modules load when `lab` runs.
 import type { LabMode } from '../lab/lab.js';
 import type { EngineKind } from '../lab/state.js';

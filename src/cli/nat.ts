@@ -8,9 +8,11 @@
 // --cleanup-only).
 import type { Command } from 'commander';
 import type { LogFormat, Logger } from '../log.js';
-import { ConfigError, SixgateError } from '../errors.js';
+import { ConfigError, HostSetupError, SixgateError } from '../errors.js';
 import { fail } from './exit.js';
-import { addLogFormat, addVerbose, cliLogger } from './logging.js';
+import { addLogFormat, addVerbose, cliLogger, serviceOption } from './shared-options.js';
+import { startupProblems } from '../host/checks.js';
+import { findUplink } from '../service/uplink.js';
 import { readDatapathConfig, natOptions, natFileFormat, NAT_FILE_EXAMPLE } from '../datapath/nat-file.js';
 import { DatapathService, cleanupHost } from '../datapath/nat-service.js';
 import { DEFAULT_HOST_PORT_RANGE } from '../datapath/nat-model.js';
@@ -26,6 +28,7 @@ export interface NatCliOptions {
   stateFile?: string;
   verbose: number;
   logFormat?: LogFormat;
+  waitUplink: number;
   check?: boolean;
   controlSocket: string;
 }
@@ -53,6 +56,7 @@ Example:
 ${NAT_FILE_EXAMPLE}`);
   addVerbose(cmd);
   addLogFormat(cmd);
+  cmd.addOption(serviceOption('waitUplink').default(0));
   cmd.action(async (opts: NatCliOptions) => {
       process.exitCode = await runNat(opts);
     });
@@ -79,6 +83,10 @@ export async function runNat(opts: NatCliOptions): Promise<number> {
   if (daemonStarting(log) !== undefined) return 0;
   let service: DatapathService;
   try {
+    // What it cannot repair later fails the start at once, one line each (as `sixgate run`).
+    const problems = startupProblems({ nat66: true });
+    if (problems.length > 0) throw new HostSetupError(problems);
+    await findUplink(file.model.uplink, opts.waitUplink, log);
     service = await DatapathService.start({
       model: file.model, logger: log, stateFile: opts.stateFile ?? file.stateFile,
       nat: natOptions(file),

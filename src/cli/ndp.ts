@@ -12,7 +12,7 @@ import { monotonicMs } from '../io/ring.js';
 import type { LogFormat, Logger } from '../log.js';
 import { ConfigError, SixgateError } from '../errors.js';
 import { fail } from './exit.js';
-import { addLogFormat, addVerbose, cliLogger } from './logging.js';
+import { addLogFormat, addVerbose, cliLogger } from './shared-options.js';
 import type { NdppdConfig } from '../ndp/ndppd-conf.js';
 import { NdpService, loadNdppdConfig, parseAddressOptions } from '../proxy/ndp-service.js';
 import { counterValues, ndpServiceMetrics } from '../service/counters.js';

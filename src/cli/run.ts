@@ -19,13 +19,13 @@ import type { SixgateDaemon } from '../service/daemon.js';
 import type { MetricsEndpoint } from '../service/metrics.js';
 import type { HealthFile } from '../service/health.js';
 import { fail } from './exit.js';
-import { addVerbose, requestedLogFormat, verboseLevel, VERBOSE_HELP } from './logging.js';
+import { addVerbose, optionHelp, requestedLogFormat, verboseLevel, VERBOSE_HELP } from './shared-options.js';
 import { daemonStarting, serveUntilStopped } from './signals.js';
 
 /** Adds every service option as a flag (booleans with a --no- twin). */
 export function addServiceOptions(cmd: Command): Command {
   for (const o of OPTIONS) {
-    const help = `${o.description} [env ${o.env}; default ${o.defaultText}]`;
+    const help = optionHelp(o);
     if (o.kind === 'boolean') {
       cmd.addOption(new Option(o.flag, help));
       cmd.addOption(new Option(o.flag.replace('--', '--no-'), `turn off: ${o.description}`));

@@ -155,7 +155,7 @@ function noEngine(ns: string): string[] {
     '--control-socket', `/tmp/${ns}-control.sock`, '--retry-max-ms', '200'];
 }
 
-describe('sixgate run fails fast on what it cannot repair: one line saying what to do, exit 1', requires({ root: true, tools: ['ip', 'nsenter', 'setpriv', 'unshare'] }), () => {
+describe('sixgate run (and nat) fail fast on what they cannot repair: one line saying what to do, exit 1', requires({ root: true, tools: ['ip', 'nsenter', 'setpriv', 'unshare'] }), () => {
   let lab: Lab;
   let ns: Netns;
   before(() => {
@@ -177,6 +177,18 @@ describe('sixgate run fails fast on what it cannot repair: one line saying what 
   test('a mistyped uplink', async () => {
     await failsWith(process.execPath, [CLI, 'run', '--uplink', 'up9', ...noEngine(ns.name)],
       /ERROR +uplink up9 does not exist: check the name with `ip link`; at boot, --wait-uplink SECONDS waits for it code=SIXGATE_ERR_HOST_SETUP$/);
+  });
+
+  test('sixgate nat: a mistyped uplink, and the capabilities', async () => {
+    const file = `/tmp/${ns.name}-nat.yaml`;
+    writeFileSync(file, 'uplink: up9\nnetworks:\n  - { name: web, bridge: br0, subnets: [fd66:1::/64] }\n');
+    const args = [CLI, 'nat', '-c', file, '--control-socket', `/tmp/${ns.name}-nat.sock`];
+    try {
+      await failsWith(process.execPath, args, /ERROR +uplink up9 does not exist: check the name with `ip link`; at boot, --wait-uplink SECONDS waits for it/);
+      await failsWith('setpriv', ['--bounding-set', '-net_admin', process.execPath, ...args], /ERROR +CAP_NET_ADMIN is missing /);
+    } finally {
+      rmSync(file, { force: true });
+    }
   });
 
   test('an uplink still missing after --wait-uplink', async () => {
