@@ -35,16 +35,21 @@ const TUN_MISSING = '/dev/net/tun is missing or not accessible: load the tun mod
  */
 export function startupProblems(options: { nat66: boolean }, caps = effectiveCaps()): string[] {
   const problems: string[] = [];
-  const missing = [CAP_NET_ADMIN, CAP_NET_RAW].filter((cap) => !hasCap(cap, caps)).map((cap) => CAP_NAMES[cap]!);
-  if (missing.length > 0) {
-    problems.push(`${missing.join(' and ')} ${missing.length === 1 ? 'is' : 'are'} missing (sixgate needs CAP_NET_ADMIN and CAP_NET_RAW): ` +
-      'run it as root, or grant them (systemd AmbientCapabilities=CAP_NET_ADMIN CAP_NET_RAW; docker --cap-add NET_ADMIN --cap-add NET_RAW)');
-  }
+  const missingCaps = capabilityProblem(caps);
+  if (missingCaps !== undefined) problems.push(missingCaps);
   if (options.nat66 && !tunAccessible()) problems.push(TUN_MISSING);
   return problems;
 }
 
 const CAP_NAMES: Record<number, string> = { [CAP_NET_ADMIN]: 'CAP_NET_ADMIN', [CAP_NET_RAW]: 'CAP_NET_RAW' };
+
+/** One line naming the missing capabilities and the ways to grant them; undefined when both are there. */
+function capabilityProblem(caps: bigint): string | undefined {
+  const missing = [CAP_NET_ADMIN, CAP_NET_RAW].filter((cap) => !hasCap(cap, caps)).map((cap) => CAP_NAMES[cap]!);
+  if (missing.length === 0) return undefined;
+  return `${missing.join(' and ')} ${missing.length === 1 ? 'is' : 'are'} missing (sixgate needs CAP_NET_ADMIN and CAP_NET_RAW): ` +
+    'run it as root, or grant them (systemd AmbientCapabilities=CAP_NET_ADMIN CAP_NET_RAW; docker --cap-add NET_ADMIN --cap-add NET_RAW)';
+}
 
 function tunAccessible(): boolean {
   try {
@@ -60,9 +65,8 @@ export function checkHost(options: { uplink: string; needTc?: boolean }): CheckR
   const errors: string[] = [];
   const warnings: string[] = [];
   if (!tunAccessible()) errors.push(TUN_MISSING);
-  const caps = effectiveCaps();
-  if (!hasCap(CAP_NET_ADMIN, caps)) errors.push('CAP_NET_ADMIN is missing: run as root or add --cap-add NET_ADMIN');
-  if (!hasCap(CAP_NET_RAW, caps)) errors.push('CAP_NET_RAW is missing (NDP proxy sockets): run as root or add --cap-add NET_RAW');
+  const caps = capabilityProblem(effectiveCaps());
+  if (caps !== undefined) errors.push(caps);
   if (readSysctl('net.ipv6.conf.all.forwarding') !== '1') {
     errors.push('IPv6 forwarding is off: sysctl -w net.ipv6.conf.all.forwarding=1 (and persist it in /etc/sysctl.d)');
   }
