@@ -52,8 +52,9 @@ Logs (run, ipv6nat, nat, ndp, lab):
   happens), -vv trace. stdout is only for what a command prints.
 
 Exit status:
-  0 success; 1 a run-time failure; 2 a usage or configuration error (nothing
-  on the host was changed).
+  0 success; 1 a run-time failure, or at start what sixgate cannot repair
+  (capabilities, /dev/net/tun, the uplink: one line says what to do); 2 a
+  usage or configuration error (nothing on the host was changed).
 
 Examples:
   sudo sixgate lab                   try it in a throwaway namespace playground
