@@ -67,7 +67,10 @@ function logWarnings(log: Logger, config: NdppdConfig): void {
 /** Runs the proxy until a stop signal; resolves to the exit code. */
 export async function runNdp(opts: NdpCliOptions): Promise<number> {
   // The detached child's stderr is `logger --prio-prefix`: syslog, as ndppd -d logs.
-  const log = cliLogger(opts, process.env[DAEMON_CHILD] === '1' ? true : undefined);
+  // Should logger go away, the lines are lost but the proxy goes on answering.
+  const detached = process.env[DAEMON_CHILD] === '1';
+  if (detached) process.stderr.on('error', () => {});
+  const log = cliLogger(opts, detached ? true : undefined);
   let config: NdppdConfig;
   let addresses: Map<string, Uint8Array[]>;
   try {
