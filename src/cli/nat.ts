@@ -13,7 +13,7 @@ import { fail } from './exit.js';
 import { addLogFormat, addVerbose, cliLogger, serviceOption } from './shared-options.js';
 import { startupProblems } from '../host/checks.js';
 import { findUplink } from '../service/uplink.js';
-import { readDatapathConfig, natOptions, natFileFormat, NAT_FILE_EXAMPLE } from '../datapath/nat-file.js';
+import { readDatapathConfig, natOptions } from '../datapath/nat-file.js';
 import { DatapathService, cleanupHost } from '../datapath/nat-service.js';
 import { DEFAULT_HOST_PORT_RANGE } from '../datapath/nat-model.js';
 import { counterValues, natServiceMetrics } from '../service/counters.js';
@@ -47,13 +47,7 @@ export function registerNat(program: Command): void {
 Signals: SIGHUP re-reads the file and applies what changed; SIGUSR1 logs the
 counters; SIGINT/SIGTERM/SIGQUIT stop, saving the table (or removing everything
 with --cleanup). A stop or SIGHUP during start-up takes effect once start-up is
-over; signals during shutdown are ignored.
-
-The file (YAML or JSON; docs/nat-config.md):
-${natFileFormat()}
-
-Example:
-${NAT_FILE_EXAMPLE}`);
+over; signals during shutdown are ignored.`);
   addVerbose(cmd);
   addLogFormat(cmd);
   cmd.addOption(serviceOption('waitUplink').default(0));

@@ -1,10 +1,6 @@
-import { describe, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { parseDatapathConfig, natOptions, natFileFormat, NAT_FILE_EXAMPLE } from '../../src/datapath/nat-file.js';
-import { repoRoot } from '../support/paths.js';
+import { parseDatapathConfig, natOptions } from '../../src/datapath/nat-file.js';
 import { ConfigError } from '../../src/errors.js';
 
 const GOOD = `uplink: eth0
@@ -59,24 +55,4 @@ test('refuse: reply or silent reaches the engine; another value names its line',
   assert.deepEqual(natOptions(parseDatapathConfig(`refuse: silent\n${GOOD}`)), { refuse: 'silent' });
   assert.deepEqual(natOptions(parseDatapathConfig(`refuse: reply\n${GOOD}`)), { refuse: 'reply' });
   fails(`refuse: drop\n${GOOD}`, /refuse/, 1);
-});
-
-describe('the file format, documented from the schema', () => {
-  test('docs/nat-config.md carries natFileFormat() and the example verbatim, and the example is a valid file', () => {
-    const doc = readFileSync(join(repoRoot, 'docs', 'nat-config.md'), 'utf8');
-    assert.ok(doc.includes(`\`\`\`\n${natFileFormat()}\n\`\`\``), 'docs/nat-config.md is out of date: copy natFileFormat() into it');
-    assert.ok(doc.includes(`\`\`\`yaml\n${NAT_FILE_EXAMPLE}\`\`\``), 'docs/nat-config.md is out of date: copy NAT_FILE_EXAMPLE into it');
-    assert.equal(parseDatapathConfig(NAT_FILE_EXAMPLE, 'example').model.networks.length, 2);
-  });
-
-  test('every key of the schema has a description', () => {
-    const lines = natFileFormat().split('\n');
-    for (const line of lines) assert.match(line, /^ *\S+( \(required\))? +\S/, line);
-  });
-
-  test('sixgate help nat shows it', () => {
-    const r = spawnSync(process.execPath, [join(repoRoot, 'dist', 'src', 'cli', 'main.js'), 'help', 'nat'], { encoding: 'utf8', timeout: 20_000 });
-    assert.equal(r.status, 0, r.stderr);
-    assert.ok(r.stdout.includes(natFileFormat()) && r.stdout.includes(NAT_FILE_EXAMPLE));
-  });
 });
