@@ -23,7 +23,7 @@ export type LogFormat = (typeof LOG_FORMATS)[number];
 
 export interface LoggerOptions {
   level?: LevelWithSilent;
-  /** Default text. */
+  /** Default: text on stderr, JSON to a `destination` given (whoever captures lines reads their fields). */
   format?: LogFormat;
   /** Where to write; default stderr. Tests pass a stream to capture lines. */
   destination?: NodeJS.WritableStream | { write(line: string): unknown };
@@ -69,7 +69,7 @@ export function textLine(json: string, withTime: boolean): string {
 export function createLogger(options: LoggerOptions = {}): Logger {
   const level = options.level ?? 'info';
   const destination = options.destination ?? process.stderr;
-  const format = options.format ?? 'text';
+  const format = options.format ?? (options.destination === undefined ? 'text' : 'json');
   const prefix = options.priorityPrefix ?? (destination === process.stderr && stderrIsJournal());
   if (format === 'text' && !prefix && destination === process.stderr && process.stderr.isTTY === true) {
     // sync: the readable form is for people at a terminal; it must not lose

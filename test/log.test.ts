@@ -18,19 +18,19 @@ function capture(options: Parameters<typeof createLogger>[0]): { log: ReturnType
 
 describe('log lines', () => {
   test('text: time, level, message, then key=value (strings quoted only when they must be, an error as its message)', () => {
-    const { log, lines } = capture({});
+    const { log, lines } = capture({ format: 'text' });
     log.warn({ uplink: 'eth0', note: 'two words', n: 3, list: ['a'], err: new Error('boom') }, 'something happened');
     assert.match(lines[0]!, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z WARN {2}something happened uplink=eth0 note="two words" n=3 list=\["a"\] err="boom"\n$/);
   });
 
-  test('json: pino\'s lines', () => {
-    const { log, lines } = capture({ format: 'json' });
+  test('json: pino\'s lines, also by default to a destination given (a test or a tool reading fields)', () => {
+    const { log, lines } = capture({});
     log.info({ a: 1 }, 'hello');
     assert.deepEqual({ ...JSON.parse(lines[0]!), time: 0 }, { level: 30, time: 0, a: 1, msg: 'hello' });
   });
 
   test('with the priority prefix: <N> first, no time in the text form (the journal stamps lines itself)', () => {
-    const text = capture({ priorityPrefix: true, level: 'trace' });
+    const text = capture({ priorityPrefix: true, level: 'trace', format: 'text' });
     text.log.fatal('f');
     text.log.error('e');
     text.log.warn('w');

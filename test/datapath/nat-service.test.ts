@@ -19,7 +19,7 @@ function script(body: string, startOptions = ''): string {
 import { createLogger } from '${LOG}';
 import { performance } from 'node:perf_hooks';
 const lines = [];
-const logger = createLogger({ level: 'info', format: 'json', destination: { write: (l) => { lines.push(JSON.parse(l)); return true; } } });
+const logger = createLogger({ level: 'info', destination: { write: (l) => { lines.push(JSON.parse(l)); return true; } } });
 const base = { uplink: 'up0', published: [], networks: [{ name: 'web', bridge: 'br0', subnets: ['fd66:1::/64'], externalAddresses: ['2001:db8:1::66'] }] };
 const out = {};
 const calls = [];
