@@ -5,6 +5,7 @@
 import { Command, Option } from 'commander';
 import { createLogger } from '../log.js';
 import { SixgateError } from '../errors.js';
+import { addVerbose, verboseLevel } from './shared-options.js';
 // Types only: the lab's modules load when `lab` runs.
 import type { LabMode } from '../lab/lab.js';
 import type { EngineKind } from '../lab/state.js';
@@ -53,18 +54,15 @@ export function registerLab(program: Command): void {
     .option('--down', 'remove the lab: namespaces, processes, the lab Docker engine, /run/sixgate-lab')
     .addOption(new Option('--engine <kind>', 'docker: a real Docker engine in a namespace; static: namespaces + sixgate nat/ndp')
       .choices(['auto', 'docker', 'static']).default('auto', 'auto: docker when docker.io and busybox-static are installed'))
-    .option('-v, --verbose', 'log more on stderr (-v info, -vv debug)', (_: string, n: number) => n + 1, 0)
     .addHelpText('after', HELP);
+  addVerbose(cmd, 'log the lab\'s steps on stderr: -v debug, -vv trace (sixgate\'s own logs are in the lab\'s log directory)');
   cmd.action(async (opts: LabCliOptions) => {
     if ([opts.check, opts.detach, opts.down].filter(Boolean).length > 1) {
       process.stderr.write('sixgate lab: --check, --detach and --down do not go together\n');
       process.exitCode = 2;
       return;
     }
-    const log = createLogger({
-      level: opts.verbose <= 0 ? 'warn' : opts.verbose === 1 ? 'info' : 'debug',
-      destination: process.stderr, pretty: process.stderr.isTTY === true,
-    });
+    const log = createLogger({ level: verboseLevel(opts.verbose, 'warn') });
     const out = (line: string): void => { process.stdout.write(`${line}\n`); };
     try {
       const { labDown, labUp } = await import('../lab/lab.js');

@@ -7,9 +7,12 @@
 // --cleanup removes everything sixgate installed (at exit, or at once with
 // --cleanup-only).
 import type { Command } from 'commander';
-import { createLogger, type Logger } from '../log.js';
-import { ConfigError, SixgateError } from '../errors.js';
+import type { LogFormat, Logger } from '../log.js';
+import { ConfigError, HostSetupError, SixgateError } from '../errors.js';
 import { fail } from './exit.js';
+import { addLogFormat, addVerbose, cliLogger, serviceOption } from './shared-options.js';
+import { startupProblems } from '../host/checks.js';
+import { findUplink } from '../service/uplink.js';
 import { readDatapathConfig, natOptions } from '../datapath/nat-file.js';
 import { DatapathService, cleanupHost } from '../datapath/nat-service.js';
 import { DEFAULT_HOST_PORT_RANGE } from '../datapath/nat-model.js';
@@ -25,12 +28,14 @@ export interface NatCliOptions {
   cleanupOnly?: boolean;
   stateFile?: string;
   verbose: number;
+  logFormat?: LogFormat;
+  waitUplink: number;
   check?: boolean;
   controlSocket: string;
 }
 
 export function registerNat(program: Command): void {
-  program
+  const cmd = program
     .command('nat')
     .description('NAT66 data path (TUN + policy routing + NDP) from a static YAML/JSON config')
     .option('-c, --config <file>', 'data path configuration (YAML or JSON)', '/etc/sixgate/nat.yaml')
@@ -38,21 +43,23 @@ export function registerNat(program: Command): void {
     .option('--cleanup', 'on exit, remove every rule, route, filter and the TUN instead of keeping them for a restart')
     .option('--cleanup-only', 'remove everything sixgate installed and exit')
     .option('-t, --check', 'validate the configuration and exit')
-    .option('-v, --verbose', 'log more (-v debug, -vv trace)', (_: string, n: number) => n + 1, 0)
     .option('--control-socket <path>', 'unix socket sixgate status and flows read this daemon through', DEFAULT_CONTROL_SOCKET)
     .addHelpText('after', `
 Signals: SIGHUP re-reads the file and applies what changed; SIGUSR1 logs the
 counters; SIGINT/SIGTERM/SIGQUIT stop, saving the table (or removing everything
 with --cleanup). A stop or SIGHUP during start-up takes effect once start-up is
-over; signals during shutdown are ignored.`)
-    .action(async (opts: NatCliOptions) => {
+over; signals during shutdown are ignored.`);
+  addVerbose(cmd);
+  addLogFormat(cmd);
+  cmd.addOption(serviceOption('waitUplink').default(0));
+  cmd.action(async (opts: NatCliOptions) => {
       process.exitCode = await runNat(opts);
     });
 }
 
 /** Runs until a stop signal; resolves to the exit code. */
 export async function runNat(opts: NatCliOptions): Promise<number> {
-  const log = createLogger({ level: opts.verbose <= 0 ? 'info' : opts.verbose === 1 ? 'debug' : 'trace' });
+  const log = cliLogger(opts);
   let file;
   try {
     file = readDatapathConfig(opts.config);
@@ -71,6 +78,10 @@ export async function runNat(opts: NatCliOptions): Promise<number> {
   if (daemonStarting(log) !== undefined) return 0;
   let service: DatapathService;
   try {
+    // What it cannot repair later fails the start at once, one line each (as `sixgate run`).
+    const problems = startupProblems({ nat66: true });
+    if (problems.length > 0) throw new HostSetupError(problems);
+    await findUplink(file.model.uplink, opts.waitUplink, log);
     service = await DatapathService.start({
       model: file.model, logger: log, stateFile: opts.stateFile ?? file.stateFile,
       nat: natOptions(file),

@@ -9,9 +9,10 @@ import { spawn } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { monotonicMs } from '../io/ring.js';
-import { createLogger, type Logger } from '../log.js';
+import type { LogFormat, Logger } from '../log.js';
 import { ConfigError, SixgateError } from '../errors.js';
 import { fail } from './exit.js';
+import { addLogFormat, addVerbose, cliLogger } from './shared-options.js';
 import type { NdppdConfig } from '../ndp/ndppd-conf.js';
 import { NdpService, loadNdppdConfig, parseAddressOptions } from '../proxy/ndp-service.js';
 import { counterValues, ndpServiceMetrics } from '../service/counters.js';
@@ -26,6 +27,7 @@ export interface NdpCliOptions {
   daemon?: boolean;
   pidfile?: string;
   verbose: number;
+  logFormat?: LogFormat;
   check?: boolean;
   address: string[];
   naSource: string;
@@ -35,13 +37,12 @@ export interface NdpCliOptions {
 const DAEMON_CHILD = 'SIXGATE_NDP_DAEMON_CHILD';
 
 export function registerNdp(program: Command): void {
-  program
+  const cmd = program
     .command('ndp')
     .description('NDP proxy: answers neighbour solicitations per an ndppd.conf (drop-in for ndppd)')
     .option('-c, --config <file>', 'ndppd configuration file', '/etc/ndppd.conf')
     .option('-d, --daemon', 'detach and run in the background')
     .option('-p, --pidfile <file>', 'write the process id to this file')
-    .option('-v, --verbose', 'log more (-v debug, -vv trace)', (_: string, n: number) => n + 1, 0)
     .option('-t, --check', 'check the configuration file, print its warnings and exit')
     .option('--address <iface=addr>', 'also answer for this exact address on this proxy interface (repeatable)',
       (v: string, list: string[]) => [...list, v], [] as string[])
@@ -52,14 +53,12 @@ export function registerNdp(program: Command): void {
 Signals: SIGHUP reloads the file, keeping verified sessions; SIGUSR1 logs the
 counters and sessions; SIGINT/SIGTERM/SIGQUIT stop, removing the autowired
 routes. A stop or SIGHUP during start-up takes effect once start-up is over;
-signals during shutdown are ignored.`)
-    .action(async (opts: NdpCliOptions) => {
-      process.exitCode = await runNdp(opts);
-    });
-}
-
-function levelFor(verbose: number): 'info' | 'debug' | 'trace' {
-  return verbose <= 0 ? 'info' : verbose === 1 ? 'debug' : 'trace';
+signals during shutdown are ignored.`);
+  addVerbose(cmd);
+  addLogFormat(cmd);
+  cmd.action(async (opts: NdpCliOptions) => {
+    process.exitCode = await runNdp(opts);
+  });
 }
 
 function logWarnings(log: Logger, config: NdppdConfig): void {
@@ -68,7 +67,11 @@ function logWarnings(log: Logger, config: NdppdConfig): void {
 
 /** Runs the proxy until a stop signal; resolves to the exit code. */
 export async function runNdp(opts: NdpCliOptions): Promise<number> {
-  const log = createLogger({ level: levelFor(opts.verbose) });
+  // The detached child's stderr is `logger --prio-prefix`: syslog, as ndppd -d logs.
+  // Should logger go away, the lines are lost but the proxy goes on answering.
+  const detached = process.env[DAEMON_CHILD] === '1';
+  if (detached) process.stderr.on('error', () => {});
+  const log = cliLogger(opts, detached ? true : undefined);
   let config: NdppdConfig;
   let addresses: Map<string, Uint8Array[]>;
   try {
@@ -132,15 +135,23 @@ export async function runNdp(opts: NdpCliOptions): Promise<number> {
 
 // ndppd forks; Node cannot, so the same command runs again detached, and this
 // process waits until it reports ready (or fails) before exiting, so init
-// scripts still see a start-up error in the exit status.
+// scripts still see a start-up error in the exit status. As ndppd's, the
+// detached daemon's logs go to syslog (the journal on systemd hosts): its
+// stderr is a pipe into util-linux `logger --prio-prefix`, which reads the
+// `<N>` priority the logger puts at the start of each line (Node has no
+// unix datagram socket to write to /dev/log itself).
 function daemonize(log: Logger): Promise<number> {
   const args = process.argv.slice(1).filter((a) => a !== '-d' && a !== '--daemon');
+  const syslog = spawn('logger', ['--prio-prefix', '--tag', 'sixgate-ndp'], { detached: true, stdio: ['pipe', 'ignore', 'ignore'], cwd: '/' });
   const child = spawn(process.execPath, [...process.execArgv, ...args], {
     detached: true,
-    stdio: ['ignore', 'ignore', 'ignore', 'ipc'],
+    stdio: ['ignore', 'ignore', syslog.stdin, 'ipc'],
     env: { ...process.env, [DAEMON_CHILD]: '1' },
     cwd: '/',
   });
+  syslog.stdin.destroy();
+  syslog.unref();
+  syslog.once('error', (err) => log.error({ err: err.message }, 'cannot start logger (util-linux): the detached daemon logs nothing'));
   return new Promise((resolve) => {
     child.once('message', () => {
       child.unref();

@@ -47,9 +47,16 @@ Signals (run, ipv6nat, nat, ndp; from sixgate's first module to the exit):
   over; SIGUSR1 during start-up and any signal during shutdown are ignored
   with a log line. A SIGUSR1 never leaves Node's inspector open (README: Signals).
 
+Logs (run, ipv6nat, nat, ndp, lab):
+  on stderr, one event a line: text by default, JSON with --log-format json
+  (SIXGATE_LOG_FORMAT); under systemd each line carries its journal priority.
+  -v means debug for every command (each NAT mapping and NDP answer as it
+  happens), -vv trace. stdout is only for what a command prints.
+
 Exit status:
-  0 success; 1 a run-time failure; 2 a usage or configuration error (nothing
-  on the host was changed).
+  0 success; 1 a run-time failure, or at start what sixgate cannot repair
+  (capabilities, /dev/net/tun, the uplink: one line says what to do); 2 a
+  usage or configuration error (nothing on the host was changed).
 
 Examples:
   sudo sixgate lab                   try it in a throwaway namespace playground
@@ -69,7 +76,7 @@ export function buildProgram(): Command {
   const program = new Command('sixgate')
     .description('Userspace IPv6 data plane for Docker hosts: NDP proxy and stateful NAT66')
     .version(pkg.version, '-V, --version', 'print the version and exit')
-    .showHelpAfterError()
+    .helpCommand(false)
     .addHelpText('after', MANUAL);
   registerDecode(program);
   registerHealth(program);
@@ -89,8 +96,46 @@ export function buildProgram(): Command {
   program.hook('preAction', (_, command) => {
     if (!DAEMONS.has(command.name())) releaseSignals();
   });
-  // One rule for every command: a usage error exits 2, like a bad configuration file.
+  // `run` is the default command, so commander hands it any word it does not know.
+  program.hook('preSubcommand', (_, command) => {
+    const word = program.args[0];
+    if (command.name() === 'run' && word !== undefined && !word.startsWith('-') && word !== 'run') {
+      program.error(`error: unknown command '${word}'`, { exitCode: 2, code: 'commander.unknownCommand' });
+    }
+  });
+  registerHelp(program);
+  // One rule for every command: a usage error is one line, a pointer to the
+  // command's help and exit 2, like a bad configuration file.
   const all = (cmd: Command): Command[] => [cmd, ...cmd.commands.flatMap(all)];
-  for (const cmd of all(program)) usageExit(cmd);
+  for (const cmd of all(program)) usageExit(cmd).showHelpAfterError(`see '${helpCommandFor(cmd)}'`);
   return program;
+}
+
+/** `sixgate help [command...]`: a command's help on stdout; an unknown one is a usage error. */
+function registerHelp(program: Command): void {
+  program
+    .command('help')
+    .argument('[command...]', 'a command, or a command and its subcommand (ndp sessions)')
+    .description('show the help of sixgate or of a command')
+    .action((words: string[]) => {
+      let cmd = program;
+      for (const word of words) {
+        const next = cmd.commands.find((c) => c.name() === word || c.aliases().includes(word));
+        if (next === undefined) {
+          cmd.error(`error: unknown command '${[...commandPath(cmd).slice(1), word].join(' ')}'`, { exitCode: 2, code: 'commander.unknownCommand' });
+        }
+        cmd = next!;
+      }
+      cmd.outputHelp();
+    });
+}
+
+/** `sixgate ndp sessions` → ['sixgate', 'ndp', 'sessions']. */
+function commandPath(cmd: Command): string[] {
+  return cmd.parent === null ? [cmd.name()] : [...commandPath(cmd.parent), cmd.name()];
+}
+
+function helpCommandFor(cmd: Command): string {
+  const [, ...words] = commandPath(cmd);
+  return ['sixgate', 'help', ...words].join(' ');
 }

@@ -20,12 +20,13 @@ import type { MetricsEndpoint } from '../service/metrics.js';
 import type { HealthFile } from '../service/health.js';
 import { fail } from './exit.js';
 import { logDoctorFindings } from './doctor.js';
+import { addVerbose, optionHelp, requestedLogFormat, verboseLevel, VERBOSE_HELP } from './shared-options.js';
 import { daemonStarting, serveUntilStopped } from './signals.js';
 
 /** Adds every service option as a flag (booleans with a --no- twin). */
 export function addServiceOptions(cmd: Command): Command {
   for (const o of OPTIONS) {
-    const help = `${o.description} [env ${o.env}; default ${o.defaultText}]`;
+    const help = optionHelp(o);
     if (o.kind === 'boolean') {
       cmd.addOption(new Option(o.flag, help));
       cmd.addOption(new Option(o.flag.replace('--', '--no-'), `turn off: ${o.description}`));
@@ -55,7 +56,6 @@ export function registerRun(program: Command): void {
     .command('run', { isDefault: true })
     .description('the daemon: Docker feed + NDP proxy + NAT66 (the default command)')
     .option('-c, --config <file>', 'YAML configuration file [env SIXGATE_CONFIG; default /etc/sixgate/sixgate.yaml if present]')
-    .option('-v, --verbose', 'log more (-v debug, -vv trace); overrides --log-level', (_: string, n: number) => n + 1, 0)
     .option('--print-config', 'print the merged configuration (with where each value came from) and exit')
     .addHelpText('after', `
 Signals: SIGHUP re-reads the configuration (file and SIXGATE_* variables; flags
@@ -64,15 +64,16 @@ ${RESTART_OPTIONS.map((k) => OPTIONS.find((o) => o.key === k)!.flag.split(' ')[0
 need a restart (their old values stay until then); the others apply at once.
 SIGUSR1 logs the counters; SIGINT/SIGTERM/SIGQUIT stop. A stop or SIGHUP during
 start-up takes effect once start-up is over; signals during shutdown are ignored.`);
+  addVerbose(cmd, `${VERBOSE_HELP}; overrides --log-level`);
   addServiceOptions(cmd);
   cmd.action(async (opts: { config?: string; verbose: number; printConfig?: boolean }) => {
     let loaded: LoadedConfig;
     const load = (): LoadedConfig => loadServiceConfig({ flags: flagLayer(cmd), ...(opts.config === undefined ? {} : { configFile: opts.config }) });
-    const verbose = (c: ServiceConfig): ServiceConfig => (opts.verbose > 0 ? { ...c, logLevel: opts.verbose === 1 ? 'debug' as const : 'trace' as const } : c);
+    const verbose = (c: ServiceConfig): ServiceConfig => ({ ...c, logLevel: verboseLevel(opts.verbose, c.logLevel) });
     try {
       loaded = load();
     } catch (err) {
-      process.exitCode = fail(createLogger(), err);
+      process.exitCode = fail(createLogger({ format: requestedLogFormat(cmd.opts<{ logFormat?: string }>().logFormat) }), err);
       return;
     }
     if (opts.printConfig) {
@@ -88,7 +89,7 @@ start-up takes effect once start-up is over; signals during shutdown are ignored
  * reads the configuration again on SIGHUP (throws ConfigError when invalid).
  */
 export async function runService(config: ServiceConfig, file?: string, reload?: () => ServiceConfig): Promise<number> {
-  const log = createLogger({ level: config.logLevel });
+  const log = createLogger({ level: config.logLevel, format: config.logFormat });
   const [{ SixgateDaemon }, { startMetrics }, { startHealthFile }, { SystemdNotifier }, { counterValues, runMetrics }, { startControlServer }, { runOps }] = await Promise.all([
     import('../service/daemon.js'), import('../service/metrics.js'), import('../service/health.js'), import('../service/notify.js'),
     import('../service/counters.js'), import('../service/control.js'), import('../service/inspect.js'),

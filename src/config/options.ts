@@ -4,12 +4,15 @@
 // this list, so the four can never drift apart.
 //
 // Precedence, per option: flag > SIXGATE_* environment > file > default.
+import { LOG_FORMATS, type LogFormat } from '../log.js';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
 
 export interface ServiceConfig {
   /** The interface facing the world; undefined = the device of the IPv6 default route. */
   uplink?: string;
+  /** At start, seconds to wait for the uplink (or the default route) to appear; 0 = fail at once. */
+  waitUplink: number;
   /** unix:///path or tcp://host:port; undefined = DOCKER_HOST & co. (default unix:///var/run/docker.sock). */
   dockerHost?: string;
   /** Whether dockerd does IPv6 NAT itself (then sixgate leaves those networks alone). */
@@ -41,6 +44,8 @@ export interface ServiceConfig {
   /** On exit, remove routes, rules, steering and the TUN. */
   cleanup: boolean;
   logLevel: LogLevel;
+  /** Lines on stderr: text (one event a line) or pino's JSON. */
+  logFormat: LogFormat;
   /** Cap of the reconnect backoff to the Docker engine. */
   retryMaxMs: number;
   /** Destinations NAT66 networks reach untranslated (other local or routed prefixes). */
@@ -87,6 +92,8 @@ export const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info'
 
 export const OPTIONS: readonly OptionSpec[] = [
   spec('uplink', 'string', '--uplink <ifname>', ifname, 'interface facing the world', 'device of the IPv6 default route'),
+  spec('waitUplink', 'integer', '--wait-uplink <seconds>', { type: 'integer', minimum: 0, maximum: 3600 },
+    'at start, wait this long for the uplink (or the IPv6 default route naming it) to appear, for boot ordering; then exit 1', '0: exit at once'),
   spec('dockerHost', 'string', '--docker-host <url>', { type: 'string', pattern: '^(unix://|tcp://|https?://|/)' },
     'Docker Engine API endpoint', '$DOCKER_HOST, else unix:///var/run/docker.sock'),
   spec('dockerIp6tables', 'enum', '--docker-ip6tables <mode>', { enum: ['auto', 'on', 'off'] },
@@ -119,6 +126,8 @@ export const OPTIONS: readonly OptionSpec[] = [
     'serve Prometheus metrics on this address', 'off'),
   spec('cleanup', 'boolean', '--cleanup', { type: 'boolean' }, 'on exit remove routes, rules, steering and the TUN', 'false'),
   spec('logLevel', 'enum', '--log-level <level>', { enum: LOG_LEVELS }, 'log level', 'info', LOG_LEVELS),
+  spec('logFormat', 'enum', '--log-format <format>', { enum: LOG_FORMATS },
+    'logs on stderr as text lines or as JSON (with journald priorities under systemd either way)', 'text', LOG_FORMATS),
   spec('retryMaxMs', 'integer', '--retry-max-ms <ms>', { type: 'integer', minimum: 100, maximum: 600000 },
     'longest wait between attempts to reach the Docker engine', '10000'),
   spec('throwPrefixes', 'list', '--throw-prefixes <prefix,...>',
@@ -135,10 +144,11 @@ export const OPTIONS: readonly OptionSpec[] = [
  * new value is reported and waits for a restart. The others apply at once.
  */
 export const RESTART_OPTIONS: ReadonlyArray<keyof ServiceConfig> = [
-  'uplink', 'dockerHost', 'dockerIp6tables', 'ndp', 'nat66', 'tun', 'capacity', 'addressQuota', 'networkQuota', 'refuse', 'stateFile', 'statusFile', 'controlSocket', 'metricsListen', 'logLevel', 'retryMaxMs',
+  'uplink', 'waitUplink', 'dockerHost', 'dockerIp6tables', 'ndp', 'nat66', 'tun', 'capacity', 'addressQuota', 'networkQuota', 'refuse', 'stateFile', 'statusFile', 'controlSocket', 'metricsListen', 'logLevel', 'logFormat', 'retryMaxMs',
 ];
 
 export const DEFAULTS: ServiceConfig = {
+  waitUplink: 0,
   dockerIp6tables: 'auto',
   ndp: true,
   nat66: true,
@@ -150,6 +160,7 @@ export const DEFAULTS: ServiceConfig = {
   controlSocket: '/run/sixgate/control.sock',
   cleanup: false,
   logLevel: 'info',
+  logFormat: 'text',
   retryMaxMs: 10_000,
   throwPrefixes: [],
   ipv4Map: {},

@@ -39,6 +39,7 @@ import { Nat66 } from '../nat/nat66.js';
 import { NatDrop } from '../nat/drop.js';
 import { META_WORDS } from '../nat/layout.js';
 import { NatCounter } from '../nat/types.js';
+import { sessionSlice, type SessionInfo } from '../nat/status.js';
 import type { NatConfig, PublishedPort } from '../nat/engine-config.js';
 // Type only: `sixgate nat` loads the NDP service when it first has something to answer, after the loop forwards.
 import type { NdpService } from '../proxy/ndp-service.js';
@@ -133,6 +134,8 @@ const TABLE_HEADER_BYTES = META_WORDS * 4;
 const TUN_QUEUE_LEN = 8192;
 /** Quota hits are logged at most this often. */
 const QUOTA_LOG_MS = 10_000;
+/** -v: how often the sessions opened meanwhile are logged. */
+const SESSION_LOG_MS = 100;
 
 /** The name the external addresses and prefixes are claimed under in NdpSources. */
 const NDP_SOURCE = 'nat66';
@@ -199,6 +202,9 @@ export class DatapathService {
   /** Failures seen and repairs done since start (the counter registry). */
   readonly supervision = { failures: 0, repairs: 0 };
   private expiry: NodeJS.Timeout | undefined;
+  /** -v: each session opened is logged (the engine notes their ids only then). */
+  private readonly logSessions: boolean;
+  private sessionLog: NodeJS.Timeout | undefined;
   private queue: Promise<unknown> = Promise.resolve();
   private stopped = false;
   private readonly host: HostOps;
@@ -234,6 +240,8 @@ export class DatapathService {
     this.log = options.logger;
     this.currentTun = tun;
     this.nat = nat;
+    this.logSessions = options.logger.isLevelEnabled('debug');
+    nat.sessions.noteCreated = this.logSessions;
     this.resolved = resolved;
     this.plan = plan;
     this.loop = new TunDatapath({
@@ -286,6 +294,10 @@ export class DatapathService {
       service.stopWatching = watchDeviceRoutes(resolved.tun, () => service.checkRoutes());
       service.expiry = setInterval(() => { service.nat.expire(monotonicMs()); service.reportQuota(); }, 1000);
       service.expiry.unref();
+      if (service.logSessions) {
+        service.sessionLog = setInterval(() => service.logOpenedSessions(), SESSION_LOG_MS);
+        service.sessionLog.unref();
+      }
     } catch (err) {
       service.stopWatching?.();
       service.loop.stop();
@@ -299,6 +311,7 @@ export class DatapathService {
       networks: resolved.networks.map((n) => ({ name: n.name, mode: n.mode, addressMode: n.addressMode, external: n.externalPrefix ?? n.externalAddresses })),
       published: [...service.published.keys()],
     }, 'nat66 data path running');
+    service.logExternals(undefined, resolved);
     return service;
   }
 
@@ -456,6 +469,7 @@ export class DatapathService {
     const plan = hostPlan(resolved);
     const nat = this.reconfigureNat(resolved);
     const before = this.plan;
+    this.logExternals(this.resolved, resolved);
     this.resolved = resolved;
     this.plan = plan;
     // While the data path is down its routes cannot be installed (the TUN may
@@ -491,6 +505,7 @@ export class DatapathService {
       // No `previous`: the new table is laid out as a fresh start with this
       // configuration would lay it out, so a restart adopts its state file.
       const fresh = new Nat66(config, { mappable: this.state !== undefined });
+      fresh.sessions.noteCreated = this.logSessions;
       // The counters carry on (metrics never go backwards).
       addInto(fresh.counters, this.nat.counters);
       addInto(fresh.drops, this.nat.drops);
@@ -518,6 +533,36 @@ export class DatapathService {
       this.log.info({ sessions: result.sessionsDropped }, 'NAT reconfigured: sessions of removed networks, external addresses or published ports ended');
     }
     return result;
+  }
+
+  /** One line per network whose external addresses (or NPTv6 prefix) are new or changed, so each is in the log when it appears. */
+  private logExternals(before: ResolvedModel | undefined, after: ResolvedModel): void {
+    const externals = (n: ResolvedModel['networks'][number]): readonly string[] => (n.externalPrefix !== undefined ? [n.externalPrefix] : n.externalAddresses);
+    for (const n of after.networks) {
+      const now = externals(n);
+      const old = before?.networks.find((b) => b.name === n.name);
+      if (now.length === 0 || (old !== undefined && externals(old).join(' ') === now.join(' '))) continue;
+      this.log.info({ network: n.name, mode: n.mode, addressMode: n.addressMode, external: now },
+        `network ${n.name}: ${n.externalPrefix !== undefined ? 'NPTv6 prefix' : 'external address'} ${now.join(', ')}`);
+    }
+  }
+
+  /** -v: a debug line per session opened since the last call (the engine's ring holds CREATED_RING; more are counted). */
+  private logOpenedSessions(): void {
+    const s = this.nat.sessions;
+    if (s.createdCount === 0 && s.createdMissed === 0) return;
+    const opened: SessionInfo[] = [];
+    for (let i = 0; i < s.createdCount; i++) sessionSlice(this.nat.table, this.nat.cfg.extWords, this.nat.tick, s.created[i]!, 1, opened);
+    for (const f of opened) {
+      const container = this.options.containerOf?.(f.inside);
+      this.log.debug({
+        proto: f.protocol, inside: `[${f.inside}]:${f.insidePort}`, outside: `[${f.external}]:${f.externalPort}`, remote: `[${f.remote}]:${f.remotePort}`,
+        ...(container === undefined ? {} : { container }), ...(f.published ? { published: true } : {}),
+      }, 'NAT session opened');
+    }
+    if (s.createdMissed > 0) this.log.debug({ sessions: s.createdMissed }, 'more NAT sessions opened, not logged one by one');
+    s.createdCount = 0;
+    s.createdMissed = 0;
   }
 
   /**
@@ -662,6 +707,7 @@ export class DatapathService {
     if (this.stopped) return;
     this.stopped = true;
     if (this.expiry !== undefined) clearInterval(this.expiry);
+    if (this.sessionLog !== undefined) clearInterval(this.sessionLog);
     if (this.repairTimer !== undefined) clearTimeout(this.repairTimer);
     this.stopWatching?.();
     this.loop.stop();

@@ -26,18 +26,47 @@ export interface CheckResult {
   readonly warnings: string[];
 }
 
+const TUN_MISSING = '/dev/net/tun is missing or not accessible: load the tun module (modprobe tun) or pass --device /dev/net/tun to the container';
+
+/**
+ * What `sixgate run` cannot start without, checked before it touches
+ * anything: both capabilities (one line naming the ways to grant them), and
+ * /dev/net/tun when NAT66 is on. Everything else it repairs at run time.
+ */
+export function startupProblems(options: { nat66: boolean }, caps = effectiveCaps()): string[] {
+  const problems: string[] = [];
+  const missingCaps = capabilityProblem(caps);
+  if (missingCaps !== undefined) problems.push(missingCaps);
+  if (options.nat66 && !tunAccessible()) problems.push(TUN_MISSING);
+  return problems;
+}
+
+const CAP_NAMES: Record<number, string> = { [CAP_NET_ADMIN]: 'CAP_NET_ADMIN', [CAP_NET_RAW]: 'CAP_NET_RAW' };
+
+/** One line naming the missing capabilities and the ways to grant them; undefined when both are there. */
+function capabilityProblem(caps: bigint): string | undefined {
+  const missing = [CAP_NET_ADMIN, CAP_NET_RAW].filter((cap) => !hasCap(cap, caps)).map((cap) => CAP_NAMES[cap]!);
+  if (missing.length === 0) return undefined;
+  return `${missing.join(' and ')} ${missing.length === 1 ? 'is' : 'are'} missing (sixgate needs CAP_NET_ADMIN and CAP_NET_RAW): ` +
+    'run it as root, or grant them (systemd AmbientCapabilities=CAP_NET_ADMIN CAP_NET_RAW; docker --cap-add NET_ADMIN --cap-add NET_RAW)';
+}
+
+function tunAccessible(): boolean {
+  try {
+    accessSync('/dev/net/tun', constants.R_OK | constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** /dev/net/tun, CAP_NET_ADMIN and CAP_NET_RAW, IPv6 forwarding, and `ip`. */
 export function checkHost(options: { uplink: string; needTc?: boolean }): CheckResult {
   const errors: string[] = [];
   const warnings: string[] = [];
-  try {
-    accessSync('/dev/net/tun', constants.R_OK | constants.W_OK);
-  } catch {
-    errors.push('/dev/net/tun is missing or not accessible: load the tun module (modprobe tun) or pass --device /dev/net/tun to the container');
-  }
-  const caps = effectiveCaps();
-  if (!hasCap(CAP_NET_ADMIN, caps)) errors.push('CAP_NET_ADMIN is missing: run as root or add --cap-add NET_ADMIN');
-  if (!hasCap(CAP_NET_RAW, caps)) errors.push('CAP_NET_RAW is missing (NDP proxy sockets): run as root or add --cap-add NET_RAW');
+  if (!tunAccessible()) errors.push(TUN_MISSING);
+  const caps = capabilityProblem(effectiveCaps());
+  if (caps !== undefined) errors.push(caps);
   const forwarding = forwardingProblem();
   if (forwarding !== undefined) errors.push(forwarding);
   const ar = acceptRaProblem(options.uplink);

@@ -7,8 +7,8 @@
 // when both are there and otherwise says why and builds the static lab, which
 // needs nothing but iproute2 and util-linux. A Docker lab that fails to come
 // up under `auto` is removed and the static one built instead.
-import { existsSync } from 'node:fs';
-import { hasTool } from '../host/run.js';
+import { existsSync, realpathSync } from 'node:fs';
+import { hasTool, run } from '../host/run.js';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
@@ -97,7 +97,22 @@ async function build(engine: EngineKind, opts: LabRunOptions): Promise<Built> {
   return { dir, engine, containers, checks };
 }
 
-function hints(b: Built, out: (line: string) => void): void {
+/**
+ * How to run this sixgate in a command printed to copy: `sixgate` when the one
+ * on PATH is this installation (README: npm link), else its full path.
+ */
+async function sixgateCommand(): Promise<string> {
+  try {
+    const onPath = (await run('sh', ['-c', 'command -v sixgate'])).trim();
+    if (realpathSync(onPath) === realpathSync(RUNNER.cli)) return 'sixgate';
+  } catch {
+    // not on PATH
+  }
+  return `${RUNNER.node} ${RUNNER.cli}`;
+}
+
+async function hints(b: Built, out: (line: string) => void): Promise<void> {
+  const sixgate = await sixgateCommand();
   const ext = externalAddress();
   const { glob1 } = b.containers;
   const ping = hasTool('ping') || !hasTool('busybox') ? 'ping' : 'busybox ping';
@@ -113,10 +128,15 @@ function hints(b: Built, out: (line: string) => void): void {
     out(`  ${docker} ps`);
     out(`  ${docker} exec sglab-client wget -qO- http://[${ADDR.internet}]:${WEB_PORT}/   # seen as ${ext}`);
     out(`  ${docker} run -d --network ula -p 8081:80 sglab-busybox httpd -f -p 80   # sixgate picks it up`);
-    out(`  sixgate health --file ${join(LAB_DIR, 'status.json')}`);
+    out(`  ${sixgate} health --file ${join(LAB_DIR, 'status.json')}`);
+    out(`  ${sixgate} status -s ${join(LAB_DIR, 'control.sock')}   # networks, containers, proxied addresses`);
+    out(`  ${sixgate} flows -s ${join(LAB_DIR, 'control.sock')}    # the NAT66 sessions, as conntrack -L`);
     out(`  config: ${join(LAB_DIR, 'sixgate.yaml')}`);
   } else {
     out(`  ip netns exec sglab-client ${ping} -c 2 ${ADDR.internet}         # out through the NAT66 as ${ext}`);
+    out(`  ${sixgate} status -s ${join(LAB_DIR, 'nat.sock')}   # the NAT66 networks and published ports`);
+    out(`  ${sixgate} flows -s ${join(LAB_DIR, 'nat.sock')}    # its sessions, as conntrack -L`);
+    out(`  ${sixgate} ndp sessions -s ${join(LAB_DIR, 'ndp.sock')}`);
     out(`  configs: ${join(LAB_DIR, 'nat.yaml')}, ${join(LAB_DIR, 'ndppd.conf')} (edit, then kill -HUP the process)`);
   }
   out(`  logs: ${LOG_DIR}/`);
@@ -185,7 +205,7 @@ export async function labUp(opts: LabRunOptions): Promise<number> {
       out('lab removed');
       return ok ? 0 : 1;
     }
-    hints(built, out);
+    await hints(built, out);
     if (opts.mode === 'detach') {
       out('The lab stays up: remove it with `sixgate lab --down`.');
       return ok ? 0 : 1;

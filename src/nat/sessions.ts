@@ -47,6 +47,9 @@ const POOL_RING_BUDGET = 16;
 /** What evictUnreplied may take. */
 const Scope = { Table: 0, Address: 1, Network: 2, Pool: 3 } as const;
 
+/** Sessions opened between two reads by the service that -v logs one by one. */
+const CREATED_RING = 256;
+
 export class Sessions {
   /** Current tick (1 s), set by the translator per packet. */
   tick = 0;
@@ -71,6 +74,16 @@ export class Sessions {
   readonly quotaAddress = new Uint32Array(4);
   quotaNetwork = -1;
   quotaKind = 0;
+  /**
+   * -v: ids of the sessions opened since the service last read them (it logs
+   * each and sets createdCount back to 0); beyond the ring's room they are
+   * only counted in createdMissed. Off (noteCreated false), opening a
+   * session costs one test more, and nothing is written.
+   */
+  noteCreated = false;
+  readonly created = new Int32Array(CREATED_RING);
+  createdCount = 0;
+  createdMissed = 0;
   private readonly table: ConnTable;
   private readonly cfg: CompiledConfig;
   private readonly published: PublishedPorts;
@@ -106,6 +119,11 @@ export class Sessions {
     this.networkQuota = cfg.networkQuota || (masquerading >= 2 ? Math.floor(capacity * 3 / 4) : capacity);
     this.pressureAt = Math.floor(capacity * 3 / 4);
     this.heavyAt = Math.max(64, Math.floor(this.addressQuota / 16));
+  }
+
+  private note(id: number): void {
+    if (this.createdCount < this.created.length) this.created[this.createdCount++] = id;
+    else this.createdMissed++;
   }
 
   private drop(code: number): number {
@@ -145,6 +163,7 @@ export class Sessions {
     const id = t.insert(pc, inPort, remPort, extIdx, extPort, host, 0, state, this.openingExpiry(pc, state), anchor);
     if (id === 0) return this.drop(NatDrop.TableFull);
     this.counters[NatCounter.SessionsCreated]++;
+    if (this.noteCreated) this.note(id);
     return id;
   }
 
@@ -430,6 +449,7 @@ export class Sessions {
     const id = t.insert(pc, inPort, remPort, extIdx, extPort, host, sessionFlags, state, this.openingExpiry(pc, state), anchor);
     if (id === 0) return this.drop(NatDrop.TableFull);
     this.counters[NatCounter.SessionsCreated]++;
+    if (this.noteCreated) this.note(id);
     return id;
   }
 }

@@ -14,7 +14,9 @@
 // Lexical rules kept from ndppd's conf.cc: comments are `#`, `//` (to end of
 // line) and `/* */`; a key is [A-Za-z0-9_-]+ optionally followed by `=`; its
 // value is a quoted string or a bare token on the same line; a `{ }` block may
-// follow the value, even on the next line. `;` is accepted as a statement end.
+// follow the value, even on the next line. `;` is accepted as a statement end
+// (not as a comment: ndppd reads what follows it as the next statement).
+// As ndppd, a file without a proxy section (a placeholder) is valid and idle.
 import { Address6 } from 'ip-address';
 import { ConfigError } from '../errors.js';
 
@@ -152,7 +154,14 @@ function tokenize(text: string, file: string): Token[] {
     if (c === '{') { push(Tok.Open, c); i++; continue; }
     if (c === '}') { push(Tok.Close, c); i++; continue; }
     if (c === '=') { push(Tok.Equals, c); i++; continue; }
-    if (c === ';') { push(Tok.Semi, c); i++; continue; }
+    if (c === ';') {
+      // ndppd ends a statement at ';' and reads the rest of the line as another one,
+      // so `; text` is no comment there: say so rather than "unknown option 'text'".
+      const eol = text.indexOf('\n', i);
+      const rest = text.slice(i + 1, eol < 0 ? text.length : eol).trim();
+      if (newlineBefore && rest !== '') fail("';' does not start a comment in ndppd.conf (ndppd reads the rest of the line as a statement): use '#' or '//'", i);
+      push(Tok.Semi, c); i++; continue;
+    }
     if (c === '"' || c === "'") {
       const end = text.indexOf(c, i + 1);
       const eol = text.indexOf('\n', i + 1);
@@ -240,7 +249,11 @@ class Reader {
   }
 
   warn(message: string, at: Token): void {
-    this.warnings.push({ message, line: at.line, column: at.column });
+    this.warnAt(message, at.line, at.column);
+  }
+
+  warnAt(message: string, line: number, column: number): void {
+    this.warnings.push({ message, line, column });
   }
 
   /** Rejects a repeated scalar key: ndppd would silently take one of them. */
@@ -348,9 +361,8 @@ function parseRule(r: Reader, s: Statement): RuleConfig {
     }
   }
   if (method === null) {
-    // ndppd 0.2.5 (the packaged version) falls back to static; master refuses.
-    r.warn(`rule ${v.text} names no method (static, iface or auto): answering statically, as ndppd 0.2.5 does`, s.key);
-    method = 'static';
+    // ndppd 0.2.5 refuses it too ("You must specify either 'iface', 'auto' or 'static'").
+    return r.fail(`rule ${v.text} names no method: add one of static, iface <interface> or auto inside its { } (ndppd refuses it too)`, s.key);
   }
   if (method === 'static' && prefixLength <= 120) {
     r.warn(`static rule ${v.text} answers for every address in a /${prefixLength} without checking anything is there`, s.key);
@@ -439,8 +451,7 @@ export function parseNdppdConfig(text: string, file = 'ndppd.conf'): NdppdConfig
         r.fail(`unknown option '${s.key.text}' (expected route-ttl, address-ttl or proxy)`, s.key);
     }
   }
-  if (proxies.length === 0) {
-    throw new ConfigError('no proxy section: nothing to do', { file, line: 1, column: 1 });
-  }
+  // ndppd runs idle on such a file, and deployments keep one as a placeholder.
+  if (proxies.length === 0) r.warnAt('no proxy section: answering nothing until one is added (then SIGHUP)', 1, 1);
   return { file, routeTtl, addressTtl, proxies, warnings: r.warnings };
 }

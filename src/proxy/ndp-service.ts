@@ -27,7 +27,9 @@ import { CaptureTap, NOT_DROPPED } from '../io/capture.js';
 import { formatIpv6, matchesPrefix, parseIpv6 } from '../wire/address.js';
 import { HEADER_LEN as ETH_LEN } from '../wire/ethernet.js';
 import { ConfigError } from '../errors.js';
-import { ActionKind } from '../ndp/actions.js';
+import { ActionKind, IP_OFFSET, SendPurpose } from '../ndp/actions.js';
+import { F as IP, HEADER_LEN as IP_HEADER_LEN } from '../wire/ipv6.js';
+import { F as ND } from '../wire/ndp.js';
 import { MAX_INTERFACES, NdpDrop } from '../ndp/counters.js';
 import { NdpEngine, type NdpEngineOptions, type UplinkSpec } from '../ndp/engine.js';
 import { parseNdppdConfig, type NdppdConfig, type ProxyConfig, type RuleConfig } from '../ndp/ndppd-conf.js';
@@ -111,10 +113,13 @@ export class NdpService implements SourcesListener {
   /** A reconfiguration for an uplink new to the sources is queued. */
   private reconfiguring = false;
   private stopped = false;
+  /** -v: each answer is logged as it leaves (decided once: nothing is read per flush otherwise). */
+  private readonly logAnswers: boolean;
 
   private constructor(options: NdpServiceOptions) {
     this.config = options.config;
     this.log = options.logger;
+    this.logAnswers = options.logger.isLevelEnabled('debug');
     this.now = options.now;
     this.extra = options.addresses ?? new Map();
     this.naSource = options.naSource ?? 'target';
@@ -558,6 +563,7 @@ export class NdpService implements SourcesListener {
         const link = this.links[id];
         if (link !== undefined) this.sendFrames(link);
       }
+      if (this.logAnswers) this.logSentAnswers();
       let routeLines: string[] | undefined;
       for (let i = 0; i < a.count; i++) {
         const kind = a.kind[i];
@@ -582,6 +588,19 @@ export class NdpService implements SourcesListener {
     const changes = this.engine.takeMembershipChanges();
     for (let i = 0; i < changes.length; i++) this.applyMembership(changes[i]!);
     this.arm();
+  }
+
+  /** The answers among the frames just sent, one debug line each, read back from the frames. */
+  private logSentAnswers(): void {
+    const a = this.engine.actions;
+    for (let i = 0; i < a.count; i++) {
+      const purpose = a.purpose[i];
+      if (a.kind[i] !== ActionKind.Send || (purpose !== SendPurpose.Answer && purpose !== SendPurpose.Defend)) continue;
+      const ip = a.offset(i) + IP_OFFSET;
+      this.log.debug({
+        iface: this.links[a.iface[i]!]?.name, target: formatIpv6(a.bytes, ip + IP_HEADER_LEN + ND.TARGET), to: formatIpv6(a.bytes, ip + IP.DST),
+      }, purpose === SendPurpose.Answer ? 'NDP answer sent' : 'DAD probe for an address in use: defended');
+    }
   }
 
   private sendFrames(link: Link): void {

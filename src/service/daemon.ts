@@ -25,7 +25,7 @@
 // data path its TUN and routes) and report their state here meanwhile.
 import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import type { Logger } from 'pino';
-import { SixgateError } from '../errors.js';
+import { HostSetupError, SixgateError } from '../errors.js';
 import {
   DockerFeed, acquireInstanceLock, applyNdpDeltas, parseDockerHost, endpointFromEnv, touchesNat,
   type DeltaBatch, type DockerEndpoint, type FeedDelta, type InstanceLock, type NdpSink,
@@ -37,11 +37,12 @@ import { DatapathService, cleanupHost, uplinkFacts } from '../datapath/nat-servi
 import type { DatapathModel } from '../datapath/nat-model.js';
 import { natOptions } from '../datapath/nat-file.js';
 import { watchRoutes } from '../host/interfaces.js';
+import { startupProblems } from '../host/checks.js';
 import { parseIpv6 } from '../wire/address.js';
 import { RESTART_OPTIONS, type ServiceConfig } from '../config/options.js';
 import type { HealthStatus, ComponentHealth } from './health.js';
 import { datapathModel, filterResolvable, modelKey } from './docker-to-nat.js';
-import { detectUplink, readUplink, uplinkExists } from './uplink.js';
+import { findUplink, readUplink } from './uplink.js';
 import { LatencyRing } from './latency.js';
 import { ShimManager, touchesShims } from './shims.js';
 
@@ -135,18 +136,20 @@ export class SixgateDaemon {
   /**
    * Takes the instance lock, finds the uplink, starts the NDP proxy and the
    * feed (which waits for the engine by itself). Throws ConfigError,
-   * InstanceLockedError or HostSetupError (no uplink) only.
+   * InstanceLockedError or HostSetupError (a missing capability or
+   * /dev/net/tun, no uplink after --wait-uplink) only.
    */
   static async start(options: DaemonOptions): Promise<SixgateDaemon> {
     const { config, log } = options;
     const endpoint = config.dockerHost !== undefined ? parseDockerHost(config.dockerHost, options.env ?? process.env) : endpointFromEnv(options.env);
+    // What cannot be repaired later fails the start, before anything is touched.
+    const problems = startupProblems({ nat66: config.nat66 });
+    if (problems.length > 0) throw new HostSetupError(problems);
     const lock = await acquireInstanceLock();
     try {
-      const uplink = config.uplink ?? await detectUplink();
+      const uplink = await findUplink(config.uplink, config.waitUplink, log);
       const { prefixes } = await readUplink(uplink);
-      if (!uplinkExists(uplink)) {
-        log.error({ uplink }, `uplink ${uplink} does not exist (yet): NDP and NAT66 wait for it, retried every ${REPAIR_INTERVAL_MS / 1000} s`);
-      } else if (prefixes.length === 0) {
+      if (prefixes.length === 0) {
         log.warn({ uplink }, `uplink ${uplink} has no IPv6 on-link prefix: global networks are not NDP-proxied and NAT66 uses the host address`);
       }
       const daemon = new SixgateDaemon(options, uplink, lock, endpoint, prefixes);

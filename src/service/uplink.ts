@@ -2,6 +2,8 @@
 // its on-link prefixes come from its global addresses (a /128 alone, as on
 // many cloud VMs, means "no prefix": nothing to NDP-proxy, NAT66 falls back
 // to the host address).
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Logger } from 'pino';
 import { HostSetupError } from '../errors.js';
 import { interfaceGlobals, readRoutes } from '../host/interfaces.js';
 import { ifIndex } from '../io/netif.js';
@@ -30,6 +32,37 @@ export async function uplinkPrefixes(uplink: string): Promise<string[]> {
 
 export async function readUplink(name: string): Promise<Uplink> {
   return { name, prefixes: await uplinkPrefixes(name) };
+}
+
+/** How often start-up looks again for an uplink it waits for. */
+const WAIT_POLL_MS = 200;
+
+/**
+ * The uplink at start: the one named, else the device of the IPv6 default
+ * route. With `waitSeconds` (boot ordering: the interface or its route may
+ * come up after sixgate), looks again until then. Throws HostSetupError, one
+ * line saying what to do, when there is none in time: a mistyped name must
+ * not leave a daemon running that serves nothing.
+ */
+export async function findUplink(name: string | undefined, waitSeconds: number, log: Logger): Promise<string> {
+  const deadline = performance.now() + waitSeconds * 1000;
+  for (let attempt = 0; ; attempt++) {
+    let problem: string;
+    try {
+      const uplink = name ?? await detectUplink();
+      if (uplinkExists(uplink)) return uplink;
+      problem = `uplink ${uplink} does not exist: check the name with \`ip link\``;
+    } catch (err) {
+      if (!(err instanceof HostSetupError)) throw err;
+      problem = err.message;
+    }
+    if (performance.now() >= deadline) {
+      const waited = waitSeconds > 0 ? ` (waited ${waitSeconds} s)` : '; at boot, --wait-uplink SECONDS waits for it';
+      throw new HostSetupError([problem + waited]);
+    }
+    if (attempt === 0) log.info({ uplink: name, waitSeconds }, `waiting for the uplink: ${problem}`);
+    await sleep(WAIT_POLL_MS);
+  }
 }
 
 /** Whether the interface exists in this network namespace (if_nametoindex; /sys may show another namespace). */

@@ -10,6 +10,7 @@ import { requires } from '../support/prereq.js';
 import { Lab } from '../support/netns.js';
 import { waitFor } from '../support/wait.js';
 import { rewriteGoFlags } from '../../src/cli/ipv6nat.js';
+import { jsonLogs } from '../support/process.js';
 
 const CLI = join(repoRoot, 'dist', 'src', 'cli', 'main.js');
 
@@ -40,7 +41,7 @@ describe('ipv6nat keeps retrying whatever flags are given (B8)', requires({ root
       ns.ip('-6', 'route', 'add', 'default', 'dev', 'up0');
       const socket = `/tmp/${ns.name}-no-docker.sock`;
       const child = ns.spawn(process.execPath, [CLI, 'ipv6nat', '-cleanup', '-debug'], {
-        env: { ...process.env, DOCKER_HOST: `unix://${socket}`, SIXGATE_RETRY_MAX_MS: '200', SIXGATE_STATUS_FILE: `/tmp/${ns.name}-status.json` },
+        env: { ...jsonLogs(), DOCKER_HOST: `unix://${socket}`, SIXGATE_RETRY_MAX_MS: '200', SIXGATE_STATUS_FILE: `/tmp/${ns.name}-status.json` },
       });
       let out = '';
       child.stdout!.setEncoding('utf8').on('data', (d: string) => { out += d; });

@@ -1,7 +1,7 @@
 // `sixgate run` without a network: option parsing, precedence as the
 // daemon would see it (--print-config), exit codes. The daemon itself is
 // tested against a real engine in test/service/daemon.test.ts.
-import { after, describe, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -10,8 +10,9 @@ import { join } from 'node:path';
 import { once } from 'node:events';
 import { repoRoot } from '../support/paths.js';
 import { requires } from '../support/prereq.js';
-import { Lab } from '../support/netns.js';
+import { Lab, type Netns } from '../support/netns.js';
 import { waitFor } from '../support/wait.js';
+import { jsonLogs } from '../support/process.js';
 
 const CLI = join(repoRoot, 'dist', 'src', 'cli', 'main.js');
 const dir = mkdtempSync(join(tmpdir(), 'sixgate-cli-run-'));
@@ -69,10 +70,14 @@ describe('sixgate run (no network needed)', () => {
     writeFileSync(file, 'uplink: eth0\nlogLevel: loud\n');
     const bad = sixgate(['run', '-c', file]);
     assert.equal(bad.code, 2);
-    assert.match(bad.stdout, new RegExp(`${file.replace(/[.]/g, '\\.')}:2:11: logLevel: must be one of`));
-    const env = sixgate(['run', '--print-config'], { SIXGATE_RETRY_MAX_MS: '5' });
+    // One line on stderr (text by default), nothing on stdout.
+    assert.equal(bad.stdout, '');
+    assert.equal(bad.stderr.trim().split('\n').length, 1, bad.stderr);
+    assert.match(bad.stderr, new RegExp(`^\\S+ ERROR ${file.replace(/[.]/g, '\\.')}:2:11: logLevel: must be one of.* code=SIXGATE_ERR_CONFIG$`, 'm'));
+    const env = sixgate(['run', '--print-config'], { SIXGATE_RETRY_MAX_MS: '5', SIXGATE_LOG_FORMAT: 'json' });
     assert.equal(env.code, 2);
-    assert.match(env.stdout, /SIXGATE_RETRY_MAX_MS: expected an integer in 100\.\.600000/);
+    assert.equal(env.stdout, '');
+    assert.match((JSON.parse(env.stderr) as { msg: string }).msg, /SIXGATE_RETRY_MAX_MS: expected an integer in 100\.\.600000/);
   });
 
   test('help says which options a SIGHUP cannot change', () => {
@@ -96,8 +101,8 @@ describe('sixgate run keeps serving what it can', requires({ root: true, tools: 
     writeFileSync(file, 'addressMode: auto\ntun: tunone\n');
     try {
       const ns = lab.ns('hup');
-      const child = ns.spawn(process.execPath, [CLI, 'run', '-c', file, '--uplink', 'nosuch0', '--docker-host', `unix:///tmp/${ns.name}-none.sock`,
-        '--status-file', `/tmp/${ns.name}-status.json`, '--retry-max-ms', '200']);
+      lab.veth(ns, 'up0', lab.ns('peer'), 'down0');
+      const child = ns.spawn(process.execPath, [CLI, 'run', '-c', file, '--uplink', 'up0', ...noEngine(ns.name)], { env: jsonLogs() });
       let out = '';
       child.stdout!.setEncoding('utf8').on('data', (d: string) => { out += d; });
       child.stderr!.setEncoding('utf8').on('data', (d: string) => { out += d; });
@@ -122,21 +127,86 @@ describe('sixgate run keeps serving what it can', requires({ root: true, tools: 
     }
   });
 
-  test('an uplink that does not exist and no engine: one line each, still running, SIGTERM exits 0', async () => {
+  test('--wait-uplink: an uplink that appears a second later is waited for, then served; no engine is a run-time failure it retries', async () => {
     const lab = new Lab();
     try {
-      const ns = lab.ns('run');
-      const child = ns.spawn(process.execPath, [CLI, 'run', '--uplink', 'nosuch0', '--docker-host', `unix:///tmp/${ns.name}-none.sock`,
-        '--status-file', `/tmp/${ns.name}-status.json`, '--retry-max-ms', '200']);
+      const ns = lab.ns('wait');
+      const child = ns.spawn(process.execPath, [CLI, 'run', '--uplink', 'up0', '--wait-uplink', '20', ...noEngine(ns.name)]);
       let out = '';
       child.stdout!.setEncoding('utf8').on('data', (d: string) => { out += d; });
       child.stderr!.setEncoding('utf8').on('data', (d: string) => { out += d; });
-      await waitFor(() => out.includes('cannot sync with the Docker engine'), 15_000, `a retry line:\n${out}`, 20);
-      assert.equal(out.split('\n').filter((l) => l.includes('uplink nosuch0 does not exist')).length, 1, out);
-      assert.match(out, /NDP proxy not running: sixgate run: interface nosuch0: .*no such device/);
+      await waitFor(() => out.includes('waiting for the uplink: uplink up0 does not exist'), 10_000, `waiting:\n${out}`, 20);
+      await new Promise((r) => setTimeout(r, 1000));
+      assert.equal(child.exitCode, null, out);
+      lab.veth(ns, 'up0', lab.ns('peer'), 'down0');
+      await waitFor(() => out.includes('cannot sync with the Docker engine'), 15_000, `started:\n${out}`, 20);
+      assert.match(out, /INFO +sixgate starting uplink=up0/);
+      assert.doesNotMatch(out, /ERROR/);
       await assertRunningThenExits0OnSigterm(child, () => out);
     } finally {
       lab.destroy();
     }
+  });
+});
+
+/** No Docker engine, and the daemon's files in /tmp, named after the namespace. */
+function noEngine(ns: string): string[] {
+  return ['--docker-host', `unix:///tmp/${ns}-none.sock`, '--status-file', `/tmp/${ns}-status.json`,
+    '--control-socket', `/tmp/${ns}-control.sock`, '--retry-max-ms', '200'];
+}
+
+describe('sixgate run (and nat) fail fast on what they cannot repair: one line saying what to do, exit 1', requires({ root: true, tools: ['ip', 'nsenter', 'setpriv', 'unshare'] }), () => {
+  let lab: Lab;
+  let ns: Netns;
+  before(() => {
+    lab = new Lab();
+    ns = lab.ns('fast');
+    lab.veth(ns, 'up0', lab.ns('peer'), 'down0');
+  });
+  after(() => lab?.destroy());
+
+  async function failsWith(cmd: string, args: string[], message: RegExp): Promise<void> {
+    const r = await ns.run(cmd, args, 20_000);
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.equal(r.stdout, '');
+    const lines = r.stderr.trimEnd().split('\n');
+    assert.equal(lines.length, 1, r.stderr);
+    assert.match(lines[0]!, message);
+  }
+
+  test('a mistyped uplink', async () => {
+    await failsWith(process.execPath, [CLI, 'run', '--uplink', 'up9', ...noEngine(ns.name)],
+      /ERROR +uplink up9 does not exist: check the name with `ip link`; at boot, --wait-uplink SECONDS waits for it code=SIXGATE_ERR_HOST_SETUP$/);
+  });
+
+  test('sixgate nat: a mistyped uplink, and the capabilities', async () => {
+    const file = `/tmp/${ns.name}-nat.yaml`;
+    writeFileSync(file, 'uplink: up9\nnetworks:\n  - { name: web, bridge: br0, subnets: [fd66:1::/64] }\n');
+    const args = [CLI, 'nat', '-c', file, '--control-socket', `/tmp/${ns.name}-nat.sock`];
+    try {
+      await failsWith(process.execPath, args, /ERROR +uplink up9 does not exist: check the name with `ip link`; at boot, --wait-uplink SECONDS waits for it/);
+      await failsWith('setpriv', ['--bounding-set', '-net_admin', process.execPath, ...args], /ERROR +CAP_NET_ADMIN is missing /);
+    } finally {
+      rmSync(file, { force: true });
+    }
+  });
+
+  test('an uplink still missing after --wait-uplink', async () => {
+    const r = await ns.run(process.execPath, [CLI, 'run', '--uplink', 'up9', '--wait-uplink', '1', ...noEngine(ns.name)], 20_000);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /ERROR +uplink up9 does not exist: check the name with `ip link` \(waited 1 s\)/);
+  });
+
+  test('without CAP_NET_ADMIN and CAP_NET_RAW (dropped with setpriv)', async () => {
+    await failsWith('setpriv', ['--bounding-set', '-net_admin,-net_raw', process.execPath, CLI, 'run', '--uplink', 'up0', ...noEngine(ns.name)],
+      /ERROR +CAP_NET_ADMIN and CAP_NET_RAW are missing .*: run it as root, or grant them \(systemd AmbientCapabilities=.*docker --cap-add NET_ADMIN --cap-add NET_RAW\)/);
+    await failsWith('setpriv', ['--bounding-set', '-net_raw', process.execPath, CLI, 'run', '--uplink', 'up0', ...noEngine(ns.name)],
+      /ERROR +CAP_NET_RAW is missing /);
+  });
+
+  test('without /dev/net/tun (hidden in a mount namespace) while NAT66 is on', async () => {
+    const hideTun = ['-m', 'sh', '-c', 'mount -t tmpfs none /dev/net && exec "$@"', 'sh'];
+    await failsWith('unshare', [...hideTun, process.execPath, CLI, 'run', '--uplink', 'up0', ...noEngine(ns.name)],
+      /ERROR +\/dev\/net\/tun is missing or not accessible: load the tun module \(modprobe tun\)/);
   });
 });

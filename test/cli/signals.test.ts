@@ -21,6 +21,7 @@ import { requires } from '../support/prereq.js';
 import { Lab, type Netns } from '../support/netns.js';
 import { waitFor } from '../support/wait.js';
 import { repoRoot } from '../support/paths.js';
+import { jsonLogs } from '../support/process.js';
 
 const CLI = join(repoRoot, 'dist', 'src', 'cli', 'main.js');
 const SIGNALS = ['SIGHUP', 'SIGUSR1', 'SIGINT', 'SIGTERM', 'SIGQUIT'] as const;
@@ -66,7 +67,7 @@ class Daemon {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 
   constructor(ns: Netns, args: readonly string[]) {
-    this.child = ns.spawn(process.execPath, [CLI, ...args]);
+    this.child = ns.spawn(process.execPath, [CLI, ...args], { env: jsonLogs() });
     this.child.stdout!.setEncoding('utf8').on('data', (d: string) => { this.out += d; });
     this.child.stderr!.setEncoding('utf8').on('data', (d: string) => { this.out += d; });
     const watch = setInterval(() => {

@@ -14,6 +14,7 @@ import { writeFileSync } from 'node:fs';
 import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { Lab, type Netns } from '../support/netns.js';
+import { jsonLogs } from '../support/process.js';
 
 export const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 
@@ -106,11 +107,11 @@ export class NatLab {
   async startSixgate(yaml: string, extraArgs: readonly string[] = []): Promise<ChildProcess> {
     const file = `/tmp/${this.gw.name}-nat.yaml`;
     writeFileSync(file, yaml);
-    const child = this.gw.spawn(process.execPath, [CLI, 'nat', '-c', file, ...extraArgs]);
+    const child = this.gw.spawn(process.execPath, [CLI, 'nat', '-c', file, ...extraArgs], { env: jsonLogs() });
     this.sixgate = child;
     let out = '';
-    child.stdout!.setEncoding('utf8').on('data', (d: string) => { out += d; this.log += d; });
-    child.stderr!.setEncoding('utf8').on('data', (d: string) => { this.log += d; });
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => { this.log += d; });
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => { out += d; this.log += d; });
     const deadline = Date.now() + 10_000;
     while (!out.includes('nat66 data path running')) {
       if (child.exitCode !== null || Date.now() > deadline) throw new Error(`sixgate did not start:\n${this.log}`);

@@ -19,7 +19,7 @@ export function captureLog(): { log: Logger; lines: LogLine[]; has(re: RegExp): 
       cb();
     },
   });
-  const log = createLogger({ level: 'debug', pretty: false, destination });
+  const log = createLogger({ level: 'debug', destination });
   return { log, lines, has: (re) => lines.some((l) => re.test(l.msg)) };
 }
 

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseIfInet6, parseRoutes, routeRemoveLine, routeReplaceLines } from '../../src/host/interfaces.js';
-import { effectiveCaps, hasCap, CAP_NET_ADMIN, CAP_NET_RAW } from '../../src/host/checks.js';
+import { effectiveCaps, hasCap, startupProblems, CAP_NET_ADMIN, CAP_NET_RAW } from '../../src/host/checks.js';
 import { formatIpv6, parseIpv6 } from '../../src/wire/address.js';
 
 test('/proc/net/if_inet6: prefix length, scope, tentative addresses skipped', () => {
@@ -56,4 +56,11 @@ test('capabilities from /proc/self/status', () => {
   assert.equal(hasCap(CAP_NET_ADMIN, effectiveCaps('CapEff:\t0000000000001000\n')), true);
   assert.equal(hasCap(CAP_NET_ADMIN, effectiveCaps('CapEff:\t0000000000002000\n')), false);
   assert.equal(hasCap(CAP_NET_ADMIN, effectiveCaps('CapEff:\t0000000000000000\n')), false);
+});
+
+test('start-up problems: the missing capabilities in one line (the device is checked for NAT66 only)', () => {
+  const problems = (capEff: string): string[] => startupProblems({ nat66: false }, effectiveCaps(`CapEff:\t${capEff}\n`));
+  assert.deepEqual(problems('0000000000003000'), []);
+  assert.match(problems('0000000000000000').join('|'), /^CAP_NET_ADMIN and CAP_NET_RAW are missing \(sixgate needs CAP_NET_ADMIN and CAP_NET_RAW\): run it as root, or grant them/);
+  assert.match(problems('0000000000001000').join('|'), /^CAP_NET_RAW is missing /);
 });

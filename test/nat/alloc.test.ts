@@ -123,7 +123,8 @@ test('fragments (held, released, followed) and ICMPv6 errors allocate nothing ei
   assert.equal(gcs, 0, `${gcs} GCs on the fragment and ICMP error paths`);
 });
 
-test('making room allocates nothing: early drops, quota recycling, port-pool reclaim', async () => {
+// Also with -v on: the ids of the sessions opened are noted for the service's log lines (read and reset as it does).
+for (const noted of [false, true]) test(`making room allocates nothing: early drops, quota recycling, port-pool reclaim${noted ? '; sessions noted for -v' : ''}`, async () => {
   // Inside addresses opening a new session with every packet (SYNs and
   // one-way UDP to ever new remotes) into a small table with a small pool:
   // each packet evicts something.
@@ -131,6 +132,7 @@ test('making room allocates nothing: early drops, quota recycling, port-pool rec
     networks: [{ name: 'd', insideSubnets: ['fd00::/64'], externalAddresses: [EXT], portRange: [20_000, 20_383] }],
     capacity: 1024, addressQuota: 200, seed: 3,
   });
+  nat.sessions.noteCreated = noted;
   // Host 1 (UDP) sends half the packets and runs into its quota.
   const hosts = 9;
   const templates = Array.from({ length: hosts }, (_, h) => (h & 1) === 1
@@ -149,6 +151,7 @@ test('making room allocates nothing: early drops, quota recycling, port-pool rec
     const now = NOW + i * 0.5;
     if (nat.translate(work, 0, t.length, now) === Verdict.Forward) forwarded++;
     if ((i & 4095) === 0) nat.expire(now);
+    if ((i & 127) === 0) nat.sessions.createdCount = 0;
   };
   // Long enough that every path, the wheel's expiry of capped timers included, runs optimised.
   for (let i = 0; i < 200_000; i++) round(i);
@@ -159,6 +162,7 @@ test('making room allocates nothing: early drops, quota recycling, port-pool rec
   assert.ok(nat.counters[NatCounter.EarlyDrops] > 100_000, `${nat.counters[NatCounter.EarlyDrops]} early drops`);
   assert.ok(nat.counters[NatCounter.AddressQuotaHits] > 0, 'quota recycling exercised');
   assert.ok(nat.counters[NatCounter.PortsReclaimed] > 0, 'pool reclaim exercised');
+  if (noted) assert.ok(nat.sessions.createdCount > 0 && nat.sessions.created[0]! > 0, 'sessions noted');
   assert.equal(gcs, 0, `${gcs} GCs while making room`);
 });
 

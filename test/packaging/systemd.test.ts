@@ -59,7 +59,7 @@ describe('systemd units', requires({ tools: ['systemd-analyze'] }), () => {
     assert.ok(values(u, 'Wants')[0].split(' ').includes('docker.service'));
     assert.deepEqual(values(u, 'RuntimeDirectory'), ['sixgate']);
     assert.deepEqual(values(u, 'StateDirectory'), ['sixgate']);
-    assert.deepEqual(values(u, 'Environment'), ['SIXGATE_STATE_FILE=/var/lib/sixgate/connections.snapshot']);
+    assert.deepEqual(values(u, 'Environment'), ['SIXGATE_STATE_FILE=/var/lib/sixgate/connections.snapshot', 'SIXGATE_WAIT_UPLINK=60']);
     assert.deepEqual(values(u, 'DeviceAllow'), ['/dev/net/tun rw']);
     assert.deepEqual(values(u, 'PrivateDevices'), []); // it would hide /dev/net/tun
     assert.deepEqual(values(u, 'SupplementaryGroups'), ['docker']);

@@ -27,6 +27,7 @@ import { EVENT_NAMES } from '../../src/ndp/counters.js';
 import { ip, nsFrame, withExtensionHeaders } from '../ndp/fixtures.js';
 import { Protocol } from '../../src/wire/ipv6.js';
 import { fillL4Checksum } from '../../src/wire/checksum.js';
+import { jsonLogs } from '../support/process.js';
 
 const CLI = join(repoRoot, 'dist', 'src', 'cli', 'main.js');
 const CTR = '2001:db8:1::1:5';
@@ -88,7 +89,7 @@ describe('sixgate ndp in network namespaces', requires({ root: true, tools: ['ip
     writeFileSync(path, conf);
     router.ip('neigh', 'flush', 'dev', 'r0');
     const child = cmd === 'sixgate'
-      ? host.spawn(process.execPath, [CLI, 'ndp', '-c', path, '-v', ...args])
+      ? host.spawn(process.execPath, [CLI, 'ndp', '-c', path, '-v', ...args], { env: jsonLogs() })
       : host.spawn('ndppd', ['-c', path, ...args]);
     const lines: string[] = [];
     // A chunk can end inside a line (a counters line with a thousand sessions): lines are kept whole.

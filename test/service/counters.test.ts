@@ -18,6 +18,7 @@ import { NAT_COUNTER_HELP, NAT_COUNTER_NAMES } from '../../src/nat/types.js';
 import { DROP_HELP, DROP_NAMES, EVENT_HELP, EVENT_NAMES } from '../../src/ndp/counters.js';
 import { LOOP_COUNTER_HELP, LOOP_COUNTER_NAMES } from '../../src/datapath/loop.js';
 import { serviceGateway } from '../datapath/topology.js';
+import { jsonLogs } from '../support/process.js';
 
 const TABLES: Record<string, [readonly string[], readonly string[]]> = {
   wire: [WIRE_ERROR_NAMES, WIRE_ERROR_HELP],
@@ -114,7 +115,7 @@ describe('counters from running daemons', { ...req, timeout: 90_000 }, () => {
   test('sixgate run: Prometheus has every declared series, zeros included; SIGUSR1 and the status file report the same registry', async () => {
     const statusFile = `/tmp/sgt-${process.pid}-counters-status.json`;
     const child = gw.spawn(process.execPath, [CLI, 'run', '--uplink', 'up0', '--docker-host', 'unix:///nonexistent/docker.sock',
-      '--status-file', statusFile, '--metrics-listen', `[::1]:${METRICS_PORT}`, '--retry-max-ms', '500']);
+      '--status-file', statusFile, '--metrics-listen', `[::1]:${METRICS_PORT}`, '--retry-max-ms', '500'], { env: jsonLogs() });
     let out = '';
     child.stdout!.setEncoding('utf8').on('data', (d: string) => { out += d; });
     child.stderr!.setEncoding('utf8').on('data', (d: string) => { out += d; });

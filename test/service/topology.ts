@@ -15,6 +15,7 @@ import { Lab, type Netns } from '../support/netns.js';
 import { DockerHost } from '../support/docker.js';
 import { pickDedicated } from '../../src/datapath/resolve.js';
 import { formatIpv6, parseIpv6, parseIpv6Prefix } from '../../src/wire/address.js';
+import { jsonLogs } from '../support/process.js';
 
 export const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 
@@ -79,10 +80,11 @@ export class ServiceLab {
 
   /** Starts `sixgate <args>` in dhost; resolves once `ready` (a log message) appears. */
   async startSixgate(args: readonly string[], ready: RegExp | null = /sixgate starting/, env: NodeJS.ProcessEnv = {}): Promise<ChildProcess> {
-    const child = this.dhost.spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env } });
+    const child = this.dhost.spawn(process.execPath, [CLI, ...args], { env: { ...jsonLogs(), ...env } });
     this.sixgate = child;
     let partial = '';
-    child.stdout!.setEncoding('utf8').on('data', (d: string) => {
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => { this.text += d; });
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => {
       this.text += d;
       partial += d;
       const parts = partial.split('\n');
@@ -91,7 +93,6 @@ export class ServiceLab {
         try { this.lines.push(JSON.parse(p) as LogLine); } catch { /* not JSON */ }
       }
     });
-    child.stderr!.setEncoding('utf8').on('data', (d: string) => { this.text += d; });
     if (ready !== null) await this.waitLog(ready, 15_000, 0, child);
     return child;
   }

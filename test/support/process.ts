@@ -28,3 +28,8 @@ export function runProcess(cmd: string, args: readonly string[], options: RunOpt
     child.once('close', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }); });
   });
 }
+
+/** This process's environment with sixgate logging JSON lines (on stderr), for tests that read its log fields. */
+export function jsonLogs(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  return { ...env, SIXGATE_LOG_FORMAT: 'json' };
+}
