@@ -4,7 +4,9 @@
 // (c1 ─ br0 ─ gw ─ up0 ══ rt ─ inet).
 //
 // The table is filled with `size` UDP sessions by a bounded flood from c1
-// (distinct source and destination ports, 100k datagrams in about a second);
+// (distinct source and destination ports, 100k datagrams in about a second,
+// sent twice from the same ports: the second pass makes only the sessions
+// whose datagram a full TUN queue dropped);
 // one more UDP session carries a datagram every millisecond from c1 to a
 // receiver in inet. Each round SIGKILLs sixgate, waits for it to be gone,
 // reads CLOCK_MONOTONIC and execs it again; the receiver stamps every
@@ -15,7 +17,7 @@
 // than the flood made. `--cli` runs another build (e.g. a copy of main's
 // dist) in alternate rounds, for a before/after in the same run.
 // Prints, per size: restart: p50 <ms> p99 <ms> at <n>k sessions, lost <n>
-import { rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
 import type { ChildProcess } from 'node:child_process';
 import { NatLab, A, CLI } from '../test/datapath/topology.js';
@@ -51,13 +53,17 @@ const s = dgram.createSocket('udp6');
 const b = Buffer.alloc(32);
 s.bind(0, () => { console.log('ready'); setInterval(() => s.send(b, ${STREAM_PORT}, '${A.inet}'), 1); });`;
 
-/** In c1: `n` datagrams, each a new session (source port x destination port), 1,000 per 10 ms. */
+/**
+ * In c1: `n` datagrams, each a new session (source port x destination port),
+ * 1,000 per 10 ms. The source ports are fixed (below the ephemeral range),
+ * so a second run repeats the same sessions.
+ */
 function floodCode(n: number): string {
   return `import dgram from 'node:dgram';
 const PORTS = 50000;
 const sockets = [];
 for (let i = 0; i < Math.ceil(${n} / PORTS); i++) sockets.push(dgram.createSocket('udp6'));
-await Promise.all(sockets.map((s) => new Promise((r) => s.bind(0, r))));
+await Promise.all(sockets.map((s, i) => new Promise((r) => s.bind(20000 + i, r))));
 const b = Buffer.alloc(8);
 let sent = 0;
 while (sent < ${n}) {
@@ -96,6 +102,12 @@ class Daemon {
     this.child.kill('SIGKILL');
     await exited;
   }
+}
+
+/** CPU time (user + system, ms) process `pid` has used so far; 10 ms resolution. */
+function cpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
 function quantile(sorted: readonly number[], q: number): number {
@@ -147,6 +159,7 @@ export async function run(args: string[]): Promise<void> {
       if (first === undefined) throw new Error('the stream did not reach the receiver');
       const port = first.port;
       const ms = new Map<string, number[]>(clis.map((c) => [c, []]));
+      const cpu = new Map<string, number[]>(clis.map((c) => [c, []]));
       const lost = new Map<string, number>(clis.map((c) => [c, 0]));
       // Round 0 warms the page cache and the file's layout; it is not counted.
       for (let round = 0; round <= restarts * clis.length; round++) {
@@ -156,13 +169,18 @@ export async function run(args: string[]): Promise<void> {
         const exec = process.hrtime.bigint();
         daemon = start(cli);
         const r = await resumed(exec);
+        // nsenter execs sixgate in place: the child's pid is sixgate's.
+        const used = cpuMs(daemon.child.pid!);
         await daemon.running();
         if (round === 0) {
           if (daemon.restored < size) throw new Error(`the flood left ${daemon.restored} sessions, expected ${size}`);
           continue;
         }
         if (r === undefined || r.port !== port || daemon.restored < size) lost.set(cli, lost.get(cli)! + 1);
-        else ms.get(cli)!.push(Number(r.at - exec) / 1e6);
+        else {
+          ms.get(cli)!.push(Number(r.at - exec) / 1e6);
+          cpu.get(cli)!.push(used);
+        }
         // Let it settle (and the stream be forwarded a while) before the next kill.
         await new Promise((res) => setTimeout(res, 300));
       }
@@ -172,6 +190,8 @@ export async function run(args: string[]): Promise<void> {
         const sessions = size >= 1000 ? `${size / 1000}k` : String(size);
         process.stdout.write(`restart: p50 ${quantile(sorted, 0.5).toFixed(0)} ms p99 ${quantile(sorted, 0.99).toFixed(0)} ms at ${sessions} sessions, lost ${lost.get(cli)}${label}\n`);
         process.stdout.write(`  rounds (ms): ${sorted.map((x) => x.toFixed(0)).join(' ')}\n`);
+        const used = cpu.get(cli)!.sort((a, b) => a - b);
+        process.stdout.write(`  CPU time to that packet: p50 ${quantile(used, 0.5)} ms p99 ${quantile(used, 0.99)} ms\n`);
       }
     } finally {
       await daemon?.kill();
