@@ -3,15 +3,35 @@
 // file, src/datapath/nat-file.ts): YAML parsed with its positions kept (JSON
 // is YAML too), validated by ajv against the caller's schema, and every
 // problem turned into a ConfigError at the key's file:line:column.
+//
+// The schemas' validators are compiled at build time (validators.ts, made by
+// `npm run build:schemas`): loading ajv and compiling a schema took a tenth
+// of a second of every start. A schema changed since is compiled here.
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { LineCounter, parseDocument, isMap, isScalar, isSeq, type Node } from 'yaml';
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import { ConfigError } from '../errors.js';
+import { VALIDATORS } from './validators.js';
 
-const require = createRequire(import.meta.url);
-// ajv ships CommonJS with its class on `default`.
-const Ajv = (require('ajv') as { default: new (o: object) => { compile(s: object): ValidateFunction } }).default;
+/** The options every schema is compiled with (here and by scripts/compile-schemas.mjs). */
+export const AJV_OPTIONS = { allErrors: true, strict: true } as const;
+
+/** What a precompiled validator is found by: a hash (FNV-1a) of the schema's JSON text. */
+export function schemaKey(schema: object): string {
+  const text = JSON.stringify(schema);
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+  return (h >>> 0).toString(16).padStart(8, '0') + text.length.toString(16);
+}
+
+function compileSchema(schema: object): ValidateFunction {
+  const precompiled = VALIDATORS[schemaKey(schema)] as ValidateFunction | undefined;
+  if (precompiled !== undefined) return precompiled;
+  // ajv ships CommonJS with its class on `default`.
+  const Ajv = (createRequire(import.meta.url)('ajv') as { default: new (o: object) => { compile(s: object): ValidateFunction } }).default;
+  return new Ajv(AJV_OPTIONS).compile(schema);
+}
 
 export type KeyPath = readonly (string | number)[];
 export interface Where {
@@ -93,7 +113,7 @@ function keyText(key: unknown): string {
 }
 
 /**
- * Checks a value against a JSON schema (compiled on first use) and throws a
+ * Checks a value against a JSON schema (precompiled, or compiled on first use) and throws a
  * ConfigError at the offending key for the most telling problem: an unknown
  * key first, then a failed `oneOf` (its branches' own errors say less), then
  * the first one. `oneOf` words the oneOf case for this schema; `suggest`
@@ -102,7 +122,7 @@ function keyText(key: unknown): string {
 export function schemaChecker(schema: object, wording: { oneOf?: string; suggest?: (key: string) => string } = {}): (yaml: YamlFile, value: unknown) => void {
   let validate: ValidateFunction | undefined;
   return (yaml, value) => {
-    validate ??= new Ajv({ allErrors: true, strict: true }).compile(schema);
+    validate ??= compileSchema(schema);
     if (validate(value)) return;
     const errors = validate.errors ?? [];
     const e = errors.find((x) => x.keyword === 'additionalProperties') ?? errors.find((x) => x.keyword === 'oneOf') ?? errors[0]!;

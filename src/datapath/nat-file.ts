@@ -59,7 +59,7 @@ const address = { type: 'string', pattern: '^[0-9A-Fa-f:.]+$' };
 const port = { type: 'integer', minimum: 1, maximum: 65535 };
 const ifname = { type: 'string', pattern: '^[^\\s/]{1,15}$' };
 
-const SCHEMA = {
+export const DATAPATH_FILE_SCHEMA = {
   type: 'object',
   additionalProperties: false,
   required: ['uplink', 'networks'],
@@ -111,7 +111,7 @@ const SCHEMA = {
   },
 } as const;
 
-const checkSchema = schemaChecker(SCHEMA);
+const checkSchema = schemaChecker(DATAPATH_FILE_SCHEMA);
 
 /** Parses and validates config text; `file` names it in errors. */
 export function parseDatapathConfig(text: string, file = '<config>'): DatapathFileConfig {
