@@ -9,7 +9,7 @@
 // of a second of every start. A schema changed since is compiled here.
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { LineCounter, parseDocument, isMap, isScalar, isSeq, type Node } from 'yaml';
+import type { Document, LineCounter, Node } from 'yaml';
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import { ConfigError } from '../errors.js';
 import { VALIDATORS } from './validators.js';
@@ -49,20 +49,29 @@ export function readConfigText(file: string): string {
   }
 }
 
+// The YAML library, loaded on the first parse: its seventy-odd modules were
+// a tenth of a restart, which `sixgate nat` spares when its file is unchanged
+// (nat-file.ts). CommonJS, so it loads synchronously.
+let library: typeof import('yaml') | undefined;
+function yaml(): typeof import('yaml') {
+  library ??= createRequire(import.meta.url)('yaml') as typeof import('yaml');
+  return library;
+}
+
 /** A parsed YAML file: its plain value, and where each key or value sits in the text. */
 export class YamlFile {
   private constructor(
     readonly file: string,
     /** The plain JavaScript value (undefined for an empty file). */
     readonly value: unknown,
-    private readonly doc: ReturnType<typeof parseDocument>,
+    private readonly doc: Document.Parsed,
     private readonly lines: LineCounter,
   ) {}
 
   /** Parses `text` (the content of `file`); a YAML syntax error is a ConfigError at its position. */
   static parse(text: string, file: string): YamlFile {
-    const lines = new LineCounter();
-    const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false });
+    const lines = new (yaml().LineCounter)();
+    const doc = yaml().parseDocument(text, { lineCounter: lines, prettyErrors: false });
     if (doc.errors.length > 0) {
       const err = doc.errors[0]!;
       const pos = lines.linePos(err.pos[0]);
@@ -75,6 +84,7 @@ export class YamlFile {
   where(path: KeyPath): Where {
     let node: unknown = this.doc.contents;
     let last: unknown = node;
+    const { isMap, isSeq } = yaml();
     for (const part of path) {
       if (isMap(node)) {
         const pair = node.items.find((p) => keyText(p.key) === String(part));
@@ -94,6 +104,7 @@ export class YamlFile {
 
   /** Where the key `key` of the mapping at `path` sits (an unknown key is pointed at, not its value). */
   whereKey(path: KeyPath, key: string): Where {
+    const { isMap, isSeq } = yaml();
     let node: unknown = this.doc.contents;
     for (const part of path) node = isMap(node) ? node.get(part, true) : isSeq(node) ? node.items[Number(part)] : undefined;
     const pair = isMap(node) ? node.items.find((p) => keyText(p.key) === key) : undefined;
@@ -109,7 +120,7 @@ export class YamlFile {
 }
 
 function keyText(key: unknown): string {
-  return isScalar(key) ? String(key.value) : String(key);
+  return yaml().isScalar(key) ? String(key.value) : String(key);
 }
 
 /**
