@@ -18,11 +18,11 @@ export const TARGET = 'src/config/validators.ts';
 export async function generated() {
   const { AJV_OPTIONS, schemaKey } = await import(`${root}dist/src/config/yaml.js`);
   const { FILE_SCHEMA } = await import(`${root}dist/src/config/options.js`);
-  const { DATAPATH_FILE_SCHEMA } = await import(`${root}dist/src/datapath/nat-file.js`);
+  const { NAT_FILE_SCHEMA } = await import(`${root}dist/src/datapath/nat-file.js`);
   const Ajv = require('ajv').default;
   const standalone = require('ajv/dist/standalone').default;
   const ajv = new Ajv({ ...AJV_OPTIONS, code: { source: true, esm: true } });
-  const schemas = [FILE_SCHEMA, DATAPATH_FILE_SCHEMA];
+  const schemas = [FILE_SCHEMA, NAT_FILE_SCHEMA];
   const exports = {};
   schemas.forEach((schema, i) => {
     ajv.addSchema(schema, `s${i}`);

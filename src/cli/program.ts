@@ -76,15 +76,14 @@ const DAEMONS = new Set(['run', 'nat', 'ndp', 'ipv6nat']);
  * when it names one first, else (help, no command, an unknown one) with every command.
  */
 export async function buildProgram(argv: readonly string[]): Promise<Command> {
-  const first = argv[2];
-  const names = first !== undefined && Object.hasOwn(COMMANDS, first) ? [first] : Object.keys(COMMANDS);
-  const registers = await Promise.all(names.map((name) => COMMANDS[name]!()));
   const program = new Command('sixgate')
     .description('Userspace IPv6 data plane for Docker hosts: NDP proxy and stateful NAT66')
     .version(pkg.version, '-V, --version', 'print the version and exit')
     .showHelpAfterError()
     .addHelpText('after', MANUAL);
-  for (const register of registers) register(program);
+  const first = argv[2];
+  const names = first !== undefined && Object.hasOwn(COMMANDS, first) ? [first] : Object.keys(COMMANDS);
+  for (const register of await Promise.all(names.map((name) => COMMANDS[name]!()))) register(program);
   // Only the daemons keep the signals routed (signals.ts); every other command
   // gets Node's defaults back, so Ctrl-C and a hang-up end it as usual.
   program.hook('preAction', (_, command) => {
