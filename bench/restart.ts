@@ -22,6 +22,7 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
 import type { ChildProcess } from 'node:child_process';
 import { NatLab, A, CLI } from '../test/datapath/topology.js';
+import { parseCacheFile } from '../src/datapath/nat-file.js';
 
 const STREAM_PORT = 7000;
 const CAPACITY = 262_144;
@@ -204,7 +205,7 @@ export async function run(args: string[]): Promise<void> {
       await daemon?.kill();
       for (const h of helpers) h.kill('SIGKILL');
       lab.destroy();
-      for (const f of [stateFile, `${stateFile}.new`, yaml]) rmSync(f, { force: true });
+      for (const f of [stateFile, `${stateFile}.new`, parseCacheFile(stateFile), yaml]) rmSync(f, { force: true });
     }
   }
 }
