@@ -13,16 +13,18 @@ import { fileURLToPath } from 'node:url';
 const require = createRequire(import.meta.url);
 const root = fileURLToPath(new URL('..', import.meta.url));
 export const TARGET = 'src/config/validators.ts';
+/** The configuration files' modules (each calls schemaChecker). */
+export const SCHEMA_MODULES = ['src/config/load.js', 'src/datapath/nat-file.js'];
 
 /** The TypeScript source of the validators of every configuration schema. */
 export async function generated() {
-  const { AJV_OPTIONS, schemaKey } = await import(`${root}dist/src/config/yaml.js`);
-  const { FILE_SCHEMA } = await import(`${root}dist/src/config/options.js`);
-  const { NAT_FILE_SCHEMA } = await import(`${root}dist/src/datapath/nat-file.js`);
+  const { AJV_OPTIONS, CHECKED_SCHEMAS, schemaKey } = await import(`${root}dist/src/config/yaml.js`);
+  // The modules that make a schema checker, each registering its schema.
+  for (const module of SCHEMA_MODULES) await import(`${root}dist/${module}`);
   const Ajv = require('ajv').default;
   const standalone = require('ajv/dist/standalone').default;
   const ajv = new Ajv({ ...AJV_OPTIONS, code: { source: true, esm: true } });
-  const schemas = [FILE_SCHEMA, NAT_FILE_SCHEMA];
+  const schemas = CHECKED_SCHEMAS;
   const exports = {};
   schemas.forEach((schema, i) => {
     ajv.addSchema(schema, `s${i}`);

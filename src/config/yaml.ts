@@ -123,6 +123,15 @@ function keyText(key: unknown): string {
   return yaml().isScalar(key) ? String(key.value) : String(key);
 }
 
+/** A schema's check, and the schema's key (what its precompiled validator and anything derived from a check are found by). */
+export interface SchemaCheck {
+  (yaml: YamlFile, value: unknown): void;
+  readonly key: string;
+}
+
+/** Every schema a checker was made for, in the order the modules made them (what `npm run build:schemas` compiles). */
+export const CHECKED_SCHEMAS: object[] = [];
+
 /**
  * Checks a value against a JSON schema (precompiled, or compiled on first use) and throws a
  * ConfigError at the offending key for the most telling problem: an unknown
@@ -130,9 +139,10 @@ function keyText(key: unknown): string {
  * the first one. `oneOf` words the oneOf case for this schema; `suggest`
  * may add a hint to an unknown key's message.
  */
-export function schemaChecker(schema: object, wording: { oneOf?: string; suggest?: (key: string) => string } = {}): (yaml: YamlFile, value: unknown) => void {
+export function schemaChecker(schema: object, wording: { oneOf?: string; suggest?: (key: string) => string } = {}): SchemaCheck {
+  CHECKED_SCHEMAS.push(schema);
   let validate: ValidateFunction | undefined;
-  return (yaml, value) => {
+  const check = (yaml: YamlFile, value: unknown): void => {
     validate ??= compileSchema(schema);
     if (validate(value)) return;
     const errors = validate.errors ?? [];
@@ -150,6 +160,7 @@ export function schemaChecker(schema: object, wording: { oneOf?: string; suggest
         throw new ConfigError(`${prefix}${describe(e, wording.oneOf ?? 'has the wrong form')}`, yaml.where(path));
     }
   };
+  return Object.assign(check, { key: schemaKey(schema) });
 }
 
 function describe(e: ErrorObject, oneOfMessage: string): string {

@@ -33,7 +33,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { ConfigError } from '../errors.js';
 import { tryParseIpv6 } from '../wire/address.js';
-import { readConfigText, schemaChecker, schemaKey, YamlFile } from '../config/yaml.js';
+import { readConfigText, schemaChecker, YamlFile } from '../config/yaml.js';
 import type { DatapathModel } from './nat-model.js';
 import type { NatConfig } from '../nat/engine-config.js';
 import { REFUSE_MODES, type RefuseMode } from '../nat/refuse.js';
@@ -65,7 +65,7 @@ const address = { type: 'string', pattern: '^[0-9A-Fa-f:.]+$' };
 const port = { type: 'integer', minimum: 1, maximum: 65535 };
 const ifname = { type: 'string', pattern: '^[^\\s/]{1,15}$' };
 
-export const NAT_FILE_SCHEMA = {
+const SCHEMA = {
   type: 'object',
   additionalProperties: false,
   required: ['uplink', 'networks'],
@@ -117,7 +117,7 @@ export const NAT_FILE_SCHEMA = {
   },
 } as const;
 
-const checkSchema = schemaChecker(NAT_FILE_SCHEMA);
+const checkSchema = schemaChecker(SCHEMA);
 
 /** Parses and validates config text; `file` names it in errors. */
 export function parseDatapathConfig(text: string, file = '<config>'): DatapathFileConfig {
@@ -166,7 +166,7 @@ export function parseCacheFile(stateFile: string): string {
 
 // What a kept parse is valid for: this text, under this schema and this format.
 function parseKey(text: string): string {
-  return createHash('sha256').update(`1\0${schemaKey(NAT_FILE_SCHEMA)}\0${text}`).digest('hex');
+  return createHash('sha256').update(`1\0${checkSchema.key}\0${text}`).digest('hex');
 }
 
 /**
