@@ -195,7 +195,7 @@ export function readDatapathConfigAt(file: string, stateFile?: string): Datapath
   if (at !== undefined) {
     const cache = parseCacheFile(at);
     try {
-      writeFileSync(`${cache}.new`, JSON.stringify({ key, config }));
+      writeFileSync(`${cache}.new`, JSON.stringify({ key, config }), { mode: 0o600 });
       renameSync(`${cache}.new`, cache);
     } catch {
       // Only the next start's parse is at stake.
