@@ -8,7 +8,7 @@ import { manPages } from '../dist/src/cli/man.js';
 
 const dir = join(dirname(fileURLToPath(import.meta.url)), '..', 'man');
 mkdirSync(dir, { recursive: true });
-for (const [name, text] of manPages()) {
+for (const [name, text] of await manPages()) {
   writeFileSync(join(dir, name), text);
   process.stdout.write(`${join('man', name)}\n`);
 }

@@ -19,6 +19,6 @@ function isEntryPoint(): boolean {
 
 if (isEntryPoint()) {
   const { buildProgram } = await import('./program.js');
-  await buildProgram().parseAsync(process.argv);
+  await (await buildProgram(process.argv)).parseAsync(process.argv);
   exitIfRouted();
 }

@@ -34,8 +34,9 @@ type Schema = {
 };
 
 /** Page file name (`sixgate.8`) → roff source. */
-export function manPages(): Map<string, string> {
-  const program = buildProgram();
+export async function manPages(): Promise<Map<string, string>> {
+  // No command named: every command is loaded.
+  const program = await buildProgram([]);
   const version = program.version() ?? '';
   return new Map([
     ['sixgate.8', commandPage(program, version)],

@@ -10,10 +10,11 @@ import type { Command } from 'commander';
 import type { LogFormat, Logger } from '../log.js';
 import { ConfigError, HostSetupError, SixgateError } from '../errors.js';
 import { fail } from './exit.js';
+import { rmSync } from 'node:fs';
 import { addLogFormat, addVerbose, cliLogger, serviceOption } from './shared-options.js';
 import { startupProblems } from '../host/checks.js';
 import { findUplink } from '../service/uplink.js';
-import { readDatapathConfig, natOptions } from '../datapath/nat-file.js';
+import { parseCacheFile, readDatapathConfig, readDatapathConfigAt, natOptions } from '../datapath/nat-file.js';
 import { DatapathService, cleanupHost } from '../datapath/nat-service.js';
 import { DEFAULT_HOST_PORT_RANGE } from '../datapath/nat-model.js';
 import { counterValues, natServiceMetrics } from '../service/counters.js';
@@ -62,7 +63,8 @@ export async function runNat(opts: NatCliOptions): Promise<number> {
   const log = cliLogger(opts);
   let file;
   try {
-    file = readDatapathConfig(opts.config);
+    // A start reuses the last parse of the same text, kept beside the state file.
+    file = opts.check || opts.cleanupOnly ? readDatapathConfig(opts.config) : readDatapathConfigAt(opts.config, opts.stateFile);
   } catch (err) {
     return fail(log, err);
   }
@@ -109,6 +111,8 @@ export async function runNat(opts: NatCliOptions): Promise<number> {
     stop: async (signal) => {
       log.info({ signal, counters: counterValues(counters) }, 'shutting down');
       await control?.close();
+      const stateFile = opts.stateFile ?? file.stateFile;
+      if (opts.cleanup && stateFile !== undefined) rmSync(parseCacheFile(stateFile), { force: true });
       return service.stop({ cleanup: opts.cleanup === true }).then(() => 0, (err: unknown) => fail(log, err));
     },
   });

@@ -3,21 +3,31 @@
 // main.ts, which routes signals before it loads this module.
 import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
-import { registerDecode } from './decode.js';
-import { registerHealth } from './health.js';
-import { registerNdp } from './ndp.js';
-import { registerNat } from './nat.js';
-import { registerRun } from './run.js';
 import { usageExit } from './exit.js';
-import { registerIpv6nat } from './ipv6nat.js';
-import { registerConfig } from './config.js';
-import { registerCounters } from './counters.js';
-import { registerLab } from './lab.js';
 import { releaseSignals } from './signals.js';
-import { registerStatus } from './status.js';
-import { registerFlows } from './flows.js';
-import { registerCapture } from './capture.js';
-import { registerDoctor } from './doctor.js';
+
+type Register = (program: Command) => void;
+
+/**
+ * Each command's module, read only when the program needs it (in the order
+ * help lists them): a daemon's start reads its own command's code and
+ * libraries, not every command's (they took tens of milliseconds of a restart).
+ */
+const COMMANDS: Record<string, () => Promise<Register>> = {
+  decode: async () => (await import('./decode.js')).registerDecode,
+  health: async () => (await import('./health.js')).registerHealth,
+  ndp: async () => (await import('./ndp.js')).registerNdp,
+  nat: async () => (await import('./nat.js')).registerNat,
+  run: async () => (await import('./run.js')).registerRun,
+  ipv6nat: async () => (await import('./ipv6nat.js')).registerIpv6nat,
+  config: async () => (await import('./config.js')).registerConfig,
+  counters: async () => (await import('./counters.js')).registerCounters,
+  lab: async () => (await import('./lab.js')).registerLab,
+  status: async () => (await import('./status.js')).registerStatus,
+  flows: async () => (await import('./flows.js')).registerFlows,
+  capture: async () => (await import('./capture.js')).registerCapture,
+  doctor: async () => (await import('./doctor.js')).registerDoctor,
+};
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -72,25 +82,19 @@ See also: sixgate help <command>; README.md; docs/architecture.md.`;
 /** The commands that run until a stop signal. */
 const DAEMONS = new Set(['run', 'nat', 'ndp', 'ipv6nat']);
 
-export function buildProgram(): Command {
+/**
+ * The program for the command line `argv`: with only the command it names
+ * when it names one first, else (help, no command, an unknown one) with every command.
+ */
+export async function buildProgram(argv: readonly string[]): Promise<Command> {
   const program = new Command('sixgate')
     .description('Userspace IPv6 data plane for Docker hosts: NDP proxy and stateful NAT66')
     .version(pkg.version, '-V, --version', 'print the version and exit')
     .helpCommand(false)
     .addHelpText('after', MANUAL);
-  registerDecode(program);
-  registerHealth(program);
-  registerNdp(program);
-  registerNat(program);
-  registerRun(program);
-  registerIpv6nat(program);
-  registerConfig(program);
-  registerCounters(program);
-  registerLab(program);
-  registerStatus(program);
-  registerFlows(program);
-  registerCapture(program);
-  registerDoctor(program);
+  const first = argv[2];
+  const names = first !== undefined && Object.hasOwn(COMMANDS, first) ? [first] : Object.keys(COMMANDS);
+  for (const register of await Promise.all(names.map((name) => COMMANDS[name]!()))) register(program);
   // Only the daemons keep the signals routed (signals.ts); every other command
   // gets Node's defaults back, so Ctrl-C and a hang-up end it as usual.
   program.hook('preAction', (_, command) => {

@@ -140,11 +140,13 @@ export const OPTIONS: readonly OptionSpec[] = [
 
 /**
  * Options a SIGHUP cannot change in a running daemon (they shape the feed,
- * the TUN, the engine's table, the loggers or the process's endpoints): a
- * new value is reported and waits for a restart. The others apply at once.
+ * the TUN, the loggers or the process's endpoints): a new value is reported
+ * and waits for a restart. The others apply at once; the engine's (capacity,
+ * quotas, refuse) with the resync that follows, a new capacity moving the
+ * sessions into a new table as `sixgate nat` does.
  */
 export const RESTART_OPTIONS: ReadonlyArray<keyof ServiceConfig> = [
-  'uplink', 'waitUplink', 'dockerHost', 'dockerIp6tables', 'ndp', 'nat66', 'tun', 'capacity', 'addressQuota', 'networkQuota', 'refuse', 'stateFile', 'statusFile', 'controlSocket', 'metricsListen', 'logLevel', 'logFormat', 'retryMaxMs',
+  'uplink', 'waitUplink', 'dockerHost', 'dockerIp6tables', 'ndp', 'nat66', 'tun', 'stateFile', 'statusFile', 'controlSocket', 'metricsListen', 'logLevel', 'logFormat', 'retryMaxMs',
 ];
 
 export const DEFAULTS: ServiceConfig = {

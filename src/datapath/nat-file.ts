@@ -25,6 +25,12 @@
 //
 // Validated with a JSON schema by the shared loader (src/config/yaml.ts); an
 // error names the key path and the file:line:column where it sits.
+//
+// A start (readDatapathConfigAt) reuses the last parse when the text is the
+// same: the result is kept beside the state file with the text's SHA-256
+// (`<stateFile>.config.json`), so a restart loads no YAML parser.
+import { createHash } from 'node:crypto';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { ConfigError } from '../errors.js';
 import { tryParseIpv6 } from '../wire/address.js';
 import { readConfigText, schemaChecker, YamlFile } from '../config/yaml.js';
@@ -158,4 +164,49 @@ export function parseDatapathConfig(text: string, file = '<config>'): DatapathFi
 
 export function readDatapathConfig(file: string): DatapathFileConfig {
   return parseDatapathConfig(readConfigText(file), file);
+}
+
+/** Where the last parse of a file whose connection table lives in `stateFile` is kept. */
+export function parseCacheFile(stateFile: string): string {
+  return `${stateFile}.config.json`;
+}
+
+// What a kept parse is valid for: this text, under this schema and this format.
+function parseKey(text: string): string {
+  return createHash('sha256').update(`1\0${checkSchema.key}\0${text}`).digest('hex');
+}
+
+/**
+ * readDatapathConfig for a start: when the file's text is the one parsed
+ * last time, that parse (kept beside the state file) without parsing again.
+ * `stateFile` is the one a flag names; else the text's own top-level
+ * `stateFile:` line says where to look (a wrong guess only misses: a kept
+ * parse is used only for exactly the text it came from). A fresh parse is
+ * kept for the next start; a cache that cannot be read or written is
+ * ignored.
+ */
+export function readDatapathConfigAt(file: string, stateFile?: string): DatapathFileConfig {
+  const text = readConfigText(file);
+  const key = parseKey(text);
+  const named = stateFile ?? /^stateFile:[ \t]*(["']?)(\S+?)\1[ \t]*$/m.exec(text)?.[2];
+  if (named !== undefined) {
+    try {
+      const kept = JSON.parse(readFileSync(parseCacheFile(named), 'utf8')) as { key?: unknown; config?: DatapathFileConfig };
+      if (kept.key === key && kept.config !== undefined) return kept.config;
+    } catch {
+      // None kept, or unreadable: parse.
+    }
+  }
+  const config = parseDatapathConfig(text, file);
+  const at = stateFile ?? config.stateFile;
+  if (at !== undefined) {
+    const cache = parseCacheFile(at);
+    try {
+      writeFileSync(`${cache}.new`, JSON.stringify({ key, config }), { mode: 0o600 });
+      renameSync(`${cache}.new`, cache);
+    } catch {
+      // Only the next start's parse is at stake.
+    }
+  }
+  return config;
 }

@@ -3,7 +3,9 @@
 // parsed by a shell. `ip` changes go through `ip -batch -` so a whole
 // reconfiguration costs one process, and `-force` lets the batch carry on
 // past a line that fails (an idempotent delete of something already gone).
-import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { accessSync, constants, statSync } from 'node:fs';
+import { delimiter, join } from 'node:path';
 
 export class HostCommandError extends Error {
   readonly stderr: string;
@@ -24,14 +26,23 @@ export function run(cmd: string, args: readonly string[], input?: string, timeou
   });
 }
 
-/** Whether `tool` is on PATH (startup checks only). */
+/**
+ * Whether `tool` is an executable file on PATH (startup checks only). Looked
+ * up in the file system, as execFile will: a shell's `command -v` cost a
+ * process on every check, on the restart's critical path.
+ */
 export function hasTool(tool: string): boolean {
-  try {
-    execFileSync('sh', ['-c', 'command -v "$1"', 'sh', tool], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+    if (dir === '') continue;
+    const path = join(dir, tool);
+    try {
+      accessSync(path, constants.X_OK);
+      if (statSync(path).isFile()) return true;
+    } catch {
+      // Not in this directory.
+    }
   }
+  return false;
 }
 
 /**

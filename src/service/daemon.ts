@@ -384,7 +384,8 @@ export class SixgateDaemon {
       if (this.#datapath === undefined) {
         this.#datapath = await this.#startDatapath(model, this.#config.stateFile);
       } else {
-        await this.#datapath.apply(model, { resync: force, facts });
+        // The engine options as reloaded: a new capacity moves the sessions into a new table.
+        await this.#datapath.apply(model, { resync: force, facts, nat: natOptions(this.#config) });
       }
       this.#appliedKey = key;
       if (this.#config.stateFile !== undefined) saveLastModel(this.#config.stateFile, model, this.#log);

@@ -15,7 +15,7 @@ import { repoRoot } from '../support/paths.js';
 import { requires } from '../support/prereq.js';
 
 const manDir = join(repoRoot, 'man');
-const pages = manPages();
+const pages = await manPages();
 
 test('the committed pages are what `npm run man` makes now; package.json lists them (npm installs them)', () => {
   assert.deepEqual(readdirSync(manDir).sort(), [...pages.keys()].sort());
@@ -32,9 +32,9 @@ function render(name: string): string {
   return r.stdout.replace(/.\x08/g, '');
 }
 
-test('sixgate(8): every command, subcommand and option of the program', requires({ tools: ['groff'] }), () => {
+test('sixgate(8): every command, subcommand and option of the program', requires({ tools: ['groff'] }), async () => {
   const text = render('sixgate.8');
-  const walk = (command: ReturnType<typeof buildProgram>, path: string): void => {
+  const walk = (command: Awaited<ReturnType<typeof buildProgram>>, path: string): void => {
     for (const sub of command.commands.filter((c) => c.name() !== 'help')) {
       assert.ok(text.includes(`${path} ${sub.name()}`), `${path} ${sub.name()} is missing`);
       for (const option of sub.options) {
@@ -43,7 +43,7 @@ test('sixgate(8): every command, subcommand and option of the program', requires
       walk(sub, `${path} ${sub.name()}`);
     }
   };
-  walk(buildProgram(), 'sixgate');
+  walk(await buildProgram([]), 'sixgate');
   for (const section of ['NAME', 'SYNOPSIS', 'DESCRIPTION', 'COMMANDS', 'FILES', 'EXIT STATUS', 'SEE ALSO']) assert.match(text, new RegExp(`^${section}$`, 'm'));
 });
 

@@ -1,6 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseDatapathConfig, natOptions } from '../../src/datapath/nat-file.js';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseCacheFile, parseDatapathConfig, natOptions, readDatapathConfigAt } from '../../src/datapath/nat-file.js';
 import { ConfigError } from '../../src/errors.js';
 
 const GOOD = `uplink: eth0
@@ -55,4 +58,32 @@ test('refuse: reply or silent reaches the engine; another value names its line',
   assert.deepEqual(natOptions(parseDatapathConfig(`refuse: silent\n${GOOD}`)), { refuse: 'silent' });
   assert.deepEqual(natOptions(parseDatapathConfig(`refuse: reply\n${GOOD}`)), { refuse: 'reply' });
   fails(`refuse: drop\n${GOOD}`, /refuse/, 1);
+});
+
+test('a start reuses the last parse of the same text, kept beside the state file; any other text is parsed again', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sixgate-nat-file-'));
+  try {
+    const file = join(dir, 'nat.yaml');
+    const stateFile = join(dir, 'nat.table');
+    const text = GOOD.replace('/var/lib/sixgate/nat.snap', `"${stateFile}"`);
+    writeFileSync(file, text);
+    assert.deepEqual(readDatapathConfigAt(file), parseDatapathConfig(text, file));
+    // What is kept is what the next start of the same text gets (a changed value shows it was not parsed).
+    const kept = JSON.parse(readFileSync(parseCacheFile(stateFile), 'utf8')) as { key: string; config: { capacity?: number } };
+    kept.config.capacity = 4096;
+    writeFileSync(parseCacheFile(stateFile), JSON.stringify(kept));
+    assert.equal(readDatapathConfigAt(file).capacity, 4096);
+    writeFileSync(file, `capacity: 8192\n${text}`);
+    assert.equal(readDatapathConfigAt(file).capacity, 8192);
+    assert.equal(readDatapathConfigAt(file).capacity, 8192);
+    writeFileSync(file, `capacity: 10\n${text}`);
+    assert.throws(() => readDatapathConfigAt(file), ConfigError);
+    // A state file named by the flag: the text need not name one.
+    const flagged = join(dir, 'flagged.table');
+    writeFileSync(file, GOOD.replace('stateFile: /var/lib/sixgate/nat.snap\n', ''));
+    assert.equal(readDatapathConfigAt(file, flagged).stateFile, undefined);
+    assert.ok(readFileSync(parseCacheFile(flagged), 'utf8').length > 0);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -5,7 +5,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { rmSync, statSync, writeFileSync } from 'node:fs';
 import { requires } from '../support/prereq.js';
 import { waitFor } from '../support/wait.js';
 import { IMAGE, watchContainerStarts } from '../support/docker.js';
@@ -56,6 +56,31 @@ describe('sixgate run against a real Docker engine', { ...req, timeout: 240_000 
     return execFileSync('nsenter', [`--net=/proc/${pid}/ns/net`, '--', process.execPath, '--input-type=module', '-e', code], { encoding: 'utf8', timeout: 10_000 });
   };
   const run = async (...argv: string[]): Promise<string> => lab.docker.docker('run', '-d', '--stop-timeout', '1', ...argv);
+  /**
+   * A TCP stream the internet pushes (a tick every 50 ms, from inet's `port`)
+   * into a new container `name` on ula that only reads: what it heard so far,
+   * and how to end it.
+   */
+  const tickStream = async (port: number, name: string): Promise<{ heard: () => string; end: () => Promise<void> }> => {
+    const pusher = lab.inet.spawn(process.execPath, ['--input-type=module', '-e', `import net from 'node:net';
+net.createServer((s) => { s.on('error', () => {}); let n = 0; const t = setInterval(() => s.write('tick ' + (n++) + '\\n'), 50); s.on('close', () => clearInterval(t)); })
+  .listen(${port}, '::', () => console.log('ready'));`]);
+    const id = await run('--network', 'ula', '--name', name, IMAGE, 'sleep', '3600');
+    const pid = (await lab.docker.call('GET', `/containers/${id}/json`) as { State: { Pid: number } }).State.Pid;
+    let heard = '';
+    const reader = spawn('nsenter', [`--net=/proc/${pid}/ns/net`, '--', process.execPath, '--input-type=module', '-e', `import net from 'node:net';
+const s = net.connect({ host: '${A.inet}', port: ${port} }); s.setEncoding('utf8');
+s.on('data', (d) => process.stdout.write(d)); s.on('error', (e) => console.log('error ' + e.code)); s.on('close', () => console.log('closed'));`]);
+    reader.stdout.setEncoding('utf8').on('data', (d: string) => { heard += d; });
+    return {
+      heard: () => heard,
+      end: async () => {
+        reader.kill();
+        pusher.kill();
+        await lab.docker.docker('rm', '-f', name);
+      },
+    };
+  };
 
   before(async () => {
     lab = new ServiceLab();
@@ -443,38 +468,61 @@ setTimeout(connect, 300);`], { stdio: ['pipe', 'pipe', 'inherit'] });
     let from = lab.lines.length;
     await lab.startSixgate(withState(), null);
     await lab.waitLog(/docker state applied/, 20_000, from);
-    const pusher = lab.inet.spawn(process.execPath, ['--input-type=module', '-e', `import net from 'node:net';
-net.createServer((s) => { s.on('error', () => {}); let n = 0; const t = setInterval(() => s.write('tick ' + (n++) + '\\n'), 50); s.on('close', () => clearInterval(t)); })
-  .listen(5009, '::', () => console.log('ready'));`]);
-    const id = await run('--network', 'ula', '--name', 'reader', IMAGE, 'sleep', '3600');
-    const pid = (await lab.docker.call('GET', `/containers/${id}/json`) as { State: { Pid: number } }).State.Pid;
-    let heard = '';
-    const reader = spawn('nsenter', [`--net=/proc/${pid}/ns/net`, '--', process.execPath, '--input-type=module', '-e', `import net from 'node:net';
-const s = net.connect({ host: '${A.inet}', port: 5009 }); s.setEncoding('utf8');
-s.on('data', (d) => process.stdout.write(d)); s.on('error', (e) => console.log('error ' + e.code)); s.on('close', () => console.log('closed'));`]);
-    reader.stdout.setEncoding('utf8').on('data', (d: string) => { heard += d; });
+    const stream = await tickStream(5009, 'reader');
     try {
-      await waitFor(() => /tick 5\n/.test(heard), 10_000, 'the stream flows');
+      await waitFor(() => /tick 5\n/.test(stream.heard()), 10_000, 'the stream flows');
       await lab.stopSixgate('SIGKILL');
       from = lab.lines.length;
       // A Docker endpoint that never answers: only the saved model can bring the data path up.
       await lab.startSixgate([...withState().filter((a) => !a.startsWith('unix://') && a !== '--docker-host'), '--docker-host', `unix:///tmp/${lab.rt.name}-nodocker.sock`], null);
       await lab.waitLog(/NAT66 resumed from the last model/, 10_000, from);
-      const seen = Number([...heard.matchAll(/tick (\d+)/g)].pop()![1]);
-      await waitFor(() => new RegExp(`tick ${seen + 20}\\n`).test(heard), 15_000, 'the stream flows again before Docker answers');
+      const seen = Number([...stream.heard().matchAll(/tick (\d+)/g)].pop()![1]);
+      await waitFor(() => new RegExp(`tick ${seen + 20}\\n`).test(stream.heard()), 15_000, 'the stream flows again before Docker answers');
       assert.ok(!lab.lines.slice(from).some((l) => /docker state applied/.test(l.msg)), 'Docker never answered');
-      assert.doesNotMatch(heard, /error|closed/);
+      assert.doesNotMatch(stream.heard(), /error|closed/);
       // Back to the daemon the next tests expect.
       await lab.stopSixgate('SIGKILL');
       from = lab.lines.length;
       await lab.startSixgate(args(), null);
       await lab.waitLog(/docker state applied/, 20_000, from);
     } finally {
-      reader.kill();
-      pusher.kill();
-      await lab.docker.docker('rm', '-f', 'reader');
+      await stream.end();
       rmSync(stateFile, { force: true });
       rmSync(`${stateFile}.model.json`, { force: true });
+    }
+  });
+
+  test('SIGHUP with a new capacity in the file: the sessions move to a new table (the state file grows), a stream the internet pushes flows on', async () => {
+    const stateFile = `/tmp/${lab.rt.name}-hup.table`;
+    const configFile = `/tmp/${lab.rt.name}-hup.yaml`;
+    writeFileSync(configFile, 'capacity: 16384\n');
+    await lab.stopSixgate('SIGKILL');
+    let from = lab.lines.length;
+    await lab.startSixgate([...args(), '-c', configFile, '--state-file', stateFile], null);
+    await lab.waitLog(/docker state applied/, 20_000, from);
+    const stream = await tickStream(5010, 'hupreader');
+    try {
+      await waitFor(() => /tick 5\n/.test(stream.heard()), 10_000, 'the stream flows');
+      const sizeBefore = statSync(stateFile).size;
+      writeFileSync(configFile, 'capacity: 32768\n');
+      from = lab.lines.length;
+      lab.sixgate!.kill('SIGHUP');
+      await waitFor(() => lab.lines.slice(from).some((l) => l.msg === 'model applied' && l.natRebuilt === true), 15_000, 'the table moved');
+      const reloaded = lab.lines.slice(from).find((l) => l.msg === 'configuration reloaded');
+      assert.ok((reloaded?.changed as string[] | undefined)?.includes('capacity'), JSON.stringify(reloaded));
+      assert.ok(!lab.lines.slice(from).some((l) => /need a restart/.test(l.msg)), 'capacity applied, not deferred');
+      const seen = Number([...stream.heard().matchAll(/tick (\d+)/g)].pop()![1]);
+      await waitFor(() => new RegExp(`tick ${seen + 20}\\n`).test(stream.heard()), 10_000, 'the stream flows on');
+      assert.doesNotMatch(stream.heard(), /error|closed/);
+      assert.ok(statSync(stateFile).size > sizeBefore, 'the state file holds the larger table');
+    } finally {
+      await stream.end();
+      // Back to the daemon the next tests expect.
+      await lab.stopSixgate('SIGKILL');
+      from = lab.lines.length;
+      await lab.startSixgate(args(), null);
+      await lab.waitLog(/docker state applied/, 20_000, from);
+      for (const f of [stateFile, `${stateFile}.model.json`, configFile]) rmSync(f, { force: true });
     }
   });
 
