@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { rmSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { requires } from '../support/prereq.js';
+import { jsonLogs } from '../support/process.js';
 import { waitFor } from '../support/wait.js';
 import { Lab, type Netns } from '../support/netns.js';
 import { DockerHost } from '../support/docker.js';
@@ -101,7 +102,7 @@ describe('sixgate doctor in a namespace', { ...req, timeout: 60_000 }, () => {
     const conf = `/tmp/${host.name}-sixgate-ndppd.conf`;
     writeFileSync(conf, 'proxy up0 {\n  rule 2001:db8:1::/64 {\n    static\n  }\n}\n');
     host.ip('-6', 'neigh', 'add', 'proxy', '2001:db8:1::7', 'dev', 'up0');
-    const daemon = host.spawn(process.execPath, [CLI, 'ndp', '-c', conf, '--control-socket', `/tmp/${host.name}-ndp.sock`]);
+    const daemon = host.spawn(process.execPath, [CLI, 'ndp', '-c', conf, '--control-socket', `/tmp/${host.name}-ndp.sock`], { env: jsonLogs() });
     let log = '';
     daemon.stdout!.setEncoding('utf8').on('data', (d: string) => { log += d; });
     daemon.stderr!.setEncoding('utf8').on('data', (d: string) => { log += d; });
