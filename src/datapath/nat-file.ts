@@ -22,6 +22,7 @@
 //       externalPrefix: 2001:db8:66::/64
 //   published:
 //     - { protocol: tcp, hostIp: "::", hostPort: 8080, containerAddress: "fd66:1::2", containerPort: 80 }
+//   publishOnHostAddresses: true       # optional: "" and "::" also on the uplink's own addresses
 //
 // Validated with a JSON schema by the shared loader (src/config/yaml.ts); an
 // error names the key path and the file:line:column where it sits.
@@ -74,6 +75,7 @@ const SCHEMA = {
     hostPortRange: { type: 'array', items: port, minItems: 2, maxItems: 2 },
     throwPrefixes: { type: 'array', items: prefix },
     ipv4Map: { type: 'object', additionalProperties: address },
+    publishOnHostAddresses: { type: 'boolean' },
     networks: {
       type: 'array',
       items: {
@@ -119,7 +121,7 @@ export function parseDatapathConfig(text: string, file = '<config>'): DatapathFi
   checkSchema(yaml, yaml.value);
   const v = yaml.value as {
     uplink: string; tun?: string; stateFile?: string; capacity?: number; addressQuota?: number; networkQuota?: number; refuse?: RefuseMode; hostPortRange?: [number, number]; throwPrefixes?: string[];
-    ipv4Map?: Record<string, string>; networks: DatapathModel['networks']; published?: Array<DatapathModel['published'][number] & { hostIp?: string }>;
+    ipv4Map?: Record<string, string>; publishOnHostAddresses?: boolean; networks: DatapathModel['networks']; published?: Array<DatapathModel['published'][number] & { hostIp?: string }>;
   };
   // Addresses the pattern lets through but that are not IPv6.
   const checkAddr = (text: string, path: (string | number)[]): void => {
@@ -145,6 +147,7 @@ export function parseDatapathConfig(text: string, file = '<config>'): DatapathFi
     ...(v.hostPortRange !== undefined ? { hostPortRange: v.hostPortRange } : {}),
     ...(v.ipv4Map !== undefined ? { ipv4Map: v.ipv4Map } : {}),
     ...(v.throwPrefixes !== undefined ? { throwPrefixes: v.throwPrefixes } : {}),
+    ...(v.publishOnHostAddresses !== undefined ? { publishOnHostAddresses: v.publishOnHostAddresses } : {}),
   };
   return { model, ...(v.stateFile !== undefined ? { stateFile: v.stateFile } : {}), ...natOptions(v) };
 }

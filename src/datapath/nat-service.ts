@@ -44,7 +44,7 @@ import type { NatConfig, PublishedPort } from '../nat/engine-config.js';
 import type { NdpService } from '../proxy/ndp-service.js';
 import { NdpSources, sourcesOnlyConfig } from '../proxy/sources.js';
 import { cleanupPolicy, diffPolicy, readPolicy, watchDeviceRoutes, type PolicyState } from '../host/policy.js';
-import { applySteering, removeSteering, type SteerSpec } from '../host/steering.js';
+import { applySteering, removeAllSteering, removeSteering, type SteerHook } from '../host/steering.js';
 import { checkHost, kernelNatSubnets } from '../host/checks.js';
 import { ipBatch, type BatchResult } from '../host/run.js';
 import { parseIfInet6 } from '../host/interfaces.js';
@@ -87,8 +87,8 @@ export interface DatapathServiceOptions {
 export interface HostOps {
   readPolicy(): Promise<PolicyState>;
   ipBatch(lines: readonly string[], options: { force?: boolean }): Promise<BatchResult>;
-  applySteering(uplink: string, tun: string, specs: readonly SteerSpec[]): Promise<void>;
-  removeSteering(uplink: string): Promise<void>;
+  applySteering(tun: string, hooks: readonly SteerHook[]): Promise<void>;
+  removeSteering(dev: string): Promise<void>;
   kernelNatSubnets(): Promise<string[]>;
 }
 
@@ -353,8 +353,9 @@ export class DatapathService {
     }
   }
 
+  /** The host addresses steered in from the uplink: their ICMPv6 that is not sixgate's goes to the host. */
   private hostAddresses(): Uint8Array[] {
-    return this.plan.steering.map((s) => s.address);
+    return this.plan.steering.find((h) => h.dev === this.resolved.uplink)?.specs.map((s) => s.address) ?? [];
   }
 
   private publishedOf(resolved: ResolvedModel): Map<string, PublishedPort> {
@@ -375,8 +376,9 @@ export class DatapathService {
     const steeringChanged = steering !== this.appliedSteering;
     if (steeringChanged) {
       this.appliedSteering = undefined;
-      if (after.steering.length > 0) await this.host.applySteering(this.resolved.uplink, this.resolved.tun, after.steering);
-      else if (before !== undefined && before.steering.length > 0) await this.host.removeSteering(this.resolved.uplink);
+      const kept = new Set(after.steering.map((h) => h.dev));
+      for (const dev of new Set(before?.steering.map((h) => h.dev) ?? [])) if (!kept.has(dev)) await this.host.removeSteering(dev);
+      await this.host.applySteering(this.resolved.tun, after.steering);
       this.appliedSteering = steering;
     }
     if (after.reservedPorts !== undefined) reservePorts(after.reservedPorts, this.log);
@@ -732,17 +734,20 @@ function deviceExists(name: string): boolean {
   }
 }
 
-function steerKey(s: HostPlan['steering'][number]): string {
-  return `${formatIpv6(s.address, 0)} ${s.ports.map((p) => `${p.protocol}:${p.lo}-${p.hi}`).join(',')}`;
+function steerKey(h: SteerHook): string {
+  const spec = (s: SteerHook['specs'][number]): string => `${formatIpv6(s.address, 0)} ${s.ports.map((p) => `${p.protocol}:${p.lo}-${p.hi}`).join(',')}` +
+    ` ${(s.from ?? []).map((f) => `${f.protocol}:[${formatIpv6(f.address, 0)}]:${f.port}`).join(',')} ${(s.icmpTypes ?? []).join(',')}`;
+  return `${h.dev} ${h.direction}: ${h.specs.map(spec).join('; ')}`;
 }
 
 /**
  * Removes everything sixgate installs, whatever model put it there: rules and
- * routes (by tag), ingress steering on the uplink, the reserved port range,
+ * routes (by tag), steering (on whatever device it is), the reserved port range,
  * and the persistent TUN. Safe to run when nothing is installed.
  */
 export async function cleanupHost(options: { uplink?: string; tun?: string; reservedPorts?: readonly [number, number] }): Promise<void> {
   await cleanupPolicy();
+  await removeAllSteering();
   if (options.uplink !== undefined) await removeSteering(options.uplink);
   if (options.reservedPorts !== undefined) releasePorts(options.reservedPorts);
   const name = options.tun ?? DEFAULT_TUN;

@@ -1,7 +1,8 @@
-// Host-address mode: the host has a single address and sixgate translates to
-// it within a reserved port range. Replies to that range (and published
-// ports) must reach the TUN before the host's own stack sees them, without
-// netfilter NAT. Ingress classification on the uplink does it:
+// Steering into the TUN with tc, for the host's own addresses. In host-address
+// mode sixgate translates to the host's address within a reserved port range,
+// and published ports answer on every address of the host: packets to those
+// ports must reach the TUN before the host's own stack (or docker-proxy) sees
+// them, without netfilter NAT. Ingress classification on the uplink does it:
 //
 //   tc qdisc add dev UPLINK clsact
 //   tc filter add dev UPLINK ingress pref P protocol ipv6 u32 \
@@ -14,6 +15,13 @@
 // become aligned power-of-two blocks (value/mask pairs). ICMPv6 echo replies
 // and errors to H are steered too: sixgate writes those that are not its own
 // back into the TUN unchanged, and the kernel then delivers them locally.
+//
+// Locally originated packets never cross the uplink: the host's own
+// connections to its addresses leave through `lo` (egress), containers'
+// through their bridge (ingress), so the same filters sit there too, with
+// one more kind: a published container's answers to the host's own
+// connections (from its address and port to a host address), which the
+// local table would otherwise deliver to the host untranslated.
 import { formatIpv6 } from '../wire/address.js';
 import { Protocol } from '../wire/ipv6.js';
 import { assertIfname, hasTool, run, HostCommandError } from './run.js';
@@ -22,11 +30,26 @@ import { SIXGATE_TC_PRIORITY } from './tags.js';
 /** Protocols whose ports can be steered (TCP, UDP, SCTP). */
 const STEERABLE: readonly number[] = [Protocol.Tcp, Protocol.Udp, Protocol.Sctp];
 
+/** ICMPv6 errors (destination unreachable, packet too big, time exceeded, parameter problem). */
+export const ICMP_ERRORS: readonly number[] = [1, 2, 3, 4];
+export const ICMP_ECHO_REPLY = 129;
+
 export interface SteerSpec {
-  /** The host address the translation uses. */
+  /** The destination address (a host address sixgate translates on). */
   readonly address: Uint8Array;
-  /** Port ranges [lo, hi] per protocol number (6 TCP, 17 UDP, 132 SCTP). */
+  /** Destination port ranges [lo, hi] per protocol number (6 TCP, 17 UDP, 132 SCTP). */
   readonly ports: ReadonlyArray<{ readonly protocol: number; readonly lo: number; readonly hi: number }>;
+  /** Packets to `address` from these (address, port): a published container answering the host's own connection. */
+  readonly from?: ReadonlyArray<{ readonly protocol: number; readonly address: Uint8Array; readonly port: number }>;
+  /** ICMPv6 types to `address` that are steered too (default none). */
+  readonly icmpTypes?: readonly number[];
+}
+
+/** The filters on one device: on what it receives (ingress) or sends (egress). */
+export interface SteerHook {
+  readonly dev: string;
+  readonly direction: 'ingress' | 'egress';
+  readonly specs: readonly SteerSpec[];
 }
 
 /** [value, mask] blocks that exactly cover lo..hi (like CIDR blocks for ports). */
@@ -42,24 +65,31 @@ export function portBlocks(lo: number, hi: number): Array<[number, number]> {
   return out;
 }
 
-const ICMP_STEERED = [1, 2, 3, 4, 129];
+function checkProtocol(protocol: number, lo: number, hi: number): void {
+  if (!STEERABLE.includes(protocol) || !(lo >= 0 && hi <= 65535 && lo <= hi)) throw new RangeError(`bad steering ports ${protocol} ${lo}-${hi}`);
+}
 
-/** The `tc -batch` lines that add every steering filter for `specs` (after a clsact qdisc). */
-export function steeringLines(uplink: string, tun: string, specs: readonly SteerSpec[]): string[] {
+/** The `tc -batch` lines that add every steering filter of `hook` (after a clsact qdisc). */
+export function steeringLines(hook: SteerHook, tun: string): string[] {
   const lines: string[] = [];
-  assertIfname(uplink);
+  assertIfname(hook.dev);
   assertIfname(tun);
-  const head = `filter add dev ${uplink} ingress pref ${SIXGATE_TC_PRIORITY} protocol ipv6 u32`;
+  const head = `filter add dev ${hook.dev} ${hook.direction} pref ${SIXGATE_TC_PRIORITY} protocol ipv6 u32`;
   const action = `action mirred egress redirect dev ${tun}`;
-  for (const s of specs) {
+  for (const s of hook.specs) {
     const dst = `match ip6 dst ${formatIpv6(s.address, 0)}/128`;
     for (const { protocol, lo, hi } of s.ports) {
-      if (!STEERABLE.includes(protocol) || !(lo >= 0 && hi <= 65535 && lo <= hi)) throw new RangeError(`bad steering ports ${protocol} ${lo}-${hi}`);
+      checkProtocol(protocol, lo, hi);
       for (const [value, mask] of portBlocks(lo, hi)) {
         lines.push(`${head} ${dst} match ip6 protocol ${protocol} 0xff match ip6 dport 0x${value.toString(16)} 0x${mask.toString(16)} ${action}`);
       }
     }
-    for (const type of ICMP_STEERED) {
+    for (const f of s.from ?? []) {
+      checkProtocol(f.protocol, f.port, f.port);
+      lines.push(`${head} ${dst} match ip6 src ${formatIpv6(f.address, 0)}/128 match ip6 protocol ${f.protocol} 0xff ` +
+        `match ip6 sport 0x${f.port.toString(16)} 0xffff ${action}`);
+    }
+    for (const type of s.icmpTypes ?? []) {
       lines.push(`${head} ${dst} match ip6 protocol 58 0xff match u8 ${type} 0xff at 40 ${action}`);
     }
   }
@@ -70,54 +100,68 @@ async function tc(args: readonly string[], input?: string): Promise<string> {
   return run('tc', args, input);
 }
 
-/** What is missing for ingress steering, or undefined when it can work. */
-export async function probeSteering(uplink: string): Promise<string | undefined> {
+/** What is missing for steering on `dev`, or undefined when it can work. */
+export async function probeSteering(dev: string): Promise<string | undefined> {
   if (!hasTool('tc')) return 'the `tc` tool (iproute2) is not on PATH';
   try {
-    await tc(['qdisc', 'replace', 'dev', uplink, 'clsact']);
+    await tc(['qdisc', 'replace', 'dev', dev, 'clsact']);
   } catch (err) {
-    return `cannot add a clsact qdisc on ${uplink} (kernel needs CONFIG_NET_SCH_INGRESS): ${(err as Error).message}`;
+    return `cannot add a clsact qdisc on ${dev} (kernel needs CONFIG_NET_SCH_INGRESS): ${(err as Error).message}`;
   }
   return undefined;
 }
 
-/** Installs exactly `specs` (replacing sixgate's previous filters) on the uplink's ingress. */
-export async function applySteering(uplink: string, tun: string, specs: readonly SteerSpec[]): Promise<void> {
-  if (specs.length === 0) {
-    await removeSteering(uplink);
-    return;
+/** Installs exactly `hooks` (replacing sixgate's previous filters on each hook's device and direction). */
+export async function applySteering(tun: string, hooks: readonly SteerHook[]): Promise<void> {
+  const lines: string[] = [];
+  for (const hook of hooks) {
+    if (hook.specs.length === 0) continue;
+    const missing = await probeSteering(hook.dev);
+    if (missing !== undefined) throw new Error(`cannot steer ${hook.dev}'s ${hook.direction} into ${tun}: ${missing}`);
+    await deleteOurFilters(hook.dev, hook.direction);
+    lines.push(...steeringLines(hook, tun));
   }
-  const missing = await probeSteering(uplink);
-  if (missing !== undefined) throw new Error(`host-address mode cannot steer replies into ${tun}: ${missing}`);
-  await deleteOurFilters(uplink);
-  const lines = steeringLines(uplink, tun, specs);
+  if (lines.length === 0) return;
   try {
     await tc(['-batch', '-'], lines.join('\n') + '\n');
   } catch (err) {
     const text = err instanceof HostCommandError ? err.stderr : String(err);
     const hint = /u32|Unknown filter/i.test(text) ? 'the kernel needs CONFIG_NET_CLS_U32' :
       /mirred|action/i.test(text) ? 'the kernel needs CONFIG_NET_ACT_MIRRED' : 'see the message';
-    throw new Error(`installing ingress steering on ${uplink} failed (${hint}): ${text.trim()}`);
+    throw new Error(`installing steering into ${tun} failed (${hint}): ${text.trim()}`);
   }
 }
 
-async function deleteOurFilters(uplink: string): Promise<void> {
+async function deleteOurFilters(dev: string, direction: 'ingress' | 'egress'): Promise<void> {
   try {
-    await tc(['filter', 'del', 'dev', uplink, 'ingress', 'pref', String(SIXGATE_TC_PRIORITY)]);
+    await tc(['filter', 'del', 'dev', dev, direction, 'pref', String(SIXGATE_TC_PRIORITY)]);
   } catch {
     // None installed.
   }
 }
 
-/** Removes sixgate's filters, and the clsact qdisc when nothing else uses it. */
-export async function removeSteering(uplink: string): Promise<void> {
+/** Removes sixgate's filters from `dev` (both directions), and the clsact qdisc when nothing else uses it. */
+export async function removeSteering(dev: string): Promise<void> {
   if (!hasTool('tc')) return;
-  await deleteOurFilters(uplink);
+  await deleteOurFilters(dev, 'ingress');
+  await deleteOurFilters(dev, 'egress');
   try {
-    const left = JSON.parse((await tc(['-j', 'filter', 'show', 'dev', uplink, 'ingress'])).trim() || '[]') as unknown[];
-    const egress = JSON.parse((await tc(['-j', 'filter', 'show', 'dev', uplink, 'egress'])).trim() || '[]') as unknown[];
-    if (left.length === 0 && egress.length === 0) await tc(['qdisc', 'del', 'dev', uplink, 'clsact']);
+    const left = JSON.parse((await tc(['-j', 'filter', 'show', 'dev', dev, 'ingress'])).trim() || '[]') as unknown[];
+    const egress = JSON.parse((await tc(['-j', 'filter', 'show', 'dev', dev, 'egress'])).trim() || '[]') as unknown[];
+    if (left.length === 0 && egress.length === 0) await tc(['qdisc', 'del', 'dev', dev, 'clsact']);
   } catch {
     // No clsact qdisc (or no such device): nothing of ours is left.
   }
+}
+
+/** Removes sixgate's filters from every device that has a clsact qdisc (cleanup, whatever model put them there). */
+export async function removeAllSteering(): Promise<void> {
+  if (!hasTool('tc')) return;
+  let qdiscs: Array<{ kind?: string; dev?: string }> = [];
+  try {
+    qdiscs = JSON.parse((await tc(['-j', 'qdisc', 'show'])).trim() || '[]') as typeof qdiscs;
+  } catch {
+    return;
+  }
+  for (const q of qdiscs) if (q.kind === 'clsact' && typeof q.dev === 'string') await removeSteering(q.dev);
 }
