@@ -378,7 +378,7 @@ export class DatapathService {
       this.appliedSteering = undefined;
       const kept = new Set(after.steering.map((h) => h.dev));
       for (const dev of new Set(before?.steering.map((h) => h.dev) ?? [])) if (!kept.has(dev)) await this.host.removeSteering(dev);
-      await this.host.applySteering(this.resolved.tun, after.steering);
+      if (after.steering.length > 0) await this.host.applySteering(this.resolved.tun, after.steering);
       this.appliedSteering = steering;
     }
     if (after.reservedPorts !== undefined) reservePorts(after.reservedPorts, this.log);
