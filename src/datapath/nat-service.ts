@@ -44,7 +44,7 @@ import type { NatConfig, PublishedPort } from '../nat/engine-config.js';
 import type { NdpService } from '../proxy/ndp-service.js';
 import { NdpSources, sourcesOnlyConfig } from '../proxy/sources.js';
 import { cleanupPolicy, diffPolicy, readPolicy, watchDeviceRoutes, type PolicyState } from '../host/policy.js';
-import { applySteering, removeAllSteering, removeSteering, type SteerHook } from '../host/steering.js';
+import { applySteering, hookKey, removeAllSteering, removeSteering, type SteerHook } from '../host/steering.js';
 import { checkHost, kernelNatSubnets } from '../host/checks.js';
 import { ipBatch, type BatchResult } from '../host/run.js';
 import { parseIfInet6 } from '../host/interfaces.js';
@@ -87,7 +87,7 @@ export interface DatapathServiceOptions {
 export interface HostOps {
   readPolicy(): Promise<PolicyState>;
   ipBatch(lines: readonly string[], options: { force?: boolean }): Promise<BatchResult>;
-  applySteering(tun: string, hooks: readonly SteerHook[]): Promise<void>;
+  applySteering(tun: string, hooks: readonly SteerHook[], holding?: ReadonlySet<string>): Promise<void>;
   removeSteering(dev: string): Promise<void>;
   kernelNatSubnets(): Promise<string[]>;
 }
@@ -375,10 +375,14 @@ export class DatapathService {
     const steering = after.steering.map(steerKey).join(';');
     const steeringChanged = steering !== this.appliedSteering;
     if (steeringChanged) {
+      // What `before` installed is known only while the last apply's key stands.
+      const holding = new Set(this.appliedSteering !== undefined ? before?.steering.map(hookKey) : []);
       this.appliedSteering = undefined;
       const kept = new Set(after.steering.map((h) => h.dev));
       for (const dev of new Set(before?.steering.map((h) => h.dev) ?? [])) if (!kept.has(dev)) await this.host.removeSteering(dev);
-      if (after.steering.length > 0) await this.host.applySteering(this.resolved.tun, after.steering);
+      // A bridge Docker has just deleted (its network's removal is on its way) has nothing to steer.
+      const hooks = after.steering.filter((h) => deviceExists(h.dev));
+      if (hooks.length > 0) await this.host.applySteering(this.resolved.tun, hooks, holding);
       this.appliedSteering = steering;
     }
     if (after.reservedPorts !== undefined) reservePorts(after.reservedPorts, this.log);

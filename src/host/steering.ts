@@ -100,25 +100,28 @@ async function tc(args: readonly string[], input?: string): Promise<string> {
   return run('tc', args, input);
 }
 
-/** What is missing for steering on `dev`, or undefined when it can work. */
-export async function probeSteering(dev: string): Promise<string | undefined> {
-  if (!hasTool('tc')) return 'the `tc` tool (iproute2) is not on PATH';
-  try {
-    await tc(['qdisc', 'replace', 'dev', dev, 'clsact']);
-  } catch (err) {
-    return `cannot add a clsact qdisc on ${dev} (kernel needs CONFIG_NET_SCH_INGRESS): ${(err as Error).message}`;
-  }
-  return undefined;
+/** A hook's place: "dev direction". */
+export function hookKey(hook: Pick<SteerHook, 'dev' | 'direction'>): string {
+  return `${hook.dev} ${hook.direction}`;
 }
 
-/** Installs exactly `hooks` (replacing sixgate's previous filters on each hook's device and direction). */
-export async function applySteering(tun: string, hooks: readonly SteerHook[]): Promise<void> {
+/**
+ * Installs exactly `hooks`, in one `tc -batch`. `holding` names the hooks
+ * (hookKey) known to hold sixgate's previous filters and nothing else of
+ * its: the batch replaces them. Any other hook's state is unknown (start,
+ * resync, a failure): its filters are looked for and deleted first, one
+ * command each. So a published port that comes or goes costs one exec.
+ */
+export async function applySteering(tun: string, hooks: readonly SteerHook[], holding: ReadonlySet<string> = new Set()): Promise<void> {
+  if (!hasTool('tc')) throw new Error(`cannot steer into ${tun}: the \`tc\` tool (iproute2) is not on PATH`);
   const lines: string[] = [];
   for (const hook of hooks) {
     if (hook.specs.length === 0) continue;
-    const missing = await probeSteering(hook.dev);
-    if (missing !== undefined) throw new Error(`cannot steer ${hook.dev}'s ${hook.direction} into ${tun}: ${missing}`);
-    await deleteOurFilters(hook.dev, hook.direction);
+    const held = holding.has(hookKey(hook));
+    if (!held) await deleteOurFilters(hook.dev, hook.direction);
+    // Creates the qdisc, or leaves the one there (and its filters) as it is.
+    lines.push(`qdisc replace dev ${assertIfname(hook.dev)} clsact`);
+    if (held) lines.push(`filter del dev ${hook.dev} ${hook.direction} pref ${SIXGATE_TC_PRIORITY}`);
     lines.push(...steeringLines(hook, tun));
   }
   if (lines.length === 0) return;
@@ -126,7 +129,8 @@ export async function applySteering(tun: string, hooks: readonly SteerHook[]): P
     await tc(['-batch', '-'], lines.join('\n') + '\n');
   } catch (err) {
     const text = err instanceof HostCommandError ? err.stderr : String(err);
-    const hint = /u32|Unknown filter/i.test(text) ? 'the kernel needs CONFIG_NET_CLS_U32' :
+    const hint = /clsact|qdisc/i.test(text) ? 'the kernel needs CONFIG_NET_SCH_INGRESS' :
+      /u32|Unknown filter/i.test(text) ? 'the kernel needs CONFIG_NET_CLS_U32' :
       /mirred|action/i.test(text) ? 'the kernel needs CONFIG_NET_ACT_MIRRED' : 'see the message';
     throw new Error(`installing steering into ${tun} failed (${hint}): ${text.trim()}`);
   }
