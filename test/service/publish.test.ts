@@ -101,6 +101,18 @@ describe('published ports on the Docker host\'s own addresses', { ...req, timeou
     assert.equal(r.peer, A.inet);
   });
 
+  test('a network (and its bridge) that comes and goes: the steering follows, the ports keep answering', async () => {
+    const from = lab.lines.length;
+    await lab.docker.docker('network', 'create', '--ipv6', '--subnet', 'fd66:d::/64', 'netd');
+    await lab.waitLog(/model applied/, 10_000, from);
+    const mid = lab.lines.length;
+    await lab.docker.docker('network', 'rm', 'netd');
+    await lab.waitLog(/model applied/, 10_000, mid);
+    const bad = lab.lines.slice(from).filter((l) => l.level >= 40);
+    assert.deepEqual(bad, []);
+    assert.equal(await get('inet', UP2, 8081), `peer ${A.inet}`);
+  });
+
   test('host_binding_ipv6: the network\'s ports answer on that host address only', async () => {
     assert.equal(await get('inet', UP2, 8082), `peer ${A.inet}`);
     // Elsewhere the port is Docker's own (its proxy, which hides the client), never sixgate's.
