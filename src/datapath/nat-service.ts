@@ -44,7 +44,7 @@ import type { NatConfig, PublishedPort } from '../nat/engine-config.js';
 import type { NdpService } from '../proxy/ndp-service.js';
 import { NdpSources, sourcesOnlyConfig } from '../proxy/sources.js';
 import { cleanupPolicy, diffPolicy, readPolicy, watchDeviceRoutes, type PolicyState } from '../host/policy.js';
-import { applySteering, hookKey, removeAllSteering, removeSteering, type SteerHook } from '../host/steering.js';
+import { applySteering, removeAllSteering, removeSteering, type SteerHook, type SteeringState } from '../host/steering.js';
 import { checkHost, kernelNatSubnets } from '../host/checks.js';
 import { ipBatch, type BatchResult } from '../host/run.js';
 import { parseIfInet6 } from '../host/interfaces.js';
@@ -87,7 +87,7 @@ export interface DatapathServiceOptions {
 export interface HostOps {
   readPolicy(): Promise<PolicyState>;
   ipBatch(lines: readonly string[], options: { force?: boolean }): Promise<BatchResult>;
-  applySteering(tun: string, hooks: readonly SteerHook[], holding?: ReadonlySet<string>): Promise<void>;
+  applySteering(tun: string, hooks: readonly SteerHook[], installed?: SteeringState): Promise<SteeringState>;
   removeSteering(dev: string): Promise<void>;
   kernelNatSubnets(): Promise<string[]>;
 }
@@ -214,8 +214,8 @@ export class DatapathService {
    * undefined = not known (start, resync, a failure): read from the kernel.
    */
   private appliedPolicy: PolicyState | undefined;
-  /** The steering installed (steerKeys), undefined = not known: reinstall. */
-  private appliedSteering: string | undefined;
+  /** The steering installed (steerKeys) and each filter's handle, undefined = not known: reinstall. */
+  private appliedSteering: { readonly key: string; readonly state: SteeringState } | undefined;
   /** The resolver's notes of the last apply (logged once each). */
   private notes = new Set<string>();
   /** Quota hits already logged, and when the last line went out. */
@@ -373,17 +373,16 @@ export class DatapathService {
       ndpRemoved = r.removed;
     }
     const steering = after.steering.map(steerKey).join(';');
-    const steeringChanged = steering !== this.appliedSteering;
+    const steeringChanged = steering !== this.appliedSteering?.key;
     if (steeringChanged) {
-      // What `before` installed is known only while the last apply's key stands.
-      const holding = new Set(this.appliedSteering !== undefined ? before?.steering.map(hookKey) : []);
+      const known = this.appliedSteering?.state;
       this.appliedSteering = undefined;
+      // A bridge Docker has just deleted (its network's removal is on its way) took its filters with it.
       const kept = new Set(after.steering.map((h) => h.dev));
-      for (const dev of new Set(before?.steering.map((h) => h.dev) ?? [])) if (!kept.has(dev)) await this.host.removeSteering(dev);
-      // A bridge Docker has just deleted (its network's removal is on its way) has nothing to steer.
+      for (const dev of new Set(before?.steering.map((h) => h.dev) ?? [])) if (!kept.has(dev) && deviceExists(dev)) await this.host.removeSteering(dev);
       const hooks = after.steering.filter((h) => deviceExists(h.dev));
-      if (hooks.length > 0) await this.host.applySteering(this.resolved.tun, hooks, holding);
-      this.appliedSteering = steering;
+      const state = hooks.length > 0 ? await this.host.applySteering(this.resolved.tun, hooks, known) : new Map();
+      this.appliedSteering = { key: steering, state };
     }
     if (after.reservedPorts !== undefined) reservePorts(after.reservedPorts, this.log);
     if (before?.reservedPorts !== undefined && (after.reservedPorts === undefined || before.reservedPorts.join() !== after.reservedPorts.join())) {

@@ -69,31 +69,26 @@ function checkProtocol(protocol: number, lo: number, hi: number): void {
   if (!STEERABLE.includes(protocol) || !(lo >= 0 && hi <= 65535 && lo <= hi)) throw new RangeError(`bad steering ports ${protocol} ${lo}-${hi}`);
 }
 
-/** The `tc -batch` lines that add every steering filter of `hook` (after a clsact qdisc). */
-export function steeringLines(hook: SteerHook, tun: string): string[] {
-  const lines: string[] = [];
-  assertIfname(hook.dev);
-  assertIfname(tun);
-  const head = `filter add dev ${hook.dev} ${hook.direction} pref ${SIXGATE_TC_PRIORITY} protocol ipv6 u32`;
-  const action = `action mirred egress redirect dev ${tun}`;
+/** What each of `hook`'s filters matches, and its action: the text after `u32` in `tc filter add`. */
+export function steeringFilters(hook: SteerHook, tun: string): string[] {
+  const out: string[] = [];
+  const action = `action mirred egress redirect dev ${assertIfname(tun)}`;
   for (const s of hook.specs) {
     const dst = `match ip6 dst ${formatIpv6(s.address, 0)}/128`;
     for (const { protocol, lo, hi } of s.ports) {
       checkProtocol(protocol, lo, hi);
       for (const [value, mask] of portBlocks(lo, hi)) {
-        lines.push(`${head} ${dst} match ip6 protocol ${protocol} 0xff match ip6 dport 0x${value.toString(16)} 0x${mask.toString(16)} ${action}`);
+        out.push(`${dst} match ip6 protocol ${protocol} 0xff match ip6 dport 0x${value.toString(16)} 0x${mask.toString(16)} ${action}`);
       }
     }
     for (const f of s.from ?? []) {
       checkProtocol(f.protocol, f.port, f.port);
-      lines.push(`${head} ${dst} match ip6 src ${formatIpv6(f.address, 0)}/128 match ip6 protocol ${f.protocol} 0xff ` +
-        `match ip6 sport 0x${f.port.toString(16)} 0xffff ${action}`);
+      out.push(`${dst} match ip6 src ${formatIpv6(f.address, 0)}/128 match ip6 protocol ${f.protocol} 0xff match ip6 sport 0x${f.port.toString(16)} 0xffff ${action}`);
     }
-    for (const type of s.icmpTypes ?? []) {
-      lines.push(`${head} ${dst} match ip6 protocol 58 0xff match u8 ${type} 0xff at 40 ${action}`);
-    }
+    for (const type of s.icmpTypes ?? []) out.push(`${dst} match ip6 protocol 58 0xff match u8 ${type} 0xff at 40 ${action}`);
   }
-  return lines;
+  // A port published twice (two addresses' specs never collide; one address's might) is one filter.
+  return [...new Set(out)];
 }
 
 async function tc(args: readonly string[], input?: string): Promise<string> {
@@ -105,26 +100,52 @@ export function hookKey(hook: Pick<SteerHook, 'dev' | 'direction'>): string {
   return `${hook.dev} ${hook.direction}`;
 }
 
+/** Per hook (hookKey), each filter of sixgate's there (steeringFilters' text) and its u32 handle. */
+export type SteeringState = ReadonlyMap<string, ReadonlyMap<string, number>>;
+
+/** Item handles in u32's root table (800::1 .. 800::fff). */
+const MAX_HANDLE = 0xfff;
+
 /**
- * Installs exactly `hooks`, in one `tc -batch`. `holding` names the hooks
- * (hookKey) known to hold sixgate's previous filters and nothing else of
- * its: the batch replaces them. Any other hook's state is unknown (start,
- * resync, a failure): its filters are looked for and deleted first, one
- * command each. So a published port that comes or goes costs one exec.
+ * Installs exactly `hooks` and returns what is installed. With `installed`
+ * (the last call's answer, the kernel's state since), only the difference
+ * runs, in one `tc -batch`: each filter has a handle of its own, so a
+ * published port that comes or goes is a few lines, not every filter again.
+ * Without it (start, resync, a failure) every hook's filters are cleared
+ * first, one command each. Hooks missing from `hooks` are not touched
+ * (removeSteering).
  */
-export async function applySteering(tun: string, hooks: readonly SteerHook[], holding: ReadonlySet<string> = new Set()): Promise<void> {
+export async function applySteering(tun: string, hooks: readonly SteerHook[], installed?: SteeringState): Promise<SteeringState> {
   if (!hasTool('tc')) throw new Error(`cannot steer into ${tun}: the \`tc\` tool (iproute2) is not on PATH`);
   const lines: string[] = [];
+  const next = new Map<string, Map<string, number>>();
   for (const hook of hooks) {
-    if (hook.specs.length === 0) continue;
-    const held = holding.has(hookKey(hook));
-    if (!held) await deleteOurFilters(hook.dev, hook.direction);
+    const key = hookKey(hook);
+    const before = installed?.get(key);
+    if (before === undefined && hook.specs.length === 0) continue;
+    if (installed === undefined) await deleteOurFilters(hook.dev, hook.direction);
+    const head = `dev ${assertIfname(hook.dev)} ${hook.direction} pref ${SIXGATE_TC_PRIORITY} protocol ipv6`;
+    const wanted = new Set(steeringFilters(hook, tun));
+    const now = new Map<string, number>();
+    const used = new Set(before?.values() ?? []);
+    for (const [text, handle] of before ?? []) {
+      if (wanted.has(text)) now.set(text, handle);
+      else lines.push(`filter del ${head} handle 800::${handle.toString(16)} u32`);
+    }
     // Creates the qdisc, or leaves the one there (and its filters) as it is.
-    lines.push(`qdisc replace dev ${assertIfname(hook.dev)} clsact`);
-    if (held) lines.push(`filter del dev ${hook.dev} ${hook.direction} pref ${SIXGATE_TC_PRIORITY}`);
-    lines.push(...steeringLines(hook, tun));
+    if (before === undefined) lines.push(`qdisc replace dev ${hook.dev} clsact`);
+    let free = 1;
+    for (const text of wanted) {
+      if (now.has(text)) continue;
+      while (used.has(free)) free++;
+      if (free > MAX_HANDLE) throw new RangeError(`more than ${MAX_HANDLE} steering filters on ${key}`);
+      used.add(free);
+      now.set(text, free);
+      lines.push(`filter add ${head} handle 800::${free.toString(16)} u32 ${text}`);
+    }
+    next.set(key, now);
   }
-  if (lines.length === 0) return;
+  if (lines.length === 0) return next;
   try {
     await tc(['-batch', '-'], lines.join('\n') + '\n');
   } catch (err) {
@@ -134,6 +155,7 @@ export async function applySteering(tun: string, hooks: readonly SteerHook[], ho
       /mirred|action/i.test(text) ? 'the kernel needs CONFIG_NET_ACT_MIRRED' : 'see the message';
     throw new Error(`installing steering into ${tun} failed (${hint}): ${text.trim()}`);
   }
+  return next;
 }
 
 async function deleteOurFilters(dev: string, direction: 'ingress' | 'egress'): Promise<void> {
