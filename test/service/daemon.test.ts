@@ -197,8 +197,11 @@ describe('sixgate run against a real Docker engine', { ...req, timeout: 240_000 
       await lab.docker.docker('network', 'create', '--ipv6', '--subnet', 'fd66:8::/64', 'unrelated');
       await waitFor(() => /fd66:8::\/64/.test(rules()), 10_000, 'the new network routed');
       await flowing('after docker network create');
+      const removing = lab.lines.length;
       await lab.docker.docker('network', 'rm', 'unrelated');
       await waitFor(() => !/fd66:8::\/64/.test(rules()), 10_000, 'the network unrouted');
+      // The routes go first; the apply ends with the steering of the host's addresses.
+      await lab.waitLog(/^model applied$/, 10_000, removing);
       await flowing('after docker network rm');
       const applied = lab.lines.slice(from).filter((l) => l.msg === 'model applied');
       assert.ok(applied.length >= 2 && applied.every((l) => l.sessionsDropped === 0), JSON.stringify(applied));
@@ -241,7 +244,8 @@ describe('sixgate run against a real Docker engine', { ...req, timeout: 240_000 
         const out = new Map<string, { at: number; ndp: boolean; own: number }>();
         for (const l of lab.lines.slice(from)) {
           const id = l.docker as string | undefined;
-          if (l.msg !== 'change applied' || id === undefined || out.has(id) || !ids.some((x) => x.startsWith(id))) continue;
+          // The start's batch (a network connect before it is a batch of its own).
+          if (l.msg !== 'change applied' || l.action !== 'start' || id === undefined || out.has(id) || !ids.some((x) => x.startsWith(id))) continue;
           out.set(id, { at: l.readyAtMs as number, ndp: l.ndpMs !== undefined, own: (l.ndpMs ?? l.natMs) as number });
         }
         return out;
