@@ -35,9 +35,10 @@
 import type { NatConfig, NatNetwork, PublishedPort } from '../nat/engine-config.js';
 import type { PolicyRoute, PolicyRule, PolicyState } from '../host/policy.js';
 import { ICMP_ECHO_REPLY, ICMP_ERRORS, type SteerHook, type SteerSpec } from '../host/steering.js';
-import { matchesPrefix, parseIpv6, parseIpv6Prefix } from '../wire/address.js';
+import { parseIpv6 } from '../wire/address.js';
 import { Protocol } from '../wire/ipv6.js';
 import type { ResolvedModel, ResolvedPublished } from './nat-model.js';
+import { networkOfAddress } from './resolve.js';
 
 const PROTO_NUMBER = { tcp: Protocol.Tcp, udp: Protocol.Udp, sctp: Protocol.Sctp } as const;
 
@@ -93,8 +94,7 @@ export function hostPlan(m: ResolvedModel): HostPlan {
 function publishedOnHost(m: ResolvedModel, hostMode: ReadonlySet<string>): Map<string, ResolvedPublished[]> {
   const on = new Map<string, ResolvedPublished[]>([...hostMode, ...m.hostAddresses].map((a) => [a, []]));
   for (const p of m.published) {
-    const inside = parseIpv6(p.insideAddress);
-    const net = m.networks.find((n) => n.subnets.some((s) => { const q = parseIpv6Prefix(s); return matchesPrefix(inside, 0, q.address, 0, q.length); }));
+    const net = networkOfAddress(m.networks, parseIpv6(p.insideAddress));
     for (const a of p.externalAddress !== undefined ? [p.externalAddress] : net?.externalAddresses ?? []) on.get(a)?.push(p);
   }
   return on;

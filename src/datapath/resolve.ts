@@ -20,6 +20,12 @@
 // left, the rules would only tell them apart by the destination (rule 8) or
 // by the order they were added, so the lowest is taken: the same one after
 // every restart, whatever order the addresses came in.
+//
+// Published ports: "", "::" and "0.0.0.0" mean the network's external
+// addresses, and with publishOnHostAddresses each global address of the
+// uplink as well (one entry per address, so each is steered and counted
+// on its own; a port another container already has there is left to it,
+// with a note); a specific address may be any one the host has.
 import { ConfigError } from '../errors.js';
 import { compareAddress, formatIpv6, matchesPrefix, parseIpv6, parseIpv6Prefix, tryParseIpv6 } from '../wire/address.js';
 import {
@@ -167,7 +173,8 @@ function sharedHostAddressesAgree(nets: readonly ResolvedNetwork[]): void {
   }
 }
 
-function networkOfAddress(nets: readonly ResolvedNetwork[], addr: Uint8Array): ResolvedNetwork | undefined {
+/** The network whose subnets hold `addr`, if any. */
+export function networkOfAddress(nets: readonly ResolvedNetwork[], addr: Uint8Array): ResolvedNetwork | undefined {
   return nets.find((n) => n.subnets.some((s) => {
     const p = parseIpv6Prefix(s);
     return matchesPrefix(addr, 0, p.address, 0, p.length);
