@@ -216,6 +216,8 @@ export class DatapathService {
   private appliedPolicy: PolicyState | undefined;
   /** The steering installed (steerKeys) and each filter's handle, undefined = not known: reinstall. */
   private appliedSteering: { readonly key: string; readonly state: SteeringState } | undefined;
+  /** Why steering the host's addresses failed last (outside host mode that is a warning, logged once). */
+  private steeringFailure: string | undefined;
   /** The resolver's notes of the last apply (logged once each). */
   private notes = new Set<string>();
   /** Quota hits already logged, and when the last line went out. */
@@ -258,7 +260,7 @@ export class DatapathService {
     for (const note of notes) log.info(note);
     const plan = hostPlan(resolved);
     if (options.checks ?? true) {
-      const { errors, warnings } = checkHost({ uplink: resolved.uplink, needTc: plan.steering.length > 0 });
+      const { errors, warnings } = checkHost({ uplink: resolved.uplink, needTc: plan.reservedPorts !== undefined });
       for (const w of warnings) log.warn(w);
       if (errors.length > 0) throw new HostSetupError(errors);
     }
@@ -381,8 +383,19 @@ export class DatapathService {
       const kept = new Set(after.steering.map((h) => h.dev));
       for (const dev of new Set(before?.steering.map((h) => h.dev) ?? [])) if (!kept.has(dev) && deviceExists(dev)) await this.host.removeSteering(dev);
       const hooks = after.steering.filter((h) => deviceExists(h.dev));
-      const state = hooks.length > 0 ? await this.host.applySteering(this.resolved.tun, hooks, known) : new Map();
-      this.appliedSteering = { key: steering, state };
+      try {
+        const state = hooks.length > 0 ? await this.host.applySteering(this.resolved.tun, hooks, known) : new Map();
+        this.appliedSteering = { key: steering, state };
+        this.steeringFailure = undefined;
+      } catch (err) {
+        // Host mode cannot work without it; elsewhere the networks' own
+        // addresses still serve (a kernel without u32 or mirred): said once,
+        // tried again at the next change.
+        if (after.reservedPorts !== undefined) throw err;
+        const reason = (err as Error).message;
+        if (reason !== this.steeringFailure) this.log.warn({ reason }, "published ports answer on the networks' external addresses only: steering the host's own addresses failed");
+        this.steeringFailure = reason;
+      }
     }
     if (after.reservedPorts !== undefined) reservePorts(after.reservedPorts, this.log);
     if (before?.reservedPorts !== undefined && (after.reservedPorts === undefined || before.reservedPorts.join() !== after.reservedPorts.join())) {
