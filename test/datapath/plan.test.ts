@@ -112,6 +112,15 @@ test('published ports on the host\'s addresses: one more engine network, first, 
   assert.equal(ip6Text(buf, 8), '2001:db8:1::2');
   assert.equal((buf[40] << 8) | buf[41], 8080);
   assert.equal(ip6Text(buf, 24), '2001:db8:1::2');
+
+  // A published port's session on a host address (another engine network's) holds across a reconfiguration.
+  len = udp6Packet(buf, 0, client, ip6('2001:db8:1::3'), 6000, 8080, new Uint8Array(8));
+  assert.equal(nat.translate(buf, 0, len, 0), Verdict.Forward);
+  const more = { ...m, networks: [...m.networks, { ...m.networks[0]!, name: 'db', bridge: 'br2', subnets: ['fd66:3::/64'], externalAddresses: ['2001:db8:1::67'] }] };
+  assert.equal(nat.reconfigure({ ...natConfig(more), capacity: 1024, seed: 7, published: natPublished(more) }).sessionsDropped, 0);
+  len = udp6Packet(buf, 0, ip6('fd66:1::2'), client, 80, 6000, new Uint8Array(8));
+  assert.equal(nat.translate(buf, 0, len, 0), Verdict.Forward);
+  assert.equal(ip6Text(buf, 8), '2001:db8:1::3');
 });
 
 test('NAT config builds a working engine; published port keys', () => {
