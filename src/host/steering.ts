@@ -5,7 +5,7 @@
 // them, without netfilter NAT. Ingress classification on the uplink does it:
 //
 //   tc qdisc add dev UPLINK clsact
-//   tc filter add dev UPLINK ingress pref P protocol ipv6 u32 \
+//   tc filter add dev UPLINK ingress pref P protocol ipv6 handle 800::N u32 \
 //      match ip6 dst H/128 match ip6 protocol 6 0xff match ip6 dport 0xf000 0xf000 \
 //      action mirred egress redirect dev TUN
 //
@@ -22,6 +22,10 @@
 // one more kind: a published container's answers to the host's own
 // connections (from its address and port to a host address), which the
 // local table would otherwise deliver to the host untranslated.
+//
+// Every filter has a handle of its own (N), which the caller keeps
+// (SteeringState), so a published port that comes or goes adds or deletes
+// its own filters in one `tc -batch` and leaves the others in place.
 import { formatIpv6 } from '../wire/address.js';
 import { Protocol } from '../wire/ipv6.js';
 import { assertIfname, hasTool, run, HostCommandError } from './run.js';
