@@ -2,7 +2,7 @@
 // and Docker's ip6tables publish them: `sixgate run` against a real Docker
 // engine (Debian's dockerd in a namespace, userland proxy on, its default)
 // with two ULA networks and a third whose ports bind one host address
-// (host_binding_ipv6). From the internet through each of the host's global
+// (host_binding_ipv6), and a port published on that address alone. From the internet through each of the host's global
 // addresses and through the dedicated address the container sees the
 // client; the Docker host itself and a container of the other network reach
 // the port at the host's address; the host's own service on another port
@@ -66,6 +66,7 @@ describe('published ports on the Docker host\'s own addresses', { ...req, timeou
     await run('--network', 'neta', '--name', 'weba', '-p', '8080:80', 'bb:latest', ...HTTPD_CMD);
     webB = await run('--network', 'netb', '--name', 'webb', '-p', '8081:80', 'bb:latest', ...HTTPD_CMD);
     await run('--network', 'netc', '--name', 'webc', '-p', '8082:80', 'bb:latest', ...HTTPD_CMD);
+    await run('--network', 'neta', '--name', 'webd', '-p', `[${UP2}]:8083:80`, 'bb:latest', ...HTTPD_CMD);
     await lab.dhost.spawn(process.execPath, ['--input-type=module', '-e', tcpServerCode(HOST_SERVICE_PORT)]);
     await lab.startSixgate(['run', '--uplink', 'up0', '--docker-host', `unix://${d.socket}`, '--status-file', lab.statusFile, '--cleanup']);
     await lab.waitLog(/docker state applied/, 20_000);
@@ -113,9 +114,11 @@ describe('published ports on the Docker host\'s own addresses', { ...req, timeou
     assert.equal(await get('inet', UP2, 8081), `peer ${A.inet}`);
   });
 
-  test('host_binding_ipv6: the network\'s ports answer on that host address only', async () => {
+  test('host_binding_ipv6 and -p [address]:port:port: the port answers on that host address only', async () => {
     assert.equal(await get('inet', UP2, 8082), `peer ${A.inet}`);
     // Elsewhere the port is Docker's own (its proxy, which hides the client), never sixgate's.
     assert.notEqual(await get('inet', A.up, 8082), `peer ${A.inet}`);
+    assert.equal(await get('inet', UP2, 8083), `peer ${A.inet}`);
+    assert.notEqual(await get('inet', A.up, 8083), `peer ${A.inet}`);
   });
 });
