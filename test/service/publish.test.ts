@@ -2,9 +2,9 @@
 // and Docker's ip6tables publish them: `sixgate run` against a real Docker
 // engine (Debian's dockerd in a namespace, userland proxy on, its default)
 // with two ULA networks and a third whose ports bind one host address
-// (host_binding_ipv6), and a port published on that address alone. From the internet through each of the host's global
-// addresses and through the dedicated address the container sees the
-// client; the Docker host itself and a container of the other network reach
+// (host_binding_ipv6), and a port published on that address alone. From
+// the internet through each of the host's global addresses and through the
+// dedicated address the container sees the client; the Docker host itself and a container of the other network reach
 // the port at the host's address; the host's own service on another port
 // stays the host's; docker-proxy, listening on every port, never gets the
 // connection.
