@@ -56,3 +56,9 @@ test('refuse: reply or silent reaches the engine; another value names its line',
   assert.deepEqual(natOptions(parseDatapathConfig(`refuse: reply\n${GOOD}`)), { refuse: 'reply' });
   fails(`refuse: drop\n${GOOD}`, /refuse/, 1);
 });
+
+test('publishOnHostAddresses: "" and "::" also on the uplink\'s own addresses, off unless said', () => {
+  assert.equal(parseDatapathConfig(GOOD).model.publishOnHostAddresses, undefined);
+  assert.equal(parseDatapathConfig(`${GOOD}publishOnHostAddresses: true\n`).model.publishOnHostAddresses, true);
+  fails(`${GOOD}publishOnHostAddresses: yes please\n`, /publishOnHostAddresses/, 10);
+});
