@@ -22,6 +22,7 @@
 //       externalPrefix: 2001:db8:66::/64
 //   published:
 //     - { protocol: tcp, hostIp: "::", hostPort: 8080, containerAddress: "fd66:1::2", containerPort: 80 }
+//   publishOnHostAddresses: true       # optional: "" and "::" also on the uplink's own addresses
 //
 // Validated with a JSON schema by the shared loader (src/config/yaml.ts); an
 // error names the key path and the file:line:column where it sits.
@@ -85,6 +86,7 @@ export const NAT_FILE_SCHEMA = {
     hostPortRange: { type: 'array', items: port, minItems: 2, maxItems: 2, description: 'The host ports sixgate owns in host-address mode, [low, high] (default [61000, 61999]).' },
     throwPrefixes: { type: 'array', items: prefix, description: 'Destinations the networks reach untranslated (other local or routed prefixes).' },
     ipv4Map: { type: 'object', additionalProperties: address, description: 'IPv4 host address of a published port to the IPv6 external address it is published on.' },
+    publishOnHostAddresses: { type: 'boolean', description: 'Published ports with no host address also answer on every global address of the uplink, ahead of the host\'s own sockets (tc steering); sixgate run always does.' },
     networks: {
       description: 'The NAT66 networks.',
       type: 'array',
@@ -132,7 +134,7 @@ export function parseDatapathConfig(text: string, file = '<config>'): DatapathFi
   checkSchema(yaml, yaml.value);
   const v = yaml.value as {
     uplink: string; tun?: string; stateFile?: string; capacity?: number; addressQuota?: number; networkQuota?: number; refuse?: RefuseMode; hostPortRange?: [number, number]; throwPrefixes?: string[];
-    ipv4Map?: Record<string, string>; networks: DatapathModel['networks']; published?: Array<DatapathModel['published'][number] & { hostIp?: string }>;
+    ipv4Map?: Record<string, string>; publishOnHostAddresses?: boolean; networks: DatapathModel['networks']; published?: Array<DatapathModel['published'][number] & { hostIp?: string }>;
   };
   // Addresses the pattern lets through but that are not IPv6.
   const checkAddr = (text: string, path: (string | number)[]): void => {
@@ -158,6 +160,7 @@ export function parseDatapathConfig(text: string, file = '<config>'): DatapathFi
     ...(v.hostPortRange !== undefined ? { hostPortRange: v.hostPortRange } : {}),
     ...(v.ipv4Map !== undefined ? { ipv4Map: v.ipv4Map } : {}),
     ...(v.throwPrefixes !== undefined ? { throwPrefixes: v.throwPrefixes } : {}),
+    ...(v.publishOnHostAddresses !== undefined ? { publishOnHostAddresses: v.publishOnHostAddresses } : {}),
   };
   return { model, ...(v.stateFile !== undefined ? { stateFile: v.stateFile } : {}), ...natOptions(v) };
 }

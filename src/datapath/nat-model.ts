@@ -58,6 +58,14 @@ export interface DatapathModel {
   readonly published: readonly PublishedModel[];
   /** Host-address mode: the host's ports sixgate owns (default 61000..61999), reserved from the host's ephemeral range. */
   readonly hostPortRange?: readonly [number, number];
+  /**
+   * Published ports on every address ("", "::", "0.0.0.0") also answer on
+   * each global address of the uplink, as with docker-ipv6nat and Docker's
+   * own ip6tables (`sixgate run`); otherwise only on the networks' external
+   * addresses. A port published on one address the host has answers there
+   * either way.
+   */
+  readonly publishOnHostAddresses?: boolean;
   /** Optional IPv4 HostIp → external IPv6 mapping for published ports (docker-ipv6nat #48). */
   readonly ipv4Map?: Readonly<Record<string, string>>;
   /** Extra destinations that never enter the TUN (other local prefixes, e.g. routed to other hosts). */
@@ -95,7 +103,7 @@ export interface ResolvedNetwork {
 
 export interface ResolvedPublished {
   readonly protocol: PortProtocol;
-  /** undefined = every external address of the container's network. */
+  /** undefined = every external address of the container's network; else one of them or one of the model's hostAddresses. */
   readonly externalAddress?: string;
   readonly externalPort: number;
   readonly insideAddress: string;
@@ -107,6 +115,13 @@ export interface ResolvedModel {
   readonly tun: string;
   readonly networks: readonly ResolvedNetwork[];
   readonly published: readonly ResolvedPublished[];
+  /**
+   * Addresses of the host that take published ports and that no network
+   * translates to (those of host mode are its network's): the uplink's
+   * global ones with publishOnHostAddresses, and any the host has that a
+   * port is published on. Sorted.
+   */
+  readonly hostAddresses: readonly string[];
   readonly hostPortRange: readonly [number, number];
   readonly throwPrefixes: readonly string[];
   readonly replyBridges: readonly string[];

@@ -46,7 +46,7 @@ import type { NatConfig, PublishedPort } from '../nat/engine-config.js';
 import type { NdpService } from '../proxy/ndp-service.js';
 import { NdpSources, sourcesOnlyConfig } from '../proxy/sources.js';
 import { cleanupPolicy, diffPolicy, readPolicy, watchDeviceRoutes, type PolicyState } from '../host/policy.js';
-import { applySteering, removeSteering, type SteerSpec } from '../host/steering.js';
+import { applySteering, removeAllSteering, removeSteering, type SteerHook, type SteeringState } from '../host/steering.js';
 import { checkHost, kernelNatSubnets } from '../host/checks.js';
 import { ipBatch, type BatchResult } from '../host/run.js';
 import { parseIfInet6 } from '../host/interfaces.js';
@@ -89,8 +89,8 @@ export interface DatapathServiceOptions {
 export interface HostOps {
   readPolicy(): Promise<PolicyState>;
   ipBatch(lines: readonly string[], options: { force?: boolean }): Promise<BatchResult>;
-  applySteering(uplink: string, tun: string, specs: readonly SteerSpec[]): Promise<void>;
-  removeSteering(uplink: string): Promise<void>;
+  applySteering(tun: string, hooks: readonly SteerHook[], installed?: SteeringState): Promise<SteeringState>;
+  removeSteering(dev: string): Promise<void>;
   kernelNatSubnets(): Promise<string[]>;
 }
 
@@ -237,8 +237,10 @@ export class DatapathService {
    * undefined = not known (start, resync, a failure): read from the kernel.
    */
   private appliedPolicy: PolicyState | undefined;
-  /** The steering installed (steerKeys), undefined = not known: reinstall. */
-  private appliedSteering: string | undefined;
+  /** The steering installed (steerKeys) and each filter's handle, undefined = not known: reinstall. */
+  private appliedSteering: { readonly key: string; readonly state: SteeringState } | undefined;
+  /** Why steering the host's addresses failed last (outside host mode that is a warning, logged once). */
+  private steeringFailure: string | undefined;
   /** The resolver's notes of the last apply (logged once each). */
   private notes = new Set<string>();
   /** Quota hits already logged, and when the last line went out. */
@@ -283,7 +285,7 @@ export class DatapathService {
     for (const note of notes) log.info(note);
     const plan = hostPlan(resolved);
     if (options.checks ?? true) {
-      const { errors, warnings } = checkHost({ uplink: resolved.uplink, needTc: plan.steering.length > 0 });
+      const { errors, warnings } = checkHost({ uplink: resolved.uplink, needTc: plan.reservedPorts !== undefined });
       for (const w of warnings) log.warn(w);
       if (errors.length > 0) throw new HostSetupError(errors);
     }
@@ -383,8 +385,9 @@ export class DatapathService {
     }
   }
 
+  /** The host addresses steered in from the uplink: their ICMPv6 that is not sixgate's goes to the host. */
   private hostAddresses(): Uint8Array[] {
-    return this.plan.steering.map((s) => s.address);
+    return this.plan.steering.find((h) => h.dev === this.resolved.uplink)?.specs.map((s) => s.address) ?? [];
   }
 
   private publishedOf(resolved: ResolvedModel): Map<string, PublishedPort> {
@@ -402,12 +405,27 @@ export class DatapathService {
       ndpRemoved = r.removed;
     }
     const steering = after.steering.map(steerKey).join(';');
-    const steeringChanged = steering !== this.appliedSteering;
+    const steeringChanged = steering !== this.appliedSteering?.key;
     if (steeringChanged) {
+      const known = this.appliedSteering?.state;
       this.appliedSteering = undefined;
-      if (after.steering.length > 0) await this.host.applySteering(this.resolved.uplink, this.resolved.tun, after.steering);
-      else if (before !== undefined && before.steering.length > 0) await this.host.removeSteering(this.resolved.uplink);
-      this.appliedSteering = steering;
+      // A bridge Docker has just deleted (its network's removal is on its way) took its filters with it.
+      const kept = new Set(after.steering.map((h) => h.dev));
+      for (const dev of new Set(before?.steering.map((h) => h.dev) ?? [])) if (!kept.has(dev) && deviceExists(dev)) await this.host.removeSteering(dev);
+      const hooks = after.steering.filter((h) => deviceExists(h.dev));
+      try {
+        const state = hooks.length > 0 ? await this.host.applySteering(this.resolved.tun, hooks, known) : new Map();
+        this.appliedSteering = { key: steering, state };
+        this.steeringFailure = undefined;
+      } catch (err) {
+        // Host mode cannot work without it; elsewhere the networks' own
+        // addresses still serve (a kernel without u32 or mirred): said once,
+        // tried again at the next change.
+        if (after.reservedPorts !== undefined) throw err;
+        const reason = (err as Error).message;
+        if (reason !== this.steeringFailure) this.log.warn({ reason }, "published ports answer on the networks' external addresses only: steering the host's own addresses failed");
+        this.steeringFailure = reason;
+      }
     }
     if (after.reservedPorts !== undefined) reservePorts(after.reservedPorts, this.log);
     if (before?.reservedPorts !== undefined && (after.reservedPorts === undefined || before.reservedPorts.join() !== after.reservedPorts.join())) {
@@ -795,17 +813,20 @@ function deviceExists(name: string): boolean {
   }
 }
 
-function steerKey(s: HostPlan['steering'][number]): string {
-  return `${formatIpv6(s.address, 0)} ${s.ports.map((p) => `${p.protocol}:${p.lo}-${p.hi}`).join(',')}`;
+function steerKey(h: SteerHook): string {
+  const spec = (s: SteerHook['specs'][number]): string => `${formatIpv6(s.address, 0)} ${s.ports.map((p) => `${p.protocol}:${p.lo}-${p.hi}`).join(',')}` +
+    ` ${(s.from ?? []).map((f) => `${f.protocol}:[${formatIpv6(f.address, 0)}]:${f.port}`).join(',')} ${(s.icmpTypes ?? []).join(',')}`;
+  return `${h.dev} ${h.direction}: ${h.specs.map(spec).join('; ')}`;
 }
 
 /**
  * Removes everything sixgate installs, whatever model put it there: rules and
- * routes (by tag), ingress steering on the uplink, the reserved port range,
+ * routes (by tag), steering (on whatever device it is), the reserved port range,
  * and the persistent TUN. Safe to run when nothing is installed.
  */
 export async function cleanupHost(options: { uplink?: string; tun?: string; reservedPorts?: readonly [number, number] }): Promise<void> {
   await cleanupPolicy();
+  await removeAllSteering();
   if (options.uplink !== undefined) await removeSteering(options.uplink);
   if (options.reservedPorts !== undefined) releasePorts(options.reservedPorts);
   const name = options.tun ?? DEFAULT_TUN;

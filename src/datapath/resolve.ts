@@ -20,11 +20,17 @@
 // left, the rules would only tell them apart by the destination (rule 8) or
 // by the order they were added, so the lowest is taken: the same one after
 // every restart, whatever order the addresses came in.
+//
+// Published ports: "", "::" and "0.0.0.0" mean the network's external
+// addresses, and with publishOnHostAddresses each global address of the
+// uplink as well (one entry per address, so each is steered and counted
+// on its own; a port another container already has there is left to it,
+// with a note); a specific address may be any one the host has.
 import { ConfigError } from '../errors.js';
 import { compareAddress, formatIpv6, matchesPrefix, parseIpv6, parseIpv6Prefix, tryParseIpv6 } from '../wire/address.js';
 import {
   DEFAULT_HOST_PORT_RANGE, DEFAULT_TUN,
-  type DatapathModel, type NetworkModel, type ResolvedModel, type ResolvedNetwork, type ResolvedPublished,
+  type DatapathModel, type NetworkModel, type PublishedModel, type ResolvedModel, type ResolvedNetwork, type ResolvedPublished,
 } from './nat-model.js';
 
 export interface UplinkAddress {
@@ -167,7 +173,8 @@ function sharedHostAddressesAgree(nets: readonly ResolvedNetwork[]): void {
   }
 }
 
-function networkOfAddress(nets: readonly ResolvedNetwork[], addr: Uint8Array): ResolvedNetwork | undefined {
+/** The network whose subnets hold `addr`, if any. */
+export function networkOfAddress(nets: readonly ResolvedNetwork[], addr: Uint8Array): ResolvedNetwork | undefined {
   return nets.find((n) => n.subnets.some((s) => {
     const p = parseIpv6Prefix(s);
     return matchesPrefix(addr, 0, p.address, 0, p.length);
@@ -180,38 +187,55 @@ export function resolveModel(model: DatapathModel, facts: HostFacts): Resolution
   const hostRange = model.hostPortRange ?? DEFAULT_HOST_PORT_RANGE;
   const networks = model.networks.map((n) => resolveNetwork(n, facts, hostRange, notes));
   sharedHostAddressesAgree(networks);
+  const translated = new Set(networks.flatMap((n) => n.externalAddresses));
+  const canonical = (text: string): string => formatIpv6(parseIpv6(text), 0);
+  const hostHas = new Set([...facts.uplinkAddresses.map((a) => canonical(a.address)), ...(facts.localAddresses ?? []).map((a) => canonical(a.address))]);
+  const everyHostAddress = model.publishOnHostAddresses === true ? [...new Set(facts.uplinkAddresses.map((a) => canonical(a.address)))].sort() : [];
+  const hostAddresses = new Set(everyHostAddress.filter((a) => !translated.has(a)));
   const published: ResolvedPublished[] = [];
   const seen = new Set<string>();
+  const add = (p: PublishedModel, what: string, net: ResolvedNetwork, inside: Uint8Array, externalAddress: string | undefined): void => {
+    // Docker lists a port once for 0.0.0.0 and once for ::; both mean the same here.
+    const key = `${p.protocol} ${externalAddress ?? `* ${net.name}`} ${p.hostPort}`;
+    if (seen.has(key)) {
+      if (externalAddress !== undefined) notes.push(`${what}: not on ${externalAddress}, where another container has that port`);
+      return;
+    }
+    seen.add(key);
+    published.push({ protocol: p.protocol, externalAddress, externalPort: p.hostPort, insideAddress: formatIpv6(inside, 0), insidePort: p.containerPort });
+  };
+  // An address a port is published on: one the network translates to, or one the host has (outside every NAT subnet).
+  const usable = (text: string, net: ResolvedNetwork): boolean => {
+    if (net.externalAddresses.includes(text)) return true;
+    if (!hostHas.has(text) || networkOfAddress(networks, parseIpv6(text)) !== undefined) return false;
+    if (!translated.has(text)) hostAddresses.add(text);
+    return true;
+  };
   for (const p of model.published) {
     const what = `published ${p.protocol} ${p.hostIp === '' ? '*' : p.hostIp}:${p.hostPort} -> [${p.containerAddress}]:${p.containerPort}`;
     const inside = tryParseIpv6(p.containerAddress);
     const net = inside === undefined ? undefined : networkOfAddress(networks, inside);
     if (net === undefined) { notes.push(`${what}: skipped, the container address is in no NAT network`); continue; }
     if (net.mode === 'nptv6') { notes.push(`${what}: skipped, ${net.name} is nptv6 (every port is reachable)`); continue; }
-    let externalAddress: string | undefined;
     if (p.hostIp === '' || p.hostIp === '0.0.0.0' || p.hostIp === '::') {
-      externalAddress = undefined;
+      add(p, what, net, inside!, undefined);
+      for (const a of everyHostAddress) if (!net.externalAddresses.includes(a)) add(p, what, net, inside!, a);
     } else if (p.hostIp.includes(':')) {
       const a = tryParseIpv6(p.hostIp);
       const text = a === undefined ? '' : formatIpv6(a, 0);
-      if (!net.externalAddresses.includes(text)) { notes.push(`${what}: skipped, ${p.hostIp} is not an external address of ${net.name}`); continue; }
-      externalAddress = text;
+      if (!usable(text, net)) { notes.push(`${what}: skipped, ${p.hostIp} is neither an external address of ${net.name} nor an address of the host`); continue; }
+      add(p, what, net, inside!, text);
     } else {
       const mapped = model.ipv4Map?.[p.hostIp];
       if (mapped === undefined) { notes.push(`${what}: skipped, IPv4 HostIp (map it with ipv4Map to publish on IPv6)`); continue; }
       const text = formatIpv6(parseIpv6(mapped), 0);
-      if (!net.externalAddresses.includes(text)) { notes.push(`${what}: skipped, mapped ${text} is not an external address of ${net.name}`); continue; }
-      externalAddress = text;
+      if (!usable(text, net)) { notes.push(`${what}: skipped, mapped ${text} is neither an external address of ${net.name} nor an address of the host`); continue; }
+      add(p, what, net, inside!, text);
     }
-    // Docker lists a port once for 0.0.0.0 and once for ::; both mean the same here.
-    const key = `${p.protocol} ${externalAddress ?? '*'} ${p.hostPort}`;
-    if (seen.has(key)) continue;
-    seen.add(key);
-    published.push({ protocol: p.protocol, externalAddress, externalPort: p.hostPort, insideAddress: formatIpv6(inside!, 0), insidePort: p.containerPort });
   }
   return {
-    model: { uplink: model.uplink, tun: model.tun ?? DEFAULT_TUN, networks, published, hostPortRange: hostRange, throwPrefixes: model.throwPrefixes ?? [],
-      replyBridges: model.replyBridges ?? [] },
+    model: { uplink: model.uplink, tun: model.tun ?? DEFAULT_TUN, networks, published, hostAddresses: [...hostAddresses].sort(), hostPortRange: hostRange,
+      throwPrefixes: model.throwPrefixes ?? [], replyBridges: model.replyBridges ?? [] },
     notes,
   };
 }

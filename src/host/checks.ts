@@ -73,7 +73,7 @@ export function checkHost(options: { uplink: string; needTc?: boolean }): CheckR
   if (ar === 'missing') errors.push(`uplink ${options.uplink} does not exist`);
   else if (ar !== undefined) warnings.push(ar);
   if (!hasTool('ip')) errors.push('the `ip` tool (iproute2) is not on PATH');
-  if (options.needTc && !hasTool('tc')) errors.push('host-address mode needs `tc` (iproute2) on PATH');
+  if (options.needTc && !hasTool('tc')) errors.push('published ports on the host\'s own addresses and host-address mode need `tc` (iproute2) on PATH');
   return { errors, warnings };
 }
 

@@ -13,4 +13,4 @@ export {
   type PolicyRule, type PolicyRoute, type PolicyState, type PolicyDiff,
 } from './policy.js';
 export { checkHost, kernelNatSubnets, effectiveCaps, hasCap, CAP_NET_ADMIN, CAP_NET_RAW, type CheckResult } from './checks.js';
-export { applySteering, removeSteering, probeSteering, steeringLines, portBlocks, type SteerSpec } from './steering.js';
+export { applySteering, hookKey, removeSteering, removeAllSteering, steeringFilters, portBlocks, ICMP_ERRORS, ICMP_ECHO_REPLY, type SteerSpec, type SteerHook, type SteeringState } from './steering.js';

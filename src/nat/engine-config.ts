@@ -58,7 +58,10 @@ export type PortProtocol = 'tcp' | 'udp' | 'sctp';
 export interface NatNetwork {
   /** For messages and counters (a Docker network name). */
   name: string;
-  /** Inside subnets ("fd00:dead:beef::/48"); a packet from the network with another source is dropped. */
+  /**
+   * Inside subnets ("fd00:dead:beef::/48"); a packet from the network with another source is dropped.
+   * Empty only for a masquerading network whose addresses take published ports alone (nothing leaves from them).
+   */
   insideSubnets: string[];
   /** Stateful NAPT66 (default) or stateless RFC 6296 prefix translation. */
   mode?: NatMode;
@@ -70,6 +73,13 @@ export interface NatNetwork {
   portRange?: [number, number];
   /** masquerade: inbound filtering; default address-and-port-dependent. */
   filtering?: FilteringMode;
+  /**
+   * masquerade: the external addresses are the host's own. A hairpinned
+   * packet (from an inside subnet, translated) to a port sixgate does not
+   * own there is the host's, and goes on to it, not dropped: a published
+   * container answering the host's own connection to its published port.
+   */
+  hostOwned?: boolean;
 }
 
 export interface PublishedPort {
@@ -119,6 +129,8 @@ export interface CompiledConfig {
   netMode: Uint8Array;
   /** 1 = endpoint-independent filtering. */
   netEif: Uint8Array;
+  /** 1 = the network's external addresses are the host's own (NatNetwork.hostOwned). */
+  netHost: Uint8Array;
   netPortLo: Uint16Array;
   netPortHi: Uint16Array;
   /** A network's external addresses: netExtList[netExtFirst[n] .. + netExtCount[n]] are their indexes. */
@@ -232,6 +244,7 @@ export function compileConfig(config: NatConfig, previous?: CompiledConfig): Com
     netNames: nets.map((x) => String(x?.name)),
     netMode: new Uint8Array(n),
     netEif: new Uint8Array(n),
+    netHost: new Uint8Array(n),
     netPortLo: new Uint16Array(n),
     netPortHi: new Uint16Array(n),
     netExtFirst: new Uint16Array(n),
@@ -269,11 +282,12 @@ export function compileConfig(config: NatConfig, previous?: CompiledConfig): Com
     if (typeof net.name !== 'string' || net.name === '') throw new ConfigError(`networks[${i}].name must be a non-empty string`);
     if (names.has(net.name)) throw new ConfigError(`network ${JSON.stringify(net.name)} is defined twice`);
     names.add(net.name);
-    if (!Array.isArray(net.insideSubnets) || net.insideSubnets.length === 0) {
-      throw new ConfigError(where(net, 'insideSubnets must list at least one prefix'));
-    }
     const mode = net.mode ?? 'masquerade';
     if (mode !== 'masquerade' && mode !== 'nptv6') throw new ConfigError(where(net, `mode must be masquerade or nptv6, got ${JSON.stringify(mode)}`));
+    if (!Array.isArray(net.insideSubnets) || (net.insideSubnets.length === 0 && mode !== 'masquerade')) {
+      throw new ConfigError(where(net, 'insideSubnets must list at least one prefix'));
+    }
+    c.netHost[i] = mode === 'masquerade' && net.hostOwned === true ? 1 : 0;
     c.netMode[i] = mode === 'nptv6' ? MODE_NPTV6 : MODE_MASQUERADE;
     for (const text of net.insideSubnets) {
       if (typeof text !== 'string') throw new ConfigError(where(net, 'insideSubnets entries must be strings'));

@@ -585,6 +585,9 @@ export class Nat66 {
       id = 0;
     }
     if (id === 0) {
+      // Hairpinned to a port of the host's own address that is not sixgate's:
+      // the host's (a published container answering the host's connection).
+      if (hairpin && this.cfg.netHost[this.cfg.extNet[extIdx]] === 1 && t.portOwner(extIdx, pc, extPort!) === 0) return Verdict.Forward;
       id = this.sessions.createInbound(pc, extIdx, extPort!, remPort, flags, mayCreate);
       if (id < 0) return id === -NatDrop.NoMapping && !hairpin ? this.refuse(buf, off, ch, flags, partial) : id;
     } else {
@@ -708,24 +711,25 @@ export class Nat66 {
   }
 
   /**
-   * Whether a session's inside address is in the masquerading network that
-   * owns external address `ext`.
+   * Whether a session's inside address is in a masquerading network that may
+   * use external address `ext`: its own network's, or for a published port's
+   * session any (a port published on another network's address or on the
+   * host's own).
    */
-  private inNetworkOf(rec: Uint32Array, o: number, ext: number): boolean {
+  private mayUse(rec: Uint32Array, o: number, ext: number, published: boolean): boolean {
     const cfg = this.cfg;
     const net = networkOf(cfg, rec, o + R.IN_ADDR);
-    return net >= 0 && cfg.netMode[net] !== MODE_NPTV6 && cfg.extNet[ext] === net;
+    return net >= 0 && cfg.netMode[net] !== MODE_NPTV6 && (published || cfg.extNet[ext] === net);
   }
 
   /**
    * Whether a session still holds under the configuration in force, on
-   * external address `ext`: its inside address is in the masquerading
-   * network that owns that address, and a published port's session has its
-   * published port.
+   * external address `ext`: its inside address may use that address, and a
+   * published port's session has its published port.
    */
   private sessionHolds(rec: Uint32Array, o: number, ext: number): boolean {
-    if (!this.inNetworkOf(rec, o, ext)) return false;
-    return (rec[o + R.META] & Flag.PUBLISHED) === 0 || this.published.owns(rec, o, ext);
+    const published = (rec[o + R.META] & Flag.PUBLISHED) !== 0;
+    return this.mayUse(rec, o, ext, published) && (!published || this.published.owns(rec, o, ext));
   }
 
   /**
@@ -841,12 +845,12 @@ export class Nat66 {
     return adoptTable(this.table, this.tick, () => this.published.markAll(), this.keepSession);
   }
 
-  // A restored session survives only if its inside address is still in the
-  // network that owns its external address (networks may have changed
-  // meanwhile); an expiry further than its state's timeout (a damaged
+  // A restored session survives only if its inside address may still use
+  // its external address (networks may have changed meanwhile; the rebuild
+  // checks a published port's session against the ports); an expiry further than its state's timeout (a damaged
   // record) is brought back to it.
   private readonly keepSession = (rec: Uint32Array, o: number, meta: number): boolean => {
-    if (!this.inNetworkOf(rec, o, rec[o + R.EXT] & 0xffff)) return false;
+    if (!this.mayUse(rec, o, rec[o + R.EXT] & 0xffff, (meta & Flag.PUBLISHED) !== 0)) return false;
     const longest = this.tick + this.sessions.timeout((meta >>> 12) & 0xf, (meta >>> 8) & 0xf);
     if (rec[o + R.EXPIRY] > longest) rec[o + R.EXPIRY] = longest;
     return true;

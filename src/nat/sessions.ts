@@ -112,10 +112,12 @@ export class Sessions {
     // cannot; never under 1,024 (a busy container needs that many, and
     // tables that small are tests). A network's quota only matters beside
     // another network: with two masquerading networks or more, each keeps
-    // at most 3/4, so the others always find a quarter free.
+    // at most 3/4, so the others always find a quarter free. (A network with
+    // no inside subnet, the host's addresses for published ports, is not
+    // one more: its sessions are its containers' networks' traffic.)
     this.addressQuota = cfg.addressQuota || Math.max(Math.floor(capacity / 4), Math.min(capacity, 1024));
     let masquerading = 0;
-    for (let n = 0; n < cfg.netCount; n++) if (cfg.netExtCount[n] > 0) masquerading++;
+    for (let n = 0; n < cfg.netCount; n++) if (cfg.netExtCount[n] > 0 && cfg.subnetNet.includes(n)) masquerading++;
     this.networkQuota = cfg.networkQuota || (masquerading >= 2 ? Math.floor(capacity * 3 / 4) : capacity);
     this.pressureAt = Math.floor(capacity * 3 / 4);
     this.heavyAt = Math.max(64, Math.floor(this.addressQuota / 16));

@@ -1,7 +1,8 @@
 // The Docker feed's snapshot → the NAT66 data path's model (pure). One
 // masquerading network per Docker network with nat66 subnets, one NPTv6
 // network per NPTv6 subnet, and every published port whose container
-// address sits in a nat66 subnet. Networks whose choices cannot be made on
+// address sits in a nat66 subnet, on every address of the host as well
+// (as docker-ipv6nat and Docker's ip6tables publish them). Networks whose choices cannot be made on
 // this host (e.g. dedicated mode on an uplink with only a /128) are left
 // out one by one, each with a reason, so one bad network never stops the
 // others (filterResolvable).
@@ -36,7 +37,7 @@ export function datapathModel(snapshot: FeedSnapshot, uplink: string,
   // Every Docker bridge: a container on two networks may send a NAT'd network's replies through the other one.
   const replyBridges = [...new Set(snapshot.networks.map((n) => n.bridge))].sort();
   return {
-    uplink, tun: config.tun, networks, published, hostPortRange: config.hostPortRange, replyBridges,
+    uplink, tun: config.tun, networks, published, publishOnHostAddresses: true, hostPortRange: config.hostPortRange, replyBridges,
     ...(config.throwPrefixes === undefined || config.throwPrefixes.length === 0 ? {} : { throwPrefixes: config.throwPrefixes }),
     ...(config.ipv4Map === undefined || Object.keys(config.ipv4Map).length === 0 ? {} : { ipv4Map: config.ipv4Map }),
   };

@@ -1,7 +1,8 @@
 // Host-address mode end to end with three networks: every network NATs
 // behind the host's own address (one port allocator), each network's
-// published port answers on it, and the address is the one source selection
-// prefers, not a deprecated one nor the last one added. Real kernels in
+// published port answers on it (from outside, from the host itself and
+// from a container of another network), and the address is the one source
+// selection prefers, not a deprecated one nor the last one added. Real kernels in
 // namespaces (topology.ts, plus a third bridge), `sixgate nat` as a child.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -73,6 +74,15 @@ describe('host-address mode with three networks', { ...req, timeout: 60_000 }, (
     for (const port of [8081, 8082, 8083]) {
       const r = await lab.nodeResult(lab.inet, tcpClientCode(A.gwUp, port));
       assert.equal(r.peer, A.inet, `port ${port}: ${JSON.stringify(r)}`);
+    }
+  });
+
+  test('locally originated: the host itself and a container of another network reach a published port at the host address', async () => {
+    // Both come in as the host address: the host's own connection leaves from it, the container's is translated to it.
+    for (const ns of [lab.gw, lab.c3]) {
+      const r = await lab.nodeResult(ns, tcpClientCode(A.gwUp, 8081));
+      assert.equal(r.bytes, 1024, `${ns.name}: ${JSON.stringify(r)}`);
+      assert.equal(r.peer, A.gwUp);
     }
   });
 

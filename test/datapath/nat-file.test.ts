@@ -87,3 +87,9 @@ test('a start reuses the last parse of the same text, kept beside the state file
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('publishOnHostAddresses: "" and "::" also on the uplink\'s own addresses, off unless said', () => {
+  assert.equal(parseDatapathConfig(GOOD).model.publishOnHostAddresses, undefined);
+  assert.equal(parseDatapathConfig(`${GOOD}publishOnHostAddresses: true\n`).model.publishOnHostAddresses, true);
+  fails(`${GOOD}publishOnHostAddresses: yes please\n`, /publishOnHostAddresses/, 10);
+});

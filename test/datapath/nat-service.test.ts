@@ -118,6 +118,23 @@ out.netCalls = calls.slice(n);
     assert.equal((out.net as Record<string, number>).rulesAndRoutesAdded, 4);
   });
 
+  test('published ports on the host\'s addresses: steered with one tc batch per change; if steering fails outside host mode, a warning and the external address still serves', async () => {
+    const out = await run(`
+const pub = { protocol: 'tcp', hostIp: '', hostPort: 8080, containerAddress: 'fd66:1::2', containerPort: 80 };
+let n = calls.length;
+out.port = await svc.apply({ ...base, publishOnHostAddresses: true, published: [pub] });
+out.portCalls = calls.slice(n);
+out.filters = (await import('node:child_process')).execFileSync('tc', ['filter', 'show', 'dev', 'up0', 'ingress'], { encoding: 'utf8' });
+host.applySteering = async () => { throw new Error('no u32 here'); };
+out.failed = await svc.apply({ ...base, publishOnHostAddresses: true, published: [pub, { ...pub, hostPort: 8081 }] });
+out.published = svc.engine.published.size;
+`);
+    assert.deepEqual(out.portCalls, ['applySteering']);
+    assert.match(String(out.filters), /match 00001f90\/0000ffff at 40/);
+    assert.equal((out.failed as Record<string, number>).publishedAdded, 2, 'both ports on the external address, and 8081 on the host address too');
+    assert.ok((out.logs as string[]).some((m) => /external addresses only: steering the host's own addresses failed/.test(m)));
+  });
+
   test('the ip6tables look happens once, at start', async () => {
     const out = await run(`out.start = [...calls]; await svc.apply(base); await svc.apply(base, { resync: true }); out.all = [...calls];`);
     assert.deepEqual(out.start, ['kernelNatSubnets', 'readPolicy', 'ipBatch']);

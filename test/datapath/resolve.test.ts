@@ -91,3 +91,31 @@ test('dedicated mode: the host\'s address on the network\'s bridge is the source
   assert.equal(resolveModel(model(), facts).model.networks[0]!.localSource, 'fd66:1::1');
   assert.equal(resolveModel(model(), onLink).model.networks[0]!.localSource, undefined, 'no bridge address: the kernel chooses');
 });
+
+test('published ports on the host\'s addresses: every uplink address with publishOnHostAddresses, any address the host has when named, never twice', () => {
+  const p = (hostIp: string, hostPort: number, containerAddress = 'fd66:1::2') => ({ protocol: 'tcp' as const, hostIp, hostPort, containerAddress, containerPort: 80 });
+  const facts = {
+    uplinkAddresses: [{ address: '2001:db8:1::3', prefixLength: 64 }, { address: '2001:db8:1::2', prefixLength: 64 }],
+    localAddresses: [{ dev: 'dummy0', address: 'fd00:aa::1' }, { dev: 'br0', address: 'fd66:1::1' }],
+  };
+  const two: DatapathModel = {
+    uplink: 'up0', publishOnHostAddresses: true,
+    networks: [{ name: 'web', bridge: 'br0', subnets: ['fd66:1::/64'] }, { name: 'db', bridge: 'br1', subnets: ['fd66:2::/64'] }],
+    published: [p('', 8080), p('::', 8080, 'fd66:2::2'), p('fd00:aa::1', 8081), p('fd66:1::1', 8082), p('2001:db8:9::1', 8083)],
+  };
+  const { model: r, notes } = resolveModel(two, facts);
+  assert.deepEqual(r.hostAddresses, ['2001:db8:1::2', '2001:db8:1::3', 'fd00:aa::1']);
+  assert.deepEqual(r.published.map((x) => `${x.externalAddress ?? '*'}:${x.externalPort} ${x.insideAddress}`), [
+    '*:8080 fd66:1::2', '2001:db8:1::2:8080 fd66:1::2', '2001:db8:1::3:8080 fd66:1::2',
+    // The other network's container keeps its own dedicated address; the host's addresses are taken.
+    '*:8080 fd66:2::2', 'fd00:aa::1:8081 fd66:1::2',
+  ]);
+  assert.equal(notes.filter((n) => n.includes('where another container has that port')).length, 2);
+  assert.ok(notes.some((n) => n.includes(':8082') && n.includes('skipped')), 'an address inside a NAT subnet is not the host\'s to publish on');
+  assert.ok(notes.some((n) => n.includes(':8083') && n.includes('neither an external address')));
+  // Without the option, "" and :: stay on the networks' addresses; host mode's address is its network's, not one more.
+  assert.deepEqual(resolveModel({ ...two, publishOnHostAddresses: false }, facts).model.hostAddresses, ['fd00:aa::1']);
+  const host = resolveModel({ ...two, networks: [{ ...two.networks[0]!, addressMode: 'host' }] }, facts).model;
+  assert.deepEqual(host.hostAddresses, ['2001:db8:1::3', 'fd00:aa::1']);
+  assert.deepEqual(host.published.filter((x) => x.externalPort === 8080).map((x) => x.externalAddress ?? '*'), ['*', '2001:db8:1::3']);
+});
