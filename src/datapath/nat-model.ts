@@ -83,6 +83,12 @@ export interface ResolvedNetwork {
   /** masquerade only: 'dedicated' or 'host'. */
   readonly addressMode: 'dedicated' | 'host' | 'none';
   readonly externalAddresses: readonly string[];
+  /**
+   * dedicated mode, addresses picked from the uplink: the ones of its other
+   * on-link prefixes (deprecated, or left from before a renumbering), kept
+   * for the sessions on them; no new mapping is made on them.
+   */
+  readonly drainingAddresses?: readonly string[];
   readonly externalPrefix?: string;
   readonly filtering?: FilteringMode;
   readonly portRange?: readonly [number, number];

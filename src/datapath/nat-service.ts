@@ -26,6 +26,14 @@
 // the fail-closed routes (src/host/policy.ts) drop container traffic instead
 // of letting it out untranslated.
 //
+// Uplink: every address event on the uplink (RTM_NEWADDR / RTM_DELADDR: a
+// prefix added, deprecated, removed) re-resolves the model in force against
+// the uplink's addresses, within tens of milliseconds: addresses picked from
+// the uplink move to its current prefix, those of a prefix still valid keep
+// their sessions (draining), those of a prefix gone end theirs (counted in
+// `uplink` and logged). The NDP service announces the new addresses with an
+// unsolicited NA and stops answering for the withdrawn ones.
+//
 // Clock: monotonicMs, the clock the TUN stamps each read with, so expiry and
 // snapshots run on the translation's time base.
 import { readFileSync } from 'node:fs';
@@ -47,10 +55,10 @@ import { cleanupPolicy, diffPolicy, readPolicy, watchDeviceRoutes, type PolicySt
 import { applySteering, removeSteering, type SteerSpec } from '../host/steering.js';
 import { checkHost, kernelNatSubnets } from '../host/checks.js';
 import { ipBatch, type BatchResult } from '../host/run.js';
-import { parseIfInet6 } from '../host/interfaces.js';
+import { parseIfInet6, watchAddresses } from '../host/interfaces.js';
 import { formatIpv6, prefixesOverlap } from '../wire/address.js';
 import { DEFAULT_TUN, type DatapathModel, type ResolvedModel } from './nat-model.js';
-import { resolveModel, type HostFacts } from './resolve.js';
+import { IFA_F_DEPRECATED, resolveModel, type HostFacts } from './resolve.js';
 import { hostPlan, natConfig, natPublished, publishedKey, type HostPlan } from './plan.js';
 import { TunDatapath } from './loop.js';
 import { reservePorts, releasePorts } from './ports.js';
@@ -196,6 +204,13 @@ export class DatapathService {
   private repairTimer: NodeJS.Timeout | undefined;
   private repairDelayMs = REPAIR_FIRST_MS;
   private stopWatching: (() => void) | undefined;
+  private stopWatchingUplink: (() => void) | undefined;
+  /** The model as declared by the last start or apply, re-resolved when the uplink's addresses change. */
+  private declared: DatapathModel;
+  /** The uplink addresses the model in force was resolved against (uplinkKey). */
+  private uplinkKey: string;
+  /** Uplink address changes that moved an external address or prefix, and the sessions they ended. */
+  readonly uplink = { changes: 0, sessionsEnded: 0 };
   /** Failures seen and repairs done since start (the counter registry). */
   readonly supervision = { failures: 0, repairs: 0 };
   private expiry: NodeJS.Timeout | undefined;
@@ -236,6 +251,8 @@ export class DatapathService {
     this.nat = nat;
     this.resolved = resolved;
     this.plan = plan;
+    this.declared = options.model;
+    this.uplinkKey = uplinkKey(uplinkFacts(resolved.uplink));
     this.loop = new TunDatapath({
       tun, nat,
       onError: (err) => this.failed(`the TUN failed: ${(err as Error).message}`, true),
@@ -284,10 +301,12 @@ export class DatapathService {
       service.loop.start();
       await service.installHost(undefined, plan);
       service.stopWatching = watchDeviceRoutes(resolved.tun, () => service.checkRoutes());
+      service.stopWatchingUplink = watchAddresses(resolved.uplink, () => service.followUplink());
       service.expiry = setInterval(() => { service.nat.expire(monotonicMs()); service.reportQuota(); }, 1000);
       service.expiry.unref();
     } catch (err) {
       service.stopWatching?.();
+      service.stopWatchingUplink?.();
       service.loop.stop();
       tun.close();
       service.state?.close();
@@ -443,10 +462,11 @@ export class DatapathService {
     return next;
   }
 
-  private async applyNow(model: DatapathModel, facts: HostFacts | undefined): Promise<ApplyReport> {
+  private async applyNow(model: DatapathModel, given: HostFacts | undefined): Promise<ApplyReport> {
     if (this.stopped) throw new Error('data path stopped');
     const filtered = withoutKernelNat(model, this.kernelNat, this.log, this.kernelNatWarned);
-    const { model: resolved, notes } = resolveModel(filtered, facts ?? uplinkFacts(filtered.uplink));
+    const facts = given ?? uplinkFacts(filtered.uplink);
+    const { model: resolved, notes } = resolveModel(filtered, facts);
     if (resolved.tun !== this.resolved.tun || resolved.uplink !== this.resolved.uplink) {
       throw new HostSetupError(['changing the TUN or uplink needs a restart']);
     }
@@ -456,6 +476,8 @@ export class DatapathService {
     const plan = hostPlan(resolved);
     const nat = this.reconfigureNat(resolved);
     const before = this.plan;
+    this.declared = model;
+    this.uplinkKey = uplinkKey(facts);
     this.resolved = resolved;
     this.plan = plan;
     // While the data path is down its routes cannot be installed (the TUN may
@@ -518,6 +540,28 @@ export class DatapathService {
       this.log.info({ sessions: result.sessionsDropped }, 'NAT reconfigured: sessions of removed networks, external addresses or published ports ended');
     }
     return result;
+  }
+
+  /**
+   * The uplink's addresses changed (an address event): re-resolve the model
+   * in force against them, unless they are the ones it was resolved against
+   * (a router's RA refreshing lifetimes is an event too). Queued like any apply.
+   */
+  private followUplink(): void {
+    if (this.stopped) return;
+    const facts = uplinkFacts(this.resolved.uplink);
+    if (uplinkKey(facts) === this.uplinkKey) return;
+    const before = externalsOf(this.resolved);
+    void this.apply(this.declared, { facts }).then((report) => {
+      const after = externalsOf(this.resolved);
+      if (after === before) return;
+      this.uplink.changes++;
+      this.uplink.sessionsEnded += report.sessionsDropped;
+      this.log.info({ uplink: this.resolved.uplink, before, after, sessionsEnded: report.sessionsDropped },
+        'uplink prefixes changed: new connections leave from the current prefix, those on a withdrawn one ended');
+    }, (err: unknown) => {
+      this.log.error({ err: (err as Error).message }, 'uplink prefixes changed but the model could not be applied: the previous one stays in force');
+    });
   }
 
   /**
@@ -664,6 +708,7 @@ export class DatapathService {
     if (this.expiry !== undefined) clearInterval(this.expiry);
     if (this.repairTimer !== undefined) clearTimeout(this.repairTimer);
     this.stopWatching?.();
+    this.stopWatchingUplink?.();
     this.loop.stop();
     await this.releaseNdp();
     if (options.cleanup) this.state?.remove();
@@ -730,6 +775,19 @@ function deviceExists(name: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** What resolution reads of the uplink: its addresses, prefix lengths and whether each is deprecated. */
+function uplinkKey(facts: HostFacts): string {
+  return facts.uplinkAddresses.map((a) => `${a.address}/${a.prefixLength}${((a.flags ?? 0) & IFA_F_DEPRECATED) !== 0 ? 'd' : ''}`).join(' ');
+}
+
+/** Each network's external side, as text for log lines: "web 2001:db8:1::5167:1 (draining 2001:db8:9::5167:1)". */
+function externalsOf(m: ResolvedModel): string {
+  return m.networks.map((n) => {
+    const draining = n.drainingAddresses === undefined ? '' : ` (draining ${n.drainingAddresses.join(' ')})`;
+    return `${n.name} ${n.externalPrefix ?? n.externalAddresses.join(' ')}${draining}`;
+  }).join('; ');
 }
 
 function steerKey(s: HostPlan['steering'][number]): string {

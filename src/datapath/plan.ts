@@ -62,7 +62,7 @@ export function hostPlan(m: ResolvedModel): HostPlan {
       routes.push({ dst: n.externalPrefix!, type: 'unicast', dev: m.tun, table: 'main' });
       ndpPrefixes.push(n.externalPrefix!);
     } else if (n.addressMode === 'dedicated') {
-      for (const e of n.externalAddresses) {
+      for (const e of [...n.externalAddresses, ...(n.drainingAddresses ?? [])]) {
         routes.push({ dst: `${e}/128`, type: 'unicast', dev: m.tun, table: 'main', ...(n.localSource === undefined ? {} : { src: n.localSource }) });
         ndpAddresses.push(e);
       }
@@ -106,6 +106,7 @@ export function natConfig(m: ResolvedModel, extra: Partial<NatConfig> = {}): Nat
     }
     const net: NatNetwork = {
       name: n.name, insideSubnets: [...n.subnets], mode: 'masquerade', externalAddresses: [...n.externalAddresses],
+      ...(n.drainingAddresses === undefined ? {} : { drainingAddresses: [...n.drainingAddresses] }),
       ...(n.portRange ? { portRange: [n.portRange[0], n.portRange[1]] as [number, number] } : {}),
       ...(n.filtering ? { filtering: n.filtering } : {}),
     };

@@ -10,6 +10,13 @@
 //  - the uplink has only /128s (e.g. a cloud VM with one address) → host:
 //    the host's own address within the reserved port range.
 //
+// A dedicated address picked from the uplink follows its prefixes: new
+// mappings are made on the address of a preferred prefix; every other
+// on-link prefix of the uplink (deprecated, or left over from before a
+// renumbering) keeps its address as a draining one, so the sessions on it
+// carry on while the kernel keeps the prefix (its valid lifetime) and end
+// when it goes.
+//
 // Host mode serves every network that asks for it behind one host address:
 // the engine gets them as one masquerading network (plan.ts), so one port
 // allocator hands out the reserved range and the published ports of all of
@@ -21,7 +28,7 @@
 // by the order they were added, so the lowest is taken: the same one after
 // every restart, whatever order the addresses came in.
 import { ConfigError } from '../errors.js';
-import { compareAddress, formatIpv6, matchesPrefix, parseIpv6, parseIpv6Prefix, tryParseIpv6 } from '../wire/address.js';
+import { clearHostBits, compareAddress, formatIpv6, matchesPrefix, parseIpv6, parseIpv6Prefix, tryParseIpv6 } from '../wire/address.js';
 import {
   DEFAULT_HOST_PORT_RANGE, DEFAULT_TUN,
   type DatapathModel, type NetworkModel, type ResolvedModel, type ResolvedNetwork, type ResolvedPublished,
@@ -36,7 +43,7 @@ export interface UplinkAddress {
 
 /** IFA_F_TEMPORARY (also IFA_F_SECONDARY) and IFA_F_DEPRECATED: never the source of choice. */
 const IFA_F_TEMPORARY = 0x01;
-const IFA_F_DEPRECATED = 0x20;
+export const IFA_F_DEPRECATED = 0x20;
 
 /** The host address host mode translates to: the preferred global one (see above), or undefined. */
 export function preferredHostAddress(addresses: readonly UplinkAddress[]): string | undefined {
@@ -44,6 +51,22 @@ export function preferredHostAddress(addresses: readonly UplinkAddress[]): strin
   const pool = (usable.length > 0 ? usable : addresses).map((a) => parseIpv6(a.address));
   pool.sort((x, y) => compareAddress(x, 0, y, 0));
   return pool[0] === undefined ? undefined : formatIpv6(pool[0], 0);
+}
+
+/**
+ * The uplink's on-link prefixes ("2001:db8:1::/64"), the current one first:
+ * the first with an address that is not deprecated (where every one is,
+ * the first); then the others in the order the kernel lists them.
+ */
+export function onLinkPrefixes(addresses: readonly UplinkAddress[]): string[] {
+  const preferred: string[] = [];
+  const deprecated: string[] = [];
+  for (const a of addresses) {
+    if (a.prefixLength > 126) continue;
+    const prefix = `${formatIpv6(clearHostBits(parseIpv6(a.address), a.prefixLength), 0)}/${a.prefixLength}`;
+    ((a.flags ?? 0) & IFA_F_DEPRECATED) === 0 ? preferred.push(prefix) : deprecated.push(prefix);
+  }
+  return [...new Set([...preferred, ...deprecated])];
 }
 
 export interface HostFacts {
@@ -129,6 +152,7 @@ function resolveNetwork(n: NetworkModel, facts: HostFacts, hostRange: readonly [
   }
   if (addressMode === 'dedicated') {
     let externals = explicit.map((e) => formatIpv6(parseIpv6(e), 0));
+    let draining: string[] = [];
     for (const e of externals) {
       if (hostAddrs.some((h) => formatIpv6(h, 0) === e)) {
         throw new ConfigError(`${netWhere(n)}: dedicated external address ${e} is assigned to the host; use addressMode host or another address`);
@@ -138,11 +162,14 @@ function resolveNetwork(n: NetworkModel, facts: HostFacts, hostRange: readonly [
       if (onLink === undefined) {
         throw new ConfigError(`${netWhere(n)}: dedicated mode needs externalAddresses or an on-link prefix on the uplink (it has only /128s)`);
       }
-      const p = parseIpv6Prefix(`${onLink.address}/${onLink.prefixLength}`);
-      externals = [formatIpv6(pickDedicated(p.address, p.length, n.name, hostAddrs), 0)];
+      const [current, ...retiring] = onLinkPrefixes(facts.uplinkAddresses);
+      const pick = (p: string): string => { const q = parseIpv6Prefix(p); return formatIpv6(pickDedicated(q.address, q.length, n.name, hostAddrs), 0); };
+      externals = [pick(current!)];
+      draining = retiring.map(pick);
     }
     const localSource = bridgeAddress(facts, n.bridge, n.subnets);
     return { name: n.name, bridge: n.bridge, subnets: n.subnets, mode, addressMode, externalAddresses: externals, filtering: n.filtering, portRange: n.portRange,
+      ...(draining.length === 0 ? {} : { drainingAddresses: draining }),
       ...(localSource === undefined ? {} : { localSource }) };
   }
   const host = explicit.length > 0 ? formatIpv6(parseIpv6(explicit[0]!), 0) : preferredHostAddress(facts.uplinkAddresses);

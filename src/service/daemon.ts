@@ -36,7 +36,7 @@ import { NdpSources, uplinkConfig } from '../proxy/sources.js';
 import { DatapathService, cleanupHost, uplinkFacts } from '../datapath/nat-service.js';
 import type { DatapathModel } from '../datapath/nat-model.js';
 import { natOptions } from '../datapath/nat-file.js';
-import { watchRoutes } from '../host/interfaces.js';
+import { watchAddresses, watchRoutes } from '../host/interfaces.js';
 import { parseIpv6 } from '../wire/address.js';
 import { RESTART_OPTIONS, type ServiceConfig } from '../config/options.js';
 import type { HealthStatus, ComponentHealth } from './health.js';
@@ -150,7 +150,10 @@ export class SixgateDaemon {
       if (config.nat66) await daemon.#resumeNat();
       if (daemon.#wantsNdp) await daemon.#startNdp();
       daemon.feed.onChange((batch) => daemon.#onBatch(batch));
-      daemon.#stopRoutes = watchRoutes(() => void daemon.#refreshUplink());
+      // Routes and the uplink's address events (a prefix added or removed at once, not at the next route change).
+      const stopRoutes = watchRoutes(() => void daemon.#refreshUplink());
+      const stopAddresses = watchAddresses(uplink, () => void daemon.#refreshUplink());
+      daemon.#stopRoutes = () => { stopRoutes(); stopAddresses(); };
       daemon.#repair = setInterval(() => void daemon.#retryFailed(), REPAIR_INTERVAL_MS);
       daemon.#repair.unref();
       daemon.#resyncStarted = options.now();

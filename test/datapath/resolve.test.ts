@@ -91,3 +91,16 @@ test('dedicated mode: the host\'s address on the network\'s bridge is the source
   assert.equal(resolveModel(model(), facts).model.networks[0]!.localSource, 'fd66:1::1');
   assert.equal(resolveModel(model(), onLink).model.networks[0]!.localSource, undefined, 'no bridge address: the kernel chooses');
 });
+
+test('renumbering: the dedicated address moves to the preferred prefix; the deprecated one\'s stays as a draining address', () => {
+  const renumbered = { uplinkAddresses: [
+    { address: '2001:db8:1::2', prefixLength: 64, flags: 0x20 },
+    { address: '2001:db8:9::2', prefixLength: 64 },
+  ] };
+  const n = resolveModel(model(), renumbered).model.networks[0]!;
+  assert.match(n.externalAddresses[0]!, /^2001:db8:9::5167:/);
+  assert.equal(n.drainingAddresses?.length, 1);
+  assert.equal(n.drainingAddresses![0], resolveModel(model(), onLink).model.networks[0]!.externalAddresses[0]);
+  // The old prefix gone: nothing drains.
+  assert.equal(resolveModel(model(), { uplinkAddresses: [renumbered.uplinkAddresses[1]!] }).model.networks[0]!.drainingAddresses, undefined);
+});

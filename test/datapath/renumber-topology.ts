@@ -1,0 +1,176 @@
+// The renumbering topology, shared by test/datapath/renumber.test.ts and
+// bench/renumber.ts:
+//
+//   c1 fd66:1::2 ─ br0 fd66:1::1 ─ gw ─ up0 (SLAAC) ══ down0 ─ rt ─ out0 ══ inet 2001:db8:2::2
+//   c2 fd66:7::2 ─ br1 fd66:7::1 ─┘                    radvd
+//
+// rt runs radvd on down0 and holds an address in every prefix it may
+// announce (2001:db8:1::/64, 2001:db8:9::/64, ...), so it reaches gw's
+// external addresses on the link through NDP, which sixgate answers. gw
+// forwards and takes its address and default route from the RAs
+// (accept_ra=2), as a Docker host on a home or office LAN does; sixgate runs
+// there as `sixgate nat` (a child process). `announce` rewrites radvd's
+// file and sends it SIGHUP: radvd then sends an RA at once.
+import { writeFileSync, rmSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { NatLab } from './topology.js';
+import type { Netns } from '../support/netns.js';
+import { parseIpv6Prefix, formatIpv6 } from '../../src/wire/address.js';
+import { pickDedicated } from '../../src/datapath/resolve.js';
+
+export const R = {
+  c1: 'fd66:1::2', c2: 'fd66:7::2', inet: '2001:db8:2::2', rtOut: '2001:db8:2::1',
+} as const;
+
+/** A prefix as radvd announces it (lifetimes in seconds). */
+export interface Announced {
+  readonly prefix: string;
+  readonly valid: number;
+  readonly preferred: number;
+}
+
+export class RenumberLab extends NatLab {
+  private radvd: ChildProcess | undefined;
+  private readonly radvdFile: string;
+
+  /** `prefixes`: every prefix the router may announce (it holds ::1 in each). */
+  constructor(prefixes: readonly string[]) {
+    super({ bare: true, withNpt: false, withInet2: false });
+    const { lab, gw, rt, inet, c1, c2 } = this;
+    lab.veth(c1, 'eth0', gw, 'vc1');
+    lab.bridge(gw, 'br0', ['vc1']);
+    lab.addr(gw, 'br0', 'fd66:1::1/64');
+    lab.addr(c1, 'eth0', `${R.c1}/64`);
+    c1.ip('-6', 'route', 'add', 'default', 'via', 'fd66:1::1');
+    lab.veth(c2, 'eth0', gw, 'vc2');
+    lab.bridge(gw, 'br1', ['vc2']);
+    lab.addr(gw, 'br1', 'fd66:7::1/64');
+    lab.addr(c2, 'eth0', `${R.c2}/64`);
+    c2.ip('-6', 'route', 'add', 'default', 'via', 'fd66:7::1');
+    gw.sysctl('net.ipv6.conf.all.forwarding', '1');
+    lab.veth(gw, 'up0', rt, 'down0');
+    gw.sysctl('net.ipv6.conf.up0.accept_ra', '2');
+    for (const p of prefixes) lab.addr(rt, 'down0', `${p.replace('::/64', '::1/64')}`);
+    lab.veth(rt, 'out0', inet, 'eth0');
+    lab.addr(rt, 'out0', `${R.rtOut}/64`);
+    lab.addr(inet, 'eth0', `${R.inet}/64`);
+    inet.ip('-6', 'route', 'add', 'default', 'via', R.rtOut);
+    rt.sysctl('net.ipv6.conf.all.forwarding', '1');
+    this.radvdFile = `/tmp/${rt.name}-radvd.conf`;
+  }
+
+  /** Makes radvd announce exactly `prefixes` (starting it the first time); resolves once it was told. */
+  async announce(prefixes: readonly Announced[], routes: readonly string[] = []): Promise<void> {
+    const body = prefixes.map((p) => `  prefix ${p.prefix} { AdvValidLifetime ${p.valid}; AdvPreferredLifetime ${p.preferred}; };`);
+    const routed = routes.map((r) => `  route ${r} { AdvRouteLifetime 60; };`);
+    writeFileSync(this.radvdFile, `interface down0 {
+  AdvSendAdvert on; MinRtrAdvInterval 3; MaxRtrAdvInterval 4; AdvDefaultLifetime 60;
+${[...body, ...routed].join('\n')}
+};
+`);
+    if (this.radvd === undefined) {
+      this.radvd = this.rt.spawn('radvd', ['-n', '-C', this.radvdFile, '-p', `${this.radvdFile}.pid`, '-m', 'stderr']);
+      this.radvd.stderr!.setEncoding('utf8').on('data', (d: string) => { this.routerLog += d; });
+      return;
+    }
+    this.radvd.kill('SIGHUP');
+  }
+
+  routerLog = '';
+
+  /** gw's global addresses on up0 that are not deprecated. */
+  preferredUplinkAddresses(): string[] {
+    const [link] = this.gw.ipJson<Array<{ addr_info: Array<{ local: string; scope: string; deprecated?: boolean; family: string }> }>>('-6', 'addr', 'show', 'dev', 'up0');
+    return (link?.addr_info ?? []).filter((a) => a.scope === 'global' && a.deprecated !== true).map((a) => a.local);
+  }
+
+  /** Waits until gw has a preferred address in `prefix` (SLAAC from the RA). */
+  async waitForPrefix(prefix: string, timeoutMs = 5000): Promise<void> {
+    const p = prefix.replace('::/64', ':');
+    const end = Date.now() + timeoutMs;
+    while (!this.preferredUplinkAddresses().some((a) => a.startsWith(p))) {
+      if (Date.now() > end) throw new Error(`gw got no address in ${prefix}:\n${this.gw.ip('-6', 'addr', 'show', 'dev', 'up0')}\n${this.routerLog}`);
+      await sleep(20);
+    }
+  }
+
+  /** The dedicated address sixgate picks for network `name` in `prefix` (resolve.ts pickDedicated). */
+  dedicated(prefix: string, name: string): string {
+    const p = parseIpv6Prefix(prefix);
+    return formatIpv6(pickDedicated(p.address, p.length, name, []), 0);
+  }
+
+  override destroy(): void {
+    this.radvd?.kill('SIGKILL');
+    super.destroy();
+    for (const f of [this.radvdFile, `${this.radvdFile}.pid`]) rmSync(f, { force: true });
+  }
+}
+
+/** A TCP server answering every line with "peer ADDR LINE". */
+export function lineEchoCode(port: number): string {
+  return `import net from 'node:net';
+net.createServer((s) => {
+  s.on('error', () => {});
+  let buf = '';
+  s.on('data', (d) => { buf += d; let i; while ((i = buf.indexOf('\\n')) >= 0) { s.write('peer ' + s.remoteAddress + ' ' + buf.slice(0, i) + '\\n'); buf = buf.slice(i + 1); } });
+}).listen(${port}, '::', () => console.log('ready'));`;
+}
+
+/** A TCP client: sends one line, prints the address the server saw (JSON {peer} or {error}). */
+export function lineClientCode(host: string, port: number, timeoutMs = 1500): string {
+  return `import net from 'node:net';
+const s = net.connect({ host: '${host}', port: ${port} }, () => s.write('hi\\n'));
+s.setTimeout(${timeoutMs}, () => { console.log(JSON.stringify({ error: 'timeout' })); process.exit(1); });
+s.on('error', (e) => { console.log(JSON.stringify({ error: e.code })); process.exit(1); });
+let buf = ''; s.on('data', (d) => { buf += d; const m = /^peer (\\S+)/.exec(buf); if (m && buf.includes('\\n')) { console.log(JSON.stringify({ peer: m[1] })); process.exit(0); } });`;
+}
+
+/**
+ * A connection kept open across the test: each `ask()` sends a line and
+ * resolves with the peer address the server saw, or "error ..." when the
+ * connection broke or did not answer within a second.
+ */
+export class LongConnection {
+  private buffered = '';
+  private constructor(private readonly child: ChildProcess) {
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => { this.buffered += d; });
+  }
+
+  static async open(ns: Netns, host: string, port: number): Promise<LongConnection> {
+    const child = ns.spawn(process.execPath, ['--input-type=module', '-e', `import net from 'node:net';
+import readline from 'node:readline';
+const s = net.connect({ host: '${host}', port: ${port} }, () => console.log('open'));
+s.on('error', (e) => console.log('error ' + e.code));
+s.on('close', () => console.log('error closed'));
+let buf = ''; s.on('data', (d) => { buf += d; let i; while ((i = buf.indexOf('\\n')) >= 0) { console.log(buf.slice(0, i)); buf = buf.slice(i + 1); } });
+readline.createInterface({ input: process.stdin }).on('line', (l) => s.write(l + '\\n'));`]);
+    const c = new LongConnection(child);
+    const line = await c.next(3000);
+    if (line !== 'open') throw new Error(`connection did not open: ${line}`);
+    return c;
+  }
+
+  private async next(timeoutMs: number): Promise<string> {
+    const end = Date.now() + timeoutMs;
+    while (!this.buffered.includes('\n')) {
+      if (Date.now() > end) return 'error timeout';
+      await sleep(10);
+    }
+    const i = this.buffered.indexOf('\n');
+    const line = this.buffered.slice(0, i);
+    this.buffered = this.buffered.slice(i + 1);
+    return line;
+  }
+
+  async ask(): Promise<string> {
+    this.child.stdin!.write('ping\n');
+    const line = await this.next(1000);
+    return line.startsWith('peer ') ? line.split(' ')[1]! : line;
+  }
+
+  close(): void {
+    this.child.kill('SIGKILL');
+  }
+}

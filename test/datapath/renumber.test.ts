@@ -1,0 +1,95 @@
+// The uplink renumbered by its router (radvd in a namespace, short
+// lifetimes): `sixgate nat` follows the address events on the uplink. New
+// connections leave from the new prefix within a second; a connection
+// opened before goes on while the old prefix is deprecated but valid, and
+// ends when the prefix is removed; the NDP proxy announces the new address
+// at once and stops answering for the withdrawn one.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { ChildProcess } from 'node:child_process';
+import { requires } from '../support/prereq.js';
+import { waitFor } from '../support/wait.js';
+import { tcpServerCode, tcpClientCode } from './topology.js';
+import { RenumberLab, LongConnection, lineEchoCode, lineClientCode, R } from './renumber-topology.js';
+
+const req = requires({ root: true, tools: ['ip', 'radvd', 'tcpdump', 'ndisc6', 'nsenter'], files: ['/dev/net/tun'] });
+
+const OLD = '2001:db8:1::/64';
+const NEW = '2001:db8:9::/64';
+
+describe('the uplink renumbered by its router (radvd)', { ...req, timeout: 90_000 }, () => {
+  let lab: RenumberLab;
+  let long: LongConnection | undefined;
+  let capture: ChildProcess | undefined;
+  let seen = '';
+  const oldAddress = (): string => lab.dedicated(OLD, 'web');
+  const newAddress = (): string => lab.dedicated(NEW, 'web');
+
+  before(async () => {
+    lab = new RenumberLab([OLD, NEW]);
+    await lab.announce([{ prefix: OLD, valid: 8, preferred: 8 }]);
+    await lab.waitForPrefix(OLD);
+    await lab.server(lab.inet, lineEchoCode(5001));
+    await lab.server(lab.c1, tcpServerCode(80, 1000));
+    await lab.startSixgate(`uplink: up0
+networks:
+  - { name: web, bridge: br0, subnets: [fd66:1::/64] }
+published:
+  - { protocol: tcp, hostIp: "::", hostPort: 8080, containerAddress: "${R.c1}", containerPort: 80 }
+`);
+    capture = lab.rt.spawn('tcpdump', ['-l', '-n', '-i', 'down0', 'icmp6 and ip6[40] == 136']);
+    capture.stdout!.setEncoding('utf8').on('data', (d: string) => { seen += d; });
+    await sleep(300);
+  });
+
+  after(async () => {
+    long?.close();
+    capture?.kill();
+    await lab?.stopSixgate('SIGKILL');
+    lab?.destroy();
+    if (lab) rmSync(`/tmp/${lab.gw.name}-nat.yaml`, { force: true });
+  });
+
+  test('before the change: outbound leaves from the dedicated address of the prefix the router announces', async () => {
+    const r = await lab.nodeResult(lab.c1, lineClientCode(R.inet, 5001));
+    assert.equal(r.peer, oldAddress());
+    long = await LongConnection.open(lab.c1, R.inet, 5001);
+    assert.equal(await long.ask(), oldAddress());
+  });
+
+  test('old prefix deprecated, new one announced: new connections leave from the new prefix within a second', async () => {
+    const changed = Date.now();
+    await lab.announce([{ prefix: OLD, valid: 8, preferred: 0 }, { prefix: NEW, valid: 60, preferred: 60 }]);
+    let peer: string | undefined;
+    while (Date.now() - changed < 5000) {
+      peer = (await lab.nodeResult<{ peer?: string }>(lab.c1, lineClientCode(R.inet, 5001, 500))).peer;
+      if (peer === newAddress()) break;
+    }
+    const tookMs = Date.now() - changed;
+    assert.equal(peer, newAddress(), `still ${peer} after ${tookMs} ms\n${lab.log.slice(-2000)}`);
+    assert.ok(tookMs < 1500, `took ${tookMs} ms (a node start per attempt included)`);
+    assert.match(lab.log, /uplink prefixes changed/);
+    // The proxy announced the new address with an unsolicited NA to all nodes.
+    await waitFor(() => new RegExp(`ff02::1: .*tgt is ${newAddress()}`).test(seen), 2000, `an unsolicited NA for ${newAddress()}:\n${seen}`);
+  });
+
+  test('the connection opened before carries on from the deprecated prefix; published ports answer on the new address', async () => {
+    assert.equal(await long!.ask(), oldAddress());
+    const r = await lab.nodeResult(lab.inet, tcpClientCode(newAddress(), 8080));
+    assert.equal(r.peer, R.inet);
+    assert.equal(r.bytes, 1000);
+  });
+
+  test('old prefix removed: its sessions end (counted, logged) and its address is no longer answered', async () => {
+    await lab.announce([{ prefix: NEW, valid: 60, preferred: 60 }]);
+    // The kernel drops the old address when its valid lifetime (8 s, refreshed until now) runs out.
+    await waitFor(() => /"sessionsEnded":[1-9]/.test(lab.log), 12_000, `the old prefix's sessions to end:\n${lab.log.slice(-2000)}`, 50);
+    assert.notEqual(await long!.ask(), oldAddress());
+    const ndp = await lab.rt.run('ndisc6', ['-1', '-r', '2', '-w', '300', oldAddress(), 'down0'], 5000);
+    assert.doesNotMatch(ndp.stdout, /Target link-layer address/, 'the withdrawn address is not answered');
+    const fresh = await lab.nodeResult(lab.c1, lineClientCode(R.inet, 5001));
+    assert.equal(fresh.peer, newAddress());
+  });
+});
