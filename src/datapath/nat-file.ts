@@ -19,7 +19,7 @@
 //       bridge: br-lab
 //       subnets: [fd66:2::/64]
 //       mode: nptv6
-//       externalPrefix: 2001:db8:66::/64
+//       externalPrefix: 2001:db8:66::/64   # or auto: from the upstream prefix (resolve.ts)
 //   published:
 //     - { protocol: tcp, hostIp: "::", hostPort: 8080, containerAddress: "fd66:1::2", containerPort: 80 }
 //
@@ -29,6 +29,7 @@ import { ConfigError } from '../errors.js';
 import { tryParseIpv6 } from '../wire/address.js';
 import { readConfigText, schemaChecker, YamlFile } from '../config/yaml.js';
 import type { DatapathModel } from './nat-model.js';
+import { AUTO_PREFIX } from './resolve.js';
 import type { NatConfig } from '../nat/engine-config.js';
 import { REFUSE_MODES, type RefuseMode } from '../nat/refuse.js';
 
@@ -87,7 +88,7 @@ const SCHEMA = {
           mode: { enum: ['masquerade', 'nptv6'] },
           addressMode: { enum: ['auto', 'dedicated', 'host'] },
           externalAddresses: { type: 'array', items: address },
-          externalPrefix: prefix,
+          externalPrefix: { type: 'string', pattern: '^([0-9A-Fa-f:.]+/[0-9]{1,3}|auto)$' },
           filtering: { enum: ['address-and-port-dependent', 'endpoint-independent'] },
           portRange: { type: 'array', items: port, minItems: 2, maxItems: 2 },
         },
@@ -128,7 +129,7 @@ export function parseDatapathConfig(text: string, file = '<config>'): DatapathFi
   v.networks.forEach((n, i) => {
     n.subnets.forEach((s, j) => checkAddr(s, ['networks', i, 'subnets', j]));
     (n.externalAddresses ?? []).forEach((s, j) => checkAddr(s, ['networks', i, 'externalAddresses', j]));
-    if (n.externalPrefix !== undefined) checkAddr(n.externalPrefix, ['networks', i, 'externalPrefix']);
+    if (n.externalPrefix !== undefined && n.externalPrefix !== AUTO_PREFIX) checkAddr(n.externalPrefix, ['networks', i, 'externalPrefix']);
     if ((n.mode ?? 'masquerade') === 'nptv6' && n.externalPrefix === undefined) {
       throw new ConfigError(`networks.${i}: nptv6 needs externalPrefix`, yaml.where(['networks', i]));
     }

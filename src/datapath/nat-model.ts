@@ -33,7 +33,10 @@ export interface NetworkModel {
    * In dedicated mode they must not be assigned to the host; in host mode, one of its addresses.
    */
   readonly externalAddresses?: readonly string[];
-  /** nptv6: the external prefix (same length as the single inside subnet). */
+  /**
+   * nptv6: the external prefix (same length as the single inside subnet), or
+   * "auto": derived from the upstream prefix, and again when it changes (resolve.ts).
+   */
   readonly externalPrefix?: string;
   readonly filtering?: FilteringMode;
   /** masquerade, dedicated mode: external ports handed out (default 1024..65535). */
@@ -90,6 +93,8 @@ export interface ResolvedNetwork {
    */
   readonly drainingAddresses?: readonly string[];
   readonly externalPrefix?: string;
+  /** nptv6 auto: where the external prefix was derived from (a delegated prefix is routed to the host, not NDP-proxied). */
+  readonly prefixFrom?: 'delegated' | 'on-link';
   readonly filtering?: FilteringMode;
   readonly portRange?: readonly [number, number];
   /**

@@ -15,7 +15,8 @@
 //    worse metric, so traffic is dropped, never forwarded untranslated, while
 //    the TUN is gone (policy.ts);
 //  - NDP: dedicated external addresses are answered as exact /128s, NPTv6
-//    external prefixes as static rules, on the uplink;
+//    external prefixes as static rules, on the uplink (not a delegated
+//    prefix's: the router routes it to the host);
 //  - host-address mode: ingress steering of the reserved range and the
 //    published ports (one set per host address, whatever number of networks
 //    it serves), and the reserved range kept out of the host's ephemeral ports;
@@ -60,7 +61,7 @@ export function hostPlan(m: ResolvedModel): HostPlan {
     }
     if (n.mode === 'nptv6') {
       routes.push({ dst: n.externalPrefix!, type: 'unicast', dev: m.tun, table: 'main' });
-      ndpPrefixes.push(n.externalPrefix!);
+      if (n.prefixFrom !== 'delegated') ndpPrefixes.push(n.externalPrefix!);
     } else if (n.addressMode === 'dedicated') {
       for (const e of [...n.externalAddresses, ...(n.drainingAddresses ?? [])]) {
         routes.push({ dst: `${e}/128`, type: 'unicast', dev: m.tun, table: 'main', ...(n.localSource === undefined ? {} : { src: n.localSource }) });

@@ -17,6 +17,23 @@
 // carry on while the kernel keeps the prefix (its valid lifetime) and end
 // when it goes.
 //
+// An NPTv6 network whose external prefix is `auto` maps to a prefix derived
+// from the upstream one, again after every change of it:
+//  - a /64 of a delegated prefix (DHCPv6-PD) when there is one: the whole
+//    /64 is the host's, routed to it by the router, so nothing on the link
+//    can hold an address in it; which /64 is a hash of the network name
+//    (stable across restarts), the next free one if another network has it;
+//  - otherwise a range of the uplink's current on-link prefix, as long as
+//    the inside subnet (which must be longer than the on-link prefix, e.g. a
+//    /80 of a /64): the bits between the two are a hash of the network name,
+//    never 0 and never a range holding one of the host's own addresses.
+//    The NDP proxy answers for the whole range (a static rule), DAD probes
+//    included, so no other host can configure an address in it while sixgate
+//    runs (its duplicate address detection fails, RFC 4862 §5.4.5, and SLAAC
+//    picks another); a host that configured one there before sixgate started
+//    is the one case left (with random interface identifiers, one chance in
+//    65,536 per host for a /80).
+//
 // Host mode serves every network that asks for it behind one host address:
 // the engine gets them as one masquerading network (plan.ts), so one port
 // allocator hands out the reserved range and the published ports of all of
@@ -72,6 +89,8 @@ export function onLinkPrefixes(addresses: readonly UplinkAddress[]): string[] {
 export interface HostFacts {
   /** Global addresses on the uplink. */
   readonly uplinkAddresses: readonly UplinkAddress[];
+  /** Prefixes delegated to the host (DHCPv6-PD), the current one first. */
+  readonly delegatedPrefixes?: readonly string[];
   /** Global and ULA addresses of every interface (bridges among them). */
   readonly localAddresses?: ReadonlyArray<{ readonly dev: string; readonly address: string }>;
 }
@@ -132,10 +151,60 @@ function netWhere(n: { readonly name: string }): string {
   return `network ${JSON.stringify(n.name)}`;
 }
 
-function resolveNetwork(n: NetworkModel, facts: HostFacts, hostRange: readonly [number, number], notes: string[]): ResolvedNetwork {
+/** The external prefix an NPTv6 network declares to derive from the upstream prefix. */
+export const AUTO_PREFIX = 'auto';
+
+/** `base` with the `bits` bits after its first `from` set to `value` (the rest of the address left as it is). */
+function withBits(base: Uint8Array, from: number, bits: number, value: number): Uint8Array {
+  const out = base.slice();
+  for (let i = 0; i < bits; i++) {
+    const bit = from + i;
+    const on = ((value >>> (bits - 1 - i)) & 1) === 1;
+    out[bit >> 3] = on ? out[bit >> 3]! | (0x80 >> (bit & 7)) : out[bit >> 3]! & ~(0x80 >> (bit & 7));
+  }
+  return out;
+}
+
+/**
+ * The external prefix of an `auto` NPTv6 network (see the file comment):
+ * `taken` holds the prefixes other auto networks already have.
+ */
+export function autoNptPrefix(name: string, inside: string, facts: HostFacts, taken: readonly string[]): { prefix: string; from: 'delegated' | 'on-link' } {
+  const length = parseIpv6Prefix(inside).length;
+  const delegated = facts.delegatedPrefixes?.[0];
+  const base = delegated ?? onLinkPrefixes(facts.uplinkAddresses)[0];
+  const where = `network ${JSON.stringify(name)}: nptv6 auto`;
+  if (base === undefined) throw new ConfigError(`${where} needs a delegated prefix or an on-link prefix on the uplink (it has neither)`);
+  const b = parseIpv6Prefix(base);
+  if (delegated !== undefined) {
+    if (b.length > 64) throw new ConfigError(`${where}: the delegated prefix ${base} is longer than /64`);
+    if (length < 64) throw new ConfigError(`${where} maps a /64 of the delegated prefix; the subnet ${inside} is shorter`);
+  } else if (length <= b.length) {
+    throw new ConfigError(`${where} on the on-link prefix ${base} needs an inside subnet longer than /${b.length} (e.g. /${Math.min(b.length + 16, 112)}), or a delegated prefix`);
+  }
+  // The bits chosen: which /64 of a delegated prefix, which range of an on-link one.
+  const bits = Math.min(16, (delegated !== undefined ? 64 : length) - b.length);
+  const own = facts.uplinkAddresses.map((a) => parseIpv6(a.address));
+  for (let attempt = 0; attempt < 64; attempt++) {
+    const value = ((fnv16(name) + attempt * 0x9e37) & 0xffff) >>> (16 - bits);
+    if (value === 0 && delegated === undefined) continue;
+    const prefix = `${formatIpv6(clearHostBits(withBits(b.address, b.length, bits, value), length), 0)}/${length}`;
+    const p = parseIpv6Prefix(prefix);
+    if (taken.includes(prefix) || own.some((a) => matchesPrefix(a, 0, p.address, 0, p.length))) continue;
+    return { prefix, from: delegated !== undefined ? 'delegated' : 'on-link' };
+  }
+  throw new ConfigError(`${where}: no free range in ${base}`);
+}
+
+function resolveNetwork(n: NetworkModel, facts: HostFacts, hostRange: readonly [number, number], notes: string[], taken: string[]): ResolvedNetwork {
   const mode = n.mode ?? 'masquerade';
   if (mode === 'nptv6') {
     if (n.externalPrefix === undefined) throw new ConfigError(`${netWhere(n)}: nptv6 needs externalPrefix`);
+    if (n.externalPrefix === AUTO_PREFIX) {
+      const auto = autoNptPrefix(n.name, n.subnets[0]!, facts, taken);
+      taken.push(auto.prefix);
+      return { name: n.name, bridge: n.bridge, subnets: n.subnets, mode, addressMode: 'none', externalAddresses: [], externalPrefix: auto.prefix, prefixFrom: auto.from, filtering: n.filtering };
+    }
     return { name: n.name, bridge: n.bridge, subnets: n.subnets, mode, addressMode: 'none', externalAddresses: [], externalPrefix: n.externalPrefix, filtering: n.filtering };
   }
   const hostAddrs = facts.uplinkAddresses.map((a) => parseIpv6(a.address));
@@ -205,7 +274,8 @@ function networkOfAddress(nets: readonly ResolvedNetwork[], addr: Uint8Array): R
 export function resolveModel(model: DatapathModel, facts: HostFacts): Resolution {
   const notes: string[] = [];
   const hostRange = model.hostPortRange ?? DEFAULT_HOST_PORT_RANGE;
-  const networks = model.networks.map((n) => resolveNetwork(n, facts, hostRange, notes));
+  const taken: string[] = [];
+  const networks = model.networks.map((n) => resolveNetwork(n, facts, hostRange, notes, taken));
   sharedHostAddressesAgree(networks);
   const published: ResolvedPublished[] = [];
   const seen = new Set<string>();

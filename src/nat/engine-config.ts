@@ -70,7 +70,7 @@ export interface NatNetwork {
    * no new mapping is made on them.
    */
   drainingAddresses?: string[];
-  /** nptv6: the external prefix, same length as the single inside subnet, at most /64. */
+  /** nptv6: the external prefix, same length as the single inside subnet, at most /112. */
   externalPrefix?: string;
   /** masquerade: external ports handed out for TCP/UDP/SCTP [low, high]; default [1024, 65535]. */
   portRange?: [number, number];
@@ -326,7 +326,7 @@ export function compileConfig(config: NatConfig, previous?: CompiledConfig): Com
       if (inside.length !== external.length) {
         throw new ConfigError(where(net, `nptv6 prefixes must have the same length (/${inside.length} inside, /${external.length} external)`));
       }
-      if (inside.length > 64 || inside.length < 1) throw new ConfigError(where(net, `nptv6 prefixes must be /1../64, got /${inside.length}`));
+      if (inside.length > 112 || inside.length < 1) throw new ConfigError(where(net, `nptv6 prefixes must be /1../112, got /${inside.length}`));
       maskWords(inside.length, c.nptMask, i * 4);
       addressWords(inside.address, c.nptInside, i * 4);
       addressWords(external.address, c.nptExternal, i * 4);

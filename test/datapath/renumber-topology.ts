@@ -1,8 +1,8 @@
 // The renumbering topology, shared by test/datapath/renumber.test.ts and
 // bench/renumber.ts:
 //
-//   c1 fd66:1::2 ─ br0 fd66:1::1 ─ gw ─ up0 (SLAAC) ══ down0 ─ rt ─ out0 ══ inet 2001:db8:2::2
-//   c2 fd66:7::2 ─ br1 fd66:7::1 ─┘                    radvd
+//   c1 fd66:1::2/64 ─ br0 ─ gw ─ up0 (SLAAC) ══ down0 ─ rt ─ out0 ══ inet 2001:db8:2::2
+//   c2 fd66:7::2/80 ─ br1 ─┘                    radvd
 //
 // rt runs radvd on down0 and holds an address in every prefix it may
 // announce (2001:db8:1::/64, 2001:db8:9::/64, ...), so it reaches gw's
@@ -17,7 +17,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { NatLab } from './topology.js';
 import type { Netns } from '../support/netns.js';
 import { parseIpv6Prefix, formatIpv6 } from '../../src/wire/address.js';
-import { pickDedicated } from '../../src/datapath/resolve.js';
+import { autoNptPrefix, pickDedicated } from '../../src/datapath/resolve.js';
 
 export const R = {
   c1: 'fd66:1::2', c2: 'fd66:7::2', inet: '2001:db8:2::2', rtOut: '2001:db8:2::1',
@@ -45,8 +45,8 @@ export class RenumberLab extends NatLab {
     c1.ip('-6', 'route', 'add', 'default', 'via', 'fd66:1::1');
     lab.veth(c2, 'eth0', gw, 'vc2');
     lab.bridge(gw, 'br1', ['vc2']);
-    lab.addr(gw, 'br1', 'fd66:7::1/64');
-    lab.addr(c2, 'eth0', `${R.c2}/64`);
+    lab.addr(gw, 'br1', 'fd66:7::1/80');
+    lab.addr(c2, 'eth0', `${R.c2}/80`);
     c2.ip('-6', 'route', 'add', 'default', 'via', 'fd66:7::1');
     gw.sysctl('net.ipv6.conf.all.forwarding', '1');
     lab.veth(gw, 'up0', rt, 'down0');
@@ -93,6 +93,13 @@ ${[...body, ...routed].join('\n')}
       if (Date.now() > end) throw new Error(`gw got no address in ${prefix}:\n${this.gw.ip('-6', 'addr', 'show', 'dev', 'up0')}\n${this.routerLog}`);
       await sleep(20);
     }
+  }
+
+  /** The range sixgate maps NPTv6 network `name` (inside /80) to when the uplink is in `prefix` (resolve.ts autoNptPrefix). */
+  autoRange(prefix: string, name: string): string {
+    const own = prefix.replace('::/64', ':');
+    const uplinkAddresses = this.preferredUplinkAddresses().filter((a) => a.startsWith(own)).map((address) => ({ address, prefixLength: 64 }));
+    return autoNptPrefix(name, 'fd66:7::/80', { uplinkAddresses }, []).prefix;
   }
 
   /** The dedicated address sixgate picks for network `name` in `prefix` (resolve.ts pickDedicated). */

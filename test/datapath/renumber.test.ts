@@ -3,18 +3,26 @@
 // connections leave from the new prefix within a second; a connection
 // opened before goes on while the old prefix is deprecated but valid, and
 // ends when the prefix is removed; the NDP proxy announces the new address
-// at once and stops answering for the withdrawn one.
+// at once and stops answering for the withdrawn one. An NPTv6 network with
+// `externalPrefix: auto` moves to a range of the new prefix: its containers
+// leave from it and are reached under it, nothing re-created.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ChildProcess } from 'node:child_process';
 import { requires } from '../support/prereq.js';
+import { matchesPrefix, parseIpv6, parseIpv6Prefix } from '../../src/wire/address.js';
 import { waitFor } from '../support/wait.js';
 import { tcpServerCode, tcpClientCode } from './topology.js';
 import { RenumberLab, LongConnection, lineEchoCode, lineClientCode, R } from './renumber-topology.js';
 
 const req = requires({ root: true, tools: ['ip', 'radvd', 'tcpdump', 'ndisc6', 'nsenter'], files: ['/dev/net/tun'] });
+
+function inRange(address: string, range: string): boolean {
+  const p = parseIpv6Prefix(range);
+  return matchesPrefix(parseIpv6(address), 0, p.address, 0, p.length);
+}
 
 const OLD = '2001:db8:1::/64';
 const NEW = '2001:db8:9::/64';
@@ -33,9 +41,11 @@ describe('the uplink renumbered by its router (radvd)', { ...req, timeout: 90_00
     await lab.waitForPrefix(OLD);
     await lab.server(lab.inet, lineEchoCode(5001));
     await lab.server(lab.c1, tcpServerCode(80, 1000));
+    await lab.server(lab.c2, tcpServerCode(80, 1000));
     await lab.startSixgate(`uplink: up0
 networks:
   - { name: web, bridge: br0, subnets: [fd66:1::/64] }
+  - { name: lab, bridge: br1, subnets: [fd66:7::/80], mode: nptv6, externalPrefix: auto }
 published:
   - { protocol: tcp, hostIp: "::", hostPort: 8080, containerAddress: "${R.c1}", containerPort: 80 }
 `);
@@ -57,7 +67,17 @@ published:
     assert.equal(r.peer, oldAddress());
     long = await LongConnection.open(lab.c1, R.inet, 5001);
     assert.equal(await long.ask(), oldAddress());
+    await npt(lab.autoRange(OLD, 'lab'));
   });
+
+  /** c2 (NPTv6 auto) leaves from `range` and an outside host reaches it at the address it left from. */
+  async function npt(range: string): Promise<void> {
+    const out = await lab.nodeResult<{ peer?: string }>(lab.c2, lineClientCode(R.inet, 5001));
+    assert.ok(out.peer !== undefined && inRange(out.peer, range), `c2 left from ${out.peer}, not from ${range}`);
+    const back = await lab.nodeResult(lab.inet, tcpClientCode(out.peer!, 80));
+    assert.equal(back.peer, R.inet);
+    assert.equal(back.bytes, 1000);
+  }
 
   test('old prefix deprecated, new one announced: new connections leave from the new prefix within a second', async () => {
     const changed = Date.now();
@@ -71,6 +91,7 @@ published:
     assert.equal(peer, newAddress(), `still ${peer} after ${tookMs} ms\n${lab.log.slice(-2000)}`);
     assert.ok(tookMs < 1500, `took ${tookMs} ms (a node start per attempt included)`);
     assert.match(lab.log, /uplink prefixes changed/);
+    await npt(lab.autoRange(NEW, 'lab'));
     // The proxy announced the new address with an unsolicited NA to all nodes.
     await waitFor(() => new RegExp(`ff02::1: .*tgt is ${newAddress()}`).test(seen), 2000, `an unsolicited NA for ${newAddress()}:\n${seen}`);
   });
@@ -91,5 +112,6 @@ published:
     assert.doesNotMatch(ndp.stdout, /Target link-layer address/, 'the withdrawn address is not answered');
     const fresh = await lab.nodeResult(lab.c1, lineClientCode(R.inet, 5001));
     assert.equal(fresh.peer, newAddress());
+    await npt(lab.autoRange(NEW, 'lab'));
   });
 });
