@@ -140,6 +140,12 @@ function natMetrics(datapath: () => DatapathService | undefined): Metric[] {
       single(counterName('nat_tun', entry), help, 'counter', () => datapath()?.tun.counters[index] ?? 0)),
     single('sixgate_nat_failures_total', 'Times the data path went down (TUN failed or its routes removed).', 'counter', () => datapath()?.supervision.failures ?? 0),
     single('sixgate_nat_repairs_total', 'Times the data path was repaired and forwarded again.', 'counter', () => datapath()?.supervision.repairs ?? 0),
+    single('sixgate_uplink_prefix_changes_total', 'Uplink address changes (a prefix added, deprecated or removed) that moved an external address or prefix.', 'counter',
+      () => datapath()?.uplink.changes ?? 0),
+    single('sixgate_uplink_sessions_ended_total', 'NAT66 sessions ended because the uplink prefix of their external address was removed.', 'counter',
+      () => datapath()?.uplink.sessionsEnded ?? 0),
+    single('sixgate_nat_draining_addresses', 'External addresses of deprecated uplink prefixes, kept for the connections on them.', 'gauge',
+      () => datapath()?.model.networks.reduce((n, net) => n + (net.drainingAddresses?.length ?? 0), 0) ?? 0),
   ];
 }
 

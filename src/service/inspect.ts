@@ -22,7 +22,7 @@ import type { ControlAnswer, ControlOp, ControlRequest } from './control.js';
 import { counterValues, type Metric } from './counters.js';
 import type { SixgateDaemon } from './daemon.js';
 import type { HealthStatus } from './health.js';
-import { uplinkPrefixes } from './uplink.js';
+import { upstreamPrefixes, uplinkPrefixes } from './uplink.js';
 
 /** How often a watch compares the table with what it saw last. */
 export const WATCH_INTERVAL_MS = 1000;
@@ -103,7 +103,11 @@ export interface NetworkView {
   mode: string;
   subnets: string[];
   externalAddresses: string[];
+  /** External addresses of a prefix being retired: their connections carry on, new ones leave from the others. */
+  drainingAddresses: string[];
   externalPrefix: string | null;
+  /** nptv6 auto: the upstream prefix its external prefix is derived from ('delegated' or 'on-link'), else null. */
+  prefixFrom: string | null;
   /** Why sixgate leaves it (or a subnet of it) alone, when it does. */
   notes: string[];
   published: PublishedView[];
@@ -116,7 +120,8 @@ function natNetworks(model: ResolvedModel, containerOf: (address: string) => str
   return model.networks.map((n) => ({
     name: n.name, id: null, bridge: n.bridge,
     mode: n.mode === 'nptv6' ? 'nptv6' : `masquerade (${n.addressMode})`,
-    subnets: [...n.subnets], externalAddresses: [...n.externalAddresses], externalPrefix: n.externalPrefix ?? null, notes: [],
+    subnets: [...n.subnets], externalAddresses: [...n.externalAddresses], drainingAddresses: [...n.drainingAddresses ?? []],
+    externalPrefix: n.externalPrefix ?? null, prefixFrom: n.prefixFrom ?? null, notes: [],
     published: model.published.filter((p) => n.subnets.some((s) => insidePrefix(p.insideAddress, s))).map((p) => ({
       protocol: p.protocol,
       host: p.externalAddress === undefined ? `*:${p.externalPort}` : endpoint(p.externalAddress, p.externalPort),
@@ -152,7 +157,9 @@ function dockerNetworks(snapshot: FeedSnapshot, model: ResolvedModel | undefined
       name: net.name, id: net.id.slice(0, 12), bridge: net.bridge, mode,
       subnets: net.subnets.map((s) => `${s.prefix} ${s.service}`),
       externalAddresses: [...(r?.externalAddresses ?? [])],
+      drainingAddresses: [...(r?.drainingAddresses ?? [])],
       externalPrefix: nptv6.map((n) => n.externalPrefix).filter((p) => p !== undefined).join(', ') || null,
+      prefixFrom: nptv6.map((n) => n.prefixFrom).find((p) => p !== undefined) ?? null,
       notes: net.subnets.filter((s) => s.reason !== '').map((s) => `${s.prefix}: ${s.reason}`),
       published: snapshot.ports.filter((p) => p.networkId === net.id).map((p) => ({
         protocol: p.protocol,
@@ -291,7 +298,10 @@ export function runOps(daemon: SixgateDaemon, metrics: readonly Metric[]): Recor
       return {
         result: {
           daemon: 'run', pid: process.pid, health: daemon.status(),
-          uplinks: [{ name: daemon.uplink, prefixes: await uplinkPrefixes(daemon.uplink).catch(() => []), ndp: ndp.find((i) => i.name === daemon.uplink) ?? null }],
+          uplinks: [{
+            name: daemon.uplink, prefixes: await uplinkPrefixes(daemon.uplink).catch(() => []), upstream: await upstreamPrefixes(daemon.uplink),
+            ndp: ndp.find((i) => i.name === daemon.uplink) ?? null,
+          }],
           networks: dockerNetworks(snapshot, daemon.datapath?.model),
           nat: natSummary(daemon.datapath),
         },
@@ -314,7 +324,7 @@ function natSummary(service: DatapathService | undefined): { sessions: number; c
 /** `sixgate nat`: status (networks, published ports, the NDP answers for its external addresses, health), flows, counters. */
 export function natOps(service: DatapathService, metrics: readonly Metric[]): Record<string, ControlOp> {
   return {
-    status: () => {
+    status: async () => {
       const model = service.model;
       const owners = new Map(model.networks.flatMap((n) => n.externalAddresses.map((a) => [a, `nat66 ${n.name}`] as const)));
       const ndp = service.ndpProxy === undefined ? [] : ndpInterfaces(service.ndpProxy, (a) => owners.get(a));
@@ -323,7 +333,7 @@ export function natOps(service: DatapathService, metrics: readonly Metric[]): Re
       return {
         result: {
           daemon: 'nat', pid: process.pid, health: status,
-          uplinks: [{ name: model.uplink, prefixes: [], ndp: ndp.find((i) => i.name === model.uplink) ?? null }],
+          uplinks: [{ name: model.uplink, prefixes: [], upstream: await upstreamPrefixes(model.uplink), ndp: ndp.find((i) => i.name === model.uplink) ?? null }],
           networks: natNetworks(model, () => undefined),
           nat: natSummary(service),
         },

@@ -12,6 +12,9 @@ import { rmSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ChildProcess } from 'node:child_process';
 import { requires } from '../support/prereq.js';
+import { request } from '../../src/service/control.js';
+import type { NetworkView } from '../../src/service/inspect.js';
+import type { UpstreamPrefix } from '../../src/service/uplink.js';
 import { matchesPrefix, parseIpv6, parseIpv6Prefix } from '../../src/wire/address.js';
 import { waitFor } from '../support/wait.js';
 import { tcpServerCode, tcpClientCode } from './topology.js';
@@ -34,6 +37,7 @@ describe('the uplink renumbered by its router (radvd)', { ...req, timeout: 90_00
   let seen = '';
   const oldAddress = (): string => lab.dedicated(OLD, 'web');
   const newAddress = (): string => lab.dedicated(NEW, 'web');
+  const socket = (): string => `/tmp/${lab.gw.name}-control.sock`;
 
   before(async () => {
     lab = new RenumberLab([OLD, NEW]);
@@ -48,7 +52,7 @@ networks:
   - { name: lab, bridge: br1, subnets: [fd66:7::/80], mode: nptv6, externalPrefix: auto }
 published:
   - { protocol: tcp, hostIp: "::", hostPort: 8080, containerAddress: "${R.c1}", containerPort: 80 }
-`);
+`, ['--control-socket', socket()]);
     capture = lab.rt.spawn('tcpdump', ['-l', '-n', '-i', 'down0', 'icmp6 and ip6[40] == 136']);
     capture.stdout!.setEncoding('utf8').on('data', (d: string) => { seen += d; });
     await sleep(300);
@@ -59,7 +63,7 @@ published:
     capture?.kill();
     await lab?.stopSixgate('SIGKILL');
     lab?.destroy();
-    if (lab) rmSync(`/tmp/${lab.gw.name}-nat.yaml`, { force: true });
+    if (lab) for (const f of ['nat.yaml', 'control.sock']) rmSync(`/tmp/${lab.gw.name}-${f}`, { force: true });
   });
 
   test('before the change: outbound leaves from the dedicated address of the prefix the router announces', async () => {
@@ -103,6 +107,20 @@ published:
     assert.equal(r.bytes, 1000);
   });
 
+  test('status shows the upstream prefixes with their state and lifetimes, and each network\'s mapping', async () => {
+    const status = await request(socket(), { op: 'status' }) as { uplinks: Array<{ upstream: UpstreamPrefix[] }>; networks: NetworkView[] };
+    const upstream = status.uplinks[0]!.upstream;
+    assert.deepEqual(upstream.map((p) => [p.prefix, p.state]), [[NEW, 'preferred'], [OLD, 'deprecated']]);
+    assert.ok(upstream[1]!.validSeconds! <= 8 && upstream[1]!.preferredSeconds === 0);
+    const web = status.networks.find((n) => n.name === 'web')!;
+    assert.deepEqual([web.externalAddresses, web.drainingAddresses], [[newAddress()], [oldAddress()]]);
+    const npt = status.networks.find((n) => n.name === 'lab')!;
+    assert.deepEqual([npt.externalPrefix, npt.prefixFrom], [lab.autoRange(NEW, 'lab'), 'on-link']);
+    const { counters } = (await request(socket(), { op: 'counters' }) as { counters: Record<string, number> });
+    assert.equal(counters.sixgate_nat_draining_addresses, 1);
+    assert.ok(counters.sixgate_uplink_prefix_changes_total! >= 1);
+  });
+
   test('old prefix removed: its sessions end (counted, logged) and its address is no longer answered', async () => {
     await lab.announce([{ prefix: NEW, valid: 60, preferred: 60 }]);
     // The kernel drops the old address when its valid lifetime (8 s, refreshed until now) runs out.
@@ -110,6 +128,9 @@ published:
     assert.notEqual(await long!.ask(), oldAddress());
     const ndp = await lab.rt.run('ndisc6', ['-1', '-r', '2', '-w', '300', oldAddress(), 'down0'], 5000);
     assert.doesNotMatch(ndp.stdout, /Target link-layer address/, 'the withdrawn address is not answered');
+    const { counters } = (await request(socket(), { op: 'counters' }) as { counters: Record<string, number> });
+    assert.ok(counters.sixgate_uplink_sessions_ended_total! >= 1);
+    assert.equal(counters.sixgate_nat_draining_addresses, 0);
     const fresh = await lab.nodeResult(lab.c1, lineClientCode(R.inet, 5001));
     assert.equal(fresh.peer, newAddress());
     await npt(lab.autoRange(NEW, 'lab'));
