@@ -8,12 +8,13 @@ import { addClientOptions, ask, columns, duration, type ClientOptions } from './
 import type { NdpInterfaceStatus, NetworkView } from '../service/inspect.js';
 import type { HealthStatus } from '../service/health.js';
 import type { UpstreamPrefix } from '../service/uplink.js';
+import type { DelegationStatus } from '../host/dhcpv6-pd.js';
 
 interface StatusView {
   daemon: string;
   pid: number;
   health: HealthStatus;
-  uplinks: { name: string; prefixes: string[]; upstream?: UpstreamPrefix[]; ndp: NdpInterfaceStatus | null }[];
+  uplinks: { name: string; prefixes: string[]; upstream?: UpstreamPrefix[]; delegation?: DelegationStatus | null; ndp: NdpInterfaceStatus | null }[];
   networks: NetworkView[];
   nat: { sessions: number; capacity: number; tun: string } | null;
 }
@@ -34,9 +35,12 @@ export function formatStatus(s: StatusView): string {
   const out = [`sixgate ${s.daemon} (pid ${s.pid}): ${s.health.state}${parts.length > 0 ? `; ${parts.join(', ')}` : ''}`];
   for (const u of s.uplinks) {
     out.push('', `uplink ${u.name}${u.prefixes.length > 0 ? `  prefixes ${u.prefixes.join(', ')}` : ''}${u.ndp === null ? '  (NDP proxy not running)' : ''}`);
-    for (const p of u.upstream ?? []) {
-      const left = (s: number | null): string => s === null ? 'forever' : duration(s * 1000);
-      out.push(`  upstream ${p.prefix} ${p.state}, valid ${left(p.validSeconds)}, preferred ${left(p.preferredSeconds)}`);
+    const left = (s: number | null): string => s === null ? 'forever' : duration(s * 1000);
+    for (const p of u.upstream ?? []) out.push(`  upstream ${p.prefix} ${p.state}, valid ${left(p.validSeconds)}, preferred ${left(p.preferredSeconds)}`);
+    const d = u.delegation;
+    if (d !== undefined && d !== null) {
+      out.push(`  dhcpv6-pd ${d.state}${d.server === null ? '' : ` (server ${d.server})`}${d.renewInSeconds === null ? '' : `, renew in ${left(d.renewInSeconds)}, rebind in ${left(d.rebindInSeconds)}`}`);
+      for (const p of d.prefixes) out.push(`  delegated ${p.prefix}, valid ${left(p.validSeconds)}, preferred ${left(p.preferredSeconds)}`);
     }
     if (u.ndp === null) continue;
     for (const r of u.ndp.rules) out.push(`  rule ${r.rule} ${r.method}: answered ${r.answered}, sessions ${r.sessions}, limited ${r.limited}`);

@@ -9,6 +9,7 @@
 //   addressQuota: 65536                # optional, sessions per container address
 //   networkQuota: 196608               # optional, sessions per network
 //   refuse: reply                      # optional: reply (RST / ICMPv6 port unreachable) | silent
+//   dhcpv6Pd: true                     # optional: ask the uplink's router for a prefix (DHCPv6-PD) for nptv6 auto
 //   networks:
 //     - name: web
 //       bridge: br-web
@@ -43,6 +44,8 @@ export interface DatapathFileConfig {
   readonly networkQuota?: number;
   /** Packets to no mapping: answered like a closed port, or dropped (engine default: reply). */
   readonly refuse?: RefuseMode;
+  /** Ask for a delegated prefix (DHCPv6-PD) on the uplink. */
+  readonly dhcpv6Pd?: boolean;
 }
 
 /** The engine options among a file's or the daemon's settings. */
@@ -72,6 +75,7 @@ const SCHEMA = {
     addressQuota: { type: 'integer', minimum: 1, maximum: 16777215 },
     networkQuota: { type: 'integer', minimum: 1, maximum: 16777215 },
     refuse: { enum: REFUSE_MODES },
+    dhcpv6Pd: { type: 'boolean' },
     hostPortRange: { type: 'array', items: port, minItems: 2, maxItems: 2 },
     throwPrefixes: { type: 'array', items: prefix },
     ipv4Map: { type: 'object', additionalProperties: address },
@@ -119,7 +123,7 @@ export function parseDatapathConfig(text: string, file = '<config>'): DatapathFi
   const yaml = YamlFile.parse(text, file);
   checkSchema(yaml, yaml.value);
   const v = yaml.value as {
-    uplink: string; tun?: string; stateFile?: string; capacity?: number; addressQuota?: number; networkQuota?: number; refuse?: RefuseMode; hostPortRange?: [number, number]; throwPrefixes?: string[];
+    uplink: string; tun?: string; stateFile?: string; dhcpv6Pd?: boolean; capacity?: number; addressQuota?: number; networkQuota?: number; refuse?: RefuseMode; hostPortRange?: [number, number]; throwPrefixes?: string[];
     ipv4Map?: Record<string, string>; networks: DatapathModel['networks']; published?: Array<DatapathModel['published'][number] & { hostIp?: string }>;
   };
   // Addresses the pattern lets through but that are not IPv6.
@@ -147,7 +151,7 @@ export function parseDatapathConfig(text: string, file = '<config>'): DatapathFi
     ...(v.ipv4Map !== undefined ? { ipv4Map: v.ipv4Map } : {}),
     ...(v.throwPrefixes !== undefined ? { throwPrefixes: v.throwPrefixes } : {}),
   };
-  return { model, ...(v.stateFile !== undefined ? { stateFile: v.stateFile } : {}), ...natOptions(v) };
+  return { model, ...(v.stateFile !== undefined ? { stateFile: v.stateFile } : {}), ...(v.dhcpv6Pd === true ? { dhcpv6Pd: true } : {}), ...natOptions(v) };
 }
 
 export function readDatapathConfig(file: string): DatapathFileConfig {

@@ -89,6 +89,8 @@ export interface DatapathServiceOptions {
   readonly containerOf?: (address: string) => string | undefined;
   /** The host commands (tests inject counting ones; default: the real ones). */
   readonly host?: HostOps;
+  /** The prefixes delegated to the host (DHCPv6-PD), the current one first; call upstreamChanged() when they change. */
+  readonly delegatedPrefixes?: () => readonly string[];
 }
 
 /** Every command the data path runs on the host after its start-up checks. */
@@ -164,7 +166,7 @@ function openTun(name: string): Tun {
  * few hundred bytes, and the async read's thread-pool round trips cost
  * milliseconds on a busy host, on every apply.
  */
-export function uplinkFacts(uplink: string): HostFacts {
+export function uplinkFacts(uplink: string, delegatedPrefixes: readonly string[] = []): HostFacts {
   let text = '';
   try {
     text = readFileSync('/proc/net/if_inet6', 'utf8');
@@ -175,6 +177,7 @@ export function uplinkFacts(uplink: string): HostFacts {
   return {
     uplinkAddresses: global.filter((a) => a.dev === uplink).map((a) => ({ address: formatIpv6(a.addr, 0), prefixLength: a.prefixLength, flags: a.flags })),
     localAddresses: global.map((a) => ({ dev: a.dev, address: formatIpv6(a.addr, 0) })),
+    ...(delegatedPrefixes.length === 0 ? {} : { delegatedPrefixes }),
   };
 }
 
@@ -252,7 +255,7 @@ export class DatapathService {
     this.resolved = resolved;
     this.plan = plan;
     this.declared = options.model;
-    this.uplinkKey = uplinkKey(uplinkFacts(resolved.uplink));
+    this.uplinkKey = uplinkKey(uplinkFacts(resolved.uplink, options.delegatedPrefixes?.()));
     this.loop = new TunDatapath({
       tun, nat,
       onError: (err) => this.failed(`the TUN failed: ${(err as Error).message}`, true),
@@ -271,7 +274,7 @@ export class DatapathService {
     const kernelNat = options.kernelNatCheck ?? true ? await host.kernelNatSubnets() : [];
     const warned = new Set<string>();
     const model = withoutKernelNat(options.model, kernelNat, log, warned);
-    const { model: resolved, notes } = resolveModel(model, uplinkFacts(model.uplink));
+    const { model: resolved, notes } = resolveModel(model, uplinkFacts(model.uplink, options.delegatedPrefixes?.()));
     for (const note of notes) log.info(note);
     const plan = hostPlan(resolved);
     if (options.checks ?? true) {
@@ -301,7 +304,7 @@ export class DatapathService {
       service.loop.start();
       await service.installHost(undefined, plan);
       service.stopWatching = watchDeviceRoutes(resolved.tun, () => service.checkRoutes());
-      service.stopWatchingUplink = watchAddresses(resolved.uplink, () => service.followUplink());
+      service.stopWatchingUplink = watchAddresses(resolved.uplink, () => service.upstreamChanged());
       service.expiry = setInterval(() => { service.nat.expire(monotonicMs()); service.reportQuota(); }, 1000);
       service.expiry.unref();
     } catch (err) {
@@ -465,7 +468,8 @@ export class DatapathService {
   private async applyNow(model: DatapathModel, given: HostFacts | undefined): Promise<ApplyReport> {
     if (this.stopped) throw new Error('data path stopped');
     const filtered = withoutKernelNat(model, this.kernelNat, this.log, this.kernelNatWarned);
-    const facts = given ?? uplinkFacts(filtered.uplink);
+    const delegated = this.options.delegatedPrefixes?.() ?? [];
+    const facts = given === undefined ? uplinkFacts(filtered.uplink, delegated) : { ...given, delegatedPrefixes: delegated };
     const { model: resolved, notes } = resolveModel(filtered, facts);
     if (resolved.tun !== this.resolved.tun || resolved.uplink !== this.resolved.uplink) {
       throw new HostSetupError(['changing the TUN or uplink needs a restart']);
@@ -543,13 +547,14 @@ export class DatapathService {
   }
 
   /**
-   * The uplink's addresses changed (an address event): re-resolve the model
-   * in force against them, unless they are the ones it was resolved against
-   * (a router's RA refreshing lifetimes is an event too). Queued like any apply.
+   * The uplink's addresses (an address event) or the delegated prefixes
+   * changed: re-resolve the model in force against them, unless they are
+   * the ones it was resolved against (a router's RA refreshing lifetimes is
+   * an event too). Queued like any apply.
    */
-  private followUplink(): void {
+  upstreamChanged(): void {
     if (this.stopped) return;
-    const facts = uplinkFacts(this.resolved.uplink);
+    const facts = uplinkFacts(this.resolved.uplink, this.options.delegatedPrefixes?.());
     if (uplinkKey(facts) === this.uplinkKey) return;
     const before = externalsOf(this.resolved);
     void this.apply(this.declared, { facts }).then((report) => {
@@ -777,9 +782,10 @@ function deviceExists(name: string): boolean {
   }
 }
 
-/** What resolution reads of the uplink: its addresses, prefix lengths and whether each is deprecated. */
+/** What resolution reads of the upstream: the uplink's addresses, prefix lengths, whether each is deprecated; the delegated prefixes. */
 function uplinkKey(facts: HostFacts): string {
-  return facts.uplinkAddresses.map((a) => `${a.address}/${a.prefixLength}${((a.flags ?? 0) & IFA_F_DEPRECATED) !== 0 ? 'd' : ''}`).join(' ');
+  const addresses = facts.uplinkAddresses.map((a) => `${a.address}/${a.prefixLength}${((a.flags ?? 0) & IFA_F_DEPRECATED) !== 0 ? 'd' : ''}`);
+  return [...addresses, ...(facts.delegatedPrefixes ?? []).map((p) => `pd ${p}`)].join(' ');
 }
 
 /** Each network's external side, as text for log lines: "web 2001:db8:1::5167:1 (draining 2001:db8:9::5167:1)". */

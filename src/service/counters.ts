@@ -91,6 +91,10 @@ function daemonMetrics(daemon: SixgateDaemon | undefined): Metric[] {
       },
     },
     single('sixgate_docker_connected', '1 while the Docker event stream is live.', 'gauge', () => (d?.feed.state === 'live' ? 1 : 0)),
+    single('sixgate_networks_outside_prefix', 'Global Docker networks that were inside an upstream prefix and are no longer (re-create them, or use sixgate.nptv6=auto).', 'gauge',
+      () => d?.outsidePrefix.size ?? 0),
+    single('sixgate_dhcpv6_pd_valid_seconds', 'Seconds the delegated prefix (DHCPv6-PD) stays valid; 0 without a lease.', 'gauge',
+      () => d?.delegation?.status().prefixes[0]?.validSeconds ?? 0),
     ...(Object.entries(FEED_COUNTERS) as [keyof DockerFeed['counters'], readonly [string, string]][]).map(([key, [entry, help]]) =>
       single(counterName('docker', entry), help, 'counter', () => d?.feed.counters[key] ?? 0)),
     ...(Object.entries(SERVICE_COUNTERS) as [keyof typeof SERVICE_COUNTERS, readonly [string, string]][]).map(([key, [entry, help]]) =>

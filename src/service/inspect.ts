@@ -16,6 +16,7 @@ import { sessionSlice, type SessionInfo } from '../nat/status.js';
 import { R } from '../nat/table.js';
 import { PROTO_CLASS_NAMES } from '../nat/types.js';
 import type { NdpService } from '../proxy/ndp-service.js';
+import type { PrefixDelegation } from '../host/dhcpv6-pd.js';
 import { matchesPrefix, parseIpv6, parseIpv6Prefix } from '../wire/address.js';
 import { readAddressWords } from '../wire/checksum.js';
 import type { ControlAnswer, ControlOp, ControlRequest } from './control.js';
@@ -300,9 +301,12 @@ export function runOps(daemon: SixgateDaemon, metrics: readonly Metric[]): Recor
           daemon: 'run', pid: process.pid, health: daemon.status(),
           uplinks: [{
             name: daemon.uplink, prefixes: await uplinkPrefixes(daemon.uplink).catch(() => []), upstream: await upstreamPrefixes(daemon.uplink),
+            delegation: daemon.delegation?.status() ?? null,
             ndp: ndp.find((i) => i.name === daemon.uplink) ?? null,
           }],
-          networks: dockerNetworks(snapshot, daemon.datapath?.model),
+          networks: dockerNetworks(snapshot, daemon.datapath?.model).map((n) => (daemon.outsidePrefix.has(n.name)
+            ? { ...n, notes: [...n.notes, 'outside the upstream prefixes since they changed: re-create it with a subnet of the current prefix, or as a ULA network labelled sixgate.nptv6=auto'] }
+            : n)),
           nat: natSummary(daemon.datapath),
         },
       };
@@ -322,7 +326,7 @@ function natSummary(service: DatapathService | undefined): { sessions: number; c
 }
 
 /** `sixgate nat`: status (networks, published ports, the NDP answers for its external addresses, health), flows, counters. */
-export function natOps(service: DatapathService, metrics: readonly Metric[]): Record<string, ControlOp> {
+export function natOps(service: DatapathService, metrics: readonly Metric[], delegation?: PrefixDelegation): Record<string, ControlOp> {
   return {
     status: async () => {
       const model = service.model;
@@ -333,7 +337,10 @@ export function natOps(service: DatapathService, metrics: readonly Metric[]): Re
       return {
         result: {
           daemon: 'nat', pid: process.pid, health: status,
-          uplinks: [{ name: model.uplink, prefixes: [], upstream: await upstreamPrefixes(model.uplink), ndp: ndp.find((i) => i.name === model.uplink) ?? null }],
+          uplinks: [{
+            name: model.uplink, prefixes: [], upstream: await upstreamPrefixes(model.uplink), delegation: delegation?.status() ?? null,
+            ndp: ndp.find((i) => i.name === model.uplink) ?? null,
+          }],
           networks: natNetworks(model, () => undefined),
           nat: natSummary(service),
         },
