@@ -146,7 +146,7 @@ export class PdClient {
     }
     if (type !== dhcp.MsgType.Reply || this.#state === 'soliciting' || this.#state === 'bound') return {};
     if (this.#state === 'released') return {};
-    const status = m.ia?.status ?? m.status;
+    const status = m.status !== dhcp.Status.Success ? m.status : m.ia?.status ?? dhcp.Status.Success;
     if (status === dhcp.Status.NoBinding && (this.#state === 'renewing' || this.#state === 'rebinding')) {
       this.#offer = { serverId: m.serverId, prefixes: this.#lease === undefined ? [] : this.#lease.prefixes.map(toIaPrefix) };
       this.#begin('requesting', now);
