@@ -55,7 +55,8 @@ export async function run(args: string[]): Promise<void> {
   try {
     await lab.announce([{ prefix: A, valid: 120, preferred: 120 }, { prefix: B, valid: 120, preferred: 0 }]);
     await lab.waitForPrefix(A);
-    await lab.startSixgate('uplink: up0\nnetworks:\n  - { name: web, bridge: br0, subnets: [fd66:1::/64] }\n',
+    // With a state file, as the image and the unit run it (the table's move to a fresh layout follows each change).
+    await lab.startSixgate(`uplink: up0\nstateFile: /tmp/${lab.gw.name}-state.snap\nnetworks:\n  - { name: web, bridge: br0, subnets: [fd66:1::/64] }\n`,
       ['--control-socket', `/tmp/${lab.gw.name}-control.sock`]);
     let arrivals = '';
     let ras = '';
@@ -91,6 +92,6 @@ export async function run(args: string[]): Promise<void> {
     capture?.kill();
     await lab.stopSixgate('SIGKILL');
     lab.destroy();
-    for (const f of ['nat.yaml', 'control.sock']) rmSync(`/tmp/${lab.gw.name}-${f}`, { force: true });
+    for (const f of ['nat.yaml', 'control.sock', 'state.snap']) rmSync(`/tmp/${lab.gw.name}-${f}`, { force: true });
   }
 }

@@ -151,6 +151,9 @@ const NDP_SOURCE = 'nat66';
 const REPAIR_FIRST_MS = 50;
 const REPAIR_MAX_MS = 5_000;
 
+/** How long after an in-place change the table moves to a fresh layout (scheduleRelayout): the packets waiting go through first. */
+const RELAYOUT_DELAY_MS = 250;
+
 /** Whether a part works; `detail` says why not (health's component entry). */
 export interface PartHealth {
   readonly ok: boolean;
@@ -234,6 +237,9 @@ export class DatapathService {
   private appliedPolicy: PolicyState | undefined;
   /** The steering installed (steerKeys), undefined = not known: reinstall. */
   private appliedSteering: string | undefined;
+  /** The engine was changed in place into a table a fresh start would not build: move it after the apply (reconfigureNat). */
+  private relayout = false;
+  private relayoutTimer: NodeJS.Timeout | undefined;
   /** The resolver's notes of the last apply (logged once each). */
   private notes = new Set<string>();
   /** Quota hits already logged, and when the last line went out. */
@@ -488,6 +494,7 @@ export class DatapathService {
     // be gone): the repair installs the plan in force when it runs.
     const host = this.down === undefined ? await this.installHost(before, plan) : NOTHING_INSTALLED;
     this.loop.setHostAddresses(this.hostAddresses());
+    if (this.relayout) this.scheduleRelayout();
     const report: ApplyReport = {
       rulesAndRoutesAdded: host.policy.added, rulesAndRoutesRemoved: host.policy.removed,
       ndpAdded: host.ndpAdded, ndpRemoved: host.ndpRemoved, steeringChanged: host.steeringChanged,
@@ -499,11 +506,14 @@ export class DatapathService {
 
   /**
    * Moves the engine to the model's networks, published ports and engine
-   * options. In place (Nat66.reconfigure) when the result is the table a
-   * fresh start would build, so the saved table stays restorable; otherwise
-   * (a capacity change, more external addresses than the table has room
-   * for, a network removed or put before another) into a new table that
-   * takes every live session (Nat66.migrateFrom). Either way the sessions
+   * options. A capacity change, or more external addresses than the table
+   * has room for, needs a new table that takes every live session
+   * (Nat66.migrateFrom); anything else is done in place (Nat66.reconfigure),
+   * and when that leaves a table a fresh start would not build (a network or
+   * external address removed or put before another) and a state file keeps
+   * it, the move to a new table follows a moment later, so a restart
+   * still adopts the file while a renumbering's new addresses are used at
+   * once (tens of milliseconds sooner at 262,144 sessions). Either way the sessions
    * whose network, external address and published port remain carry on
    * with the same translation; the rest end, counted in one line. Nothing
    * runs when the engine's configuration is unchanged (both are O(capacity)).
@@ -513,30 +523,12 @@ export class DatapathService {
     const key = engineKey(config);
     if (key === this.natApplied) return { natRebuilt: false, sessionsDropped: 0, publishedAdded: 0, publishedRemoved: 0 };
     let result;
-    if (this.nat.needsNewTable(config) || !this.nat.staysRestorable(config)) {
-      // No `previous`: the new table is laid out as a fresh start with this
-      // configuration would lay it out, so a restart adopts its state file.
-      const fresh = new Nat66(config, { mappable: this.state !== undefined });
-      // The counters carry on (metrics never go backwards).
-      addInto(fresh.counters, this.nat.counters);
-      addInto(fresh.drops, this.nat.drops);
-      const { moved, dropped } = fresh.migrateFrom(this.nat);
-      if (this.state !== undefined && this.boot !== undefined) {
-        // The new table (maybe another size) goes to a new file renamed over the old one.
-        fresh.table.bootId = this.boot;
-        const path = this.state.path;
-        try {
-          this.state = StateFile.create(path, fresh.table.buffer, this.state);
-        } catch (err) {
-          this.state.close();
-          this.state = unbacked(err, path, this.log);
-        }
-      }
-      this.log.info({ sessions: moved, dropped, capacity: fresh.table.capacity, externalRoom: fresh.table.externalCount }, 'NAT table rebuilt: live sessions moved into it');
-      this.nat = fresh;
-      this.loop.nat = fresh;
-      result = { natRebuilt: true, sessionsDropped: dropped, publishedAdded: fresh.published.size, publishedRemoved: 0 };
+    if (this.nat.needsNewTable(config)) {
+      result = this.moveToNewTable(config);
     } else {
+      // A table a fresh start would lay out otherwise only matters to a state file's next start: in place
+      // first (no allocation, forwarding goes on with the new configuration at once), the move after (scheduleRelayout).
+      this.relayout = this.state !== undefined && !this.nat.staysRestorable(config);
       result = { natRebuilt: false, ...this.nat.reconfigure(config) };
     }
     this.natApplied = key;
@@ -544,6 +536,54 @@ export class DatapathService {
       this.log.info({ sessions: result.sessionsDropped }, 'NAT reconfigured: sessions of removed networks, external addresses or published ports ended');
     }
     return result;
+  }
+
+  /**
+   * The engine was changed in place into a table a fresh start would not
+   * build: once the packets waiting meanwhile went through with the new
+   * configuration (RELAYOUT_DELAY_MS), its sessions move to a table a
+   * restart can adopt. Queued like an apply.
+   */
+  private scheduleRelayout(): void {
+    if (this.relayoutTimer !== undefined) return;
+    this.relayoutTimer = setTimeout(() => {
+      this.relayoutTimer = undefined;
+      const next = this.queue.then(() => {
+        if (this.stopped || !this.relayout) return;
+        this.relayout = false;
+        this.moveToNewTable(engineConfig(this.resolved, this.natOptions));
+      });
+      this.queue = next.catch((err: unknown) => this.log.warn({ err: (err as Error).message }, 'could not move the NAT table to a fresh layout'));
+    }, RELAYOUT_DELAY_MS);
+    this.relayoutTimer.unref();
+  }
+
+  /**
+   * A new table that takes every live session of the engine in force
+   * (Nat66.migrateFrom), laid out as a fresh start with `config` would lay
+   * it out (no `previous`), so a restart adopts its state file.
+   */
+  private moveToNewTable(config: NatConfig): { natRebuilt: boolean; sessionsDropped: number; publishedAdded: number; publishedRemoved: number } {
+    const fresh = new Nat66(config, { mappable: this.state !== undefined });
+    // The counters carry on (metrics never go backwards).
+    addInto(fresh.counters, this.nat.counters);
+    addInto(fresh.drops, this.nat.drops);
+    const { moved, dropped } = fresh.migrateFrom(this.nat);
+    if (this.state !== undefined && this.boot !== undefined) {
+      // The new table (maybe another size) goes to a new file renamed over the old one.
+      fresh.table.bootId = this.boot;
+      const path = this.state.path;
+      try {
+        this.state = StateFile.create(path, fresh.table.buffer, this.state);
+      } catch (err) {
+        this.state.close();
+        this.state = unbacked(err, path, this.log);
+      }
+    }
+    this.log.info({ sessions: moved, dropped, capacity: fresh.table.capacity, externalRoom: fresh.table.externalCount }, 'NAT table rebuilt: live sessions moved into it');
+    this.nat = fresh;
+    this.loop.nat = fresh;
+    return { natRebuilt: true, sessionsDropped: dropped, publishedAdded: fresh.published.size, publishedRemoved: 0 };
   }
 
   /**
@@ -712,9 +752,12 @@ export class DatapathService {
     this.stopped = true;
     if (this.expiry !== undefined) clearInterval(this.expiry);
     if (this.repairTimer !== undefined) clearTimeout(this.repairTimer);
+    if (this.relayoutTimer !== undefined) clearTimeout(this.relayoutTimer);
     this.stopWatching?.();
     this.stopWatchingUplink?.();
     this.loop.stop();
+    // A move to a fresh layout still waiting: now, so the next start adopts the state file.
+    if (this.relayout && this.state !== undefined && !options.cleanup) this.moveToNewTable(engineConfig(this.resolved, this.natOptions));
     await this.releaseNdp();
     if (options.cleanup) this.state?.remove();
     this.state?.close();

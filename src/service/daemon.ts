@@ -210,7 +210,7 @@ export class SixgateDaemon {
     return this.#delegation;
   }
 
-  /** Global (routed, non-NAT) Docker networks none of whose subnets lies in an upstream prefix: name → subnets. */
+  /** Global (routed, non-NAT) Docker networks that lay in an upstream prefix and no longer do: name → subnets. */
   get outsidePrefix(): ReadonlyMap<string, string> {
     return this.#outside;
   }
@@ -238,6 +238,7 @@ export class SixgateDaemon {
    * to be re-created, or made a ULA network labelled sixgate.nptv6=auto.
    */
   #checkGlobalNetworks(): void {
+    // #uplinkKey is the uplink's on-link prefixes, joined by commas.
     const upstream = [...this.#uplinkKey.split(',').filter((p) => p !== ''), ...(this.#delegation?.prefixes() ?? [])];
     const outside = new Map<string, string>();
     for (const net of this.feed.snapshot().networks) {

@@ -35,6 +35,7 @@ describe('the uplink renumbered by its router (radvd)', { ...req, timeout: 90_00
   let long: LongConnection | undefined;
   let capture: ChildProcess | undefined;
   let seen = '';
+  let config = '';
   const oldAddress = (): string => lab.dedicated(OLD, 'web');
   const newAddress = (): string => lab.dedicated(NEW, 'web');
   const socket = (): string => `/tmp/${lab.gw.name}-control.sock`;
@@ -46,13 +47,15 @@ describe('the uplink renumbered by its router (radvd)', { ...req, timeout: 90_00
     await lab.server(lab.inet, lineEchoCode(5001));
     await lab.server(lab.c1, tcpServerCode(80, 1000));
     await lab.server(lab.c2, tcpServerCode(80, 1000));
-    await lab.startSixgate(`uplink: up0
+    config = `uplink: up0
+stateFile: /tmp/${lab.gw.name}-state.snap
 networks:
   - { name: web, bridge: br0, subnets: [fd66:1::/64] }
   - { name: lab, bridge: br1, subnets: [fd66:7::/80], mode: nptv6, externalPrefix: auto }
 published:
   - { protocol: tcp, hostIp: "::", hostPort: 8080, containerAddress: "${R.c1}", containerPort: 80 }
-`, ['--control-socket', socket()]);
+`;
+    await lab.startSixgate(config, ['--control-socket', socket()]);
     capture = lab.rt.spawn('tcpdump', ['-l', '-n', '-i', 'down0', 'icmp6 and ip6[40] == 136']);
     capture.stdout!.setEncoding('utf8').on('data', (d: string) => { seen += d; });
     await sleep(300);
@@ -63,7 +66,7 @@ published:
     capture?.kill();
     await lab?.stopSixgate('SIGKILL');
     lab?.destroy();
-    if (lab) for (const f of ['nat.yaml', 'control.sock']) rmSync(`/tmp/${lab.gw.name}-${f}`, { force: true });
+    if (lab) for (const f of ['nat.yaml', 'control.sock', 'state.snap']) rmSync(`/tmp/${lab.gw.name}-${f}`, { force: true });
   });
 
   test('before the change: outbound leaves from the dedicated address of the prefix the router announces', async () => {
@@ -134,5 +137,17 @@ published:
     const fresh = await lab.nodeResult(lab.c1, lineClientCode(R.inet, 5001));
     assert.equal(fresh.peer, newAddress());
     await npt(lab.autoRange(NEW, 'lab'));
+  });
+
+  test('a restart after the renumbering adopts the connection table (changed in place, then moved to a fresh layout)', async () => {
+    const before = await LongConnection.open(lab.c1, R.inet, 5001);
+    assert.equal(await before.ask(), newAddress());
+    await lab.stopSixgate('SIGTERM');
+    lab.log = '';
+    await lab.startSixgate(config, ['--control-socket', socket()]);
+    assert.match(lab.log, /connection table restored/);
+    assert.doesNotMatch(lab.log, /state file discarded/);
+    assert.equal(await before.ask(), newAddress(), 'the connection carries on');
+    before.close();
   });
 });
