@@ -334,9 +334,10 @@ export class SixgateDaemon {
     const ev = causingEvent(batch);
     const eventMs = ev === undefined ? undefined : Number(BigInt(ev.timeNano) / 1000n) / 1000;
     const ndpCalls = this.#config.ndp ? applyNdpDeltas(batch.deltas, this.#sink) : 0;
-    this.#checkGlobalNetworks();
     const ndpMs = ndpCalls > 0 && eventMs !== undefined ? wallMs() - eventMs : undefined;
     if (ndpMs !== undefined) this.ndpLatency.add(ndpMs);
+    // After the NDP side's figure: a network created or gone may fit the upstream prefixes or not.
+    if (batch.cause !== 'event' || batch.deltas.some((d) => d.kind.startsWith('network'))) this.#checkGlobalNetworks();
     const pending: Pending = { cause: batch.cause, deltas: batch.deltas.length, ...(ev === undefined ? {} : { action: ev.action, id: (ev.attributes.container ?? ev.id).slice(0, 12) }), eventMs, ndpMs, arrivedMs: wallMs() };
     if (!this.#config.nat66 || (batch.cause === 'event' && !touchesNat(batch.deltas))) {
       this.#done(pending, eventMs === undefined ? undefined : wallMs() - eventMs, false);

@@ -38,16 +38,14 @@ export class RenumberLab extends NatLab {
   constructor(prefixes: readonly string[]) {
     super({ bare: true, withNpt: false, withInet2: false });
     const { lab, gw, rt, inet, c1, c2 } = this;
-    lab.veth(c1, 'eth0', gw, 'vc1');
-    lab.bridge(gw, 'br0', ['vc1']);
-    lab.addr(gw, 'br0', 'fd66:1::1/64');
-    lab.addr(c1, 'eth0', `${R.c1}/64`);
-    c1.ip('-6', 'route', 'add', 'default', 'via', 'fd66:1::1');
-    lab.veth(c2, 'eth0', gw, 'vc2');
-    lab.bridge(gw, 'br1', ['vc2']);
-    lab.addr(gw, 'br1', 'fd66:7::1/80');
-    lab.addr(c2, 'eth0', `${R.c2}/80`);
-    c2.ip('-6', 'route', 'add', 'default', 'via', 'fd66:7::1');
+    // Each container alone on its bridge, the bridge's address its default gateway.
+    for (const [c, port, bridge, gateway, address, length] of [[c1, 'vc1', 'br0', 'fd66:1::1', R.c1, 64], [c2, 'vc2', 'br1', 'fd66:7::1', R.c2, 80]] as const) {
+      lab.veth(c, 'eth0', gw, port);
+      lab.bridge(gw, bridge, [port]);
+      lab.addr(gw, bridge, `${gateway}/${length}`);
+      lab.addr(c, 'eth0', `${address}/${length}`);
+      c.ip('-6', 'route', 'add', 'default', 'via', gateway);
+    }
     gw.sysctl('net.ipv6.conf.all.forwarding', '1');
     lab.veth(gw, 'up0', rt, 'down0');
     gw.sysctl('net.ipv6.conf.up0.accept_ra', '2');
