@@ -72,13 +72,13 @@ describe('DHCPv6 prefix delegation (Kea)', { ...req, timeout: 120_000 }, () => {
     assert.equal(back.bytes, 1000);
   }
 
-  async function startSixgate(): Promise<void> {
+  async function startSixgate(extra: readonly string[] = []): Promise<void> {
     await lab.startSixgate(`uplink: up0
 stateFile: ${file('state.snap')}
 dhcpv6Pd: true
 networks:
   - { name: lab, bridge: br1, subnets: [fd66:7::/80], mode: nptv6, externalPrefix: auto }
-`, ['--control-socket', socket()]);
+`, ['--control-socket', socket(), ...extra]);
     const end = Date.now() + 5000;
     while (await request(socket(), { op: 'status' }).then(() => false, () => Date.now() < end)) await new Promise((r) => setTimeout(r, 20));
   }
@@ -133,6 +133,22 @@ networks:
     const now = (await delegation()).prefixes[0]!.prefix;
     assert.ok(now.startsWith('2001:db8:b00:'), now);
     await reachable(now);
+  });
+
+  test('a stop with --cleanup releases the lease at the server and forgets it', async () => {
+    await lab.stopSixgate('SIGTERM');
+    lab.log = '';
+    await startSixgate(['--cleanup']);
+    await waitFor(() => /DHCPv6-PD: lease kept/.test(lab.log), 3000, 'the kept lease');
+    const seen = keaLog.length;
+    await lab.stopSixgate('SIGTERM');
+    await waitFor(() => keaLog.slice(seen).includes('RELEASE_PD'), 3000, `a Release at Kea:\n${keaLog.slice(-1500)}`, 20);
+    const saved = JSON.parse(readFileSync(file('state.snap.dhcpv6-pd.json'), 'utf8')) as { duid: string; lease?: unknown };
+    assert.equal(saved.lease, undefined);
+    // Started again: a new lease (Solicit).
+    lab.log = '';
+    await startSixgate();
+    await waitFor(() => /lease obtained/.test(lab.log), 5000, 'a new lease');
   });
 
   test('the server stops: the lease is kept until its valid lifetime ends, then dropped and logged', async () => {
