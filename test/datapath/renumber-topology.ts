@@ -10,7 +10,10 @@
 // forwards and takes its address and default route from the RAs
 // (accept_ra=2), as a Docker host on a home or office LAN does; sixgate runs
 // there as `sixgate nat` (a child process). `announce` rewrites radvd's
-// file and sends it SIGHUP: radvd then sends an RA at once.
+// file and sends it SIGHUP: radvd then sends an RA at once. `startKea` runs
+// a DHCPv6 server delegating /56s of a /48 on down0 (short lifetimes: T1 2 s,
+// T2 3 s, valid 6 s); started again with another pool, it moves the client
+// at its next renewal.
 import { writeFileSync, rmSync } from 'node:fs';
 import type { ChildProcess } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -76,6 +79,40 @@ ${[...body, ...routed].join('\n')}
   }
 
   routerLog = '';
+  private kea: ChildProcess | undefined;
+  keaLog = '';
+
+  private get keaFile(): string {
+    return `/tmp/${this.rt.name}-kea`;
+  }
+
+  /** (Re)starts Kea delegating /56s of `pool`/48 on the `onLink` subnet; its lease file stays, so a renewal may move the client. */
+  async startKea(pool: string, onLink: string): Promise<void> {
+    this.stopKea();
+    writeFileSync(`${this.keaFile}.json`, JSON.stringify({
+      Dhcp6: {
+        'interfaces-config': { interfaces: ['down0'] },
+        'server-id': { type: 'EN', 'enterprise-id': 2495, identifier: '0102030405', persist: false },
+        'lease-database': { type: 'memfile', persist: true, name: `${this.keaFile}-leases.csv`, 'lfc-interval': 0 },
+        'renew-timer': 2, 'rebind-timer': 3, 'preferred-lifetime': 4, 'valid-lifetime': 6,
+        subnet6: [{ id: 1, subnet: onLink, interface: 'down0', 'pd-pools': [{ prefix: pool, 'prefix-len': 48, 'delegated-len': 56 }] }],
+        loggers: [{ name: 'kea-dhcp6', output_options: [{ output: 'stdout' }], severity: 'INFO' }],
+      },
+    }));
+    const seen = this.keaLog.length;
+    this.kea = this.rt.spawn('kea-dhcp6', ['-c', `${this.keaFile}.json`], { env: { ...process.env, KEA_LOCKFILE_DIR: 'none', KEA_PIDFILE_DIR: '/tmp' } });
+    this.kea.stdout!.setEncoding('utf8').on('data', (d: string) => { this.keaLog += d; });
+    const end = Date.now() + 5000;
+    while (!this.keaLog.slice(seen).includes('DHCP6_STARTED')) {
+      if (Date.now() > end) throw new Error(`Kea did not start:\n${this.keaLog.slice(seen)}`);
+      await sleep(20);
+    }
+  }
+
+  stopKea(): void {
+    this.kea?.kill('SIGKILL');
+    this.kea = undefined;
+  }
 
   /** gw's global addresses on up0 that are not deprecated. */
   preferredUplinkAddresses(): string[] {
@@ -108,8 +145,9 @@ ${[...body, ...routed].join('\n')}
 
   override destroy(): void {
     this.radvd?.kill('SIGKILL');
+    this.stopKea();
     super.destroy();
-    for (const f of [this.radvdFile, `${this.radvdFile}.pid`]) rmSync(f, { force: true });
+    for (const f of [this.radvdFile, `${this.radvdFile}.pid`, `${this.keaFile}.json`, `${this.keaFile}-leases.csv`]) rmSync(f, { force: true });
   }
 }
 

@@ -5,8 +5,7 @@
 // delegated prefix to the host, as a home router does.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
-import type { ChildProcess } from 'node:child_process';
+import { readFileSync, rmSync } from 'node:fs';
 import { requires } from '../support/prereq.js';
 import { waitFor } from '../support/wait.js';
 import { tcpServerCode, tcpClientCode } from '../datapath/topology.js';
@@ -28,28 +27,10 @@ function within(address: string, prefix: string): boolean {
 
 describe('DHCPv6 prefix delegation (Kea)', { ...req, timeout: 120_000 }, () => {
   let lab: RenumberLab;
-  let kea: ChildProcess | undefined;
-  let keaLog = '';
   const file = (what: string): string => `/tmp/${lab.gw.name}-${what}`;
   const socket = (): string => file('control.sock');
 
-  /** (Re)starts Kea delegating /56s of `pool`/48; its lease file stays, so a renewal may move the client. */
-  async function startKea(pool: string): Promise<void> {
-    kea?.kill('SIGKILL');
-    writeFileSync(file('kea.json'), JSON.stringify({
-      Dhcp6: {
-        'interfaces-config': { interfaces: ['down0'] },
-        'server-id': { type: 'EN', 'enterprise-id': 2495, identifier: '0102030405', persist: false },
-        'lease-database': { type: 'memfile', persist: true, name: file('kea-leases.csv'), 'lfc-interval': 0 },
-        'renew-timer': 2, 'rebind-timer': 3, 'preferred-lifetime': 4, 'valid-lifetime': 6,
-        subnet6: [{ id: 1, subnet: ONLINK, interface: 'down0', 'pd-pools': [{ prefix: pool, 'prefix-len': 48, 'delegated-len': 56 }] }],
-        loggers: [{ name: 'kea-dhcp6', output_options: [{ output: 'stdout' }], severity: 'INFO' }],
-      },
-    }));
-    kea = lab.rt.spawn('kea-dhcp6', ['-c', file('kea.json')], { env: { ...process.env, KEA_LOCKFILE_DIR: 'none', KEA_PIDFILE_DIR: '/tmp' } });
-    kea.stdout!.setEncoding('utf8').on('data', (d: string) => { keaLog += d; });
-    await waitFor(() => keaLog.includes('DHCP6_STARTED'), 5000, `Kea to start:\n${keaLog}`, 20);
-  }
+  const startKea = (pool: string): Promise<void> => lab.startKea(pool, ONLINK);
 
   async function delegation(): Promise<DelegationStatus> {
     const status = await request(socket(), { op: 'status' }) as { uplinks: Array<{ delegation: DelegationStatus }> };
@@ -94,10 +75,9 @@ networks:
   });
 
   after(async () => {
-    kea?.kill('SIGKILL');
     await lab?.stopSixgate('SIGKILL');
     lab?.destroy();
-    if (lab) for (const f of ['state.snap', 'state.snap.dhcpv6-pd.json', 'nat.yaml', 'control.sock', 'kea.json', 'kea-leases.csv']) rmSync(file(f), { force: true });
+    if (lab) for (const f of ['state.snap', 'state.snap.dhcpv6-pd.json', 'nat.yaml', 'control.sock']) rmSync(file(f), { force: true });
   });
 
   test('a /56 is delegated; the auto network maps to a /64 of it, both ways', async () => {
@@ -117,19 +97,19 @@ networks:
   test('a restart reuses the lease: the same prefix at once, confirmed with a Renew, no Solicit', async () => {
     const before = (await delegation()).prefixes[0]!.prefix;
     await lab.stopSixgate('SIGTERM');
-    const seen = keaLog.length;
+    const seen = lab.keaLog.length;
     lab.log = '';
     await startSixgate();
     assert.match(lab.log, /lease kept from the last run/);
     assert.equal((await delegation()).prefixes[0]!.prefix, before);
-    await waitFor(() => keaLog.slice(seen).includes('DHCP6_PD_LEASE_RENEW'), 4000, `a Renew at Kea:\n${keaLog.slice(-2000)}`, 50);
-    assert.doesNotMatch(keaLog.slice(seen), /DHCP6_PD_LEASE_ADVERT/, 'no Solicit was answered');
+    await waitFor(() => lab.keaLog.slice(seen).includes('DHCP6_PD_LEASE_RENEW'), 4000, `a Renew at Kea:\n${lab.keaLog.slice(-2000)}`, 50);
+    assert.doesNotMatch(lab.keaLog.slice(seen), /DHCP6_PD_LEASE_ADVERT/, 'no Solicit was answered');
     await reachable(before);
   });
 
   test('the server delegates another prefix at a renewal: the network follows, nothing re-created', async () => {
     await startKea(POOL_B);
-    await waitFor(() => /delegated prefix changed/.test(lab.log), 8000, `a new prefix at renewal:\n${lab.log.slice(-2000)}\n${keaLog.slice(-2000)}`, 50);
+    await waitFor(() => /delegated prefix changed/.test(lab.log), 8000, `a new prefix at renewal:\n${lab.log.slice(-2000)}\n${lab.keaLog.slice(-2000)}`, 50);
     const now = (await delegation()).prefixes[0]!.prefix;
     assert.ok(now.startsWith('2001:db8:b00:'), now);
     await reachable(now);
@@ -140,9 +120,9 @@ networks:
     lab.log = '';
     await startSixgate(['--cleanup']);
     await waitFor(() => /DHCPv6-PD: lease kept/.test(lab.log), 3000, 'the kept lease');
-    const seen = keaLog.length;
+    const seen = lab.keaLog.length;
     await lab.stopSixgate('SIGTERM');
-    await waitFor(() => keaLog.slice(seen).includes('RELEASE_PD'), 3000, `a Release at Kea:\n${keaLog.slice(-1500)}`, 20);
+    await waitFor(() => lab.keaLog.slice(seen).includes('RELEASE_PD'), 3000, `a Release at Kea:\n${lab.keaLog.slice(-1500)}`, 20);
     const saved = JSON.parse(readFileSync(file('state.snap.dhcpv6-pd.json'), 'utf8')) as { duid: string; lease?: unknown };
     assert.equal(saved.lease, undefined);
     // Started again: a new lease (Solicit).
@@ -152,8 +132,7 @@ networks:
   });
 
   test('the server stops: the lease is kept until its valid lifetime ends, then dropped and logged', async () => {
-    kea?.kill('SIGKILL');
-    kea = undefined;
+    lab.stopKea();
     const stopped = Date.now();
     await waitFor(() => /lease ended/.test(lab.log), 10_000, `the lease to end:\n${lab.log.slice(-2000)}`, 50);
     const tookMs = Date.now() - stopped;
