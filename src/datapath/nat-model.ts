@@ -121,4 +121,6 @@ export interface ResolvedModel {
   readonly hostPortRange: readonly [number, number];
   readonly throwPrefixes: readonly string[];
   readonly replyBridges: readonly string[];
+  /** Prefixes delegated to the host (DHCPv6-PD): what no network uses of them is unreachable, never sent back upstream. */
+  readonly delegatedPrefixes?: readonly string[];
 }

@@ -14,6 +14,9 @@
 //    (resolve.ts: so published ports answer the host too); every TUN route has an unreachable twin with a
 //    worse metric, so traffic is dropped, never forwarded untranslated, while
 //    the TUN is gone (policy.ts);
+//  - a delegated prefix: unreachable in the main table (its /64s in use are
+//    routed into the TUN, more specific), as RFC 7084 WPD-5 asks of a
+//    requesting router;
 //  - NDP: dedicated external addresses are answered as exact /128s, NPTv6
 //    external prefixes as static rules, on the uplink (not a delegated
 //    prefix's: the router routes it to the host);
@@ -86,6 +89,8 @@ export function hostPlan(m: ResolvedModel): HostPlan {
   }
   for (const t of throws) routes.push({ dst: t, type: 'throw', table: 'sixgate' });
   for (const r of [...routes]) if (r.type === 'unicast') routes.push({ dst: r.dst, type: 'unreachable', table: r.table });
+  // The parts of a delegated prefix no network uses: dropped here, not routed back to the router that routes them here (a loop).
+  for (const p of m.delegatedPrefixes ?? []) routes.push({ dst: p, type: 'unreachable', table: 'main' });
   return { policy: { rules, routes }, ndpAddresses, ndpPrefixes, steering, reservedPorts: reserved };
 }
 

@@ -308,7 +308,7 @@ export function resolveModel(model: DatapathModel, facts: HostFacts): Resolution
   }
   return {
     model: { uplink: model.uplink, tun: model.tun ?? DEFAULT_TUN, networks, published, hostPortRange: hostRange, throwPrefixes: model.throwPrefixes ?? [],
-      replyBridges: model.replyBridges ?? [] },
+      replyBridges: model.replyBridges ?? [], delegatedPrefixes: facts.delegatedPrefixes ?? [] },
     notes,
   };
 }

@@ -88,6 +88,8 @@ networks:
     assert.equal(status.networks[0]!.prefixFrom, 'delegated');
     assert.ok(within(status.networks[0]!.externalPrefix.split('/')[0]!, d.prefixes[0]!.prefix));
     await reachable(d.prefixes[0]!.prefix);
+    // The rest of the delegated prefix is dropped here, never routed back upstream (RFC 7084 WPD-5).
+    assert.match(lab.gw.ip('-6', 'route', 'show', 'table', 'main', 'proto', '166'), new RegExp(`unreachable ${d.prefixes[0]!.prefix.replace('/', '\\/')}`));
     // The DUID and the lease are kept beside the state file.
     const saved = JSON.parse(readFileSync(file('state.snap.dhcpv6-pd.json'), 'utf8')) as { duid: string; lease: { prefixes: unknown[] } };
     assert.match(saved.duid, /^0004[0-9a-f]{32}$/);
