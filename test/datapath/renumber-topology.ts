@@ -33,9 +33,69 @@ export interface Announced {
   readonly preferred: number;
 }
 
+/** radvd on `rt`'s down0, run by hand (never as a service); `announce` rewrites its file and sends SIGHUP (radvd then sends an RA at once). */
+export class Radvd {
+  private child: ChildProcess | undefined;
+  private readonly file: string;
+  log = '';
+
+  constructor(private readonly rt: Netns) {
+    this.file = `/tmp/${rt.name}-radvd.conf`;
+  }
+
+  /** Makes radvd announce exactly `prefixes` (starting it the first time). */
+  announce(prefixes: readonly Announced[]): void {
+    const body = prefixes.map((p) => `  prefix ${p.prefix} { AdvValidLifetime ${p.valid}; AdvPreferredLifetime ${p.preferred}; };`);
+    writeFileSync(this.file, `interface down0 {
+  AdvSendAdvert on; MinRtrAdvInterval 3; MaxRtrAdvInterval 4; AdvDefaultLifetime 60;
+${body.join('\n')}
+};
+`);
+    if (this.child === undefined) {
+      this.child = this.rt.spawn('radvd', ['-n', '-C', this.file, '-p', `${this.file}.pid`, '-m', 'stderr']);
+      this.child.stderr!.setEncoding('utf8').on('data', (d: string) => { this.log += d; });
+      return;
+    }
+    this.child.kill('SIGHUP');
+  }
+
+  stop(): void {
+    this.child?.kill('SIGKILL');
+    for (const f of [this.file, `${this.file}.pid`]) rmSync(f, { force: true });
+  }
+}
+
+/** `ns`'s global addresses on `dev` that are not deprecated. */
+export function preferredAddresses(ns: Netns, dev: string): string[] {
+  const [link] = ns.ipJson<Array<{ addr_info: Array<{ local?: string; scope?: string; deprecated?: boolean }> }>>('-6', 'addr', 'show', 'dev', dev);
+  return (link?.addr_info ?? []).filter((a) => a.scope === 'global' && a.deprecated !== true).map((a) => a.local!);
+}
+
+/** Waits until `ns` has a preferred address in the /64 `prefix` on `dev` (SLAAC from the RA). */
+export async function waitForPrefix(ns: Netns, dev: string, prefix: string, timeoutMs = 5000): Promise<void> {
+  const p = prefix.replace('::/64', ':');
+  const end = Date.now() + timeoutMs;
+  while (!preferredAddresses(ns, dev).some((a) => a.startsWith(p))) {
+    if (Date.now() > end) throw new Error(`${ns.name} got no address in ${prefix}:\n${ns.ip('-6', 'addr', 'show', 'dev', dev)}`);
+    await sleep(20);
+  }
+}
+
+/** The dedicated address sixgate picks for network `name` in `prefix` (resolve.ts pickDedicated). */
+export function dedicatedIn(prefix: string, name: string): string {
+  const p = parseIpv6Prefix(prefix);
+  return formatIpv6(pickDedicated(p.address, p.length, name, []), 0);
+}
+
+/** The range sixgate maps NPTv6 network `name` (inside `inside`) to while the uplink of `ns` is in `prefix` (resolve.ts autoNptPrefix). */
+export function autoRangeIn(ns: Netns, dev: string, prefix: string, name: string, inside: string): string {
+  const own = prefix.replace('::/64', ':');
+  const uplinkAddresses = preferredAddresses(ns, dev).filter((a) => a.startsWith(own)).map((address) => ({ address, prefixLength: 64 }));
+  return autoNptPrefix(name, inside, { uplinkAddresses }, []).prefix;
+}
+
 export class RenumberLab extends NatLab {
-  private radvd: ChildProcess | undefined;
-  private readonly radvdFile: string;
+  private readonly radvd: Radvd;
 
   /** `prefixes`: every prefix the router may announce (it holds ::1 in each). */
   constructor(prefixes: readonly string[]) {
@@ -58,27 +118,14 @@ export class RenumberLab extends NatLab {
     lab.addr(inet, 'eth0', `${R.inet}/64`);
     inet.ip('-6', 'route', 'add', 'default', 'via', R.rtOut);
     rt.sysctl('net.ipv6.conf.all.forwarding', '1');
-    this.radvdFile = `/tmp/${rt.name}-radvd.conf`;
+    this.radvd = new Radvd(rt);
   }
 
-  /** Makes radvd announce exactly `prefixes` (starting it the first time); resolves once it was told. */
-  async announce(prefixes: readonly Announced[], routes: readonly string[] = []): Promise<void> {
-    const body = prefixes.map((p) => `  prefix ${p.prefix} { AdvValidLifetime ${p.valid}; AdvPreferredLifetime ${p.preferred}; };`);
-    const routed = routes.map((r) => `  route ${r} { AdvRouteLifetime 60; };`);
-    writeFileSync(this.radvdFile, `interface down0 {
-  AdvSendAdvert on; MinRtrAdvInterval 3; MaxRtrAdvInterval 4; AdvDefaultLifetime 60;
-${[...body, ...routed].join('\n')}
-};
-`);
-    if (this.radvd === undefined) {
-      this.radvd = this.rt.spawn('radvd', ['-n', '-C', this.radvdFile, '-p', `${this.radvdFile}.pid`, '-m', 'stderr']);
-      this.radvd.stderr!.setEncoding('utf8').on('data', (d: string) => { this.routerLog += d; });
-      return;
-    }
-    this.radvd.kill('SIGHUP');
+  /** Makes the router announce exactly `prefixes`. */
+  announce(prefixes: readonly Announced[]): void {
+    this.radvd.announce(prefixes);
   }
 
-  routerLog = '';
   private kea: ChildProcess | undefined;
   keaLog = '';
 
@@ -114,40 +161,26 @@ ${[...body, ...routed].join('\n')}
     this.kea = undefined;
   }
 
-  /** gw's global addresses on up0 that are not deprecated. */
-  preferredUplinkAddresses(): string[] {
-    const [link] = this.gw.ipJson<Array<{ addr_info: Array<{ local: string; scope: string; deprecated?: boolean; family: string }> }>>('-6', 'addr', 'show', 'dev', 'up0');
-    return (link?.addr_info ?? []).filter((a) => a.scope === 'global' && a.deprecated !== true).map((a) => a.local);
-  }
-
   /** Waits until gw has a preferred address in `prefix` (SLAAC from the RA). */
-  async waitForPrefix(prefix: string, timeoutMs = 5000): Promise<void> {
-    const p = prefix.replace('::/64', ':');
-    const end = Date.now() + timeoutMs;
-    while (!this.preferredUplinkAddresses().some((a) => a.startsWith(p))) {
-      if (Date.now() > end) throw new Error(`gw got no address in ${prefix}:\n${this.gw.ip('-6', 'addr', 'show', 'dev', 'up0')}\n${this.routerLog}`);
-      await sleep(20);
-    }
+  waitForPrefix(prefix: string): Promise<void> {
+    return waitForPrefix(this.gw, 'up0', prefix);
   }
 
-  /** The range sixgate maps NPTv6 network `name` (inside /80) to when the uplink is in `prefix` (resolve.ts autoNptPrefix). */
+  /** The range sixgate maps NPTv6 network `name` (inside fd66:7::/80) to when the uplink is in `prefix`. */
   autoRange(prefix: string, name: string): string {
-    const own = prefix.replace('::/64', ':');
-    const uplinkAddresses = this.preferredUplinkAddresses().filter((a) => a.startsWith(own)).map((address) => ({ address, prefixLength: 64 }));
-    return autoNptPrefix(name, 'fd66:7::/80', { uplinkAddresses }, []).prefix;
+    return autoRangeIn(this.gw, 'up0', prefix, name, 'fd66:7::/80');
   }
 
-  /** The dedicated address sixgate picks for network `name` in `prefix` (resolve.ts pickDedicated). */
+  /** The dedicated address sixgate picks for network `name` in `prefix`. */
   dedicated(prefix: string, name: string): string {
-    const p = parseIpv6Prefix(prefix);
-    return formatIpv6(pickDedicated(p.address, p.length, name, []), 0);
+    return dedicatedIn(prefix, name);
   }
 
   override destroy(): void {
-    this.radvd?.kill('SIGKILL');
+    this.radvd.stop();
     this.stopKea();
     super.destroy();
-    for (const f of [this.radvdFile, `${this.radvdFile}.pid`, `${this.keaFile}.json`, `${this.keaFile}-leases.csv`]) rmSync(f, { force: true });
+    for (const f of [`${this.keaFile}.json`, `${this.keaFile}-leases.csv`]) rmSync(f, { force: true });
   }
 }
 
