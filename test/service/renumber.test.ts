@@ -2,7 +2,8 @@
 // it (radvd, SLAAC on the uplink): a ULA network's containers leave from
 // the new prefix and a `sixgate.nptv6=auto` network's container is reached
 // under it, nothing re-created (test/datapath/renumber.test.ts has the
-// details with `sixgate nat`).
+// details with `sixgate nat`); a global network of the old prefix is
+// reported once the prefix is gone.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { requires } from '../support/prereq.js';
@@ -10,6 +11,7 @@ import { IMAGE } from '../support/docker.js';
 import { ServiceLab, HTTPD_CMD, httpGetCode } from './topology.js';
 import { tcpServerCode } from '../datapath/topology.js';
 import { Radvd, autoRangeIn, dedicatedIn, waitForPrefix } from '../datapath/renumber-topology.js';
+import { request } from '../../src/service/control.js';
 import { matchesPrefix, parseIpv6, parseIpv6Prefix } from '../../src/wire/address.js';
 
 const req = requires({
@@ -30,6 +32,7 @@ describe('sixgate run follows a renumbered uplink (Docker, radvd)', { ...req, ti
   let radvd: Radvd;
   let client: string;
   let api: string;
+  const socket = (): string => `/tmp/${lab.rt.name}-control.sock`;
 
   /** The address the internet sees a container's TCP connection from. */
   const seenFrom = async (id: string): Promise<string> => {
@@ -49,16 +52,18 @@ describe('sixgate run follows a renumbered uplink (Docker, radvd)', { ...req, ti
     lab.dhost.sysctl('net.ipv6.conf.up0.accept_ra', '2');
     lab.lab.addr(lab.rt, 'down0', '2001:db8:9::1/64');
     radvd = new Radvd(lab.rt);
-    radvd.announce([{ prefix: OLD, valid: 60, preferred: 60 }]);
+    // The old prefix's valid lifetime is short (refreshed by every RA until it is no longer announced).
+    radvd.announce([{ prefix: OLD, valid: 8, preferred: 8 }]);
     await waitForPrefix(lab.dhost, 'up0', OLD);
     const d = lab.docker;
     await d.docker('network', 'create', '--ipv6', '--subnet', 'fd66:1::/64', 'ula');
     await d.docker('network', 'create', '--ipv6', '--subnet', 'fd66:7::/80', '--label', 'sixgate.nptv6=auto', 'lab');
+    await d.docker('network', 'create', '--ipv6', '--subnet', '2001:db8:1:0:d0c::/80', 'glob');
     client = await d.docker('run', '-d', '--stop-timeout', '1', '--network', 'ula', IMAGE, 'sleep', '3600');
     api = await d.docker('run', '-d', '--stop-timeout', '1', '--network', 'lab', IMAGE, ...HTTPD_CMD);
     lab.inet.spawn(process.execPath, ['--input-type=module', '-e', tcpServerCode(5001)]);
     await lab.startSixgate(['run', '--uplink', 'up0', '--docker-host', `unix://${lab.docker.socket}`, '--status-file', lab.statusFile,
-      '--control-socket', `/tmp/${lab.rt.name}-control.sock`, '--retry-max-ms', '500', '--cleanup']);
+      '--control-socket', socket(), '--retry-max-ms', '500', '--cleanup']);
     await lab.waitLog(/docker state applied/, 20_000);
   });
 
@@ -86,8 +91,18 @@ describe('sixgate run follows a renumbered uplink (Docker, radvd)', { ...req, ti
   });
 
   test('the router deprecates the prefix and announces another: within 5 s both are served under the new one', async () => {
-    radvd.announce([{ prefix: OLD, valid: 60, preferred: 0 }, { prefix: NEW, valid: 60, preferred: 60 }]);
+    radvd.announce([{ prefix: OLD, valid: 8, preferred: 0 }, { prefix: NEW, valid: 60, preferred: 60 }]);
     await servedUnder(NEW, 5000);
     await lab.waitLog(/uplink prefixes changed: new connections/, 1000);
+  });
+
+  test('the old prefix removed: the global network of it is reported (log, status, metric) with what to do', async () => {
+    radvd.announce([{ prefix: NEW, valid: 60, preferred: 60 }]);
+    await lab.waitLog(/network glob \(2001:db8:1:0:d0c::\/80\) is outside the upstream prefixes.*re-create it/, 12_000);
+    const status = await request(socket(), { op: 'status' }) as { networks: Array<{ name: string; notes: string[] }> };
+    assert.match(status.networks.find((n) => n.name === 'glob')!.notes.join(), /outside the upstream prefixes/);
+    const { counters } = await request(socket(), { op: 'counters' }) as { counters: Record<string, number> };
+    assert.equal(counters.sixgate_networks_outside_prefix, 1);
+    await servedUnder(NEW, 1000);
   });
 });
