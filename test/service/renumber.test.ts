@@ -6,6 +6,7 @@
 // reported once the prefix is gone.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
 import { requires } from '../support/prereq.js';
 import { IMAGE } from '../support/docker.js';
 import { ServiceLab, HTTPD_CMD, httpGetCode } from './topology.js';
@@ -70,6 +71,7 @@ describe('sixgate run follows a renumbered uplink (Docker, radvd)', { ...req, ti
   after(async () => {
     radvd?.stop();
     await lab?.destroy();
+    if (lab) rmSync(socket(), { force: true });
   });
 
   /** Both containers leave from `prefix` (the ULA one from its dedicated address) and the internet reaches the auto one. */
