@@ -65,6 +65,54 @@ ${body.join('\n')}
   }
 }
 
+/**
+ * Kea (kea-dhcp6) on `rt`'s down0, run by hand: delegates /56s of a /48
+ * with short lifetimes (T1 2 s, T2 3 s, valid 6 s); started again with
+ * another pool, it moves the client at its next renewal (its lease file stays).
+ */
+export class Kea {
+  private child: ChildProcess | undefined;
+  private readonly file: string;
+  log = '';
+
+  constructor(private readonly rt: Netns) {
+    this.file = `/tmp/${rt.name}-kea`;
+  }
+
+  async start(pool: string, onLink: string): Promise<void> {
+    this.stop();
+    writeFileSync(`${this.file}.json`, JSON.stringify({
+      Dhcp6: {
+        'interfaces-config': { interfaces: ['down0'] },
+        'server-id': { type: 'EN', 'enterprise-id': 2495, identifier: '0102030405', persist: false },
+        'lease-database': { type: 'memfile', persist: true, name: `${this.file}-leases.csv`, 'lfc-interval': 0 },
+        'renew-timer': 2, 'rebind-timer': 3, 'preferred-lifetime': 4, 'valid-lifetime': 6,
+        subnet6: [{ id: 1, subnet: onLink, interface: 'down0', 'pd-pools': [{ prefix: pool, 'prefix-len': 48, 'delegated-len': 56 }] }],
+        loggers: [{ name: 'kea-dhcp6', output_options: [{ output: 'stdout' }], severity: 'INFO' }],
+      },
+    }));
+    const seen = this.log.length;
+    this.child = this.rt.spawn('kea-dhcp6', ['-c', `${this.file}.json`], { env: { ...process.env, KEA_LOCKFILE_DIR: 'none', KEA_PIDFILE_DIR: '/tmp' } });
+    this.child.stdout!.setEncoding('utf8').on('data', (d: string) => { this.log += d; });
+    const end = Date.now() + 5000;
+    while (!this.log.slice(seen).includes('DHCP6_STARTED')) {
+      if (Date.now() > end) throw new Error(`Kea did not start:\n${this.log.slice(seen)}`);
+      await sleep(20);
+    }
+  }
+
+  stop(): void {
+    this.child?.kill('SIGKILL');
+    this.child = undefined;
+  }
+
+  /** Stops it and removes its files. */
+  remove(): void {
+    this.stop();
+    for (const f of [`${this.file}.json`, `${this.file}-leases.csv`]) rmSync(f, { force: true });
+  }
+}
+
 /** `ns`'s global addresses on `dev` that are not deprecated. */
 export function preferredAddresses(ns: Netns, dev: string): string[] {
   const [link] = ns.ipJson<Array<{ addr_info: Array<{ local?: string; scope?: string; deprecated?: boolean }> }>>('-6', 'addr', 'show', 'dev', dev);
@@ -119,6 +167,7 @@ export class RenumberLab extends NatLab {
     inet.ip('-6', 'route', 'add', 'default', 'via', R.rtOut);
     rt.sysctl('net.ipv6.conf.all.forwarding', '1');
     this.radvd = new Radvd(rt);
+    this.kea = new Kea(rt);
   }
 
   /** Makes the router announce exactly `prefixes`. */
@@ -126,39 +175,19 @@ export class RenumberLab extends NatLab {
     this.radvd.announce(prefixes);
   }
 
-  private kea: ChildProcess | undefined;
-  keaLog = '';
+  private readonly kea: Kea;
 
-  private get keaFile(): string {
-    return `/tmp/${this.rt.name}-kea`;
-  }
-
-  /** (Re)starts Kea delegating /56s of `pool`/48 on the `onLink` subnet; its lease file stays, so a renewal may move the client. */
-  async startKea(pool: string, onLink: string): Promise<void> {
-    this.stopKea();
-    writeFileSync(`${this.keaFile}.json`, JSON.stringify({
-      Dhcp6: {
-        'interfaces-config': { interfaces: ['down0'] },
-        'server-id': { type: 'EN', 'enterprise-id': 2495, identifier: '0102030405', persist: false },
-        'lease-database': { type: 'memfile', persist: true, name: `${this.keaFile}-leases.csv`, 'lfc-interval': 0 },
-        'renew-timer': 2, 'rebind-timer': 3, 'preferred-lifetime': 4, 'valid-lifetime': 6,
-        subnet6: [{ id: 1, subnet: onLink, interface: 'down0', 'pd-pools': [{ prefix: pool, 'prefix-len': 48, 'delegated-len': 56 }] }],
-        loggers: [{ name: 'kea-dhcp6', output_options: [{ output: 'stdout' }], severity: 'INFO' }],
-      },
-    }));
-    const seen = this.keaLog.length;
-    this.kea = this.rt.spawn('kea-dhcp6', ['-c', `${this.keaFile}.json`], { env: { ...process.env, KEA_LOCKFILE_DIR: 'none', KEA_PIDFILE_DIR: '/tmp' } });
-    this.kea.stdout!.setEncoding('utf8').on('data', (d: string) => { this.keaLog += d; });
-    const end = Date.now() + 5000;
-    while (!this.keaLog.slice(seen).includes('DHCP6_STARTED')) {
-      if (Date.now() > end) throw new Error(`Kea did not start:\n${this.keaLog.slice(seen)}`);
-      await sleep(20);
-    }
+  /** (Re)starts Kea delegating /56s of `pool`/48 on the `onLink` subnet (see Kea). */
+  startKea(pool: string, onLink: string): Promise<void> {
+    return this.kea.start(pool, onLink);
   }
 
   stopKea(): void {
-    this.kea?.kill('SIGKILL');
-    this.kea = undefined;
+    this.kea.stop();
+  }
+
+  get keaLog(): string {
+    return this.kea.log;
   }
 
   /** Waits until gw has a preferred address in `prefix` (SLAAC from the RA). */
@@ -178,9 +207,8 @@ export class RenumberLab extends NatLab {
 
   override destroy(): void {
     this.radvd.stop();
-    this.stopKea();
+    this.kea.remove();
     super.destroy();
-    for (const f of [`${this.keaFile}.json`, `${this.keaFile}-leases.csv`]) rmSync(f, { force: true });
   }
 }
 

@@ -11,21 +11,23 @@ import { requires } from '../support/prereq.js';
 import { IMAGE } from '../support/docker.js';
 import { ServiceLab, HTTPD_CMD, httpGetCode } from './topology.js';
 import { tcpServerCode } from '../datapath/topology.js';
-import { Radvd, autoRangeIn, dedicatedIn, waitForPrefix } from '../datapath/renumber-topology.js';
+import { Kea, Radvd, autoRangeIn, dedicatedIn, waitForPrefix } from '../datapath/renumber-topology.js';
 import { request } from '../../src/service/control.js';
-import { matchesPrefix, parseIpv6, parseIpv6Prefix } from '../../src/wire/address.js';
+import { matchesPrefix, parseIpv6Prefix, tryParseIpv6 } from '../../src/wire/address.js';
 
 const req = requires({
-  root: true, tools: ['dockerd', 'docker', 'containerd', 'runc', 'nsenter', 'busybox', 'ip', 'radvd'], files: ['/dev/net/tun'],
+  root: true, tools: ['dockerd', 'docker', 'containerd', 'runc', 'nsenter', 'busybox', 'ip', 'radvd', 'kea-dhcp6'], files: ['/dev/net/tun'],
 });
 
 const OLD = '2001:db8:1::/64';
 const NEW = '2001:db8:9::/64';
 const INET = '2001:db8:2::2';
 
+/** Whether `address` (or what a failed attempt printed instead) lies in `prefix`. */
 function within(address: string, prefix: string): boolean {
   const p = parseIpv6Prefix(prefix);
-  return matchesPrefix(parseIpv6(address), 0, p.address, 0, p.length);
+  const a = tryParseIpv6(address);
+  return a !== undefined && matchesPrefix(a, 0, p.address, 0, p.length);
 }
 
 describe('sixgate run follows a renumbered uplink (Docker, radvd)', { ...req, timeout: 120_000 }, () => {
@@ -106,5 +108,49 @@ describe('sixgate run follows a renumbered uplink (Docker, radvd)', { ...req, ti
     const { counters } = await request(socket(), { op: 'counters' }) as { counters: Record<string, number> };
     assert.equal(counters.sixgate_networks_outside_prefix, 1);
     await servedUnder(NEW, 1000);
+  });
+});
+
+describe('sixgate run --dhcpv6-pd (Docker, Kea)', { ...req, timeout: 120_000 }, () => {
+  let lab: ServiceLab;
+  let kea: Kea;
+  const file = (what: string): string => `/tmp/${lab.rt.name}-${what}`;
+
+  before(async () => {
+    lab = new ServiceLab();
+    await lab.start();
+    kea = new Kea(lab.rt);
+    await kea.start('2001:db8:a00::', '2001:db8:1::/64');
+    // A /64 ULA subnet: only a delegated prefix has room for it (the on-link prefix is a /64 too).
+    await lab.docker.docker('network', 'create', '--ipv6', '--subnet', 'fd66:5::/64', '--label', 'sixgate.nptv6=auto', 'api');
+    lab.inet.spawn(process.execPath, ['--input-type=module', '-e', tcpServerCode(5001)]);
+    await lab.startSixgate(['run', '--uplink', 'up0', '--docker-host', `unix://${lab.docker.socket}`, '--status-file', lab.statusFile,
+      '--control-socket', file('control.sock'), '--state-file', file('state.snap'), '--dhcpv6-pd', '--retry-max-ms', '500', '--cleanup']);
+    await lab.waitLog(/docker state applied/, 20_000);
+  });
+
+  after(async () => {
+    kea?.remove();
+    await lab?.destroy();
+    if (lab) for (const f of ['control.sock', 'state.snap', 'state.snap.dhcpv6-pd.json', 'state.snap.model.json']) rmSync(file(f), { force: true });
+  });
+
+  test('the delegated /56 serves the auto network: its container leaves from a /64 of it and is reached there', async () => {
+    await lab.waitLog(/DHCPv6-PD: lease obtained/, 10_000);
+    const status = await request(file('control.sock'), { op: 'status' }) as { uplinks: Array<{ delegation: { prefixes: Array<{ prefix: string }> } }> };
+    const delegated = status.uplinks[0]!.delegation.prefixes[0]!.prefix;
+    assert.match(delegated, /^2001:db8:a00:/);
+    // The router routes the delegated prefix to the host, as a home router does.
+    const [link] = lab.dhost.ipJson<Array<{ addr_info: Array<{ local?: string }> }>>('-6', 'addr', 'show', 'dev', 'up0', 'scope', 'link');
+    lab.rt.ip('-6', 'route', 'replace', delegated, 'via', link!.addr_info.find((a) => a.local !== undefined)!.local!, 'dev', 'down0');
+    const api = await lab.docker.docker('run', '-d', '--stop-timeout', '1', '--network', 'api', IMAGE, ...HTTPD_CMD);
+    let from = 'none';
+    const end = Date.now() + 5000;
+    while (!within(from, delegated) && Date.now() < end) {
+      from = await lab.docker.docker('exec', api, 'nc', '-w', '2', INET, '5001').then((o) => /peer (\S+)/.exec(o)?.[1] ?? 'none', () => 'none');
+    }
+    assert.ok(within(from, delegated), `left from ${from}, not from ${delegated}\n${lab.text.slice(-2000)}`);
+    const back = await lab.inet.node(httpGetCode(`http://[${from}]/cgi-bin/ip`), 10_000);
+    assert.equal(back.stdout.trim(), `peer [${INET}]`);
   });
 });
