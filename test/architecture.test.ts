@@ -11,8 +11,8 @@ import ts from 'typescript';
 import { repoRoot } from './support/paths.js';
 
 // Pure layers: no Node built-in at all, so no I/O can creep in through one.
-const PURE = ['wire', 'ndp', 'nat'];
-const BELOW_CONTROL = ['wire', 'pcap', 'ndp', 'nat', 'io'];
+const PURE = ['wire', 'ndp', 'nat', 'dhcp6'];
+const BELOW_CONTROL = ['wire', 'pcap', 'ndp', 'nat', 'dhcp6', 'io'];
 const CONTROL = ['host', 'docker', 'config', 'log'];
 
 interface Layer {
@@ -26,6 +26,7 @@ const LAYERS: Readonly<Record<string, Layer>> = {
   pcap: { layer: '1. pcap', may: ['wire'] },
   ndp: { layer: '2. engines', may: ['wire'] },
   nat: { layer: '2. engines', may: ['wire'] },
+  dhcp6: { layer: '2. engines', may: ['wire'] },
   io: { layer: '3. io', may: ['wire'] },
   host: { layer: '4. control', may: [...BELOW_CONTROL, 'log'] },
   docker: { layer: '4. control', may: [...BELOW_CONTROL, 'log'] },

@@ -22,6 +22,18 @@ import { daemonStarting, serveUntilStopped } from './signals.js';
 import { DEFAULT_CONTROL_SOCKET, startControlServer } from '../service/control.js';
 import { natOps } from '../service/inspect.js';
 import { logDoctorFindings } from './doctor.js';
+import { PrefixDelegation, delegationFile } from '../host/dhcpv6-pd.js';
+import { monotonicMs } from '../io/ring.js';
+
+/** How long a start waits for the first delegated prefix before going on without one. */
+const FIRST_DELEGATION_MS = 10_000;
+
+/** Waits (at most FIRST_DELEGATION_MS) until the delegation has a prefix, so auto networks start mapped to it. */
+async function firstDelegation(delegation: PrefixDelegation, log: Logger): Promise<void> {
+  const end = monotonicMs() + FIRST_DELEGATION_MS;
+  while (delegation.prefixes().length === 0 && monotonicMs() < end) await new Promise((r) => setTimeout(r, 50));
+  if (delegation.prefixes().length === 0) log.warn(`no delegated prefix after ${FIRST_DELEGATION_MS / 1000} s: starting without one (auto networks that need one wait for it)`);
+}
 
 export interface NatCliOptions {
   config: string;
@@ -78,29 +90,40 @@ export async function runNat(opts: NatCliOptions): Promise<number> {
     return 0;
   }
   if (daemonStarting(log) !== undefined) return 0;
-  let service: DatapathService;
+  let service: DatapathService | undefined;
+  let delegation: PrefixDelegation | undefined;
+  const stateFile = opts.stateFile ?? file.stateFile;
   try {
     // What it cannot repair later fails the start at once, one line each (as `sixgate run`).
     const problems = startupProblems({ nat66: true });
     if (problems.length > 0) throw new HostSetupError(problems);
     await findUplink(file.model.uplink, opts.waitUplink, log);
+    if (file.dhcpv6Pd === true) {
+      delegation = await PrefixDelegation.start({
+        uplink: file.model.uplink, file: delegationFile(stateFile), log: log.child({ part: 'dhcpv6-pd' }), now: monotonicMs,
+        onChange: () => service?.upstreamChanged(),
+      });
+      await firstDelegation(delegation, log);
+    }
     service = await DatapathService.start({
-      model: file.model, logger: log, stateFile: opts.stateFile ?? file.stateFile,
-      nat: natOptions(file),
+      model: file.model, logger: log, ...(stateFile === undefined ? {} : { stateFile }),
+      nat: natOptions(file), ...(delegation === undefined ? {} : { delegatedPrefixes: () => delegation!.prefixes() }),
     });
   } catch (err) {
+    await delegation?.stop();
     return fail(log, err);
   }
-  const counters = natServiceMetrics(service);
-  const control = await startControlServer(opts.controlSocket, natOps(service, counters), log);
-  logDoctorFindings({ uplinks: [service.model.uplink], tun: service.tun.name, skipSysctls: true }, log);
+  const running = service;
+  const counters = natServiceMetrics(running);
+  const control = await startControlServer(opts.controlSocket, natOps(running, counters, delegation), log);
+  logDoctorFindings({ uplinks: [running.model.uplink], tun: running.tun.name, skipSysctls: true }, log);
   process.send?.({ ready: true });
   return serveUntilStopped({
     reload: () => {
       try {
         // resync: re-read the kernel too, so SIGHUP also repairs rules changed behind our back.
         const next = readDatapathConfig(opts.config);
-        void service.apply(next.model, { resync: true, nat: natOptions(next) }).catch((err: unknown) => {
+        void running.apply(next.model, { resync: true, nat: natOptions(next) }).catch((err: unknown) => {
           log.error({ err: err instanceof SixgateError ? err.message : err }, 'apply failed');
         });
       } catch (err) {
@@ -113,7 +136,9 @@ export async function runNat(opts: NatCliOptions): Promise<number> {
       await control?.close();
       const stateFile = opts.stateFile ?? file.stateFile;
       if (opts.cleanup && stateFile !== undefined) rmSync(parseCacheFile(stateFile), { force: true });
-      return service.stop({ cleanup: opts.cleanup === true }).then(() => 0, (err: unknown) => fail(log, err));
+      return running.stop({ cleanup: opts.cleanup === true })
+        .then(() => delegation?.stop({ release: opts.cleanup === true }))
+        .then(() => 0, (err: unknown) => fail(log, err));
     },
   });
 }

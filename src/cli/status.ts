@@ -7,12 +7,14 @@ import type { Command } from 'commander';
 import { addClientOptions, ask, columns, duration, type ClientOptions } from './control-client.js';
 import type { NdpInterfaceStatus, NetworkView } from '../service/inspect.js';
 import type { HealthStatus } from '../service/health.js';
+import type { UpstreamPrefix } from '../service/uplink.js';
+import type { DelegationStatus } from '../host/dhcpv6-pd.js';
 
 interface StatusView {
   daemon: string;
   pid: number;
   health: HealthStatus;
-  uplinks: { name: string; prefixes: string[]; ndp: NdpInterfaceStatus | null }[];
+  uplinks: { name: string; prefixes: string[]; upstream?: UpstreamPrefix[]; delegation?: DelegationStatus | null; ndp: NdpInterfaceStatus | null }[];
   networks: NetworkView[];
   nat: { sessions: number; capacity: number; tun: string } | null;
 }
@@ -33,6 +35,13 @@ export function formatStatus(s: StatusView): string {
   const out = [`sixgate ${s.daemon} (pid ${s.pid}): ${s.health.state}${parts.length > 0 ? `; ${parts.join(', ')}` : ''}`];
   for (const u of s.uplinks) {
     out.push('', `uplink ${u.name}${u.prefixes.length > 0 ? `  prefixes ${u.prefixes.join(', ')}` : ''}${u.ndp === null ? '  (NDP proxy not running)' : ''}`);
+    const left = (s: number | null): string => s === null ? 'forever' : duration(s * 1000);
+    for (const p of u.upstream ?? []) out.push(`  upstream ${p.prefix} ${p.state}, valid ${left(p.validSeconds)}, preferred ${left(p.preferredSeconds)}`);
+    const d = u.delegation;
+    if (d !== undefined && d !== null) {
+      out.push(`  dhcpv6-pd ${d.state}${d.server === null ? '' : ` (server ${d.server})`}${d.renewInSeconds === null ? '' : `, renew in ${left(d.renewInSeconds)}, rebind in ${left(d.rebindInSeconds)}`}`);
+      for (const p of d.prefixes) out.push(`  delegated ${p.prefix}, valid ${left(p.validSeconds)}, preferred ${left(p.preferredSeconds)}`);
+    }
     if (u.ndp === null) continue;
     for (const r of u.ndp.rules) out.push(`  rule ${r.rule} ${r.method}: answered ${r.answered}, sessions ${r.sessions}, limited ${r.limited}`);
     if (u.ndp.addresses.length === 0) continue;
@@ -45,7 +54,8 @@ export function formatStatus(s: StatusView): string {
     out.push('', `network ${n.name}${n.id === null ? '' : ` (${n.id})`}  bridge ${n.bridge}  mode ${n.mode}`);
     const rows: string[][] = [['subnets', n.subnets.join(', ')]];
     if (n.externalAddresses.length > 0) rows.push(['external', n.externalAddresses.join(', ')]);
-    if (n.externalPrefix !== null) rows.push(['external prefix', n.externalPrefix]);
+    if (n.drainingAddresses.length > 0) rows.push(['draining', `${n.drainingAddresses.join(', ')} (prefix deprecated: open connections only)`]);
+    if (n.externalPrefix !== null) rows.push(['external prefix', `${n.externalPrefix}${n.prefixFrom === null ? '' : ` (auto, from the ${n.prefixFrom} prefix)`}`]);
     for (const note of n.notes) rows.push(['note', note]);
     for (const p of n.published) rows.push(['published', `${p.protocol} ${p.host} → ${p.container}${p.containerName === null ? '' : ` (${p.containerName})`}`]);
     for (const c of n.containers) rows.push(['container', `${c.name} (${c.id}) ${c.addresses.join(', ')}`]);

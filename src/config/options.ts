@@ -52,6 +52,8 @@ export interface ServiceConfig {
   throwPrefixes: string[];
   /** IPv4 HostIp of a published port → the IPv6 external address it is published on (docker-ipv6nat #48). */
   ipv4Map: Record<string, string>;
+  /** Ask the uplink's router for a delegated prefix (DHCPv6-PD) for the networks labelled sixgate.nptv6=auto. */
+  dhcpv6Pd: boolean;
 }
 
 /** 'list': comma-separated as a flag or variable, a sequence in the file; 'map': "k=v,k=v", a mapping in the file. */
@@ -136,6 +138,8 @@ export const OPTIONS: readonly OptionSpec[] = [
   spec('ipv4Map', 'map', '--ipv4-map <v4=v6,...>',
     { oneOf: [{ type: 'string' }, { type: 'object', propertyNames: { pattern: IPV4_ADDRESS_PATTERN }, additionalProperties: { type: 'string', pattern: IPV6_ADDRESS_PATTERN } }] },
     'ports published on an IPv4 host address are published on this IPv6 external address', 'none'),
+  spec('dhcpv6Pd', 'boolean', '--dhcpv6-pd', { type: 'boolean' },
+    'ask the uplink\'s router for a prefix (DHCPv6 prefix delegation) and map sixgate.nptv6=auto networks to /64s of it; the lease is kept beside the state file', 'false'),
 ];
 
 /**
@@ -146,7 +150,7 @@ export const OPTIONS: readonly OptionSpec[] = [
  * sessions into a new table as `sixgate nat` does.
  */
 export const RESTART_OPTIONS: ReadonlyArray<keyof ServiceConfig> = [
-  'uplink', 'waitUplink', 'dockerHost', 'dockerIp6tables', 'ndp', 'nat66', 'tun', 'stateFile', 'statusFile', 'controlSocket', 'metricsListen', 'logLevel', 'logFormat', 'retryMaxMs',
+  'uplink', 'waitUplink', 'dockerHost', 'dockerIp6tables', 'ndp', 'nat66', 'tun', 'stateFile', 'statusFile', 'controlSocket', 'metricsListen', 'logLevel', 'logFormat', 'retryMaxMs', 'dhcpv6Pd',
 ];
 
 export const DEFAULTS: ServiceConfig = {
@@ -166,6 +170,7 @@ export const DEFAULTS: ServiceConfig = {
   retryMaxMs: 10_000,
   throwPrefixes: [],
   ipv4Map: {},
+  dhcpv6Pd: false,
 };
 
 /** The schema of the YAML file: every option, nothing else. */

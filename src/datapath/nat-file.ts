@@ -9,6 +9,7 @@
 //   addressQuota: 65536                # optional, sessions per container address
 //   networkQuota: 196608               # optional, sessions per network
 //   refuse: reply                      # optional: reply (RST / ICMPv6 port unreachable) | silent
+//   dhcpv6Pd: true                     # optional: ask the uplink's router for a prefix (DHCPv6-PD) for nptv6 auto
 //   networks:
 //     - name: web
 //       bridge: br-web
@@ -19,7 +20,7 @@
 //       bridge: br-lab
 //       subnets: [fd66:2::/64]
 //       mode: nptv6
-//       externalPrefix: 2001:db8:66::/64
+//       externalPrefix: 2001:db8:66::/64   # or auto: from the upstream prefix (resolve.ts)
 //   published:
 //     - { protocol: tcp, hostIp: "::", hostPort: 8080, containerAddress: "fd66:1::2", containerPort: 80 }
 //   publishOnHostAddresses: true       # optional: "" and "::" also on the uplink's own addresses
@@ -37,6 +38,7 @@ import { tryParseIpv6 } from '../wire/address.js';
 import { readConfigText, schemaChecker, YamlFile } from '../config/yaml.js';
 import { IFNAME_PATTERN, IPV6_ADDRESS_PATTERN, IPV6_PREFIX_PATTERN } from '../config/options.js';
 import type { DatapathModel } from './nat-model.js';
+import { AUTO_PREFIX } from './resolve.js';
 import type { NatConfig } from '../nat/engine-config.js';
 import { REFUSE_MODES, type RefuseMode } from '../nat/refuse.js';
 
@@ -50,6 +52,8 @@ export interface DatapathFileConfig {
   readonly networkQuota?: number;
   /** Packets to no mapping: answered like a closed port, or dropped (engine default: reply). */
   readonly refuse?: RefuseMode;
+  /** Ask for a delegated prefix (DHCPv6-PD) on the uplink. */
+  readonly dhcpv6Pd?: boolean;
 }
 
 /** The engine options among a file's or the daemon's settings. */
@@ -82,6 +86,7 @@ export const NAT_FILE_SCHEMA = {
     capacity: { type: 'integer', minimum: 1024, maximum: 16777215, description: 'Sessions the connection table holds.' },
     addressQuota: { type: 'integer', minimum: 1, maximum: 16777215, description: 'Sessions one container address may hold.' },
     networkQuota: { type: 'integer', minimum: 1, maximum: 16777215, description: 'Sessions one network may hold.' },
+    dhcpv6Pd: { type: 'boolean', description: 'Ask the uplink\'s router for a delegated prefix (DHCPv6-PD, RFC 8415) and map externalPrefix: auto networks into it.' },
     refuse: { enum: REFUSE_MODES, description: 'Packets to an unpublished port of an external address: reply as a closed port does (TCP RST, ICMPv6 port unreachable) or drop silently (default reply).' },
     hostPortRange: { type: 'array', items: port, minItems: 2, maxItems: 2, description: 'The host ports sixgate owns in host-address mode, [low, high] (default [61000, 61999]).' },
     throwPrefixes: { type: 'array', items: prefix, description: 'Destinations the networks reach untranslated (other local or routed prefixes).' },
@@ -101,7 +106,7 @@ export const NAT_FILE_SCHEMA = {
           mode: { enum: ['masquerade', 'nptv6'], description: 'Stateful NAT66 (masquerade, the default) or stateless prefix translation (nptv6, needs externalPrefix).' },
           addressMode: { enum: ['auto', 'dedicated', 'host'], description: 'External address: dedicated (from the uplink prefix), the host\'s own, or auto.' },
           externalAddresses: { type: 'array', items: address, description: 'The external addresses to use (Docker\'s host_ipv6).' },
-          externalPrefix: { ...prefix, description: 'The outside prefix of an nptv6 network.' },
+          externalPrefix: { type: 'string', pattern: '^([0-9A-Fa-f:.]+/[0-9]{1,3}|auto)$', description: 'The outside prefix of an nptv6 network, or auto: derived from the current upstream prefix (a delegated /64, else a range of the on-link prefix).' },
           filtering: { enum: ['address-and-port-dependent', 'endpoint-independent'], description: 'Which inbound packets a mapping lets in (RFC 4787; default address-and-port-dependent).' },
           portRange: { type: 'array', items: port, minItems: 2, maxItems: 2, description: 'External ports of its mappings, [low, high].' },
         },
@@ -133,7 +138,7 @@ export function parseDatapathConfig(text: string, file = '<config>'): DatapathFi
   const yaml = YamlFile.parse(text, file);
   checkSchema(yaml, yaml.value);
   const v = yaml.value as {
-    uplink: string; tun?: string; stateFile?: string; capacity?: number; addressQuota?: number; networkQuota?: number; refuse?: RefuseMode; hostPortRange?: [number, number]; throwPrefixes?: string[];
+    uplink: string; tun?: string; stateFile?: string; dhcpv6Pd?: boolean; capacity?: number; addressQuota?: number; networkQuota?: number; refuse?: RefuseMode; hostPortRange?: [number, number]; throwPrefixes?: string[];
     ipv4Map?: Record<string, string>; publishOnHostAddresses?: boolean; networks: DatapathModel['networks']; published?: Array<DatapathModel['published'][number] & { hostIp?: string }>;
   };
   // Addresses the pattern lets through but that are not IPv6.
@@ -143,7 +148,7 @@ export function parseDatapathConfig(text: string, file = '<config>'): DatapathFi
   v.networks.forEach((n, i) => {
     n.subnets.forEach((s, j) => checkAddr(s, ['networks', i, 'subnets', j]));
     (n.externalAddresses ?? []).forEach((s, j) => checkAddr(s, ['networks', i, 'externalAddresses', j]));
-    if (n.externalPrefix !== undefined) checkAddr(n.externalPrefix, ['networks', i, 'externalPrefix']);
+    if (n.externalPrefix !== undefined && n.externalPrefix !== AUTO_PREFIX) checkAddr(n.externalPrefix, ['networks', i, 'externalPrefix']);
     if ((n.mode ?? 'masquerade') === 'nptv6' && n.externalPrefix === undefined) {
       throw new ConfigError(`networks.${i}: nptv6 needs externalPrefix`, yaml.where(['networks', i]));
     }
@@ -162,7 +167,7 @@ export function parseDatapathConfig(text: string, file = '<config>'): DatapathFi
     ...(v.throwPrefixes !== undefined ? { throwPrefixes: v.throwPrefixes } : {}),
     ...(v.publishOnHostAddresses !== undefined ? { publishOnHostAddresses: v.publishOnHostAddresses } : {}),
   };
-  return { model, ...(v.stateFile !== undefined ? { stateFile: v.stateFile } : {}), ...natOptions(v) };
+  return { model, ...(v.stateFile !== undefined ? { stateFile: v.stateFile } : {}), ...(v.dhcpv6Pd === true ? { dhcpv6Pd: true } : {}), ...natOptions(v) };
 }
 
 export function readDatapathConfig(file: string): DatapathFileConfig {

@@ -33,7 +33,10 @@ export interface NetworkModel {
    * In dedicated mode they must not be assigned to the host; in host mode, one of its addresses.
    */
   readonly externalAddresses?: readonly string[];
-  /** nptv6: the external prefix (same length as the single inside subnet). */
+  /**
+   * nptv6: the external prefix (same length as the single inside subnet), or
+   * "auto": derived from the upstream prefix, and again when it changes (resolve.ts).
+   */
   readonly externalPrefix?: string;
   readonly filtering?: FilteringMode;
   /** masquerade, dedicated mode: external ports handed out (default 1024..65535). */
@@ -91,7 +94,15 @@ export interface ResolvedNetwork {
   /** masquerade only: 'dedicated' or 'host'. */
   readonly addressMode: 'dedicated' | 'host' | 'none';
   readonly externalAddresses: readonly string[];
+  /**
+   * dedicated mode, addresses picked from the uplink: the ones of its other
+   * on-link prefixes (deprecated, or left from before a renumbering), kept
+   * for the sessions on them; no new mapping is made on them.
+   */
+  readonly drainingAddresses?: readonly string[];
   readonly externalPrefix?: string;
+  /** nptv6 auto: where the external prefix was derived from (a delegated prefix is routed to the host, not NDP-proxied). */
+  readonly prefixFrom?: 'delegated' | 'on-link';
   readonly filtering?: FilteringMode;
   readonly portRange?: readonly [number, number];
   /**
@@ -125,4 +136,6 @@ export interface ResolvedModel {
   readonly hostPortRange: readonly [number, number];
   readonly throwPrefixes: readonly string[];
   readonly replyBridges: readonly string[];
+  /** Prefixes delegated to the host (DHCPv6-PD): what no network uses of them is unreachable, never sent back upstream. */
+  readonly delegatedPrefixes?: readonly string[];
 }

@@ -26,6 +26,14 @@
 // the fail-closed routes (src/host/policy.ts) drop container traffic instead
 // of letting it out untranslated.
 //
+// Uplink: every address event on the uplink (RTM_NEWADDR / RTM_DELADDR: a
+// prefix added, deprecated, removed) re-resolves the model in force against
+// the uplink's addresses, within tens of milliseconds: addresses picked from
+// the uplink move to its current prefix, those of a prefix still valid keep
+// their sessions (draining), those of a prefix gone end theirs (counted in
+// `uplink` and logged). The NDP service announces the new addresses with an
+// unsolicited NA and stops answering for the withdrawn ones.
+//
 // Clock: monotonicMs, the clock the TUN stamps each read with, so expiry and
 // snapshots run on the translation's time base.
 import { readFileSync } from 'node:fs';
@@ -49,10 +57,10 @@ import { cleanupPolicy, diffPolicy, readPolicy, watchDeviceRoutes, type PolicySt
 import { applySteering, removeAllSteering, removeSteering, type SteerHook, type SteeringState } from '../host/steering.js';
 import { checkHost, kernelNatSubnets } from '../host/checks.js';
 import { ipBatch, type BatchResult } from '../host/run.js';
-import { parseIfInet6 } from '../host/interfaces.js';
+import { parseIfInet6, watchAddresses } from '../host/interfaces.js';
 import { formatIpv6, prefixesOverlap } from '../wire/address.js';
 import { DEFAULT_TUN, type DatapathModel, type ResolvedModel } from './nat-model.js';
-import { resolveModel, type HostFacts } from './resolve.js';
+import { IFA_F_DEPRECATED, resolveModel, type HostFacts } from './resolve.js';
 import { hostPlan, natConfig, natPublished, publishedKey, type HostPlan } from './plan.js';
 import { TunDatapath } from './loop.js';
 import { reservePorts, releasePorts } from './ports.js';
@@ -83,6 +91,8 @@ export interface DatapathServiceOptions {
   readonly containerOf?: (address: string) => string | undefined;
   /** The host commands (tests inject counting ones; default: the real ones). */
   readonly host?: HostOps;
+  /** The prefixes delegated to the host (DHCPv6-PD), the current one first; call upstreamChanged() when they change. */
+  readonly delegatedPrefixes?: () => readonly string[];
 }
 
 /** Every command the data path runs on the host after its start-up checks. */
@@ -145,6 +155,9 @@ const NDP_SOURCE = 'nat66';
 const REPAIR_FIRST_MS = 50;
 const REPAIR_MAX_MS = 5_000;
 
+/** How long after an in-place change the table moves to a fresh layout (scheduleRelayout): the packets waiting go through first. */
+const RELAYOUT_DELAY_MS = 250;
+
 /** Whether a part works; `detail` says why not (health's component entry). */
 export interface PartHealth {
   readonly ok: boolean;
@@ -176,7 +189,7 @@ function openTun(name: string): Tun {
  * few hundred bytes, and the async read's thread-pool round trips cost
  * milliseconds on a busy host, on every apply.
  */
-export function uplinkFacts(uplink: string): HostFacts {
+export function uplinkFacts(uplink: string, delegatedPrefixes: readonly string[] = []): HostFacts {
   let text = '';
   try {
     text = readFileSync('/proc/net/if_inet6', 'utf8');
@@ -187,6 +200,7 @@ export function uplinkFacts(uplink: string): HostFacts {
   return {
     uplinkAddresses: global.filter((a) => a.dev === uplink).map((a) => ({ address: formatIpv6(a.addr, 0), prefixLength: a.prefixLength, flags: a.flags })),
     localAddresses: global.map((a) => ({ dev: a.dev, address: formatIpv6(a.addr, 0) })),
+    ...(delegatedPrefixes.length === 0 ? {} : { delegatedPrefixes }),
   };
 }
 
@@ -216,6 +230,13 @@ export class DatapathService {
   private repairTimer: NodeJS.Timeout | undefined;
   private repairDelayMs = REPAIR_FIRST_MS;
   private stopWatching: (() => void) | undefined;
+  private stopWatchingUplink: (() => void) | undefined;
+  /** The model as declared by the last start or apply, re-resolved when the uplink's addresses change. */
+  private declared: DatapathModel;
+  /** The uplink addresses the model in force was resolved against (uplinkKey). */
+  private uplinkKey: string;
+  /** Uplink address changes that moved an external address or prefix, and the sessions they ended. */
+  readonly uplink = { changes: 0, sessionsEnded: 0 };
   /** Failures seen and repairs done since start (the counter registry). */
   readonly supervision = { failures: 0, repairs: 0 };
   private expiry: NodeJS.Timeout | undefined;
@@ -241,6 +262,9 @@ export class DatapathService {
   private appliedSteering: { readonly key: string; readonly state: SteeringState } | undefined;
   /** Why steering the host's addresses failed last (outside host mode that is a warning, logged once). */
   private steeringFailure: string | undefined;
+  /** The engine was changed in place into a table a fresh start would not build: move it after the apply (reconfigureNat). */
+  private relayout = false;
+  private relayoutTimer: NodeJS.Timeout | undefined;
   /** The resolver's notes of the last apply (logged once each). */
   private notes = new Set<string>();
   /** Quota hits already logged, and when the last line went out. */
@@ -263,6 +287,8 @@ export class DatapathService {
     nat.sessions.noteCreated = this.logSessions;
     this.resolved = resolved;
     this.plan = plan;
+    this.declared = options.model;
+    this.uplinkKey = uplinkKey(uplinkFacts(resolved.uplink, options.delegatedPrefixes?.()));
     this.loop = new TunDatapath({
       tun, nat,
       onError: (err) => this.failed(`the TUN failed: ${(err as Error).message}`, true),
@@ -281,7 +307,7 @@ export class DatapathService {
     const kernelNat = options.kernelNatCheck ?? true ? await host.kernelNatSubnets() : [];
     const warned = new Set<string>();
     const model = withoutKernelNat(options.model, kernelNat, log, warned);
-    const { model: resolved, notes } = resolveModel(model, uplinkFacts(model.uplink));
+    const { model: resolved, notes } = resolveModel(model, uplinkFacts(model.uplink, options.delegatedPrefixes?.()));
     for (const note of notes) log.info(note);
     const plan = hostPlan(resolved);
     if (options.checks ?? true) {
@@ -311,6 +337,7 @@ export class DatapathService {
       service.loop.start();
       await service.installHost(undefined, plan);
       service.stopWatching = watchDeviceRoutes(resolved.tun, () => service.checkRoutes());
+      service.stopWatchingUplink = watchAddresses(resolved.uplink, () => service.upstreamChanged());
       service.expiry = setInterval(() => { service.nat.expire(monotonicMs()); service.reportQuota(); }, 1000);
       service.expiry.unref();
       if (service.logSessions) {
@@ -319,6 +346,7 @@ export class DatapathService {
       }
     } catch (err) {
       service.stopWatching?.();
+      service.stopWatchingUplink?.();
       service.loop.stop();
       tun.close();
       service.state?.close();
@@ -491,10 +519,12 @@ export class DatapathService {
     return next;
   }
 
-  private async applyNow(model: DatapathModel, facts: HostFacts | undefined): Promise<ApplyReport> {
+  private async applyNow(model: DatapathModel, given: HostFacts | undefined): Promise<ApplyReport> {
     if (this.stopped) throw new Error('data path stopped');
     const filtered = withoutKernelNat(model, this.kernelNat, this.log, this.kernelNatWarned);
-    const { model: resolved, notes } = resolveModel(filtered, facts ?? uplinkFacts(filtered.uplink));
+    const delegated = this.options.delegatedPrefixes?.() ?? [];
+    const facts = given === undefined ? uplinkFacts(filtered.uplink, delegated) : { ...given, delegatedPrefixes: delegated };
+    const { model: resolved, notes } = resolveModel(filtered, facts);
     if (resolved.tun !== this.resolved.tun || resolved.uplink !== this.resolved.uplink) {
       throw new HostSetupError(['changing the TUN or uplink needs a restart']);
     }
@@ -505,12 +535,15 @@ export class DatapathService {
     const nat = this.reconfigureNat(resolved);
     const before = this.plan;
     this.logExternals(this.resolved, resolved);
+    this.declared = model;
+    this.uplinkKey = uplinkKey(facts);
     this.resolved = resolved;
     this.plan = plan;
     // While the data path is down its routes cannot be installed (the TUN may
     // be gone): the repair installs the plan in force when it runs.
     const host = this.down === undefined ? await this.installHost(before, plan) : NOTHING_INSTALLED;
     this.loop.setHostAddresses(this.hostAddresses());
+    if (this.relayout) this.scheduleRelayout();
     const report: ApplyReport = {
       rulesAndRoutesAdded: host.policy.added, rulesAndRoutesRemoved: host.policy.removed,
       ndpAdded: host.ndpAdded, ndpRemoved: host.ndpRemoved, steeringChanged: host.steeringChanged,
@@ -522,11 +555,14 @@ export class DatapathService {
 
   /**
    * Moves the engine to the model's networks, published ports and engine
-   * options. In place (Nat66.reconfigure) when the result is the table a
-   * fresh start would build, so the saved table stays restorable; otherwise
-   * (a capacity change, more external addresses than the table has room
-   * for, a network removed or put before another) into a new table that
-   * takes every live session (Nat66.migrateFrom). Either way the sessions
+   * options. A capacity change, or more external addresses than the table
+   * has room for, needs a new table that takes every live session
+   * (Nat66.migrateFrom); anything else is done in place (Nat66.reconfigure),
+   * and when that leaves a table a fresh start would not build (a network or
+   * external address removed or put before another) and a state file keeps
+   * it, the move to a new table follows a moment later, so a restart
+   * still adopts the file while a renumbering's new addresses are used at
+   * once (tens of milliseconds sooner at 262,144 sessions). Either way the sessions
    * whose network, external address and published port remain carry on
    * with the same translation; the rest end, counted in one line. Nothing
    * runs when the engine's configuration is unchanged (both are O(capacity)).
@@ -536,31 +572,12 @@ export class DatapathService {
     const key = engineKey(config);
     if (key === this.natApplied) return { natRebuilt: false, sessionsDropped: 0, publishedAdded: 0, publishedRemoved: 0 };
     let result;
-    if (this.nat.needsNewTable(config) || !this.nat.staysRestorable(config)) {
-      // No `previous`: the new table is laid out as a fresh start with this
-      // configuration would lay it out, so a restart adopts its state file.
-      const fresh = new Nat66(config, { mappable: this.state !== undefined });
-      fresh.sessions.noteCreated = this.logSessions;
-      // The counters carry on (metrics never go backwards).
-      addInto(fresh.counters, this.nat.counters);
-      addInto(fresh.drops, this.nat.drops);
-      const { moved, dropped } = fresh.migrateFrom(this.nat);
-      if (this.state !== undefined && this.boot !== undefined) {
-        // The new table (maybe another size) goes to a new file renamed over the old one.
-        fresh.table.bootId = this.boot;
-        const path = this.state.path;
-        try {
-          this.state = StateFile.create(path, fresh.table.buffer, this.state);
-        } catch (err) {
-          this.state.close();
-          this.state = unbacked(err, path, this.log);
-        }
-      }
-      this.log.info({ sessions: moved, dropped, capacity: fresh.table.capacity, externalRoom: fresh.table.externalCount }, 'NAT table rebuilt: live sessions moved into it');
-      this.nat = fresh;
-      this.loop.nat = fresh;
-      result = { natRebuilt: true, sessionsDropped: dropped, publishedAdded: fresh.published.size, publishedRemoved: 0 };
+    if (this.nat.needsNewTable(config)) {
+      result = this.moveToNewTable(config);
     } else {
+      // A table a fresh start would lay out otherwise only matters to a state file's next start: in place
+      // first (no allocation, forwarding goes on with the new configuration at once), the move after (scheduleRelayout).
+      this.relayout = this.state !== undefined && !this.nat.staysRestorable(config);
       result = { natRebuilt: false, ...this.nat.reconfigure(config) };
     }
     this.natApplied = key;
@@ -598,6 +615,78 @@ export class DatapathService {
     if (s.createdMissed > 0) this.log.debug({ sessions: s.createdMissed }, 'more NAT sessions opened, not logged one by one');
     s.createdCount = 0;
     s.createdMissed = 0;
+  }
+
+  /**
+   * The engine was changed in place into a table a fresh start would not
+   * build: once the packets waiting meanwhile went through with the new
+   * configuration (RELAYOUT_DELAY_MS), its sessions move to a table a
+   * restart can adopt. Queued like an apply.
+   */
+  private scheduleRelayout(): void {
+    if (this.relayoutTimer !== undefined) return;
+    this.relayoutTimer = setTimeout(() => {
+      this.relayoutTimer = undefined;
+      const next = this.queue.then(() => {
+        if (this.stopped || !this.relayout) return;
+        this.relayout = false;
+        this.moveToNewTable(engineConfig(this.resolved, this.natOptions));
+      });
+      this.queue = next.catch((err: unknown) => this.log.warn({ err: (err as Error).message }, 'could not move the NAT table to a fresh layout'));
+    }, RELAYOUT_DELAY_MS);
+    this.relayoutTimer.unref();
+  }
+
+  /**
+   * A new table that takes every live session of the engine in force
+   * (Nat66.migrateFrom), laid out as a fresh start with `config` would lay
+   * it out (no `previous`), so a restart adopts its state file.
+   */
+  private moveToNewTable(config: NatConfig): { natRebuilt: boolean; sessionsDropped: number; publishedAdded: number; publishedRemoved: number } {
+    const fresh = new Nat66(config, { mappable: this.state !== undefined });
+    fresh.sessions.noteCreated = this.logSessions;
+    // The counters carry on (metrics never go backwards).
+    addInto(fresh.counters, this.nat.counters);
+    addInto(fresh.drops, this.nat.drops);
+    const { moved, dropped } = fresh.migrateFrom(this.nat);
+    if (this.state !== undefined && this.boot !== undefined) {
+      // The new table (maybe another size) goes to a new file renamed over the old one.
+      fresh.table.bootId = this.boot;
+      const path = this.state.path;
+      try {
+        this.state = StateFile.create(path, fresh.table.buffer, this.state);
+      } catch (err) {
+        this.state.close();
+        this.state = unbacked(err, path, this.log);
+      }
+    }
+    this.log.info({ sessions: moved, dropped, capacity: fresh.table.capacity, externalRoom: fresh.table.externalCount }, 'NAT table rebuilt: live sessions moved into it');
+    this.nat = fresh;
+    this.loop.nat = fresh;
+    return { natRebuilt: true, sessionsDropped: dropped, publishedAdded: fresh.published.size, publishedRemoved: 0 };
+  }
+
+  /**
+   * The uplink's addresses (an address event) or the delegated prefixes
+   * changed: re-resolve the model in force against them, unless they are
+   * the ones it was resolved against (a router's RA refreshing lifetimes is
+   * an event too). Queued like any apply.
+   */
+  upstreamChanged(): void {
+    if (this.stopped) return;
+    const facts = uplinkFacts(this.resolved.uplink, this.options.delegatedPrefixes?.());
+    if (uplinkKey(facts) === this.uplinkKey) return;
+    const before = externalsOf(this.resolved);
+    void this.apply(this.declared, { facts }).then((report) => {
+      const after = externalsOf(this.resolved);
+      if (after === before) return;
+      this.uplink.changes++;
+      this.uplink.sessionsEnded += report.sessionsDropped;
+      this.log.info({ uplink: this.resolved.uplink, before, after, sessionsEnded: report.sessionsDropped },
+        'uplink prefixes changed: new connections leave from the current prefix, those on a withdrawn one ended');
+    }, (err: unknown) => {
+      this.log.error({ err: (err as Error).message }, 'uplink prefixes changed but the model could not be applied: the previous one stays in force');
+    });
   }
 
   /**
@@ -744,8 +833,12 @@ export class DatapathService {
     if (this.expiry !== undefined) clearInterval(this.expiry);
     if (this.sessionLog !== undefined) clearInterval(this.sessionLog);
     if (this.repairTimer !== undefined) clearTimeout(this.repairTimer);
+    if (this.relayoutTimer !== undefined) clearTimeout(this.relayoutTimer);
     this.stopWatching?.();
+    this.stopWatchingUplink?.();
     this.loop.stop();
+    // A move to a fresh layout still waiting: now, so the next start adopts the state file.
+    if (this.relayout && this.state !== undefined && !options.cleanup) this.moveToNewTable(engineConfig(this.resolved, this.natOptions));
     await this.releaseNdp();
     if (options.cleanup) this.state?.remove();
     this.state?.close();
@@ -811,6 +904,20 @@ function deviceExists(name: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** What resolution reads of the upstream: the uplink's addresses, prefix lengths, whether each is deprecated; the delegated prefixes. */
+function uplinkKey(facts: HostFacts): string {
+  const addresses = facts.uplinkAddresses.map((a) => `${a.address}/${a.prefixLength}${((a.flags ?? 0) & IFA_F_DEPRECATED) !== 0 ? 'd' : ''}`);
+  return [...addresses, ...(facts.delegatedPrefixes ?? []).map((p) => `pd ${p}`)].join(' ');
+}
+
+/** Each network's external side, as text for log lines: "web 2001:db8:1::5167:1 (draining 2001:db8:9::5167:1)". */
+function externalsOf(m: ResolvedModel): string {
+  return m.networks.map((n) => {
+    const draining = n.drainingAddresses === undefined ? '' : ` (draining ${n.drainingAddresses.join(' ')})`;
+    return `${n.name} ${n.externalPrefix ?? n.externalAddresses.join(' ')}${draining}`;
+  }).join('; ');
 }
 
 function steerKey(h: SteerHook): string {

@@ -14,8 +14,12 @@
 //    (resolve.ts: so published ports answer the host too); every TUN route has an unreachable twin with a
 //    worse metric, so traffic is dropped, never forwarded untranslated, while
 //    the TUN is gone (policy.ts);
+//  - a delegated prefix: unreachable in the main table (its /64s in use are
+//    routed into the TUN, more specific), as RFC 7084 WPD-5 asks of a
+//    requesting router;
 //  - NDP: dedicated external addresses are answered as exact /128s, NPTv6
-//    external prefixes as static rules, on the uplink;
+//    external prefixes as static rules, on the uplink (not a delegated
+//    prefix's: the router routes it to the host);
 //  - steering (src/host/steering.ts) of the host's own addresses: on the
 //    uplink's ingress, per address, its published ports, and in host-address
 //    mode the reserved range and the ICMPv6 that may be sixgate's; the
@@ -74,9 +78,9 @@ export function hostPlan(m: ResolvedModel): HostPlan {
     }
     if (n.mode === 'nptv6') {
       routes.push({ dst: n.externalPrefix!, type: 'unicast', dev: m.tun, table: 'main' });
-      ndpPrefixes.push(n.externalPrefix!);
+      if (n.prefixFrom !== 'delegated') ndpPrefixes.push(n.externalPrefix!);
     } else if (n.addressMode === 'dedicated') {
-      for (const e of n.externalAddresses) {
+      for (const e of [...n.externalAddresses, ...(n.drainingAddresses ?? [])]) {
         routes.push({ dst: `${e}/128`, type: 'unicast', dev: m.tun, table: 'main', ...(n.localSource === undefined ? {} : { src: n.localSource }) });
         ndpAddresses.push(e);
       }
@@ -87,6 +91,8 @@ export function hostPlan(m: ResolvedModel): HostPlan {
   }
   for (const t of throws) routes.push({ dst: t, type: 'throw', table: 'sixgate' });
   for (const r of [...routes]) if (r.type === 'unicast') routes.push({ dst: r.dst, type: 'unreachable', table: r.table });
+  // The parts of a delegated prefix no network uses: dropped here, not routed back to the router that routes them here (a loop).
+  for (const p of m.delegatedPrefixes ?? []) routes.push({ dst: p, type: 'unreachable', table: 'main' });
   return { policy: { rules, routes }, ndpAddresses, ndpPrefixes, steering: steeringHooks(m, hostMode, reserved), reservedPorts: reserved };
 }
 
@@ -145,6 +151,7 @@ export function natConfig(m: ResolvedModel, extra: Partial<NatConfig> = {}): Nat
     }
     const net: NatNetwork = {
       name: n.name, insideSubnets: [...n.subnets], mode: 'masquerade', externalAddresses: [...n.externalAddresses],
+      ...(n.drainingAddresses === undefined ? {} : { drainingAddresses: [...n.drainingAddresses] }),
       ...(n.portRange ? { portRange: [n.portRange[0], n.portRange[1]] as [number, number] } : {}),
       ...(n.filtering ? { filtering: n.filtering } : {}),
       ...(n.addressMode === 'host' ? { hostOwned: true } : {}),

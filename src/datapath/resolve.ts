@@ -10,6 +10,30 @@
 //  - the uplink has only /128s (e.g. a cloud VM with one address) → host:
 //    the host's own address within the reserved port range.
 //
+// A dedicated address picked from the uplink follows its prefixes: new
+// mappings are made on the address of a preferred prefix; every other
+// on-link prefix of the uplink (deprecated, or left over from before a
+// renumbering) keeps its address as a draining one, so the sessions on it
+// carry on while the kernel keeps the prefix (its valid lifetime) and end
+// when it goes.
+//
+// An NPTv6 network whose external prefix is `auto` maps to a prefix derived
+// from the upstream one, again after every change of it:
+//  - a /64 of a delegated prefix (DHCPv6-PD) when there is one: the whole
+//    /64 is the host's, routed to it by the router, so nothing on the link
+//    can hold an address in it; which /64 is a hash of the network name
+//    (stable across restarts), the next free one if another network has it;
+//  - otherwise a range of the uplink's current on-link prefix, as long as
+//    the inside subnet (which must be longer than the on-link prefix, e.g. a
+//    /80 of a /64): the bits between the two are a hash of the network name,
+//    never 0 and never a range holding one of the host's own addresses.
+//    The NDP proxy answers for the whole range (a static rule), DAD probes
+//    included, so no other host can configure an address in it while sixgate
+//    runs (its duplicate address detection fails, RFC 4862 §5.4.5, and SLAAC
+//    picks another); a host that configured one there before sixgate started
+//    is the one case left (with random interface identifiers, one chance in
+//    65,536 per host for a /80).
+//
 // Host mode serves every network that asks for it behind one host address:
 // the engine gets them as one masquerading network (plan.ts), so one port
 // allocator hands out the reserved range and the published ports of all of
@@ -27,7 +51,7 @@
 // on its own; a port another container already has there is left to it,
 // with a note); a specific address may be any one the host has.
 import { ConfigError } from '../errors.js';
-import { compareAddress, formatIpv6, matchesPrefix, parseIpv6, parseIpv6Prefix, tryParseIpv6 } from '../wire/address.js';
+import { clearHostBits, compareAddress, formatIpv6, matchesPrefix, parseIpv6, parseIpv6Prefix, tryParseIpv6 } from '../wire/address.js';
 import {
   DEFAULT_HOST_PORT_RANGE, DEFAULT_TUN,
   type DatapathModel, type NetworkModel, type PublishedModel, type ResolvedModel, type ResolvedNetwork, type ResolvedPublished,
@@ -42,7 +66,7 @@ export interface UplinkAddress {
 
 /** IFA_F_TEMPORARY (also IFA_F_SECONDARY) and IFA_F_DEPRECATED: never the source of choice. */
 const IFA_F_TEMPORARY = 0x01;
-const IFA_F_DEPRECATED = 0x20;
+export const IFA_F_DEPRECATED = 0x20;
 
 /** The host address host mode translates to: the preferred global one (see above), or undefined. */
 export function preferredHostAddress(addresses: readonly UplinkAddress[]): string | undefined {
@@ -52,9 +76,27 @@ export function preferredHostAddress(addresses: readonly UplinkAddress[]): strin
   return pool[0] === undefined ? undefined : formatIpv6(pool[0], 0);
 }
 
+/**
+ * The uplink's on-link prefixes ("2001:db8:1::/64"), the current one first:
+ * the first with an address that is not deprecated (where every one is,
+ * the first); then the others in the order the kernel lists them.
+ */
+export function onLinkPrefixes(addresses: readonly UplinkAddress[]): string[] {
+  const preferred: string[] = [];
+  const deprecated: string[] = [];
+  for (const a of addresses) {
+    if (a.prefixLength > 126) continue;
+    const prefix = `${formatIpv6(clearHostBits(parseIpv6(a.address), a.prefixLength), 0)}/${a.prefixLength}`;
+    ((a.flags ?? 0) & IFA_F_DEPRECATED) === 0 ? preferred.push(prefix) : deprecated.push(prefix);
+  }
+  return [...new Set([...preferred, ...deprecated])];
+}
+
 export interface HostFacts {
   /** Global addresses on the uplink. */
   readonly uplinkAddresses: readonly UplinkAddress[];
+  /** Prefixes delegated to the host (DHCPv6-PD), the current one first. */
+  readonly delegatedPrefixes?: readonly string[];
   /** Global and ULA addresses of every interface (bridges among them). */
   readonly localAddresses?: ReadonlyArray<{ readonly dev: string; readonly address: string }>;
 }
@@ -115,10 +157,60 @@ function netWhere(n: { readonly name: string }): string {
   return `network ${JSON.stringify(n.name)}`;
 }
 
-function resolveNetwork(n: NetworkModel, facts: HostFacts, hostRange: readonly [number, number], notes: string[]): ResolvedNetwork {
+/** The external prefix an NPTv6 network declares to derive from the upstream prefix. */
+export const AUTO_PREFIX = 'auto';
+
+/** `base` with the `bits` bits after its first `from` set to `value` (the rest of the address left as it is). */
+function withBits(base: Uint8Array, from: number, bits: number, value: number): Uint8Array {
+  const out = base.slice();
+  for (let i = 0; i < bits; i++) {
+    const bit = from + i;
+    const on = ((value >>> (bits - 1 - i)) & 1) === 1;
+    out[bit >> 3] = on ? out[bit >> 3]! | (0x80 >> (bit & 7)) : out[bit >> 3]! & ~(0x80 >> (bit & 7));
+  }
+  return out;
+}
+
+/**
+ * The external prefix of an `auto` NPTv6 network (see the file comment):
+ * `taken` holds the prefixes other auto networks already have.
+ */
+export function autoNptPrefix(name: string, inside: string, facts: HostFacts, taken: readonly string[]): { prefix: string; from: 'delegated' | 'on-link' } {
+  const length = parseIpv6Prefix(inside).length;
+  const delegated = facts.delegatedPrefixes?.[0];
+  const base = delegated ?? onLinkPrefixes(facts.uplinkAddresses)[0];
+  const where = `network ${JSON.stringify(name)}: nptv6 auto`;
+  if (base === undefined) throw new ConfigError(`${where} needs a delegated prefix or an on-link prefix on the uplink (it has neither)`);
+  const b = parseIpv6Prefix(base);
+  if (delegated !== undefined) {
+    if (b.length > 64) throw new ConfigError(`${where}: the delegated prefix ${base} is longer than /64`);
+    if (length < 64) throw new ConfigError(`${where} maps a /64 of the delegated prefix; the subnet ${inside} is shorter`);
+  } else if (length <= b.length) {
+    throw new ConfigError(`${where} on the on-link prefix ${base} needs an inside subnet longer than /${b.length} (e.g. /${Math.min(b.length + 16, 112)}), or a delegated prefix`);
+  }
+  // The bits chosen: which /64 of a delegated prefix, which range of an on-link one.
+  const bits = Math.min(16, (delegated !== undefined ? 64 : length) - b.length);
+  const own = facts.uplinkAddresses.map((a) => parseIpv6(a.address));
+  for (let attempt = 0; attempt < 64; attempt++) {
+    const value = ((fnv16(name) + attempt * 0x9e37) & 0xffff) >>> (16 - bits);
+    if (value === 0 && delegated === undefined) continue;
+    const prefix = `${formatIpv6(clearHostBits(withBits(b.address, b.length, bits, value), length), 0)}/${length}`;
+    const p = parseIpv6Prefix(prefix);
+    if (taken.includes(prefix) || own.some((a) => matchesPrefix(a, 0, p.address, 0, p.length))) continue;
+    return { prefix, from: delegated !== undefined ? 'delegated' : 'on-link' };
+  }
+  throw new ConfigError(`${where}: no free range in ${base}`);
+}
+
+function resolveNetwork(n: NetworkModel, facts: HostFacts, hostRange: readonly [number, number], notes: string[], taken: string[]): ResolvedNetwork {
   const mode = n.mode ?? 'masquerade';
   if (mode === 'nptv6') {
     if (n.externalPrefix === undefined) throw new ConfigError(`${netWhere(n)}: nptv6 needs externalPrefix`);
+    if (n.externalPrefix === AUTO_PREFIX) {
+      const auto = autoNptPrefix(n.name, n.subnets[0]!, facts, taken);
+      taken.push(auto.prefix);
+      return { name: n.name, bridge: n.bridge, subnets: n.subnets, mode, addressMode: 'none', externalAddresses: [], externalPrefix: auto.prefix, prefixFrom: auto.from, filtering: n.filtering };
+    }
     return { name: n.name, bridge: n.bridge, subnets: n.subnets, mode, addressMode: 'none', externalAddresses: [], externalPrefix: n.externalPrefix, filtering: n.filtering };
   }
   const hostAddrs = facts.uplinkAddresses.map((a) => parseIpv6(a.address));
@@ -135,6 +227,7 @@ function resolveNetwork(n: NetworkModel, facts: HostFacts, hostRange: readonly [
   }
   if (addressMode === 'dedicated') {
     let externals = explicit.map((e) => formatIpv6(parseIpv6(e), 0));
+    let draining: string[] = [];
     for (const e of externals) {
       if (hostAddrs.some((h) => formatIpv6(h, 0) === e)) {
         throw new ConfigError(`${netWhere(n)}: dedicated external address ${e} is assigned to the host; use addressMode host or another address`);
@@ -144,11 +237,14 @@ function resolveNetwork(n: NetworkModel, facts: HostFacts, hostRange: readonly [
       if (onLink === undefined) {
         throw new ConfigError(`${netWhere(n)}: dedicated mode needs externalAddresses or an on-link prefix on the uplink (it has only /128s)`);
       }
-      const p = parseIpv6Prefix(`${onLink.address}/${onLink.prefixLength}`);
-      externals = [formatIpv6(pickDedicated(p.address, p.length, n.name, hostAddrs), 0)];
+      const [current, ...retiring] = onLinkPrefixes(facts.uplinkAddresses);
+      const pick = (p: string): string => { const q = parseIpv6Prefix(p); return formatIpv6(pickDedicated(q.address, q.length, n.name, hostAddrs), 0); };
+      externals = [pick(current!)];
+      draining = retiring.map(pick);
     }
     const localSource = bridgeAddress(facts, n.bridge, n.subnets);
     return { name: n.name, bridge: n.bridge, subnets: n.subnets, mode, addressMode, externalAddresses: externals, filtering: n.filtering, portRange: n.portRange,
+      ...(draining.length === 0 ? {} : { drainingAddresses: draining }),
       ...(localSource === undefined ? {} : { localSource }) };
   }
   const host = explicit.length > 0 ? formatIpv6(parseIpv6(explicit[0]!), 0) : preferredHostAddress(facts.uplinkAddresses);
@@ -185,7 +281,8 @@ export function networkOfAddress(nets: readonly ResolvedNetwork[], addr: Uint8Ar
 export function resolveModel(model: DatapathModel, facts: HostFacts): Resolution {
   const notes: string[] = [];
   const hostRange = model.hostPortRange ?? DEFAULT_HOST_PORT_RANGE;
-  const networks = model.networks.map((n) => resolveNetwork(n, facts, hostRange, notes));
+  const taken: string[] = [];
+  const networks = model.networks.map((n) => resolveNetwork(n, facts, hostRange, notes, taken));
   sharedHostAddressesAgree(networks);
   const translated = new Set(networks.flatMap((n) => n.externalAddresses));
   const canonical = (text: string): string => formatIpv6(parseIpv6(text), 0);
@@ -235,7 +332,7 @@ export function resolveModel(model: DatapathModel, facts: HostFacts): Resolution
   }
   return {
     model: { uplink: model.uplink, tun: model.tun ?? DEFAULT_TUN, networks, published, hostAddresses: [...hostAddresses].sort(), hostPortRange: hostRange,
-      throwPrefixes: model.throwPrefixes ?? [], replyBridges: model.replyBridges ?? [] },
+      throwPrefixes: model.throwPrefixes ?? [], replyBridges: model.replyBridges ?? [], delegatedPrefixes: facts.delegatedPrefixes ?? [] },
     notes,
   };
 }

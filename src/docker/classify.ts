@@ -3,7 +3,9 @@
 // Per subnet, in this order (docker-ipv6nat looked at the first ULA subnet
 // only, bug B6; here every IPv6 subnet gets a service):
 //   internal network                       → none ('internal')
-//   label/option sixgate.nptv6=<prefix>    → nptv6 (stateless RFC 6296, same length, at most /64)
+//   label/option sixgate.nptv6=<prefix>    → nptv6 (stateless RFC 6296, same length, at most /112)
+//   label/option sixgate.nptv6=auto        → nptv6 of the first ULA subnet to a prefix derived from the
+//                                            upstream one, following its changes (datapath/resolve.ts)
 //   ULA fc00::/7, masquerade on            → nat66
 //   ULA, enable_ip_masquerade=false        → none ('masquerade-off')
 //   global, inside an uplink's on-link prefix → ndp (proxy each container address on that uplink)
@@ -183,8 +185,10 @@ export function prefixWithin(inner: { bytes: Uint8Array; length: number }, outer
 const ULA = { bytes: Uint8Array.of(0xfc, ...new Array<number>(15).fill(0)), length: 7 };
 /** Longest subnet that still holds a gateway and one container. */
 const LONGEST_USABLE = 126;
-/** RFC 6296 translation in the NAT engine works on /64 or shorter. */
-const LONGEST_NPTV6 = 64;
+/** RFC 6296 translation in the NAT engine works on /112 or shorter (nat/nptv6.ts). */
+const LONGEST_NPTV6 = 112;
+/** The label value asking for an external prefix derived from the upstream one. */
+const NPTV6_AUTO = 'auto';
 
 function classifySubnet(p: { bytes: Uint8Array; length: number; text: string },
   net: { internal: boolean; masquerade: boolean; gatewayMode: GatewayMode; nptv6?: string },
@@ -196,7 +200,11 @@ function classifySubnet(p: { bytes: Uint8Array; length: number; text: string },
   }
   if (net.internal) return none('internal');
   if (net.gatewayMode === 'isolated') return none('gateway-isolated');
-  if (net.nptv6 !== undefined && !nptv6Used.done) {
+  if (net.nptv6 === NPTV6_AUTO && !nptv6Used.done && prefixWithin(p, ULA)) {
+    nptv6Used.done = true;
+    if (p.length <= LONGEST_NPTV6) return { prefix: p.text, length: p.length, service: 'nptv6', reason: '', externalPrefix: NPTV6_AUTO };
+    issues.push({ level: 'warn', msg: `subnet ${p.text} is too small for NPTv6 (needs /${LONGEST_NPTV6} or shorter): NPTv6 off` });
+  } else if (net.nptv6 !== undefined && net.nptv6 !== NPTV6_AUTO && !nptv6Used.done) {
     const ext = parsePrefix(net.nptv6.includes('/') ? net.nptv6 : `${net.nptv6}/${p.length}`);
     if (ext === undefined) {
       nptv6Used.done = true;
@@ -279,7 +287,7 @@ export function classifyNetwork(raw: ApiNetwork, ctx: ClassifyContext, issues: I
     return s;
   });
   if (nptv6 !== undefined && !nptv6Used.done) {
-    subnetIssues.push({ level: 'warn', msg: `${NPTV6_LABEL}=${nptv6}: no IPv6 subnet of the same length: NPTv6 off` });
+    subnetIssues.push({ level: 'warn', msg: `${NPTV6_LABEL}=${nptv6}: ${nptv6 === NPTV6_AUTO ? 'no ULA IPv6 subnet' : 'no IPv6 subnet of the same length'}: NPTv6 off` });
   }
   for (const issue of subnetIssues) issues.push({ level: issue.level, msg: `network ${name}: ${issue.msg}` });
   if (dockerNat && subnets.some((s) => s.reason === 'docker-ip6tables')) {

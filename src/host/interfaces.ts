@@ -118,6 +118,17 @@ export function routeRemoveLine(target: Uint8Array, dev: string): string {
   return `route del ${formatIpv6(target, 0)} dev ${dev}`;
 }
 
+/**
+ * Calls `onChange` (debounced) whenever an IPv6 address of `dev` is added,
+ * changed (its lifetimes refreshed, deprecated) or deleted: the kernel's
+ * RTM_NEWADDR / RTM_DELADDR, as `ip -6 monitor address` prints them
+ * ("[Deleted ]5: eth0    inet6 ..."). Returns a stop function.
+ */
+export function watchAddresses(dev: string, onChange: () => void, debounceMs = 20): () => void {
+  const line = new RegExp(`^(Deleted )?\\d+: ${dev.replace(/[^\w]/g, '\\$&')}\\s+inet6 `);
+  return monitorRoutes((l) => line.test(l), onChange, debounceMs, 'address');
+}
+
 /** Calls `onChange` (debounced) whenever the IPv6 routing table changes. Returns a stop function. */
 export function watchRoutes(onChange: () => void, debounceMs = 50): () => void {
   return monitorRoutes(() => true, onChange, debounceMs);

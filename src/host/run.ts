@@ -98,12 +98,12 @@ export async function ipJson<T = unknown>(args: readonly string[], family6 = tru
 }
 
 /**
- * Calls `onEvent` (debounced) when `ip -6 monitor route` prints a line
- * `wanted` accepts. One child process, never keeping the loop alive; returns
- * the stop function.
+ * Calls `onEvent` (debounced) when `ip -6 monitor route` (or `address`)
+ * prints a line `wanted` accepts. One child process, never keeping the loop
+ * alive; returns the stop function.
  */
-export function monitorRoutes(wanted: (line: string) => boolean, onEvent: () => void, debounceMs: number): () => void {
-  let child: ChildProcess | undefined = spawn('ip', ['-6', 'monitor', 'route'], { stdio: ['ignore', 'pipe', 'ignore'] });
+export function monitorRoutes(wanted: (line: string) => boolean, onEvent: () => void, debounceMs: number, object: 'route' | 'address' = 'route'): () => void {
+  let child: ChildProcess | undefined = spawn('ip', ['-6', 'monitor', object], { stdio: ['ignore', 'pipe', 'ignore'] });
   let timer: NodeJS.Timeout | undefined;
   let partial = '';
   child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {

@@ -67,7 +67,13 @@ export interface NatNetwork {
   mode?: NatMode;
   /** masquerade: the external addresses sources are rewritten to (paired by inside address, RFC 4787 REQ-2). */
   externalAddresses?: string[];
-  /** nptv6: the external prefix, same length as the single inside subnet, at most /64. */
+  /**
+   * masquerade: external addresses being retired (their uplink prefix is
+   * deprecated): their sessions, mappings and published ports carry on, but
+   * no new mapping is made on them.
+   */
+  drainingAddresses?: string[];
+  /** nptv6: the external prefix, same length as the single inside subnet, at most /112. */
   externalPrefix?: string;
   /** masquerade: external ports handed out for TCP/UDP/SCTP [low, high]; default [1024, 65535]. */
   portRange?: [number, number];
@@ -133,9 +139,13 @@ export interface CompiledConfig {
   netHost: Uint8Array;
   netPortLo: Uint16Array;
   netPortHi: Uint16Array;
-  /** A network's external addresses: netExtList[netExtFirst[n] .. + netExtCount[n]] are their indexes. */
+  /**
+   * A network's external addresses: netExtList[netExtFirst[n] .. + netExtCount[n]] are their indexes,
+   * the first netExtNew[n] of them the ones new mappings are made on (the rest are draining).
+   */
   netExtFirst: Uint16Array;
   netExtCount: Uint16Array;
+  netExtNew: Uint16Array;
   netExtList: Uint16Array;
   /** Subnets: prefix words (4) then mask words (4) per subnet. */
   subnetCount: number;
@@ -238,7 +248,7 @@ export function compileConfig(config: NatConfig, previous?: CompiledConfig): Com
   const n = nets.length;
   const timers: NatTimers = { ...DEFAULT_TIMERS, ...(config.timers ?? {}) };
   const subnets: Array<{ words: Uint32Array; net: number }> = [];
-  const exts: Array<{ words: Uint32Array; net: number }> = [];
+  const exts: Array<{ words: Uint32Array; net: number; draining: boolean }> = [];
   const c: CompiledConfig = {
     netCount: n,
     netNames: nets.map((x) => String(x?.name)),
@@ -249,6 +259,7 @@ export function compileConfig(config: NatConfig, previous?: CompiledConfig): Com
     netPortHi: new Uint16Array(n),
     netExtFirst: new Uint16Array(n),
     netExtCount: new Uint16Array(n),
+    netExtNew: new Uint16Array(n),
     netExtList: new Uint16Array(0),
     subnetCount: 0,
     subnetWords: new Uint32Array(0),
@@ -311,12 +322,15 @@ export function compileConfig(config: NatConfig, previous?: CompiledConfig): Com
       c.netPortLo[i] = range[0];
       c.netPortHi[i] = range[1];
       const list = net.externalAddresses ?? [];
+      const draining = net.drainingAddresses ?? [];
       if (!Array.isArray(list) || list.length === 0) throw new ConfigError(where(net, 'masquerade needs at least one external address'));
-      c.netExtCount[i] = list.length;
-      for (const text of list) {
+      if (!Array.isArray(draining)) throw new ConfigError(where(net, 'drainingAddresses must be a list'));
+      c.netExtCount[i] = list.length + draining.length;
+      c.netExtNew[i] = list.length;
+      for (const [k, text] of [...list, ...draining].entries()) {
         const words = new Uint32Array(4);
-        addressWords(parseAddress(text, where(net, 'externalAddresses entry')), words, 0);
-        exts.push({ words, net: i });
+        addressWords(parseAddress(text, where(net, k < list.length ? 'externalAddresses entry' : 'drainingAddresses entry')), words, 0);
+        exts.push({ words, net: i, draining: k >= list.length });
       }
     } else {
       if (net.insideSubnets.length !== 1) throw new ConfigError(where(net, 'nptv6 maps exactly one inside subnet'));
@@ -326,7 +340,7 @@ export function compileConfig(config: NatConfig, previous?: CompiledConfig): Com
       if (inside.length !== external.length) {
         throw new ConfigError(where(net, `nptv6 prefixes must have the same length (/${inside.length} inside, /${external.length} external)`));
       }
-      if (inside.length > 64 || inside.length < 1) throw new ConfigError(where(net, `nptv6 prefixes must be /1../64, got /${inside.length}`));
+      if (inside.length > 112 || inside.length < 1) throw new ConfigError(where(net, `nptv6 prefixes must be /1../112, got /${inside.length}`));
       maskWords(inside.length, c.nptMask, i * 4);
       addressWords(inside.address, c.nptInside, i * 4);
       addressWords(external.address, c.nptExternal, i * 4);
@@ -348,12 +362,13 @@ export function compileConfig(config: NatConfig, previous?: CompiledConfig): Com
   c.extWords = new Uint32Array(slots.length * 4);
   c.extNet = new Int32Array(slots.length).fill(-1);
   const byNet: number[][] = nets.map(() => []);
+  const drainingByNet: number[][] = nets.map(() => []);
   let fp = 0x9e3779b9 ^ slots.length;
   slots.forEach((e, k) => {
     if (e !== undefined) {
       c.extWords.set(e.words, k * 4);
       c.extNet[k] = e.net;
-      byNet[e.net]!.push(k);
+      (e.draining ? drainingByNet : byNet)[e.net]!.push(k);
       const low = e.words[3] & 0xff;
       c.extHint[low] = c.extHint[low] === 0 ? k + 1 : -1;
     }
@@ -361,7 +376,11 @@ export function compileConfig(config: NatConfig, previous?: CompiledConfig): Com
   });
   c.netExtList = new Uint16Array(exts.length);
   let at = 0;
-  byNet.forEach((list, i) => { c.netExtFirst[i] = at; c.netExtList.set(list, at); at += list.length; });
+  byNet.forEach((list, i) => {
+    c.netExtFirst[i] = at;
+    // The addresses new mappings are made on first, then the draining ones.
+    for (const k of [...list, ...drainingByNet[i]!]) c.netExtList[at++] = k;
+  });
   c.fingerprint = fp >>> 0;
   for (let k = 0; k < c.extCount; k++) {
     if (c.extNet[k] >= 0 && subnetOf(c, c.extWords, k * 4) >= 0) {
@@ -428,6 +447,7 @@ export function networkExternal(c: CompiledConfig, net: number, i: number): numb
 interface ExternalSlot {
   readonly words: Uint32Array;
   readonly net: number;
+  readonly draining: boolean;
 }
 
 // Indexes for the external addresses (see compileConfig); undefined = a hole.

@@ -11,7 +11,11 @@
 // Which word absorbs the adjustment (RFC 6296 §3.4, §3.5):
 //   prefix /48 or shorter: word 3 (bits 48..63, the subnet ID);
 //   prefix /49../64:       the first of words 4..7 that is not 0xFFFF; when
-//                          all four are 0xFFFF the address cannot be mapped.
+//                          all four are 0xFFFF the address cannot be mapped;
+//   prefix /65../112:      the same rule over the words wholly after the
+//                          prefix (RFC 6296 stops at /64; a range of an
+//                          on-link /64 needs a longer prefix, and any word
+//                          outside the prefix keeps the sum the same).
 // A sum of 0xFFFF is written as 0x0000 (the two zeros of one's complement),
 // which is why the inside subnet ID 0xFFFF must not be used with /48.
 
@@ -47,13 +51,12 @@ export function nptRewrite(buf: Uint8Array, at: number, to: Uint32Array, mask: U
   let wordAt = at + 6;
   if (prefixLength > 48) {
     wordAt = -1;
-    for (let k = 8; k < 16; k += 2) {
+    for (let k = prefixLength > 64 ? ((prefixLength + 15) >>> 4) << 1 : 8; k < 16; k += 2) {
       if (buf[at + k] !== 0xff || buf[at + k + 1] !== 0xff) { wordAt = at + k; break; }
     }
     if (wordAt < 0) return false;
   }
-  // Prefixes are at most /64: only the first two words carry prefix bits.
-  for (let i = 0; i < 2; i++) {
+  for (let i = 0; i < 4; i++) {
     const m = mask[o + i];
     if (m === 0) break;
     const p = at + 4 * i;

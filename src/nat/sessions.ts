@@ -154,7 +154,8 @@ export class Sessions {
       extPort = rec[anchor * REC_WORDS + R.EXT] >>> 16;
     } else {
       const k = t.key;
-      const count = this.cfg.netExtCount[net];
+      // Only among the addresses new mappings are made on (not the draining ones).
+      const count = this.cfg.netExtNew[net];
       extIdx = networkExternal(this.cfg, net, count === 1 ? 0 : (Math.imul(k[0] ^ k[1] ^ k[2] ^ k[3], 0x9e3779b1) >>> 0) % count);
       extPort = this.allocatePort(extIdx, pc, inPort, net, host);
       if (extPort < 0) return this.drop(NatDrop.PortsExhausted);

@@ -93,6 +93,10 @@ function daemonMetrics(daemon: SixgateDaemon | undefined): Metric[] {
       },
     },
     single('sixgate_docker_connected', '1 while the Docker event stream is live.', 'gauge', () => (d?.feed.state === 'live' ? 1 : 0)),
+    single('sixgate_networks_outside_prefix', 'Global Docker networks that were inside an upstream prefix and are no longer (re-create them, or use sixgate.nptv6=auto).', 'gauge',
+      () => d?.outsidePrefix.size ?? 0),
+    single('sixgate_dhcpv6_pd_valid_seconds', 'Seconds the delegated prefix (DHCPv6-PD) stays valid; 0 without a lease.', 'gauge',
+      () => d?.delegation?.status().prefixes[0]?.validSeconds ?? 0),
     ...(Object.entries(FEED_COUNTERS) as [keyof DockerFeed['counters'], readonly [string, string]][]).map(([key, [entry, help]]) =>
       single(counterName('docker', entry), help, 'counter', () => d?.feed.counters[key] ?? 0)),
     ...(Object.entries(SERVICE_COUNTERS) as [keyof typeof SERVICE_COUNTERS, readonly [string, string]][]).map(([key, [entry, help]]) =>
@@ -144,6 +148,12 @@ function natMetrics(datapath: () => DatapathService | undefined): Metric[] {
       single(counterName('nat_tun', entry), help, 'counter', () => datapath()?.tun.counters[index] ?? 0)),
     single('sixgate_nat_failures_total', 'Times the data path went down (TUN failed or its routes removed).', 'counter', () => datapath()?.supervision.failures ?? 0),
     single('sixgate_nat_repairs_total', 'Times the data path was repaired and forwarded again.', 'counter', () => datapath()?.supervision.repairs ?? 0),
+    single('sixgate_uplink_prefix_changes_total', 'Uplink address changes (a prefix added, deprecated or removed) that moved an external address or prefix.', 'counter',
+      () => datapath()?.uplink.changes ?? 0),
+    single('sixgate_uplink_sessions_ended_total', 'NAT66 sessions ended because the uplink prefix of their external address was removed.', 'counter',
+      () => datapath()?.uplink.sessionsEnded ?? 0),
+    single('sixgate_nat_draining_addresses', 'External addresses of deprecated uplink prefixes, kept for the connections on them.', 'gauge',
+      () => datapath()?.model.networks.reduce((n, net) => n + (net.drainingAddresses?.length ?? 0), 0) ?? 0),
   ];
 }
 

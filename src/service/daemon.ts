@@ -36,9 +36,10 @@ import { NdpSources, uplinkConfig } from '../proxy/sources.js';
 import { DatapathService, cleanupHost, uplinkFacts } from '../datapath/nat-service.js';
 import type { DatapathModel } from '../datapath/nat-model.js';
 import { natOptions } from '../datapath/nat-file.js';
-import { watchRoutes } from '../host/interfaces.js';
+import { watchAddresses, watchRoutes } from '../host/interfaces.js';
 import { startupProblems } from '../host/checks.js';
-import { parseIpv6 } from '../wire/address.js';
+import { parseIpv6, prefixesOverlap } from '../wire/address.js';
+import { PrefixDelegation, delegationFile } from '../host/dhcpv6-pd.js';
 import { RESTART_OPTIONS, type ServiceConfig } from '../config/options.js';
 import type { HealthStatus, ComponentHealth } from './health.js';
 import { datapathModel, filterResolvable, modelKey } from './docker-to-nat.js';
@@ -116,6 +117,10 @@ export class SixgateDaemon {
   #stopRoutes: (() => void) | undefined;
   #repair: NodeJS.Timeout | undefined;
   #uplinkKey = '';
+  #delegation: PrefixDelegation | undefined;
+  /** Global networks that were inside an upstream prefix in this run, and those of them outside every one now (name → subnets). */
+  readonly #fitted = new Set<string>();
+  #outside = new Map<string, string>();
   #stopped = false;
   #resyncStarted = 0;
 
@@ -153,11 +158,15 @@ export class SixgateDaemon {
         log.warn({ uplink }, `uplink ${uplink} has no IPv6 on-link prefix: global networks are not NDP-proxied and NAT66 uses the host address`);
       }
       const daemon = new SixgateDaemon(options, uplink, lock, endpoint, prefixes);
-      log.info({ uplink, prefixes, ndp: config.ndp, nat66: config.nat66 }, 'sixgate starting');
+      log.info({ uplink, prefixes, ndp: config.ndp, nat66: config.nat66, dhcpv6Pd: config.dhcpv6Pd }, 'sixgate starting');
+      if (config.dhcpv6Pd) await daemon.#startDelegation();
       if (config.nat66) await daemon.#resumeNat();
       if (daemon.#wantsNdp) await daemon.#startNdp();
       daemon.feed.onChange((batch) => daemon.#onBatch(batch));
-      daemon.#stopRoutes = watchRoutes(() => void daemon.#refreshUplink());
+      // Routes and the uplink's address events (a prefix added or removed at once, not at the next route change).
+      const stopRoutes = watchRoutes(() => void daemon.#refreshUplink());
+      const stopAddresses = watchAddresses(uplink, () => void daemon.#refreshUplink());
+      daemon.#stopRoutes = () => { stopRoutes(); stopAddresses(); };
       daemon.#repair = setInterval(() => void daemon.#retryFailed(), REPAIR_INTERVAL_MS);
       daemon.#repair.unref();
       daemon.#resyncStarted = options.now();
@@ -201,6 +210,56 @@ export class SixgateDaemon {
 
   get datapath(): DatapathService | undefined {
     return this.#datapath;
+  }
+
+  /** The DHCPv6-PD client (--dhcpv6-pd), if running. */
+  get delegation(): PrefixDelegation | undefined {
+    return this.#delegation;
+  }
+
+  /** Global (routed, non-NAT) Docker networks that lay in an upstream prefix and no longer do: name → subnets. */
+  get outsidePrefix(): ReadonlyMap<string, string> {
+    return this.#outside;
+  }
+
+  async #startDelegation(): Promise<void> {
+    try {
+      this.#delegation = await PrefixDelegation.start({
+        uplink: this.uplink, file: delegationFile(this.#config.stateFile), log: this.#log.child({ part: 'dhcpv6-pd' }), now: this.#now,
+        onChange: () => {
+          this.#datapath?.upstreamChanged();
+          this.#checkGlobalNetworks();
+          if (this.#config.nat66) void this.#scheduleApply();
+        },
+      });
+    } catch (err) {
+      this.#log.error({ uplink: this.uplink }, `DHCPv6-PD client not running: ${(err as Error).message}`);
+    }
+  }
+
+  /**
+   * Reports (one line per change, status, a metric) the global Docker
+   * networks whose subnets lay in an upstream prefix (on-link or delegated)
+   * and no longer do: after a renumbering their containers' addresses are
+   * not routed to this host. Docker cannot move a network's subnet: it has
+   * to be re-created, or made a ULA network labelled sixgate.nptv6=auto.
+   */
+  #checkGlobalNetworks(): void {
+    // #uplinkKey is the uplink's on-link prefixes, joined by commas.
+    const upstream = [...this.#uplinkKey.split(',').filter((p) => p !== ''), ...(this.#delegation?.prefixes() ?? [])];
+    const outside = new Map<string, string>();
+    for (const net of this.feed.snapshot().networks) {
+      const global = net.subnets.filter((s) => (s.service === 'ndp' || s.reason === 'not-on-uplink'));
+      if (global.length === 0) continue;
+      if (global.some((s) => upstream.some((p) => prefixesOverlap(s.prefix, p)))) this.#fitted.add(net.name);
+      else if (this.#fitted.has(net.name)) outside.set(net.name, global.map((s) => s.prefix).join(', '));
+    }
+    for (const [name, subnets] of outside) {
+      if (this.#outside.get(name) === subnets) continue;
+      this.#log.warn({ network: name, subnets, upstream }, `network ${name} (${subnets}) is outside the upstream prefixes (${upstream.join(', ') || 'none'}): `
+        + 'its containers are not reachable; re-create it with a subnet of the current prefix, or as a ULA network labelled sixgate.nptv6=auto');
+    }
+    this.#outside = outside;
   }
 
   get ndp(): NdpService | undefined {
@@ -257,6 +316,7 @@ export class SixgateDaemon {
     return DatapathService.start({
       // No ip6tables look: the feed already leaves the networks Docker NATs itself to Docker.
       model, logger: this.#log.child({ part: 'nat66' }), kernelNatCheck: false, ndpSources: this.#ndpSources,
+      delegatedPrefixes: () => this.#delegation?.prefixes() ?? [],
       ...(stateFile === undefined ? {} : { stateFile }),
       nat: natOptions(this.#config),
       containerOf: (address) => this.feed.snapshot().addresses.find((a) => a.address === address)?.containerName,
@@ -305,6 +365,8 @@ export class SixgateDaemon {
     const ndpMs = ndpCalls > 0 && eventMs !== undefined ? wallMs() - eventMs : undefined;
     if (ndpMs !== undefined) this.ndpLatency.add(ndpMs);
     if (batch.cause !== 'event' || touchesShims(batch.deltas)) void this.shims.sync(this.feed.snapshot());
+    // After the NDP side's figure: a network created or gone may fit the upstream prefixes or not.
+    if (batch.cause !== 'event' || batch.deltas.some((d) => d.kind.startsWith('network'))) this.#checkGlobalNetworks();
     const pending: Pending = { cause: batch.cause, deltas: batch.deltas.length, ...(ev === undefined ? {} : { action: ev.action, id: (ev.attributes.container ?? ev.id).slice(0, 12) }), eventMs, ndpMs, arrivedMs: wallMs() };
     if (!this.#config.nat66 || (batch.cause === 'event' && !touchesNat(batch.deltas))) {
       this.#done(pending, eventMs === undefined ? undefined : wallMs() - eventMs, false);
@@ -358,7 +420,7 @@ export class SixgateDaemon {
     if (this.#stopped) return;
     const declared = datapathModel(this.feed.snapshot(), this.uplink, this.#config);
     let model: DatapathModel;
-    const facts = uplinkFacts(this.uplink);
+    const facts = uplinkFacts(this.uplink, this.#delegation?.prefixes());
     try {
       const r = filterResolvable(declared, facts);
       model = r.model;
@@ -411,6 +473,7 @@ export class SixgateDaemon {
     this.#uplinkKey = key;
     this.#log.info({ uplink: this.uplink, prefixes: up.prefixes }, 'uplink prefixes changed');
     this.feed.setUplinks([up]);
+    this.#checkGlobalNetworks();
     if (this.#config.nat66) void this.#scheduleApply();
   }
 
@@ -473,6 +536,7 @@ export class SixgateDaemon {
       else if (cleanup) await cleanupHost({ uplink: this.uplink, tun: this.#config.tun, reservedPorts: this.#config.hostPortRange });
       if (cleanup && this.#config.stateFile !== undefined) rmSync(lastModelPath(this.#config.stateFile), { force: true });
     } finally {
+      await this.#delegation?.stop({ release: cleanup });
       await this.#ndp?.stop();
       await this.#lock.release();
     }

@@ -16,6 +16,7 @@ import { sessionSlice, type SessionInfo } from '../nat/status.js';
 import { R } from '../nat/table.js';
 import { PROTO_CLASS_NAMES } from '../nat/types.js';
 import type { NdpService } from '../proxy/ndp-service.js';
+import type { PrefixDelegation } from '../host/dhcpv6-pd.js';
 import { matchesPrefix, parseIpv6, parseIpv6Prefix } from '../wire/address.js';
 import { readAddressWords } from '../wire/checksum.js';
 import { captureRequest, captureStream, type CaptureComponent, type CaptureSource } from './capture.js';
@@ -23,7 +24,7 @@ import type { ControlAnswer, ControlOp, ControlRequest } from './control.js';
 import { counterValues, type Metric } from './counters.js';
 import type { SixgateDaemon } from './daemon.js';
 import type { HealthStatus } from './health.js';
-import { uplinkPrefixes } from './uplink.js';
+import { upstreamPrefixes, uplinkPrefixes } from './uplink.js';
 
 /** How often a watch compares the table with what it saw last. */
 export const WATCH_INTERVAL_MS = 1000;
@@ -104,7 +105,11 @@ export interface NetworkView {
   mode: string;
   subnets: string[];
   externalAddresses: string[];
+  /** External addresses of a prefix being retired: their connections carry on, new ones leave from the others. */
+  drainingAddresses: string[];
   externalPrefix: string | null;
+  /** nptv6 auto: the upstream prefix its external prefix is derived from ('delegated' or 'on-link'), else null. */
+  prefixFrom: string | null;
   /** Why sixgate leaves it (or a subnet of it) alone, when it does. */
   notes: string[];
   published: PublishedView[];
@@ -117,7 +122,8 @@ function natNetworks(model: ResolvedModel, containerOf: (address: string) => str
   return model.networks.map((n) => ({
     name: n.name, id: null, bridge: n.bridge,
     mode: n.mode === 'nptv6' ? 'nptv6' : `masquerade (${n.addressMode})`,
-    subnets: [...n.subnets], externalAddresses: [...n.externalAddresses], externalPrefix: n.externalPrefix ?? null, notes: [],
+    subnets: [...n.subnets], externalAddresses: [...n.externalAddresses], drainingAddresses: [...n.drainingAddresses ?? []],
+    externalPrefix: n.externalPrefix ?? null, prefixFrom: n.prefixFrom ?? null, notes: [],
     published: model.published.filter((p) => n.subnets.some((s) => insidePrefix(p.insideAddress, s))).map((p) => ({
       protocol: p.protocol,
       host: p.externalAddress === undefined ? `*:${p.externalPort}` : endpoint(p.externalAddress, p.externalPort),
@@ -154,7 +160,9 @@ function dockerNetworks(snapshot: FeedSnapshot, model: ResolvedModel | undefined
       name: net.name, id: net.id.slice(0, 12), bridge: net.bridge, mode,
       subnets: net.subnets.map((s) => `${s.prefix} ${s.service}`),
       externalAddresses: [...(r?.externalAddresses ?? [])],
+      drainingAddresses: [...(r?.drainingAddresses ?? [])],
       externalPrefix: nptv6.map((n) => n.externalPrefix).filter((p) => p !== undefined).join(', ') || null,
+      prefixFrom: nptv6.map((n) => n.prefixFrom).find((p) => p !== undefined) ?? null,
       notes: net.subnets.filter((s) => s.reason !== '').map((s) => `${s.prefix}: ${s.reason}`),
       published: snapshot.ports.filter((p) => p.networkId === net.id).map((p) => ({
         protocol: p.protocol,
@@ -322,8 +330,14 @@ export function runOps(daemon: SixgateDaemon, metrics: readonly Metric[]): Recor
       return {
         result: {
           daemon: 'run', pid: process.pid, health: daemon.status(),
-          uplinks: [{ name: daemon.uplink, prefixes: await uplinkPrefixes(daemon.uplink).catch(() => []), ndp: ndp.find((i) => i.name === daemon.uplink) ?? null }],
-          networks: withShims(dockerNetworks(snapshot, daemon.datapath?.model), daemon.shims),
+          uplinks: [{
+            name: daemon.uplink, prefixes: await uplinkPrefixes(daemon.uplink).catch(() => []), upstream: await upstreamPrefixes(daemon.uplink),
+            delegation: daemon.delegation?.status() ?? null,
+            ndp: ndp.find((i) => i.name === daemon.uplink) ?? null,
+          }],
+          networks: withShims(dockerNetworks(snapshot, daemon.datapath?.model), daemon.shims).map((n) => (daemon.outsidePrefix.has(n.name)
+            ? { ...n, notes: [...n.notes, 'outside the upstream prefixes since they changed: re-create it with a subnet of the current prefix, or as a ULA network labelled sixgate.nptv6=auto'] }
+            : n)),
           nat: natSummary(daemon.datapath),
         },
       };
@@ -344,9 +358,9 @@ function natSummary(service: DatapathService | undefined): { sessions: number; c
 }
 
 /** `sixgate nat`: status (networks, published ports, the NDP answers for its external addresses, health), flows, counters. */
-export function natOps(service: DatapathService, metrics: readonly Metric[]): Record<string, ControlOp> {
+export function natOps(service: DatapathService, metrics: readonly Metric[], delegation?: PrefixDelegation): Record<string, ControlOp> {
   return {
-    status: () => {
+    status: async () => {
       const model = service.model;
       const owners = new Map(model.networks.flatMap((n) => n.externalAddresses.map((a) => [a, `nat66 ${n.name}`] as const)));
       const ndp = service.ndpProxy === undefined ? [] : ndpInterfaces(service.ndpProxy, (a) => owners.get(a));
@@ -355,7 +369,10 @@ export function natOps(service: DatapathService, metrics: readonly Metric[]): Re
       return {
         result: {
           daemon: 'nat', pid: process.pid, health: status,
-          uplinks: [{ name: model.uplink, prefixes: [], ndp: ndp.find((i) => i.name === model.uplink) ?? null }],
+          uplinks: [{
+            name: model.uplink, prefixes: [], upstream: await upstreamPrefixes(model.uplink), delegation: delegation?.status() ?? null,
+            ndp: ndp.find((i) => i.name === model.uplink) ?? null,
+          }],
           networks: natNetworks(model, () => undefined),
           nat: natSummary(service),
         },

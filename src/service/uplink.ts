@@ -6,8 +6,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { HostSetupError } from '../errors.js';
 import { interfaceGlobals, readRoutes } from '../host/interfaces.js';
+import { ipJson } from '../host/run.js';
 import { ifIndex } from '../io/netif.js';
-import { clearHostBits, formatIpv6 } from '../wire/address.js';
+import { clearHostBits, formatIpv6, parseIpv6 } from '../wire/address.js';
 import type { Uplink } from '../docker/index.js';
 
 /** The device of the IPv6 default route (the first one, as the kernel lists them). */
@@ -28,6 +29,34 @@ export async function uplinkPrefixes(uplink: string): Promise<string[]> {
     out.add(`${formatIpv6(clearHostBits(a.addr, a.prefixLength), 0)}/${a.prefixLength}`);
   }
   return [...out].sort();
+}
+
+/** One on-link prefix of the uplink as the kernel holds it (its address's lifetimes; null = forever). */
+export interface UpstreamPrefix {
+  readonly prefix: string;
+  readonly state: 'preferred' | 'deprecated';
+  readonly validSeconds: number | null;
+  readonly preferredSeconds: number | null;
+}
+
+const FOREVER = 0xffffffff;
+
+/** The uplink's on-link prefixes with their state and lifetimes (`ip -j -6 addr`), for status output. */
+export async function upstreamPrefixes(uplink: string): Promise<UpstreamPrefix[]> {
+  type AddrInfo = { local?: string; prefixlen?: number; scope?: string; deprecated?: boolean; valid_life_time?: number; preferred_life_time?: number };
+  const links = await ipJson<Array<{ addr_info?: AddrInfo[] }>>(['addr', 'show', 'dev', uplink, 'scope', 'global']).catch(() => []);
+  const out = new Map<string, UpstreamPrefix>();
+  const lifetime = (s: number | undefined): number | null => s === undefined || s === FOREVER ? null : s;
+  for (const a of links.flatMap((l) => l.addr_info ?? [])) {
+    if (a.local === undefined || a.prefixlen === undefined || a.prefixlen >= 128) continue;
+    const prefix = `${formatIpv6(clearHostBits(parseIpv6(a.local), a.prefixlen), 0)}/${a.prefixlen}`;
+    const seen = out.get(prefix);
+    // The longest-lived address of a prefix speaks for it.
+    if (seen !== undefined && (seen.validSeconds === null || (lifetime(a.valid_life_time) ?? Infinity) <= seen.validSeconds)) continue;
+    const deprecated = a.deprecated === true || a.preferred_life_time === 0;
+    out.set(prefix, { prefix, state: deprecated ? 'deprecated' : 'preferred', validSeconds: lifetime(a.valid_life_time), preferredSeconds: lifetime(a.preferred_life_time) });
+  }
+  return [...out.values()].sort((x, y) => (x.state === y.state ? x.prefix.localeCompare(y.prefix) : x.state === 'preferred' ? -1 : 1));
 }
 
 export async function readUplink(name: string): Promise<Uplink> {

@@ -119,3 +119,41 @@ test('published ports on the host\'s addresses: every uplink address with publis
   assert.deepEqual(host.hostAddresses, ['2001:db8:1::3', 'fd00:aa::1']);
   assert.deepEqual(host.published.filter((x) => x.externalPort === 8080).map((x) => x.externalAddress ?? '*'), ['*', '2001:db8:1::3']);
 });
+
+test('renumbering: the dedicated address moves to the preferred prefix; the deprecated one\'s stays as a draining address', () => {
+  const renumbered = { uplinkAddresses: [
+    { address: '2001:db8:1::2', prefixLength: 64, flags: 0x20 },
+    { address: '2001:db8:9::2', prefixLength: 64 },
+  ] };
+  const n = resolveModel(model(), renumbered).model.networks[0]!;
+  assert.match(n.externalAddresses[0]!, /^2001:db8:9::5167:/);
+  assert.equal(n.drainingAddresses?.length, 1);
+  assert.equal(n.drainingAddresses![0], resolveModel(model(), onLink).model.networks[0]!.externalAddresses[0]);
+  // The old prefix gone: nothing drains.
+  assert.equal(resolveModel(model(), { uplinkAddresses: [renumbered.uplinkAddresses[1]!] }).model.networks[0]!.drainingAddresses, undefined);
+});
+
+test('nptv6 auto: a range of the on-link prefix (never the host\'s), or a /64 of a delegated prefix; too short a subnet is refused', () => {
+  const auto = (subnet: string, facts: Parameters<typeof resolveModel>[1]) =>
+    resolveModel(model({ mode: 'nptv6', subnets: [subnet], externalPrefix: 'auto' }), facts).model.networks[0]!;
+  const onRange = auto('fd66:7::/80', onLink);
+  assert.match(onRange.externalPrefix!, /^2001:db8:1:0:[0-9a-f]{1,4}::\/80$/);
+  assert.equal(onRange.prefixFrom, 'on-link');
+  assert.deepEqual(auto('fd66:7::/80', onLink), onRange, 'stable');
+  // A range holding the host's address is skipped.
+  const p = parseIpv6(onRange.externalPrefix!.split('/')[0]!);
+  p[15] = 9;
+  assert.notEqual(auto('fd66:7::/80', { uplinkAddresses: [{ address: formatIpv6(p, 0), prefixLength: 64 }] }).externalPrefix, onRange.externalPrefix);
+  assert.throws(() => auto('fd66:7::/64', onLink), /longer than \/64 \(e\.g\. \/80\), or a delegated prefix/);
+  const delegated = auto('fd66:7::/64', { ...onLink, delegatedPrefixes: ['2001:db8:ff00::/56'] });
+  assert.match(delegated.externalPrefix!, /^2001:db8:ff00:[0-9a-f]{0,2}::\/64$/);
+  assert.equal(delegated.prefixFrom, 'delegated');
+  // Two auto networks never share a prefix (and a /64 delegated has room for one only).
+  const two = (delegatedPrefixes: string[]) => resolveModel({ uplink: 'up0', published: [], networks: [
+    { name: 'a', bridge: 'br0', subnets: ['fd66:7::/64'], mode: 'nptv6', externalPrefix: 'auto' },
+    { name: 'b', bridge: 'br1', subnets: ['fd66:8::/64'], mode: 'nptv6', externalPrefix: 'auto' },
+  ] }, { ...onLink, delegatedPrefixes }).model.networks.map((n) => n.externalPrefix);
+  const [a, b] = two(['2001:db8:ff00::/56']);
+  assert.notEqual(a, b);
+  assert.throws(() => two(['2001:db8:ff00::/64']), /no free range/);
+});

@@ -55,7 +55,8 @@ export class NatLab {
   sixgate: ChildProcess | undefined;
   log = '';
 
-  constructor(options: { withNpt?: boolean; withInet2?: boolean } = {}) {
+  /** `bare`: the namespaces only, for a topology of its own (renumber-topology.ts). */
+  constructor(options: { withNpt?: boolean; withInet2?: boolean; bare?: boolean } = {}) {
     const { lab } = this;
     this.gw = lab.ns('gw');
     this.rt = lab.ns('rt');
@@ -64,6 +65,7 @@ export class NatLab {
     this.c2 = lab.ns('c2');
     this.c3 = options.withNpt === false ? this.c1 : lab.ns('c3');
     this.inet2 = options.withInet2 === false ? this.inet : lab.ns('inet2');
+    if (options.bare === true) return;
     const { gw, rt, inet, inet2, c1, c2, c3 } = this;
     lab.veth(c1, 'eth0', gw, 'vc1');
     lab.veth(c2, 'eth0', gw, 'vc2');

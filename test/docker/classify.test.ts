@@ -101,9 +101,14 @@ test('NPTv6 by label or driver option; length mismatch, bad prefix and small sub
   const bad = classify(net({ Labels: { 'sixgate.nptv6': 'nonsense' } }));
   assert.equal(bad.net!.subnets[0].service, 'nat66');
   assert.match(bad.issues[0].msg, /not an IPv6 prefix/);
-  const small = classify(net({ subnets: ['fd00:1::/80'], Labels: { 'sixgate.nptv6': '2001:db8:7:1::/80' } }));
+  const range = classify(net({ subnets: ['fd00:1::/80'], Labels: { 'sixgate.nptv6': '2001:db8:7:1:5167::/80' } }));
+  assert.equal(range.net!.subnets[0].externalPrefix, '2001:db8:7:1:5167::/80');
+  const small = classify(net({ subnets: ['fd00:1::/120'], Labels: { 'sixgate.nptv6': '2001:db8:7:1::/120' } }));
   assert.equal(small.net!.subnets[0].service, 'nat66');
   assert.match(small.issues[0].msg, /too small for NPTv6/);
+  // auto: the first ULA subnet, its external prefix derived from the upstream one (datapath/resolve.ts).
+  const auto = classify(net({ subnets: ['2001:db8:5::/64', 'fd00:1::/80'], Labels: { 'sixgate.nptv6': 'auto' } })).net!;
+  assert.deepEqual(auto.subnets.map((s) => [s.service, s.externalPrefix]), [['ndp', undefined], ['nptv6', 'auto']]);
   // Internal wins over the label.
   assert.equal(classify(net({ Internal: true, Labels: { 'sixgate.nptv6': '2001:db8:7:1::/64' } })).net!.subnets[0].service, 'none');
 });

@@ -39,20 +39,30 @@ test('NPTv6 /48: subnet word absorbs the adjustment; L4 bytes untouched; checksu
 
 test('NPTv6 /64: the first IID word that is not 0xFFFF takes it; all-ones IID is untranslatable', () => {
   const n = npt('fd00:1:2:3::/64', '2001:db8:a:b::/64');
-  for (const host of ['fd00:1:2:3::5', 'fd00:1:2:3:ffff:ffff:1:2', 'fd00:1:2:3:ffff:0:0:1']) {
-    const p = tcpPacket(host, 999, '2001:db8:9::9', 443, TCP_SYN);
-    const before = l4Bytes(p);
-    assert.equal(n.translate(p, 0, p.length, 0), Verdict.Forward);
-    assert.ok(srcText(p).startsWith('2001:db8:a:b:'), srcText(p));
-    assert.ok(equalBytes(l4Bytes(p), before));
-    assert.ok(checksumOk(p));
-    const back = tcpPacket('2001:db8:9::9', 443, srcText(p), 999, TCP_SYN);
-    assert.equal(n.translate(back, 0, back.length, 0), Verdict.Forward);
-    assert.equal(dstText(back), srcText(addrPacket(host)));
-  }
+  for (const host of ['fd00:1:2:3::5', 'fd00:1:2:3:ffff:ffff:1:2', 'fd00:1:2:3:ffff:0:0:1']) tcpThereAndBack(n, host, '2001:db8:a:b:');
   const allOnes = udpPacket('fd00:1:2:3:ffff:ffff:ffff:ffff', 1, '2001:db8:9::9', 2);
   assert.equal(n.translate(allOnes, 0, allOnes.length, 0), -NatDrop.NptUntranslatable);
 });
+
+test('NPTv6 /80 (a range of an on-link /64): a word wholly after the prefix takes the adjustment', () => {
+  const n = npt('fd66:7::/80', '2001:db8:1:0:5167::/80');
+  for (const host of ['fd66:7::2', 'fd66:7::ffff:ffff:3', 'fd66:7::abcd:1:2']) tcpThereAndBack(n, host, '2001:db8:1:0:5167:');
+  assert.throws(() => npt('fd66:7::/120', '2001:db8:1::/120'), /\/1..\/112/);
+});
+
+/** A SYN from `host` leaves from `external…` with its L4 bytes and address sum untouched; the answer finds `host` again. */
+function tcpThereAndBack(n: Nat66, host: string, external: string): void {
+  const p = tcpPacket(host, 999, '2001:db8:9::9', 443, TCP_SYN);
+  const before = l4Bytes(p);
+  assert.equal(n.translate(p, 0, p.length, 0), Verdict.Forward);
+  assert.ok(srcText(p).startsWith(external), srcText(p));
+  assert.ok(equalBytes(l4Bytes(p), before));
+  assert.ok(checksumOk(p));
+  assert.equal(fold(sumWords(p, 8, 16)), fold(sumWords(addr(host), 0, 16)), 'address sum preserved');
+  const back = tcpPacket('2001:db8:9::9', 443, srcText(p), 999, TCP_SYN);
+  assert.equal(n.translate(back, 0, back.length, 0), Verdict.Forward);
+  assert.equal(dstText(back), srcText(addrPacket(host)));
+}
 
 function addrPacket(host: string): Uint8Array {
   return udpPacket(host, 1, host, 1);
@@ -82,7 +92,7 @@ test('NPTv6 hairpin and configuration checks', () => {
   assert.ok(srcText(toSelf).startsWith('2001:db8:a:b:'));
   assert.ok(checksumOk(toSelf));
   assert.throws(() => npt('fd00::/48', '2001:db8::/64'), ConfigError);
-  assert.throws(() => npt('fd00::/96', '2001:db8::/96'), ConfigError);
+  assert.throws(() => npt('fd00::/116', '2001:db8::/116'), ConfigError);
   assert.throws(() => new Nat66({ networks: [{ name: 'x', insideSubnets: ['fd00::/64'] }] }), /external address/);
   assert.throws(() => new Nat66({ networks: [{ name: 'x', insideSubnets: ['nonsense'], externalAddresses: ['2001:db8::1'] }] }), ConfigError);
 });

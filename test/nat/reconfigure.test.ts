@@ -259,3 +259,20 @@ test('NPTv6 prefixes change in place; the masquerading sessions beside them stay
   const r = udpPacket('fd00:9::5', 4000, R1, 53);
   assert.notEqual(n.translate(r, 0, r.length, 2000), Verdict.Forward);
 });
+
+test('a draining external address keeps its sessions and published ports; new mappings go to the current one', () => {
+  const n = new Nat66(config([{ ...NET1, externalAddresses: [EXT1] }], [WEB]));
+  const before = open(n, A, 5000, 1000);
+  assert.equal(before.ext, EXT1);
+  connect(n, EXT1, 8080, 40000, A, 80, 1000);
+  const r = n.reconfigure(config([{ ...NET1, externalAddresses: [EXT2], drainingAddresses: [EXT1] }], [WEB]));
+  assert.equal(r.sessionsDropped, 0);
+  assert.equal(reply(n, before, 2000), A);
+  assert.equal(push(n, EXT1, 8080, 40000, 2000), A);
+  for (let port = 6000; port < 6020; port++) assert.equal(open(n, A, port, 2000).ext, EXT2);
+  // The old prefix removed: its sessions end, the new ones stay.
+  const later = open(n, A, 7000, 2000);
+  const gone = n.reconfigure(config([{ ...NET1, externalAddresses: [EXT2] }], [WEB]));
+  assert.equal(gone.sessionsDropped, 2);
+  assert.equal(reply(n, later, 3000), A);
+});

@@ -78,4 +78,14 @@ describe('feed snapshot → data path model', () => {
     assert.deepEqual(h.model.networks.map((n) => n.name), ['web', 'other']);
     assert.deepEqual(h.skipped, []);
   });
+
+  test('sixgate.nptv6=auto: a /64 waits for a delegated prefix (skipped with the reason), then maps to one of its /64s', () => {
+    const auto = datapathModel({ ...snapshot, networks: [net('api', [sub('fd66:5::/64', 'nptv6', { externalPrefix: 'auto' })])] }, 'up0', DEFAULTS);
+    const onLink = { uplinkAddresses: [{ address: '2001:db8:1::2', prefixLength: 64 }] };
+    const without = filterResolvable(auto, onLink);
+    assert.match(without.skipped[0]!.reason, /needs an inside subnet longer than \/64 .*or a delegated prefix/);
+    const withPd = filterResolvable(auto, { ...onLink, delegatedPrefixes: ['2001:db8:a00::/56'] });
+    assert.deepEqual(withPd.skipped, []);
+    assert.equal(withPd.model.networks[0]!.externalPrefix, 'auto', 'resolved by the data path, again after every change');
+  });
 });
