@@ -14,3 +14,4 @@ export {
 } from './policy.js';
 export { checkHost, kernelNatSubnets, effectiveCaps, hasCap, CAP_NET_ADMIN, CAP_NET_RAW, type CheckResult } from './checks.js';
 export { applySteering, removeSteering, probeSteering, steeringLines, portBlocks, type SteerSpec } from './steering.js';
+export { applyPeerRoutes, readPeerRoutes, peerRouteLines, type PeerRouteTable } from './peer-routes.js';

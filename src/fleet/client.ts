@@ -1,0 +1,51 @@
+// The etcd v3 client of fleet mode (the `etcd3` package: gRPC to etcd's
+// v3 API), from `--fleet etcd://host:2379,...` and the TLS client
+// certificate options.
+import { readFileSync } from 'node:fs';
+import { Etcd3 } from 'etcd3';
+import { ConfigError } from '../errors.js';
+
+export interface EtcdEndpoints {
+  /** "etcd://h1:2379,h2:2379" (or etcds:// for TLS; a comma-separated list of several such URLs works too). */
+  readonly urls: string;
+  /** PEM files: the CA that signed etcd's certificate, and this host's client certificate and key. */
+  readonly caFile?: string;
+  readonly certFile?: string;
+  readonly keyFile?: string;
+}
+
+/** The gRPC targets of `etcd://a:2379,b:2379` ("http://a:2379", ...); throws ConfigError. */
+export function etcdHosts(urls: string, tls: boolean): string[] {
+  const hosts: string[] = [];
+  let scheme: string | undefined;
+  for (const part of urls.split(',').map((s) => s.trim()).filter((s) => s !== '')) {
+    const m = /^(etcds?|https?):\/\/(.+)$/.exec(part);
+    if (m !== null) scheme = m[1];
+    const hostPort = m !== null ? m[2]! : part;
+    if (scheme === undefined) throw new ConfigError(`fleet: ${JSON.stringify(urls)} must start with etcd:// (or etcds://)`);
+    if (!/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/.test(hostPort)) {
+      throw new ConfigError(`fleet: not a host:port in ${JSON.stringify(urls)}: ${JSON.stringify(hostPort)}`);
+    }
+    const secure = tls || scheme === 'etcds' || scheme === 'https';
+    hosts.push(`${secure ? 'https' : 'http'}://${hostPort}`);
+  }
+  if (hosts.length === 0) throw new ConfigError('fleet: no etcd endpoint given');
+  return hosts;
+}
+
+export function etcdClient(endpoints: EtcdEndpoints): Etcd3 {
+  const tls = endpoints.caFile !== undefined || endpoints.certFile !== undefined;
+  if ((endpoints.certFile === undefined) !== (endpoints.keyFile === undefined)) {
+    throw new ConfigError('fleet: the etcd client certificate and its key go together (both or neither)');
+  }
+  return new Etcd3({
+    hosts: etcdHosts(endpoints.urls, tls),
+    dialTimeout: 2_000,
+    ...(tls ? {
+      credentials: {
+        rootCertificate: endpoints.caFile === undefined ? Buffer.alloc(0) : readFileSync(endpoints.caFile),
+        ...(endpoints.certFile === undefined ? {} : { certChain: readFileSync(endpoints.certFile), privateKey: readFileSync(endpoints.keyFile!) }),
+      },
+    } : {}),
+  });
+}
