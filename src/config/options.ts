@@ -47,6 +47,21 @@ export interface ServiceConfig {
   throwPrefixes: string[];
   /** IPv4 HostIp of a published port → the IPv6 external address it is published on (docker-ipv6nat #48). */
   ipv4Map: Record<string, string>;
+  /** Fleet mode: etcd endpoints "etcd://host:2379,..."; undefined = a single host. */
+  fleet?: string;
+  /** Fleet mode: the prefix the hosts share, and the length of each host's lease ("/64" or 64). */
+  fleetPrefix?: string;
+  fleetSize?: string | number;
+  /** Fleet mode: the lease's TTL in seconds (a dead host's routes go this long after its death). */
+  fleetTtl: number;
+  /** Fleet mode: this host's name in its lease; undefined = the hostname. */
+  fleetHost?: string;
+  /** Fleet mode: the address the other hosts route this host's lease via; undefined = the uplink's first global address. */
+  fleetAddress?: string;
+  /** Fleet mode: PEM files of etcd's CA and of this host's client certificate and key. */
+  fleetCa?: string;
+  fleetCert?: string;
+  fleetKey?: string;
 }
 
 /** 'list': comma-separated as a flag or variable, a sequence in the file; 'map': "k=v,k=v", a mapping in the file. */
@@ -125,6 +140,21 @@ export const OPTIONS: readonly OptionSpec[] = [
   spec('ipv4Map', 'map', '--ipv4-map <v4=v6,...>',
     { oneOf: [{ type: 'string' }, { type: 'object', propertyNames: { pattern: IPV4_ADDRESS_PATTERN }, additionalProperties: { type: 'string', pattern: IPV6_ADDRESS_PATTERN } }] },
     'ports published on an IPv4 host address are published on this IPv6 external address', 'none'),
+  spec('fleet', 'string', '--fleet <etcd://host:2379,...>', { type: 'string', pattern: '^(etcds?|https?)://' },
+    'fleet mode: lease a sub-prefix of --fleet-prefix from this etcd cluster and route to the other hosts\' leases', 'off'),
+  spec('fleetPrefix', 'string', '--fleet-prefix <prefix>', { type: 'string', pattern: IPV6_PREFIX_PATTERN },
+    'fleet mode: the prefix the hosts share', 'none'),
+  spec('fleetSize', 'string', '--fleet-size </N>', { oneOf: [{ type: 'string', pattern: '^/?[0-9]{1,3}$' }, { type: 'integer', minimum: 1, maximum: 128 }] },
+    'fleet mode: the length of each host\'s sub-prefix', 'none'),
+  spec('fleetTtl', 'integer', '--fleet-ttl <seconds>', { type: 'integer', minimum: 2, maximum: 3600 },
+    'fleet mode: TTL of the lease (kept alive every third of it); a dead host\'s routes go after it', '10'),
+  spec('fleetHost', 'string', '--fleet-host <name>', { type: 'string', minLength: 1, maxLength: 253 },
+    'fleet mode: this host\'s name in its lease (a restart re-claims the lease by it)', 'the hostname'),
+  spec('fleetAddress', 'string', '--fleet-address <address>', { type: 'string', pattern: IPV6_ADDRESS_PATTERN },
+    'fleet mode: the address the other hosts route this host\'s lease via', 'the uplink\'s first global address'),
+  spec('fleetCa', 'string', '--fleet-ca <file>', { type: 'string', minLength: 1 }, 'fleet mode: PEM file of the CA of etcd\'s certificate (TLS)', 'none'),
+  spec('fleetCert', 'string', '--fleet-cert <file>', { type: 'string', minLength: 1 }, 'fleet mode: PEM file of this host\'s etcd client certificate', 'none'),
+  spec('fleetKey', 'string', '--fleet-key <file>', { type: 'string', minLength: 1 }, 'fleet mode: PEM file of the client certificate\'s key', 'none'),
 ];
 
 /**
@@ -134,6 +164,7 @@ export const OPTIONS: readonly OptionSpec[] = [
  */
 export const RESTART_OPTIONS: ReadonlyArray<keyof ServiceConfig> = [
   'uplink', 'dockerHost', 'dockerIp6tables', 'ndp', 'nat66', 'tun', 'capacity', 'addressQuota', 'networkQuota', 'refuse', 'stateFile', 'statusFile', 'controlSocket', 'metricsListen', 'logLevel', 'retryMaxMs',
+  'fleet', 'fleetPrefix', 'fleetSize', 'fleetTtl', 'fleetHost', 'fleetAddress', 'fleetCa', 'fleetCert', 'fleetKey',
 ];
 
 export const DEFAULTS: ServiceConfig = {
@@ -151,6 +182,7 @@ export const DEFAULTS: ServiceConfig = {
   retryMaxMs: 10_000,
   throwPrefixes: [],
   ipv4Map: {},
+  fleetTtl: 10,
 };
 
 /** The schema of the YAML file: every option, nothing else. */

@@ -5,7 +5,9 @@
 // sub-prefix, whatever the timing. The sub-prefix is remembered in the
 // state directory, so a restart within the TTL re-claims the same one (the
 // key still names this host: it is moved to the new lease by a
-// compare-and-swap on its revision).
+// compare-and-swap on its revision); without the file, a key that still
+// names this host is taken back the same way. After the TTL the remembered
+// sub-prefix comes back too if no other host took it meanwhile.
 //
 // Fail static: when etcd cannot be reached the host keeps the sub-prefix
 // it has and keeps trying (keepalives every TTL/3 by the client; a lost
@@ -141,10 +143,20 @@ export class SubnetLease {
     return swap.succeeded;
   }
 
-  /** Creates the key of a free sub-prefix (random start among the free ones, so claimants rarely collide). */
+  /**
+   * A sub-prefix whose key still names this host (its state file was lost),
+   * else the key of a free one created (random start among the free ones,
+   * so claimants rarely collide).
+   */
   async #allocate(id: string, text: string): Promise<string | undefined> {
-    const { client, plan } = this.#o;
-    const taken = new Set((await client.getAll().prefix(plan.keyPrefix).keys()).map((k) => subprefixOfKey(plan, k)));
+    const { client, plan, value } = this.#o;
+    const all = await client.getAll().prefix(plan.keyPrefix).strings();
+    const taken = new Set<string | undefined>();
+    for (const [key, held] of Object.entries(all)) {
+      const subprefix = subprefixOfKey(plan, key);
+      if (subprefix !== undefined && parseLeaseValue(held)?.host === value.host && await this.#reclaim(subprefix, id, text)) return subprefix;
+      taken.add(subprefix);
+    }
     const start = Math.floor(Math.random() * plan.count);
     for (let i = 0; i < plan.count; i++) {
       const subprefix = subprefixAt(plan, (start + i) % plan.count);

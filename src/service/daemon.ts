@@ -34,6 +34,7 @@ import { causingEvent } from '../docker/feed.js';
 import { NdpService } from '../proxy/ndp-service.js';
 import { NdpSources, uplinkConfig } from '../proxy/sources.js';
 import { DatapathService, cleanupHost, uplinkFacts } from '../datapath/nat-service.js';
+import { FleetAgent, fleetOptionsOf } from './fleet.js';
 import type { DatapathModel } from '../datapath/nat-model.js';
 import { natOptions } from '../datapath/nat-file.js';
 import { watchRoutes } from '../host/interfaces.js';
@@ -104,6 +105,8 @@ export class SixgateDaemon {
   #datapath: DatapathService | undefined;
   /** Host shims of macvlan/ipvlan networks. */
   readonly shims: ShimManager;
+  /** Fleet mode: this host's lease in etcd and the routes to the other hosts. */
+  #fleet: FleetAgent | undefined;
   #natError: string | undefined;
   #appliedKey = '';
   #applying: Promise<void> | undefined;
@@ -149,7 +152,9 @@ export class SixgateDaemon {
       } else if (prefixes.length === 0) {
         log.warn({ uplink }, `uplink ${uplink} has no IPv6 on-link prefix: global networks are not NDP-proxied and NAT66 uses the host address`);
       }
+      const fleet = await fleetOptionsOf(config, uplink, log.child({ part: 'fleet' }));
       const daemon = new SixgateDaemon(options, uplink, lock, endpoint, prefixes);
+      if (fleet !== undefined) daemon.#startFleet(new FleetAgent(fleet));
       log.info({ uplink, prefixes, ndp: config.ndp, nat66: config.nat66 }, 'sixgate starting');
       if (config.nat66) await daemon.#resumeNat();
       if (daemon.#wantsNdp) await daemon.#startNdp();
@@ -207,6 +212,16 @@ export class SixgateDaemon {
   /** Number of exact addresses the proxy answers for containers. */
   get ndpAddressCount(): number {
     return this.#ndpSources.countOf(DOCKER_SOURCE);
+  }
+
+  get fleet(): FleetAgent | undefined {
+    return this.#fleet;
+  }
+
+  /** The lease is claimed in the background: the host serves meanwhile, and a fleet whose etcd is away waits for it. */
+  #startFleet(agent: FleetAgent): void {
+    this.#fleet = agent;
+    void agent.start().catch((err: Error) => { if (!this.#stopped) this.#log.error({ err: err.message }, 'fleet: stopped trying'); });
   }
 
   /** Container addresses (ndp) or the data path's external addresses (nat66) need NDP answers. */
@@ -444,6 +459,10 @@ export class SixgateDaemon {
     if (this.#wantsNdp) components.ndp = this.#ndpError !== undefined ? { ok: false, detail: this.#ndpError } : ndpHealth(this.#ndp);
     // A data path that failed after start reports itself (down while it repairs its TUN and routes).
     if (this.#config.nat66) components.nat66 = this.#natError !== undefined ? { ok: false, detail: this.#natError } : this.#datapath?.health() ?? { ok: true };
+    if (this.#fleet !== undefined) {
+      const held = this.#fleet.subprefix;
+      components.fleet = held !== undefined ? { ok: true, detail: `lease ${held}` } : { ok: false, detail: 'waiting for a lease from etcd' };
+    }
     if (this.#stopped) return { state: 'stopping', components };
     if (this.feed.counters.resyncs === 0 && this.feed.state !== 'live') {
       return { state: this.feed.counters.failedAttempts > 0 ? 'degraded' : 'starting', components };
@@ -464,6 +483,7 @@ export class SixgateDaemon {
     await this.#applying?.catch(() => {});
     const cleanup = this.#config.cleanup;
     try {
+      await this.#fleet?.stop(cleanup);
       await this.shims.stop(cleanup);
       if (this.#datapath !== undefined) await this.#datapath.stop({ cleanup });
       else if (cleanup) await cleanupHost({ uplink: this.uplink, tun: this.#config.tun, reservedPorts: this.#config.hostPortRange });

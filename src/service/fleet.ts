@@ -3,10 +3,15 @@
 // address (src/host/peer-routes.ts), following etcd's watch. Fail static:
 // when etcd is away the lease and the routes in force stay as they are,
 // the host keeps serving, and both sides retry with backoff.
+import { hostname } from 'node:os';
+import { dirname, join } from 'node:path';
 import type { Etcd3 } from 'etcd3';
 import type { Logger } from '../log.js';
+import { ConfigError } from '../errors.js';
+import type { ServiceConfig } from '../config/options.js';
 import { FleetPeers, SubnetLease, etcdClient, fleetPlan, type EtcdEndpoints, type FleetPlan, type LeaseValue } from '../fleet/index.js';
-import { applyPeerRoutes } from '../host/index.js';
+import { applyPeerRoutes, interfaceGlobals } from '../host/index.js';
+import { formatIpv6 } from '../wire/address.js';
 
 export interface FleetOptions {
   readonly etcd: EtcdEndpoints;
@@ -20,6 +25,42 @@ export interface FleetOptions {
   /** Remembers the sub-prefix across restarts. */
   readonly stateFile?: string;
   readonly log: Logger;
+}
+
+/**
+ * The agent's options from `sixgate run`'s configuration (undefined without
+ * --fleet). Throws ConfigError for a half-given fleet or an uplink without
+ * a global address to be routed via.
+ */
+export async function fleetOptionsOf(config: ServiceConfig, uplink: string, log: Logger): Promise<FleetOptions | undefined> {
+  if (config.fleet === undefined) return undefined;
+  if (config.fleetPrefix === undefined || config.fleetSize === undefined) {
+    throw new ConfigError('fleet: --fleet needs --fleet-prefix and --fleet-size (fleetPrefix, fleetSize)');
+  }
+  const sizeText = String(config.fleetSize);
+  if (!/^\/?\d{1,3}$/.test(sizeText)) throw new ConfigError(`fleetSize: expected /N, got ${JSON.stringify(sizeText)}`);
+  let uplinkAddress = config.fleetAddress;
+  if (uplinkAddress === undefined) {
+    const globals = await interfaceGlobals(uplink);
+    if (globals.length === 0) throw new ConfigError(`fleet: uplink ${uplink} has no global address for the other hosts to route via; set fleetAddress`);
+    uplinkAddress = formatIpv6(globals[0]!.addr, 0);
+  }
+  return {
+    etcd: {
+      urls: config.fleet,
+      ...(config.fleetCa === undefined ? {} : { caFile: config.fleetCa }),
+      ...(config.fleetCert === undefined ? {} : { certFile: config.fleetCert }),
+      ...(config.fleetKey === undefined ? {} : { keyFile: config.fleetKey }),
+    },
+    prefix: config.fleetPrefix,
+    size: Number(sizeText.replace('/', '')),
+    host: config.fleetHost ?? hostname(),
+    uplinkAddress,
+    ttlSeconds: config.fleetTtl,
+    // Beside the connection table's state file, else beside the status file.
+    stateFile: config.stateFile !== undefined ? `${config.stateFile}.fleet.json` : join(dirname(config.statusFile), 'fleet.json'),
+    log,
+  };
 }
 
 const RETRY_MIN_MS = 200;

@@ -8,7 +8,7 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { once } from 'node:events';
 import type { ChildProcess } from 'node:child_process';
@@ -22,8 +22,10 @@ import { SIXGATE_PROTO } from '../../src/host/tags.js';
 const TTL = 3;
 const FLEET_PREFIX = '2001:db8:100::/48';
 const AGENT = join(repoRoot, 'dist', 'test', 'support', 'fleet-agent.js');
+const SIXGATE = join(repoRoot, 'dist', 'src', 'cli', 'main.js');
 
-interface Host { name: string; ns: Netns; container: Netns; uplink: string; agent?: ChildProcess; subprefix?: string }
+/** `viaRun`: the host is `sixgate run --fleet` (no Docker engine, no NDP or NAT66), not the bare agent. */
+interface Host { name: string; ns: Netns; container: Netns; uplink: string; viaRun: boolean; agent?: ChildProcess; subprefix?: string }
 
 function peerRoutes(ns: Netns): Map<string, string> {
   const routes = ns.ipJson<Array<{ dst: string; gateway?: string }>>('-6', 'route', 'show', 'proto', String(SIXGATE_PROTO));
@@ -41,20 +43,36 @@ describe('fleet: leases in etcd, routes between hosts', requires({ root: true, t
   let etcd: EtcdCluster;
   const hosts: Host[] = [];
 
+  const statusFile = (h: Host): string => join(state, h.name, 'status.json');
+
+  /** The lease `sixgate run` reports in its status file, if any. */
+  function reportedLease(h: Host): string | undefined {
+    try {
+      const status = JSON.parse(readFileSync(statusFile(h), 'utf8')) as { pid: number; components: Record<string, { detail?: string }> };
+      return status.pid === h.agent?.pid ? /^lease (\S+)$/.exec(status.components.fleet?.detail ?? '')?.[1] : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
   async function startAgent(h: Host): Promise<string> {
-    const child = h.ns.spawn(process.execPath, [AGENT, JSON.stringify({
-      etcd: { urls: etcd.urls }, prefix: FLEET_PREFIX, size: 64, host: h.name, uplinkAddress: h.uplink,
-      ttlSeconds: TTL, stateFile: join(state, `${h.name}.json`),
-    })]);
+    const child = h.viaRun
+      ? h.ns.spawn(process.execPath, [SIXGATE, 'run', '--uplink', 'up0', '--no-ndp', '--no-nat66', '--docker-host', `unix://${join(state, 'nodocker.sock')}`,
+        '--status-file', statusFile(h), '--control-socket', join(state, `${h.name}.sock`), '--log-level', 'warn',
+        '--fleet', etcd.urls, '--fleet-prefix', FLEET_PREFIX, '--fleet-size', '/64', '--fleet-ttl', String(TTL), '--fleet-host', h.name])
+      : h.ns.spawn(process.execPath, [AGENT, JSON.stringify({
+        etcd: { urls: etcd.urls }, prefix: FLEET_PREFIX, size: 64, host: h.name, uplinkAddress: h.uplink,
+        ttlSeconds: TTL, stateFile: join(state, h.name, 'fleet.json'),
+      })]);
     h.agent = child;
     let out = '';
     child.stderr?.setEncoding('utf8').on('data', (d: string) => { if (process.env.FLEET_DEBUG) process.stderr.write(d); });
-    child.stdout!.setEncoding('utf8');
-    while (!/held (\S+)\n/.test(out)) {
-      const [chunk] = await Promise.race([once(child.stdout!, 'data'), once(child, 'exit').then(() => { throw new Error(`${h.name}'s agent exited`); })]);
-      out += chunk as string;
-    }
-    const subprefix = /held (\S+)\n/.exec(out)![1]!;
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => { out += d; });
+    let exited = false;
+    child.once('exit', () => { exited = true; });
+    const held = (): string | undefined => h.viaRun ? reportedLease(h) : /held (\S+)\n/.exec(out)?.[1];
+    await waitFor(() => { if (exited) throw new Error(`${h.name} exited: ${out}`); return held() !== undefined; }, 10_000, `${h.name}'s lease`, 20);
+    const subprefix = held()!;
     if (h.subprefix === undefined) {
       // The container behind the host, numbered inside the host's lease.
       h.ns.ip('-6', 'addr', 'add', `${inside(subprefix, 1)}/64`, 'dev', 'ct0', 'nodad');
@@ -93,7 +111,8 @@ describe('fleet: leases in etcd, routes between hosts', requires({ root: true, t
       lab.addr(h, 'up0', `2001:db8:f::a${i}/64`);
       lab.veth(h, 'ct0', c, 'eth0');
       h.sysctl('net.ipv6.conf.all.forwarding', '1');
-      hosts.push({ name: `host${i}`, ns: h, container: c, uplink: `2001:db8:f::a${i}` });
+      mkdirSync(join(state, `host${i}`));
+      hosts.push({ name: `host${i}`, ns: h, container: c, uplink: `2001:db8:f::a${i}`, viaRun: i === 3 });
     }
     lab.bridge(link, 'br0', ports);
     lab.addr(link, 'br0', '2001:db8:f::1/64');
@@ -153,6 +172,23 @@ describe('fleet: leases in etcd, routes between hosts', requires({ root: true, t
     h3.agent!.kill('SIGTERM');
     await once(h3.agent!, 'exit');
     assert.equal(await startAgent(h3), held);
+  });
+
+  test('--cleanup gives the lease back at once: the others withdraw its routes without waiting for the TTL', async () => {
+    const h3 = hosts[2]!;
+    const held = h3.subprefix!;
+    // sixgate run reads --cleanup at start: restart it with it.
+    h3.agent!.kill('SIGTERM');
+    await once(h3.agent!, 'exit');
+    h3.viaRun = false;
+    assert.equal(await startAgent(h3), held, 'the bare agent re-claims the lease sixgate run held (same host name, same state)');
+    const stoppedAt = Date.now();
+    h3.agent!.kill('SIGINT');
+    await once(h3.agent!, 'exit');
+    await waitFor(() => !peerRoutes(hosts[0]!.ns).has(held) && !peerRoutes(hosts[1]!.ns).has(held), 1_500, 'routes withdrawn on release', 20);
+    assert.ok(Date.now() - stoppedAt < TTL * 1000);
+    assert.deepEqual(peerRoutes(h3.ns), new Map(), 'the released host removed its own fleet routes');
+    h3.agent = undefined;
   });
 
   test('many concurrent claimants never share a sub-prefix', async () => {
