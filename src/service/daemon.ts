@@ -35,6 +35,7 @@ import { NdpService } from '../proxy/ndp-service.js';
 import { NdpSources, uplinkConfig } from '../proxy/sources.js';
 import { DatapathService, cleanupHost, uplinkFacts } from '../datapath/nat-service.js';
 import { FleetAgent, fleetOptionsOf } from './fleet.js';
+import { LeaseGate } from './lease-gate.js';
 import type { DatapathModel } from '../datapath/nat-model.js';
 import { natOptions } from '../datapath/nat-file.js';
 import { watchRoutes } from '../host/interfaces.js';
@@ -107,6 +108,8 @@ export class SixgateDaemon {
   readonly shims: ShimManager;
   /** Fleet mode: this host's lease in etcd and the routes to the other hosts. */
   #fleet: FleetAgent | undefined;
+  /** Fleet mode: container addresses go to the NDP proxy through it (only those inside the lease). */
+  #leaseGate: LeaseGate | undefined;
   #natError: string | undefined;
   #appliedKey = '';
   #applying: Promise<void> | undefined;
@@ -221,6 +224,9 @@ export class SixgateDaemon {
   /** The lease is claimed in the background: the host serves meanwhile, and a fleet whose etcd is away waits for it. */
   #startFleet(agent: FleetAgent): void {
     this.#fleet = agent;
+    const gate = new LeaseGate(this.#sink, agent.plan.prefix, this.#log.child({ part: 'fleet' }));
+    this.#leaseGate = gate;
+    agent.onLease((subprefix) => gate.setLease(subprefix));
     void agent.start().catch((err: Error) => { if (!this.#stopped) this.#log.error({ err: err.message }, 'fleet: stopped trying'); });
   }
 
@@ -299,12 +305,16 @@ export class SixgateDaemon {
       if (probed(d)) {
         const a = d.address;
         const wanted = (): boolean => !this.#stopped && this.feed.snapshot().addresses.some((x) => x.address === a.address && x.networkId === a.networkId);
-        void this.shims.claimAfterProbe(a, a.uplink!, wanted, () => this.#sink.add(a.uplink!, a.address));
+        void this.shims.claimAfterProbe(a, a.uplink!, wanted, () => this.#ndpSink.add(a.uplink!, a.address));
       } else if (d.kind === 'address-removed') {
         this.shims.released(d.address.address);
       }
     }
-    return applyNdpDeltas(deltas.filter((d) => !probed(d)), this.#sink);
+    return applyNdpDeltas(deltas.filter((d) => !probed(d)), this.#ndpSink);
+  }
+
+  get #ndpSink(): NdpSink {
+    return this.#leaseGate ?? this.#sink;
   }
 
   #onBatch(batch: DeltaBatch): void {
@@ -461,7 +471,10 @@ export class SixgateDaemon {
     if (this.#config.nat66) components.nat66 = this.#natError !== undefined ? { ok: false, detail: this.#natError } : this.#datapath?.health() ?? { ok: true };
     if (this.#fleet !== undefined) {
       const held = this.#fleet.subprefix;
-      components.fleet = held !== undefined ? { ok: true, detail: `lease ${held}` } : { ok: false, detail: 'waiting for a lease from etcd' };
+      const withheld = this.#leaseGate?.withheld.length ?? 0;
+      components.fleet = held === undefined ? { ok: false, detail: 'waiting for a lease from etcd' }
+        : withheld > 0 ? { ok: false, detail: `lease ${held}; ${withheld} container address(es) outside it not answered for` }
+        : { ok: true, detail: `lease ${held}` };
     }
     if (this.#stopped) return { state: 'stopping', components };
     if (this.feed.counters.resyncs === 0 && this.feed.state !== 'live') {

@@ -79,6 +79,7 @@ export class FleetAgent {
   /** Resolves once, when the routes of the first full read of the leases are in place. */
   #routed: Promise<void>;
   #markRouted: () => void = () => undefined;
+  readonly #leaseListeners: Array<(subprefix: string) => void> = [];
 
   constructor(options: FleetOptions) {
     this.#o = options;
@@ -87,7 +88,10 @@ export class FleetAgent {
     const value: LeaseValue = { host: options.host, uplink: options.uplinkAddress };
     this.#lease = new SubnetLease({
       client: this.#client, plan: this.plan, value, ttlSeconds: options.ttlSeconds, stateFile: options.stateFile, log: options.log,
-      onClaim: () => this.#scheduleApply(),
+      onClaim: (subprefix) => {
+        this.#scheduleApply();
+        for (const listener of this.#leaseListeners) listener(subprefix);
+      },
     });
     this.#peers = new FleetPeers(this.#client, this.plan, options.log, () => this.#scheduleApply());
     this.#routed = new Promise((resolve) => { this.#markRouted = resolve; });
@@ -96,6 +100,11 @@ export class FleetAgent {
   /** The sub-prefix this host holds (or held last), if any. */
   get subprefix(): string | undefined {
     return this.#lease.subprefix;
+  }
+
+  /** Calls `listener` each time a lease is claimed (at start, and again after one was lost). */
+  onLease(listener: (subprefix: string) => void): void {
+    this.#leaseListeners.push(listener);
   }
 
   /** Every lease known, this host's included. */
