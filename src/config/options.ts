@@ -62,6 +62,10 @@ export interface ServiceConfig {
   fleetCa?: string;
   fleetCert?: string;
   fleetKey?: string;
+  /** Fleet mode: the Docker network on the lease, created if missing, else checked; undefined = not managed. */
+  fleetNetwork?: string;
+  /** Fleet mode: driver options of the network sixgate creates ("com.docker.network.bridge.name=..."). */
+  fleetNetworkOptions: Record<string, string>;
 }
 
 /** 'list': comma-separated as a flag or variable, a sequence in the file; 'map': "k=v,k=v", a mapping in the file. */
@@ -155,6 +159,11 @@ export const OPTIONS: readonly OptionSpec[] = [
   spec('fleetCa', 'string', '--fleet-ca <file>', { type: 'string', minLength: 1 }, 'fleet mode: PEM file of the CA of etcd\'s certificate (TLS)', 'none'),
   spec('fleetCert', 'string', '--fleet-cert <file>', { type: 'string', minLength: 1 }, 'fleet mode: PEM file of this host\'s etcd client certificate', 'none'),
   spec('fleetKey', 'string', '--fleet-key <file>', { type: 'string', minLength: 1 }, 'fleet mode: PEM file of the client certificate\'s key', 'none'),
+  spec('fleetNetwork', 'string', '--fleet-network <name>', { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$' },
+    'fleet mode: the Docker network on this host\'s lease: created if missing, else checked (a mismatch is reported with the fix)', 'not managed'),
+  spec('fleetNetworkOptions', 'map', '--fleet-network-options <k=v,...>',
+    { oneOf: [{ type: 'string' }, { type: 'object', additionalProperties: { type: 'string' } }] },
+    'fleet mode: driver options of the network sixgate creates', 'none'),
 ];
 
 /**
@@ -164,7 +173,7 @@ export const OPTIONS: readonly OptionSpec[] = [
  */
 export const RESTART_OPTIONS: ReadonlyArray<keyof ServiceConfig> = [
   'uplink', 'dockerHost', 'dockerIp6tables', 'ndp', 'nat66', 'tun', 'capacity', 'addressQuota', 'networkQuota', 'refuse', 'stateFile', 'statusFile', 'controlSocket', 'metricsListen', 'logLevel', 'retryMaxMs',
-  'fleet', 'fleetPrefix', 'fleetSize', 'fleetTtl', 'fleetHost', 'fleetAddress', 'fleetCa', 'fleetCert', 'fleetKey',
+  'fleet', 'fleetPrefix', 'fleetSize', 'fleetTtl', 'fleetHost', 'fleetAddress', 'fleetCa', 'fleetCert', 'fleetKey', 'fleetNetwork', 'fleetNetworkOptions',
 ];
 
 export const DEFAULTS: ServiceConfig = {
@@ -183,6 +192,7 @@ export const DEFAULTS: ServiceConfig = {
   throwPrefixes: [],
   ipv4Map: {},
   fleetTtl: 10,
+  fleetNetworkOptions: {},
 };
 
 /** The schema of the YAML file: every option, nothing else. */

@@ -36,6 +36,7 @@ import { NdpSources, uplinkConfig } from '../proxy/sources.js';
 import { DatapathService, cleanupHost, uplinkFacts } from '../datapath/nat-service.js';
 import { FleetAgent, fleetOptionsOf } from './fleet.js';
 import { LeaseGate } from './lease-gate.js';
+import { ensureFleetNetwork } from './fleet-network.js';
 import type { DatapathModel } from '../datapath/nat-model.js';
 import { natOptions } from '../datapath/nat-file.js';
 import { watchRoutes } from '../host/interfaces.js';
@@ -110,6 +111,8 @@ export class SixgateDaemon {
   #fleet: FleetAgent | undefined;
   /** Fleet mode: container addresses go to the NDP proxy through it (only those inside the lease). */
   #leaseGate: LeaseGate | undefined;
+  /** Fleet mode: what is wrong with the Docker network on the lease (or why it could not be checked yet). */
+  #fleetNetworkProblem: string | undefined;
   #natError: string | undefined;
   #appliedKey = '';
   #applying: Promise<void> | undefined;
@@ -226,8 +229,31 @@ export class SixgateDaemon {
     this.#fleet = agent;
     const gate = new LeaseGate(this.#sink, agent.plan.prefix, this.#log.child({ part: 'fleet' }));
     this.#leaseGate = gate;
-    agent.onLease((subprefix) => gate.setLease(subprefix));
+    agent.onLease((subprefix) => {
+      gate.setLease(subprefix);
+      void this.#checkFleetNetwork();
+    });
     void agent.start().catch((err: Error) => { if (!this.#stopped) this.#log.error({ err: err.message }, 'fleet: stopped trying'); });
+  }
+
+  /** Creates or checks the Docker network on the lease (--fleet-network); a failure is retried with the other repairs. */
+  async #checkFleetNetwork(): Promise<void> {
+    const name = this.#config.fleetNetwork;
+    const lease = this.#fleet?.subprefix;
+    if (name === undefined || lease === undefined || this.#stopped) return;
+    const log = this.#log.child({ part: 'fleet' });
+    try {
+      const res = await ensureFleetNetwork(this.feed.client, name, lease, this.#config.fleetNetworkOptions);
+      if (res.state === 'mismatch') {
+        if (this.#fleetNetworkProblem !== res.detail) log.warn(res.detail);
+        this.#fleetNetworkProblem = res.detail;
+      } else {
+        this.#fleetNetworkProblem = undefined;
+        log.info({ network: name, subnets: res.subnets, lease }, res.state === 'created' ? 'fleet: Docker network created on the lease' : 'fleet: Docker network matches the lease');
+      }
+    } catch (err) {
+      this.#fleetNetworkProblem = `Docker network ${name} not checked yet: ${(err as Error).message}`;
+    }
   }
 
   /** Container addresses (ndp) or the data path's external addresses (nat66) need NDP answers. */
@@ -442,6 +468,7 @@ export class SixgateDaemon {
     await this.#refreshUplink();
     if (this.#wantsNdp && this.#ndp === undefined) await this.#startNdp();
     if (this.#config.nat66 && this.#natError !== undefined) await this.#scheduleApply(true);
+    if (this.#fleetNetworkProblem !== undefined) await this.#checkFleetNetwork();
   }
 
   /**
@@ -473,6 +500,7 @@ export class SixgateDaemon {
       const held = this.#fleet.subprefix;
       const withheld = this.#leaseGate?.withheld.length ?? 0;
       components.fleet = held === undefined ? { ok: false, detail: 'waiting for a lease from etcd' }
+        : this.#fleetNetworkProblem !== undefined ? { ok: false, detail: `lease ${held}; ${this.#fleetNetworkProblem}` }
         : withheld > 0 ? { ok: false, detail: `lease ${held}; ${withheld} container address(es) outside it not answered for` }
         : { ok: true, detail: `lease ${held}` };
     }
