@@ -1,8 +1,10 @@
 // The etcd v3 client of fleet mode (the `etcd3` package: gRPC to etcd's
 // v3 API), from `--fleet etcd://host:2379,...` and the TLS client
-// certificate options.
+// certificate options. The package (gRPC and protobuf, some 190 ms to
+// load) is imported only when fleet mode is on, so a single host's start
+// does not pay for it.
 import { readFileSync } from 'node:fs';
-import { Etcd3 } from 'etcd3';
+import type { Etcd3 } from 'etcd3';
 import { ConfigError } from '../errors.js';
 
 export interface EtcdEndpoints {
@@ -33,7 +35,8 @@ export function etcdHosts(urls: string, tls: boolean): string[] {
   return hosts;
 }
 
-export function etcdClient(endpoints: EtcdEndpoints): Etcd3 {
+export async function etcdClient(endpoints: EtcdEndpoints): Promise<Etcd3> {
+  const { Etcd3 } = await import('etcd3');
   const tls = endpoints.caFile !== undefined || endpoints.certFile !== undefined;
   if ((endpoints.certFile === undefined) !== (endpoints.keyFile === undefined)) {
     throw new ConfigError('fleet: the etcd client certificate and its key go together (both or neither)');

@@ -158,9 +158,10 @@ export class SixgateDaemon {
       } else if (prefixes.length === 0) {
         log.warn({ uplink }, `uplink ${uplink} has no IPv6 on-link prefix: global networks are not NDP-proxied and NAT66 uses the host address`);
       }
-      const fleet = await fleetOptionsOf(config, uplink, log.child({ part: 'fleet' }));
+      const fleetOptions = await fleetOptionsOf(config, uplink, log.child({ part: 'fleet' }));
+      const fleet = fleetOptions === undefined ? undefined : await FleetAgent.create(fleetOptions);
       const daemon = new SixgateDaemon(options, uplink, lock, endpoint, prefixes);
-      if (fleet !== undefined) daemon.#startFleet(new FleetAgent(fleet));
+      if (fleet !== undefined) daemon.#startFleet(fleet);
       log.info({ uplink, prefixes, ndp: config.ndp, nat66: config.nat66 }, 'sixgate starting');
       if (config.nat66) await daemon.#resumeNat();
       if (daemon.#wantsNdp) await daemon.#startNdp();

@@ -81,10 +81,16 @@ export class FleetAgent {
   #markRouted: () => void = () => undefined;
   readonly #leaseListeners: Array<(subprefix: string) => void> = [];
 
-  constructor(options: FleetOptions) {
+  /** Validates the options (ConfigError) and makes the etcd client; nothing is asked of etcd before start(). */
+  static async create(options: FleetOptions): Promise<FleetAgent> {
+    const plan = fleetPlan(options.prefix, options.size);
+    return new FleetAgent(options, plan, await etcdClient(options.etcd));
+  }
+
+  private constructor(options: FleetOptions, plan: FleetPlan, client: Etcd3) {
     this.#o = options;
-    this.plan = fleetPlan(options.prefix, options.size);
-    this.#client = etcdClient(options.etcd);
+    this.plan = plan;
+    this.#client = client;
     const value: LeaseValue = { host: options.host, uplink: options.uplinkAddress };
     this.#lease = new SubnetLease({
       client: this.#client, plan: this.plan, value, ttlSeconds: options.ttlSeconds, stateFile: options.stateFile, log: options.log,

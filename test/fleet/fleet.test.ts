@@ -96,7 +96,7 @@ describe('fleet: leases in etcd, routes between hosts', { ...requires({ root: tr
     const res = await e.node(`
       const { etcdClient, fleetPlan, SubnetLease } = await import(${JSON.stringify(fleet)});
       const { createLogger } = await import(${JSON.stringify(log)});
-      const client = etcdClient({ urls: ${JSON.stringify(fl.etcd.urls)} });
+      const client = await etcdClient({ urls: ${JSON.stringify(fl.etcd.urls)} });
       const plan = fleetPlan('2001:db8:200::/60', 64);
       const log = createLogger({ level: 'silent' });
       const leases = Array.from({ length: 16 }, (_, i) => new SubnetLease({ client, plan, ttlSeconds: 10, log,

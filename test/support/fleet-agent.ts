@@ -7,7 +7,7 @@ import { createLogger } from '../../src/log.js';
 import { FleetAgent, type FleetOptions } from '../../src/service/fleet.js';
 
 const options = JSON.parse(process.argv[2]!) as Omit<FleetOptions, 'log'>;
-const agent = new FleetAgent({ ...options, log: createLogger({ level: 'warn', destination: process.stderr }) });
+const agent = await FleetAgent.create({ ...options, log: createLogger({ level: 'warn', destination: process.stderr }) });
 process.once('SIGTERM', () => void agent.stop(false).then(() => process.exit(0)));
 process.once('SIGINT', () => void agent.stop(true).then(() => process.exit(0)));
 const subprefix = await agent.start();
