@@ -4,7 +4,7 @@
 // load) is imported only when fleet mode is on, so a single host's start
 // does not pay for it.
 import { readFileSync } from 'node:fs';
-import type { Etcd3 } from 'etcd3';
+import type { Etcd3, IOptions } from 'etcd3';
 import { ConfigError } from '../errors.js';
 
 export interface EtcdEndpoints {
@@ -35,6 +35,17 @@ export function etcdHosts(urls: string, tls: boolean): string[] {
   return hosts;
 }
 
+type WatchBackoff = NonNullable<NonNullable<IOptions['faultHandling']>['watchBackoff']>;
+
+/**
+ * A lost watch is reopened after 100 ms, doubling up to 2 s: the package's
+ * default waits up to 30 s, and while a watch is away the host misses the
+ * fleet's changes (a new host's lease, a dead host's expiry).
+ */
+function watchBackoff(duration = 100): WatchBackoff {
+  return { duration, next: () => watchBackoff(Math.min(duration * 2, 2_000)) };
+}
+
 export async function etcdClient(endpoints: EtcdEndpoints): Promise<Etcd3> {
   const { Etcd3 } = await import('etcd3');
   const tls = endpoints.caFile !== undefined || endpoints.certFile !== undefined;
@@ -44,6 +55,7 @@ export async function etcdClient(endpoints: EtcdEndpoints): Promise<Etcd3> {
   return new Etcd3({
     hosts: etcdHosts(endpoints.urls, tls),
     dialTimeout: 2_000,
+    faultHandling: { watchBackoff: watchBackoff() },
     ...(tls ? {
       credentials: {
         rootCertificate: endpoints.caFile === undefined ? Buffer.alloc(0) : readFileSync(endpoints.caFile),

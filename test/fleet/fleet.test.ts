@@ -1,11 +1,11 @@
 // Fleet mode end to end (test/fleet/topology.ts): a three-member etcd
-// cluster and three hosts on one link, two bare FleetAgents and one
-// `sixgate run --fleet`, each with a container namespace behind it. Leases
-// are distinct, containers reach each other directly via the hosts' uplink
-// addresses, losing one etcd member or all of them changes nothing, a
-// killed host's routes go within TTL + 2 s, a restarted host gets its
-// sub-prefix back, --cleanup gives it back at once, and many concurrent
-// claimants never share one.
+// cluster and hosts on one link, bare FleetAgents and one `sixgate run
+// --fleet` (host3), each with a container namespace behind it. Leases are
+// distinct, containers reach each other directly via the hosts' uplink
+// addresses, losing one etcd member or all of them changes nothing (and a
+// host started meanwhile waits for etcd), a killed host's routes go within
+// TTL + 2 s, a restarted host gets its sub-prefix back, --cleanup gives it
+// back at once, and many concurrent claimants never share one.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
@@ -22,11 +22,12 @@ describe('fleet: leases in etcd, routes between hosts', { ...requires({ root: tr
   let h1: FleetHost;
   let h2: FleetHost;
   let h3: FleetHost;
+  let h4: FleetHost;
   const withdrawn = (subprefix: string): boolean => !peerRoutes(h1.ns).has(subprefix) && !peerRoutes(h2.ns).has(subprefix);
 
   before(async () => {
-    fl = await FleetLab.create({ hosts: 3, viaRun: 1, ttl: TTL });
-    [h1, h2, h3] = fl.hosts as [FleetHost, FleetHost, FleetHost];
+    fl = await FleetLab.create({ hosts: 4, viaRun: [3], ttl: TTL });
+    [h1, h2, h3, h4] = fl.hosts as [FleetHost, FleetHost, FleetHost, FleetHost];
   });
 
   after(async () => {
@@ -34,7 +35,7 @@ describe('fleet: leases in etcd, routes between hosts', { ...requires({ root: tr
   });
 
   test('three hosts hold distinct sub-prefixes and route to each other via their uplink addresses', async () => {
-    const got = await Promise.all(fl.hosts.map((h) => fl.start(h)));
+    const got = await Promise.all([h1, h2, h3].map((h) => fl.start(h)));
     assert.equal(new Set(got).size, 3, `distinct leases: ${got.join(' ')}`);
     for (const s of got) assert.match(s, /^2001:db8:100:[0-9a-f]*::\/64$/);
     await waitFor(() => fl.meshComplete(), 3_000, 'the full mesh of routes', 50);
@@ -45,7 +46,7 @@ describe('fleet: leases in etcd, routes between hosts', { ...requires({ root: tr
     fl.ping(h3, h1);
   });
 
-  test('one etcd member killed, then all of etcd stopped: leases, routes and traffic stay', async () => {
+  test('one etcd member killed, then all of etcd stopped: leases, routes and traffic stay; a new host waits for etcd', async () => {
     await fl.etcd.kill('m1');
     await sleep((TTL + 1) * 1000);
     fl.assertMesh();
@@ -55,9 +56,15 @@ describe('fleet: leases in etcd, routes between hosts', { ...requires({ root: tr
     fl.assertMesh();
     fl.ping(h1, h3);
     fl.ping(h2, h1);
-    await fl.etcd.start();
+    let h4Lease: string | undefined;
+    const h4Started = fl.start(h4).then((s) => { h4Lease = s; });
     await sleep(1000);
-    fl.assertMesh();
+    assert.equal(h4Lease, undefined, 'no lease without etcd');
+    await fl.etcd.start();
+    await h4Started;
+    assert.ok(![h1, h2, h3].some((h) => h.subprefix === h4Lease), `host4 got a lease of its own: ${h4Lease}`);
+    await waitFor(() => fl.meshComplete(), 5_000, 'the mesh with host4', 50);
+    fl.ping(h4, h1);
   });
 
   test('a killed host\'s routes are withdrawn within TTL + 2 s; restarted, it gets the same sub-prefix back', async () => {

@@ -45,14 +45,14 @@ export class FleetLab {
   readonly ttl: number;
   readonly #state = mkdtempSync(join(tmpdir(), `sgt-fleet-${process.pid}-`));
 
-  /** Builds the link, `hosts` hosts (the last `viaRun` ones under `sixgate run`) and starts etcd. */
-  static async create(options: { hosts: number; viaRun?: number; ttl: number }): Promise<FleetLab> {
+  /** Builds the link and `hosts` hosts (those numbered in `viaRun` under `sixgate run`), and starts etcd. */
+  static async create(options: { hosts: number; viaRun?: readonly number[]; ttl: number }): Promise<FleetLab> {
     const fl = new FleetLab(options);
     await fl.etcd.start();
     return fl;
   }
 
-  private constructor(options: { hosts: number; viaRun?: number; ttl: number }) {
+  private constructor(options: { hosts: number; viaRun?: readonly number[]; ttl: number }) {
     this.ttl = options.ttl;
     const { lab } = this;
     const link = lab.ns('link');
@@ -74,7 +74,7 @@ export class FleetLab {
       lab.veth(h, 'ct0', c, 'eth0');
       h.sysctl('net.ipv6.conf.all.forwarding', '1');
       mkdirSync(join(this.#state, `host${i}`));
-      this.hosts.push({ name: `host${i}`, ns: h, container: c, uplink: `2001:db8:f::a${i}`, viaRun: i > options.hosts - (options.viaRun ?? 0) });
+      this.hosts.push({ name: `host${i}`, ns: h, container: c, uplink: `2001:db8:f::a${i}`, viaRun: options.viaRun?.includes(i) ?? false });
     }
     lab.bridge(link, 'br0', ports);
     lab.addr(link, 'br0', '2001:db8:f::1/64');
