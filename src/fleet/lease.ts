@@ -32,8 +32,10 @@ export interface SubnetLeaseOptions {
   /** Where the sub-prefix is remembered across restarts (a small JSON file); none: not remembered. */
   readonly stateFile?: string;
   readonly log: Logger;
-  /** Called when the held sub-prefix changes (claimed, or re-claimed as another after a loss). */
+  /** Called when a sub-prefix is claimed (at start, and again after a loss: the same one if still free). */
   readonly onClaim?: (subprefix: string) => void;
+  /** Called when etcd says the lease is gone (it expired while etcd could not be reached): the sub-prefix is not held until onClaim. */
+  readonly onLost?: (subprefix: string) => void;
 }
 
 const BACKOFF_MIN_MS = 200;
@@ -65,6 +67,11 @@ export class SubnetLease {
   /** The sub-prefix held (or last held: kept while etcd is unreachable), if any. */
   get subprefix(): string | undefined {
     return this.#subprefix;
+  }
+
+  /** Whether a lease is held (false before the first claim and after etcd said it is gone, until claimed again). */
+  get held(): boolean {
+    return this.#lease !== undefined;
   }
 
   /** Claims a sub-prefix, retrying with backoff until one is held; resolves with it. */
@@ -176,11 +183,16 @@ export class SubnetLease {
     await client.if(key, 'Mod', '==', kv.mod_revision).then(client.delete().key(key)).commit();
   }
 
-  /** The lease ran out (etcd unreachable longer than the TTL, or revoked): keep serving, claim again. */
+  /**
+   * etcd answered that the lease ran out (it was unreachable longer than the
+   * TTL, or the lease was revoked): the routes stay, the sub-prefix is
+   * claimed again (onLost lets the NDP proxy stop answering for it meanwhile).
+   */
   #lost(lease: Lease, err: Error): void {
     if (this.#closed || lease !== this.#lease) return;
     this.#lease = undefined;
-    this.#o.log.warn({ subprefix: this.#subprefix, err: err.message }, 'fleet: lease lost; keeping the sub-prefix and its routes, claiming it again');
+    this.#o.log.warn({ subprefix: this.#subprefix, err: err.message }, 'fleet: lease lost; keeping the routes, claiming the sub-prefix again');
+    if (this.#subprefix !== undefined) this.#o.onLost?.(this.#subprefix);
     void this.acquire().catch(() => undefined);
   }
 

@@ -232,7 +232,7 @@ export class SixgateDaemon {
     this.#leaseGate = gate;
     agent.onLease((subprefix) => {
       gate.setLease(subprefix);
-      void this.#checkFleetNetwork();
+      if (subprefix !== undefined) void this.#checkFleetNetwork();
     });
     void agent.start().catch((err: Error) => { if (!this.#stopped) this.#log.error({ err: err.message }, 'fleet: stopped trying'); });
   }
@@ -498,12 +498,13 @@ export class SixgateDaemon {
     // A data path that failed after start reports itself (down while it repairs its TUN and routes).
     if (this.#config.nat66) components.nat66 = this.#natError !== undefined ? { ok: false, detail: this.#natError } : this.#datapath?.health() ?? { ok: true };
     if (this.#fleet !== undefined) {
-      const held = this.#fleet.subprefix;
+      // Not held: before the first claim (the remembered sub-prefix first), or after etcd said it is gone.
+      const lease = this.#fleet.subprefix;
       const withheld = this.#leaseGate?.withheld.length ?? 0;
-      components.fleet = held === undefined ? { ok: false, detail: 'waiting for a lease from etcd' }
-        : this.#fleetNetworkProblem !== undefined ? { ok: false, detail: `lease ${held}; ${this.#fleetNetworkProblem}` }
-        : withheld > 0 ? { ok: false, detail: `lease ${held}; ${withheld} container address(es) outside it not answered for` }
-        : { ok: true, detail: `lease ${held}` };
+      components.fleet = !this.#fleet.held ? { ok: false, detail: lease === undefined ? 'waiting for a lease from etcd' : `claiming lease ${lease} from etcd` }
+        : this.#fleetNetworkProblem !== undefined ? { ok: false, detail: `lease ${lease}; ${this.#fleetNetworkProblem}` }
+        : withheld > 0 ? { ok: false, detail: `lease ${lease}; ${withheld} container address(es) outside it not answered for` }
+        : { ok: true, detail: `lease ${lease}` };
     }
     if (this.#stopped) return { state: 'stopping', components };
     if (this.feed.counters.resyncs === 0 && this.feed.state !== 'live') {

@@ -79,7 +79,7 @@ export class FleetAgent {
   /** Resolves once, when the routes of the first full read of the leases are in place. */
   #routed: Promise<void>;
   #markRouted: () => void = () => undefined;
-  readonly #leaseListeners: Array<(subprefix: string) => void> = [];
+  readonly #leaseListeners: Array<(subprefix: string | undefined) => void> = [];
 
   /** Validates the options (ConfigError) and makes the etcd client; nothing is asked of etcd before start(). */
   static async create(options: FleetOptions): Promise<FleetAgent> {
@@ -98,6 +98,9 @@ export class FleetAgent {
         this.#scheduleApply();
         for (const listener of this.#leaseListeners) listener(subprefix);
       },
+      onLost: () => {
+        for (const listener of this.#leaseListeners) listener(undefined);
+      },
     });
     this.#peers = new FleetPeers(this.#client, this.plan, options.log, () => this.#scheduleApply());
     this.#routed = new Promise((resolve) => { this.#markRouted = resolve; });
@@ -108,8 +111,13 @@ export class FleetAgent {
     return this.#lease.subprefix;
   }
 
-  /** Calls `listener` each time a lease is claimed (at start, and again after one was lost). */
-  onLease(listener: (subprefix: string) => void): void {
+  /** Whether the lease is held now (see SubnetLease.held). */
+  get held(): boolean {
+    return this.#lease.held;
+  }
+
+  /** Calls `listener` with each lease claimed (at start, and again after one was lost), and with undefined when etcd says it is gone. */
+  onLease(listener: (subprefix: string | undefined) => void): void {
     this.#leaseListeners.push(listener);
   }
 

@@ -48,15 +48,16 @@ export class LeaseGate implements NdpSink {
     this.#inner.remove(uplink, address);
   }
 
-  /** The lease held now: addresses move between answered and withheld. */
-  setLease(subprefix: string): void {
+  /** The lease held now (undefined: none, etcd said it is gone): addresses move between answered and withheld. */
+  setLease(subprefix: string | undefined): void {
     this.#lease = subprefix;
     for (const [address, uplink] of [...this.#answered]) {
-      if (addressInPrefix(address, subprefix)) continue;
+      if (subprefix !== undefined && addressInPrefix(address, subprefix)) continue;
       this.#answered.delete(address);
       this.#inner.remove(uplink, address);
       this.#withheld.set(address, uplink);
     }
+    if (subprefix === undefined) return;
     for (const [address, uplink] of [...this.#withheld]) {
       this.#withheld.delete(address);
       this.add(uplink, address);

@@ -23,7 +23,8 @@ describe('fleet: leases in etcd, routes between hosts', { ...requires({ root: tr
   let h2: FleetHost;
   let h3: FleetHost;
   let h4: FleetHost;
-  const withdrawn = (subprefix: string): boolean => !peerRoutes(h1.ns).has(subprefix) && !peerRoutes(h2.ns).has(subprefix);
+  const withdrawnFrom = (hosts: FleetHost[], subprefix: string): boolean => hosts.every((h) => !peerRoutes(h.ns).has(subprefix));
+  const withdrawn = (subprefix: string): boolean => withdrawnFrom([h1, h2], subprefix);
 
   before(async () => {
     fl = await FleetLab.create({ hosts: 4, viaRun: [3], ttl: TTL });
@@ -65,6 +66,23 @@ describe('fleet: leases in etcd, routes between hosts', { ...requires({ root: tr
     assert.ok(![h1, h2, h3].some((h) => h.subprefix === h4Lease), `host4 got a lease of its own: ${h4Lease}`);
     await waitFor(() => fl.meshComplete(), 5_000, 'the mesh with host4', 50);
     fl.ping(h4, h1);
+  });
+
+  test('a host cut off from etcd past its TTL keeps its routes; reachable again, it takes its lease back', async () => {
+    const held = h1.subprefix!;
+    const before = peerRoutes(h1.ns);
+    const members = fl.etcd.members.map((m) => `${m.address}/128`);
+    for (const m of members) h1.ns.ip('-6', 'route', 'add', 'blackhole', m);
+    try {
+      // For the others host1 is gone (its lease expired); host1 itself changes nothing.
+      await waitFor(() => withdrawnFrom([h2], held), (TTL + 3) * 1000, 'the others see host1\'s lease expire', 50);
+      assert.deepEqual(peerRoutes(h1.ns), before, 'host1 keeps its routes to the others (fail static)');
+    } finally {
+      for (const m of members) h1.ns.ip('-6', 'route', 'del', 'blackhole', m);
+    }
+    await waitFor(() => fl.meshComplete(), 5_000, 'host1 back in the mesh', 50);
+    assert.equal(peerRoutes(h2.ns).get(held), h1.uplink, 'with the same sub-prefix');
+    fl.ping(h2, h1);
   });
 
   test('a killed host\'s routes are withdrawn within TTL + 2 s; restarted, it gets the same sub-prefix back', async () => {

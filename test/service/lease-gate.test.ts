@@ -29,6 +29,12 @@ test('inside the fleet prefix only the lease is answered for; the rest waits for
   assert.deepEqual([...answered].sort(), ['2001:db8:100:2::7', '2001:db8:1::5']);
   assert.deepEqual(gate.withheld, ['2001:db8:100:1::5']);
 
+  gate.setLease(undefined); // etcd says the lease is gone: nothing in the fleet prefix until a claim
+  assert.deepEqual([...answered], ['2001:db8:1::5']);
+  assert.deepEqual(gate.withheld.sort(), ['2001:db8:100:1::5', '2001:db8:100:2::7']);
+  gate.setLease('2001:db8:100:2::/64');
+  assert.deepEqual([...answered].sort(), ['2001:db8:100:2::7', '2001:db8:1::5']);
+
   gate.remove('up0', '2001:db8:100:1::5');
   gate.remove('up0', '2001:db8:100:2::7');
   assert.deepEqual(gate.withheld, []);
