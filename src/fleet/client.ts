@@ -47,18 +47,19 @@ function watchBackoff(duration = 100): WatchBackoff {
 }
 
 export async function etcdClient(endpoints: EtcdEndpoints): Promise<Etcd3> {
-  const { Etcd3 } = await import('etcd3');
   const tls = endpoints.caFile !== undefined || endpoints.certFile !== undefined;
   if ((endpoints.certFile === undefined) !== (endpoints.keyFile === undefined)) {
     throw new ConfigError('fleet: the etcd client certificate and its key go together (both or neither)');
   }
+  const { Etcd3 } = await import('etcd3');
   return new Etcd3({
     hosts: etcdHosts(endpoints.urls, tls),
     dialTimeout: 2_000,
     faultHandling: { watchBackoff: watchBackoff() },
     ...(tls ? {
       credentials: {
-        rootCertificate: endpoints.caFile === undefined ? Buffer.alloc(0) : readFileSync(endpoints.caFile),
+        // null: the system's CAs (grpc's createSsl), for an etcd whose certificate a public CA signed.
+        rootCertificate: endpoints.caFile === undefined ? null as unknown as Buffer : readFileSync(endpoints.caFile),
         ...(endpoints.certFile === undefined ? {} : { certChain: readFileSync(endpoints.certFile), privateKey: readFileSync(endpoints.keyFile!) }),
       },
     } : {}),
