@@ -2,7 +2,8 @@
 // one-member etcd on the router): the fleet prefix is the link's /64, cut
 // into /80 leases. sixgate creates the host's Docker network on its lease
 // (--fleet-network), answers NDP for a container there, and reports a
-// container network outside the lease instead of answering for it.
+// container network outside the lease instead of answering for it; the
+// router reaches the container on the lease.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -11,6 +12,24 @@ import { EtcdCluster } from '../support/etcd.js';
 import { waitFor } from '../support/wait.js';
 import { ServiceLab, A } from './topology.js';
 import { fleetPlan, subprefixAt } from '../../src/fleet/index.js';
+import { fleetOptionsOf } from '../../src/service/fleet.js';
+import { DEFAULTS } from '../../src/config/options.js';
+import { ConfigError } from '../../src/errors.js';
+import { createLogger } from '../../src/log.js';
+
+test('fleet options: off without --fleet, a half-given fleet is a ConfigError, /N and 64 both read as the size', async () => {
+  const log = createLogger({ level: 'silent' });
+  const base = { ...DEFAULTS, fleetAddress: '2001:db8:f::a1', fleetHost: 'h1', stateFile: '/var/lib/sixgate/c.snapshot' };
+  assert.equal(await fleetOptionsOf(base, 'up0', log), undefined);
+  await assert.rejects(fleetOptionsOf({ ...base, fleet: 'etcd://[::1]:2379' }, 'up0', log), (e) => e instanceof ConfigError && /--fleet-prefix and --fleet-size/.test(e.message));
+  await assert.rejects(fleetOptionsOf({ ...base, fleet: 'etcd://[::1]:2379', fleetPrefix: '2001:db8::/48', fleetSize: '/x' }, 'up0', log), /fleetSize: expected \/N/);
+  for (const size of ['/64', 64]) {
+    const o = await fleetOptionsOf({ ...base, fleet: 'etcd://[::1]:2379', fleetPrefix: '2001:db8::/48', fleetSize: size }, 'up0', log);
+    assert.equal(o!.size, 64);
+    assert.equal(o!.stateFile, '/var/lib/sixgate/c.snapshot.fleet.json', 'remembered beside the state file');
+    assert.equal(o!.ttlSeconds, 10);
+  }
+});
 
 const req = requires({ root: true, tools: ['dockerd', 'docker', 'containerd', 'runc', 'nsenter', 'busybox', 'tar', 'ip', 'ndisc6', 'etcd'] });
 
@@ -49,6 +68,7 @@ describe('sixgate run --fleet on a Docker host', { ...req, timeout: 120_000 }, (
     const inLease = await lab.docker.runSleeper({ network: 'web6' });
     const inside = await networkOf(inLease, 'web6');
     await waitFor(() => lab.ndpAnswers(inside), 5_000, `an NDP answer for ${inside} (inside the lease ${lease})`, 100);
+    lab.rt.exec('busybox', ['ping6', '-c', '1', '-W', '2', inside]);
 
     // Another /80 of the link's prefix: some other host's lease, or nobody's.
     const plan = fleetPlan(A.uplinkPrefix, 80);
