@@ -3,13 +3,15 @@
 // into /80 leases. sixgate creates the host's Docker network on its lease
 // (--fleet-network), answers NDP for a container there, and reports a
 // container network outside the lease instead of answering for it; the
-// router reaches the container on the lease.
+// router reaches the container on the lease; --cleanup gives the lease back.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { requires } from '../support/prereq.js';
 import { EtcdCluster } from '../support/etcd.js';
 import { waitFor } from '../support/wait.js';
+import { repoRoot } from '../support/paths.js';
 import { ServiceLab, A } from './topology.js';
 import { fleetPlan, subprefixAt } from '../../src/fleet/index.js';
 import { fleetOptionsOf } from '../../src/service/fleet.js';
@@ -80,5 +82,17 @@ describe('sixgate run --fleet on a Docker host', { ...req, timeout: 120_000 }, (
     assert.equal(await lab.ndpAnswers(outside), false, `no NDP answer for ${outside} (outside the lease)`);
     await waitFor(() => /outside it not answered for/.test(fleetStatus()), 3_000, 'the status names the withheld address', 100);
     assert.ok(await lab.ndpAnswers(inside), 'the lease\'s container is still answered for');
+
+    // --cleanup: the lease is given back at once (no key left in etcd); the network stays.
+    assert.equal(await lab.stopSixgate('SIGTERM'), 0);
+    const fleet = join(repoRoot, 'dist', 'src', 'fleet', 'index.js');
+    const left = await lab.rt.node(`
+      const { etcdClient, fleetPlan } = await import(${JSON.stringify(fleet)});
+      const client = await etcdClient({ urls: ${JSON.stringify(etcd.urls)} });
+      process.stdout.write(JSON.stringify(await client.getAll().prefix(fleetPlan(${JSON.stringify(A.uplinkPrefix)}, 80).keyPrefix).keys()));
+      client.close();
+    `, 10_000);
+    assert.equal(left.stdout, '[]', left.stderr);
+    assert.ok(await lab.docker.call('GET', '/networks/web6'));
   });
 });
