@@ -13,7 +13,7 @@ import { repoRoot } from './support/paths.js';
 // Pure layers: no Node built-in at all, so no I/O can creep in through one.
 const PURE = ['wire', 'ndp', 'nat', 'dhcp6'];
 const BELOW_CONTROL = ['wire', 'pcap', 'ndp', 'nat', 'dhcp6', 'io'];
-const CONTROL = ['host', 'docker', 'config', 'log'];
+const CONTROL = ['host', 'docker', 'config', 'fleet', 'log'];
 
 interface Layer {
   readonly layer: string;
@@ -31,6 +31,7 @@ const LAYERS: Readonly<Record<string, Layer>> = {
   host: { layer: '4. control', may: [...BELOW_CONTROL, 'log'] },
   docker: { layer: '4. control', may: [...BELOW_CONTROL, 'log'] },
   config: { layer: '4. control', may: [...BELOW_CONTROL, 'log'] },
+  fleet: { layer: '4. control', may: [...BELOW_CONTROL, 'log'] },
   proxy: { layer: '5. wiring', may: [...BELOW_CONTROL, ...CONTROL] },
   datapath: { layer: '5. wiring', may: [...BELOW_CONTROL, ...CONTROL, 'proxy'] },
   service: { layer: '6. service', may: [...BELOW_CONTROL, ...CONTROL, 'proxy', 'datapath'] },

@@ -54,6 +54,25 @@ export interface ServiceConfig {
   ipv4Map: Record<string, string>;
   /** Ask the uplink's router for a delegated prefix (DHCPv6-PD) for the networks labelled sixgate.nptv6=auto. */
   dhcpv6Pd: boolean;
+  /** Fleet mode: etcd endpoints "etcd://host:2379,..."; undefined = a single host. */
+  fleet?: string;
+  /** Fleet mode: the prefix the hosts share, and the length of each host's lease ("/64" or 64). */
+  fleetPrefix?: string;
+  fleetSize?: string | number;
+  /** Fleet mode: the lease's TTL in seconds (a dead host's routes go this long after its death). */
+  fleetTtl: number;
+  /** Fleet mode: this host's name in its lease; undefined = the hostname. */
+  fleetHost?: string;
+  /** Fleet mode: the address the other hosts route this host's lease via; undefined = the uplink's first global address. */
+  fleetAddress?: string;
+  /** Fleet mode: PEM files of etcd's CA and of this host's client certificate and key. */
+  fleetCa?: string;
+  fleetCert?: string;
+  fleetKey?: string;
+  /** Fleet mode: the Docker network on the lease, created if missing, else checked; undefined = not managed. */
+  fleetNetwork?: string;
+  /** Fleet mode: driver options of the network sixgate creates ("com.docker.network.bridge.name=..."). */
+  fleetNetworkOptions: Record<string, string>;
 }
 
 /** 'list': comma-separated as a flag or variable, a sequence in the file; 'map': "k=v,k=v", a mapping in the file. */
@@ -140,6 +159,26 @@ export const OPTIONS: readonly OptionSpec[] = [
     'ports published on an IPv4 host address are published on this IPv6 external address', 'none'),
   spec('dhcpv6Pd', 'boolean', '--dhcpv6-pd', { type: 'boolean' },
     'ask the uplink\'s router for a prefix (DHCPv6 prefix delegation) and map sixgate.nptv6=auto networks to /64s of it; the lease is kept beside the state file', 'false'),
+  spec('fleet', 'string', '--fleet <etcd://host:2379,...>', { type: 'string', pattern: '^(etcds?|https?)://' },
+    'fleet mode: lease a sub-prefix of --fleet-prefix from this etcd cluster and route to the other hosts\' leases', 'off'),
+  spec('fleetPrefix', 'string', '--fleet-prefix <prefix>', { type: 'string', pattern: IPV6_PREFIX_PATTERN },
+    'fleet mode: the prefix the hosts share', 'none'),
+  spec('fleetSize', 'string', '--fleet-size </N>', { oneOf: [{ type: 'string', pattern: '^/?[0-9]{1,3}$' }, { type: 'integer', minimum: 1, maximum: 128 }] },
+    'fleet mode: the length of each host\'s sub-prefix', 'none'),
+  spec('fleetTtl', 'integer', '--fleet-ttl <seconds>', { type: 'integer', minimum: 2, maximum: 3600 },
+    'fleet mode: TTL of the lease (kept alive every third of it); a dead host\'s routes go after it', '10'),
+  spec('fleetHost', 'string', '--fleet-host <name>', { type: 'string', minLength: 1, maxLength: 253 },
+    'fleet mode: this host\'s name in its lease (a restart re-claims the lease by it)', 'the hostname'),
+  spec('fleetAddress', 'string', '--fleet-address <address>', { type: 'string', pattern: IPV6_ADDRESS_PATTERN },
+    'fleet mode: the address the other hosts route this host\'s lease via', 'the uplink\'s first global address'),
+  spec('fleetCa', 'string', '--fleet-ca <file>', { type: 'string', minLength: 1 }, 'fleet mode: PEM file of the CA of etcd\'s certificate (TLS)', 'none'),
+  spec('fleetCert', 'string', '--fleet-cert <file>', { type: 'string', minLength: 1 }, 'fleet mode: PEM file of this host\'s etcd client certificate', 'none'),
+  spec('fleetKey', 'string', '--fleet-key <file>', { type: 'string', minLength: 1 }, 'fleet mode: PEM file of the client certificate\'s key', 'none'),
+  spec('fleetNetwork', 'string', '--fleet-network <name>', { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$' },
+    'fleet mode: the Docker network on this host\'s lease: created if missing, else checked (a mismatch is reported with the fix)', 'not managed'),
+  spec('fleetNetworkOptions', 'map', '--fleet-network-options <k=v,...>',
+    { oneOf: [{ type: 'string' }, { type: 'object', additionalProperties: { type: 'string' } }] },
+    'fleet mode: driver options of the network sixgate creates', 'none'),
 ];
 
 /**
@@ -151,6 +190,7 @@ export const OPTIONS: readonly OptionSpec[] = [
  */
 export const RESTART_OPTIONS: ReadonlyArray<keyof ServiceConfig> = [
   'uplink', 'waitUplink', 'dockerHost', 'dockerIp6tables', 'ndp', 'nat66', 'tun', 'stateFile', 'statusFile', 'controlSocket', 'metricsListen', 'logLevel', 'logFormat', 'retryMaxMs', 'dhcpv6Pd',
+  'fleet', 'fleetPrefix', 'fleetSize', 'fleetTtl', 'fleetHost', 'fleetAddress', 'fleetCa', 'fleetCert', 'fleetKey', 'fleetNetwork', 'fleetNetworkOptions',
 ];
 
 export const DEFAULTS: ServiceConfig = {
@@ -171,6 +211,8 @@ export const DEFAULTS: ServiceConfig = {
   throwPrefixes: [],
   ipv4Map: {},
   dhcpv6Pd: false,
+  fleetTtl: 10,
+  fleetNetworkOptions: {},
 };
 
 /** The schema of the YAML file: every option, nothing else. */

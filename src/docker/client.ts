@@ -151,6 +151,27 @@ export class EngineClient {
     return this.#json<T>(`/v${version}${path}`, signal, allow404);
   }
 
+  /** POST /v<negotiated><path> with a JSON body; resolves the JSON answer (fleet mode creates its network with it). */
+  async post<T>(path: string, body: unknown, signal?: AbortSignal): Promise<T> {
+    const version = this.#apiVersion ?? await this.negotiate(signal);
+    const full = `/v${version}${path}`;
+    let res;
+    try {
+      res = await request(this.#origin + full, {
+        method: 'POST', dispatcher: this.#agent, signal, headersTimeout: this.#timeoutMs, bodyTimeout: this.#timeoutMs,
+        headers: { 'content-type': 'application/json' }, body: JSON.stringify(body),
+      });
+    } catch (err) {
+      if ((err as Error).name === 'AbortError') throw err;
+      throw classifyConnectError(err, this.#where);
+    }
+    const text = await res.body.text();
+    if (res.statusCode < 200 || res.statusCode > 299) {
+      throw new DockerApiError('http', `POST ${full} on ${this.#where}: HTTP ${res.statusCode} ${text.trim()}`, { status: res.statusCode });
+    }
+    return (text.trim() === '' ? {} : JSON.parse(text)) as T;
+  }
+
   async #getUnversioned<T>(path: string, signal?: AbortSignal): Promise<T> {
     return (await this.#json<T>(path, signal, false)) as T;
   }

@@ -11,3 +11,4 @@ export { endpointFromEnv, parseDockerHost, describeEndpoint, DEFAULT_DOCKER_SOCK
 export { acquireInstanceLock, type InstanceLock } from './lock.js';
 export type { ContainerInfo, PortBinding, PortProtocol } from './containers.js';
 export { applyNdpDeltas, touchesNat, type NdpSink } from './consumers.js';
+export type { ApiNetwork } from './api-types.js';

@@ -14,3 +14,4 @@ export {
 } from './policy.js';
 export { checkHost, kernelNatSubnets, effectiveCaps, hasCap, CAP_NET_ADMIN, CAP_NET_RAW, type CheckResult } from './checks.js';
 export { applySteering, hookKey, removeSteering, removeAllSteering, steeringFilters, portBlocks, ICMP_ERRORS, ICMP_ECHO_REPLY, type SteerSpec, type SteerHook, type SteeringState } from './steering.js';
+export { applyPeerRoutes, readPeerRoutes, peerRouteLines, type PeerRouteTable } from './peer-routes.js';

@@ -34,6 +34,9 @@ import { causingEvent } from '../docker/feed.js';
 import { NdpService } from '../proxy/ndp-service.js';
 import { NdpSources, uplinkConfig } from '../proxy/sources.js';
 import { DatapathService, cleanupHost, uplinkFacts } from '../datapath/nat-service.js';
+import { FleetAgent, fleetOptionsOf } from './fleet.js';
+import { LeaseGate } from './lease-gate.js';
+import { ensureFleetNetwork } from './fleet-network.js';
 import type { DatapathModel } from '../datapath/nat-model.js';
 import { natOptions } from '../datapath/nat-file.js';
 import { watchAddresses, watchRoutes } from '../host/interfaces.js';
@@ -106,6 +109,12 @@ export class SixgateDaemon {
   #datapath: DatapathService | undefined;
   /** Host shims of macvlan/ipvlan networks. */
   readonly shims: ShimManager;
+  /** Fleet mode: this host's lease in etcd and the routes to the other hosts. */
+  #fleet: FleetAgent | undefined;
+  /** Fleet mode: container addresses go to the NDP proxy through it (only those inside the lease). */
+  #leaseGate: LeaseGate | undefined;
+  /** Fleet mode: what is wrong with the Docker network on the lease (or why it could not be checked yet). */
+  #fleetNetworkProblem: string | undefined;
   #natError: string | undefined;
   #appliedKey = '';
   #applying: Promise<void> | undefined;
@@ -157,7 +166,10 @@ export class SixgateDaemon {
       if (prefixes.length === 0) {
         log.warn({ uplink }, `uplink ${uplink} has no IPv6 on-link prefix: global networks are not NDP-proxied and NAT66 uses the host address`);
       }
+      const fleetOptions = await fleetOptionsOf(config, uplink, log.child({ part: 'fleet' }));
+      const fleet = fleetOptions === undefined ? undefined : await FleetAgent.create(fleetOptions);
       const daemon = new SixgateDaemon(options, uplink, lock, endpoint, prefixes);
+      if (fleet !== undefined) daemon.#startFleet(fleet);
       log.info({ uplink, prefixes, ndp: config.ndp, nat66: config.nat66, dhcpv6Pd: config.dhcpv6Pd }, 'sixgate starting');
       if (config.dhcpv6Pd) await daemon.#startDelegation();
       if (config.nat66) await daemon.#resumeNat();
@@ -271,6 +283,42 @@ export class SixgateDaemon {
     return this.#ndpSources.countOf(DOCKER_SOURCE);
   }
 
+  get fleet(): FleetAgent | undefined {
+    return this.#fleet;
+  }
+
+  /** The lease is claimed in the background: the host serves meanwhile, and a fleet whose etcd is away waits for it. */
+  #startFleet(agent: FleetAgent): void {
+    this.#fleet = agent;
+    const gate = new LeaseGate(this.#sink, agent.plan.prefix, this.#log.child({ part: 'fleet' }));
+    this.#leaseGate = gate;
+    agent.onLease((subprefix) => {
+      gate.setLease(subprefix);
+      if (subprefix !== undefined) void this.#checkFleetNetwork();
+    });
+    void agent.start().catch((err: Error) => { if (!this.#stopped) this.#log.error({ err: err.message }, 'fleet: stopped trying'); });
+  }
+
+  /** Creates or checks the Docker network on the lease (--fleet-network); a failure is retried with the other repairs. */
+  async #checkFleetNetwork(): Promise<void> {
+    const name = this.#config.fleetNetwork;
+    const lease = this.#fleet?.subprefix;
+    if (name === undefined || lease === undefined || this.#stopped) return;
+    const log = this.#log.child({ part: 'fleet' });
+    try {
+      const res = await ensureFleetNetwork(this.feed.client, name, lease, this.#config.fleetNetworkOptions);
+      if (res.state === 'mismatch') {
+        if (this.#fleetNetworkProblem !== res.detail) log.warn(res.detail);
+        this.#fleetNetworkProblem = res.detail;
+      } else {
+        this.#fleetNetworkProblem = undefined;
+        log.info({ network: name, subnets: res.subnets, lease }, res.state === 'created' ? 'fleet: Docker network created on the lease' : 'fleet: Docker network matches the lease');
+      }
+    } catch (err) {
+      this.#fleetNetworkProblem = `Docker network ${name} not checked yet: ${(err as Error).message}`;
+    }
+  }
+
   /** Container addresses (ndp) or the data path's external addresses (nat66) need NDP answers. */
   get #wantsNdp(): boolean {
     return this.#config.ndp || this.#config.nat66;
@@ -347,12 +395,16 @@ export class SixgateDaemon {
       if (probed(d)) {
         const a = d.address;
         const wanted = (): boolean => !this.#stopped && this.feed.snapshot().addresses.some((x) => x.address === a.address && x.networkId === a.networkId);
-        void this.shims.claimAfterProbe(a, a.uplink!, wanted, () => this.#sink.add(a.uplink!, a.address));
+        void this.shims.claimAfterProbe(a, a.uplink!, wanted, () => this.#ndpSink.add(a.uplink!, a.address));
       } else if (d.kind === 'address-removed') {
         this.shims.released(d.address.address);
       }
     }
-    return applyNdpDeltas(deltas.filter((d) => !probed(d)), this.#sink);
+    return applyNdpDeltas(deltas.filter((d) => !probed(d)), this.#ndpSink);
+  }
+
+  get #ndpSink(): NdpSink {
+    return this.#leaseGate ?? this.#sink;
   }
 
   #onBatch(batch: DeltaBatch): void {
@@ -484,6 +536,7 @@ export class SixgateDaemon {
     await this.#refreshUplink();
     if (this.#wantsNdp && this.#ndp === undefined) await this.#startNdp();
     if (this.#config.nat66 && this.#natError !== undefined) await this.#scheduleApply(true);
+    if (this.#fleetNetworkProblem !== undefined) await this.#checkFleetNetwork();
   }
 
   /**
@@ -511,6 +564,15 @@ export class SixgateDaemon {
     if (this.#wantsNdp) components.ndp = this.#ndpError !== undefined ? { ok: false, detail: this.#ndpError } : ndpHealth(this.#ndp);
     // A data path that failed after start reports itself (down while it repairs its TUN and routes).
     if (this.#config.nat66) components.nat66 = this.#natError !== undefined ? { ok: false, detail: this.#natError } : this.#datapath?.health() ?? { ok: true };
+    if (this.#fleet !== undefined) {
+      // Not held: before the first claim (the remembered sub-prefix first), or after etcd said it is gone.
+      const lease = this.#fleet.subprefix;
+      const withheld = this.#leaseGate?.withheld.length ?? 0;
+      components.fleet = !this.#fleet.held ? { ok: false, detail: lease === undefined ? 'waiting for a lease from etcd' : `claiming lease ${lease} from etcd` }
+        : this.#fleetNetworkProblem !== undefined ? { ok: false, detail: `lease ${lease}; ${this.#fleetNetworkProblem}` }
+        : withheld > 0 ? { ok: false, detail: `lease ${lease}; ${withheld} container address(es) outside it not answered for` }
+        : { ok: true, detail: `lease ${lease}` };
+    }
     if (this.#stopped) return { state: 'stopping', components };
     if (this.feed.counters.resyncs === 0 && this.feed.state !== 'live') {
       return { state: this.feed.counters.failedAttempts > 0 ? 'degraded' : 'starting', components };
@@ -531,6 +593,7 @@ export class SixgateDaemon {
     await this.#applying?.catch(() => {});
     const cleanup = this.#config.cleanup;
     try {
+      await this.#fleet?.stop(cleanup);
       await this.shims.stop(cleanup);
       if (this.#datapath !== undefined) await this.#datapath.stop({ cleanup });
       else if (cleanup) await cleanupHost({ uplink: this.uplink, tun: this.#config.tun, reservedPorts: this.#config.hostPortRange });
