@@ -110,6 +110,14 @@ export class SubnetLease {
     const { client, plan, value, ttlSeconds } = this.#o;
     const lease = client.lease(ttlSeconds, { autoKeepAlive: true });
     lease.on('lost', (err) => this.#lost(lease, err));
+    // After etcd was out of reach, the key is read again before the lease counts as held (#verify).
+    let unreachable = false;
+    lease.on('keepaliveFailed', () => { unreachable = true; });
+    lease.on('keepaliveSucceeded', () => {
+      if (!unreachable) return;
+      unreachable = false;
+      void this.verify();
+    });
     let id: string;
     try {
       id = await lease.grant();
@@ -134,6 +142,32 @@ export class SubnetLease {
     this.#o.log.info({ subprefix: got, lease: id, ttl: ttlSeconds, reclaimed: !changed && wanted !== undefined }, 'fleet: sub-prefix held');
     this.#o.onClaim?.(got);
     return got;
+  }
+
+  /**
+   * Reads the key back: the lease counts as held only while the key's current
+   * revision names this lease and this host; otherwise it is lost (onLost:
+   * the NDP proxy stops answering inside it) and claimed again. Run when etcd
+   * answers again after keepalives failed (the lease lived, the key may not
+   * have), and when the watch of the leases shows the key gone or changed
+   * (the watch resumes from the last revision it saw, so a change made while
+   * etcd was out of reach arrives on reconnect).
+   */
+  async verify(): Promise<void> {
+    const { client, plan, value } = this.#o;
+    const lease = this.#lease;
+    if (this.#closed || lease === undefined || this.#subprefix === undefined) return;
+    try {
+      const kv: IKeyValue | undefined = (await client.get(leaseKey(plan, this.#subprefix)).exec()).kvs[0];
+      const id = await lease.grant();
+      if (kv !== undefined && kv.lease === id && parseLeaseValue(kv.value.toString())?.host === value.host) return;
+      this.#o.log.warn({ subprefix: this.#subprefix }, 'fleet: the lease key no longer names this host');
+      this.#lost(lease, new Error(kv === undefined ? 'its key is gone' : `its key (revision ${kv.mod_revision}) names another lease or host`));
+      lease.release();
+    } catch (err) {
+      // Out of reach again: fail static, the next keepalive that succeeds checks again.
+      this.#o.log.warn({ err: (err as Error).message }, 'fleet: could not read the lease key back after a reconnect');
+    }
   }
 
   /** Takes `subprefix` back if it is free or still names this host; false if another host holds it. */

@@ -173,6 +173,8 @@ export class FleetAgent {
 
   async #apply(): Promise<void> {
     const own = this.#lease.subprefix;
+    // Our key gone or someone else's per the watch: read it back before answering inside it any longer.
+    if (own !== undefined && this.#lease.held && this.#peers.read && this.#peers.leases.get(own)?.host !== this.#o.host) await this.#lease.verify();
     const wanted = new Map<string, string>();
     for (const [subprefix, value] of this.#peers.leases) {
       if (subprefix !== own && value.host !== this.#o.host) wanted.set(subprefix, value.uplink);

@@ -13,7 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { requires } from '../support/prereq.js';
 import { waitFor } from '../support/wait.js';
 import { repoRoot } from '../support/paths.js';
-import { FleetLab, peerRoutes, type FleetHost } from './topology.js';
+import { FleetLab, FLEET_PREFIX, peerRoutes, type FleetHost } from './topology.js';
 
 const TTL = 3;
 
@@ -82,6 +82,32 @@ describe('fleet: leases in etcd, routes between hosts', { ...requires({ root: tr
     }
     await waitFor(() => fl.meshComplete(), 5_000, 'host1 back in the mesh', 50);
     assert.equal(peerRoutes(h2.ns).get(held), h1.uplink, 'with the same sub-prefix');
+    fl.ping(h2, h1);
+  });
+
+  test('a host whose key is deleted by hand reads it back (the watch says so), stops claiming it as held and takes it again', async () => {
+    const held = h1.subprefix!;
+    const e = fl.etcd.members[0]!.ns;
+    const fleet = join(repoRoot, 'dist', 'src', 'fleet', 'index.js');
+    const res = await e.node(`
+      const { etcdClient, fleetPlan, leaseKey } = await import(${JSON.stringify(fleet)});
+      const client = await etcdClient({ urls: ${JSON.stringify(fl.etcd.urls)} });
+      const key = leaseKey(fleetPlan('${FLEET_PREFIX}', 64), '${held}');
+      await client.delete().key(key);
+      const end = Date.now() + 5000;
+      let back = null;
+      while (back === null && Date.now() < end) {
+        back = await client.get(key).string();
+        if (back === null) await new Promise((r) => setTimeout(r, 50));
+      }
+      client.close();
+      process.stdout.write(JSON.stringify({ back }));
+    `, 15_000);
+    assert.equal(res.code, 0, res.stderr);
+    // Without the check the lease lives on (keepalives succeed) and the key never comes back.
+    const { back } = JSON.parse(res.stdout) as { back: string | null };
+    assert.equal(JSON.parse(back ?? 'null')?.host, h1.name, 'host1 took its sub-prefix again');
+    await waitFor(() => peerRoutes(h2.ns).get(held) === h1.uplink && fl.meshComplete(), 5_000, 'the mesh with host1 again', 50);
     fl.ping(h2, h1);
   });
 
