@@ -60,10 +60,11 @@ class Sixgate {
     const child = lab.gw.spawn(process.execPath, ['--trace-gc', CLI, 'nat', '-c', file, '--cleanup']);
     const s = new Sixgate(child);
     let out = '';
+    // V8's --trace-gc lines come on stdout, sixgate's log on stderr.
     child.stdout!.setEncoding('utf8').on('data', (d: string) => {
-      out += d;
       for (const line of d.split('\n')) if (/Scavenge/.test(line)) s.scavenges++;
     });
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => { out += d; });
     const deadline = Date.now() + 10_000;
     while (!out.includes('nat66 data path running')) {
       if (child.exitCode !== null || Date.now() > deadline) throw new Error(`sixgate did not start: ${out}`);

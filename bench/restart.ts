@@ -22,6 +22,7 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
 import type { ChildProcess } from 'node:child_process';
 import { NatLab, A, CLI } from '../test/datapath/topology.js';
+import { jsonLogs } from '../test/support/process.js';
 import { parseCacheFile } from '../src/datapath/nat-file.js';
 
 const STREAM_PORT = 7000;
@@ -133,7 +134,8 @@ export async function run(args: string[]): Promise<void> {
     writeFileSync(yaml, config(stateFile));
     const helpers: ChildProcess[] = [];
     let daemon: Daemon | undefined;
-    const start = (cli: string): Daemon => new Daemon(lab.gw.spawn(process.execPath, [cli, 'nat', '-c', yaml]));
+    // JSON logs: `restored` reads the adoption line's fields.
+    const start = (cli: string): Daemon => new Daemon(lab.gw.spawn(process.execPath, [cli, 'nat', '-c', yaml], { env: jsonLogs() }));
     try {
       daemon = start(CLI);
       await daemon.running();
