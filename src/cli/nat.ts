@@ -17,12 +17,9 @@ import { findUplink } from '../service/uplink.js';
 import { parseCacheFile, readDatapathConfig, readDatapathConfigAt, natOptions } from '../datapath/nat-file.js';
 import { DatapathService, cleanupHost } from '../datapath/nat-service.js';
 import { DEFAULT_HOST_PORT_RANGE } from '../datapath/nat-model.js';
-import { counterValues, natServiceMetrics } from '../service/counters.js';
 import { daemonStarting, serveUntilStopped } from './signals.js';
 import { DEFAULT_CONTROL_SOCKET, startControlServer } from '../service/control.js';
-import { natOps } from '../service/inspect.js';
-import { logDoctorFindings } from './doctor.js';
-import { PrefixDelegation, delegationFile } from '../host/dhcpv6-pd.js';
+import type { PrefixDelegation } from '../host/dhcpv6-pd.js';
 import { monotonicMs } from '../io/ring.js';
 
 /** How long a start waits for the first delegated prefix before going on without one. */
@@ -99,6 +96,7 @@ export async function runNat(opts: NatCliOptions): Promise<number> {
     if (problems.length > 0) throw new HostSetupError(problems);
     await findUplink(file.model.uplink, opts.waitUplink, log);
     if (file.dhcpv6Pd === true) {
+      const { PrefixDelegation, delegationFile } = await import('../host/dhcpv6-pd.js');
       delegation = await PrefixDelegation.start({
         uplink: file.model.uplink, file: delegationFile(stateFile), log: log.child({ part: 'dhcpv6-pd' }), now: monotonicMs,
         onChange: () => service?.upstreamChanged(),
@@ -114,6 +112,10 @@ export async function runNat(opts: NatCliOptions): Promise<number> {
     return fail(log, err);
   }
   const running = service;
+  // Loaded once the data path forwards: none of it is on the way to the first packet (the doctor's Docker client alone is ~70 ms).
+  const [{ counterValues, natServiceMetrics }, { natOps }, { logDoctorFindings }] = await Promise.all([
+    import('../service/counters.js'), import('../service/inspect.js'), import('./doctor.js'),
+  ]);
   const counters = natServiceMetrics(running);
   const control = await startControlServer(opts.controlSocket, natOps(running, counters, delegation), log);
   logDoctorFindings({ uplinks: [running.model.uplink], tun: running.tun.name, skipSysctls: true }, log);

@@ -19,7 +19,6 @@ import { counterValues, ndpServiceMetrics } from '../service/counters.js';
 import { daemonStarting, serveUntilStopped } from './signals.js';
 import { DEFAULT_CONTROL_SOCKET, startControlServer } from '../service/control.js';
 import { ndpOps } from '../service/inspect.js';
-import { logDoctorFindings } from './doctor.js';
 import { ndpSessionsCommand } from './ndp-sessions.js';
 
 export interface NdpCliOptions {
@@ -106,7 +105,8 @@ export async function runNdp(opts: NdpCliOptions): Promise<number> {
 
   const counters = ndpServiceMetrics(service);
   const control = await startControlServer(opts.controlSocket, ndpOps(service, counters), log);
-  logDoctorFindings({ uplinks: config.proxies.map((p) => p.iface), tun: 'sixgate0' }, log);
+  // Loaded after the proxy answers: the doctor's Docker client is ~70 ms of module loading.
+  void import('./doctor.js').then(({ logDoctorFindings }) => logDoctorFindings({ uplinks: config.proxies.map((p) => p.iface), tun: 'sixgate0' }, log));
   let reloading: Promise<void> = Promise.resolve();
   return serveUntilStopped({
     reload: () => {
