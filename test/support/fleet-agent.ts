@@ -6,9 +6,14 @@
 import { createLogger } from '../../src/log.js';
 import { FleetAgent, type FleetOptions } from '../../src/service/fleet.js';
 
-const options = JSON.parse(process.argv[2]!) as Omit<FleetOptions, 'log'>;
-const agent = await FleetAgent.create({ ...options, log: createLogger({ level: 'warn', destination: process.stderr }) });
-process.once('SIGTERM', () => void agent.stop(false).then(() => process.exit(0)));
-process.once('SIGINT', () => void agent.stop(true).then(() => process.exit(0)));
-const subprefix = await agent.start();
-process.stdout.write(`held ${subprefix}\n`);
+// `node --test dist/test/` runs every file of the tree, this one too: without its argument it is
+// not a host to start, and does nothing.
+const arg = process.argv[2];
+if (arg !== undefined) {
+  const options = JSON.parse(arg) as Omit<FleetOptions, 'log'>;
+  const agent = await FleetAgent.create({ ...options, log: createLogger({ level: 'warn', destination: process.stderr }) });
+  process.once('SIGTERM', () => void agent.stop(false).then(() => process.exit(0)));
+  process.once('SIGINT', () => void agent.stop(true).then(() => process.exit(0)));
+  const subprefix = await agent.start();
+  process.stdout.write(`held ${subprefix}\n`);
+}
