@@ -12,7 +12,9 @@
 //      each, the generator asleep in epoll after SPIN_MS (p50/p99: medians of ROUNDS
 //      rounds; worst p99: the noisiest round) and, for comparison, with it
 //      busy-polling (spin p50/p99, one round; the older method, unfair to the
-//      proxies that need a wake-up, see Wait);
+//      proxies that need a wake-up, see Wait), and as a router asks, one NS
+//      every 5-20 ms with both ends idle between them (idle-host p50/p99,
+//      IDLE_PROBES probes);
 //   2. flood: NS for random targets in 2001:db8:1:1::/64 at RATE per second
 //      for 2 s, with one NS for an exact address every millisecond mixed in;
 //      how many of those legit NS got their NA, and how fast;
@@ -153,13 +155,13 @@ class Generator {
  * host noise (a multi-ms stall of this microVM's vCPUs, seen by every proxy
  * that needs a wake-up) moves the worst round's p99, not the figure.
  */
-async function sequential(g: Generator, wait: Wait, rounds: number): Promise<{ p50: number; p99: number; worstP99: number; answered: number }> {
+async function sequential(g: Generator, wait: Wait, rounds: number, count = SEQUENTIAL): Promise<{ p50: number; p99: number; worstP99: number; answered: number }> {
   await probes(g, 30, wait);
   const p50s: number[] = [];
   const p99s: number[] = [];
   let answered = 0;
   for (let round = 0; round < rounds; round++) {
-    await probes(g, SEQUENTIAL, wait);
+    await probes(g, count, wait);
     const sorted = [...g.latencies].sort((a, b) => a - b);
     p50s.push(quantile(sorted, 0.5) * 1000);
     p99s.push(quantile(sorted, 0.99) * 1000);
@@ -180,8 +182,11 @@ const trace = new Float64Array(2 * SEQUENTIAL);
  * leaving the CPU to the proxy; answers within SPIN_MS are timed as exactly
  * as by spinning, later ones include the generator's own wake-up. The kernel
  * answers inside the sender's own softirq and needs no wake-up at all.
+ * `idle`: see IDLE_PROBES.
  */
-type Wait = 'spin' | 'sleep';
+type Wait = 'spin' | 'sleep' | 'idle';
+/** `idle`: as `sleep`, and between probes the generator sleeps 5-20 ms, so both ends are idle when an NS comes (the way a router asks). */
+const IDLE_PROBES = 400;
 
 async function probes(g: Generator, count: number, wait: Wait): Promise<void> {
   g.reset();
@@ -195,12 +200,13 @@ async function probes(g: Generator, count: number, wait: Wait): Promise<void> {
       g.poll(performance.now());
       if (g.sentAt[k]! < 0) break;
       const spent = performance.now() - start;
-      if (wait === 'sleep' && spent > SPIN_MS) await g.readable(100);
+      if (wait !== 'spin' && spent > SPIN_MS) await g.readable(100);
       else if (spent > 5) await sleep(1);
     }
     trace[2 * i] = start;
     trace[2 * i + 1] = g.sentAt[k]! >= 0 ? NaN : g.latencies[g.latencies.length - 1]!;
     g.sentAt[k] = -1;
+    if (wait === 'idle') await sleep(5 + ((i * 7) % 16));
   }
 }
 
@@ -355,6 +361,7 @@ export async function runLive(args: string[]): Promise<void> {
           const seq = await sequential(g, 'spin', 1);
           if (dumpArg >= 0) writeFileSync(`${args[dumpArg + 1]}.${which}.spin.tsv`, dumped());
           const idle = await sequential(g, 'sleep', ROUNDS);
+          const quiet = await sequential(g, 'idle', 1, IDLE_PROBES);
           if (dumpArg >= 0) {
             writeFileSync(`${args[dumpArg + 1]}.${which}.sleep.tsv`, dumped());
             writeFileSync(`${args[dumpArg + 1]}.${which}.log`, proxy.output());
@@ -366,6 +373,7 @@ export async function runLive(args: string[]): Promise<void> {
             proxy: which,
             'p50 µs': Math.round(idle.p50), 'p99 µs': Math.round(idle.p99), 'worst p99': Math.round(idle.worstP99), [`answered/${ROUNDS * SEQUENTIAL}`]: idle.answered,
             'spin p50': Math.round(seq.p50), 'spin p99': Math.round(seq.p99),
+            'idle-host p50': Math.round(quiet.p50), 'idle-host p99': Math.round(quiet.p99),
             'flood NS/s': mixed.rate, 'legit answered': `${Math.min(mixed.naTotal, mixed.legitSent)}/${mixed.legitSent}`,
             'CPU % in flood': cpu(mixed.cpuSeconds),
             'legit p50 µs': Math.round(mixed.p50), 'legit p99 µs': Math.round(mixed.p99),
