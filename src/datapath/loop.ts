@@ -238,9 +238,10 @@ export class TunDatapath {
         c[LoopCounter.Dropped]++;
         if (this.capture.active && !tapAll) this.capture.offer(buf, ring.offset(i), lens[i], 0, -v, inbound ? CAPTURE_INBOUND : 0, batch.now);
       } else keep[i] = 1;
+      // What became of a packet tapBatch copied as read.
+      if (tapAll) this.capture.settle(this.tapped[i], v < 0 ? -v : NOT_DROPPED, (v < 0 ? 0 : v) | (inbound ? CAPTURE_INBOUND : 0));
       if (v === Verdict.Reply) this.sendBack(i, batch.lengths[i], vnet);
     }
-    if (tapAll) this.settleTapped(n);
     if (nat.releasedFragments !== 0) this.collectReleased();
     this.writeKept(n);
     if (this.fragCount !== 0) {
@@ -255,17 +256,6 @@ export class TunDatapath {
   private tapBatch(n: number): void {
     const ring = this.ring;
     for (let i = 0; i < n; i++) this.tapped[i] = this.capture.offer(ring.buf, ring.offset(i), ring.lens[i], 0, NOT_DROPPED, 0, this.batch.now);
-  }
-
-  // What became of each packet copied by tapBatch (as the loop above decided it).
-  private settleTapped(n: number): void {
-    const batch = this.batch;
-    for (let i = 0; i < n; i++) {
-      const inbound = batch.dirs[i] === DIR_IN;
-      let v = batch.verdicts[i];
-      if (v < 0 && inbound && this.toHost[i] !== 0) v = Verdict.Forward;
-      this.capture.settle(this.tapped[i], v < 0 ? -v : NOT_DROPPED, (v < 0 ? 0 : v) | (inbound ? CAPTURE_INBOUND : 0));
-    }
   }
 
   // The engine released held fragments (translated now); they must leave

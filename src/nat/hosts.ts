@@ -29,8 +29,9 @@ export const H_UNREPLIED = 7;
 /** Word of a host record counting its unreplied sessions (ConnTable keeps it with the ring). */
 export const H_UNREPLIED_COUNT = 8;
 
-/** Counter slots per host in `cnt` (Float64, host * 4 + slot). */
+/** Counter slots per host in `cnt` (Float64, host * HOST_COUNTER_COUNT + slot). */
 export const HostCounter = { PacketsOut: 0, PacketsIn: 1, BytesOut: 2, BytesIn: 3 } as const;
+export const HOST_COUNTER_COUNT = 4;
 
 function mix(h: number, w: number): number {
   h = Math.imul(h ^ w, 0xcc9e2d51);
@@ -65,7 +66,7 @@ export class HostTable {
   static geometry(capacity: number): { indexSize: number; recBytes: number; cntBytes: number; idxBytes: number } {
     let indexSize = 1;
     while (indexSize < capacity * 2) indexSize *= 2;
-    return { indexSize, recBytes: (capacity + 1) * HOST_WORDS * 4, cntBytes: (capacity + 1) * 4 * 8, idxBytes: indexSize * 4 };
+    return { indexSize, recBytes: (capacity + 1) * HOST_WORDS * 4, cntBytes: (capacity + 1) * HOST_COUNTER_COUNT * 8, idxBytes: indexSize * 4 };
   }
 
   constructor(capacity: number, rec: Uint32Array, cnt: Float64Array, idx: Uint32Array, meta: Uint32Array,

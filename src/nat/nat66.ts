@@ -54,7 +54,7 @@ import { PublishedPorts, publishedEntries } from './published.js';
 import { Sessions } from './sessions.js';
 import { translateErrorOutbound, translateErrorInbound, translateNptError } from './icmp-error.js';
 import { Refusals } from './refuse.js';
-import { HostCounter } from './hosts.js';
+import { HostCounter, HOST_COUNTER_COUNT } from './hosts.js';
 
 export { NatBatch };
 
@@ -91,7 +91,7 @@ export class Nat66 {
   readonly counters = new Float64Array(NAT_COUNTER_NAMES.length);
   /**
    * Per network (cfg's index): packets and bytes each way, laid out like a
-   * host's (net * 4 + HostCounter), and dropped packets per reason (net *
+   * host's (net * HOST_COUNTER_COUNT + HostCounter), and dropped packets per reason (net *
    * DROP_REASON_COUNT + reason). Replaced, counts carried by network name,
    * when a reconfiguration changes the networks.
    */
@@ -158,7 +158,7 @@ export class Nat66 {
     this.published = new PublishedPorts(this.cfg, this.table);
     this.sessions = new Sessions(this.table, this.cfg, this.published, this.drops, this.counters);
     this.refusals = new Refusals(config, this.clock);
-    this.netCounters = new Float64Array(this.cfg.netCount * 4);
+    this.netCounters = new Float64Array(this.cfg.netCount * HOST_COUNTER_COUNT);
     this.netDrops = new Float64Array(this.cfg.netCount * DROP_REASON_COUNT);
     for (const p of config.published ?? []) this.published.add(p);
   }
@@ -261,6 +261,12 @@ export class Nat66 {
       }
     }
     this.presetHash = 0;
+  }
+
+  private countNetwork(net: number, packets: number, bytes: number, len: number): void {
+    const o = net * HOST_COUNTER_COUNT;
+    this.netCounters[o + packets]++;
+    this.netCounters[o + bytes] += len;
   }
 
   /**
@@ -471,11 +477,10 @@ export class Nat66 {
     const bytesOut = rec[o + R.BYTES_OUT];
     rec[o + R.BYTES_OUT] = bytesOut + plen;
     if (rec[o + R.BYTES_OUT] < bytesOut) t.bytesHi[id * 2]++;
-    const hc = (rec[o + R.META] >>> 16) * 4;
+    const hc = (rec[o + R.META] >>> 16) * HOST_COUNTER_COUNT;
     t.hostCnt[hc + HostCounter.PacketsOut]++;
     t.hostCnt[hc + HostCounter.BytesOut] += plen;
-    this.netCounters[net * 4 + HostCounter.PacketsOut]++;
-    this.netCounters[net * 4 + HostCounter.BytesOut] += plen;
+    this.countNetwork(net, HostCounter.PacketsOut, HostCounter.BytesOut, plen);
     this.counters[NatCounter.OutPackets]++;
     this.counters[NatCounter.OutBytes] += plen;
 
@@ -599,12 +604,11 @@ export class Nat66 {
     const bytesIn = rec[o + R.BYTES_IN];
     rec[o + R.BYTES_IN] = bytesIn + plen;
     if (rec[o + R.BYTES_IN] < bytesIn) t.bytesHi[id * 2 + 1]++;
-    const hc = (rec[o + R.META] >>> 16) * 4;
+    const hc = (rec[o + R.META] >>> 16) * HOST_COUNTER_COUNT;
     t.hostCnt[hc + HostCounter.PacketsIn]++;
     t.hostCnt[hc + HostCounter.BytesIn] += plen;
     const net = this.cfg.extNet[extIdx];
-    this.netCounters[net * 4 + HostCounter.PacketsIn]++;
-    this.netCounters[net * 4 + HostCounter.BytesIn] += plen;
+    this.countNetwork(net, HostCounter.PacketsIn, HostCounter.BytesIn, plen);
     this.counters[NatCounter.InPackets]++;
     this.counters[NatCounter.InBytes] += plen;
 
@@ -651,8 +655,7 @@ export class Nat66 {
       return this.drop(NatDrop.NptUntranslatable);
     }
     this.counters[NatCounter.NptOut]++;
-    this.netCounters[net * 4 + HostCounter.PacketsOut]++;
-    this.netCounters[net * 4 + HostCounter.BytesOut] += ch.payloadEnd - off;
+    this.countNetwork(net, HostCounter.PacketsOut, HostCounter.BytesOut, ch.payloadEnd - off);
     return this.hairpinIfExternal(buf, off, ch, partial);
   }
 
@@ -665,8 +668,7 @@ export class Nat66 {
       return this.drop(NatDrop.NptUntranslatable);
     }
     this.counters[NatCounter.NptIn]++;
-    this.netCounters[net * 4 + HostCounter.PacketsIn]++;
-    this.netCounters[net * 4 + HostCounter.BytesIn] += ch.payloadEnd - off;
+    this.countNetwork(net, HostCounter.PacketsIn, HostCounter.BytesIn, ch.payloadEnd - off);
     return hairpin ? Verdict.Hairpin : Verdict.Forward;
   }
 
@@ -804,12 +806,12 @@ export class Nat66 {
   // network of the same name (new arrays: the networks may have changed).
   private carryNetworkCounters(from: { names: readonly string[]; counters: Float64Array; drops: Float64Array }): void {
     const names = this.cfg.netNames;
-    const counters = new Float64Array(names.length * 4);
+    const counters = new Float64Array(names.length * HOST_COUNTER_COUNT);
     const drops = new Float64Array(names.length * DROP_REASON_COUNT);
     from.names.forEach((name, old) => {
       const net = names.indexOf(name);
       if (net < 0) return;
-      for (let k = 0; k < 4; k++) counters[net * 4 + k] += from.counters[old * 4 + k];
+      for (let k = 0; k < HOST_COUNTER_COUNT; k++) counters[net * HOST_COUNTER_COUNT + k] += from.counters[old * HOST_COUNTER_COUNT + k];
       for (let r = 0; r < DROP_REASON_COUNT; r++) drops[net * DROP_REASON_COUNT + r] += from.drops[old * DROP_REASON_COUNT + r];
     });
     this.netCounters = counters;

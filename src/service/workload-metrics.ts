@@ -22,7 +22,7 @@
 import type { ContainerAddress } from '../docker/docker-model.js';
 import { DROP_REASON_COUNT, DROP_REASON_NAMES } from '../nat/drop.js';
 import { addressWords, networkExternal } from '../nat/engine-config.js';
-import { HostCounter } from '../nat/hosts.js';
+import { HostCounter, HOST_COUNTER_COUNT } from '../nat/hosts.js';
 import type { Nat66 } from '../nat/nat66.js';
 import type { NdpService } from '../proxy/ndp-service.js';
 import { parseIpv6 } from '../wire/address.js';
@@ -48,7 +48,7 @@ function readHost(nat: Nat66, address: string, out: Float64Array): number {
     out.fill(0);
     return 0;
   }
-  out.set(hosts.cnt.subarray(host * 4, host * 4 + 4), 0);
+  out.set(hosts.cnt.subarray(host * HOST_COUNTER_COUNT, (host + 1) * HOST_COUNTER_COUNT), 0);
   out.set(hosts.drops.subarray(host * DROP_REASON_COUNT, (host + 1) * DROP_REASON_COUNT), 4);
   return host;
 }
@@ -148,14 +148,14 @@ export function networkMetrics(engine: () => Nat66 | undefined, ndp: () => NdpSe
       name: 'sixgate_network_packets_total', help: 'Packets a NAT66 network sent (out) and received (in) through the NAT.',
       kind: 'counter', labels: ['network', 'direction'],
       collect: (emit) => each((nat, net, name) => {
-        for (const [dir, packets] of DIRECTIONS) emit([name, dir], nat.netCounters[net * 4 + packets]!);
+        for (const [dir, packets] of DIRECTIONS) emit([name, dir], nat.netCounters[net * HOST_COUNTER_COUNT + packets]!);
       }),
     },
     {
       name: 'sixgate_network_bytes_total', help: 'Bytes of the packets a NAT66 network sent (out) and received (in) through the NAT.',
       kind: 'counter', labels: ['network', 'direction'],
       collect: (emit) => each((nat, net, name) => {
-        for (const [dir, , bytes] of DIRECTIONS) emit([name, dir], nat.netCounters[net * 4 + bytes]!);
+        for (const [dir, , bytes] of DIRECTIONS) emit([name, dir], nat.netCounters[net * HOST_COUNTER_COUNT + bytes]!);
       }),
     },
     {
