@@ -1,4 +1,4 @@
-// Adapters from the feed to the two engines: the NDP proxy follows address
+// Adapters from the feed to the two engines (and the macvlan/ipvlan shims): the NDP proxy follows address
 // deltas incrementally; the NAT66 side is small and compiled as a whole (by
 // src/service/docker-to-nat.ts) after any batch that `touchesNat`.
 import type { DockerNetwork } from './classify.js';
@@ -40,6 +40,24 @@ export function touchesNat(deltas: readonly FeedDelta[]): boolean {
         return natty(d.network);
       case 'network-changed':
         return natty(d.network) || natty(d.previous);
+      default:
+        return false;
+    }
+  });
+}
+
+/** Whether a batch changes anything a shim is made of. */
+export function touchesShims(deltas: readonly FeedDelta[]): boolean {
+  return deltas.some((d) => {
+    switch (d.kind) {
+      case 'network-added':
+      case 'network-removed':
+        return d.network.driver !== 'bridge';
+      case 'network-changed':
+        return d.network.driver !== 'bridge' || d.previous.driver !== 'bridge';
+      case 'address-added':
+      case 'address-removed':
+        return d.address.service === 'shim';
       default:
         return false;
     }

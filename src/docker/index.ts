@@ -10,5 +10,5 @@ export { EngineClient, CLIENT_API_VERSION, OLDEST_API_VERSION, type EngineEvent 
 export { endpointFromEnv, parseDockerHost, describeEndpoint, DEFAULT_DOCKER_SOCKET, type DockerEndpoint } from './endpoint.js';
 export { acquireInstanceLock, type InstanceLock } from './lock.js';
 export type { ContainerInfo, PortBinding, PortProtocol } from './containers.js';
-export { applyNdpDeltas, touchesNat, type NdpSink } from './consumers.js';
+export { applyNdpDeltas, touchesNat, touchesShims, type NdpSink } from './consumers.js';
 export type { ApiNetwork } from './api-types.js';

@@ -20,6 +20,7 @@ import { createHash } from 'node:crypto';
 import { assertIfname, ipBatch, ipJson } from './run.js';
 import { writeSysctl } from './sysctl.js';
 import { SIXGATE_PROTO } from './tags.js';
+import { formatMac } from '../wire/address.js';
 
 export const SHIM_PREFIX = 'sgs-';
 const ALIAS_PREFIX = 'sixgate shim ';
@@ -47,8 +48,7 @@ export function shimName(networkId: string): string {
 /** A locally administered unicast MAC derived from the network id. */
 export function shimMac(networkId: string): string {
   const h = createHash('sha256').update(`sixgate-shim:${networkId}`).digest();
-  const bytes = [0x02, h[0]!, h[1]!, h[2]!, h[3]!, h[4]!];
-  return bytes.map((b) => b.toString(16).padStart(2, '0')).join(':');
+  return formatMac(Uint8Array.of(0x02, h[0]!, h[1]!, h[2]!, h[3]!, h[4]!), 0);
 }
 
 interface IpLink { ifname?: string; ifalias?: string; link?: string; operstate?: string; address?: string }

@@ -13,7 +13,7 @@
 import { randomBytes } from 'node:crypto';
 import { PacketSocket, PacketRing, icmp6Filter, Icmp6Type, hwaddr, ETH_P_IPV6 } from '../io/index.js';
 import { writeHeader as writeEthernet, HEADER_LEN as ETH_LEN, srcOffset } from '../wire/ethernet.js';
-import { writeMulticastMac, writeSolicitedNode, equalAddress, parseIpv6 } from '../wire/address.js';
+import { writeMulticastMac, writeSolicitedNode, equalAddress, formatMac, parseIpv6 } from '../wire/address.js';
 import { buildNs } from '../wire/ndp-build.js';
 import { parseNd } from '../wire/ndp.js';
 
@@ -41,7 +41,7 @@ export async function probeHolders(options: ProbeOptions): Promise<string[]> {
         const off = ring.offset(i);
         const na = parseNd(ring.buf, off + ETH_LEN, ring.lens[i]! - ETH_LEN);
         if (typeof na !== 'object' || na.kind !== 'na' || !equalAddress(na.target, 0, target, 0)) continue;
-        holders.add(macText(ring.buf, off + srcOffset(0)));
+        holders.add(formatMac(ring.buf, off + srcOffset(0)));
       }
     });
     const frame = new Uint8Array(ETH_LEN + 40 + 24 + 8);
@@ -60,10 +60,4 @@ export async function probeHolders(options: ProbeOptions): Promise<string[]> {
     sock.close();
   }
   return [...holders].sort();
-}
-
-function macText(buf: Uint8Array, off: number): string {
-  const parts: string[] = [];
-  for (let i = 0; i < 6; i++) parts.push(buf[off + i]!.toString(16).padStart(2, '0'));
-  return parts.join(':');
 }

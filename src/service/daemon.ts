@@ -27,7 +27,7 @@ import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { HostSetupError, SixgateError } from '../errors.js';
 import {
-  DockerFeed, acquireInstanceLock, applyNdpDeltas, parseDockerHost, endpointFromEnv, touchesNat,
+  DockerFeed, acquireInstanceLock, applyNdpDeltas, parseDockerHost, endpointFromEnv, touchesNat, touchesShims,
   type DeltaBatch, type DockerEndpoint, type FeedDelta, type InstanceLock, type NdpSink,
 } from '../docker/index.js';
 import { causingEvent } from '../docker/feed.js';
@@ -48,7 +48,7 @@ import type { HealthStatus, ComponentHealth } from './health.js';
 import { datapathModel, filterResolvable, modelKey } from './docker-to-nat.js';
 import { findUplink, readUplink } from './uplink.js';
 import { LatencyRing } from './latency.js';
-import { ShimManager, touchesShims } from './shims.js';
+import { ShimManager } from './shims.js';
 
 export interface DaemonOptions {
   readonly config: ServiceConfig;

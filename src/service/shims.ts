@@ -14,7 +14,7 @@
 // from the latest snapshot. ipvlan l3 addresses, answered for by the NDP
 // proxy on the parent, get the same probe before their first answer.
 import type { Logger } from 'pino';
-import type { ContainerAddress, DockerNetwork, FeedDelta, FeedSnapshot } from '../docker/index.js';
+import type { ContainerAddress, DockerNetwork, FeedSnapshot } from '../docker/index.js';
 import { applyShim, listShims, removeShim, shimMac, shimName, type ShimSpec } from '../host/shim.js';
 import { interfaceGlobals } from '../host/interfaces.js';
 import { parsePrefix, prefixWithin } from '../docker/classify.js';
@@ -44,24 +44,6 @@ export interface ShimManagerOptions {
   readonly log: Logger;
   /** The DAD probe (tests may shorten its wait). */
   readonly probe?: (options: ProbeOptions) => Promise<string[]>;
-}
-
-/** Whether a batch changes anything a shim is made of. */
-export function touchesShims(deltas: readonly FeedDelta[]): boolean {
-  return deltas.some((d) => {
-    switch (d.kind) {
-      case 'network-added':
-      case 'network-removed':
-        return d.network.driver !== 'bridge';
-      case 'network-changed':
-        return d.network.driver !== 'bridge' || d.previous.driver !== 'bridge';
-      case 'address-added':
-      case 'address-removed':
-        return d.address.service === 'shim';
-      default:
-        return false;
-    }
-  });
 }
 
 export class ShimManager {
