@@ -589,7 +589,6 @@ export class DatapathService {
 
   /** One line per network whose external addresses (or NPTv6 prefix) are new or changed, so each is in the log when it appears. */
   private logExternals(before: ResolvedModel | undefined, after: ResolvedModel): void {
-    const externals = (n: ResolvedModel['networks'][number]): readonly string[] => (n.externalPrefix !== undefined ? [n.externalPrefix] : n.externalAddresses);
     for (const n of after.networks) {
       const now = externals(n);
       const old = before?.networks.find((b) => b.name === n.name);
@@ -912,11 +911,16 @@ function uplinkKey(facts: HostFacts): string {
   return [...addresses, ...(facts.delegatedPrefixes ?? []).map((p) => `pd ${p}`)].join(' ');
 }
 
+/** A network's external side: its NPTv6 prefix, or its external addresses. */
+function externals(n: ResolvedModel['networks'][number]): readonly string[] {
+  return n.externalPrefix !== undefined ? [n.externalPrefix] : n.externalAddresses;
+}
+
 /** Each network's external side, as text for log lines: "web 2001:db8:1::5167:1 (draining 2001:db8:9::5167:1)". */
 function externalsOf(m: ResolvedModel): string {
   return m.networks.map((n) => {
     const draining = n.drainingAddresses === undefined ? '' : ` (draining ${n.drainingAddresses.join(' ')})`;
-    return `${n.name} ${n.externalPrefix ?? n.externalAddresses.join(' ')}${draining}`;
+    return `${n.name} ${externals(n).join(' ')}${draining}`;
   }).join('; ');
 }
 
