@@ -1,4 +1,4 @@
-// `npm run bench -- nat-e2e [--seconds N] [--repeat N] [--udp-kpps N]`: the NAT66 data path
+// `npm run bench -- nat-e2e [--seconds N] [--repeat N] [--udp-kpps N] [--udp-only] [--base DIR]`: the NAT66 data path
 // end to end, against kernel NAT66 (ip6tables MASQUERADE) on the identical
 // topology in the same run (test/datapath/topology.ts):
 //
@@ -11,15 +11,19 @@
 // from elsewhere hits both alike, medians printed. sixgate runs as the real
 // `sixgate nat` child with --trace-gc: the scavenges it logs during the
 // measured runs are counted (the per-packet path must allocate nothing).
+// The UDP runs also report CPU per packet forwarded (cpuSample); --base DIR
+// adds another build's sixgate (DIR/dist) to every round, for an A/B.
 // Prints: nat-e2e: sixgate <Gbit/s> tcp <kpps> udp64; kernel <Gbit/s> tcp <kpps> udp64; ratio tcp <r> udp <r>
 import { fileURLToPath } from 'node:url';
-import { rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { once } from 'node:events';
 import type { ChildProcess } from 'node:child_process';
 import type { Netns } from '../test/support/netns.js';
 import { NatLab, A, CLI } from '../test/datapath/topology.js';
 
-interface IperfResult { bitsPerSecond: number; pps: number; sentPps: number; seconds: number }
+/** senderSysNs: the iperf3 client's system CPU time (its own getrusage, in the JSON's cpu_utilization_percent). */
+interface IperfResult { bitsPerSecond: number; pps: number; sentPps: number; seconds: number; senderSysNs: number }
 
 let nextPort = 5600;
 
@@ -31,13 +35,14 @@ async function iperf(a: Netns, b: Netns, dst: string, seconds: number, udp64: bo
     const args = ['-c', dst, '-p', port, '-t', String(seconds), '-J', ...(udp64 ? ['-u', '-b', String(udpKpps * 1000 * 64 * 8), '-l', '64'] : [])];
     const run = await a.run('iperf3', args, (seconds + 15) * 1000);
     if (run.code !== 0) throw new Error(`iperf3 ${args.join(' ')} failed: ${run.stderr || run.stdout.slice(0, 400)}`);
-    const end = (JSON.parse(run.stdout) as { end: Record<string, { seconds: number; bits_per_second: number; packets?: number; lost_packets?: number }> }).end;
+    const end = (JSON.parse(run.stdout) as { end: Record<string, { seconds: number; bits_per_second: number; packets?: number; lost_packets?: number; host_system?: number }> }).end;
+    const senderSysNs = (end.cpu_utilization_percent?.host_system ?? 0) / 100 * seconds * 1e9;
     if (udp64) {
       const sum = end.sum;
       const delivered = (sum.packets ?? 0) - (sum.lost_packets ?? 0);
-      return { bitsPerSecond: sum.bits_per_second, pps: delivered / sum.seconds, sentPps: (sum.packets ?? 0) / sum.seconds, seconds: sum.seconds };
+      return { bitsPerSecond: sum.bits_per_second, pps: delivered / sum.seconds, sentPps: (sum.packets ?? 0) / sum.seconds, seconds: sum.seconds, senderSysNs };
     }
-    return { bitsPerSecond: end.sum_received.bits_per_second, pps: 0, sentPps: 0, seconds: end.sum_received.seconds };
+    return { bitsPerSecond: end.sum_received.bits_per_second, pps: 0, sentPps: 0, seconds: end.sum_received.seconds, senderSysNs };
   } finally {
     server.kill('SIGKILL');
   }
@@ -54,10 +59,10 @@ class Sixgate {
   scavenges = 0;
   marks = 0;
   private constructor(readonly child: ChildProcess) {}
-  static async start(lab: NatLab): Promise<Sixgate> {
+  static async start(lab: NatLab, cli: string): Promise<Sixgate> {
     const file = `/tmp/${lab.gw.name}-bench.yaml`;
     writeFileSync(file, CONFIG);
-    const child = lab.gw.spawn(process.execPath, ['--trace-gc', CLI, 'nat', '-c', file, '--cleanup']);
+    const child = lab.gw.spawn(process.execPath, ['--trace-gc', cli, 'nat', '-c', file, '--cleanup']);
     const s = new Sixgate(child);
     let out = '';
     // V8's --trace-gc lines come on stdout, sixgate's log on stderr.
@@ -94,6 +99,94 @@ function gbit(bps: number): string {
   return (bps / 1e9).toFixed(2);
 }
 
+function kpps(pps: number): string {
+  return (pps / 1000).toFixed(0);
+}
+
+/**
+ * CPU time from /proc in nanoseconds. Both files count USER_HZ (100) ticks,
+ * sampled: this kernel has no IRQ time accounting, so a tick that lands in
+ * softirq work done in a task's context (at local_bh_enable after a write, a
+ * send) counts in that task's time and in the softirq column alike. The
+ * machine's busy total counts every tick once.
+ */
+const TICK_NS = 1e9 / 100;
+interface CpuSample { busy: number; softirq: number; proc: number }
+
+function cpuSample(pid: number | undefined): CpuSample {
+  // cpu  user nice system idle iowait irq softirq steal guest guest_nice
+  const t = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/).slice(1).map(Number);
+  let proc = 0;
+  if (pid !== undefined) {
+    // After "(comm)": state is field 3, utime field 14, stime field 15 (proc(5)).
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    proc = Number(f[11]) + Number(f[12]);
+  }
+  return { busy: (t[0]! + t[1]! + t[2]! + t[5]! + t[6]!) * TICK_NS, softirq: t[6]! * TICK_NS, proc: proc * TICK_NS };
+}
+
+/** Packets the gateway sent out of its uplink: forwarded by whichever NAT runs. */
+function uplinkSent(lab: NatLab): number {
+  const [link] = lab.gw.ipJson<Array<{ stats64: { tx: { packets: number } } }>>('-s', 'link', 'show', 'up0');
+  return link!.stats64.tx.packets;
+}
+
+/** One UDP run's CPU per packet the gateway forwarded, in ns: the forwarder's process, softirq, iperf3's sender (sys), the whole machine. */
+interface UdpCpu { packets: number; proc: number; softirq: number; senderSys: number; busy: number }
+
+async function measuredUdp(lab: NatLab, pid: number | undefined, seconds: number, udpKpps: number): Promise<{ r: IperfResult; cpu: UdpCpu }> {
+  const sent0 = uplinkSent(lab);
+  const a = cpuSample(pid);
+  const r = await iperf(lab.c1, lab.inet, A.inet, seconds, true, udpKpps);
+  const b = cpuSample(pid);
+  const packets = Math.max(1, uplinkSent(lab) - sent0);
+  return {
+    r,
+    cpu: {
+      packets,
+      proc: (b.proc - a.proc) / packets,
+      softirq: (b.softirq - a.softirq) / packets,
+      senderSys: r.senderSysNs / packets,
+      busy: (b.busy - a.busy) / packets,
+    },
+  };
+}
+
+/** One NAT's figures in a round: sixgate (this build or --base's) or the kernel. */
+interface Arm { tcp?: IperfResult; udp: IperfResult; cpu: UdpCpu; rcvDrops: number; gc?: number; gcTotal?: number; tunDrops?: number; forwardedPps?: number }
+
+async function sixgateArm(lab: NatLab, cli: string, seconds: number, udpKpps: number, udpOnly: boolean): Promise<Arm> {
+  const sg = await Sixgate.start(lab, cli);
+  try {
+    const gc0 = sg.scavenges;
+    const tcp = udpOnly ? undefined : await iperf(lab.c1, lab.inet, A.inet, seconds, false);
+    const written0 = tunStats(lab).rx.packets;
+    const drops0 = tunStats(lab).tx.dropped;
+    rcvbufDrops(lab);
+    const { r: udp, cpu } = await measuredUdp(lab, sg.child.pid, seconds, udpKpps);
+    const rcvDrops = rcvbufDrops(lab);
+    const link = tunStats(lab);
+    return {
+      tcp, udp, cpu, rcvDrops, gc: sg.scavenges - gc0, gcTotal: sg.scavenges,
+      tunDrops: link.tx.dropped - drops0, forwardedPps: (link.rx.packets - written0) / udp.seconds,
+    };
+  } finally {
+    await sg.stop();
+  }
+}
+
+async function kernelArm(lab: NatLab, seconds: number, udpKpps: number, udpOnly: boolean): Promise<Arm> {
+  lab.gw.exec('ip6tables', ['-t', 'nat', '-A', 'POSTROUTING', '-s', 'fd66:1::/64', '-o', 'up0', '-j', 'MASQUERADE']);
+  try {
+    const tcp = udpOnly ? undefined : await iperf(lab.c1, lab.inet, A.inet, seconds, false);
+    rcvbufDrops(lab);
+    const { r: udp, cpu } = await measuredUdp(lab, undefined, seconds, udpKpps);
+    return { tcp, udp, cpu, rcvDrops: rcvbufDrops(lab) };
+  } finally {
+    lab.gw.exec('ip6tables', ['-t', 'nat', '-F', 'POSTROUTING']);
+  }
+}
+
 export async function run(args: string[]): Promise<void> {
   const opt = (name: string, dflt: number): number => {
     const i = args.indexOf(name);
@@ -102,56 +195,61 @@ export async function run(args: string[]): Promise<void> {
   const seconds = opt('--seconds', 5);
   const repeat = Math.min(9, opt('--repeat', 1));
   const udpKpps = opt('--udp-kpps', 0);
+  const udpOnly = args.includes('--udp-only');
+  // --base DIR: another build's sixgate (a worktree with its dist/) as a third arm in every round, for A/B.
+  const baseAt = args.indexOf('--base');
+  const baseCli = baseAt >= 0 ? resolve(args[baseAt + 1]!, 'dist/src/cli/main.js') : undefined;
   if (process.getuid?.() !== 0) throw new Error('bench nat-e2e needs root (network namespaces and a TUN)');
   const lab = new NatLab({ withNpt: false, withInet2: false });
   try {
-    const rounds: Array<{ s: IperfResult; su: IperfResult; k: IperfResult; ku: IperfResult; gc: number; gcTotal: number; tunDrops: number; forwardedPps: number; sDrops: number; kDrops: number }> = [];
+    const rounds: Array<{ s: Arm; b?: Arm; k: Arm }> = [];
     for (let r = 0; r < repeat; r++) {
-      const sg = await Sixgate.start(lab);
-      const gc0 = sg.scavenges;
-      const s = await iperf(lab.c1, lab.inet, A.inet, seconds, false);
-      const written0 = tunStats(lab).rx.packets;
-      rcvbufDrops(lab);
-      const su = await iperf(lab.c1, lab.inet, A.inet, seconds, true, udpKpps);
-      const sDrops = rcvbufDrops(lab);
-      const link = tunStats(lab);
-      const forwardedPps = (link.rx.packets - written0) / su.seconds;
-      const tunDrops = link.tx.dropped;
-      const gc = sg.scavenges - gc0;
-      const gcTotal = sg.scavenges;
-      await sg.stop();
-      lab.gw.exec('ip6tables', ['-t', 'nat', '-A', 'POSTROUTING', '-s', 'fd66:1::/64', '-o', 'up0', '-j', 'MASQUERADE']);
-      const k = await iperf(lab.c1, lab.inet, A.inet, seconds, false);
-      rcvbufDrops(lab);
-      const ku = await iperf(lab.c1, lab.inet, A.inet, seconds, true, udpKpps);
-      const kDrops = rcvbufDrops(lab);
-      lab.gw.exec('ip6tables', ['-t', 'nat', '-F', 'POSTROUTING']);
-      rounds.push({ s, su, k, ku, gc, gcTotal, tunDrops, forwardedPps, sDrops, kDrops });
+      // Base and this build swap order every round, so neither always runs first.
+      const b = baseCli !== undefined && r % 2 === 1 ? await sixgateArm(lab, baseCli, seconds, udpKpps, udpOnly) : undefined;
+      const s = await sixgateArm(lab, CLI, seconds, udpKpps, udpOnly);
+      const b2 = baseCli !== undefined && r % 2 === 0 ? await sixgateArm(lab, baseCli, seconds, udpKpps, udpOnly) : b;
+      const k = await kernelArm(lab, seconds, udpKpps, udpOnly);
+      rounds.push({ s, b: b2, k });
       if (repeat > 1) {
-        process.stdout.write(`  round ${r + 1}: sixgate ${gbit(s.bitsPerSecond)} / kernel ${gbit(k.bitsPerSecond)} Gbit/s tcp, ` +
-          `${(su.pps / 1000).toFixed(0)} / ${(ku.pps / 1000).toFixed(0)} kpps udp64\n`);
+        const tcp = udpOnly ? '' : `${gbit(s.tcp!.bitsPerSecond)} / kernel ${gbit(k.tcp!.bitsPerSecond)} Gbit/s tcp, `;
+        process.stdout.write(`  round ${r + 1}: sixgate ${tcp}${kpps(s.udp.pps)} / kernel ${kpps(k.udp.pps)} kpps udp64` +
+          (b2 ? `; base ${kpps(b2.udp.pps)} kpps, forwarded ${kpps(s.forwardedPps!)} / base ${kpps(b2.forwardedPps!)}` : '') + '\n');
       }
     }
     const median = (pick: (x: (typeof rounds)[number]) => number): number => {
       const v = rounds.map(pick).sort((x, y) => x - y);
       return v[(v.length - 1) >> 1]!;
     };
-    const sT = median((x) => x.s.bitsPerSecond);
-    const kT = median((x) => x.k.bitsPerSecond);
-    const sU = median((x) => x.su.pps);
-    const kU = median((x) => x.ku.pps);
-    process.stdout.write(`nat-e2e: sixgate ${gbit(sT)} Gbit/s tcp ${(sU / 1000).toFixed(0)} kpps udp64; ` +
-      `kernel ${gbit(kT)} Gbit/s tcp ${(kU / 1000).toFixed(0)} kpps udp64; ratio tcp ${(sT / kT).toFixed(2)} udp ${(sU / kU).toFixed(2)}\n`);
-    process.stdout.write(`  udp64 sent by iperf3 (sender-bound): sixgate ${(median((x) => x.su.sentPps) / 1000).toFixed(0)} kpps, ` +
-      `kernel ${(median((x) => x.ku.sentPps) / 1000).toFixed(0)} kpps; delivered figures above are what the receiver got\n`);
+    const kU = median((x) => x.k.udp.pps);
+    const sU = median((x) => x.s.udp.pps);
+    const tcpPart = (arm: (x: (typeof rounds)[number]) => Arm): string => udpOnly ? '' : `${gbit(median((x) => arm(x).tcp!.bitsPerSecond))} Gbit/s tcp `;
+    process.stdout.write(`nat-e2e: sixgate ${tcpPart((x) => x.s)}${kpps(sU)} kpps udp64; kernel ${tcpPart((x) => x.k)}${kpps(kU)} kpps udp64; ratio ` +
+      (udpOnly ? '' : `tcp ${(median((x) => x.s.tcp!.bitsPerSecond) / median((x) => x.k.tcp!.bitsPerSecond)).toFixed(2)} `) + `udp ${(sU / kU).toFixed(2)}\n`);
+    process.stdout.write(`  udp64 sent by iperf3 (sender-bound): sixgate ${kpps(median((x) => x.s.udp.sentPps))} kpps, ` +
+      `kernel ${kpps(median((x) => x.k.udp.sentPps))} kpps; delivered figures above are what the receiver got\n`);
     // On 2 vCPUs the sender, the receiver and sixgate compete: the kernel's
     // forwarding runs in the sender's own context (back-pressure), sixgate's
     // does not, so the receiver starves and drops at its socket.
-    process.stdout.write(`  udp64 forwarded by sixgate (written back into the TUN): ${(median((x) => x.forwardedPps) / 1000).toFixed(0)} kpps ` +
-      `(${(median((x) => x.forwardedPps) / kU).toFixed(2)}x kernel delivered); receiver socket-buffer drops per run: sixgate ${rounds.map((x) => x.sDrops).join(', ')}; kernel ${rounds.map((x) => x.kDrops).join(', ')}\n`);
-    process.stdout.write(`  packets the kernel dropped at the TUN queue (sixgate not reading fast enough): ${rounds.map((x) => x.tunDrops).join(', ')}\n`);
-    process.stdout.write(`  sixgate GC during the measured runs (--trace-gc scavenges): ${rounds.map((x) => x.gc).join(', ')}; ` +
-      `${seconds} s per run, ${repeat} round(s), 1 worker (main thread); scavenges logged since each start (incl. start-up): ${rounds.map((x) => x.gcTotal).join(', ')}\n`);
+    const fwd = median((x) => x.s.forwardedPps!);
+    process.stdout.write(`  udp64 forwarded by sixgate (written back into the TUN): ${kpps(fwd)} kpps ` +
+      `(${(fwd / kU).toFixed(2)}x kernel delivered); receiver socket-buffer drops per run: sixgate ${rounds.map((x) => x.s.rcvDrops).join(', ')}; kernel ${rounds.map((x) => x.k.rcvDrops).join(', ')}\n`);
+    process.stdout.write(`  packets the kernel dropped at the TUN queue (sixgate not reading fast enough): ${rounds.map((x) => x.s.tunDrops).join(', ')}\n`);
+    const cpu = (arm: (x: (typeof rounds)[number]) => Arm, key: keyof UdpCpu): string => median((x) => arm(x).cpu[key]).toFixed(0);
+    process.stdout.write(`  CPU ns per udp64 packet forwarded out of the uplink (medians; /proc tick samples, see cpuSample): ` +
+      `sixgate process ${cpu((x) => x.s, 'proc')} + softirq ${cpu((x) => x.s, 'softirq')}; kernel softirq ${cpu((x) => x.k, 'softirq')}; ` +
+      `iperf3 sender sys: sixgate ${cpu((x) => x.s, 'senderSys')}, kernel ${cpu((x) => x.k, 'senderSys')}; ` +
+      `whole machine busy: sixgate ${cpu((x) => x.s, 'busy')}, kernel ${cpu((x) => x.k, 'busy')}\n`);
+    process.stdout.write(`  sixgate GC during the measured runs (--trace-gc scavenges): ${rounds.map((x) => x.s.gc).join(', ')}; ` +
+      `${seconds} s per run, ${repeat} round(s), 1 worker (main thread); scavenges logged since each start (incl. start-up): ${rounds.map((x) => x.s.gcTotal).join(', ')}\n`);
+    if (baseCli !== undefined) {
+      const bU = median((x) => x.b!.udp.pps);
+      const bF = median((x) => x.b!.forwardedPps!);
+      process.stdout.write(`  base ${baseCli}: ${tcpPart((x) => x.b!)}${kpps(bU)} kpps udp64 delivered, ${kpps(bF)} kpps forwarded; ` +
+        `this build / base: delivered ${(sU / bU).toFixed(2)}x, forwarded ${(fwd / bF).toFixed(2)}x` +
+        (udpOnly ? '' : `, tcp ${(median((x) => x.s.tcp!.bitsPerSecond) / median((x) => x.b!.tcp!.bitsPerSecond)).toFixed(2)}x`) +
+        `; TUN-queue drops ${rounds.map((x) => x.b!.tunDrops).join(', ')}; CPU ns per packet process ${cpu((x) => x.b!, 'proc')} + softirq ${cpu((x) => x.b!, 'softirq')}, ` +
+        `machine ${cpu((x) => x.b!, 'busy')}; GC ${rounds.map((x) => x.b!.gc).join(', ')}\n`);
+    }
   } finally {
     rmSync(`/tmp/${lab.gw.name}-bench.yaml`, { force: true });
     lab.destroy();
