@@ -10,6 +10,7 @@
         "src/poll.c",
         "src/netif.c",
         "src/tun.c",
+        "src/uring.c",
         "src/icmp6.c",
         "src/packet.c",
         "src/statefile.c"

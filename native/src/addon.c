@@ -60,6 +60,7 @@ NAPI_MODULE_INIT() {
   init_poll(env, exports);
   init_netif(env, exports);
   init_tun(env, exports);
+  init_uring(env, exports);
   init_icmp6(env, exports);
   init_packet(env, exports);
   init_statefile(env, exports);

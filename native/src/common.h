@@ -69,6 +69,7 @@ void export_all(napi_env env, napi_value exports, const export_t *list, size_t n
 void init_poll(napi_env env, napi_value exports);
 void init_netif(napi_env env, napi_value exports);
 void init_tun(napi_env env, napi_value exports);
+void init_uring(napi_env env, napi_value exports);
 void init_icmp6(napi_env env, napi_value exports);
 void init_packet(napi_env env, napi_value exports);
 void init_statefile(napi_env env, napi_value exports);

@@ -27,6 +27,12 @@ export interface Addon {
     vnetLen: number, max: number, counters: Float64Array, stamp: Float64Array): number;
   tunWrite(fd: number, buf: Uint8Array, lens: Int32Array, slotSize: number, headroom: number,
     vnetLen: number, start: number, count: number, counters: Float64Array): number;
+  uringOpen(): object | number;
+  uringClose(handle: object): number;
+  tunUringRead(handle: object, fd: number, buf: Uint8Array, lens: Int32Array, slotSize: number, headroom: number,
+    vnetLen: number, max: number, counters: Float64Array, stamp: Float64Array): number;
+  tunUringWrite(handle: object, fd: number, buf: Uint8Array, lens: Int32Array, slotSize: number, headroom: number,
+    vnetLen: number, start: number, count: number, counters: Float64Array): number;
 
   icmp6Open(ifname: string): number;
   icmp6SetFilter(fd: number, pass: Uint8Array): number;

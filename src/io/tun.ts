@@ -108,6 +108,13 @@ export interface TunOptions {
   txqueuelen?: number;
   /** Bring the link up (default true). */
   up?: boolean;
+  /**
+   * Move each read and write batch in one io_uring system call instead of one
+   * call per packet (native/src/uring.c). Where io_uring is unavailable (an
+   * old kernel, a seccomp profile that forbids it) the device quietly keeps
+   * readv/write; `Tun.uring` says which.
+   */
+  uring?: boolean;
 }
 
 export class Tun extends FdHandle {
@@ -116,13 +123,21 @@ export class Tun extends FdHandle {
   /** Offload bits the kernel accepted (Offload.*); 0 without vnet headers. */
   readonly offloads: number;
   #vnetLen: number;
+  /** The io_uring that batches this device's reads and writes, when asked for and available. */
+  #uring: object | undefined;
 
-  private constructor(fd: number, name: string, vnetHeader: boolean, offloads: number) {
+  private constructor(fd: number, name: string, vnetHeader: boolean, offloads: number, uring: object | undefined) {
     super(fd, name);
     this.name = name;
     this.vnetHeader = vnetHeader;
     this.offloads = offloads;
     this.#vnetLen = vnetHeader ? VNET_HDR_LEN : 0;
+    this.#uring = uring;
+  }
+
+  /** Reads and writes go through io_uring (TunOptions.uring). */
+  get uring(): boolean {
+    return this.#uring !== undefined;
   }
 
   /** Creates (or attaches to) a TUN in the calling thread's network namespace and configures it. */
@@ -132,7 +147,8 @@ export class Tun extends FdHandle {
     const flags = (options.vnetHeader ? OPEN_VNET_HDR : 0) | (options.persist ? OPEN_PERSIST : 0);
     const got = addon().tunOpen(name, flags);
     if (typeof got === 'number') throw ioError(got, 'open /dev/net/tun + TUNSETIFF', name || 'tun');
-    const tun = new Tun(got.fd, got.name, options.vnetHeader === true, got.offloads);
+    const uring = options.uring === true ? addon().uringOpen() : undefined;
+    const tun = new Tun(got.fd, got.name, options.vnetHeader === true, got.offloads, typeof uring === 'object' ? uring : undefined);
     try {
       if (options.mtu !== undefined) setMtu(tun.name, options.mtu);
       if (options.txqueuelen !== undefined) setTxqueuelen(tun.name, options.txqueuelen);
@@ -159,7 +175,9 @@ export class Tun extends FdHandle {
   read(ring: PacketRing, max = ring.slots): number {
     const fd = this.live('read');
     this.#assertRing(ring);
-    const n = addon().tunRead(fd, ring.buf, ring.lens, ring.slotSize, ring.headroom, this.#vnetLen, max, this.counters, ring.stamp);
+    const n = this.#uring !== undefined
+      ? addon().tunUringRead(this.#uring, fd, ring.buf, ring.lens, ring.slotSize, ring.headroom, this.#vnetLen, max, this.counters, ring.stamp)
+      : addon().tunRead(fd, ring.buf, ring.lens, ring.slotSize, ring.headroom, this.#vnetLen, max, this.counters, ring.stamp);
     if (n < 0) throw ioError(n, 'read', this.name);
     return n;
   }
@@ -173,7 +191,9 @@ export class Tun extends FdHandle {
   write(ring: PacketRing, start: number, count: number): number {
     const fd = this.live('write');
     this.#assertRing(ring);
-    const n = addon().tunWrite(fd, ring.buf, ring.lens, ring.slotSize, ring.headroom, this.#vnetLen, start, count, this.counters);
+    const n = this.#uring !== undefined
+      ? addon().tunUringWrite(this.#uring, fd, ring.buf, ring.lens, ring.slotSize, ring.headroom, this.#vnetLen, start, count, this.counters)
+      : addon().tunWrite(fd, ring.buf, ring.lens, ring.slotSize, ring.headroom, this.#vnetLen, start, count, this.counters);
     if (n >= 0) return n;
     const name = errnoName(n);
     if (name === 'EIO' || name === 'ENETDOWN') {
@@ -188,5 +208,10 @@ export class Tun extends FdHandle {
     check(addon().tunSetPersist(this.live('TUNSETPERSIST'), on ? 1 : 0), 'ioctl TUNSETPERSIST', this.name);
   }
 
-  // close() (FdHandle): a non-persistent TUN disappears when its last queue closes.
+  /** A non-persistent TUN disappears when its last queue closes. Idempotent. */
+  override close(): void {
+    if (this.#uring !== undefined) addon().uringClose(this.#uring);
+    this.#uring = undefined;
+    super.close();
+  }
 }
