@@ -175,9 +175,10 @@ export class Tun extends FdHandle {
   read(ring: PacketRing, max = ring.slots): number {
     const fd = this.live('read');
     this.#assertRing(ring);
-    const n = this.#uring !== undefined
+    let n = this.#uring !== undefined
       ? addon().tunUringRead(this.#uring, fd, ring.buf, ring.lens, ring.slotSize, ring.headroom, this.#vnetLen, max, this.counters, ring.stamp)
       : addon().tunRead(fd, ring.buf, ring.lens, ring.slotSize, ring.headroom, this.#vnetLen, max, this.counters, ring.stamp);
+    if (n < 0 && this.#uringRefused(n)) n = addon().tunRead(fd, ring.buf, ring.lens, ring.slotSize, ring.headroom, this.#vnetLen, max, this.counters, ring.stamp);
     if (n < 0) throw ioError(n, 'read', this.name);
     return n;
   }
@@ -191,9 +192,10 @@ export class Tun extends FdHandle {
   write(ring: PacketRing, start: number, count: number): number {
     const fd = this.live('write');
     this.#assertRing(ring);
-    const n = this.#uring !== undefined
+    let n = this.#uring !== undefined
       ? addon().tunUringWrite(this.#uring, fd, ring.buf, ring.lens, ring.slotSize, ring.headroom, this.#vnetLen, start, count, this.counters)
       : addon().tunWrite(fd, ring.buf, ring.lens, ring.slotSize, ring.headroom, this.#vnetLen, start, count, this.counters);
+    if (n < 0 && this.#uringRefused(n)) n = addon().tunWrite(fd, ring.buf, ring.lens, ring.slotSize, ring.headroom, this.#vnetLen, start, count, this.counters);
     if (n >= 0) return n;
     const name = errnoName(n);
     if (name === 'EIO' || name === 'ENETDOWN') {
@@ -206,6 +208,18 @@ export class Tun extends FdHandle {
   /** TUNSETPERSIST on the open device. */
   setPersist(on: boolean): void {
     check(addon().tunSetPersist(this.live('TUNSETPERSIST'), on ? 1 : 0), 'ioctl TUNSETPERSIST', this.name);
+  }
+
+  /**
+   * A kernel whose TUN lacks non-blocking io_uring requests (RWF_NOWAIT)
+   * refuses every one with EOPNOTSUPP, before touching a packet: the device
+   * drops io_uring for good and the call is made again with readv/write.
+   */
+  #uringRefused(negErrno: number): boolean {
+    if (this.#uring === undefined || errnoName(negErrno) !== 'EOPNOTSUPP') return false;
+    addon().uringClose(this.#uring);
+    this.#uring = undefined;
+    return true;
   }
 
   /** A non-persistent TUN disappears when its last queue closes. Idempotent. */
