@@ -234,11 +234,16 @@ export async function run(args: string[]): Promise<void> {
     process.stdout.write(`  udp64 forwarded by sixgate (written back into the TUN): ${kpps(fwd)} kpps ` +
       `(${(fwd / kU).toFixed(2)}x kernel delivered); receiver socket-buffer drops per run: sixgate ${rounds.map((x) => x.s.rcvDrops).join(', ')}; kernel ${rounds.map((x) => x.k.rcvDrops).join(', ')}\n`);
     process.stdout.write(`  packets the kernel dropped at the TUN queue (sixgate not reading fast enough): ${rounds.map((x) => x.s.tunDrops).join(', ')}\n`);
-    const cpu = (arm: (x: (typeof rounds)[number]) => Arm, key: keyof UdpCpu): string => median((x) => arm(x).cpu[key]).toFixed(0);
-    process.stdout.write(`  CPU ns per udp64 packet forwarded out of the uplink (medians; /proc tick samples, see cpuSample): ` +
-      `sixgate process ${cpu((x) => x.s, 'proc')} + softirq ${cpu((x) => x.s, 'softirq')}; kernel softirq ${cpu((x) => x.k, 'softirq')}; ` +
-      `iperf3 sender sys: sixgate ${cpu((x) => x.s, 'senderSys')}, kernel ${cpu((x) => x.k, 'senderSys')}; ` +
-      `whole machine busy: sixgate ${cpu((x) => x.s, 'busy')}, kernel ${cpu((x) => x.k, 'busy')}\n`);
+    const cpu = (arm: (x: (typeof rounds)[number]) => Arm, key: keyof UdpCpu): number => median((x) => arm(x).cpu[key]);
+    const ns = (v: number): string => v.toFixed(0);
+    const sProc = cpu((x) => x.s, 'proc');
+    const sSoft = cpu((x) => x.s, 'softirq');
+    const kSoft = cpu((x) => x.k, 'softirq');
+    const kSender = cpu((x) => x.k, 'senderSys');
+    process.stdout.write(`  CPU ns per udp64 packet forwarded out of the uplink (medians): sixgate process ${ns(sProc)} + softirq ${ns(sSoft)} = ${ns(sProc + sSoft)}; ` +
+      `kernel softirq ${ns(kSoft)} + iperf3 sender sys ${ns(kSender)} = ${ns(kSoft + kSender)} (sender sys with sixgate ${ns(cpu((x) => x.s, 'senderSys'))}); ` +
+      `whole machine busy: sixgate ${ns(cpu((x) => x.s, 'busy'))}, kernel ${ns(cpu((x) => x.k, 'busy'))}. ` +
+      'Tick samples: softirq run in a task\'s context counts in the task\'s time and in softirq alike; the machine total counts each tick once (and any other load)\n');
     process.stdout.write(`  sixgate GC during the measured runs (--trace-gc scavenges): ${rounds.map((x) => x.s.gc).join(', ')}; ` +
       `${seconds} s per run, ${repeat} round(s), 1 worker (main thread); scavenges logged since each start (incl. start-up): ${rounds.map((x) => x.s.gcTotal).join(', ')}\n`);
     if (baseCli !== undefined) {
@@ -247,8 +252,8 @@ export async function run(args: string[]): Promise<void> {
       process.stdout.write(`  base ${baseCli}: ${tcpPart((x) => x.b!)}${kpps(bU)} kpps udp64 delivered, ${kpps(bF)} kpps forwarded; ` +
         `this build / base: delivered ${(sU / bU).toFixed(2)}x, forwarded ${(fwd / bF).toFixed(2)}x` +
         (udpOnly ? '' : `, tcp ${(median((x) => x.s.tcp!.bitsPerSecond) / median((x) => x.b!.tcp!.bitsPerSecond)).toFixed(2)}x`) +
-        `; TUN-queue drops ${rounds.map((x) => x.b!.tunDrops).join(', ')}; CPU ns per packet process ${cpu((x) => x.b!, 'proc')} + softirq ${cpu((x) => x.b!, 'softirq')}, ` +
-        `machine ${cpu((x) => x.b!, 'busy')}; GC ${rounds.map((x) => x.b!.gc).join(', ')}\n`);
+        `; TUN-queue drops ${rounds.map((x) => x.b!.tunDrops).join(', ')}; CPU ns per packet process ${ns(cpu((x) => x.b!, 'proc'))} + softirq ${ns(cpu((x) => x.b!, 'softirq'))}, ` +
+        `machine ${ns(cpu((x) => x.b!, 'busy'))}; GC ${rounds.map((x) => x.b!.gc).join(', ')}\n`);
     }
   } finally {
     rmSync(`/tmp/${lab.gw.name}-bench.yaml`, { force: true });
