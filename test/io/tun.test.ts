@@ -9,6 +9,7 @@ import { Lab, type Netns } from '../support/netns.js';
 import { ip6, udp6Packet } from '../support/packets.js';
 import { requires } from '../support/prereq.js';
 import { waitFor } from '../support/wait.js';
+import { countGcs } from '../support/gc.js';
 
 const prereq = requires({ root: true, tools: ['ip', 'nsenter'], files: ['/dev/net/tun'] });
 
@@ -182,6 +183,31 @@ describe(`TUN${how}`, prereq, () => {
     } finally {
       ns.enter(() => setUp('sgtun0', true));
     }
+  });
+
+  test('reads and writes allocate nothing: 64k packets out through the TUN and forwarded back in', async () => {
+    // The namespace forwards what the TUN writes to 2001:db8:9::/64 back out of the TUN.
+    ns.sysctl('net.ipv6.conf.all.forwarding', '1');
+    ns.ip('-6', 'route', 'replace', '2001:db8:9::/64', 'dev', 'sgtun0');
+    const out = new PacketRing({ slots: 64, slotSize: 2048 });
+    const back = new PacketRing({ slots: 64, slotSize: 2048 });
+    for (let i = 0; i < out.slots; i++) {
+      out.lens[i] = udp6Packet(out.buf, out.offset(i), ip6('2001:db8:7::2'), ip6('2001:db8:9::1'), 1, 9, new Uint8Array(18));
+    }
+    const rounds = 1000;
+    let written = 0;
+    let read = 0;
+    const gcs = countGcs();
+    for (let r = 0; r < rounds; r++) {
+      written += tun.write(out, 0, out.slots);
+      read += tun.read(back);
+    }
+    const scavenges = await gcs.stop();
+    ns.ip('-6', 'route', 'del', '2001:db8:9::/64', 'dev', 'sgtun0');
+    ns.sysctl('net.ipv6.conf.all.forwarding', '0');
+    assert.equal(written, rounds * out.slots);
+    assert.ok(read >= written * 0.9, `only ${read} of ${written} came back`);
+    assert.equal(scavenges, 0);
   });
 
   test('a write of a length beyond the slot is rejected and counted; the batch goes on', () => {
