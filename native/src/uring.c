@@ -110,14 +110,20 @@ static void uring_queue(uring_t *u, unsigned k, uint8_t op, int fd, void *addr, 
 }
 
 // Submits the n queued requests and waits for all of them; fills u->res by
-// index. Returns 0 or a negative errno (then no result is valid).
+// index. Returns 0 or a negative errno: then requests may be left queued or
+// completions unread, so the ring is closed (its calls return -EBADF) and
+// the caller's error handling reopens the device.
 static int uring_run(uring_t *u, unsigned n) {
   atomic_store_explicit((_Atomic unsigned *)u->sq_tail, *u->sq_tail + n, memory_order_release);
   unsigned done = 0;
   while (done < n) {
     // The kernel submits only what is still queued, so asking for n again after EINTR is safe.
     int rc = (int)syscall(__NR_io_uring_enter, u->ring_fd, n, n - done, IORING_ENTER_GETEVENTS, NULL, 0);
-    if (rc < 0 && errno != EINTR) return -errno;
+    if (rc < 0 && errno != EINTR) {
+      int e = errno;
+      uring_unmap(u);
+      return -e;
+    }
     unsigned head = *u->cq_head;
     unsigned tail = atomic_load_explicit((_Atomic unsigned *)u->cq_tail, memory_order_acquire);
     for (; head != tail; head++, done++) {
@@ -242,7 +248,7 @@ static napi_value tun_uring_read(napi_env env, napi_callback_info info) {
       n++;
     }
     // A full round means more may be waiting: the next one is twice as big.
-    if (want < URING_ENTRIES) want *= 2;
+    want = want * 2 > URING_ENTRIES ? URING_ENTRIES : want * 2;
   }
   // The next call starts near this one's size, so a steady flow needs one round.
   unsigned next = (unsigned)n + READ_MIN;
