@@ -140,6 +140,16 @@ describe(`TUN${how}`, prereq, () => {
     assert.ok(firstBatch.every((len) => len === 40 + 8 + 100));
   });
 
+  test('a queue longer than one io_uring submission (128) is read whole by one call into a big ring', async () => {
+    const ring = new PacketRing({ slots: 256, slotSize: 2048 });
+    while (tun.read(ring) > 0);
+    assert.equal((await ns.node(udpSender('2001:db8:7::2', 9999, 200, 10))).code, 0);
+    let udp = 0;
+    const n = tun.read(ring);
+    for (let i = 0; i < n; i++) if (ring.lens[i] === 40 + 8 + 10 && ring.buf[ring.offset(i) + 6] === 17) udp++;
+    assert.equal(udp, 200);
+  });
+
   test('TUN -> kernel: packets written are delivered to a socket in the namespace', async () => {
     const listener = ns.spawn(process.execPath, ['--input-type=module', '-e', `
       import dgram from 'node:dgram';
