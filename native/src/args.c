@@ -23,6 +23,17 @@ bool get_args(napi_env env, napi_callback_info info, size_t want, napi_value *ar
   return true;
 }
 
+void *arg_external(napi_env env, napi_value v, const char *message) {
+  void *data = NULL;
+  napi_valuetype t;
+  napi_typeof(env, v, &t);
+  if (t != napi_external || napi_get_value_external(env, v, &data) != napi_ok) {
+    napi_throw_type_error(env, NULL, message);
+    return NULL;
+  }
+  return data;
+}
+
 bool arg_i32(napi_env env, napi_value v, int32_t *out) {
   if (napi_get_value_int32(env, v, out) != napi_ok) {
     napi_throw_type_error(env, NULL, "sixgate addon: expected a number");

@@ -53,6 +53,12 @@ bool arg_ring(napi_env env, napi_value *argv, ring_t *r);
 // Optional counters: a Float64Array of at least C_COUNT_NATIVE entries, or undefined.
 bool arg_counters(napi_env env, napi_value v, double **out);
 bool get_args(napi_env env, napi_callback_info info, size_t want, napi_value *argv);
+// The data of a handle made by napi_create_external, or NULL after throwing `message`.
+void *arg_external(napi_env env, napi_value v, const char *message);
+// A TUN read's vnet header length (0 or 10, within the ring's headroom); throws otherwise.
+bool arg_vnet(napi_env env, napi_value v, const ring_t *r, size_t *vnet);
+// Stamps a read's Float64Array stamp[0] with CLOCK_MONOTONIC in milliseconds; throws if empty.
+bool stamp_read(napi_env env, napi_value v);
 
 static inline uint8_t *slot_data(const ring_t *r, size_t i) { return r->buf + i * r->slot_size + r->headroom; }
 static inline size_t slot_room(const ring_t *r) { return r->slot_size - r->headroom; }

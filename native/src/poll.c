@@ -112,14 +112,7 @@ static napi_value poll_start(napi_env env, napi_callback_info info) {
 }
 
 static poller_t *arg_poller(napi_env env, napi_value v) {
-  void *data = NULL;
-  napi_valuetype t;
-  napi_typeof(env, v, &t);
-  if (t != napi_external || napi_get_value_external(env, v, &data) != napi_ok) {
-    napi_throw_type_error(env, NULL, "sixgate addon: expected a poll handle");
-    return NULL;
-  }
-  return data;
+  return arg_external(env, v, "sixgate addon: expected a poll handle");
 }
 
 // pollUpdate(handle, events) -> 0 or negative errno (EBADF once stopped).

@@ -90,7 +90,7 @@ static napi_value tun_set_persist(napi_env env, napi_callback_info info) {
   return make_i32(env, ioctl(fd, TUNSETPERSIST, on ? 1 : 0) < 0 ? -errno : 0);
 }
 
-static bool arg_vnet(napi_env env, napi_value v, const ring_t *r, size_t *vnet) {
+bool arg_vnet(napi_env env, napi_value v, const ring_t *r, size_t *vnet) {
   int32_t x;
   if (!arg_i32(env, v, &x)) return false;
   if ((x != 0 && x != VNET_HDR_LEN) || r->headroom < (size_t)x) {
@@ -98,6 +98,20 @@ static bool arg_vnet(napi_env env, napi_value v, const ring_t *r, size_t *vnet) 
     return false;
   }
   *vnet = (size_t)x;
+  return true;
+}
+
+bool stamp_read(napi_env env, napi_value v) {
+  double *stamp;
+  size_t stamps;
+  if (!arg_f64array(env, v, &stamp, &stamps)) return false;
+  if (stamps < 1) {
+    napi_throw_range_error(env, NULL, "sixgate addon: stamp array is empty");
+    return false;
+  }
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  stamp[0] = (double)now.tv_sec * 1e3 + (double)now.tv_nsec / 1e6;
   return true;
 }
 
@@ -111,18 +125,11 @@ static napi_value tun_read(napi_env env, napi_callback_info info) {
   napi_value argv[9];
   ring_t r;
   int32_t fd, max;
-  size_t vnet, stamps;
-  double *c, *stamp;
+  size_t vnet;
+  double *c;
   if (!get_args(env, info, 9, argv) || !arg_i32(env, argv[0], &fd) || !arg_ring(env, argv + 1, &r) ||
       !arg_vnet(env, argv[5], &r, &vnet) || !arg_i32(env, argv[6], &max) || !arg_counters(env, argv[7], &c) ||
-      !arg_f64array(env, argv[8], &stamp, &stamps)) return NULL;
-  if (stamps < 1) {
-    napi_throw_range_error(env, NULL, "sixgate addon: stamp array is empty");
-    return NULL;
-  }
-  struct timespec now;
-  clock_gettime(CLOCK_MONOTONIC, &now);
-  stamp[0] = (double)now.tv_sec * 1e3 + (double)now.tv_nsec / 1e6;
+      !stamp_read(env, argv[8])) return NULL;
   size_t limit = max < 0 ? 0 : (size_t)max;
   if (limit > r.slots) limit = r.slots;
   size_t n = 0;

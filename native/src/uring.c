@@ -22,7 +22,6 @@
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
-#include <time.h>
 #include <unistd.h>
 
 // Requests per io_uring_enter; a larger batch goes in several.
@@ -141,14 +140,7 @@ static void on_finalize(napi_env env, void *data, void *hint) {
 }
 
 static uring_t *arg_uring(napi_env env, napi_value v) {
-  void *data = NULL;
-  napi_valuetype t;
-  napi_typeof(env, v, &t);
-  if (t != napi_external || napi_get_value_external(env, v, &data) != napi_ok) {
-    napi_throw_type_error(env, NULL, "sixgate addon: expected a uring handle");
-    return NULL;
-  }
-  return data;
+  return arg_external(env, v, "sixgate addon: expected a uring handle");
 }
 
 // uringOpen() -> external handle, or a negative errno (ENOSYS, EPERM where a
@@ -177,17 +169,6 @@ static napi_value uring_close(napi_env env, napi_callback_info info) {
   return make_i32(env, 0);
 }
 
-static bool arg_vnet_len(napi_env env, napi_value v, const ring_t *r, size_t *vnet) {
-  int32_t x;
-  if (!arg_i32(env, v, &x)) return false;
-  if (x < 0 || r->headroom < (size_t)x) {
-    napi_throw_range_error(env, NULL, "sixgate addon: vnet header needs headroom");
-    return false;
-  }
-  *vnet = (size_t)x;
-  return true;
-}
-
 // tunUringRead(handle, fd, buf, lens, slotSize, headroom, vnetLen, max, counters, stamp)
 // -> n or negative errno: tunRead's contract (tun.c), reading until the queue
 // is empty or `max`, with the reads submitted in rounds. A read that finds
@@ -197,20 +178,13 @@ static napi_value tun_uring_read(napi_env env, napi_callback_info info) {
   napi_value argv[10];
   ring_t r;
   int32_t fd, max;
-  size_t vnet, stamps;
-  double *c, *stamp;
+  size_t vnet;
+  double *c;
   if (!get_args(env, info, 10, argv)) return NULL;
   uring_t *u = arg_uring(env, argv[0]);
-  if (u == NULL || !arg_i32(env, argv[1], &fd) || !arg_ring(env, argv + 2, &r) || !arg_vnet_len(env, argv[6], &r, &vnet) ||
-      !arg_i32(env, argv[7], &max) || !arg_counters(env, argv[8], &c) || !arg_f64array(env, argv[9], &stamp, &stamps)) return NULL;
-  if (stamps < 1) {
-    napi_throw_range_error(env, NULL, "sixgate addon: stamp array is empty");
-    return NULL;
-  }
+  if (u == NULL || !arg_i32(env, argv[1], &fd) || !arg_ring(env, argv + 2, &r) || !arg_vnet(env, argv[6], &r, &vnet) ||
+      !arg_i32(env, argv[7], &max) || !arg_counters(env, argv[8], &c) || !stamp_read(env, argv[9])) return NULL;
   if (u->ring_fd < 0) return make_i32(env, -EBADF);
-  struct timespec now;
-  clock_gettime(CLOCK_MONOTONIC, &now);
-  stamp[0] = (double)now.tv_sec * 1e3 + (double)now.tv_nsec / 1e6;
   size_t limit = max < 0 ? 0 : (size_t)max;
   if (limit > r.slots) limit = r.slots;
   size_t n = 0;
@@ -270,7 +244,7 @@ static napi_value tun_uring_write(napi_env env, napi_callback_info info) {
   double *c;
   if (!get_args(env, info, 10, argv)) return NULL;
   uring_t *u = arg_uring(env, argv[0]);
-  if (u == NULL || !arg_i32(env, argv[1], &fd) || !arg_ring(env, argv + 2, &r) || !arg_vnet_len(env, argv[6], &r, &vnet) ||
+  if (u == NULL || !arg_i32(env, argv[1], &fd) || !arg_ring(env, argv + 2, &r) || !arg_vnet(env, argv[6], &r, &vnet) ||
       !arg_i32(env, argv[7], &start) || !arg_i32(env, argv[8], &count) || !arg_counters(env, argv[9], &c)) return NULL;
   if (start < 0 || count < 0 || (size_t)start + (size_t)count > r.slots) return make_i32(env, -ERANGE);
   if (u->ring_fd < 0) return make_i32(env, -EBADF);
