@@ -58,6 +58,8 @@ published: []
 class Sixgate {
   scavenges = 0;
   marks = 0;
+  /** Its TUN batches through io_uring (the start-up line's ioUring; absent in builds before it). */
+  ioUring = false;
   private constructor(readonly child: ChildProcess) {}
   static async start(lab: NatLab, cli: string): Promise<Sixgate> {
     const file = `/tmp/${lab.gw.name}-bench.yaml`;
@@ -75,6 +77,7 @@ class Sixgate {
       if (child.exitCode !== null || Date.now() > deadline) throw new Error(`sixgate did not start: ${out}`);
       await new Promise((r) => setTimeout(r, 20));
     }
+    s.ioUring = / ioUring=true/.test(out);
     return s;
   }
   async stop(): Promise<void> {
@@ -153,7 +156,7 @@ async function measuredUdp(lab: NatLab, pid: number | undefined, seconds: number
 }
 
 /** One NAT's figures in a round: sixgate (this build or --base's) or the kernel. */
-interface Arm { tcp?: IperfResult; udp: IperfResult; cpu: UdpCpu; rcvDrops: number; gc?: number; gcTotal?: number; tunDrops?: number; forwardedPps?: number }
+interface Arm { tcp?: IperfResult; udp: IperfResult; cpu: UdpCpu; rcvDrops: number; gc?: number; gcTotal?: number; tunDrops?: number; forwardedPps?: number; ioUring?: boolean }
 
 async function sixgateArm(lab: NatLab, cli: string, seconds: number, udpKpps: number, udpOnly: boolean): Promise<Arm> {
   const sg = await Sixgate.start(lab, cli);
@@ -167,7 +170,7 @@ async function sixgateArm(lab: NatLab, cli: string, seconds: number, udpKpps: nu
     const rcvDrops = rcvbufDrops(lab);
     const link = tunStats(lab);
     return {
-      tcp, udp, cpu, rcvDrops, gc: sg.scavenges - gc0, gcTotal: sg.scavenges,
+      tcp, udp, cpu, rcvDrops, gc: sg.scavenges - gc0, gcTotal: sg.scavenges, ioUring: sg.ioUring,
       tunDrops: link.tx.dropped - drops0, forwardedPps: (link.rx.packets - written0) / udp.seconds,
     };
   } finally {
@@ -245,7 +248,7 @@ export async function run(args: string[]): Promise<void> {
       `whole machine busy: sixgate ${ns(cpu((x) => x.s, 'busy'))}, kernel ${ns(cpu((x) => x.k, 'busy'))}. ` +
       'Tick samples: softirq run in a task\'s context counts in the task\'s time and in softirq alike; the machine total counts each tick once (and any other load)\n');
     process.stdout.write(`  sixgate GC during the measured runs (--trace-gc scavenges): ${rounds.map((x) => x.s.gc).join(', ')}; ` +
-      `${seconds} s per run, ${repeat} round(s), 1 worker (main thread); scavenges logged since each start (incl. start-up): ${rounds.map((x) => x.s.gcTotal).join(', ')}\n`);
+      `${seconds} s per run, ${repeat} round(s), 1 worker (main thread), TUN I/O ${rounds[0]!.s.ioUring ? 'io_uring' : 'readv/write'}; scavenges logged since each start (incl. start-up): ${rounds.map((x) => x.s.gcTotal).join(', ')}\n`);
     if (baseCli !== undefined) {
       const bU = median((x) => x.b!.udp.pps);
       const bF = median((x) => x.b!.forwardedPps!);
@@ -253,7 +256,7 @@ export async function run(args: string[]): Promise<void> {
         `this build / base: delivered ${(sU / bU).toFixed(2)}x, forwarded ${(fwd / bF).toFixed(2)}x` +
         (udpOnly ? '' : `, tcp ${(median((x) => x.s.tcp!.bitsPerSecond) / median((x) => x.b!.tcp!.bitsPerSecond)).toFixed(2)}x`) +
         `; TUN-queue drops ${rounds.map((x) => x.b!.tunDrops).join(', ')}; CPU ns per packet process ${ns(cpu((x) => x.b!, 'proc'))} + softirq ${ns(cpu((x) => x.b!, 'softirq'))}, ` +
-        `machine ${ns(cpu((x) => x.b!, 'busy'))}; GC ${rounds.map((x) => x.b!.gc).join(', ')}\n`);
+        `machine ${ns(cpu((x) => x.b!, 'busy'))}; GC ${rounds.map((x) => x.b!.gc).join(', ')}; TUN I/O ${rounds[0]!.b!.ioUring ? 'io_uring' : 'readv/write'}\n`);
     }
   } finally {
     rmSync(`/tmp/${lab.gw.name}-bench.yaml`, { force: true });
