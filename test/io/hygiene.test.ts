@@ -7,7 +7,7 @@ import { readdirSync } from 'node:fs';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { Worker } from 'node:worker_threads';
-import { Icmp6Socket, PacketSocket, Tun } from '../../src/io/index.js';
+import { Icmp6Socket, PacketRing, PacketSocket, Tun } from '../../src/io/index.js';
 import { Lab, type Netns } from '../support/netns.js';
 import { requires } from '../support/prereq.js';
 
@@ -75,6 +75,26 @@ describe('resource hygiene', prereq, () => {
     assert.equal(fds, 0);
     const links = ns.ipJson<Array<{ ifname: string }>>('link', 'show');
     assert.ok(!links.some((l) => l.ifname === 'hy1'), 'a closed non-persistent TUN is deleted');
+  });
+
+  test('TUN with io_uring attach/read/close x2,000; a closed one is deleted (the ring holds no reference)', async (t) => {
+    const ring = new PacketRing({ slots: 4, slotSize: 256 });
+    const [fds, rss] = await measure(2_000, inNs(ns, () => {
+      const t = Tun.open({ name: 'hy0', up: false, uring: true });
+      t.read(ring);
+      t.close();
+      t.close();
+    }));
+    t.diagnostic(`fd delta ${fds}, RSS delta ${rss.toFixed(1)} MB`);
+    assert.equal(fds, 0);
+    assert.ok(rss < 4, `RSS grew ${rss.toFixed(1)} MB`);
+    ns.enter(() => {
+      const t = Tun.open({ name: 'hy2', up: false, uring: true });
+      assert.ok(t.uring);
+      t.close();
+    });
+    const links = ns.ipJson<Array<{ ifname: string }>>('link', 'show');
+    assert.ok(!links.some((l) => l.ifname === 'hy2'), 'a closed non-persistent TUN is deleted');
   });
 
   test('ICMPv6 socket open/join/close x10,000', async (t) => {
