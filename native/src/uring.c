@@ -224,9 +224,10 @@ static napi_value tun_uring_read(napi_env env, napi_callback_info info) {
     // A full round means more may be waiting: the next one is twice as big.
     want = want * 2 > URING_ENTRIES ? URING_ENTRIES : want * 2;
   }
-  // The next call starts near this one's size, so a steady flow needs one round.
+  // The next call starts near this one's size, so a steady flow needs one
+  // round; an empty call (a last look before sleeping) says nothing of it.
   unsigned next = (unsigned)n + READ_MIN;
-  u->read_want = next > URING_ENTRIES ? URING_ENTRIES : next;
+  if (n > 0) u->read_want = next > URING_ENTRIES ? URING_ENTRIES : next;
   if (n == 0 && err != 0) return make_i32(env, err);
   return make_i32(env, (int32_t)n);
 }

@@ -78,6 +78,7 @@ export interface PacketDevice {
   /** Every packet carries a virtio-net header in the VNET_HDR_LEN bytes before it. */
   readonly vnetHeader: boolean;
   readonly closed: boolean;
+  /** Reads until the device has no more packets or the ring is full. */
   read(ring: PacketRing): number;
   write(ring: PacketRing, start: number, count: number): number;
   onReadable(callback: (events: number) => void): void;
@@ -163,7 +164,8 @@ export class TunDatapath {
       }
       this.counters[LoopCounter.Wakeups]++;
       try {
-        for (let b = 0; b < BATCH_BUDGET; b++) if (this.pass() === 0) break;
+        // A read short of a full ring emptied the queue: the next packet brings the next wake-up.
+        for (let b = 0; b < BATCH_BUDGET; b++) if (this.pass() < this.ring.slots) break;
       } catch (err) {
         this.fail(err);
       }
