@@ -257,7 +257,7 @@ export async function run(args: string[]): Promise<void> {
       process.stdout.write(`  base ${baseCli}: ${tcpPart((x) => x.b!)}${kpps(bU)} kpps udp64 delivered, ${kpps(bF)} kpps forwarded; ` +
         `this build / base: delivered ${(sU / bU).toFixed(2)}x, forwarded ${(fwd / bF).toFixed(2)}x` +
         (udpOnly ? '' : `, tcp ${(median((x) => x.s.tcp!.bitsPerSecond) / median((x) => x.b!.tcp!.bitsPerSecond)).toFixed(2)}x`) +
-        `; TUN-queue drops ${rounds.map((x) => x.b!.tunDrops).join(', ')}; CPU ns per packet process ${ns(cpu((x) => x.b!, 'proc'))} + softirq ${ns(cpu((x) => x.b!, 'softirq'))}, ` +
+        `; TUN-queue drops ${rounds.map((x) => x.b!.tunDrops).join(', ')}; receiver socket-buffer drops ${rounds.map((x) => x.b!.rcvDrops).join(', ')}; CPU ns per packet process ${ns(cpu((x) => x.b!, 'proc'))} + softirq ${ns(cpu((x) => x.b!, 'softirq'))}, ` +
         `machine ${ns(cpu((x) => x.b!, 'busy'))}; GC ${rounds.map((x) => x.b!.gc).join(', ')}; TUN I/O ${rounds[0]!.b!.ioUring ? 'io_uring' : 'readv/write'}\n`);
     }
   } finally {
