@@ -92,9 +92,13 @@ function tunStats(lab: NatLab): { tx: { dropped: number }; rx: { packets: number
   return link!.stats64;
 }
 
-/** Datagrams the receiving host dropped for a full socket buffer since the last call (nstat keeps the history). */
+/**
+ * Datagrams the receiving host has dropped for a full socket buffer, in all
+ * (absolute, -a; history untouched, -s): nstat's history file is one per
+ * user, not per namespace, so deltas from it mix in other namespaces' counts.
+ */
 function rcvbufDrops(lab: NatLab): number {
-  const m = /Udp6RcvbufErrors\s+(\d+)/.exec(lab.inet.exec('nstat', ['Udp6RcvbufErrors']));
+  const m = /Udp6RcvbufErrors\s+(\d+)/.exec(lab.inet.exec('nstat', ['-a', '-s', 'Udp6RcvbufErrors']));
   return m ? Number(m[1]) : 0;
 }
 
@@ -167,9 +171,9 @@ async function sixgateArm(lab: NatLab, cli: string, seconds: number, udpKpps: nu
     const tcp = udpOnly ? undefined : await iperf(lab.c1, lab.inet, A.inet, seconds, false);
     const written0 = tunStats(lab).rx.packets;
     const drops0 = tunStats(lab).tx.dropped;
-    rcvbufDrops(lab);
+    const rcv0 = rcvbufDrops(lab);
     const { r: udp, cpu } = await measuredUdp(lab, sg.child.pid, seconds, udpKpps);
-    const rcvDrops = rcvbufDrops(lab);
+    const rcvDrops = rcvbufDrops(lab) - rcv0;
     const link = tunStats(lab);
     return {
       tcp, udp, cpu, rcvDrops, gc: sg.scavenges - gc0, gcTotal: sg.scavenges, ioUring: sg.ioUring,
@@ -184,9 +188,9 @@ async function kernelArm(lab: NatLab, seconds: number, udpKpps: number, udpOnly:
   lab.gw.exec('ip6tables', ['-t', 'nat', '-A', 'POSTROUTING', '-s', 'fd66:1::/64', '-o', 'up0', '-j', 'MASQUERADE']);
   try {
     const tcp = udpOnly ? undefined : await iperf(lab.c1, lab.inet, A.inet, seconds, false);
-    rcvbufDrops(lab);
+    const rcv0 = rcvbufDrops(lab);
     const { r: udp, cpu } = await measuredUdp(lab, undefined, seconds, udpKpps);
-    return { tcp, udp, cpu, rcvDrops: rcvbufDrops(lab) };
+    return { tcp, udp, cpu, rcvDrops: rcvbufDrops(lab) - rcv0 };
   } finally {
     lab.gw.exec('ip6tables', ['-t', 'nat', '-F', 'POSTROUTING']);
   }
