@@ -120,6 +120,26 @@ test('a wake-up reads, translates both ways and writes back; the loop counts', (
   assert.deepEqual([c[LoopCounter.Outbound], c[LoopCounter.Inbound], c[LoopCounter.Dropped], c[LoopCounter.Packets]], [2, 2, 1, 4]);
 });
 
+test('a wake-up reads until a read comes back short of a full ring (the queue is empty), never once more', () => {
+  class CountingDevice extends MemoryDevice {
+    reads = 0;
+    override read(ring: PacketRing): number {
+      this.reads++;
+      return super.read(ring);
+    }
+  }
+  const device = new CountingDevice(false);
+  const loop = new TunDatapath({ tun: device, nat: engine(), slots: 64 });
+  loop.start();
+  for (let i = 0; i < 3; i++) device.inject(udpPacket('fd00::2', 4000 + i, REMOTE, 53));
+  device.wake();
+  assert.equal(device.reads, 1);
+  for (let i = 0; i < 64 + 5; i++) device.inject(udpPacket('fd00::2', 5000 + i, REMOTE, 53));
+  device.wake();
+  assert.equal(device.reads, 1 + 2);
+  assert.equal(device.written, 3 + 64 + 5);
+});
+
 test('a packet to an unpublished port leaves as the reply that replaced it: its length, a plain vnet header', () => {
   // A device whose reads carry a GSO type in the vnet header, and which records the header it is handed.
   class GsoDevice extends MemoryDevice {
