@@ -17,9 +17,10 @@
 // and PROMISC are PACKET_ADD_MEMBERSHIP references the kernel drops when the
 // socket closes, so even a crash leaves the interface as it was.
 //
-// Per wake-up: read a batch (the priority socket's first), run it through
-// the engine with one `now`, send what it queued, up to RX_BATCHES batches;
-// then run due timers and send every queued frame with one call per interface.
+// Per wake-up: read a batch (on an uplink, what the priority socket holds,
+// then FLOOD_BATCH frames of the other), run it through the engine with one
+// `now`, send what it queued, up to RX_SLOTS * RX_BATCHES frames; then run
+// due timers and send every queued frame with one call per interface.
 //
 // One service per host: every part of sixgate that needs an address or a
 // prefix answered feeds it through its NdpSources (src/proxy/sources.ts), so
@@ -81,6 +82,8 @@ interface Link {
 // the poll and native call; the bound keeps timers and other sockets fed.
 const RX_SLOTS = 256;
 const RX_BATCHES = 4;
+/** An uplink's other socket is read in smaller batches, the priority socket before each: an NS for an exact address waits for one at most. */
+const FLOOD_BATCH = 64;
 const RX_SLOT_SIZE = 2048;
 /** An uplink's priority socket: a burst of NS for every exact address at once (a router after its restart) fits. */
 const PRIORITY_RCVBUF = 1 << 20;
@@ -516,10 +519,12 @@ export class NdpService implements SourcesListener {
   private readable(link: Link, events: number): void {
     if (events < 0) return this.failed(link, events);
     const now = this.now();
-    for (let batch = 0; batch < RX_BATCHES; batch++) {
-      if (link.priority !== null && this.receive(link, link.priority, now) < 0) return;
-      const n = this.receive(link, link.packet, now);
-      if (n < RX_SLOTS) break;
+    const batch = link.priority === null ? RX_SLOTS : FLOOD_BATCH;
+    for (let read = 0; read < RX_SLOTS * RX_BATCHES;) {
+      if (link.priority !== null && this.receive(link, link.priority, now, RX_SLOTS) < 0) return;
+      const n = this.receive(link, link.packet, now, batch);
+      if (n < batch) break;
+      read += n;
     }
     this.engine.tick(now);
     this.flush();
@@ -529,7 +534,7 @@ export class NdpService implements SourcesListener {
     if (events < 0) return this.failed(link, events);
     const now = this.now();
     for (let batch = 0; batch < RX_BATCHES; batch++) {
-      if (this.receive(link, link.priority!, now) < RX_SLOTS) break;
+      if (this.receive(link, link.priority!, now, RX_SLOTS) < RX_SLOTS) break;
     }
     this.engine.tick(now);
     this.flush();
@@ -542,12 +547,12 @@ export class NdpService implements SourcesListener {
     this.scheduleRecovery();
   }
 
-  /** Reads one batch from `sock` into the engine and sends the answers at once, so its solicitors wait for no later batch. Frames read, or -1. */
-  private receive(link: Link, sock: PacketSocket, now: number): number {
+  /** Reads up to `max` frames from `sock` into the engine and sends the answers at once, so their solicitors wait for no later batch. Frames read, or -1. */
+  private receive(link: Link, sock: PacketSocket, now: number, max: number): number {
     const rx = this.rx;
     let n: number;
     try {
-      n = sock.recv(rx);
+      n = sock.recv(rx, max);
     } catch (err) {
       this.log.error({ err, iface: link.name }, 'receive failed');
       return -1;
