@@ -346,6 +346,21 @@ describe('sixgate ndp in network namespaces', requires({ root: true, tools: ['ip
   const BATCHES = 200;
   const PER_BATCH = 500;
 
+  /** `batches` flood batches with `frame` after every fourth (at most 50/s), then half a second for the last answers; how many `frame`s went. */
+  async function floodAlongside(f: ReturnType<typeof flooder>, batches: number, frame: Uint8Array): Promise<number> {
+    let sent = 0;
+    for (let b = 0; b < batches; b++) {
+      const extra = b % 4 === 0 ? [frame] : [];
+      sent += extra.length;
+      f.send(PER_BATCH, extra);
+      f.drain();
+      await sleep(5);
+    }
+    await sleep(500);
+    f.drain();
+    return sent;
+  }
+
   test('a flood of random targets inside a static /112 leaves a member it answered before answered (>= 95 %)', async (t) => {
     const d = await start(`proxy h0 {\n  rule 2001:db8:1::1:0/112 {\n    static\n  }\n}\n`);
     const f = flooder(ROUTER);
@@ -358,17 +373,8 @@ describe('sixgate ndp in network namespaces', requires({ root: true, tools: ['ip
       }
       await waitFor(() => { f.drain(); return f.answers.get(CTR) === 3; }, 2000, 'the member answered before the flood');
       f.answers.clear();
-      // One NS for the member every fourth batch: at most 50/s, within its own bucket.
-      let memberSent = 0;
-      for (let b = 0; b < BATCHES; b++) {
-        const extra = b % 4 === 0 ? [member] : [];
-        memberSent += extra.length;
-        f.send(PER_BATCH, extra);
-        f.drain();
-        await sleep(5);
-      }
-      await sleep(500);
-      f.drain();
+      // At most 50 NS/s for the member: within its own bucket.
+      const memberSent = await floodAlongside(f, BATCHES, member);
       const c = await counters(d);
       const memberAnswers = f.answers.get(CTR) ?? 0;
       t.diagnostic(`member answered ${memberAnswers}/${memberSent}; drops ${JSON.stringify(c.drops)}`);
@@ -428,16 +434,7 @@ describe('sixgate ndp in network namespaces', requires({ root: true, tools: ['ip
       // Half the flood, an NS for `exact` every fourth batch; then how many reached the priority socket.
       const phase = async (exact: string): Promise<number> => {
         const received = await priorityReceived();
-        let sent = 0;
-        for (let b = 0; b < BATCHES / 2; b++) {
-          const extra = b % 4 === 0 ? [frameFromRouter(exact)] : [];
-          sent += extra.length;
-          f.send(PER_BATCH, extra);
-          f.drain();
-          await sleep(5);
-        }
-        await sleep(300);
-        f.drain();
+        const sent = await floodAlongside(f, BATCHES / 2, frameFromRouter(exact));
         assert.equal(await priorityReceived() - received, sent, `every NS for ${exact} through the priority socket`);
         return sent;
       };
