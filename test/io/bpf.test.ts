@@ -85,6 +85,49 @@ describe('NDP BPF filter in the kernel', prereq, () => {
       rx.close();
     }
   });
+
+  test('nsTargetFilters on two sockets: each NS reaches one; setFilter moves a target between them on the live sockets', async () => {
+    const [t1, t2, other] = [ip('2001:db8:1::1:100'), ip('2001:db8:1::1:101'), ip('2001:db8:1::1:999')];
+    const first = nsTargetFilters([t1], { types: [Icmp6Type.NS] });
+    const priority = a.enter(() => PacketSocket.open({ ifname: 'a0', filter: first.priority, promisc: true }));
+    const rest = a.enter(() => PacketSocket.open({ ifname: 'a0', filter: first.rest, promisc: true }));
+    const seen = { priority: [] as number[], rest: [] as number[] };
+    const reader = (sock: PacketSocket, into: number[]) => () => {
+      const n = sock.recv(rxRing);
+      for (let i = 0; i < n; i++) into.push(rxRing.buf[rxRing.offset(i) + IP_OFFSET + 3]!);
+    };
+    priority.onReadable(reader(priority, seen.priority));
+    rest.onReadable(reader(rest, seen.rest));
+    const round = async (ids: number[]): Promise<void> => {
+      seen.priority.length = 0;
+      seen.rest.length = 0;
+      [t1, t2, other].forEach((t, i) => {
+        txRing.buf.set(tagged(ids[i]!, nsFrame(t)), txRing.offset(i));
+        txRing.lens[i] = nsFrame(t).length;
+      });
+      assert.equal(tx.send(txRing, 0, 3), 3);
+      await waitFor(() => seen.priority.length + seen.rest.length >= 3, 3000, '3 frames').catch(() => undefined);
+      await sleep(100);
+    };
+    try {
+      await round([1, 2, 3]);
+      assert.deepEqual(seen, { priority: [1], rest: [2, 3] });
+      const second = nsTargetFilters([t2], { types: [Icmp6Type.NS] });
+      priority.setFilter(second.priority);
+      rest.setFilter(second.rest);
+      await round([4, 5, 6]);
+      assert.deepEqual(seen, { priority: [5], rest: [4, 6] });
+      // The kernel's checker takes the longest programs too (exact, low 32 bits, cut to fit).
+      for (const count of [600, 900, 5000]) {
+        const big = nsTargetFilters(addresses(count, 1), { types: [Icmp6Type.NS] });
+        priority.setFilter(big.priority);
+        rest.setFilter(big.rest);
+      }
+    } finally {
+      priority.close();
+      rest.close();
+    }
+  });
 });
 
 /** Runs a struct sock_filter[] (host order) on `frame` as the kernel does: the snap length, 0 = dropped. */
