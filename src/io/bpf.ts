@@ -180,7 +180,13 @@ export interface NsTargetFilters {
   readonly omitted: number;
 }
 
-export function nsTargetFilters(targets: readonly Uint8Array[], rest: Icmp6FilterOptions): NsTargetFilters {
+/**
+ * `maxInsns`: a bound below MAX_INSNS for a kernel that refuses long
+ * programs (ENOMEM: a socket's filters are charged to net.core.optmem_max).
+ * With no targets the pair is small and always built: `priority` passes
+ * nothing and `rest` every NS.
+ */
+export function nsTargetFilters(targets: readonly Uint8Array[], rest: Icmp6FilterOptions, maxInsns = MAX_INSNS): NsTargetFilters {
   // null: does not fit (too long, or a leaf's jumps out of reach: hundreds of targets of one /64 sharing their low word).
   const build = (match: 'exact' | 'low-32', count: number): NsTargetFilters | null => {
     const groups = targetGroups(targets.slice(0, count), match);
@@ -190,7 +196,7 @@ export function nsTargetFilters(targets: readonly Uint8Array[], rest: Icmp6Filte
     const others = new Program();
     targetMatch(others, groups, (p) => p.op(RET_K, 0), (p) => p.op(JA, 'walk'));
     icmp6Walk(others.label('walk'), rest);
-    if (others.insns.length > MAX_INSNS) return null;
+    if (others.insns.length > maxInsns && count > 0) return null;
     return { priority: priority.assemble(), rest: others.assemble(), match, omitted: targets.length - count };
   };
   const exact = build('exact', targets.length);

@@ -30,12 +30,12 @@ import type { Logger } from 'pino';
 import { PacketSocket, PacketMeta, PktType } from '../io/packet.js';
 import { Icmp6Socket } from '../io/icmp6.js';
 import { Counter, PacketRing, META_STRIDE } from '../io/ring.js';
-import { icmp6Filter, Icmp6Type, nsTargetFilters, type NsTargetFilters } from '../io/bpf.js';
+import { icmp6Filter, Icmp6Type, MAX_INSNS, nsTargetFilters, type NsTargetFilters } from '../io/bpf.js';
 import { hwaddr, ifIndex } from '../io/netif.js';
 import { CaptureTap, NOT_DROPPED } from '../io/capture.js';
 import { formatIpv6, matchesPrefix, parseIpv6 } from '../wire/address.js';
 import { HEADER_LEN as ETH_LEN } from '../wire/ethernet.js';
-import { ConfigError } from '../errors.js';
+import { ConfigError, NativeIoError } from '../errors.js';
 import { ActionKind, IP_OFFSET, SendPurpose } from '../ndp/actions.js';
 import { F as IP, HEADER_LEN as IP_HEADER_LEN } from '../wire/ipv6.js';
 import { F as ND } from '../wire/ndp.js';
@@ -577,10 +577,14 @@ export class NdpService implements SourcesListener {
 
   /**
    * Splits the uplink's NS anew for the exact addresses the engine holds
-   * now. The priority socket's filter changes first: a new address is then
-   * passed by both for a moment (at worst answered twice), never by neither;
-   * a removed one may be passed by neither for that moment, and is no longer
-   * answered anyway (unless a rule covers it: then the solicitor asks again).
+   * now. A socket is charged for its old filter and its new one while they
+   * swap (net.core.optmem_max), so long filters are swapped through the
+   * pair for no targets: the other socket first takes every NS, then the
+   * priority socket gets its new filter, then the other one its. Each NS
+   * reaches at least one socket all along (an address new or gone may be
+   * answered twice for that moment). A kernel that refuses a filter
+   * (ENOMEM) gets shorter ones, down to none: the engine answers the
+   * addresses left out from the other socket.
    */
   private retarget(link: Link): void {
     if (link.priority === null || link.filters === null) return;
@@ -590,22 +594,34 @@ export class NdpService implements SourcesListener {
       table.copyAddress(e, t, 0);
       return t;
     });
-    const filters = nsTargetFilters(targets, { types: icmpTypes(true, link.inner) });
-    if (Buffer.compare(filters.priority, link.filters.priority) === 0) return;
-    try {
-      link.priority.setFilter(filters.priority);
-      link.packet.setFilter(filters.rest);
-    } catch (err) {
-      // A failed socket: readable() reports it and recovery reopens it.
-      this.log.warn({ err, iface: link.name }, 'could not update the priority filter');
+    const types = icmpTypes(true, link.inner);
+    const none = nsTargetFilters([], { types });
+    const previous = link.filters;
+    for (let budget = MAX_INSNS; ; budget >>= 1) {
+      const filters = nsTargetFilters(targets, { types }, budget);
+      // After a refusal, always: the priority socket may hold a filter the record does not.
+      if (budget < MAX_INSNS || Buffer.compare(filters.priority, link.filters.priority) !== 0) {
+        try {
+          link.packet.setFilter(none.rest);
+          link.priority.setFilter(none.priority);
+          link.filters = none;
+          link.priority.setFilter(filters.priority);
+          link.packet.setFilter(filters.rest);
+          link.filters = filters;
+        } catch (err) {
+          if (err instanceof NativeIoError && err.errno === 'ENOMEM' && filters.omitted < targets.length) continue;
+          // A failed socket: readable() reports it and recovery reopens it.
+          this.log.warn({ err, iface: link.name }, 'could not update the priority filter');
+          return;
+        }
+      }
+      if (link.filters.match !== previous.match || link.filters.omitted !== previous.omitted) {
+        const exact = link.filters.match === 'exact' && link.filters.omitted === 0;
+        this.log[exact ? 'info' : 'warn']({ iface: link.name, match: link.filters.match, omitted: link.filters.omitted, addresses: targets.length },
+          exact ? 'priority filter: every address matched exactly again' : 'priority filter: too many addresses to match each exactly in the kernel');
+      }
       return;
     }
-    if (filters.match !== link.filters.match || filters.omitted !== link.filters.omitted) {
-      const exact = filters.match === 'exact';
-      this.log[exact ? 'info' : 'warn']({ iface: link.name, match: filters.match, omitted: filters.omitted, addresses: targets.length },
-        exact ? 'priority filter: every address matched exactly' : 'priority filter: too many addresses to match exactly in the kernel, matching their low 32 bits');
-    }
-    link.filters = filters;
   }
 
   // Frames the kernel dropped since the last look, counted as the engine's
