@@ -280,6 +280,8 @@ interface Running {
   stop(): Promise<void>;
   /** CPU seconds (user + system) the proxy process has used so far; NaN for the kernel. */
   cpuSeconds(): number;
+  /** Seconds the proxy process has been runnable but waiting for a CPU so far (schedstat); NaN for the kernel. */
+  waitSeconds(): number;
 }
 
 function cpu(seconds: number): string {
@@ -300,6 +302,7 @@ async function startProxy(which: Proxy, host: Netns, dir: string, nodeFlags: str
         host.sysctl('net.ipv6.conf.h0.proxy_ndp', '0');
       },
       cpuSeconds: () => NaN,
+      waitSeconds: () => NaN,
       output: () => '',
     };
   }
@@ -327,6 +330,8 @@ async function startProxy(which: Proxy, host: Netns, dir: string, nodeFlags: str
       if (child.exitCode === null) child.kill('SIGKILL');
     },
     // nsenter execs the command, so the child's pid is the proxy's.
+    // The main thread's run-queue delay: a reader that needs the CPU and does not get it.
+    waitSeconds: () => Number(readFileSync(`/proc/${child.pid}/schedstat`, 'utf8').split(' ')[1]) / 1e9,
     cpuSeconds: () => {
       const fields = readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
       return (Number(fields[11]) + Number(fields[12])) / 100;
@@ -372,7 +377,10 @@ export async function runLive(args: string[]): Promise<void> {
             writeFileSync(`${args[dumpArg + 1]}.${which}.log`, proxy.output());
           }
           const cpuBefore = proxy.cpuSeconds();
-          const mixed = { ...(await flood(g, rate, false)), cpuSeconds: proxy.cpuSeconds() - cpuBefore };
+          const waitBefore = proxy.waitSeconds();
+          const mixed = {
+            ...(await flood(g, rate, false)), cpuSeconds: proxy.cpuSeconds() - cpuBefore, waitSeconds: proxy.waitSeconds() - waitBefore,
+          };
           if (dumpArg >= 0) writeFileSync(`${args[dumpArg + 1]}.${which}.flood.tsv`, g.latencies.map((ms) => `${ms}`).join('\n') + '\n');
           const load = await flood(g, rate, true);
           rows.push({
@@ -381,7 +389,7 @@ export async function runLive(args: string[]): Promise<void> {
             'spin p50': Math.round(seq.p50), 'spin p99': Math.round(seq.p99),
             'idle-host p50': Math.round(quiet.p50), 'idle-host p99': Math.round(quiet.p99),
             'flood NS/s': mixed.rate, 'legit answered': `${Math.min(mixed.naTotal, mixed.legitSent)}/${mixed.legitSent}`,
-            'CPU % in flood': cpu(mixed.cpuSeconds),
+            'CPU % in flood': cpu(mixed.cpuSeconds), 'CPU wait % in flood': cpu(mixed.waitSeconds),
             'legit p50 µs': Math.round(mixed.p50), 'legit p99 µs': Math.round(mixed.p99),
             'exact NS/s sent': load.rate, 'NA/s back': Math.round(load.naTotal / (FLOOD_MS / 1000)),
           });
