@@ -18,7 +18,8 @@
 //   2. flood: NS for random targets in 2001:db8:1:1::/64 at RATE per second
 //      for 2 s, with one NS for an exact address every millisecond mixed in
 //      (at most one per batch); how many of those legit NS got their NA, and
-//      how fast (--dump: each latency in PREFIX.<proxy>.flood.tsv);
+//      how fast (--dump: each latency in PREFIX.<proxy>.flood.tsv), and the
+//      share of the flood the proxy spent on a CPU and waiting for one;
 //   3. answer load: NS for the exact addresses only, at RATE per second:
 //      NAs per second that came back.
 // All NS come from r0's own address and MAC, so proxies that answer through
