@@ -171,7 +171,7 @@ export interface NsTargetFilters {
   readonly rest: Uint8Array;
   /**
    * How the kernel matches a target: all 128 bits, or only the low 32 bits
-   * when that many exact comparisons would not fit in MAX_INSNS (a target
+   * when that many exact comparisons would not fit in the bound (a target
    * sharing its low 32 bits with one of ours then takes the priority path
    * too; the engine answers or drops it there as it would on the other).
    */
@@ -240,11 +240,12 @@ function word32(b: Uint8Array, off: number): number {
   return ((b[off]! << 24) | (b[off + 1]! << 16) | (b[off + 2]! << 8) | b[off + 3]!) >>> 0;
 }
 
+/** Emits one instruction (a return, or a JA): the jump offsets around it count on one. */
 type Terminal = (p: Program) => void;
 
 /**
  * Emits: a direct NS whose target is in `groups` ends in `hit`, every other
- * frame in `miss` (each a single instruction: a return, or a JA onwards).
+ * frame in `miss`.
  * Per group the /64 is compared, then the low word by a binary search
  * (JGT), then the third word: a frame costs about log2(targets) comparisons
  * and a target about 6 instructions (3 for 'low-32').
@@ -263,19 +264,23 @@ function targetMatch(p: Program, groups: readonly TargetGroup[], hit: Terminal, 
   p.op(LD_B_ABS, AFTER_IP6);
   expect(Icmp6Type.NS, miss);
   type Lows = TargetGroup['lows'];
-  // A leaf: compare the low word, then each third word: hit, or the `notHere` after them.
-  const leafSize = (lows: Lows, i: number): number => 4 + (lows[i]!.thirds?.length ?? -1);
-  const leaf = (lows: Lows, i: number, notHere: Terminal): void => {
+  const leafSize = (lows: Lows, i: number): number => {
     const thirds = lows[i]!.thirds;
+    return thirds === null ? 3 : 4 + thirds.length;
+  };
+  const leaf = (lows: Lows, i: number, notHere: Terminal): void => {
+    const { low, thirds } = lows[i]!;
     if (thirds === null) {
-      p.op(JEQ_K, lows[i]!.low, 0, 1);
-    } else {
-      p.op(JEQ_K, lows[i]!.low, 0, thirds.length + 1).op(LD_W_ABS, NS_TARGET + 8);
-      thirds.forEach((w, j) => p.op(JEQ_K, w, thirds.length - j, 0));
+      p.op(JEQ_K, low, 0, 1);
+      hit(p);
       notHere(p);
+      return;
     }
+    // The low word, then each third word: a match jumps to `hit` at the end, none falls through to `notHere`.
+    p.op(JEQ_K, low, 0, thirds.length + 1).op(LD_W_ABS, NS_TARGET + 8);
+    thirds.forEach((w, j) => p.op(JEQ_K, w, thirds.length - j, 0));
+    notHere(p);
     hit(p);
-    if (thirds === null) notHere(p);
   };
   // A node is 1 instruction, plus a JA when its right half is out of a conditional jump's reach.
   const size = (lows: Lows, lo: number, hi: number): number => {
