@@ -16,8 +16,10 @@
 //      every 5-20 ms with both ends idle between them (idle-host p50/p99,
 //      IDLE_PROBES probes);
 //   2. flood: NS for random targets in 2001:db8:1:1::/64 at RATE per second
-//      for 2 s, with one NS for an exact address every millisecond mixed in;
-//      how many of those legit NS got their NA, and how fast;
+//      for 2 s, with one NS for an exact address every millisecond mixed in
+//      (at most one per batch); how many of those legit NS got their NA, and
+//      how fast (--dump: each latency in PREFIX.<proxy>.flood.tsv), and the
+//      share of the flood the proxy spent on a CPU and waiting for one;
 //   3. answer load: NS for the exact addresses only, at RATE per second:
 //      NAs per second that came back.
 // All NS come from r0's own address and MAC, so proxies that answer through
@@ -46,7 +48,8 @@ const FLOOD_MS = 2000;
 const BATCH = 64;
 const SLOT = 128;
 
-type Proxy = 'sixgate' | 'ndppd' | 'kernel';
+/** `base`: sixgate from another build (--base), for an A/B in one run. */
+type Proxy = 'base' | 'sixgate' | 'ndppd' | 'kernel';
 
 // Made once: a probe loop that allocates makes the generator scavenge (~1 ms
 // here) between a send and its answer, which was charged to the proxy.
@@ -232,7 +235,8 @@ async function flood(g: Generator, rate: number, exactOnly: boolean): Promise<{ 
         const k = (legitSent++) % LEGIT;
         g.frame(n, legit(k));
         if (g.sentAt[k]! < 0) g.sentAt[k] = now;
-        if (!exactOnly) nextLegit += 1;
+        // A generator that fell behind skips legit NS rather than bunching them into one batch.
+        if (!exactOnly) nextLegit = Math.max(nextLegit + 1, elapsed + 1);
       } else {
         const x = Math.imul(sent + n + 1, 2654435761) >>> 0;
         target[12] = x >>> 24; target[13] = x >>> 16; target[14] = x >>> 8; target[15] = x;
@@ -277,13 +281,15 @@ interface Running {
   stop(): Promise<void>;
   /** CPU seconds (user + system) the proxy process has used so far; NaN for the kernel. */
   cpuSeconds(): number;
+  /** Seconds the proxy process has been runnable but waiting for a CPU so far (schedstat); NaN for the kernel. */
+  waitSeconds(): number;
 }
 
 function cpu(seconds: number): string {
   return Number.isNaN(seconds) ? 'softirq' : `${Math.round((seconds / (FLOOD_MS / 1000)) * 100)}`;
 }
 
-async function startProxy(which: Proxy, host: Netns, dir: string, nodeFlags: string[]): Promise<Running> {
+async function startProxy(which: Proxy, host: Netns, dir: string, nodeFlags: string[], cli: string | undefined): Promise<Running> {
   if (which === 'kernel') {
     host.sysctl('net.ipv6.conf.h0.proxy_ndp', '1');
     host.sysctl('net.ipv6.neigh.h0.proxy_delay', '0');
@@ -297,18 +303,19 @@ async function startProxy(which: Proxy, host: Netns, dir: string, nodeFlags: str
         host.sysctl('net.ipv6.conf.h0.proxy_ndp', '0');
       },
       cpuSeconds: () => NaN,
+      waitSeconds: () => NaN,
       output: () => '',
     };
   }
   const path = join(dir, `${which}.conf`);
   writeFileSync(path, config());
-  const child: ChildProcess = which === 'sixgate'
-    ? host.spawn(process.execPath, [...nodeFlags, join(repoRoot, 'dist', 'src', 'cli', 'main.js'), 'ndp', '-c', path])
+  const child: ChildProcess = which === 'sixgate' || which === 'base'
+    ? host.spawn(process.execPath, [...nodeFlags, which === 'base' ? cli! : join(repoRoot, 'dist', 'src', 'cli', 'main.js'), 'ndp', '-c', path])
     : host.spawn('ndppd', ['-c', path]);
   let out = '';
   child.stdout?.on('data', (d: Buffer) => { out += d.toString(); });
   child.stderr?.on('data', (d: Buffer) => { out += d.toString(); });
-  const ready = which === 'sixgate' ? 'sixgate ndp running' : 'Using configuration file';
+  const ready = which === 'ndppd' ? 'Using configuration file' : 'sixgate ndp running';
   const deadline = Date.now() + 10_000;
   while (!out.includes(ready)) {
     if (Date.now() > deadline || child.exitCode !== null) throw new Error(`${which} did not start:\n${out}`);
@@ -324,6 +331,8 @@ async function startProxy(which: Proxy, host: Netns, dir: string, nodeFlags: str
       if (child.exitCode === null) child.kill('SIGKILL');
     },
     // nsenter execs the command, so the child's pid is the proxy's.
+    // The main thread's run-queue delay: a reader that needs the CPU and does not get it.
+    waitSeconds: () => Number(readFileSync(`/proc/${child.pid}/schedstat`, 'utf8').split(' ')[1]) / 1e9,
     cpuSeconds: () => {
       const fields = readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
       return (Number(fields[11]) + Number(fields[12])) / 100;
@@ -338,6 +347,8 @@ export async function runLive(args: string[]): Promise<void> {
   const dumpArg = args.indexOf('--dump');
   const flagsArg = args.indexOf('--node-flags');
   const nodeFlags = flagsArg >= 0 ? args[flagsArg + 1]!.split(' ') : [];
+  const baseArg = args.indexOf('--base');
+  const base = baseArg >= 0 ? join(args[baseArg + 1]!, 'src', 'cli', 'main.js') : undefined;
   const dir = mkdtempSync(join(tmpdir(), 'sixgate-bench-ndp-'));
   const lab = new Lab();
   try {
@@ -353,9 +364,9 @@ export async function runLive(args: string[]): Promise<void> {
     const g = new Generator(gen);
     const rows: Record<string, unknown>[] = [];
     try {
-      for (const which of ['sixgate', 'ndppd', 'kernel'] as const) {
-        if (onlyArg >= 0 && !args[onlyArg + 1]!.split(',').includes(which)) continue;
-        const proxy = await startProxy(which, host, dir, nodeFlags);
+      for (const which of ['base', 'sixgate', 'ndppd', 'kernel'] as const) {
+        if (which === 'base' ? base === undefined : onlyArg >= 0 && !args[onlyArg + 1]!.split(',').includes(which)) continue;
+        const proxy = await startProxy(which, host, dir, nodeFlags, base);
         try {
           gen.ip('neigh', 'flush', 'dev', 'r0');
           const seq = await sequential(g, 'spin', 1);
@@ -367,7 +378,11 @@ export async function runLive(args: string[]): Promise<void> {
             writeFileSync(`${args[dumpArg + 1]}.${which}.log`, proxy.output());
           }
           const cpuBefore = proxy.cpuSeconds();
-          const mixed = { ...(await flood(g, rate, false)), cpuSeconds: proxy.cpuSeconds() - cpuBefore };
+          const waitBefore = proxy.waitSeconds();
+          const mixed = {
+            ...(await flood(g, rate, false)), cpuSeconds: proxy.cpuSeconds() - cpuBefore, waitSeconds: proxy.waitSeconds() - waitBefore,
+          };
+          if (dumpArg >= 0) writeFileSync(`${args[dumpArg + 1]}.${which}.flood.tsv`, g.latencies.map((ms) => `${ms}`).join('\n') + '\n');
           const load = await flood(g, rate, true);
           rows.push({
             proxy: which,
@@ -375,7 +390,7 @@ export async function runLive(args: string[]): Promise<void> {
             'spin p50': Math.round(seq.p50), 'spin p99': Math.round(seq.p99),
             'idle-host p50': Math.round(quiet.p50), 'idle-host p99': Math.round(quiet.p99),
             'flood NS/s': mixed.rate, 'legit answered': `${Math.min(mixed.naTotal, mixed.legitSent)}/${mixed.legitSent}`,
-            'CPU % in flood': cpu(mixed.cpuSeconds),
+            'CPU % in flood': cpu(mixed.cpuSeconds), 'CPU wait % in flood': cpu(mixed.waitSeconds),
             'legit p50 µs': Math.round(mixed.p50), 'legit p99 µs': Math.round(mixed.p99),
             'exact NS/s sent': load.rate, 'NA/s back': Math.round(load.naTotal / (FLOOD_MS / 1000)),
           });

@@ -18,6 +18,14 @@
 
 #define CHUNK 64
 
+// Attaches struct sock_filter[] (8 bytes each, host order) to fd: 0 or
+// negative errno (EINVAL for an empty, ragged or too long program).
+static int attach_filter(int fd, uint8_t *prog, size_t len) {
+  if (len == 0 || len % sizeof(struct sock_filter) != 0 || len / sizeof(struct sock_filter) > BPF_MAXINSNS) return -EINVAL;
+  struct sock_fprog fp = { (unsigned short)(len / sizeof(struct sock_filter)), (struct sock_filter *)prog };
+  return setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &fp, sizeof fp) < 0 ? -errno : 0;
+}
+
 // packetOpen(ifindex, ethertype, filter: Uint8Array | undefined, flags) -> fd
 // or negative errno. `filter` holds struct sock_filter[] (8 bytes each,
 // host order). flags bit 1: ignore frames we send ourselves.
@@ -31,16 +39,16 @@ static napi_value packet_open(napi_env env, napi_callback_info info) {
   napi_valuetype t;
   napi_typeof(env, argv[2], &t);
   if (t != napi_undefined && t != napi_null && !arg_u8array(env, argv[2], &prog, &prog_len)) return NULL;
-  if (prog != NULL && (prog_len == 0 || prog_len % sizeof(struct sock_filter) != 0 || prog_len / 8 > BPF_MAXINSNS)) {
-    return make_i32(env, -EINVAL);
-  }
   // Protocol 0: nothing is queued until bind, so no frame slips in before
   // the filter is attached.
   int fd = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return make_i32(env, -errno);
   if (prog != NULL) {
-    struct sock_fprog fp = { (unsigned short)(prog_len / sizeof(struct sock_filter)), (struct sock_filter *)prog };
-    if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &fp, sizeof fp) < 0) goto fail;
+    int rc = attach_filter(fd, prog, prog_len);
+    if (rc < 0) {
+      close(fd);
+      return make_i32(env, rc);
+    }
   }
   if (flags & 1) {
     int one = 1;
@@ -57,6 +65,19 @@ fail:;
   int e = errno;
   close(fd);
   return make_i32(env, -e);
+}
+
+// packetSetFilter(fd, filter: Uint8Array) -> 0 or negative errno. Replaces
+// the socket's classic BPF filter at once (SO_ATTACH_FILTER on a bound
+// socket swaps the program atomically: every frame meets the old or the new
+// one); frames already queued stay queued.
+static napi_value packet_set_filter(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  int32_t fd;
+  uint8_t *prog;
+  size_t prog_len;
+  if (!get_args(env, info, 2, argv) || !arg_i32(env, argv[0], &fd) || !arg_u8array(env, argv[1], &prog, &prog_len)) return NULL;
+  return make_i32(env, attach_filter(fd, prog, prog_len));
 }
 
 // packetMembership(fd, ifindex, type, add) -> 0 or negative errno.
@@ -212,6 +233,7 @@ static napi_value packet_send(napi_env env, napi_callback_info info) {
 void init_packet(napi_env env, napi_value exports) {
   static const export_t list[] = {
     { "packetOpen", packet_open },
+    { "packetSetFilter", packet_set_filter },
     { "packetMembership", packet_membership },
     { "packetDrops", packet_drops },
     { "packetRecv", packet_recv },

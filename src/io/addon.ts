@@ -44,6 +44,7 @@ export interface Addon {
     meta: Int32Array, addr: Uint8Array, start: number, count: number, counters: Float64Array): number;
 
   packetOpen(ifindex: number, ethertype: number, filter: Uint8Array | undefined, flags: number): number;
+  packetSetFilter(fd: number, filter: Uint8Array): number;
   packetMembership(fd: number, ifindex: number, type: number, add: number): number;
   packetDrops(fd: number): number;
   packetRecv(fd: number, buf: Uint8Array, lens: Int32Array, slotSize: number, headroom: number,

@@ -62,6 +62,15 @@ export class PacketSocket extends FdHandle {
     return sock;
   }
 
+  /**
+   * Replaces the classic BPF filter (bpf.ts) on the open socket: the kernel
+   * swaps it atomically, so each frame meets either the old or the new one.
+   * Frames queued already stay queued.
+   */
+  setFilter(filter: Uint8Array): void {
+    check(addon().packetSetFilter(this.live('setsockopt'), filter), 'setsockopt SO_ATTACH_FILTER', this.subject);
+  }
+
   setAllmulti(on: boolean): void {
     check(addon().packetMembership(this.live('setsockopt'), this.ifindex, PACKET_MR_ALLMULTI, on ? 1 : 0),
       `setsockopt PACKET_${on ? 'ADD' : 'DROP'}_MEMBERSHIP ALLMULTI`, this.ifname);

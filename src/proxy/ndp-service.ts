@@ -6,12 +6,21 @@
 // group memberships (so MLD reports go out, RFC 4861 §7.2.8). Every answer
 // is a whole frame: the solicitor's MAC is in the NS or its frame.
 //
+// An uplink has a second packet socket, the priority socket: its filter
+// passes only NS for the exact addresses the engine answers at once, and the
+// first socket's filter leaves those out (bpf.ts nsTargetFilters; both
+// rebuilt when the addresses change). It is read before every batch of the
+// first, so an NS for a container's address never queues behind a flood of
+// NS for random targets.
+//
 // Interface flags are never set with SIOCSIFFLAGS as ndppd does: ALLMULTI
 // and PROMISC are PACKET_ADD_MEMBERSHIP references the kernel drops when the
 // socket closes, so even a crash leaves the interface as it was.
 //
-// Per wake-up: read one batch, run it through the engine with one `now`,
-// run due timers, send every queued frame with one call per interface.
+// Per wake-up: read a batch (on an uplink, what the priority socket holds,
+// then FLOOD_BATCH frames of the other), run it through the engine with one
+// `now`, send what it queued, up to RX_SLOTS * RX_BATCHES frames; then run
+// due timers and send every queued frame with one call per interface.
 //
 // One service per host: every part of sixgate that needs an address or a
 // prefix answered feeds it through its NdpSources (src/proxy/sources.ts), so
@@ -20,13 +29,13 @@ import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { PacketSocket, PacketMeta, PktType } from '../io/packet.js';
 import { Icmp6Socket } from '../io/icmp6.js';
-import { PacketRing, META_STRIDE } from '../io/ring.js';
-import { icmp6Filter, Icmp6Type } from '../io/bpf.js';
+import { Counter, PacketRing, META_STRIDE } from '../io/ring.js';
+import { icmp6Filter, Icmp6Type, MAX_INSNS, nsTargetFilters, type NsTargetFilters } from '../io/bpf.js';
 import { hwaddr, ifIndex } from '../io/netif.js';
 import { CaptureTap, NOT_DROPPED } from '../io/capture.js';
 import { formatIpv6, matchesPrefix, parseIpv6 } from '../wire/address.js';
 import { HEADER_LEN as ETH_LEN } from '../wire/ethernet.js';
-import { ConfigError } from '../errors.js';
+import { ConfigError, NativeIoError } from '../errors.js';
 import { ActionKind, IP_OFFSET, SendPurpose } from '../ndp/actions.js';
 import { F as IP, HEADER_LEN as IP_HEADER_LEN } from '../wire/ipv6.js';
 import { F as ND } from '../wire/ndp.js';
@@ -58,6 +67,10 @@ interface Link {
   readonly name: string;
   readonly ifindex: number;
   readonly packet: PacketSocket;
+  /** Uplinks only: NS for the exact addresses, read first (see the header). */
+  readonly priority: PacketSocket | null;
+  /** Uplinks only: the filters attached to `packet` and `priority`. */
+  filters: NsTargetFilters | null;
   /** Uplinks only. */
   readonly icmp: Icmp6Socket | null;
   readonly uplink: boolean;
@@ -69,9 +82,18 @@ interface Link {
 // the poll and native call; the bound keeps timers and other sockets fed.
 const RX_SLOTS = 256;
 const RX_BATCHES = 4;
+/** An uplink's other socket is read in smaller batches, the priority socket before each: an NS for an exact address waits for one at most. */
+const FLOOD_BATCH = 64;
 const RX_SLOT_SIZE = 2048;
-/** Uplink receive buffer: rides out a few ms of an NS flood between wake-ups. */
-const UPLINK_RCVBUF = 4 << 20;
+/** An uplink's priority socket: a burst of NS for every exact address at once (a router after its restart) fits. */
+const PRIORITY_RCVBUF = 1 << 20;
+/**
+ * An uplink's other socket: rides out a few ms of an NS flood between
+ * wake-ups. Only prefix-ruled targets queue here, and for them late beats
+ * dropped (a static prefix's members keep being answered through a flood,
+ * test/proxy/ndp-service.test.ts); 256 KiB lost 10 % of them.
+ */
+const FLOOD_RCVBUF = 4 << 20;
 /** How often the kernel's receive-buffer drops are read (a system call per socket, so not per wake-up). */
 const OVERFLOW_POLL_MS = 1000;
 
@@ -115,6 +137,8 @@ export class NdpService implements SourcesListener {
   private stopped = false;
   /** -v: each answer is logged as it leaves (decided once: nothing is read per flush otherwise). */
   private readonly logAnswers: boolean;
+  /** The uplinks' filters are rebuilt on the next turn of the event loop (once for a burst of address changes). */
+  private retargeting: NodeJS.Immediate | undefined;
 
   private constructor(options: NdpServiceOptions) {
     this.config = options.config;
@@ -190,6 +214,7 @@ export class NdpService implements SourcesListener {
     }
     this.engine.add(id, addr);
     this.flush();
+    this.scheduleRetarget();
   }
 
   removed(uplink: string, addr: Uint8Array): void {
@@ -197,6 +222,7 @@ export class NdpService implements SourcesListener {
     if (id === undefined) return;
     this.engine.remove(id, addr);
     this.flush();
+    this.scheduleRetarget();
   }
 
   prefixesChanged(): Promise<void> {
@@ -232,9 +258,15 @@ export class NdpService implements SourcesListener {
     this.countOverflows();
     const out: Record<string, unknown> = {};
     for (const [name, id] of this.ids) {
+      const link = this.links[id];
       out[name] = {
         rules: this.engine.ruleStats(id),
         addresses: this.engine.addresses.stats(id),
+        ...(link?.filters != null && link.priority !== null ? {
+          priority: {
+            match: link.filters.match, omitted: link.filters.omitted, received: link.priority.counters[Counter.RxPackets],
+          },
+        } : {}),
       };
     }
     const sessions = this.engine.sessionList();
@@ -248,6 +280,7 @@ export class NdpService implements SourcesListener {
     this.stopped = true;
     this.sources.detach(this);
     if (this.timer !== undefined) clearTimeout(this.timer);
+    if (this.retargeting !== undefined) clearImmediate(this.retargeting);
     if (this.routeRefresh !== undefined) clearInterval(this.routeRefresh);
     if (this.recovery !== undefined) clearTimeout(this.recovery);
     if (this.localRefresh !== undefined) clearInterval(this.localRefresh);
@@ -348,6 +381,7 @@ export class NdpService implements SourcesListener {
     this.config = base;
     this.uplinkNames = uplinks;
     this.flush();
+    this.scheduleRetarget();
 
     this.stopWatching?.();
     this.stopWatching = undefined;
@@ -442,23 +476,29 @@ export class NdpService implements SourcesListener {
 
   private openLink(id: number, name: string, uplink: boolean, inner: boolean, promisc: boolean): void {
     const ifindex = ifIndex(name);
-    // Uplinks hear NS, inner interfaces NA; the kernel filters out the rest.
-    const types = [...(uplink ? [Icmp6Type.NS] : []), ...(inner ? [Icmp6Type.NA] : [])];
-    const packet = PacketSocket.open({ ifname: name, filter: icmp6Filter({ types }), promisc });
+    const types = icmpTypes(uplink, inner);
+    // No exact targets yet: every NS takes the first socket until retarget() splits them.
+    const filters = uplink ? nsTargetFilters([], { types }) : null;
+    const packet = PacketSocket.open({ ifname: name, filter: filters?.rest ?? icmp6Filter({ types }), promisc });
+    let priority: PacketSocket | null = null;
     let icmp: Icmp6Socket | null = null;
     try {
-      if (uplink) {
-        packet.setReceiveBuffer(UPLINK_RCVBUF);
+      if (filters !== null) {
+        packet.setReceiveBuffer(FLOOD_RCVBUF);
+        priority = PacketSocket.open({ ifname: name, filter: filters.priority });
+        priority.setReceiveBuffer(PRIORITY_RCVBUF);
         // Only for group memberships: it reads and sends nothing.
         icmp = Icmp6Socket.open({ ifname: name, types: [] });
       }
     } catch (err) {
       packet.close();
+      priority?.close();
       throw err;
     }
-    const link: Link = { id, name, ifindex, packet, icmp, uplink, inner, promisc };
+    const link: Link = { id, name, ifindex, packet, priority, filters, icmp, uplink, inner, promisc };
     this.links[id] = link;
     packet.onReadable((events) => this.readable(link, events));
+    priority?.onReadable((events) => this.readablePriority(link, events));
     // Reopened after a failure or a role change: the old sockets took the memberships with them.
     for (const change of this.engine.membershipsOf(id)) this.applyMembership(change);
     this.log.debug({ iface: name, ifindex, uplink, inner, promisc }, 'listening');
@@ -469,6 +509,7 @@ export class NdpService implements SourcesListener {
     if (link === undefined) return;
     this.countOverflow(link);
     link.packet.close();
+    link.priority?.close();
     link.icmp?.close();
     this.links[id] = undefined;
   }
@@ -476,35 +517,111 @@ export class NdpService implements SourcesListener {
   // ------------------------------------------------------------- data path
 
   private readable(link: Link, events: number): void {
-    if (events < 0) {
-      // Typically the interface went away (ndppd 0.2 spins on POLLERR here).
-      this.log.error({ iface: link.name, errno: events }, 'socket failed; closing it and retrying until the interface is back');
-      this.closeLink(link.id);
-      this.scheduleRecovery();
-      return;
-    }
-    const rx = this.rx;
+    if (events < 0) return this.failed(link, events);
     const now = this.now();
-    for (let batch = 0; batch < RX_BATCHES; batch++) {
-      let n: number;
-      try {
-        n = link.packet.recv(rx);
-      } catch (err) {
-        this.log.error({ err, iface: link.name }, 'receive failed');
-        return;
-      }
-      for (let i = 0; i < n; i++) {
-        if (rx.meta[i * META_STRIDE + PacketMeta.PKTTYPE] === PktType.OUTGOING) continue;
-        const off = rx.offset(i);
-        const dropped = this.engine.receive(now, link.id, rx.buf, off + ETH_LEN, rx.lens[i]! - ETH_LEN, off + 6);
-        if (this.capture.active) this.capture.offer(rx.buf, off, rx.lens[i]!, link.id, dropped === 0 ? NOT_DROPPED : dropped, 0, now);
-      }
-      // Answers leave after every batch, so the first solicitors wait for no one.
-      if (this.engine.actions.count > 0) this.flush();
-      if (n < rx.slots) break;
+    const batch = link.priority === null ? RX_SLOTS : FLOOD_BATCH;
+    for (let read = 0; read < RX_SLOTS * RX_BATCHES;) {
+      if (link.priority !== null && this.receive(link, link.priority, now, RX_SLOTS) < 0) return;
+      const n = this.receive(link, link.packet, now, batch);
+      if (n < batch) break;
+      read += n;
     }
     this.engine.tick(now);
     this.flush();
+  }
+
+  private readablePriority(link: Link, events: number): void {
+    if (events < 0) return this.failed(link, events);
+    const now = this.now();
+    for (let batch = 0; batch < RX_BATCHES; batch++) {
+      if (this.receive(link, link.priority!, now, RX_SLOTS) < RX_SLOTS) break;
+    }
+    this.engine.tick(now);
+    this.flush();
+  }
+
+  private failed(link: Link, errno: number): void {
+    // Typically the interface went away (ndppd 0.2 spins on POLLERR here).
+    this.log.error({ iface: link.name, errno }, 'socket failed; closing it and retrying until the interface is back');
+    this.closeLink(link.id);
+    this.scheduleRecovery();
+  }
+
+  /** Reads up to `max` frames from `sock` into the engine and sends the answers at once, so their solicitors wait for no later batch. Frames read, or -1. */
+  private receive(link: Link, sock: PacketSocket, now: number, max: number): number {
+    const rx = this.rx;
+    let n: number;
+    try {
+      n = sock.recv(rx, max);
+    } catch (err) {
+      this.log.error({ err, iface: link.name }, 'receive failed');
+      return -1;
+    }
+    for (let i = 0; i < n; i++) {
+      if (rx.meta[i * META_STRIDE + PacketMeta.PKTTYPE] === PktType.OUTGOING) continue;
+      const off = rx.offset(i);
+      const dropped = this.engine.receive(now, link.id, rx.buf, off + ETH_LEN, rx.lens[i]! - ETH_LEN, off + 6);
+      if (this.capture.active) this.capture.offer(rx.buf, off, rx.lens[i]!, link.id, dropped === 0 ? NOT_DROPPED : dropped, 0, now);
+    }
+    if (this.engine.actions.count > 0) this.flush();
+    return n;
+  }
+
+  private scheduleRetarget(): void {
+    if (this.stopped || this.retargeting !== undefined) return;
+    this.retargeting = setImmediate(() => {
+      this.retargeting = undefined;
+      for (const link of this.links) if (link !== undefined) this.retarget(link);
+    });
+  }
+
+  /**
+   * Splits the uplink's NS anew for the exact addresses the engine holds
+   * now. A socket is charged for its old filter and its new one while they
+   * swap (net.core.optmem_max), so long filters are swapped through the
+   * pair for no targets: the other socket first takes every NS, then the
+   * priority socket gets its new filter, then the other one its. Each NS
+   * reaches at least one socket all along (an address new or gone may be
+   * answered twice for that moment). A kernel that refuses a filter
+   * (ENOMEM) gets shorter ones, down to none: the engine answers the
+   * addresses left out from the other socket.
+   */
+  private retarget(link: Link): void {
+    if (link.priority === null || link.filters === null) return;
+    const table = this.engine.addresses.table;
+    const targets = this.engine.addresses.entriesOf(link.id).map((e) => {
+      const t = new Uint8Array(16);
+      table.copyAddress(e, t, 0);
+      return t;
+    });
+    const types = icmpTypes(true, link.inner);
+    const none = nsTargetFilters([], { types });
+    const previous = link.filters;
+    for (let budget = MAX_INSNS; ; budget >>= 1) {
+      const filters = nsTargetFilters(targets, { types }, budget);
+      // After a refusal, always: the priority socket may hold a filter the record does not.
+      if (budget < MAX_INSNS || Buffer.compare(filters.priority, link.filters.priority) !== 0) {
+        try {
+          link.packet.setFilter(none.rest);
+          link.priority.setFilter(none.priority);
+          link.filters = none;
+          link.priority.setFilter(filters.priority);
+          link.packet.setFilter(filters.rest);
+          link.filters = filters;
+        } catch (err) {
+          if (err instanceof NativeIoError && err.errno === 'ENOMEM' && filters.omitted < targets.length) continue;
+          // A failed socket: readable() reports it and recovery reopens it.
+          this.log.warn({ err, iface: link.name }, 'could not update the priority filter');
+          return;
+        }
+      }
+      if (link.filters.match !== previous.match || link.filters.omitted !== previous.omitted) {
+        const exact = link.filters.match === 'exact' && link.filters.omitted === 0;
+        this.log[exact ? 'info' : 'warn']({ iface: link.name, match: link.filters.match, omitted: link.filters.omitted, addresses: targets.length },
+          exact ? 'priority filter: every address matched exactly again' : 'priority filter: too many addresses to match each exactly in the kernel');
+      }
+      return;
+    }
   }
 
   // Frames the kernel dropped since the last look, counted as the engine's
@@ -518,7 +635,7 @@ export class NdpService implements SourcesListener {
 
   private countOverflow(link: Link): void {
     try {
-      const n = link.packet.takeDrops();
+      const n = link.packet.takeDrops() + (link.priority?.takeDrops() ?? 0);
       if (n > 0) this.engine.counters.dropMany(link.id, NdpDrop.SocketOverflow, n);
     } catch {
       // A failed socket: readable() reports it and recovery reopens it.
@@ -649,6 +766,11 @@ export class NdpService implements SourcesListener {
       }
     });
   }
+}
+
+/** Uplinks hear NS, inner interfaces NA; the kernel filters out the rest. */
+function icmpTypes(uplink: boolean, inner: boolean): number[] {
+  return [...(uplink ? [Icmp6Type.NS] : []), ...(inner ? [Icmp6Type.NA] : [])];
 }
 
 /** The inner interfaces a rule probes: its `iface`, or for `auto` the devices of routes overlapping its prefix. */

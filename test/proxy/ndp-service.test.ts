@@ -346,6 +346,21 @@ describe('sixgate ndp in network namespaces', requires({ root: true, tools: ['ip
   const BATCHES = 200;
   const PER_BATCH = 500;
 
+  /** `batches` flood batches with `frame` after every fourth (at most 50/s), then half a second for the last answers; how many `frame`s went. */
+  async function floodAlongside(f: ReturnType<typeof flooder>, batches: number, frame: Uint8Array): Promise<number> {
+    let sent = 0;
+    for (let b = 0; b < batches; b++) {
+      const extra = b % 4 === 0 ? [frame] : [];
+      sent += extra.length;
+      f.send(PER_BATCH, extra);
+      f.drain();
+      await sleep(5);
+    }
+    await sleep(500);
+    f.drain();
+    return sent;
+  }
+
   test('a flood of random targets inside a static /112 leaves a member it answered before answered (>= 95 %)', async (t) => {
     const d = await start(`proxy h0 {\n  rule 2001:db8:1::1:0/112 {\n    static\n  }\n}\n`);
     const f = flooder(ROUTER);
@@ -358,17 +373,8 @@ describe('sixgate ndp in network namespaces', requires({ root: true, tools: ['ip
       }
       await waitFor(() => { f.drain(); return f.answers.get(CTR) === 3; }, 2000, 'the member answered before the flood');
       f.answers.clear();
-      // One NS for the member every fourth batch: at most 50/s, within its own bucket.
-      let memberSent = 0;
-      for (let b = 0; b < BATCHES; b++) {
-        const extra = b % 4 === 0 ? [member] : [];
-        memberSent += extra.length;
-        f.send(PER_BATCH, extra);
-        f.drain();
-        await sleep(5);
-      }
-      await sleep(500);
-      f.drain();
+      // At most 50 NS/s for the member: within its own bucket.
+      const memberSent = await floodAlongside(f, BATCHES, member);
       const c = await counters(d);
       const memberAnswers = f.answers.get(CTR) ?? 0;
       t.diagnostic(`member answered ${memberAnswers}/${memberSent}; drops ${JSON.stringify(c.drops)}`);
@@ -404,6 +410,48 @@ describe('sixgate ndp in network namespaces', requires({ root: true, tools: ['ip
     } finally {
       f.close();
       ctr.ip('-6', 'addr', 'del', `${fresh}/112`, 'dev', 'c0');
+    }
+  });
+
+  test('during a flood under an iface rule, NS for exact addresses take the priority socket and are answered exactly once, also after SIGHUP changes the addresses', async (t) => {
+    const before = '2001:db8:1::1:5';
+    const after = '2001:db8:1::1:6';
+    const conf = (exact: string): string => `proxy h0 {\n  rule ${exact} {\n    static\n  }\n  rule 2001:db8:1::1:0/112 {\n    iface hb0\n  }\n}\n`;
+    const d = await start(conf(before));
+    const confPath = d.child.spawnargs[d.child.spawnargs.indexOf('-c') + 1]!;
+    const priorityReceived = async (): Promise<number> => {
+      const from = d.lines.length;
+      d.child.kill('SIGUSR1');
+      await waitFor(() => d.lines.slice(from).some((l) => l.includes('"msg":"counters"')), 5000, 'counters');
+      const line = JSON.parse(d.lines.slice(from).find((l) => l.includes('"msg":"counters"'))!) as
+        { interfaces: Record<string, { priority?: { match: string; received: number } }> };
+      assert.equal(line.interfaces.h0!.priority?.match, 'exact');
+      return line.interfaces.h0!.priority.received;
+    };
+    // The flood's targets (random, low 16 bits >= 0x100) are never exact ones: only the test's NS for them reach the priority socket.
+    const f = flooder('2001:db8:1::66');
+    try {
+      // Half the flood, an NS for `exact` every fourth batch; then how many reached the priority socket.
+      const phase = async (exact: string): Promise<number> => {
+        const received = await priorityReceived();
+        const sent = await floodAlongside(f, BATCHES / 2, frameFromRouter(exact));
+        assert.equal(await priorityReceived() - received, sent, `every NS for ${exact} through the priority socket`);
+        return sent;
+      };
+      const sentBefore = await phase(before);
+      writeFileSync(confPath, conf(after));
+      d.child.kill('SIGHUP');
+      await waitFor(() => d.lines.some((l) => l.includes('configuration reloaded')), 5000, 'reload');
+      await sleep(50);
+      const sentAfter = await phase(after);
+      const c = await counters(d);
+      t.diagnostic(`answers ${JSON.stringify(Object.fromEntries([before, after].map((a) => [a, f.answers.get(a)])))}; drops ${JSON.stringify(c.drops)}`);
+      assert.equal(f.answers.get(before), sentBefore, `each NS for ${before} answered once`);
+      // And one unsolicited NA: the engine announces an address new to it.
+      assert.equal(f.answers.get(after), sentAfter + 1, `each NS for ${after} answered once`);
+      assert.ok(c.drops['prefix-rate-limited']! + c.drops['socket-overflow']! > BATCHES * PER_BATCH / 2, `the flood was shed: ${JSON.stringify(c.drops)}`);
+    } finally {
+      f.close();
     }
   });
 

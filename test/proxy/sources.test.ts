@@ -2,8 +2,9 @@
 // withdrawn by one leaves the address answered while another holds it), the
 // sources' prefixes join the base configuration as static rules, and in a
 // namespace the service answers what the sources claim through a reload of
-// its base rules. The service runs in a child process inside the namespace;
-// the router asks with ndisc6.
+// its base rules, an address a source claims through the priority socket.
+// The service runs in a child process inside the namespace; the router asks
+// with ndisc6.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
@@ -138,6 +139,40 @@ console.log(JSON.stringify(out));`, 45_000);
     assert.equal(out.newUplink, true, 'an address on an uplink new to the service is answered');
     assert.deepEqual(out.interfaces, ['h0', 'h1']);
     assert.ok((out.overflow as number) > 0, `socket-overflow counted: ${JSON.stringify(out)}`);
+  });
+
+  test('an address a source claims is answered through the priority socket; withdrawn, its NS no longer reach it', async () => {
+    const r = await host.node(`import { NdpService } from '${url('../../src/proxy/ndp-service.js')}';
+import { uplinkConfig } from '${url('../../src/proxy/sources.js')}';
+import { createLogger } from '${url('../../src/log.js')}';
+import { monotonicMs } from '${url('../../src/io/ring.js')}';
+import { parseIpv6 } from '${url('../../src/wire/address.js')}';
+import { execFile } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
+const logger = createLogger({ level: 'warn', destination: { write: () => true } });
+const svc = await NdpService.start({ config: uplinkConfig('h0', [], 'sixgate run'), logger, now: monotonicMs });
+const ask = (addr) => new Promise((resolve) => {
+  execFile('ip', ['netns', 'exec', '${router.name}', 'ndisc6', '-q', '-r', '1', '-w', '300', addr, 'r0'], (err, stdout) => resolve(!err && /^[0-9a-f:]{17}$/i.test(stdout.trim())));
+});
+const priority = () => svc.stats().interfaces.h0.priority;
+const X = '2001:db8:1::7';
+const out = { before: priority() };
+svc.add('h0', parseIpv6(X), 'docker');
+await sleep(20);
+out.answered = await ask(X);
+out.added = priority();
+svc.remove('h0', parseIpv6(X), 'docker');
+await sleep(20);
+out.afterRemoval = await ask(X);
+out.removed = priority();
+await svc.stop();
+console.log(JSON.stringify(out));`, 30_000);
+    const out = JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as Record<string, { received: number; match: string } | boolean>;
+    assert.deepEqual(out.before, { match: 'exact', omitted: 0, received: 0 }, `${r.stdout}${r.stderr}`);
+    assert.equal(out.answered, true);
+    assert.equal((out.added as { received: number }).received, 1, 'the NS came through the priority socket');
+    assert.equal(out.afterRemoval, false);
+    assert.equal((out.removed as { received: number }).received, 1, 'a withdrawn address is no longer let through');
   });
 });
 
