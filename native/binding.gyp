@@ -12,7 +12,8 @@
         "src/tun.c",
         "src/icmp6.c",
         "src/packet.c",
-        "src/statefile.c"
+        "src/statefile.c",
+        "src/ebpf.c"
       ],
       "defines": ["NAPI_VERSION=8", "_GNU_SOURCE"],
       "cflags": ["-std=gnu11", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],

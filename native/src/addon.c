@@ -63,5 +63,6 @@ NAPI_MODULE_INIT() {
   init_icmp6(env, exports);
   init_packet(env, exports);
   init_statefile(env, exports);
+  init_ebpf(env, exports);
   return exports;
 }

@@ -53,6 +53,7 @@ export const Offload = { CSUM: 0x01, TSO4: 0x02, TSO6: 0x04, USO4: 0x20, USO6: 0
 
 const OPEN_VNET_HDR = 2;
 const OPEN_PERSIST = 4;
+const OPEN_MULTI_QUEUE = 8;
 
 // Accessors over (buf, pktOff): pktOff is where the IP packet starts
 // (ring.offset(i)); the header is the VNET_HDR_LEN bytes before it.
@@ -108,6 +109,12 @@ export interface TunOptions {
   txqueuelen?: number;
   /** Bring the link up (default true). */
   up?: boolean;
+  /**
+   * IFF_MULTI_QUEUE: every open of the name attaches one more queue (an fd
+   * of its own), numbered in the order they were attached. A device made
+   * without it cannot take a second queue, nor one made with it a plain open.
+   */
+  multiQueue?: boolean;
 }
 
 export class Tun extends FdHandle {
@@ -129,7 +136,7 @@ export class Tun extends FdHandle {
   static open(options: TunOptions = {}): Tun {
     const name = options.name ?? '';
     if (name !== '') checkIfname(name);
-    const flags = (options.vnetHeader ? OPEN_VNET_HDR : 0) | (options.persist ? OPEN_PERSIST : 0);
+    const flags = (options.vnetHeader ? OPEN_VNET_HDR : 0) | (options.persist ? OPEN_PERSIST : 0) | (options.multiQueue ? OPEN_MULTI_QUEUE : 0);
     const got = addon().tunOpen(name, flags);
     if (typeof got === 'number') throw ioError(got, 'open /dev/net/tun + TUNSETIFF', name || 'tun');
     const tun = new Tun(got.fd, got.name, options.vnetHeader === true, got.offloads);
