@@ -1,14 +1,10 @@
 // eBPF programs through the bpf(2) syscall: load a socket-filter program
-// (instructions assembled in TypeScript, src/io/ebpf.ts), run it on a test
-// packet (BPF_PROG_TEST_RUN), and attach it to a multi-queue TUN as its
-// queue-steering program (TUNSETSTEERINGEBPF: the program's return value,
-// modulo the number of queues, picks the queue a packet is read from).
+// (instructions assembled in TypeScript, src/io/ebpf.ts) and run it on a
+// test packet (BPF_PROG_TEST_RUN). tunqueue.c attaches one to a TUN.
 #include "common.h"
 #include <errno.h>
 #include <linux/bpf.h>
-#include <linux/if_tun.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -79,21 +75,11 @@ static napi_value bpf_test_run(napi_env env, napi_callback_info info) {
   return out;
 }
 
-// tunSetSteering(tunFd, progFd) -> 0 or negative errno; progFd -1 detaches.
-static napi_value tun_set_steering(napi_env env, napi_callback_info info) {
-  napi_value argv[2];
-  int32_t tun, prog;
-  if (!get_args(env, info, 2, argv) || !arg_i32(env, argv[0], &tun) || !arg_i32(env, argv[1], &prog)) return NULL;
-  int fd = prog;
-  return make_i32(env, ioctl(tun, TUNSETSTEERINGEBPF, &fd) < 0 ? -errno : 0);
-}
-
 void init_ebpf(napi_env env, napi_value exports) {
   static const export_t list[] = {
     { "bpfLoadSocketFilter", bpf_load_socket_filter },
     { "bpfVerifierLog", bpf_verifier_log },
     { "bpfTestRun", bpf_test_run },
-    { "tunSetSteering", tun_set_steering },
   };
   export_all(env, exports, list, sizeof list / sizeof list[0]);
 }

@@ -63,6 +63,7 @@ import { DEFAULT_TUN, type DatapathModel, type ResolvedModel } from './nat-model
 import { IFA_F_DEPRECATED, resolveModel, type HostFacts } from './resolve.js';
 import { hostPlan, natConfig, natPublished, publishedKey, type HostPlan } from './plan.js';
 import { TunDatapath } from './loop.js';
+import { NatWorkers } from './workers.js';
 import { reservePorts, releasePorts } from './ports.js';
 
 export interface DatapathServiceOptions {
@@ -93,6 +94,12 @@ export interface DatapathServiceOptions {
   readonly host?: HostOps;
   /** The prefixes delegated to the host (DHCPv6-PD), the current one first; call upstreamChanged() when they change. */
   readonly delegatedPrefixes?: () => readonly string[];
+  /**
+   * Packet workers (default 1: the loop runs on the main thread). More: a
+   * multi-queue TUN with one worker_thread per queue, each with a shard of
+   * the table (workers.ts); the state file is not used then.
+   */
+  readonly workers?: number;
 }
 
 /** Every command the data path runs on the host after its start-up checks. */
@@ -180,8 +187,27 @@ function adoptCold(nat: Nat66, now: number): number {
   }
 }
 
-function openTun(name: string): Tun {
-  return Tun.open({ name, vnetHeader: true, persist: true, txqueuelen: TUN_QUEUE_LEN });
+/**
+ * The persistent TUN, single-queue for the main thread's loop; with workers
+ * a multi-queue one whose first queue, this descriptor, is detached at once
+ * (it keeps the device and its steering, the workers attach the queues that
+ * carry packets). A device left by a run with the other kind is made anew:
+ * the kernel attaches no queue of the other kind to it.
+ */
+function openTun(name: string, workers: number): Tun {
+  const options = { name, vnetHeader: true, persist: true, txqueuelen: TUN_QUEUE_LEN, multiQueue: workers > 1 };
+  let tun: Tun;
+  try {
+    tun = Tun.open(options);
+  } catch (err) {
+    if (!(err instanceof NativeIoError) || err.errno !== 'EINVAL') throw err;
+    const other = Tun.open({ name, vnetHeader: true, multiQueue: !options.multiQueue, up: false });
+    other.setPersist(false);
+    other.close();
+    tun = Tun.open(options);
+  }
+  if (workers > 1) tun.setQueueAttached(false);
+  return tun;
 }
 
 /**
@@ -206,6 +232,8 @@ export function uplinkFacts(uplink: string, delegatedPrefixes: readonly string[]
 
 export class DatapathService {
   private currentTun: Tun;
+  /** The packet workers (options.workers > 1); the main thread's loop then never runs. */
+  private workers: NatWorkers | undefined;
   readonly loop: TunDatapath;
   private nat: Nat66;
   private resolved: ResolvedModel;
@@ -315,12 +343,17 @@ export class DatapathService {
       for (const w of warnings) log.warn(w);
       if (errors.length > 0) throw new HostSetupError(errors);
     }
+    const workers = options.workers ?? 1;
+    if (workers > 1 && options.stateFile !== undefined) {
+      log.warn({ workers, stateFile: options.stateFile }, 'the state file is not used with more than one worker: connections will not survive a restart');
+      options = { ...options, stateFile: undefined };
+    }
     const nat = DatapathService.buildNat(resolved, options);
     const boot = options.stateFile === undefined ? undefined : bootId();
     const { state, restored } = DatapathService.adoptState(nat, options, boot, log);
     let tun: Tun;
     try {
-      tun = openTun(resolved.tun);
+      tun = openTun(resolved.tun, workers);
     } catch (err) {
       state?.close();
       throw err;
@@ -334,7 +367,14 @@ export class DatapathService {
       // routes are already there (they outlive the process), so adopted
       // connections flow again while the routes, NDP and steering are checked.
       service.loop.setHostAddresses(service.hostAddresses());
-      service.loop.start();
+      if (workers > 1) {
+        service.workers = await NatWorkers.start({
+          tun: resolved.tun, control: tun, count: workers, config: engineConfig(resolved, options.nat), hostAddresses: service.hostAddresses(),
+          onFailure: (message) => service.failed(`a packet worker failed: ${message}`, true),
+        });
+      } else {
+        service.loop.start();
+      }
       await service.installHost(undefined, plan);
       service.stopWatching = watchDeviceRoutes(resolved.tun, () => service.checkRoutes());
       service.stopWatchingUplink = watchAddresses(resolved.uplink, () => service.upstreamChanged());
@@ -347,6 +387,7 @@ export class DatapathService {
     } catch (err) {
       service.stopWatching?.();
       service.stopWatchingUplink?.();
+      await service.workers?.stop();
       service.loop.stop();
       tun.close();
       service.state?.close();
@@ -354,7 +395,7 @@ export class DatapathService {
       throw err;
     }
     log.info({
-      tun: tun.name, offloads: tun.offloads, restoredSessions: restored,
+      tun: tun.name, offloads: tun.offloads, workers, restoredSessions: restored,
       networks: resolved.networks.map((n) => ({ name: n.name, mode: n.mode, addressMode: n.addressMode, external: n.externalPrefix ?? n.externalAddresses })),
       published: [...service.published.keys()],
     }, 'nat66 data path running');
@@ -532,7 +573,10 @@ export class DatapathService {
     for (const note of notes) if (!this.notes.has(note)) this.log.info(note);
     this.notes = new Set(notes);
     const plan = hostPlan(resolved);
-    const nat = this.reconfigureNat(resolved);
+    const config = engineConfig(resolved, this.natOptions);
+    const engineChanged = engineKey(config) !== this.natApplied;
+    let nat = this.reconfigureNat(resolved);
+    if (this.workers !== undefined && engineChanged) nat = await this.workers.reconfigure(config, this.currentTun);
     const before = this.plan;
     this.logExternals(this.resolved, resolved);
     this.declared = model;
@@ -543,6 +587,7 @@ export class DatapathService {
     // be gone): the repair installs the plan in force when it runs.
     const host = this.down === undefined ? await this.installHost(before, plan) : NOTHING_INSTALLED;
     this.loop.setHostAddresses(this.hostAddresses());
+    this.workers?.setHostAddresses(this.hostAddresses());
     if (this.relayout) this.scheduleRelayout();
     const report: ApplyReport = {
       rulesAndRoutesAdded: host.policy.added, rulesAndRoutesRemoved: host.policy.removed,
@@ -722,6 +767,36 @@ export class DatapathService {
     return this.ndp;
   }
 
+  /** The engine's counters (NatCounter), or their sum over the workers as they last published them. */
+  get natCounters(): Float64Array {
+    return this.workers?.sum('nat') ?? this.nat.counters;
+  }
+
+  /** The engine's drops by reason, or their sum over the workers. */
+  get natDrops(): Float64Array {
+    return this.workers?.sum('drops') ?? this.nat.drops;
+  }
+
+  /** The packet loop's counters (LoopCounter), or their sum over the workers. */
+  get loopCounters(): Float64Array {
+    return this.workers?.sum('loop') ?? this.loop.counters;
+  }
+
+  /** The TUN's counters (Counter), or the sum over the workers' queues. */
+  get tunCounters(): Float64Array {
+    return this.workers?.sum('tun') ?? this.currentTun.counters;
+  }
+
+  /** Sessions in the table, or in all the workers' shards. */
+  get sessionCount(): number {
+    return this.workers?.sessionCount ?? this.nat.table.count;
+  }
+
+  /** The packet workers (none when the loop runs on the main thread). */
+  get packetWorkers(): NatWorkers | undefined {
+    return this.workers;
+  }
+
   /** The TUN in use (a new one after a repair that reopened it). */
   get tun(): Tun {
     return this.currentTun;
@@ -771,10 +846,11 @@ export class DatapathService {
         if (this.tunFailed || this.currentTun.closed || !deviceExists(name)) {
           const old = this.currentTun;
           old.close();
-          this.currentTun = openTun(name);
+          this.currentTun = openTun(name, this.workers?.count ?? 1);
           // The device's counters carry on (metrics never go backwards).
           addInto(this.currentTun.counters, old.counters);
           this.loop.attach(this.currentTun);
+          await this.workers?.reopen(this.currentTun);
           this.tunFailed = false;
         } else {
           setUp(name, true);
@@ -788,7 +864,7 @@ export class DatapathService {
         this.scheduleRepair();
         return;
       }
-      this.loop.start();
+      if (this.workers === undefined) this.loop.start();
       this.supervision.repairs++;
       this.log.info({ tun: name, downMs: Math.round(monotonicMs() - this.downSince) }, 'data path repaired: forwarding again');
       this.down = undefined;
@@ -836,6 +912,7 @@ export class DatapathService {
     this.stopWatching?.();
     this.stopWatchingUplink?.();
     this.loop.stop();
+    await this.workers?.stop();
     // A move to a fresh layout still waiting: now, so the next start adopts the state file.
     if (this.relayout && this.state !== undefined && !options.cleanup) this.moveToNewTable(engineConfig(this.resolved, this.natOptions));
     await this.releaseNdp();

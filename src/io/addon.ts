@@ -49,6 +49,7 @@ export interface Addon {
   bpfVerifierLog(): string;
   bpfTestRun(progFd: number, frame: Uint8Array): number;
   tunSetSteering(tunFd: number, progFd: number): number;
+  tunSetQueue(fd: number, attach: number): number;
 
   stateMap(buffer: ArrayBuffer, fd: number): number;
   stateLock(fd: number): number;

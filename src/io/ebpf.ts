@@ -150,9 +150,4 @@ export class SocketFilterProgram extends FdHandle {
     frame.set(packet, 14);
     return check(addon().bpfTestRun(this.live('BPF_PROG_TEST_RUN'), frame), 'bpf BPF_PROG_TEST_RUN', this.subject);
   }
-
-  /** TUNSETSTEERINGEBPF: the TUN (any of its queues' fds) picks a packet's queue by this program's return value. */
-  steerTun(tunFd: number, tunName: string): void {
-    check(addon().tunSetSteering(tunFd, this.live('TUNSETSTEERINGEBPF')), 'ioctl TUNSETSTEERINGEBPF', tunName);
-  }
 }

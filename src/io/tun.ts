@@ -195,5 +195,19 @@ export class Tun extends FdHandle {
     check(addon().tunSetPersist(this.live('TUNSETPERSIST'), on ? 1 : 0), 'ioctl TUNSETPERSIST', this.name);
   }
 
+  /** TUNSETQUEUE: a detached queue of a multi-queue device takes no packets but keeps the device open for ioctls. */
+  setQueueAttached(on: boolean): void {
+    check(addon().tunSetQueue(this.live('TUNSETQUEUE'), on ? 1 : 0), 'ioctl TUNSETQUEUE', this.name);
+  }
+
+  /**
+   * TUNSETSTEERINGEBPF: the device reads each packet from the queue this
+   * socket-filter program (its fd, src/io/ebpf.ts) returns, modulo the
+   * queues attached; -1 removes it.
+   */
+  setSteering(programFd: number): void {
+    check(addon().tunSetSteering(this.live('TUNSETSTEERINGEBPF'), programFd), 'ioctl TUNSETSTEERINGEBPF', this.name);
+  }
+
   // close() (FdHandle): a non-persistent TUN disappears when its last queue closes.
 }

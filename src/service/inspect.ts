@@ -354,7 +354,7 @@ export function runOps(daemon: SixgateDaemon, metrics: readonly Metric[]): Recor
 }
 
 function natSummary(service: DatapathService | undefined): { sessions: number; capacity: number; tun: string } | null {
-  return service === undefined ? null : { sessions: service.engine.table.count, capacity: service.engine.table.capacity, tun: service.tun.name };
+  return service === undefined ? null : { sessions: service.sessionCount, capacity: service.engine.table.capacity * (service.packetWorkers?.count ?? 1), tun: service.tun.name };
 }
 
 /** `sixgate nat`: status (networks, published ports, the NDP answers for its external addresses, health), flows, counters. */

@@ -1,0 +1,131 @@
+// End to end with two packet workers (`sixgate nat --workers 2`): a
+// multi-queue TUN steered by the eBPF program of queue-steering.ts, one
+// engine shard per worker. The core cases of e2e.test.ts (outbound TCP, UDP,
+// ping, published ports, hairpin, ICMPv6 errors about a flow), and many
+// flows from many inside addresses and ports: spread over both workers, each
+// answered and translated back.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { requires } from '../support/prereq.js';
+import { NatLab, A, tcpServerCode, tcpClientCode, tcpSinkCode, udpEchoCode, udpClientCode } from './topology.js';
+import { shardSlice } from '../../src/nat/engine-config.js';
+
+const req = requires({ root: true, tools: ['ip', 'busybox', 'nsenter'], files: ['/dev/net/tun'] });
+
+const MB = 1 << 20;
+const WORKERS = 2;
+const PORT_RANGE: [number, number] = [1024, 65535];
+
+function config(): string {
+  return `uplink: up0
+capacity: 16384
+networks:
+  - { name: web, bridge: br0, subnets: [fd66:1::/64], externalAddresses: [${A.dedicated}] }
+published:
+  - { protocol: tcp, hostIp: "::", hostPort: 8080, containerAddress: "${A.c1}", containerPort: 80 }
+  - { protocol: udp, hostIp: "", hostPort: 5353, containerAddress: "${A.c1}", containerPort: 53 }
+`;
+}
+
+/** UDP echo answering "ADDR PORT" of the sender, as the internet sees it. */
+const UDP_PEER_ECHO = `import dgram from 'node:dgram';
+const s = dgram.createSocket('udp6');
+s.on('message', (m, r) => s.send(r.address + ' ' + r.port + ' ' + m, r.port, r.address));
+s.bind(5010, '::', () => console.log('ready'));`;
+
+/** From each of `sources` (inside addresses of c1), `perSource` sockets each send to the echo and wait for their own answer. */
+function manyFlowsCode(sources: readonly string[], perSource: number): string {
+  return `import dgram from 'node:dgram';
+const sources = ${JSON.stringify(sources)};
+const seen = []; let open = 0;
+const done = () => { console.log(JSON.stringify(seen)); process.exit(0); };
+setTimeout(done, 6000);
+for (const src of sources) for (let k = 0; k < ${perSource}; k++) {
+  const s = dgram.createSocket('udp6'); open++;
+  s.bind(0, src, () => {
+    const tag = src + '/' + s.address().port;
+    let tries = 0;
+    const t = setInterval(() => { if (tries++ < 5) s.send(tag, 5010, '${A.inet}'); }, 300);
+    s.send(tag, 5010, '${A.inet}');
+    s.on('message', (m) => { clearInterval(t); const [ext, port, back] = m.toString().split(' '); seen.push({ tag, ext, port: Number(port), back }); s.close(); if (--open === 0) done(); });
+  });
+}`;
+}
+
+describe('nat66 data path with two workers', { ...req, timeout: 90_000 }, () => {
+  let lab: NatLab;
+  const servers: ChildProcess[] = [];
+
+  before(async () => {
+    lab = new NatLab({ withNpt: false });
+    servers.push(await lab.server(lab.inet, tcpServerCode(5001, 8 * MB)));
+    servers.push(await lab.server(lab.inet, udpEchoCode(5002)));
+    servers.push(await lab.server(lab.inet, UDP_PEER_ECHO));
+    servers.push(await lab.server(lab.inet2, tcpSinkCode(5003)));
+    servers.push(await lab.server(lab.c1, tcpServerCode(80, MB)));
+    servers.push(await lab.server(lab.c1, udpEchoCode(53)));
+    await lab.startSixgate(config(), ['--workers', String(WORKERS)]);
+  });
+
+  after(async () => {
+    await lab?.stopSixgate('SIGKILL');
+    lab?.destroy();
+    if (lab) rmSync(`/tmp/${lab.gw.name}-nat.yaml`, { force: true });
+  });
+
+  test('two queues, steered by an eBPF program', () => {
+    assert.match(lab.log, /"workers":2/);
+    const link = lab.gw.exec('ip', ['-d', 'link', 'show', 'sixgate0']);
+    assert.match(link, /multi_queue/, link);
+  });
+
+  test('outbound TCP, UDP and ping: translated both ways', async () => {
+    const r = await lab.nodeResult(lab.c1, tcpClientCode(A.inet, 5001));
+    assert.equal(r.peer, A.dedicated);
+    assert.equal(r.bytes, 8 * MB);
+    const udp = await lab.c2.node(udpClientCode(A.inet, 5002), 5000);
+    assert.equal(udp.stdout.trim(), `peer ${A.dedicated}`);
+    for (const c of [lab.c1, lab.c2]) {
+      const ping = await c.run('busybox', ['ping6', '-c', '2', '-W', '2', A.inet], 8000);
+      assert.match(ping.stdout, /2 packets received/);
+    }
+  });
+
+  test('published ports and hairpin reach the container', async () => {
+    const r = await lab.nodeResult(lab.inet, tcpClientCode(A.dedicated, 8080));
+    assert.equal(r.peer, A.inet);
+    assert.equal(r.bytes, MB);
+    const udp = await lab.inet.node(udpClientCode(A.dedicated, 5353), 5000);
+    assert.equal(udp.stdout.trim(), `peer ${A.inet}`);
+    const hairpin = await lab.nodeResult(lab.c2, tcpClientCode(A.dedicated, 8080));
+    assert.equal(hairpin.bytes, MB);
+    assert.equal(hairpin.peer, A.dedicated);
+  });
+
+  test('ICMPv6 errors about a flow reach its worker: PMTUD through an MTU-1280 hop, traceroute', async () => {
+    const upload = `import net from 'node:net';
+const s = net.connect({ host: '${A.inet2}', port: 5003 }, () => { s.end(Buffer.alloc(${2 * MB}, 1)); });
+let out = ''; s.on('data', (d) => out += d); s.setTimeout(15000, () => { console.log(JSON.stringify({ error: 'timeout', bytes: 0 })); process.exit(1); });
+s.on('end', () => { const m = /peer (\\S+) bytes (\\d+)/.exec(out); console.log(JSON.stringify({ peer: m?.[1], bytes: Number(m?.[2]) })); });`;
+    const r = await lab.nodeResult(lab.c2, upload);
+    assert.equal(r.bytes, 2 * MB);
+    const tr = await lab.c1.run('busybox', ['traceroute6', '-n', '-q', '1', '-m', '4', '-w', '1', A.inet], 15_000);
+    assert.match(tr.stdout, new RegExp(`\\s${A.rt}\\s`), tr.stdout);
+  });
+
+  test('many flows from many inside addresses and ports: both workers map, every answer comes back translated', async () => {
+    const sources = Array.from({ length: 8 }, (_, i) => `fd66:1::${(0x100 + i).toString(16)}`);
+    for (const s of sources) lab.c1.ip('-6', 'addr', 'add', `${s}/64`, 'dev', 'eth0', 'nodad');
+    const seen = await lab.nodeResult<Array<{ tag: string; ext: string; port: number; back: string }>>(lab.c1, manyFlowsCode(sources, 8));
+    assert.equal(seen.length, sources.length * 8, 'every flow answered');
+    for (const f of seen) {
+      assert.equal(f.ext, A.dedicated);
+      assert.equal(f.back, f.tag, 'each answer reached the socket that asked');
+    }
+    const slices = Array.from({ length: WORKERS }, (_, w) => shardSlice(PORT_RANGE[0], PORT_RANGE[1], w, WORKERS));
+    const used = new Set(seen.map((f) => slices.findIndex(([lo, hi]) => f.port >= lo && f.port <= hi)));
+    assert.deepEqual([...used].sort(), [0, 1], `external ports from both workers' slices: ${seen.map((f) => f.port).join(' ')}`);
+  });
+});
