@@ -1,6 +1,7 @@
 // eBPF programs through the bpf(2) syscall: load a socket-filter program
 // (instructions assembled in TypeScript, src/io/ebpf.ts) and run it on a
-// test packet (BPF_PROG_TEST_RUN). tunqueue.c attaches one to a TUN.
+// test packet (BPF_PROG_TEST_RUN); create a map it uses. tunqueue.c attaches
+// a program to a TUN.
 #include "common.h"
 #include <errno.h>
 #include <linux/bpf.h>
@@ -75,11 +76,30 @@ static napi_value bpf_test_run(napi_env env, napi_callback_info info) {
   return out;
 }
 
+// bpfMapCreate(type, keySize, valueSize, maxEntries) -> map fd or negative errno.
+static napi_value bpf_map_create(napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  int32_t type, key, value, max;
+  if (!get_args(env, info, 4, argv) || !arg_i32(env, argv[0], &type) || !arg_i32(env, argv[1], &key) ||
+      !arg_i32(env, argv[2], &value) || !arg_i32(env, argv[3], &max)) return NULL;
+  union bpf_attr attr;
+  memset(&attr, 0, sizeof attr);
+  attr.map_type = (uint32_t)type;
+  attr.key_size = (uint32_t)key;
+  attr.value_size = (uint32_t)value;
+  attr.max_entries = (uint32_t)max;
+  int fd = (int)sys_bpf(BPF_MAP_CREATE, &attr);
+  if (fd < 0) return make_i32(env, -errno);
+  track_fd(env, fd);
+  return make_i32(env, fd);
+}
+
 void init_ebpf(napi_env env, napi_value exports) {
   static const export_t list[] = {
     { "bpfLoadSocketFilter", bpf_load_socket_filter },
     { "bpfVerifierLog", bpf_verifier_log },
     { "bpfTestRun", bpf_test_run },
+    { "bpfMapCreate", bpf_map_create },
   };
   export_all(env, exports, list, sizeof list / sizeof list[0]);
 }

@@ -20,15 +20,16 @@
 //     all meet the engine that holds its sessions and its quota.
 //  3. Anything else (inbound to an NPTv6 prefix: stateless): by a hash of
 //     the destination address.
-// What cannot be placed: a later fragment of an inbound datagram carries no
-// port, so it goes to worker 0, which cannot translate it unless it holds
-// the flow (an inbound fragmented datagram to a port of another worker is
-// lost); an unsolicited packet to a port no worker owns also goes to worker
-// 0, which refuses it statelessly. A hairpinned connection lives on the
+// What cannot be placed by the packet alone: a later fragment of an inbound
+// datagram carries no port. The program remembers where the first fragment
+// went (an LRU hash map, fragmentSteering) and sends the later ones there;
+// one that comes before its first fragment goes to worker 0 and is lost
+// unless worker 0 holds the flow. An unsolicited packet to a port no worker
+// owns also goes to worker 0, which refuses it statelessly. A hairpinned connection lives on the
 // worker of its destination port, so its mapping may differ from the one the
 // same inside port has towards the internet (endpoint-independent mapping
 // holds per worker).
-import { EbpfProgram, AluOp, JmpOp, SocketFilterProgram } from '../io/ebpf.js';
+import { EbpfProgram, AluOp, BpfMap, FP, Helper, JmpOp, MapType, SocketFilterProgram } from '../io/ebpf.js';
 import { addressWords, ICMP_ID_RANGE, maskWords, shardSlice, type NatConfig, type PublishedPort } from '../nat/engine-config.js';
 import { parseIpv6, parseIpv6Prefix } from '../wire/address.js';
 
@@ -54,9 +55,13 @@ const LAST_ERROR_TYPE = 4;
 const PORT_PROTOCOLS: Readonly<Record<PublishedPort['protocol'], number>> = { tcp: PROTO_TCP, udp: PROTO_UDP, sctp: PROTO_SCTP };
 const HASH_MULTIPLIER = 0x9e3779b1;
 
-/** Rule 2's worker of an inside address (four big-endian words), as the program computes it. */
+/**
+ * Rule 2's worker of an inside address (four big-endian words), as the
+ * program computes it: a multiplicative hash, scaled to the worker count
+ * from its top 16 bits (the well-mixed ones).
+ */
 export function workerOfAddress(words: Uint32Array, at: number, workers: number): number {
-  return (Math.imul((words[at] ^ words[at + 1] ^ words[at + 2] ^ words[at + 3]) >>> 0, HASH_MULTIPLIER) >>> 16) % workers;
+  return ((Math.imul((words[at] ^ words[at + 1] ^ words[at + 2] ^ words[at + 3]) >>> 0, HASH_MULTIPLIER) >>> 16) * workers) >>> 16;
 }
 
 interface External {
@@ -108,15 +113,60 @@ function matchAddress(p: EbpfProgram, at: number, w: Uint32Array, mask: Uint32Ar
 function hashAddress(p: EbpfProgram, at: number, workers: number): void {
   p.loadAbs(4, at).alu32Reg(AluOp.MOV, 7, 0);
   for (let i = 1; i < 4; i++) p.loadAbs(4, at + 4 * i).alu32Reg(AluOp.XOR, 7, 0);
-  p.alu32(AluOp.MUL, 7, HASH_MULTIPLIER).alu32(AluOp.RSH, 7, 16).alu32(AluOp.MOD, 7, workers).alu32Reg(AluOp.MOV, 0, 7).exit();
+  p.alu32(AluOp.MUL, 7, HASH_MULTIPLIER).alu32(AluOp.RSH, 7, 16).alu32(AluOp.MUL, 7, workers).alu32(AluOp.RSH, 7, 16).alu32Reg(AluOp.MOV, 0, 7).exit();
 }
 
-/** r0 = the worker owning port r8 in [lo, hi] split `workers` ways; exit. Outside the range: worker 0. */
-function portOwner(p: EbpfProgram, lo: number, hi: number, workers: number, tag: string): void {
+/** r0 = the worker owning port r8 in [lo, hi] split `workers` ways, then `done`. Outside the range: worker 0. */
+function portOwner(p: EbpfProgram, lo: number, hi: number, workers: number, tag: string, done: (p: EbpfProgram) => void = exit): void {
   const size = Math.ceil((hi - lo + 1) / workers);
   p.jmp32(JmpOp.JLT, 8, lo, `nobody-${tag}`).jmp32(JmpOp.JGT, 8, hi, `nobody-${tag}`)
-    .alu32(AluOp.SUB, 8, lo).alu32(AluOp.DIV, 8, size).alu32Reg(AluOp.MOV, 0, 8).exit()
-    .label(`nobody-${tag}`).ret(0);
+    .alu32(AluOp.SUB, 8, lo).alu32(AluOp.DIV, 8, size).alu32Reg(AluOp.MOV, 0, 8);
+  done(p);
+  p.label(`nobody-${tag}`).ret(0);
+}
+
+const exit = (p: EbpfProgram): void => void p.exit();
+const remember = (p: EbpfProgram): void => void p.goto('remember');
+
+/** The worker of a port r8 of protocol r9 to external address `e`: a published port's container's, else the slice's. Then `done`. */
+function portWorker(p: EbpfProgram, e: External, workers: number, tag: string, done: (p: EbpfProgram) => void): void {
+  e.published.forEach((pub, i) => {
+    p.jmp32(JmpOp.JNE, 8, pub.port, `pub${tag}-${i}`).jmp32(JmpOp.JNE, 9, pub.protocol, `pub${tag}-${i}`).alu32(AluOp.MOV, 0, pub.worker);
+    done(p);
+    p.label(`pub${tag}-${i}`);
+  });
+  portOwner(p, e.lo, e.hi, workers, tag, done);
+}
+
+// Stack: the fragment key (source address, identification) and the worker stored for it.
+const KEY_AT = -24;
+const VALUE_AT = -4;
+const KEY_BYTES = 20;
+/** Inbound datagrams in fragments whose worker is remembered at once (least recently used go first). */
+const FRAGMENT_FLOWS = 4096;
+
+/** The fragment key of this packet (source address, the Fragment header's identification) at r10 + KEY_AT. */
+function fragmentKey(p: EbpfProgram): void {
+  for (let i = 0; i < 4; i++) p.loadAbs(4, SRC + 4 * i).store32(FP, KEY_AT + 4 * i, 0);
+  p.loadAbs(4, L4 + 4).store32(FP, KEY_AT + 16, 0);
+}
+
+/**
+ * An inbound datagram's later fragments carry no port: the first one's
+ * worker (r0 at `remember`) is stored in `map` under the fragment key, and a
+ * later one ('later-fragment') goes where it says (worker 0 when the first
+ * has not come: the fragment is lost unless worker 0 holds the flow).
+ */
+function fragmentSteering(p: EbpfProgram, map: BpfMap): void {
+  p.label('remember').alu32Reg(AluOp.MOV, 7, 0);
+  fragmentKey(p);
+  p.store32(FP, VALUE_AT, 7).loadMap(1, map.fd).mov64(2, FP).add64(2, KEY_AT).mov64(3, FP).add64(3, VALUE_AT).alu32(AluOp.MOV, 4, 0)
+    .call(Helper.MAP_UPDATE_ELEM).alu32Reg(AluOp.MOV, 0, 7).exit();
+  p.label('later-fragment');
+  fragmentKey(p);
+  p.loadMap(1, map.fd).mov64(2, FP).add64(2, KEY_AT).call(Helper.MAP_LOOKUP_ELEM).jmpIfNull(0, 'unplaced')
+    .load32(0, 0, 0).exit()
+    .label('unplaced').ret(0);
 }
 
 /**
@@ -124,7 +174,7 @@ function portOwner(p: EbpfProgram, lo: number, hi: number, workers: number, tag:
  * r6 the context (LD_ABS needs it), r8 the port or identifier steered by,
  * r9 its protocol.
  */
-export function steeringProgram(config: NatConfig, workers: number): EbpfProgram {
+export function steeringProgram(config: NatConfig, workers: number, fragments: BpfMap): EbpfProgram {
   const p = new EbpfProgram();
   p.mov64(6, 1);
   const externals = externalsOf(config, workers);
@@ -157,10 +207,12 @@ export function steeringProgram(config: NatConfig, workers: number): EbpfProgram
     portAt(p, L4, t);
     p.jmp32(JmpOp.JNE, 9, PROTO_FRAGMENT, `icmp${t}`)
       // A fragment: only the first (offset 0) carries the port.
-      .loadAbs(2, L4 + 2).alu32(AluOp.AND, 0, 0xfff8).jmp32(JmpOp.JNE, 0, 0, `nobody-${t}`)
+      .loadAbs(2, L4 + 2).alu32(AluOp.AND, 0, 0xfff8).jmp32(JmpOp.JNE, 0, 0, 'later-fragment')
       .loadAbs(1, L4).alu32Reg(AluOp.MOV, 9, 0);
     portAt(p, L4 + FRAGMENT_HEADER_LEN, `${t}f`);
     p.ret(0);
+    p.label(`port${t}f`);
+    portWorker(p, e, workers, `${t}f`, remember);
     // ICMPv6: an echo's identifier; an error's quoted packet (ours as translated: its source port).
     const quoted = L4 + ICMP_HEADER_LEN;
     p.label(`icmp${t}`).jmp32(JmpOp.JNE, 9, PROTO_ICMPV6, `nobody-${t}`)
@@ -174,14 +226,10 @@ export function steeringProgram(config: NatConfig, workers: number): EbpfProgram
       .label(`echo${t}`).loadAbs(2, L4 + 4).alu32Reg(AluOp.MOV, 8, 0)
       .label(`id${t}`);
     portOwner(p, ICMP_ID_RANGE[0], ICMP_ID_RANGE[1], workers, `id${t}`);
-    // A port: published first, then the range's slices.
-    for (const suffix of ['', 'f', 'q']) p.label(`port${t}${suffix}`).goto(`owner${t}`);
-    p.label(`owner${t}`);
-    e.published.forEach((pub, i) => {
-      p.jmp32(JmpOp.JNE, 8, pub.port, `pub${t}-${i}`).jmp32(JmpOp.JNE, 9, pub.protocol, `pub${t}-${i}`).ret(pub.worker).label(`pub${t}-${i}`);
-    });
-    portOwner(p, e.lo, e.hi, workers, t);
+    p.label(`port${t}q`).goto(`port${t}`).label(`port${t}`);
+    portWorker(p, e, workers, t, exit);
   });
+  if (externals.length > 0) fragmentSteering(p, fragments);
   return p;
 }
 
@@ -197,7 +245,12 @@ function portAt(p: EbpfProgram, at: number, tag: string, offset = 2): void {
     .label(`not-l4${tag}`);
 }
 
-/** Loads the steering program for `workers` engines running `config`. */
+/** Loads the steering program for `workers` engines running `config` (with a map of its own, which it keeps alive). */
 export function loadSteering(config: NatConfig, workers: number): SocketFilterProgram {
-  return SocketFilterProgram.load(steeringProgram(config, workers));
+  const fragments = BpfMap.create(MapType.LRU_HASH, KEY_BYTES, 4, FRAGMENT_FLOWS);
+  try {
+    return SocketFilterProgram.load(steeringProgram(config, workers, fragments));
+  } finally {
+    fragments.close();
+  }
 }

@@ -48,6 +48,7 @@ export interface Addon {
   bpfLoadSocketFilter(insns: Uint8Array): number;
   bpfVerifierLog(): string;
   bpfTestRun(progFd: number, frame: Uint8Array): number;
+  bpfMapCreate(type: number, keySize: number, valueSize: number, maxEntries: number): number;
   tunSetSteering(tunFd: number, progFd: number): number;
   tunSetQueue(fd: number, attach: number): number;
 

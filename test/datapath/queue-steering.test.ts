@@ -46,8 +46,8 @@ function withProgram(workers: number, body: (p: SocketFilterProgram) => void): v
   }
 }
 
-/** A non-first fragment of a UDP datagram from `src` to `dst`. */
-function laterFragment(src: string, dst: string): Uint8Array {
+/** A fragment of UDP datagram `id` from `src` to `dst`: the first (with the UDP header and `dport`) or a later one. */
+function fragment(src: string, dst: string, id: number, first: { dport: number } | undefined): Uint8Array {
   const p = new Uint8Array(40 + 8 + 16);
   p[0] = 0x60;
   p[5] = 24;
@@ -56,10 +56,20 @@ function laterFragment(src: string, dst: string): Uint8Array {
   p.set(addr(src), 8);
   p.set(addr(dst), 24);
   p[40] = 17;
-  p[42] = 0x05; // offset 160 bytes
-  p[43] = 0x00;
-  p[47] = 7;
+  if (first === undefined) {
+    p[42] = 0x05; // offset 160 bytes
+  } else {
+    p[43] = 1; // more fragments
+    p[48] = 0x30;
+    p[50] = first.dport >> 8;
+    p[51] = first.dport & 0xff;
+  }
+  new DataView(p.buffer).setUint32(44, id);
   return p;
+}
+
+function laterFragment(src: string, dst: string, id = 7): Uint8Array {
+  return fragment(src, dst, id, undefined);
 }
 
 /** A Packet Too Big from a router for `quoted` (an outbound packet as it left). */
@@ -102,9 +112,16 @@ test('steering: outbound by the inside address, inbound by the port slice, publi
       assert.equal(prog.testRun(udpPacket(REMOTE, 5555, EXT, 8080)), workerOf('fd66:1::11', workers));
       // Hairpin: from inside to an external address goes by the port too.
       assert.equal(prog.testRun(tcpPacket('fd66:1::99', 5555, EXT, 8080, TCP_SYN)), workerOf(C1, workers));
-      // A port outside every range, a later inbound fragment: worker 0.
+      // A port outside every range, a later inbound fragment whose first never came: worker 0.
       assert.equal(prog.testRun(tcpPacket(REMOTE, 443, EXT, 22, TCP_SYN)), 0);
       assert.equal(prog.testRun(laterFragment(REMOTE, EXT)), 0);
+      // Later fragments follow their first one (remembered by source and identification).
+      const last = shardSlice(1024, 65535, workers - 1, workers)[0];
+      assert.equal(prog.testRun(fragment(REMOTE, EXT, 99, { dport: last })), workers - 1);
+      assert.equal(prog.testRun(laterFragment(REMOTE, EXT, 99)), workers - 1);
+      assert.equal(prog.testRun(laterFragment('2001:db8:99::2', EXT, 99)), 0, 'another source, another datagram');
+      assert.equal(prog.testRun(fragment(REMOTE, EXT, 100, { dport: 8080 })), workerOf('fd66:1::11', workers), 'a published port too');
+      assert.equal(prog.testRun(laterFragment(REMOTE, EXT, 100)), workerOf('fd66:1::11', workers));
       // NPTv6 inbound (stateless): spread by the destination address.
       assert.equal(prog.testRun(udpPacket(REMOTE, 53, '2001:db8:2::7', 999)), workerOf('2001:db8:2::7', workers));
     });

@@ -1,22 +1,31 @@
 // End to end with two packet workers (`sixgate nat --workers 2`): a
 // multi-queue TUN steered by the eBPF program of queue-steering.ts, one
 // engine shard per worker. The core cases of e2e.test.ts (outbound TCP, UDP,
-// ping, published ports, hairpin, ICMPv6 errors about a flow), and many
-// flows from many inside addresses and ports: spread over both workers, each
-// answered and translated back.
+// ping, fragments, published ports, hairpin, ICMPv6 errors about a flow), and
+// many flows from many inside addresses and ports: spread over both workers,
+// each answered and translated back. c1 and c2 hash to different workers
+// (queue-steering.test.ts computes where each address goes).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import type { ChildProcess } from 'node:child_process';
 import { requires } from '../support/prereq.js';
 import { NatLab, A, tcpServerCode, tcpClientCode, tcpSinkCode, udpEchoCode, udpClientCode } from './topology.js';
-import { shardSlice } from '../../src/nat/engine-config.js';
+import { addressWords, shardSlice } from '../../src/nat/engine-config.js';
+import { workerOfAddress } from '../../src/datapath/queue-steering.js';
+import { parseIpv6 } from '../../src/wire/address.js';
 
 const req = requires({ root: true, tools: ['ip', 'busybox', 'nsenter'], files: ['/dev/net/tun'] });
 
 const MB = 1 << 20;
 const WORKERS = 2;
 const PORT_RANGE: [number, number] = [1024, 65535];
+
+function workerOf(address: string): number {
+  const words = new Uint32Array(4);
+  addressWords(parseIpv6(address), words, 0);
+  return workerOfAddress(words, 0, WORKERS);
+}
 
 function config(): string {
   return `uplink: up0
@@ -75,8 +84,9 @@ describe('nat66 data path with two workers', { ...req, timeout: 90_000 }, () => 
     if (lab) rmSync(`/tmp/${lab.gw.name}-nat.yaml`, { force: true });
   });
 
-  test('two queues, steered by an eBPF program', () => {
+  test('two queues, steered by an eBPF program; c1 and c2 on different workers', () => {
     assert.match(lab.log, /"workers":2/);
+    assert.notEqual(workerOf(A.c1), workerOf(A.c2), 'the cases below cover both workers');
     const link = lab.gw.exec('ip', ['-d', 'link', 'show', 'sixgate0']);
     assert.match(link, /multi_queue/, link);
   });
@@ -90,6 +100,23 @@ describe('nat66 data path with two workers', { ...req, timeout: 90_000 }, () => 
     for (const c of [lab.c1, lab.c2]) {
       const ping = await c.run('busybox', ['ping6', '-c', '2', '-W', '2', A.inet], 8000);
       assert.match(ping.stdout, /2 packets received/);
+    }
+  });
+
+  test('fragmented UDP (4000-byte datagrams) crosses both ways, from containers of either worker', async () => {
+    servers.push(await lab.server(lab.inet, `import dgram from 'node:dgram';
+const s = dgram.createSocket('udp6');
+s.on('message', (m, r) => s.send(m, r.port, r.address));
+s.bind(5005, '::', () => console.log('ready'));`));
+    for (const c of [lab.c1, lab.c2]) {
+      const r = await c.node(`import dgram from 'node:dgram';
+const s = dgram.createSocket('udp6');
+const msg = Buffer.alloc(4000); for (let i = 0; i < msg.length; i++) msg[i] = i & 0xff;
+let tries = 0;
+const send = () => { if (tries++ === 5) { console.log('timeout'); process.exit(1); } s.send(msg, 5005, '${A.inet}'); };
+s.on('message', (m) => { console.log(m.equals(msg) ? 'same' : 'differs ' + m.length); process.exit(0); });
+setInterval(send, 300); send();`, 5000);
+      assert.equal(r.stdout.trim(), 'same');
     }
   });
 
