@@ -7,7 +7,7 @@
 // (queue-steering.test.ts computes where each address goes).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import type { ChildProcess } from 'node:child_process';
 import { requires } from '../support/prereq.js';
 import { NatLab, A, tcpServerCode, tcpClientCode, tcpSinkCode, udpEchoCode, udpClientCode } from './topology.js';
@@ -27,7 +27,7 @@ function workerOf(address: string): number {
   return workerOfAddress(words, 0, WORKERS);
 }
 
-function config(): string {
+function config(extraPublished = ''): string {
   return `uplink: up0
 capacity: 16384
 networks:
@@ -35,7 +35,7 @@ networks:
 published:
   - { protocol: tcp, hostIp: "::", hostPort: 8080, containerAddress: "${A.c1}", containerPort: 80 }
   - { protocol: udp, hostIp: "", hostPort: 5353, containerAddress: "${A.c1}", containerPort: 53 }
-`;
+${extraPublished}`;
 }
 
 /** UDP echo answering "ADDR PORT" of the sender, as the internet sees it. */
@@ -140,6 +140,22 @@ s.on('end', () => { const m = /peer (\\S+) bytes (\\d+)/.exec(out); console.log(
     assert.equal(r.bytes, 2 * MB);
     const tr = await lab.c1.run('busybox', ['traceroute6', '-n', '-q', '1', '-m', '4', '-w', '1', A.inet], 15_000);
     assert.match(tr.stdout, new RegExp(`\\s${A.rt}\\s`), tr.stdout);
+  });
+
+  test("SIGHUP: a port published in the other worker's slice reaches its container (every shard reconfigured, the steering reloaded)", async () => {
+    const port = shardSlice(PORT_RANGE[0], PORT_RANGE[1], 1, WORKERS)[0] + 100;
+    assert.equal(workerOf(A.c1), 0);
+    writeFileSync(`/tmp/${lab.gw.name}-nat.yaml`, config(`  - { protocol: tcp, hostIp: "::", hostPort: ${port}, containerAddress: "${A.c1}", containerPort: 80 }\n`));
+    const mark = lab.log.length;
+    lab.sixgate!.kill('SIGHUP');
+    const end = Date.now() + 8000;
+    while (!lab.log.slice(mark).includes('model applied')) {
+      if (Date.now() > end || /apply failed/.test(lab.log.slice(mark))) throw new Error(`apply: ${lab.log.slice(mark)}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const r = await lab.nodeResult(lab.inet, tcpClientCode(A.dedicated, port));
+    assert.equal(r.peer, A.inet);
+    assert.equal(r.bytes, MB);
   });
 
   test('many flows from many inside addresses and ports: both workers map, every answer comes back translated', async () => {
