@@ -1,4 +1,4 @@
-// `npm run bench -- nat-e2e [--seconds N] [--repeat N] [--udp-kpps N]`: the NAT66 data path
+// `npm run bench -- nat-e2e [--seconds N] [--repeat N] [--udp-kpps N] [--workers N] [--streams N] [--pin CPU]`: the NAT66 data path
 // end to end, against kernel NAT66 (ip6tables MASQUERADE) on the identical
 // topology in the same run (test/datapath/topology.ts):
 //
@@ -11,6 +11,8 @@
 // from elsewhere hits both alike, medians printed. sixgate runs as the real
 // `sixgate nat` child with --trace-gc: the scavenges it logs during the
 // measured runs are counted (the per-packet path must allocate nothing).
+// --workers N runs `sixgate nat --workers N`; --streams N runs iperf3 -P N;
+// --pin CPU pins iperf3 (both ends) to that CPU (taskset), apart from the data path.
 // Prints: nat-e2e: sixgate <Gbit/s> tcp <kpps> udp64; kernel <Gbit/s> tcp <kpps> udp64; ratio tcp <r> udp <r>
 import { fileURLToPath } from 'node:url';
 import { rmSync, writeFileSync } from 'node:fs';
@@ -23,13 +25,20 @@ interface IperfResult { bitsPerSecond: number; pps: number; sentPps: number; sec
 
 let nextPort = 5600;
 
+/** iperf3's streams (-P) and the CPU it is pinned to (taskset), from the command line. */
+const load = { streams: 1, pin: -1 };
+
+function iperf3(args: string[]): [string, string[]] {
+  return load.pin < 0 ? ['iperf3', args] : ['taskset', ['-c', String(load.pin), 'iperf3', ...args]];
+}
+
 async function iperf(a: Netns, b: Netns, dst: string, seconds: number, udp64: boolean, udpKpps = 0): Promise<IperfResult> {
   const port = String(nextPort++);
-  const server = b.spawn('iperf3', ['-s', '-1', '-p', port]);
+  const server = b.spawn(...iperf3(['-s', '-1', '-p', port]));
   try {
     await new Promise((r) => setTimeout(r, 300));
-    const args = ['-c', dst, '-p', port, '-t', String(seconds), '-J', ...(udp64 ? ['-u', '-b', String(udpKpps * 1000 * 64 * 8), '-l', '64'] : [])];
-    const run = await a.run('iperf3', args, (seconds + 15) * 1000);
+    const args = ['-c', dst, '-p', port, '-t', String(seconds), '-J', '-P', String(load.streams), ...(udp64 ? ['-u', '-b', String(udpKpps * 1000 * 64 * 8), '-l', '64'] : [])];
+    const run = await a.run(...iperf3(args), (seconds + 15) * 1000);
     if (run.code !== 0) throw new Error(`iperf3 ${args.join(' ')} failed: ${run.stderr || run.stdout.slice(0, 400)}`);
     const end = (JSON.parse(run.stdout) as { end: Record<string, { seconds: number; bits_per_second: number; packets?: number; lost_packets?: number }> }).end;
     if (udp64) {
@@ -54,10 +63,10 @@ class Sixgate {
   scavenges = 0;
   marks = 0;
   private constructor(readonly child: ChildProcess) {}
-  static async start(lab: NatLab): Promise<Sixgate> {
+  static async start(lab: NatLab, workers: number): Promise<Sixgate> {
     const file = `/tmp/${lab.gw.name}-bench.yaml`;
     writeFileSync(file, CONFIG);
-    const child = lab.gw.spawn(process.execPath, ['--trace-gc', CLI, 'nat', '-c', file, '--cleanup']);
+    const child = lab.gw.spawn(process.execPath, ['--trace-gc', CLI, 'nat', '-c', file, '--cleanup', '--workers', String(workers)]);
     const s = new Sixgate(child);
     let out = '';
     // V8's --trace-gc lines come on stdout, sixgate's log on stderr.
@@ -97,17 +106,20 @@ function gbit(bps: number): string {
 export async function run(args: string[]): Promise<void> {
   const opt = (name: string, dflt: number): number => {
     const i = args.indexOf(name);
-    return i >= 0 ? Number(args[i + 1]) || dflt : dflt;
+    return i >= 0 && args[i + 1] !== undefined && Number.isFinite(Number(args[i + 1])) ? Number(args[i + 1]) : dflt;
   };
   const seconds = opt('--seconds', 5);
   const repeat = Math.min(9, opt('--repeat', 1));
   const udpKpps = opt('--udp-kpps', 0);
+  const workers = opt('--workers', 1);
+  load.streams = opt('--streams', 1);
+  load.pin = opt('--pin', -1);
   if (process.getuid?.() !== 0) throw new Error('bench nat-e2e needs root (network namespaces and a TUN)');
   const lab = new NatLab({ withNpt: false, withInet2: false });
   try {
     const rounds: Array<{ s: IperfResult; su: IperfResult; k: IperfResult; ku: IperfResult; gc: number; gcTotal: number; tunDrops: number; forwardedPps: number; sDrops: number; kDrops: number }> = [];
     for (let r = 0; r < repeat; r++) {
-      const sg = await Sixgate.start(lab);
+      const sg = await Sixgate.start(lab, workers);
       const gc0 = sg.scavenges;
       const s = await iperf(lab.c1, lab.inet, A.inet, seconds, false);
       const written0 = tunStats(lab).rx.packets;
@@ -151,7 +163,7 @@ export async function run(args: string[]): Promise<void> {
       `(${(median((x) => x.forwardedPps) / kU).toFixed(2)}x kernel delivered); receiver socket-buffer drops per run: sixgate ${rounds.map((x) => x.sDrops).join(', ')}; kernel ${rounds.map((x) => x.kDrops).join(', ')}\n`);
     process.stdout.write(`  packets the kernel dropped at the TUN queue (sixgate not reading fast enough): ${rounds.map((x) => x.tunDrops).join(', ')}\n`);
     process.stdout.write(`  sixgate GC during the measured runs (--trace-gc scavenges): ${rounds.map((x) => x.gc).join(', ')}; ` +
-      `${seconds} s per run, ${repeat} round(s), 1 worker (main thread); scavenges logged since each start (incl. start-up): ${rounds.map((x) => x.gcTotal).join(', ')}\n`);
+      `${seconds} s per run, ${repeat} round(s), ${workers} worker(s), ${load.streams} stream(s)${load.pin < 0 ? '' : `, iperf3 on CPU ${load.pin}`}; scavenges logged since each start (incl. start-up): ${rounds.map((x) => x.gcTotal).join(', ')}\n`);
   } finally {
     rmSync(`/tmp/${lab.gw.name}-bench.yaml`, { force: true });
     lab.destroy();
