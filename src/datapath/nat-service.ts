@@ -37,16 +37,14 @@
 // Clock: monotonicMs, the clock the TUN stamps each read with, so expiry and
 // snapshots run on the translation's time base.
 import { readFileSync } from 'node:fs';
-import { setFlagsFromString } from 'node:v8';
 import type { Logger } from 'pino';
-import { HostSetupError, NativeIoError, SnapshotError } from '../errors.js';
+import { HostSetupError, NativeIoError } from '../errors.js';
 import { Tun } from '../io/tun.js';
 import { ifIndex, setUp } from '../io/netif.js';
-import { StateFile, bootId } from '../io/statefile.js';
+import { bootId, type StateFile } from '../io/statefile.js';
 import { monotonicMs } from '../io/ring.js';
 import { Nat66 } from '../nat/nat66.js';
 import { NatDrop } from '../nat/drop.js';
-import { META_WORDS } from '../nat/layout.js';
 import { NatCounter } from '../nat/types.js';
 import { sessionSlice, type SessionInfo } from '../nat/status.js';
 import type { NatConfig, PublishedPort } from '../nat/engine-config.js';
@@ -63,6 +61,7 @@ import { DEFAULT_TUN, type DatapathModel, type ResolvedModel } from './nat-model
 import { IFA_F_DEPRECATED, resolveModel, type HostFacts } from './resolve.js';
 import { hostPlan, natConfig, natPublished, publishedKey, type HostPlan } from './plan.js';
 import { TunDatapath } from './loop.js';
+import { adoptState, moveState } from './state.js';
 import { NatWorkers } from './workers.js';
 import { reservePorts, releasePorts } from './ports.js';
 
@@ -144,9 +143,6 @@ export interface ApplyReport {
   readonly notes: readonly string[];
 }
 
-/** Bytes of the table's header (its meta words), what a state file is checked by before it is mapped. */
-const TABLE_HEADER_BYTES = META_WORDS * 4;
-
 // Packets the TUN queues for us while the loop is not scheduled (a busy
 // 2-CPU host): the default 1000 overflowed with 64-byte UDP floods.
 const TUN_QUEUE_LEN = 8192;
@@ -169,22 +165,6 @@ const RELAYOUT_DELAY_MS = 250;
 export interface PartHealth {
   readonly ok: boolean;
   readonly detail?: string;
-}
-
-/**
- * nat.adopt(now), its code compiled with feedback vectors from the first
- * call: the rebuild runs once, cold, over every record while the restart
- * waits, and with V8's default (feedback only after a function has run a
- * while) its optimized code was thrown away again and again for lack of
- * feedback (a quarter of the adoption's time at 100,000 sessions).
- */
-function adoptCold(nat: Nat66, now: number): number {
-  setFlagsFromString('--no-lazy-feedback-allocation');
-  try {
-    return nat.adopt(now);
-  } finally {
-    setFlagsFromString('--lazy-feedback-allocation');
-  }
 }
 
 /**
@@ -350,7 +330,7 @@ export class DatapathService {
     }
     const nat = DatapathService.buildNat(resolved, options);
     const boot = options.stateFile === undefined ? undefined : bootId();
-    const { state, restored } = DatapathService.adoptState(nat, options, boot, log);
+    const { state, restored } = adoptState(nat, options.stateFile, boot, log);
     let tun: Tun;
     try {
       tun = openTun(resolved.tun, workers);
@@ -405,53 +385,6 @@ export class DatapathService {
 
   private static buildNat(resolved: ResolvedModel, options: DatapathServiceOptions): Nat66 {
     return new Nat66(engineConfig(resolved, options.nat), { mappable: options.stateFile !== undefined });
-  }
-
-  /**
-   * Opens the state file and maps it over the engine's table: adopted when
-   * its header fits this table, configuration and boot (the sessions are
-   * then rebuilt from their records, see Nat66.adopt), otherwise replaced by
-   * the fresh table with one log line saying why. Returns the open file and
-   * how many sessions were adopted. A file another process holds is an
-   * error; one that cannot be used (permissions, a full disk) is a warning,
-   * and the table runs in memory only.
-   */
-  private static adoptState(nat: Nat66, options: DatapathServiceOptions, boot: Uint32Array | undefined, log: Logger): { state: StateFile | undefined; restored: number } {
-    if (options.stateFile === undefined || boot === undefined) return { state: undefined, restored: 0 };
-    let file: StateFile;
-    try {
-      file = StateFile.open(options.stateFile);
-    } catch (err) {
-      return { state: unbacked(err, options.stateFile, log), restored: 0 };
-    }
-    try {
-      const memory = nat.table.buffer;
-      const size = file.size;
-      let problem: string | undefined;
-      if (size === memory.byteLength) {
-        const now = monotonicMs();
-        try {
-          nat.checkState(file.header(TABLE_HEADER_BYTES), now, boot);
-        } catch (err) {
-          if (!(err instanceof SnapshotError)) throw err;
-          problem = err.message;
-        }
-        if (problem === undefined) {
-          file.mapOver(memory);
-          const dropped = adoptCold(nat, now);
-          log.info({ file: file.path, sessions: nat.table.count, dropped }, 'connection table restored');
-          return { state: file, restored: nat.table.count };
-        }
-      } else if (size !== 0) {
-        problem = `state file is ${size} bytes, this table needs ${memory.byteLength} (truncated, or another capacity or network count)`;
-      }
-      if (problem !== undefined) log.warn({ file: file.path, reason: problem }, 'state file discarded; starting with an empty table');
-      nat.table.bootId = boot;
-      return { state: StateFile.create(options.stateFile, memory, file), restored: 0 };
-    } catch (err) {
-      file.close();
-      return { state: unbacked(err, options.stateFile, log), restored: 0 };
-    }
   }
 
   /** The host addresses steered in from the uplink: their ICMPv6 that is not sixgate's goes to the host. */
@@ -693,17 +626,7 @@ export class DatapathService {
     addInto(fresh.counters, this.nat.counters);
     addInto(fresh.drops, this.nat.drops);
     const { moved, dropped } = fresh.migrateFrom(this.nat);
-    if (this.state !== undefined && this.boot !== undefined) {
-      // The new table (maybe another size) goes to a new file renamed over the old one.
-      fresh.table.bootId = this.boot;
-      const path = this.state.path;
-      try {
-        this.state = StateFile.create(path, fresh.table.buffer, this.state);
-      } catch (err) {
-        this.state.close();
-        this.state = unbacked(err, path, this.log);
-      }
-    }
+    if (this.boot !== undefined) this.state = moveState(fresh, this.state, this.boot, this.log);
     this.log.info({ sessions: moved, dropped, capacity: fresh.table.capacity, externalRoom: fresh.table.externalCount }, 'NAT table rebuilt: live sessions moved into it');
     this.nat = fresh;
     this.loop.nat = fresh;
@@ -928,17 +851,6 @@ export class DatapathService {
     if (this.state !== undefined) this.log.info({ file: this.state.path, sessions: this.nat.table.count }, 'connection table left in the state file');
     this.currentTun.close();
   }
-}
-
-/**
- * A state file that cannot be used: another process's (EAGAIN) is an error,
- * as two daemons must never share a table; any other I/O error is logged
- * once and the table runs in memory only.
- */
-function unbacked(err: unknown, file: string, log: Logger): undefined {
-  if (!(err instanceof NativeIoError) || err.errno === 'EAGAIN') throw err;
-  log.warn({ file, err: err.message }, 'state file unusable: connections will not survive a restart');
-  return undefined;
 }
 
 /**

@@ -30,7 +30,7 @@
 // same inside port has towards the internet (endpoint-independent mapping
 // holds per worker).
 import { EbpfProgram, AluOp, BpfMap, FP, Helper, JmpOp, MapType, SocketFilterProgram } from '../io/ebpf.js';
-import { addressWords, ICMP_ID_RANGE, maskWords, shardSlice, type NatConfig, type PublishedPort } from '../nat/engine-config.js';
+import { addressWords, ICMP_ID_RANGE, maskWords, type NatConfig, type PublishedPort } from '../nat/engine-config.js';
 import { parseIpv6, parseIpv6Prefix } from '../wire/address.js';
 
 // IPv6 header offsets (the packet starts at 0).
