@@ -96,7 +96,7 @@ export interface DatapathServiceOptions {
   /**
    * Packet workers (default 1: the loop runs on the main thread). More: a
    * multi-queue TUN with one worker_thread per queue, each with a shard of
-   * the table (workers.ts); the state file is not used then.
+   * the table (workers.ts), each in a state file of its own beside `stateFile`.
    */
   readonly workers?: number;
 }
@@ -324,13 +324,12 @@ export class DatapathService {
       if (errors.length > 0) throw new HostSetupError(errors);
     }
     const workers = options.workers ?? 1;
-    if (workers > 1 && options.stateFile !== undefined) {
-      log.warn({ workers, stateFile: options.stateFile }, 'the state file is not used with more than one worker: connections will not survive a restart');
-      options = { ...options, stateFile: undefined };
-    }
-    const nat = DatapathService.buildNat(resolved, options);
+    // With workers the main thread's engine carries no packets: the shards' tables are in state files of their own.
+    const nat = new Nat66(engineConfig(resolved, options.nat), { mappable: workers === 1 && options.stateFile !== undefined });
     const boot = options.stateFile === undefined ? undefined : bootId();
-    const { state, restored } = adoptState(nat, options.stateFile, boot, log);
+    const adopted = workers === 1 ? adoptState(nat, options.stateFile, boot, log) : { state: undefined, restored: 0 };
+    const state = adopted.state;
+    let restored = adopted.restored;
     let tun: Tun;
     try {
       tun = openTun(resolved.tun, workers);
@@ -351,7 +350,9 @@ export class DatapathService {
         service.workers = await NatWorkers.start({
           tun: resolved.tun, control: tun, count: workers, config: engineConfig(resolved, options.nat), hostAddresses: service.hostAddresses(),
           onFailure: (message) => service.failed(`a packet worker failed: ${message}`, true),
+          logger: log, ...(options.stateFile === undefined ? {} : { stateFile: options.stateFile, boot }),
         });
+        restored = service.workers.restored;
       } else {
         service.loop.start();
       }
@@ -383,9 +384,6 @@ export class DatapathService {
     return service;
   }
 
-  private static buildNat(resolved: ResolvedModel, options: DatapathServiceOptions): Nat66 {
-    return new Nat66(engineConfig(resolved, options.nat), { mappable: options.stateFile !== undefined });
-  }
 
   /** The host addresses steered in from the uplink: their ICMPv6 that is not sixgate's goes to the host. */
   private hostAddresses(): Uint8Array[] {

@@ -6,7 +6,9 @@
 // plane and fans out to the workers: configuration, host addresses, a
 // reopened TUN; it gathers their counters from SharedArrayBuffers each
 // worker publishes into every PUBLISH_MS (reading them costs nothing) and
-// their sessions on request.
+// their sessions on request. With a state file each worker maps its shard's
+// table over a file of its own (shardStateFile), adopted at the next start
+// with the same number of workers.
 //
 // Queue order is the steering's worker index: queue k is the k-th attached,
 // so the workers attach one after the other. The main thread's own TUN
@@ -23,8 +25,11 @@ import { DROP_REASON_COUNT } from '../nat/drop.js';
 import { NAT_COUNTER_NAMES } from '../nat/types.js';
 import type { SessionInfo } from '../nat/status.js';
 import type { NatConfig } from '../nat/engine-config.js';
+import type { Logger } from 'pino';
+import type { StateFile } from '../io/statefile.js';
 import { LOOP_COUNTER_NAMES, TunDatapath } from './loop.js';
 import { loadSteering } from './queue-steering.js';
+import { adoptState, moveState, type StateLog } from './state.js';
 
 /** How often a worker copies its counters into the shared block. */
 const PUBLISH_MS = 100;
@@ -52,6 +57,18 @@ interface WorkerInit {
   readonly tun: string;
   readonly config: NatConfig;
   readonly counters: SharedArrayBuffer;
+  /** The shard's state file and this boot's id (shardStateFile), or none. */
+  readonly stateFile?: string;
+  readonly boot?: Uint32Array;
+}
+
+/**
+ * Worker `index` of `count`'s state file beside `base`: a shard's sessions
+ * hold ports of its slice only, so a table is adopted only by the same
+ * worker of the same count (another count starts empty, its files unused).
+ */
+export function shardStateFile(base: string, index: number, count: number): string {
+  return `${base}.worker${index}of${count}`;
 }
 
 /** What a configuration change did, summed over the workers (the service's report). */
@@ -73,7 +90,8 @@ type Request =
   | { type: 'stop' };
 
 type Message =
-  | { type: 'loaded' }
+  | { type: 'loaded'; restored: number }
+  | { type: 'log'; level: 'info' | 'warn'; fields: object; text: string }
   | { type: 'done'; id: number; result?: unknown; error?: string }
   | { type: 'failed'; message: string };
 
@@ -85,6 +103,11 @@ export interface NatWorkersOptions {
   /** The engine configuration every shard runs (each adds its `shard`). */
   readonly config: NatConfig;
   readonly hostAddresses: Uint8Array[];
+  /** Each shard's table lives in shardStateFile(stateFile, ...) when given; `boot` is this boot's id. */
+  readonly stateFile?: string;
+  readonly boot?: Uint32Array;
+  /** The workers' log lines (state files, table moves) go here. */
+  readonly logger: Logger;
   /** A worker's queue failed or a worker died: the service repairs (reopen) or reports it. */
   readonly onFailure: (message: string) => void;
 }
@@ -94,15 +117,17 @@ class Shard {
   readonly block: Float64Array;
   readonly #pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   #next = 1;
-  readonly loaded: Promise<void>;
+  /** Resolves with the sessions the shard adopted from its state file. */
+  readonly loaded: Promise<number>;
 
-  constructor(init: WorkerInit, onFailure: (message: string) => void) {
+  constructor(init: WorkerInit, onFailure: (message: string) => void, log: Logger) {
     this.block = new Float64Array(init.counters);
     this.worker = new Worker(new URL('./nat-worker.js', import.meta.url), { workerData: init });
     this.loaded = new Promise((resolve, reject) => {
       this.worker.once('error', reject);
       this.worker.on('message', (m: Message) => {
-        if (m.type === 'loaded') resolve();
+        if (m.type === 'loaded') resolve(m.restored);
+        else if (m.type === 'log') log[m.level]({ worker: init.index, ...m.fields }, m.text);
         else if (m.type === 'failed') onFailure(`worker ${init.index}: ${m.message}`);
         else {
           const p = this.#pending.get(m.id);
@@ -135,6 +160,8 @@ export class NatWorkers {
   readonly #options: NatWorkersOptions;
   #config: NatConfig;
   #stopped = false;
+  /** Sessions the shards adopted from their state files at start. */
+  restored = 0;
 
   private constructor(options: NatWorkersOptions, shards: Shard[]) {
     this.#options = options;
@@ -145,16 +172,23 @@ export class NatWorkers {
 
   /** Starts the workers, attaches their queues in order, steers the TUN to them and starts their loops. */
   static async start(options: NatWorkersOptions): Promise<NatWorkers> {
+    // Failures count once the workers run; during start-up they fail the start instead.
+    let running = false;
+    const onFailure = (message: string): void => {
+      if (running) options.onFailure(message);
+    };
     const shards = Array.from({ length: options.count }, (_, index) => new Shard({
       index, count: options.count, tun: options.tun, config: options.config,
       counters: new SharedArrayBuffer(BLOCK * Float64Array.BYTES_PER_ELEMENT),
-    }, options.onFailure));
+      ...(options.stateFile === undefined ? {} : { stateFile: shardStateFile(options.stateFile, index, options.count), boot: options.boot }),
+    }, onFailure, options.logger));
     const workers = new NatWorkers(options, shards);
     try {
-      await Promise.all(shards.map((s) => s.loaded));
+      workers.restored = (await Promise.all(shards.map((s) => s.loaded))).reduce((a, b) => a + b, 0);
       for (const s of shards) await s.call({ type: 'open' });
       workers.steer(options.control);
       await Promise.all(shards.map((s) => s.call({ type: 'start', hostAddresses: options.hostAddresses })));
+      running = true;
     } catch (err) {
       await workers.stop();
       throw err;
@@ -242,7 +276,27 @@ export function runWorker(): void {
   const init = workerData as WorkerInit;
   const shard = { index: init.index, count: init.count };
   const block = new Float64Array(init.counters);
-  let nat = new Nat66({ ...init.config, shard });
+  const log: StateLog = {
+    info: ((fields: object, text: string) => port.postMessage({ type: 'log', level: 'info', fields, text } satisfies Message)) as StateLog['info'],
+    warn: ((fields: object, text: string) => port.postMessage({ type: 'log', level: 'warn', fields, text } satisfies Message)) as StateLog['warn'],
+  };
+  const mappable = init.stateFile !== undefined;
+  let nat = new Nat66({ ...init.config, shard }, { mappable });
+  let state: StateFile | undefined;
+  let restored: number;
+  // Throws when another process holds the file: the worker ends, and the start fails.
+  ({ state, restored } = adoptState(nat, init.stateFile, init.boot, log));
+  // A new table takes every live session (a capacity change, or a layout a fresh start would not build: the state file's next start must adopt it).
+  const moveTo = (config: NatConfig): number => {
+    const fresh = new Nat66(config, { mappable });
+    addInto(fresh.counters, nat.counters);
+    addInto(fresh.drops, nat.drops);
+    const { dropped } = fresh.migrateFrom(nat);
+    if (init.boot !== undefined) state = moveState(fresh, state, init.boot, log);
+    nat = fresh;
+    if (loop !== undefined) loop.nat = fresh;
+    return dropped;
+  };
   let tun: Tun | undefined;
   let loop: TunDatapath | undefined;
   const fail = (err: unknown): void => port.postMessage({ type: 'failed', message: (err as Error).message } satisfies Message);
@@ -274,14 +328,14 @@ export function runWorker(): void {
         return undefined;
       case 'config': {
         const config = { ...m.config, shard };
-        if (!nat.needsNewTable(config)) return { natRebuilt: false, ...nat.reconfigure(config) };
-        const fresh = new Nat66(config);
-        addInto(fresh.counters, nat.counters);
-        addInto(fresh.drops, nat.drops);
-        const { dropped } = fresh.migrateFrom(nat);
-        nat = fresh;
-        if (loop !== undefined) loop.nat = fresh;
-        return { natRebuilt: true, sessionsDropped: dropped, publishedAdded: fresh.published.size, publishedRemoved: 0 };
+        if (nat.needsNewTable(config)) {
+          const dropped = moveTo(config);
+          return { natRebuilt: true, sessionsDropped: dropped, publishedAdded: nat.published.size, publishedRemoved: 0 };
+        }
+        const relayout = state !== undefined && !nat.staysRestorable(config);
+        const result = { natRebuilt: false, ...nat.reconfigure(config) };
+        if (relayout) moveTo(config);
+        return result;
       }
       case 'reopen': {
         loop?.stop();
@@ -301,6 +355,8 @@ export function runWorker(): void {
         loop?.stop();
         publish();
         tun?.close();
+        if (state !== undefined) log.info({ file: state.path, sessions: nat.table.count }, 'connection table left in the state file');
+        state?.close();
         for (const t of timers) clearInterval(t);
         return undefined;
     }
@@ -312,5 +368,5 @@ export function runWorker(): void {
       port.postMessage({ type: 'done', id: m.id, error: (err as Error).message } satisfies Message);
     }
   });
-  port.postMessage({ type: 'loaded' } satisfies Message);
+  port.postMessage({ type: 'loaded', restored } satisfies Message);
 }

@@ -27,8 +27,11 @@ function workerOf(address: string): number {
   return workerOfAddress(words, 0, WORKERS);
 }
 
+let stateFile = '';
+
 function config(extraPublished = ''): string {
   return `uplink: up0
+stateFile: ${stateFile}
 capacity: 16384
 networks:
   - { name: web, bridge: br0, subnets: [fd66:1::/64], externalAddresses: [${A.dedicated}] }
@@ -69,6 +72,7 @@ describe('nat66 data path with two workers', { ...req, timeout: 90_000 }, () => 
 
   before(async () => {
     lab = new NatLab({ withNpt: false });
+    stateFile = `/tmp/${lab.gw.name}-state.snap`;
     servers.push(await lab.server(lab.inet, tcpServerCode(5001, 8 * MB)));
     servers.push(await lab.server(lab.inet, udpEchoCode(5002)));
     servers.push(await lab.server(lab.inet, UDP_PEER_ECHO));
@@ -81,7 +85,7 @@ describe('nat66 data path with two workers', { ...req, timeout: 90_000 }, () => 
   after(async () => {
     await lab?.stopSixgate('SIGKILL');
     lab?.destroy();
-    if (lab) rmSync(`/tmp/${lab.gw.name}-nat.yaml`, { force: true });
+    if (lab) for (const f of ['nat.yaml', 'state.snap.worker0of2', 'state.snap.worker1of2', 'state.snap.config.json']) rmSync(`/tmp/${lab.gw.name}-${f}`, { force: true });
   });
 
   test('two queues, steered by an eBPF program; c1 and c2 on different workers', () => {
@@ -170,5 +174,45 @@ s.on('end', () => { const m = /peer (\\S+) bytes (\\d+)/.exec(out); console.log(
     const slices = Array.from({ length: WORKERS }, (_, w) => shardSlice(PORT_RANGE[0], PORT_RANGE[1], w, WORKERS));
     const used = new Set(seen.map((f) => slices.findIndex(([lo, hi]) => f.port >= lo && f.port <= hi)));
     assert.deepEqual([...used].sort(), [0, 1], `external ports from both workers' slices: ${seen.map((f) => f.port).join(' ')}`);
+  });
+
+  test('a crash and a restart: each worker adopts its shard from its state file, long-lived connections on both go on', async () => {
+    const echo = await lab.server(lab.inet, `import net from 'node:net';
+net.createServer((s) => { s.on('error', () => {}); s.pipe(s); }).listen(5004, '::', () => console.log('ready'));`);
+    servers.push(echo);
+    const clients = [lab.c1, lab.c2].map((c) => {
+      const child = c.spawn(process.execPath, ['--input-type=module', '-e', `import net from 'node:net';
+const s = net.connect({ host: '${A.inet}', port: 5004 }, () => console.log('connected'));
+s.on('data', (d) => console.log('got ' + d.toString().trim()));
+s.on('error', (e) => console.log('error ' + e.code));
+process.stdin.on('data', (d) => s.write(d));`]);
+      const state = { child, out: '' };
+      child.stdout!.setEncoding('utf8').on('data', (d: string) => { state.out += d; });
+      return state;
+    });
+    const waitFor = async (c: { out: string }, text: string, ms = 8000): Promise<void> => {
+      const end = Date.now() + ms;
+      while (!c.out.includes(text)) {
+        if (Date.now() > end) throw new Error(`waited for ${text}; client said: ${c.out}\nsixgate:\n${lab.log.slice(-2000)}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    };
+    for (const c of clients) {
+      await waitFor(c, 'connected');
+      c.child.stdin!.write('before\n');
+      await waitFor(c, 'got before');
+    }
+    await lab.stopSixgate('SIGKILL');
+    const mark = lab.log.length;
+    await lab.startSixgate(config(), ['--workers', String(WORKERS)]);
+    const restored = lab.log.slice(mark).split('\n').filter((l) => l.includes('connection table restored'));
+    assert.equal(restored.length, WORKERS, lab.log.slice(mark));
+    for (const line of restored) assert.ok((JSON.parse(line) as { sessions: number }).sessions >= 1, line);
+    for (const c of clients) {
+      c.child.stdin!.write('after\n');
+      await waitFor(c, 'got after');
+      assert.doesNotMatch(c.out, /error/);
+      c.child.kill();
+    }
   });
 });
