@@ -140,7 +140,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     'packets to an unpublished port of an external address: reply as a closed port does (TCP RST, ICMPv6 port unreachable; rate-limited) or drop silently',
     'reply', ['reply', 'silent']),
   spec('workers', 'integer', '--workers <n>', { type: 'integer', minimum: 1, maximum: 64 },
-    'NAT66 packet workers: more than 1 runs one thread per queue of a multi-queue TUN, each with a shard of the connection table (no state file then)', '1'),
+    'NAT66 packet workers: more than 1 runs one thread per queue of a multi-queue TUN, each with a shard of the connection table (and a state file of its own)', '1'),
   spec('stateFile', 'string', '--state-file <file>', { type: 'string', minLength: 1 },
     'file the connection table lives in (mapped), kept across restarts and crashes', 'none'),
   spec('statusFile', 'string', '--status-file <file>', { type: 'string', minLength: 1 },

@@ -34,6 +34,8 @@ import { adoptState, moveState, type StateLog } from './state.js';
 /** How often a worker copies its counters into the shared block. */
 const PUBLISH_MS = 100;
 const EXPIRE_MS = 1000;
+/** A shard's session ids are offset by its index times this in listings (table ids stay below 2^24). */
+const SHARD_ID_STRIDE = 2 ** 24;
 
 /** A worker's counters in its SharedArrayBuffer, in this order. */
 const LAYOUT = {
@@ -350,7 +352,8 @@ export function runWorker(): void {
         publish();
         return undefined;
       case 'sessions':
-        return nat.listSessions(m.limit);
+        // Ids unique over the shards (a table holds fewer than 2^24 sessions).
+        return nat.listSessions(m.limit).map((info) => ({ ...info, id: info.id + init.index * SHARD_ID_STRIDE }));
       case 'stop':
         loop?.stop();
         publish();

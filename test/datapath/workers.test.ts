@@ -8,9 +8,9 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync, writeFileSync } from 'node:fs';
-import type { ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { requires } from '../support/prereq.js';
-import { NatLab, A, tcpServerCode, tcpClientCode, tcpSinkCode, udpEchoCode, udpClientCode } from './topology.js';
+import { NatLab, A, CLI, tcpServerCode, tcpClientCode, tcpSinkCode, udpEchoCode, udpClientCode } from './topology.js';
 import { addressWords, shardSlice } from '../../src/nat/engine-config.js';
 import { workerOfAddress } from '../../src/datapath/queue-steering.js';
 import { parseIpv6 } from '../../src/wire/address.js';
@@ -28,6 +28,11 @@ function workerOf(address: string): number {
 }
 
 let stateFile = '';
+let controlSocket = '';
+
+function args(): string[] {
+  return ['--workers', String(WORKERS), '--control-socket', controlSocket];
+}
 
 function config(extraPublished = ''): string {
   return `uplink: up0
@@ -73,19 +78,20 @@ describe('nat66 data path with two workers', { ...req, timeout: 90_000 }, () => 
   before(async () => {
     lab = new NatLab({ withNpt: false });
     stateFile = `/tmp/${lab.gw.name}-state.snap`;
+    controlSocket = `/tmp/${lab.gw.name}-control.sock`;
     servers.push(await lab.server(lab.inet, tcpServerCode(5001, 8 * MB)));
     servers.push(await lab.server(lab.inet, udpEchoCode(5002)));
     servers.push(await lab.server(lab.inet, UDP_PEER_ECHO));
     servers.push(await lab.server(lab.inet2, tcpSinkCode(5003)));
     servers.push(await lab.server(lab.c1, tcpServerCode(80, MB)));
     servers.push(await lab.server(lab.c1, udpEchoCode(53)));
-    await lab.startSixgate(config(), ['--workers', String(WORKERS)]);
+    await lab.startSixgate(config(), args());
   });
 
   after(async () => {
     await lab?.stopSixgate('SIGKILL');
     lab?.destroy();
-    if (lab) for (const f of ['nat.yaml', 'state.snap.worker0of2', 'state.snap.worker1of2', 'state.snap.config.json']) rmSync(`/tmp/${lab.gw.name}-${f}`, { force: true });
+    if (lab) for (const f of ['nat.yaml', 'control.sock', 'state.snap.worker0of2', 'state.snap.worker1of2', 'state.snap.config.json']) rmSync(`/tmp/${lab.gw.name}-${f}`, { force: true });
   });
 
   test('two queues, steered by an eBPF program; c1 and c2 on different workers', () => {
@@ -174,6 +180,13 @@ s.on('end', () => { const m = /peer (\\S+) bytes (\\d+)/.exec(out); console.log(
     const slices = Array.from({ length: WORKERS }, (_, w) => shardSlice(PORT_RANGE[0], PORT_RANGE[1], w, WORKERS));
     const used = new Set(seen.map((f) => slices.findIndex(([lo, hi]) => f.port >= lo && f.port <= hi)));
     assert.deepEqual([...used].sort(), [0, 1], `external ports from both workers' slices: ${seen.map((f) => f.port).join(' ')}`);
+    // `sixgate flows` gathers the sessions from both shards.
+    const listed = spawnSync(process.execPath, [CLI, 'flows', '-s', controlSocket, '--proto', 'udp', '--port', '5010', '-o', 'json'], { encoding: 'utf8' });
+    assert.equal(listed.status, 0, listed.stderr);
+    const flows = JSON.parse(listed.stdout) as Array<{ id: number; insidePort: number; externalPort: number }>;
+    assert.equal(flows.length, seen.length);
+    assert.deepEqual(new Set(flows.map((f) => f.externalPort)), new Set(seen.map((f) => f.port)));
+    assert.equal(new Set(flows.map((f) => f.id)).size, flows.length, 'ids unique over the shards');
   });
 
   test('a crash and a restart: each worker adopts its shard from its state file, long-lived connections on both go on', async () => {
@@ -204,7 +217,7 @@ process.stdin.on('data', (d) => s.write(d));`]);
     }
     await lab.stopSixgate('SIGKILL');
     const mark = lab.log.length;
-    await lab.startSixgate(config(), ['--workers', String(WORKERS)]);
+    await lab.startSixgate(config(), args());
     const restored = lab.log.slice(mark).split('\n').filter((l) => l.includes('connection table restored'));
     assert.equal(restored.length, WORKERS, lab.log.slice(mark));
     for (const line of restored) assert.ok((JSON.parse(line) as { sessions: number }).sessions >= 1, line);
