@@ -119,6 +119,8 @@ class Shard {
   readonly block: Float64Array;
   readonly #pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   #next = 1;
+  /** Set by NatWorkers.stop: an exit after it is no failure. */
+  stopping = false;
   /** Resolves with the sessions the shard adopted from its state file. */
   readonly loaded: Promise<number>;
 
@@ -143,6 +145,7 @@ class Shard {
     this.worker.on('exit', (code) => {
       for (const p of this.#pending.values()) p.reject(new Error(`worker ${init.index} exited (${code})`));
       this.#pending.clear();
+      if (!this.stopping) onFailure(`worker ${init.index} exited (${code}): its queue and shard are gone until a restart`);
     });
   }
 
@@ -261,6 +264,7 @@ export class NatWorkers {
     if (this.#stopped) return;
     this.#stopped = true;
     await Promise.all(this.#shards.map(async (s) => {
+      s.stopping = true;
       await s.call({ type: 'stop' }).catch(() => {});
       await s.worker.terminate();
     }));
