@@ -307,13 +307,14 @@ export function runWorker(): void {
   let loop: TunDatapath | undefined;
   const fail = (err: unknown): void => port.postMessage({ type: 'failed', message: (err as Error).message } satisfies Message);
   const open = (): Tun => Tun.open({ name: init.tun, vnetHeader: true, multiQueue: true, up: false });
+  const shared = { loop: view(block, 'loop'), nat: view(block, 'nat'), drops: view(block, 'drops'), tun: view(block, 'tun'), sessions: view(block, 'sessions') };
   const publish = (): void => {
     if (loop === undefined || tun === undefined) return;
-    view(block, 'loop').set(loop.counters);
-    view(block, 'nat').set(nat.counters);
-    view(block, 'drops').set(nat.drops);
-    view(block, 'tun').set(tun.counters);
-    view(block, 'sessions')[0] = nat.table.count;
+    shared.loop.set(loop.counters);
+    shared.nat.set(nat.counters);
+    shared.drops.set(nat.drops);
+    shared.tun.set(tun.counters);
+    shared.sessions[0] = nat.table.count;
   };
   const timers = [
     setInterval(publish, PUBLISH_MS),

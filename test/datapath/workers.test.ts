@@ -10,7 +10,10 @@ import assert from 'node:assert/strict';
 import { rmSync, writeFileSync } from 'node:fs';
 import { spawnSync, type ChildProcess } from 'node:child_process';
 import { requires } from '../support/prereq.js';
-import { NatLab, A, CLI, tcpServerCode, tcpClientCode, tcpSinkCode, udpEchoCode, udpClientCode } from './topology.js';
+import {
+  NatLab, A, CLI, tcpServerCode, tcpClientCode, tcpSinkCode, udpEchoCode, udpClientCode,
+  udpMirrorCode, fragmentedUdpClientCode, uploadClientCode, tcpMirrorCode, MirrorClient, checkPublishedAndHairpin,
+} from './topology.js';
 import { addressWords, shardSlice } from '../../src/nat/engine-config.js';
 import { workerOfAddress } from '../../src/datapath/queue-steering.js';
 import { parseIpv6 } from '../../src/wire/address.js';
@@ -114,39 +117,19 @@ describe('nat66 data path with two workers', { ...req, timeout: 90_000 }, () => 
   });
 
   test('fragmented UDP (4000-byte datagrams) crosses both ways, from containers of either worker', async () => {
-    servers.push(await lab.server(lab.inet, `import dgram from 'node:dgram';
-const s = dgram.createSocket('udp6');
-s.on('message', (m, r) => s.send(m, r.port, r.address));
-s.bind(5005, '::', () => console.log('ready'));`));
+    servers.push(await lab.server(lab.inet, udpMirrorCode(5005)));
     for (const c of [lab.c1, lab.c2]) {
-      const r = await c.node(`import dgram from 'node:dgram';
-const s = dgram.createSocket('udp6');
-const msg = Buffer.alloc(4000); for (let i = 0; i < msg.length; i++) msg[i] = i & 0xff;
-let tries = 0;
-const send = () => { if (tries++ === 5) { console.log('timeout'); process.exit(1); } s.send(msg, 5005, '${A.inet}'); };
-s.on('message', (m) => { console.log(m.equals(msg) ? 'same' : 'differs ' + m.length); process.exit(0); });
-setInterval(send, 300); send();`, 5000);
+      const r = await c.node(fragmentedUdpClientCode(A.inet, 5005), 5000);
       assert.equal(r.stdout.trim(), 'same');
     }
   });
 
-  test('published ports and hairpin reach the container', async () => {
-    const r = await lab.nodeResult(lab.inet, tcpClientCode(A.dedicated, 8080));
-    assert.equal(r.peer, A.inet);
-    assert.equal(r.bytes, MB);
-    const udp = await lab.inet.node(udpClientCode(A.dedicated, 5353), 5000);
-    assert.equal(udp.stdout.trim(), `peer ${A.inet}`);
-    const hairpin = await lab.nodeResult(lab.c2, tcpClientCode(A.dedicated, 8080));
-    assert.equal(hairpin.bytes, MB);
-    assert.equal(hairpin.peer, A.dedicated);
+  test('published ports and hairpin reach the container (c2 is on the other worker)', async () => {
+    await checkPublishedAndHairpin(lab);
   });
 
   test('ICMPv6 errors about a flow reach its worker: PMTUD through an MTU-1280 hop, traceroute', async () => {
-    const upload = `import net from 'node:net';
-const s = net.connect({ host: '${A.inet2}', port: 5003 }, () => { s.end(Buffer.alloc(${2 * MB}, 1)); });
-let out = ''; s.on('data', (d) => out += d); s.setTimeout(15000, () => { console.log(JSON.stringify({ error: 'timeout', bytes: 0 })); process.exit(1); });
-s.on('end', () => { const m = /peer (\\S+) bytes (\\d+)/.exec(out); console.log(JSON.stringify({ peer: m?.[1], bytes: Number(m?.[2]) })); });`;
-    const r = await lab.nodeResult(lab.c2, upload);
+    const r = await lab.nodeResult(lab.c2, uploadClientCode(A.inet2, 5003, 2 * MB));
     assert.equal(r.bytes, 2 * MB);
     const tr = await lab.c1.run('busybox', ['traceroute6', '-n', '-q', '1', '-m', '4', '-w', '1', A.inet], 15_000);
     assert.match(tr.stdout, new RegExp(`\\s${A.rt}\\s`), tr.stdout);
@@ -190,30 +173,11 @@ s.on('end', () => { const m = /peer (\\S+) bytes (\\d+)/.exec(out); console.log(
   });
 
   test('a crash and a restart: each worker adopts its shard from its state file, long-lived connections on both go on', async () => {
-    const echo = await lab.server(lab.inet, `import net from 'node:net';
-net.createServer((s) => { s.on('error', () => {}); s.pipe(s); }).listen(5004, '::', () => console.log('ready'));`);
-    servers.push(echo);
-    const clients = [lab.c1, lab.c2].map((c) => {
-      const child = c.spawn(process.execPath, ['--input-type=module', '-e', `import net from 'node:net';
-const s = net.connect({ host: '${A.inet}', port: 5004 }, () => console.log('connected'));
-s.on('data', (d) => console.log('got ' + d.toString().trim()));
-s.on('error', (e) => console.log('error ' + e.code));
-process.stdin.on('data', (d) => s.write(d));`]);
-      const state = { child, out: '' };
-      child.stdout!.setEncoding('utf8').on('data', (d: string) => { state.out += d; });
-      return state;
-    });
-    const waitFor = async (c: { out: string }, text: string, ms = 8000): Promise<void> => {
-      const end = Date.now() + ms;
-      while (!c.out.includes(text)) {
-        if (Date.now() > end) throw new Error(`waited for ${text}; client said: ${c.out}\nsixgate:\n${lab.log.slice(-2000)}`);
-        await new Promise((r) => setTimeout(r, 20));
-      }
-    };
+    servers.push(await lab.server(lab.inet, tcpMirrorCode(5004)));
+    const clients = [lab.c1, lab.c2].map((c) => new MirrorClient(c, A.inet, 5004, () => lab.log));
     for (const c of clients) {
-      await waitFor(c, 'connected');
-      c.child.stdin!.write('before\n');
-      await waitFor(c, 'got before');
+      await c.waitFor('connected');
+      await c.say('before');
     }
     await lab.stopSixgate('SIGKILL');
     const mark = lab.log.length;
@@ -222,8 +186,7 @@ process.stdin.on('data', (d) => s.write(d));`]);
     assert.equal(restored.length, WORKERS, lab.log.slice(mark));
     for (const line of restored) assert.ok((JSON.parse(line) as { sessions: number }).sessions >= 1, line);
     for (const c of clients) {
-      c.child.stdin!.write('after\n');
-      await waitFor(c, 'got after');
+      await c.say('after');
       assert.doesNotMatch(c.out, /error/);
       c.child.kill();
     }
