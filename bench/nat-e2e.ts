@@ -1,4 +1,4 @@
-// `npm run bench -- nat-e2e [--seconds N] [--repeat N] [--udp-kpps N] [--workers N] [--streams N] [--pin CPU]`: the NAT66 data path
+// `npm run bench -- nat-e2e [--seconds N] [--repeat N] [--udp-kpps N] [--workers N] [--streams N] [--clients 2] [--pin CPU]`: the NAT66 data path
 // end to end, against kernel NAT66 (ip6tables MASQUERADE) on the identical
 // topology in the same run (test/datapath/topology.ts):
 //
@@ -12,7 +12,9 @@
 // `sixgate nat` child with --trace-gc: the scavenges it logs during the
 // measured runs are counted (the per-packet path must allocate nothing).
 // --workers N runs `sixgate nat --workers N`; --streams N runs iperf3 -P N;
-// --pin CPU pins iperf3 (both ends) to that CPU (taskset), apart from the data path.
+// --clients 2 sends from c1 and c2 at once (a worker serves an inside address's
+// flows, so one container's streams stay on one worker); --pin CPU pins
+// iperf3 (both ends) to that CPU (taskset), apart from the data path.
 // Prints: nat-e2e: sixgate <Gbit/s> tcp <kpps> udp64; kernel <Gbit/s> tcp <kpps> udp64; ratio tcp <r> udp <r>
 import { fileURLToPath } from 'node:url';
 import { rmSync, writeFileSync } from 'node:fs';
@@ -32,7 +34,16 @@ function iperf3(args: string[]): [string, string[]] {
   return load.pin < 0 ? ['iperf3', args] : ['taskset', ['-c', String(load.pin), 'iperf3', ...args]];
 }
 
-async function iperf(a: Netns, b: Netns, dst: string, seconds: number, udp64: boolean, udpKpps = 0): Promise<IperfResult> {
+/** iperf3 from every sender at once (each to a server of its own on `b`), summed. */
+async function iperf(senders: readonly Netns[], b: Netns, dst: string, seconds: number, udp64: boolean, udpKpps = 0): Promise<IperfResult> {
+  const all = await Promise.all(senders.map((a) => iperfFrom(a, b, dst, seconds, udp64, udpKpps)));
+  return {
+    bitsPerSecond: all.reduce((n, r) => n + r.bitsPerSecond, 0), pps: all.reduce((n, r) => n + r.pps, 0),
+    sentPps: all.reduce((n, r) => n + r.sentPps, 0), seconds: Math.max(...all.map((r) => r.seconds)),
+  };
+}
+
+async function iperfFrom(a: Netns, b: Netns, dst: string, seconds: number, udp64: boolean, udpKpps = 0): Promise<IperfResult> {
   const port = String(nextPort++);
   const server = b.spawn(...iperf3(['-s', '-1', '-p', port]));
   try {
@@ -116,15 +127,17 @@ export async function run(args: string[]): Promise<void> {
   load.pin = opt('--pin', -1);
   if (process.getuid?.() !== 0) throw new Error('bench nat-e2e needs root (network namespaces and a TUN)');
   const lab = new NatLab({ withNpt: false, withInet2: false });
+  // --clients 2: c1 and c2 send at once (two inside addresses: with workers, one each).
+  const senders = opt('--clients', 1) >= 2 ? [lab.c1, lab.c2] : [lab.c1];
   try {
     const rounds: Array<{ s: IperfResult; su: IperfResult; k: IperfResult; ku: IperfResult; gc: number; gcTotal: number; tunDrops: number; forwardedPps: number; sDrops: number; kDrops: number }> = [];
     for (let r = 0; r < repeat; r++) {
       const sg = await Sixgate.start(lab, workers);
       const gc0 = sg.scavenges;
-      const s = await iperf(lab.c1, lab.inet, A.inet, seconds, false);
+      const s = await iperf(senders, lab.inet, A.inet, seconds, false);
       const written0 = tunStats(lab).rx.packets;
       rcvbufDrops(lab);
-      const su = await iperf(lab.c1, lab.inet, A.inet, seconds, true, udpKpps);
+      const su = await iperf(senders, lab.inet, A.inet, seconds, true, udpKpps);
       const sDrops = rcvbufDrops(lab);
       const link = tunStats(lab);
       const forwardedPps = (link.rx.packets - written0) / su.seconds;
@@ -133,9 +146,9 @@ export async function run(args: string[]): Promise<void> {
       const gcTotal = sg.scavenges;
       await sg.stop();
       lab.gw.exec('ip6tables', ['-t', 'nat', '-A', 'POSTROUTING', '-s', 'fd66:1::/64', '-o', 'up0', '-j', 'MASQUERADE']);
-      const k = await iperf(lab.c1, lab.inet, A.inet, seconds, false);
+      const k = await iperf(senders, lab.inet, A.inet, seconds, false);
       rcvbufDrops(lab);
-      const ku = await iperf(lab.c1, lab.inet, A.inet, seconds, true, udpKpps);
+      const ku = await iperf(senders, lab.inet, A.inet, seconds, true, udpKpps);
       const kDrops = rcvbufDrops(lab);
       lab.gw.exec('ip6tables', ['-t', 'nat', '-F', 'POSTROUTING']);
       rounds.push({ s, su, k, ku, gc, gcTotal, tunDrops, forwardedPps, sDrops, kDrops });
@@ -163,7 +176,7 @@ export async function run(args: string[]): Promise<void> {
       `(${(median((x) => x.forwardedPps) / kU).toFixed(2)}x kernel delivered); receiver socket-buffer drops per run: sixgate ${rounds.map((x) => x.sDrops).join(', ')}; kernel ${rounds.map((x) => x.kDrops).join(', ')}\n`);
     process.stdout.write(`  packets the kernel dropped at the TUN queue (sixgate not reading fast enough): ${rounds.map((x) => x.tunDrops).join(', ')}\n`);
     process.stdout.write(`  sixgate GC during the measured runs (--trace-gc scavenges): ${rounds.map((x) => x.gc).join(', ')}; ` +
-      `${seconds} s per run, ${repeat} round(s), ${workers} worker(s), ${load.streams} stream(s)${load.pin < 0 ? '' : `, iperf3 on CPU ${load.pin}`}; scavenges logged since each start (incl. start-up): ${rounds.map((x) => x.gcTotal).join(', ')}\n`);
+      `${seconds} s per run, ${repeat} round(s), ${workers} worker(s), ${senders.length} client(s) of ${load.streams} stream(s)${load.pin < 0 ? '' : `, iperf3 on CPU ${load.pin}`}; scavenges logged since each start (incl. start-up): ${rounds.map((x) => x.gcTotal).join(', ')}\n`);
   } finally {
     rmSync(`/tmp/${lab.gw.name}-bench.yaml`, { force: true });
     lab.destroy();
