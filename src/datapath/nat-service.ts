@@ -384,7 +384,6 @@ export class DatapathService {
     return service;
   }
 
-
   /** The host addresses steered in from the uplink: their ICMPv6 that is not sixgate's goes to the host. */
   private hostAddresses(): Uint8Array[] {
     return this.plan.steering.find((h) => h.dev === this.resolved.uplink)?.specs.map((s) => s.address) ?? [];

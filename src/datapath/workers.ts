@@ -162,16 +162,16 @@ class Shard {
 export class NatWorkers {
   readonly count: number;
   readonly #shards: Shard[];
-  readonly #options: NatWorkersOptions;
   #config: NatConfig;
+  #hostAddresses: Uint8Array[];
   #stopped = false;
   /** Sessions the shards adopted from their state files at start. */
   restored = 0;
 
   private constructor(options: NatWorkersOptions, shards: Shard[]) {
-    this.#options = options;
     this.count = options.count;
     this.#config = options.config;
+    this.#hostAddresses = options.hostAddresses;
     this.#shards = shards;
   }
 
@@ -224,6 +224,7 @@ export class NatWorkers {
   }
 
   setHostAddresses(hostAddresses: Uint8Array[]): void {
+    this.#hostAddresses = hostAddresses;
     for (const s of this.#shards) void s.call({ type: 'hosts', hostAddresses }).catch(() => {});
   }
 
@@ -231,7 +232,7 @@ export class NatWorkers {
   async reopen(control: Tun): Promise<void> {
     for (const s of this.#shards) await s.call({ type: 'reopen' });
     this.steer(control);
-    await Promise.all(this.#shards.map((s) => s.call({ type: 'start', hostAddresses: this.#options.hostAddresses })));
+    await Promise.all(this.#shards.map((s) => s.call({ type: 'start', hostAddresses: this.#hostAddresses })));
   }
 
   /** Each worker publishes its counters now (they do every PUBLISH_MS anyway). */

@@ -172,6 +172,20 @@ describe('nat66 data path with two workers', { ...req, timeout: 90_000 }, () => 
     assert.equal(new Set(flows.map((f) => f.id)).size, flows.length, 'ids unique over the shards');
   });
 
+  test('the TUN deleted: every worker attaches a queue of the new one, both forward again', async () => {
+    const mark = lab.log.length;
+    lab.gw.ip('link', 'del', 'sixgate0');
+    const end = Date.now() + 8000;
+    while (!lab.log.slice(mark).includes('data path repaired')) {
+      if (Date.now() > end) throw new Error(`not repaired: ${lab.log.slice(mark)}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    for (const c of [lab.c1, lab.c2]) {
+      const udp = await c.node(udpClientCode(A.inet, 5002), 5000);
+      assert.equal(udp.stdout.trim(), `peer ${A.dedicated}`);
+    }
+  });
+
   test('a crash and a restart: each worker adopts its shard from its state file, long-lived connections on both go on', async () => {
     servers.push(await lab.server(lab.inet, tcpMirrorCode(5004)));
     const clients = [lab.c1, lab.c2].map((c) => new MirrorClient(c, A.inet, 5004, () => lab.log));
