@@ -87,7 +87,6 @@ type Request =
   | { type: 'config'; config: NatConfig }
   | { type: 'hosts'; hostAddresses: Uint8Array[] }
   | { type: 'reopen' }
-  | { type: 'publish' }
   | { type: 'sessions'; limit: number }
   | { type: 'stop' };
 
@@ -235,11 +234,6 @@ export class NatWorkers {
     await Promise.all(this.#shards.map((s) => s.call({ type: 'start', hostAddresses: this.#hostAddresses })));
   }
 
-  /** Each worker publishes its counters now (they do every PUBLISH_MS anyway). */
-  async refresh(): Promise<void> {
-    await Promise.all(this.#shards.map((s) => s.call({ type: 'publish' })));
-  }
-
   /** The sum over the workers of one part of their published counters. */
   sum(part: Exclude<Part, 'sessions'>): Float64Array {
     const out = new Float64Array(LAYOUT[part][1]);
@@ -354,9 +348,6 @@ export function runWorker(): void {
         loop?.attach(tun);
         return undefined;
       }
-      case 'publish':
-        publish();
-        return undefined;
       case 'sessions':
         // Ids unique over the shards (a table holds fewer than 2^24 sessions).
         return nat.listSessions(m.limit).map((info) => ({ ...info, id: info.id + init.index * SHARD_ID_STRIDE }));

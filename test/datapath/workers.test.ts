@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { rmSync, writeFileSync } from 'node:fs';
 import { spawnSync, type ChildProcess } from 'node:child_process';
 import { requires } from '../support/prereq.js';
+import { request } from '../../src/service/control.js';
 import {
   NatLab, A, CLI, tcpServerCode, tcpClientCode, tcpSinkCode, udpEchoCode, udpClientCode,
   udpMirrorCode, fragmentedUdpClientCode, uploadClientCode, tcpMirrorCode, MirrorClient, checkPublishedAndHairpin,
@@ -170,6 +171,11 @@ describe('nat66 data path with two workers', { ...req, timeout: 90_000 }, () => 
     assert.equal(flows.length, seen.length);
     assert.deepEqual(new Set(flows.map((f) => f.externalPort)), new Set(seen.map((f) => f.port)));
     assert.equal(new Set(flows.map((f) => f.id)).size, flows.length, 'ids unique over the shards');
+    // The counters are the shards' sums.
+    const { counters } = (await request(controlSocket, { op: 'counters' }) as { counters: Record<string, number> });
+    assert.ok(counters.sixgate_nat_sessions! >= flows.length, `sessions ${counters.sixgate_nat_sessions}`);
+    assert.ok(counters.sixgate_nat_out_packets_total! >= seen.length, `out packets ${counters.sixgate_nat_out_packets_total}`);
+    assert.ok(counters.sixgate_nat_tun_rx_packets_total! >= 2 * seen.length, `TUN packets ${counters.sixgate_nat_tun_rx_packets_total}`);
   });
 
   test('the TUN deleted: every worker attaches a queue of the new one, both forward again', async () => {
