@@ -832,7 +832,7 @@ export class DatapathService {
     this.stopWatching?.();
     this.stopWatchingUplink?.();
     this.loop.stop();
-    await this.workers?.stop();
+    await this.workers?.stop(options.cleanup);
     // A move to a fresh layout still waiting: now, so the next start adopts the state file.
     if (this.relayout && this.state !== undefined && !options.cleanup) this.moveToNewTable(engineConfig(this.resolved, this.natOptions));
     await this.releaseNdp();

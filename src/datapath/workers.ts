@@ -88,7 +88,7 @@ type Request =
   | { type: 'hosts'; hostAddresses: Uint8Array[] }
   | { type: 'reopen' }
   | { type: 'sessions'; limit: number }
-  | { type: 'stop' };
+  | { type: 'stop'; cleanup: boolean };
 
 type Message =
   | { type: 'loaded'; restored: number }
@@ -255,12 +255,13 @@ export class NatWorkers {
     return parts.flat();
   }
 
-  async stop(): Promise<void> {
+  /** Stops the workers; their state files stay for the next start, or go with `cleanup`. */
+  async stop(cleanup = false): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
     await Promise.all(this.#shards.map(async (s) => {
       s.stopping = true;
-      await s.call({ type: 'stop' }).catch(() => {});
+      await s.call({ type: 'stop', cleanup }).catch(() => {});
       await s.worker.terminate();
     }));
   }
@@ -355,7 +356,8 @@ export function runWorker(): void {
         loop?.stop();
         publish();
         tun?.close();
-        if (state !== undefined) log.info({ file: state.path, sessions: nat.table.count }, 'connection table left in the state file');
+        if (m.cleanup) state?.remove();
+        else if (state !== undefined) log.info({ file: state.path, sessions: nat.table.count }, 'connection table left in the state file');
         state?.close();
         for (const t of timers) clearInterval(t);
         return undefined;

@@ -7,7 +7,7 @@
 // (queue-steering.test.ts computes where each address goes).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { rmSync, writeFileSync } from 'node:fs';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { spawnSync, type ChildProcess } from 'node:child_process';
 import { requires } from '../support/prereq.js';
 import { request } from '../../src/service/control.js';
@@ -210,5 +210,15 @@ describe('nat66 data path with two workers', { ...req, timeout: 90_000 }, () => 
       assert.doesNotMatch(c.out, /error/);
       c.child.kill();
     }
+  });
+
+  test("--cleanup: a stop removes the TUN and every shard's state file", async () => {
+    await lab.stopSixgate('SIGKILL');
+    await lab.startSixgate(config(), [...args(), '--cleanup']);
+    const files = [0, 1].map((w) => `${stateFile}.worker${w}of${WORKERS}`);
+    for (const f of files) assert.ok(existsSync(f), f);
+    assert.equal(await lab.stopSixgate('SIGTERM'), 0);
+    for (const f of files) assert.ok(!existsSync(f), `${f} removed`);
+    assert.doesNotMatch(lab.gw.exec('ip', ['link', 'show']), /sixgate0/);
   });
 });
