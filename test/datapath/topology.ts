@@ -123,6 +123,23 @@ export class NatLab {
     return child;
   }
 
+  /** Waits until the log after `mark` (a length of `log`) says `text`; throws after `ms`, or at once when it matches `failure`. */
+  async logged(mark: number, text: string, ms = 8000, failure?: RegExp): Promise<void> {
+    const end = Date.now() + ms;
+    while (!this.log.slice(mark).includes(text)) {
+      if (Date.now() > end || failure?.test(this.log.slice(mark))) throw new Error(`waited for "${text}": ${this.log.slice(mark)}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  /** Rewrites sixgate's configuration file with `yaml` and sends SIGHUP; resolves once the model is applied. */
+  async reload(yaml: string): Promise<void> {
+    writeFileSync(`/tmp/${this.gw.name}-nat.yaml`, yaml);
+    const mark = this.log.length;
+    this.sixgate!.kill('SIGHUP');
+    await this.logged(mark, 'model applied', 8000, /apply failed/);
+  }
+
   /** Sends `signal` to sixgate and waits for it to exit. */
   async stopSixgate(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
     const child = this.sixgate;

@@ -7,7 +7,7 @@
 // (queue-steering.test.ts computes where each address goes).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { spawnSync, type ChildProcess } from 'node:child_process';
 import { requires } from '../support/prereq.js';
 import { request } from '../../src/service/control.js';
@@ -139,14 +139,7 @@ describe('nat66 data path with two workers', { ...req, timeout: 90_000 }, () => 
   test("SIGHUP: a port published in the other worker's slice reaches its container (every shard reconfigured, the steering reloaded)", async () => {
     const port = shardSlice(PORT_RANGE[0], PORT_RANGE[1], 1, WORKERS)[0] + 100;
     assert.equal(workerOf(A.c1), 0);
-    writeFileSync(`/tmp/${lab.gw.name}-nat.yaml`, config(`  - { protocol: tcp, hostIp: "::", hostPort: ${port}, containerAddress: "${A.c1}", containerPort: 80 }\n`));
-    const mark = lab.log.length;
-    lab.sixgate!.kill('SIGHUP');
-    const end = Date.now() + 8000;
-    while (!lab.log.slice(mark).includes('model applied')) {
-      if (Date.now() > end || /apply failed/.test(lab.log.slice(mark))) throw new Error(`apply: ${lab.log.slice(mark)}`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    await lab.reload(config(`  - { protocol: tcp, hostIp: "::", hostPort: ${port}, containerAddress: "${A.c1}", containerPort: 80 }\n`));
     const r = await lab.nodeResult(lab.inet, tcpClientCode(A.dedicated, port));
     assert.equal(r.peer, A.inet);
     assert.equal(r.bytes, MB);
@@ -181,11 +174,7 @@ describe('nat66 data path with two workers', { ...req, timeout: 90_000 }, () => 
   test('the TUN deleted: every worker attaches a queue of the new one, both forward again', async () => {
     const mark = lab.log.length;
     lab.gw.ip('link', 'del', 'sixgate0');
-    const end = Date.now() + 8000;
-    while (!lab.log.slice(mark).includes('data path repaired')) {
-      if (Date.now() > end) throw new Error(`not repaired: ${lab.log.slice(mark)}`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    await lab.logged(mark, 'data path repaired');
     for (const c of [lab.c1, lab.c2]) {
       const udp = await c.node(udpClientCode(A.inet, 5002), 5000);
       assert.equal(udp.stdout.trim(), `peer ${A.dedicated}`);
