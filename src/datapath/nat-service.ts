@@ -712,6 +712,15 @@ export class DatapathService {
     return this.workers?.sessionCount ?? this.nat.table.count;
   }
 
+  /**
+   * The engine that translates the packets, whose per-network and per-host
+   * counters are the real ones; none with workers (their shards live in
+   * their threads; only the sums above come back).
+   */
+  get packetEngine(): Nat66 | undefined {
+    return this.workers === undefined ? this.nat : undefined;
+  }
+
   /** The packet workers (none when the loop runs on the main thread). */
   get packetWorkers(): NatWorkers | undefined {
     return this.workers;
