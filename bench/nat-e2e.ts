@@ -1,4 +1,5 @@
-// `npm run bench -- nat-e2e [--seconds N] [--repeat N] [--udp-kpps N] [--udp-only] [--base DIR]`: the NAT66 data path
+// `npm run bench -- nat-e2e [--seconds N] [--repeat N] [--udp-kpps N] [--udp-only] [--base DIR]
+//                           [--workers N] [--streams N] [--clients 2] [--pin CPU]`: the NAT66 data path
 // end to end, against kernel NAT66 (ip6tables MASQUERADE) on the identical
 // topology in the same run (test/datapath/topology.ts):
 //
@@ -13,6 +14,10 @@
 // measured runs are counted (the per-packet path must allocate nothing).
 // The UDP runs also report CPU per packet forwarded (cpuSample); --base DIR
 // adds another build's sixgate (DIR/dist) to every round, for an A/B.
+// --workers N runs `sixgate nat --workers N`; --streams N runs iperf3 -P N;
+// --clients 2 sends from c1 and c2 at once (a worker serves an inside address's
+// flows, so one container's streams stay on one worker); --pin CPU pins
+// iperf3 (both ends) to that CPU (taskset), apart from the data path.
 // Prints: nat-e2e: sixgate <Gbit/s> tcp <kpps> udp64; kernel <Gbit/s> tcp <kpps> udp64; ratio tcp <r> udp <r>
 import { fileURLToPath } from 'node:url';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -27,13 +32,30 @@ interface IperfResult { bitsPerSecond: number; pps: number; sentPps: number; sec
 
 let nextPort = 5600;
 
-async function iperf(a: Netns, b: Netns, dst: string, seconds: number, udp64: boolean, udpKpps = 0): Promise<IperfResult> {
+/** From the command line: iperf3's streams (-P), the CPU it is pinned to (taskset), its senders (--clients), sixgate's workers. */
+const load: { streams: number; pin: number; workers: number; senders: Netns[] } = { streams: 1, pin: -1, workers: 1, senders: [] };
+
+function iperf3(args: string[]): [string, string[]] {
+  return load.pin < 0 ? ['iperf3', args] : ['taskset', ['-c', String(load.pin), 'iperf3', ...args]];
+}
+
+/** iperf3 from every sender at once (each to a server of its own on `b`), summed. */
+async function iperf(senders: readonly Netns[], b: Netns, dst: string, seconds: number, udp64: boolean, udpKpps = 0): Promise<IperfResult> {
+  const all = await Promise.all(senders.map((a) => iperfFrom(a, b, dst, seconds, udp64, udpKpps)));
+  return {
+    bitsPerSecond: all.reduce((n, r) => n + r.bitsPerSecond, 0), pps: all.reduce((n, r) => n + r.pps, 0),
+    sentPps: all.reduce((n, r) => n + r.sentPps, 0), seconds: Math.max(...all.map((r) => r.seconds)),
+    senderSysNs: all.reduce((n, r) => n + r.senderSysNs, 0),
+  };
+}
+
+async function iperfFrom(a: Netns, b: Netns, dst: string, seconds: number, udp64: boolean, udpKpps = 0): Promise<IperfResult> {
   const port = String(nextPort++);
-  const server = b.spawn('iperf3', ['-s', '-1', '-p', port]);
+  const server = b.spawn(...iperf3(['-s', '-1', '-p', port]));
   try {
     await new Promise((r) => setTimeout(r, 300));
-    const args = ['-c', dst, '-p', port, '-t', String(seconds), '-J', ...(udp64 ? ['-u', '-b', String(udpKpps * 1000 * 64 * 8), '-l', '64'] : [])];
-    const run = await a.run('iperf3', args, (seconds + 15) * 1000);
+    const args = ['-c', dst, '-p', port, '-t', String(seconds), '-J', '-P', String(load.streams), ...(udp64 ? ['-u', '-b', String(udpKpps * 1000 * 64 * 8), '-l', '64'] : [])];
+    const run = await a.run(...iperf3(args), (seconds + 15) * 1000);
     if (run.code !== 0) throw new Error(`iperf3 ${args.join(' ')} failed: ${run.stderr || run.stdout.slice(0, 400)}`);
     const end = (JSON.parse(run.stdout) as { end: Record<string, { seconds: number; bits_per_second: number; packets?: number; lost_packets?: number; host_system?: number }> }).end;
     const senderSysNs = (end.cpu_utilization_percent?.host_system ?? 0) / 100 * seconds * 1e9;
@@ -64,7 +86,9 @@ class Sixgate {
   static async start(lab: NatLab, cli: string): Promise<Sixgate> {
     const file = `/tmp/${lab.gw.name}-bench.yaml`;
     writeFileSync(file, CONFIG);
-    const child = lab.gw.spawn(process.execPath, ['--trace-gc', cli, 'nat', '-c', file, '--cleanup']);
+    // --workers only when asked: a --base build from before workers has no such option.
+    const workers = load.workers > 1 ? ['--workers', String(load.workers)] : [];
+    const child = lab.gw.spawn(process.execPath, ['--trace-gc', cli, 'nat', '-c', file, '--cleanup', ...workers]);
     const s = new Sixgate(child);
     let out = '';
     // V8's --trace-gc lines come on stdout, sixgate's log on stderr.
@@ -144,7 +168,7 @@ interface UdpCpu { packets: number; proc: number; softirq: number; senderSys: nu
 async function measuredUdp(lab: NatLab, pid: number | undefined, seconds: number, udpKpps: number): Promise<{ r: IperfResult; cpu: UdpCpu }> {
   const sent0 = uplinkSent(lab);
   const a = cpuSample(pid);
-  const r = await iperf(lab.c1, lab.inet, A.inet, seconds, true, udpKpps);
+  const r = await iperf(load.senders, lab.inet, A.inet, seconds, true, udpKpps);
   const b = cpuSample(pid);
   const packets = Math.max(1, uplinkSent(lab) - sent0);
   return {
@@ -168,7 +192,7 @@ async function sixgateArm(lab: NatLab, cli: string, seconds: number, udpKpps: nu
     // Start-up's last scavenges come up to half a second after its "running" line: not the data path's.
     await new Promise((r) => setTimeout(r, 1000));
     const gc0 = sg.scavenges;
-    const tcp = udpOnly ? undefined : await iperf(lab.c1, lab.inet, A.inet, seconds, false);
+    const tcp = udpOnly ? undefined : await iperf(load.senders, lab.inet, A.inet, seconds, false);
     const written0 = tunStats(lab).rx.packets;
     const drops0 = tunStats(lab).tx.dropped;
     const rcv0 = rcvbufDrops(lab);
@@ -187,7 +211,7 @@ async function sixgateArm(lab: NatLab, cli: string, seconds: number, udpKpps: nu
 async function kernelArm(lab: NatLab, seconds: number, udpKpps: number, udpOnly: boolean): Promise<Arm> {
   lab.gw.exec('ip6tables', ['-t', 'nat', '-A', 'POSTROUTING', '-s', 'fd66:1::/64', '-o', 'up0', '-j', 'MASQUERADE']);
   try {
-    const tcp = udpOnly ? undefined : await iperf(lab.c1, lab.inet, A.inet, seconds, false);
+    const tcp = udpOnly ? undefined : await iperf(load.senders, lab.inet, A.inet, seconds, false);
     const rcv0 = rcvbufDrops(lab);
     const { r: udp, cpu } = await measuredUdp(lab, undefined, seconds, udpKpps);
     return { tcp, udp, cpu, rcvDrops: rcvbufDrops(lab) - rcv0 };
@@ -199,7 +223,7 @@ async function kernelArm(lab: NatLab, seconds: number, udpKpps: number, udpOnly:
 export async function run(args: string[]): Promise<void> {
   const opt = (name: string, dflt: number): number => {
     const i = args.indexOf(name);
-    return i >= 0 ? Number(args[i + 1]) || dflt : dflt;
+    return i >= 0 && args[i + 1] !== undefined && Number.isFinite(Number(args[i + 1])) ? Number(args[i + 1]) : dflt;
   };
   const seconds = opt('--seconds', 5);
   const repeat = Math.min(9, opt('--repeat', 1));
@@ -208,8 +232,15 @@ export async function run(args: string[]): Promise<void> {
   // --base DIR: another build's sixgate (a worktree with its dist/) as a third arm in every round, for A/B.
   const baseAt = args.indexOf('--base');
   const baseCli = baseAt >= 0 ? resolve(args[baseAt + 1]!, 'dist/src/cli/main.js') : undefined;
+  load.workers = opt('--workers', 1);
+  load.streams = opt('--streams', 1);
+  load.pin = opt('--pin', -1);
   if (process.getuid?.() !== 0) throw new Error('bench nat-e2e needs root (network namespaces and a TUN)');
   const lab = new NatLab({ withNpt: false, withInet2: false });
+  // --clients 2: c1 and c2 send at once (two inside addresses: with workers, one each).
+  load.senders = opt('--clients', 1) >= 2 ? [lab.c1, lab.c2] : [lab.c1];
+  // --clients 2: c1 and c2 send at once (two inside addresses: with workers, one each).
+  const senders = opt('--clients', 1) >= 2 ? [lab.c1, lab.c2] : [lab.c1];
   try {
     const rounds: Array<{ s: Arm; b?: Arm; k: Arm }> = [];
     for (let r = 0; r < repeat; r++) {
@@ -254,7 +285,7 @@ export async function run(args: string[]): Promise<void> {
       `whole machine busy: sixgate ${ns(cpu((x) => x.s, 'busy'))}, kernel ${ns(cpu((x) => x.k, 'busy'))}. ` +
       'Tick samples: softirq run in a task\'s context counts in the task\'s time and in softirq alike; the machine total counts each tick once (and any other load)\n');
     process.stdout.write(`  sixgate GC during the measured runs (--trace-gc scavenges): ${rounds.map((x) => x.s.gc).join(', ')}; ` +
-      `${seconds} s per run, ${repeat} round(s), 1 worker (main thread), TUN I/O ${rounds[0]!.s.ioUring ? 'io_uring' : 'readv/write'}; scavenges logged since each start (incl. start-up): ${rounds.map((x) => x.s.gcTotal).join(', ')}\n`);
+      `${seconds} s per run, ${repeat} round(s), ${load.workers} worker(s), ${load.senders.length} client(s) of ${load.streams} stream(s)${load.pin < 0 ? '' : `, iperf3 on CPU ${load.pin}`}, TUN I/O ${rounds[0]!.s.ioUring ? 'io_uring' : 'readv/write'}; scavenges logged since each start (incl. start-up): ${rounds.map((x) => x.s.gcTotal).join(', ')}\n`);
     if (baseCli !== undefined) {
       const bU = median((x) => x.b!.udp.pps);
       const bF = median((x) => x.b!.forwardedPps!);

@@ -13,7 +13,9 @@
         "src/uring.c",
         "src/icmp6.c",
         "src/packet.c",
-        "src/statefile.c"
+        "src/statefile.c",
+        "src/ebpf.c",
+        "src/tunqueue.c"
       ],
       "defines": ["NAPI_VERSION=8", "_GNU_SOURCE"],
       "cflags": ["-std=gnu11", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],

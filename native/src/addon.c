@@ -64,5 +64,7 @@ NAPI_MODULE_INIT() {
   init_icmp6(env, exports);
   init_packet(env, exports);
   init_statefile(env, exports);
+  init_ebpf(env, exports);
+  init_tunqueue(env, exports);
   return exports;
 }

@@ -79,5 +79,7 @@ void init_uring(napi_env env, napi_value exports);
 void init_icmp6(napi_env env, napi_value exports);
 void init_packet(napi_env env, napi_value exports);
 void init_statefile(napi_env env, napi_value exports);
+void init_ebpf(napi_env env, napi_value exports);
+void init_tunqueue(napi_env env, napi_value exports);
 
 #endif

@@ -25,6 +25,7 @@
 
 #define OPEN_VNET_HDR 2
 #define OPEN_PERSIST 4
+#define OPEN_MULTI_QUEUE 8
 
 #define VNET_HDR_LEN 10
 
@@ -58,6 +59,8 @@ static napi_value tun_open(napi_env env, napi_callback_info info) {
   struct ifreq ifr = { 0 };
   ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
   if (flags & OPEN_VNET_HDR) ifr.ifr_flags |= IFF_VNET_HDR;
+  // Each open of the same name with IFF_MULTI_QUEUE attaches one more queue.
+  if (flags & OPEN_MULTI_QUEUE) ifr.ifr_flags |= IFF_MULTI_QUEUE;
   memcpy(ifr.ifr_name, name, strlen(name));
   int offloads = 0;
   if (ioctl(fd, TUNSETIFF, &ifr) < 0) goto fail;

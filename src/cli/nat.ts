@@ -42,6 +42,7 @@ export interface NatCliOptions {
   waitUplink: number;
   check?: boolean;
   controlSocket: string;
+  workers: number;
 }
 
 export function registerNat(program: Command): void {
@@ -62,6 +63,7 @@ over; signals during shutdown are ignored.`);
   addVerbose(cmd);
   addLogFormat(cmd);
   cmd.addOption(serviceOption('waitUplink').default(0));
+  cmd.addOption(serviceOption('workers').default(1));
   cmd.action(async (opts: NatCliOptions) => {
       process.exitCode = await runNat(opts);
     });
@@ -104,7 +106,7 @@ export async function runNat(opts: NatCliOptions): Promise<number> {
       await firstDelegation(delegation, log);
     }
     service = await DatapathService.start({
-      model: file.model, logger: log, ...(stateFile === undefined ? {} : { stateFile }),
+      model: file.model, logger: log, workers: opts.workers, ...(stateFile === undefined ? {} : { stateFile }),
       nat: natOptions(file), ...(delegation === undefined ? {} : { delegatedPrefixes: () => delegation!.prefixes() }),
     });
   } catch (err) {

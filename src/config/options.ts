@@ -33,6 +33,8 @@ export interface ServiceConfig {
   networkQuota?: number;
   /** Packets to an unpublished port of an external address: answered like a closed port (RST / ICMPv6 port unreachable), or dropped. */
   refuse: 'reply' | 'silent';
+  /** NAT66 packet workers: 1 = the loop on the main thread; more = a multi-queue TUN, one worker thread and table shard per queue. */
+  workers: number;
   /** The file the connection table lives in (mapped), kept across restarts and crashes. */
   stateFile?: string;
   /** Status file read by `sixgate health`. */
@@ -137,6 +139,8 @@ export const OPTIONS: readonly OptionSpec[] = [
   spec('refuse', 'enum', '--refuse <mode>', { enum: ['reply', 'silent'] },
     'packets to an unpublished port of an external address: reply as a closed port does (TCP RST, ICMPv6 port unreachable; rate-limited) or drop silently',
     'reply', ['reply', 'silent']),
+  spec('workers', 'integer', '--workers <n>', { type: 'integer', minimum: 1, maximum: 64 },
+    'NAT66 packet workers: more than 1 runs one thread per queue of a multi-queue TUN, each with a shard of the connection table (and a state file of its own)', '1'),
   spec('stateFile', 'string', '--state-file <file>', { type: 'string', minLength: 1 },
     'file the connection table lives in (mapped), kept across restarts and crashes', 'none'),
   spec('statusFile', 'string', '--status-file <file>', { type: 'string', minLength: 1 },
@@ -189,7 +193,7 @@ export const OPTIONS: readonly OptionSpec[] = [
  * sessions into a new table as `sixgate nat` does.
  */
 export const RESTART_OPTIONS: ReadonlyArray<keyof ServiceConfig> = [
-  'uplink', 'waitUplink', 'dockerHost', 'dockerIp6tables', 'ndp', 'nat66', 'tun', 'stateFile', 'statusFile', 'controlSocket', 'metricsListen', 'logLevel', 'logFormat', 'retryMaxMs', 'dhcpv6Pd',
+  'uplink', 'waitUplink', 'dockerHost', 'dockerIp6tables', 'ndp', 'nat66', 'tun', 'workers', 'stateFile', 'statusFile', 'controlSocket', 'metricsListen', 'logLevel', 'logFormat', 'retryMaxMs', 'dhcpv6Pd',
   'fleet', 'fleetPrefix', 'fleetSize', 'fleetTtl', 'fleetHost', 'fleetAddress', 'fleetCa', 'fleetCert', 'fleetKey', 'fleetNetwork', 'fleetNetworkOptions',
 ];
 
@@ -202,6 +206,7 @@ export const DEFAULTS: ServiceConfig = {
   tun: 'sixgate0',
   hostPortRange: [61000, 61999],
   refuse: 'reply',
+  workers: 1,
   statusFile: '/run/sixgate/status.json',
   controlSocket: '/run/sixgate/control.sock',
   cleanup: false,

@@ -37,16 +37,14 @@
 // Clock: monotonicMs, the clock the TUN stamps each read with, so expiry and
 // snapshots run on the translation's time base.
 import { readFileSync } from 'node:fs';
-import { setFlagsFromString } from 'node:v8';
 import type { Logger } from 'pino';
-import { HostSetupError, NativeIoError, SnapshotError } from '../errors.js';
+import { HostSetupError, NativeIoError } from '../errors.js';
 import { Tun } from '../io/tun.js';
 import { ifIndex, setUp } from '../io/netif.js';
-import { StateFile, bootId } from '../io/statefile.js';
+import { bootId, type StateFile } from '../io/statefile.js';
 import { monotonicMs } from '../io/ring.js';
 import { Nat66 } from '../nat/nat66.js';
 import { NatDrop } from '../nat/drop.js';
-import { META_WORDS } from '../nat/layout.js';
 import { NatCounter } from '../nat/types.js';
 import { sessionSlice, type SessionInfo } from '../nat/status.js';
 import type { NatConfig, PublishedPort } from '../nat/engine-config.js';
@@ -63,6 +61,8 @@ import { DEFAULT_TUN, type DatapathModel, type ResolvedModel } from './nat-model
 import { IFA_F_DEPRECATED, resolveModel, type HostFacts } from './resolve.js';
 import { hostPlan, natConfig, natPublished, publishedKey, type HostPlan } from './plan.js';
 import { TunDatapath } from './loop.js';
+import { adoptState, moveState } from './state.js';
+import { NatWorkers } from './workers.js';
 import { reservePorts, releasePorts } from './ports.js';
 
 export interface DatapathServiceOptions {
@@ -93,6 +93,12 @@ export interface DatapathServiceOptions {
   readonly host?: HostOps;
   /** The prefixes delegated to the host (DHCPv6-PD), the current one first; call upstreamChanged() when they change. */
   readonly delegatedPrefixes?: () => readonly string[];
+  /**
+   * Packet workers (default 1: the loop runs on the main thread). More: a
+   * multi-queue TUN with one worker_thread per queue, each with a shard of
+   * the table (workers.ts), each in a state file of its own beside `stateFile`.
+   */
+  readonly workers?: number;
 }
 
 /** Every command the data path runs on the host after its start-up checks. */
@@ -137,9 +143,6 @@ export interface ApplyReport {
   readonly notes: readonly string[];
 }
 
-/** Bytes of the table's header (its meta words), what a state file is checked by before it is mapped. */
-const TABLE_HEADER_BYTES = META_WORDS * 4;
-
 // Packets the TUN queues for us while the loop is not scheduled (a busy
 // 2-CPU host): the default 1000 overflowed with 64-byte UDP floods.
 const TUN_QUEUE_LEN = 8192;
@@ -165,26 +168,29 @@ export interface PartHealth {
 }
 
 /**
- * nat.adopt(now), its code compiled with feedback vectors from the first
- * call: the rebuild runs once, cold, over every record while the restart
- * waits, and with V8's default (feedback only after a function has run a
- * while) its optimized code was thrown away again and again for lack of
- * feedback (a quarter of the adoption's time at 100,000 sessions).
+ * The persistent TUN, single-queue for the main thread's loop; with workers
+ * a multi-queue one whose first queue, this descriptor, is detached at once
+ * (it keeps the device and its steering, the workers attach the queues that
+ * carry packets). A device left by a run with the other kind is made anew:
+ * the kernel attaches no queue of the other kind to it. io_uring moves a
+ * batch of small packets in one system call instead of one each (bench
+ * nat-e2e: about a fifth less CPU per packet, few preemptions); where it is
+ * unavailable the TUN keeps readv/write.
  */
-function adoptCold(nat: Nat66, now: number): number {
-  setFlagsFromString('--no-lazy-feedback-allocation');
+function openTun(name: string, workers: number): Tun {
+  const options = { name, vnetHeader: true, persist: true, txqueuelen: TUN_QUEUE_LEN, multiQueue: workers > 1, uring: workers === 1 };
+  let tun: Tun;
   try {
-    return nat.adopt(now);
-  } finally {
-    setFlagsFromString('--lazy-feedback-allocation');
+    tun = Tun.open(options);
+  } catch (err) {
+    if (!(err instanceof NativeIoError) || err.errno !== 'EINVAL') throw err;
+    const other = Tun.open({ name, vnetHeader: true, multiQueue: !options.multiQueue, up: false });
+    other.setPersist(false);
+    other.close();
+    tun = Tun.open(options);
   }
-}
-
-// io_uring moves a batch of small packets in one system call instead of one
-// each (bench nat-e2e: about a fifth less CPU per packet, few preemptions);
-// where it is unavailable the TUN keeps readv/write.
-function openTun(name: string): Tun {
-  return Tun.open({ name, vnetHeader: true, persist: true, txqueuelen: TUN_QUEUE_LEN, uring: true });
+  if (workers > 1) tun.setQueueAttached(false);
+  return tun;
 }
 
 /**
@@ -209,6 +215,8 @@ export function uplinkFacts(uplink: string, delegatedPrefixes: readonly string[]
 
 export class DatapathService {
   private currentTun: Tun;
+  /** The packet workers (options.workers > 1); the main thread's loop then never runs. */
+  private workers: NatWorkers | undefined;
   readonly loop: TunDatapath;
   private nat: Nat66;
   private resolved: ResolvedModel;
@@ -318,12 +326,16 @@ export class DatapathService {
       for (const w of warnings) log.warn(w);
       if (errors.length > 0) throw new HostSetupError(errors);
     }
-    const nat = DatapathService.buildNat(resolved, options);
+    const workers = options.workers ?? 1;
+    // With workers the main thread's engine carries no packets: the shards' tables are in state files of their own.
+    const nat = new Nat66(engineConfig(resolved, options.nat), { mappable: workers === 1 && options.stateFile !== undefined });
     const boot = options.stateFile === undefined ? undefined : bootId();
-    const { state, restored } = DatapathService.adoptState(nat, options, boot, log);
+    const adopted = workers === 1 ? adoptState(nat, options.stateFile, boot, log) : { state: undefined, restored: 0 };
+    const state = adopted.state;
+    let restored = adopted.restored;
     let tun: Tun;
     try {
-      tun = openTun(resolved.tun);
+      tun = openTun(resolved.tun, workers);
     } catch (err) {
       state?.close();
       throw err;
@@ -337,7 +349,16 @@ export class DatapathService {
       // routes are already there (they outlive the process), so adopted
       // connections flow again while the routes, NDP and steering are checked.
       service.loop.setHostAddresses(service.hostAddresses());
-      service.loop.start();
+      if (workers > 1) {
+        service.workers = await NatWorkers.start({
+          tun: resolved.tun, control: tun, count: workers, config: engineConfig(resolved, options.nat), hostAddresses: service.hostAddresses(),
+          onFailure: (message) => service.failed(`a packet worker failed: ${message}`, true),
+          logger: log, ...(options.stateFile === undefined ? {} : { stateFile: options.stateFile, boot }),
+        });
+        restored = service.workers.restored;
+      } else {
+        service.loop.start();
+      }
       await service.installHost(undefined, plan);
       service.stopWatching = watchDeviceRoutes(resolved.tun, () => service.checkRoutes());
       service.stopWatchingUplink = watchAddresses(resolved.uplink, () => service.upstreamChanged());
@@ -350,6 +371,7 @@ export class DatapathService {
     } catch (err) {
       service.stopWatching?.();
       service.stopWatchingUplink?.();
+      await service.workers?.stop();
       service.loop.stop();
       tun.close();
       service.state?.close();
@@ -357,63 +379,12 @@ export class DatapathService {
       throw err;
     }
     log.info({
-      tun: tun.name, offloads: tun.offloads, ioUring: tun.uring, restoredSessions: restored,
+      tun: tun.name, offloads: tun.offloads, ioUring: tun.uring, workers, restoredSessions: restored,
       networks: resolved.networks.map((n) => ({ name: n.name, mode: n.mode, addressMode: n.addressMode, external: n.externalPrefix ?? n.externalAddresses })),
       published: [...service.published.keys()],
     }, 'nat66 data path running');
     service.logExternals(undefined, resolved);
     return service;
-  }
-
-  private static buildNat(resolved: ResolvedModel, options: DatapathServiceOptions): Nat66 {
-    return new Nat66(engineConfig(resolved, options.nat), { mappable: options.stateFile !== undefined });
-  }
-
-  /**
-   * Opens the state file and maps it over the engine's table: adopted when
-   * its header fits this table, configuration and boot (the sessions are
-   * then rebuilt from their records, see Nat66.adopt), otherwise replaced by
-   * the fresh table with one log line saying why. Returns the open file and
-   * how many sessions were adopted. A file another process holds is an
-   * error; one that cannot be used (permissions, a full disk) is a warning,
-   * and the table runs in memory only.
-   */
-  private static adoptState(nat: Nat66, options: DatapathServiceOptions, boot: Uint32Array | undefined, log: Logger): { state: StateFile | undefined; restored: number } {
-    if (options.stateFile === undefined || boot === undefined) return { state: undefined, restored: 0 };
-    let file: StateFile;
-    try {
-      file = StateFile.open(options.stateFile);
-    } catch (err) {
-      return { state: unbacked(err, options.stateFile, log), restored: 0 };
-    }
-    try {
-      const memory = nat.table.buffer;
-      const size = file.size;
-      let problem: string | undefined;
-      if (size === memory.byteLength) {
-        const now = monotonicMs();
-        try {
-          nat.checkState(file.header(TABLE_HEADER_BYTES), now, boot);
-        } catch (err) {
-          if (!(err instanceof SnapshotError)) throw err;
-          problem = err.message;
-        }
-        if (problem === undefined) {
-          file.mapOver(memory);
-          const dropped = adoptCold(nat, now);
-          log.info({ file: file.path, sessions: nat.table.count, dropped }, 'connection table restored');
-          return { state: file, restored: nat.table.count };
-        }
-      } else if (size !== 0) {
-        problem = `state file is ${size} bytes, this table needs ${memory.byteLength} (truncated, or another capacity or network count)`;
-      }
-      if (problem !== undefined) log.warn({ file: file.path, reason: problem }, 'state file discarded; starting with an empty table');
-      nat.table.bootId = boot;
-      return { state: StateFile.create(options.stateFile, memory, file), restored: 0 };
-    } catch (err) {
-      file.close();
-      return { state: unbacked(err, options.stateFile, log), restored: 0 };
-    }
   }
 
   /** The host addresses steered in from the uplink: their ICMPv6 that is not sixgate's goes to the host. */
@@ -535,7 +506,10 @@ export class DatapathService {
     for (const note of notes) if (!this.notes.has(note)) this.log.info(note);
     this.notes = new Set(notes);
     const plan = hostPlan(resolved);
-    const nat = this.reconfigureNat(resolved);
+    const config = engineConfig(resolved, this.natOptions);
+    const engineChanged = engineKey(config) !== this.natApplied;
+    let nat = this.reconfigureNat(resolved);
+    if (this.workers !== undefined && engineChanged) nat = await this.workers.reconfigure(config, this.currentTun);
     const before = this.plan;
     this.logExternals(this.resolved, resolved);
     this.declared = model;
@@ -546,6 +520,7 @@ export class DatapathService {
     // be gone): the repair installs the plan in force when it runs.
     const host = this.down === undefined ? await this.installHost(before, plan) : NOTHING_INSTALLED;
     this.loop.setHostAddresses(this.hostAddresses());
+    this.workers?.setHostAddresses(this.hostAddresses());
     if (this.relayout) this.scheduleRelayout();
     const report: ApplyReport = {
       rulesAndRoutesAdded: host.policy.added, rulesAndRoutesRemoved: host.policy.removed,
@@ -651,17 +626,7 @@ export class DatapathService {
     addInto(fresh.counters, this.nat.counters);
     addInto(fresh.drops, this.nat.drops);
     const { moved, dropped } = fresh.migrateFrom(this.nat);
-    if (this.state !== undefined && this.boot !== undefined) {
-      // The new table (maybe another size) goes to a new file renamed over the old one.
-      fresh.table.bootId = this.boot;
-      const path = this.state.path;
-      try {
-        this.state = StateFile.create(path, fresh.table.buffer, this.state);
-      } catch (err) {
-        this.state.close();
-        this.state = unbacked(err, path, this.log);
-      }
-    }
+    if (this.boot !== undefined) this.state = moveState(fresh, this.state, this.boot, this.log);
     this.log.info({ sessions: moved, dropped, capacity: fresh.table.capacity, externalRoom: fresh.table.externalCount }, 'NAT table rebuilt: live sessions moved into it');
     this.nat = fresh;
     this.loop.nat = fresh;
@@ -725,6 +690,45 @@ export class DatapathService {
     return this.ndp;
   }
 
+  /** The engine's counters (NatCounter), or their sum over the workers as they last published them. */
+  get natCounters(): Float64Array {
+    return this.workers?.sum('nat') ?? this.nat.counters;
+  }
+
+  /** The engine's drops by reason, or their sum over the workers. */
+  get natDrops(): Float64Array {
+    return this.workers?.sum('drops') ?? this.nat.drops;
+  }
+
+  /** The packet loop's counters (LoopCounter), or their sum over the workers. */
+  get loopCounters(): Float64Array {
+    return this.workers?.sum('loop') ?? this.loop.counters;
+  }
+
+  /** The TUN's counters (Counter), or the sum over the workers' queues. */
+  get tunCounters(): Float64Array {
+    return this.workers?.sum('tun') ?? this.currentTun.counters;
+  }
+
+  /** Sessions in the table, or in all the workers' shards. */
+  get sessionCount(): number {
+    return this.workers?.sessionCount ?? this.nat.table.count;
+  }
+
+  /**
+   * The engine that translates the packets, whose per-network and per-host
+   * counters are the real ones; none with workers (their shards live in
+   * their threads; only the sums above come back).
+   */
+  get packetEngine(): Nat66 | undefined {
+    return this.workers === undefined ? this.nat : undefined;
+  }
+
+  /** The packet workers (none when the loop runs on the main thread). */
+  get packetWorkers(): NatWorkers | undefined {
+    return this.workers;
+  }
+
   /** The TUN in use (a new one after a repair that reopened it). */
   get tun(): Tun {
     return this.currentTun;
@@ -774,10 +778,11 @@ export class DatapathService {
         if (this.tunFailed || this.currentTun.closed || !deviceExists(name)) {
           const old = this.currentTun;
           old.close();
-          this.currentTun = openTun(name);
+          this.currentTun = openTun(name, this.workers?.count ?? 1);
           // The device's counters carry on (metrics never go backwards).
           addInto(this.currentTun.counters, old.counters);
           this.loop.attach(this.currentTun);
+          await this.workers?.reopen(this.currentTun);
           this.tunFailed = false;
         } else {
           setUp(name, true);
@@ -791,7 +796,7 @@ export class DatapathService {
         this.scheduleRepair();
         return;
       }
-      this.loop.start();
+      if (this.workers === undefined) this.loop.start();
       this.supervision.repairs++;
       this.log.info({ tun: name, downMs: Math.round(monotonicMs() - this.downSince) }, 'data path repaired: forwarding again');
       this.down = undefined;
@@ -839,6 +844,7 @@ export class DatapathService {
     this.stopWatching?.();
     this.stopWatchingUplink?.();
     this.loop.stop();
+    await this.workers?.stop(options.cleanup);
     // A move to a fresh layout still waiting: now, so the next start adopts the state file.
     if (this.relayout && this.state !== undefined && !options.cleanup) this.moveToNewTable(engineConfig(this.resolved, this.natOptions));
     await this.releaseNdp();
@@ -854,17 +860,6 @@ export class DatapathService {
     if (this.state !== undefined) this.log.info({ file: this.state.path, sessions: this.nat.table.count }, 'connection table left in the state file');
     this.currentTun.close();
   }
-}
-
-/**
- * A state file that cannot be used: another process's (EAGAIN) is an error,
- * as two daemons must never share a table; any other I/O error is logged
- * once and the table runs in memory only.
- */
-function unbacked(err: unknown, file: string, log: Logger): undefined {
-  if (!(err instanceof NativeIoError) || err.errno === 'EAGAIN') throw err;
-  log.warn({ file, err: err.message }, 'state file unusable: connections will not survive a restart');
-  return undefined;
 }
 
 /**

@@ -52,6 +52,13 @@ export interface Addon {
   packetSend(fd: number, buf: Uint8Array, lens: Int32Array, slotSize: number, headroom: number,
     start: number, count: number, counters: Float64Array): number;
 
+  bpfLoadSocketFilter(insns: Uint8Array): number;
+  bpfVerifierLog(): string;
+  bpfTestRun(progFd: number, frame: Uint8Array): number;
+  bpfMapCreate(type: number, keySize: number, valueSize: number, maxEntries: number): number;
+  tunSetSteering(tunFd: number, progFd: number): number;
+  tunSetQueue(fd: number, attach: number): number;
+
   stateMap(buffer: ArrayBuffer, fd: number): number;
   stateLock(fd: number): number;
 }

@@ -21,11 +21,16 @@ export function errnoName(negErrno: number): string {
 const CAPS = 'sixgate needs CAP_NET_ADMIN and CAP_NET_RAW: run it as root, or grant them ' +
   '(systemd AmbientCapabilities=CAP_NET_ADMIN CAP_NET_RAW; docker --cap-add NET_ADMIN --cap-add NET_RAW)';
 
+const BPF_CAPS = 'more than one packet worker loads an eBPF steering program, which needs CAP_BPF as well (Linux 5.8+; ' +
+  'systemd: add CAP_BPF to CapabilityBoundingSet and AmbientCapabilities; docker --cap-add BPF), or run with --workers 1';
+
 /** What the operator should do, by syscall context and errno; undefined when nothing useful is known. */
 function hint(name: string, syscall: string, subject: string): string | undefined {
   switch (name) {
     case 'EPERM':
     case 'EACCES':
+      // The verifier refuses a program with EACCES; EPERM is a missing capability.
+      if (syscall.startsWith('bpf ')) return name === 'EPERM' ? BPF_CAPS : undefined;
       return CAPS;
     case 'ENOENT':
       if (syscall.startsWith('open /dev/net/tun')) {

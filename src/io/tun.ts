@@ -53,6 +53,7 @@ export const Offload = { CSUM: 0x01, TSO4: 0x02, TSO6: 0x04, USO4: 0x20, USO6: 0
 
 const OPEN_VNET_HDR = 2;
 const OPEN_PERSIST = 4;
+const OPEN_MULTI_QUEUE = 8;
 
 // Accessors over (buf, pktOff): pktOff is where the IP packet starts
 // (ring.offset(i)); the header is the VNET_HDR_LEN bytes before it.
@@ -115,6 +116,12 @@ export interface TunOptions {
    * readv/write; `Tun.uring` says which.
    */
   uring?: boolean;
+  /**
+   * IFF_MULTI_QUEUE: every open of the name attaches one more queue (an fd
+   * of its own), numbered in the order they were attached. A device made
+   * without it cannot take a second queue, nor one made with it a plain open.
+   */
+  multiQueue?: boolean;
 }
 
 export class Tun extends FdHandle {
@@ -144,7 +151,7 @@ export class Tun extends FdHandle {
   static open(options: TunOptions = {}): Tun {
     const name = options.name ?? '';
     if (name !== '') checkIfname(name);
-    const flags = (options.vnetHeader ? OPEN_VNET_HDR : 0) | (options.persist ? OPEN_PERSIST : 0);
+    const flags = (options.vnetHeader ? OPEN_VNET_HDR : 0) | (options.persist ? OPEN_PERSIST : 0) | (options.multiQueue ? OPEN_MULTI_QUEUE : 0);
     const got = addon().tunOpen(name, flags);
     if (typeof got === 'number') throw ioError(got, 'open /dev/net/tun + TUNSETIFF', name || 'tun');
     const uring = options.uring === true ? addon().uringOpen() : undefined;
@@ -228,4 +235,18 @@ export class Tun extends FdHandle {
     this.#uring = undefined;
     super.close();
   }
+  /** TUNSETQUEUE: a detached queue of a multi-queue device takes no packets but keeps the device open for ioctls. */
+  setQueueAttached(on: boolean): void {
+    check(addon().tunSetQueue(this.live('TUNSETQUEUE'), on ? 1 : 0), 'ioctl TUNSETQUEUE', this.name);
+  }
+
+  /**
+   * TUNSETSTEERINGEBPF: the device reads each packet from the queue this
+   * socket-filter program (its fd, src/io/ebpf.ts) returns, modulo the
+   * queues attached; -1 removes it.
+   */
+  setSteering(programFd: number): void {
+    check(addon().tunSetSteering(this.live('TUNSETSTEERINGEBPF'), programFd), 'ioctl TUNSETSTEERINGEBPF', this.name);
+  }
+
 }

@@ -121,6 +121,26 @@ export interface NatConfig {
   /** Refusals sent per second and the burst above it (defaults 1,000 and 50). */
   refuseRate?: number;
   refuseBurst?: number;
+  /**
+   * This engine is worker `index` of `count`, each with a shard of the
+   * connections (src/datapath/workers.ts): it hands out only its slice of
+   * every network's port range and of the ICMPv6 echo identifiers
+   * (shardSlice), so a reply is steered to it by its destination port alone.
+   */
+  shard?: { index: number; count: number };
+}
+
+/** ICMPv6 echo identifiers a mapping may take. */
+export const ICMP_ID_RANGE: readonly [number, number] = [1, 65535];
+
+/**
+ * Worker `index`'s slice of [lo, hi] split among `count` workers: equal
+ * consecutive slices of ceil(size / count) ports, the last one shorter. The
+ * steering program computes the inverse: (port - lo) / sliceSize.
+ */
+export function shardSlice(lo: number, hi: number, index: number, count: number): [number, number] {
+  const size = Math.ceil((hi - lo + 1) / count);
+  return [lo + index * size, Math.min(hi, lo + (index + 1) * size - 1)];
 }
 
 export const MODE_MASQUERADE = 0;
@@ -139,6 +159,9 @@ export interface CompiledConfig {
   netHost: Uint8Array;
   netPortLo: Uint16Array;
   netPortHi: Uint16Array;
+  /** ICMPv6 echo identifiers new mappings take (all of them, or a worker's slice). */
+  icmpIdLo: number;
+  icmpIdHi: number;
   /**
    * A network's external addresses: netExtList[netExtFirst[n] .. + netExtCount[n]] are their indexes,
    * the first netExtNew[n] of them the ones new mappings are made on (the rest are draining).
@@ -257,6 +280,8 @@ export function compileConfig(config: NatConfig, previous?: CompiledConfig): Com
     netHost: new Uint8Array(n),
     netPortLo: new Uint16Array(n),
     netPortHi: new Uint16Array(n),
+    icmpIdLo: ICMP_ID_RANGE[0],
+    icmpIdHi: ICMP_ID_RANGE[1],
     netExtFirst: new Uint16Array(n),
     netExtCount: new Uint16Array(n),
     netExtNew: new Uint16Array(n),
@@ -286,6 +311,13 @@ export function compileConfig(config: NatConfig, previous?: CompiledConfig): Com
     fragmentMs: timerTicks(timers.fragment, 'fragment', 0) * TICK_MS,
     fingerprint: 0,
   };
+  const shard = config.shard;
+  if (shard !== undefined) {
+    if (!Number.isInteger(shard.count) || shard.count < 1 || !Number.isInteger(shard.index) || shard.index < 0 || shard.index >= shard.count) {
+      throw new ConfigError(`shard must be { index, count } with 0 <= index < count, got ${JSON.stringify(shard)}`);
+    }
+    [c.icmpIdLo, c.icmpIdHi] = shardSlice(ICMP_ID_RANGE[0], ICMP_ID_RANGE[1], shard.index, shard.count);
+  }
   const names = new Set<string>();
   for (let i = 0; i < n; i++) {
     const net = nets[i];
@@ -319,8 +351,10 @@ export function compileConfig(config: NatConfig, previous?: CompiledConfig): Com
       if (!Array.isArray(range) || range.length !== 2 || !range.every((p) => Number.isInteger(p) && p >= 1 && p <= 65535) || range[0] > range[1]) {
         throw new ConfigError(where(net, `portRange must be [low, high] within 1..65535, got ${JSON.stringify(range)}`));
       }
-      c.netPortLo[i] = range[0];
-      c.netPortHi[i] = range[1];
+      [c.netPortLo[i], c.netPortHi[i]] = shard === undefined ? range : shardSlice(range[0], range[1], shard.index, shard.count);
+      if (shard !== undefined && range[1] - range[0] + 1 < shard.count) {
+        throw new ConfigError(where(net, `portRange ${range[0]}-${range[1]} has fewer ports than the ${shard.count} workers it is split among`));
+      }
       const list = net.externalAddresses ?? [];
       const draining = net.drainingAddresses ?? [];
       if (!Array.isArray(list) || list.length === 0) throw new ConfigError(where(net, 'masquerade needs at least one external address'));

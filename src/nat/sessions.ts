@@ -177,8 +177,8 @@ export class Sessions {
   // amount per packet whenever something can be reclaimed.
   private allocatePort(extIdx: number, pc: number, preferred: number, net: number, host: number): number {
     const t = this.table;
-    const lo = pc === ProtoClass.Icmp ? 1 : this.cfg.netPortLo[net];
-    const hi = pc === ProtoClass.Icmp ? 65535 : this.cfg.netPortHi[net];
+    const lo = pc === ProtoClass.Icmp ? this.cfg.icmpIdLo : this.cfg.netPortLo[net];
+    const hi = pc === ProtoClass.Icmp ? this.cfg.icmpIdHi : this.cfg.netPortHi[net];
     if (preferred >= lo && preferred <= hi && t.portOwner(extIdx, pc, preferred) === 0) return preferred;
     const range = hi - lo + 1;
     const k = t.key;

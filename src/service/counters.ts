@@ -133,19 +133,19 @@ const TUN_COUNTERS: readonly (readonly [index: number, name: string, help: strin
 
 function natMetrics(datapath: () => DatapathService | undefined): Metric[] {
   return [
-    single('sixgate_nat_sessions', 'NAT66 sessions in the connection table.', 'gauge', () => datapath()?.engine.table.count ?? 0),
-    ...tableCounters('nat', NAT_COUNTER_NAMES, NAT_COUNTER_HELP, () => datapath()?.engine.counters),
+    single('sixgate_nat_sessions', 'NAT66 sessions in the connection table.', 'gauge', () => datapath()?.sessionCount ?? 0),
+    ...tableCounters('nat', NAT_COUNTER_NAMES, NAT_COUNTER_HELP, () => datapath()?.natCounters),
     {
       name: 'sixgate_nat_drops_total', help: 'Packets the NAT66 engine dropped, by reason (sixgate counters says what each reason means).',
       kind: 'counter', labels: ['reason'], reasons: reasonHelp(DROP_REASON_NAMES, DROP_REASON_HELP),
       collect: (emit) => {
-        const drops = datapath()?.engine.drops;
+        const drops = datapath()?.natDrops;
         for (let r = FIRST_REASON; r < DROP_REASON_NAMES.length; r++) emit([DROP_REASON_NAMES[r]!], drops?.[r] ?? 0);
       },
     },
-    ...tableCounters('nat_loop', LOOP_COUNTER_NAMES, LOOP_COUNTER_HELP, () => datapath()?.loop.counters),
+    ...tableCounters('nat_loop', LOOP_COUNTER_NAMES, LOOP_COUNTER_HELP, () => datapath()?.loopCounters),
     ...TUN_COUNTERS.map(([index, entry, help]) =>
-      single(counterName('nat_tun', entry), help, 'counter', () => datapath()?.tun.counters[index] ?? 0)),
+      single(counterName('nat_tun', entry), help, 'counter', () => datapath()?.tunCounters[index] ?? 0)),
     single('sixgate_nat_failures_total', 'Times the data path went down (TUN failed or its routes removed).', 'counter', () => datapath()?.supervision.failures ?? 0),
     single('sixgate_nat_repairs_total', 'Times the data path was repaired and forwarded again.', 'counter', () => datapath()?.supervision.repairs ?? 0),
     single('sixgate_uplink_prefix_changes_total', 'Uplink address changes (a prefix added, deprecated or removed) that moved an external address or prefix.', 'counter',
@@ -193,14 +193,14 @@ export function runMetrics(daemon: SixgateDaemon | undefined): Metric[] {
     ...daemonMetrics(daemon),
     ...ndpMetrics(() => daemon?.ndp, daemon === undefined ? [] : [daemon.uplink]),
     ...natMetrics(() => daemon?.datapath),
-    ...networkMetrics(() => daemon?.datapath?.engine, () => daemon?.ndp),
-    ...containerMetrics(() => daemon?.feed.snapshot().addresses ?? [], () => daemon?.datapath?.engine, () => daemon?.ndp),
+    ...networkMetrics(() => daemon?.datapath?.packetEngine, () => daemon?.ndp),
+    ...containerMetrics(() => daemon?.feed.snapshot().addresses ?? [], () => daemon?.datapath?.packetEngine, () => daemon?.ndp),
   ];
 }
 
 /** `sixgate nat`: the data path (also per network) and the NDP proxy it runs for its external addresses. */
 export function natServiceMetrics(service: DatapathService): Metric[] {
-  return [...natMetrics(() => service), ...networkMetrics(() => service.engine, () => service.ndpProxy), ...ndpMetrics(() => service.ndpProxy)];
+  return [...natMetrics(() => service), ...networkMetrics(() => service.packetEngine, () => service.ndpProxy), ...ndpMetrics(() => service.ndpProxy)];
 }
 
 /** `sixgate ndp`: the proxy. */

@@ -367,6 +367,7 @@ export class SixgateDaemon {
       delegatedPrefixes: () => this.#delegation?.prefixes() ?? [],
       ...(stateFile === undefined ? {} : { stateFile }),
       nat: natOptions(this.#config),
+      workers: this.#config.workers,
       containerOf: (address) => this.feed.snapshot().addresses.find((a) => a.address === address)?.containerName,
     });
   }

@@ -222,6 +222,19 @@ async function* flowSlices(datapath: () => DatapathService | undefined, filter: 
     if (inside.length === 0) return;
   }
   const port = filter.port ?? -1;
+  const workers = service.packetWorkers;
+  if (workers !== undefined) {
+    // The shards' tables are in their workers: each sends its sessions, filtered here.
+    const wanted = inside?.map((w) => w.join());
+    const keepInfo = (s: SessionInfo): boolean => (proto < 0 || s.protocol === filter.proto)
+      && (port < 0 || s.insidePort === port || s.remotePort === port || s.externalPort === port)
+      && (wanted === undefined || wanted.includes(addressWords(s.inside).join()));
+    const found = (await workers.listSessions()).filter(keepInfo);
+    for (let at = 0; at < found.length; at += FLOW_SLICE_RECORDS) {
+      yield found.slice(at, at + FLOW_SLICE_RECORDS).map((s) => ({ ...s, container: containers.get(s.inside)?.name ?? null }));
+    }
+    return;
+  }
   const keep = (rec: Uint32Array, o: number): boolean => {
     if (proto >= 0 && ((rec[o + R.META]! >>> 12) & 0xf) !== proto) return false;
     if (port >= 0) {
@@ -354,7 +367,7 @@ export function runOps(daemon: SixgateDaemon, metrics: readonly Metric[]): Recor
 }
 
 function natSummary(service: DatapathService | undefined): { sessions: number; capacity: number; tun: string } | null {
-  return service === undefined ? null : { sessions: service.engine.table.count, capacity: service.engine.table.capacity, tun: service.tun.name };
+  return service === undefined ? null : { sessions: service.sessionCount, capacity: service.engine.table.capacity * (service.packetWorkers?.count ?? 1), tun: service.tun.name };
 }
 
 /** `sixgate nat`: status (networks, published ports, the NDP answers for its external addresses, health), flows, counters. */

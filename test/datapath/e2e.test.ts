@@ -9,6 +9,7 @@ import type { ChildProcess } from 'node:child_process';
 import { requires } from '../support/prereq.js';
 import {
   NatLab, A, tcpServerCode, tcpClientCode, tcpSinkCode, udpEchoCode, udpClientCode,
+  udpMirrorCode, fragmentedUdpClientCode, uploadClientCode, tcpMirrorCode, MirrorClient, checkPublishedAndHairpin,
 } from './topology.js';
 
 const req = requires({ root: true, tools: ['ip', 'tc', 'busybox', 'nsenter'], files: ['/dev/net/tun'] });
@@ -78,17 +79,8 @@ describe('nat66 data path end to end', { ...req, timeout: 120_000 }, () => {
   });
 
   test('fragmented UDP (4000-byte datagrams) crosses both ways', async () => {
-    servers.push(await lab.server(lab.inet, `import dgram from 'node:dgram';
-const s = dgram.createSocket('udp6');
-s.on('message', (m, r) => s.send(m, r.port, r.address));
-s.bind(5005, '::', () => console.log('ready'));`));
-    const r = await lab.c1.node(`import dgram from 'node:dgram';
-const s = dgram.createSocket('udp6');
-const msg = Buffer.alloc(4000); for (let i = 0; i < msg.length; i++) msg[i] = i & 0xff;
-let tries = 0;
-const send = () => { if (tries++ === 5) { console.log('timeout'); process.exit(1); } s.send(msg, 5005, '${A.inet}'); };
-s.on('message', (m) => { console.log(m.equals(msg) ? 'same' : 'differs ' + m.length); process.exit(0); });
-setInterval(send, 300); send();`, 5000);
+    servers.push(await lab.server(lab.inet, udpMirrorCode(5005)));
+    const r = await lab.c1.node(fragmentedUdpClientCode(A.inet, 5005), 5000);
     assert.equal(r.stdout.trim(), 'same');
   });
 
@@ -101,23 +93,12 @@ setInterval(send, 300); send();`, 5000);
   });
 
   test('published ports: the container sees the client; hairpin from another container; IPv4 HostIp skipped', async () => {
-    const r = await lab.nodeResult(lab.inet, tcpClientCode(A.dedicated, 8080));
-    assert.equal(r.peer, A.inet);
-    assert.equal(r.bytes, MB);
-    const udp = await lab.inet.node(udpClientCode(A.dedicated, 5353), 5000);
-    assert.equal(udp.stdout.trim(), `peer ${A.inet}`);
-    const hairpin = await lab.nodeResult(lab.c2, tcpClientCode(A.dedicated, 8080));
-    assert.equal(hairpin.bytes, MB);
-    assert.equal(hairpin.peer, A.dedicated, 'hairpinned traffic arrives from the external address (RFC 4787 REQ-9a)');
+    await checkPublishedAndHairpin(lab);
     assert.match(lab.log, /192\.0\.2\.1:9090.*IPv4 HostIp/);
   });
 
   test('PMTUD: Packet Too Big from an MTU-1280 hop reaches the container; a 4 MB upload completes', async () => {
-    const upload = `import net from 'node:net';
-const s = net.connect({ host: '${A.inet2}', port: 5003 }, () => { s.end(Buffer.alloc(${4 * MB}, 1)); });
-let out = ''; s.on('data', (d) => out += d); s.setTimeout(15000, () => { console.log(JSON.stringify({ error: 'timeout', bytes: 0 })); process.exit(1); });
-s.on('end', () => { const m = /peer (\\S+) bytes (\\d+)/.exec(out); console.log(JSON.stringify({ peer: m?.[1], bytes: Number(m?.[2]) })); });`;
-    const r = await lab.nodeResult(lab.c1, upload);
+    const r = await lab.nodeResult(lab.c1, uploadClientCode(A.inet2, 5003, 4 * MB));
     assert.equal(r.peer, A.dedicated);
     assert.equal(r.bytes, 4 * MB);
     const route = lab.c1.ip('-6', 'route', 'get', A.inet2);
@@ -137,33 +118,16 @@ s.on('end', () => { const m = /peer (\\S+) bytes (\\d+)/.exec(out); console.log(
   });
 
   test('restart: a long-lived TCP connection keeps working across a sixgate restart', async () => {
-    const echo = await lab.server(lab.inet, `import net from 'node:net';
-net.createServer((s) => { s.on('error', () => {}); s.pipe(s); }).listen(5004, '::', () => console.log('ready'));`);
-    servers.push(echo);
-    const client = lab.c1.spawn(process.execPath, ['--input-type=module', '-e', `import net from 'node:net';
-const s = net.connect({ host: '${A.inet}', port: 5004 }, () => console.log('connected'));
-s.on('data', (d) => console.log('got ' + d.toString().trim()));
-s.on('error', (e) => console.log('error ' + e.code));
-process.stdin.on('data', (d) => s.write(d));`]);
-    let out = '';
-    client.stdout!.setEncoding('utf8').on('data', (d: string) => { out += d; });
-    const waitFor = async (text: string, ms = 8000): Promise<void> => {
-      const end = Date.now() + ms;
-      while (!out.includes(text)) {
-        if (Date.now() > end) throw new Error(`waited for ${text}; client said: ${out}\nsixgate:\n${lab.log.slice(-2000)}`);
-        await new Promise((r) => setTimeout(r, 20));
-      }
-    };
-    await waitFor('connected');
-    client.stdin!.write('before\n');
-    await waitFor('got before');
+    servers.push(await lab.server(lab.inet, tcpMirrorCode(5004)));
+    const client = new MirrorClient(lab.c1, A.inet, 5004, () => lab.log);
+    await client.waitFor('connected');
+    await client.say('before');
     assert.equal(await lab.stopSixgate('SIGTERM'), 0);
     await lab.startSixgate(config(lab.gw.name, DEDICATED));
     assert.match(lab.log, /connection table restored/);
-    client.stdin!.write('after\n');
-    await waitFor('got after');
-    assert.doesNotMatch(out, /error/);
-    client.kill();
+    await client.say('after');
+    assert.doesNotMatch(client.out, /error/);
+    client.child.kill();
   });
 
   test('a crash leaves state the next start adopts unchanged (idempotent start)', async () => {
@@ -178,15 +142,7 @@ process.stdin.on('data', (d) => s.write(d));`]);
   });
 
   test('host-address mode (applied by SIGHUP): TCP goes out from the host address; the host still pings', async () => {
-    const { writeFileSync } = await import('node:fs');
-    writeFileSync(`/tmp/${lab.gw.name}-nat.yaml`, config(lab.gw.name, HOST));
-    const mark = lab.log.length;
-    lab.sixgate!.kill('SIGHUP');
-    const end = Date.now() + 8000;
-    while (!lab.log.slice(mark).includes('model applied')) {
-      if (Date.now() > end || /apply failed/.test(lab.log.slice(mark))) throw new Error(`apply: ${lab.log.slice(mark)}`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    await lab.reload(config(lab.gw.name, HOST));
     assert.match(hostState(lab).tc, /mirred|redirect/);
     assert.doesNotMatch(hostState(lab).routes, new RegExp(A.dedicated));
     const r = await lab.nodeResult(lab.c1, tcpClientCode(A.inet, 5001));

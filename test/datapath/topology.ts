@@ -9,6 +9,7 @@
 // upstream router: it knows nothing of fd66::/16 and reaches dedicated
 // external addresses through NDP on the 2001:db8:1::/64 link; the NPTv6
 // prefix 2001:db8:66::/64 is routed to gw.
+import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import type { ChildProcess } from 'node:child_process';
@@ -122,6 +123,23 @@ export class NatLab {
     return child;
   }
 
+  /** Waits until the log after `mark` (a length of `log`) says `text`; throws after `ms`, or at once when it matches `failure`. */
+  async logged(mark: number, text: string, ms = 8000, failure?: RegExp): Promise<void> {
+    const end = Date.now() + ms;
+    while (!this.log.slice(mark).includes(text)) {
+      if (Date.now() > end || failure?.test(this.log.slice(mark))) throw new Error(`waited for "${text}": ${this.log.slice(mark)}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  /** Rewrites sixgate's configuration file with `yaml` and sends SIGHUP; resolves once the model is applied. */
+  async reload(yaml: string): Promise<void> {
+    writeFileSync(`/tmp/${this.gw.name}-nat.yaml`, yaml);
+    const mark = this.log.length;
+    this.sixgate!.kill('SIGHUP');
+    await this.logged(mark, 'model applied', 8000, /apply failed/);
+  }
+
   /** Sends `signal` to sixgate and waits for it to exit. */
   async stopSixgate(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
     const child = this.sixgate;
@@ -215,4 +233,85 @@ let tries = 0;
 const send = () => { if (tries++ === 5) { console.log('timeout'); process.exit(1); } s.send('hi', ${port}, '${host}'); };
 s.on('message', (m) => { console.log(m.toString()); process.exit(0); });
 setInterval(send, 300); send();`;
+}
+
+/** UDP mirror: sends each datagram back to its sender unchanged. */
+export function udpMirrorCode(port: number): string {
+  return `import dgram from 'node:dgram';
+const s = dgram.createSocket('udp6');
+s.on('message', (m, r) => s.send(m, r.port, r.address));
+s.bind(${port}, '::', () => console.log('ready'));`;
+}
+
+/** UDP client of a mirror: sends a 4000-byte datagram (fragmented on the way) until it comes back; prints "same" or "differs N". */
+export function fragmentedUdpClientCode(host: string, port: number): string {
+  return `import dgram from 'node:dgram';
+const s = dgram.createSocket('udp6');
+const msg = Buffer.alloc(4000); for (let i = 0; i < msg.length; i++) msg[i] = i & 0xff;
+let tries = 0;
+const send = () => { if (tries++ === 5) { console.log('timeout'); process.exit(1); } s.send(msg, ${port}, '${host}'); };
+s.on('message', (m) => { console.log(m.equals(msg) ? 'same' : 'differs ' + m.length); process.exit(0); });
+setInterval(send, 300); send();`;
+}
+
+/** Uploads `bytes` to a tcpSinkCode server; prints {peer, bytes} as the sink counted them. */
+export function uploadClientCode(host: string, port: number, bytes: number): string {
+  return `import net from 'node:net';
+const s = net.connect({ host: '${host}', port: ${port} }, () => { s.end(Buffer.alloc(${bytes}, 1)); });
+let out = ''; s.on('data', (d) => out += d); s.setTimeout(15000, () => { console.log(JSON.stringify({ error: 'timeout', bytes: 0 })); process.exit(1); });
+s.on('end', () => { const m = /peer (\\S+) bytes (\\d+)/.exec(out); console.log(JSON.stringify({ peer: m?.[1], bytes: Number(m?.[2]) })); });`;
+}
+
+/** TCP echo: every byte back to its sender. */
+export function tcpMirrorCode(port: number): string {
+  return `import net from 'node:net';
+net.createServer((s) => { s.on('error', () => {}); s.pipe(s); }).listen(${port}, '::', () => console.log('ready'));`;
+}
+
+/**
+ * A long-lived TCP connection to a tcpMirrorCode server, started in `ns`:
+ * prints "connected", then "got LINE" for each line written to it
+ * (`say`), "error CODE" if it breaks.
+ */
+export class MirrorClient {
+  out = '';
+  readonly child: ChildProcess;
+  constructor(ns: Netns, host: string, port: number, private readonly log: () => string) {
+    this.child = ns.spawn(process.execPath, ['--input-type=module', '-e', `import net from 'node:net';
+const s = net.connect({ host: '${host}', port: ${port} }, () => console.log('connected'));
+s.on('data', (d) => console.log('got ' + d.toString().trim()));
+s.on('error', (e) => console.log('error ' + e.code));
+process.stdin.on('data', (d) => s.write(d));`]);
+    this.child.stdout!.setEncoding('utf8').on('data', (d: string) => { this.out += d; });
+  }
+
+  async waitFor(text: string, ms = 8000): Promise<void> {
+    const end = Date.now() + ms;
+    while (!this.out.includes(text)) {
+      if (Date.now() > end) throw new Error(`waited for ${text}; client said: ${this.out}\nsixgate:\n${this.log().slice(-2000)}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  /** Sends a line and waits for it to come back. */
+  async say(line: string): Promise<void> {
+    this.child.stdin!.write(`${line}\n`);
+    await this.waitFor(`got ${line}`);
+  }
+}
+
+/**
+ * The published ports of e2e.test.ts's configuration (TCP 8080 and UDP 5353
+ * to c1's servers of 1 MB and udpEchoCode) from the internet, and a hairpin
+ * from c2: the container sees the client, the hairpinned one the external address.
+ */
+export async function checkPublishedAndHairpin(lab: NatLab): Promise<void> {
+  const r = await lab.nodeResult(lab.inet, tcpClientCode(A.dedicated, 8080));
+  assert.equal(r.peer, A.inet);
+  assert.equal(r.bytes, 1 << 20);
+  const udp = await lab.inet.node(udpClientCode(A.dedicated, 5353), 5000);
+  assert.equal(udp.stdout.trim(), `peer ${A.inet}`);
+  const hairpin = await lab.nodeResult(lab.c2, tcpClientCode(A.dedicated, 8080));
+  assert.equal(hairpin.bytes, 1 << 20);
+  assert.equal(hairpin.peer, A.dedicated, 'hairpinned traffic arrives from the external address (RFC 4787 REQ-9a)');
 }

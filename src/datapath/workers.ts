@@ -1,0 +1,374 @@
+// More than one core: one worker_thread per queue of a multi-queue TUN,
+// each running the packet loop (loop.ts) over its own queue with its own
+// engine shard (a Nat66 with `shard`: its slice of every port range), and a
+// steering program (queue-steering.ts) that sends both directions of a
+// connection to the worker holding it. The main thread keeps the control
+// plane and fans out to the workers: configuration, host addresses, a
+// reopened TUN; it gathers their counters from SharedArrayBuffers each
+// worker publishes into every PUBLISH_MS (reading them costs nothing) and
+// their sessions on request. With a state file each worker maps its shard's
+// table over a file of its own (shardStateFile), adopted at the next start
+// with the same number of workers.
+//
+// Queue order is the steering's worker index: queue k is the k-th attached,
+// so the workers attach one after the other. The main thread's own TUN
+// descriptor (the service's) is a detached queue: it keeps the persistent
+// device, takes the steering program and no packets.
+//
+// This file runs on both sides: NatWorkers in the main thread, runWorker()
+// in each worker (started through nat-worker.ts).
+import { Worker, parentPort, workerData } from 'node:worker_threads';
+import { Tun } from '../io/tun.js';
+import { COUNTER_COUNT, monotonicMs } from '../io/ring.js';
+import { Nat66 } from '../nat/nat66.js';
+import { DROP_REASON_COUNT } from '../nat/drop.js';
+import { NAT_COUNTER_NAMES } from '../nat/types.js';
+import type { SessionInfo } from '../nat/status.js';
+import type { NatConfig } from '../nat/engine-config.js';
+import type { Logger } from 'pino';
+import type { StateFile } from '../io/statefile.js';
+import { LOOP_COUNTER_NAMES, TunDatapath } from './loop.js';
+import { loadSteering } from './queue-steering.js';
+import { adoptState, moveState, type StateLog } from './state.js';
+
+/** How often a worker copies its counters into the shared block. */
+const PUBLISH_MS = 100;
+const EXPIRE_MS = 1000;
+/** A shard's session ids are offset by its index times this in listings (table ids stay below 2^24). */
+const SHARD_ID_STRIDE = 2 ** 24;
+
+/** A worker's counters in its SharedArrayBuffer, in this order. */
+const LAYOUT = {
+  loop: [0, LOOP_COUNTER_NAMES.length],
+  nat: [LOOP_COUNTER_NAMES.length, NAT_COUNTER_NAMES.length],
+  drops: [LOOP_COUNTER_NAMES.length + NAT_COUNTER_NAMES.length, DROP_REASON_COUNT],
+  tun: [LOOP_COUNTER_NAMES.length + NAT_COUNTER_NAMES.length + DROP_REASON_COUNT, COUNTER_COUNT],
+  sessions: [LOOP_COUNTER_NAMES.length + NAT_COUNTER_NAMES.length + DROP_REASON_COUNT + COUNTER_COUNT, 1],
+} as const;
+type Part = keyof typeof LAYOUT;
+const BLOCK = LAYOUT.sessions[0] + 1;
+
+function view(block: Float64Array, part: Part): Float64Array {
+  const [at, n] = LAYOUT[part];
+  return block.subarray(at, at + n);
+}
+
+interface WorkerInit {
+  readonly index: number;
+  readonly count: number;
+  readonly tun: string;
+  readonly config: NatConfig;
+  readonly counters: SharedArrayBuffer;
+  /** The shard's state file and this boot's id (shardStateFile), or none. */
+  readonly stateFile?: string;
+  readonly boot?: Uint32Array;
+}
+
+/**
+ * Worker `index` of `count`'s state file beside `base`: a shard's sessions
+ * hold ports of its slice only, so a table is adopted only by the same
+ * worker of the same count (another count starts empty, its files unused).
+ */
+export function shardStateFile(base: string, index: number, count: number): string {
+  return `${base}.worker${index}of${count}`;
+}
+
+/** What a configuration change did, summed over the workers (the service's report). */
+export interface ShardsReconfigured {
+  natRebuilt: boolean;
+  sessionsDropped: number;
+  publishedAdded: number;
+  publishedRemoved: number;
+}
+
+type Request =
+  | { type: 'open' }
+  | { type: 'start'; hostAddresses: Uint8Array[] }
+  | { type: 'config'; config: NatConfig }
+  | { type: 'hosts'; hostAddresses: Uint8Array[] }
+  | { type: 'reopen' }
+  | { type: 'sessions'; limit: number }
+  | { type: 'stop'; cleanup: boolean };
+
+type Message =
+  | { type: 'loaded'; restored: number }
+  | { type: 'log'; level: 'info' | 'warn'; fields: object; text: string }
+  | { type: 'done'; id: number; result?: unknown; error?: string }
+  | { type: 'failed'; message: string };
+
+export interface NatWorkersOptions {
+  /** The TUN's name; `control` is the main thread's detached queue of it (steering goes there). */
+  readonly tun: string;
+  readonly control: Tun;
+  readonly count: number;
+  /** The engine configuration every shard runs (each adds its `shard`). */
+  readonly config: NatConfig;
+  readonly hostAddresses: Uint8Array[];
+  /** Each shard's table lives in shardStateFile(stateFile, ...) when given; `boot` is this boot's id. */
+  readonly stateFile?: string;
+  readonly boot?: Uint32Array;
+  /** The workers' log lines (state files, table moves) go here. */
+  readonly logger: Logger;
+  /** A worker's queue failed or a worker died: the service repairs (reopen) or reports it. */
+  readonly onFailure: (message: string) => void;
+}
+
+class Shard {
+  readonly worker: Worker;
+  readonly block: Float64Array;
+  readonly #pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  #next = 1;
+  /** Set by NatWorkers.stop: an exit after it is no failure. */
+  stopping = false;
+  /** Resolves with the sessions the shard adopted from its state file. */
+  readonly loaded: Promise<number>;
+
+  constructor(init: WorkerInit, onFailure: (message: string) => void, log: Logger) {
+    this.block = new Float64Array(init.counters);
+    this.worker = new Worker(new URL('./nat-worker.js', import.meta.url), { workerData: init });
+    this.loaded = new Promise((resolve, reject) => {
+      this.worker.once('error', reject);
+      this.worker.on('message', (m: Message) => {
+        if (m.type === 'loaded') resolve(m.restored);
+        else if (m.type === 'log') log[m.level]({ worker: init.index, ...m.fields }, m.text);
+        else if (m.type === 'failed') onFailure(`worker ${init.index}: ${m.message}`);
+        else {
+          const p = this.#pending.get(m.id);
+          this.#pending.delete(m.id);
+          if (m.error !== undefined) p?.reject(new Error(`worker ${init.index}: ${m.error}`));
+          else p?.resolve(m.result);
+        }
+      });
+    });
+    this.worker.on('error', (err) => onFailure(`worker ${init.index} failed: ${err.message}`));
+    this.worker.on('exit', (code) => {
+      for (const p of this.#pending.values()) p.reject(new Error(`worker ${init.index} exited (${code})`));
+      this.#pending.clear();
+      if (!this.stopping) onFailure(`worker ${init.index} exited (${code}): its queue and shard are gone until a restart`);
+    });
+  }
+
+  call<T>(request: Request): Promise<T> {
+    const id = this.#next++;
+    return new Promise<T>((resolve, reject) => {
+      this.#pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      this.worker.postMessage({ id, ...request });
+    });
+  }
+}
+
+/** The workers of a multi-queue data path, seen from the main thread. */
+export class NatWorkers {
+  readonly count: number;
+  readonly #shards: Shard[];
+  #config: NatConfig;
+  #hostAddresses: Uint8Array[];
+  #stopped = false;
+  /** Sessions the shards adopted from their state files at start. */
+  restored = 0;
+
+  private constructor(options: NatWorkersOptions, shards: Shard[]) {
+    this.count = options.count;
+    this.#config = options.config;
+    this.#hostAddresses = options.hostAddresses;
+    this.#shards = shards;
+  }
+
+  /** Starts the workers, attaches their queues in order, steers the TUN to them and starts their loops. */
+  static async start(options: NatWorkersOptions): Promise<NatWorkers> {
+    // Failures count once the workers run; during start-up they fail the start instead.
+    let running = false;
+    const onFailure = (message: string): void => {
+      if (running) options.onFailure(message);
+    };
+    const shards = Array.from({ length: options.count }, (_, index) => new Shard({
+      index, count: options.count, tun: options.tun, config: options.config,
+      counters: new SharedArrayBuffer(BLOCK * Float64Array.BYTES_PER_ELEMENT),
+      ...(options.stateFile === undefined ? {} : { stateFile: shardStateFile(options.stateFile, index, options.count), boot: options.boot }),
+    }, onFailure, options.logger));
+    const workers = new NatWorkers(options, shards);
+    try {
+      workers.restored = (await Promise.all(shards.map((s) => s.loaded))).reduce((a, b) => a + b, 0);
+      for (const s of shards) await s.call({ type: 'open' });
+      workers.steer(options.control);
+      await Promise.all(shards.map((s) => s.call({ type: 'start', hostAddresses: options.hostAddresses })));
+      running = true;
+    } catch (err) {
+      await workers.stop();
+      throw err;
+    }
+    return workers;
+  }
+
+  /** Loads the steering program for the configuration in force and attaches it through `control`. */
+  steer(control: Tun): void {
+    const program = loadSteering(this.#config, this.count);
+    try {
+      control.setSteering(program.fd);
+    } finally {
+      // The device holds its own reference.
+      program.close();
+    }
+  }
+
+  /** Every shard moves to `config`; the steering follows (published ports may have moved). */
+  async reconfigure(config: NatConfig, control: Tun): Promise<ShardsReconfigured> {
+    this.#config = config;
+    const results = await Promise.all(this.#shards.map((s) => s.call<ShardsReconfigured>({ type: 'config', config })));
+    this.steer(control);
+    return results.reduce((a, r) => ({
+      natRebuilt: a.natRebuilt || r.natRebuilt, sessionsDropped: a.sessionsDropped + r.sessionsDropped,
+      publishedAdded: Math.max(a.publishedAdded, r.publishedAdded), publishedRemoved: Math.max(a.publishedRemoved, r.publishedRemoved),
+    }));
+  }
+
+  setHostAddresses(hostAddresses: Uint8Array[]): void {
+    this.#hostAddresses = hostAddresses;
+    for (const s of this.#shards) void s.call({ type: 'hosts', hostAddresses }).catch(() => {});
+  }
+
+  /** After a failure: every worker attaches a fresh queue, in order, then the steering goes on again through the new `control`. */
+  async reopen(control: Tun): Promise<void> {
+    for (const s of this.#shards) await s.call({ type: 'reopen' });
+    this.steer(control);
+    await Promise.all(this.#shards.map((s) => s.call({ type: 'start', hostAddresses: this.#hostAddresses })));
+  }
+
+  /** The sum over the workers of one part of their published counters. */
+  sum(part: Exclude<Part, 'sessions'>): Float64Array {
+    const out = new Float64Array(LAYOUT[part][1]);
+    for (const s of this.#shards) {
+      const v = view(s.block, part);
+      for (let i = 0; i < v.length; i++) out[i]! += v[i]!;
+    }
+    return out;
+  }
+
+  /** Sessions in all the shards' tables (as last published). */
+  get sessionCount(): number {
+    return this.#shards.reduce((n, s) => n + view(s.block, 'sessions')[0]!, 0);
+  }
+
+  /** Up to `limit` sessions of each shard. */
+  async listSessions(limit = Infinity): Promise<SessionInfo[]> {
+    const parts = await Promise.all(this.#shards.map((s) => s.call<SessionInfo[]>({ type: 'sessions', limit })));
+    return parts.flat();
+  }
+
+  /** Stops the workers; their state files stay for the next start, or go with `cleanup`. */
+  async stop(cleanup = false): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    await Promise.all(this.#shards.map(async (s) => {
+      s.stopping = true;
+      await s.call({ type: 'stop', cleanup }).catch(() => {});
+      await s.worker.terminate();
+    }));
+  }
+}
+
+function addInto(to: Float64Array, from: Float64Array): void {
+  for (let i = 0; i < from.length; i++) to[i]! += from[i]!;
+}
+
+/** The worker's side: one queue, one loop, one engine shard; answers the main thread's requests. */
+export function runWorker(): void {
+  const port = parentPort;
+  if (port === null) throw new Error('runWorker runs in a worker_thread');
+  const init = workerData as WorkerInit;
+  const shard = { index: init.index, count: init.count };
+  const block = new Float64Array(init.counters);
+  const log: StateLog = {
+    info: ((fields: object, text: string) => port.postMessage({ type: 'log', level: 'info', fields, text } satisfies Message)) as StateLog['info'],
+    warn: ((fields: object, text: string) => port.postMessage({ type: 'log', level: 'warn', fields, text } satisfies Message)) as StateLog['warn'],
+  };
+  const mappable = init.stateFile !== undefined;
+  let nat = new Nat66({ ...init.config, shard }, { mappable });
+  let state: StateFile | undefined;
+  let restored: number;
+  // Throws when another process holds the file: the worker ends, and the start fails.
+  ({ state, restored } = adoptState(nat, init.stateFile, init.boot, log));
+  // A new table takes every live session (a capacity change, or a layout a fresh start would not build: the state file's next start must adopt it).
+  const moveTo = (config: NatConfig): number => {
+    const fresh = new Nat66(config, { mappable });
+    addInto(fresh.counters, nat.counters);
+    addInto(fresh.drops, nat.drops);
+    const { dropped } = fresh.migrateFrom(nat);
+    if (init.boot !== undefined) state = moveState(fresh, state, init.boot, log);
+    nat = fresh;
+    if (loop !== undefined) loop.nat = fresh;
+    return dropped;
+  };
+  let tun: Tun | undefined;
+  let loop: TunDatapath | undefined;
+  const fail = (err: unknown): void => port.postMessage({ type: 'failed', message: (err as Error).message } satisfies Message);
+  const open = (): Tun => Tun.open({ name: init.tun, vnetHeader: true, multiQueue: true, up: false, uring: true });
+  const shared = { loop: view(block, 'loop'), nat: view(block, 'nat'), drops: view(block, 'drops'), tun: view(block, 'tun'), sessions: view(block, 'sessions') };
+  const publish = (): void => {
+    if (loop === undefined || tun === undefined) return;
+    shared.loop.set(loop.counters);
+    shared.nat.set(nat.counters);
+    shared.drops.set(nat.drops);
+    shared.tun.set(tun.counters);
+    shared.sessions[0] = nat.table.count;
+  };
+  const timers = [
+    setInterval(publish, PUBLISH_MS),
+    setInterval(() => nat.expire(monotonicMs()), EXPIRE_MS),
+  ];
+  const handle = (m: Request & { id: number }): unknown => {
+    switch (m.type) {
+      case 'open':
+        tun = open();
+        loop = new TunDatapath({ tun, nat, onError: fail });
+        return undefined;
+      case 'start':
+        loop!.setHostAddresses(m.hostAddresses);
+        loop!.start();
+        return undefined;
+      case 'hosts':
+        loop?.setHostAddresses(m.hostAddresses);
+        return undefined;
+      case 'config': {
+        const config = { ...m.config, shard };
+        if (nat.needsNewTable(config)) {
+          const dropped = moveTo(config);
+          return { natRebuilt: true, sessionsDropped: dropped, publishedAdded: nat.published.size, publishedRemoved: 0 };
+        }
+        const relayout = state !== undefined && !nat.staysRestorable(config);
+        const result = { natRebuilt: false, ...nat.reconfigure(config) };
+        if (relayout) moveTo(config);
+        return result;
+      }
+      case 'reopen': {
+        loop?.stop();
+        const old = tun;
+        old?.close();
+        tun = open();
+        if (old !== undefined) addInto(tun.counters, old.counters);
+        loop?.attach(tun);
+        return undefined;
+      }
+      case 'sessions':
+        // Ids unique over the shards (a table holds fewer than 2^24 sessions).
+        return nat.listSessions(m.limit).map((info) => ({ ...info, id: info.id + init.index * SHARD_ID_STRIDE }));
+      case 'stop':
+        loop?.stop();
+        publish();
+        tun?.close();
+        if (m.cleanup) state?.remove();
+        else if (state !== undefined) log.info({ file: state.path, sessions: nat.table.count }, 'connection table left in the state file');
+        state?.close();
+        for (const t of timers) clearInterval(t);
+        return undefined;
+    }
+  };
+  port.on('message', (m: Request & { id: number }) => {
+    try {
+      port.postMessage({ type: 'done', id: m.id, result: handle(m) } satisfies Message);
+    } catch (err) {
+      port.postMessage({ type: 'done', id: m.id, error: (err as Error).message } satisfies Message);
+    }
+  });
+  port.postMessage({ type: 'loaded', restored } satisfies Message);
+}

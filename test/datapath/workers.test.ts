@@ -1,0 +1,213 @@
+// End to end with two packet workers (`sixgate nat --workers 2`): a
+// multi-queue TUN steered by the eBPF program of queue-steering.ts, one
+// engine shard per worker. The core cases of e2e.test.ts (outbound TCP, UDP,
+// ping, fragments, published ports, hairpin, ICMPv6 errors about a flow), and
+// many flows from many inside addresses and ports: spread over both workers,
+// each answered and translated back. c1 and c2 hash to different workers
+// (queue-steering.test.ts computes where each address goes).
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, rmSync } from 'node:fs';
+import { spawnSync, type ChildProcess } from 'node:child_process';
+import { requires } from '../support/prereq.js';
+import { request } from '../../src/service/control.js';
+import {
+  NatLab, A, CLI, tcpServerCode, tcpClientCode, tcpSinkCode, udpEchoCode, udpClientCode,
+  udpMirrorCode, fragmentedUdpClientCode, uploadClientCode, tcpMirrorCode, MirrorClient, checkPublishedAndHairpin,
+} from './topology.js';
+import { addressWords, shardSlice } from '../../src/nat/engine-config.js';
+import { workerOfAddress } from '../../src/datapath/queue-steering.js';
+import { parseIpv6 } from '../../src/wire/address.js';
+
+const req = requires({ root: true, tools: ['ip', 'busybox', 'nsenter'], files: ['/dev/net/tun'] });
+
+const MB = 1 << 20;
+const WORKERS = 2;
+const PORT_RANGE: [number, number] = [1024, 65535];
+
+function workerOf(address: string): number {
+  const words = new Uint32Array(4);
+  addressWords(parseIpv6(address), words, 0);
+  return workerOfAddress(words, 0, WORKERS);
+}
+
+let stateFile = '';
+let controlSocket = '';
+
+function args(): string[] {
+  return ['--workers', String(WORKERS), '--control-socket', controlSocket];
+}
+
+function config(extraPublished = ''): string {
+  return `uplink: up0
+stateFile: ${stateFile}
+capacity: 16384
+networks:
+  - { name: web, bridge: br0, subnets: [fd66:1::/64], externalAddresses: [${A.dedicated}] }
+published:
+  - { protocol: tcp, hostIp: "::", hostPort: 8080, containerAddress: "${A.c1}", containerPort: 80 }
+  - { protocol: udp, hostIp: "", hostPort: 5353, containerAddress: "${A.c1}", containerPort: 53 }
+${extraPublished}`;
+}
+
+/** UDP echo answering "ADDR PORT" of the sender, as the internet sees it. */
+const UDP_PEER_ECHO = `import dgram from 'node:dgram';
+const s = dgram.createSocket('udp6');
+s.on('message', (m, r) => s.send(r.address + ' ' + r.port + ' ' + m, r.port, r.address));
+s.bind(5010, '::', () => console.log('ready'));`;
+
+/** From each of `sources` (inside addresses of c1), `perSource` sockets each send to the echo and wait for their own answer. */
+function manyFlowsCode(sources: readonly string[], perSource: number): string {
+  return `import dgram from 'node:dgram';
+const sources = ${JSON.stringify(sources)};
+const seen = []; let open = 0;
+const done = () => { console.log(JSON.stringify(seen)); process.exit(0); };
+setTimeout(done, 6000);
+for (const src of sources) for (let k = 0; k < ${perSource}; k++) {
+  const s = dgram.createSocket('udp6'); open++;
+  s.bind(0, src, () => {
+    const tag = src + '/' + s.address().port;
+    let tries = 0;
+    const t = setInterval(() => { if (tries++ < 5) s.send(tag, 5010, '${A.inet}'); }, 300);
+    s.send(tag, 5010, '${A.inet}');
+    s.on('message', (m) => { clearInterval(t); const [ext, port, back] = m.toString().split(' '); seen.push({ tag, ext, port: Number(port), back }); s.close(); if (--open === 0) done(); });
+  });
+}`;
+}
+
+describe('nat66 data path with two workers', { ...req, timeout: 90_000 }, () => {
+  let lab: NatLab;
+  const servers: ChildProcess[] = [];
+
+  before(async () => {
+    lab = new NatLab({ withNpt: false });
+    stateFile = `/tmp/${lab.gw.name}-state.snap`;
+    controlSocket = `/tmp/${lab.gw.name}-control.sock`;
+    servers.push(await lab.server(lab.inet, tcpServerCode(5001, 8 * MB)));
+    servers.push(await lab.server(lab.inet, udpEchoCode(5002)));
+    servers.push(await lab.server(lab.inet, UDP_PEER_ECHO));
+    servers.push(await lab.server(lab.inet2, tcpSinkCode(5003)));
+    servers.push(await lab.server(lab.c1, tcpServerCode(80, MB)));
+    servers.push(await lab.server(lab.c1, udpEchoCode(53)));
+    await lab.startSixgate(config(), args());
+  });
+
+  after(async () => {
+    await lab?.stopSixgate('SIGKILL');
+    lab?.destroy();
+    if (lab) for (const f of ['nat.yaml', 'control.sock', 'state.snap.worker0of2', 'state.snap.worker1of2', 'state.snap.config.json']) rmSync(`/tmp/${lab.gw.name}-${f}`, { force: true });
+  });
+
+  test('two queues, steered by an eBPF program; c1 and c2 on different workers', () => {
+    assert.match(lab.log, /"workers":2/);
+    assert.notEqual(workerOf(A.c1), workerOf(A.c2), 'the cases below cover both workers');
+    const link = lab.gw.exec('ip', ['-d', 'link', 'show', 'sixgate0']);
+    assert.match(link, /multi_queue/, link);
+  });
+
+  test('outbound TCP, UDP and ping: translated both ways', async () => {
+    const r = await lab.nodeResult(lab.c1, tcpClientCode(A.inet, 5001));
+    assert.equal(r.peer, A.dedicated);
+    assert.equal(r.bytes, 8 * MB);
+    const udp = await lab.c2.node(udpClientCode(A.inet, 5002), 5000);
+    assert.equal(udp.stdout.trim(), `peer ${A.dedicated}`);
+    for (const c of [lab.c1, lab.c2]) {
+      const ping = await c.run('busybox', ['ping6', '-c', '2', '-W', '2', A.inet], 8000);
+      assert.match(ping.stdout, /2 packets received/);
+    }
+  });
+
+  test('fragmented UDP (4000-byte datagrams) crosses both ways, from containers of either worker', async () => {
+    servers.push(await lab.server(lab.inet, udpMirrorCode(5005)));
+    for (const c of [lab.c1, lab.c2]) {
+      const r = await c.node(fragmentedUdpClientCode(A.inet, 5005), 5000);
+      assert.equal(r.stdout.trim(), 'same');
+    }
+  });
+
+  test('published ports and hairpin reach the container (c2 is on the other worker)', async () => {
+    await checkPublishedAndHairpin(lab);
+  });
+
+  test('ICMPv6 errors about a flow reach its worker: PMTUD through an MTU-1280 hop, traceroute', async () => {
+    const r = await lab.nodeResult(lab.c2, uploadClientCode(A.inet2, 5003, 2 * MB));
+    assert.equal(r.bytes, 2 * MB);
+    const tr = await lab.c1.run('busybox', ['traceroute6', '-n', '-q', '1', '-m', '4', '-w', '1', A.inet], 15_000);
+    assert.match(tr.stdout, new RegExp(`\\s${A.rt}\\s`), tr.stdout);
+  });
+
+  test("SIGHUP: a port published in the other worker's slice reaches its container (every shard reconfigured, the steering reloaded)", async () => {
+    const port = shardSlice(PORT_RANGE[0], PORT_RANGE[1], 1, WORKERS)[0] + 100;
+    assert.equal(workerOf(A.c1), 0);
+    await lab.reload(config(`  - { protocol: tcp, hostIp: "::", hostPort: ${port}, containerAddress: "${A.c1}", containerPort: 80 }\n`));
+    const r = await lab.nodeResult(lab.inet, tcpClientCode(A.dedicated, port));
+    assert.equal(r.peer, A.inet);
+    assert.equal(r.bytes, MB);
+  });
+
+  test('many flows from many inside addresses and ports: both workers map, every answer comes back translated', async () => {
+    const sources = Array.from({ length: 8 }, (_, i) => `fd66:1::${(0x100 + i).toString(16)}`);
+    for (const s of sources) lab.c1.ip('-6', 'addr', 'add', `${s}/64`, 'dev', 'eth0', 'nodad');
+    const seen = await lab.nodeResult<Array<{ tag: string; ext: string; port: number; back: string }>>(lab.c1, manyFlowsCode(sources, 8));
+    assert.equal(seen.length, sources.length * 8, 'every flow answered');
+    for (const f of seen) {
+      assert.equal(f.ext, A.dedicated);
+      assert.equal(f.back, f.tag, 'each answer reached the socket that asked');
+    }
+    const slices = Array.from({ length: WORKERS }, (_, w) => shardSlice(PORT_RANGE[0], PORT_RANGE[1], w, WORKERS));
+    const used = new Set(seen.map((f) => slices.findIndex(([lo, hi]) => f.port >= lo && f.port <= hi)));
+    assert.deepEqual([...used].sort(), [0, 1], `external ports from both workers' slices: ${seen.map((f) => f.port).join(' ')}`);
+    // `sixgate flows` gathers the sessions from both shards.
+    const listed = spawnSync(process.execPath, [CLI, 'flows', '-s', controlSocket, '--proto', 'udp', '--port', '5010', '-o', 'json'], { encoding: 'utf8' });
+    assert.equal(listed.status, 0, listed.stderr);
+    const flows = JSON.parse(listed.stdout) as Array<{ id: number; insidePort: number; externalPort: number }>;
+    assert.equal(flows.length, seen.length);
+    assert.deepEqual(new Set(flows.map((f) => f.externalPort)), new Set(seen.map((f) => f.port)));
+    assert.equal(new Set(flows.map((f) => f.id)).size, flows.length, 'ids unique over the shards');
+    // The counters are the shards' sums.
+    const { counters } = (await request(controlSocket, { op: 'counters' }) as { counters: Record<string, number> });
+    assert.ok(counters.sixgate_nat_sessions! >= flows.length, `sessions ${counters.sixgate_nat_sessions}`);
+    assert.ok(counters.sixgate_nat_out_packets_total! >= seen.length, `out packets ${counters.sixgate_nat_out_packets_total}`);
+    assert.ok(counters.sixgate_nat_tun_rx_packets_total! >= 2 * seen.length, `TUN packets ${counters.sixgate_nat_tun_rx_packets_total}`);
+  });
+
+  test('the TUN deleted: every worker attaches a queue of the new one, both forward again', async () => {
+    const mark = lab.log.length;
+    lab.gw.ip('link', 'del', 'sixgate0');
+    await lab.logged(mark, 'data path repaired');
+    for (const c of [lab.c1, lab.c2]) {
+      const udp = await c.node(udpClientCode(A.inet, 5002), 5000);
+      assert.equal(udp.stdout.trim(), `peer ${A.dedicated}`);
+    }
+  });
+
+  test('a crash and a restart: each worker adopts its shard from its state file, long-lived connections on both go on', async () => {
+    servers.push(await lab.server(lab.inet, tcpMirrorCode(5004)));
+    const clients = [lab.c1, lab.c2].map((c) => new MirrorClient(c, A.inet, 5004, () => lab.log));
+    for (const c of clients) {
+      await c.waitFor('connected');
+      await c.say('before');
+    }
+    await lab.stopSixgate('SIGKILL');
+    const mark = lab.log.length;
+    await lab.startSixgate(config(), args());
+    const restored = lab.log.slice(mark).split('\n').filter((l) => l.includes('connection table restored'));
+    assert.equal(restored.length, WORKERS, lab.log.slice(mark));
+    for (const line of restored) assert.ok((JSON.parse(line) as { sessions: number }).sessions >= 1, line);
+    for (const c of clients) {
+      await c.say('after');
+      assert.doesNotMatch(c.out, /error/);
+      c.child.kill();
+    }
+  });
+
+  test("--cleanup: a stop removes the TUN and every shard's state file", async () => {
+    await lab.stopSixgate('SIGKILL');
+    await lab.startSixgate(config(), [...args(), '--cleanup']);
+    const files = [0, 1].map((w) => `${stateFile}.worker${w}of${WORKERS}`);
+    for (const f of files) assert.ok(existsSync(f), f);
+    assert.equal(await lab.stopSixgate('SIGTERM'), 0);
+    for (const f of files) assert.ok(!existsSync(f), `${f} removed`);
+    assert.doesNotMatch(lab.gw.exec('ip', ['link', 'show']), /sixgate0/);
+  });
+});
