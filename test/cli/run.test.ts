@@ -83,7 +83,7 @@ describe('sixgate run (no network needed)', () => {
   test('help says which options a SIGHUP cannot change', () => {
     const r = sixgate(['run', '--help']);
     assert.equal(r.code, 0);
-    assert.match(r.stdout.replace(/\s+/g, ' '), /SIGHUP re-reads the configuration .* Changes to --uplink, .*--tun, --state-file, .* need a restart/);
+    assert.match(r.stdout.replace(/\s+/g, ' '), /SIGHUP re-reads the configuration .* Changes to --uplink, .*--tun, .*--state-file, .* need a restart/);
   });
 
   test('a bad Docker endpoint is a configuration error (2) before anything is touched', () => {
