@@ -379,7 +379,7 @@ export class DatapathService {
       throw err;
     }
     log.info({
-      tun: tun.name, offloads: tun.offloads, ioUring: tun.uring, workers, restoredSessions: restored,
+      tun: tun.name, offloads: tun.offloads, ioUring: service.workers?.ioUring ?? tun.uring, workers, restoredSessions: restored,
       networks: resolved.networks.map((n) => ({ name: n.name, mode: n.mode, addressMode: n.addressMode, external: n.externalPrefix ?? n.externalAddresses })),
       published: [...service.published.keys()],
     }, 'nat66 data path running');

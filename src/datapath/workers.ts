@@ -166,6 +166,8 @@ export class NatWorkers {
   #stopped = false;
   /** Sessions the shards adopted from their state files at start. */
   restored = 0;
+  /** Every worker's queue batches through io_uring. */
+  ioUring = false;
 
   private constructor(options: NatWorkersOptions, shards: Shard[]) {
     this.count = options.count;
@@ -189,7 +191,9 @@ export class NatWorkers {
     const workers = new NatWorkers(options, shards);
     try {
       workers.restored = (await Promise.all(shards.map((s) => s.loaded))).reduce((a, b) => a + b, 0);
-      for (const s of shards) await s.call({ type: 'open' });
+      const uring: boolean[] = [];
+      for (const s of shards) uring.push(await s.call<boolean>({ type: 'open' }));
+      workers.ioUring = uring.every(Boolean);
       workers.steer(options.control);
       await Promise.all(shards.map((s) => s.call({ type: 'start', hostAddresses: options.hostAddresses })));
       running = true;
@@ -321,7 +325,7 @@ export function runWorker(): void {
       case 'open':
         tun = open();
         loop = new TunDatapath({ tun, nat, onError: fail });
-        return undefined;
+        return tun.uring;
       case 'start':
         loop!.setHostAddresses(m.hostAddresses);
         loop!.start();
