@@ -120,10 +120,12 @@ class Shard {
   #next = 1;
   /** Set by NatWorkers.stop: an exit after it is no failure. */
   stopping = false;
+  /** The worker ended (a crash, or stop): repairs start a new one over the same state file. */
+  exited = false;
   /** Resolves with the sessions the shard adopted from its state file. */
   readonly loaded: Promise<number>;
 
-  constructor(init: WorkerInit, onFailure: (message: string) => void, log: Logger) {
+  constructor(readonly init: WorkerInit, onFailure: (message: string) => void, log: Logger) {
     this.block = new Float64Array(init.counters);
     this.worker = new Worker(new URL('./nat-worker.js', import.meta.url), { workerData: init });
     this.loaded = new Promise((resolve, reject) => {
@@ -142,9 +144,10 @@ class Shard {
     });
     this.worker.on('error', (err) => onFailure(`worker ${init.index} failed: ${err.message}`));
     this.worker.on('exit', (code) => {
+      this.exited = true;
       for (const p of this.#pending.values()) p.reject(new Error(`worker ${init.index} exited (${code})`));
       this.#pending.clear();
-      if (!this.stopping) onFailure(`worker ${init.index} exited (${code}): its queue and shard are gone until a restart`);
+      if (!this.stopping) onFailure(`worker ${init.index} exited (${code}); the repair starts it anew over its state file`);
     });
   }
 
@@ -161,6 +164,8 @@ class Shard {
 export class NatWorkers {
   readonly count: number;
   readonly #shards: Shard[];
+  readonly #onFailure: (message: string) => void;
+  readonly #logger: Logger;
   #config: NatConfig;
   #hostAddresses: Uint8Array[];
   #stopped = false;
@@ -169,8 +174,10 @@ export class NatWorkers {
   /** Every worker's queue batches through io_uring. */
   ioUring = false;
 
-  private constructor(options: NatWorkersOptions, shards: Shard[]) {
+  private constructor(options: NatWorkersOptions, shards: Shard[], onFailure: (message: string) => void) {
     this.count = options.count;
+    this.#onFailure = onFailure;
+    this.#logger = options.logger;
     this.#config = options.config;
     this.#hostAddresses = options.hostAddresses;
     this.#shards = shards;
@@ -188,7 +195,7 @@ export class NatWorkers {
       counters: new SharedArrayBuffer(BLOCK * Float64Array.BYTES_PER_ELEMENT),
       ...(options.stateFile === undefined ? {} : { stateFile: shardStateFile(options.stateFile, index, options.count), boot: options.boot }),
     }, onFailure, options.logger));
-    const workers = new NatWorkers(options, shards);
+    const workers = new NatWorkers(options, shards, onFailure);
     try {
       workers.restored = (await Promise.all(shards.map((s) => s.loaded))).reduce((a, b) => a + b, 0);
       const uring: boolean[] = [];
@@ -231,9 +238,26 @@ export class NatWorkers {
     for (const s of this.#shards) void s.call({ type: 'hosts', hostAddresses }).catch(() => {});
   }
 
-  /** After a failure: every worker attaches a fresh queue, in order, then the steering goes on again through the new `control`. */
+  /**
+   * After a failure: every worker attaches a fresh queue, in order (the
+   * kernel numbers queues as they attach, and the steering returns those
+   * numbers), then the steering goes on again through the new `control`. A
+   * worker that died is started anew first, its shard adopted from its state
+   * file (without one its sessions are lost, and only its).
+   */
   async reopen(control: Tun): Promise<void> {
-    for (const s of this.#shards) await s.call({ type: 'reopen' });
+    for (let i = 0; i < this.#shards.length; i++) {
+      let s = this.#shards[i]!;
+      if (s.exited) {
+        s = new Shard({ ...s.init, config: this.#config }, this.#onFailure, this.#logger);
+        const restored = await s.loaded;
+        this.#logger.warn({ worker: i, restoredSessions: restored }, 'packet worker started anew');
+        this.#shards[i] = s;
+        await s.call({ type: 'open' });
+      } else {
+        await s.call({ type: 'reopen' });
+      }
+    }
     this.steer(control);
     await Promise.all(this.#shards.map((s) => s.call({ type: 'start', hostAddresses: this.#hostAddresses })));
   }
@@ -282,6 +306,7 @@ export function runWorker(): void {
   const init = workerData as WorkerInit;
   const shard = { index: init.index, count: init.count };
   const block = new Float64Array(init.counters);
+  const carried = Float64Array.from(block);
   const log: StateLog = {
     info: ((fields: object, text: string) => port.postMessage({ type: 'log', level: 'info', fields, text } satisfies Message)) as StateLog['info'],
     warn: ((fields: object, text: string) => port.postMessage({ type: 'log', level: 'warn', fields, text } satisfies Message)) as StateLog['warn'],
@@ -325,6 +350,11 @@ export function runWorker(): void {
       case 'open':
         tun = open();
         loop = new TunDatapath({ tun, nat, onError: fail });
+        // A worker started anew after a crash carries on from its predecessor's last published counters (zeros at a start): metrics never go backwards.
+        addInto(loop.counters, view(carried, 'loop'));
+        addInto(tun.counters, view(carried, 'tun'));
+        addInto(nat.counters, view(carried, 'nat'));
+        addInto(nat.drops, view(carried, 'drops'));
         return tun.uring;
       case 'start':
         loop!.setHostAddresses(m.hostAddresses);
