@@ -19,6 +19,7 @@
 // flows, so one container's streams stay on one worker); --pin CPU pins
 // iperf3 (both ends) to that CPU (taskset), apart from the data path.
 // Prints: nat-e2e: sixgate <Gbit/s> tcp <kpps> udp64; kernel <Gbit/s> tcp <kpps> udp64; ratio tcp <r> udp <r>
+// (with --repeat, the range of the per-round ratios too)
 import { fileURLToPath } from 'node:url';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -260,11 +261,16 @@ export async function run(args: string[]): Promise<void> {
       const v = rounds.map(pick).sort((x, y) => x - y);
       return v[(v.length - 1) >> 1]!;
     };
+    const range = (pick: (x: (typeof rounds)[number]) => number): string => {
+      const v = rounds.map(pick);
+      return `${Math.min(...v).toFixed(2)}–${Math.max(...v).toFixed(2)}`;
+    };
     const kU = median((x) => x.k.udp.pps);
     const sU = median((x) => x.s.udp.pps);
     const tcpPart = (arm: (x: (typeof rounds)[number]) => Arm): string => udpOnly ? '' : `${gbit(median((x) => arm(x).tcp!.bitsPerSecond))} Gbit/s tcp `;
     process.stdout.write(`nat-e2e: sixgate ${tcpPart((x) => x.s)}${kpps(sU)} kpps udp64; kernel ${tcpPart((x) => x.k)}${kpps(kU)} kpps udp64; ratio ` +
-      (udpOnly ? '' : `tcp ${(median((x) => x.s.tcp!.bitsPerSecond) / median((x) => x.k.tcp!.bitsPerSecond)).toFixed(2)} `) + `udp ${(sU / kU).toFixed(2)}\n`);
+      (udpOnly ? '' : `tcp ${(median((x) => x.s.tcp!.bitsPerSecond) / median((x) => x.k.tcp!.bitsPerSecond)).toFixed(2)} `) + `udp ${(sU / kU).toFixed(2)}` +
+      (repeat > 1 ? ` (ratio of medians; per round${udpOnly ? '' : ` tcp ${range((x) => x.s.tcp!.bitsPerSecond / x.k.tcp!.bitsPerSecond)},`} udp ${range((x) => x.s.udp.pps / x.k.udp.pps)})` : '') + '\n');
     process.stdout.write(`  udp64 sent by iperf3 (sender-bound): sixgate ${kpps(median((x) => x.s.udp.sentPps))} kpps, ` +
       `kernel ${kpps(median((x) => x.k.udp.sentPps))} kpps; delivered figures above are what the receiver got\n`);
     // On 2 vCPUs the sender, the receiver and sixgate compete: the kernel's
