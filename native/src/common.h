@@ -63,6 +63,19 @@ bool stamp_read(napi_env env, napi_value v);
 static inline uint8_t *slot_data(const ring_t *r, size_t i) { return r->buf + i * r->slot_size + r->headroom; }
 static inline size_t slot_room(const ring_t *r) { return r->slot_size - r->headroom; }
 
+// The TUN read and write paths (tun.c's readv/write, uring.c's io_uring).
+// tun_spill catches the tail of a packet longer than its slot, so it can be
+// counted and dropped instead of delivered cut; never read, shared by all threads.
+#define TUN_SPILL_LEN (65536 + 16)
+extern uint8_t tun_spill[TUN_SPILL_LEN];
+// Counts a read of `got` bytes (vnet header included) into slot n and sets
+// its length; false, counted as oversize, when that is no packet of the slot.
+bool tun_rx_settle(ring_t *r, double *c, size_t n, size_t got, size_t vnet);
+// Counts a packet of `len` bytes written (err 0) or refused for itself
+// (EINVAL: a bad vnet header, EMSGSIZE, EFAULT): true, it is consumed; false
+// for any other errno, which the caller stops at (EAGAIN: the queue is full).
+bool tun_tx_settle(double *c, int32_t len, int err);
+
 // Descriptors opened by this environment (thread). When a worker_thread
 // ends without closing its handles, the environment's teardown closes them,
 // so an attached TUN queue or a socket never outlives its thread.

@@ -29,9 +29,32 @@
 
 #define VNET_HDR_LEN 10
 
-// Catches the tail of a packet longer than its slot, so it can be counted
-// and dropped instead of delivered cut. Never read; shared by all threads.
-static uint8_t spill[65536 + VNET_HDR_LEN];
+uint8_t tun_spill[TUN_SPILL_LEN];
+
+bool tun_rx_settle(ring_t *r, double *c, size_t n, size_t got, size_t vnet) {
+  if (got > slot_room(r) + vnet || got < vnet) {
+    c[C_RX_OVERSIZE] += 1;
+    return false;
+  }
+  r->lens[n] = (int32_t)(got - vnet);
+  c[C_RX_PACKETS] += 1;
+  c[C_RX_BYTES] += (double)r->lens[n];
+  return true;
+}
+
+bool tun_tx_settle(double *c, int32_t len, int err) {
+  if (err == 0) {
+    c[C_TX_PACKETS] += 1;
+    c[C_TX_BYTES] += (double)len;
+    return true;
+  }
+  if (err == EINVAL || err == EMSGSIZE || err == EFAULT) {
+    c[C_TX_REJECTED] += 1;
+    c[C_TX_LAST_ERRNO] = err;
+    return true;
+  }
+  return false;
+}
 
 // Most capable offload set first: USO needs Linux 6.2, plain CSUM is the
 // floor. A kernel refusing all of them still gives a working vnet device.
@@ -139,7 +162,7 @@ static napi_value tun_read(napi_env env, napi_callback_info info) {
   while (n < limit) {
     struct iovec iov[2] = {
       { slot_data(&r, n) - vnet, slot_room(&r) + vnet },
-      { spill, sizeof spill },
+      { tun_spill, sizeof tun_spill },
     };
     ssize_t got = readv(fd, iov, 2);
     if (got < 0) {
@@ -147,14 +170,7 @@ static napi_value tun_read(napi_env env, napi_callback_info info) {
       if (errno == EAGAIN || n > 0) break;
       return make_i32(env, -errno);
     }
-    if ((size_t)got > iov[0].iov_len || (size_t)got < vnet) {
-      c[C_RX_OVERSIZE] += 1;
-      continue;
-    }
-    r.lens[n] = (int32_t)((size_t)got - vnet);
-    c[C_RX_PACKETS] += 1;
-    c[C_RX_BYTES] += (double)r.lens[n];
-    n++;
+    if (tun_rx_settle(&r, c, n, (size_t)got, vnet)) n++;
   }
   return make_i32(env, (int32_t)n);
 }
@@ -176,29 +192,16 @@ static napi_value tun_write(napi_env env, napi_callback_info info) {
   size_t i = (size_t)start, end = (size_t)start + (size_t)count;
   while (i < end) {
     int32_t len = r.lens[i];
-    if (len < 0 || (size_t)len > slot_room(&r)) {
-      c[C_TX_REJECTED] += 1;
-      c[C_TX_LAST_ERRNO] = EMSGSIZE;
+    int e = 0;
+    if (len < 0 || (size_t)len > slot_room(&r)) e = EMSGSIZE;
+    else if (write(fd, slot_data(&r, i) - vnet, (size_t)len + vnet) < 0) e = errno;
+    if (e == EINTR) continue;
+    if (tun_tx_settle(c, len, e)) {
       i++;
       continue;
     }
-    ssize_t put = write(fd, slot_data(&r, i) - vnet, (size_t)len + vnet);
-    if (put < 0) {
-      int e = errno;
-      if (e == EINTR) continue;
-      if (e == EAGAIN) break;
-      if (e == EINVAL || e == EMSGSIZE || e == EFAULT) {
-        c[C_TX_REJECTED] += 1;
-        c[C_TX_LAST_ERRNO] = e;
-        i++;
-        continue;
-      }
-      if (i > (size_t)start) break;
-      return make_i32(env, -e);
-    }
-    c[C_TX_PACKETS] += 1;
-    c[C_TX_BYTES] += (double)len;
-    i++;
+    if (e == EAGAIN || i > (size_t)start) break;
+    return make_i32(env, -e);
   }
   return make_i32(env, (int32_t)(i - (size_t)start));
 }

@@ -45,9 +45,6 @@ typedef struct {
   int32_t res[URING_ENTRIES];
 } uring_t;
 
-// The tail of a packet longer than its slot: counted and dropped, never read.
-static uint8_t spill[65536 + 16];
-
 static void uring_unmap(uring_t *u) {
   if (u->sqes != NULL && u->sqes != MAP_FAILED) munmap(u->sqes, u->sqes_len);
   if (u->cq_map != NULL && u->cq_map != MAP_FAILED && u->cq_map != u->sq_map) munmap(u->cq_map, u->cq_map_len);
@@ -195,7 +192,7 @@ static napi_value tun_uring_read(napi_env env, napi_callback_info info) {
     unsigned round = limit - n < want ? (unsigned)(limit - n) : want;
     for (unsigned k = 0; k < round; k++) {
       u->iov[k][0] = (struct iovec){ slot_data(&r, n + k) - vnet, slot_room(&r) + vnet };
-      u->iov[k][1] = (struct iovec){ spill, sizeof spill };
+      u->iov[k][1] = (struct iovec){ tun_spill, sizeof tun_spill };
       uring_queue(u, k, IORING_OP_READV, fd, u->iov[k], 2);
     }
     int rc = uring_run(u, round);
@@ -211,14 +208,8 @@ static napi_value tun_uring_read(napi_env env, napi_callback_info info) {
         else if (err == 0) err = got;
         continue;
       }
-      if ((size_t)got > slot_room(&r) + vnet || (size_t)got < vnet) {
-        c[C_RX_OVERSIZE] += 1;
-        continue;
-      }
+      if (!tun_rx_settle(&r, c, n, (size_t)got, vnet)) continue;
       if (n != first + k) memmove(slot_data(&r, n) - vnet, slot_data(&r, first + k) - vnet, (size_t)got);
-      r.lens[n] = (int32_t)((size_t)got - vnet);
-      c[C_RX_PACKETS] += 1;
-      c[C_RX_BYTES] += (double)r.lens[n];
       n++;
     }
     // A full round means more may be waiting: the next one is twice as big.
@@ -261,20 +252,9 @@ static napi_value tun_uring_write(napi_env env, napi_callback_info info) {
     int rc = uring_run(u, batch);
     if (rc < 0) return i > (size_t)start ? make_i32(env, (int32_t)(i - (size_t)start)) : make_i32(env, rc);
     for (unsigned k = 0; k < batch; k++, i++) {
-      int32_t put = u->res[k];
       int32_t len = r.lens[i];
-      if (len < 0 || (size_t)len > slot_room(&r)) put = -EMSGSIZE;
-      if (put >= 0) {
-        c[C_TX_PACKETS] += 1;
-        c[C_TX_BYTES] += (double)len;
-        continue;
-      }
-      int e = -put;
-      if (e == EINVAL || e == EMSGSIZE || e == EFAULT) {
-        c[C_TX_REJECTED] += 1;
-        c[C_TX_LAST_ERRNO] = e;
-        continue;
-      }
+      int e = len < 0 || (size_t)len > slot_room(&r) ? EMSGSIZE : u->res[k] < 0 ? -u->res[k] : 0;
+      if (tun_tx_settle(c, len, e)) continue;
       if (e != EAGAIN && i == (size_t)start) return make_i32(env, -e);
       return make_i32(env, (int32_t)(i - (size_t)start));
     }
