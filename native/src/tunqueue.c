@@ -27,8 +27,7 @@ static napi_value tun_set_steering(napi_env env, napi_callback_info info) {
   napi_value argv[2];
   int32_t tun, prog;
   if (!get_args(env, info, 2, argv) || !arg_i32(env, argv[0], &tun) || !arg_i32(env, argv[1], &prog)) return NULL;
-  int fd = prog;
-  return make_i32(env, ioctl(tun, TUNSETSTEERINGEBPF, &fd) < 0 ? -errno : 0);
+  return make_i32(env, ioctl(tun, TUNSETSTEERINGEBPF, &prog) < 0 ? -errno : 0);
 }
 
 void init_tunqueue(napi_env env, napi_value exports) {
