@@ -52,10 +52,17 @@ export interface Addon {
   packetSend(fd: number, buf: Uint8Array, lens: Int32Array, slotSize: number, headroom: number,
     start: number, count: number, counters: Float64Array): number;
 
-  bpfLoadSocketFilter(insns: Uint8Array): number;
+  bpfProgLoad(type: number, insns: Uint8Array): number;
   bpfVerifierLog(): string;
-  bpfTestRun(progFd: number, frame: Uint8Array): number;
+  bpfTestRun(progFd: number, frame: Uint8Array, out?: Uint8Array): number;
+  bpfTestRunOutLength(): number;
   bpfMapCreate(type: number, keySize: number, valueSize: number, maxEntries: number): number;
+  bpfTcxAttach(progFd: number, ifindex: number, egress: number): number;
+  bpfMapUpdate(fd: number, key: Uint8Array, value: Uint8Array): number;
+  bpfMapUpdateMany(fd: number, keys: Uint8Array, values: Uint8Array, keySize: number, valueSize: number, count: number): number;
+  bpfMapLookup(fd: number, key: Uint8Array, value: Uint8Array): number;
+  bpfMapDelete(fd: number, key: Uint8Array): number;
+  bpfMapDump(fd: number, keys: Uint8Array, values: Uint8Array, keySize: number, valueSize: number): number;
   tunSetSteering(tunFd: number, progFd: number): number;
   tunSetQueue(fd: number, attach: number): number;
 

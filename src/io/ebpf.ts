@@ -1,15 +1,18 @@
-// eBPF socket-filter programs, assembled here and loaded through bpf(2)
-// (native/src/ebpf.c): no clang, no object files. The data path uses one to
-// steer a multi-queue TUN's packets to its queues (TUNSETSTEERINGEBPF, see
-// src/datapath/queue-steering.ts).
+// eBPF programs, assembled here and loaded through bpf(2) (native/src/ebpf.c):
+// no clang, no object files. The data path uses a socket filter to steer a
+// multi-queue TUN's packets to its queues (TUNSETSTEERINGEBPF, see
+// src/datapath/queue-steering.ts), and traffic-control programs attached to
+// a device's ingress (tcx) for work the kernel can finish in softirq.
 //
-// Only what a packet classifier needs: legacy packet loads (LD_ABS: the
-// value read big-endian from skb->data + offset lands in r0 in host order;
-// a read past the end ends the program with 0), 32-bit ALU, 32-bit
-// compare-and-jump (JMP32, Linux 5.1: a 64-bit compare would sign-extend an
-// immediate like 0xfd660001), stack stores and loads, a map's fd and helper
-// calls (map lookup and update), exit. LD_ABS and calls need the context in
-// r6 and clobber r1-r5, so values that must survive them live in r7-r9.
+// Legacy packet loads (LD_ABS: the value read big-endian from skb->data +
+// offset lands in r0 in host order; a read past the end ends the program
+// with 0), direct packet access for tc programs (skb->data and data_end from
+// the context, every access proven in bounds first: memory order, so a
+// 16-bit port compares against its bytes read little-endian), 32- and 64-bit
+// ALU and jumps (JMP32, Linux 5.1: a 64-bit compare would sign-extend an
+// immediate like 0xfd660001), memory loads and stores, atomic adds, maps and
+// helper calls, exit. Calls clobber r1-r5 (r0 is the result), so values that
+// must survive them live in r6-r9.
 //
 // Encoding (struct bpf_insn, 8 bytes): code, dst_reg (low nibble) |
 // src_reg (high nibble), a signed 16-bit jump offset, a signed 32-bit immediate.
@@ -23,6 +26,7 @@ export type Reg = 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9 | 10;
 // Instruction classes and fields (linux/bpf.h, linux/bpf_common.h).
 const LD = 0x00;
 const LDX = 0x01;
+const ST = 0x02;
 const STX = 0x03;
 const ALU = 0x04;
 const JMP = 0x05;
@@ -31,6 +35,10 @@ const ALU64 = 0x07;
 const IMM = 0x00;
 const ABS = 0x20;
 const MEM = 0x60;
+const ATOMIC = 0xc0;
+const END = 0xd0;
+/** BPF_END's direction: to big-endian (network order) from this host's. */
+const TO_BE = 0x08;
 const DW = 0x18;
 const W = 0x00;
 const H = 0x08;
@@ -46,16 +54,30 @@ const JEQ = 0x10;
 const PSEUDO_MAP_FD = 1;
 
 /** Helper functions (enum bpf_func_id). */
-export const Helper = { MAP_LOOKUP_ELEM: 1, MAP_UPDATE_ELEM: 2 } as const;
+export const Helper = {
+  MAP_LOOKUP_ELEM: 1, MAP_UPDATE_ELEM: 2, KTIME_GET_NS: 5, SKB_STORE_BYTES: 9, L3_CSUM_REPLACE: 10, L4_CSUM_REPLACE: 11,
+  REDIRECT: 23, CSUM_DIFF: 28, SKB_PULL_DATA: 39, FIB_LOOKUP: 69, REDIRECT_NEIGH: 152, CHECK_MTU: 163,
+} as const;
 /** Map types (enum bpf_map_type). */
-export const MapType = { LRU_HASH: 9 } as const;
+export const MapType = { HASH: 1, ARRAY: 2, PERCPU_ARRAY: 6, LRU_HASH: 9 } as const;
+/** Program types (enum bpf_prog_type). */
+export const ProgType = { SOCKET_FILTER: 1, SCHED_CLS: 3 } as const;
+/** A tcx program's verdicts: NEXT hands the packet to the next program or the classic tc filters. */
+export const TcxVerdict = { NEXT: -1, PASS: 0, DROP: 2, REDIRECT: 7 } as const;
+/** Offsets in struct __sk_buff, the context of socket-filter and tc programs. */
+export const SkBuff = {
+  len: 0, pktType: 4, mark: 8, protocol: 16, ingressIfindex: 36, ifindex: 40, cb: 48, hash: 68,
+  data: 76, dataEnd: 80, gsoSegs: 164, gsoSize: 176,
+} as const;
+export type Size = 1 | 2 | 4 | 8;
+const SIZE_CODE: Record<Size, number> = { 1: B, 2: H, 4: W, 8: DW };
 /** The frame pointer: the 512-byte stack is below it. */
 export const FP: Reg = 10;
 
 /** ALU operations (BPF_ADD...), for alu32. */
 export const AluOp = { ADD: 0x00, SUB: 0x10, MUL: 0x20, DIV: 0x30, OR: 0x40, AND: 0x50, LSH: 0x60, RSH: 0x70, MOD: 0x90, XOR: 0xa0, MOV: 0xb0 } as const;
-/** Conditional jumps (BPF_JEQ...), for jmp32. */
-export const JmpOp = { JEQ: 0x10, JGT: 0x20, JGE: 0x30, JNE: 0x50, JLT: 0xa0, JLE: 0xb0 } as const;
+/** Conditional jumps (BPF_JEQ...), unsigned, for jmp and jmp32; JSET jumps if dst & operand. */
+export const JmpOp = { JEQ: 0x10, JGT: 0x20, JGE: 0x30, JSET: 0x40, JNE: 0x50, JLT: 0xa0, JLE: 0xb0 } as const;
 
 interface Insn { code: number; dst: number; src: number; off: number | string; imm: number }
 
@@ -92,6 +114,41 @@ export class EbpfProgram {
   /** dst += imm, 64 bits (a stack address: r2 = r10, r2 += -24). */
   add64(dst: Reg, imm: number): this {
     return this.#op(ALU64 | AluOp.ADD | K, dst, 0, 0, imm);
+  }
+
+  /** dst = dst OP imm, 64 bits (imm sign-extended). */
+  alu64(op: number, dst: Reg, imm: number): this {
+    return this.#op(ALU64 | op | K, dst, 0, 0, imm);
+  }
+
+  /** dst = dst OP src, 64 bits. */
+  alu64Reg(op: number, dst: Reg, src: Reg): this {
+    return this.#op(ALU64 | op | X, dst, src, 0, 0);
+  }
+
+  /** dst = the low `bits` of dst swapped to network order (a no-op on a big-endian host). */
+  toBigEndian(dst: Reg, bits: 16 | 32 | 64): this {
+    return this.#op(ALU | END | TO_BE, dst, 0, 0, bits);
+  }
+
+  /** dst = *(size *)(src + off), zero-extended. */
+  ldx(size: Size, dst: Reg, src: Reg, off: number): this {
+    return this.#op(LDX | MEM | SIZE_CODE[size], dst, src, off, 0);
+  }
+
+  /** *(size *)(dst + off) = src. */
+  stx(size: Size, dst: Reg, off: number, src: Reg): this {
+    return this.#op(STX | MEM | SIZE_CODE[size], dst, src, off, 0);
+  }
+
+  /** *(size *)(dst + off) = imm. */
+  st(size: Size, dst: Reg, off: number, imm: number): this {
+    return this.#op(ST | MEM | SIZE_CODE[size], dst, 0, off, imm);
+  }
+
+  /** *(u64 *)(dst + off) += src, atomically (a counter in a map value). */
+  atomicAdd64(dst: Reg, off: number, src: Reg): this {
+    return this.#op(STX | ATOMIC | DW, dst, src, off, AluOp.ADD);
   }
 
   /** *(u32 *)(dst + off) = src. */
@@ -134,6 +191,21 @@ export class EbpfProgram {
     return this.#op(JMP32 | op | K, dst, 0, target, imm);
   }
 
+  /** if (u32 dst OP u32 src) goto target. */
+  jmp32Reg(op: number, dst: Reg, src: Reg, target: string): this {
+    return this.#op(JMP32 | op | X, dst, src, target, 0);
+  }
+
+  /** if (dst OP imm) goto target, 64 bits (imm sign-extended). */
+  jmp(op: number, dst: Reg, imm: number, target: string): this {
+    return this.#op(JMP | op | K, dst, 0, target, imm);
+  }
+
+  /** if (dst OP src) goto target, 64 bits (packet bounds: data + n > data_end). */
+  jmpReg(op: number, dst: Reg, src: Reg, target: string): this {
+    return this.#op(JMP | op | X, dst, src, target, 0);
+  }
+
   goto(target: string): this {
     return this.#op(JMP | JA, 0, 0, target, 0);
   }
@@ -169,13 +241,70 @@ export class EbpfProgram {
 
 /** A BPF map; a program that uses it names its fd (EbpfProgram.loadMap) and keeps it alive once loaded. */
 export class BpfMap extends FdHandle {
-  private constructor(fd: number) {
-    super(fd, 'eBPF map');
+  private constructor(fd: number, readonly keySize: number, readonly valueSize: number, readonly maxEntries: number, subject: string) {
+    super(fd, subject);
   }
 
-  static create(type: number, keySize: number, valueSize: number, maxEntries: number): BpfMap {
-    return new BpfMap(check(addon().bpfMapCreate(type, keySize, valueSize, maxEntries), 'bpf BPF_MAP_CREATE', 'eBPF map'));
+  /** `name` says what the map holds in errors ("NDP targets"). */
+  static create(type: number, keySize: number, valueSize: number, maxEntries: number, name = 'eBPF map'): BpfMap {
+    const fd = check(addon().bpfMapCreate(type, keySize, valueSize, maxEntries), 'bpf BPF_MAP_CREATE', name);
+    return new BpfMap(fd, keySize, valueSize, maxEntries, name);
   }
+
+  /** Writes one entry; false when the map is full (E2BIG), other refusals throw. */
+  update(key: Uint8Array, value: Uint8Array): boolean {
+    const r = addon().bpfMapUpdate(this.live('BPF_MAP_UPDATE_ELEM'), key, value);
+    if (r === -E2BIG) return false;
+    check(r, 'bpf BPF_MAP_UPDATE_ELEM', this.subject);
+    return true;
+  }
+
+  /**
+   * Writes the first `count` records of `keys` and `values` (keySize and
+   * valueSize bytes each) in one call: how many were written (fewer when the
+   * map filled up).
+   */
+  updateMany(keys: Uint8Array, values: Uint8Array, count: number): number {
+    if (count === 0) return 0;
+    const r = addon().bpfMapUpdateMany(this.live('BPF_MAP_UPDATE_ELEM'), keys, values, this.keySize, this.valueSize, count);
+    return r === -E2BIG ? 0 : check(r, 'bpf BPF_MAP_UPDATE_ELEM', this.subject);
+  }
+
+  /** Reads one entry into `value`; false when the key is absent. */
+  lookup(key: Uint8Array, value: Uint8Array): boolean {
+    const r = addon().bpfMapLookup(this.live('BPF_MAP_LOOKUP_ELEM'), key, value);
+    if (r === -ENOENT) return false;
+    check(r, 'bpf BPF_MAP_LOOKUP_ELEM', this.subject);
+    return true;
+  }
+
+  /** Deletes one entry; false when it was absent. */
+  delete(key: Uint8Array): boolean {
+    const r = addon().bpfMapDelete(this.live('BPF_MAP_DELETE_ELEM'), key);
+    if (r === -ENOENT) return false;
+    check(r, 'bpf BPF_MAP_DELETE_ELEM', this.subject);
+    return true;
+  }
+
+  /** Copies entries (as many as fit in `keys` and `values`) and returns how many; the order is the map's. */
+  dump(keys: Uint8Array, values: Uint8Array): number {
+    return check(addon().bpfMapDump(this.live('BPF_MAP_LOOKUP_BATCH'), keys, values, this.keySize, this.valueSize), 'bpf BPF_MAP_LOOKUP_BATCH', this.subject);
+  }
+}
+
+const ENOENT = 2;
+const E2BIG = 7;
+
+/** Loads `program` as `type`; a refusal throws NativeIoError with the verifier's reason. */
+function load(type: number, program: EbpfProgram | Uint8Array): number {
+  const insns = program instanceof Uint8Array ? program : program.assemble();
+  const fd = addon().bpfProgLoad(type, insns);
+  if (fd < 0) {
+    const err = ioError(fd, 'bpf BPF_PROG_LOAD', 'eBPF program');
+    const log = addon().bpfVerifierLog().trim().split('\n').slice(-3).join(' | ');
+    throw log === '' ? err : new NativeIoError(err.errno, err.syscall, `${err.message} (verifier: ${log})`);
+  }
+  return fd;
 }
 
 /** A loaded BPF_PROG_TYPE_SOCKET_FILTER program. */
@@ -184,16 +313,8 @@ export class SocketFilterProgram extends FdHandle {
     super(fd, 'eBPF program');
   }
 
-  /** Loads the program; a refusal throws NativeIoError with the verifier's reason. */
   static load(program: EbpfProgram | Uint8Array): SocketFilterProgram {
-    const insns = program instanceof Uint8Array ? program : program.assemble();
-    const fd = addon().bpfLoadSocketFilter(insns);
-    if (fd < 0) {
-      const err = ioError(fd, 'bpf BPF_PROG_LOAD', 'eBPF program');
-      const log = addon().bpfVerifierLog().trim().split('\n').slice(-3).join(' | ');
-      throw log === '' ? err : new NativeIoError(err.errno, err.syscall, `${err.message} (verifier: ${log})`);
-    }
-    return new SocketFilterProgram(fd);
+    return new SocketFilterProgram(load(ProgType.SOCKET_FILTER, program));
   }
 
   /**
@@ -207,5 +328,44 @@ export class SocketFilterProgram extends FdHandle {
     frame[13] = 0xdd;
     frame.set(packet, 14);
     return check(addon().bpfTestRun(this.live('BPF_PROG_TEST_RUN'), frame), 'bpf BPF_PROG_TEST_RUN', this.subject);
+  }
+}
+
+/** A loaded traffic-control program (BPF_PROG_TYPE_SCHED_CLS), attached to devices through tcx links. */
+export class TcProgram extends FdHandle {
+  private constructor(fd: number, subject: string) {
+    super(fd, subject);
+  }
+
+  /** `name` says what the program is in errors ("NDP responder"). */
+  static load(program: EbpfProgram | Uint8Array, name = 'tc eBPF program'): TcProgram {
+    return new TcProgram(load(ProgType.SCHED_CLS, program), name);
+  }
+
+  /** Attaches the program to `ifindex`'s ingress or egress, ahead of its classic tc filters, until the link is closed. */
+  attach(ifindex: number, direction: 'ingress' | 'egress'): TcxLink {
+    return TcxLink.create(this.live('BPF_LINK_CREATE'), ifindex, direction, this.subject);
+  }
+
+  /**
+   * Runs the program once on an Ethernet `frame` (BPF_PROG_TEST_RUN): its
+   * verdict as a signed number (TcxVerdict) and the frame as it left it.
+   */
+  testRun(frame: Uint8Array): { verdict: number; frame: Uint8Array } {
+    const out = new Uint8Array(frame.length + 256);
+    const verdict = check(addon().bpfTestRun(this.live('BPF_PROG_TEST_RUN'), frame, out), 'bpf BPF_PROG_TEST_RUN', this.subject);
+    return { verdict: verdict | 0, frame: out.subarray(0, addon().bpfTestRunOutLength()) };
+  }
+}
+
+/** A program attached to a device's ingress or egress; closing it (or the process ending) detaches it. */
+export class TcxLink extends FdHandle {
+  private constructor(fd: number, subject: string) {
+    super(fd, subject);
+  }
+
+  static create(progFd: number, ifindex: number, direction: 'ingress' | 'egress', subject: string): TcxLink {
+    const what = `${subject} on ifindex ${ifindex} ${direction}`;
+    return new TcxLink(check(addon().bpfTcxAttach(progFd, ifindex, direction === 'egress' ? 1 : 0), 'bpf BPF_LINK_CREATE', what), what);
   }
 }
