@@ -56,7 +56,7 @@ const PSEUDO_MAP_FD = 1;
 /** Helper functions (enum bpf_func_id). */
 export const Helper = {
   MAP_LOOKUP_ELEM: 1, MAP_UPDATE_ELEM: 2, KTIME_GET_NS: 5, SKB_STORE_BYTES: 9, L3_CSUM_REPLACE: 10, L4_CSUM_REPLACE: 11,
-  REDIRECT: 23, CSUM_DIFF: 28, SKB_PULL_DATA: 39, FIB_LOOKUP: 69, REDIRECT_NEIGH: 152, CHECK_MTU: 163,
+  REDIRECT: 23, CSUM_DIFF: 28, SKB_PULL_DATA: 39, CSUM_UPDATE: 40, FIB_LOOKUP: 69, REDIRECT_NEIGH: 152, CHECK_MTU: 163,
 } as const;
 /** Map types (enum bpf_map_type). */
 export const MapType = { HASH: 1, ARRAY: 2, PERCPU_ARRAY: 6, LRU_HASH: 9 } as const;

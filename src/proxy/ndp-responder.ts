@@ -8,17 +8,18 @@
 // Only the common case, fully validated, is answered here; the answer is
 // byte for byte the one the engine builds (src/ndp/emit.ts answer(), checked
 // by test/proxy/ndp-responder.test.ts):
-//   Ethernet | IPv6 (version 6, traffic class and flow label 0, payload 32,
-//   next header ICMPv6, hop limit 255, no extension header) | NS (code 0,
+//   Ethernet | IPv6 (payload 32, next header ICMPv6, hop limit 255, no
+//   extension header) | NS (code 0,
 //   checksum correct) | exactly one option: the SLLA; the frame exactly 86
 //   bytes; a unicast source (not DAD); the destination the target's
 //   solicited-node group or the target itself.
 // The NA has the same size, so nothing moves: Ethernet to the SLLA from the
 // uplink's MAC, IPv6 from the target (or the uplink's link-local address)
 // to the solicitor, type 136 with R as configured, S=1, O=0, the TLLA the
-// uplink's MAC. The IPv6 packet's one's-complement sum stays the same (the
-// first 8 bytes are equal, the ICMPv6 checksum balances the rest), so a
-// CHECKSUM_COMPLETE skb stays right.
+// uplink's MAC, traffic class and flow label 0 (ndisc6 and other raw-socket
+// senders get a flow label from the kernel). The IPv6 packet's one's-
+// complement sum changes only by that first word (the ICMPv6 checksum
+// balances the rest), which bpf_csum_update adds to a CHECKSUM_COMPLETE skb.
 //
 // Everything else goes on untouched (TcxVerdict.NEXT) to the proxy's packet
 // sockets, which answer, count or drop it as before: DAD, other options,
@@ -31,7 +32,7 @@
 // the entry (atomic adds): `answered`, and `passed` for an NS to the target
 // it left to user space. The wiring folds `answered` into the engine's
 // counters (ndp-service.ts), so an operator sees these answers as others.
-import { BpfMap, EbpfProgram, Helper, JmpOp, AluOp, MapType, SkBuff, TcProgram, TcxVerdict, type TcxLink } from '../io/ebpf.js';
+import { BpfMap, EbpfProgram, FP, Helper, JmpOp, AluOp, MapType, SkBuff, TcProgram, TcxVerdict, type TcxLink } from '../io/ebpf.js';
 import { isMulticast } from '../wire/address.js';
 
 /** A targets map entry: counters first (8-byte aligned for the atomic adds), then the answer's facts. */
@@ -128,7 +129,7 @@ export function ndpResponderProgram(targets: BpfMap): EbpfProgram {
     // The case answered here, and nothing else.
     .mov64(2, data).add64(2, FRAME_LEN).jmpReg(JmpOp.JGT, 2, end, 'passed')
     .ldx(4, 2, skb, SkBuff.len).jmp32(JmpOp.JNE, 2, FRAME_LEN, 'passed')
-    .ldx(4, 2, data, IP_FIRST_WORD).jmp32(JmpOp.JNE, 2, LE_VERSION_ONLY, 'passed')
+    .ldx(1, 2, data, IP_FIRST_WORD).alu32(AluOp.AND, 2, 0xf0).jmp32(JmpOp.JNE, 2, 0x60, 'passed')
     .ldx(2, 2, data, IP_PAYLOAD_LEN).jmp32(JmpOp.JNE, 2, LE_PAYLOAD_32, 'passed')
     .ldx(1, 2, data, IP_HOP_LIMIT).jmp32(JmpOp.JNE, 2, 255, 'passed')
     .ldx(1, 2, data, ICMP_CODE).jmp32(JmpOp.JNE, 2, 0, 'passed')
@@ -150,7 +151,15 @@ export function ndpResponderProgram(targets: BpfMap): EbpfProgram {
   sumMessage(p, data);
   p.jmp32(JmpOp.JNE, 0, 0xffff, 'passed');
 
-  // The answer, in place. The destination first: the source is overwritten next.
+  // The answer, in place. Version 6, traffic class and flow label 0: the skb's sum follows.
+  p.st(4, FP, -8, LE_VERSION_ONLY)
+    .mov64(1, data).add64(1, IP_FIRST_WORD).alu64(AluOp.MOV, 2, 4)
+    .mov64(3, FP).add64(3, -8).alu64(AluOp.MOV, 4, 4).alu64(AluOp.MOV, 5, 0)
+    .call(Helper.CSUM_DIFF)
+    .mov64(1, skb).alu32Reg(AluOp.MOV, 2, 0)
+    .call(Helper.CSUM_UPDATE)
+    .st(4, data, IP_FIRST_WORD, LE_VERSION_ONLY);
+  // The destination first: the source is overwritten next.
   p.ldx(8, 2, data, IP_SRC).stx(8, data, IP_DST, 2)
     .ldx(8, 2, data, IP_SRC + 8).stx(8, data, IP_DST + 8, 2)
     .ldx(1, 2, entry, Target.FROM_LINK_LOCAL).jmp32(JmpOp.JEQ, 2, 0, 'from-target')
