@@ -107,8 +107,10 @@ const PRIORITY_RCVBUF = 1 << 20;
  * test/proxy/ndp-service.test.ts); 256 KiB lost 10 % of them.
  */
 const FLOOD_RCVBUF = 4 << 20;
-/** How often the kernel's receive-buffer drops are read (a system call per socket, so not per wake-up). */
+/** How often the kernel's receive-buffer drops and answers are read (a system call per socket, so not per wake-up). */
 const OVERFLOW_POLL_MS = 1000;
+/** A reader of the counters (metrics, the counters line) reads the kernel's anew at most this often. */
+const COUNTERS_REFRESH_MS = 100;
 
 /** The source add() and remove() claim for when the caller names none. */
 const API_SOURCE = 'api';
@@ -152,6 +154,8 @@ export class NdpService implements SourcesListener {
   private readonly logAnswers: boolean;
   /** The uplinks' filters are rebuilt on the next turn of the event loop (once for a burst of address changes). */
   private retargeting: NodeJS.Immediate | undefined;
+  /** When the kernel's drops and answers were last read (countOverflows). */
+  private countedAt = Number.NEGATIVE_INFINITY;
   /** Whether the uplinks' tc programs may answer, and why (or why not): set once, off for good after a refusal. */
   private kernelAnswers: { on: boolean; reason: string };
 
@@ -271,6 +275,11 @@ export class NdpService implements SourcesListener {
   /** Each interface the engine counts for, by name, and its id in the engine's counters (the counter registry). */
   get interfaceIds(): ReadonlyMap<string, number> {
     return this.ids;
+  }
+
+  /** Brings the engine's counters up to date with the kernel's drops and answers, for a reader (at most every COUNTERS_REFRESH_MS). */
+  refreshCounters(): void {
+    if (this.now() - this.countedAt >= COUNTERS_REFRESH_MS) this.countOverflows();
   }
 
   /** Rules, exact addresses and sessions per interface name (control path; the counters are in src/service/counters.ts). */
@@ -655,6 +664,7 @@ export class NdpService implements SourcesListener {
   // Frames the kernel dropped since the last look, counted as the engine's
   // drops: a flood that outruns the wake-ups shows in the same table.
   private countOverflows(): void {
+    this.countedAt = this.now();
     for (let id = 0; id < MAX_INTERFACES; id++) {
       const link = this.links[id];
       if (link === undefined) continue;
