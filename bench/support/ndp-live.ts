@@ -48,8 +48,11 @@ const FLOOD_MS = 2000;
 const BATCH = 64;
 const SLOT = 128;
 
-/** `base`: sixgate from another build (--base), for an A/B in one run. */
-type Proxy = 'base' | 'sixgate' | 'ndppd' | 'kernel';
+/**
+ * `base`: sixgate from another build (--base), for an A/B in one run;
+ * `sixgate-user`: this build with --kernel-answers off (every answer from user space).
+ */
+type Proxy = 'base' | 'sixgate' | 'sixgate-user' | 'ndppd' | 'kernel';
 
 // Made once: a probe loop that allocates makes the generator scavenge (~1 ms
 // here) between a send and its answer, which was charged to the proxy.
@@ -309,9 +312,11 @@ async function startProxy(which: Proxy, host: Netns, dir: string, nodeFlags: str
   }
   const path = join(dir, `${which}.conf`);
   writeFileSync(path, config());
-  const child: ChildProcess = which === 'sixgate' || which === 'base'
-    ? host.spawn(process.execPath, [...nodeFlags, which === 'base' ? cli! : join(repoRoot, 'dist', 'src', 'cli', 'main.js'), 'ndp', '-c', path])
-    : host.spawn('ndppd', ['-c', path]);
+  const ours = join(repoRoot, 'dist', 'src', 'cli', 'main.js');
+  const child: ChildProcess = which === 'ndppd'
+    ? host.spawn('ndppd', ['-c', path])
+    : host.spawn(process.execPath, [...nodeFlags, which === 'base' ? cli! : ours, 'ndp', '-c', path,
+      ...(which === 'sixgate-user' ? ['--kernel-answers', 'off'] : [])]);
   let out = '';
   child.stdout?.on('data', (d: Buffer) => { out += d.toString(); });
   child.stderr?.on('data', (d: Buffer) => { out += d.toString(); });
@@ -364,7 +369,7 @@ export async function runLive(args: string[]): Promise<void> {
     const g = new Generator(gen);
     const rows: Record<string, unknown>[] = [];
     try {
-      for (const which of ['base', 'sixgate', 'ndppd', 'kernel'] as const) {
+      for (const which of ['base', 'sixgate', 'sixgate-user', 'ndppd', 'kernel'] as const) {
         if (which === 'base' ? base === undefined : onlyArg >= 0 && !args[onlyArg + 1]!.split(',').includes(which)) continue;
         const proxy = await startProxy(which, host, dir, nodeFlags, base);
         try {
