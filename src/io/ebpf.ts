@@ -66,7 +66,7 @@ export const ProgType = { SOCKET_FILTER: 1, SCHED_CLS: 3 } as const;
 export const TcxVerdict = { NEXT: -1, PASS: 0, DROP: 2, REDIRECT: 7 } as const;
 /** Offsets in struct __sk_buff, the context of socket-filter and tc programs. */
 export const SkBuff = {
-  len: 0, pktType: 4, mark: 8, protocol: 16, ingressIfindex: 36, ifindex: 40, cb: 48, hash: 68,
+  len: 0, pktType: 4, mark: 8, protocol: 16, vlanPresent: 20, ingressIfindex: 36, ifindex: 40, cb: 48, hash: 68,
   data: 76, dataEnd: 80, gsoSegs: 164, gsoSize: 176,
 } as const;
 export type Size = 1 | 2 | 4 | 8;

@@ -129,6 +129,8 @@ export function ndpResponderProgram(targets: BpfMap): EbpfProgram {
     // The case answered here, and nothing else.
     .mov64(2, data).add64(2, FRAME_LEN).jmpReg(JmpOp.JGT, 2, end, 'passed')
     .ldx(4, 2, skb, SkBuff.len).jmp32(JmpOp.JNE, 2, FRAME_LEN, 'passed')
+    // A tag the driver took off belongs to a VLAN device above this one, which the proxy does not serve.
+    .ldx(4, 2, skb, SkBuff.vlanPresent).jmp32(JmpOp.JNE, 2, 0, 'passed')
     .ldx(1, 2, data, IP_FIRST_WORD).alu32(AluOp.AND, 2, 0xf0).jmp32(JmpOp.JNE, 2, 0x60, 'passed')
     .ldx(2, 2, data, IP_PAYLOAD_LEN).jmp32(JmpOp.JNE, 2, LE_PAYLOAD_32, 'passed')
     .ldx(1, 2, data, IP_HOP_LIMIT).jmp32(JmpOp.JNE, 2, 255, 'passed')
