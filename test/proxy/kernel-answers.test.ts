@@ -22,14 +22,13 @@ const url = (path: string): string => fileURLToPath(new URL(path, import.meta.ur
 const TARGET = '2001:db8:1::5';
 
 describe('NDP answers in the kernel', { ...req, timeout: 60_000 }, () => {
-  let lab: Lab;
-  let host: Netns;
+  let lab: Lab | undefined;
   let router: Netns;
+  let host: Netns;
 
   before(async () => {
     lab = new Lab();
-    host = lab.ns('host');
-    router = lab.ns('router');
+    [router, host] = [lab.ns('router'), lab.ns('host')];
     lab.veth(router, 'r0', host, 'h0');
     lab.addr(router, 'r0', '2001:db8:1::1/64');
     lab.addr(host, 'h0', '2001:db8:1::2/64');
