@@ -677,7 +677,8 @@ export class NdpService implements SourcesListener {
 
   /** Loads and attaches the uplink's tc program; the first refusal turns kernel answers off for good, with one log line. */
   private openResponder(link: Link): void {
-    if (!this.kernelAnswers.on) return;
+    // No hardware address: not an Ethernet device, whose frames the program could misread.
+    if (!this.kernelAnswers.on || (this.engine.interfaceInfo(link.id)?.mac.every((b) => b === 0) ?? true)) return;
     let responder: NdpResponder | null = null;
     try {
       responder = NdpResponder.load(link.ifindex);
