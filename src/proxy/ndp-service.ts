@@ -158,6 +158,8 @@ export class NdpService implements SourcesListener {
   private countedAt = Number.NEGATIVE_INFINITY;
   /** Whether the uplinks' tc programs may answer, and why (or why not): set once, off for good after a refusal. */
   private kernelAnswers: { on: boolean; reason: string };
+  /** The start-up line has said whether the kernel answers: a later refusal needs a line of its own. */
+  private kernelAnswersLogged = false;
 
   private constructor(options: NdpServiceOptions) {
     this.config = options.config;
@@ -188,6 +190,7 @@ export class NdpService implements SourcesListener {
     }
     const k = service.kernelAnswers;
     service.log.info({ kernelAnswers: k.on ? 'on' : 'off' }, `kernelAnswers=${k.on ? 'on' : 'off'} (${k.reason})`);
+    service.kernelAnswersLogged = true;
     return service;
   }
 
@@ -687,7 +690,7 @@ export class NdpService implements SourcesListener {
     } catch (err) {
       responder?.close();
       this.kernelAnswers = { on: false, reason: `the kernel refused the program: ${(err as Error).message}` };
-      this.log.warn({ iface: link.name }, `kernelAnswers=off (${this.kernelAnswers.reason})`);
+      if (this.kernelAnswersLogged) this.log.warn({ iface: link.name }, `kernelAnswers=off (${this.kernelAnswers.reason})`);
     }
   }
 
