@@ -301,10 +301,15 @@ export class NdpResponder {
       this.targets.delete(key);
       this.#credited.delete(id);
     }
-    for (const [id, a] of wanted) {
-      if (!this.targets.update(a, value)) break;
-      this.#credited.set(id, 0);
-    }
+    // The new ones in one call (a burst of containers starting).
+    const newKeys = new Uint8Array(wanted.size * 16);
+    const newValues = new Uint8Array(wanted.size * Target.SIZE);
+    [...wanted.values()].forEach((a, i) => {
+      newKeys.set(a.subarray(0, 16), i * 16);
+      newValues.set(value, i * Target.SIZE);
+    });
+    const written = this.targets.updateMany(newKeys, newValues, wanted.size);
+    [...wanted.keys()].slice(0, written).forEach((id) => this.#credited.set(id, 0));
   }
 
   /** Credits the answers made since the last fold, per target; the totals since load. */

@@ -7,7 +7,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { TcxVerdict } from '../../src/io/ebpf.js';
-import { NdpResponder } from '../../src/proxy/ndp-responder.js';
+import { MAX_TARGETS, NdpResponder } from '../../src/proxy/ndp-responder.js';
 import { NaFlag } from '../../src/wire/ndp.js';
 import { verifyL4Checksum } from '../../src/wire/checksum.js';
 import { Protocol } from '../../src/wire/ipv6.js';
@@ -138,6 +138,26 @@ describe('NDP responder program', prereq, () => {
     assert.equal(responder.testRun(nsFrame(TARGET)).verdict, TcxVerdict.REDIRECT);
     responder.fold(note);
     assert.deepEqual(later.sort(), [[Buffer.from(OTHER).toString('hex'), 1], [Buffer.from(TARGET).toString('hex'), 1]].sort());
+  });
+
+  test('holds MAX_TARGETS targets, written in one call; more are left to user space and counted as omitted', () => {
+    const many = NdpResponder.load(1);
+    try {
+      const targets = Array.from({ length: MAX_TARGETS + 4 }, (_, i) => {
+        const t = ip('2001:db8:7::');
+        t[13] = i >> 16;
+        t[14] = i >> 8;
+        t[15] = i;
+        return t;
+      });
+      many.sync(targets, { mac: UPLINK_MAC, flags: NaFlag.Solicited, linkLocal: null }, () => {});
+      const stats = many.fold(() => {});
+      assert.deepEqual([stats.targets, stats.omitted], [MAX_TARGETS, 4]);
+      assert.equal(many.testRun(nsFrame(targets[MAX_TARGETS - 1]!)).verdict, TcxVerdict.REDIRECT);
+      assert.equal(many.testRun(nsFrame(targets[MAX_TARGETS]!)).verdict, TcxVerdict.NEXT);
+    } finally {
+      many.close();
+    }
   });
 
   test('the engine\'s answer is what it sends with router: false too (flags from the entry)', () => {
