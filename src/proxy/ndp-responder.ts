@@ -32,6 +32,7 @@
 // the entry (atomic adds): `answered`, and `passed` for an NS to the target
 // it left to user space. The wiring folds `answered` into the engine's
 // counters (ndp-service.ts), so an operator sees these answers as others.
+import { endianness } from 'node:os';
 import { BpfMap, EbpfProgram, FP, Helper, JmpOp, AluOp, MapType, SkBuff, TcProgram, TcxVerdict, type TcxLink } from '../io/ebpf.js';
 import { isMulticast } from '../wire/address.js';
 
@@ -245,8 +246,9 @@ export class NdpResponder {
 
   private constructor(readonly ifindex: number, private readonly targets: BpfMap, private readonly program: TcProgram) {}
 
-  /** Loads the program for the uplink `ifindex` (not attached yet). Throws NativeIoError when the kernel refuses it. */
+  /** Loads the program for the uplink `ifindex` (not attached yet). Throws NativeIoError when the kernel refuses it, Error on a big-endian host. */
   static load(ifindex: number): NdpResponder {
+    if (endianness() !== 'LE') throw new Error('the program reads fields in little-endian order; this host is big-endian');
     const targets = BpfMap.create(MapType.HASH, 16, Target.SIZE, MAX_TARGETS, 'NDP responder targets');
     try {
       return new NdpResponder(ifindex, targets, TcProgram.load(ndpResponderProgram(targets), 'NDP responder'));
