@@ -8,11 +8,11 @@
 // Only the common case, fully validated, is answered here; the answer is
 // byte for byte the one the engine builds (src/ndp/emit.ts answer(), checked
 // by test/proxy/ndp-responder.test.ts):
-//   Ethernet | IPv6 (payload 32, next header ICMPv6, hop limit 255, no
-//   extension header) | NS (code 0,
-//   checksum correct) | exactly one option: the SLLA; the frame exactly 86
-//   bytes; a unicast source (not DAD); the destination the target's
-//   solicited-node group or the target itself.
+//   Ethernet (no VLAN tag) | IPv6 (payload 32, next header ICMPv6, hop
+//   limit 255, no extension header) | NS (code 0, checksum correct) |
+//   exactly one option: the SLLA; the frame exactly 86 bytes; a unicast
+//   source (not DAD); the destination the target's solicited-node group or
+//   the target itself.
 // The NA has the same size, so nothing moves: Ethernet to the SLLA from the
 // uplink's MAC, IPv6 from the target (or the uplink's link-local address)
 // to the solicitor, type 136 with R as configured, S=1, O=0, the TLLA the
