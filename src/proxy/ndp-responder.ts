@@ -314,6 +314,20 @@ export class NdpResponder {
     [...wanted.keys()].slice(0, written).forEach((id) => this.#credited.set(id, 0));
   }
 
+  /** Stops answering `target` at once (a withdrawn address), its last answers credited. */
+  forget(target: Uint8Array, credit: (target: Uint8Array, answers: number) => void): void {
+    const value = new Uint8Array(Target.SIZE);
+    if (!this.targets.lookup(target, value)) return;
+    this.targets.delete(target);
+    const id = hex(target);
+    const delta = Number(new DataView(value.buffer).getBigUint64(Target.ANSWERED, true)) - (this.#credited.get(id) ?? 0);
+    if (delta > 0) {
+      credit(target.slice(0, 16), delta);
+      this.#answered += delta;
+    }
+    this.#credited.delete(id);
+  }
+
   /** Credits the answers made since the last fold, per target; the totals since load. */
   fold(credit: (target: Uint8Array, answers: number) => void): ResponderStats {
     const { keys, values, count } = this.#dump();

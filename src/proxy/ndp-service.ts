@@ -249,6 +249,15 @@ export class NdpService implements SourcesListener {
     if (id === undefined) return;
     this.engine.remove(id, addr);
     this.flush();
+    // Withdrawn (a container gone, maybe to another host): the kernel stops answering it now, not with the filters.
+    const link = this.links[id];
+    if (link?.responder != null && this.engine.addresses.find(id, addr, 0) < 0) {
+      try {
+        link.responder.forget(addr, (target, n) => this.creditKernelAnswers(link, target, n));
+      } catch (err) {
+        this.log.warn({ err, iface: link.name }, 'could not update the kernel\'s NDP targets');
+      }
+    }
     this.scheduleRetarget();
   }
 
@@ -415,6 +424,8 @@ export class NdpService implements SourcesListener {
     this.config = base;
     this.uplinkNames = uplinks;
     this.flush();
+    // The kernel's targets and answers follow the configuration at once; the filters on the next turn.
+    for (const link of this.links) if (link?.responder != null) this.syncResponder(link, this.exactTargets(link.id));
     this.scheduleRetarget();
 
     this.stopWatching?.();
@@ -614,6 +625,16 @@ export class NdpService implements SourcesListener {
     });
   }
 
+  /** The exact addresses the engine answers on interface `id`, copied out. */
+  private exactTargets(id: number): Uint8Array[] {
+    const table = this.engine.addresses.table;
+    return this.engine.addresses.entriesOf(id).map((e) => {
+      const t = new Uint8Array(16);
+      table.copyAddress(e, t, 0);
+      return t;
+    });
+  }
+
   /**
    * Splits the uplink's NS anew for the exact addresses the engine holds
    * now. A socket is charged for its old filter and its new one while they
@@ -627,12 +648,7 @@ export class NdpService implements SourcesListener {
    */
   private retarget(link: Link): void {
     if (link.priority === null || link.filters === null) return;
-    const table = this.engine.addresses.table;
-    const targets = this.engine.addresses.entriesOf(link.id).map((e) => {
-      const t = new Uint8Array(16);
-      table.copyAddress(e, t, 0);
-      return t;
-    });
+    const targets = this.exactTargets(link.id);
     this.syncResponder(link, targets);
     const types = icmpTypes(true, link.inner);
     const none = nsTargetFilters([], { types });

@@ -7,7 +7,8 @@
 // gets its answers: the tc program made them. tcpdump on the router's side
 // counts exactly one NA per NS, so the sockets never answered them again;
 // the proxy's counters show them once it runs again. A capture of every
-// packet turns the program off (user space answers, and sees the NS).
+// packet turns the program off (user space answers, and sees the NS). An
+// address withdrawn leaves the kernel's map at once.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
@@ -20,6 +21,7 @@ import { waitFor } from '../support/wait.js';
 const req = requires({ root: true, tools: ['ip', 'nsenter', 'ndisc6', 'tcpdump'] });
 const url = (path: string): string => fileURLToPath(new URL(path, import.meta.url));
 const TARGET = '2001:db8:1::5';
+const WITHDRAWN = '2001:db8:1::6';
 
 describe('NDP answers in the kernel', { ...req, timeout: 60_000 }, () => {
   let lab: Lab | undefined;
@@ -41,7 +43,7 @@ describe('NDP answers in the kernel', { ...req, timeout: 60_000 }, () => {
     const child = router.spawn('tcpdump', ['-i', 'r0', '-n', '-l', '-e', 'icmp6 and (ip6[40] == 135 or ip6[40] == 136)']);
     const lines: string[] = [];
     let ready = false;
-    child.stdout!.on('data', (d: Buffer) => lines.push(...d.toString().split('\n').filter((l) => l.includes(TARGET.replace(/^2001:db8:1::/, '')))));
+    child.stdout!.on('data', (d: Buffer) => lines.push(...d.toString().split('\n').filter((l) => l.includes(`${TARGET},`))));
     child.stderr!.on('data', (d: Buffer) => { if (/listening/.test(d.toString())) ready = true; });
     await waitFor(() => ready, 5000, 'tcpdump');
     return { child, lines };
@@ -86,6 +88,14 @@ out.captured = svc.capture.drain().length;
 svc.capture.stop();
 out.attachedAfter = kernel().attached;
 out.inKernelAfter = svc.engine.counters.eventCount(id, NdpEvent.AnsweredInKernel);
+// An address withdrawn is not answered a moment later, even before the event loop turns again.
+svc.add('h0', parseIpv6('${WITHDRAWN}'), 'docker');
+out.addedSynced = await until(() => kernel().targets === 2, 3000);
+svc.remove('h0', parseIpv6('${WITHDRAWN}'), 'docker');
+const late = spawn('nsenter', ['--net=${router.path}', '--', 'ndisc6', '-1', '-n', '-r', '1', '-w', '500', '${WITHDRAWN}', 'r0'], { stdio: 'ignore' });
+const lateExit = new Promise((resolve) => late.once('exit', resolve));
+Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1000);
+out.withdrawnExit = await lateExit;
 out.startLine = logs.find((l) => l.includes('kernelAnswers='));
 await svc.stop();
 console.log(JSON.stringify(out));`, 30_000);
@@ -104,6 +114,8 @@ console.log(JSON.stringify(out));`, 30_000);
     assert.ok((out.captured as number) >= 3, 'the capture saw the NS');
     assert.equal(out.attachedAfter, true);
     assert.equal(out.inKernelAfter, 3, 'nothing answered in the kernel while the capture ran');
+    assert.equal(out.addedSynced, true);
+    assert.notEqual(out.withdrawnExit, 0, 'a withdrawn address is no longer answered');
     const ns = dump.lines.filter((l) => /neighbor solicitation/.test(l)).length;
     // Less the announcement to ff02::1 when the address was claimed.
     const na = dump.lines.filter((l) => /neighbor advertisement/.test(l) && !/> ff02::1:/.test(l)).length;
