@@ -1,5 +1,5 @@
-// `npm run bench -- ndp [--packets N] [--live [--rate NS_PER_S] [--only sixgate,ndppd,kernel]
-//                                     [--dump PREFIX] [--node-flags '--trace-gc'] [--base DIST]]`
+// `npm run bench -- ndp [--packets N] [--live [--rate NS_PER_S] [--only sixgate,sixgate-user,ndppd,kernel]
+//                                     [--dump PREFIX] [--node-flags '--trace-gc'] [--base DIST] [--proxy-cpus LIST]]`
 //
 // 1. The engine alone (no I/O): NS per second for an exact address, for a
 //    static prefix, and for a flood of random targets under an iface rule
@@ -8,11 +8,15 @@
 //    path must allocate nothing, so no scavenge may happen.
 // 2. --live (root, ndppd installed): the same namespace topology as the
 //    tests, answered in turn by sixgate, ndppd 0.2.5 and the kernel's
-//    proxy_ndp (proxy_delay 0): NS->NA latency p50/p99 over sequential probes
+//    proxy_ndp (proxy_delay 0) -- sixgate twice: as it runs (exact addresses
+//    answered by its tc program where the kernel takes one) and with
+//    --kernel-answers off (sixgate-user) --: NS->NA latency p50/p99 over sequential probes
 //    (--dump PREFIX writes each probe's start and latency, and the proxy's
 //    output, to PREFIX.<proxy>.*; --node-flags are given to sixgate's node;
 //    --base DIST adds a row for another build's sixgate, e.g. main's dist,
-//    run just before this one's: an A/B in one run),
+//    run just before this one's: an A/B in one run; --proxy-cpus pins the
+//    proxy's process with taskset -c, e.g. `taskset -c 0 npm run bench -- ndp
+//    --live --proxy-cpus 1` keeps the generator and the proxy off each other's CPU),
 //    then a flood (target >= 150k NS/s for random targets) with one legit NS
 //    every millisecond, counting the legit ones answered.
 import { Bench } from 'tinybench';

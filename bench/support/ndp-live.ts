@@ -19,7 +19,10 @@
 //      for 2 s, with one NS for an exact address every millisecond mixed in
 //      (at most one per batch); how many of those legit NS got their NA, and
 //      how fast (--dump: each latency in PREFIX.<proxy>.flood.tsv), and the
-//      share of the flood the proxy spent on a CPU and waiting for one;
+//      share of the flood the proxy spent on a CPU and waiting for one; the
+//      same latency on the wire (legit wire p50/p99: tcpdump's timestamps of
+//      the NS leaving r0 and its NA arriving), which leaves out the
+//      generator's own wait for a CPU to read the answer on;
 //   3. answer load: NS for the exact addresses only, at RATE per second:
 //      NAs per second that came back.
 // All NS come from r0's own address and MAC, so proxies that answer through
@@ -48,8 +51,11 @@ const FLOOD_MS = 2000;
 const BATCH = 64;
 const SLOT = 128;
 
-/** `base`: sixgate from another build (--base), for an A/B in one run. */
-type Proxy = 'base' | 'sixgate' | 'ndppd' | 'kernel';
+/**
+ * `base`: sixgate from another build (--base), for an A/B in one run;
+ * `sixgate-user`: this build with --kernel-answers off (every answer from user space).
+ */
+type Proxy = 'base' | 'sixgate' | 'sixgate-user' | 'ndppd' | 'kernel';
 
 // Made once: a probe loop that allocates makes the generator scavenge (~1 ms
 // here) between a send and its answer, which was charged to the proxy.
@@ -261,6 +267,43 @@ async function flood(g: Generator, rate: number, exactOnly: boolean): Promise<{ 
   };
 }
 
+/**
+ * tcpdump on r0 for the legit NS and NA only (the flood's targets are
+ * 2001:db8:1:1::/64, filtered out in the kernel), started before the flood;
+ * stop() pairs each NS with the next NA for its target: latencies in µs.
+ */
+async function wireWatch(gen: Netns): Promise<{ stop(): Promise<number[]> }> {
+  const filter = 'icmp6 and (ip6[40] == 135 or ip6[40] == 136) and ip6[48:4] == 0x20010db8 and ip6[52:4] == 0x00010000 and (ip6[60:4] & 0xffffff00) == 0x00010100';
+  const child = gen.spawn('tcpdump', ['-i', 'r0', '-n', '-tt', '-l', '-B', '8192', filter]);
+  let out = '';
+  let ready = false;
+  child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
+  child.stderr!.on('data', (d: Buffer) => { if (/listening/.test(d.toString())) ready = true; });
+  for (const end = Date.now() + 5000; !ready && Date.now() < end;) await sleep(10);
+  return {
+    stop: async () => {
+      await sleep(200);
+      const gone = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGINT');
+      await Promise.race([gone, sleep(2000)]);
+      const asked = new Map<string, number>();
+      const latencies: number[] = [];
+      for (const line of out.split('\n')) {
+        const m = /^(\d+\.\d+) .*neighbor (solicitation, who has|advertisement, tgt is) ([0-9a-f:]+)/.exec(line);
+        if (m === null) continue;
+        const at = Number(m[1]);
+        if (m[2]!.startsWith('solicitation')) {
+          if (!asked.has(m[3]!)) asked.set(m[3]!, at);
+        } else if (asked.has(m[3]!)) {
+          latencies.push((at - asked.get(m[3]!)!) * 1e6);
+          asked.delete(m[3]!);
+        }
+      }
+      return latencies.sort((a, b) => a - b);
+    },
+  };
+}
+
 function config(): string {
   const rules = Array.from({ length: LEGIT }, (_, i) => {
     const t = legit(i);
@@ -289,7 +332,8 @@ function cpu(seconds: number): string {
   return Number.isNaN(seconds) ? 'softirq' : `${Math.round((seconds / (FLOOD_MS / 1000)) * 100)}`;
 }
 
-async function startProxy(which: Proxy, host: Netns, dir: string, nodeFlags: string[], cli: string | undefined): Promise<Running> {
+/** `cpus`: the proxy process's CPU list (taskset -c), or undefined for any. */
+async function startProxy(which: Proxy, host: Netns, dir: string, nodeFlags: string[], cli: string | undefined, cpus: string | undefined): Promise<Running> {
   if (which === 'kernel') {
     host.sysctl('net.ipv6.conf.h0.proxy_ndp', '1');
     host.sysctl('net.ipv6.neigh.h0.proxy_delay', '0');
@@ -309,9 +353,12 @@ async function startProxy(which: Proxy, host: Netns, dir: string, nodeFlags: str
   }
   const path = join(dir, `${which}.conf`);
   writeFileSync(path, config());
-  const child: ChildProcess = which === 'sixgate' || which === 'base'
-    ? host.spawn(process.execPath, [...nodeFlags, which === 'base' ? cli! : join(repoRoot, 'dist', 'src', 'cli', 'main.js'), 'ndp', '-c', path])
-    : host.spawn('ndppd', ['-c', path]);
+  const ours = join(repoRoot, 'dist', 'src', 'cli', 'main.js');
+  const command = which === 'ndppd' ? ['ndppd', '-c', path] : [process.execPath, ...nodeFlags, which === 'base' ? cli! : ours, 'ndp', '-c', path,
+    ...(which === 'sixgate-user' ? ['--kernel-answers', 'off'] : [])];
+  // taskset execs the command: the child's pid stays the proxy's.
+  const pinned = cpus === undefined ? command : ['taskset', '-c', cpus, ...command];
+  const child: ChildProcess = host.spawn(pinned[0]!, pinned.slice(1));
   let out = '';
   child.stdout?.on('data', (d: Buffer) => { out += d.toString(); });
   child.stderr?.on('data', (d: Buffer) => { out += d.toString(); });
@@ -347,6 +394,8 @@ export async function runLive(args: string[]): Promise<void> {
   const dumpArg = args.indexOf('--dump');
   const flagsArg = args.indexOf('--node-flags');
   const nodeFlags = flagsArg >= 0 ? args[flagsArg + 1]!.split(' ') : [];
+  const cpuArg = args.indexOf('--proxy-cpus');
+  const proxyCpus = cpuArg >= 0 ? args[cpuArg + 1] : undefined;
   const baseArg = args.indexOf('--base');
   const base = baseArg >= 0 ? join(args[baseArg + 1]!, 'src', 'cli', 'main.js') : undefined;
   const dir = mkdtempSync(join(tmpdir(), 'sixgate-bench-ndp-'));
@@ -364,9 +413,9 @@ export async function runLive(args: string[]): Promise<void> {
     const g = new Generator(gen);
     const rows: Record<string, unknown>[] = [];
     try {
-      for (const which of ['base', 'sixgate', 'ndppd', 'kernel'] as const) {
+      for (const which of ['base', 'sixgate', 'sixgate-user', 'ndppd', 'kernel'] as const) {
         if (which === 'base' ? base === undefined : onlyArg >= 0 && !args[onlyArg + 1]!.split(',').includes(which)) continue;
-        const proxy = await startProxy(which, host, dir, nodeFlags, base);
+        const proxy = await startProxy(which, host, dir, nodeFlags, base, proxyCpus);
         try {
           gen.ip('neigh', 'flush', 'dev', 'r0');
           const seq = await sequential(g, 'spin', 1);
@@ -379,9 +428,11 @@ export async function runLive(args: string[]): Promise<void> {
           }
           const cpuBefore = proxy.cpuSeconds();
           const waitBefore = proxy.waitSeconds();
+          const wire = await wireWatch(gen);
           const mixed = {
             ...(await flood(g, rate, false)), cpuSeconds: proxy.cpuSeconds() - cpuBefore, waitSeconds: proxy.waitSeconds() - waitBefore,
           };
+          const onWire = await wire.stop();
           if (dumpArg >= 0) writeFileSync(`${args[dumpArg + 1]}.${which}.flood.tsv`, g.latencies.map((ms) => `${ms}`).join('\n') + '\n');
           const load = await flood(g, rate, true);
           rows.push({
@@ -392,6 +443,7 @@ export async function runLive(args: string[]): Promise<void> {
             'flood NS/s': mixed.rate, 'legit answered': `${Math.min(mixed.naTotal, mixed.legitSent)}/${mixed.legitSent}`,
             'CPU % in flood': cpu(mixed.cpuSeconds), 'CPU wait % in flood': cpu(mixed.waitSeconds),
             'legit p50 µs': Math.round(mixed.p50), 'legit p99 µs': Math.round(mixed.p99),
+            'legit wire p50': Math.round(quantile(onWire, 0.5)), 'legit wire p99': Math.round(quantile(onWire, 0.99)),
             'exact NS/s sent': load.rate, 'NA/s back': Math.round(load.naTotal / (FLOOD_MS / 1000)),
           });
         } finally {

@@ -30,6 +30,7 @@ export interface NdpCliOptions {
   check?: boolean;
   address: string[];
   naSource: string;
+  kernelAnswers: string;
   controlSocket: string;
 }
 
@@ -46,6 +47,7 @@ export function registerNdp(program: Command): void {
     .option('--address <iface=addr>', 'also answer for this exact address on this proxy interface (repeatable)',
       (v: string, list: string[]) => [...list, v], [] as string[])
     .option('--na-source <target|link-local>', 'source address of the advertisements sent', 'target')
+    .option('--kernel-answers <auto|off>', 'answer NS for exact addresses in the kernel (a tc program on each proxy interface) where it takes one', 'auto')
     .option('--control-socket <path>', 'unix socket sixgate ndp sessions and status read this daemon through', DEFAULT_CONTROL_SOCKET)
     .addCommand(ndpSessionsCommand())
     .addHelpText('after', `
@@ -79,6 +81,9 @@ export async function runNdp(opts: NdpCliOptions): Promise<number> {
     if (opts.naSource !== 'target' && opts.naSource !== 'link-local') {
       throw new ConfigError(`--na-source must be target or link-local, not ${JSON.stringify(opts.naSource)}`);
     }
+    if (opts.kernelAnswers !== 'auto' && opts.kernelAnswers !== 'off') {
+      throw new ConfigError(`--kernel-answers must be auto or off, not ${JSON.stringify(opts.kernelAnswers)}`);
+    }
   } catch (err) {
     return fail(log, err);
   }
@@ -94,6 +99,7 @@ export async function runNdp(opts: NdpCliOptions): Promise<number> {
   try {
     service = await NdpService.start({
       config, logger: log, now: monotonicMs, addresses, naSource: opts.naSource as 'target' | 'link-local',
+      kernelAnswers: opts.kernelAnswers as 'auto' | 'off',
     });
   } catch (err) {
     return fail(log, err);

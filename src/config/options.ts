@@ -19,6 +19,8 @@ export interface ServiceConfig {
   dockerIp6tables: 'auto' | 'on' | 'off';
   /** NDP proxy for containers of global networks inside the uplink's on-link prefix. */
   ndp: boolean;
+  /** NS for exact addresses answered by a tc program on the uplink: 'auto' = where the kernel takes it. */
+  ndpKernelAnswers: 'auto' | 'off';
   /** NAT66 for ULA networks. */
   nat66: boolean;
   /** External address choice for masquerading networks. */
@@ -122,6 +124,8 @@ export const OPTIONS: readonly OptionSpec[] = [
   spec('dockerIp6tables', 'enum', '--docker-ip6tables <mode>', { enum: ['auto', 'on', 'off'] },
     'whether dockerd does IPv6 NAT itself (its networks are then left alone)', 'auto', ['auto', 'on', 'off']),
   spec('ndp', 'boolean', '--ndp', { type: 'boolean' }, 'NDP proxy for containers of global networks on the uplink prefix', 'true'),
+  spec('ndpKernelAnswers', 'enum', '--ndp-kernel-answers <mode>', { enum: ['auto', 'off'] },
+    'answer NS for container and external addresses in the kernel (a tc program on the uplink), off while debug logs or a full capture watch the proxy', 'auto', ['auto', 'off']),
   spec('nat66', 'boolean', '--nat66', { type: 'boolean' }, 'NAT66 for ULA networks', 'true'),
   spec('addressMode', 'enum', '--address-mode <mode>', { enum: ['auto', 'dedicated', 'host'] },
     'external addresses of NAT66 networks: dedicated (from the uplink prefix) or the host address', 'auto',
@@ -193,7 +197,7 @@ export const OPTIONS: readonly OptionSpec[] = [
  * sessions into a new table as `sixgate nat` does.
  */
 export const RESTART_OPTIONS: ReadonlyArray<keyof ServiceConfig> = [
-  'uplink', 'waitUplink', 'dockerHost', 'dockerIp6tables', 'ndp', 'nat66', 'tun', 'workers', 'stateFile', 'statusFile', 'controlSocket', 'metricsListen', 'logLevel', 'logFormat', 'retryMaxMs', 'dhcpv6Pd',
+  'uplink', 'waitUplink', 'dockerHost', 'dockerIp6tables', 'ndp', 'ndpKernelAnswers', 'nat66', 'tun', 'workers', 'stateFile', 'statusFile', 'controlSocket', 'metricsListen', 'logLevel', 'logFormat', 'retryMaxMs', 'dhcpv6Pd',
   'fleet', 'fleetPrefix', 'fleetSize', 'fleetTtl', 'fleetHost', 'fleetAddress', 'fleetCa', 'fleetCert', 'fleetKey', 'fleetNetwork', 'fleetNetworkOptions',
 ];
 
@@ -201,6 +205,7 @@ export const DEFAULTS: ServiceConfig = {
   waitUplink: 0,
   dockerIp6tables: 'auto',
   ndp: true,
+  ndpKernelAnswers: 'auto',
   nat66: true,
   addressMode: 'auto',
   tun: 'sixgate0',

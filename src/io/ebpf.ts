@@ -56,7 +56,7 @@ const PSEUDO_MAP_FD = 1;
 /** Helper functions (enum bpf_func_id). */
 export const Helper = {
   MAP_LOOKUP_ELEM: 1, MAP_UPDATE_ELEM: 2, KTIME_GET_NS: 5, SKB_STORE_BYTES: 9, L3_CSUM_REPLACE: 10, L4_CSUM_REPLACE: 11,
-  REDIRECT: 23, CSUM_DIFF: 28, SKB_PULL_DATA: 39, FIB_LOOKUP: 69, REDIRECT_NEIGH: 152, CHECK_MTU: 163,
+  REDIRECT: 23, CSUM_DIFF: 28, SKB_PULL_DATA: 39, CSUM_UPDATE: 40, FIB_LOOKUP: 69, REDIRECT_NEIGH: 152, CHECK_MTU: 163,
 } as const;
 /** Map types (enum bpf_map_type). */
 export const MapType = { HASH: 1, ARRAY: 2, PERCPU_ARRAY: 6, LRU_HASH: 9 } as const;
@@ -66,7 +66,7 @@ export const ProgType = { SOCKET_FILTER: 1, SCHED_CLS: 3 } as const;
 export const TcxVerdict = { NEXT: -1, PASS: 0, DROP: 2, REDIRECT: 7 } as const;
 /** Offsets in struct __sk_buff, the context of socket-filter and tc programs. */
 export const SkBuff = {
-  len: 0, pktType: 4, mark: 8, protocol: 16, ingressIfindex: 36, ifindex: 40, cb: 48, hash: 68,
+  len: 0, pktType: 4, mark: 8, protocol: 16, vlanPresent: 20, ingressIfindex: 36, ifindex: 40, cb: 48, hash: 68,
   data: 76, dataEnd: 80, gsoSegs: 164, gsoSize: 176,
 } as const;
 export type Size = 1 | 2 | 4 | 8;

@@ -76,6 +76,7 @@ export const NdpEvent = {
   RouteAdded: 10,
   RouteRemoved: 11,
   SessionFromReserve: 12,
+  AnsweredInKernel: 13,
 } as const;
 
 const EVENTS = describeCodes(NdpEvent, {
@@ -92,6 +93,7 @@ const EVENTS = describeCodes(NdpEvent, {
   RouteAdded: ['route-added', 'Route to a verified target added (autowire).'],
   RouteRemoved: ['route-removed', 'Route to a target removed (autowire).'],
   SessionFromReserve: ['session-from-reserve', 'A session opened from the reserve kept for verified targets and solicitors, while the rate limits or the cap refused others.'],
+  AnsweredInKernel: ['answered-in-kernel', 'NS for an exact address answered by the tc program on the uplink (counted in solicit-received and advert-sent too).'],
 });
 
 export const EVENT_COUNT = EVENTS.names.length;
@@ -118,6 +120,11 @@ export class NdpCounters {
 
   event(iface: number, event: number): void {
     this.events[iface * EVENT_COUNT + event]++;
+  }
+
+  /** `n` events at once: counts the kernel reports in bulk. */
+  eventMany(iface: number, event: number, n: number): void {
+    this.events[iface * EVENT_COUNT + event] += n;
   }
 
   dropCount(iface: number, reason: number): number {

@@ -48,7 +48,7 @@ import {
 } from '../wire/address.js';
 import { WireError } from '../wire/error.js';
 import { NdpActions, ActionKind } from './actions.js';
-import { Emitter } from './emit.js';
+import { Emitter, type AnswerFrom } from './emit.js';
 import { AddressSource, ExactAddresses, type MembershipChange } from './addresses.js';
 import { NdpCounters, NdpDrop, NdpEvent, MAX_INTERFACES } from './counters.js';
 import { TargetBuckets, TokenBuckets, type BucketSpec } from './rate-limit.js';
@@ -198,6 +198,11 @@ export class NdpEngine {
 
   interfaceInfo(id: number): InterfaceInfo | undefined {
     return this.ifaces[id];
+  }
+
+  /** How uplink `iface` answers (its flags and NA source), or undefined when it is not an uplink. */
+  answerFrom(iface: number): AnswerFrom | undefined {
+    return this.uplinks[iface];
   }
 
   /** Replaces the routing-table snapshot `auto` rules consult. */

@@ -13,6 +13,13 @@
 // first, so an NS for a container's address never queues behind a flood of
 // NS for random targets.
 //
+// On an uplink whose kernel takes it, a tc program answers NS for those same
+// exact addresses in softirq (ndp-responder.ts): the common case never
+// reaches the sockets, so neither a flood nor the scheduler delays it. It is
+// off while someone watches the slow path (debug logging of every answer, a
+// `sixgate capture` of every packet) or with kernelAnswers 'off'; the
+// kernel's answers are credited to the engine's counters (foldKernelAnswers).
+//
 // Interface flags are never set with SIOCSIFFLAGS as ndppd does: ALLMULTI
 // and PROMISC are PACKET_ADD_MEMBERSHIP references the kernel drops when the
 // socket closes, so even a crash leaves the interface as it was.
@@ -32,14 +39,16 @@ import { Icmp6Socket } from '../io/icmp6.js';
 import { Counter, PacketRing, META_STRIDE } from '../io/ring.js';
 import { icmp6Filter, Icmp6Type, MAX_INSNS, nsTargetFilters, type NsTargetFilters } from '../io/bpf.js';
 import { hwaddr, ifIndex } from '../io/netif.js';
-import { CaptureTap, NOT_DROPPED } from '../io/capture.js';
+import { CaptureTap, NOT_DROPPED, type CaptureSettings } from '../io/capture.js';
 import { formatIpv6, matchesPrefix, parseIpv6 } from '../wire/address.js';
 import { HEADER_LEN as ETH_LEN } from '../wire/ethernet.js';
 import { ConfigError, NativeIoError } from '../errors.js';
 import { ActionKind, IP_OFFSET, SendPurpose } from '../ndp/actions.js';
 import { F as IP, HEADER_LEN as IP_HEADER_LEN } from '../wire/ipv6.js';
 import { F as ND } from '../wire/ndp.js';
-import { MAX_INTERFACES, NdpDrop } from '../ndp/counters.js';
+import { MAX_INTERFACES, NdpDrop, NdpEvent } from '../ndp/counters.js';
+import { NaFlag } from '../wire/ndp.js';
+import { NdpResponder, type ResponderStats } from './ndp-responder.js';
 import { NdpEngine, type NdpEngineOptions, type UplinkSpec } from '../ndp/engine.js';
 import { parseNdppdConfig, type NdppdConfig, type ProxyConfig, type RuleConfig } from '../ndp/ndppd-conf.js';
 import { ipBatch } from '../host/run.js';
@@ -60,6 +69,8 @@ export interface NdpServiceOptions {
   readonly naSource?: 'target' | 'link-local';
   /** Addresses and prefixes other parts of sixgate claim (default: a set of its own, fed through add/remove). */
   readonly sources?: NdpSources;
+  /** Answer NS for exact addresses in the kernel where it takes the program (default 'auto'; see the header). */
+  readonly kernelAnswers?: 'auto' | 'off';
 }
 
 interface Link {
@@ -73,6 +84,8 @@ interface Link {
   filters: NsTargetFilters | null;
   /** Uplinks only. */
   readonly icmp: Icmp6Socket | null;
+  /** Uplinks only, while kernel answers are on: the tc program answering the exact addresses. */
+  responder: NdpResponder | null;
   readonly uplink: boolean;
   readonly inner: boolean;
   readonly promisc: boolean;
@@ -94,8 +107,10 @@ const PRIORITY_RCVBUF = 1 << 20;
  * test/proxy/ndp-service.test.ts); 256 KiB lost 10 % of them.
  */
 const FLOOD_RCVBUF = 4 << 20;
-/** How often the kernel's receive-buffer drops are read (a system call per socket, so not per wake-up). */
+/** How often the kernel's receive-buffer drops and answers are read (a system call per socket, so not per wake-up). */
 const OVERFLOW_POLL_MS = 1000;
+/** A reader of the counters (metrics, the counters line) reads the kernel's anew at most this often. */
+const COUNTERS_REFRESH_MS = 100;
 
 /** The source add() and remove() claim for when the caller names none. */
 const API_SOURCE = 'api';
@@ -104,7 +119,7 @@ export class NdpService implements SourcesListener {
   readonly engine: NdpEngine;
   readonly sources: NdpSources;
   /** `sixgate capture`: the frames the engine dropped (or every frame it read), link id as interface. */
-  readonly capture = new CaptureTap();
+  readonly capture = new WatchedTap(() => this.watchChanged());
   /** ndppd.conf (or an uplink with no rules); the sources' claims come on top (see NdpSources.configWith). */
   private config: NdppdConfig;
   private readonly log: Logger;
@@ -139,6 +154,12 @@ export class NdpService implements SourcesListener {
   private readonly logAnswers: boolean;
   /** The uplinks' filters are rebuilt on the next turn of the event loop (once for a burst of address changes). */
   private retargeting: NodeJS.Immediate | undefined;
+  /** When the kernel's drops and answers were last read (countOverflows). */
+  private countedAt = Number.NEGATIVE_INFINITY;
+  /** Whether the uplinks' tc programs may answer, and why (or why not): set once, off for good after a refusal. */
+  private kernelAnswers: { on: boolean; reason: string };
+  /** The start-up line has said whether the kernel answers: a later refusal needs a line of its own. */
+  private kernelAnswersLogged = false;
 
   private constructor(options: NdpServiceOptions) {
     this.config = options.config;
@@ -149,6 +170,9 @@ export class NdpService implements SourcesListener {
     this.naSource = options.naSource ?? 'target';
     this.engine = new NdpEngine(options.engine);
     this.tx = new PacketRing({ slots: this.engine.actions.capacity, slotSize: 256 });
+    this.kernelAnswers = options.kernelAnswers === 'off' ? { on: false, reason: 'kernelAnswers off' }
+      : this.logAnswers ? { on: false, reason: 'debug log: every answer is logged from user space' }
+        : { on: true, reason: 'tc program on the uplinks\' ingress' };
     this.sources = options.sources ?? new NdpSources();
     this.sources.attach(this);
     this.overflowPoll = setInterval(() => this.countOverflows(), OVERFLOW_POLL_MS);
@@ -164,6 +188,9 @@ export class NdpService implements SourcesListener {
       await service.stop();
       throw err;
     }
+    const k = service.kernelAnswers;
+    service.log.info({ kernelAnswers: k.on ? 'on' : 'off' }, `kernelAnswers=${k.on ? 'on' : 'off'} (${k.reason})`);
+    service.kernelAnswersLogged = true;
     return service;
   }
 
@@ -222,6 +249,15 @@ export class NdpService implements SourcesListener {
     if (id === undefined) return;
     this.engine.remove(id, addr);
     this.flush();
+    // Withdrawn (a container gone, maybe to another host): the kernel stops answering it now, not with the filters.
+    const link = this.links[id];
+    if (link?.responder != null && this.engine.addresses.find(id, addr, 0) < 0) {
+      try {
+        link.responder.forget(addr, (target, n) => this.creditKernelAnswers(link, target, n));
+      } catch (err) {
+        this.log.warn({ err, iface: link.name }, 'could not update the kernel\'s NDP targets');
+      }
+    }
     this.scheduleRetarget();
   }
 
@@ -253,12 +289,18 @@ export class NdpService implements SourcesListener {
     return this.ids;
   }
 
+  /** Brings the engine's counters up to date with the kernel's drops and answers, for a reader (at most every COUNTERS_REFRESH_MS). */
+  refreshCounters(): void {
+    if (this.now() - this.countedAt >= COUNTERS_REFRESH_MS) this.countOverflows();
+  }
+
   /** Rules, exact addresses and sessions per interface name (control path; the counters are in src/service/counters.ts). */
   stats(): Record<string, unknown> {
     this.countOverflows();
     const out: Record<string, unknown> = {};
     for (const [name, id] of this.ids) {
       const link = this.links[id];
+      const kernel = link?.responder == null ? null : this.foldKernelAnswers(link);
       out[name] = {
         rules: this.engine.ruleStats(id),
         addresses: this.engine.addresses.stats(id),
@@ -267,6 +309,7 @@ export class NdpService implements SourcesListener {
             match: link.filters.match, omitted: link.filters.omitted, received: link.priority.counters[Counter.RxPackets],
           },
         } : {}),
+        ...(kernel !== null ? { kernel: { attached: link!.responder!.attached, ...kernel } } : {}),
       };
     }
     const sessions = this.engine.sessionList();
@@ -381,6 +424,8 @@ export class NdpService implements SourcesListener {
     this.config = base;
     this.uplinkNames = uplinks;
     this.flush();
+    // The kernel's targets and answers follow the configuration at once; the filters on the next turn.
+    for (const link of this.links) if (link?.responder != null) this.syncResponder(link, this.exactTargets(link.id));
     this.scheduleRetarget();
 
     this.stopWatching?.();
@@ -495,8 +540,9 @@ export class NdpService implements SourcesListener {
       priority?.close();
       throw err;
     }
-    const link: Link = { id, name, ifindex, packet, priority, filters, icmp, uplink, inner, promisc };
+    const link: Link = { id, name, ifindex, packet, priority, filters, icmp, responder: null, uplink, inner, promisc };
     this.links[id] = link;
+    if (uplink) this.openResponder(link);
     packet.onReadable((events) => this.readable(link, events));
     priority?.onReadable((events) => this.readablePriority(link, events));
     // Reopened after a failure or a role change: the old sockets took the memberships with them.
@@ -508,6 +554,10 @@ export class NdpService implements SourcesListener {
     const link = this.links[id];
     if (link === undefined) return;
     this.countOverflow(link);
+    if (link.responder !== null) {
+      this.foldKernelAnswers(link);
+      link.responder.close();
+    }
     link.packet.close();
     link.priority?.close();
     link.icmp?.close();
@@ -575,6 +625,16 @@ export class NdpService implements SourcesListener {
     });
   }
 
+  /** The exact addresses the engine answers on interface `id`, copied out. */
+  private exactTargets(id: number): Uint8Array[] {
+    const table = this.engine.addresses.table;
+    return this.engine.addresses.entriesOf(id).map((e) => {
+      const t = new Uint8Array(16);
+      table.copyAddress(e, t, 0);
+      return t;
+    });
+  }
+
   /**
    * Splits the uplink's NS anew for the exact addresses the engine holds
    * now. A socket is charged for its old filter and its new one while they
@@ -588,12 +648,8 @@ export class NdpService implements SourcesListener {
    */
   private retarget(link: Link): void {
     if (link.priority === null || link.filters === null) return;
-    const table = this.engine.addresses.table;
-    const targets = this.engine.addresses.entriesOf(link.id).map((e) => {
-      const t = new Uint8Array(16);
-      table.copyAddress(e, t, 0);
-      return t;
-    });
+    const targets = this.exactTargets(link.id);
+    this.syncResponder(link, targets);
     const types = icmpTypes(true, link.inner);
     const none = nsTargetFilters([], { types });
     const previous = link.filters;
@@ -627,10 +683,88 @@ export class NdpService implements SourcesListener {
   // Frames the kernel dropped since the last look, counted as the engine's
   // drops: a flood that outruns the wake-ups shows in the same table.
   private countOverflows(): void {
+    this.countedAt = this.now();
     for (let id = 0; id < MAX_INTERFACES; id++) {
       const link = this.links[id];
-      if (link !== undefined) this.countOverflow(link);
+      if (link === undefined) continue;
+      this.countOverflow(link);
+      if (link.responder !== null) this.foldKernelAnswers(link);
     }
+  }
+
+  // ------------------------------------------------------- kernel answers
+
+  /** Loads and attaches the uplink's tc program; the first refusal turns kernel answers off for good, with one log line. */
+  private openResponder(link: Link): void {
+    // No hardware address: not an Ethernet device, whose frames the program could misread.
+    if (!this.kernelAnswers.on || (this.engine.interfaceInfo(link.id)?.mac.every((b) => b === 0) ?? true)) return;
+    let responder: NdpResponder | null = null;
+    try {
+      responder = NdpResponder.load(link.ifindex);
+      if (!this.captureWatches()) responder.attach();
+      link.responder = responder;
+    } catch (err) {
+      responder?.close();
+      this.kernelAnswers = { on: false, reason: `the kernel refused the program: ${(err as Error).message}` };
+      if (this.kernelAnswersLogged) this.log.warn({ iface: link.name }, `kernelAnswers=off (${this.kernelAnswers.reason})`);
+    }
+  }
+
+  /** The responder answers the exact addresses as the engine would (its flags and source, the uplink's MAC). */
+  private syncResponder(link: Link, targets: readonly Uint8Array[]): void {
+    const up = this.engine.answerFrom(link.id);
+    const info = this.engine.interfaceInfo(link.id);
+    if (link.responder === null || up === undefined || info === undefined) return;
+    try {
+      link.responder.sync(targets, {
+        mac: info.mac, flags: up.flags | NaFlag.Solicited, linkLocal: up.fromLinkLocal ? info.linkLocal : null,
+      }, (target, n) => this.creditKernelAnswers(link, target, n));
+    } catch (err) {
+      this.log.warn({ err, iface: link.name }, 'could not update the kernel\'s NDP targets');
+    }
+  }
+
+  /** The kernel's answers since the last look, counted as the engine counts its own, plus answered-in-kernel. */
+  private foldKernelAnswers(link: Link): ResponderStats | null {
+    try {
+      return link.responder!.fold((target, n) => this.creditKernelAnswers(link, target, n));
+    } catch (err) {
+      this.log.warn({ err, iface: link.name }, 'could not read the kernel\'s NDP counters');
+      return null;
+    }
+  }
+
+  private creditKernelAnswers(link: Link, target: Uint8Array, n: number): void {
+    const c = this.engine.counters;
+    c.eventMany(link.id, NdpEvent.SolicitReceived, n);
+    c.eventMany(link.id, NdpEvent.AdvertSent, n);
+    c.eventMany(link.id, NdpEvent.AnsweredInKernel, n);
+    const a = this.engine.addresses;
+    const e = a.find(link.id, target, 0);
+    if (e >= 0) {
+      a.answered[e] += n;
+      a.lastAnswered[e] = this.now();
+    }
+  }
+
+  /** A capture of every packet shows what the engine reads: the kernel's answers must come through it meanwhile. */
+  private captureWatches(): boolean {
+    return this.capture.active && !this.capture.dropsOnly;
+  }
+
+  private watchChanged(): void {
+    if (!this.links.some((link) => link?.responder != null)) return;
+    const watch = this.captureWatches();
+    for (const link of this.links) {
+      if (link?.responder == null) continue;
+      try {
+        if (watch) link.responder.detach();
+        else link.responder.attach();
+      } catch (err) {
+        this.log.warn({ err, iface: link.name }, 'could not attach the NDP responder again');
+      }
+    }
+    this.log.info(`kernelAnswers=${watch ? 'paused (a capture of every packet runs)' : 'on again'}`);
   }
 
   private countOverflow(link: Link): void {
@@ -765,6 +899,24 @@ export class NdpService implements SourcesListener {
         this.log.warn({ err, commands: lines }, 'route update failed');
       }
     });
+  }
+}
+
+/** The service's capture tap, telling it when a capture starts and stops. */
+class WatchedTap extends CaptureTap {
+  constructor(private readonly changed: () => void) {
+    super();
+  }
+
+  override start(settings: CaptureSettings): void {
+    super.start(settings);
+    this.changed();
+  }
+
+  override stop(): void {
+    const was = this.active;
+    super.stop();
+    if (was) this.changed();
   }
 }
 

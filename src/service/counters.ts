@@ -166,6 +166,7 @@ function natMetrics(datapath: () => DatapathService | undefined): Metric[] {
 function ndpMetrics(proxy: () => NdpService | undefined, always: readonly string[] = []): Metric[] {
   const each = (read: (c: NdpCounters | undefined, id: number, iface: string) => void): void => {
     const p = proxy();
+    p?.refreshCounters();
     const ids = p?.interfaceIds ?? new Map<string, number>();
     for (const [iface, id] of ids) read(p!.engine.counters, id, iface);
     for (const iface of always) if (!ids.has(iface)) read(undefined, 0, iface);

@@ -328,7 +328,7 @@ export class SixgateDaemon {
     try {
       this.#ndp = await NdpService.start({
         config: uplinkConfig(this.uplink, [], 'sixgate run'), sources: this.#ndpSources,
-        logger: this.#log.child({ part: 'ndp' }), now: this.#now,
+        logger: this.#log.child({ part: 'ndp' }), now: this.#now, kernelAnswers: this.#config.ndpKernelAnswers,
       });
       this.#ndpError = undefined;
     } catch (err) {

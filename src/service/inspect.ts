@@ -58,6 +58,7 @@ export interface NdpInterfaceStatus {
 }
 
 function ndpInterfaces(ndp: NdpService, owner: (address: string) => string | undefined): NdpInterfaceStatus[] {
+  ndp.refreshCounters();
   return [...ndp.interfaceIds].map(([name, id]) => ({
     name,
     rules: ndp.engine.ruleStats(id),

@@ -118,6 +118,7 @@ function networkSessions(nat: Nat66, net: number): number {
 /** Solicitations the NDP proxy answered for the address at bytes[0..16) on all its uplinks; undefined when none answers for it. */
 function ndpAnswers(proxy: NdpService, bytes: Uint8Array): number | undefined {
   let answers: number | undefined;
+  proxy.refreshCounters();
   for (const id of proxy.interfaceIds.values()) {
     const e = proxy.engine.addresses.find(id, bytes, 0);
     if (e >= 0) answers = (answers ?? 0) + proxy.engine.addresses.answered[e]!;

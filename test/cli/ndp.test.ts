@@ -42,12 +42,16 @@ describe('sixgate ndp (no network needed)', () => {
     assert.ok(r.lines.some((l) => l.code === 'SIXGATE_ERR_CONFIG' && String(l.msg).startsWith(`${path}:2:7: `)), JSON.stringify(r.lines));
   });
 
-  test('a missing file and a bad --na-source or --address are configuration errors', () => {
+  test('a missing file and a bad --na-source, --kernel-answers or --address are configuration errors', () => {
     assert.equal(sixgate('ndp', '-t', '-c', join(dir, 'nope.conf')).code, 2);
     const path = file('ok2.conf', 'proxy eth0 {\n  rule ::1 { static }\n}\n');
     const badSource = sixgate('ndp', '-t', '-c', path, '--na-source', 'router');
     assert.equal(badSource.code, 2);
     assert.ok(badSource.lines.some((l) => /--na-source/.test(String(l.msg))));
+    const badKernel = sixgate('ndp', '-t', '-c', path, '--kernel-answers', 'on');
+    assert.equal(badKernel.code, 2);
+    assert.ok(badKernel.lines.some((l) => /--kernel-answers must be auto or off/.test(String(l.msg))));
+    assert.equal(sixgate('ndp', '-t', '-c', path, '--kernel-answers', 'off').code, 0);
     assert.equal(sixgate('ndp', '-t', '-c', path, '--address', 'eth0=zz::1').code, 2);
     assert.equal(sixgate('ndp', '-t', '-c', path, '--address', 'eth0=2001:db8::1').code, 0);
   });

@@ -150,7 +150,8 @@ import { parseIpv6 } from '${url('../../src/wire/address.js')}';
 import { execFile } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 const logger = createLogger({ level: 'warn', destination: { write: () => true } });
-const svc = await NdpService.start({ config: uplinkConfig('h0', [], 'sixgate run'), logger, now: monotonicMs });
+// The priority socket is the path when the kernel does not answer (test/proxy/kernel-answers.test.ts for when it does).
+const svc = await NdpService.start({ config: uplinkConfig('h0', [], 'sixgate run'), logger, now: monotonicMs, kernelAnswers: 'off' });
 const ask = (addr) => new Promise((resolve) => {
   execFile('ip', ['netns', 'exec', '${router.name}', 'ndisc6', '-q', '-r', '1', '-w', '300', addr, 'r0'], (err, stdout) => resolve(!err && /^[0-9a-f:]{17}$/i.test(stdout.trim())));
 });
