@@ -23,7 +23,8 @@
 //
 // Slots: each offloaded session holds one of this worker's slots, which
 // bounds its entries (two per slot) to its share of the map, so a write
-// never finds the map full; no free slot is a refused promotion, counted.
+// never finds the map full; no free slot is a refused promotion, counted,
+// and the engine offers nothing more until a demotion frees one.
 // An entry's tag (worker << 24 | slot) tells whose it is: with --workers
 // every worker promotes and syncs its own sessions in the one map.
 //
@@ -67,7 +68,7 @@ const OFFLOAD_COUNTERS = describeCodes(OffloadCounter, {
   DemotedExpired: ['demoted-expired', 'Offloaded sessions taken back because they expired (no packet on either path for their timeout).'],
   DemotedReset: ['demoted-reset', 'Offloaded sessions taken back all at once: a reconfiguration, a new table or a stop.'],
   DemotedCapture: ['demoted-capture', 'Offloaded sessions taken back because a capture started (it must see every packet).'],
-  MapFull: ['map-full', "Promotions refused: this worker's share of the fast path's map was full."],
+  MapFull: ['map-full', "Promotions refused: this worker's share of the fast path's map was full (offers stop until a session is demoted)."],
   Unroutable: ['unroutable', "Promotions refused: the inside address's network has no bridge on this host (the slow path keeps them)."],
   OffersMissed: ['offers-missed', 'Offers the engine could not queue between two wake-ups (offered again by their next packet).'],
   OutPackets: ['out-packets', 'Packets the fast path translated outbound (a GSO super-packet counts once).'],
@@ -251,8 +252,10 @@ export class NatOffload {
         continue;
       }
       if (this.freeCount === 0) {
+        // Full: the engine stops offering until a demotion frees a slot (release).
         this.counters[OffloadCounter.MapFull]++;
         c.marks[id] = 0;
+        c.enabled = false;
         continue;
       }
       const bridge = this.bridgeOf(rec, id * REC_WORDS);
@@ -447,6 +450,7 @@ export class NatOffload {
   private release(slot: number): void {
     this.slotId[slot] = 0;
     this.free[this.freeCount++] = slot;
+    if (this.nat !== undefined && !this.paused) this.nat.offload.enabled = true;
   }
 
   /**

@@ -136,6 +136,7 @@ describe('NAT66 fast path, user-space half', req, () => {
     fa.promote();
     assert.equal(fa.sessions, 2);
     assert.equal(fa.counters[OffloadCounter.MapFull], 1);
+    assert.equal(a.offload.enabled, false, 'full: no more offers');
     exchange(b, 6000, 1000);
     fb.promote();
     assert.equal(entries(programs).length, 6);
@@ -146,6 +147,7 @@ describe('NAT66 fast path, user-space half', req, () => {
     assert.equal(fa.counters[OffloadCounter.OutPackets], 0, "worker 0 does not count worker 1's entry");
     assert.equal(fb.counters[OffloadCounter.OutPackets], 1);
     fa.demoteAll();
+    assert.equal(a.offload.enabled, true, 'room again: offers again');
     assert.equal(entries(programs).length, 2, "worker 1's entries stay");
     assert.equal(fa.counters[OffloadCounter.DemotedReset], 2);
     // A worker started anew clears what its predecessor left.
