@@ -55,7 +55,7 @@ import { cleanupPolicy, diffPolicy, readPolicy, watchDeviceRoutes, type PolicySt
 import { applySteering, removeAllSteering, removeSteering, type SteerHook, type SteeringState } from '../host/steering.js';
 import { checkHost, kernelNatSubnets } from '../host/checks.js';
 import { ipBatch, type BatchResult } from '../host/run.js';
-import { parseIfInet6, watchAddresses } from '../host/interfaces.js';
+import { parseIfInet6, readRoutes, watchAddresses } from '../host/interfaces.js';
 import { formatIpv6, prefixesOverlap } from '../wire/address.js';
 import { DEFAULT_TUN, type DatapathModel, type ResolvedModel } from './nat-model.js';
 import { IFA_F_DEPRECATED, resolveModel, type HostFacts } from './resolve.js';
@@ -363,13 +363,13 @@ export class DatapathService {
       // routes are already there (they outlive the process), so adopted
       // connections flow again while the routes, NDP and steering are checked.
       service.loop.setHostAddresses(service.hostAddresses());
-      service.startOffload(workers);
+      await service.startOffload(workers);
       if (workers > 1) {
         const programs = service.programs;
         service.workers = await NatWorkers.start({
           tun: resolved.tun, control: tun, count: workers, config: engineConfig(resolved, options.nat), hostAddresses: service.hostAddresses(),
           ...(programs === undefined ? {} : {
-            offload: { mapFd: programs.map.fd, entries: programs.map.maxEntries, routes: offloadRoutes(resolved), debug: log.isLevelEnabled('debug') },
+            offload: { mapFd: programs.map.fd, entries: programs.map.maxEntries, routes: await offloadRoutes(resolved), debug: log.isLevelEnabled('debug') },
           }),
           onFailure: (message) => service.failed(`a packet worker failed: ${message}`, true),
           logger: log, ...(options.stateFile === undefined ? {} : { stateFile: options.stateFile, boot }),
@@ -412,7 +412,7 @@ export class DatapathService {
    * and attached, and (one worker) the main loop's half; 'auto' turns it off
    * with one line when the kernel refuses (no tcx before Linux 6.6, no CAP_BPF).
    */
-  private startOffload(workers: number): void {
+  private async startOffload(workers: number): Promise<void> {
     if (this.options.offload === 'off') {
       this.offloadState = 'off (offload: off)';
       return;
@@ -430,10 +430,11 @@ export class DatapathService {
     }
     this.programs = programs;
     this.offloadState = 'on';
-    this.offloadKey = routesKey(offloadRoutes(this.resolved));
+    const routes = await offloadRoutes(this.resolved);
+    this.offloadKey = routesKey(routes);
     if (workers > 1) return;
     const fast = new NatOffload({ map: programs.map, worker: 0, slots: programs.map.maxEntries / 2, batch: CANDIDATE_RING, debug: offloadDebug(this.log) });
-    fast.setRoutes(offloadRoutes(this.resolved));
+    fast.setRoutes(routes);
     fast.bind(this.nat);
     this.fastPath = fast;
     this.loop.offload = fast;
@@ -455,7 +456,7 @@ export class DatapathService {
     } catch (err) {
       this.log.warn({ err: (err as Error).message }, 'NAT66 fast path: a device refused its program; its flows stay on the TUN path');
     }
-    const routes = offloadRoutes(resolved);
+    const routes = await offloadRoutes(resolved);
     const key = routesKey(routes);
     const reset = reconfigured || key !== this.offloadKey;
     this.offloadKey = key;
@@ -1013,12 +1014,23 @@ function insideDevices(m: ResolvedModel): string[] {
   return [...new Set([...m.networks.filter((n) => n.mode === 'masquerade').map((n) => n.bridge), ...m.replyBridges])];
 }
 
-/** Where offloaded packets leave: the uplink, and each masquerading subnet's bridge (ifindexes; a device missing is left out). */
-function offloadRoutes(m: ResolvedModel): OffloadRoutes {
+/**
+ * Where offloaded packets leave: the uplink, and each masquerading subnet's
+ * bridge (ifindexes; a device missing is left out); which remote addresses
+ * the uplink reaches, from the main table's routes and the host's own
+ * addresses (read at each apply).
+ */
+async function offloadRoutes(m: ResolvedModel): Promise<OffloadRoutes> {
   const inside = m.networks.filter((n) => n.mode === 'masquerade').flatMap((n) => n.subnets.map((subnet) => ({ subnet, ifindex: ifIndexOrZero(n.bridge) })));
-  return { uplink: ifIndexOrZero(m.uplink), inside: inside.filter((r) => r.ifindex !== 0) };
+  const routes = await readRoutes('main').catch(() => []);
+  const egress = [
+    ...routes.map((r) => ({ prefix: `${formatIpv6(r.prefix, 0)}/${r.prefixLength}`, uplink: r.dev === m.uplink })),
+    ...(uplinkFacts(m.uplink).localAddresses ?? []).map((a) => ({ prefix: `${a.address}/128`, uplink: false })),
+  ];
+  return { uplink: ifIndexOrZero(m.uplink), inside: inside.filter((r) => r.ifindex !== 0), egress };
 }
 
+/** What the entries in the map point at: a change demotes every session. */
 function routesKey(r: OffloadRoutes): string {
   return `${r.uplink} ${r.inside.map((i) => `${i.subnet}@${i.ifindex}`).join(' ')}`;
 }

@@ -69,7 +69,7 @@ const OFFLOAD_COUNTERS = describeCodes(OffloadCounter, {
   DemotedReset: ['demoted-reset', 'Offloaded sessions taken back all at once: a reconfiguration, a new table or a stop.'],
   DemotedCapture: ['demoted-capture', 'Offloaded sessions taken back because a capture started (it must see every packet).'],
   MapFull: ['map-full', "Promotions refused: this worker's share of the fast path's map was full (offers stop until a session is demoted)."],
-  Unroutable: ['unroutable', "Promotions refused: the inside address's network has no bridge on this host (the slow path keeps them)."],
+  Unroutable: ['unroutable', "Promotions refused: the inside address's network has no bridge here, or the remote is not reached through the uplink (the slow path keeps them)."],
   OffersMissed: ['offers-missed', 'Offers the engine could not queue between two wake-ups (offered again by their next packet).'],
   OutPackets: ['out-packets', 'Packets the fast path translated outbound (a GSO super-packet counts once).'],
   OutBytes: ['out-bytes', 'Bytes of the IPv6 packets the fast path translated outbound.'],
@@ -93,11 +93,60 @@ export interface InsideRoute {
   readonly ifindex: number;
 }
 
-/** Where offloaded packets leave: the uplink (outbound) and each inside subnet's bridge (inbound). */
+/** A route of the host's: a prefix, and whether it leaves through the uplink. */
+export interface EgressRoute {
+  readonly prefix: string;
+  readonly uplink: boolean;
+}
+
+/**
+ * Where offloaded packets leave: the uplink (outbound) and each inside
+ * subnet's bridge (inbound). `egress`, the host's routes (its own addresses
+ * as /128s not through the uplink): a session whose remote address is not
+ * reached through the uplink (another bridge, a tunnel, the host itself) stays
+ * on the slow path, where the kernel routes the translated packet.
+ */
 export interface OffloadRoutes {
   readonly uplink: number;
   readonly inside: readonly InsideRoute[];
+  readonly egress: readonly EgressRoute[];
 }
+
+/** Prefixes, longest first, each with a value (non-zero): the longest match's value, or 0. */
+class PrefixTable {
+  private readonly words: Uint32Array;
+  private readonly values: Int32Array;
+
+  constructor(entries: ReadonlyArray<{ prefix: string; value: number }>) {
+    const parsed = entries.map((e) => ({ ...parseIpv6Prefix(e.prefix), value: e.value })).sort((a, b) => b.length - a.length);
+    this.words = new Uint32Array(parsed.length * 8);
+    this.values = Int32Array.from(parsed, (e) => e.value);
+    parsed.forEach((e, i) => {
+      const view = new DataView(e.address.buffer, e.address.byteOffset, 16);
+      for (let k = 0; k < 4; k++) {
+        const bits = Math.max(0, Math.min(32, e.length - k * 32));
+        const mask = bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0;
+        this.words[i * 8 + 4 + k] = mask;
+        this.words[i * 8 + k] = (view.getUint32(k * 4) & mask) >>> 0;
+      }
+    });
+  }
+
+  /** The value of the longest prefix holding the address in w[o..o+3], or 0. */
+  lookup(w: Uint32Array, o: number): number {
+    const p = this.words;
+    for (let i = 0; i < this.values.length; i++) {
+      const b = i * 8;
+      if (((w[o] & p[b + 4]) >>> 0) === p[b] && ((w[o + 1] & p[b + 5]) >>> 0) === p[b + 1] &&
+        ((w[o + 2] & p[b + 6]) >>> 0) === p[b + 2] && ((w[o + 3] & p[b + 7]) >>> 0) === p[b + 3]) return this.values[i];
+    }
+    return 0;
+  }
+}
+
+/** PrefixTable values of the egress routes. */
+const VIA_UPLINK = 1;
+const ELSEWHERE = 2;
 
 /** Debug lines, one per promotion and demotion; undefined when debug is off (nothing is formatted then). */
 export type OffloadDebug = ((fields: object, text: string) => void) | undefined;
@@ -131,9 +180,9 @@ export class NatOffload {
   private readonly dumpValues: Uint8Array;
   private readonly dumpView: DataView;
   private uplink = 0;
-  /** Inside subnets, 4 address words and 4 mask words each, and their devices. */
-  private insideWords = new Uint32Array(0);
-  private insideIfindex = new Int32Array(0);
+  /** Inside subnets → their bridge's ifindex; remote addresses → VIA_UPLINK or ELSEWHERE. */
+  private inside = new PrefixTable([]);
+  private egress = new PrefixTable([]);
 
   /** `slots`: this worker's share of the map, in sessions (its entries / 2). */
   constructor(options: { map: BpfMap; worker: number; slots: number; batch: number; debug?: OffloadDebug }) {
@@ -196,19 +245,8 @@ export class NatOffload {
   /** Where offloaded packets leave. Sessions already offloaded keep their entries: call demoteAll first when the devices changed. */
   setRoutes(routes: OffloadRoutes): void {
     this.uplink = routes.uplink;
-    const words = new Uint32Array(routes.inside.length * 8);
-    routes.inside.forEach((r, i) => {
-      const { address: bytes, length } = parseIpv6Prefix(r.subnet);
-      const view = new DataView(bytes.buffer, bytes.byteOffset, 16);
-      for (let k = 0; k < 4; k++) {
-        const bits = Math.max(0, Math.min(32, length - k * 32));
-        const mask = bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0;
-        words[i * 8 + 4 + k] = mask;
-        words[i * 8 + k] = (view.getUint32(k * 4) & mask) >>> 0;
-      }
-    });
-    this.insideWords = words;
-    this.insideIfindex = Int32Array.from(routes.inside, (r) => r.ifindex);
+    this.inside = new PrefixTable(routes.inside.map((r) => ({ prefix: r.subnet, value: r.ifindex })));
+    this.egress = new PrefixTable(routes.egress.map((r) => ({ prefix: r.prefix, value: r.uplink ? VIA_UPLINK : ELSEWHERE })));
   }
 
   /** A capture started (`sixgate capture` sees every packet): everything back to the slow path, no promotion until resume(). */
@@ -258,9 +296,9 @@ export class NatOffload {
         c.enabled = false;
         continue;
       }
-      const bridge = this.bridgeOf(rec, id * REC_WORDS);
-      // No bridge for its network: stays marked (not offered again) until the next reset.
-      if (bridge === 0) {
+      const bridge = this.inside.lookup(rec, id * REC_WORDS + R.IN_ADDR);
+      // No bridge for its network, or a remote not through the uplink: stays marked (not offered again) until the next reset.
+      if (bridge === 0 || this.egress.lookup(rec, id * REC_WORDS + R.REM_ADDR) !== VIA_UPLINK) {
         this.counters[OffloadCounter.Unroutable]++;
         continue;
       }
@@ -350,17 +388,6 @@ export class NatOffload {
     this.slotPc[slot] = pc;
     for (let k = 0; k < IDENT_WORDS; k++) this.slotIdent[slot * IDENT_WORDS + k] = rec[o + k];
     this.slotSeen.fill(0, slot * 4, slot * 4 + 4);
-  }
-
-  // The device of the inside subnet holding the session's inside address; 0 for none.
-  private bridgeOf(rec: Uint32Array, o: number): number {
-    const w = this.insideWords;
-    for (let i = 0; i < this.insideIfindex.length; i++) {
-      const b = i * 8;
-      if (((rec[o] & w[b + 4]) >>> 0) === w[b] && ((rec[o + 1] & w[b + 5]) >>> 0) === w[b + 1] &&
-        ((rec[o + 2] & w[b + 6]) >>> 0) === w[b + 2] && ((rec[o + 3] & w[b + 7]) >>> 0) === w[b + 3]) return this.insideIfindex[i];
-    }
-    return 0;
   }
 
   /**

@@ -56,6 +56,17 @@ networks:
     return c;
   };
 
+  /** A long-lived connection to the mirror, its first lines through: established and offloaded. */
+  const offloadedConnection = async (): Promise<MirrorClient> => {
+    const client = new MirrorClient(lab.c1, A.inet, 5004, () => lab.log);
+    await client.waitFor('connected');
+    await client.say('one');
+    await client.say('two');
+    const c = await until((x) => x.sixgate_nat_offloaded_sessions! >= 1, 2000);
+    assert.ok(c.sixgate_nat_offloaded_sessions! >= 1, 'the connection is offloaded');
+    return client;
+  };
+
   before(async () => {
     lab = new NatLab({ withNpt: false, withInet2: false });
     socket = `/tmp/${lab.gw.name}-offload.sock`;
@@ -101,12 +112,7 @@ networks:
   });
 
   test('a capture started mid-flow takes the flow back to the TUN and sees its packets', async () => {
-    const client = new MirrorClient(lab.c1, A.inet, 5004, () => lab.log);
-    await client.waitFor('connected');
-    await client.say('one');
-    await client.say('two');
-    const promoted = await until((x) => x.sixgate_nat_offloaded_sessions! >= 1, 2000);
-    assert.ok(promoted.sixgate_nat_offloaded_sessions! >= 1, 'the connection is offloaded');
+    const client = await offloadedConnection();
     const capture = spawn(process.execPath, [CLI, 'capture', '-c', '2', '-s', socket, '-w', '-'], { stdio: ['ignore', 'pipe', 'pipe'] });
     const chunks: Buffer[] = [];
     capture.stdout!.on('data', (d: Buffer) => chunks.push(d));
@@ -125,12 +131,7 @@ networks:
   });
 
   test('a SIGKILL leaves no program attached (the flow waits at the TUN); after a restart it goes on through the TUN', async () => {
-    const client = new MirrorClient(lab.c1, A.inet, 5004, () => lab.log);
-    await client.waitFor('connected');
-    await client.say('before');
-    await client.say('again');
-    const c = await until((x) => x.sixgate_nat_offloaded_sessions! >= 1, 2000);
-    assert.ok(c.sixgate_nat_offloaded_sessions! >= 1, 'offloaded before the crash');
+    const client = await offloadedConnection();
     await lab.stopSixgate('SIGKILL');
     // A program left on the bridge would still translate and forward this; with none the TUN holds it, unread.
     client.child.stdin!.write('while-dead\n');

@@ -22,7 +22,7 @@ const A = 'fd00::a';
 const R1 = '2001:db8:1::1';
 /** `lo`: bpf_check_mtu and the redirect need a real device. */
 const LO = 1;
-const ROUTES = { uplink: LO, inside: [{ subnet: 'fd00::/64', ifindex: LO }] };
+const ROUTES = { uplink: LO, inside: [{ subnet: 'fd00::/64', ifindex: LO }], egress: [{ prefix: '::/0', uplink: true }, { prefix: '2001:db8:9::/48', uplink: false }] };
 
 function frame(packet: Uint8Array): Uint8Array {
   const f = new Uint8Array(14 + packet.length);
@@ -194,15 +194,22 @@ describe('NAT66 fast path, user-space half', req, () => {
     assert.equal(entries(programs).length, 0);
   });
 
-  test('an inside address with no bridge is not promoted', () => {
+  test('not promoted: an inside address with no bridge, a remote not reached through the uplink', () => {
     const nat = engine();
     const fast = new NatOffload({ map: programs.map, worker: 0, slots: 8, batch: 16 });
-    fast.setRoutes({ uplink: LO, inside: [] });
+    fast.setRoutes({ ...ROUTES, inside: [] });
     fast.bind(nat);
     exchange(nat, 8000, 1000);
     fast.promote();
+    fast.setRoutes(ROUTES);
+    // 2001:db8:9::/48 is routed elsewhere (another bridge, a tunnel): the kernel routes its packets after the TUN.
+    const q = udpPacket(A, 8001, '2001:db8:9::5', 53, 32);
+    nat.translate(q, 0, q.length, 1000);
+    const a = udpPacket('2001:db8:9::5', 53, EXT, portsOf(q)!.src, 32);
+    nat.translate(a, 0, a.length, 1000);
+    fast.promote();
     assert.equal(fast.sessions, 0);
-    assert.equal(fast.counters[OffloadCounter.Unroutable], 1);
+    assert.equal(fast.counters[OffloadCounter.Unroutable], 2);
     assert.equal(entries(programs).length, 0);
   });
 });
