@@ -55,7 +55,7 @@ import { cleanupPolicy, diffPolicy, readPolicy, watchDeviceRoutes, type PolicySt
 import { applySteering, removeAllSteering, removeSteering, type SteerHook, type SteeringState } from '../host/steering.js';
 import { checkHost, kernelNatSubnets } from '../host/checks.js';
 import { ipBatch, type BatchResult } from '../host/run.js';
-import { parseIfInet6, readRoutes, watchAddresses } from '../host/interfaces.js';
+import { parseIfInet6, readRoutes, watchAddresses, watchRoutes } from '../host/interfaces.js';
 import { formatIpv6, prefixesOverlap } from '../wire/address.js';
 import { DEFAULT_TUN, type DatapathModel, type ResolvedModel } from './nat-model.js';
 import { IFA_F_DEPRECATED, resolveModel, type HostFacts } from './resolve.js';
@@ -64,7 +64,7 @@ import { TunDatapath } from './loop.js';
 import { adoptState, moveState } from './state.js';
 import { NatWorkers } from './workers.js';
 import { reservePorts, releasePorts } from './ports.js';
-import { DEFAULT_OFFLOAD_ENTRIES, NatOffload, OffloadCounter, OffloadPrograms, ifIndexOrZero, type OffloadRoutes } from './offload.js';
+import { DEFAULT_OFFLOAD_ENTRIES, NatOffload, OffloadCounter, OffloadPrograms, ifIndexOrZero, type EgressRoute, type OffloadRoutes } from './offload.js';
 import { CANDIDATE_RING } from '../nat/candidates.js';
 
 export interface DatapathServiceOptions {
@@ -295,6 +295,9 @@ export class DatapathService {
   private offloadKey = '';
   /** "on", or "off (why)": the start-up line and status. */
   offloadState = 'off';
+  /** The host's routes as the fast path judges remote addresses by them, re-read when the routing changes. */
+  private egress: readonly EgressRoute[] = [];
+  private stopWatchingEgress: (() => void) | undefined;
 
   private constructor(options: DatapathServiceOptions, tun: Tun, nat: Nat66, resolved: ResolvedModel, plan: HostPlan, host: HostOps,
     kernelNat: readonly string[], state: StateFile | undefined, boot: Uint32Array | undefined) {
@@ -369,7 +372,7 @@ export class DatapathService {
         service.workers = await NatWorkers.start({
           tun: resolved.tun, control: tun, count: workers, config: engineConfig(resolved, options.nat), hostAddresses: service.hostAddresses(),
           ...(programs === undefined ? {} : {
-            offload: { mapFd: programs.map.fd, entries: programs.map.maxEntries, routes: await offloadRoutes(resolved), debug: log.isLevelEnabled('debug') },
+            offload: { mapFd: programs.map.fd, entries: programs.map.maxEntries, routes: offloadRoutes(resolved, service.egress), debug: log.isLevelEnabled('debug') },
           }),
           onFailure: (message) => service.failed(`a packet worker failed: ${message}`, true),
           logger: log, ...(options.stateFile === undefined ? {} : { stateFile: options.stateFile, boot }),
@@ -390,6 +393,7 @@ export class DatapathService {
     } catch (err) {
       service.stopWatching?.();
       service.stopWatchingUplink?.();
+      service.stopWatchingEgress?.();
       await service.workers?.stop();
       service.loop.stop();
       service.programs?.close();
@@ -430,7 +434,9 @@ export class DatapathService {
     }
     this.programs = programs;
     this.offloadState = 'on';
-    const routes = await offloadRoutes(this.resolved);
+    this.egress = await egressRoutes(this.resolved.uplink);
+    this.stopWatchingEgress = watchRoutes(() => this.egressChanged());
+    const routes = offloadRoutes(this.resolved, this.egress);
     this.offloadKey = routesKey(routes);
     if (workers > 1) return;
     const fast = new NatOffload({ map: programs.map, worker: 0, slots: programs.map.maxEntries / 2, batch: CANDIDATE_RING, debug: offloadDebug(this.log) });
@@ -456,7 +462,7 @@ export class DatapathService {
     } catch (err) {
       this.log.warn({ err: (err as Error).message }, 'NAT66 fast path: a device refused its program; its flows stay on the TUN path');
     }
-    const routes = await offloadRoutes(resolved);
+    const routes = offloadRoutes(resolved, this.egress);
     const key = routesKey(routes);
     const reset = reconfigured || key !== this.offloadKey;
     this.offloadKey = key;
@@ -466,6 +472,18 @@ export class DatapathService {
       this.fastPath.bind(this.nat);
     }
     await this.workers?.offload(routes, reset);
+  }
+
+  // The host's routing changed: promotions from now on judge remote addresses by the new routes (queued like an apply).
+  private egressChanged(): void {
+    const next = this.queue.then(async () => {
+      if (this.stopped) return;
+      this.egress = await egressRoutes(this.resolved.uplink);
+      const routes = offloadRoutes(this.resolved, this.egress);
+      this.fastPath?.setRoutes(routes);
+      await this.workers?.offload(routes, false);
+    });
+    this.queue = next.catch((err: unknown) => this.log.warn({ err: (err as Error).message }, 'NAT66 fast path: could not read the routes'));
   }
 
   // Once a second: what the fast path forwarded counts first (it refreshes timers), then the engine expires, then the expired are demoted.
@@ -946,6 +964,7 @@ export class DatapathService {
     if (this.relayoutTimer !== undefined) clearTimeout(this.relayoutTimer);
     this.stopWatching?.();
     this.stopWatchingUplink?.();
+    this.stopWatchingEgress?.();
     this.loop.stop();
     this.fastPath?.demoteAll(OffloadCounter.DemotedReset, monotonicMs());
     await this.workers?.stop(options.cleanup);
@@ -1014,20 +1033,19 @@ function insideDevices(m: ResolvedModel): string[] {
   return [...new Set([...m.networks.filter((n) => n.mode === 'masquerade').map((n) => n.bridge), ...m.replyBridges])];
 }
 
-/**
- * Where offloaded packets leave: the uplink, and each masquerading subnet's
- * bridge (ifindexes; a device missing is left out); which remote addresses
- * the uplink reaches, from the main table's routes and the host's own
- * addresses (read at each apply).
- */
-async function offloadRoutes(m: ResolvedModel): Promise<OffloadRoutes> {
+/** Where offloaded packets leave: the uplink, and each masquerading subnet's bridge (ifindexes; a device missing is left out). */
+function offloadRoutes(m: ResolvedModel, egress: readonly EgressRoute[]): OffloadRoutes {
   const inside = m.networks.filter((n) => n.mode === 'masquerade').flatMap((n) => n.subnets.map((subnet) => ({ subnet, ifindex: ifIndexOrZero(n.bridge) })));
-  const routes = await readRoutes('main').catch(() => []);
-  const egress = [
-    ...routes.map((r) => ({ prefix: `${formatIpv6(r.prefix, 0)}/${r.prefixLength}`, uplink: r.dev === m.uplink })),
-    ...(uplinkFacts(m.uplink).localAddresses ?? []).map((a) => ({ prefix: `${a.address}/128`, uplink: false })),
-  ];
   return { uplink: ifIndexOrZero(m.uplink), inside: inside.filter((r) => r.ifindex !== 0), egress };
+}
+
+/** Which remote addresses the uplink reaches: the main table's routes, and the host's own addresses (reached through none). */
+async function egressRoutes(uplink: string): Promise<EgressRoute[]> {
+  const routes = await readRoutes('main').catch(() => []);
+  return [
+    ...routes.map((r) => ({ prefix: `${formatIpv6(r.prefix, 0)}/${r.prefixLength}`, uplink: r.dev === uplink })),
+    ...(uplinkFacts(uplink).localAddresses ?? []).map((a) => ({ prefix: `${a.address}/128`, uplink: false })),
+  ];
 }
 
 /** What the entries in the map point at: a change demotes every session. */
