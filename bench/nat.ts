@@ -43,6 +43,7 @@ import { loadRing, type PacketRing } from './support/ring.js';
 import { readdirSync, rmSync } from 'node:fs';
 import { capturesDir } from '../test/support/paths.js';
 import { NatCounter } from '../src/nat/types.js';
+import { Flag, R, REC_WORDS } from '../src/nat/table.js';
 import { StateFile } from '../src/io/statefile.js';
 
 const HOSTS = 4096;
@@ -328,7 +329,9 @@ export async function run(args: string[]): Promise<void> {
     if (s.verdicts[3] > 0) throw new Error(`${s.flows} flows: ${s.verdicts[3]} packets dropped while warming up`);
     if (args.includes('--offload')) {
       s.nat.offload.enabled = true;
-      s.nat.offload.marks.fill(1);
+      // Every settled session marked as offered, as a running daemon's are once the fast path has them.
+      const rec = s.nat.table.rec;
+      for (let id = 1; id <= s.nat.table.capacity; id++) if (s.nat.settled(id)) rec[id * REC_WORDS + R.META] |= Flag.OFFERED;
     }
   }
 

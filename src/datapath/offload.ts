@@ -158,6 +158,8 @@ export class NatOffload {
   readonly worker: number;
   readonly slots: number;
   private nat: Nat66 | undefined;
+  /** Per session id of the bound engine: its slot, or -1. */
+  private slotOf = new Int32Array(0);
   private readonly debug: OffloadDebug;
   /** A capture runs: nothing is promoted. */
   private paused = false;
@@ -237,8 +239,9 @@ export class NatOffload {
       this.demoteAll(OffloadCounter.DemotedReset);
     }
     this.nat = nat;
-    nat.offload.count = 0;
-    nat.offload.marks.fill(0);
+    this.slotOf = new Int32Array(nat.table.capacity + 1).fill(-1);
+    // Marks an adopted table kept from the process before name entries of its map, not this one's.
+    nat.unmarkAll();
     nat.offload.enabled = !this.paused;
   }
 
@@ -277,22 +280,29 @@ export class NatOffload {
       c.missed = 0;
     }
     if (this.paused) {
-      for (let i = 0; i < n; i++) c.marks[c.ids[i]] = 0;
+      for (let i = 0; i < n; i++) nat.unmark(c.ids[i]);
       return;
     }
     const rec = nat.table.rec;
     let pairs = 0;
     for (let i = 0; i < n; i++) {
       const id = c.ids[i];
+      const held = this.slotOf[id];
+      if (held >= 0) {
+        // Offered twice (removed and made anew in the record within one wake-up): once is enough.
+        if (this.holds(nat, held)) continue;
+        // The id's former session is gone; its entries go before the new session's are written.
+        this.demote(held, OffloadCounter.DemotedGone);
+      }
       // Closed (or removed) by a later packet of the same wake-up: offered again if it settles anew.
       if (!nat.settled(id)) {
-        c.marks[id] = 0;
+        nat.unmark(id);
         continue;
       }
       if (this.freeCount === 0) {
         // Full: the engine stops offering until a demotion frees a slot (release).
         this.counters[OffloadCounter.MapFull]++;
-        c.marks[id] = 0;
+        nat.unmark(id);
         c.enabled = false;
         continue;
       }
@@ -330,7 +340,7 @@ export class NatOffload {
       if (this.map.lookup(out, probe) && this.map.lookup(back, probe)) continue;
       this.map.delete(out);
       this.map.delete(back);
-      this.nat!.offload.marks[this.slotId[slot]] = 0;
+      this.nat!.unmark(this.slotId[slot]);
       this.release(slot);
       this.counters[OffloadCounter.MapFull]++;
     }
@@ -385,6 +395,7 @@ export class NatOffload {
     v.setUint32(vIn + Value.TAG, tag, true);
     this.slotKeys.set(keys.subarray(kOut, kOut + 2 * KEY_SIZE), slot * 2 * KEY_SIZE);
     this.slotId[slot] = id;
+    this.slotOf[id] = slot;
     this.slotPc[slot] = pc;
     for (let k = 0; k < IDENT_WORDS; k++) this.slotIdent[slot * IDENT_WORDS + k] = rec[o + k];
     this.slotSeen.fill(0, slot * 4, slot * 4 + 4);
@@ -470,11 +481,13 @@ export class NatOffload {
     this.counters[reason]++;
     this.used--;
     this.debug?.({ ...this.describe(slot), reason: OFFLOAD_COUNTER_NAMES[reason] }, 'NAT session back on the slow path');
-    if (this.nat !== undefined) this.nat.offload.marks[this.slotId[slot]] = 0;
+    // The mark is the session's: one that took the id since has its own.
+    if (this.nat !== undefined && this.holds(this.nat, slot)) this.nat.unmark(this.slotId[slot]);
     this.release(slot);
   }
 
   private release(slot: number): void {
+    if (this.slotOf[this.slotId[slot]] === slot) this.slotOf[this.slotId[slot]] = -1;
     this.slotId[slot] = 0;
     this.free[this.freeCount++] = slot;
     if (this.nat !== undefined && !this.paused) this.nat.offload.enabled = true;
@@ -489,10 +502,8 @@ export class NatOffload {
     const nat = this.nat;
     if (nat !== undefined && now !== undefined && this.used > 0) this.fold(nat, now);
     for (let slot = 0; slot < this.slots; slot++) if (this.slotId[slot] !== 0) this.demote(slot, reason);
-    if (nat !== undefined) {
-      nat.offload.marks.fill(0);
-      nat.offload.count = 0;
-    }
+    // Offered and not promoted (no bridge, a remote elsewhere, still in the ring): offered anew from now on.
+    nat?.unmarkAll();
   }
 
   /** The session in `slot`, for a debug line. */

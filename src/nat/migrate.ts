@@ -45,7 +45,8 @@ export function migrateSessions(from: ConnTable, to: ConnTable, tick: number, ex
     const extPort = rec[o + R.EXT] >>> 16;
     const inPort = rec[o + R.PORTS] >>> 16;
     const remPort = rec[o + R.PORTS] & 0xffff;
-    const flags = meta & 0xff & ~Flag.LIVE;
+    // The fast path's mark stays behind: the new table's sessions are offered anew.
+    const flags = meta & 0xff & ~(Flag.LIVE | Flag.OFFERED);
     if (extIdx < 0 || extIdx >= to.externalCount || !keep(rec, o, extIdx) || to.count >= to.capacity) { dropped++; continue; }
     for (let w = 0; w < 8; w++) k[w] = rec[o + w];
     const host = to.acquireHost();

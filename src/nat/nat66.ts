@@ -163,7 +163,7 @@ export class Nat66 {
     this.refusals = new Refusals(config, this.clock);
     this.netCounters = new Float64Array(this.cfg.netCount * HOST_COUNTER_COUNT);
     this.netDrops = new Float64Array(this.cfg.netCount * DROP_REASON_COUNT);
-    this.offload = new OffloadCandidates(this.table.capacity);
+    this.offload = new OffloadCandidates();
     for (const p of config.published ?? []) this.published.add(p);
   }
 
@@ -572,15 +572,38 @@ export class Nat66 {
   // The fast path takes a session once it is settled (TCP established, UDP
   // answered) and a whole packet of it went through the plain masquerade path.
   private offerIfSettled(id: number, ch: Ipv6Chain): void {
-    if (!ch.isFragment && this.settled(id)) this.offload.offer(id);
+    const rec = this.table.rec;
+    const at = id * REC_WORDS + R.META;
+    const meta = rec[at];
+    if ((meta & Flag.OFFERED) !== 0 || ch.isFragment || !settledMeta(meta)) return;
+    const c = this.offload;
+    if (c.count === c.ids.length) {
+      c.missed++;
+      return;
+    }
+    rec[at] = meta | Flag.OFFERED;
+    c.ids[c.count++] = id;
   }
 
   /** Whether session `id` is live and settled: TCP established (no FIN or RST since), or UDP answered. */
   settled(id: number): boolean {
-    const meta = this.table.rec[id * REC_WORDS + R.META];
-    const pc = (meta >>> 12) & 0xf;
-    if ((meta & Flag.LIVE) === 0) return false;
-    return pc === ProtoClass.Tcp ? ((meta >>> 8) & 0xf) === TcpState.Established : pc === ProtoClass.Udp && (meta & Flag.REPLIED) !== 0;
+    return settledMeta(this.table.rec[id * REC_WORDS + R.META]);
+  }
+
+  /** Clears session `id`'s offered mark (the offload layer refused or demoted it): its next settled packet offers it again. */
+  unmark(id: number): void {
+    this.table.rec[id * REC_WORDS + R.META] &= ~Flag.OFFERED;
+  }
+
+  /** Clears every session's offered mark (the fast path was reset, or this table is new to it). Control plane: O(capacity). */
+  unmarkAll(): void {
+    const rec = this.table.rec;
+    this.offload.count = 0;
+    for (let id = 1; id <= this.table.capacity; id++) {
+      const at = id * REC_WORDS + R.META;
+      // Only records that have it: a mapped table's pages are written only where needed.
+      if ((rec[at] & Flag.OFFERED) !== 0) rec[at] &= ~Flag.OFFERED;
+    }
   }
 
   // ---- masquerade, inbound -------------------------------------------------------
@@ -931,6 +954,13 @@ export class Nat66 {
   expired(id: number): boolean {
     return this.table.rec[id * REC_WORDS + R.EXPIRY] <= this.tick;
   }
+}
+
+/** A session's META word says it is live and settled: TCP established, or UDP answered. */
+function settledMeta(meta: number): boolean {
+  if ((meta & Flag.LIVE) === 0) return false;
+  const pc = (meta >>> 12) & 0xf;
+  return pc === ProtoClass.Tcp ? ((meta >>> 8) & 0xf) === TcpState.Established : pc === ProtoClass.Udp && (meta & Flag.REPLIED) !== 0;
 }
 
 /** Where a port protocol's checksum sits (SCTP's CRC32c has no pseudo-header: -1). */

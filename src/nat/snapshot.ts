@@ -170,7 +170,8 @@ export function rebuildTable(table: ConnTable, tick: number, delta: number, mark
   let freeTail = 0;
   for (let id = 1; id <= table.capacity; id++) {
     const o = id * REC_WORDS;
-    const meta = rec[o + R.META];
+    // A fast-path mark names a map entry of the process that wrote it: not this one's.
+    const meta = (rec[o + R.META] & ~Flag.OFFERED) >>> 0;
     let ok = (meta & Flag.LIVE) !== 0;
     if (!ok) {
       // A free record needs only META clear (insert writes every word); leaving

@@ -107,6 +107,13 @@ export const Flag = {
   INBOUND: 0x04,
   /** A packet came back the other way (for INBOUND sessions: out): not on the unreplied list. */
   REPLIED: 0x08,
+  /**
+   * Offered to the fast path, and offloaded unless it was refused (candidates.ts):
+   * not offered again until the offload layer clears it. A session made anew
+   * in the record starts without it; a restart's rebuild and a move to a new
+   * table drop it (the fast path's map died with the process, or is reset).
+   */
+  OFFERED: 0x10,
 } as const;
 
 /** Owner-array marker for a published port; the low bits hold the published port's index. */

@@ -11,7 +11,7 @@ import { NatOffload, OffloadCounter, OffloadPrograms } from '../../src/datapath/
 import { offloadProgram } from '../../src/datapath/offload-program.js';
 import { KEY_SIZE, Role, Value, VALUE_SIZE } from '../../src/datapath/offload-layout.js';
 import { Nat66 } from '../../src/nat/nat66.js';
-import { R, REC_WORDS } from '../../src/nat/table.js';
+import { Flag, R, REC_WORDS } from '../../src/nat/table.js';
 import { NatCounter } from '../../src/nat/types.js';
 import { addr, checksumOk, portsOf, tcpPacket, udpPacket, TCP_ACK, TCP_FIN, TCP_SYN } from '../nat/support.js';
 
@@ -119,7 +119,7 @@ describe('NAT66 fast path, user-space half', req, () => {
     assert.equal(fast.sessions, 0);
     assert.equal(fast.counters[OffloadCounter.DemotedClosed], 1);
     assert.equal(entries(programs).length, 0, 'both entries gone');
-    assert.equal(nat.offload.marks[id], 0);
+    assert.equal(nat.table.rec[o + R.META]! & Flag.OFFERED, 0, 'unmarked');
     assert.equal(inside.testRun(frame(data)).verdict, TcxVerdict.NEXT, 'back on the slow path');
   });
 

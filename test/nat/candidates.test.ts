@@ -7,7 +7,7 @@ import { Nat66, DIR_IN, DIR_OUT } from '../../src/nat/nat66.js';
 import { CANDIDATE_RING } from '../../src/nat/candidates.js';
 import { Verdict, NatCounter } from '../../src/nat/types.js';
 import { HostCounter } from '../../src/nat/hosts.js';
-import { R, REC_WORDS } from '../../src/nat/table.js';
+import { Flag, R, REC_WORDS } from '../../src/nat/table.js';
 import { countGcs } from '../support/gc.js';
 import { udpPacket, tcpPacket, echoPacket, portsOf, TCP_SYN, TCP_ACK, TCP_FIN, TCP_RST } from './support.js';
 
@@ -54,14 +54,13 @@ test('TCP: offered once established, once only while marked; a FIN makes it unse
   send(n, tcpPacket(R1, 443, EXT, ext, TCP_ACK, 100));
   assert.equal(n.offload.count, 1, 'marked: not offered again');
   n.offload.count = 0;
-  n.offload.marks[id] = 0;
+  n.unmark(id);
   send(n, tcpPacket(A, 40000, R1, 443, TCP_FIN | TCP_ACK));
   assert.equal(n.offload.count, 0);
   assert.equal(n.settled(id), false, 'closing');
   const m = nat();
   handshake(m);
-  m.offload.count = 0;
-  m.offload.marks.fill(0);
+  m.unmarkAll();
   send(m, tcpPacket(A, 40000, R1, 443, TCP_RST));
   assert.equal(m.offload.count, 0, 'after a RST');
 });
@@ -105,8 +104,8 @@ test('the ring full: offers counted as missed, the sessions unmarked (offered ag
   assert.equal(n.offload.count, CANDIDATE_RING);
   assert.equal(n.offload.missed, 10);
   let marked = 0;
-  for (const m of n.offload.marks) marked += m;
-  assert.equal(marked, CANDIDATE_RING);
+  for (let id = 1; id <= n.table.capacity; id++) if ((n.table.rec[id * REC_WORDS + R.META]! & Flag.OFFERED) !== 0) marked++;
+  assert.equal(marked, CANDIDATE_RING, 'the ones missed stay unmarked');
 });
 
 test('passedFast counts like translated packets and keeps the session alive past its timeout', () => {
@@ -155,7 +154,7 @@ test('offering allocates nothing (marked sessions, offers, the ring emptied as t
     n.translate(work, 0, p.length, NOW + i * 0.25);
     if ((i & 255) === 0) {
       // What promote() and a demotion do to the ring and the marks.
-      for (let k = 0; k < n.offload.count; k++) n.offload.marks[n.offload.ids[k]!] = (k & 1) as 0 | 1;
+      for (let k = 0; k < n.offload.count; k++) if ((k & 1) === 0) n.unmark(n.offload.ids[k]!);
       n.offload.count = 0;
     }
   };
@@ -163,4 +162,25 @@ test('offering allocates nothing (marked sessions, offers, the ring emptied as t
   const gc = countGcs();
   for (let i = 100_000; i < 400_000; i++) round(i);
   assert.equal(await gc.stop(), 0);
+});
+
+test('a snapshot restored or a table moved to keeps its sessions and drops their marks (they named the old map)', () => {
+  const n = nat();
+  const q = udpPacket(A, 5353, R1, 53, 32);
+  send(n, q, 1000);
+  send(n, udpPacket(R1, 53, EXT, portsOf(q)!.src, 32), 1000);
+  const id = n.offload.ids[0]!;
+  assert.notEqual(n.table.rec[id * REC_WORDS + R.META]! & Flag.OFFERED, 0);
+  const offered = (m: Nat66): number => {
+    let k = 0;
+    for (let i = 1; i <= m.table.capacity; i++) if ((m.table.rec[i * REC_WORDS + R.META]! & Flag.OFFERED) !== 0) k++;
+    return k;
+  };
+  const restored = nat();
+  assert.equal(restored.restore(n.snapshot(2000), 2000), 0, 'nothing dropped');
+  assert.equal(restored.table.count, 1);
+  assert.equal(offered(restored), 0);
+  const moved = new Nat66({ networks: [{ name: 'web', insideSubnets: ['fd00::/64'], externalAddresses: [EXT] }], capacity: 2048, seed: 1 });
+  assert.equal(moved.migrateFrom(n).moved, 1);
+  assert.equal(offered(moved), 0);
 });
