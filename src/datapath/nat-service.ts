@@ -298,6 +298,7 @@ export class DatapathService {
   /** The host's routes as the fast path judges remote addresses by them, re-read when the routing changes. */
   private egress: readonly EgressRoute[] = [];
   private stopWatchingEgress: (() => void) | undefined;
+  private egressReads = 0;
 
   private constructor(options: DatapathServiceOptions, tun: Tun, nat: Nat66, resolved: ResolvedModel, plan: HostPlan, host: HostOps,
     kernelNat: readonly string[], state: StateFile | undefined, boot: Uint32Array | undefined) {
@@ -466,24 +467,23 @@ export class DatapathService {
     const key = routesKey(routes);
     const reset = reconfigured || key !== this.offloadKey;
     this.offloadKey = key;
-    if (this.fastPath !== undefined) {
-      if (reset) this.fastPath.demoteAll(OffloadCounter.DemotedReset, monotonicMs());
-      this.fastPath.setRoutes(routes);
-      this.fastPath.bind(this.nat);
-    }
+    if (reset) this.fastPath?.demoteAll(OffloadCounter.DemotedReset, monotonicMs());
+    this.fastPath?.setRoutes(routes);
     await this.workers?.offload(routes, reset);
   }
 
-  // The host's routing changed: promotions from now on judge remote addresses by the new routes (queued like an apply).
+  // The host's routing changed: promotions from now on judge remote addresses
+  // by the new routes. Not queued behind applies (a container's start adds
+  // routes; its apply need not wait for this read); the last read wins.
   private egressChanged(): void {
-    const next = this.queue.then(async () => {
-      if (this.stopped) return;
-      this.egress = await egressRoutes(this.resolved.uplink);
-      const routes = offloadRoutes(this.resolved, this.egress);
+    const read = ++this.egressReads;
+    egressRoutes(this.resolved.uplink).then((egress) => {
+      if (this.stopped || read !== this.egressReads) return;
+      this.egress = egress;
+      const routes = offloadRoutes(this.resolved, egress);
       this.fastPath?.setRoutes(routes);
-      await this.workers?.offload(routes, false);
-    });
-    this.queue = next.catch((err: unknown) => this.log.warn({ err: (err as Error).message }, 'NAT66 fast path: could not read the routes'));
+      void this.workers?.offload(routes, false);
+    }, (err: unknown) => this.log.warn({ err: (err as Error).message }, 'NAT66 fast path: could not read the routes'));
   }
 
   // Once a second: what the fast path forwarded counts first (it refreshes timers), then the engine expires, then the expired are demoted.

@@ -443,7 +443,6 @@ export function runWorker(): void {
       case 'offload':
         if (m.reset) fast?.demoteAll(undefined, monotonicMs());
         fast?.setRoutes(m.routes);
-        fast?.bind(nat);
         return undefined;
       case 'sessions':
         // Ids unique over the shards (a table holds fewer than 2^24 sessions).
