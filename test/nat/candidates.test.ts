@@ -34,6 +34,21 @@ function send(n: Nat66, p: Uint8Array, now = NOW): number {
   return n.translate(p, 0, p.length, now);
 }
 
+/** A UDP request from A:`port` and its answer: settled, offered; its id. */
+function answered(n: Nat66, port: number, now = NOW): number {
+  const q = udpPacket(A, port, R1, 53, 32);
+  send(n, q, now);
+  send(n, udpPacket(R1, 53, EXT, portsOf(q)!.src, 32), now);
+  return n.offload.ids[n.offload.count - 1]!;
+}
+
+/** Sessions of `n` marked as offered. */
+function offered(n: Nat66): number {
+  let k = 0;
+  for (let id = 1; id <= n.table.capacity; id++) if ((n.table.rec[id * REC_WORDS + R.META]! & Flag.OFFERED) !== 0) k++;
+  return k;
+}
+
 /** A TCP connection from A:40000 to R1:443 through its handshake; returns its external port. */
 function handshake(n: Nat66): number {
   const syn = tcpPacket(A, 40000, R1, 443, TCP_SYN);
@@ -67,11 +82,10 @@ test('TCP: offered once established, once only while marked; a FIN makes it unse
 
 test('UDP: offered by its first answer, not before', () => {
   const n = nat();
-  const q = udpPacket(A, 5353, R1, 53, 32);
-  send(n, q);
+  send(n, udpPacket(A, 5353, R1, 53, 32));
   send(n, udpPacket(A, 5353, R1, 53, 32));
   assert.equal(n.offload.count, 0, 'one-way');
-  send(n, udpPacket(R1, 53, EXT, portsOf(q)!.src, 32));
+  answered(n, 5353);
   assert.equal(n.offload.count, 1);
 });
 
@@ -96,24 +110,15 @@ test('never offered: off, ICMPv6, NPTv6, hairpin', () => {
 test('the ring full: offers counted as missed, the sessions unmarked (offered again by their next packet)', () => {
   const n = new Nat66({ networks: [{ name: 'web', insideSubnets: ['fd00::/64'], externalAddresses: [EXT] }], capacity: 4096, seed: 2 });
   n.offload.enabled = true;
-  for (let i = 0; i < CANDIDATE_RING + 10; i++) {
-    const q = udpPacket(A, 10000 + i, R1, 53, 32);
-    send(n, q);
-    send(n, udpPacket(R1, 53, EXT, portsOf(q)!.src, 32));
-  }
+  for (let i = 0; i < CANDIDATE_RING + 10; i++) answered(n, 10000 + i);
   assert.equal(n.offload.count, CANDIDATE_RING);
   assert.equal(n.offload.missed, 10);
-  let marked = 0;
-  for (let id = 1; id <= n.table.capacity; id++) if ((n.table.rec[id * REC_WORDS + R.META]! & Flag.OFFERED) !== 0) marked++;
-  assert.equal(marked, CANDIDATE_RING, 'the ones missed stay unmarked');
+  assert.equal(offered(n), CANDIDATE_RING, 'the ones missed stay unmarked');
 });
 
 test('passedFast counts like translated packets and keeps the session alive past its timeout', () => {
   const n = nat();
-  const q = udpPacket(A, 5353, R1, 53, 32);
-  send(n, q, 0);
-  send(n, udpPacket(R1, 53, EXT, portsOf(q)!.src, 32), 0);
-  const id = n.offload.ids[0]!;
+  const id = answered(n, 5353, 0);
   const before = Float64Array.from(n.counters);
   // Four minutes of fast-path traffic, folded once a minute; then the UDP timeout (5 min) from the last fold.
   for (let t = 60_000; t <= 240_000; t += 60_000) {
@@ -166,16 +171,8 @@ test('offering allocates nothing (marked sessions, offers, the ring emptied as t
 
 test('a snapshot restored or a table moved to keeps its sessions and drops their marks (they named the old map)', () => {
   const n = nat();
-  const q = udpPacket(A, 5353, R1, 53, 32);
-  send(n, q, 1000);
-  send(n, udpPacket(R1, 53, EXT, portsOf(q)!.src, 32), 1000);
-  const id = n.offload.ids[0]!;
-  assert.notEqual(n.table.rec[id * REC_WORDS + R.META]! & Flag.OFFERED, 0);
-  const offered = (m: Nat66): number => {
-    let k = 0;
-    for (let i = 1; i <= m.table.capacity; i++) if ((m.table.rec[i * REC_WORDS + R.META]! & Flag.OFFERED) !== 0) k++;
-    return k;
-  };
+  answered(n, 5353, 1000);
+  assert.equal(offered(n), 1);
   const restored = nat();
   assert.equal(restored.restore(n.snapshot(2000), 2000), 0, 'nothing dropped');
   assert.equal(restored.table.count, 1);
