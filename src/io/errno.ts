@@ -21,8 +21,9 @@ export function errnoName(negErrno: number): string {
 const CAPS = 'sixgate needs CAP_NET_ADMIN and CAP_NET_RAW: run it as root, or grant them ' +
   '(systemd AmbientCapabilities=CAP_NET_ADMIN CAP_NET_RAW; docker --cap-add NET_ADMIN --cap-add NET_RAW)';
 
-const BPF_CAPS = 'more than one packet worker loads an eBPF steering program, which needs CAP_BPF as well (Linux 5.8+; ' +
-  'systemd: add CAP_BPF to CapabilityBoundingSet and AmbientCapabilities; docker --cap-add BPF), or run with --workers 1';
+const BPF_CAPS = 'eBPF programs (the NAT66 fast path, answers to neighbour solicitations in the kernel, the workers\' ' +
+  'queue steering) need CAP_BPF as well (Linux 5.8+; systemd: CAP_BPF in CapabilityBoundingSet and AmbientCapabilities; ' +
+  'docker --cap-add BPF)';
 
 /** What the operator should do, by syscall context and errno; undefined when nothing useful is known. */
 function hint(name: string, syscall: string, subject: string): string | undefined {

@@ -68,8 +68,8 @@ describe('systemd units', requires({ tools: ['systemd-analyze'] }), () => {
   test('both: hardened the same way', () => {
     for (const name of UNITS) {
       const u = unit(name);
-      assert.deepEqual(values(u, 'CapabilityBoundingSet'), ['CAP_NET_ADMIN CAP_NET_RAW'], name);
-      assert.deepEqual(values(u, 'AmbientCapabilities'), ['CAP_NET_ADMIN CAP_NET_RAW'], name);
+      assert.deepEqual(values(u, 'CapabilityBoundingSet'), ['CAP_NET_ADMIN CAP_NET_RAW CAP_BPF'], name);
+      assert.deepEqual(values(u, 'AmbientCapabilities'), ['CAP_NET_ADMIN CAP_NET_RAW CAP_BPF'], name);
       assert.deepEqual(values(u, 'NoNewPrivileges'), ['yes'], name);
       assert.deepEqual(values(u, 'ProtectSystem'), ['strict'], name);
       assert.deepEqual(values(u, 'ProtectHome'), ['yes'], name);
