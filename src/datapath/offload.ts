@@ -323,6 +323,7 @@ export class NatOffload {
       const slot = this.batchSlots[p];
       if (this.slotId[slot] === 0) continue;
       this.used++;
+      nat.setOffloaded(this.slotId[slot]);
       this.counters[OffloadCounter.Promotions]++;
       this.debug?.(this.describe(slot), 'NAT session offloaded to the kernel fast path');
     }

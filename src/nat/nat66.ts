@@ -36,7 +36,7 @@ import { WireError } from '../wire/error.js';
 import {
   ADDRESS_ONES, readAddressWords, writeAddressWords, addressWordsSum, applyChecksumDiff, applyPartialChecksumDiff,
 } from '../wire/checksum.js';
-import { ConnTable, R, REC_WORDS, Flag } from './table.js';
+import { ConnTable, R, REC_WORDS, Flag, FAST_PATH_FLAGS } from './table.js';
 import { migrateSessions, type Migration } from './migrate.js';
 import { layoutOf } from './layout.js';
 import { FragmentTracker, FRAG_HAIRPIN } from './fragments.js';
@@ -590,19 +590,24 @@ export class Nat66 {
     return settledMeta(this.table.rec[id * REC_WORDS + R.META]);
   }
 
-  /** Clears session `id`'s offered mark (the offload layer refused or demoted it): its next settled packet offers it again. */
+  /** Clears session `id`'s fast-path marks (the offload layer refused or demoted it): its next settled packet offers it again. */
   unmark(id: number): void {
-    this.table.rec[id * REC_WORDS + R.META] &= ~Flag.OFFERED;
+    this.table.rec[id * REC_WORDS + R.META] &= ~FAST_PATH_FLAGS;
   }
 
-  /** Clears every session's offered mark (the fast path was reset, or this table is new to it). Control plane: O(capacity). */
+  /** Session `id` (offered) is on the fast path now: `sixgate flows` says so. */
+  setOffloaded(id: number): void {
+    this.table.rec[id * REC_WORDS + R.META] |= Flag.OFFLOADED;
+  }
+
+  /** Clears every session's fast-path marks (the fast path was reset, or this table is new to it). Control plane: O(capacity). */
   unmarkAll(): void {
     const rec = this.table.rec;
     this.offload.count = 0;
     for (let id = 1; id <= this.table.capacity; id++) {
       const at = id * REC_WORDS + R.META;
-      // Only records that have it: a mapped table's pages are written only where needed.
-      if ((rec[at] & Flag.OFFERED) !== 0) rec[at] &= ~Flag.OFFERED;
+      // Only records that have them: a mapped table's pages are written only where needed.
+      if ((rec[at] & FAST_PATH_FLAGS) !== 0) rec[at] &= ~FAST_PATH_FLAGS;
     }
   }
 

@@ -113,6 +113,8 @@ networks:
 
   test('a capture started mid-flow takes the flow back to the TUN and sees its packets', async () => {
     const client = await offloadedConnection();
+    const listed = spawnSync(process.execPath, [CLI, 'flows', '-s', socket, '--port', '5004'], { encoding: 'utf8' });
+    assert.match(listed.stdout, /^tcp +established .* fast /m, `sixgate flows shows it on the fast path:\n${listed.stdout}`);
     const capture = spawn(process.execPath, [CLI, 'capture', '-c', '2', '-s', socket, '-w', '-'], { stdio: ['ignore', 'pipe', 'pipe'] });
     const chunks: Buffer[] = [];
     capture.stdout!.on('data', (d: Buffer) => chunks.push(d));

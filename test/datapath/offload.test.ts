@@ -86,6 +86,7 @@ describe('NAT66 fast path, user-space half', req, () => {
     fast.promote();
     assert.equal(fast.sessions, 1);
     assert.equal(fast.counters[OffloadCounter.Promotions], 1);
+    assert.deepEqual(nat.listSessions().map((s) => s.fastPath), [true], 'flows say so');
     const tags = entries(programs);
     assert.deepEqual(tags.map((e) => e.role).sort(), [Role.Inside, Role.Outside]);
     assert.ok(tags.every((e) => e.tag >>> 24 === 3), 'tagged with the worker');
@@ -119,7 +120,7 @@ describe('NAT66 fast path, user-space half', req, () => {
     assert.equal(fast.sessions, 0);
     assert.equal(fast.counters[OffloadCounter.DemotedClosed], 1);
     assert.equal(entries(programs).length, 0, 'both entries gone');
-    assert.equal(nat.table.rec[o + R.META]! & Flag.OFFERED, 0, 'unmarked');
+    assert.equal(nat.table.rec[o + R.META]! & (Flag.OFFERED | Flag.OFFLOADED), 0, 'unmarked');
     assert.equal(inside.testRun(frame(data)).verdict, TcxVerdict.NEXT, 'back on the slow path');
   });
 
