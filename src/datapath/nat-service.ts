@@ -34,6 +34,12 @@
 // `uplink` and logged). The NDP service announces the new addresses with an
 // unsolicited NA and stops answering for the withdrawn ones.
 //
+// Fast path (offload.ts, `offload: auto`): tc programs on the uplink's and
+// the bridges' ingress translate established flows in the kernel; attached
+// at start and after every apply (bridges come and go), their sessions
+// synced once a second before the expiry, all demoted on a reconfiguration,
+// a SIGHUP, a capture and a stop. Their links end with the process.
+//
 // Clock: monotonicMs, the clock the TUN stamps each read with, so expiry and
 // snapshots run on the translation's time base.
 import { readFileSync } from 'node:fs';
