@@ -36,7 +36,7 @@ import { ifIndex } from '../io/netif.js';
 import type { Nat66 } from '../nat/nat66.js';
 import { Flag, R, REC_WORDS } from '../nat/table.js';
 import { Direction, ProtoClass } from '../nat/types.js';
-import { parseIpv6Prefix } from '../wire/address.js';
+import { formatIpv6, parseIpv6Prefix } from '../wire/address.js';
 import { describeCodes } from '../wire/names.js';
 import { offloadProgram } from './offload-program.js';
 import { Key, KEY_SIZE, Role, Value, VALUE_SIZE } from './offload-layout.js';
@@ -511,7 +511,7 @@ export class NatOffload {
   private describe(slot: number): object {
     const keys = this.slotKeys;
     const at = slot * 2 * KEY_SIZE;
-    const text = (o: number): string => Array.from({ length: 8 }, (_, i) => ((keys[o + i * 2]! << 8) | keys[o + i * 2 + 1]!).toString(16)).join(':');
+    const text = (o: number): string => formatIpv6(keys, o);
     const port = (o: number): number => (keys[o]! << 8) | keys[o + 1]!;
     return {
       worker: this.worker, session: this.slotId[slot], proto: keys[at + Key.NEXT_HEADER] === PROTO_TCP ? 'tcp' : 'udp',

@@ -156,9 +156,10 @@ describe('NAT66 fast path, user-space half', req, () => {
     assert.equal(entries(programs).length, 0);
   });
 
-  test('demoted when the session is removed, expires, or a capture starts; a new table demotes everything', () => {
+  test('demoted when the session is removed, expires, or a capture starts; a new table demotes everything; each decision a debug line', () => {
     const nat = engine();
-    const fast = new NatOffload({ map: programs.map, worker: 0, slots: 8, batch: 16 });
+    const lines: string[] = [];
+    const fast = new NatOffload({ map: programs.map, worker: 0, slots: 8, batch: 16, debug: (fields, text) => lines.push(`${text} ${JSON.stringify(fields)}`) });
     fast.setRoutes(ROUTES);
     fast.bind(nat);
     exchange(nat, 7000, 1000);
@@ -193,6 +194,11 @@ describe('NAT66 fast path, user-space half', req, () => {
     assert.equal(fast.sessions, 0);
     assert.equal(fast.counters[OffloadCounter.DemotedReset], 1);
     assert.equal(entries(programs).length, 0);
+    assert.equal(lines.filter((l) => l.startsWith('NAT session offloaded')).length, 4);
+    const back = lines.filter((l) => l.startsWith('NAT session back on the slow path'));
+    assert.deepEqual(back.map((l) => (JSON.parse(l.slice(l.indexOf('{'))) as { reason: string }).reason),
+      ['demoted-gone', 'demoted-expired', 'demoted-capture', 'demoted-reset']);
+    assert.match(lines[0]!, /"proto":"udp","inside":"\[fd00::a\]:7000","remote":"\[2001:db8:1::1\]:53","external":"\[2001:db8:ffff::1\]:\d+"/);
   });
 
   test('not promoted: an inside address with no bridge, a remote not reached through the uplink', () => {
