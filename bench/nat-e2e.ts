@@ -1,5 +1,5 @@
 // `npm run bench -- nat-e2e [--seconds N] [--repeat N] [--udp-kpps N] [--udp-only] [--base DIR]
-//                           [--workers N] [--streams N] [--clients 2] [--pin CPU]`: the NAT66 data path
+//                           [--workers N] [--streams N] [--clients 2] [--pin CPU] [--offload on|off|both]`: the NAT66 data path
 // end to end, against kernel NAT66 (ip6tables MASQUERADE) on the identical
 // topology in the same run (test/datapath/topology.ts):
 //
@@ -18,6 +18,11 @@
 // --clients 2 sends from c1 and c2 at once (a worker serves an inside address's
 // flows, so one container's streams stay on one worker); --pin CPU pins
 // iperf3 (both ends) to that CPU (taskset), apart from the data path.
+// sixgate runs with its default, the fast path on (established flows
+// translated by tc programs, the TUN out of their path); --offload off turns
+// it off, --offload both adds this build with it off to every round (in
+// place of --base), so the fast path is A/B'd against the TUN path and the
+// kernel in one run. Each arm reports the share of packets the fast path took.
 // Prints: nat-e2e: sixgate <Gbit/s> tcp <kpps> udp64; kernel <Gbit/s> tcp <kpps> udp64; ratio tcp <r> udp <r>
 // (with --repeat, the range of the per-round ratios too)
 import { fileURLToPath } from 'node:url';
@@ -27,6 +32,7 @@ import { once } from 'node:events';
 import type { ChildProcess } from 'node:child_process';
 import type { Netns } from '../test/support/netns.js';
 import { NatLab, A, CLI } from '../test/datapath/topology.js';
+import { request } from '../src/service/control.js';
 
 /** senderSysNs: the iperf3 client's system CPU time (its own getrusage, in the JSON's cpu_utilization_percent). */
 interface IperfResult { bitsPerSecond: number; pps: number; sentPps: number; seconds: number; senderSysNs: number }
@@ -35,6 +41,9 @@ let nextPort = 5600;
 
 /** From the command line: iperf3's streams (-P), the CPU it is pinned to (taskset), its senders (--clients), sixgate's workers. */
 const load: { streams: number; pin: number; workers: number; senders: Netns[] } = { streams: 1, pin: -1, workers: 1, senders: [] };
+
+/** A sixgate arm: which build, with which extra flags. */
+interface Build { readonly cli: string; readonly args: readonly string[]; readonly label: string }
 
 function iperf3(args: string[]): [string, string[]] {
   return load.pin < 0 ? ['iperf3', args] : ['taskset', ['-c', String(load.pin), 'iperf3', ...args]];
@@ -83,14 +92,17 @@ class Sixgate {
   marks = 0;
   /** Its TUN batches through io_uring (the start-up line's ioUring; absent in builds before it). */
   ioUring = false;
-  private constructor(readonly child: ChildProcess) {}
-  static async start(lab: NatLab, cli: string): Promise<Sixgate> {
+  /** The start-up line's offload ("on", "off (why)"; absent in builds before the fast path). */
+  offload = 'absent';
+  private constructor(readonly child: ChildProcess, readonly socket: string) {}
+  static async start(lab: NatLab, build: Build): Promise<Sixgate> {
     const file = `/tmp/${lab.gw.name}-bench.yaml`;
+    const socket = `/tmp/${lab.gw.name}-bench.sock`;
     writeFileSync(file, CONFIG);
     // --workers only when asked: a --base build from before workers has no such option.
     const workers = load.workers > 1 ? ['--workers', String(load.workers)] : [];
-    const child = lab.gw.spawn(process.execPath, ['--trace-gc', cli, 'nat', '-c', file, '--cleanup', ...workers]);
-    const s = new Sixgate(child);
+    const child = lab.gw.spawn(process.execPath, ['--trace-gc', build.cli, 'nat', '-c', file, '--cleanup', '--control-socket', socket, ...workers, ...build.args]);
+    const s = new Sixgate(child, socket);
     let out = '';
     // V8's --trace-gc lines come on stdout, sixgate's log on stderr.
     child.stdout!.setEncoding('utf8').on('data', (d: string) => {
@@ -103,7 +115,14 @@ class Sixgate {
       await new Promise((r) => setTimeout(r, 20));
     }
     s.ioUring = / ioUring=true/.test(out);
+    s.offload = / offload="?(on|off[^"\n]*)/.exec(out)?.[1] ?? 'absent';
     return s;
+  }
+
+  /** Packets the fast path translated (both ways) and packets read from the TUN, so far. */
+  async paths(): Promise<{ fast: number; tun: number }> {
+    const { counters: c } = await request(this.socket, { op: 'counters' }) as { counters: Record<string, number | undefined> };
+    return { fast: (c.sixgate_nat_offload_out_packets_total ?? 0) + (c.sixgate_nat_offload_in_packets_total ?? 0), tun: c.sixgate_nat_tun_rx_packets_total ?? 0 };
   }
   async stop(): Promise<void> {
     const exited = once(this.child, 'exit');
@@ -185,24 +204,41 @@ async function measuredUdp(lab: NatLab, pid: number | undefined, seconds: number
 }
 
 /** One NAT's figures in a round: sixgate (this build or --base's) or the kernel. */
-interface Arm { tcp?: IperfResult; udp: IperfResult; cpu: UdpCpu; rcvDrops: number; gc?: number; gcTotal?: number; tunDrops?: number; forwardedPps?: number; ioUring?: boolean }
+interface Arm {
+  tcp?: IperfResult; udp: IperfResult; cpu: UdpCpu; rcvDrops: number; gc?: number; gcTotal?: number; tunDrops?: number; forwardedPps?: number; ioUring?: boolean;
+  /** The fast path's state, and its share of the packets sixgate translated in the TCP and UDP runs. */
+  offload?: string; fastTcp?: number; fastUdp?: number;
+}
 
-async function sixgateArm(lab: NatLab, cli: string, seconds: number, udpKpps: number, udpOnly: boolean): Promise<Arm> {
-  const sg = await Sixgate.start(lab, cli);
+/** The fast path's share of the packets translated between two reads (its counters come back once a second: read 1.2 s after a run). */
+function fastShare(a: { fast: number; tun: number }, b: { fast: number; tun: number }): number {
+  const fast = b.fast - a.fast;
+  return fast / Math.max(1, fast + b.tun - a.tun);
+}
+
+async function sixgateArm(lab: NatLab, build: Build, seconds: number, udpKpps: number, udpOnly: boolean): Promise<Arm> {
+  const sg = await Sixgate.start(lab, build);
+  const settle = (): Promise<void> => new Promise((r) => setTimeout(r, 1200));
   try {
     // Start-up's last scavenges come up to half a second after its "running" line: not the data path's.
     await new Promise((r) => setTimeout(r, 1000));
     const gc0 = sg.scavenges;
+    const p0 = await sg.paths();
     const tcp = udpOnly ? undefined : await iperf(load.senders, lab.inet, A.inet, seconds, false);
+    if (!udpOnly) await settle();
+    const p1 = await sg.paths();
     const written0 = tunStats(lab).rx.packets;
     const drops0 = tunStats(lab).tx.dropped;
     const rcv0 = rcvbufDrops(lab);
     const { r: udp, cpu } = await measuredUdp(lab, sg.child.pid, seconds, udpKpps);
     const rcvDrops = rcvbufDrops(lab) - rcv0;
     const link = tunStats(lab);
+    await settle();
+    const p2 = await sg.paths();
     return {
       tcp, udp, cpu, rcvDrops, gc: sg.scavenges - gc0, gcTotal: sg.scavenges, ioUring: sg.ioUring,
       tunDrops: link.tx.dropped - drops0, forwardedPps: (link.rx.packets - written0) / udp.seconds,
+      offload: sg.offload, fastTcp: fastShare(p0, p1), fastUdp: fastShare(p1, p2),
     };
   } finally {
     await sg.stop();
@@ -232,7 +268,13 @@ export async function run(args: string[]): Promise<void> {
   const udpOnly = args.includes('--udp-only');
   // --base DIR: another build's sixgate (a worktree with its dist/) as a third arm in every round, for A/B.
   const baseAt = args.indexOf('--base');
-  const baseCli = baseAt >= 0 ? resolve(args[baseAt + 1]!, 'dist/src/cli/main.js') : undefined;
+  const offloadAt = args.indexOf('--offload');
+  const offload = offloadAt >= 0 ? args[offloadAt + 1] : 'on';
+  if (offload !== 'on' && offload !== 'off' && offload !== 'both') throw new Error(`--offload on|off|both, got ${offload}`);
+  const self: Build = { cli: CLI, args: offload === 'off' ? ['--offload', 'off'] : [], label: `this build (offload ${offload === 'off' ? 'off' : 'on'})` };
+  // The second sixgate arm: another build (--base), or this one with the fast path off (--offload both).
+  const other: Build | undefined = offload === 'both' ? { cli: CLI, args: ['--offload', 'off'], label: 'this build, offload off' }
+    : baseAt >= 0 ? { cli: resolve(args[baseAt + 1]!, 'dist/src/cli/main.js'), args: [], label: `base ${args[baseAt + 1]}` } : undefined;
   load.workers = opt('--workers', 1);
   load.streams = opt('--streams', 1);
   load.pin = opt('--pin', -1);
@@ -246,15 +288,15 @@ export async function run(args: string[]): Promise<void> {
     const rounds: Array<{ s: Arm; b?: Arm; k: Arm }> = [];
     for (let r = 0; r < repeat; r++) {
       // Base and this build swap order every round, so neither always runs first.
-      const b = baseCli !== undefined && r % 2 === 1 ? await sixgateArm(lab, baseCli, seconds, udpKpps, udpOnly) : undefined;
-      const s = await sixgateArm(lab, CLI, seconds, udpKpps, udpOnly);
-      const b2 = baseCli !== undefined && r % 2 === 0 ? await sixgateArm(lab, baseCli, seconds, udpKpps, udpOnly) : b;
+      const b = other !== undefined && r % 2 === 1 ? await sixgateArm(lab, other, seconds, udpKpps, udpOnly) : undefined;
+      const s = await sixgateArm(lab, self, seconds, udpKpps, udpOnly);
+      const b2 = other !== undefined && r % 2 === 0 ? await sixgateArm(lab, other, seconds, udpKpps, udpOnly) : b;
       const k = await kernelArm(lab, seconds, udpKpps, udpOnly);
       rounds.push({ s, b: b2, k });
       if (repeat > 1) {
-        const tcp = udpOnly ? '' : `${gbit(s.tcp!.bitsPerSecond)} / kernel ${gbit(k.tcp!.bitsPerSecond)} Gbit/s tcp, `;
+        const tcp = udpOnly ? '' : `${gbit(s.tcp!.bitsPerSecond)} / kernel ${gbit(k.tcp!.bitsPerSecond)} Gbit/s tcp (ratio ${(s.tcp!.bitsPerSecond / k.tcp!.bitsPerSecond).toFixed(2)}), `;
         process.stdout.write(`  round ${r + 1}: sixgate ${tcp}${kpps(s.udp.pps)} / kernel ${kpps(k.udp.pps)} kpps udp64` +
-          (b2 ? `; base ${kpps(b2.udp.pps)} kpps, forwarded ${kpps(s.forwardedPps!)} / base ${kpps(b2.forwardedPps!)}` : '') + '\n');
+          (b2 ? `; ${other!.label} ${udpOnly ? '' : `${gbit(b2.tcp!.bitsPerSecond)} Gbit/s tcp, `}${kpps(b2.udp.pps)} kpps, TUN-forwarded ${kpps(s.forwardedPps!)} / ${kpps(b2.forwardedPps!)}` : '') + '\n');
       }
     }
     const median = (pick: (x: (typeof rounds)[number]) => number): number => {
@@ -277,7 +319,10 @@ export async function run(args: string[]): Promise<void> {
     // forwarding runs in the sender's own context (back-pressure), sixgate's
     // does not, so the receiver starves and drops at its socket.
     const fwd = median((x) => x.s.forwardedPps!);
-    process.stdout.write(`  udp64 forwarded by sixgate (written back into the TUN): ${kpps(fwd)} kpps ` +
+    const pct = (v: number): string => `${(v * 100).toFixed(0)} %`;
+    process.stdout.write(`  fast path: ${rounds[0]!.s.offload}; its share of the packets sixgate translated: tcp ${rounds.map((x) => pct(x.s.fastTcp ?? 0)).join(', ')}; ` +
+      `udp ${rounds.map((x) => pct(x.s.fastUdp ?? 0)).join(', ')}\n`);
+    process.stdout.write(`  udp64 forwarded by sixgate through the TUN (written back into it; the fast path's packets are not): ${kpps(fwd)} kpps ` +
       `(${(fwd / kU).toFixed(2)}x kernel delivered); receiver socket-buffer drops per run: sixgate ${rounds.map((x) => x.s.rcvDrops).join(', ')}; kernel ${rounds.map((x) => x.k.rcvDrops).join(', ')}\n`);
     process.stdout.write(`  packets the kernel dropped at the TUN queue (sixgate not reading fast enough): ${rounds.map((x) => x.s.tunDrops).join(', ')}\n`);
     const cpu = (arm: (x: (typeof rounds)[number]) => Arm, key: keyof UdpCpu): number => median((x) => arm(x).cpu[key]);
@@ -292,11 +337,13 @@ export async function run(args: string[]): Promise<void> {
       'Tick samples: softirq run in a task\'s context counts in the task\'s time and in softirq alike; the machine total counts each tick once (and any other load)\n');
     process.stdout.write(`  sixgate GC during the measured runs (--trace-gc scavenges): ${rounds.map((x) => x.s.gc).join(', ')}; ` +
       `${seconds} s per run, ${repeat} round(s), ${load.workers} worker(s), ${load.senders.length} client(s) of ${load.streams} stream(s)${load.pin < 0 ? '' : `, iperf3 on CPU ${load.pin}`}, TUN I/O ${rounds[0]!.s.ioUring ? 'io_uring' : 'readv/write'}; scavenges logged since each start (incl. start-up): ${rounds.map((x) => x.s.gcTotal).join(', ')}\n`);
-    if (baseCli !== undefined) {
+    if (other !== undefined) {
       const bU = median((x) => x.b!.udp.pps);
       const bF = median((x) => x.b!.forwardedPps!);
-      process.stdout.write(`  base ${baseCli}: ${tcpPart((x) => x.b!)}${kpps(bU)} kpps udp64 delivered, ${kpps(bF)} kpps forwarded; ` +
-        `this build / base: delivered ${(sU / bU).toFixed(2)}x, forwarded ${(fwd / bF).toFixed(2)}x` +
+      const kT = udpOnly ? '' : `; ${other.label} / kernel: tcp ${(median((x) => x.b!.tcp!.bitsPerSecond) / median((x) => x.k.tcp!.bitsPerSecond)).toFixed(2)} ` +
+        `(per round ${range((x) => x.b!.tcp!.bitsPerSecond / x.k.tcp!.bitsPerSecond)})`;
+      process.stdout.write(`  ${other.label} (fast path ${rounds[0]!.b!.offload}): ${tcpPart((x) => x.b!)}${kpps(bU)} kpps udp64 delivered, ${kpps(bF)} kpps TUN-forwarded${kT}; ` +
+        `this build / that: delivered ${(sU / bU).toFixed(2)}x, forwarded ${(fwd / bF).toFixed(2)}x` +
         (udpOnly ? '' : `, tcp ${(median((x) => x.s.tcp!.bitsPerSecond) / median((x) => x.b!.tcp!.bitsPerSecond)).toFixed(2)}x`) +
         `; TUN-queue drops ${rounds.map((x) => x.b!.tunDrops).join(', ')}; receiver socket-buffer drops ${rounds.map((x) => x.b!.rcvDrops).join(', ')}; CPU ns per packet process ${ns(cpu((x) => x.b!, 'proc'))} + softirq ${ns(cpu((x) => x.b!, 'softirq'))}, ` +
         `machine ${ns(cpu((x) => x.b!, 'busy'))}; GC ${rounds.map((x) => x.b!.gc).join(', ')}; TUN I/O ${rounds[0]!.b!.ioUring ? 'io_uring' : 'readv/write'}\n`);

@@ -18,8 +18,9 @@ interface FlowsOptions extends ClientOptions {
   watch?: boolean;
 }
 
-const HEADER = ['proto', 'state', 'inside', 'outside', 'remote', 'expires', 'pkts out', 'bytes out', 'pkts in', 'bytes in', 'container'];
-const WIDTHS = [6, 11, 30, 30, 30, 7, 8, 11, 8, 11, 0];
+// path: "fast" while the kernel's fast path translates the session's packets, "tun" otherwise.
+const HEADER = ['proto', 'state', 'inside', 'outside', 'remote', 'expires', 'pkts out', 'bytes out', 'pkts in', 'bytes in', 'path', 'container'];
+const WIDTHS = [6, 11, 30, 30, 30, 7, 8, 11, 8, 11, 4, 0];
 
 function row(cells: readonly string[]): string {
   return cells.map((c, i) => (WIDTHS[i] === 0 ? c : c.padEnd(WIDTHS[i]!))).join(' ').trimEnd();
@@ -28,7 +29,7 @@ function row(cells: readonly string[]): string {
 export function formatFlow(f: FlowView): string {
   return row([f.protocol, f.protocol === 'tcp' ? f.state : '-', `[${f.inside}]:${f.insidePort}`, `[${f.external}]:${f.externalPort}`,
     `[${f.remote}]:${f.remotePort}`, `${Math.max(0, Math.round(f.expiresInMs / 1000))}s`,
-    String(f.packetsOut), String(f.bytesOut), String(f.packetsIn), String(f.bytesIn), f.container ?? '-']);
+    String(f.packetsOut), String(f.bytesOut), String(f.packetsIn), String(f.bytesIn), f.fastPath === true ? 'fast' : 'tun', f.container ?? '-']);
 }
 
 export function registerFlows(program: Command): void {

@@ -43,6 +43,7 @@ export interface NatCliOptions {
   check?: boolean;
   controlSocket: string;
   workers: number;
+  offload: 'auto' | 'off';
 }
 
 export function registerNat(program: Command): void {
@@ -64,6 +65,7 @@ over; signals during shutdown are ignored.`);
   addLogFormat(cmd);
   cmd.addOption(serviceOption('waitUplink').default(0));
   cmd.addOption(serviceOption('workers').default(1));
+  cmd.addOption(serviceOption('offload').default('auto'));
   cmd.action(async (opts: NatCliOptions) => {
       process.exitCode = await runNat(opts);
     });
@@ -106,7 +108,7 @@ export async function runNat(opts: NatCliOptions): Promise<number> {
       await firstDelegation(delegation, log);
     }
     service = await DatapathService.start({
-      model: file.model, logger: log, workers: opts.workers, ...(stateFile === undefined ? {} : { stateFile }),
+      model: file.model, logger: log, workers: opts.workers, offload: opts.offload, ...(stateFile === undefined ? {} : { stateFile }),
       nat: natOptions(file), ...(delegation === undefined ? {} : { delegatedPrefixes: () => delegation!.prefixes() }),
     });
   } catch (err) {

@@ -16,7 +16,7 @@ interface StatusView {
   health: HealthStatus;
   uplinks: { name: string; prefixes: string[]; upstream?: UpstreamPrefix[]; delegation?: DelegationStatus | null; ndp: NdpInterfaceStatus | null }[];
   networks: NetworkView[];
-  nat: { sessions: number; capacity: number; tun: string } | null;
+  nat: { sessions: number; capacity: number; tun: string; offload?: string; offloadedSessions?: number } | null;
 }
 
 export function registerStatus(program: Command): void {
@@ -61,6 +61,9 @@ export function formatStatus(s: StatusView): string {
     for (const c of n.containers) rows.push(['container', `${c.name} (${c.id}) ${c.addresses.join(', ')}`]);
     out.push(columns(rows, '  '));
   }
-  if (s.nat !== null) out.push('', `nat66: ${s.nat.sessions} sessions of ${s.nat.capacity}, tun ${s.nat.tun}`);
+  if (s.nat !== null) {
+    const fast = s.nat.offload === undefined ? '' : `, fast path ${s.nat.offload}${s.nat.offload === 'on' ? ` (${s.nat.offloadedSessions ?? 0} sessions)` : ''}`;
+    out.push('', `nat66: ${s.nat.sessions} sessions of ${s.nat.capacity}, tun ${s.nat.tun}${fast}`);
+  }
   return `${out.join('\n')}\n`;
 }

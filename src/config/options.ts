@@ -37,6 +37,8 @@ export interface ServiceConfig {
   refuse: 'reply' | 'silent';
   /** NAT66 packet workers: 1 = the loop on the main thread; more = a multi-queue TUN, one worker thread and table shard per queue. */
   workers: number;
+  /** The NAT66 fast path for established flows (tc programs): auto = on when the kernel takes them. */
+  offload: 'auto' | 'off';
   /** The file the connection table lives in (mapped), kept across restarts and crashes. */
   stateFile?: string;
   /** Status file read by `sixgate health`. */
@@ -145,6 +147,9 @@ export const OPTIONS: readonly OptionSpec[] = [
     'reply', ['reply', 'silent']),
   spec('workers', 'integer', '--workers <n>', { type: 'integer', minimum: 1, maximum: 64 },
     'NAT66 packet workers: more than 1 runs one thread per queue of a multi-queue TUN, each with a shard of the connection table (and a state file of its own)', '1'),
+  spec('offload', 'enum', '--offload <mode>', { enum: ['auto', 'off'] },
+    "NAT66 fast path: established TCP and answered UDP flows translated in the kernel's tc hooks, bypassing the TUN (auto: on when the kernel takes the programs, Linux 6.6+)",
+    'auto', ['auto', 'off']),
   spec('stateFile', 'string', '--state-file <file>', { type: 'string', minLength: 1 },
     'file the connection table lives in (mapped), kept across restarts and crashes', 'none'),
   spec('statusFile', 'string', '--status-file <file>', { type: 'string', minLength: 1 },
@@ -197,7 +202,7 @@ export const OPTIONS: readonly OptionSpec[] = [
  * sessions into a new table as `sixgate nat` does.
  */
 export const RESTART_OPTIONS: ReadonlyArray<keyof ServiceConfig> = [
-  'uplink', 'waitUplink', 'dockerHost', 'dockerIp6tables', 'ndp', 'ndpKernelAnswers', 'nat66', 'tun', 'workers', 'stateFile', 'statusFile', 'controlSocket', 'metricsListen', 'logLevel', 'logFormat', 'retryMaxMs', 'dhcpv6Pd',
+  'uplink', 'waitUplink', 'dockerHost', 'dockerIp6tables', 'ndp', 'ndpKernelAnswers', 'nat66', 'tun', 'workers', 'offload', 'stateFile', 'statusFile', 'controlSocket', 'metricsListen', 'logLevel', 'logFormat', 'retryMaxMs', 'dhcpv6Pd',
   'fleet', 'fleetPrefix', 'fleetSize', 'fleetTtl', 'fleetHost', 'fleetAddress', 'fleetCa', 'fleetCert', 'fleetKey', 'fleetNetwork', 'fleetNetworkOptions',
 ];
 
@@ -212,6 +217,7 @@ export const DEFAULTS: ServiceConfig = {
   hostPortRange: [61000, 61999],
   refuse: 'reply',
   workers: 1,
+  offload: 'auto',
   statusFile: '/run/sixgate/status.json',
   controlSocket: '/run/sixgate/control.sock',
   cleanup: false,

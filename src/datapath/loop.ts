@@ -12,8 +12,9 @@
 // Per wake-up: read a batch (the read stamps its time), translate it in place with one
 // engine call, write the kept packets back in runs of consecutive slots (a
 // packet refused by the engine leaves as the RST or ICMPv6 error that replaced it);
-// repeat up to a budget so timers and other handles get a turn. Nothing here
-// allocates per packet.
+// repeat up to a budget so timers and other handles get a turn; then the
+// sessions the engine offered go to the fast path (offload.ts) in one call.
+// Nothing here allocates per packet.
 //
 // The device is anything with the TUN's batch calls (PacketDevice): the
 // service swaps in a reopened TUN after a failure (the engine and its
@@ -26,6 +27,7 @@ import { Verdict } from '../nat/types.js';
 import { F as IP, HEADER_LEN as IP_HEADER_LEN, Protocol } from '../wire/ipv6.js';
 import { readAddressWords } from '../wire/checksum.js';
 import { describeCodes } from '../wire/names.js';
+import type { NatOffload } from './offload.js';
 
 /** Indexes of TunDatapath.counters; what each counts is its help text in LOOP_COUNTERS below. */
 export const LoopCounter = {
@@ -103,6 +105,8 @@ export class TunDatapath {
   readonly capture = new CaptureTap();
   readonly ring: PacketRing;
   nat: Nat66;
+  /** The fast path (offload.ts), given the sessions the engine offered after each wake-up. */
+  offload: NatOffload | undefined;
   private tun: PacketDevice;
   private readonly onError: (err: unknown) => void;
   private readonly keep: Uint8Array;
@@ -166,6 +170,7 @@ export class TunDatapath {
       try {
         // A read short of a full ring emptied the queue: the next packet brings the next wake-up.
         for (let b = 0; b < BATCH_BUDGET; b++) if (this.pass() < this.ring.slots) break;
+        if (this.nat.offload.count !== 0) this.offload?.promote();
       } catch (err) {
         this.fail(err);
       }

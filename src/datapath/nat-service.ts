@@ -34,6 +34,12 @@
 // `uplink` and logged). The NDP service announces the new addresses with an
 // unsolicited NA and stops answering for the withdrawn ones.
 //
+// Fast path (offload.ts, `offload: auto`): tc programs on the uplink's and
+// the bridges' ingress translate established flows in the kernel; attached
+// at start and after every apply (bridges come and go), their sessions
+// synced once a second before the expiry, all demoted on a reconfiguration,
+// a SIGHUP, a capture and a stop. Their links end with the process.
+//
 // Clock: monotonicMs, the clock the TUN stamps each read with, so expiry and
 // snapshots run on the translation's time base.
 import { readFileSync } from 'node:fs';
@@ -55,7 +61,7 @@ import { cleanupPolicy, diffPolicy, readPolicy, watchDeviceRoutes, type PolicySt
 import { applySteering, removeAllSteering, removeSteering, type SteerHook, type SteeringState } from '../host/steering.js';
 import { checkHost, kernelNatSubnets } from '../host/checks.js';
 import { ipBatch, type BatchResult } from '../host/run.js';
-import { parseIfInet6, watchAddresses } from '../host/interfaces.js';
+import { parseIfInet6, readRoutes, watchAddresses, watchRoutes } from '../host/interfaces.js';
 import { formatIpv6, prefixesOverlap } from '../wire/address.js';
 import { DEFAULT_TUN, type DatapathModel, type ResolvedModel } from './nat-model.js';
 import { IFA_F_DEPRECATED, resolveModel, type HostFacts } from './resolve.js';
@@ -64,6 +70,8 @@ import { TunDatapath } from './loop.js';
 import { adoptState, moveState } from './state.js';
 import { NatWorkers } from './workers.js';
 import { reservePorts, releasePorts } from './ports.js';
+import { DEFAULT_OFFLOAD_ENTRIES, NatOffload, OffloadCounter, OffloadPrograms, ifIndexOrZero, type EgressRoute, type OffloadRoutes } from './offload.js';
+import { CANDIDATE_RING } from '../nat/candidates.js';
 
 export interface DatapathServiceOptions {
   readonly model: DatapathModel;
@@ -99,6 +107,10 @@ export interface DatapathServiceOptions {
    * the table (workers.ts), each in a state file of its own beside `stateFile`.
    */
   readonly workers?: number;
+  /** The fast path for established flows (offload.ts): 'auto' (default) is on when the kernel takes its programs. */
+  readonly offload?: 'auto' | 'off';
+  /** The fast path's map entries, two per offloaded session (default DEFAULT_OFFLOAD_ENTRIES), shared out among the workers. */
+  readonly offloadEntries?: number;
 }
 
 /** Every command the data path runs on the host after its start-up checks. */
@@ -281,6 +293,18 @@ export class DatapathService {
   /** Quota hits already logged, and when the last line went out. */
   private quotaHits = 0;
   private quotaLoggedAt = -Infinity;
+  /** The fast path's map and programs (offload.ts); none while it is off. */
+  private programs: OffloadPrograms | undefined;
+  /** The main thread's loop's fast path (with workers each has its own). */
+  private fastPath: NatOffload | undefined;
+  /** The devices and subnets the fast path's entries point at (a change demotes every session). */
+  private offloadKey = '';
+  /** "on", or "off (why)": the start-up line and status. */
+  offloadState = 'off';
+  /** The host's routes as the fast path judges remote addresses by them, re-read when the routing changes. */
+  private egress: readonly EgressRoute[] = [];
+  private stopWatchingEgress: (() => void) | undefined;
+  private egressReads = 0;
 
   private constructor(options: DatapathServiceOptions, tun: Tun, nat: Nat66, resolved: ResolvedModel, plan: HostPlan, host: HostOps,
     kernelNat: readonly string[], state: StateFile | undefined, boot: Uint32Array | undefined) {
@@ -349,9 +373,14 @@ export class DatapathService {
       // routes are already there (they outlive the process), so adopted
       // connections flow again while the routes, NDP and steering are checked.
       service.loop.setHostAddresses(service.hostAddresses());
+      await service.startOffload(workers);
       if (workers > 1) {
+        const programs = service.programs;
         service.workers = await NatWorkers.start({
           tun: resolved.tun, control: tun, count: workers, config: engineConfig(resolved, options.nat), hostAddresses: service.hostAddresses(),
+          ...(programs === undefined ? {} : {
+            offload: { mapFd: programs.map.fd, entries: programs.map.maxEntries, routes: offloadRoutes(resolved, service.egress), debug: log.isLevelEnabled('debug') },
+          }),
           onFailure: (message) => service.failed(`a packet worker failed: ${message}`, true),
           logger: log, ...(options.stateFile === undefined ? {} : { stateFile: options.stateFile, boot }),
         });
@@ -362,7 +391,7 @@ export class DatapathService {
       await service.installHost(undefined, plan);
       service.stopWatching = watchDeviceRoutes(resolved.tun, () => service.checkRoutes());
       service.stopWatchingUplink = watchAddresses(resolved.uplink, () => service.upstreamChanged());
-      service.expiry = setInterval(() => { service.nat.expire(monotonicMs()); service.reportQuota(); }, 1000);
+      service.expiry = setInterval(() => service.expire(), 1000);
       service.expiry.unref();
       if (service.logSessions) {
         service.sessionLog = setInterval(() => service.logOpenedSessions(), SESSION_LOG_MS);
@@ -371,20 +400,105 @@ export class DatapathService {
     } catch (err) {
       service.stopWatching?.();
       service.stopWatchingUplink?.();
+      service.stopWatchingEgress?.();
       await service.workers?.stop();
       service.loop.stop();
+      service.programs?.close();
       tun.close();
       service.state?.close();
       await service.releaseNdp();
       throw err;
     }
     log.info({
-      tun: tun.name, offloads: tun.offloads, ioUring: service.workers?.ioUring ?? tun.uring, workers, restoredSessions: restored,
+      tun: tun.name, offloads: tun.offloads, ioUring: service.workers?.ioUring ?? tun.uring, workers, offload: service.offloadState, restoredSessions: restored,
       networks: resolved.networks.map((n) => ({ name: n.name, mode: n.mode, addressMode: n.addressMode, external: n.externalPrefix ?? n.externalAddresses })),
       published: [...service.published.keys()],
     }, 'nat66 data path running');
     service.logExternals(undefined, resolved);
     return service;
+  }
+
+  /**
+   * The fast path, unless `offload: off`: the map and both programs loaded
+   * and attached, and (one worker) the main loop's half; 'auto' turns it off
+   * with one line when the kernel refuses (no tcx before Linux 6.6, no CAP_BPF).
+   */
+  private async startOffload(workers: number): Promise<void> {
+    if (this.options.offload === 'off') {
+      this.offloadState = 'off (offload: off)';
+      return;
+    }
+    let programs: OffloadPrograms | undefined;
+    try {
+      programs = OffloadPrograms.load(this.options.offloadEntries ?? DEFAULT_OFFLOAD_ENTRIES);
+      programs.attach(this.resolved.uplink, insideDevices(this.resolved));
+    } catch (err) {
+      programs?.close();
+      const reason = (err as Error).message;
+      this.offloadState = `off (${reason})`;
+      this.log.warn({ reason }, 'NAT66 fast path off: the kernel did not take its programs; every packet goes through the TUN');
+      return;
+    }
+    this.programs = programs;
+    this.offloadState = 'on';
+    this.egress = await egressRoutes(this.resolved.uplink);
+    this.stopWatchingEgress = watchRoutes(() => this.egressChanged());
+    const routes = offloadRoutes(this.resolved, this.egress);
+    this.offloadKey = routesKey(routes);
+    if (workers > 1) return;
+    const fast = new NatOffload({ map: programs.map, worker: 0, slots: programs.map.maxEntries / 2, batch: CANDIDATE_RING, debug: offloadDebug(this.log) });
+    fast.setRoutes(routes);
+    fast.bind(this.nat);
+    this.fastPath = fast;
+    this.loop.offload = fast;
+    // A capture must see every packet: the fast path steps aside while one runs.
+    this.loop.capture.onActive = (active) => (active ? fast.pause() : fast.resume());
+  }
+
+  /**
+   * After an apply: the programs follow the bridges (attached per device),
+   * and every offloaded session goes back to the slow path when the engine
+   * was reconfigured, on a resync (SIGHUP), or when the devices its entries
+   * point at changed.
+   */
+  private async refreshOffload(resolved: ResolvedModel, reconfigured: boolean): Promise<void> {
+    const programs = this.programs;
+    if (programs === undefined) return;
+    try {
+      programs.attach(resolved.uplink, insideDevices(resolved));
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'NAT66 fast path: a device refused its program; its flows stay on the TUN path');
+    }
+    const routes = offloadRoutes(resolved, this.egress);
+    const key = routesKey(routes);
+    const reset = reconfigured || key !== this.offloadKey;
+    this.offloadKey = key;
+    if (reset) this.fastPath?.demoteAll(OffloadCounter.DemotedReset, monotonicMs());
+    this.fastPath?.setRoutes(routes);
+    await this.workers?.offload(routes, reset);
+  }
+
+  // The host's routing changed: promotions from now on judge remote addresses
+  // by the new routes. Not queued behind applies (a container's start adds
+  // routes; its apply need not wait for this read); the last read wins.
+  private egressChanged(): void {
+    const read = ++this.egressReads;
+    egressRoutes(this.resolved.uplink).then((egress) => {
+      if (this.stopped || read !== this.egressReads) return;
+      this.egress = egress;
+      const routes = offloadRoutes(this.resolved, egress);
+      this.fastPath?.setRoutes(routes);
+      void this.workers?.offload(routes, false);
+    }, (err: unknown) => this.log.warn({ err: (err as Error).message }, 'NAT66 fast path: could not read the routes'));
+  }
+
+  // Once a second: what the fast path forwarded counts first (it refreshes timers), then the engine expires, then the expired are demoted.
+  private expire(): void {
+    const now = monotonicMs();
+    this.fastPath?.sync(now);
+    this.nat.expire(now);
+    this.fastPath?.reap();
+    this.reportQuota();
   }
 
   /** The host addresses steered in from the uplink: their ICMPv6 that is not sixgate's goes to the host. */
@@ -482,7 +596,7 @@ export class DatapathService {
       }
       try {
         if (options.nat !== undefined) this.natOptions = options.nat;
-        return await this.applyNow(model, options.facts);
+        return await this.applyNow(model, options.facts, options.resync === true);
       } catch (err) {
         this.appliedPolicy = undefined;
         this.appliedSteering = undefined;
@@ -493,7 +607,7 @@ export class DatapathService {
     return next;
   }
 
-  private async applyNow(model: DatapathModel, given: HostFacts | undefined): Promise<ApplyReport> {
+  private async applyNow(model: DatapathModel, given: HostFacts | undefined, resync: boolean): Promise<ApplyReport> {
     if (this.stopped) throw new Error('data path stopped');
     const filtered = withoutKernelNat(model, this.kernelNat, this.log, this.kernelNatWarned);
     const delegated = this.options.delegatedPrefixes?.() ?? [];
@@ -521,6 +635,7 @@ export class DatapathService {
     const host = this.down === undefined ? await this.installHost(before, plan) : NOTHING_INSTALLED;
     this.loop.setHostAddresses(this.hostAddresses());
     this.workers?.setHostAddresses(this.hostAddresses());
+    await this.refreshOffload(resolved, engineChanged || resync);
     if (this.relayout) this.scheduleRelayout();
     const report: ApplyReport = {
       rulesAndRoutesAdded: host.policy.added, rulesAndRoutesRemoved: host.policy.removed,
@@ -630,6 +745,7 @@ export class DatapathService {
     this.log.info({ sessions: moved, dropped, capacity: fresh.table.capacity, externalRoom: fresh.table.externalCount }, 'NAT table rebuilt: live sessions moved into it');
     this.nat = fresh;
     this.loop.nat = fresh;
+    this.fastPath?.bind(fresh);
     return { natRebuilt: true, sessionsDropped: dropped, publishedAdded: fresh.published.size, publishedRemoved: 0 };
   }
 
@@ -698,6 +814,17 @@ export class DatapathService {
   /** The engine's drops by reason, or their sum over the workers. */
   get natDrops(): Float64Array {
     return this.workers?.sum('drops') ?? this.nat.drops;
+  }
+
+  /** The fast path's counters (OffloadCounter), or their sum over the workers; undefined while it is off. */
+  get offloadCounters(): Float64Array | undefined {
+    if (this.programs === undefined) return undefined;
+    return this.workers?.sum('offload') ?? this.fastPath?.counters;
+  }
+
+  /** Sessions on the fast path now (over the workers). */
+  get offloadedSessions(): number {
+    return this.workers?.offloadedSessions ?? this.fastPath?.sessions ?? 0;
   }
 
   /** The packet loop's counters (LoopCounter), or their sum over the workers. */
@@ -843,8 +970,12 @@ export class DatapathService {
     if (this.relayoutTimer !== undefined) clearTimeout(this.relayoutTimer);
     this.stopWatching?.();
     this.stopWatchingUplink?.();
+    this.stopWatchingEgress?.();
     this.loop.stop();
+    this.fastPath?.demoteAll(OffloadCounter.DemotedReset, monotonicMs());
     await this.workers?.stop(options.cleanup);
+    // The links go with the programs: nothing of the fast path stays on the host.
+    this.programs?.close();
     // A move to a fresh layout still waiting: now, so the next start adopts the state file.
     if (this.relayout && this.state !== undefined && !options.cleanup) this.moveToNewTable(engineConfig(this.resolved, this.natOptions));
     await this.releaseNdp();
@@ -901,6 +1032,36 @@ function deviceExists(name: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** The devices the inside program goes on: every bridge a masquerading network's containers send from (a reply bridge too). */
+function insideDevices(m: ResolvedModel): string[] {
+  return [...new Set([...m.networks.filter((n) => n.mode === 'masquerade').map((n) => n.bridge), ...m.replyBridges])];
+}
+
+/** Where offloaded packets leave: the uplink, and each masquerading subnet's bridge (ifindexes; a device missing is left out). */
+function offloadRoutes(m: ResolvedModel, egress: readonly EgressRoute[]): OffloadRoutes {
+  const inside = m.networks.filter((n) => n.mode === 'masquerade').flatMap((n) => n.subnets.map((subnet) => ({ subnet, ifindex: ifIndexOrZero(n.bridge) })));
+  return { uplink: ifIndexOrZero(m.uplink), inside: inside.filter((r) => r.ifindex !== 0), egress };
+}
+
+/** Which remote addresses the uplink reaches: the main table's routes, and the host's own addresses (reached through none). */
+async function egressRoutes(uplink: string): Promise<EgressRoute[]> {
+  const routes = await readRoutes('main').catch(() => []);
+  return [
+    ...routes.map((r) => ({ prefix: `${formatIpv6(r.prefix, 0)}/${r.prefixLength}`, uplink: r.dev === uplink })),
+    ...(uplinkFacts(uplink).localAddresses ?? []).map((a) => ({ prefix: `${a.address}/128`, uplink: false })),
+  ];
+}
+
+/** What the entries in the map point at: a change demotes every session. */
+function routesKey(r: OffloadRoutes): string {
+  return `${r.uplink} ${r.inside.map((i) => `${i.subnet}@${i.ifindex}`).join(' ')}`;
+}
+
+/** A debug line per promotion and demotion, or none (nothing formatted) unless debug is on. */
+function offloadDebug(log: Logger): ((fields: object, text: string) => void) | undefined {
+  return log.isLevelEnabled('debug') ? (fields, text) => log.debug(fields, text) : undefined;
 }
 
 /** What resolution reads of the upstream: the uplink's addresses, prefix lengths, whether each is deprecated; the delegated prefixes. */

@@ -30,6 +30,10 @@ import type { StateFile } from '../io/statefile.js';
 import { LOOP_COUNTER_NAMES, TunDatapath } from './loop.js';
 import { loadSteering } from './queue-steering.js';
 import { adoptState, moveState, type StateLog } from './state.js';
+import { BpfMap } from '../io/ebpf.js';
+import { CANDIDATE_RING } from '../nat/candidates.js';
+import { NatOffload, OFFLOAD_COUNTER_NAMES, type OffloadRoutes } from './offload.js';
+import { KEY_SIZE, VALUE_SIZE } from './offload-layout.js';
 
 /** How often a worker copies its counters into the shared block. */
 const PUBLISH_MS = 100;
@@ -44,9 +48,11 @@ const LAYOUT = {
   drops: [LOOP_COUNTER_NAMES.length + NAT_COUNTER_NAMES.length, DROP_REASON_COUNT],
   tun: [LOOP_COUNTER_NAMES.length + NAT_COUNTER_NAMES.length + DROP_REASON_COUNT, COUNTER_COUNT],
   sessions: [LOOP_COUNTER_NAMES.length + NAT_COUNTER_NAMES.length + DROP_REASON_COUNT + COUNTER_COUNT, 1],
+  offload: [LOOP_COUNTER_NAMES.length + NAT_COUNTER_NAMES.length + DROP_REASON_COUNT + COUNTER_COUNT + 1, OFFLOAD_COUNTER_NAMES.length],
+  offloaded: [LOOP_COUNTER_NAMES.length + NAT_COUNTER_NAMES.length + DROP_REASON_COUNT + COUNTER_COUNT + 1 + OFFLOAD_COUNTER_NAMES.length, 1],
 } as const;
 type Part = keyof typeof LAYOUT;
-const BLOCK = LAYOUT.sessions[0] + 1;
+const BLOCK = LAYOUT.offloaded[0] + 1;
 
 function view(block: Float64Array, part: Part): Float64Array {
   const [at, n] = LAYOUT[part];
@@ -62,6 +68,16 @@ interface WorkerInit {
   /** The shard's state file and this boot's id (shardStateFile), or none. */
   readonly stateFile?: string;
   readonly boot?: Uint32Array;
+  /** The fast path's map (the main thread's fd) and this worker's share of it (slots), or none while it is off. */
+  readonly offload?: WorkerOffload & { readonly slots: number };
+}
+
+/** The fast path as the workers get it: the map's fd and size, where its packets leave, whether to log each decision. */
+export interface WorkerOffload {
+  readonly mapFd: number;
+  readonly entries: number;
+  readonly routes: OffloadRoutes;
+  readonly debug: boolean;
 }
 
 /**
@@ -88,11 +104,12 @@ type Request =
   | { type: 'hosts'; hostAddresses: Uint8Array[] }
   | { type: 'reopen' }
   | { type: 'sessions'; limit: number }
+  | { type: 'offload'; routes: OffloadRoutes; reset: boolean }
   | { type: 'stop'; cleanup: boolean };
 
 type Message =
   | { type: 'loaded'; restored: number }
-  | { type: 'log'; level: 'info' | 'warn'; fields: object; text: string }
+  | { type: 'log'; level: 'info' | 'warn' | 'debug'; fields: object; text: string }
   | { type: 'done'; id: number; result?: unknown; error?: string }
   | { type: 'failed'; message: string };
 
@@ -111,6 +128,8 @@ export interface NatWorkersOptions {
   readonly logger: Logger;
   /** A worker's queue failed or a worker died: the service repairs (reopen) or reports it. */
   readonly onFailure: (message: string) => void;
+  /** The fast path, shared out among the workers (each promotes and syncs its own sessions); none while it is off. */
+  readonly offload?: WorkerOffload;
 }
 
 class Shard {
@@ -125,7 +144,7 @@ class Shard {
   /** Resolves with the sessions the shard adopted from its state file. */
   readonly loaded: Promise<number>;
 
-  constructor(readonly init: WorkerInit, onFailure: (message: string) => void, log: Logger) {
+  constructor(public init: WorkerInit, onFailure: (message: string) => void, log: Logger) {
     this.block = new Float64Array(init.counters);
     this.worker = new Worker(new URL('./nat-worker.js', import.meta.url), { workerData: init });
     this.loaded = new Promise((resolve, reject) => {
@@ -194,6 +213,7 @@ export class NatWorkers {
       index, count: options.count, tun: options.tun, config: options.config,
       counters: new SharedArrayBuffer(BLOCK * Float64Array.BYTES_PER_ELEMENT),
       ...(options.stateFile === undefined ? {} : { stateFile: shardStateFile(options.stateFile, index, options.count), boot: options.boot }),
+      ...(options.offload === undefined ? {} : { offload: { ...options.offload, slots: Math.floor(options.offload.entries / 2 / options.count) } }),
     }, onFailure, options.logger));
     const workers = new NatWorkers(options, shards, onFailure);
     try {
@@ -233,6 +253,12 @@ export class NatWorkers {
     }));
   }
 
+  /** Where offloaded packets leave now; `reset`: every worker demotes all its sessions first (a reconfiguration). */
+  async offload(routes: OffloadRoutes, reset: boolean): Promise<void> {
+    for (const s of this.#shards) if (s.init.offload !== undefined) s.init = { ...s.init, offload: { ...s.init.offload, routes } };
+    await Promise.all(this.#shards.map((s) => s.call({ type: 'offload', routes, reset }).catch(() => {})));
+  }
+
   setHostAddresses(hostAddresses: Uint8Array[]): void {
     this.#hostAddresses = hostAddresses;
     for (const s of this.#shards) void s.call({ type: 'hosts', hostAddresses }).catch(() => {});
@@ -263,13 +289,18 @@ export class NatWorkers {
   }
 
   /** The sum over the workers of one part of their published counters. */
-  sum(part: Exclude<Part, 'sessions'>): Float64Array {
+  sum(part: Exclude<Part, 'sessions' | 'offloaded'>): Float64Array {
     const out = new Float64Array(LAYOUT[part][1]);
     for (const s of this.#shards) {
       const v = view(s.block, part);
       for (let i = 0; i < v.length; i++) out[i]! += v[i]!;
     }
     return out;
+  }
+
+  /** Sessions on the fast path, over the workers (as last published). */
+  get offloadedSessions(): number {
+    return this.#shards.reduce((n, s) => n + view(s.block, 'offloaded')[0]!, 0);
   }
 
   /** Sessions in all the shards' tables (as last published). */
@@ -311,12 +342,22 @@ export function runWorker(): void {
     info: ((fields: object, text: string) => port.postMessage({ type: 'log', level: 'info', fields, text } satisfies Message)) as StateLog['info'],
     warn: ((fields: object, text: string) => port.postMessage({ type: 'log', level: 'warn', fields, text } satisfies Message)) as StateLog['warn'],
   };
+  const fast = init.offload === undefined ? undefined : new NatOffload({
+    map: BpfMap.borrow(init.offload.mapFd, KEY_SIZE, VALUE_SIZE, init.offload.entries, 'NAT66 fast path'),
+    worker: init.index, slots: init.offload.slots, batch: CANDIDATE_RING,
+    debug: init.offload.debug ? (fields, text) => port.postMessage({ type: 'log', level: 'debug', fields, text } satisfies Message) : undefined,
+  });
+  if (fast !== undefined) {
+    fast.clearStale();
+    fast.setRoutes(init.offload!.routes);
+  }
   const mappable = init.stateFile !== undefined;
   let nat = new Nat66({ ...init.config, shard }, { mappable });
   let state: StateFile | undefined;
   let restored: number;
   // Throws when another process holds the file: the worker ends, and the start fails.
   ({ state, restored } = adoptState(nat, init.stateFile, init.boot, log));
+  fast?.bind(nat);
   // A new table takes every live session (a capacity change, or a layout a fresh start would not build: the state file's next start must adopt it).
   const moveTo = (config: NatConfig): number => {
     const fresh = new Nat66(config, { mappable });
@@ -326,13 +367,17 @@ export function runWorker(): void {
     if (init.boot !== undefined) state = moveState(fresh, state, init.boot, log);
     nat = fresh;
     if (loop !== undefined) loop.nat = fresh;
+    fast?.bind(fresh);
     return dropped;
   };
   let tun: Tun | undefined;
   let loop: TunDatapath | undefined;
   const fail = (err: unknown): void => port.postMessage({ type: 'failed', message: (err as Error).message } satisfies Message);
   const open = (): Tun => Tun.open({ name: init.tun, vnetHeader: true, multiQueue: true, up: false, uring: true });
-  const shared = { loop: view(block, 'loop'), nat: view(block, 'nat'), drops: view(block, 'drops'), tun: view(block, 'tun'), sessions: view(block, 'sessions') };
+  const shared = {
+    loop: view(block, 'loop'), nat: view(block, 'nat'), drops: view(block, 'drops'), tun: view(block, 'tun'), sessions: view(block, 'sessions'),
+    offload: view(block, 'offload'), offloaded: view(block, 'offloaded'),
+  };
   const publish = (): void => {
     if (loop === undefined || tun === undefined) return;
     shared.loop.set(loop.counters);
@@ -340,21 +385,33 @@ export function runWorker(): void {
     shared.drops.set(nat.drops);
     shared.tun.set(tun.counters);
     shared.sessions[0] = nat.table.count;
+    if (fast !== undefined) {
+      shared.offload.set(fast.counters);
+      shared.offloaded[0] = fast.sessions;
+    }
   };
   const timers = [
     setInterval(publish, PUBLISH_MS),
-    setInterval(() => nat.expire(monotonicMs()), EXPIRE_MS),
+    // What the fast path forwarded counts first (it refreshes timers), then the expiry, then the expired are demoted.
+    setInterval(() => {
+      const now = monotonicMs();
+      fast?.sync(now);
+      nat.expire(now);
+      fast?.reap();
+    }, EXPIRE_MS),
   ];
   const handle = (m: Request & { id: number }): unknown => {
     switch (m.type) {
       case 'open':
         tun = open();
         loop = new TunDatapath({ tun, nat, onError: fail });
+        loop.offload = fast;
         // A worker started anew after a crash carries on from its predecessor's last published counters (zeros at a start): metrics never go backwards.
         addInto(loop.counters, view(carried, 'loop'));
         addInto(tun.counters, view(carried, 'tun'));
         addInto(nat.counters, view(carried, 'nat'));
         addInto(nat.drops, view(carried, 'drops'));
+        if (fast !== undefined) addInto(fast.counters, view(carried, 'offload'));
         return tun.uring;
       case 'start':
         loop!.setHostAddresses(m.hostAddresses);
@@ -383,11 +440,16 @@ export function runWorker(): void {
         loop?.attach(tun);
         return undefined;
       }
+      case 'offload':
+        if (m.reset) fast?.demoteAll(undefined, monotonicMs());
+        fast?.setRoutes(m.routes);
+        return undefined;
       case 'sessions':
         // Ids unique over the shards (a table holds fewer than 2^24 sessions).
         return nat.listSessions(m.limit).map((info) => ({ ...info, id: info.id + init.index * SHARD_ID_STRIDE }));
       case 'stop':
         loop?.stop();
+        fast?.demoteAll(undefined, monotonicMs());
         publish();
         tun?.close();
         if (m.cleanup) state?.remove();

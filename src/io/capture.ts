@@ -50,6 +50,8 @@ export class CaptureTap {
   want = ANY_REASON;
   /** Packets that did not fit since the capture started. */
   lost = 0;
+  /** Told when a capture starts and stops (the NAT66 fast path steps aside while one runs). */
+  onActive: ((active: boolean) => void) | undefined;
   private buf = new Uint8Array(0);
   private used = 0;
   private count = 0;
@@ -76,14 +78,17 @@ export class CaptureTap {
     this.dropsOnly = settings.dropsOnly;
     this.want = settings.want;
     this.active = true;
+    this.onActive?.(true);
   }
 
   /** Stops and frees the buffer. Control plane. */
   stop(): void {
+    const was = this.active;
     this.active = false;
     this.buf = new Uint8Array(0);
     this.used = 0;
     this.count = 0;
+    if (was) this.onActive?.(false);
   }
 
   /**

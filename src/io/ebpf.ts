@@ -251,6 +251,15 @@ export class BpfMap extends FdHandle {
     return new BpfMap(fd, keySize, valueSize, maxEntries, name);
   }
 
+  /**
+   * The map whose fd another part of this process created and owns (a
+   * worker_thread using the main thread's map: a descriptor is good in every
+   * thread). Never close the borrowed handle; the owner's close ends the map.
+   */
+  static borrow(fd: number, keySize: number, valueSize: number, maxEntries: number, name = 'eBPF map'): BpfMap {
+    return new BpfMap(fd, keySize, valueSize, maxEntries, name);
+  }
+
   /** Writes one entry; false when the map is full (E2BIG), other refusals throw. */
   update(key: Uint8Array, value: Uint8Array): boolean {
     const r = addon().bpfMapUpdate(this.live('BPF_MAP_UPDATE_ELEM'), key, value);

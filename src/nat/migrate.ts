@@ -11,7 +11,7 @@
 // do not fit (a smaller table, a full host table, a port now published) are
 // left behind and counted.
 
-import { ConnTable, REC_WORDS, R, Flag, OWNER_PUBLISHED } from './table.js';
+import { ConnTable, REC_WORDS, R, Flag, OWNER_PUBLISHED, FAST_PATH_FLAGS } from './table.js';
 import { DROP_REASON_COUNT } from './drop.js';
 
 export interface Migration {
@@ -45,7 +45,8 @@ export function migrateSessions(from: ConnTable, to: ConnTable, tick: number, ex
     const extPort = rec[o + R.EXT] >>> 16;
     const inPort = rec[o + R.PORTS] >>> 16;
     const remPort = rec[o + R.PORTS] & 0xffff;
-    const flags = meta & 0xff & ~Flag.LIVE;
+    // The fast path's mark stays behind: the new table's sessions are offered anew.
+    const flags = meta & 0xff & ~(Flag.LIVE | FAST_PATH_FLAGS);
     if (extIdx < 0 || extIdx >= to.externalCount || !keep(rec, o, extIdx) || to.count >= to.capacity) { dropped++; continue; }
     for (let w = 0; w < 8; w++) k[w] = rec[o + w];
     const host = to.acquireHost();

@@ -36,12 +36,12 @@ import { WireError } from '../wire/error.js';
 import {
   ADDRESS_ONES, readAddressWords, writeAddressWords, addressWordsSum, applyChecksumDiff, applyPartialChecksumDiff,
 } from '../wire/checksum.js';
-import { ConnTable, R, REC_WORDS, Flag } from './table.js';
+import { ConnTable, R, REC_WORDS, Flag, FAST_PATH_FLAGS } from './table.js';
 import { migrateSessions, type Migration } from './migrate.js';
 import { layoutOf } from './layout.js';
 import { FragmentTracker, FRAG_HAIRPIN } from './fragments.js';
 import { NatDrop, DROP_REASON_COUNT } from './drop.js';
-import { ProtoClass, Verdict, NatCounter, NAT_COUNTER_NAMES, Direction } from './types.js';
+import { ProtoClass, Verdict, NatCounter, NAT_COUNTER_NAMES, Direction, TcpState } from './types.js';
 import { BatchWarmer, NatBatch, WARM_MIN_SESSIONS, viewOf } from './batch.js';
 import { snapshotTable, restoreTable, adoptTable, checkStateHeader } from './snapshot.js';
 import { listSessions, listHosts, type SessionInfo, type HostInfo } from './status.js';
@@ -55,6 +55,7 @@ import { Sessions } from './sessions.js';
 import { translateErrorOutbound, translateErrorInbound, translateNptError } from './icmp-error.js';
 import { Refusals } from './refuse.js';
 import { HostCounter, HOST_COUNTER_COUNT } from './hosts.js';
+import { OffloadCandidates } from './candidates.js';
 
 export { NatBatch };
 
@@ -108,6 +109,8 @@ export class Nat66 {
   readonly cfg: CompiledConfig;
   /** Answers to packets for no mapping, and their rate limit (replaced by reconfigure). */
   refusals: Refusals;
+  /** Sessions the fast path may take over (candidates.ts); off unless an offload layer turns it on. */
+  readonly offload: OffloadCandidates;
 
   readonly chain = new Ipv6Chain();
   readonly inner = new Ipv6Chain();
@@ -160,6 +163,7 @@ export class Nat66 {
     this.refusals = new Refusals(config, this.clock);
     this.netCounters = new Float64Array(this.cfg.netCount * HOST_COUNTER_COUNT);
     this.netDrops = new Float64Array(this.cfg.netCount * DROP_REASON_COUNT);
+    this.offload = new OffloadCandidates();
     for (const p of config.published ?? []) this.published.add(p);
   }
 
@@ -383,6 +387,41 @@ export class Nat66 {
   }
 
   /**
+   * `packets` packets, `bytes` bytes in all (IPv6 packets, as the engine
+   * counts them), of session `id` went through the fast path in direction
+   * `dir` (Direction) since the last call: counted as translated packets are
+   * (session, inside address, network, engine), and the session's timer
+   * refreshed as such a packet would refresh it (an offloaded TCP segment
+   * carries no SYN, FIN or RST). Control plane: once a second per
+   * offloaded session that moved.
+   */
+  passedFast(id: number, dir: number, packets: number, bytes: number, now: number): void {
+    this.setClock(now);
+    const t = this.table;
+    const rec = t.rec;
+    const o = id * REC_WORDS;
+    const meta = rec[o + R.META];
+    this.sessions.touch(id, (meta >>> 12) & 0xf, TcpFlag.Ack, dir);
+    const out = dir === DIR_OUT;
+    rec[o + (out ? R.PKTS_OUT : R.PKTS_IN)] += packets;
+    const at = o + (out ? R.BYTES_OUT : R.BYTES_IN);
+    const sum = rec[at] + bytes;
+    rec[at] = sum;
+    t.bytesHi[id * 2 + (out ? 0 : 1)] += Math.floor(sum / 0x100000000);
+    const hc = (meta >>> 16) * HOST_COUNTER_COUNT;
+    t.hostCnt[hc + (out ? HostCounter.PacketsOut : HostCounter.PacketsIn)] += packets;
+    t.hostCnt[hc + (out ? HostCounter.BytesOut : HostCounter.BytesIn)] += bytes;
+    const net = out ? networkOf(this.cfg, rec, o + R.IN_ADDR) : this.cfg.extNet[rec[o + R.EXT] & 0xffff];
+    if (net >= 0) {
+      const n = net * HOST_COUNTER_COUNT;
+      this.netCounters[n + (out ? HostCounter.PacketsOut : HostCounter.PacketsIn)] += packets;
+      this.netCounters[n + (out ? HostCounter.BytesOut : HostCounter.BytesIn)] += bytes;
+    }
+    this.counters[out ? NatCounter.OutPackets : NatCounter.InPackets] += packets;
+    this.counters[out ? NatCounter.OutBytes : NatCounter.InBytes] += bytes;
+  }
+
+  /**
    * TCP, UDP and SCTP, the same in both directions: the header must be whole
    * (a TCP data offset within the segment). Returns the ProtoClass with the TCP
    * flags in bits 8-15, or a negative drop reason. The three headers start
@@ -505,11 +544,12 @@ export class Nat66 {
     } else {
       applyChecksumDiff(buf, csumAt, diff + portDiff, pc === ProtoClass.Udp);
     }
-    return this.hairpinIfExternal(buf, off, ch, partial);
+    return this.hairpinIfExternal(buf, off, ch, partial, id);
   }
 
   // After an outbound rewrite: a destination that is one of ours goes back in.
-  private hairpinIfExternal(buf: Uint8Array, off: number, ch: Ipv6Chain, partial: boolean): number {
+  // Otherwise masquerade session `id` (0: NPTv6) may be offered to the fast path.
+  private hairpinIfExternal(buf: Uint8Array, off: number, ch: Ipv6Chain, partial: boolean, id: number): number {
     const pkt = this.pkt;
     const cfg = this.cfg;
     const extIdx = externalIndexOf(cfg, pkt, 4);
@@ -525,7 +565,50 @@ export class Nat66 {
         return this.nptInbound(buf, off, ch, net, true);
       }
     }
+    if (id !== 0 && this.offload.enabled) this.offerIfSettled(id, ch);
     return Verdict.Forward;
+  }
+
+  // The fast path takes a session once it is settled (TCP established, UDP
+  // answered) and a whole packet of it went through the plain masquerade path.
+  private offerIfSettled(id: number, ch: Ipv6Chain): void {
+    const rec = this.table.rec;
+    const at = id * REC_WORDS + R.META;
+    const meta = rec[at];
+    if ((meta & Flag.OFFERED) !== 0 || ch.isFragment || !settledMeta(meta)) return;
+    const c = this.offload;
+    if (c.count === c.ids.length) {
+      c.missed++;
+      return;
+    }
+    rec[at] = meta | Flag.OFFERED;
+    c.ids[c.count++] = id;
+  }
+
+  /** Whether session `id` is live and settled: TCP established (no FIN or RST since), or UDP answered. */
+  settled(id: number): boolean {
+    return settledMeta(this.table.rec[id * REC_WORDS + R.META]);
+  }
+
+  /** Clears session `id`'s fast-path marks (the offload layer refused or demoted it): its next settled packet offers it again. */
+  unmark(id: number): void {
+    this.table.rec[id * REC_WORDS + R.META] &= ~FAST_PATH_FLAGS;
+  }
+
+  /** Session `id` (offered) is on the fast path now: `sixgate flows` says so. */
+  setOffloaded(id: number): void {
+    this.table.rec[id * REC_WORDS + R.META] |= Flag.OFFLOADED;
+  }
+
+  /** Clears every session's fast-path marks (the fast path was reset, or this table is new to it). Control plane: O(capacity). */
+  unmarkAll(): void {
+    const rec = this.table.rec;
+    this.offload.count = 0;
+    for (let id = 1; id <= this.table.capacity; id++) {
+      const at = id * REC_WORDS + R.META;
+      // Only records that have them: a mapped table's pages are written only where needed.
+      if ((rec[at] & FAST_PATH_FLAGS) !== 0) rec[at] &= ~FAST_PATH_FLAGS;
+    }
   }
 
   // ---- masquerade, inbound -------------------------------------------------------
@@ -630,7 +713,9 @@ export class Nat66 {
     } else {
       applyChecksumDiff(buf, csumAt, diff + portDiff, pc === ProtoClass.Udp);
     }
-    return hairpin ? Verdict.Hairpin : Verdict.Forward;
+    if (hairpin) return Verdict.Hairpin;
+    if (this.offload.enabled) this.offerIfSettled(id, ch);
+    return Verdict.Forward;
   }
 
   // A packet to no mapping (counted as no-mapping already): the reply that
@@ -656,7 +741,7 @@ export class Nat66 {
     }
     this.counters[NatCounter.NptOut]++;
     this.countNetwork(net, HostCounter.PacketsOut, HostCounter.BytesOut, ch.payloadEnd - off);
-    return this.hairpinIfExternal(buf, off, ch, partial);
+    return this.hairpinIfExternal(buf, off, ch, partial, 0);
   }
 
   private nptInbound(buf: Uint8Array, off: number, ch: Ipv6Chain, net: number, hairpin: boolean): number {
@@ -874,6 +959,13 @@ export class Nat66 {
   expired(id: number): boolean {
     return this.table.rec[id * REC_WORDS + R.EXPIRY] <= this.tick;
   }
+}
+
+/** A session's META word says it is live and settled: TCP established, or UDP answered. */
+function settledMeta(meta: number): boolean {
+  if ((meta & Flag.LIVE) === 0) return false;
+  const pc = (meta >>> 12) & 0xf;
+  return pc === ProtoClass.Tcp ? ((meta >>> 8) & 0xf) === TcpState.Established : pc === ProtoClass.Udp && (meta & Flag.REPLIED) !== 0;
 }
 
 /** Where a port protocol's checksum sits (SCTP's CRC32c has no pseudo-header: -1). */

@@ -20,7 +20,7 @@
 // quick restart keeps every live connection.
 
 import { SnapshotError } from '../errors.js';
-import { ConnTable, REC_WORDS, R, Flag, OWNER_PUBLISHED, SNAPSHOT_MAGIC, SNAPSHOT_VERSION } from './table.js';
+import { ConnTable, REC_WORDS, R, Flag, OWNER_PUBLISHED, SNAPSHOT_MAGIC, SNAPSHOT_VERSION, FAST_PATH_FLAGS } from './table.js';
 import { ProtoClass, TcpState } from './types.js';
 
 const META = ConnTable.META;
@@ -170,7 +170,8 @@ export function rebuildTable(table: ConnTable, tick: number, delta: number, mark
   let freeTail = 0;
   for (let id = 1; id <= table.capacity; id++) {
     const o = id * REC_WORDS;
-    const meta = rec[o + R.META];
+    // A fast-path mark names a map entry of the process that wrote it: not this one's.
+    const meta = (rec[o + R.META] & ~FAST_PATH_FLAGS) >>> 0;
     let ok = (meta & Flag.LIVE) !== 0;
     if (!ok) {
       // A free record needs only META clear (insert writes every word); leaving

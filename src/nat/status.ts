@@ -19,6 +19,8 @@ export interface SessionInfo {
   remote: string;
   remotePort: number;
   published: boolean;
+  /** Its packets are translated by the kernel's fast path now (src/datapath/offload.ts). */
+  fastPath: boolean;
   expiresInMs: number;
   packetsOut: number;
   packetsIn: number;
@@ -74,6 +76,7 @@ export function sessionSlice(t: ConnTable, extWords: Uint32Array, tick: number, 
       remote: text(rec, o + R.REM_ADDR),
       remotePort: rec[o + R.PORTS] & 0xffff,
       published: (meta & Flag.PUBLISHED) !== 0,
+      fastPath: (meta & Flag.OFFLOADED) !== 0,
       expiresInMs: (rec[o + R.EXPIRY] - tick) * TICK_MS,
       packetsOut: rec[o + R.PKTS_OUT],
       packetsIn: rec[o + R.PKTS_IN],

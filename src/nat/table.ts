@@ -107,7 +107,19 @@ export const Flag = {
   INBOUND: 0x04,
   /** A packet came back the other way (for INBOUND sessions: out): not on the unreplied list. */
   REPLIED: 0x08,
+  /**
+   * Offered to the fast path, and offloaded unless it was refused (candidates.ts):
+   * not offered again until the offload layer clears it. A session made anew
+   * in the record starts without it; a restart's rebuild and a move to a new
+   * table drop it (the fast path's map died with the process, or is reset).
+   */
+  OFFERED: 0x10,
+  /** Its packets are translated by the fast path now (set and cleared by the offload layer: Nat66.setOffloaded). */
+  OFFLOADED: 0x20,
 } as const;
+
+/** The fast path's marks: they name entries of one process's map, so a rebuild or a move drops them. */
+export const FAST_PATH_FLAGS = Flag.OFFERED | Flag.OFFLOADED;
 
 /** Owner-array marker for a published port; the low bits hold the published port's index. */
 export const OWNER_PUBLISHED = 0x80000000;

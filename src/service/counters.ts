@@ -18,6 +18,7 @@
 // come and go with their networks and containers.
 import type { DatapathService } from '../datapath/nat-service.js';
 import { LOOP_COUNTER_HELP, LOOP_COUNTER_NAMES } from '../datapath/loop.js';
+import { OFFLOAD_COUNTER_HELP, OFFLOAD_COUNTER_NAMES } from '../datapath/offload.js';
 import type { DockerFeed } from '../docker/feed.js';
 import { Counter } from '../io/ring.js';
 import { DROP_REASON_HELP, DROP_REASON_NAMES } from '../nat/drop.js';
@@ -144,6 +145,9 @@ function natMetrics(datapath: () => DatapathService | undefined): Metric[] {
       },
     },
     ...tableCounters('nat_loop', LOOP_COUNTER_NAMES, LOOP_COUNTER_HELP, () => datapath()?.loopCounters),
+    single('sixgate_nat_offloaded_sessions', 'NAT66 sessions the kernel fast path translates now (0 while it is off: see the start-up line).', 'gauge',
+      () => datapath()?.offloadedSessions ?? 0),
+    ...tableCounters('nat_offload', OFFLOAD_COUNTER_NAMES, OFFLOAD_COUNTER_HELP, () => datapath()?.offloadCounters),
     ...TUN_COUNTERS.map(([index, entry, help]) =>
       single(counterName('nat_tun', entry), help, 'counter', () => datapath()?.tunCounters[index] ?? 0)),
     single('sixgate_nat_failures_total', 'Times the data path went down (TUN failed or its routes removed).', 'counter', () => datapath()?.supervision.failures ?? 0),

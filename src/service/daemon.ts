@@ -368,6 +368,7 @@ export class SixgateDaemon {
       ...(stateFile === undefined ? {} : { stateFile }),
       nat: natOptions(this.#config),
       workers: this.#config.workers,
+      offload: this.#config.offload,
       containerOf: (address) => this.feed.snapshot().addresses.find((a) => a.address === address)?.containerName,
     });
   }

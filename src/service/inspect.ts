@@ -367,8 +367,11 @@ export function runOps(daemon: SixgateDaemon, metrics: readonly Metric[]): Recor
   };
 }
 
-function natSummary(service: DatapathService | undefined): { sessions: number; capacity: number; tun: string } | null {
-  return service === undefined ? null : { sessions: service.sessionCount, capacity: service.engine.table.capacity * (service.packetWorkers?.count ?? 1), tun: service.tun.name };
+function natSummary(service: DatapathService | undefined): { sessions: number; capacity: number; tun: string; offload: string; offloadedSessions: number } | null {
+  return service === undefined ? null : {
+    sessions: service.sessionCount, capacity: service.engine.table.capacity * (service.packetWorkers?.count ?? 1), tun: service.tun.name,
+    offload: service.offloadState, offloadedSessions: service.offloadedSessions,
+  };
 }
 
 /** `sixgate nat`: status (networks, published ports, the NDP answers for its external addresses, health), flows, counters. */

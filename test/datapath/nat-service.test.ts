@@ -135,6 +135,24 @@ out.published = svc.engine.published.size;
     assert.ok((out.logs as string[]).some((m) => /external addresses only: steering the host's own addresses failed/.test(m)));
   });
 
+  test('the fast path: on, its programs on the uplink and every bridge, following the bridges an apply names; off when asked', async () => {
+    // The service's private parts, read at run time: which devices its programs are attached to.
+    const out = await run(`
+out.state = svc.offloadState;
+out.start = svc.programs.attached.length;
+const two = { ...base, networks: [...base.networks, { name: 'lab', bridge: 'br1', subnets: ['fd66:2::/64'], externalAddresses: ['2001:db8:1::67'] }] };
+await svc.apply(two);
+out.two = svc.programs.attached.length;
+await svc.apply(base);
+out.back = svc.programs.attached.length;
+`);
+    assert.equal(out.state, 'on');
+    assert.deepEqual([out.start, out.two, out.back], [2, 3, 2], 'up0 and br0; br1 with its network; gone with it');
+    const off = await run('out.state = svc.offloadState; out.programs = svc.programs === undefined;', ", offload: 'off'");
+    assert.equal(off.state, 'off (offload: off)');
+    assert.equal(off.programs, true);
+  });
+
   test('the ip6tables look happens once, at start', async () => {
     const out = await run(`out.start = [...calls]; await svc.apply(base); await svc.apply(base, { resync: true }); out.all = [...calls];`);
     assert.deepEqual(out.start, ['kernelNatSubnets', 'readPolicy', 'ipBatch']);

@@ -1,7 +1,8 @@
 // End to end with two packet workers (`sixgate nat --workers 2`): a
 // multi-queue TUN steered by the eBPF program of queue-steering.ts, one
 // engine shard per worker. The core cases of e2e.test.ts (outbound TCP, UDP,
-// ping, fragments, published ports, hairpin, ICMPv6 errors about a flow), and
+// ping, fragments, published ports, hairpin, ICMPv6 errors about a flow; the
+// fast path, each worker promoting and syncing its own sessions), and
 // many flows from many inside addresses and ports: spread over both workers,
 // each answered and translated back. c1 and c2 hash to different workers
 // (queue-steering.test.ts computes where each address goes).
@@ -105,10 +106,21 @@ describe('nat66 data path with two workers', { ...req, timeout: 90_000 }, () => 
     assert.match(link, /multi_queue/, link);
   });
 
-  test('outbound TCP, UDP and ping: translated both ways', async () => {
+  test('outbound TCP, UDP and ping: translated both ways; TCP from either worker on the fast path, counted by its worker', async () => {
     const r = await lab.nodeResult(lab.c1, tcpClientCode(A.inet, 5001));
     assert.equal(r.peer, A.dedicated);
     assert.equal(r.bytes, 8 * MB);
+    const r2 = await lab.nodeResult(lab.c2, tcpClientCode(A.inet, 5001));
+    assert.equal(r2.bytes, 8 * MB);
+    // The fast path's counts come back once a second, through each worker's published counters.
+    let c: Record<string, number> = {};
+    for (const end = Date.now() + 3000; Date.now() < end; await new Promise((res) => setTimeout(res, 200))) {
+      c = (await request(controlSocket, { op: 'counters' }) as { counters: Record<string, number> }).counters;
+      if (c.sixgate_nat_offload_promotions_total! >= 2 && c.sixgate_nat_offloaded_sessions === 0) break;
+    }
+    assert.ok(c.sixgate_nat_offload_promotions_total! >= 2, `both downloads promoted: ${c.sixgate_nat_offload_promotions_total}`);
+    assert.equal(c.sixgate_nat_offloaded_sessions, 0, 'and demoted by their FINs');
+    assert.ok(c.sixgate_nat_offload_in_packets_total! > c.sixgate_nat_tun_rx_packets_total!, `fast ${c.sixgate_nat_offload_in_packets_total}, TUN ${c.sixgate_nat_tun_rx_packets_total}`);
     const udp = await lab.c2.node(udpClientCode(A.inet, 5002), 5000);
     assert.equal(udp.stdout.trim(), `peer ${A.dedicated}`);
     for (const c of [lab.c1, lab.c2]) {

@@ -358,6 +358,8 @@ s.on('data', (d) => process.stdout.write(d)); s.on('error', (e) => console.log('
         return false;
       }
     });
+    // What the fast path forwards is counted once a second.
+    await until('the traffic counted', async () => value(await scrape(), 'sixgate_container_packets_total', ',direction="in"') >= 3);
     const text = await scrape();
     assert.ok(value(text, 'sixgate_container_packets_total', ',direction="out"') >= 3, text);
     assert.ok(value(text, 'sixgate_container_packets_total', ',direction="in"') >= 3);
