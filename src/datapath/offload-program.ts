@@ -8,13 +8,14 @@
 // Per packet, in order; anything that fails a step goes on untouched
 // (TcxVerdict.NEXT), to the policy routing and the TUN, where the engine
 // handles it as before:
-//   1. IPv6, with its first 74 bytes (Ethernet, IPv6, a TCP header's flags)
-//      in the linear part; the next header TCP or UDP (no extension
-//      headers, so no fragments); a TCP segment without SYN, FIN or RST
+//   1. IPv6, with its headers (Ethernet, IPv6, a UDP header or a TCP
+//      header up to its checksum) in the linear part; the next header TCP or
+//      UDP (no extension headers, so no fragments); a TCP segment without SYN, FIN or RST
 //      (the engine sees every change of a connection's state); a UDP
 //      checksum that is not zero; a hop limit above 1 (the kernel answers
 //      the last hop's Time Exceeded).
-//   2. The key (role, next header, addresses, ports) found in the map.
+//   2. The key (role, next header, addresses, ports) found in the map, and
+//      the packet arrived on the entry's device.
 //   3. What the packet becomes fits the out device's MTU (bpf_check_mtu:
 //      a GSO super-packet by its segments), else the slow path answers
 //      Packet Too Big.
@@ -40,8 +41,9 @@ const L4 = IP + 40;
 const TCP_FLAGS = L4 + 13;
 const TCP_CHECKSUM = L4 + 16;
 const UDP_CHECKSUM = L4 + 6;
-/** Ethernet + IPv6 + the TCP header up to its checksum: what must be linear. */
-const LINEAR = L4 + 20;
+/** What must be linear: Ethernet + IPv6 + the UDP header, or the TCP header up to its checksum. */
+const LINEAR_UDP = L4 + 8;
+const LINEAR_TCP = L4 + 18;
 
 const PROTO_TCP = 6;
 const PROTO_UDP = 17;
@@ -76,7 +78,7 @@ export function offloadProgram(role: Role, map: BpfMap): EbpfProgram {
     .jmp32(JmpOp.JNE, 0, memoryOrder16(ETH_P_IPV6), 'next')
     .ldx(4, 2, 6, SkBuff.data)
     .ldx(4, 3, 6, SkBuff.dataEnd)
-    .mov64(4, 2).add64(4, LINEAR)
+    .mov64(4, 2).add64(4, LINEAR_UDP)
     .jmpReg(JmpOp.JGT, 4, 3, 'next')
     // Version 6, TCP without SYN/FIN/RST or UDP with a checksum.
     .ldx(1, 0, 2, IP)
@@ -85,6 +87,8 @@ export function offloadProgram(role: Role, map: BpfMap): EbpfProgram {
     .ldx(1, 0, 2, IP_NEXT_HEADER)
     .jmp32(JmpOp.JEQ, 0, PROTO_UDP, 'udp')
     .jmp32(JmpOp.JNE, 0, PROTO_TCP, 'next')
+    .mov64(4, 2).add64(4, LINEAR_TCP)
+    .jmpReg(JmpOp.JGT, 4, 3, 'next')
     .ldx(1, 1, 2, TCP_FLAGS)
     .jmp32(JmpOp.JSET, 1, TCP_SYN_FIN_RST, 'next')
     .st(4, FP, CSUM_AT, TCP_CHECKSUM)
@@ -110,6 +114,9 @@ export function offloadProgram(role: Role, map: BpfMap): EbpfProgram {
     .call(Helper.MAP_LOOKUP_ELEM)
     .jmpIfNull(0, 'next')
     .mov64(7, 0)
+    .ldx(4, 1, 7, Value.IN_IFINDEX)
+    .ldx(4, 2, 6, SkBuff.ifindex)
+    .jmp32Reg(JmpOp.JNE, 1, 2, 'next')
     // Fits the out device (len_diff 0: the addresses change, not the length).
     .st(4, FP, MTU, 0)
     .mov64(1, 6)

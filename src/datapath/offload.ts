@@ -394,6 +394,8 @@ export class NatOffload {
     v.setUint32(vIn + Value.OUT_IFINDEX, bridge, true);
     v.setUint32(vOut + Value.TAG, tag, true);
     v.setUint32(vIn + Value.TAG, tag, true);
+    v.setUint32(vOut + Value.IN_IFINDEX, bridge, true);
+    v.setUint32(vIn + Value.IN_IFINDEX, this.uplink, true);
     this.slotKeys.set(keys.subarray(kOut, kOut + 2 * KEY_SIZE), slot * 2 * KEY_SIZE);
     this.slotId[slot] = id;
     this.slotOf[id] = slot;

@@ -15,7 +15,7 @@ const req = requires({ root: true });
 const INSIDE = 'fd66:1::10';
 const EXTERNAL = '2001:db8:1::5';
 const REMOTE = '2001:db8:99::1';
-/** `lo` exists in every namespace: bpf_check_mtu and the redirect need a real device. */
+/** `lo` exists in every namespace: bpf_check_mtu and the redirect need a real device, and a test run's packet arrives on it. */
 const LO = 1;
 
 function frame(packet: Uint8Array): Uint8Array {
@@ -26,7 +26,7 @@ function frame(packet: Uint8Array): Uint8Array {
 }
 
 function entry(role: Role, next: number, src: string, sport: number, dst: string, dport: number,
-  to: { src: string; sport: number; dst: string; dport: number; ifindex: number }): { key: Uint8Array; value: Uint8Array } {
+  to: { src: string; sport: number; dst: string; dport: number; ifindex: number; from?: number }): { key: Uint8Array; value: Uint8Array } {
   const key = new Uint8Array(KEY_SIZE);
   key[Key.ROLE] = role;
   key[Key.NEXT_HEADER] = next;
@@ -41,6 +41,7 @@ function entry(role: Role, next: number, src: string, sport: number, dst: string
   v.setUint16(Value.SRC_PORT, to.sport);
   v.setUint16(Value.DST_PORT, to.dport);
   v.setUint32(Value.OUT_IFINDEX, to.ifindex, true);
+  v.setUint32(Value.IN_IFINDEX, to.from ?? LO, true);
   return { key, value };
 }
 
@@ -96,12 +97,14 @@ describe('offload program', req, () => {
     assert.ok(checksumOk(p));
   });
 
-  test('UDP is translated with its checksum right', () => {
-    const r = inside.testRun(frame(udpPacket(INSIDE, 5353, REMOTE, 53, 64)));
-    assert.equal(r.verdict, TcxVerdict.REDIRECT);
-    const p = r.frame.subarray(14);
-    assert.deepEqual(portsOf(p), { src: 20001, dst: 53 });
-    assert.ok(checksumOk(p));
+  test('UDP is translated with its checksum right, however short', () => {
+    for (const payload of [64, 1]) {
+      const r = inside.testRun(frame(udpPacket(INSIDE, 5353, REMOTE, 53, payload)));
+      assert.equal(r.verdict, TcxVerdict.REDIRECT, `${payload} bytes`);
+      const p = r.frame.subarray(14);
+      assert.deepEqual(portsOf(p), { src: 20001, dst: 53 });
+      assert.ok(checksumOk(p));
+    }
   });
 
   test('what the engine must see goes on untouched', () => {
@@ -114,7 +117,8 @@ describe('offload program', req, () => {
       ['hop limit 1', inside, (() => { const p = tcpPacket(INSIDE, 40000, REMOTE, 443, TCP_ACK, 100); p[7] = 1; return p; })()],
       ['UDP without a checksum', inside, (() => { const p = udpPacket(INSIDE, 5353, REMOTE, 53, 64); p[46] = 0; p[47] = 0; return p; })()],
       ['an extension header', inside, (() => { const p = tcpPacket(INSIDE, 40000, REMOTE, 443, TCP_ACK, 100); p[6] = 0; return p; })()],
-      ['too short for a TCP header', inside, tcpPacket(INSIDE, 40000, REMOTE, 443, TCP_ACK).subarray(0, 50)],
+      ['too short for a TCP header', inside, tcpPacket(INSIDE, 40000, REMOTE, 443, TCP_ACK).subarray(0, 57)],
+      ['too short for a UDP header', inside, udpPacket(INSIDE, 5353, REMOTE, 53, 0).subarray(0, 47)],
     ];
     for (const [what, program, packet] of cases) {
       const f = frame(packet);
@@ -122,6 +126,15 @@ describe('offload program', req, () => {
       assert.equal(r.verdict, TcxVerdict.NEXT, what);
       assert.deepEqual(r.frame, f, `${what}: unchanged`);
     }
+  });
+
+  test('a packet from another device than its entry names goes on untouched (forged on another bridge)', () => {
+    const pinned = entry(Role.Inside, 6, INSIDE, 40003, REMOTE, 443, { src: EXTERNAL, sport: 20003, dst: REMOTE, dport: 443, ifindex: LO, from: LO + 1000 });
+    map.update(pinned.key, pinned.value);
+    const f = frame(tcpPacket(INSIDE, 40003, REMOTE, 443, TCP_ACK, 10));
+    const r = inside.testRun(f);
+    assert.equal(r.verdict, TcxVerdict.NEXT);
+    assert.deepEqual(r.frame, f);
   });
 
   test('an out device that is gone leaves the packet to the slow path', () => {
