@@ -77,7 +77,12 @@ export interface HostRoute {
   readonly dev: string;
 }
 
-/** Output of `ip -j -6 route show`, as (prefix, length, device); routes without a device are skipped. */
+/**
+ * Output of `ip -j -6 route show`, as (prefix, length, device). A multipath
+ * route (two routers advertising on one link make the default route one) has
+ * its device from its next hops when they all leave by the same one; routes
+ * without a device are skipped.
+ */
 export function parseRoutes(json: string): HostRoute[] {
   const routes: HostRoute[] = [];
   let list: unknown;
@@ -87,16 +92,25 @@ export function parseRoutes(json: string): HostRoute[] {
     return routes;
   }
   if (!Array.isArray(list)) return routes;
-  for (const r of list as { dst?: unknown; dev?: unknown; type?: unknown }[]) {
-    if (typeof r.dst !== 'string' || typeof r.dev !== 'string' || r.dev === 'lo') continue;
+  for (const r of list as { dst?: unknown; dev?: unknown; type?: unknown; nexthops?: unknown }[]) {
+    const dev = typeof r.dev === 'string' ? r.dev : nexthopsDevice(r.nexthops);
+    if (typeof r.dst !== 'string' || dev === undefined || dev === 'lo') continue;
     if (r.type !== undefined && r.type !== 'unicast') continue;
     const [addrText, lenText] = r.dst === 'default' ? ['::', '0'] : r.dst.split('/');
     const prefix = tryParseIpv6(addrText!);
     const prefixLength = lenText === undefined ? 128 : Number(lenText);
     if (prefix === undefined || !Number.isInteger(prefixLength) || prefixLength < 0 || prefixLength > 128) continue;
-    routes.push({ prefix, prefixLength, dev: r.dev });
+    routes.push({ prefix, prefixLength, dev });
   }
   return routes;
+}
+
+/** The one device every next hop of a multipath route leaves by, or undefined. */
+function nexthopsDevice(nexthops: unknown): string | undefined {
+  if (!Array.isArray(nexthops) || nexthops.length === 0) return undefined;
+  const devs = new Set((nexthops as { dev?: unknown }[]).map((h) => h.dev));
+  const [dev] = devs;
+  return devs.size === 1 && typeof dev === 'string' ? dev : undefined;
 }
 
 export async function readRoutes(table = 'main'): Promise<HostRoute[]> {

@@ -30,9 +30,13 @@ test('routes from ip -j: default, host routes; lo, non-unicast and malformed one
     { dst: 'fe80::/64', dev: 'eth0', flags: [] },
     { dst: 'nonsense', dev: 'eth0' },
     { dst: '2001:db8::/129', dev: 'eth0' },
+    // Two routers on one link: a multipath route, its device from the next hops.
+    { dst: '2001:db8:8::/48', nexthops: [{ gateway: 'fe80::1', dev: 'eth1', weight: 1 }, { gateway: 'fe80::2', dev: 'eth1', weight: 1 }] },
+    { dst: '2001:db8:9::/48', nexthops: [{ gateway: 'fe80::1', dev: 'eth1' }, { gateway: 'fe80::2', dev: 'eth2' }] },
+    { dst: '2001:db8:a::/48', nexthops: [] },
   ]);
   assert.deepEqual(parseRoutes(json).map((r) => `${formatIpv6(r.prefix, 0)}/${r.prefixLength} ${r.dev}`), [
-    '::/0 eth0', '2001:db8:5::/80 br0', '2001:db8:5::9/128 veth1', 'fe80::/64 eth0',
+    '::/0 eth0', '2001:db8:5::/80 br0', '2001:db8:5::9/128 veth1', 'fe80::/64 eth0', '2001:db8:8::/48 eth1',
   ]);
   assert.deepEqual(parseRoutes('not json'), []);
   assert.deepEqual(parseRoutes('{}'), []);
