@@ -148,26 +148,25 @@ static int map_elem(int cmd, int32_t fd, void *key, void *value, uint64_t flags)
   return sys_bpf(cmd, &attr) < 0 ? -errno : 0;
 }
 
-// bpfMapUpdate(fd, key, value) -> 0 or negative errno (E2BIG: the map is full).
-static napi_value bpf_map_update(napi_env env, napi_callback_info info) {
+// (fd, key, value) -> map_elem(cmd) on them.
+static napi_value map_elem_call(napi_env env, napi_callback_info info, int cmd, uint64_t flags) {
   napi_value argv[3];
   int32_t fd;
   uint8_t *key, *value;
   size_t klen, vlen;
   if (!get_args(env, info, 3, argv) || !arg_i32(env, argv[0], &fd) || !arg_u8array(env, argv[1], &key, &klen) ||
       !arg_u8array(env, argv[2], &value, &vlen)) return NULL;
-  return make_i32(env, map_elem(BPF_MAP_UPDATE_ELEM, fd, key, value, BPF_ANY));
+  return make_i32(env, map_elem(cmd, fd, key, value, flags));
+}
+
+// bpfMapUpdate(fd, key, value) -> 0 or negative errno (E2BIG: the map is full).
+static napi_value bpf_map_update(napi_env env, napi_callback_info info) {
+  return map_elem_call(env, info, BPF_MAP_UPDATE_ELEM, BPF_ANY);
 }
 
 // bpfMapLookup(fd, key, valueOut) -> 0 or negative errno (ENOENT: no such key).
 static napi_value bpf_map_lookup(napi_env env, napi_callback_info info) {
-  napi_value argv[3];
-  int32_t fd;
-  uint8_t *key, *value;
-  size_t klen, vlen;
-  if (!get_args(env, info, 3, argv) || !arg_i32(env, argv[0], &fd) || !arg_u8array(env, argv[1], &key, &klen) ||
-      !arg_u8array(env, argv[2], &value, &vlen)) return NULL;
-  return make_i32(env, map_elem(BPF_MAP_LOOKUP_ELEM, fd, key, value, 0));
+  return map_elem_call(env, info, BPF_MAP_LOOKUP_ELEM, 0);
 }
 
 // bpfMapDelete(fd, key) -> 0 or negative errno (ENOENT: no such key).

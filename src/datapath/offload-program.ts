@@ -28,7 +28,7 @@
 // Like an nftables flowtable, an offloaded packet skips the host's netfilter
 // FORWARD chain: a connection is checked there once, while its first packets
 // take the slow path.
-import { EbpfProgram, AluOp, FP, Helper, JmpOp, SkBuff, TcxVerdict, type BpfMap } from '../io/ebpf.js';
+import { EbpfProgram, AluOp, FP, Helper, JmpOp, SkBuff, TcxVerdict, type BpfMap, type Reg } from '../io/ebpf.js';
 import { Key, KEY_SIZE, Value, type Role } from './offload-layout.js';
 
 // Frame offsets: Ethernet (14), then IPv6.
@@ -68,6 +68,38 @@ const HOP_LIMIT = KEY - 16;
 function memoryOrder16(value: number): number {
   const bytes = new Uint8Array([value >> 8, value & 0xff]);
   return new Uint16Array(bytes.buffer)[0]!;
+}
+
+/** r0 = bpf_csum_diff(old bytes on the stack at `stackAt`, new ones in the entry's value (r7) at `valueAt`). */
+function csumDiff(p: EbpfProgram, stackAt: number, valueAt: number, len: number): EbpfProgram {
+  return p.mov64(1, FP).add64(1, stackAt)
+    .alu64(AluOp.MOV, 2, len)
+    .mov64(3, 7).add64(3, valueAt)
+    .alu64(AluOp.MOV, 4, len)
+    .alu64(AluOp.MOV, 5, 0)
+    .call(Helper.CSUM_DIFF);
+}
+
+/** bpf_l4_csum_replace(skb, the L4 checksum, 0, the difference in `diff`, its flags | `flags`); a refusal drops. */
+function l4CsumReplace(p: EbpfProgram, diff: Reg, flags: number): EbpfProgram {
+  p.mov64(1, 6)
+    .ldx(4, 2, FP, CSUM_AT)
+    .alu64(AluOp.MOV, 3, 0)
+    .mov64(4, diff)
+    .ldx(4, 5, FP, CSUM_FLAGS);
+  if (flags !== 0) p.alu64(AluOp.OR, 5, flags);
+  return p.call(Helper.L4_CSUM_REPLACE).jmp32(JmpOp.JNE, 0, 0, 'shot');
+}
+
+/** bpf_skb_store_bytes(skb, `at`, `len` bytes from `from` + `fromAt`); a refusal drops. */
+function storeBytes(p: EbpfProgram, at: number, from: Reg, fromAt: number, len: number): EbpfProgram {
+  return p.mov64(1, 6)
+    .alu64(AluOp.MOV, 2, at)
+    .mov64(3, from).add64(3, fromAt)
+    .alu64(AluOp.MOV, 4, len)
+    .alu64(AluOp.MOV, 5, 0)
+    .call(Helper.SKB_STORE_BYTES)
+    .jmp32(JmpOp.JNE, 0, 0, 'shot');
 }
 
 /** The fast path for devices of `role`, looking packets up in `map`. */
@@ -125,61 +157,18 @@ export function offloadProgram(role: Role, map: BpfMap): EbpfProgram {
     .alu64(AluOp.MOV, 4, 0)
     .alu64(AluOp.MOV, 5, 0)
     .call(Helper.CHECK_MTU)
-    .jmp32(JmpOp.JNE, 0, 0, 'next')
-    // Checksum differences: the addresses (pseudo-header), then the ports.
-    .mov64(1, FP).add64(1, KEY + Key.SRC)
-    .alu64(AluOp.MOV, 2, 32)
-    .mov64(3, 7).add64(3, Value.SRC)
-    .alu64(AluOp.MOV, 4, 32)
-    .alu64(AluOp.MOV, 5, 0)
-    .call(Helper.CSUM_DIFF)
-    .mov64(8, 0)
-    .mov64(1, FP).add64(1, KEY + Key.SRC_PORT)
-    .alu64(AluOp.MOV, 2, 4)
-    .mov64(3, 7).add64(3, Value.SRC_PORT)
-    .alu64(AluOp.MOV, 4, 4)
-    .alu64(AluOp.MOV, 5, 0)
-    .call(Helper.CSUM_DIFF)
-    .mov64(9, 0)
-    .mov64(1, 6)
-    .ldx(4, 2, FP, CSUM_AT)
-    .alu64(AluOp.MOV, 3, 0)
-    .mov64(4, 8)
-    .ldx(4, 5, FP, CSUM_FLAGS)
-    .alu64(AluOp.OR, 5, F_PSEUDO_HDR)
-    .call(Helper.L4_CSUM_REPLACE)
-    .jmp32(JmpOp.JNE, 0, 0, 'shot')
-    .mov64(1, 6)
-    .ldx(4, 2, FP, CSUM_AT)
-    .alu64(AluOp.MOV, 3, 0)
-    .mov64(4, 9)
-    .ldx(4, 5, FP, CSUM_FLAGS)
-    .call(Helper.L4_CSUM_REPLACE)
-    .jmp32(JmpOp.JNE, 0, 0, 'shot')
-    // The new addresses and ports, the hop limit.
-    .mov64(1, 6)
-    .alu64(AluOp.MOV, 2, IP_SRC)
-    .mov64(3, 7).add64(3, Value.SRC)
-    .alu64(AluOp.MOV, 4, 32)
-    .alu64(AluOp.MOV, 5, 0)
-    .call(Helper.SKB_STORE_BYTES)
-    .jmp32(JmpOp.JNE, 0, 0, 'shot')
-    .mov64(1, 6)
-    .alu64(AluOp.MOV, 2, L4)
-    .mov64(3, 7).add64(3, Value.SRC_PORT)
-    .alu64(AluOp.MOV, 4, 4)
-    .alu64(AluOp.MOV, 5, 0)
-    .call(Helper.SKB_STORE_BYTES)
-    .jmp32(JmpOp.JNE, 0, 0, 'shot')
-    .mov64(1, 6)
-    .alu64(AluOp.MOV, 2, IP_HOP_LIMIT)
-    .mov64(3, FP).add64(3, HOP_LIMIT)
-    .alu64(AluOp.MOV, 4, 1)
-    .alu64(AluOp.MOV, 5, 0)
-    .call(Helper.SKB_STORE_BYTES)
-    .jmp32(JmpOp.JNE, 0, 0, 'shot')
-    // Counted, then out.
-    .alu64(AluOp.MOV, 1, 1)
+    .jmp32(JmpOp.JNE, 0, 0, 'next');
+  // Checksum differences: the addresses (pseudo-header), then the ports.
+  csumDiff(p, KEY + Key.SRC, Value.SRC, 32).mov64(8, 0);
+  csumDiff(p, KEY + Key.SRC_PORT, Value.SRC_PORT, 4).mov64(9, 0);
+  l4CsumReplace(p, 8, F_PSEUDO_HDR);
+  l4CsumReplace(p, 9, 0);
+  // The new addresses and ports, the hop limit.
+  storeBytes(p, IP_SRC, 7, Value.SRC, 32);
+  storeBytes(p, L4, 7, Value.SRC_PORT, 4);
+  storeBytes(p, IP_HOP_LIMIT, FP, HOP_LIMIT, 1);
+  // Counted, then out.
+  p.alu64(AluOp.MOV, 1, 1)
     .atomicAdd64(7, Value.PACKETS, 1)
     .ldx(4, 1, 6, SkBuff.len)
     .atomicAdd64(7, Value.BYTES, 1)

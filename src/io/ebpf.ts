@@ -260,8 +260,16 @@ export class BpfMap extends FdHandle {
     return new BpfMap(fd, keySize, valueSize, maxEntries, name);
   }
 
+  /** The kernel reads keySize (and valueSize) bytes whatever the array's length: a shorter one is a programming error. */
+  #sized(key: Uint8Array, value?: Uint8Array): void {
+    if (key.length < this.keySize || (value !== undefined && value.length < this.valueSize)) {
+      throw new RangeError(`${this.subject}: keys are ${this.keySize} bytes, values ${this.valueSize}`);
+    }
+  }
+
   /** Writes one entry; false when the map is full (E2BIG), other refusals throw. */
   update(key: Uint8Array, value: Uint8Array): boolean {
+    this.#sized(key, value);
     const r = addon().bpfMapUpdate(this.live('BPF_MAP_UPDATE_ELEM'), key, value);
     if (r === -E2BIG) return false;
     check(r, 'bpf BPF_MAP_UPDATE_ELEM', this.subject);
@@ -281,6 +289,7 @@ export class BpfMap extends FdHandle {
 
   /** Reads one entry into `value`; false when the key is absent. */
   lookup(key: Uint8Array, value: Uint8Array): boolean {
+    this.#sized(key, value);
     const r = addon().bpfMapLookup(this.live('BPF_MAP_LOOKUP_ELEM'), key, value);
     if (r === -ENOENT) return false;
     check(r, 'bpf BPF_MAP_LOOKUP_ELEM', this.subject);
@@ -289,6 +298,7 @@ export class BpfMap extends FdHandle {
 
   /** Deletes one entry; false when it was absent. */
   delete(key: Uint8Array): boolean {
+    this.#sized(key);
     const r = addon().bpfMapDelete(this.live('BPF_MAP_DELETE_ELEM'), key);
     if (r === -ENOENT) return false;
     check(r, 'bpf BPF_MAP_DELETE_ELEM', this.subject);
