@@ -8,7 +8,10 @@
 // worker publishes into every PUBLISH_MS (reading them costs nothing) and
 // their sessions on request. With a state file each worker maps its shard's
 // table over a file of its own (shardStateFile), adopted at the next start
-// with the same number of workers.
+// with the same number of workers. A capture (`sixgate capture`) starts
+// every worker's tap by message; each drains its own every CAPTURE_DRAIN_MS
+// and posts the records (their buffers transferred) to WorkersCapture, which
+// the capture drains as it drains a single loop's tap.
 //
 // Queue order is the steering's worker index: queue k is the k-th attached,
 // so the workers attach one after the other. The main thread's own TUN
@@ -34,10 +37,13 @@ import { BpfMap } from '../io/ebpf.js';
 import { CANDIDATE_RING } from '../nat/candidates.js';
 import { NatOffload, OFFLOAD_COUNTER_NAMES, type OffloadRoutes } from './offload.js';
 import { KEY_SIZE, VALUE_SIZE } from './offload-layout.js';
+import type { CaptureControl, CapturedPacket, CaptureSettings } from '../io/capture.js';
 
 /** How often a worker copies its counters into the shared block. */
 const PUBLISH_MS = 100;
 const EXPIRE_MS = 1000;
+/** How often a capturing worker posts what its tap took: its buffer holds thousands of packets, this keeps it far from full. */
+const CAPTURE_DRAIN_MS = 5;
 /** A shard's session ids are offset by its index times this in listings (table ids stay below 2^24). */
 const SHARD_ID_STRIDE = 2 ** 24;
 
@@ -105,13 +111,17 @@ type Request =
   | { type: 'reopen' }
   | { type: 'sessions'; limit: number }
   | { type: 'offload'; routes: OffloadRoutes; reset: boolean }
+  /** Starts the worker's capture tap with these settings, or stops it (none). */
+  | { type: 'capture'; settings: CaptureSettings | undefined }
   | { type: 'stop'; cleanup: boolean };
 
 type Message =
   | { type: 'loaded'; restored: number }
   | { type: 'log'; level: 'info' | 'warn' | 'debug'; fields: object; text: string }
   | { type: 'done'; id: number; result?: unknown; error?: string }
-  | { type: 'failed'; message: string };
+  | { type: 'failed'; message: string }
+  /** What the worker's capture tap took since its last post, and its losses since the capture started. */
+  | { type: 'captured'; packets: CapturedPacket[]; lost: number };
 
 export interface NatWorkersOptions {
   /** The TUN's name; `control` is the main thread's detached queue of it (steering goes there). */
@@ -144,7 +154,7 @@ class Shard {
   /** Resolves with the sessions the shard adopted from its state file. */
   readonly loaded: Promise<number>;
 
-  constructor(public init: WorkerInit, onFailure: (message: string) => void, log: Logger) {
+  constructor(public init: WorkerInit, onFailure: (message: string) => void, log: Logger, capture: WorkersCapture) {
     this.block = new Float64Array(init.counters);
     this.worker = new Worker(new URL('./nat-worker.js', import.meta.url), { workerData: init });
     this.loaded = new Promise((resolve, reject) => {
@@ -153,6 +163,7 @@ class Shard {
         if (m.type === 'loaded') resolve(m.restored);
         else if (m.type === 'log') log[m.level]({ worker: init.index, ...m.fields }, m.text);
         else if (m.type === 'failed') onFailure(`worker ${init.index}: ${m.message}`);
+        else if (m.type === 'captured') capture.receive(init.index, m.packets, m.lost);
         else {
           const p = this.#pending.get(m.id);
           this.#pending.delete(m.id);
@@ -179,9 +190,63 @@ class Shard {
   }
 }
 
+/**
+ * The workers' capture taps seen as one tap: started and stopped by message,
+ * their records gathered as they arrive (in order per worker; the capture
+ * orders them by time) until the capture drains them.
+ */
+export class WorkersCapture implements CaptureControl {
+  active = false;
+  #settings: CaptureSettings | undefined;
+  #packets: CapturedPacket[] = [];
+  #lost: number[] = [];
+
+  constructor(private readonly shards: () => readonly Shard[]) {}
+
+  get lost(): number {
+    return this.#lost.reduce((a, b) => a + b, 0);
+  }
+
+  start(settings: CaptureSettings): void {
+    this.active = true;
+    this.#settings = settings;
+    this.#packets = [];
+    this.#lost = [];
+    for (const s of this.shards()) this.startOn(s);
+  }
+
+  /** Starts the capture on one worker (also one started anew while a capture runs). */
+  startOn(shard: Shard): void {
+    if (this.#settings !== undefined) void shard.call({ type: 'capture', settings: this.#settings }).catch(() => {});
+  }
+
+  stop(): void {
+    const was = this.active;
+    this.active = false;
+    this.#settings = undefined;
+    this.#packets = [];
+    if (was) for (const s of this.shards()) void s.call({ type: 'capture', settings: undefined }).catch(() => {});
+  }
+
+  /** A worker's post: kept until the next drain, nothing while no capture runs (a post that crossed a stop). */
+  receive(worker: number, packets: readonly CapturedPacket[], lost: number): void {
+    if (!this.active) return;
+    for (const p of packets) this.#packets.push(p);
+    this.#lost[worker] = lost;
+  }
+
+  drain(): CapturedPacket[] {
+    const out = this.#packets;
+    this.#packets = [];
+    return out;
+  }
+}
+
 /** The workers of a multi-queue data path, seen from the main thread. */
 export class NatWorkers {
   readonly count: number;
+  /** `sixgate capture` of the workers' loops. */
+  readonly capture: WorkersCapture;
   readonly #shards: Shard[];
   readonly #onFailure: (message: string) => void;
   readonly #logger: Logger;
@@ -193,13 +258,14 @@ export class NatWorkers {
   /** Every worker's queue batches through io_uring. */
   ioUring = false;
 
-  private constructor(options: NatWorkersOptions, shards: Shard[], onFailure: (message: string) => void) {
+  private constructor(options: NatWorkersOptions, shards: Shard[], onFailure: (message: string) => void, capture: WorkersCapture) {
     this.count = options.count;
     this.#onFailure = onFailure;
     this.#logger = options.logger;
     this.#config = options.config;
     this.#hostAddresses = options.hostAddresses;
     this.#shards = shards;
+    this.capture = capture;
   }
 
   /** Starts the workers, attaches their queues in order, steers the TUN to them and starts their loops. */
@@ -209,13 +275,15 @@ export class NatWorkers {
     const onFailure = (message: string): void => {
       if (running) options.onFailure(message);
     };
-    const shards = Array.from({ length: options.count }, (_, index) => new Shard({
+    const shards: Shard[] = [];
+    const capture = new WorkersCapture(() => shards);
+    for (let index = 0; index < options.count; index++) shards.push(new Shard({
       index, count: options.count, tun: options.tun, config: options.config,
       counters: new SharedArrayBuffer(BLOCK * Float64Array.BYTES_PER_ELEMENT),
       ...(options.stateFile === undefined ? {} : { stateFile: shardStateFile(options.stateFile, index, options.count), boot: options.boot }),
       ...(options.offload === undefined ? {} : { offload: { ...options.offload, slots: Math.floor(options.offload.entries / 2 / options.count) } }),
-    }, onFailure, options.logger));
-    const workers = new NatWorkers(options, shards, onFailure);
+    }, onFailure, options.logger, capture));
+    const workers = new NatWorkers(options, shards, onFailure, capture);
     try {
       workers.restored = (await Promise.all(shards.map((s) => s.loaded))).reduce((a, b) => a + b, 0);
       const uring: boolean[] = [];
@@ -275,11 +343,12 @@ export class NatWorkers {
     for (let i = 0; i < this.#shards.length; i++) {
       let s = this.#shards[i]!;
       if (s.exited) {
-        s = new Shard({ ...s.init, config: this.#config }, this.#onFailure, this.#logger);
+        s = new Shard({ ...s.init, config: this.#config }, this.#onFailure, this.#logger, this.capture);
         const restored = await s.loaded;
         this.#logger.warn({ worker: i, restoredSessions: restored }, 'packet worker started anew');
         this.#shards[i] = s;
         await s.call({ type: 'open' });
+        this.capture.startOn(s);
       } else {
         await s.call({ type: 'reopen' });
       }
@@ -372,6 +441,15 @@ export function runWorker(): void {
   };
   let tun: Tun | undefined;
   let loop: TunDatapath | undefined;
+  let captureTimer: NodeJS.Timeout | undefined;
+  let postedLost = 0;
+  // The tap's records to the main thread, their buffers moved, not copied.
+  const postCaptured = (): void => {
+    const packets = loop!.capture.drain();
+    if (packets.length === 0 && loop!.capture.lost === postedLost) return;
+    postedLost = loop!.capture.lost;
+    port.postMessage({ type: 'captured', packets, lost: postedLost } satisfies Message, packets.map((p) => p.data.buffer as ArrayBuffer));
+  };
   const fail = (err: unknown): void => port.postMessage({ type: 'failed', message: (err as Error).message } satisfies Message);
   const open = (): Tun => Tun.open({ name: init.tun, vnetHeader: true, multiQueue: true, up: false, uring: true });
   const shared = {
@@ -406,6 +484,8 @@ export function runWorker(): void {
         tun = open();
         loop = new TunDatapath({ tun, nat, onError: fail });
         loop.offload = fast;
+        // A capture must see every packet: this worker's fast path steps aside while one runs.
+        if (fast !== undefined) loop.capture.onActive = (active) => (active ? fast.pause() : fast.resume());
         // A worker started anew after a crash carries on from its predecessor's last published counters (zeros at a start): metrics never go backwards.
         addInto(loop.counters, view(carried, 'loop'));
         addInto(tun.counters, view(carried, 'tun'));
@@ -444,6 +524,17 @@ export function runWorker(): void {
         if (m.reset) fast?.demoteAll(undefined, monotonicMs());
         fast?.setRoutes(m.routes);
         return undefined;
+      case 'capture':
+        clearInterval(captureTimer);
+        captureTimer = undefined;
+        if (m.settings === undefined) {
+          loop?.capture.stop();
+        } else if (loop !== undefined) {
+          loop.capture.start(m.settings);
+          postedLost = 0;
+          captureTimer = setInterval(postCaptured, CAPTURE_DRAIN_MS);
+        }
+        return undefined;
       case 'sessions':
         // Ids unique over the shards (a table holds fewer than 2^24 sessions).
         return nat.listSessions(m.limit).map((info) => ({ ...info, id: info.id + init.index * SHARD_ID_STRIDE }));
@@ -456,6 +547,7 @@ export function runWorker(): void {
         else if (state !== undefined) log.info({ file: state.path, sessions: nat.table.count }, 'connection table left in the state file');
         state?.close();
         for (const t of timers) clearInterval(t);
+        clearInterval(captureTimer);
         return undefined;
     }
   };

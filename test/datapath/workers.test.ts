@@ -8,9 +8,10 @@
 // (queue-steering.test.ts computes where each address goes).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, rmSync } from 'node:fs';
-import { spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { requires } from '../support/prereq.js';
+import { waitFor } from '../support/wait.js';
 import { request } from '../../src/service/control.js';
 import {
   NatLab, A, CLI, tcpServerCode, tcpClientCode, tcpSinkCode, udpEchoCode, udpClientCode,
@@ -18,7 +19,8 @@ import {
 } from './topology.js';
 import { addressWords, shardSlice } from '../../src/nat/engine-config.js';
 import { workerOfAddress } from '../../src/datapath/queue-steering.js';
-import { parseIpv6 } from '../../src/wire/address.js';
+import { formatIpv6, parseIpv6 } from '../../src/wire/address.js';
+import { readCapture } from '../../src/pcap/reader.js';
 
 const req = requires({ root: true, tools: ['ip', 'busybox', 'nsenter'], files: ['/dev/net/tun'] });
 
@@ -30,6 +32,23 @@ function workerOf(address: string): number {
   const words = new Uint32Array(4);
   addressWords(parseIpv6(address), words, 0);
   return workerOfAddress(words, 0, WORKERS);
+}
+
+/** The TCP packets of a raw-IPv6 capture file as "SRC.PORT > DST.PORT" (none while the file is not written yet). */
+function capturedTcp(file: string): string[] {
+  if (!existsSync(file)) return [];
+  try {
+    return [...readCapture(readFileSync(file))].filter((p) => p.data[6] === 6).map((p) => {
+      const port = (off: number): number => (p.data[off]! << 8) | p.data[off + 1]!;
+      return `${formatIpv6(p.data, 8)}.${port(40)} > ${formatIpv6(p.data, 24)}.${port(42)}`;
+    });
+  } catch {
+    return []; // not even the section header written yet
+  }
+}
+
+async function counters(): Promise<Record<string, number>> {
+  return (await request(controlSocket, { op: 'counters' }) as { counters: Record<string, number> }).counters;
 }
 
 let stateFile = '';
@@ -181,6 +200,50 @@ describe('nat66 data path with two workers', { ...req, timeout: 90_000 }, () => 
     assert.ok(counters.sixgate_nat_sessions! >= flows.length, `sessions ${counters.sixgate_nat_sessions}`);
     assert.ok(counters.sixgate_nat_out_packets_total! >= seen.length, `out packets ${counters.sixgate_nat_out_packets_total}`);
     assert.ok(counters.sixgate_nat_tun_rx_packets_total! >= 2 * seen.length, `TUN packets ${counters.sixgate_nat_tun_rx_packets_total}`);
+  });
+
+  test("sixgate capture: each worker's fast path steps aside, the capture sees both directions of a flow on each worker", async () => {
+    servers.push(await lab.server(lab.inet, tcpMirrorCode(5007)));
+    const clients = [lab.c1, lab.c2].map((c) => new MirrorClient(c, A.inet, 5007, () => lab.log));
+    for (const c of clients) {
+      await c.waitFor('connected');
+      await c.say('one');
+      await c.say('two');
+    }
+    let c = await counters();
+    await waitFor(async () => (c = await counters()).sixgate_nat_offloaded_sessions! >= 2, 3000, 'both connections offloaded');
+    const file = `/tmp/${lab.gw.name}-capture.pcapng`;
+    const capture = spawn(process.execPath, [CLI, 'capture', '--component', 'nat66', '-s', controlSocket, '-w', file], { stdio: 'ignore' });
+    const gone = new Promise((r) => capture.on('exit', r));
+    try {
+      await waitFor(async () => (c = await counters()).sixgate_nat_offloaded_sessions === 0, 3000, 'both taken back to the TUN');
+      assert.ok(c.sixgate_nat_offload_demoted_capture_total! >= 2, `demoted by the capture: ${c.sixgate_nat_offload_demoted_capture_total}`);
+      for (const client of clients) await client.say('three');
+      // Outbound as read from the container; inbound to the external port, which lies in its worker's slice.
+      const slices = Array.from({ length: WORKERS }, (_, w) => shardSlice(PORT_RANGE[0], PORT_RANGE[1], w, WORKERS));
+      const seen = (): { out: Set<string>; inSlices: Set<number> } => {
+        const out = new Set<string>();
+        const inSlices = new Set<number>();
+        for (const line of capturedTcp(file)) {
+          const m = /^(\S+)\.\d+ > (\S+)\.(\d+)$/.exec(line)!;
+          if (m[2] === A.inet) out.add(m[1]!);
+          if (m[1] === A.inet && m[2] === A.dedicated) inSlices.add(slices.findIndex(([lo, hi]) => Number(m[3]) >= lo && Number(m[3]) <= hi));
+        }
+        return { out, inSlices };
+      };
+      await waitFor(() => seen().out.size === 2 && seen().inSlices.size === 2, 3000, 'both directions from both workers captured');
+      assert.deepEqual([...seen().out].sort(), [A.c1, A.c2].sort());
+      assert.deepEqual([...seen().inSlices].sort(), [0, 1]);
+    } finally {
+      capture.kill('SIGINT');
+      await gone;
+      rmSync(file, { force: true });
+    }
+    // Over (the daemon stops the taps at its next drain): each worker promotes its flow again at its next packet.
+    await new Promise((r) => setTimeout(r, 300));
+    for (const client of clients) await client.say('four');
+    await waitFor(async () => (await counters()).sixgate_nat_offloaded_sessions! >= 2, 3000, 'both promoted again');
+    for (const client of clients) client.child.kill();
   });
 
   test('the TUN deleted: every worker attaches a queue of the new one, both forward again', async () => {
