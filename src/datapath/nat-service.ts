@@ -69,6 +69,7 @@ import { hostPlan, natConfig, natPublished, publishedKey, type HostPlan } from '
 import { TunDatapath } from './loop.js';
 import { adoptState, moveState } from './state.js';
 import { NatWorkers } from './workers.js';
+import { engineCounts, type WorkloadCounts } from './workload-counts.js';
 import { reservePorts, releasePorts } from './ports.js';
 import { DEFAULT_OFFLOAD_ENTRIES, NatOffload, OffloadCounter, OffloadPrograms, ifIndexOrZero, type EgressRoute, type OffloadRoutes } from './offload.js';
 import { CANDIDATE_RING } from '../nat/candidates.js';
@@ -842,13 +843,9 @@ export class DatapathService {
     return this.workers?.sessionCount ?? this.nat.table.count;
   }
 
-  /**
-   * The engine that translates the packets, whose per-network and per-host
-   * counters are the real ones; none with workers (their shards live in
-   * their threads; only the sums above come back).
-   */
-  get packetEngine(): Nat66 | undefined {
-    return this.workers === undefined ? this.nat : undefined;
+  /** The per-network and per-host counts: the engine's, or the workers' sums (named by this thread's engine's configuration, which the shards share). */
+  get workloadCounts(): WorkloadCounts {
+    return this.workers?.workload(this.nat.cfg) ?? engineCounts(this.nat);
   }
 
   /** The packet workers (none when the loop runs on the main thread). */

@@ -38,6 +38,9 @@ import { CANDIDATE_RING } from '../nat/candidates.js';
 import { NatOffload, OFFLOAD_COUNTER_NAMES, type OffloadRoutes } from './offload.js';
 import { KEY_SIZE, VALUE_SIZE } from './offload-layout.js';
 import type { CaptureControl, CapturedPacket, CaptureSettings } from '../io/capture.js';
+import { HOST_COUNTER_COUNT } from '../nat/hosts.js';
+import type { CompiledConfig } from '../nat/engine-config.js';
+import { HOST_VALUES, networkSessions, readHostWords, wordsOf, type WorkloadCounts } from './workload-counts.js';
 
 /** How often a worker copies its counters into the shared block. */
 const PUBLISH_MS = 100;
@@ -59,6 +62,16 @@ const LAYOUT = {
 } as const;
 type Part = keyof typeof LAYOUT;
 const BLOCK = LAYOUT.offloaded[0] + 1;
+
+/**
+ * A worker's per-network and per-host counts (workload-counts.ts) in a
+ * block of their own, laid out for `nets` networks and the hosts asked for:
+ * netCounters, netDrops, each network's sessions, then per host its
+ * HOST_VALUES, its sessions and whether the shard has a record of it.
+ */
+function hostAt(nets: number, host: number): number {
+  return nets * (HOST_COUNTER_COUNT + DROP_REASON_COUNT + 1) + host * (HOST_VALUES + 2);
+}
 
 function view(block: Float64Array, part: Part): Float64Array {
   const [at, n] = LAYOUT[part];
@@ -111,6 +124,8 @@ type Request =
   | { type: 'reopen' }
   | { type: 'sessions'; limit: number }
   | { type: 'offload'; routes: OffloadRoutes; reset: boolean }
+  /** From now on the worker publishes its per-network counts (for `nets` networks) and those of `hosts` (4 words each) into `block` (hostAt). */
+  | { type: 'workload'; block: SharedArrayBuffer; nets: number; hosts: Uint32Array }
   /** Starts the worker's capture tap with these settings, or stops it (none). */
   | { type: 'capture'; settings: CaptureSettings | undefined }
   | { type: 'stop'; cleanup: boolean };
@@ -253,6 +268,11 @@ export class NatWorkers {
   #config: NatConfig;
   #hostAddresses: Uint8Array[];
   #stopped = false;
+  /** The per-network and per-host blocks read, every shard having published into them (hostAt). */
+  #workload: { nets: number; hosts: readonly string[]; blocks: Float64Array[] } | undefined;
+  /** The layout asked for last (read once every shard has it), and each shard's request for it (a worker started anew gets it too). */
+  #wanted: { key: string; hosts: readonly string[] } | undefined;
+  #workloadRequests: Request[] = [];
   /** Sessions the shards adopted from their state files at start. */
   restored = 0;
   /** Every worker's queue batches through io_uring. */
@@ -349,6 +369,8 @@ export class NatWorkers {
         this.#shards[i] = s;
         await s.call({ type: 'open' });
         this.capture.startOn(s);
+        const workload = this.#workloadRequests[i];
+        if (workload !== undefined) await s.call(workload);
       } else {
         await s.call({ type: 'reopen' });
       }
@@ -365,6 +387,50 @@ export class NatWorkers {
       for (let i = 0; i < v.length; i++) out[i]! += v[i]!;
     }
     return out;
+  }
+
+  /** The per-network and per-host counts summed over the shards as last published; `cfg` (the main thread's engine's) names the networks. */
+  workload(cfg: CompiledConfig): WorkloadCounts {
+    const w = this.#workload;
+    this.#share(cfg.netCount, this.#wanted?.hosts ?? []);
+    const nets = w?.nets ?? 0;
+    const sums = new Float64Array(w === undefined ? 0 : w.blocks[0]!.length);
+    for (const b of w?.blocks ?? []) for (let k = 0; k < b.length; k++) sums[k]! += b[k]!;
+    return {
+      cfg,
+      netCounters: sums.subarray(0, nets * HOST_COUNTER_COUNT),
+      netDrops: sums.subarray(nets * HOST_COUNTER_COUNT, nets * (HOST_COUNTER_COUNT + DROP_REASON_COUNT)),
+      networkSessions: (net) => sums[nets * (HOST_COUNTER_COUNT + DROP_REASON_COUNT) + net]!,
+      readHost: (address, out) => {
+        const i = w?.hosts.indexOf(address) ?? -1;
+        if (i < 0) {
+          out.fill(0);
+          return -1;
+        }
+        const at = hostAt(nets, i);
+        out.set(sums.subarray(at, at + HOST_VALUES));
+        return sums[at + HOST_VALUES + 1]! > 0 ? sums[at + HOST_VALUES]! : -1;
+      },
+      watch: (addresses) => this.#share(cfg.netCount, addresses),
+    };
+  }
+
+  /**
+   * The shards publish for `nets` networks and these hosts into new blocks
+   * from now on; the blocks in use stay until every shard has written the
+   * new ones (a series never reads a fresh block's zeros).
+   */
+  #share(nets: number, hosts: readonly string[]): void {
+    const key = `${nets} ${hosts.join(' ')}`;
+    if (key === this.#wanted?.key) return;
+    this.#wanted = { key, hosts: [...hosts] };
+    const words = new Uint32Array(hosts.length * 4);
+    hosts.forEach((h, i) => words.set(wordsOf(h), i * 4));
+    const blocks = this.#shards.map(() => new SharedArrayBuffer(hostAt(nets, hosts.length) * Float64Array.BYTES_PER_ELEMENT));
+    this.#workloadRequests = blocks.map((block) => ({ type: 'workload', block, nets, hosts: words }));
+    void Promise.all(this.#shards.map((s, i) => s.call(this.#workloadRequests[i]!))).then(() => {
+      if (this.#wanted?.key === key) this.#workload = { nets, hosts: [...hosts], blocks: blocks.map((b) => new Float64Array(b)) };
+    }, () => {});
   }
 
   /** Sessions on the fast path, over the workers (as last published). */
@@ -456,7 +522,25 @@ export function runWorker(): void {
     loop: view(block, 'loop'), nat: view(block, 'nat'), drops: view(block, 'drops'), tun: view(block, 'tun'), sessions: view(block, 'sessions'),
     offload: view(block, 'offload'), offloaded: view(block, 'offloaded'),
   };
+  let workload: { block: Float64Array; nets: number; hosts: Uint32Array } | undefined;
+  const publishWorkload = (): void => {
+    if (workload === undefined) return;
+    const { block, nets, hosts } = workload;
+    // Between a configuration and this shard's taking it the networks differ: they wait for the next publish.
+    if (nat.cfg.netCount === nets) {
+      block.set(nat.netCounters, 0);
+      block.set(nat.netDrops, nets * HOST_COUNTER_COUNT);
+      for (let n = 0; n < nets; n++) block[nets * (HOST_COUNTER_COUNT + DROP_REASON_COUNT) + n] = networkSessions(nat, n);
+    }
+    for (let i = 0; i < hosts.length / 4; i++) {
+      const at = hostAt(nets, i);
+      const sessions = readHostWords(nat, hosts, i * 4, block, at);
+      block[at + HOST_VALUES] = Math.max(sessions, 0);
+      block[at + HOST_VALUES + 1] = sessions < 0 ? 0 : 1;
+    }
+  };
   const publish = (): void => {
+    publishWorkload();
     if (loop === undefined || tun === undefined) return;
     shared.loop.set(loop.counters);
     shared.nat.set(nat.counters);
@@ -523,6 +607,10 @@ export function runWorker(): void {
       case 'offload':
         if (m.reset) fast?.demoteAll(undefined, monotonicMs());
         fast?.setRoutes(m.routes);
+        return undefined;
+      case 'workload':
+        workload = { block: new Float64Array(m.block), nets: m.nets, hosts: m.hosts };
+        publishWorkload();
         return undefined;
       case 'capture':
         clearInterval(captureTimer);

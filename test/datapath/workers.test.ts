@@ -51,6 +51,24 @@ async function counters(): Promise<Record<string, number>> {
   return (await request(controlSocket, { op: 'counters' }) as { counters: Record<string, number> }).counters;
 }
 
+/** The per-network series of network `web`: packets each way and sessions. */
+async function webSeries(): Promise<{ out: number; in: number; sessions: number }> {
+  const c = (await request(controlSocket, { op: 'counters' }) as { counters: Record<string, Record<string, unknown>> }).counters;
+  const packets = c.sixgate_network_packets_total?.web as { out: number; in: number } | undefined;
+  return { out: packets?.out ?? 0, in: packets?.in ?? 0, sessions: (c.sixgate_network_sessions?.web as number | undefined) ?? 0 };
+}
+
+/** UDP client: `count` datagrams to the echo, one at a time, each after the answer to the one before. */
+function udpPingPongCode(host: string, port: number, count: number): string {
+  return `import dgram from 'node:dgram';
+const s = dgram.createSocket('udp6');
+let got = 0;
+const send = () => s.send('x', ${port}, '${host}');
+s.on('message', () => { if (++got === ${count}) { console.log(JSON.stringify({ got })); process.exit(0); } setTimeout(send, 5); });
+setTimeout(() => { console.log(JSON.stringify({ got })); process.exit(1); }, 8000);
+send();`;
+}
+
 let stateFile = '';
 let controlSocket = '';
 
@@ -123,6 +141,21 @@ describe('nat66 data path with two workers', { ...req, timeout: 90_000 }, () => 
     assert.notEqual(workerOf(A.c1), workerOf(A.c2), 'the cases below cover both workers');
     const link = lab.gw.exec('ip', ['-d', 'link', 'show', 'sixgate0']);
     assert.match(link, /multi_queue/, link);
+  });
+
+  test("per-network series: the workers' sums, matching what containers on both workers sent and received", async () => {
+    // The control socket opens just after the data path is up.
+    await waitFor(() => webSeries().then(() => true, () => false), 3000, 'the control socket');
+    const before = await webSeries();
+    const each = 50;
+    for (const c of [lab.c1, lab.c2]) assert.equal((await lab.nodeResult<{ got: number }>(c, udpPingPongCode(A.inet, 5002, each))).got, each);
+    // The fast path's share comes back with each worker's next sync (once a second), then its next publish.
+    const want = { out: before.out + 2 * each, in: before.in + 2 * each, sessions: before.sessions + 2 };
+    let now = before;
+    await waitFor(async () => {
+      now = await webSeries();
+      return now.out === want.out && now.in === want.in && now.sessions === want.sessions;
+    }, 4000, `web's series ${JSON.stringify(want)}`).catch(() => assert.deepEqual(now, want));
   });
 
   test('outbound TCP, UDP and ping: translated both ways; TCP from either worker on the fast path, counted by its worker', async () => {
