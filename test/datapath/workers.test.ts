@@ -15,7 +15,7 @@ import { waitFor } from '../support/wait.js';
 import { request } from '../../src/service/control.js';
 import {
   NatLab, A, CLI, tcpServerCode, tcpClientCode, tcpSinkCode, udpEchoCode, udpClientCode,
-  udpMirrorCode, fragmentedUdpClientCode, uploadClientCode, tcpMirrorCode, MirrorClient, checkPublishedAndHairpin,
+  udpMirrorCode, udpPingPongCode, fragmentedUdpClientCode, uploadClientCode, tcpMirrorCode, MirrorClient, checkPublishedAndHairpin,
 } from './topology.js';
 import { addressWords, shardSlice } from '../../src/nat/engine-config.js';
 import { workerOfAddress } from '../../src/datapath/queue-steering.js';
@@ -58,16 +58,6 @@ async function webSeries(): Promise<{ out: number; in: number; sessions: number 
   return { out: packets?.out ?? 0, in: packets?.in ?? 0, sessions: (c.sixgate_network_sessions?.web as number | undefined) ?? 0 };
 }
 
-/** UDP client: `count` datagrams to the echo, one at a time, each after the answer to the one before. */
-function udpPingPongCode(host: string, port: number, count: number): string {
-  return `import dgram from 'node:dgram';
-const s = dgram.createSocket('udp6');
-let got = 0;
-const send = () => s.send('x', ${port}, '${host}');
-s.on('message', () => { if (++got === ${count}) { console.log(JSON.stringify({ got })); process.exit(0); } setTimeout(send, 5); });
-setTimeout(() => { console.log(JSON.stringify({ got })); process.exit(1); }, 8000);
-send();`;
-}
 
 let stateFile = '';
 let controlSocket = '';
