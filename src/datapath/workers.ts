@@ -25,8 +25,8 @@ import { Tun } from '../io/tun.js';
 import { COUNTER_COUNT, monotonicMs } from '../io/ring.js';
 import { Nat66 } from '../nat/nat66.js';
 import { DROP_REASON_COUNT } from '../nat/drop.js';
-import { NAT_COUNTER_NAMES } from '../nat/types.js';
-import type { SessionInfo } from '../nat/status.js';
+import { NAT_COUNTER_NAMES, NatCounter } from '../nat/types.js';
+import { lastQuotaHit, takeOpenedSessions, type QuotaHit, type SessionInfo } from '../nat/status.js';
 import type { NatConfig } from '../nat/engine-config.js';
 import type { Logger } from 'pino';
 import type { StateFile } from '../io/statefile.js';
@@ -89,6 +89,8 @@ interface WorkerInit {
   readonly boot?: Uint32Array;
   /** The fast path's map (the main thread's fd) and this worker's share of it (slots), or none while it is off. */
   readonly offload?: WorkerOffload & { readonly slots: number };
+  /** -v: the worker posts the sessions it opened every PUBLISH_MS. */
+  readonly logSessions: boolean;
 }
 
 /** The fast path as the workers get it: the map's fd and size, where its packets leave, whether to log each decision. */
@@ -136,7 +138,11 @@ type Message =
   | { type: 'done'; id: number; result?: unknown; error?: string }
   | { type: 'failed'; message: string }
   /** What the worker's capture tap took since its last post, and its losses since the capture started. */
-  | { type: 'captured'; packets: CapturedPacket[]; lost: number };
+  | { type: 'captured'; packets: CapturedPacket[]; lost: number }
+  /** -v: the sessions the shard opened since its last post, and how many more its ring missed. */
+  | { type: 'opened'; opened: SessionInfo[]; missed: number }
+  /** The shard's quota hits went up since its last post: the last one. */
+  | { type: 'quota'; hit: QuotaHit };
 
 export interface NatWorkersOptions {
   /** The TUN's name; `control` is the main thread's detached queue of it (steering goes there). */
@@ -155,6 +161,15 @@ export interface NatWorkersOptions {
   readonly onFailure: (message: string) => void;
   /** The fast path, shared out among the workers (each promotes and syncs its own sessions); none while it is off. */
   readonly offload?: WorkerOffload;
+  /** -v: the sessions the workers open, told every PUBLISH_MS (the service logs them as its own engine's). */
+  readonly onOpened?: (opened: readonly SessionInfo[], missed: number) => void;
+}
+
+/** What the workers tell the main thread besides answers: for the -v session lines and the quota log line. */
+interface WorkerTidings {
+  readonly onOpened: NatWorkersOptions['onOpened'];
+  /** The quota a worker's engine hit last. */
+  quota: QuotaHit | undefined;
 }
 
 class Shard {
@@ -169,7 +184,7 @@ class Shard {
   /** Resolves with the sessions the shard adopted from its state file. */
   readonly loaded: Promise<number>;
 
-  constructor(public init: WorkerInit, onFailure: (message: string) => void, log: Logger, capture: WorkersCapture) {
+  constructor(public init: WorkerInit, onFailure: (message: string) => void, log: Logger, capture: WorkersCapture, told: WorkerTidings) {
     this.block = new Float64Array(init.counters);
     this.worker = new Worker(new URL('./nat-worker.js', import.meta.url), { workerData: init });
     this.loaded = new Promise((resolve, reject) => {
@@ -179,6 +194,8 @@ class Shard {
         else if (m.type === 'log') log[m.level]({ worker: init.index, ...m.fields }, m.text);
         else if (m.type === 'failed') onFailure(`worker ${init.index}: ${m.message}`);
         else if (m.type === 'captured') capture.receive(init.index, m.packets, m.lost);
+        else if (m.type === 'opened') told.onOpened?.(m.opened, m.missed);
+        else if (m.type === 'quota') told.quota = m.hit;
         else {
           const p = this.#pending.get(m.id);
           this.#pending.delete(m.id);
@@ -277,8 +294,9 @@ export class NatWorkers {
   restored = 0;
   /** Every worker's queue batches through io_uring. */
   ioUring = false;
+  readonly #told: WorkerTidings;
 
-  private constructor(options: NatWorkersOptions, shards: Shard[], onFailure: (message: string) => void, capture: WorkersCapture) {
+  private constructor(options: NatWorkersOptions, shards: Shard[], onFailure: (message: string) => void, capture: WorkersCapture, told: WorkerTidings) {
     this.count = options.count;
     this.#onFailure = onFailure;
     this.#logger = options.logger;
@@ -286,6 +304,12 @@ export class NatWorkers {
     this.#hostAddresses = options.hostAddresses;
     this.#shards = shards;
     this.capture = capture;
+    this.#told = told;
+  }
+
+  /** The session quota a worker's engine hit last (none yet). */
+  get lastQuotaHit(): QuotaHit | undefined {
+    return this.#told.quota;
   }
 
   /** Starts the workers, attaches their queues in order, steers the TUN to them and starts their loops. */
@@ -297,13 +321,15 @@ export class NatWorkers {
     };
     const shards: Shard[] = [];
     const capture = new WorkersCapture(() => shards);
+    const told: WorkerTidings = { onOpened: options.onOpened, quota: undefined };
     for (let index = 0; index < options.count; index++) shards.push(new Shard({
       index, count: options.count, tun: options.tun, config: options.config,
       counters: new SharedArrayBuffer(BLOCK * Float64Array.BYTES_PER_ELEMENT),
       ...(options.stateFile === undefined ? {} : { stateFile: shardStateFile(options.stateFile, index, options.count), boot: options.boot }),
       ...(options.offload === undefined ? {} : { offload: { ...options.offload, slots: Math.floor(options.offload.entries / 2 / options.count) } }),
-    }, onFailure, options.logger, capture));
-    const workers = new NatWorkers(options, shards, onFailure, capture);
+      logSessions: options.onOpened !== undefined,
+    }, onFailure, options.logger, capture, told));
+    const workers = new NatWorkers(options, shards, onFailure, capture, told);
     try {
       workers.restored = (await Promise.all(shards.map((s) => s.loaded))).reduce((a, b) => a + b, 0);
       const uring: boolean[] = [];
@@ -363,7 +389,7 @@ export class NatWorkers {
     for (let i = 0; i < this.#shards.length; i++) {
       let s = this.#shards[i]!;
       if (s.exited) {
-        s = new Shard({ ...s.init, config: this.#config }, this.#onFailure, this.#logger, this.capture);
+        s = new Shard({ ...s.init, config: this.#config }, this.#onFailure, this.#logger, this.capture, this.#told);
         const restored = await s.loaded;
         this.#logger.warn({ worker: i, restoredSessions: restored }, 'packet worker started anew');
         this.#shards[i] = s;
@@ -488,6 +514,7 @@ export function runWorker(): void {
   }
   const mappable = init.stateFile !== undefined;
   let nat = new Nat66({ ...init.config, shard }, { mappable });
+  nat.sessions.noteCreated = init.logSessions;
   let state: StateFile | undefined;
   let restored: number;
   // Throws when another process holds the file: the worker ends, and the start fails.
@@ -496,6 +523,7 @@ export function runWorker(): void {
   // A new table takes every live session (a capacity change, or a layout a fresh start would not build: the state file's next start must adopt it).
   const moveTo = (config: NatConfig): number => {
     const fresh = new Nat66(config, { mappable });
+    fresh.sessions.noteCreated = init.logSessions;
     addInto(fresh.counters, nat.counters);
     addInto(fresh.drops, nat.drops);
     const { dropped } = fresh.migrateFrom(nat);
@@ -539,9 +567,20 @@ export function runWorker(): void {
       block[at + HOST_VALUES + 1] = sessions < 0 ? 0 : 1;
     }
   };
+  let quotaHits = 0;
+  // What the main thread logs: the sessions opened (-v), the quota hit last when there were more hits.
+  const tell = (): void => {
+    if (init.logSessions && (nat.sessions.createdCount > 0 || nat.sessions.createdMissed > 0)) {
+      port.postMessage({ type: 'opened', ...takeOpenedSessions(nat) } satisfies Message);
+    }
+    const hits = nat.counters[NatCounter.AddressQuotaHits]! + nat.counters[NatCounter.NetworkQuotaHits]!;
+    if (hits !== quotaHits) port.postMessage({ type: 'quota', hit: lastQuotaHit(nat) } satisfies Message);
+    quotaHits = hits;
+  };
   const publish = (): void => {
     publishWorkload();
     if (loop === undefined || tun === undefined) return;
+    tell();
     shared.loop.set(loop.counters);
     shared.nat.set(nat.counters);
     shared.drops.set(nat.drops);
@@ -575,6 +614,7 @@ export function runWorker(): void {
         addInto(tun.counters, view(carried, 'tun'));
         addInto(nat.counters, view(carried, 'nat'));
         addInto(nat.drops, view(carried, 'drops'));
+        quotaHits = nat.counters[NatCounter.AddressQuotaHits]! + nat.counters[NatCounter.NetworkQuotaHits]!;
         if (fast !== undefined) addInto(fast.counters, view(carried, 'offload'));
         return tun.uring;
       case 'start':

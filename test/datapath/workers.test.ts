@@ -63,7 +63,7 @@ let stateFile = '';
 let controlSocket = '';
 
 function args(): string[] {
-  return ['--workers', String(WORKERS), '--control-socket', controlSocket];
+  return ['--workers', String(WORKERS), '--control-socket', controlSocket, '-v'];
 }
 
 function config(extraPublished = ''): string {
@@ -272,6 +272,23 @@ describe('nat66 data path with two workers', { ...req, timeout: 90_000 }, () => 
     for (const client of clients) await client.say('four');
     await waitFor(async () => (await counters()).sixgate_nat_offloaded_sessions! >= 2, 3000, 'both promoted again');
     for (const client of clients) client.child.kill();
+  });
+
+  test('-v and the quota line come from both workers: each session opened is logged, a container at its quota is named', async () => {
+    const mark = lab.log.length;
+    const lines = (): Array<Record<string, unknown>> => lab.log.slice(mark).split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+    for (const c of [lab.c1, lab.c2]) assert.match((await c.run('busybox', ['ping6', '-c', '1', '-W', '2', A.inet], 5000)).stdout, /1 packets received/);
+    // By the worker of the inside address (c1 pings from an address the flows test gave it).
+    const workers = (): Set<number> => new Set(lines().filter((l) => l.msg === 'NAT session opened' && l.proto === 'icmpv6').map((l) => workerOf(String(l.inside).replace(/^\[(.*)\]:\d+$/, '$1'))));
+    await waitFor(() => workers().size === WORKERS, 3000, `the pings' sessions logged:\n${lab.log.slice(mark).slice(-2000)}`);
+    // c2 (worker 1) opens more UDP flows than its quota allows.
+    await lab.reload(`${config()}addressQuota: 4\n`);
+    await lab.c2.node(`import dgram from 'node:dgram';
+for (let k = 0; k < 8; k++) { const s = dgram.createSocket('udp6'); s.bind(0, () => s.send('q', 5009, '${A.inet}')); }
+setTimeout(() => process.exit(0), 300);`, 5000);
+    await waitFor(() => lines().some((l) => l.msg?.toString().startsWith('NAT session quota reached') === true && l.address === A.c2 && l.quota === 'address'),
+      3000, `the quota line:\n${lab.log.slice(mark).slice(-2000)}`);
+    await lab.reload(config());
   });
 
   test('the TUN deleted: every worker attaches a queue of the new one, both forward again', async () => {
