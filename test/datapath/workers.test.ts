@@ -106,6 +106,16 @@ for (const src of sources) for (let k = 0; k < ${perSource}; k++) {
 describe('nat66 data path with two workers', { ...req, timeout: 90_000 }, () => {
   let lab: NatLab;
   const servers: ChildProcess[] = [];
+  /** A TCP connection from c1 and one from c2 (one on each worker) to a new mirror on inet's `port`, each having said `lines`. */
+  const mirrorClients = async (port: number, ...lines: string[]): Promise<MirrorClient[]> => {
+    servers.push(await lab.server(lab.inet, tcpMirrorCode(port)));
+    const clients = [lab.c1, lab.c2].map((c) => new MirrorClient(c, A.inet, port, () => lab.log));
+    for (const c of clients) {
+      await c.waitFor('connected');
+      for (const line of lines) await c.say(line);
+    }
+    return clients;
+  };
 
   before(async () => {
     lab = new NatLab({ withNpt: false });
@@ -231,13 +241,7 @@ describe('nat66 data path with two workers', { ...req, timeout: 90_000 }, () => 
   });
 
   test("sixgate capture: each worker's fast path steps aside, the capture sees both directions of a flow on each worker", async () => {
-    servers.push(await lab.server(lab.inet, tcpMirrorCode(5007)));
-    const clients = [lab.c1, lab.c2].map((c) => new MirrorClient(c, A.inet, 5007, () => lab.log));
-    for (const c of clients) {
-      await c.waitFor('connected');
-      await c.say('one');
-      await c.say('two');
-    }
+    const clients = await mirrorClients(5007, 'one', 'two');
     let c = await counters();
     await waitFor(async () => (c = await counters()).sixgate_nat_offloaded_sessions! >= 2, 3000, 'both connections offloaded');
     const file = `/tmp/${lab.gw.name}-capture.pcapng`;
@@ -302,12 +306,7 @@ setTimeout(() => process.exit(0), 300);`, 5000);
   });
 
   test('a crash and a restart: each worker adopts its shard from its state file, long-lived connections on both go on', async () => {
-    servers.push(await lab.server(lab.inet, tcpMirrorCode(5004)));
-    const clients = [lab.c1, lab.c2].map((c) => new MirrorClient(c, A.inet, 5004, () => lab.log));
-    for (const c of clients) {
-      await c.waitFor('connected');
-      await c.say('before');
-    }
+    const clients = await mirrorClients(5004, 'before');
     await lab.stopSixgate('SIGKILL');
     const mark = lab.log.length;
     await lab.startSixgate(config(), args());
