@@ -5,8 +5,9 @@
 // connection to the worker holding it. The main thread keeps the control
 // plane and fans out to the workers: configuration, host addresses, a
 // reopened TUN; it gathers their counters from SharedArrayBuffers each
-// worker publishes into every PUBLISH_MS (reading them costs nothing) and
-// their sessions on request. With a state file each worker maps its shard's
+// worker publishes into every PUBLISH_MS (reading them costs nothing; the
+// per-network and per-host counts too, in blocks laid out for what the
+// series ask: workload-counts.ts) and their sessions on request. With a state file each worker maps its shard's
 // table over a file of its own (shardStateFile), adopted at the next start
 // with the same number of workers. A capture (`sixgate capture`) starts
 // every worker's tap by message; each drains its own every CAPTURE_DRAIN_MS
@@ -27,7 +28,7 @@ import { Nat66 } from '../nat/nat66.js';
 import { DROP_REASON_COUNT } from '../nat/drop.js';
 import { NAT_COUNTER_NAMES, NatCounter } from '../nat/types.js';
 import { lastQuotaHit, takeOpenedSessions, type QuotaHit, type SessionInfo } from '../nat/status.js';
-import type { NatConfig } from '../nat/engine-config.js';
+import type { CompiledConfig, NatConfig } from '../nat/engine-config.js';
 import type { Logger } from 'pino';
 import type { StateFile } from '../io/statefile.js';
 import { LOOP_COUNTER_NAMES, TunDatapath } from './loop.js';
@@ -39,7 +40,6 @@ import { NatOffload, OFFLOAD_COUNTER_NAMES, type OffloadRoutes } from './offload
 import { KEY_SIZE, VALUE_SIZE } from './offload-layout.js';
 import type { CaptureControl, CapturedPacket, CaptureSettings } from '../io/capture.js';
 import { HOST_COUNTER_COUNT } from '../nat/hosts.js';
-import type { CompiledConfig } from '../nat/engine-config.js';
 import { HOST_VALUES, networkSessions, readHostWords, wordsOf, type WorkloadCounts } from './workload-counts.js';
 
 /** How often a worker copies its counters into the shared block. */
