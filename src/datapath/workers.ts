@@ -38,7 +38,7 @@ import { BpfMap } from '../io/ebpf.js';
 import { CANDIDATE_RING } from '../nat/candidates.js';
 import { NatOffload, OFFLOAD_COUNTER_NAMES, type OffloadRoutes } from './offload.js';
 import { KEY_SIZE, VALUE_SIZE } from './offload-layout.js';
-import type { CaptureControl, CapturedPacket, CaptureSettings } from '../io/capture.js';
+import { CAPTURE_BYTES, type CaptureControl, type CapturedPacket, type CaptureSettings } from '../io/capture.js';
 import { HOST_COUNTER_COUNT } from '../nat/hosts.js';
 import { HOST_VALUES, networkSessions, readHostWords, wordsOf, type WorkloadCounts } from './workload-counts.js';
 
@@ -225,25 +225,32 @@ class Shard {
 /**
  * The workers' capture taps seen as one tap: started and stopped by message,
  * their records gathered as they arrive (in order per worker; the capture
- * orders them by time) until the capture drains them.
+ * orders them by time) until the capture drains them. What waits is bounded
+ * as a tap's buffer is (one per worker): a client that reads slowly loses
+ * packets, never memory.
  */
 export class WorkersCapture implements CaptureControl {
   active = false;
   #settings: CaptureSettings | undefined;
   #packets: CapturedPacket[] = [];
+  #bytes = 0;
+  /** Per worker, its tap's losses; then those that found no room here. */
   #lost: number[] = [];
+  #overflow = 0;
 
   constructor(private readonly shards: () => readonly Shard[]) {}
 
   get lost(): number {
-    return this.#lost.reduce((a, b) => a + b, 0);
+    return this.#lost.reduce((a, b) => a + b, this.#overflow);
   }
 
   start(settings: CaptureSettings): void {
     this.active = true;
     this.#settings = settings;
     this.#packets = [];
+    this.#bytes = 0;
     this.#lost = [];
+    this.#overflow = 0;
     for (const s of this.shards()) this.startOn(s);
   }
 
@@ -257,19 +264,29 @@ export class WorkersCapture implements CaptureControl {
     this.active = false;
     this.#settings = undefined;
     this.#packets = [];
+    this.#bytes = 0;
     if (was) for (const s of this.shards()) void s.call({ type: 'capture', settings: undefined }).catch(() => {});
   }
 
   /** A worker's post: kept until the next drain, nothing while no capture runs (a post that crossed a stop). */
   receive(worker: number, packets: readonly CapturedPacket[], lost: number): void {
-    if (!this.active) return;
-    for (const p of packets) this.#packets.push(p);
+    if (this.#settings === undefined) return;
+    const room = (this.#settings.bytes ?? CAPTURE_BYTES) * this.shards().length;
+    for (const p of packets) {
+      if (this.#bytes + p.data.length > room) {
+        this.#overflow++;
+        continue;
+      }
+      this.#bytes += p.data.length;
+      this.#packets.push(p);
+    }
     this.#lost[worker] = lost;
   }
 
   drain(): CapturedPacket[] {
     const out = this.#packets;
     this.#packets = [];
+    this.#bytes = 0;
     return out;
   }
 }
