@@ -50,9 +50,8 @@ import { ifIndex, setUp } from '../io/netif.js';
 import { bootId, type StateFile } from '../io/statefile.js';
 import { monotonicMs } from '../io/ring.js';
 import { Nat66 } from '../nat/nat66.js';
-import { NatDrop } from '../nat/drop.js';
 import { NatCounter } from '../nat/types.js';
-import { sessionSlice, type SessionInfo } from '../nat/status.js';
+import { lastQuotaHit, takeOpenedSessions, type SessionInfo } from '../nat/status.js';
 import type { NatConfig, PublishedPort } from '../nat/engine-config.js';
 // Type only: `sixgate nat` loads the NDP service when it first has something to answer, after the loop forwards.
 import type { NdpService } from '../proxy/ndp-service.js';
@@ -69,6 +68,7 @@ import { hostPlan, natConfig, natPublished, publishedKey, type HostPlan } from '
 import { TunDatapath } from './loop.js';
 import { adoptState, moveState } from './state.js';
 import { NatWorkers } from './workers.js';
+import { engineCounts, type WorkloadCounts } from './workload-counts.js';
 import { reservePorts, releasePorts } from './ports.js';
 import { DEFAULT_OFFLOAD_ENTRIES, NatOffload, OffloadCounter, OffloadPrograms, ifIndexOrZero, type EgressRoute, type OffloadRoutes } from './offload.js';
 import { CANDIDATE_RING } from '../nat/candidates.js';
@@ -382,6 +382,7 @@ export class DatapathService {
             offload: { mapFd: programs.map.fd, entries: programs.map.maxEntries, routes: offloadRoutes(resolved, service.egress), debug: log.isLevelEnabled('debug') },
           }),
           onFailure: (message) => service.failed(`a packet worker failed: ${message}`, true),
+          ...(service.logSessions ? { onOpened: (opened, missed) => service.logOpened(opened, missed) } : {}),
           logger: log, ...(options.stateFile === undefined ? {} : { stateFile: options.stateFile, boot }),
         });
         restored = service.workers.restored;
@@ -693,10 +694,12 @@ export class DatapathService {
 
   /** -v: a debug line per session opened since the last call (the engine's ring holds CREATED_RING; more are counted). */
   private logOpenedSessions(): void {
-    const s = this.nat.sessions;
-    if (s.createdCount === 0 && s.createdMissed === 0) return;
-    const opened: SessionInfo[] = [];
-    for (let i = 0; i < s.createdCount; i++) sessionSlice(this.nat.table, this.nat.cfg.extWords, this.nat.tick, s.created[i]!, 1, opened);
+    const { opened, missed } = takeOpenedSessions(this.nat);
+    this.logOpened(opened, missed);
+  }
+
+  /** The debug lines of sessions opened (by this thread's engine or a worker's) and of those its ring missed. */
+  private logOpened(opened: readonly SessionInfo[], missed: number): void {
     for (const f of opened) {
       const container = this.options.containerOf?.(f.inside);
       this.log.debug({
@@ -704,9 +707,7 @@ export class DatapathService {
         ...(container === undefined ? {} : { container }), ...(f.published ? { published: true } : {}),
       }, 'NAT session opened');
     }
-    if (s.createdMissed > 0) this.log.debug({ sessions: s.createdMissed }, 'more NAT sessions opened, not logged one by one');
-    s.createdCount = 0;
-    s.createdMissed = 0;
+    if (missed > 0) this.log.debug({ sessions: missed }, 'more NAT sessions opened, not logged one by one');
   }
 
   /**
@@ -777,20 +778,17 @@ export class DatapathService {
    * quota: the last address that did, its network and the hits since.
    */
   private reportQuota(): void {
-    const c = this.nat.counters;
+    const c = this.natCounters;
     const hits = c[NatCounter.AddressQuotaHits]! + c[NatCounter.NetworkQuotaHits]!;
     const now = monotonicMs();
     if (hits === this.quotaHits || now - this.quotaLoggedAt < QUOTA_LOG_MS) return;
-    const s = this.nat.sessions;
-    const bytes = new Uint8Array(16);
-    const view = new DataView(bytes.buffer);
-    s.quotaAddress.forEach((w, i) => view.setUint32(i * 4, w));
-    const perAddress = s.quotaKind === NatDrop.AddressQuota;
-    const address = formatIpv6(bytes, 0);
+    // With workers the hit is told by message: a count published before it waits for the next second.
+    const hit = this.workers === undefined ? lastQuotaHit(this.nat) : this.workers.lastQuotaHit;
+    if (hit === undefined) return;
+    const { address, network, perAddress, limit } = hit;
     const container = this.options.containerOf?.(address);
     this.log.warn({
-      address, ...(container === undefined ? {} : { container }), network: this.nat.cfg.netNames[s.quotaNetwork], quota: perAddress ? 'address' : 'network',
-      limit: perAddress ? s.addressQuota : s.networkQuota, hits: hits - this.quotaHits,
+      address, ...(container === undefined ? {} : { container }), network, quota: perAddress ? 'address' : 'network', limit, hits: hits - this.quotaHits,
     }, 'NAT session quota reached: the stalest unanswered sessions make room, else new flows are dropped');
     this.quotaHits = hits;
     this.quotaLoggedAt = now;
@@ -842,13 +840,9 @@ export class DatapathService {
     return this.workers?.sessionCount ?? this.nat.table.count;
   }
 
-  /**
-   * The engine that translates the packets, whose per-network and per-host
-   * counters are the real ones; none with workers (their shards live in
-   * their threads; only the sums above come back).
-   */
-  get packetEngine(): Nat66 | undefined {
-    return this.workers === undefined ? this.nat : undefined;
+  /** The per-network and per-host counts: the engine's, or the workers' sums (named by this thread's engine's configuration, which the shards share). */
+  get workloadCounts(): WorkloadCounts {
+    return this.workers?.workload(this.nat.cfg) ?? engineCounts(this.nat);
   }
 
   /** The packet workers (none when the loop runs on the main thread). */

@@ -43,7 +43,17 @@ export interface CapturedPacket {
   readonly stamp: number;
 }
 
-export class CaptureTap {
+/** What a capture drives: a CaptureTap, or several seen as one (the packet workers' taps: datapath/workers.ts). */
+export interface CaptureControl {
+  readonly active: boolean;
+  /** Packets that did not fit since the capture started. */
+  readonly lost: number;
+  start(settings: CaptureSettings): void;
+  stop(): void;
+  drain(): CapturedPacket[];
+}
+
+export class CaptureTap implements CaptureControl {
   /** The one field the packet path reads while idle. */
   active = false;
   dropsOnly = true;

@@ -7,6 +7,8 @@ import { ConnTable, R, REC_WORDS, Flag } from './table.js';
 import { PROTO_CLASS_NAMES, TCP_STATE_NAMES } from './types.js';
 import { TICK_MS } from './engine-config.js';
 import { writeAddressWords } from '../wire/checksum.js';
+import { NatDrop } from './drop.js';
+import type { Nat66 } from './nat66.js';
 
 export interface SessionInfo {
   id: number;
@@ -102,4 +104,32 @@ export function listHosts(t: ConnTable): HostInfo[] {
     });
   }
   return out;
+}
+
+/** The sessions opened since the last call (Sessions.noteCreated, for -v) and how many more its ring missed; empties the ring. */
+export function takeOpenedSessions(nat: Nat66): { opened: SessionInfo[]; missed: number } {
+  const s = nat.sessions;
+  const opened: SessionInfo[] = [];
+  for (let i = 0; i < s.createdCount; i++) sessionSlice(nat.table, nat.cfg.extWords, nat.tick, s.created[i]!, 1, opened);
+  const missed = s.createdMissed;
+  s.createdCount = 0;
+  s.createdMissed = 0;
+  return { opened, missed };
+}
+
+/** The last session quota an address hit: the address, its network, which quota and its limit. */
+export interface QuotaHit {
+  readonly address: string;
+  readonly network: string | undefined;
+  readonly perAddress: boolean;
+  readonly limit: number;
+}
+
+export function lastQuotaHit(nat: Nat66): QuotaHit {
+  const s = nat.sessions;
+  const bytes = new Uint8Array(16);
+  const view = new DataView(bytes.buffer);
+  s.quotaAddress.forEach((w, i) => view.setUint32(i * 4, w));
+  const perAddress = s.quotaKind === NatDrop.AddressQuota;
+  return { address: formatIpv6(bytes, 0), network: nat.cfg.netNames[s.quotaNetwork], perAddress, limit: perAddress ? s.addressQuota : s.networkQuota };
 }

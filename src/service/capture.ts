@@ -6,7 +6,7 @@
 // the client goes, when it has its count, or when the daemon stops.
 // Control path: allocates freely.
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ANY_REASON, NO_REASON, NOT_DROPPED, type CaptureTap } from '../io/capture.js';
+import { ANY_REASON, NO_REASON, NOT_DROPPED, type CaptureControl } from '../io/capture.js';
 import { monotonicMs } from '../io/ring.js';
 import { CAPTURE_INBOUND } from '../datapath/loop.js';
 import { DROP_REASON_HELP, DROP_REASON_NAMES } from '../nat/drop.js';
@@ -25,7 +25,7 @@ export type CaptureComponent = 'nat66' | 'ndp';
 /** A data path a capture can tap. */
 export interface CaptureSource {
   readonly component: CaptureComponent;
-  readonly tap: CaptureTap;
+  readonly tap: CaptureControl;
   /** The name of interface `id` of the tap's records (the TUN, an NDP link). */
   readonly interfaceName: (id: number) => string;
 }
@@ -120,7 +120,7 @@ export function captureStream(daemonSources: () => readonly CaptureSource[], kin
 }
 
 async function* drainTaps(sources: () => readonly CaptureSource[], options: CaptureRequest, cooked: boolean): AsyncIterable<(CapturedView | CaptureLoss)[]> {
-  const started = new Map<CaptureTap, number>(); // tap -> losses reported so far
+  const started = new Map<CaptureControl, number>(); // tap -> losses reported so far
   // Taps not started yet; one another client holds is left to it.
   const startNew = (): void => {
     for (const s of sources()) {

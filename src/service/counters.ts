@@ -198,14 +198,14 @@ export function runMetrics(daemon: SixgateDaemon | undefined): Metric[] {
     ...daemonMetrics(daemon),
     ...ndpMetrics(() => daemon?.ndp, daemon === undefined ? [] : [daemon.uplink]),
     ...natMetrics(() => daemon?.datapath),
-    ...networkMetrics(() => daemon?.datapath?.packetEngine, () => daemon?.ndp),
-    ...containerMetrics(() => daemon?.feed.snapshot().addresses ?? [], () => daemon?.datapath?.packetEngine, () => daemon?.ndp),
+    ...networkMetrics(() => daemon?.datapath?.workloadCounts, () => daemon?.ndp),
+    ...containerMetrics(() => daemon?.feed.snapshot().addresses ?? [], () => daemon?.datapath?.workloadCounts, () => daemon?.ndp),
   ];
 }
 
 /** `sixgate nat`: the data path (also per network) and the NDP proxy it runs for its external addresses. */
 export function natServiceMetrics(service: DatapathService): Metric[] {
-  return [...natMetrics(() => service), ...networkMetrics(() => service.packetEngine, () => service.ndpProxy), ...ndpMetrics(() => service.ndpProxy)];
+  return [...natMetrics(() => service), ...networkMetrics(() => service.workloadCounts, () => service.ndpProxy), ...ndpMetrics(() => service.ndpProxy)];
 }
 
 /** `sixgate ndp`: the proxy. */

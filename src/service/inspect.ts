@@ -301,7 +301,7 @@ async function* flowEvents(datapath: () => DatapathService | undefined, filter: 
 /** What `sixgate capture` taps: the NAT66 loop and the NDP proxy, those that run. */
 function captureSources(datapath: DatapathService | undefined, ndp: NdpService | undefined): CaptureSource[] {
   const out: CaptureSource[] = [];
-  if (datapath !== undefined) out.push({ component: 'nat66', tap: datapath.loop.capture, interfaceName: () => datapath.tun.name });
+  if (datapath !== undefined) out.push({ component: 'nat66', tap: datapath.packetWorkers?.capture ?? datapath.loop.capture, interfaceName: () => datapath.tun.name });
   if (ndp !== undefined) {
     out.push({
       component: 'ndp', tap: ndp.capture,

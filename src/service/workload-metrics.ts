@@ -5,10 +5,11 @@
 //
 // The engines count by slot only, in preallocated typed arrays: the NAT per
 // network index (Nat66.netCounters, netDrops) and per inside address (the
-// connection table's host records: hostCnt, hosts.drops), the NDP proxy per
-// answered address (ExactAddresses.answered). The names are joined here, at
-// report time: a network index names its network through the engine's
-// configuration, and a container's address finds its host record and NDP
+// connection table's host records: hostCnt, hosts.drops; read through
+// datapath/workload-counts.ts, from one engine or summed over the packet
+// workers), the NDP proxy per answered address (ExactAddresses.answered).
+// The names are joined here, at report time: a network index names its
+// network through the engine's configuration, and a container's address finds its host record and NDP
 // entry through the engines' own lookups. A container's series exist while
 // the Docker feed lists it and go with it, so the series stay bounded by
 // what runs. Unlike the host-wide series, a drop reason appears with the
@@ -21,10 +22,10 @@
 // when its container went, and reports the next container's from there.
 import type { ContainerAddress } from '../docker/docker-model.js';
 import { DROP_REASON_COUNT, DROP_REASON_NAMES } from '../nat/drop.js';
-import { addressWords, networkExternal } from '../nat/engine-config.js';
+import { networkExternal } from '../nat/engine-config.js';
 import { HostCounter, HOST_COUNTER_COUNT } from '../nat/hosts.js';
-import type { Nat66 } from '../nat/nat66.js';
 import type { NdpService } from '../proxy/ndp-service.js';
+import { HOST_VALUES, type WorkloadCounts } from '../datapath/workload-counts.js';
 import { parseIpv6 } from '../wire/address.js';
 import { writeAddressWords } from '../wire/checksum.js';
 import type { Metric } from './counters.js';
@@ -32,26 +33,9 @@ import type { Metric } from './counters.js';
 /** A container address as the series name it: its network and container. */
 export type ContainerSlot = Pick<ContainerAddress, 'address' | 'networkName' | 'containerName' | 'containerId' | 'service'>;
 
-/** Values per host: HostCounter's four, then one per drop reason. */
-export const HOST_VALUES = 4 + DROP_REASON_COUNT;
 const FIRST_REASON = 1;
 
 const DIRECTIONS = [['out', HostCounter.PacketsOut, HostCounter.BytesOut], ['in', HostCounter.PacketsIn, HostCounter.BytesIn]] as const;
-
-/** The host record of the address: its id (0: the table has none) and its counts (HOST_VALUES, zeros for none) into `out`. */
-function readHost(nat: Nat66, address: string, out: Float64Array): number {
-  const hosts = nat.table.hosts;
-  const words = new Uint32Array(4);
-  addressWords(parseIpv6(address), words, 0);
-  const host = hosts.find(words, 0);
-  if (host === 0) {
-    out.fill(0);
-    return 0;
-  }
-  out.set(hosts.cnt.subarray(host * HOST_COUNTER_COUNT, (host + 1) * HOST_COUNTER_COUNT), 0);
-  out.set(hosts.drops.subarray(host * DROP_REASON_COUNT, (host + 1) * DROP_REASON_COUNT), 4);
-  return host;
-}
 
 /**
  * Which container a host record's counts belong to. `report` is called for
@@ -108,13 +92,6 @@ export class HostBaselines {
   }
 }
 
-/** Sessions of a network: those of its external addresses (none for NPTv6, which keeps none). */
-function networkSessions(nat: Nat66, net: number): number {
-  let sum = 0;
-  for (let i = 0; i < nat.cfg.netExtCount[net]!; i++) sum += nat.table.extSessions[networkExternal(nat.cfg, net, i)]!;
-  return sum;
-}
-
 /** Solicitations the NDP proxy answered for the address at bytes[0..16) on all its uplinks; undefined when none answers for it. */
 function ndpAnswers(proxy: NdpService, bytes: Uint8Array): number | undefined {
   let answers: number | undefined;
@@ -127,7 +104,7 @@ function ndpAnswers(proxy: NdpService, bytes: Uint8Array): number | undefined {
 }
 
 /** Answers for a network's external addresses (dedicated ones: a host address is the kernel's to answer). */
-function networkNdpAnswers(nat: Nat66, net: number, proxy: NdpService): number | undefined {
+function networkNdpAnswers(nat: WorkloadCounts, net: number, proxy: NdpService): number | undefined {
   const bytes = new Uint8Array(16);
   let sum: number | undefined;
   for (let i = 0; i < nat.cfg.netExtCount[net]!; i++) {
@@ -139,10 +116,11 @@ function networkNdpAnswers(nat: Nat66, net: number, proxy: NdpService): number |
 }
 
 /** The NAT66 engine's per-network series, named by its networks (Docker networks under `sixgate run`). */
-export function networkMetrics(engine: () => Nat66 | undefined, ndp: () => NdpService | undefined): Metric[] {
-  const each = (read: (nat: Nat66, net: number, name: string) => void): void => {
+export function networkMetrics(engine: () => WorkloadCounts | undefined, ndp: () => NdpService | undefined): Metric[] {
+  const each = (read: (nat: WorkloadCounts, net: number, name: string) => void): void => {
     const nat = engine();
-    if (nat !== undefined) nat.cfg.netNames.forEach((name, net) => read(nat, net, name));
+    // The workers' counts are laid out for the networks in force once every shard has published after a change.
+    if (nat !== undefined && nat.netCounters.length === nat.cfg.netCount * HOST_COUNTER_COUNT) nat.cfg.netNames.forEach((name, net) => read(nat, net, name));
   };
   return [
     {
@@ -162,7 +140,7 @@ export function networkMetrics(engine: () => Nat66 | undefined, ndp: () => NdpSe
     {
       name: 'sixgate_network_sessions', help: "NAT66 sessions on a network's external addresses.",
       kind: 'gauge', labels: ['network'],
-      collect: (emit) => each((nat, net, name) => emit([name], networkSessions(nat, net))),
+      collect: (emit) => each((nat, net, name) => emit([name], nat.networkSessions(net))),
     },
     {
       name: 'sixgate_network_drops_total', help: 'Packets of a NAT66 network the engine dropped, by reason (from it, or to its external addresses; reasons as sixgate_nat_drops_total).',
@@ -204,7 +182,7 @@ interface ContainerValues {
  * (its outbound packets dropped); one on a proxied (ndp) network has the
  * NDP answers for its address.
  */
-export function containerMetrics(slots: () => readonly ContainerSlot[], engine: () => Nat66 | undefined,
+export function containerMetrics(slots: () => readonly ContainerSlot[], engine: () => WorkloadCounts | undefined,
   ndp: () => NdpService | undefined): Metric[] {
   const baselines = new HostBaselines();
   // Each metric reads afresh (a few lookups per container); a repeated report changes no baseline.
@@ -213,17 +191,18 @@ export function containerMetrics(slots: () => readonly ContainerSlot[], engine: 
     const proxy = ndp();
     const record = new Float64Array(HOST_VALUES);
     const out: ContainerValues[] = [];
+    nat?.watch(slots().filter((s) => s.service === 'nat66').map((s) => s.address));
     for (const s of slots()) {
       const v: ContainerValues = { labels: [s.networkName, s.containerName, s.containerId.slice(0, 12)] };
       if (s.service === 'nat66' && nat !== undefined) {
-        const host = readHost(nat, s.address, record);
-        v.nat = { values: baselines.report(s.address, s.containerId, record), sessions: host === 0 ? 0 : nat.table.hosts.sessions(host) };
+        const sessions = nat.readHost(s.address, record);
+        v.nat = { values: baselines.report(s.address, s.containerId, record), sessions: Math.max(sessions, 0) };
       } else if (s.service === 'ndp' && proxy !== undefined) {
         v.ndpAnswers = ndpAnswers(proxy, parseIpv6(s.address)) ?? 0;
       }
       out.push(v);
     }
-    if (nat !== undefined) baselines.sweep((address, into) => readHost(nat, address, into) !== 0);
+    if (nat !== undefined) baselines.sweep((address, into) => nat.readHost(address, into) >= 0);
     return out;
   };
   const labels = ['network', 'container', 'container_id'] as const;

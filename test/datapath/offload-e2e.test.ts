@@ -9,22 +9,11 @@ import { rmSync } from 'node:fs';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { requires } from '../support/prereq.js';
 import { request } from '../../src/service/control.js';
-import { NatLab, A, CLI, tcpServerCode, tcpClientCode, tcpMirrorCode, MirrorClient } from './topology.js';
+import { NatLab, A, CLI, tcpServerCode, tcpClientCode, tcpMirrorCode, MirrorClient, udpPingPongCode } from './topology.js';
 
 const req = requires({ root: true, tools: ['ip', 'tcpdump', 'nsenter'], files: ['/dev/net/tun'] });
 
 const MB = 1 << 20;
-
-/** UDP client: `count` requests of 32 bytes one after the other, each waiting for its answer; prints how many were answered. */
-function udpPingPongCode(host: string, port: number, count: number): string {
-  return `import dgram from 'node:dgram';
-const s = dgram.createSocket('udp6');
-let got = 0;
-const send = () => s.send(Buffer.alloc(32, got), ${port}, '${host}');
-s.on('message', () => { if (++got === ${count}) { console.log(JSON.stringify({ got })); process.exit(0); } setTimeout(send, 5); });
-setTimeout(() => { console.log(JSON.stringify({ got })); process.exit(1); }, 8000);
-send();`;
-}
 
 /** UDP echo: each datagram back to its sender. */
 const UDP_ECHO = `import dgram from 'node:dgram';

@@ -235,6 +235,17 @@ s.on('message', (m) => { console.log(m.toString()); process.exit(0); });
 setInterval(send, 300); send();`;
 }
 
+/** UDP client: `count` requests of 32 bytes one after the other, each waiting for its answer; prints how many were answered. */
+export function udpPingPongCode(host: string, port: number, count: number): string {
+  return `import dgram from 'node:dgram';
+const s = dgram.createSocket('udp6');
+let got = 0;
+const send = () => s.send(Buffer.alloc(32, got), ${port}, '${host}');
+s.on('message', () => { if (++got === ${count}) { console.log(JSON.stringify({ got })); process.exit(0); } setTimeout(send, 5); });
+setTimeout(() => { console.log(JSON.stringify({ got })); process.exit(1); }, 8000);
+send();`;
+}
+
 /** UDP mirror: sends each datagram back to its sender unchanged. */
 export function udpMirrorCode(port: number): string {
   return `import dgram from 'node:dgram';

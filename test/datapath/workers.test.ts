@@ -8,17 +8,19 @@
 // (queue-steering.test.ts computes where each address goes).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, rmSync } from 'node:fs';
-import { spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { requires } from '../support/prereq.js';
+import { waitFor } from '../support/wait.js';
 import { request } from '../../src/service/control.js';
 import {
   NatLab, A, CLI, tcpServerCode, tcpClientCode, tcpSinkCode, udpEchoCode, udpClientCode,
-  udpMirrorCode, fragmentedUdpClientCode, uploadClientCode, tcpMirrorCode, MirrorClient, checkPublishedAndHairpin,
+  udpMirrorCode, udpPingPongCode, fragmentedUdpClientCode, uploadClientCode, tcpMirrorCode, MirrorClient, checkPublishedAndHairpin,
 } from './topology.js';
 import { addressWords, shardSlice } from '../../src/nat/engine-config.js';
 import { workerOfAddress } from '../../src/datapath/queue-steering.js';
-import { parseIpv6 } from '../../src/wire/address.js';
+import { formatIpv6, parseIpv6 } from '../../src/wire/address.js';
+import { readCapture } from '../../src/pcap/reader.js';
 
 const req = requires({ root: true, tools: ['ip', 'busybox', 'nsenter'], files: ['/dev/net/tun'] });
 
@@ -32,11 +34,36 @@ function workerOf(address: string): number {
   return workerOfAddress(words, 0, WORKERS);
 }
 
+/** The TCP packets of a raw-IPv6 capture file as "SRC.PORT > DST.PORT" (none while the file is not written yet). */
+function capturedTcp(file: string): string[] {
+  if (!existsSync(file)) return [];
+  try {
+    return [...readCapture(readFileSync(file))].filter((p) => p.data[6] === 6).map((p) => {
+      const port = (off: number): number => (p.data[off]! << 8) | p.data[off + 1]!;
+      return `${formatIpv6(p.data, 8)}.${port(40)} > ${formatIpv6(p.data, 24)}.${port(42)}`;
+    });
+  } catch {
+    return []; // not even the section header written yet
+  }
+}
+
+async function counters(): Promise<Record<string, number>> {
+  return (await request(controlSocket, { op: 'counters' }) as { counters: Record<string, number> }).counters;
+}
+
+/** The per-network series of network `web`: packets each way and sessions. */
+async function webSeries(): Promise<{ out: number; in: number; sessions: number }> {
+  const c = (await request(controlSocket, { op: 'counters' }) as { counters: Record<string, Record<string, unknown>> }).counters;
+  const packets = c.sixgate_network_packets_total?.web as { out: number; in: number } | undefined;
+  return { out: packets?.out ?? 0, in: packets?.in ?? 0, sessions: (c.sixgate_network_sessions?.web as number | undefined) ?? 0 };
+}
+
+
 let stateFile = '';
 let controlSocket = '';
 
 function args(): string[] {
-  return ['--workers', String(WORKERS), '--control-socket', controlSocket];
+  return ['--workers', String(WORKERS), '--control-socket', controlSocket, '-v'];
 }
 
 function config(extraPublished = ''): string {
@@ -79,6 +106,16 @@ for (const src of sources) for (let k = 0; k < ${perSource}; k++) {
 describe('nat66 data path with two workers', { ...req, timeout: 90_000 }, () => {
   let lab: NatLab;
   const servers: ChildProcess[] = [];
+  /** A TCP connection from c1 and one from c2 (one on each worker) to a new mirror on inet's `port`, each having said `lines`. */
+  const mirrorClients = async (port: number, ...lines: string[]): Promise<MirrorClient[]> => {
+    servers.push(await lab.server(lab.inet, tcpMirrorCode(port)));
+    const clients = [lab.c1, lab.c2].map((c) => new MirrorClient(c, A.inet, port, () => lab.log));
+    for (const c of clients) {
+      await c.waitFor('connected');
+      for (const line of lines) await c.say(line);
+    }
+    return clients;
+  };
 
   before(async () => {
     lab = new NatLab({ withNpt: false });
@@ -127,6 +164,26 @@ describe('nat66 data path with two workers', { ...req, timeout: 90_000 }, () => 
       const ping = await c.run('busybox', ['ping6', '-c', '2', '-W', '2', A.inet], 8000);
       assert.match(ping.stdout, /2 packets received/);
     }
+  });
+
+  test("per-network series: the workers' sums, matching what containers on both workers sent and received", async () => {
+    // The counts of the flows before this one settle first (the fast path's come back once a second).
+    let before = await webSeries();
+    for (let last = { ...before, out: -1 }; before.out !== last.out || before.in !== last.in;) {
+      last = before;
+      await new Promise((r) => setTimeout(r, 1200));
+      before = await webSeries();
+    }
+    const each = 50;
+    for (const c of [lab.c1, lab.c2]) assert.equal((await lab.nodeResult<{ got: number }>(c, udpPingPongCode(A.inet, 5002, each))).got, each);
+    // The fast path's share comes back with each worker's next sync (once a second), then its next publish.
+    const want = { out: before.out + 2 * each, in: before.in + 2 * each };
+    let now = before;
+    await waitFor(async () => {
+      now = await webSeries();
+      return now.out === want.out && now.in === want.in;
+    }, 4000, `web's series ${JSON.stringify(want)}`).catch(() => assert.deepEqual({ out: now.out, in: now.in }, want));
+    assert.ok(now.sessions >= 2, `the two flows' sessions counted: ${now.sessions}`);
   });
 
   test('fragmented UDP (4000-byte datagrams) crosses both ways, from containers of either worker', async () => {
@@ -183,6 +240,61 @@ describe('nat66 data path with two workers', { ...req, timeout: 90_000 }, () => 
     assert.ok(counters.sixgate_nat_tun_rx_packets_total! >= 2 * seen.length, `TUN packets ${counters.sixgate_nat_tun_rx_packets_total}`);
   });
 
+  test("sixgate capture: each worker's fast path steps aside, the capture sees both directions of a flow on each worker", async () => {
+    const clients = await mirrorClients(5007, 'one', 'two');
+    let c = await counters();
+    await waitFor(async () => (c = await counters()).sixgate_nat_offloaded_sessions! >= 2, 3000, 'both connections offloaded');
+    const file = `/tmp/${lab.gw.name}-capture.pcapng`;
+    const capture = spawn(process.execPath, [CLI, 'capture', '--component', 'nat66', '-s', controlSocket, '-w', file], { stdio: 'ignore' });
+    const gone = new Promise((r) => capture.on('exit', r));
+    try {
+      await waitFor(async () => (c = await counters()).sixgate_nat_offloaded_sessions === 0, 3000, 'both taken back to the TUN');
+      assert.ok(c.sixgate_nat_offload_demoted_capture_total! >= 2, `demoted by the capture: ${c.sixgate_nat_offload_demoted_capture_total}`);
+      for (const client of clients) await client.say('three');
+      // Outbound as read from the container (by the worker its source goes to); inbound to the external port, which lies in its worker's slice.
+      const slices = Array.from({ length: WORKERS }, (_, w) => shardSlice(PORT_RANGE[0], PORT_RANGE[1], w, WORKERS));
+      const seen = (): { out: Set<number>; inSlices: Set<number> } => {
+        const out = new Set<number>();
+        const inSlices = new Set<number>();
+        for (const line of capturedTcp(file)) {
+          const m = /^(\S+)\.\d+ > (\S+)\.(\d+)$/.exec(line)!;
+          if (m[2] === A.inet) out.add(workerOf(m[1]!));
+          if (m[1] === A.inet && m[2] === A.dedicated) inSlices.add(slices.findIndex(([lo, hi]) => Number(m[3]) >= lo && Number(m[3]) <= hi));
+        }
+        return { out, inSlices };
+      };
+      await waitFor(() => seen().out.size === 2 && seen().inSlices.size === 2, 3000, 'both directions from both workers captured');
+      assert.deepEqual([...seen().out].sort(), [0, 1]);
+      assert.deepEqual([...seen().inSlices].sort(), [0, 1]);
+    } finally {
+      capture.kill('SIGINT');
+      await gone;
+      rmSync(file, { force: true });
+    }
+    // Over (the daemon stops the taps at its next drain): each worker promotes its flow again at its next packet.
+    await new Promise((r) => setTimeout(r, 300));
+    for (const client of clients) await client.say('four');
+    await waitFor(async () => (await counters()).sixgate_nat_offloaded_sessions! >= 2, 3000, 'both promoted again');
+    for (const client of clients) client.child.kill();
+  });
+
+  test('-v and the quota line come from both workers: each session opened is logged, a container at its quota is named', async () => {
+    const mark = lab.log.length;
+    const lines = (): Array<Record<string, unknown>> => lab.log.slice(mark).split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+    for (const c of [lab.c1, lab.c2]) assert.match((await c.run('busybox', ['ping6', '-c', '1', '-W', '2', A.inet], 5000)).stdout, /1 packets received/);
+    // By the worker of the inside address (c1 pings from an address the flows test gave it).
+    const workers = (): Set<number> => new Set(lines().filter((l) => l.msg === 'NAT session opened' && l.proto === 'icmpv6').map((l) => workerOf(String(l.inside).replace(/^\[(.*)\]:\d+$/, '$1'))));
+    await waitFor(() => workers().size === WORKERS, 3000, `the pings' sessions logged:\n${lab.log.slice(mark).slice(-2000)}`);
+    // c2 (worker 1) opens more UDP flows than its quota allows.
+    await lab.reload(`${config()}addressQuota: 4\n`);
+    await lab.c2.node(`import dgram from 'node:dgram';
+for (let k = 0; k < 8; k++) { const s = dgram.createSocket('udp6'); s.bind(0, () => s.send('q', 5009, '${A.inet}')); }
+setTimeout(() => process.exit(0), 300);`, 5000);
+    await waitFor(() => lines().some((l) => l.msg?.toString().startsWith('NAT session quota reached') === true && l.address === A.c2 && l.quota === 'address'),
+      3000, `the quota line:\n${lab.log.slice(mark).slice(-2000)}`);
+    await lab.reload(config());
+  });
+
   test('the TUN deleted: every worker attaches a queue of the new one, both forward again', async () => {
     const mark = lab.log.length;
     lab.gw.ip('link', 'del', 'sixgate0');
@@ -194,12 +306,7 @@ describe('nat66 data path with two workers', { ...req, timeout: 90_000 }, () => 
   });
 
   test('a crash and a restart: each worker adopts its shard from its state file, long-lived connections on both go on', async () => {
-    servers.push(await lab.server(lab.inet, tcpMirrorCode(5004)));
-    const clients = [lab.c1, lab.c2].map((c) => new MirrorClient(c, A.inet, 5004, () => lab.log));
-    for (const c of clients) {
-      await c.waitFor('connected');
-      await c.say('before');
-    }
+    const clients = await mirrorClients(5004, 'before');
     await lab.stopSixgate('SIGKILL');
     const mark = lab.log.length;
     await lab.startSixgate(config(), args());

@@ -9,7 +9,7 @@ import { rmSync, statSync, writeFileSync } from 'node:fs';
 import { requires } from '../support/prereq.js';
 import { waitFor } from '../support/wait.js';
 import { IMAGE, watchContainerStarts } from '../support/docker.js';
-import { tcpServerCode, udpEchoCode, udpClientCode } from '../datapath/topology.js';
+import { tcpServerCode, udpEchoCode, udpClientCode, udpPingPongCode } from '../datapath/topology.js';
 import { ServiceLab, A, HTTPD_CMD, httpGetCode, CLI } from './topology.js';
 import { PUSH_SERVER, PUSH_PORT, COUNT_SERVER, COUNT_PORT, Watch, countClient, pushClient, flowing as flowPushes } from '../support/push.js';
 import { percentile } from '../docker/support.js';
@@ -549,6 +549,32 @@ setTimeout(connect, 300);`], { stdio: ['pipe', 'pipe', 'inherit'] });
     assert.equal(rules().trim(), '');
     assert.equal(lab.dhost.ip('-6', 'route', 'show', 'table', 'all', 'proto', '166').trim(), '');
     assert.ok(!lab.dhost.ipJson<Array<{ ifname: string }>>('link', 'show').some((l) => l.ifname === 'sixgate0'));
+  });
+
+  test("--workers 2: a container's and its network's series are the workers' sums of what it sent and received", async () => {
+    await lab.stopSixgate('SIGTERM'); // stopped already, unless this test runs alone
+    const from = lab.lines.length;
+    await lab.startSixgate([...args(), '--workers', '2']);
+    await lab.waitLog(/docker state applied/, 20_000, from);
+    const scrape = async (): Promise<string> => (await lab.dhost.node(`const res = await fetch('http://[::1]:${METRICS_PORT}/metrics'); console.log(await res.text());`)).stdout;
+    const c = await run('--network', 'ula', '--name', 'mx2', IMAGE, 'sleep', '3600');
+    const series = (text: string, name: string, labels: string): number => Number(new RegExp(`^${name}\\{${labels}\\} (\\S+)$`, 'm').exec(text)?.[1]);
+    const container = `network="ula",container="mx2",container_id="${c.slice(0, 12)}"`;
+    await until('the series of a new container', async () => series(await scrape(), 'sixgate_container_packets_total', `${container},direction="out"`) === 0);
+    const count = 20;
+    assert.equal((JSON.parse(await nodeIn(c, udpPingPongCode(A.inet, 5002, count))) as { got: number }).got, count);
+    // What the fast path forwards is counted once a second, then published by its worker.
+    await until('the datagrams counted both ways', async () => {
+      const text = await scrape();
+      return series(text, 'sixgate_container_packets_total', `${container},direction="out"`) === count
+        && series(text, 'sixgate_container_packets_total', `${container},direction="in"`) === count;
+    });
+    const text = await scrape();
+    assert.equal(series(text, 'sixgate_container_sessions', container), 1, text);
+    assert.ok(series(text, 'sixgate_network_packets_total', 'network="ula",direction="out"') >= count, text);
+    assert.ok(series(text, 'sixgate_network_sessions', 'network="ula"') >= 1, text);
+    await lab.docker.docker('rm', '-f', c);
+    assert.equal(await lab.stopSixgate('SIGTERM'), 0);
   });
 
   test('Docker doing IPv6 NAT itself (--docker-ip6tables on): its networks are left alone with a warning', async () => {

@@ -6,7 +6,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Nat66 } from '../../src/nat/nat66.js';
 import { counterValues } from '../../src/service/counters.js';
-import { containerMetrics, HOST_VALUES, HostBaselines, networkMetrics, type ContainerSlot } from '../../src/service/workload-metrics.js';
+import { containerMetrics, HostBaselines, networkMetrics, type ContainerSlot } from '../../src/service/workload-metrics.js';
+import { engineCounts, HOST_VALUES } from '../../src/datapath/workload-counts.js';
 import { udpPacket, portsOf } from '../nat/support.js';
 import { Verdict } from '../../src/nat/types.js';
 
@@ -29,7 +30,7 @@ type Nested = Record<string, Record<string, Record<string, Record<string, number
 test('slots are named at report time: network series by the engine\'s networks, container series by the container list', () => {
   const nat = new Nat66({ networks: [{ name: 'web', insideSubnets: ['fd00:1::/64'], externalAddresses: [EXT] }], seed: 1 });
   let slots: ContainerSlot[] = [slot('fd00:1::5', 'api', 'a'.repeat(64)), slot('fd00:1::6', 'idle', 'b'.repeat(64))];
-  const metrics = [...networkMetrics(() => nat, () => undefined), ...containerMetrics(() => slots, () => nat, () => undefined)];
+  const metrics = [...networkMetrics(() => engineCounts(nat), () => undefined), ...containerMetrics(() => slots, () => engineCounts(nat), () => undefined)];
   exchange(nat, 'fd00:1::5', 1000);
   exchange(nat, 'fd00:1::5', 1001);
   const esp = udpPacket('fd00:1::5', 1000, '2001:db8:77::1', 53);
