@@ -18,7 +18,7 @@ interface DoctorCliOptions {
 export function registerDoctor(program: Command): void {
   program
     .command('doctor')
-    .description("check this host for what silently breaks sixgate's path (firewall FORWARD drops, sysctls, other NDP proxies, bridge snooping, Docker's own NAT), each with its fix")
+    .description("check this host for what silently breaks sixgate's path (firewall FORWARD drops, sysctls, other NDP proxies, bridge snooping, Docker's own NAT) or keeps the kernel fast paths off (CAP_BPF, Linux 6.6), each with its fix")
     .option('--uplink <ifname>', 'the uplink (default: the device of the IPv6 default route)', process.env.SIXGATE_UPLINK)
     .option('--tun <name>', 'the TUN of the NAT66 data path', process.env.SIXGATE_TUN ?? 'sixgate0')
     .option('--docker-host <url>', 'Docker Engine API endpoint (default: $DOCKER_HOST, else the local socket)')

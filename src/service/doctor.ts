@@ -15,6 +15,9 @@
 //             reaches only ports whose MLD reports the bridge still remembers
 //   docker    Docker's own IPv6 NAT (ip6tables) and each network's gateway
 //             mode, from the Docker API when it answers
+//   fastpath  what keeps the kernel fast paths (the NAT66 offload, NDP
+//             answers in softirq) off: a kernel without tcx (before 6.6),
+//             no CAP_BPF (probed by creating a one-entry map, closed at once)
 // A tool that is missing or fails is no finding: its check is skipped.
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { classifyNetwork, resolveDockerIp6tables } from '../docker/classify.js';
@@ -22,9 +25,11 @@ import { EngineClient } from '../docker/client.js';
 import type { DockerEndpoint } from '../docker/endpoint.js';
 import { acceptRaProblem, forwardingProblem, ip6tablesSave, kernelNatSubnets } from '../host/checks.js';
 import { hasTool, ipJson, run } from '../host/run.js';
+import { BpfMap, MapType } from '../io/ebpf.js';
+import { NativeIoError } from '../errors.js';
 
 export interface Finding {
-  /** sysctl, firewall, ndp, bridge or docker. */
+  /** sysctl, firewall, ndp, bridge, docker or fastpath. */
   readonly check: string;
   /** The problem and its fix, on one line. */
   readonly message: string;
@@ -52,7 +57,33 @@ export async function doctor(options: DoctorOptions): Promise<Finding[]> {
     ...proxies,
     ...snoopingFindings(bridges),
     ...docker,
+    ...fastPathFindings(),
   ];
+}
+
+// ------------------------------------------------------------------ fastpath
+
+/** tcx links, which the fast paths attach through, came with Linux 6.6. */
+const TCX_SINCE: readonly [number, number] = [6, 6];
+
+function fastPathFindings(): Finding[] {
+  const slow = 'the NAT66 fast path and NDP answers in the kernel stay off, every packet takes the user-space path';
+  const release = readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim();
+  const [major = 0, minor = 0] = release.split(/[.-]/).map(Number);
+  if (major < TCX_SINCE[0] || (major === TCX_SINCE[0] && minor < TCX_SINCE[1])) {
+    return [{ check: 'fastpath', message: `Linux ${release} has no tcx links (6.6 and later): ${slow}. Fix: a newer kernel` }];
+  }
+  try {
+    BpfMap.create(MapType.ARRAY, 4, 4, 1, 'doctor probe').close();
+  } catch (err) {
+    const errno = err instanceof NativeIoError ? err.errno : undefined;
+    if (errno !== 'EPERM') return [{ check: 'fastpath', message: `eBPF maps are refused (${errno ?? (err as Error).message}): ${slow}` }];
+    return [{
+      check: 'fastpath',
+      message: `no CAP_BPF: ${slow}. Fix: grant it (systemd: CAP_BPF in CapabilityBoundingSet and AmbientCapabilities, as the shipped units do; docker --cap-add BPF)`,
+    }];
+  }
+  return [];
 }
 
 // ------------------------------------------------------------------ sysctl

@@ -2,7 +2,8 @@
 // namespace): a clean one gives no finding and exit 0; each planted problem
 // — a real nftables FORWARD drop policy, a running ndppd, a kernel proxy
 // entry, a bridge that snoops multicast with no querier — is named with its
-// fix and exit 1, and applying the fix it names clears it. Next to a real
+// fix and exit 1, and applying the fix it names clears it; so is a missing
+// CAP_BPF (the kernel fast paths stay off). Next to a real
 // dockerd: Docker's own IPv6 NAT, its FORWARD policy and a network it NATs.
 // A daemon logs the same findings at start-up, one warning each.
 import { after, before, describe, test } from 'node:test';
@@ -44,6 +45,13 @@ describe('sixgate doctor in a namespace', { ...req, timeout: 60_000 }, () => {
 
   test('a clean namespace: no finding, exit 0', async () => {
     assert.deepEqual(await doctor(), { code: 0, lines: ['no problem found'] });
+  });
+
+  test('without CAP_BPF the fast paths are named as off, with the fix', async () => {
+    // CAP_SYS_ADMIN would let bpf(2) through too: both leave the bounding set.
+    const r = await host.run('setpriv', ['--bounding-set', '-bpf,-sys_admin', '--inh-caps', '-bpf,-sys_admin', process.execPath, CLI, 'doctor', '--uplink', 'up0', '--no-docker'], 20_000);
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.match(r.stdout, /^fastpath +no CAP_BPF: the NAT66 fast path and NDP answers in the kernel stay off.*Fix: grant it \(systemd: CAP_BPF/m);
   });
 
   test('an nftables FORWARD drop policy is named with the rules that fix it', async () => {
