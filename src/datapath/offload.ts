@@ -33,10 +33,12 @@
 // ends, so a crash leaves nothing attached).
 import { BpfMap, MapType, TcProgram, type TcxLink } from '../io/ebpf.js';
 import { ifIndex } from '../io/netif.js';
+import { addressWords, maskWords } from '../nat/engine-config.js';
 import type { Nat66 } from '../nat/nat66.js';
 import { Flag, R, REC_WORDS } from '../nat/table.js';
 import { Direction, ProtoClass } from '../nat/types.js';
 import { formatIpv6, parseIpv6Prefix } from '../wire/address.js';
+import { writeAddressWords } from '../wire/checksum.js';
 import { describeCodes } from '../wire/names.js';
 import { offloadProgram } from './offload-program.js';
 import { Key, KEY_SIZE, Role, Value, VALUE_SIZE } from './offload-layout.js';
@@ -122,13 +124,9 @@ class PrefixTable {
     this.words = new Uint32Array(parsed.length * 8);
     this.values = Int32Array.from(parsed, (e) => e.value);
     parsed.forEach((e, i) => {
-      const view = new DataView(e.address.buffer, e.address.byteOffset, 16);
-      for (let k = 0; k < 4; k++) {
-        const bits = Math.max(0, Math.min(32, e.length - k * 32));
-        const mask = bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0;
-        this.words[i * 8 + 4 + k] = mask;
-        this.words[i * 8 + k] = (view.getUint32(k * 4) & mask) >>> 0;
-      }
+      maskWords(e.length, this.words, i * 8 + 4);
+      addressWords(e.address, this.words, i * 8);
+      for (let k = 0; k < 4; k++) this.words[i * 8 + k] = (this.words[i * 8 + k] & this.words[i * 8 + 4 + k]) >>> 0;
     });
   }
 
@@ -368,12 +366,12 @@ export class NatOffload {
     keys[kIn + Key.ROLE] = Role.Outside;
     keys[kOut + Key.NEXT_HEADER] = next;
     keys[kIn + Key.NEXT_HEADER] = next;
-    putWords(keys, kOut + Key.SRC, rec, o + R.IN_ADDR);
-    putWords(keys, kOut + Key.DST, rec, o + R.REM_ADDR);
+    writeAddressWords(keys, kOut + Key.SRC, rec, o + R.IN_ADDR);
+    writeAddressWords(keys, kOut + Key.DST, rec, o + R.REM_ADDR);
     putPort(keys, kOut + Key.SRC_PORT, inPort);
     putPort(keys, kOut + Key.DST_PORT, remPort);
-    putWords(keys, kIn + Key.SRC, rec, o + R.REM_ADDR);
-    putWords(keys, kIn + Key.DST, ext, extIdx * 4);
+    writeAddressWords(keys, kIn + Key.SRC, rec, o + R.REM_ADDR);
+    writeAddressWords(keys, kIn + Key.DST, ext, extIdx * 4);
     putPort(keys, kIn + Key.SRC_PORT, remPort);
     putPort(keys, kIn + Key.DST_PORT, extPort);
     const values = this.values;
@@ -381,12 +379,12 @@ export class NatOffload {
     const vOut = pair * 2 * VALUE_SIZE;
     const vIn = vOut + VALUE_SIZE;
     values.fill(0, vOut, vOut + 2 * VALUE_SIZE);
-    putWords(values, vOut + Value.SRC, ext, extIdx * 4);
-    putWords(values, vOut + Value.DST, rec, o + R.REM_ADDR);
+    writeAddressWords(values, vOut + Value.SRC, ext, extIdx * 4);
+    writeAddressWords(values, vOut + Value.DST, rec, o + R.REM_ADDR);
     putPort(values, vOut + Value.SRC_PORT, extPort);
     putPort(values, vOut + Value.DST_PORT, remPort);
-    putWords(values, vIn + Value.SRC, rec, o + R.REM_ADDR);
-    putWords(values, vIn + Value.DST, rec, o + R.IN_ADDR);
+    writeAddressWords(values, vIn + Value.SRC, rec, o + R.REM_ADDR);
+    writeAddressWords(values, vIn + Value.DST, rec, o + R.IN_ADDR);
     putPort(values, vIn + Value.SRC_PORT, remPort);
     putPort(values, vIn + Value.DST_PORT, inPort);
     // Host order (little-endian on every Linux this runs on).
@@ -520,16 +518,6 @@ export class NatOffload {
       inside: `[${text(at + Key.SRC)}]:${port(at + Key.SRC_PORT)}`, remote: `[${text(at + Key.DST)}]:${port(at + Key.DST_PORT)}`,
       external: `[${text(at + KEY_SIZE + Key.DST)}]:${port(at + KEY_SIZE + Key.DST_PORT)}`,
     };
-  }
-}
-
-function putWords(out: Uint8Array, at: number, words: Uint32Array, o: number): void {
-  for (let k = 0; k < 4; k++) {
-    const w = words[o + k];
-    out[at + k * 4] = w >>> 24;
-    out[at + k * 4 + 1] = w >>> 16;
-    out[at + k * 4 + 2] = w >>> 8;
-    out[at + k * 4 + 3] = w;
   }
 }
 
