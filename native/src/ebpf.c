@@ -19,6 +19,14 @@ static long sys_bpf(int cmd, union bpf_attr *attr) {
   return syscall(__NR_bpf, cmd, attr, sizeof *attr);
 }
 
+// A new descriptor as the addon returns it: tracked (closed with the
+// environment), or the negative errno of the call that failed.
+static napi_value fd_result(napi_env env, int fd) {
+  if (fd < 0) return make_i32(env, -errno);
+  track_fd(env, fd);
+  return make_i32(env, fd);
+}
+
 // Attach types Debian 12's <linux/bpf.h> (6.1) predates (enum bpf_attach_type).
 #define SIXGATE_BPF_TCX_INGRESS 46
 #define SIXGATE_BPF_TCX_EGRESS 47
@@ -51,9 +59,7 @@ static napi_value bpf_prog_load(napi_env env, napi_callback_info info) {
     fd = -1;
     errno = e;
   }
-  if (fd < 0) return make_i32(env, -errno);
-  track_fd(env, fd);
-  return make_i32(env, fd);
+  return fd_result(env, fd);
 }
 
 // bpfVerifierLog() -> the last refused program's log (one buffer for the process: for error messages only).
@@ -63,24 +69,23 @@ static napi_value bpf_verifier_log(napi_env env, napi_callback_info info) {
   return out;
 }
 
-// bpfTestRun(progFd, frame, out?) -> the program's return value (an
-// unsigned 32-bit number) or negative errno. `frame` starts with an Ethernet
-// header (a socket filter sees what follows it). With `out` (a Uint8Array),
-// the frame as the program left it is copied there, its length then given by
-// bpfTestRunOutLength().
-static uint32_t test_out_len;
+// bpfTestRun(progFd, frame, out?, outLength?) -> the program's return value
+// (an unsigned 32-bit number) or negative errno. `frame` starts with an
+// Ethernet header (a socket filter sees what follows it). With `out` (a
+// Uint8Array) and `outLength` (an Int32Array), the frame as the program left
+// it is copied to `out` and its length to outLength[0].
 static napi_value bpf_test_run(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
+  napi_value argv[4];
   int32_t fd;
+  int32_t *out_len = NULL;
   uint8_t *data, *out = NULL;
-  size_t len, out_cap = 0;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2) {
-    napi_throw_type_error(env, NULL, "bpfTestRun(progFd, frame, out?)");
+  size_t len, out_cap = 0, out_len_cap = 0;
+  napi_valuetype t;
+  if (!get_args(env, info, 4, argv) || !arg_i32(env, argv[0], &fd) || !arg_u8array(env, argv[1], &data, &len)) return NULL;
+  napi_typeof(env, argv[2], &t);
+  if (t != napi_undefined && (!arg_u8array(env, argv[2], &out, &out_cap) || !arg_i32array(env, argv[3], &out_len, &out_len_cap)))
     return NULL;
-  }
-  if (!arg_i32(env, argv[0], &fd) || !arg_u8array(env, argv[1], &data, &len)) return NULL;
-  if (argc > 2 && !arg_u8array(env, argv[2], &out, &out_cap)) return NULL;
+  if (out != NULL && out_len_cap == 0) return make_i32(env, -EINVAL);
   union bpf_attr attr;
   memset(&attr, 0, sizeof attr);
   attr.test.prog_fd = (uint32_t)fd;
@@ -90,15 +95,10 @@ static napi_value bpf_test_run(napi_env env, napi_callback_info info) {
   attr.test.data_size_out = (uint32_t)out_cap;
   attr.test.repeat = 1;
   if (sys_bpf(BPF_PROG_TEST_RUN, &attr) < 0) return make_i32(env, -errno);
-  test_out_len = attr.test.data_size_out;
+  if (out != NULL) out_len[0] = (int32_t)attr.test.data_size_out;
   napi_value result;
   napi_create_double(env, (double)attr.test.retval, &result);
   return result;
-}
-
-// bpfTestRunOutLength() -> the length of the frame the last bpfTestRun left in `out`.
-static napi_value bpf_test_run_out_length(napi_env env, napi_callback_info info) {
-  return make_i32(env, (int32_t)test_out_len);
 }
 
 // bpfMapCreate(type, keySize, valueSize, maxEntries) -> map fd or negative errno.
@@ -114,9 +114,7 @@ static napi_value bpf_map_create(napi_env env, napi_callback_info info) {
   attr.value_size = (uint32_t)value;
   attr.max_entries = (uint32_t)max;
   int fd = (int)sys_bpf(BPF_MAP_CREATE, &attr);
-  if (fd < 0) return make_i32(env, -errno);
-  track_fd(env, fd);
-  return make_i32(env, fd);
+  return fd_result(env, fd);
 }
 
 // bpfTcxAttach(progFd, ifindex, egress) -> link fd or negative errno. The
@@ -133,9 +131,7 @@ static napi_value bpf_tcx_attach(napi_env env, napi_callback_info info) {
   attr.link_create.target_ifindex = (uint32_t)ifindex;
   attr.link_create.attach_type = egress ? SIXGATE_BPF_TCX_EGRESS : SIXGATE_BPF_TCX_INGRESS;
   int fd = (int)sys_bpf(BPF_LINK_CREATE, &attr);
-  if (fd < 0) return make_i32(env, -errno);
-  track_fd(env, fd);
-  return make_i32(env, fd);
+  return fd_result(env, fd);
 }
 
 static int map_elem(int cmd, int32_t fd, void *key, void *value, uint64_t flags) {
@@ -148,35 +144,30 @@ static int map_elem(int cmd, int32_t fd, void *key, void *value, uint64_t flags)
   return sys_bpf(cmd, &attr) < 0 ? -errno : 0;
 }
 
-// (fd, key, value) -> map_elem(cmd) on them.
-static napi_value map_elem_call(napi_env env, napi_callback_info info, int cmd, uint64_t flags) {
+// (fd, key[, value]) -> map_elem(cmd) on them; `with_value` false: no value (a delete).
+static napi_value map_elem_call(napi_env env, napi_callback_info info, int cmd, bool with_value, uint64_t flags) {
   napi_value argv[3];
   int32_t fd;
-  uint8_t *key, *value;
+  uint8_t *key, *value = NULL;
   size_t klen, vlen;
   if (!get_args(env, info, 3, argv) || !arg_i32(env, argv[0], &fd) || !arg_u8array(env, argv[1], &key, &klen) ||
-      !arg_u8array(env, argv[2], &value, &vlen)) return NULL;
+      (with_value && !arg_u8array(env, argv[2], &value, &vlen))) return NULL;
   return make_i32(env, map_elem(cmd, fd, key, value, flags));
 }
 
 // bpfMapUpdate(fd, key, value) -> 0 or negative errno (E2BIG: the map is full).
 static napi_value bpf_map_update(napi_env env, napi_callback_info info) {
-  return map_elem_call(env, info, BPF_MAP_UPDATE_ELEM, BPF_ANY);
+  return map_elem_call(env, info, BPF_MAP_UPDATE_ELEM, true, BPF_ANY);
 }
 
 // bpfMapLookup(fd, key, valueOut) -> 0 or negative errno (ENOENT: no such key).
 static napi_value bpf_map_lookup(napi_env env, napi_callback_info info) {
-  return map_elem_call(env, info, BPF_MAP_LOOKUP_ELEM, 0);
+  return map_elem_call(env, info, BPF_MAP_LOOKUP_ELEM, true, 0);
 }
 
 // bpfMapDelete(fd, key) -> 0 or negative errno (ENOENT: no such key).
 static napi_value bpf_map_delete(napi_env env, napi_callback_info info) {
-  napi_value argv[2];
-  int32_t fd;
-  uint8_t *key;
-  size_t klen;
-  if (!get_args(env, info, 2, argv) || !arg_i32(env, argv[0], &fd) || !arg_u8array(env, argv[1], &key, &klen)) return NULL;
-  return make_i32(env, map_elem(BPF_MAP_DELETE_ELEM, fd, key, NULL, 0));
+  return map_elem_call(env, info, BPF_MAP_DELETE_ELEM, false, 0);
 }
 
 // bpfMapUpdateMany(fd, keys, values, keySize, valueSize, count) -> how many
@@ -245,7 +236,6 @@ void init_ebpf(napi_env env, napi_value exports) {
     { "bpfProgLoad", bpf_prog_load },
     { "bpfVerifierLog", bpf_verifier_log },
     { "bpfTestRun", bpf_test_run },
-    { "bpfTestRunOutLength", bpf_test_run_out_length },
     { "bpfMapCreate", bpf_map_create },
     { "bpfTcxAttach", bpf_tcx_attach },
     { "bpfMapUpdate", bpf_map_update },

@@ -29,26 +29,26 @@
 // FORWARD chain: a connection is checked there once, while its first packets
 // take the slow path.
 import { EbpfProgram, AluOp, FP, Helper, JmpOp, SkBuff, TcxVerdict, type BpfMap, type Reg } from '../io/ebpf.js';
+import { EtherType, HEADER_LEN as ETH_HEADER_LEN } from '../wire/ethernet.js';
+import { F as IP_F, HEADER_LEN as IP_HEADER_LEN, Protocol } from '../wire/ipv6.js';
+import { F as TCP_F, Flag as TcpFlag } from '../wire/tcp.js';
+import { F as UDP_F, HEADER_LEN as UDP_HEADER_LEN } from '../wire/udp.js';
 import { Key, KEY_SIZE, Value, type Role } from './offload-layout.js';
 
-// Frame offsets: Ethernet (14), then IPv6.
-const ETH_LEN = 14;
-const IP = ETH_LEN;
-const IP_NEXT_HEADER = IP + 6;
-const IP_HOP_LIMIT = IP + 7;
-const IP_SRC = IP + 8;
-const L4 = IP + 40;
-const TCP_FLAGS = L4 + 13;
-const TCP_CHECKSUM = L4 + 16;
-const UDP_CHECKSUM = L4 + 6;
+// Frame offsets: Ethernet, then IPv6, then TCP or UDP.
+const IP = ETH_HEADER_LEN;
+const IP_NEXT_HEADER = IP + IP_F.NEXT_HEADER;
+const IP_HOP_LIMIT = IP + IP_F.HOP_LIMIT;
+const IP_SRC = IP + IP_F.SRC;
+const L4 = IP + IP_HEADER_LEN;
+const TCP_FLAGS = L4 + TCP_F.FLAGS;
+const TCP_CHECKSUM = L4 + TCP_F.CHECKSUM;
+const UDP_CHECKSUM = L4 + UDP_F.CHECKSUM;
 /** What must be linear: Ethernet + IPv6 + the UDP header, or the TCP header up to its checksum. */
-const LINEAR_UDP = L4 + 8;
-const LINEAR_TCP = L4 + 18;
+const LINEAR_UDP = L4 + UDP_HEADER_LEN;
+const LINEAR_TCP = TCP_CHECKSUM + 2;
 
-const PROTO_TCP = 6;
-const PROTO_UDP = 17;
-const TCP_SYN_FIN_RST = 0x07;
-const ETH_P_IPV6 = 0x86dd;
+const TCP_SYN_FIN_RST = TcpFlag.Syn | TcpFlag.Fin | TcpFlag.Rst;
 
 // bpf_l4_csum_replace's flags (linux/bpf.h).
 const F_PSEUDO_HDR = 0x10;
@@ -107,7 +107,7 @@ export function offloadProgram(role: Role, map: BpfMap): EbpfProgram {
   const p = new EbpfProgram();
   p.mov64(6, 1)
     .ldx(4, 0, 6, SkBuff.protocol)
-    .jmp32(JmpOp.JNE, 0, memoryOrder16(ETH_P_IPV6), 'next')
+    .jmp32(JmpOp.JNE, 0, memoryOrder16(EtherType.Ipv6), 'next')
     .ldx(4, 2, 6, SkBuff.data)
     .ldx(4, 3, 6, SkBuff.dataEnd)
     .mov64(4, 2).add64(4, LINEAR_UDP)
@@ -117,8 +117,8 @@ export function offloadProgram(role: Role, map: BpfMap): EbpfProgram {
     .alu32(AluOp.RSH, 0, 4)
     .jmp32(JmpOp.JNE, 0, 6, 'next')
     .ldx(1, 0, 2, IP_NEXT_HEADER)
-    .jmp32(JmpOp.JEQ, 0, PROTO_UDP, 'udp')
-    .jmp32(JmpOp.JNE, 0, PROTO_TCP, 'next')
+    .jmp32(JmpOp.JEQ, 0, Protocol.Udp, 'udp')
+    .jmp32(JmpOp.JNE, 0, Protocol.Tcp, 'next')
     .mov64(4, 2).add64(4, LINEAR_TCP)
     .jmpReg(JmpOp.JGT, 4, 3, 'next')
     .ldx(1, 1, 2, TCP_FLAGS)
@@ -144,7 +144,7 @@ export function offloadProgram(role: Role, map: BpfMap): EbpfProgram {
   p.loadMap(1, map.fd)
     .mov64(2, FP).add64(2, KEY)
     .call(Helper.MAP_LOOKUP_ELEM)
-    .jmpIfNull(0, 'next')
+    .jmp(JmpOp.JEQ, 0, 0, 'next')
     .mov64(7, 0)
     .ldx(4, 1, 7, Value.IN_IFINDEX)
     .ldx(4, 2, 6, SkBuff.ifindex)

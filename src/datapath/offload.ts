@@ -39,6 +39,8 @@ import { Flag, R, REC_WORDS } from '../nat/table.js';
 import { Direction, ProtoClass } from '../nat/types.js';
 import { formatIpv6, parseIpv6Prefix } from '../wire/address.js';
 import { writeAddressWords } from '../wire/checksum.js';
+import { HEADER_LEN as ETH_HEADER_LEN } from '../wire/ethernet.js';
+import { Protocol } from '../wire/ipv6.js';
 import { describeCodes } from '../wire/names.js';
 import { offloadProgram } from './offload-program.js';
 import { Key, KEY_SIZE, Role, Value, VALUE_SIZE } from './offload-layout.js';
@@ -81,10 +83,6 @@ const OFFLOAD_COUNTERS = describeCodes(OffloadCounter, {
 export const OFFLOAD_COUNTER_NAMES: readonly string[] = OFFLOAD_COUNTERS.names;
 export const OFFLOAD_COUNTER_HELP: readonly string[] = OFFLOAD_COUNTERS.help;
 
-/** The program counts skb->len, Ethernet header included; the engine counts IPv6 packets. */
-const ETH_LEN = 14;
-const PROTO_TCP = 6;
-const PROTO_UDP = 17;
 const SLOT_BITS = 24;
 /** Session words that identify it: inside address, remote address, ports, external side. */
 const IDENT_WORDS = R.EXT + 1;
@@ -179,6 +177,7 @@ export class NatOffload {
   private readonly dumpKeys: Uint8Array;
   private readonly dumpValues: Uint8Array;
   private readonly dumpView: DataView;
+  private readonly scratchKey = new Uint8Array(KEY_SIZE);
   private uplink = 0;
   /** Inside subnets → their bridge's ifindex; remote addresses → VIA_UPLINK or ELSEWHERE. */
   private inside = new PrefixTable([]);
@@ -351,7 +350,7 @@ export class NatOffload {
     const o = id * REC_WORDS;
     const meta = rec[o + R.META];
     const pc = (meta >>> 12) & 0xf;
-    const next = pc === ProtoClass.Tcp ? PROTO_TCP : PROTO_UDP;
+    const next = pc === ProtoClass.Tcp ? Protocol.Tcp : Protocol.Udp;
     const inPort = rec[o + R.PORTS] >>> 16;
     const remPort = rec[o + R.PORTS] & 0xffff;
     const extIdx = rec[o + R.EXT] & 0xffff;
@@ -394,7 +393,7 @@ export class NatOffload {
     v.setUint32(vIn + Value.TAG, tag, true);
     v.setUint32(vOut + Value.IN_IFINDEX, bridge, true);
     v.setUint32(vIn + Value.IN_IFINDEX, this.uplink, true);
-    this.slotKeys.set(keys.subarray(kOut, kOut + 2 * KEY_SIZE), slot * 2 * KEY_SIZE);
+    for (let k = 0; k < 2 * KEY_SIZE; k++) this.slotKeys[slot * 2 * KEY_SIZE + k] = keys[kOut + k];
     this.slotId[slot] = id;
     this.slotOf[id] = slot;
     this.slotPc[slot] = pc;
@@ -446,7 +445,8 @@ export class NatOffload {
       const bytes = v.getUint32(at + Value.BYTES, true) + v.getUint32(at + Value.BYTES + 4, true) * 0x100000000;
       const seen = slot * 4 + (inbound ? 2 : 0);
       const dp = packets - this.slotSeen[seen];
-      const db = bytes - this.slotSeen[seen + 1] - ETH_LEN * dp;
+      // The program counts skb->len, Ethernet header included; the engine counts IPv6 packets.
+      const db = bytes - this.slotSeen[seen + 1] - ETH_HEADER_LEN * dp;
       this.slotSeen[seen] = packets;
       this.slotSeen[seen + 1] = bytes;
       if (dp <= 0 || !this.holds(nat, slot)) continue;
@@ -476,15 +476,21 @@ export class NatOffload {
   }
 
   private demote(slot: number, reason: number): void {
-    const at = slot * 2 * KEY_SIZE;
-    this.map.delete(this.slotKeys.subarray(at, at + KEY_SIZE));
-    this.map.delete(this.slotKeys.subarray(at + KEY_SIZE, at + 2 * KEY_SIZE));
+    this.map.delete(this.slotKey(slot, false));
+    this.map.delete(this.slotKey(slot, true));
     this.counters[reason]++;
     this.used--;
     this.debug?.({ ...this.describe(slot), reason: OFFLOAD_COUNTER_NAMES[reason] }, 'NAT session back on the slow path');
     // The mark is the session's: one that took the id since has its own.
     if (this.nat !== undefined && this.holds(this.nat, slot)) this.nat.unmark(this.slotId[slot]);
     this.release(slot);
+  }
+
+  /** A copy of `slot`'s outbound or inbound key in the one scratch key (no view made per demotion). */
+  private slotKey(slot: number, inbound: boolean): Uint8Array {
+    const at = slot * 2 * KEY_SIZE + (inbound ? KEY_SIZE : 0);
+    for (let k = 0; k < KEY_SIZE; k++) this.scratchKey[k] = this.slotKeys[at + k];
+    return this.scratchKey;
   }
 
   private release(slot: number): void {
@@ -514,7 +520,7 @@ export class NatOffload {
     const text = (o: number): string => formatIpv6(keys, o);
     const port = (o: number): number => (keys[o]! << 8) | keys[o + 1]!;
     return {
-      worker: this.worker, session: this.slotId[slot], proto: keys[at + Key.NEXT_HEADER] === PROTO_TCP ? 'tcp' : 'udp',
+      worker: this.worker, session: this.slotId[slot], proto: keys[at + Key.NEXT_HEADER] === Protocol.Tcp ? 'tcp' : 'udp',
       inside: `[${text(at + Key.SRC)}]:${port(at + Key.SRC_PORT)}`, remote: `[${text(at + Key.DST)}]:${port(at + Key.DST_PORT)}`,
       external: `[${text(at + KEY_SIZE + Key.DST)}]:${port(at + KEY_SIZE + Key.DST_PORT)}`,
     };

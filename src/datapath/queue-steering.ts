@@ -147,8 +147,8 @@ const FRAGMENT_FLOWS = 4096;
 
 /** The fragment key of this packet (source address, the Fragment header's identification) at r10 + KEY_AT. */
 function fragmentKey(p: EbpfProgram): void {
-  for (let i = 0; i < 4; i++) p.loadAbs(4, SRC + 4 * i).store32(FP, KEY_AT + 4 * i, 0);
-  p.loadAbs(4, L4 + 4).store32(FP, KEY_AT + 16, 0);
+  for (let i = 0; i < 4; i++) p.loadAbs(4, SRC + 4 * i).stx(4, FP, KEY_AT + 4 * i, 0);
+  p.loadAbs(4, L4 + 4).stx(4, FP, KEY_AT + 16, 0);
 }
 
 /**
@@ -160,12 +160,12 @@ function fragmentKey(p: EbpfProgram): void {
 function fragmentSteering(p: EbpfProgram, map: BpfMap): void {
   p.label('remember').alu32Reg(AluOp.MOV, 7, 0);
   fragmentKey(p);
-  p.store32(FP, VALUE_AT, 7).loadMap(1, map.fd).mov64(2, FP).add64(2, KEY_AT).mov64(3, FP).add64(3, VALUE_AT).alu32(AluOp.MOV, 4, 0)
+  p.stx(4, FP, VALUE_AT, 7).loadMap(1, map.fd).mov64(2, FP).add64(2, KEY_AT).mov64(3, FP).add64(3, VALUE_AT).alu32(AluOp.MOV, 4, 0)
     .call(Helper.MAP_UPDATE_ELEM).alu32Reg(AluOp.MOV, 0, 7).exit();
   p.label('later-fragment');
   fragmentKey(p);
-  p.loadMap(1, map.fd).mov64(2, FP).add64(2, KEY_AT).call(Helper.MAP_LOOKUP_ELEM).jmpIfNull(0, 'unplaced')
-    .load32(0, 0, 0).exit()
+  p.loadMap(1, map.fd).mov64(2, FP).add64(2, KEY_AT).call(Helper.MAP_LOOKUP_ELEM).jmp(JmpOp.JEQ, 0, 0, 'unplaced')
+    .ldx(4, 0, 0, 0).exit()
     .label('unplaced').ret(0);
 }
 

@@ -54,8 +54,7 @@ export interface Addon {
 
   bpfProgLoad(type: number, insns: Uint8Array): number;
   bpfVerifierLog(): string;
-  bpfTestRun(progFd: number, frame: Uint8Array, out?: Uint8Array): number;
-  bpfTestRunOutLength(): number;
+  bpfTestRun(progFd: number, frame: Uint8Array, out?: Uint8Array, outLength?: Int32Array): number;
   bpfMapCreate(type: number, keySize: number, valueSize: number, maxEntries: number): number;
   bpfTcxAttach(progFd: number, ifindex: number, egress: number): number;
   bpfMapUpdate(fd: number, key: Uint8Array, value: Uint8Array): number;

@@ -18,7 +18,7 @@
 // src_reg (high nibble), a signed 16-bit jump offset, a signed 32-bit immediate.
 import { NativeIoError } from '../errors.js';
 import { addon } from './addon.js';
-import { check, ioError } from './errno.js';
+import { check, errnoName, ioError } from './errno.js';
 import { FdHandle } from './handle.js';
 
 export type Reg = 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9 | 10;
@@ -49,7 +49,6 @@ const MOV = 0xb0;
 const EXIT = 0x90;
 const CALL = 0x80;
 const JA = 0x00;
-const JEQ = 0x10;
 /** ld_imm64's src_reg when its immediate is a map's fd (the kernel puts the map's address there). */
 const PSEUDO_MAP_FD = 1;
 
@@ -151,16 +150,6 @@ export class EbpfProgram {
     return this.#op(STX | ATOMIC | DW, dst, src, off, AluOp.ADD);
   }
 
-  /** *(u32 *)(dst + off) = src. */
-  store32(dst: Reg, off: number, src: Reg): this {
-    return this.#op(STX | MEM | W, dst, src, off, 0);
-  }
-
-  /** dst = *(u32 *)(src + off). */
-  load32(dst: Reg, src: Reg, off: number): this {
-    return this.#op(LDX | MEM | W, dst, src, off, 0);
-  }
-
   /** dst = the map whose fd is `mapFd` (two instruction slots). */
   loadMap(dst: Reg, mapFd: number): this {
     return this.#op(LD | IMM | DW, dst, PSEUDO_MAP_FD, 0, mapFd).#op(0, 0, 0, 0, 0);
@@ -169,11 +158,6 @@ export class EbpfProgram {
   /** r0 = helper(r1..r5); r1-r5 are clobbered. */
   call(helper: number): this {
     return this.#op(JMP | CALL, 0, 0, 0, helper);
-  }
-
-  /** if (dst == 0), 64 bits (a null pointer from a map lookup), goto target. */
-  jmpIfNull(dst: Reg, target: string): this {
-    return this.#op(JMP | JEQ | K, dst, 0, target, 0);
   }
 
   /** dst = dst OP imm, 32 bits (the upper half is zeroed). */
@@ -271,7 +255,7 @@ export class BpfMap extends FdHandle {
   update(key: Uint8Array, value: Uint8Array): boolean {
     this.#sized(key, value);
     const r = addon().bpfMapUpdate(this.live('BPF_MAP_UPDATE_ELEM'), key, value);
-    if (r === -E2BIG) return false;
+    if (errnoName(r) === 'E2BIG') return false;
     check(r, 'bpf BPF_MAP_UPDATE_ELEM', this.subject);
     return true;
   }
@@ -284,14 +268,14 @@ export class BpfMap extends FdHandle {
   updateMany(keys: Uint8Array, values: Uint8Array, count: number): number {
     if (count === 0) return 0;
     const r = addon().bpfMapUpdateMany(this.live('BPF_MAP_UPDATE_ELEM'), keys, values, this.keySize, this.valueSize, count);
-    return r === -E2BIG ? 0 : check(r, 'bpf BPF_MAP_UPDATE_ELEM', this.subject);
+    return errnoName(r) === 'E2BIG' ? 0 : check(r, 'bpf BPF_MAP_UPDATE_ELEM', this.subject);
   }
 
   /** Reads one entry into `value`; false when the key is absent. */
   lookup(key: Uint8Array, value: Uint8Array): boolean {
     this.#sized(key, value);
     const r = addon().bpfMapLookup(this.live('BPF_MAP_LOOKUP_ELEM'), key, value);
-    if (r === -ENOENT) return false;
+    if (errnoName(r) === 'ENOENT') return false;
     check(r, 'bpf BPF_MAP_LOOKUP_ELEM', this.subject);
     return true;
   }
@@ -300,7 +284,7 @@ export class BpfMap extends FdHandle {
   delete(key: Uint8Array): boolean {
     this.#sized(key);
     const r = addon().bpfMapDelete(this.live('BPF_MAP_DELETE_ELEM'), key);
-    if (r === -ENOENT) return false;
+    if (errnoName(r) === 'ENOENT') return false;
     check(r, 'bpf BPF_MAP_DELETE_ELEM', this.subject);
     return true;
   }
@@ -311,8 +295,6 @@ export class BpfMap extends FdHandle {
   }
 }
 
-const ENOENT = 2;
-const E2BIG = 7;
 
 /** Loads `program` as `type`; a refusal throws NativeIoError with the verifier's reason. */
 function load(type: number, program: EbpfProgram | Uint8Array): number {
@@ -372,8 +354,9 @@ export class TcProgram extends FdHandle {
    */
   testRun(frame: Uint8Array): { verdict: number; frame: Uint8Array } {
     const out = new Uint8Array(frame.length + 256);
-    const verdict = check(addon().bpfTestRun(this.live('BPF_PROG_TEST_RUN'), frame, out), 'bpf BPF_PROG_TEST_RUN', this.subject);
-    return { verdict: verdict | 0, frame: out.subarray(0, addon().bpfTestRunOutLength()) };
+    const length = new Int32Array(1);
+    const verdict = check(addon().bpfTestRun(this.live('BPF_PROG_TEST_RUN'), frame, out, length), 'bpf BPF_PROG_TEST_RUN', this.subject);
+    return { verdict: verdict | 0, frame: out.subarray(0, length[0]) };
   }
 }
 

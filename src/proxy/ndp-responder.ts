@@ -125,7 +125,7 @@ export function ndpResponderProgram(targets: BpfMap): EbpfProgram {
     .loadMap(1, targets.fd)
     .mov64(2, data).add64(2, TARGET)
     .call(Helper.MAP_LOOKUP_ELEM)
-    .jmpIfNull(0, 'next')
+    .jmp(JmpOp.JEQ, 0, 0, 'next')
     .mov64(entry, 0)
     // The case answered here, and nothing else.
     .mov64(2, data).add64(2, FRAME_LEN).jmpReg(JmpOp.JGT, 2, end, 'passed')

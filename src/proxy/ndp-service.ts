@@ -39,15 +39,14 @@ import { Icmp6Socket } from '../io/icmp6.js';
 import { Counter, PacketRing, META_STRIDE } from '../io/ring.js';
 import { icmp6Filter, Icmp6Type, MAX_INSNS, nsTargetFilters, type NsTargetFilters } from '../io/bpf.js';
 import { hwaddr, ifIndex } from '../io/netif.js';
-import { CaptureTap, NOT_DROPPED, type CaptureSettings } from '../io/capture.js';
+import { CaptureTap, NOT_DROPPED } from '../io/capture.js';
 import { formatIpv6, matchesPrefix, parseIpv6 } from '../wire/address.js';
 import { HEADER_LEN as ETH_LEN } from '../wire/ethernet.js';
 import { ConfigError, NativeIoError } from '../errors.js';
 import { ActionKind, IP_OFFSET, SendPurpose } from '../ndp/actions.js';
 import { F as IP, HEADER_LEN as IP_HEADER_LEN } from '../wire/ipv6.js';
-import { F as ND } from '../wire/ndp.js';
+import { F as ND, NaFlag } from '../wire/ndp.js';
 import { MAX_INTERFACES, NdpDrop, NdpEvent } from '../ndp/counters.js';
-import { NaFlag } from '../wire/ndp.js';
 import { NdpResponder, type ResponderStats } from './ndp-responder.js';
 import { NdpEngine, type NdpEngineOptions, type UplinkSpec } from '../ndp/engine.js';
 import { parseNdppdConfig, type NdppdConfig, type ProxyConfig, type RuleConfig } from '../ndp/ndppd-conf.js';
@@ -119,7 +118,7 @@ export class NdpService implements SourcesListener {
   readonly engine: NdpEngine;
   readonly sources: NdpSources;
   /** `sixgate capture`: the frames the engine dropped (or every frame it read), link id as interface. */
-  readonly capture = new WatchedTap(() => this.watchChanged());
+  readonly capture = new CaptureTap();
   /** ndppd.conf (or an uplink with no rules); the sources' claims come on top (see NdpSources.configWith). */
   private config: NdppdConfig;
   private readonly log: Logger;
@@ -163,6 +162,8 @@ export class NdpService implements SourcesListener {
 
   private constructor(options: NdpServiceOptions) {
     this.config = options.config;
+    // A capture of every packet takes the answers back from the kernel (watchChanged).
+    this.capture.onActive = () => this.watchChanged();
     this.log = options.logger;
     this.logAnswers = options.logger.isLevelEnabled('debug');
     this.now = options.now;
@@ -903,22 +904,6 @@ export class NdpService implements SourcesListener {
 }
 
 /** The service's capture tap, telling it when a capture starts and stops. */
-class WatchedTap extends CaptureTap {
-  constructor(private readonly changed: () => void) {
-    super();
-  }
-
-  override start(settings: CaptureSettings): void {
-    super.start(settings);
-    this.changed();
-  }
-
-  override stop(): void {
-    const was = this.active;
-    super.stop();
-    if (was) this.changed();
-  }
-}
 
 /** Uplinks hear NS, inner interfaces NA; the kernel filters out the rest. */
 function icmpTypes(uplink: boolean, inner: boolean): number[] {
