@@ -46,7 +46,7 @@ import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { HostSetupError, NativeIoError } from '../errors.js';
 import { Tun } from '../io/tun.js';
-import { ifIndex, setUp } from '../io/netif.js';
+import { ifIndex, ifIndexOrZero, setUp } from '../io/netif.js';
 import { bootId, type StateFile } from '../io/statefile.js';
 import { monotonicMs } from '../io/ring.js';
 import { Nat66 } from '../nat/nat66.js';
@@ -67,10 +67,10 @@ import { IFA_F_DEPRECATED, resolveModel, type HostFacts } from './resolve.js';
 import { hostPlan, natConfig, natPublished, publishedKey, type HostPlan } from './plan.js';
 import { TunDatapath } from './loop.js';
 import { adoptState, moveState } from './state.js';
-import { NatWorkers } from './workers.js';
+import { NatWorkers, addInto } from './workers.js';
 import { engineCounts, type WorkloadCounts } from './workload-counts.js';
 import { reservePorts, releasePorts } from './ports.js';
-import { DEFAULT_OFFLOAD_ENTRIES, NatOffload, OffloadCounter, OffloadPrograms, ifIndexOrZero, type EgressRoute, type OffloadRoutes } from './offload.js';
+import { NatOffload, OffloadCounter, OffloadPrograms, type EgressRoute, type OffloadRoutes } from './offload.js';
 import { CANDIDATE_RING } from '../nat/candidates.js';
 
 export interface DatapathServiceOptions {
@@ -109,8 +109,6 @@ export interface DatapathServiceOptions {
   readonly workers?: number;
   /** The fast path for established flows (offload.ts): 'auto' (default) is on when the kernel takes its programs. */
   readonly offload?: 'auto' | 'off';
-  /** The fast path's map entries, two per offloaded session (default DEFAULT_OFFLOAD_ENTRIES), shared out among the workers. */
-  readonly offloadEntries?: number;
 }
 
 /** Every command the data path runs on the host after its start-up checks. */
@@ -431,7 +429,7 @@ export class DatapathService {
     }
     let programs: OffloadPrograms | undefined;
     try {
-      programs = OffloadPrograms.load(this.options.offloadEntries ?? DEFAULT_OFFLOAD_ENTRIES);
+      programs = OffloadPrograms.load();
       programs.attach(this.resolved.uplink, insideDevices(this.resolved));
     } catch (err) {
       programs?.close();
@@ -528,8 +526,8 @@ export class DatapathService {
       this.appliedSteering = undefined;
       // A bridge Docker has just deleted (its network's removal is on its way) took its filters with it.
       const kept = new Set(after.steering.map((h) => h.dev));
-      for (const dev of new Set(before?.steering.map((h) => h.dev) ?? [])) if (!kept.has(dev) && deviceExists(dev)) await this.host.removeSteering(dev);
-      const hooks = after.steering.filter((h) => deviceExists(h.dev));
+      for (const dev of new Set(before?.steering.map((h) => h.dev) ?? [])) if (!kept.has(dev) && ifIndexOrZero(dev) !== 0) await this.host.removeSteering(dev);
+      const hooks = after.steering.filter((h) => ifIndexOrZero(h.dev) !== 0);
       try {
         const state = hooks.length > 0 ? await this.host.applySteering(this.resolved.tun, hooks, known) : new Map();
         this.appliedSteering = { key: steering, state };
@@ -896,7 +894,7 @@ export class DatapathService {
       if (this.stopped || this.down === undefined) return;
       const name = this.resolved.tun;
       try {
-        if (this.tunFailed || this.currentTun.closed || !deviceExists(name)) {
+        if (this.tunFailed || this.currentTun.closed || ifIndexOrZero(name) === 0) {
           const old = this.currentTun;
           old.close();
           this.currentTun = openTun(name, this.workers?.count ?? 1);
@@ -1015,18 +1013,7 @@ function engineKey(config: NatConfig): string {
 
 const NOTHING_INSTALLED = { policy: { added: 0, removed: 0 }, ndpAdded: 0, ndpRemoved: 0, steeringChanged: false };
 
-function addInto(to: Float64Array, from: Float64Array): void {
-  for (let i = 0; i < from.length; i++) to[i]! += from[i]!;
-}
 
-function deviceExists(name: string): boolean {
-  try {
-    ifIndex(name);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** The devices the inside program goes on: every bridge a masquerading network's containers send from (a reply bridge too). */
 function insideDevices(m: ResolvedModel): string[] {

@@ -32,7 +32,7 @@
 // them to the devices (tcx links: they end with the process, however it
 // ends, so a crash leaves nothing attached).
 import { BpfMap, MapType, TcProgram, type TcxLink } from '../io/ebpf.js';
-import { ifIndex } from '../io/netif.js';
+import { ifIndexOrZero } from '../io/netif.js';
 import { addressWords, maskWords } from '../nat/engine-config.js';
 import type { Nat66 } from '../nat/nat66.js';
 import { Flag, R, REC_WORDS } from '../nat/table.js';
@@ -45,8 +45,8 @@ import { describeCodes } from '../wire/names.js';
 import { offloadProgram } from './offload-program.js';
 import { Key, KEY_SIZE, Role, Value, VALUE_SIZE } from './offload-layout.js';
 
-/** Map entries (two per offloaded session) when the configuration does not say. */
-export const DEFAULT_OFFLOAD_ENTRIES = 65_536;
+/** Map entries: two per offloaded session, shared out among the workers. */
+const DEFAULT_OFFLOAD_ENTRIES = 65_536;
 
 /** Indexes of NatOffload.counters; what each counts is its help text below. */
 export const OffloadCounter = {
@@ -605,13 +605,5 @@ export class OffloadPrograms {
     this.inside.close();
     this.outside.close();
     this.map.close();
-  }
-}
-
-export function ifIndexOrZero(name: string): number {
-  try {
-    return ifIndex(name);
-  } catch {
-    return 0;
   }
 }

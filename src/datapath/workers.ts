@@ -504,7 +504,8 @@ export class NatWorkers {
   }
 }
 
-function addInto(to: Float64Array, from: Float64Array): void {
+/** to[i] += from[i] (counters summed). */
+export function addInto(to: Float64Array, from: Float64Array): void {
   for (let i = 0; i < from.length; i++) to[i]! += from[i]!;
 }
 

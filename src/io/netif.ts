@@ -18,6 +18,15 @@ export function ifIndex(name: string): number {
   return check(addon().ifIndex(name), 'if_nametoindex', name);
 }
 
+/** The index of device `name`, or 0 when there is none (0 is no device's index). */
+export function ifIndexOrZero(name: string): number {
+  try {
+    return ifIndex(name);
+  } catch {
+    return 0;
+  }
+}
+
 export function setMtu(name: string, mtu: number): void {
   checkIfname(name);
   check(addon().ifSetMtu(name, mtu), 'ioctl SIOCSIFMTU', name);
