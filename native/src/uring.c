@@ -89,9 +89,8 @@ static int uring_setup(uring_t *u) {
 }
 
 // Queues one read or write of `len` bytes at `addr` (iovecs for READV);
-// user_data is the request's index in the batch. `link`: the next request
-// runs only if this one succeeds (the kernel cancels the rest of the chain).
-static void uring_queue(uring_t *u, unsigned k, uint8_t op, int fd, void *addr, unsigned len, bool link) {
+// user_data is the request's index in the batch.
+static void uring_queue(uring_t *u, unsigned k, uint8_t op, int fd, void *addr, unsigned len) {
   unsigned tail = *u->sq_tail + k;
   unsigned idx = tail & *u->sq_mask;
   struct io_uring_sqe *sqe = &u->sqes[idx];
@@ -102,7 +101,6 @@ static void uring_queue(uring_t *u, unsigned k, uint8_t op, int fd, void *addr, 
   sqe->len = len;
   sqe->off = (uint64_t)-1;  // the file's position: none for a TUN
   if (op != IORING_OP_NOP) sqe->rw_flags = RWF_NOWAIT;
-  if (link) sqe->flags = IOSQE_IO_LINK;
   sqe->user_data = k;
   u->sq_array[idx] = idx;
 }
@@ -195,7 +193,7 @@ static napi_value tun_uring_read(napi_env env, napi_callback_info info) {
     for (unsigned k = 0; k < round; k++) {
       u->iov[k][0] = (struct iovec){ slot_data(&r, n + k) - vnet, slot_room(&r) + vnet };
       u->iov[k][1] = (struct iovec){ tun_spill, sizeof tun_spill };
-      uring_queue(u, k, IORING_OP_READV, fd, u->iov[k], 2, false);
+      uring_queue(u, k, IORING_OP_READV, fd, u->iov[k], 2);
     }
     int rc = uring_run(u, round);
     if (rc < 0) {
@@ -227,10 +225,9 @@ static napi_value tun_uring_read(napi_env env, napi_callback_info info) {
 
 // tunUringWrite(handle, fd, buf, lens, slotSize, headroom, vnetLen, start, count, counters)
 // -> packets consumed from `start` or negative errno: tunWrite's contract
-// (tun.c) with the batch's writes submitted together, linked: the first
-// that finds the queue full (EAGAIN) cancels the ones after it, so what is
-// consumed is always a prefix, as with write(2) one at a time, and the
-// caller drops (or retries) the rest without sending any twice.
+// (tun.c) with the batch's writes submitted together. Every write is tried;
+// the count stops at the first that found the queue full (EAGAIN), so the
+// caller drops (or retries) the rest as before.
 static napi_value tun_uring_write(napi_env env, napi_callback_info info) {
   napi_value argv[10];
   ring_t r;
@@ -250,16 +247,13 @@ static napi_value tun_uring_write(napi_env env, napi_callback_info info) {
       int32_t len = r.lens[i + k];
       // An impossible length never reaches the kernel: rejected below.
       bool bad = len < 0 || (size_t)len > slot_room(&r);
-      uring_queue(u, k, bad ? IORING_OP_NOP : IORING_OP_WRITE, fd, slot_data(&r, i + k) - vnet, bad ? 0 : (unsigned)len + vnet,
-                  k + 1 < batch);
+      uring_queue(u, k, bad ? IORING_OP_NOP : IORING_OP_WRITE, fd, slot_data(&r, i + k) - vnet, bad ? 0 : (unsigned)len + vnet);
     }
     int rc = uring_run(u, batch);
     if (rc < 0) return i > (size_t)start ? make_i32(env, (int32_t)(i - (size_t)start)) : make_i32(env, rc);
     for (unsigned k = 0; k < batch; k++, i++) {
       int32_t len = r.lens[i];
       int e = len < 0 || (size_t)len > slot_room(&r) ? EMSGSIZE : u->res[k] < 0 ? -u->res[k] : 0;
-      // Cancelled behind a packet the kernel refused (settled, the batch goes on): submitted again.
-      if (e == ECANCELED) break;
       if (tun_tx_settle(c, len, e)) continue;
       if (e != EAGAIN && i == (size_t)start) return make_i32(env, -e);
       return make_i32(env, (int32_t)(i - (size_t)start));
